@@ -1,0 +1,44 @@
+"""Exceptions raised by rjtrial.
+
+Every error a user can cause derives from :class:`RjtrialError`; its message is
+one line that says what went wrong and where (file, table, row, column or key), so
+that the command-line interface can print it as it is, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RjtrialError(Exception):
+    """Base class of every error rjtrial raises on bad input or bad state."""
+
+
+class ProtocolError(RjtrialError, ValueError):
+    """A trial protocol is invalid.
+
+    ``problems`` lists every problem found, each naming its key
+    (``"randomisation.method: unknown method 'blocs'; ..."``).
+    """
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            message = f"{where}invalid protocol: {self.problems[0]}"
+        else:
+            message = f"{where}invalid protocol ({len(self.problems)} problems): " + "; ".join(
+                self.problems
+            )
+        super().__init__(message)
+
+
+class RegistryError(RjtrialError):
+    """The registry store cannot do what was asked (missing, wrong key, exhausted...)."""
+
+
+class KeyFileError(RegistryError):
+    """The key file is missing, unreadable, malformed or not the trial's key."""
+
+
+class TamperError(RegistryError):
+    """The store does not verify; raised where continuing would be unsafe."""

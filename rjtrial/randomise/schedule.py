@@ -1,0 +1,158 @@
+"""The allocation schedule of a trial: every allocation fixed in advance from one seed.
+
+:func:`make_schedule` turns a protocol and a seed into the sequences the registry
+seals at initialisation: one arm sequence per sequence key for the fixed methods
+(``simple``, ``blocks``, ``stratified_blocks``, ``biased_coin``), or one stream of
+uniform draws for ``minimisation``, whose allocations also depend on the strata of
+the referrals that arrive. The schedule records seed, method, parameters and package
+versions, so that an auditor can regenerate it (STYLE.md §6).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from rjtrial._version import __version__
+from rjtrial.protocol import Protocol
+from rjtrial.randomise import engines
+
+
+def new_seed() -> int:
+    """A fresh 128-bit seed from the operating system's secure random source."""
+    return secrets.randbits(128)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Allocations fixed in advance.
+
+    Attributes
+    ----------
+    seed : int
+        The seed everything below was generated from.
+    sequences : dict of str to numpy.ndarray
+        For fixed methods: arm indices for each sequence key, ``capacity`` long.
+    draws : numpy.ndarray or None
+        For minimisation: one uniform draw per enrolment, ``capacity`` long.
+    record : dict
+        Seed, method, parameters, arms, ratio and versions (for the audit).
+    """
+
+    seed: int
+    sequences: Mapping[str, np.ndarray] = field(default_factory=dict)
+    draws: np.ndarray | None = None
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+
+def make_schedule(protocol: Protocol, *, seed: int) -> Schedule:
+    """Generate the whole allocation schedule of ``protocol`` from ``seed``.
+
+    Each sequence key gets its own independent stream, spawned from
+    ``numpy.random.SeedSequence(seed)`` in the order of ``protocol.sequence_keys()``.
+    """
+    spec = protocol.randomisation
+    root = np.random.SeedSequence(seed)
+    record = {
+        "seed": str(seed),
+        "method": spec.method,
+        "parameters": spec.to_dict(),
+        "arms": list(protocol.arms),
+        "ratio": list(protocol.ratio),
+        "sequence_keys": protocol.sequence_keys(),
+        "rjtrial_version": __version__,
+        "numpy_version": np.__version__,
+        "bit_generator": "PCG64",
+    }
+    if spec.is_adaptive:
+        draws = np.random.Generator(np.random.PCG64(root)).random(spec.capacity)
+        return Schedule(seed=seed, draws=draws, record=record)
+    keys = protocol.sequence_keys()
+    children = root.spawn(len(keys))
+    sequences = {
+        key: fixed_sequence(protocol, spec.capacity, rng=np.random.Generator(np.random.PCG64(child)))
+        for key, child in zip(keys, children)
+    }
+    return Schedule(seed=seed, sequences=sequences, record=record)
+
+
+def fixed_sequence(protocol: Protocol, n: int, *, rng: engines.RNGLike) -> np.ndarray:
+    """``n`` allocations of one sequence under the protocol's (non-adaptive) method."""
+    spec = protocol.randomisation
+    if spec.method == "simple":
+        return engines.simple(protocol.ratio, n, rng=rng)
+    if spec.method in ("blocks", "stratified_blocks"):
+        return engines.permuted_blocks(
+            protocol.ratio, n, block_sizes=spec.block_sizes, block_weights=spec.block_weights, rng=rng
+        )
+    if spec.method == "biased_coin":
+        return engines.biased_coin(protocol.ratio, n, probability=spec.probability, rng=rng)
+    raise ValueError(f"method {spec.method!r} has no fixed sequence")
+
+
+def minimisation_probabilities_for(
+    protocol: Protocol, history: Sequence[Mapping[str, str]], history_arms: Sequence[int], strata: Mapping[str, str]
+) -> np.ndarray:
+    """Minimisation probabilities for a referral with ``strata`` after ``history``.
+
+    ``history`` holds the strata of the referrals already randomised, in order, and
+    ``history_arms`` their arms. Used by the registry at enrolment and by ``verify``.
+    """
+    spec = protocol.randomisation
+    k = len(protocol.arms)
+    counts = []
+    for factor in spec.factors:
+        index = {level: i for i, level in enumerate(protocol.strata[factor])}
+        table = np.zeros((len(index), k), dtype=np.int64)
+        for row, arm in zip(history, history_arms):
+            table[index[row[factor]], arm] += 1
+        counts.append(table)
+    levels = [protocol.strata[f].index(strata[f]) for f in spec.factors]
+    return engines.minimisation_probabilities(
+        counts, levels, protocol.ratio, weights=spec.weights, probability=spec.probability, imbalance=spec.imbalance
+    )
+
+
+def allocate_cohort(protocol: Protocol, strata: Sequence[Mapping[str, str]], *, rng: engines.RNGLike) -> np.ndarray:
+    """Allocate a whole cohort (in arrival order) as the registry would, without a store.
+
+    For design studies and simulation: the same schedule and the same rules as
+    :class:`rjtrial.registry.Registry`, drawn from ``rng``. Returns arm indices.
+    """
+    gen = engines.as_generator(rng)
+    seed = int(gen.integers(0, 2**63))
+    spec = protocol.randomisation
+    n = len(strata)
+    if spec.is_adaptive:
+        index = [{level: i for i, level in enumerate(protocol.strata[f])} for f in spec.factors]
+        levels = np.array([[index[j][row[f]] for j, f in enumerate(spec.factors)] for row in strata], dtype=np.int64)
+        levels = levels.reshape(n, len(spec.factors))
+        draws = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed))).random(n)
+        return engines.minimise(
+            levels,
+            [len(protocol.strata[f]) for f in spec.factors],
+            protocol.ratio,
+            weights=spec.weights,
+            probability=spec.probability,
+            imbalance=spec.imbalance,
+            uniforms=draws,
+        )
+    keys = [protocol.sequence_key(row) for row in strata]
+    children = dict(zip(protocol.sequence_keys(), np.random.SeedSequence(seed).spawn(len(protocol.sequence_keys()))))
+    position: dict[str, int] = {}
+    needed: dict[str, int] = {}
+    for key in keys:
+        needed[key] = needed.get(key, 0) + 1
+    sequences = {
+        key: fixed_sequence(protocol, count, rng=np.random.Generator(np.random.PCG64(children[key])))
+        for key, count in needed.items()
+    }
+    out = np.empty(n, dtype=np.int64)
+    for i, key in enumerate(keys):
+        slot = position.get(key, 0)
+        out[i] = sequences[key][slot]
+        position[key] = slot + 1
+    return out
