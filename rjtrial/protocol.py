@@ -114,7 +114,7 @@ class Randomisation:
             out["stratify_by"] = list(self.stratify_by)
         if self.method == "minimisation":
             out["factors"] = list(self.factors)
-            out["weights"] = list(self.weights)
+            out["weights"] = dict(zip(self.factors, self.weights))
             out["imbalance"] = self.imbalance
         if self.method in ("minimisation", "biased_coin"):
             out["probability"] = self.probability

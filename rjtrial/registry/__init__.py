@@ -1,0 +1,12 @@
+"""The concealed randomiser: sealed sequence, enrolment, audit log, verification.
+
+See :class:`Registry`. Modules: ``store`` (tables, transactions), ``seal`` (key,
+encryption, commitments), ``audit`` (hash chain), ``core`` (the Registry),
+``verify`` and ``reports`` (participants table, CONSORT counts).
+"""
+
+from rjtrial.registry.core import EVENT_KINDS, EnrolmentResult, Registry, UnsealResult
+from rjtrial.registry.reports import ConsortCounts
+from rjtrial.registry.verify import VerifyResult
+
+__all__ = ["EVENT_KINDS", "ConsortCounts", "EnrolmentResult", "Registry", "UnsealResult", "VerifyResult"]

@@ -1,0 +1,109 @@
+"""The hash-chained audit log.
+
+Each entry's hash covers the previous entry's hash and the entry's own fields, so an
+edited, deleted, inserted or reordered entry breaks the chain from that point on.
+A key holder also stores an HMAC of each hash (an export made without the key is
+logged unsigned), which someone with write access to the
+database but without the key cannot recompute: with the key, :func:`check_chain`
+also detects a log rewritten from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Connection
+
+from rjtrial._canonical import canonical_json, sha256_hex
+from rjtrial.registry import store
+from rjtrial.registry.seal import mac
+
+GENESIS = "0" * 64
+# Actions that someone without the key may log (they carry no allocation).
+UNSIGNED_ACTIONS = ("export",)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: str
+    actor: str
+    action: str
+    payload: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, payload_json: str) -> str:
+    return sha256_hex("rjtrial-audit-v1", prev_hash, str(seq), at, actor, action, payload_json)
+
+
+def receipt_for(hash_hex: str) -> str:
+    """The receipt handed to the enroller: the first 48 bits of the entry hash."""
+    h = hash_hex[:12].upper()
+    return f"RJ-{h[0:4]}-{h[4:8]}-{h[8:12]}"
+
+
+def append(
+    conn: Connection,
+    head_row: Mapping[str, Any],
+    *,
+    key: bytes | None,
+    at: str,
+    actor: str,
+    action: str,
+    payload: Mapping[str, Any],
+    head_updates: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an entry after the locked ``head_row`` and move the head to it."""
+    seq = head_row["audit_seq"] + 1
+    payload_json = canonical_json(payload)
+    digest = entry_hash(head_row["audit_hash"], seq, at, actor, action, payload_json)
+    conn.execute(
+        insert(store.audit).values(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            payload=payload_json,
+            prev_hash=head_row["audit_hash"],
+            hash=digest,
+            mac="" if key is None else mac(key, digest),
+        )
+    )
+    values = {"audit_seq": seq, "audit_hash": digest, **(head_updates or {})}
+    conn.execute(update(store.head).where(store.head.c.id == 1).values(**values))
+    return AuditEntry(seq, at, actor, action, dict(payload), head_row["audit_hash"], digest)
+
+
+def check_chain(rows: Iterable[Mapping[str, Any]], *, key: bytes | None = None) -> tuple[list[AuditEntry], list[str]]:
+    """Recompute the chain; return the entries and the problems, first bad record first."""
+    entries: list[AuditEntry] = []
+    problems: list[str] = []
+    prev = GENESIS
+    expected_seq = 1
+    for row in rows:
+        where = f"audit log entry {row['seq']} ({row['action']})"
+        if row["seq"] != expected_seq:
+            problems.append(f"{where}: expected entry {expected_seq} here (an entry was deleted or inserted)")
+            expected_seq = row["seq"]
+        if row["prev_hash"] != prev:
+            problems.append(f"{where}: does not link to the entry before it (deleted, inserted or reordered)")
+        recomputed = entry_hash(row["prev_hash"], row["seq"], row["at"], row["actor"], row["action"], row["payload"])
+        if recomputed != row["hash"]:
+            problems.append(f"{where}: contents do not match its hash (edited)")
+        if key is not None and mac(key, row["hash"]) != row["mac"]:
+            if not (row["action"] in UNSIGNED_ACTIONS and row["mac"] == ""):
+                problems.append(f"{where}: not signed with the trial key (written without the key)")
+        try:
+            payload = json.loads(row["payload"])
+        except ValueError:
+            problems.append(f"{where}: payload is not valid JSON")
+            payload = {}
+        entries.append(AuditEntry(row["seq"], row["at"], row["actor"], row["action"], payload, row["prev_hash"], row["hash"]))
+        prev = row["hash"]
+        expected_seq += 1
+    return entries, problems

@@ -1,0 +1,590 @@
+"""The concealed randomiser: create a sealed registry, enrol referrals, record events.
+
+>>> import tempfile, pathlib
+>>> from rjtrial import Protocol, Registry
+>>> tmp = pathlib.Path(tempfile.mkdtemp())
+>>> protocol = Protocol.from_toml("synthetic/protocols/jrc-london-burglary.toml")
+>>> reg = Registry.create(tmp / "trial.db", protocol, key_path=tmp / "trial.key")
+>>> result = reg.enrol("R-001", strata={"site": "london", "offence": "property"},
+...                    answers={"admitted": "yes", "offender_consent": "yes",
+...                             "victim_consent": "yes", "domestic_abuse": "no"}, by="coordinator")
+>>> result.status, result.sequence_number, result.arm in protocol.arms
+('randomised', 1, True)
+>>> reg.verify().ok
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from sqlalchemy import insert, select
+
+from rjtrial._canonical import canonical_json
+from rjtrial.errors import KeyFileError, ProtocolError, RegistryError
+from rjtrial.protocol import Protocol
+from rjtrial.randomise import choose, make_schedule, new_seed
+from rjtrial.randomise.schedule import minimisation_probabilities_for
+from rjtrial.registry import audit, seal, store
+
+STATUSES = ("randomised", "ineligible", "refused")
+EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
+_REFERRAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _timestamp(at: datetime | str | None) -> str:
+    """An ISO-8601 UTC timestamp; naive datetimes are taken as UTC."""
+    if at is None:
+        return now_utc()
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at)
+        except ValueError:
+            raise ValueError(f"at={at!r} is not an ISO-8601 date-time") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class EnrolmentResult:
+    """What an enrolment returns.
+
+    ``status`` is "randomised" (``arm``, ``sequence_number`` and ``receipt`` set),
+    "ineligible" (screened out; ``reasons`` lists the answers that excluded it;
+    ``receipt`` set) or "refused" (nothing recorded but the refusal in the audit
+    log; ``reasons`` says why).
+    """
+
+    status: str
+    referral_id: str
+    arm: str | None = None
+    sequence_number: int | None = None
+    receipt: str | None = None
+    reasons: tuple[str, ...] = ()
+    randomised_on: str | None = None
+    strata: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "referral_id": self.referral_id,
+            "arm": self.arm,
+            "sequence_number": self.sequence_number,
+            "receipt": self.receipt,
+            "reasons": list(self.reasons),
+            "randomised_on": self.randomised_on,
+            "strata": dict(self.strata),
+        }
+
+
+@dataclass(frozen=True)
+class UnsealResult:
+    """The revealed schedule, checked against the commitment."""
+
+    commitment_ok: bool
+    regenerated: bool | None  # None: recorded numpy version differs, not checked
+    seed: int
+    sequences: Mapping[str, list[str]]
+    draws: list[float] | None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.commitment_ok and self.regenerated is not False and not self.problems
+
+
+class Registry:
+    """A trial's concealed randomiser over a SQLite file or a PostgreSQL database.
+
+    Create with :meth:`create` (fixes and seals the sequence, writes the key file)
+    and reopen with :meth:`open`. Enrolment needs the key; verification, export and
+    CONSORT counts do not.
+    """
+
+    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str):
+        self._engine = engine
+        self.protocol = protocol
+        self._trial = dict(trial_row)
+        self._key = key
+        self._opened: seal.Opened | None = None
+        self.db = db
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(
+        cls,
+        db: str | Path,
+        protocol: Protocol | str | Path,
+        *,
+        key_path: str | Path,
+        seed: int | None = None,
+        by: str = "system",
+    ) -> "Registry":
+        """Fix the whole allocation schedule, seal it, and write a new key file.
+
+        Parameters
+        ----------
+        db : str or path
+            A SQLite file (created) or a SQLAlchemy database URL.
+        protocol : Protocol or path to a protocol TOML file
+        key_path : path
+            Where to write the new key file (must not exist; mode 0600).
+        seed : int, optional
+            The schedule's seed. Leave it out in a real trial: a fresh 128-bit seed
+            from the operating system is used and kept only inside the seal.
+        by : str
+            Who initialised the trial (audit log).
+
+        Returns
+        -------
+        Registry
+            Opened with the key; ``.commitment`` is the value to publish.
+        """
+        if not isinstance(protocol, Protocol):
+            protocol = Protocol.from_toml(protocol)
+        sqlite_file = store.sqlite_path(db)
+        existed = sqlite_file is not None and sqlite_file.exists()
+        if sqlite_file is not None and not sqlite_file.parent.is_dir():
+            raise RegistryError(f"cannot create {sqlite_file}: folder {sqlite_file.parent} does not exist")
+        engine = store.make_engine(db)
+        if existed and store.has_registry(engine):
+            raise RegistryError(f"{db} already holds a trial registry; use a new database")
+        if not existed and sqlite_file is None and store.has_registry(engine):
+            raise RegistryError(f"{store._redact(str(db))} already holds a trial registry; use a new database")
+        key = seal.create_key_file(key_path)
+        try:
+            schedule = make_schedule(protocol, seed=new_seed() if seed is None else seed)
+            sealed, opened = seal.seal(schedule, key, protocol.id)
+            # Not key-sorted: the order of strata and levels is part of the protocol.
+            protocol_json = json.dumps(protocol.to_dict(), separators=(",", ":"), ensure_ascii=False)
+            public = {k: v for k, v in schedule.record.items() if k != "seed"}
+            schedule_json = canonical_json(public)
+            keys = protocol.sequence_keys()
+            capacity = protocol.randomisation.capacity
+            slot_rows = list(seal.slot_commitments(opened, protocol.id, protocol.arms, keys, capacity))
+            commitment = seal.trial_commitment(protocol_json, schedule_json, sealed, seal.slots_digest(slot_rows))
+            at = now_utc()
+            store.metadata.create_all(engine)
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(store.trial).values(
+                        id=protocol.id,
+                        schema_version=store.SCHEMA_VERSION,
+                        protocol=protocol_json,
+                        schedule=schedule_json,
+                        sealed=sealed,
+                        commitment=commitment,
+                        created_at=at,
+                    )
+                )
+                conn.execute(
+                    insert(store.slots),
+                    [{"sequence_key": k, "slot": s, "commitment": c} for k, s, c in slot_rows],
+                )
+                conn.execute(
+                    insert(store.head).values(
+                        id=1, audit_seq=0, audit_hash=audit.GENESIS, sequence_number=0, last_randomised_at="", closed=0
+                    )
+                )
+                head_row = conn.execute(select(store.head)).mappings().one()
+                audit.append(
+                    conn,
+                    head_row,
+                    key=key,
+                    at=at,
+                    actor=by,
+                    action="init",
+                    payload={"trial_id": protocol.id, "commitment": commitment, "schedule": public},
+                )
+        except BaseException:
+            Path(key_path).unlink(missing_ok=True)
+            engine.dispose()
+            if sqlite_file is not None and not existed:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(str(sqlite_file) + suffix).unlink(missing_ok=True)
+            raise
+        registry = cls.open(db, key_path=key_path)
+        return registry
+
+    @classmethod
+    def open(cls, db: str | Path, *, key_path: str | Path | None = None) -> "Registry":
+        """Open an existing registry; with ``key_path`` it can enrol and unseal."""
+        sqlite_file = store.sqlite_path(db)
+        if sqlite_file is not None and not sqlite_file.exists():
+            raise RegistryError(f"no registry at {sqlite_file} (file not found); create one with `rjtrial init`")
+        engine = store.make_engine(db)
+        if not store.has_registry(engine):
+            raise RegistryError(f"{db} holds no trial registry")
+        with store.read_transaction(engine) as conn:
+            rows = conn.execute(select(store.trial)).mappings().all()
+        if len(rows) != 1:
+            raise RegistryError(f"{db}: expected one trial in table {store.trial.name}, found {len(rows)}")
+        row = rows[0]
+        try:
+            protocol = Protocol.from_dict(json.loads(row["protocol"]))
+        except (ValueError, ProtocolError) as exc:
+            raise RegistryError(f"{db}: the stored protocol is unreadable ({exc})") from None
+        key = None
+        if key_path is not None:
+            key = seal.read_key_file(key_path)
+        registry = cls(engine, protocol, row, key, str(db))
+        if key is not None:
+            registry._opened = seal.unseal_schedule(row["sealed"], key, protocol.id)
+        return registry
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> "Registry":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def commitment(self) -> str:
+        """SHA-256 commitment over the sealed schedule and the trial parameters."""
+        return self._trial["commitment"]
+
+    @property
+    def trial_id(self) -> str:
+        return self.protocol.id
+
+    @property
+    def has_key(self) -> bool:
+        return self._key is not None
+
+    def _require_key(self, what: str) -> bytes:
+        if self._key is None:
+            raise KeyFileError(f"{what} needs the trial's key file (--key or ${seal.KEY_ENV})")
+        return self._key
+
+    # ----------------------------------------------------------------- enrolment
+    def enrol(
+        self,
+        referral_id: str,
+        *,
+        strata: Mapping[str, str],
+        answers: Mapping[str, str],
+        by: str = "unknown",
+        at: datetime | str | None = None,
+    ) -> EnrolmentResult:
+        """Screen a referral and, if eligible, randomise it — in one transaction.
+
+        Parameters
+        ----------
+        referral_id : str
+            The referral's identifier (letters, digits, ``_ . : / -``); each may be
+            enrolled once.
+        strata : dict
+            The referral's level of every stratum in the protocol.
+        answers : dict
+            The answer to every eligibility question.
+        by : str
+            Who is enrolling (audit log).
+        at : datetime or ISO string, optional
+            Time of random assignment (default: now). Must not precede the last
+            randomisation: the sequence is consumed in time order.
+
+        Returns
+        -------
+        EnrolmentResult
+            status "randomised", "ineligible" or "refused". A refusal (unknown
+            strata, missing or invalid answers, duplicate referral, exhausted
+            sequence, closed trial) writes nothing but its audit entry.
+        """
+        key = self._require_key("enrolment")
+        opened = self._opened
+        when = _timestamp(at)
+        by = str(by)[:100] or "unknown"
+        strata = dict(strata)
+        answers = dict(answers)
+        problems: list[str] = []
+        reasons: list[str] = []
+        if not isinstance(referral_id, str) or not _REFERRAL_ID.match(referral_id):
+            problems.append(
+                f"referral id {referral_id!r} must be 1-100 letters, digits or '_ . : / -', starting with a letter or digit"
+            )
+            referral_id = str(referral_id)[:100]
+        non_text = [f"{k}={v!r}" for k, v in {**strata, **answers}.items() if not isinstance(v, str)]
+        if non_text:
+            problems.append(f"strata and answers must be text: {', '.join(non_text)}")
+        else:
+            problems += self.protocol.check_strata(strata)
+            answer_problems, reasons = self.protocol.check_answers(answers)
+            problems += answer_problems
+
+        with store.write_transaction(self._engine) as (conn, head_row):
+            if head_row["closed"]:
+                problems.append("the sequence has been unsealed: the trial is closed to enrolment")
+            existing = conn.execute(
+                select(store.referrals.c.status, store.referrals.c.at).where(
+                    store.referrals.c.referral_id == referral_id
+                )
+            ).first()
+            if existing is not None:
+                problems.append(f"referral {referral_id!r} was already enrolled ({existing.status}, {existing.at})")
+            if not problems and not reasons:
+                if when < head_row["last_randomised_at"]:
+                    problems.append(
+                        f"at={when} is earlier than the last randomisation ({head_row['last_randomised_at']})"
+                    )
+                sequence_key = self.protocol.sequence_key(strata)
+                if self.protocol.randomisation.is_adaptive:
+                    slot = head_row["sequence_number"]
+                else:
+                    used = conn.execute(
+                        select(store.referrals.c.slot)
+                        .where(store.referrals.c.sequence_key == sequence_key)
+                        .order_by(store.referrals.c.slot.desc())
+                        .limit(1)
+                    ).scalar()
+                    slot = 0 if used is None else used + 1
+                if slot >= self.protocol.randomisation.capacity:
+                    problems.append(
+                        f"the sealed sequence {sequence_key!r} is exhausted "
+                        f"({self.protocol.randomisation.capacity} slots used)"
+                    )
+            if problems:
+                audit.append(
+                    conn,
+                    head_row,
+                    key=key,
+                    at=now_utc(),
+                    actor=by,
+                    action="refusal",
+                    payload={"referral_id": referral_id, "reasons": problems},
+                )
+                return EnrolmentResult("refused", referral_id, reasons=tuple(problems), strata=strata)
+
+            record: dict[str, Any] = {
+                "referral_id": referral_id,
+                "status": "ineligible" if reasons else "randomised",
+                "at": when,
+                "by": by,
+                "strata": strata,
+                "answers": answers,
+                "reasons": reasons,
+                "sequence_number": None,
+                "sequence_key": None,
+                "slot": None,
+                "arm": None,
+                "value": None,
+                "reveal": None,
+            }
+            head_updates: dict[str, Any] = {}
+            if not reasons:
+                sequence_number = head_row["sequence_number"] + 1
+                value = opened.value(sequence_key, slot, self.protocol.arms)
+                if self.protocol.randomisation.is_adaptive:
+                    arm = self.protocol.arms[self._adaptive_arm(conn, strata, float.fromhex(value))]
+                else:
+                    arm = value
+                record.update(
+                    sequence_number=sequence_number,
+                    sequence_key=sequence_key,
+                    slot=slot,
+                    arm=arm,
+                    value=value,
+                    reveal=opened.nonce(sequence_key, slot),
+                )
+                head_updates = {"sequence_number": sequence_number, "last_randomised_at": when}
+            entry = audit.append(
+                conn,
+                head_row,
+                key=key,
+                at=now_utc(),
+                actor=by,
+                action="enrolment",
+                payload=record,
+                head_updates=head_updates,
+            )
+            receipt = audit.receipt_for(entry.hash)
+            conn.execute(insert(store.referrals).values(**referral_row(record), receipt=receipt, audit_seq=entry.seq))
+        return EnrolmentResult(
+            record["status"],
+            referral_id,
+            arm=record["arm"],
+            sequence_number=record["sequence_number"],
+            receipt=receipt,
+            reasons=tuple(reasons),
+            randomised_on=when if not reasons else None,
+            strata=strata,
+        )
+
+    def _adaptive_arm(self, conn, strata: Mapping[str, str], draw: float) -> int:
+        rows = conn.execute(
+            select(store.referrals.c.strata, store.referrals.c.arm)
+            .where(store.referrals.c.sequence_number.is_not(None))
+            .order_by(store.referrals.c.sequence_number)
+        ).all()
+        arm_index = {arm: i for i, arm in enumerate(self.protocol.arms)}
+        history = [json.loads(r.strata) for r in rows]
+        arms = [arm_index[r.arm] for r in rows]
+        return choose(minimisation_probabilities_for(self.protocol, history, arms, strata), draw)
+
+    # -------------------------------------------------------------------- events
+    def record_event(
+        self,
+        referral_id: str,
+        kind: str,
+        *,
+        by: str = "unknown",
+        detail: Mapping[str, Any] | None = None,
+        at: datetime | str | None = None,
+    ) -> int:
+        """Record a post-randomisation event; the allocation itself never changes.
+
+        ``kind`` is one of ``treatment_received`` (e.g. the conference was held),
+        ``treatment_not_received``, ``withdrawal``, ``crossover`` or ``note``.
+        Returns the event's audit sequence number.
+        """
+        key = self._require_key("recording an event")
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
+        detail = dict(detail or {})
+        try:
+            canonical_json(detail)
+        except (TypeError, ValueError):
+            raise ValueError("detail must be JSON-serialisable (text, numbers, lists, tables)") from None
+        when = _timestamp(at)
+        by = str(by)[:100] or "unknown"
+        with store.write_transaction(self._engine) as (conn, head_row):
+            row = conn.execute(
+                select(store.referrals.c.status).where(store.referrals.c.referral_id == referral_id)
+            ).first()
+            if row is None or row.status != "randomised":
+                state = "not enrolled" if row is None else f"{row.status}, not randomised"
+                raise RegistryError(f"cannot record {kind} for referral {referral_id!r}: {state}")
+            payload = {"referral_id": referral_id, "kind": kind, "detail": detail, "at": when, "by": by}
+            entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action="event", payload=payload)
+            conn.execute(
+                insert(store.events).values(
+                    audit_seq=entry.seq,
+                    referral_id=referral_id,
+                    kind=kind,
+                    detail=canonical_json(detail),
+                    at=when,
+                    by=by,
+                )
+            )
+        return entry.seq
+
+    # ----------------------------------------------------------- reading, verify
+    def export(self, *, by: str = "unknown"):
+        """The participants table, logged in the audit log. See :func:`rjtrial.registry.reports.participants_frame`."""
+        from rjtrial.registry.reports import participants_frame
+
+        frame = participants_frame(self)
+        with store.write_transaction(self._engine) as (conn, head_row):
+            audit.append(
+                conn,
+                head_row,
+                key=self._key,
+                at=now_utc(),
+                actor=str(by)[:100] or "unknown",
+                action="export",
+                payload={"rows": int(len(frame)), "columns": list(frame.columns)},
+            )
+        return frame
+
+    def consort(self):
+        """CONSORT flow counts from the registry. See :func:`rjtrial.registry.reports.consort_counts`."""
+        from rjtrial.registry.reports import consort_counts
+
+        return consort_counts(self)
+
+    def verify(self, *, expected_commitment: str | None = None):
+        """Check the audit chain and every allocation. See :func:`rjtrial.registry.verify.verify`."""
+        from rjtrial.registry.verify import verify
+
+        return verify(self, expected_commitment=expected_commitment)
+
+    def audit_log(self):
+        """The audit log as a DataFrame (seq, at, actor, action, payload, hash)."""
+        import pandas as pd
+
+        with store.read_transaction(self._engine) as conn:
+            rows = conn.execute(select(store.audit).order_by(store.audit.c.seq)).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in store.audit.columns])
+
+    # -------------------------------------------------------------------- unseal
+    def unseal(self, *, by: str = "unknown") -> UnsealResult:
+        """Reveal the schedule after the trial, check it against the commitment, close enrolment."""
+        from rjtrial.registry.verify import recompute_commitment
+
+        key = self._require_key("unsealing")
+        opened = self._opened
+        problems = []
+        with store.read_transaction(self._engine) as conn:
+            slot_rows = [
+                (r.sequence_key, r.slot, r.commitment)
+                for r in conn.execute(select(store.slots)).all()
+            ]
+        stored = {(k, s): c for k, s, c in slot_rows}
+        keys = self.protocol.sequence_keys()
+        capacity = self.protocol.randomisation.capacity
+        expected = list(seal.slot_commitments(opened, self.trial_id, self.protocol.arms, keys, capacity))
+        mismatched = [f"{k}#{s}" for k, s, c in expected if stored.get((k, s)) != c]
+        if mismatched or len(stored) != len(expected):
+            problems.append(
+                f"sealed sequence does not match the slot commitments (first: {mismatched[0] if mismatched else 'slot count'})"
+            )
+        commitment_ok = recompute_commitment(self) == self.commitment
+        regenerated = seal.regenerated_matches(opened, self.protocol, json.loads(self._trial["schedule"]))
+        with store.write_transaction(self._engine) as (conn, head_row):
+            audit.append(
+                conn,
+                head_row,
+                key=key,
+                at=now_utc(),
+                actor=str(by)[:100] or "unknown",
+                action="unseal",
+                payload={
+                    "seed": str(opened.seed),
+                    "commitment_ok": commitment_ok,
+                    "regenerated": regenerated,
+                    "problems": problems,
+                },
+                head_updates={"closed": 1},
+            )
+        sequences = {k: [self.protocol.arms[a] for a in v] for k, v in opened.sequences.items()}
+        return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, opened.draws, tuple(problems))
+
+
+def referral_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The rj_referrals columns of an enrolment record (as logged in its audit entry)."""
+    return {
+        "referral_id": record["referral_id"],
+        "status": record["status"],
+        "at": record["at"],
+        "by": record["by"],
+        "strata": canonical_json(record["strata"]),
+        "answers": canonical_json(record["answers"]),
+        "reasons": canonical_json(record["reasons"]),
+        "sequence_number": record["sequence_number"],
+        "sequence_key": record["sequence_key"],
+        "slot": record["slot"],
+        "arm": record["arm"],
+        "value": record["value"],
+        "reveal": record["reveal"],
+    }
+
+
+def key_path_from_env(explicit: str | os.PathLike | None) -> str | None:
+    """The key path given, else the ``RJTRIAL_KEY`` environment variable, else None."""
+    if explicit:
+        return str(explicit)
+    return os.environ.get(seal.KEY_ENV) or None
