@@ -307,7 +307,7 @@ class Registry:
         """
         key = self._require_key("enrolment")
         opened = self._opened
-        when = _timestamp(at)
+        when = None if at is None else _timestamp(at)
         by = str(by)[:100] or "unknown"
         strata = dict(strata)
         answers = dict(answers)
@@ -327,6 +327,8 @@ class Registry:
             problems += answer_problems
 
         with store.write_transaction(self._engine) as (conn, head_row):
+            if when is None:  # now, taken under the lock so that times follow the sequence
+                when = now_utc()
             if head_row["closed"]:
                 problems.append("the sequence has been unsealed: the trial is closed to enrolment")
             existing = conn.execute(
