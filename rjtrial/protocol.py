@@ -154,7 +154,14 @@ class Protocol:
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_toml(cls, path: str | Path) -> "Protocol":
-        """Load and validate a protocol file; raise ProtocolError listing every problem."""
+        """Load and validate a protocol file; raise ProtocolError listing every problem.
+
+        Examples
+        --------
+        >>> p = Protocol.from_toml("synthetic/protocols/jrc-london-burglary.toml")
+        >>> p.arms, p.randomisation.method, len(p.sequence_keys())
+        (('control', 'conference'), 'stratified_blocks', 6)
+        """
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -504,7 +511,9 @@ def _randomisation(data, problems, strata, arms, ratio) -> Randomisation | None:
                 )
             else:
                 total = float(sum(weights))
-                kwargs["block_weights"] = tuple(float(w) / total for w in weights)
+                if abs(total - 1.0) > 1e-12:  # normalise once, so that to_dict() round-trips exactly
+                    weights = [float(w) / total for w in weights]
+                kwargs["block_weights"] = tuple(float(w) for w in weights)
 
     if method == "stratified_blocks":
         by = _string_list(table, "stratify_by", "randomisation.stratify_by", problems, required=False)

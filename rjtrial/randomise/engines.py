@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy
 import numpy as np
 
 RNGLike = int | np.random.Generator | np.random.SeedSequence | None
@@ -70,6 +71,12 @@ def permuted_blocks(
     -------
     numpy.ndarray of int
         ``n`` arm indices.
+
+    Examples
+    --------
+    >>> seq = permuted_blocks([1, 2], 12, block_sizes=[6], rng=1)
+    >>> [int(c) for c in numpy.bincount(seq)]  # two whole blocks of six: exactly 1:2
+    [4, 8]
     """
     r = _ratio(ratio)
     sizes = np.asarray(block_sizes, dtype=np.int64)

@@ -138,6 +138,7 @@ def verify(registry, *, expected_commitment: str | None = None) -> VerifyResult:
     history, history_arms = [], []
     sequence_number = 0
     randomised = 0
+    last_at = ""
     for entry in entries:
         if entry.action == "enrolment":
             record = entry.payload
@@ -166,6 +167,9 @@ def verify(registry, *, expected_commitment: str | None = None) -> VerifyResult:
                 continue
             randomised += 1
             sequence_number += 1
+            if str(record.get("at")) < last_at:
+                problems.append(f"{where}: randomised at {record.get('at')}, before the randomisation logged before it")
+            last_at = str(record.get("at"))
             if record.get("sequence_number") != sequence_number:
                 problems.append(f"{where}: sequence number {record.get('sequence_number')}, expected {sequence_number}")
             key_name, slot = record.get("sequence_key"), record.get("slot")
@@ -219,11 +223,18 @@ def verify(registry, *, expected_commitment: str | None = None) -> VerifyResult:
             )
     for seq in event_rows:
         problems.append(f"event with audit_seq {seq} (table {store.events.name}): has no audit log entry (inserted)")
-    if len(head_rows) == 1 and head_rows[0]["sequence_number"] != sequence_number:
-        problems.append(
-            f"table {store.head.name}: next sequence number follows {head_rows[0]['sequence_number']}, "
-            f"but the log randomised {sequence_number}"
-        )
+    if len(head_rows) == 1:
+        if head_rows[0]["sequence_number"] != sequence_number:
+            problems.append(
+                f"table {store.head.name}: next sequence number follows {head_rows[0]['sequence_number']}, "
+                f"but the log randomised {sequence_number}"
+            )
+        unsealed = any(e.action == "unseal" for e in entries)
+        if bool(head_rows[0]["closed"]) != unsealed:
+            problems.append(
+                f"table {store.head.name}: enrolment is marked {'closed' if head_rows[0]['closed'] else 'open'}, "
+                f"but the log {'has' if unsealed else 'has no'} unseal entry"
+            )
 
     # 4. with the key: the slot commitments are those of the sealed schedule
     if key is not None:
