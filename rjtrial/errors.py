@@ -42,3 +42,22 @@ class KeyFileError(RegistryError):
 
 class TamperError(RegistryError):
     """The store does not verify; raised where continuing would be unsafe."""
+
+
+class DataError(RjtrialError, ValueError):
+    """A user's data table is unusable; the message names the table, row and column.
+
+    ``table``, ``row`` (the row's label or position) and ``column`` are kept as
+    attributes for programs; the message is one line for people.
+    """
+
+    def __init__(self, message: str, *, table: str | None = None, row=None, column: str | None = None):
+        self.table, self.row, self.column = table, row, column
+        where = []
+        if table is not None:
+            where.append(f"table {table}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
