@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["rjtrial.registry.core", "rjtrial.protocol", "rjtrial.randomise.engines", "rjtrial.randomise.metrics"]
+MODULES = [
+    "rjtrial.registry.core",
+    "rjtrial.protocol",
+    "rjtrial.randomise.engines",
+    "rjtrial.randomise.metrics",
+    "rjtrial.followup",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
