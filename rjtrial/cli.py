@@ -197,6 +197,52 @@ def cmd_design_check(args) -> int:
     return EXIT_OK
 
 
+def _read_table(path: str, table: str):
+    """Read a CSV table for a command; a missing or unreadable file is one clear error."""
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise CommandError(f"{table} file {path} not found")
+    try:
+        return pd.read_csv(file, dtype={"id": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{table} file {path} is not a readable CSV table: {str(exc).splitlines()[0]}") from None
+
+
+def cmd_followup(args) -> int:
+    import warnings
+
+    from rjtrial import followup
+
+    participants = _read_table(args.participants, "participants")
+    offences = _read_table(args.offences, "offences")
+    custody = None if args.custody is None else _read_table(args.custody, "custody")
+    options = {"custody": custody, "extraction_date": args.extraction_date}
+    if args.preset == "proven_reoffending":
+        builder = followup.proven_reoffending
+    else:
+        builder = followup.build
+        options.update(
+            window_days=args.window,
+            date_basis=args.date_basis,
+            conviction_lag_days=args.conviction_lag,
+            prior_window_days=args.prior_window,
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", followup.FollowupWarning)
+        table = builder(participants, offences, **options)
+    for warning in caught:
+        print(f"rjtrial followup: warning: {warning.message}", file=sys.stderr)
+    _write_atomic(Path(args.output), table.to_csv(index=False, date_format="%Y-%m-%d"))
+    print(
+        f"wrote follow-up of {len(table)} participants to {args.output}: "
+        f"{int(table['event'].sum())} with a reoffence, {int(table['reoffences'].sum())} reoffences",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from rjtrial.demo import run_demo
 
@@ -290,6 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, help="trial size for the imbalance simulation")
     p.add_argument("--seed", type=int, default=20240601, help="seed of the simulations")
     as_json(p)
+
+    p = command("followup", "build the follow-up table (one row per participant) from criminal records", cmd_followup)
+    p.add_argument("--participants", required=True, help="participants CSV (id, arm, randomised_on, ...), e.g. from export")
+    p.add_argument("--offences", required=True, help="offences CSV (id, offence_date, conviction_date, offence_type)")
+    p.add_argument("--custody", help="custody spells CSV (id, start, end)")
+    p.add_argument("--window", type=int, default=730, help="follow-up window in days (default 730)")
+    p.add_argument("--date-basis", choices=["offence", "conviction"], default="offence")
+    p.add_argument("--conviction-lag", type=int, default=0, help="days allowed for conviction (needs --extraction-date)")
+    p.add_argument("--extraction-date", help="date the records were extracted (YYYY-MM-DD)")
+    p.add_argument("--prior-window", type=int, default=730, help="days before assignment for prior counts")
+    p.add_argument("--preset", choices=["proven_reoffending"], help="England and Wales proven reoffending")
+    p.add_argument("-o", "--output", required=True, help="follow-up CSV to write")
 
     p = command("demo", "run the demonstration trial end to end", cmd_demo)
     p.add_argument("-o", "--output", default="rjtrial-demo", help="output folder (default: ./rjtrial-demo)")
