@@ -18,7 +18,6 @@ from typing import Sequence
 
 from rjtrial._version import __version__
 from rjtrial.errors import RjtrialError
-from rjtrial.registry.reports import participants_csv
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
@@ -128,17 +127,30 @@ def cmd_event(args) -> int:
     return EXIT_OK
 
 
+def _receipts(args) -> list[str]:
+    receipts = list(args.receipt or [])
+    if args.receipts:
+        try:
+            text = Path(args.receipts).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read receipts file {args.receipts}: {exc.strerror}") from None
+        receipts += [line.strip() for line in text.splitlines() if line.strip()]
+    return receipts
+
+
 def cmd_verify(args) -> int:
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=_key(args)) as reg:
-        result = reg.verify(expected_commitment=args.commitment)
+        result = reg.verify(expected_commitment=args.commitment, receipts=_receipts(args))
     _emit(args, result.to_dict(), result.format())
     return EXIT_OK if result.ok else EXIT_VERIFY_FAILED
 
 
 def cmd_export(args) -> int:
     from rjtrial.registry import Registry
+
+    from rjtrial.registry.reports import participants_csv
 
     with Registry.open(args.db, key_path=_key(args)) as reg:
         frame = reg.export(by=args.by)
@@ -316,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("verify", "check the audit chain and every allocation (exit 0 only when intact)", cmd_verify)
     db(p), key(p, False)
     p.add_argument("--commitment", help="the published commitment to check against")
+    p.add_argument("--receipt", action="append", help="a receipt handed out at enrolment, to check is logged (repeat)")
+    p.add_argument("--receipts", help="a file of receipts, one a line")
     as_json(p)
 
     p = command("export", "write the participants table as CSV", cmd_export)

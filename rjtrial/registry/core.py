@@ -20,11 +20,12 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from rjtrial._canonical import canonical_json
 from rjtrial.errors import KeyFileError, ProtocolError, RegistryError
@@ -35,6 +36,7 @@ from rjtrial.registry import audit, seal, store
 
 STATUSES = ("randomised", "ineligible", "refused")
 EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
+FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew between the enroller and the store
 _REFERRAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")
 
 
@@ -155,6 +157,7 @@ class Registry:
             protocol = Protocol.from_toml(protocol)
         sqlite_file = store.sqlite_path(db)
         existed = sqlite_file is not None and sqlite_file.exists()
+        created_file = False
         if sqlite_file is not None and not sqlite_file.parent.is_dir():
             raise RegistryError(f"cannot create {sqlite_file}: folder {sqlite_file.parent} does not exist")
         engine = store.make_engine(db)
@@ -164,6 +167,12 @@ class Registry:
             raise RegistryError(f"{store._redact(str(db))} already holds a trial registry; use a new database")
         key = seal.create_key_file(key_path)
         try:
+            if sqlite_file is not None and not existed:
+                try:  # claim the new file: a create racing this one then finds it existing
+                    os.close(os.open(sqlite_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                    created_file = True
+                except FileExistsError:
+                    pass
             schedule = make_schedule(protocol, seed=new_seed() if seed is None else seed)
             sealed, opened = seal.seal(schedule, key, protocol.id)
             # Not key-sorted: the order of strata and levels is part of the protocol.
@@ -175,8 +184,8 @@ class Registry:
             slot_rows = list(seal.slot_commitments(opened, protocol.id, protocol.arms, keys, capacity))
             commitment = seal.trial_commitment(protocol_json, schedule_json, sealed, seal.slots_digest(slot_rows))
             at = now_utc()
-            store.metadata.create_all(engine)
             with engine.begin() as conn:
+                store.metadata.create_all(conn)
                 conn.execute(
                     insert(store.trial).values(
                         id=protocol.id,
@@ -207,12 +216,14 @@ class Registry:
                     action="init",
                     payload={"trial_id": protocol.id, "commitment": commitment, "schedule": public},
                 )
-        except BaseException:
+        except BaseException as exc:
             Path(key_path).unlink(missing_ok=True)
             engine.dispose()
-            if sqlite_file is not None and not existed:
+            if created_file and not _holds_registry(db):
                 for suffix in ("", "-wal", "-shm", "-journal"):
                     Path(str(sqlite_file) + suffix).unlink(missing_ok=True)
+            if isinstance(exc, IntegrityError):
+                raise RegistryError(f"{db} already holds a trial registry (created meanwhile by another process)") from None
             raise
         registry = cls.open(db, key_path=key_path)
         return registry
@@ -329,6 +340,8 @@ class Registry:
         with store.write_transaction(self._engine) as (conn, head_row):
             if when is None:  # now, taken under the lock so that times follow the sequence
                 when = now_utc()
+            if when > _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE):
+                problems.append(f"at={when} is in the future (now {now_utc()})")
             if head_row["closed"]:
                 problems.append("the sequence has been unsealed: the trial is closed to enrolment")
             existing = conn.execute(
@@ -508,11 +521,11 @@ class Registry:
 
         return consort_counts(self)
 
-    def verify(self, *, expected_commitment: str | None = None):
+    def verify(self, *, expected_commitment: str | None = None, receipts=()):
         """Check the audit chain and every allocation. See :func:`rjtrial.registry.verify.verify`."""
         from rjtrial.registry.verify import verify
 
-        return verify(self, expected_commitment=expected_commitment)
+        return verify(self, expected_commitment=expected_commitment, receipts=receipts)
 
     def audit_log(self):
         """The audit log as a DataFrame (seq, at, actor, action, payload, hash)."""
@@ -564,6 +577,14 @@ class Registry:
             )
         sequences = {k: [self.protocol.arms[a] for a in v] for k, v in opened.sequences.items()}
         return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, opened.draws, tuple(problems))
+
+
+def _holds_registry(db) -> bool:
+    engine = store.make_engine(db)
+    try:
+        return store.has_registry(engine)
+    finally:
+        engine.dispose()
 
 
 def referral_row(record: Mapping[str, Any]) -> dict[str, Any]:

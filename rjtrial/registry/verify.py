@@ -11,7 +11,10 @@
    reproduce the slot's commitment fixed at initialisation; the arm must be the
    committed arm (or, for minimisation, the arm that the committed draw gives
    after the history before it);
-4. every post-randomisation event against its audit entry.
+4. every post-randomisation event against its audit entry;
+5. every receipt given (``receipts=``): a receipt handed to an enroller is an
+   anchor outside the database, so deleting the last enrolments and rewinding the
+   chain — which no hash chain can detect by itself — is caught.
 
 With the key it also checks each audit entry's HMAC (so a log rewritten by someone
 without the key fails) and that the slot commitments are those of the sealed
@@ -84,7 +87,7 @@ def recompute_commitment(registry, trial_row=None, slot_rows=None) -> str:
     return seal.trial_commitment(trial_row["protocol"], trial_row["schedule"], trial_row["sealed"], digest)
 
 
-def verify(registry, *, expected_commitment: str | None = None) -> VerifyResult:
+def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> VerifyResult:
     protocol = registry.protocol
     key = registry._key
     problems: list[str] = []
@@ -229,6 +232,11 @@ def verify(registry, *, expected_commitment: str | None = None) -> VerifyResult:
                 f"table {store.head.name}: next sequence number follows {head_rows[0]['sequence_number']}, "
                 f"but the log randomised {sequence_number}"
             )
+        if head_rows[0]["last_randomised_at"] != last_at:
+            problems.append(
+                f"table {store.head.name}: last_randomised_at is {head_rows[0]['last_randomised_at'] or 'empty'}, "
+                f"but the last randomisation logged was at {last_at or 'none'}"
+            )
         unsealed = any(e.action == "unseal" for e in entries)
         if bool(head_rows[0]["closed"]) != unsealed:
             problems.append(
@@ -236,7 +244,15 @@ def verify(registry, *, expected_commitment: str | None = None) -> VerifyResult:
                 f"but the log {'has' if unsealed else 'has no'} unseal entry"
             )
 
-    # 4. with the key: the slot commitments are those of the sealed schedule
+    # 4. receipts handed out are external anchors: each must still be in the log
+    logged = {audit.receipt_for(e.hash) for e in entries if e.action == "enrolment"}
+    for receipt in receipts:
+        if receipt.strip().upper() not in logged:
+            problems.append(
+                f"receipt {receipt.strip()}: no enrolment in the audit log has it (enrolment deleted or log rewritten)"
+            )
+
+    # 5. with the key: the slot commitments are those of the sealed schedule
     if key is not None:
         try:
             opened = seal.unseal_schedule(trial_row["sealed"], key, protocol.id)
