@@ -15,6 +15,10 @@ MODULES = [
     "rjtrial.randomise.engines",
     "rjtrial.randomise.metrics",
     "rjtrial.followup",
+    "rjtrial.frequency",
+    "rjtrial.compliance",
+    "rjtrial.costs",
+    "rjtrial.victims",
 ]
 
 
