@@ -1,0 +1,41 @@
+"""Time to reoffending in a randomised trial: survival analysis that agrees with R.
+
+Verbs (each returns one result object; further verbs work on it):
+
+* :func:`kaplan_meier` -- curves per arm, medians, survival at chosen times, a plot with
+  numbers at risk (:class:`KaplanMeierResult`);
+* :func:`logrank` -- log-rank test, optionally stratified (:class:`LogrankResult`);
+* :func:`cox` -- Cox model with strata, cluster-robust variance, Efron or Breslow ties,
+  global tests, concordance and the proportional-hazards test (:class:`CoxResult`);
+* :func:`rmst` -- restricted mean time to reoffence per arm and the difference
+  (:class:`RMSTResult`);
+* :func:`andersen_gill` -- recurrent reoffending, counting-process Cox model with
+  variance clustered on the person.
+
+Every number is checked against R's ``survival`` package to 1e-6 or better by
+``tests/validation/`` (reference values in ``tests/reference/survival_reference.json``).
+"""
+
+from rjtrial.survival.concordance import ConcordanceResult, concordance
+from rjtrial.survival.cox import ChiSquareTest, CoxResult, cox
+from rjtrial.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
+from rjtrial.survival.logrank import LogrankResult, logrank
+from rjtrial.survival.ph_test import proportional_hazards_test
+from rjtrial.survival.recurrent import andersen_gill
+from rjtrial.survival.rmst import RMSTResult, rmst
+
+__all__ = [
+    "ChiSquareTest",
+    "ConcordanceResult",
+    "CoxResult",
+    "KaplanMeierResult",
+    "LogrankResult",
+    "RMSTResult",
+    "andersen_gill",
+    "concordance",
+    "cox",
+    "kaplan_meier",
+    "logrank",
+    "proportional_hazards_test",
+    "rmst",
+]
