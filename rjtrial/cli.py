@@ -255,6 +255,15 @@ def cmd_followup(args) -> int:
     return EXIT_OK
 
 
+def cmd_analyse(args) -> int:
+    from rjtrial.primary import primary_results
+
+    table = _read_table(args.followup, "follow-up")
+    results = primary_results(table, control=args.control, tau=args.tau, count_model=args.count_model)
+    _emit(args, results.to_dict(), results.format())
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from rjtrial.demo import run_demo
 
@@ -362,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior-window", type=int, default=730, help="days before assignment for prior counts")
     p.add_argument("--preset", choices=["proven_reoffending"], help="England and Wales proven reoffending")
     p.add_argument("-o", "--output", required=True, help="follow-up CSV to write")
+
+    p = command("analyse", "primary intention-to-treat results from a follow-up table", cmd_analyse)
+    p.add_argument("followup", help="follow-up CSV from `rjtrial followup`")
+    p.add_argument("--control", help="the reference arm (default: 'control' if present)")
+    p.add_argument("--tau", type=float, help="RMST horizon in days (default: the longest time both arms are followed)")
+    p.add_argument("--count-model", choices=["negative_binomial", "poisson"], default="negative_binomial")
+    as_json(p)
 
     p = command("demo", "run the demonstration trial end to end", cmd_demo)
     p.add_argument("-o", "--output", default="rjtrial-demo", help="output folder (default: ./rjtrial-demo)")

@@ -1,0 +1,172 @@
+"""The primary results of a two-arm trial, by intention to treat, from its follow-up table.
+
+:func:`primary_results` runs, on the table :func:`rjtrial.followup.build` produces,
+the analyses the JRC and Sheffield evaluations reported: time to first reoffence
+(Cox hazard ratio, log-rank test, restricted mean time to reoffence), frequency of
+reoffending (rate ratio with street-time exposure as offset) and prevalence (risk
+ratio of any reoffence). It calls the same functions a user calls
+(:mod:`rjtrial.survival`, :mod:`rjtrial.frequency`), so its numbers are theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rjtrial import frequency, survival
+from rjtrial.errors import DataError
+
+REQUIRED = ("time_at_risk", "event", "reoffences", "exposure_days")
+
+
+@dataclass(frozen=True)
+class PrimaryResults:
+    """Intention-to-treat results of a two-arm trial; ``summary_frame()`` has one row per measure."""
+
+    control: str
+    treatment: str
+    n: dict
+    events: dict
+    tau: float
+    alpha: float
+    cox: Any
+    logrank: Any
+    rmst: Any
+    rate_ratio: Any
+    prevalence: Any
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Columns: measure, estimate, ci_lower, ci_upper, p_value (ratios on their natural scale).
+
+        Rows: ``hazard_ratio`` (Cox, treatment vs control), ``logrank`` (estimate is
+        the chi-square statistic; no interval), ``rmst_difference`` (days, treatment
+        minus control, at ``tau``), ``rate_ratio`` and ``risk_ratio`` (any reoffence).
+        """
+        cox_row = self.cox.summary_frame().iloc[0]
+        rmst_row = self.rmst.difference.iloc[0]
+        rate_row = self.rate_ratio.summary_frame().set_index("term").iloc[-1]
+        rows = [
+            ("hazard_ratio", cox_row["hazard_ratio"], cox_row["ci_lower"], cox_row["ci_upper"], cox_row["p_value"]),
+            ("logrank", self.logrank.statistic, np.nan, np.nan, self.logrank.p_value),
+            ("rmst_difference", rmst_row["estimate"], rmst_row["ci_lower"], rmst_row["ci_upper"], rmst_row["p_value"]),
+            ("rate_ratio", rate_row["rate_ratio"], rate_row["ci_lower"], rate_row["ci_upper"], rate_row["p_value"]),
+            ("risk_ratio", self.prevalence.estimate, self.prevalence.ci_lower, self.prevalence.ci_upper,
+             self.prevalence.p_value),
+        ]
+        frame = pd.DataFrame(rows, columns=["measure", "estimate", "ci_lower", "ci_upper", "p_value"])
+        frame.attrs.update(alpha=self.alpha, control=self.control, treatment=self.treatment, tau=self.tau)
+        return frame
+
+    def to_dict(self) -> dict:
+        frame = self.summary_frame()
+        return {
+            "control": self.control,
+            "treatment": self.treatment,
+            "n": self.n,
+            "events": self.events,
+            "tau_days": self.tau,
+            "alpha": self.alpha,
+            "results": [
+                {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+                for row in frame.to_dict(orient="records")
+            ],
+        }
+
+    def format(self) -> str:
+        level = f"{100 * (1 - self.alpha):g}%"
+        frame = self.summary_frame()
+        labels = {
+            "hazard_ratio": "Hazard ratio, first reoffence (Cox)",
+            "logrank": "Log-rank test (chi-square, 1 df)",
+            "rmst_difference": f"RMST difference to day {self.tau:g} (days)",
+            "rate_ratio": "Rate ratio, reoffences per street day",
+            "risk_ratio": "Risk ratio, any reoffence",
+        }
+        lines = [
+            f"Intention to treat: {self.treatment} vs {self.control} (reference)",
+            "  " + ", ".join(f"{arm}: n = {self.n[arm]}, {self.events[arm]} reoffended" for arm in (self.control, self.treatment)),
+            "",
+            f"  {'measure':<46} {'estimate':>10} {level + ' CI':>22} {'p':>8}",
+        ]
+        for row in frame.itertuples():
+            ci = "" if np.isnan(row.ci_lower) else f"{row.ci_lower:.3f} to {row.ci_upper:.3f}"
+            lines.append(f"  {labels[row.measure]:<46} {row.estimate:>10.3f} {ci:>22} {row.p_value:>8.4f}")
+        lines.append(f"  (rate ratio by {self.rate_ratio.model.replace('_', ' ')} regression, street-time offset)")
+        return "\n".join(lines)
+
+
+def primary_results(
+    followup: pd.DataFrame,
+    *,
+    arm: str = "arm",
+    control: str | None = None,
+    tau: float | None = None,
+    alpha: float = 0.05,
+    count_model: str = "negative_binomial",
+) -> PrimaryResults:
+    """Run the primary ITT analyses on a follow-up table.
+
+    Parameters
+    ----------
+    followup : DataFrame
+        One row per participant with ``arm`` and the columns of
+        :func:`rjtrial.followup.build`: time_at_risk, event, reoffences, exposure_days.
+    arm : str
+        The column holding the assigned arm (two arms).
+    control : str, optional
+        The reference arm; default ``"control"`` if it is an arm, else the first in sorted order.
+    tau : float, optional
+        RMST horizon in days; default the largest time at which both arms are still
+        followed (the smaller of the two arms' longest times at risk).
+    alpha : float
+        1 - confidence level.
+    count_model : {"negative_binomial", "poisson"}
+        Model of the reoffence counts.
+
+    Returns
+    -------
+    PrimaryResults
+    """
+    missing = [c for c in (arm, *REQUIRED) if c not in followup.columns]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(map(repr, missing))}: is this a follow-up table from `rjtrial followup`?",
+            table="followup",
+        )
+    levels = sorted(pd.unique(followup[arm].dropna().astype(str)))
+    if len(levels) != 2:
+        raise DataError(f"the analysis needs exactly two arms, found {len(levels)}: {levels}", table="followup", column=arm)
+    if control is None:
+        control = "control" if "control" in levels else levels[0]
+    if control not in levels:
+        raise ValueError(f"control={control!r} is not an arm; arms: {', '.join(levels)}")
+    treatment = next(level for level in levels if level != control)
+    data = followup.copy()
+    data[arm] = pd.Categorical(data[arm].astype(str), categories=[control, treatment])
+    data["_event"] = data["event"].astype(bool).astype(int)
+    if tau is None:
+        tau = float(data.groupby(arm, observed=True)["time_at_risk"].max().min())
+    cox = survival.cox(data, arm, time="time_at_risk", event="_event", alpha=alpha)
+    logrank = survival.logrank(data, time="time_at_risk", event="_event", group=arm)
+    rmst = survival.rmst(data, tau=tau, time="time_at_risk", event="_event", group=arm, reference=control, alpha=alpha)
+    rate = frequency.rate_ratio(
+        data, count="reoffences", exposure="exposure_days", group=arm, control=control, model=count_model, alpha=alpha
+    )
+    prevalence = frequency.risk_ratio(data, outcome="_event", group=arm, control=control, alpha=alpha)
+    counts = data.groupby(arm, observed=True)["_event"].agg(["size", "sum"])
+    return PrimaryResults(
+        control=control,
+        treatment=treatment,
+        n={k: int(v) for k, v in counts["size"].items()},
+        events={k: int(v) for k, v in counts["sum"].items()},
+        tau=tau,
+        alpha=alpha,
+        cox=cox,
+        logrank=logrank,
+        rmst=rmst,
+        rate_ratio=rate,
+        prevalence=prevalence,
+    )
