@@ -74,10 +74,10 @@ def plot_kaplan_meier(
         ax.set_xticks(ticks)
         table = km.survival_at(ticks)
         transform = ax.get_xaxis_transform()  # x in data, y in axes fraction
-        ax.text(0, -0.22, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=8, fontweight="bold")
+        ax.text(-0.06, -0.22, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=8, fontweight="bold")
         for k, g in enumerate(km.groups):
             y = -0.30 - 0.07 * k
-            ax.text(-0.02, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8,
+            ax.text(-0.06, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8,
                     color=colours[k % len(colours)])
             rows = table[table["group"] == g]
             for when, n in zip(rows["time"], rows["at_risk"]):
