@@ -1,0 +1,158 @@
+"""The inputs of a meta-analysis, checked once: study estimates, variances, moderators, counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rjtrial.errors import DataError
+
+TABLE = "effects"
+BINARY_COUNTS = ("events_treatment", "n_treatment", "events_control", "n_control")
+RATE_COUNTS = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
+
+
+@dataclass(frozen=True, eq=False)
+class MetaData:
+    """Study rows of one analysis (all rows of the effects frame, in order).
+
+    ``estimable`` marks rows with an estimate and variance (inverse-variance methods use
+    only those); ``X`` is the design matrix (first column the intercept); ``counts`` holds
+    the 2x2 or rate columns when present (Mantel-Haenszel and Peto use them).
+    """
+
+    yi: np.ndarray
+    vi: np.ndarray
+    X: np.ndarray
+    names: tuple[str, ...]
+    studies: pd.Index
+    measure: str | None
+    counts: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def estimable(self) -> np.ndarray:
+        return np.isfinite(self.yi) & np.isfinite(self.vi)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.yi)
+
+    def subset(self, keep) -> "MetaData":
+        """The rows where the boolean mask ``keep`` is True (positions of the effects frame)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.n_rows,):
+            raise ValueError(f"the mask must have one entry per study ({self.n_rows}), got shape {keep.shape}")
+        counts = self.counts.loc[keep] if self.counts is not None else None
+        return MetaData(self.yi[keep], self.vi[keep], self.X[keep], self.names, self.studies[keep],
+                        self.measure, counts)
+
+    def intercept_only(self) -> "MetaData":
+        return MetaData(self.yi, self.vi, self.X[:, :1], self.names[:1], self.studies, self.measure, self.counts)
+
+
+def _fail(message: str, *, row=None, column: str | None = None):
+    raise DataError(message, table=TABLE, row=row, column=column)
+
+
+def _design(effects: pd.DataFrame, moderators) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Intercept plus moderator columns; categorical moderators become treatment-coded dummies."""
+    k = len(effects)
+    columns: list[np.ndarray] = [np.ones(k)]
+    names: list[str] = ["intercept"]
+    if moderators is None:
+        return np.column_stack(columns), tuple(names)
+    if isinstance(moderators, str):
+        moderators = [moderators]
+    if isinstance(moderators, pd.Series):
+        moderators = moderators.to_frame()
+    if isinstance(moderators, pd.DataFrame):
+        frame = moderators
+        if len(frame) != k:
+            raise ValueError(f"moderators have {len(frame)} rows but effects have {k}")
+        if not frame.index.equals(effects.index):
+            if set(frame.index) == set(effects.index) and frame.index.is_unique:
+                frame = frame.loc[effects.index]
+            else:
+                frame = frame.set_axis(effects.index)
+    elif isinstance(moderators, (list, tuple)) and all(isinstance(m, str) for m in moderators):
+        missing = [m for m in moderators if m not in effects.columns]
+        if missing:
+            raise ValueError(f"moderators {missing} are not columns of effects "
+                             f"(columns: {', '.join(map(str, effects.columns))})")
+        frame = effects[list(moderators)]
+    else:
+        array = np.asarray(moderators)
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2 or array.shape[0] != k:
+            raise ValueError(f"moderators must have one row per study ({k}), got shape {array.shape}")
+        frame = pd.DataFrame(array, index=effects.index, columns=[f"x{j + 1}" for j in range(array.shape[1])])
+    for name in frame.columns:
+        col = frame[name]
+        if col.isna().any():
+            row = col.index[np.flatnonzero(col.isna().to_numpy())[0]]
+            _fail("missing moderator value", row=row, column=str(name))
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or col.dtype == bool:
+            levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.unique())
+            for level in levels[1:]:
+                columns.append((col == level).to_numpy(dtype=float))
+                names.append(f"{name}[{level}]")
+        else:
+            values = col.to_numpy(dtype=float)
+            if not np.all(np.isfinite(values)):
+                row = col.index[np.flatnonzero(~np.isfinite(values))[0]]
+                _fail("moderator value is not finite", row=row, column=str(name))
+            columns.append(values)
+            names.append(str(name))
+    return np.column_stack(columns), tuple(names)
+
+
+def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
+    """Check an effect-size frame (``estimate``, ``variance``) and build the analysis inputs."""
+    if not isinstance(effects, pd.DataFrame):
+        raise TypeError(f"effects must be a pandas DataFrame (from rjtrial.effects), not {type(effects).__name__}")
+    missing = [c for c in ("estimate", "variance") if c not in effects.columns]
+    if missing:
+        raise ValueError(f"effects lack column(s) {missing}; build them with rjtrial.effects")
+    if len(effects) == 0:
+        raise ValueError("effects has no rows")
+    yi = pd.to_numeric(effects["estimate"], errors="coerce").to_numpy(dtype=float)
+    vi = pd.to_numeric(effects["variance"], errors="coerce").to_numpy(dtype=float)
+    studies = effects.index
+    for i in range(len(yi)):
+        if np.isnan(yi[i]) and np.isnan(vi[i]):
+            continue  # not estimable (e.g. a double-zero table): left out of inverse-variance pooling
+        if not np.isfinite(yi[i]):
+            _fail(f"estimate is {yi[i]} but the variance is {vi[i]}", row=studies[i], column="estimate")
+        if not np.isfinite(vi[i]):
+            _fail(f"variance is {vi[i]}", row=studies[i], column="variance")
+        if vi[i] <= 0:
+            _fail(f"variance must be positive, got {vi[i]:g}", row=studies[i], column="variance")
+    X, names = _design(effects, moderators)
+    counts = None
+    for columns in (BINARY_COUNTS, RATE_COUNTS):
+        if all(c in effects.columns for c in columns):
+            counts = effects[list(columns)].astype(float)
+            break
+    return MetaData(yi, vi, X, names, studies, effects.attrs.get("measure"), counts)
+
+
+def group_labels(effects: pd.DataFrame, subgroup) -> pd.Series:
+    """Subgroup label per study: a column name of ``effects`` or an array/Series aligned by row."""
+    if isinstance(subgroup, str):
+        if subgroup not in effects.columns:
+            raise ValueError(f"subgroup={subgroup!r} is not a column of effects")
+        labels = effects[subgroup]
+    elif isinstance(subgroup, pd.Series) and subgroup.index.equals(effects.index):
+        labels = subgroup
+    else:
+        values = subgroup.to_numpy() if isinstance(subgroup, pd.Series) else np.asarray(subgroup)
+        if values.shape != (len(effects),):
+            raise ValueError(f"subgroup must have one label per study ({len(effects)}), got shape {values.shape}")
+        labels = pd.Series(values, index=effects.index)
+    if labels.isna().any():
+        row = labels.index[np.flatnonzero(labels.isna().to_numpy())[0]]
+        _fail("missing subgroup label", row=row, column=subgroup if isinstance(subgroup, str) else "subgroup")
+    return labels
