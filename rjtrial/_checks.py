@@ -25,7 +25,7 @@ def _frame(df) -> pd.DataFrame:
     return df
 
 
-def _require(df: pd.DataFrame, **roles) -> None:
+def _require(df: pd.DataFrame, *, table: str = TABLE, **roles) -> None:
     """Each role's column(s) exist: ``_require(df, count="reoffences", covariates=[...])``."""
     for role, names in roles.items():
         if names is None:
@@ -36,7 +36,7 @@ def _require(df: pd.DataFrame, **roles) -> None:
             if name not in df.columns:
                 raise DataError(
                     f"no column {name!r} (given as {role}=); the columns are {', '.join(map(str, df.columns))}",
-                    table=TABLE,
+                    table=table,
                     column=name,
                 )
 

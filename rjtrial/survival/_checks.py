@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from rjtrial._checks import _first_bad, _require
 from rjtrial.errors import DataError
 
 TABLE = "survival data"
@@ -26,22 +27,7 @@ def check_frame(df) -> pd.DataFrame:
 
 def require_columns(df: pd.DataFrame, roles: dict[str, str | Sequence[str] | None]) -> None:
     """Each role's column(s) must be present: ``{"time": "week", "strata": ["site"]}``."""
-    for role, names in roles.items():
-        if names is None:
-            continue
-        for name in [names] if isinstance(names, str) else list(names):
-            if not isinstance(name, str):
-                raise ValueError(f"{role} must name a column (a string), got {name!r}")
-            if name not in df.columns:
-                raise DataError(
-                    f"no column {name!r} (given as {role}=); the columns are {', '.join(map(str, df.columns))}",
-                    table=TABLE,
-                    column=name,
-                )
-
-
-def _first_bad(df: pd.DataFrame, mask: np.ndarray):
-    return df.index[int(np.flatnonzero(mask)[0])]
+    _require(df, table=TABLE, **roles)
 
 
 def times(df: pd.DataFrame, column: str, *, role: str = "time") -> np.ndarray:
