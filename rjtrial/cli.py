@@ -385,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--referrals", type=int, default=240, help="number of referrals")
     p.add_argument("--protocol", help="protocol TOML (default: the JRC London burglary example)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+
+    from rjtrial.meta.cli import add_parser as add_meta_parser
+
+    add_meta_parser(sub)
     return parser
 
 

@@ -259,6 +259,36 @@ class MetaResult:
                           self.df, float(crit), self.knha_factor)
         return self._attrs(pd.DataFrame(prediction(fixed, x, self.tau2)))
 
+    def leave_one_out(self, *, fast: bool = True) -> pd.DataFrame:
+        """Leave-one-out refits; see :func:`rjtrial.meta.sensitivity.leave_one_out`."""
+        from rjtrial.meta.sensitivity import leave_one_out
+
+        return leave_one_out(self, fast=fast)
+
+    def cumulative(self, *, order=None) -> pd.DataFrame:
+        """Cumulative meta-analysis; see :func:`rjtrial.meta.sensitivity.cumulative`."""
+        from rjtrial.meta.sensitivity import cumulative
+
+        return cumulative(self, order=order)
+
+    def influence(self) -> pd.DataFrame:
+        """Case-deletion diagnostics; see :func:`rjtrial.meta.sensitivity.influence`."""
+        from rjtrial.meta.sensitivity import influence
+
+        return influence(self)
+
+    def plot_forest(self, **kwargs):
+        """Forest plot, returning the Axes; see :func:`rjtrial.meta.plots.forest`."""
+        from rjtrial.meta.plots import forest
+
+        return forest(self, **kwargs)
+
+    def plot_funnel(self, **kwargs):
+        """Funnel plot, returning the Axes; see :func:`rjtrial.meta.plots.funnel`."""
+        from rjtrial.meta.plots import funnel
+
+        return funnel(self, **kwargs)
+
     # ---- text ----------------------------------------------------------------------------------
     def format_summary(self, digits: int = 4) -> str:
         """A plain-text summary in the manner of metafor's print method."""

@@ -1,0 +1,190 @@
+"""``rjtrial meta STUDIES.csv``: pool a table of studies from the command line.
+
+The CSV has one row per study and either
+
+* ready-made effect sizes: ``estimate`` and ``variance`` (or ``std_error``), with
+  ``--measure`` naming what they are (e.g. ``cohens_d``); or
+* summary data, turned into effect sizes by :mod:`rjtrial.effects` according to
+  ``--measure``: ``events_treatment, n_treatment, events_control, n_control`` for
+  ``log_risk_ratio``, ``log_odds_ratio``, ``risk_difference``; ``mean_treatment,
+  sd_treatment, n_treatment, mean_control, sd_control, n_control`` for ``hedges_g``,
+  ``cohens_d``; ``events_treatment, person_time_treatment, events_control,
+  person_time_control`` for ``log_incidence_rate_ratio``.
+
+An optional ``study`` column labels the rows (``--study`` names another one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rjtrial.errors import DataError, RjtrialError
+
+BINARY = ("events_treatment", "n_treatment", "events_control", "n_control")
+MEANS = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
+RATES = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
+MEASURE_COLUMNS = {
+    "log_risk_ratio": BINARY, "log_odds_ratio": BINARY, "risk_difference": BINARY,
+    "hedges_g": MEANS, "cohens_d": MEANS, "log_incidence_rate_ratio": RATES,
+}
+MEASURES = tuple(MEASURE_COLUMNS) + ("log_hazard_ratio", "mean_difference", "other")
+
+
+def add_parser(subparsers) -> None:
+    """Add the ``meta`` command to the ``rjtrial`` command-line parser."""
+    from rjtrial.meta.pooling import METHODS
+    from rjtrial.meta.regression import TESTS
+
+    help_text = "meta-analysis of a CSV of studies (pooled estimate, heterogeneity, bias tests)"
+    p = subparsers.add_parser("meta", help=help_text, description=help_text)
+    p.add_argument("studies", metavar="STUDIES.csv", help="one row per study (see rjtrial.meta.cli)")
+    p.add_argument("--measure", required=True, choices=MEASURES, metavar="MEASURE",
+                   help=f"effect measure: {', '.join(MEASURES)}")
+    p.add_argument("--method", default="REML", choices=METHODS, metavar="METHOD",
+                   help=f"pooling method: {', '.join(METHODS)} (default REML)")
+    p.add_argument("--test", default="z", choices=TESTS, help="z (default) or knha (Knapp-Hartung)")
+    p.add_argument("--study", default=None, metavar="COLUMN", help="column of study labels (default: study)")
+    p.add_argument("--subgroup", default=None, metavar="COLUMN", help="column of subgroup labels")
+    p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
+    p.add_argument("--forest", metavar="FILE.png", help="write a forest plot")
+    p.add_argument("--funnel", metavar="FILE.png", help="write a funnel plot (with trim-and-fill)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_meta)
+
+
+def _read(path: str) -> pd.DataFrame:
+    file = Path(path)
+    if not file.is_file():
+        raise RjtrialError(f"{path}: no such file")
+    try:
+        table = pd.read_csv(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the CSV ({str(exc).splitlines()[0]})", table=path) from None
+    if len(table) == 0:
+        raise DataError("no study rows", table=path)
+    return table
+
+
+def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None = None,
+                       source: str = "STUDIES.csv") -> pd.DataFrame:
+    """The effect-size frame of a studies table (see the module docstring)."""
+    from rjtrial import effects
+
+    label = study if study is not None else ("study" if "study" in table.columns else None)
+    if label is not None and label not in table.columns:
+        raise DataError(f"no column {label!r} (columns: {', '.join(map(str, table.columns))})", table=source)
+    if "estimate" in table.columns and ("variance" in table.columns or "std_error" in table.columns):
+        frame = table.copy()
+        if "variance" not in frame.columns:
+            frame["variance"] = pd.to_numeric(frame["std_error"], errors="coerce") ** 2
+        for column in ("estimate", "variance"):
+            values = pd.to_numeric(frame[column], errors="coerce")
+            bad = values.isna() & frame[column].notna()
+            if bad.any():
+                row = frame.index[np.flatnonzero(bad.to_numpy())[0]]
+                raise DataError(f"not a number: {frame.loc[row, column]!r}", table=source, row=row, column=column)
+            frame[column] = values
+        if label is not None:
+            frame = frame.set_index(label)
+        frame.attrs["measure"] = measure
+        return frame
+    if measure not in MEASURE_COLUMNS:
+        raise DataError(f"measure {measure!r} needs the columns estimate and variance (or std_error)", table=source)
+    needed = MEASURE_COLUMNS[measure]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise DataError(f"--measure {measure} needs columns {', '.join(needed)} (or estimate and variance); "
+                        f"missing {', '.join(missing)}", table=source)
+    function = getattr(effects, measure)
+    es = function(table, **{c: c for c in needed}, **({"study": label} if label else {}))
+    extra = [c for c in table.columns if c not in needed and c != label]
+    for column in extra:
+        es[column] = table[column].to_numpy()
+    return es
+
+
+def _clean(value):
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{"study" if frame.index.name in (None, "study") else frame.index.name: _clean(idx),
+             **{k: _clean(v) for k, v in row.items()}} for idx, row in zip(frame.index, frame.to_dict("records"))]
+
+
+def cmd_meta(args) -> int:
+    """Run ``rjtrial meta``; returns the exit code (0)."""
+    from rjtrial.meta import begg, egger, fail_safe_n, pool, trim_and_fill
+
+    table = _read(args.studies)
+    es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies)
+    if args.subgroup is not None and args.subgroup not in es.columns:
+        raise DataError(f"no column {args.subgroup!r} for --subgroup", table=args.studies)
+    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha)
+    diagnostics: dict = {}
+    notes: list[str] = []
+    inverse_variance = res.method not in ("MH", "Peto")
+    if inverse_variance and res.k >= 3:
+        e, b, t = egger(res), begg(res), trim_and_fill(res)
+        f = fail_safe_n(res)
+        diagnostics = {
+            "egger": {"statistic": e.statistic, "p_value": e.p_value, "limit_estimate": e.limit_estimate},
+            "begg": {"statistic": b.statistic, "p_value": b.p_value},
+            "trim_and_fill": {"k0": t.k0, "side": t.side, "estimate": t.estimate, "std_error": t.std_error,
+                              "ci_lower": t.ci_lower, "ci_upper": t.ci_upper, "tau2": t.tau2},
+            "fail_safe_n": {"n": f.n, "method": f.method, "p_value": f.p_value},
+        }
+    else:
+        notes.append("bias diagnostics need an inverse-variance model and at least 3 studies")
+    if args.forest:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = res.plot_forest()
+        ax.figure.savefig(args.forest, dpi=150, bbox_inches="tight")
+    if args.funnel:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = res.plot_funnel(trim_and_fill=bool(diagnostics))
+        ax.figure.savefig(args.funnel, dpi=150, bbox_inches="tight")
+    if args.json:
+        out = {
+            "measure": args.measure, "method": res.method, "test": res.test, "alpha": res.alpha,
+            "pooled": _records(res.summary_frame()),
+            "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "h2", "q", "q_df", "q_p_value")},
+            "studies": _records(res.study_frame()),
+            "diagnostics": {k: {kk: _clean(vv) for kk, vv in v.items()} for k, v in diagnostics.items()},
+            "files": {k: v for k, v in (("forest", args.forest), ("funnel", args.funnel)) if v},
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    lines = [res.format_summary(), ""]
+    if diagnostics:
+        d = diagnostics
+        lines += [
+            "Small-study effects:",
+            f"  Egger's regression test: z = {d['egger']['statistic']:.4f}, p = {d['egger']['p_value']:.4f}"
+            f" (limit estimate {d['egger']['limit_estimate']:.4f})",
+            f"  Begg's rank correlation: Kendall's tau = {d['begg']['statistic']:.4f}, p = {d['begg']['p_value']:.4f}",
+            f"  Trim-and-fill: {d['trim_and_fill']['k0']} "
+            f"{'study' if d['trim_and_fill']['k0'] == 1 else 'studies'} imputed on the {d['trim_and_fill']['side']}; "
+            f"adjusted estimate {d['trim_and_fill']['estimate']:.4f} "
+            f"[{d['trim_and_fill']['ci_lower']:.4f}, {d['trim_and_fill']['ci_upper']:.4f}]",
+            f"  Fail-safe N (Rosenthal): {d['fail_safe_n']['n']}",
+        ]
+    lines += notes
+    for name, path in (("forest plot", args.forest), ("funnel plot", args.funnel)):
+        if path:
+            lines.append(f"wrote {name} to {path}")
+    print("\n".join(lines).rstrip())
+    return 0

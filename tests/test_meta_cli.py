@@ -1,0 +1,104 @@
+"""rjtrial.meta.cli: ``rjtrial meta STUDIES.csv`` (agrees with the Python API)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from rjtrial import datasets, effects
+from rjtrial.errors import DataError, RjtrialError
+from rjtrial.meta import egger, pool, trim_and_fill
+from rjtrial.meta.cli import add_parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise RjtrialError(message)
+
+
+def run(argv, capsys):
+    parser = _Parser(prog="rjtrial")
+    add_parser(parser.add_subparsers(dest="command", parser_class=_Parser))
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    return code, capsys.readouterr().out
+
+
+@pytest.fixture
+def bcg_csv(tmp_path):
+    b = datasets.load_bcg()
+    table = b.assign(study=b.author + " " + b.year.astype(str), events_treatment=b.tpos,
+                     n_treatment=b.tpos + b.tneg, events_control=b.cpos, n_control=b.cpos + b.cneg)
+    path = tmp_path / "bcg.csv"
+    table[["study", "events_treatment", "n_treatment", "events_control", "n_control", "alloc"]].to_csv(path, index=False)
+    return path
+
+
+def api_fit(**kwargs):
+    b = datasets.load_bcg()
+    es = effects.log_risk_ratio(b, events_treatment="tpos", n_treatment=b.tpos + b.tneg, events_control="cpos",
+                                n_control=b.cpos + b.cneg)
+    return pool(es, **kwargs)
+
+
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_json_agrees_with_the_api(bcg_csv, capsys, test):
+    code, out = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--method", "REML", "--test", test,
+                     "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    res = api_fit(method="REML", test=test)
+    overall = data["pooled"][-1]
+    assert overall["estimate"] == pytest.approx(res.estimate, abs=1e-12)
+    assert overall["ci_lower"] == pytest.approx(res.ci_lower, abs=1e-12)
+    assert data["heterogeneity"]["tau2"] == pytest.approx(res.tau2, abs=1e-12)
+    assert data["diagnostics"]["egger"]["statistic"] == pytest.approx(egger(res).statistic, abs=1e-12)
+    assert data["diagnostics"]["trim_and_fill"]["k0"] == trim_and_fill(res).k0
+    assert len(data["studies"]) == 13
+
+
+def test_text_output_and_plots(bcg_csv, capsys, tmp_path):
+    forest, funnel = tmp_path / "f.png", tmp_path / "u.png"
+    code, out = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--subgroup", "alloc",
+                     "--forest", str(forest), "--funnel", str(funnel)], capsys)
+    assert code == 0
+    assert "Egger's regression test" in out and "Trim-and-fill: 1 study imputed on the right" in out
+    assert forest.stat().st_size > 5000 and funnel.stat().st_size > 5000
+
+
+def test_precomputed_effect_sizes(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("study,estimate,std_error\nA,-0.2,0.1\nB,-0.1,0.15\nC,0.05,0.2\nD,-0.3,0.12\n")
+    code, out = run(["meta", str(path), "--measure", "cohens_d", "--method", "DL", "--json"], capsys)
+    data = json.loads(out)
+    assert data["measure"] == "cohens_d" and data["method"] == "DL"
+    assert [s["study"] for s in data["studies"]] == ["A", "B", "C", "D"]
+
+
+@pytest.mark.parametrize("content,measure,message", [
+    ("study,estimate,variance\nA,x,0.1\nB,0.1,0.2\n", "cohens_d", "row 0, column 'estimate'"),
+    ("study,m\nA,1\n", "hedges_g", "needs columns mean_treatment"),
+    ("study,estimate,variance\nA,0.1,-1\nB,0.2,0.1\n", "cohens_d", "variance must be positive"),
+])
+def test_bad_tables_are_one_line_data_errors(tmp_path, capsys, content, measure, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message) as info:
+        run(["meta", str(path), "--measure", measure], capsys)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_and_bad_method(tmp_path, capsys):
+    with pytest.raises(RjtrialError, match="no such file"):
+        run(["meta", str(tmp_path / "none.csv"), "--measure", "cohens_d"], capsys)
+    with pytest.raises(RjtrialError, match="invalid choice"):
+        run(["meta", "x.csv", "--measure", "cohens_d", "--method", "XX"], capsys)
+
+
+def test_wired_into_rjtrial_cli(bcg_csv, capsys):
+    from rjtrial import cli
+
+    assert "meta" in cli.build_parser().format_help()
+    assert cli.main(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--json"]) == 0
