@@ -45,6 +45,19 @@ def default_protocol_path() -> Path:
     return path
 
 
+def _command_name() -> str:
+    """How to call rjtrial here: ``rjtrial`` when on PATH, else the script that is running."""
+    if shutil.which("rjtrial"):
+        return "rjtrial"
+    script = Path(sys.argv[0])
+    if script.name == "rjtrial":
+        try:
+            return str(script.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return "rjtrial"
+
+
 def _referrals(protocol: Protocol, n: int, rng: np.random.Generator):
     """Yield (referral id, arrival time, strata, answers) in arrival order."""
     gaps = rng.exponential(INTAKE_DAYS / n, size=n)
@@ -150,6 +163,6 @@ def run_demo(
         print(f"  {out / 'participants.csv'}   the participants table (one row per randomised referral)")
         print(f"  {out / 'consort.json'}        the CONSORT flow counts")
         print(f"  {out / 'trial.db'}            the sealed registry; check it with:")
-        print(f"      rjtrial verify --db {out / 'trial.db'}")
+        print(f"      {_command_name()} verify --db {out / 'trial.db'}")
         sys.stdout.flush()
     return summary
