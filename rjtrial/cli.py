@@ -389,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     from rjtrial.meta.cli import add_parser as add_meta_parser
 
     add_meta_parser(sub)
+
+    from rjtrial.simulate.cli import add_parser as add_simulate_parser
+
+    add_simulate_parser(sub)
     return parser
 
 

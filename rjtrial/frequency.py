@@ -162,13 +162,18 @@ def _fit_negative_binomial(y, X, offset):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = model.fit(method="newton", maxiter=100, tol=1e-12, disp=0)
-        if not fit.mle_retvals["converged"] and np.all(np.isfinite(fit.params)):
+        # Newton from the Poisson start can fail outright (not converged) or silently
+        # (NaN parameters reported as converged): either way, fall back to BFGS.
+        if not fit.mle_retvals["converged"] or not np.all(np.isfinite(fit.params)):
             # Newton from the Poisson start failed: BFGS on log alpha, then polish with Newton
             rough = model.fit(method="bfgs", maxiter=1000, gtol=1e-10, disp=0)
-            if rough.params[-1] > 1e-8:
-                fit = model.fit(start_params=rough.params, method="newton", maxiter=100, tol=1e-12, disp=0)
+            if np.all(np.isfinite(rough.params)) and rough.params[-1] > 1e-8:
+                polished = model.fit(start_params=rough.params, method="newton", maxiter=100, tol=1e-12, disp=0)
+                fit = polished if np.all(np.isfinite(polished.params)) else rough
     params = np.asarray(fit.params)
-    return params, bool(fit.mle_retvals["converged"]) and params[-1] > 0, int(fit.mle_retvals["iterations"])
+    iterations = fit.mle_retvals.get("iterations", fit.mle_retvals.get("gcalls", 0))  # BFGS reports gcalls
+    converged = bool(fit.mle_retvals["converged"]) and bool(np.all(np.isfinite(params))) and params[-1] > 0
+    return params, converged, int(iterations)
 
 
 def rate_ratio(

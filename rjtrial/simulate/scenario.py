@@ -1,0 +1,526 @@
+"""Scenarios for the trial generator: a synthetic trial's design and data-generating process.
+
+A scenario is a TOML file (see ``synthetic/*.toml``) loaded and validated by
+:func:`load_scenario`. Every problem is reported at once, each naming its key, in one
+:class:`ScenarioError` (as :mod:`rjtrial.protocol` does for protocols).
+
+Sections
+--------
+==================  =====================================================================
+``[scenario]``      ``id``, ``name``, ``description``, ``sources`` (list of citations),
+                    optional ``base`` (another scenario file this one amends)
+``[protocol]``      ``path`` to a protocol TOML (relative to the scenario file), or the
+                    protocol's own tables inline (``[protocol.trial]``, ...)
+``[strata.NAME]``   how each protocol stratum is derived from a referral: ``source`` =
+                    ``"site"``, ``"offence_type"``, ``"sex"`` (optional ``map`` of
+                    value -> level), ``"age"`` (``breaks``: one fewer than the levels) or
+                    ``"shares"`` (``shares``: drawn independently of everything else)
+``[referrals]``     ``randomised`` (trial size), ``rate_per_month`` (referrals arriving),
+                    ``start`` (date of the first referral; or see ``[extraction]``),
+                    ``sites`` and ``offence_mix`` (shares of the index offence types)
+``[eligibility]``   for each protocol question id, the probability that the answer is the
+                    eligible one (answers independent)
+``[treatment]``     ``conference_held`` = P(conference held | assigned to a conference),
+                    ``days_to_conference`` (distribution)
+``[offenders]``     ``age_mean``, ``age_sd``, ``age_min``, ``age_max`` (truncated normal,
+                    whole years), ``male`` (share)
+``[index_offence]`` ``days_before_assignment`` (distribution), ``convicted`` (probability, or
+                    a table by arm, e.g. for diversion from court),
+                    ``sentence_days_after_assignment`` (distribution), ``custody``
+                    (P(custody | index conviction))
+``[reoffending]``   ``annual_rate`` (offences per year at liberty of the reference person),
+                    ``reference_age``, ``log_rate_per_year_of_age``, ``log_rate_male``,
+                    ``log_rate_by_offence`` and ``log_rate_by_site`` (tables, missing = 0),
+                    ``frailty_variance`` (gamma frailty, mean 1), ``hazard_ratio_treated``
+                    (among those who had a conference), ``offence_mix`` (types of
+                    offences committed)
+``[custody]``       ``probability`` (P(custody | conviction): a number or a table by offence
+                    type), ``length_days`` (distribution)
+``[conviction]``    ``never_convicted`` (share of offences never convicted), ``lag_days``
+                    (distribution of days at liberty from offence to conviction)
+``[censoring]``     ``annual_rate`` of death or emigration
+``[extraction]``    ``date`` of the records extract (not in the future), optional
+                    ``days_after_last_assignment`` (places the trial by counting back from
+                    the extraction date; exactly one of this and ``referrals.start``),
+                    ``include_unconvicted`` (default false: the extract holds convictions)
+``[analysis]``      the analysis plan the truth refers to: ``window_days`` (730),
+                    ``conviction_lag_days`` (183), ``prior_window_days`` (730)
+``[victims]``       ``per_offender`` (mean victims interviewed per randomised offender),
+                    ``satisfied_conference``, ``satisfied_otherwise``,
+                    ``recommend_conference``, ``recommend_otherwise``, and the IES-R model
+                    ``ies_r_baseline_mean``, ``ies_r_baseline_sd``,
+                    ``ies_r_followup_intercept``, ``ies_r_followup_slope``,
+                    ``ies_r_residual_sd``, ``ies_r_threshold``,
+                    ``ies_r_risk_ratio_conference``
+``[costs]``         ``currency``, ``conference_held``, ``assigned_not_held`` (per case)
+==================  =====================================================================
+
+Distributions (durations in days) are tables: ``{ distribution = "gamma", mean = 60,
+shape = 2 }``; also ``"exponential"`` (``mean``), ``"lognormal"`` (``median``,
+``sigma``), ``"uniform"`` (``low``, ``high``) and ``"fixed"`` (``value``).
+
+Provenance
+----------
+Each parameter section may hold a ``provenance`` table naming, for each of its keys,
+where the value comes from: a citation, or a text starting with ``"assumption"``.
+:meth:`Scenario.provenance_frame` lists every parameter with its label and
+:meth:`Scenario.unlabelled` those without one (the shipped scenarios have none).
+A provenance entry for a key that does not exist is an error (it catches typos).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+from rjtrial.errors import RjtrialError
+from rjtrial.protocol import Protocol
+
+__all__ = [
+    "Distribution", "Scenario", "ScenarioError", "load_scenario", "PARAMETER_SECTIONS",
+]
+
+#: Sections whose keys are parameters of the data-generating process (need provenance).
+PARAMETER_SECTIONS = (
+    "referrals", "eligibility", "treatment", "offenders", "index_offence", "reoffending",
+    "custody", "conviction", "censoring", "extraction", "analysis", "victims", "costs",
+)
+_STRUCTURAL = ("scenario", "protocol", "strata")
+#: Parameters that are choices of format rather than claims about the world.
+_NO_PROVENANCE = {"costs.currency", "extraction.include_unconvicted"}
+STRATUM_SOURCES = ("site", "offence_type", "sex", "age", "shares")
+DISTRIBUTIONS = {
+    "fixed": ("value",),
+    "exponential": ("mean",),
+    "gamma": ("mean", "shape"),
+    "lognormal": ("median", "sigma"),
+    "uniform": ("low", "high"),
+}
+SEXES = ("female", "male")
+DAYS_PER_MONTH = 365.25 / 12
+
+
+class ScenarioError(RjtrialError, ValueError):
+    """A scenario is invalid; ``problems`` lists every problem, each naming its key."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            message = f"{where}invalid scenario: {self.problems[0]}"
+        else:
+            message = f"{where}invalid scenario ({len(self.problems)} problems): " + "; ".join(self.problems)
+        super().__init__(message)
+
+
+# ----------------------------------------------------------------------------- distributions
+@dataclass(frozen=True)
+class Distribution:
+    """A distribution of non-negative durations (days).
+
+    Examples
+    --------
+    >>> d = Distribution("gamma", {"mean": 60.0, "shape": 2.0})
+    >>> d.mean, d.sample(1, 3).shape
+    (60.0, (3,))
+    """
+
+    distribution: str
+    parameters: Mapping[str, float]
+
+    @property
+    def mean(self) -> float:
+        p = self.parameters
+        if self.distribution == "fixed":
+            return float(p["value"])
+        if self.distribution in ("exponential", "gamma"):
+            return float(p["mean"])
+        if self.distribution == "lognormal":
+            return float(p["median"] * math.exp(p["sigma"] ** 2 / 2))
+        return float((p["low"] + p["high"]) / 2)
+
+    def sample(self, rng, size: int) -> np.ndarray:
+        """``size`` draws (float days) from ``rng`` (seed or Generator)."""
+        gen = np.random.default_rng(rng)
+        p = self.parameters
+        if self.distribution == "fixed":
+            return np.full(size, float(p["value"]))
+        if self.distribution == "exponential":
+            return gen.exponential(p["mean"], size) if p["mean"] > 0 else np.zeros(size)
+        if self.distribution == "gamma":
+            return gen.gamma(p["shape"], p["mean"] / p["shape"], size)
+        if self.distribution == "lognormal":
+            return p["median"] * np.exp(p["sigma"] * gen.standard_normal(size))
+        return gen.uniform(p["low"], p["high"], size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"distribution": self.distribution, **{k: float(v) for k, v in self.parameters.items()}}
+
+
+# ----------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class StratumSource:
+    """How a protocol stratum is derived from a referral."""
+
+    source: str
+    breaks: tuple[float, ...] = ()
+    map: Mapping[str, str] = field(default_factory=dict)
+    shares: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Referrals:
+    randomised: int
+    rate_per_month: float
+    sites: Mapping[str, float]
+    offence_mix: Mapping[str, float]
+    start: _dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Treatment:
+    conference_held: float
+    days_to_conference: Distribution
+
+
+@dataclass(frozen=True)
+class Offenders:
+    age_mean: float
+    age_sd: float
+    age_min: float
+    age_max: float
+    male: float
+
+
+@dataclass(frozen=True)
+class IndexOffence:
+    days_before_assignment: Distribution
+    convicted: Mapping[str, float]  # by arm
+    sentence_days_after_assignment: Distribution
+    custody: float
+
+
+@dataclass(frozen=True)
+class Reoffending:
+    annual_rate: float
+    reference_age: float
+    log_rate_per_year_of_age: float
+    log_rate_male: float
+    log_rate_by_offence: Mapping[str, float]
+    log_rate_by_site: Mapping[str, float]
+    frailty_variance: float
+    hazard_ratio_treated: float
+    offence_mix: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Custody:
+    probability: Mapping[str, float]  # by offence type
+    length_days: Distribution
+
+
+@dataclass(frozen=True)
+class Conviction:
+    never_convicted: float
+    lag_days: Distribution
+
+
+@dataclass(frozen=True)
+class Censoring:
+    annual_rate: float
+
+
+@dataclass(frozen=True)
+class Extraction:
+    date: _dt.date
+    days_after_last_assignment: int | None = None
+    include_unconvicted: bool = False
+
+
+@dataclass(frozen=True)
+class Analysis:
+    window_days: int = 730
+    conviction_lag_days: int = 183
+    prior_window_days: int = 730
+
+
+@dataclass(frozen=True)
+class Victims:
+    per_offender: float
+    satisfied_conference: float
+    satisfied_otherwise: float
+    recommend_conference: float
+    recommend_otherwise: float
+    ies_r_baseline_mean: float
+    ies_r_baseline_sd: float
+    ies_r_followup_intercept: float
+    ies_r_followup_slope: float
+    ies_r_residual_sd: float
+    ies_r_threshold: float
+    ies_r_risk_ratio_conference: float
+
+
+@dataclass(frozen=True)
+class Costs:
+    currency: str
+    conference_held: float
+    assigned_not_held: float
+
+
+# ----------------------------------------------------------------------------- the scenario
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario. Build with :func:`load_scenario` or :meth:`from_dict`.
+
+    The sections are typed attributes (``scenario.reoffending.hazard_ratio_treated``);
+    ``data`` keeps the validated TOML tables, from which :meth:`with_overrides` derives
+    amended scenarios.
+    """
+
+    id: str
+    name: str
+    description: str
+    sources: tuple[str, ...]
+    protocol: Protocol
+    strata: Mapping[str, StratumSource]
+    referrals: Referrals
+    eligibility: Mapping[str, float]
+    treatment: Treatment
+    offenders: Offenders
+    index_offence: IndexOffence
+    reoffending: Reoffending
+    custody: Custody
+    conviction: Conviction
+    censoring: Censoring
+    extraction: Extraction
+    analysis: Analysis
+    victims: Victims
+    costs: Costs
+    provenance: Mapping[str, str]
+    data: Mapping[str, Any] = field(repr=False)
+    source: str | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, base_dir: str | Path | None = None,
+                  source: str | None = None, today: _dt.date | None = None) -> "Scenario":
+        """Validate a scenario given as nested dicts (parsed TOML); raise ScenarioError."""
+        from rjtrial.simulate._validate import build
+
+        problems: list[str] = []
+        scenario = build(copy.deepcopy(dict(data)), problems, Path(base_dir) if base_dir else None,
+                         source, today or _dt.date.today())
+        if problems:
+            raise ScenarioError(problems, source=source)
+        return scenario
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Scenario":
+        """A new scenario with dotted keys replaced, e.g. ``{"reoffending.hazard_ratio_treated": 1.0}``.
+
+        Keys under ``protocol.`` amend the protocol (a protocol given by path is
+        inlined first). The provenance of an overridden key becomes ``"override"``; a
+        value of ``None`` removes the key.
+        """
+        if not overrides:
+            return self
+        data = copy.deepcopy(dict(self.data))
+        problems = []
+        for dotted, value in overrides.items():
+            parts = str(dotted).split(".")
+            if len(parts) < 2 or not all(parts):
+                problems.append(f"override {dotted!r}: expected SECTION.KEY")
+                continue
+            if parts[0] == "protocol" and "path" in data.get("protocol", {}):
+                data["protocol"] = self.protocol.to_dict()
+            table = data
+            for part in parts[:-1]:
+                table = table.setdefault(part, {})
+                if not isinstance(table, dict):
+                    problems.append(f"override {dotted!r}: {part} is not a table")
+                    break
+            else:
+                labels = data[parts[0]].setdefault("provenance", {}) if parts[0] in PARAMETER_SECTIONS else {}
+                if value is None:  # TOML has no null: None removes the key
+                    table.pop(parts[-1], None)
+                    if len(parts) == 2:
+                        labels.pop(parts[1], None)
+                else:
+                    table[parts[-1]] = value
+                    if parts[0] in PARAMETER_SECTIONS and len(parts) == 2:
+                        labels[parts[1]] = "override"
+        if problems:
+            raise ScenarioError(problems, source=self.source)
+        return Scenario.from_dict(data, source=self.source)
+
+    def with_null(self) -> "Scenario":
+        """The same scenario with no treatment effect on reoffending (``hazard_ratio_treated = 1``)."""
+        return self.with_overrides({"reoffending.hazard_ratio_treated": 1.0})
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def offence_types(self) -> tuple[str, ...]:
+        """Every offence type: index offences first, then other types of reoffences."""
+        types = list(self.referrals.offence_mix)
+        types += [t for t in self.reoffending.offence_mix if t not in types]
+        return tuple(types)
+
+    @property
+    def control_arm(self) -> str:
+        return self.protocol.arms[0]
+
+    @property
+    def conference_arm(self) -> str:
+        return self.protocol.arms[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as plain data (the validated TOML tables, protocol included)."""
+        out = copy.deepcopy(dict(self.data))
+        out["protocol"] = self.protocol.to_dict()
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the scenario's content (protocol by content, not path; provenance excluded)."""
+        data = self.to_dict()
+        for section in data.values():
+            if isinstance(section, dict):
+                section.pop("provenance", None)
+        data.get("scenario", {}).pop("base", None)
+        text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter as ``{"section.key": value}``, in file order."""
+        out = {}
+        for section in PARAMETER_SECTIONS:
+            for key, value in self.data.get(section, {}).items():
+                if key != "provenance":
+                    out[f"{section}.{key}"] = value
+        return out
+
+    def provenance_frame(self):
+        """Columns ``parameter, value, provenance, kind`` (kind: source, assumption, override, unlabelled)."""
+        import pandas as pd
+
+        rows = []
+        for key, value in self.parameters().items():
+            label = self.provenance.get(key)
+            if label is None:
+                kind = "not_needed" if key in _NO_PROVENANCE else "unlabelled"
+            elif label.lower().startswith("assumption"):
+                kind = "assumption"
+            elif label == "override":
+                kind = "override"
+            else:
+                kind = "source"
+            rows.append({"parameter": key, "value": value, "provenance": label, "kind": kind})
+        return pd.DataFrame(rows, columns=["parameter", "value", "provenance", "kind"])
+
+    def unlabelled(self) -> list[str]:
+        """Parameters with no provenance label (neither a source nor ``assumption``)."""
+        return [k for k in self.parameters() if k not in self.provenance and k not in _NO_PROVENANCE]
+
+
+def load_scenario(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
+                  strict: bool = False) -> Scenario:
+    """Load and validate a scenario file; raise :class:`ScenarioError` listing every problem.
+
+    Parameters
+    ----------
+    path : str or path
+        The scenario TOML file.
+    overrides : dict, optional
+        Dotted keys to replace, e.g. ``{"reoffending.hazard_ratio_treated": 1.0}``.
+    strict : bool
+        Also refuse parameters without a provenance label.
+
+    Examples
+    --------
+    >>> s = load_scenario("synthetic/jrc-london-burglary.toml")
+    >>> s.referrals.randomised, s.protocol.randomisation.method
+    (167, 'stratified_blocks')
+    >>> s.with_null().reoffending.hazard_ratio_treated
+    1.0
+    """
+    path = Path(path)
+    data = _read_with_base(path, [])
+    scenario = Scenario.from_dict(data, base_dir=path.parent, source=str(path))
+    if overrides:
+        scenario = scenario.with_overrides(overrides)
+    if strict and scenario.unlabelled():
+        raise ScenarioError([f"{k}: no provenance (add it to [{k.split('.')[0]}.provenance])"
+                             for k in scenario.unlabelled()], source=str(path))
+    return scenario
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([f"file not found: {path}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([f"cannot read {path}: {exc}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"not valid TOML: {exc}"], source=str(path)) from None
+    protocol = data.get("protocol")
+    if isinstance(protocol, dict) and isinstance(protocol.get("path"), str):
+        protocol["path"] = str((path.parent / protocol["path"]).resolve())
+    return data
+
+
+def _read_with_base(path: Path, seen: list[Path]) -> dict:
+    """Read a scenario file, merged over the file named by its ``scenario.base``."""
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ScenarioError([f"scenario.base: circular reference through {path}"], source=str(seen[0]))
+    data = _read(path)
+    base = data.get("scenario", {}).get("base") if isinstance(data.get("scenario"), dict) else None
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ScenarioError([f"scenario.base: must be a file name, got {base!r}"], source=str(path))
+    parent = _read_with_base(path.parent / base, [*seen, resolved])
+    if "protocol" in data:  # a protocol given here replaces the base's wholly
+        parent.pop("protocol", None)
+    merged = _deep_merge(parent, data)
+    merged["scenario"]["base"] = str((path.parent / base).resolve())
+    return merged
+
+
+def _deep_merge(base: dict, top: Mapping) -> dict:
+    """``top`` over ``base``, section by section: a key given in ``top`` replaces the base's
+    value wholly (a distribution or a share table is never mixed with the base's), and its
+    base provenance label is dropped unless ``top`` labels it again."""
+    out = copy.deepcopy(base)
+    for section, table in top.items():
+        if isinstance(table, Mapping) and isinstance(out.get(section), dict) and section != "protocol":
+            merged = out[section]
+            labels = merged.get("provenance", {}) if isinstance(merged.get("provenance"), dict) else {}
+            for key, value in table.items():
+                if key == "provenance":
+                    continue
+                merged[key] = copy.deepcopy(value)
+                labels.pop(key, None)
+            if isinstance(table.get("provenance"), Mapping):
+                labels.update(copy.deepcopy(dict(table["provenance"])))
+            if labels:
+                merged["provenance"] = labels
+        else:
+            out[section] = copy.deepcopy(table)
+    return out
