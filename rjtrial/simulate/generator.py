@@ -47,7 +47,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -172,6 +172,7 @@ def simulate_trial(
     truth_population: int = 2_000_000,
     truth_rng=None,
     truth_cache_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimulatedTrial:
     """Simulate one trial of ``scenario``.
 
@@ -194,6 +195,9 @@ def simulate_trial(
         :func:`rjtrial.simulate.truth.compute_truth`); if False ``truth["itt"]`` is None.
     truth_population, truth_rng, truth_cache_dir
         Passed to :func:`~rjtrial.simulate.truth.compute_truth`.
+    progress : callable, optional
+        With ``registry``, called as ``progress(done, total)`` after each referral is
+        enrolled (for a progress display).
 
     Returns
     -------
@@ -212,7 +216,7 @@ def simulate_trial(
         scenario = load_scenario(scenario)
     if overrides:
         scenario = scenario.with_overrides(overrides)
-    trial = generate(scenario, rng=rng, registry=registry)
+    trial = generate(scenario, rng=rng, registry=registry, progress=progress)
     record = None
     if truth:
         from rjtrial.simulate.truth import compute_truth
@@ -225,7 +229,7 @@ def simulate_trial(
 
 
 def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, allocation: str = "protocol",
-             lean: bool = False) -> SimulatedTrial:
+             lean: bool = False, progress: Callable[[int, int], None] | None = None) -> SimulatedTrial:
     """The tables of one trial, without the Monte Carlo truth (``truth`` holds what was realised).
 
     ``allocation="simple"`` allocates by simple randomisation with the protocol's ratio
@@ -244,7 +248,7 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
     n = int(eligible.sum())
     strata_codes = {name: codes[eligible] for name, codes in ref["strata"].items()}
     if registry is not None:
-        arm, reg = _enrol_in_registry(scenario, ref, seeds["allocation"], Path(registry))
+        arm, reg = _enrol_in_registry(scenario, ref, seeds["allocation"], Path(registry), progress=progress)
     elif allocation == "simple":
         from rjtrial.randomise import engines
 
@@ -456,7 +460,7 @@ def _timestamps(ref) -> pd.Series:
 
 
 # ----------------------------------------------------------------------------- allocation
-def _enrol_in_registry(sc: Scenario, ref, allocation_seed: int, folder: Path):
+def _enrol_in_registry(sc: Scenario, ref, allocation_seed: int, folder: Path, *, progress=None):
     """Enrol every referral through a new registry; the schedule seed is the one
     :func:`rjtrial.randomise.allocate_cohort` would draw from the same ``rng``."""
     from rjtrial.errors import RjtrialError
@@ -494,6 +498,8 @@ def _enrol_in_registry(sc: Scenario, ref, allocation_seed: int, folder: Path):
             raise RjtrialError(f"registry {result.status} referral {rid}: {'; '.join(result.reasons)}")
         if result.status == "randomised":
             arms.append(protocol.arms.index(result.arm))
+        if progress is not None:
+            progress(i + 1, len(ref["id"]))
     return np.asarray(arms, dtype=np.int64), reg
 
 
