@@ -102,3 +102,12 @@ def test_wired_into_rjtrial_cli(bcg_csv, capsys):
 
     assert "meta" in cli.build_parser().format_help()
     assert cli.main(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--json"]) == 0
+
+
+def test_the_parser_offers_every_method_and_test():
+    # the parser's lists are spelled out (so `rjtrial --help` needs no scipy); they must stay the API's
+    from rjtrial.meta import cli
+    from rjtrial.meta.pooling import METHODS
+    from rjtrial.meta.regression import TESTS
+
+    assert cli.METHODS == METHODS and cli.TESTS == TESTS

@@ -15,17 +15,37 @@
 * :mod:`rjtrial.meta.result` -- :class:`MetaResult`;
 * :mod:`rjtrial.meta.bias` -- Egger, Begg, trim-and-fill, fail-safe N;
 * :mod:`rjtrial.meta.sensitivity` -- leave-one-out, cumulative, influence;
-* :mod:`rjtrial.meta.plots` -- forest and funnel plots.
+* :mod:`rjtrial.meta.plots` -- forest and funnel plots;
+* :mod:`rjtrial.meta.ipd` -- ``two_stage``: per-trial effects from individual participants'
+  follow-up tables (Cox, rate ratio, risk measures), the first stage of an IPD meta-analysis.
 
 Every quantity agrees with R ``metafor`` 3.8 to 1e-6 or better (tests/validation/).
 """
 
-from rjtrial.meta.bias import begg, egger, fail_safe_n, trim_and_fill
-from rjtrial.meta.estimators import TAU2_METHODS
-from rjtrial.meta.pooling import METHODS, SUBGROUP_TAU2, pool
-from rjtrial.meta.regression import TESTS, TestResult
-from rjtrial.meta.result import MetaResult
-from rjtrial.meta.sensitivity import cumulative, influence, leave_one_out
+import importlib
 
-__all__ = ["METHODS", "MetaResult", "SUBGROUP_TAU2", "TAU2_METHODS", "TESTS", "TestResult", "begg", "cumulative",
-           "egger", "fail_safe_n", "influence", "leave_one_out", "pool", "trim_and_fill"]
+#: Public name -> the module that defines it. Imported on first use, so that
+#: `rjtrial --help` (whose parser imports rjtrial.meta.cli) does not load scipy.stats.
+_EXPORTS = {
+    "begg": "bias", "egger": "bias", "fail_safe_n": "bias", "trim_and_fill": "bias",
+    "TAU2_METHODS": "estimators",
+    "two_stage": "ipd",
+    "METHODS": "pooling", "SUBGROUP_TAU2": "pooling", "pool": "pooling",
+    "TESTS": "regression", "TestResult": "regression",
+    "MetaResult": "result",
+    "cumulative": "sensitivity", "influence": "sensitivity", "leave_one_out": "sensitivity",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rjtrial.meta' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rjtrial.meta.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

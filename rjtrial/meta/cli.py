@@ -20,10 +20,10 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from rjtrial.errors import DataError, RjtrialError
+
+# numpy, pandas and rjtrial.meta are imported when the command runs, not when the
+# parser is built: `rjtrial --help` must not pay for scipy.stats.
 
 BINARY = ("events_treatment", "n_treatment", "events_control", "n_control")
 MEANS = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
@@ -33,13 +33,13 @@ MEASURE_COLUMNS = {
     "hedges_g": MEANS, "cohens_d": MEANS, "log_incidence_rate_ratio": RATES,
 }
 MEASURES = tuple(MEASURE_COLUMNS) + ("log_hazard_ratio", "mean_difference", "other")
+#: rjtrial.meta.pooling.METHODS and rjtrial.meta.regression.TESTS (a test keeps them equal).
+METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+TESTS = ("z", "knha")
 
 
 def add_parser(subparsers) -> None:
     """Add the ``meta`` command to the ``rjtrial`` command-line parser."""
-    from rjtrial.meta.pooling import METHODS
-    from rjtrial.meta.regression import TESTS
-
     help_text = "meta-analysis of a CSV of studies (pooled estimate, heterogeneity, bias tests)"
     p = subparsers.add_parser("meta", help=help_text, description=help_text)
     p.add_argument("studies", metavar="STUDIES.csv", help="one row per study (see rjtrial.meta.cli)")
@@ -58,6 +58,8 @@ def add_parser(subparsers) -> None:
 
 
 def _read(path: str) -> pd.DataFrame:
+    import pandas as pd
+
     file = Path(path)
     if not file.is_file():
         raise RjtrialError(f"{path}: no such file")
@@ -72,6 +74,9 @@ def _read(path: str) -> pd.DataFrame:
 
 def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None = None,
                        source: str = "STUDIES.csv") -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     """The effect-size frame of a studies table (see the module docstring)."""
     from rjtrial import effects
 
@@ -109,6 +114,8 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
 
 
 def _clean(value):
+    import numpy as np
+
     if isinstance(value, (float, np.floating)):
         return None if not math.isfinite(float(value)) else float(value)
     if isinstance(value, np.integer):

@@ -6,6 +6,9 @@ H^2 = Q / df; for random-effects models I^2 = tau^2 / (tau^2 + s^2) and H^2 = ta
 with the "typical" within-study variance s^2 = (k - p) / tr(P) (for p = 1,
 s^2 = (k - 1) sum(w) / ((sum w)^2 - sum(w^2))); their confidence intervals are the Q-profile
 interval of tau^2 pushed through the same formulas (``confint(rma(...))``).
+
+Nothing here forms the k x k residual-maker P: Q(tau^2), tr(P) and the Q-profile search
+cost O(k p^2) per evaluation (:class:`rjtrial.meta.estimators.ResidualMaker`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from rjtrial.meta.estimators import generalised_q, residual_maker
+from rjtrial.meta.estimators import ResidualMaker, generalised_q
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def typical_variance(vi: np.ndarray, X: np.ndarray) -> float:
     k, p = X.shape
     if k <= p:
         return 0.0
-    return (k - p) / float(np.trace(residual_maker(1.0 / vi, X)))
+    return (k - p) / ResidualMaker(1.0 / vi, X).trace()
 
 
 def i2_h2_random(tau2: float, vt: float) -> tuple[float, float]:
