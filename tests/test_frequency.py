@@ -114,6 +114,18 @@ def test_no_overdispersion_warns_and_reports_the_poisson_fit():
     assert fit.rate_ratio == pytest.approx(poisson.rate_ratio, rel=1e-10)
 
 
+def test_underdispersed_counts_report_the_poisson_fit():
+    # variance below the mean: the NB2 likelihood is largest at alpha = 0 (its slope there,
+    # sum((y - mu)^2 - y) / 2, is negative); this sample once kept Newton and BFGS crawling for a minute
+    df = pd.DataFrame({"y": [2, 1] * 20, "t": 1.0, "arm": ["c", "t"] * 10 + ["t", "c"] * 10})
+    with pytest.warns(RuntimeWarning, match="no overdispersion"):
+        fit = rate_ratio(df, count="y", exposure="t", group="arm")
+    poisson = rate_ratio(df, count="y", exposure="t", group="arm", model="poisson")
+    assert fit.alpha_ == 0 and fit.rate_ratio == pytest.approx(poisson.rate_ratio, rel=1e-12)
+    assert fit.summary_frame()["std_error"].to_numpy() == pytest.approx(
+        poisson.summary_frame()["std_error"].to_numpy(), rel=1e-12)
+
+
 def test_zero_exposure_is_an_error_naming_the_rows():
     df = TRIAL.copy()
     df.loc[[3, 7], "exposure_days"] = 0
