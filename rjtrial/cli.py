@@ -267,7 +267,7 @@ def cmd_analyse(args) -> int:
 def cmd_demo(args) -> int:
     from rjtrial.demo import run_demo
 
-    run_demo(args.output, seed=args.seed, n_referrals=args.referrals, protocol_path=args.protocol,
+    run_demo(args.output, seed=args.seed, participants=args.participants, scenario_path=args.scenario,
              progress=not args.quiet)
     return EXIT_OK
 
@@ -285,6 +285,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 # --------------------------------------------------------------------- parser
+#: Modules adding their own commands (``add_parser(subparsers)``), in help order.
+PLUGIN_COMMANDS = (
+    "rjtrial.simulate.power_cli",  # power
+    "rjtrial.randomise.rerandomise_cli",  # rerandomise
+    "rjtrial.report.cli",  # report
+    "rjtrial.web.cli",  # serve, users
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rjtrial", description="Randomise and evaluate restorative-justice trials.")
     parser.add_argument("--version", action="version", version=f"rjtrial {__version__}")
@@ -379,11 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count-model", choices=["negative_binomial", "poisson"], default="negative_binomial")
     as_json(p)
 
-    p = command("demo", "run the demonstration trial end to end", cmd_demo)
+    p = command("demo", "run a whole synthetic trial: randomise, follow up, analyse, report", cmd_demo)
     p.add_argument("-o", "--output", default="rjtrial-demo", help="output folder (default: ./rjtrial-demo)")
-    p.add_argument("--seed", type=int, default=2026, help="seed of the demo's referrals and sequence")
-    p.add_argument("--referrals", type=int, default=240, help="number of referrals")
-    p.add_argument("--protocol", help="protocol TOML (default: the JRC London burglary example)")
+    p.add_argument("--seed", type=int, default=2026, help="seed of everything random in the demo trial")
+    p.add_argument("--participants", type=int, default=600, help="offenders to randomise (default 600)")
+    p.add_argument("--scenario", help="scenario TOML (default: synthetic/jrc-multisite.toml)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
     from rjtrial.meta.cli import add_parser as add_meta_parser
@@ -393,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     from rjtrial.simulate.cli import add_parser as add_simulate_parser
 
     add_simulate_parser(sub)
+    # Commands that live beside their concept: each module's add_parser(sub) adds its own.
+    import importlib
+
+    for module in PLUGIN_COMMANDS:
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 

@@ -1,46 +1,50 @@
-"""The demonstration trial: referrals randomised through a concealed SQLite registry.
+"""The demonstration trial, end to end: referrals to a report a funder can read.
 
-``rjtrial demo`` creates a registry from the JRC London burglary example protocol,
-generates a stream of referrals arriving over eighteen months at three sites
-(some screened out by the eligibility questions), enrols every one through
-:meth:`Registry.enrol`, records whether a conference was held for those assigned
-to one, verifies the store, and writes the participants table and the CONSORT
-counts. The referral stream's rates are illustrative assumptions, not published
-figures; the generator of later issues (``rjtrial.simulate``) replaces them.
+``rjtrial demo`` runs a whole JRC-style trial on a synthetic population, through the
+same code a real trial uses:
+
+1. the scenario (``synthetic/jrc-multisite.toml`` by default) generates a stream of
+   referrals at three sites; victim and offender consent is asked *before* assignment;
+2. a registry is created in embedded SQLite, the allocation sequence sealed under a new
+   key, and every referral is screened and, if eligible, randomised by
+   :meth:`rjtrial.registry.Registry.enrol` as it arrives; whether each conference was
+   held is recorded by :meth:`~rjtrial.registry.Registry.record_event`;
+3. the criminal-records extract (offences, custody) is generated for everyone
+   randomised, with the scenario's known effect among those who had a conference;
+4. the two-year follow-up table is built (:func:`rjtrial.followup.build`);
+5. the store is verified and the trial analysed by intention to treat
+   (:func:`rjtrial.primary.primary_results`) and written up as one self-contained HTML
+   report (:func:`rjtrial.report.build_report`).
+
+Because the data are synthetic the true effects are known, and the demo prints them
+beside the estimates (the truth is a Monte Carlo value on a large population,
+:func:`rjtrial.simulate.truth.compute_truth`).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
-
 from rjtrial.errors import RjtrialError
-from rjtrial.protocol import Protocol
-from rjtrial.registry import Registry
-from rjtrial.registry.reports import participants_csv
 
-# Assumptions of the demo (illustrative, not from a publication).
-SITE_SHARES = {"london": 0.5, "northumbria": 0.3, "thames_valley": 0.2}
-OFFENCE_SHARES = {"property": 0.6, "violence": 0.4}
-P_SCREENED = {"admitted": 0.05, "offender_consent": 0.10, "victim_consent": 0.15, "domestic_abuse": 0.04}
-P_CONFERENCE_HELD = 0.85
-INTAKE_DAYS = 540
-START = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
+DEFAULT_SCENARIO = "jrc-multisite.toml"
+DEFAULT_PARTICIPANTS = 600
+TRUTH_POPULATION = 200_000
+MARKER = "summary.json"
 
 
-def default_protocol_path() -> Path:
-    """The shipped example protocol (in the source tree's ``synthetic/protocols``)."""
-    path = Path(__file__).resolve().parents[1] / "synthetic" / "protocols" / "jrc-london-burglary.toml"
+def synthetic_path(name: str) -> Path:
+    """A file of the source tree's ``synthetic/`` folder (scenarios, protocols)."""
+    path = Path(__file__).resolve().parents[1] / "synthetic" / name
     if not path.exists():
         raise RjtrialError(
-            f"the demo protocol {path} is not here (rjtrial runs the demo from a source checkout); "
-            "pass --protocol PROTOCOL.toml"
+            f"the demo scenario {path} is not here (rjtrial runs the demo from a source checkout); "
+            "pass --scenario SCENARIO.toml"
         )
     return path
 
@@ -58,111 +62,201 @@ def _command_name() -> str:
     return "rjtrial"
 
 
-def _referrals(protocol: Protocol, n: int, rng: np.random.Generator):
-    """Yield (referral id, arrival time, strata, answers) in arrival order."""
-    gaps = rng.exponential(INTAKE_DAYS / n, size=n)
-    arrivals = np.cumsum(gaps)
-    for i, day in enumerate(arrivals):
-        strata = {}
-        for name, levels in protocol.strata.items():
-            shares = SITE_SHARES if name == "site" else OFFENCE_SHARES if name == "offence" else None
-            p = None if shares is None else np.array([shares.get(level, 0.0) for level in levels])
-            if p is not None and p.sum() > 0:
-                p = p / p.sum()
-            else:
-                p = None
-            strata[name] = str(rng.choice(levels, p=p))
-        answers = {}
-        for q in protocol.eligibility:
-            screened = rng.random() < P_SCREENED.get(q.id, 0.05)
-            not_eligible = [a for a in q.answers if a not in q.eligible_if]
-            answers[q.id] = not_eligible[0] if screened and not_eligible else q.eligible_if[0]
-        yield f"REF-{i + 1:04d}", START + timedelta(days=float(day)), strata, answers
+def _prepare(out: Path) -> None:
+    """Make ``out`` empty: a previous demo there is replaced, anything else is refused."""
+    if out.exists():
+        if not out.is_dir():
+            raise RjtrialError(f"{out} is a file; choose a folder with -o")
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise RjtrialError(f"{out} exists and is not an rjtrial demo folder; choose another with -o")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+
+class _Progress:
+    """Numbered steps and an in-place counter on a terminal (plain lines otherwise)."""
+
+    def __init__(self, enabled: bool, steps: int):
+        self.enabled = enabled
+        self.steps = steps
+        self.step = 0
+        self.tty = enabled and sys.stdout.isatty()
+        self._last = -1
+
+    def say(self, message: str) -> None:
+        if self.enabled:
+            print(message, flush=True)
+
+    def begin(self, message: str) -> None:
+        self.step += 1
+        self.say(f"  [{self.step}/{self.steps}] {message}")
+
+    def count(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            print(f"\r        {done:>5}/{total} referrals screened", end="" if done < total else "\n", flush=True)
+        else:
+            tenth = 10 * done // total
+            if tenth != self._last and (tenth % 5 == 0 or done == total):
+                self._last = tenth
+                print(f"        {done:>5}/{total} referrals screened", flush=True)
 
 
 def run_demo(
     output: str | Path = "rjtrial-demo",
     *,
     seed: int = 2026,
-    n_referrals: int = 240,
-    protocol_path: str | Path | None = None,
+    participants: int = DEFAULT_PARTICIPANTS,
+    scenario_path: str | Path | None = None,
     progress: bool = True,
+    truth_population: int = TRUTH_POPULATION,
 ) -> dict:
     """Run the demonstration trial into ``output``; return a summary dict.
 
-    Writes ``trial.db`` (the registry), ``trial.key`` (its key), ``participants.csv``,
-    ``consort.json`` and ``summary.json``. An existing demo folder is replaced.
+    Parameters
+    ----------
+    output : folder
+        Created (a previous demo folder there is replaced; any other folder is refused).
+    seed : int
+        The seed of everything random in the trial (referrals, sequence, outcomes) and
+        of the report's bootstrap.
+    participants : int
+        How many referrals are randomised.
+    scenario_path : path, optional
+        A scenario TOML (default ``synthetic/jrc-multisite.toml``).
+    progress : bool
+        Print the steps and the headline results.
+    truth_population : int
+        People simulated for the true effects (cached per scenario and size).
+
+    Writes ``registry/trial.db`` and ``registry/trial.key`` (the sealed registry and its
+    key), ``data/`` (referrals, participants, offences, custody, victims, costs,
+    follow-up, truth), ``report.html`` and ``summary.json``.
     """
-    def say(message: str) -> None:
-        if progress:
-            print(message, flush=True)
+    from rjtrial.registry import Registry
+    from rjtrial.report import build_report
+    from rjtrial.simulate import load_scenario, simulate_trial
 
-    if n_referrals < 1:
-        raise ValueError(f"n_referrals must be positive, got {n_referrals}")
-    out = Path(output)
-    if out.exists():
-        marker = out / "summary.json"
-        if not marker.exists() and any(out.iterdir()):
-            raise RjtrialError(f"{out} exists and is not an rjtrial demo folder; choose another with -o")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    if participants < 20:
+        raise ValueError(f"participants must be at least 20 (two arms to compare), got {participants}")
+    if truth_population < 1000:
+        raise ValueError(f"truth_population must be at least 1000, got {truth_population}")
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    protocol = Protocol.from_toml(protocol_path or default_protocol_path())
-    say(f"rjtrial demo: {protocol.name}")
-    say(f"  [1/4] sealing the allocation sequence ({protocol.randomisation.method}, "
-        f"{len(protocol.sequence_keys())} strata) in {out / 'trial.db'}")
-    registry = Registry.create(out / "trial.db", protocol, key_path=out / "trial.key", seed=seed, by="demo")
-    say(f"        commitment {registry.commitment}")
+    scenario = load_scenario(scenario_path or synthetic_path(DEFAULT_SCENARIO))
+    scenario = scenario.with_overrides({"referrals.randomised": participants})
+    out = Path(output)
+    _prepare(out)
+    show = _Progress(progress, steps=5)
+    show.say(f"rjtrial demo: {scenario.name}")
+    show.say(f"  protocol {scenario.protocol.id}: {scenario.protocol.randomisation.method}, "
+             f"arms {' / '.join(scenario.protocol.arms)}; {participants} offenders to randomise")
 
-    say(f"  [2/4] enrolling {n_referrals} referrals as they arrive")
-    statuses = {"randomised": 0, "ineligible": 0, "refused": 0}
-    for i, (rid, at, strata, answers) in enumerate(_referrals(protocol, n_referrals, rng), start=1):
-        result = registry.enrol(rid, strata=strata, answers=answers, by=f"coordinator-{strata.get('site', 'site')}", at=at)
-        statuses[result.status] += 1
-        if result.status == "randomised" and result.arm != protocol.arms[0]:
-            held = rng.random() < P_CONFERENCE_HELD
-            registry.record_event(
-                rid,
-                "treatment_received" if held else "treatment_not_received",
-                by="facilitator",
-                at=at + timedelta(days=float(rng.integers(7, 60))),
-            )
-        if progress and (i % 60 == 0 or i == n_referrals):
-            print(f"        {i:>4}/{n_referrals} referrals: {statuses['randomised']} randomised, "
-                  f"{statuses['ineligible']} screened out", flush=True)
+    show.begin(f"sealing the sequence and randomising referrals as they arrive ({out / 'registry' / 'trial.db'})")
+    trial = simulate_trial(scenario, rng=seed, registry=out / "registry", truth=True,
+                           truth_population=truth_population, progress=show.count)
+    registry_db, key = out / "registry" / "trial.db", out / "registry" / "trial.key"
+    realised = trial.truth["realised"]
+    show.say(f"        {realised['referrals']} referred, {realised['randomised']} randomised "
+             f"({', '.join(f'{a} {n}' for a, n in realised['randomised_by_arm'].items())}); "
+             f"{realised['conferences_held']} conferences held")
 
-    say("  [3/4] verifying the audit chain and every allocation")
-    verification = registry.verify()
-    say(f"        {'intact' if verification.ok else 'FAILED'}: {verification.audit_entries} audit entries")
+    show.begin("generating two years of criminal records and building the follow-up table")
+    data = out / "data"
+    trial.write(data)
+    followup_table = trial.followup()
+    followup_path = data / "followup.csv"
+    followup_table.to_csv(followup_path, index=False, date_format="%Y-%m-%d")
+    show.say(f"        {realised['offences']} offences, {realised['custody_spells']} custody spells; "
+             f"{int(followup_table['event'].sum())} of {len(followup_table)} reoffended within the window")
 
-    say("  [4/4] exporting participants and CONSORT counts")
-    participants = registry.export(by="demo")
-    (out / "participants.csv").write_text(participants_csv(participants), encoding="utf-8")
-    consort = registry.consort()
-    (out / "consort.json").write_text(json.dumps(consort.to_dict(), indent=2) + "\n", encoding="utf-8")
-    registry.close()
+    show.begin("verifying the registry (audit chain, every allocation against its commitment)")
+    with_key = Registry.open(registry_db, key_path=key)
+    try:
+        verification = with_key.verify()
+        commitment = with_key.commitment
+    finally:
+        with_key.close()
+    if not verification.ok:  # pragma: no cover - the demo's own store
+        raise RjtrialError(f"the demo registry failed verification: {verification.problems[:1]}")
+    show.say(f"        intact: {verification.audit_entries} audit entries; commitment {commitment[:16]}...")
 
+    show.begin("analysing by intention to treat and writing the report")
+    costs = Path(scenario.source).parent / "costs" / f"{scenario.id}.toml" if scenario.source else None
+    costs = costs if costs is not None and costs.exists() else None
+    command = shlex.join([_command_name(), "report", "--db", str(registry_db), "--followup", str(followup_path),
+                          "--victims", str(data / "victims.csv"), *(["--costs", str(costs)] if costs else []),
+                          "-o", str(out / "report.html"), "--seed", str(seed)])
+    report = build_report(registry_db, followup_path, victims=data / "victims.csv", costs=costs, key=key,
+                          seed=seed, command=_demo_command(out, seed, participants, scenario_path))
+    report.write(out / "report.html")
+
+    show.begin("writing the summary")
+    truth = trial.truth.get("itt") or {}
+    numbers = {k: _plain(v) for k, v in report.numbers.items()}
     summary = {
-        "trial_id": protocol.id,
-        "commitment": registry.commitment,
+        "scenario": scenario.id,
+        "trial_id": scenario.protocol.id,
+        "commitment": commitment,
         "verified": verification.ok,
-        "referred": consort.referred,
-        "screened_out": consort.screened_out,
-        "randomised_by_arm": dict(consort.randomised_by_arm),
-        "conference_held": consort.treatment_received_by_arm.get(protocol.arms[-1], 0),
+        "referred": realised["referrals"],
+        "randomised_by_arm": realised["randomised_by_arm"],
+        "conferences_held": realised["conferences_held"],
+        "results": numbers,
+        "truth": {k: _plain(truth.get(k)) for k in ("hazard_ratio", "rate_ratio", "rmst_difference_days")},
         "seed": seed,
+        "report": str(out / "report.html"),
+        "report_command": command,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out / MARKER).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if progress:
-        print()
-        print(consort.format())
-        print()
-        print(f"done in {summary['seconds']} s. Open:")
-        print(f"  {out / 'participants.csv'}   the participants table (one row per randomised referral)")
-        print(f"  {out / 'consort.json'}        the CONSORT flow counts")
-        print(f"  {out / 'trial.db'}            the sealed registry; check it with:")
-        print(f"      {_command_name()} verify --db {out / 'trial.db'}")
-        sys.stdout.flush()
+        _print_headline(out, summary)
     return summary
+
+
+def _demo_command(out: Path, seed: int, participants: int, scenario_path) -> str:
+    parts = [_command_name(), "demo", "-o", str(out), "--seed", str(seed), "--participants", str(participants)]
+    if scenario_path is not None:
+        parts += ["--scenario", str(scenario_path)]
+    return shlex.join(parts)
+
+
+def _plain(value):
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _interval(numbers: dict, name: str, lower: str, upper: str, digits: int = 2) -> str:
+    estimate = numbers.get(name)
+    if estimate is None:
+        return "n/a"
+    text = f"{estimate:.{digits}f}"
+    if numbers.get(lower) is not None and numbers.get(upper) is not None:
+        text += f" (95% CI {numbers[lower]:.{digits}f} to {numbers[upper]:.{digits}f})"
+    return text
+
+
+def _print_headline(out: Path, summary: dict) -> None:
+    n, t = summary["results"], summary["truth"]
+    print()
+    print("Headline results (intention to treat; the truth is known because the data are synthetic):")
+    for label, name, lower, upper, truth in (
+        ("hazard ratio of reoffending", "hazard_ratio", "hr_ci_lower", "hr_ci_upper", "hazard_ratio"),
+        ("rate ratio of reoffences", "rate_ratio", "rate_ci_lower", "rate_ci_upper", "rate_ratio"),
+    ):
+        line = f"  {label:<30}{_interval(n, name, lower, upper)}"
+        if t.get(truth) is not None:
+            line += f"   truth {t[truth]:.2f}"
+        print(line)
+    if n.get("logrank_p") is not None:
+        print(f"  log-rank p = {n['logrank_p']:.3g}")
+    print()
+    print(f"done in {summary['seconds']} s. Open:")
+    print(f"  {out / 'report.html'}   the trial report (one self-contained HTML file)")
+    print(f"  {out / 'data'}/          the tables: referrals, participants, offences, custody, victims, costs, followup")
+    print(f"  {out / 'registry' / 'trial.db'}   the sealed registry; check it with:")
+    print(f"      {_command_name()} verify --db {out / 'registry' / 'trial.db'}")
+    sys.stdout.flush()

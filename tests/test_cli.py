@@ -277,30 +277,6 @@ def test_unseal_text(trial, capsys):
     assert out.startswith("unsealed: commitment matches; regenerated from the seed: yes")
 
 
-# ------------------------------------------------------------------------------ demo
-def test_demo_writes_its_outputs_and_verifies(tmp_path, capsys):
-    out_dir = tmp_path / "demo"
-    code, out, err = run(capsys, "demo", "-o", out_dir, "--referrals", "40", "--seed", "3", "--quiet")
-    assert code == 0 and out == "", err
-    assert {"trial.db", "trial.key", "participants.csv", "consort.json", "summary.json"} <= {p.name for p in out_dir.iterdir()}
-    summary = json.loads((out_dir / "summary.json").read_text())
-    assert summary["verified"] is True and summary["referred"] == 40 and summary["seed"] == 3
-    consort = json.loads((out_dir / "consort.json").read_text())
-    participants = pd.read_csv(out_dir / "participants.csv")
-    assert consort["randomised"] == len(participants) == sum(summary["randomised_by_arm"].values())
-    assert consort["referred"] == 40 == consort["randomised"] + consort["screened_out"]
-    # the demo's store verifies from the command line too, and a rerun replaces the folder
-    assert run(capsys, "verify", "--db", out_dir / "trial.db", "--key", out_dir / "trial.key")[0] == 0
-    assert run(capsys, "demo", "-o", out_dir, "--referrals", "10", "--quiet")[0] == 0
-    assert json.loads((out_dir / "summary.json").read_text())["referred"] == 10
-
-
-def test_demo_with_progress_prints_the_consort_flow(tmp_path, capsys):
-    code, out, _ = run(capsys, "demo", "-o", tmp_path / "d", "--referrals", "12")
-    assert code == 0
-    assert "CONSORT flow: jrc-london-burglary" in out and "[4/4]" in out
-
-
 # ---------------------------------------------------------------------------- errors
 def _error_cases():
     def enrol_with(f, *extra):

@@ -1,0 +1,266 @@
+"""The allocations of a re-randomisation test: the trial's design drawn again.
+
+See :mod:`rjtrial.randomise.rerandomise` (module notes, "How the allocations are
+drawn") for how each randomisation method is reproduced and seeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from rjtrial.errors import DataError
+from rjtrial.protocol import Protocol
+from rjtrial.randomise import _simulation, engines
+
+#: Re-randomisations per chunk (each chunk has its own seed; see the module notes).
+CHUNK_SIZE = 1000
+MAX_REPS = 10_000_000
+PARTICIPANTS = "participants"
+
+# ------------------------------------------------------------------------------ design
+@dataclass(frozen=True)
+class _Design:
+    """The trial's design and its participants in enrolment order (picklable)."""
+
+    protocol: Protocol
+    sequence: np.ndarray  # index of each participant's sequence in protocol.sequence_keys()
+    levels: np.ndarray  # (n, n_factors): minimisation factor levels (empty for other methods)
+
+    @property
+    def n(self) -> int:
+        return int(self.sequence.size)
+
+
+def _design(protocol: Protocol, strata_rows: list[Mapping[str, str]]) -> _Design:
+    spec = protocol.randomisation
+    keys = {key: i for i, key in enumerate(protocol.sequence_keys())}
+    sequence = np.array([keys[protocol.sequence_key(row)] for row in strata_rows], dtype=np.int64)
+    if spec.is_adaptive:
+        index = [{level: i for i, level in enumerate(protocol.strata[f])} for f in spec.factors]
+        levels = np.array([[index[j][row[f]] for j, f in enumerate(spec.factors)] for row in strata_rows],
+                          dtype=np.int64).reshape(len(strata_rows), len(spec.factors))
+    else:
+        levels = np.zeros((len(strata_rows), 0), dtype=np.int64)
+    return _Design(protocol, sequence, levels)
+
+
+def _chunk_seed(root: np.random.SeedSequence, chunk: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, chunk))
+
+
+def _cohort_generator(child: np.random.SeedSequence, *, spawned: bool) -> np.random.Generator:
+    """The generator :func:`~rjtrial.randomise.allocate_cohort` draws with when given ``child``:
+    it first draws a seed; minimisation draws from it directly, the fixed methods from the
+    (single) sequence spawned from it."""
+    seed = np.random.SeedSequence(int(np.random.Generator(np.random.PCG64(child)).integers(0, 2**63)))
+    return np.random.Generator(np.random.PCG64(seed.spawn(1)[0] if spawned else seed))
+
+
+def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, size: int) -> np.ndarray:
+    """``size`` re-randomisations (rows) of the design; arms as indices into ``protocol.arms``."""
+    protocol = design.protocol
+    spec = protocol.randomisation
+    n = design.n
+    seq = _chunk_seed(root, chunk)
+    if spec.method in ("blocks", "stratified_blocks"):
+        # One permuted-block sequence per stratum present; referral i takes slot rank[i] of
+        # its stratum's sequence (as in _simulation.stratified_block_paths, whose sequences
+        # are the same for every row here, so the ranks are computed once).
+        used, stratum = np.unique(design.sequence, return_inverse=True)
+        rank = np.zeros(n, dtype=np.int64)
+        for s in range(used.size):
+            members = np.flatnonzero(stratum == s)
+            rank[members] = np.arange(members.size)
+        gen = np.random.Generator(np.random.PCG64(seq))
+        paths = _simulation.block_paths(
+            protocol.ratio, spec.block_sizes, spec.block_weights, size * used.size, int(rank.max()) + 1, gen
+        ).reshape(size, used.size, -1)
+        return paths[:, stratum, rank].astype(np.int8)
+    children = seq.spawn(size)
+    if spec.method == "simple":
+        rows = [engines.simple(protocol.ratio, n, rng=_cohort_generator(child, spawned=True)) for child in children]
+        return np.array(rows, dtype=np.int8).reshape(size, n)
+    uniforms = np.array([_cohort_generator(child, spawned=not spec.is_adaptive).random(n) for child in children])
+    uniforms = uniforms.reshape(size, n)
+    if spec.method == "biased_coin":
+        return _simulation.biased_coin_paths(protocol.ratio, spec.probability, uniforms).astype(np.int8)
+    if spec.method == "minimisation":
+        return _minimisation_kernel()(
+            design.levels,
+            max(len(protocol.strata[f]) for f in spec.factors),
+            np.asarray(protocol.ratio, dtype=float),
+            np.asarray(spec.weights, dtype=float),
+            float(spec.probability),
+            spec.imbalance == "variance",
+            uniforms,
+        )
+    raise ValueError(f"unknown randomisation method {spec.method!r}")  # pragma: no cover - Protocol validates
+
+
+_KERNEL = None
+
+
+def _minimisation_kernel():
+    """Minimisation of one cohort per row of uniforms, compiled with numba on first use.
+
+    Row ``r`` is ``engines.minimise(levels, ..., uniforms=uniforms[r])`` draw for draw: the
+    same floating-point operations in the same order as
+    :func:`~rjtrial.randomise.engines.minimisation_probabilities` and
+    :func:`~rjtrial.randomise.engines.choose` (checked against ``allocate_cohort`` in the
+    tests). Compiled because the vectorised numpy version
+    (:func:`rjtrial.randomise._simulation.minimisation_paths`) spends ~0.3 s per 1,000
+    re-randomisations of 200 referrals in per-step overhead, ~30 s for 10,000 x 2,000.
+    """
+    global _KERNEL
+    if _KERNEL is None:
+        from numba import njit
+
+        _KERNEL = njit(cache=True, nogil=True)(_minimise_rows)
+    return _KERNEL
+
+
+def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, uniforms):
+    rows, n = uniforms.shape
+    n_factors, k = levels.shape[1], ratio.size
+    out = np.empty((rows, n), dtype=np.int8)
+    counts = np.zeros((n_factors, max_levels, k), dtype=np.int64)
+    totals, scaled, probs = np.empty(k), np.empty(k), np.empty(k)
+    ratio_total = 0.0
+    for a in range(k):
+        ratio_total += ratio[a]
+    for r in range(rows):
+        counts[:] = 0
+        for t in range(n):
+            totals[:] = 0.0
+            for f in range(n_factors):
+                for j in range(k):  # the participant added to arm j
+                    for a in range(k):
+                        scaled[a] = (counts[f, levels[t, f], a] + (1.0 if a == j else 0.0)) / ratio[a]
+                    if variance:  # numpy's var(ddof=1): mean first, then squared deviations
+                        mean = 0.0
+                        for a in range(k):
+                            mean += scaled[a]
+                        mean = mean / k
+                        spread = 0.0
+                        for a in range(k):
+                            spread += (scaled[a] - mean) * (scaled[a] - mean)
+                        spread = spread / (k - 1)
+                    else:
+                        spread = scaled.max() - scaled.min()
+                    totals[j] += weights[f] * spread
+            smallest = totals.min()
+            best_total, rest_total, n_best = 0.0, 0.0, 0
+            for j in range(k):
+                if abs(totals[j] - smallest) <= 1e-12:  # numpy.isclose(atol=1e-12, rtol=0)
+                    n_best += 1
+                    best_total += ratio[j]
+                else:
+                    rest_total += ratio[j]
+            for j in range(k):
+                if n_best == k:
+                    probs[j] = ratio[j] / ratio_total
+                elif abs(totals[j] - smallest) <= 1e-12:
+                    probs[j] = probability * ratio[j] / best_total
+                else:
+                    probs[j] = (1.0 - probability) * ratio[j] / rest_total
+            for j in range(1, k):  # engines.choose: normalised cumulative, inverse CDF
+                probs[j] += probs[j - 1]
+            arm = 0
+            for j in range(k):
+                if probs[j] / probs[k - 1] <= uniforms[r, t]:
+                    arm += 1
+            arm = min(arm, k - 1)
+            out[r, t] = arm
+            for f in range(n_factors):
+                counts[f, levels[t, f], arm] += 1
+    return out
+
+
+def _context():
+    """forkserver (workers never inherit this process's threads, e.g. numba's), else spawn."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["rjtrial.randomise.rerandomise"])
+        return context
+    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
+
+
+def _chunks(reps: int) -> list[tuple[int, int]]:
+    return [(c, min(CHUNK_SIZE, reps - c * CHUNK_SIZE)) for c in range(-(-reps // CHUNK_SIZE))]
+
+
+def _root(rng) -> np.random.SeedSequence:
+    """The root SeedSequence: from a seed, a SeedSequence, or one draw of a Generator."""
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(int(rng.integers(0, 2**63)))
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.SeedSequence(int(rng))
+    raise ValueError(
+        f"rng must be a non-negative integer seed, a numpy.random.SeedSequence or a numpy.random.Generator, got {rng!r}"
+    )
+
+
+def _reps(reps) -> int:
+    if not isinstance(reps, (int, np.integer)) or isinstance(reps, bool) or not 1 <= reps <= MAX_REPS:
+        raise ValueError(f"reps must be a whole number from 1 to {MAX_REPS:,}, got {reps!r}")
+    return int(reps)
+
+
+def _workers(workers) -> int:
+    if workers is None:
+        return 1
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive whole number or None, got {workers!r}")
+    return int(workers)
+
+
+def design_allocations(
+    protocol: Protocol, strata: list[Mapping[str, str]], *, reps: int, rng
+) -> np.ndarray:
+    """Re-randomised allocations of a cohort, by the protocol's design.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    strata : list of dict
+        Each participant's strata (every factor of the protocol), in enrolment order.
+    reps : int
+        Number of re-randomisations.
+    rng : int, numpy.random.SeedSequence or numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray of int8, shape (reps, n)
+        Row ``r``: the arm (index into ``protocol.arms``) of each participant. See the
+        module notes for how each method is drawn.
+
+    Examples
+    --------
+    >>> p = Protocol.from_toml("synthetic/protocols/jrc-london-burglary.toml")
+    >>> rows = [{"site": "london", "offence": "property"}] * 6
+    >>> a = design_allocations(p, rows, reps=1000, rng=1)
+    >>> a.shape, sorted(set(a.ravel().tolist()))
+    ((1000, 6), [0, 1])
+    >>> round(float(a[:, 0].mean()), 1)  # the first referral: either arm, 1:1
+    0.5
+    """
+    reps = _reps(reps)
+    design = _design(protocol, _check_strata_rows(protocol, strata))
+    root = _root(rng)
+    return np.concatenate([_allocate_chunk(design, root, c, m) for c, m in _chunks(reps)])
+
+
+def _check_strata_rows(protocol: Protocol, strata) -> list[Mapping[str, str]]:
+    rows = list(strata)
+    for i, row in enumerate(rows):
+        problems = protocol.check_strata(row)
+        if problems:
+            raise DataError(problems[0], table=PARTICIPANTS, row=i + 1)
+    return rows

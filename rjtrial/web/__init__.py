@@ -1,0 +1,81 @@
+"""The randomisation service: ``rjtrial serve``, browser pages and a JSON API.
+
+The sealing key lives only in the server process. Coordinators at each site enrol in
+a browser (server-rendered pages, no JavaScript needed); integrations use the JSON
+API under ``/api`` with bearer tokens. Same store, audit log and ``verify`` as the
+registry: accounts live in tables ``rj_web_*`` of the registry's own database, and
+every log-in, failed log-in and account change is an entry of its audit log.
+
+Build the application with :func:`create_app` (``create_app(db, key_path, *,
+config=None)``) or run it with ``rjtrial serve --db DB --key KEYFILE [--host
+127.0.0.1] [--port 8000] [--config FILE]``. Accounts: ``rjtrial users add NAME --db DB
+--role coordinator|manager|auditor [--site S ...] [--password-stdin] [--key KEYFILE]``,
+``rjtrial users token NAME --db DB`` (prints a new API token once), ``rjtrial users
+list``, ``rjtrial users disable NAME``, ``rjtrial users password NAME``.
+
+Roles
+-----
+coordinator
+    enrols at their own sites (levels of the protocol's ``site`` stratum) and sees
+    only those sites' referrals.
+manager
+    sees and enrols everywhere, records post-randomisation events, sees the live
+    list of assignments, e-mails it, exports, verifies, reads the audit log and
+    manages users.
+auditor
+    runs verification and reads the audit log.
+
+Pages (HTML; every POST form carries a CSRF token)
+--------------------------------------------------
+=====================  ==========================================================
+GET  /login            log-in form; POST /login checks it (throttled, audited)
+POST /logout           ends the session (all of the user's sessions)
+GET  /                 dashboard: what the user may do
+GET  /enrol            enrolment form (strata + eligibility questions);
+POST /enrol            screens and randomises; shows status, arm, sequence number,
+                       receipt. A repeated submission shows the first result.
+GET  /enrolments       referrals the user may see (coordinator: own sites)
+GET  /assignments      manager: live list of random assignments (refreshes itself)
+POST /assignments/email  manager: e-mail the list to the research team (SMTP)
+GET  /events           manager: form to record a post-randomisation event
+POST /events           manager: records it (conference held, withdrawal, ...)
+GET  /export           manager: participants CSV (audited)
+GET  /verify           auditor, manager: verification of the whole store
+GET  /audit            auditor, manager: the audit log, newest first (?page=N)
+GET  /users            manager: accounts; POST /users adds one
+POST /users/disable    manager: disables an account (field ``name``)
+POST /users/token      manager: issues an API token, shown once (field ``name``)
+GET  /static/...       style sheet and icon only
+=====================  ==========================================================
+
+JSON API (``Authorization: Bearer TOKEN``; no cookies, so no CSRF)
+-------------------------------------------------------------------
+=========================  ======================================================
+GET  /api/health           no authentication; ``{"status": "ok"}``
+GET  /api/protocol         arms, strata, eligibility questions (any role)
+POST /api/enrolments       ``{"referral_id", "strata", "answers"}`` -> the
+                           :class:`~rjtrial.registry.EnrolmentResult` as JSON plus
+                           ``replayed``; 201 randomised or screened out, 200 the
+                           same request repeated (no second randomisation),
+                           422 refused or malformed, 403 a site not the caller's
+GET  /api/enrolments       what the caller may see (coordinator, manager)
+POST /api/events           manager: ``{"referral_id", "kind", "detail"}``
+GET  /api/verify           auditor, manager: ``VerifyResult.to_dict()``
+GET  /api/openapi.json     the OpenAPI description (also at ``/openapi.json``)
+=========================  ======================================================
+
+401 without valid credentials, 403 for a role or site that may not, 413 for a body
+over 64 KiB. Interactive docs (``/docs``) are off: they need inline scripts, which the
+Content-Security-Policy forbids.
+"""
+
+__all__ = ["create_app"]
+
+
+def __getattr__(name):
+    # FastAPI is imported when the app is made, not when `rjtrial --help` builds its parser.
+    if name == "create_app":
+        from rjtrial.web.app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'rjtrial.web' has no attribute {name!r}")

@@ -1,0 +1,193 @@
+"""``rjtrial serve`` and ``rjtrial users``: run the randomisation service, manage its accounts.
+
+``rjtrial serve --db DB --key KEYFILE [--host 127.0.0.1] [--port 8000] [--config FILE]``
+prints where it listens (``--port 0`` picks a free port) and never prints the key.
+
+``rjtrial users add|token|list|disable|password NAME --db DB`` need no key: account
+changes go into the audit log, signed when ``--key`` (or ``RJTRIAL_KEY``) is given
+and unsigned otherwise (``verify`` accepts unsigned account entries, never unsigned
+log-ins or allocations).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+
+from rjtrial.errors import RjtrialError
+
+
+def add_parser(subparsers) -> None:
+    """Add ``serve`` and ``users`` to the ``rjtrial`` argparse ``subparsers``."""
+    help_text = "run the randomisation service (browser pages and a JSON API)"
+    p = subparsers.add_parser("serve", help=help_text, description=help_text)
+    p.add_argument("--db", required=True, help="SQLite file or database URL of the registry")
+    p.add_argument("--key", help="the trial's key file (or RJTRIAL_KEY); kept in this process only")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--config", help="TOML settings: [web] sessions and throttling, [smtp] e-mail reports")
+    p.set_defaults(func=cmd_serve)
+
+    help_text = "accounts of the randomisation service"
+    users = subparsers.add_parser("users", help=help_text, description=help_text)
+    commands = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)
+
+    def common(parser):
+        parser.add_argument("--db", required=True, help="SQLite file or database URL of the registry")
+        parser.add_argument("--key", help="key file: sign the audit entry (optional; or RJTRIAL_KEY)")
+        parser.add_argument("--config", help="service settings (for [web] site_stratum)")
+        parser.add_argument("--by", default="cli", help="who makes the change (audit log; default cli)")
+
+    add = commands.add_parser("add", help="add a user")
+    add.add_argument("name")
+    common(add)
+    add.add_argument("--role", required=True, choices=("coordinator", "manager", "auditor"))
+    add.add_argument("--site", action="append", default=[], help="a site a coordinator works at (repeat)")
+    password = add.add_mutually_exclusive_group()
+    password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    password.add_argument("--no-password", action="store_true", help="no log-in by password (API tokens only)")
+    add.set_defaults(func=cmd_users_add)
+
+    token = commands.add_parser("token", help="issue an API token (printed once)")
+    token.add_argument("name")
+    common(token)
+    token.set_defaults(func=cmd_users_token)
+
+    listing = commands.add_parser("list", help="list users")
+    common(listing)
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(func=cmd_users_list)
+
+    disable = commands.add_parser("disable", help="disable a user (ends sessions, revokes tokens)")
+    disable.add_argument("name")
+    common(disable)
+    disable.set_defaults(func=cmd_users_disable)
+
+    passwd = commands.add_parser("password", help="set a user's password (ends their sessions)")
+    passwd.add_argument("name")
+    common(passwd)
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    passwd.set_defaults(func=cmd_users_password)
+
+
+# -------------------------------------------------------------------- serve
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from rjtrial.registry.core import key_path_from_env
+    from rjtrial.registry.store import _redact
+    from rjtrial.web.app import create_app
+
+    key = key_path_from_env(args.key)
+    if key is None:
+        raise RjtrialError("serve needs the trial's key file: --key KEYFILE or RJTRIAL_KEY=KEYFILE")
+    if not 0 <= args.port < 65536:
+        raise RjtrialError(f"--port {args.port}: must be 0-65535")
+    app = create_app(args.db, key, config=args.config)
+    service = app.state.service
+    proxies = service.config.trusted_proxies
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                            server_header=False, proxy_headers=bool(proxies),
+                            forwarded_allow_ips=",".join(proxies) or None)
+    server = uvicorn.Server(config)
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # uvicorn exits when it cannot bind
+        raise RjtrialError(f"cannot listen on {args.host}:{args.port} (in use or not allowed)") from None
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"rjtrial: serving trial {service.protocol.id!r} from {_redact(str(args.db))}", flush=True)
+    print(f"rjtrial: listening on http://{shown}:{port}/ (API under /api; Ctrl-C stops)", flush=True)
+    if not service.accounts.list():
+        print("rjtrial: no users yet: add one with `rjtrial users add NAME --db DB --role manager`", flush=True)
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        print("rjtrial: warning: listening beyond loopback; put it behind HTTPS and set [web] secure_cookies = true",
+              file=sys.stderr, flush=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        service.registry.close()
+    return 0
+
+
+# -------------------------------------------------------------------- users
+def _accounts(args):
+    from rjtrial.registry import Registry
+    from rjtrial.registry.core import key_path_from_env
+    from rjtrial.web.accounts import Accounts
+    from rjtrial.web.app import WebConfig
+
+    config = WebConfig.load(args.config)
+    registry = Registry.open(args.db, key_path=key_path_from_env(args.key))
+    return Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    if not sys.stdin.isatty():
+        raise RjtrialError("give the password with --password-stdin (or --no-password for an API-only user)")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise RjtrialError("the two passwords differ")
+    return first
+
+
+def cmd_users_add(args) -> int:
+    accounts = _accounts(args)
+    try:
+        password = None if args.no_password else _read_password(args.password_stdin)
+        user = accounts.add(args.name, role=args.role, sites=args.site, password=password, by=args.by)
+    finally:
+        accounts.registry.close()
+    sites = f" at {', '.join(user.sites)}" if user.sites else ""
+    print(f"added {user.role} {user.name}{sites}{' (no password: API tokens only)' if password is None else ''}")
+    return 0
+
+
+def cmd_users_token(args) -> int:
+    accounts = _accounts(args)
+    try:
+        token = accounts.issue_token(args.name, by=args.by)
+    finally:
+        accounts.registry.close()
+    print(token)
+    print(f"rjtrial: API token for {args.name}: shown only this once; only its hash is kept", file=sys.stderr)
+    return 0
+
+
+def cmd_users_list(args) -> int:
+    accounts = _accounts(args)
+    try:
+        users = accounts.list()
+    finally:
+        accounts.registry.close()
+    if args.json:
+        print(json.dumps({"users": [u.to_dict() for u in users]}, indent=2))
+    else:
+        for u in users:
+            state = "disabled" if u.disabled else "active"
+            print(f"{u.name}\t{u.role}\t{','.join(u.sites) or '-'}\t{state}")
+    return 0
+
+
+def cmd_users_disable(args) -> int:
+    accounts = _accounts(args)
+    try:
+        accounts.disable(args.name, by=args.by)
+    finally:
+        accounts.registry.close()
+    print(f"disabled {args.name}: sessions ended, API tokens revoked")
+    return 0
+
+
+def cmd_users_password(args) -> int:
+    accounts = _accounts(args)
+    try:
+        accounts.set_password(args.name, _read_password(args.password_stdin), by=args.by)
+    finally:
+        accounts.registry.close()
+    print(f"new password set for {args.name}; their sessions have ended")
+    return 0
