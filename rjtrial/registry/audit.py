@@ -2,10 +2,10 @@
 
 Each entry's hash covers the previous entry's hash and the entry's own fields, so an
 edited, deleted, inserted or reordered entry breaks the chain from that point on.
-A key holder also stores an HMAC of each hash (an export made without the key is
-logged unsigned), which someone with write access to the
-database but without the key cannot recompute: with the key, :func:`check_chain`
-also detects a log rewritten from scratch.
+A key holder also stores an HMAC of each hash (an export, or an account change of
+the randomisation service, made without the key is logged unsigned), which someone
+with write access to the database but without the key cannot recompute: with the
+key, :func:`check_chain` also detects a log rewritten from scratch.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from rjtrial.registry import store
 from rjtrial.registry.seal import mac
 
 GENESIS = "0" * 64
+# Entries of the randomisation service (rjtrial.web): log-ins, and account changes.
+ACCESS_ACTIONS = ("login", "login_failed", "login_locked", "logout")
+ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_password", "token_issued")
 # Actions that someone without the key may log (they carry no allocation).
-UNSIGNED_ACTIONS = ("export",)
+UNSIGNED_ACTIONS = ("export",) + ACCOUNT_ACTIONS
 
 
 @dataclass(frozen=True)

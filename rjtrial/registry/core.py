@@ -497,6 +497,31 @@ class Registry:
             )
         return entry.seq
 
+    # ------------------------------------------------------------- access log
+    def record_access(self, action: str, *, by: str, detail: Mapping[str, Any] | None = None) -> int:
+        """Log a log-in or an account change of the randomisation service.
+
+        ``action`` is one of ``audit.ACCESS_ACTIONS`` (``login``, ``login_failed``,
+        ``login_locked``, ``logout``: need the key) or ``audit.ACCOUNT_ACTIONS``
+        (``user_added``, ``user_disabled``, ``user_password``, ``token_issued``:
+        logged unsigned when the registry was opened without the key). The entry
+        carries no allocation; ``verify`` checks it as part of the chain. Returns
+        its audit sequence number.
+        """
+        if action not in audit.ACCESS_ACTIONS + audit.ACCOUNT_ACTIONS:
+            known = ", ".join(audit.ACCESS_ACTIONS + audit.ACCOUNT_ACTIONS)
+            raise ValueError(f"action must be one of {known}; got {action!r}")
+        key = self._key if action in audit.ACCOUNT_ACTIONS else self._require_key(f"logging {action}")
+        detail = dict(detail or {})
+        try:
+            canonical_json(detail)
+        except (TypeError, ValueError):
+            raise ValueError("detail must be JSON-serialisable (text, numbers, lists, tables)") from None
+        by = str(by)[:100] or "unknown"
+        with store.write_transaction(self._engine) as (conn, head_row):
+            entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action=action, payload=detail)
+        return entry.seq
+
     # ----------------------------------------------------------- reading, verify
     def export(self, *, by: str = "unknown"):
         """The participants table, logged in the audit log. See :func:`rjtrial.registry.reports.participants_frame`."""

@@ -18,7 +18,10 @@
 
 With the key it also checks each audit entry's HMAC (so a log rewritten by someone
 without the key fails) and that the slot commitments are those of the sealed
-schedule.
+schedule. Entries of the randomisation service (log-ins, account changes; see
+:meth:`Registry.record_access`) carry no allocation: they are checked as links of
+the chain, and with the key each must be signed, except account changes made with
+``rjtrial users`` without the key.
 """
 
 from __future__ import annotations

@@ -1,0 +1,431 @@
+"""Server-rendered pages of the randomisation service (no JavaScript needed).
+
+Every POST form carries the session's CSRF token; pages that need a log-in redirect
+to ``/login``; a role that may not gets a 403 page. The enrolment form also carries
+a one-time token, so that submitting it twice (double click, back button, reload)
+shows the first result instead of randomising again. Routes: see :mod:`rjtrial.web`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from rjtrial.errors import RegistryError, RjtrialError
+from rjtrial.registry import EVENT_KINDS, store
+from rjtrial.web import enrolment
+from rjtrial.web.accounts import ROLES, AccountError, User
+from rjtrial.web.security import clean_text, csrf_ok, csrf_token
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 100
+PENDING_WAIT_SECONDS = 15.0
+
+
+# ----------------------------------------------------------------- helpers
+def _service(request: Request):
+    return request.app.state.service
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def session_user(request: Request) -> User | None:
+    """The logged-in user of a valid session, else None."""
+    session = request.session
+    name, epoch = session.get("user"), session.get("epoch")
+    if not isinstance(name, str) or not isinstance(epoch, int):
+        return None
+    user = _service(request).accounts.get(name)
+    if user is None or user.disabled or user.session_epoch != epoch:
+        return None
+    return user
+
+
+def page_user(request: Request) -> User:
+    from rjtrial.web.app import LoginRequired
+
+    user = session_user(request)
+    if user is None:
+        request.session.pop("user", None)
+        raise LoginRequired()
+    return user
+
+
+def _require(user: User, *roles: str) -> None:
+    if user.role not in roles:
+        raise HTTPException(403, f"this page is for {' and '.join(r + 's' for r in roles)}")
+
+
+def render(request: Request, template: str, status: int = 200, user: User | None = None, **context) -> HTMLResponse:
+    service = _service(request)
+    has_session = "session" in request.scope
+    return service.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": user,
+            "csrf": csrf_token(request.session) if has_session else "",
+            "trial": service.protocol,
+            "smtp": service.config.smtp is not None,
+            **context,
+        },
+        status_code=status,
+    )
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error page that says what, never how (no traceback, no internals)."""
+    user = None
+    if "session" in request.scope and status != 500:
+        try:
+            user = session_user(request)
+        except Exception:  # the store itself may be the problem
+            user = None
+    return render(request, "error.html", status=status, user=user, status_code=status, message=message)
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    """The posted form (text fields only), after the CSRF check (403 if it fails)."""
+    form = await request.form(max_files=0, max_fields=200)
+    fields: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(name, []).append(value)
+    if not csrf_ok(request.session, (fields.get("csrf") or [""])[0]):
+        raise HTTPException(403, "the form has expired or did not come from this site; reload the page and try again")
+    return fields
+
+
+def _one(fields: dict, name: str) -> str:
+    values = fields.get(name) or [""]
+    return values[0] if isinstance(values[0], str) else ""
+
+
+# ------------------------------------------------------------------ log-in
+@router.get("/login")
+def login_form(request: Request):
+    if session_user(request) is not None:
+        return RedirectResponse("/", status_code=303)
+    return render(request, "login.html", name="", error=None)
+
+
+@router.post("/login")
+async def login(request: Request):
+    service = _service(request)
+    fields = await _form(request)
+    raw_name, password = _one(fields, "username"), _one(fields, "password")
+    try:
+        name = clean_text(raw_name, field="user name", max_length=64)
+    except ValueError:
+        name = ""
+    address = _address(request)
+    accounts = service.accounts
+    shown_name = name or ascii(raw_name[:64])
+    if await run_in_threadpool(accounts.locked, shown_name, address):
+        await run_in_threadpool(service.registry.record_access, "login_failed", by="web",
+                                detail={"user": shown_name, "address": address, "reason": "locked"})
+        return render(request, "login.html", status=429, name=name,
+                      error="Too many failed log-ins: this account is locked here for a while. Try again later.")
+    user = await run_in_threadpool(accounts.authenticate, name, password) if name and len(password) <= 1024 else None
+    if user is None:
+        just_locked = await run_in_threadpool(accounts.record_failure, shown_name, address)
+        await run_in_threadpool(service.registry.record_access, "login_failed", by="web",
+                                detail={"user": shown_name, "address": address, "reason": "bad credentials"})
+        if just_locked:
+            await run_in_threadpool(service.registry.record_access, "login_locked", by="web",
+                                    detail={"user": shown_name, "address": address,
+                                            "seconds": accounts.policy.lockout})
+        return render(request, "login.html", status=401, name=name, error="Wrong user name or password.")
+    await run_in_threadpool(accounts.clear_failures, name, address)
+    await run_in_threadpool(service.registry.record_access, "login", by=user.name,
+                            detail={"user": user.name, "role": user.role, "address": address})
+    request.session.clear()
+    request.session.update({"user": user.name, "epoch": user.session_epoch})
+    csrf_token(request.session)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request):
+    await _form(request)
+    user = session_user(request)
+    if user is not None:
+        service = _service(request)
+        await run_in_threadpool(service.accounts.end_sessions, user.name)
+        await run_in_threadpool(service.registry.record_access, "logout", by=user.name,
+                                detail={"user": user.name, "address": _address(request)})
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+# --------------------------------------------------------------- dashboard
+@router.get("/")
+def dashboard(request: Request, user: User = Depends(page_user)):
+    return render(request, "dashboard.html", user=user, sites=_service(request).allowed_sites(user))
+
+
+# ---------------------------------------------------------------- enrolment
+def _enrol_context(request: Request, user: User, values: dict | None = None, errors=()) -> dict:
+    service = _service(request)
+    sites = service.allowed_sites(user)
+    strata = []
+    for name, levels in service.protocol.strata.items():
+        if name == service.config.site_stratum and sites is not None:
+            levels = tuple(level for level in levels if level in sites)
+        strata.append((name, levels))
+    return {
+        "strata": strata,
+        "questions": service.protocol.eligibility,
+        "values": values or {},
+        "errors": list(errors),
+        "form_token": service.accounts.issue_form(user),
+    }
+
+
+@router.get("/enrol")
+def enrol_form(request: Request, user: User = Depends(page_user)):
+    _require(user, "coordinator", "manager")
+    return render(request, "enrol.html", user=user, **_enrol_context(request, user))
+
+
+@router.post("/enrol")
+async def enrol(request: Request, user: User = Depends(page_user)):
+    _require(user, "coordinator", "manager")
+    service = _service(request)
+    fields = await _form(request)
+    protocol = service.protocol
+    values = {"referral_id": _one(fields, "referral_id")}
+    values.update({f"stratum.{n}": _one(fields, f"stratum.{n}") for n in protocol.strata})
+    values.update({f"answer.{q.id}": _one(fields, f"answer.{q.id}") for q in protocol.eligibility})
+    token = _one(fields, "form_token")
+    repeated = sorted(name for name in values if len(fields.get(name) or ()) > 1)
+    state, earlier = await run_in_threadpool(service.accounts.claim_form, user, token)
+    waited = 0.0
+    while state == "pending" and waited < PENDING_WAIT_SECONDS:  # the twin submission is still at work
+        await asyncio.sleep(0.1)
+        waited += 0.1
+        state, earlier = await run_in_threadpool(service.accounts.form_state, user, token)
+        if state == "issued":  # the twin was refused and let the form go: try it ourselves
+            state, earlier = await run_in_threadpool(service.accounts.claim_form, user, token)
+    if state == "done":
+        return render(request, "result.html", user=user, result={**earlier, "replayed": True})
+    if state == "pending":
+        return render(request, "error.html", status=409, user=user, status_code=409,
+                      message="This form is still being processed. Look for the referral under Enrolments.")
+    if state == "unknown":
+        context = _enrol_context(request, user, values, ["This form has expired. Check the answers and submit again."])
+        return render(request, "enrol.html", status=409, user=user, **context)
+    problems = [f"field {name} was given more than once" for name in repeated]
+    try:
+        referral_id = clean_text(values["referral_id"], field="referral id", max_length=100)
+    except ValueError as exc:
+        problems.append(str(exc))
+    strata, answers = {}, {}
+    for name in protocol.strata:
+        if values[f"stratum.{name}"]:
+            strata[name] = values[f"stratum.{name}"]
+    for q in protocol.eligibility:
+        if values[f"answer.{q.id}"]:
+            answers[q.id] = values[f"answer.{q.id}"]
+    for key, text in list(strata.items()) + list(answers.items()):
+        try:
+            clean_text(text, field=key, max_length=200)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        await run_in_threadpool(service.accounts.finish_form, token, None)
+        context = _enrol_context(request, user, values, problems)
+        return render(request, "enrol.html", status=422, user=user, **context)
+    try:
+        result = await run_in_threadpool(enrolment.enrol, service, user, referral_id, strata, answers)
+    except enrolment.SiteForbidden as exc:
+        await run_in_threadpool(service.accounts.finish_form, token, None)
+        raise HTTPException(403, str(exc)) from None
+    except BaseException:
+        await run_in_threadpool(service.accounts.finish_form, token, None)
+        raise
+    if result["status"] == "refused":
+        await run_in_threadpool(service.accounts.finish_form, token, None)
+        context = _enrol_context(request, user, values, result["reasons"])
+        return render(request, "enrol.html", status=422, user=user, **context)
+    await run_in_threadpool(service.accounts.finish_form, token, result)
+    return render(request, "result.html", user=user, result=result)
+
+
+# ----------------------------------------------------------------- listings
+def _page_number(request: Request) -> int:
+    try:
+        page = int(request.query_params.get("page", "1"))
+    except ValueError:
+        page = 1
+    return min(max(page, 1), 1_000_000)
+
+
+@router.get("/enrolments")
+def enrolments(request: Request, user: User = Depends(page_user)):
+    _require(user, "coordinator", "manager")
+    page = _page_number(request)
+    rows, total = enrolment.visible(_service(request), user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render(request, "enrolments.html", user=user, rows=rows, total=total, page=page,
+                  pages=max(1, math.ceil(total / PAGE_SIZE)))
+
+
+@router.get("/assignments")
+def assignments(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    page = _page_number(request)
+    rows, total = enrolment.visible(_service(request), user, randomised_only=True,
+                                    limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render(request, "assignments.html", user=user, rows=rows, total=total, page=page,
+                  pages=max(1, math.ceil(total / PAGE_SIZE)), sent=request.query_params.get("sent"))
+
+
+@router.post("/assignments/email")
+async def email_assignments(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    await _form(request)
+    service = _service(request)
+    settings = service.config.smtp
+    if settings is None:
+        raise HTTPException(409, "e-mail is not configured: add an [smtp] table to the configuration file")
+    from rjtrial.web import mail
+
+    rows, total = await run_in_threadpool(enrolment.visible, service, user, randomised_only=True, limit=10**9)
+    rows = sorted(rows, key=lambda r: r["sequence_number"])
+    message = mail.assignments_message(settings, rows, trial=service.protocol.id)
+    try:
+        await run_in_threadpool(mail.send, settings, message)
+    except RjtrialError as exc:
+        return render(request, "error.html", status=502, user=user, status_code=502, message=str(exc))
+    return RedirectResponse(f"/assignments?sent={total}", status_code=303)
+
+
+# ------------------------------------------------------------------- events
+@router.get("/events")
+def events_form(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    return render(request, "events.html", user=user, kinds=EVENT_KINDS, values={}, error=None, done=None)
+
+
+@router.post("/events")
+async def record_event(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    fields = await _form(request)
+    values = {"referral_id": _one(fields, "referral_id"), "kind": _one(fields, "kind"), "note": _one(fields, "note")}
+    service = _service(request)
+    try:
+        referral_id = clean_text(values["referral_id"], field="referral id", max_length=100)
+        note = clean_text(values["note"], field="note", max_length=500, allow_empty=True)
+        detail = {"note": note} if note else {}
+        seq = await run_in_threadpool(service.registry.record_event, referral_id, values["kind"],
+                                      by=user.name, detail=detail)
+    except (RegistryError, ValueError) as exc:
+        return render(request, "events.html", status=422, user=user, kinds=EVENT_KINDS, values=values,
+                      error=str(exc), done=None)
+    return render(request, "events.html", user=user, kinds=EVENT_KINDS, values={}, error=None,
+                  done={"referral_id": referral_id, "kind": values["kind"], "seq": seq})
+
+
+# ------------------------------------------------------------------- export
+@router.get("/export")
+def export(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    from rjtrial.registry.reports import participants_csv
+
+    frame = _service(request).registry.export(by=user.name)
+    return Response(participants_csv(frame), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="participants.csv"'})
+
+
+# ----------------------------------------------------------- verify, audit
+@router.get("/verify")
+def verify(request: Request, user: User = Depends(page_user)):
+    _require(user, "auditor", "manager")
+    result = _service(request).registry.verify()
+    return render(request, "verify.html", user=user, result=result)
+
+
+@router.get("/audit")
+def audit_log(request: Request, user: User = Depends(page_user)):
+    _require(user, "auditor", "manager")
+    page = _page_number(request)
+    engine = _service(request).registry._engine
+    with store.read_transaction(engine) as conn:
+        total = conn.execute(select(func.count()).select_from(store.audit)).scalar()
+        rows = conn.execute(select(store.audit).order_by(store.audit.c.seq.desc())
+                            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
+    entries = []
+    for r in rows:
+        try:
+            payload = json.dumps(json.loads(r["payload"]), ensure_ascii=False, sort_keys=True)
+        except ValueError:
+            payload = r["payload"]
+        entries.append({**dict(r), "payload": payload})
+    return render(request, "audit.html", user=user, entries=entries, total=total, page=page,
+                  pages=max(1, math.ceil(total / PAGE_SIZE)))
+
+
+# -------------------------------------------------------------------- users
+def _users_page(request: Request, user: User, status: int = 200, **context):
+    service = _service(request)
+    levels = service.protocol.strata.get(service.config.site_stratum, ())
+    context.setdefault("error", None)
+    context.setdefault("message", None)
+    return render(request, "users.html", status=status, user=user, users=service.accounts.list(),
+                  roles=ROLES, sites=levels, **context)
+
+
+@router.get("/users")
+def users(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    return _users_page(request, user)
+
+
+@router.post("/users")
+async def add_user(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    fields = await _form(request)
+    accounts = _service(request).accounts
+    name = _one(fields, "name").strip()
+    try:
+        await run_in_threadpool(accounts.add, name, role=_one(fields, "role"),
+                                sites=[s for s in fields.get("sites", []) if isinstance(s, str)],
+                                password=_one(fields, "password"), by=user.name)
+    except (AccountError, RegistryError) as exc:
+        return _users_page(request, user, status=422, error=str(exc))
+    return _users_page(request, user, message=f"added user {name}")
+
+
+@router.post("/users/disable")
+async def disable_user(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    fields = await _form(request)
+    name = _one(fields, "name")
+    if name == user.name:
+        return _users_page(request, user, status=422, error="you cannot disable your own account")
+    try:
+        await run_in_threadpool(_service(request).accounts.disable, name, by=user.name)
+    except AccountError as exc:
+        return _users_page(request, user, status=422, error=str(exc))
+    return _users_page(request, user, message=f"disabled user {name}")
+
+
+@router.post("/users/token")
+async def issue_token(request: Request, user: User = Depends(page_user)):
+    _require(user, "manager")
+    fields = await _form(request)
+    name = _one(fields, "name")
+    try:
+        token = await run_in_threadpool(_service(request).accounts.issue_token, name, by=user.name)
+    except AccountError as exc:
+        return _users_page(request, user, status=422, error=str(exc))
+    return render(request, "token.html", user=user, name=name, token=token)

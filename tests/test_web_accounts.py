@@ -1,0 +1,292 @@
+"""Accounts of the randomisation service: users, passwords, tokens, throttling, audit.
+
+Each property is checked against the store itself (SQLite, read with sqlite3) and the
+registry's own verification, not against what the accounts module says of itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sqlite3
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from rjtrial import Protocol
+from rjtrial.cli import main
+from rjtrial.errors import KeyFileError
+from rjtrial.registry import Registry, audit
+from rjtrial.web.accounts import AccountError, Accounts, ThrottlePolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+def small_jrc_protocol() -> Protocol:
+    """synthetic/protocols/jrc-london-burglary.toml with fewer sealed slots (quick to seal)."""
+    data = tomllib.loads((ROOT / "synthetic/protocols/jrc-london-burglary.toml").read_text(encoding="utf-8"))
+    data["randomisation"]["capacity"] = 30
+    return Protocol.from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def trial(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("accounts")
+    db, key = folder / "trial.db", folder / "trial.key"
+    Registry.create(db, small_jrc_protocol(), key_path=key, seed=7).close()
+    return db, key
+
+
+@pytest.fixture(scope="module")
+def accounts(trial):
+    db, key = trial
+    registry = Registry.open(db, key_path=key)
+    yield Accounts(registry, policy=ThrottlePolicy(failures=3, window=60, lockout=0.6))
+    registry.close()
+
+
+def rows(db, sql, *params):
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, params)]
+
+
+def audit_entries(db, action):
+    return [json.loads(r["payload"]) | {"actor": r["actor"], "mac": r["mac"]}
+            for r in rows(db, "SELECT * FROM rj_audit WHERE action = ? ORDER BY seq", action)]
+
+
+# ---------------------------------------------------------------- users
+def test_added_user_is_stored_with_an_argon2_hash_never_the_password(trial, accounts):
+    db, _ = trial
+    accounts.add("cora", role="coordinator", sites=["london"], password=PASSWORD)
+    (row,) = rows(db, "SELECT * FROM rj_web_users WHERE name = 'cora'")
+    assert row["role"] == "coordinator" and json.loads(row["sites"]) == ["london"]
+    assert row["password_hash"].startswith("$argon2id$")
+    assert PasswordHasher().verify(row["password_hash"], PASSWORD)
+    assert PASSWORD.encode() not in Path(db).read_bytes()
+    added = [e for e in audit_entries(db, "user_added") if e["user"] == "cora"]
+    assert added and added[0]["role"] == "coordinator" and added[0]["sites"] == ["london"]
+
+
+@pytest.mark.parametrize(
+    "name, role, sites, password, message",
+    [
+        ("x1", "admin", [], PASSWORD, "role must be one of"),
+        ("x2", "coordinator", [], PASSWORD, "needs at least one --site"),
+        ("x3", "coordinator", ["paris"], PASSWORD, "unknown site"),
+        ("x4", "manager", ["london"], PASSWORD, "only coordinators have sites"),
+        ("x5", "auditor", [], "short", "at least 12 characters"),
+        ("bad name!", "auditor", [], PASSWORD, "user name"),
+        ("-x", "auditor", [], PASSWORD, "user name"),
+        ("x6", "auditor", [], "twelve chars\x00!", "control characters"),
+    ],
+)
+def test_bad_accounts_are_refused_with_the_reason(trial, accounts, name, role, sites, password, message):
+    with pytest.raises(AccountError, match=message):
+        accounts.add(name, role=role, sites=sites, password=password)
+    assert not rows(trial[0], "SELECT name FROM rj_web_users WHERE name = ?", name)
+
+
+def test_a_name_is_taken_once(accounts):
+    accounts.add("dup", role="auditor", password=None)
+    with pytest.raises(AccountError, match="already exists"):
+        accounts.add("dup", role="manager", password=None)
+    assert accounts.get("dup").role == "auditor"
+
+
+def test_authentication(accounts):
+    accounts.add("auth1", role="manager", password=PASSWORD)
+    assert accounts.authenticate("auth1", PASSWORD).name == "auth1"
+    assert accounts.authenticate("auth1", PASSWORD + "x") is None
+    assert accounts.authenticate("nobody", PASSWORD) is None
+    assert accounts.authenticate("auth1", "") is None
+    accounts.disable("auth1")
+    assert accounts.authenticate("auth1", PASSWORD) is None
+
+
+def test_an_account_without_password_cannot_log_in(accounts):
+    accounts.add("robot", role="manager", password=None)
+    assert accounts.authenticate("robot", "") is None
+    assert accounts.authenticate("robot", PASSWORD) is None
+
+
+def test_new_password_replaces_the_old_and_ends_sessions(accounts):
+    accounts.add("pw", role="auditor", password=PASSWORD)
+    epoch = accounts.get("pw").session_epoch
+    accounts.set_password("pw", "another long password")
+    assert accounts.authenticate("pw", PASSWORD) is None
+    assert accounts.authenticate("pw", "another long password") is not None
+    assert accounts.get("pw").session_epoch == epoch + 1
+
+
+# --------------------------------------------------------------- tokens
+def test_token_is_stored_only_as_its_sha256_and_revoked_on_disable(trial, accounts):
+    db, _ = trial
+    accounts.add("integ", role="coordinator", sites=["northumbria"], password=None)
+    token = accounts.issue_token("integ")
+    assert token.startswith("rjt_") and len(token) >= 4 + 43  # 32 random bytes, URL-safe base64
+    stored = rows(db, "SELECT * FROM rj_web_tokens WHERE user_name = 'integ'")
+    assert [r["token_hash"] for r in stored] == [hashlib.sha256(token.encode()).hexdigest()]
+    assert token.encode() not in Path(db).read_bytes()
+    assert accounts.user_for_token(token).name == "integ"
+    assert accounts.user_for_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert accounts.user_for_token("Bearer " + token) is None
+    accounts.disable("integ")
+    assert accounts.user_for_token(token) is None
+    with pytest.raises(AccountError, match="disabled"):
+        accounts.issue_token("integ")
+
+
+def test_two_tokens_differ(accounts):
+    accounts.add("twotok", role="auditor", password=None)
+    assert accounts.issue_token("twotok") != accounts.issue_token("twotok")
+
+
+# ------------------------------------------------------------ throttling
+def test_failures_lock_the_name_at_that_address_then_expire(accounts):
+    name = "victim"
+    accounts.add(name, role="auditor", password=None)
+    assert not accounts.locked(name, "10.0.0.1")
+    locked_now = [accounts.record_failure(name, "10.0.0.1") for _ in range(3)]
+    assert locked_now == [False, False, True]
+    assert accounts.locked(name, "10.0.0.1")
+    assert not accounts.locked(name, "10.0.0.2")  # another address is not locked out
+    assert not accounts.locked("someone-else", "10.0.0.1")
+    time.sleep(0.7)  # the policy's lockout is 0.6 s
+    assert not accounts.locked(name, "10.0.0.1")
+
+
+def test_many_names_from_one_address_lock_the_address(accounts):
+    address = "10.9.9.9"
+    for i in range(30):  # 10 x failures (3), spread over names
+        accounts.record_failure(f"guess{i}", address)
+    assert accounts.locked("anyone", address)
+
+
+def test_success_clears_the_count(accounts):
+    for _ in range(2):
+        accounts.record_failure("clr", "10.1.1.1")
+    accounts.clear_failures("clr", "10.1.1.1")
+    assert [accounts.record_failure("clr", "10.1.1.1") for _ in range(3)] == [False, False, True]
+
+
+# -------------------------------------------------------- one-time forms
+def test_form_token_is_claimed_once_and_then_gives_its_result(accounts):
+    user = accounts.add("former", role="coordinator", sites=["london"], password=None)
+    other = accounts.add("former2", role="coordinator", sites=["london"], password=None)
+    token = accounts.issue_form(user)
+    assert accounts.claim_form(other, token) == ("unknown", None)  # another user's form
+    assert accounts.claim_form(user, token) == ("claimed", None)
+    assert accounts.claim_form(user, token) == ("pending", None)
+    accounts.finish_form(token, {"status": "randomised", "receipt": "RJ-1"})
+    assert accounts.claim_form(user, token) == ("done", {"status": "randomised", "receipt": "RJ-1"})
+    assert accounts.claim_form(user, "forged") == ("unknown", None)
+    released = accounts.issue_form(user)
+    accounts.claim_form(user, released)
+    accounts.finish_form(released, None)  # a refusal: the same form may be corrected and sent again
+    assert accounts.claim_form(user, released) == ("claimed", None)
+
+
+# ----------------------------------------------------- the audit log
+def test_access_entries_are_signed_chained_and_verified(trial):
+    db, key = trial
+    with Registry.open(db, key_path=key) as registry:
+        registry.record_access("login", by="cora", detail={"user": "cora", "address": "127.0.0.1"})
+        registry.record_access("login_failed", by="web", detail={"user": "cora", "reason": "bad credentials"})
+        assert registry.verify().ok
+    logins = audit_entries(db, "login")
+    assert logins[-1]["user"] == "cora" and logins[-1]["mac"] != ""
+    with pytest.raises(ValueError, match="action must be one of"):
+        Registry.open(db).record_access("enrolment", by="x", detail={})
+
+
+def test_log_ins_need_the_key_but_account_changes_may_be_unsigned(trial):
+    db, key = trial
+    with Registry.open(db) as registry:  # no key
+        with pytest.raises(KeyFileError):
+            registry.record_access("login", by="cora", detail={})
+        registry.record_access("user_added", by="cli", detail={"user": "nokey"})
+    assert audit_entries(db, "user_added")[-1]["mac"] == ""
+    with Registry.open(db, key_path=key) as registry:
+        assert registry.verify().ok  # an unsigned account change is accepted
+
+
+def test_verify_catches_a_forged_unsigned_login_and_an_edited_access_entry(tmp_path):
+    db, key = tmp_path / "t.db", tmp_path / "t.key"
+    Registry.create(db, small_jrc_protocol(), key_path=key, seed=3).close()
+    with Registry.open(db, key_path=key) as registry:
+        registry.record_access("login", by="cora", detail={"user": "cora"})
+    # someone with write access but no key appends a log-in entry
+    from rjtrial.registry import store
+
+    with Registry.open(db) as registry:
+        with store.write_transaction(registry._engine) as (conn, head):
+            audit.append(conn, head, key=None, at="2026-01-01T00:00:00+00:00", actor="eve", action="login",
+                         payload={"user": "eve"})
+    with Registry.open(db, key_path=key) as registry:
+        result = registry.verify()
+    assert not result.ok and any("not signed" in p for p in result.problems)
+    # editing a signed access entry breaks the chain even without the key
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE rj_audit SET payload = ? WHERE action = 'login' AND actor = 'cora'", ('{"user":"mallory"}',))
+    with Registry.open(db) as registry:
+        result = registry.verify()
+    assert not result.ok and any("edited" in p for p in result.problems)
+
+
+# -------------------------------------------------------------- the CLI
+def run(argv, monkeypatch, capsys, stdin=""):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_users_add_token_list_disable(tmp_path, monkeypatch, capsys):
+    db, key = tmp_path / "t.db", tmp_path / "t.key"
+    Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
+    code, out, err = run(["users", "add", "carol", "--db", str(db), "--role", "coordinator", "--site", "london",
+                          "--password-stdin"], monkeypatch, capsys, stdin=PASSWORD + "\n")
+    assert code == 0, err
+    (row,) = rows(db, "SELECT * FROM rj_web_users")
+    assert PasswordHasher().verify(row["password_hash"], PASSWORD)  # the newline is not part of it
+    code, out, err = run(["users", "token", "carol", "--db", str(db), "--key", str(key)], monkeypatch, capsys)
+    token = out.strip()
+    assert code == 0 and token.startswith("rjt_") and "only this once" in err
+    assert rows(db, "SELECT token_hash FROM rj_web_tokens")[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    code, out, _ = run(["users", "list", "--db", str(db), "--json"], monkeypatch, capsys)
+    assert json.loads(out)["users"] == [{"name": "carol", "role": "coordinator", "sites": ["london"], "disabled": False}]
+    code, out, _ = run(["users", "disable", "carol", "--db", str(db)], monkeypatch, capsys)
+    assert code == 0 and rows(db, "SELECT disabled FROM rj_web_users")[0]["disabled"] == 1
+    with Registry.open(db, key_path=key) as registry:
+        assert registry.verify().ok
+    actions = [r["action"] for r in rows(db, "SELECT action FROM rj_audit ORDER BY seq")]
+    assert actions == ["init", "user_added", "token_issued", "user_disabled"]
+
+
+@pytest.mark.parametrize(
+    "argv, stdin, message",
+    [
+        (["--role", "coordinator", "--site", "paris", "--password-stdin"], PASSWORD, "unknown site"),
+        (["--role", "manager", "--password-stdin"], "short\n", "at least 12"),
+        (["--role", "manager"], "", "--password-stdin"),  # no terminal to ask on
+        (["--role", "boss", "--password-stdin"], PASSWORD, "invalid choice"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(trial, accounts, monkeypatch, capsys, argv, stdin, message):
+    db, _ = trial
+    code, out, err = run(["users", "add", "zed", "--db", str(db), *argv], monkeypatch, capsys, stdin=stdin)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not rows(db, "SELECT * FROM rj_web_users WHERE name = 'zed'")
+
+
+def test_cli_users_on_a_database_without_registry(tmp_path, monkeypatch, capsys):
+    code, _, err = run(["users", "list", "--db", str(tmp_path / "none.db")], monkeypatch, capsys)
+    assert code == 2 and "no registry" in err
