@@ -23,8 +23,11 @@ from rjtrial.survival.logrank import LogrankResult, logrank
 from rjtrial.survival.ph_test import proportional_hazards_test
 from rjtrial.survival.recurrent import andersen_gill
 from rjtrial.survival.rmst import RMSTResult, rmst
+from rjtrial.survival.batched import BatchedCox, BatchedLogrank, cox_batch, logrank_batch  # numba: on first use
 
 __all__ = [
+    "BatchedCox",
+    "BatchedLogrank",
     "ChiSquareTest",
     "ConcordanceResult",
     "CoxResult",
@@ -34,8 +37,10 @@ __all__ = [
     "andersen_gill",
     "concordance",
     "cox",
+    "cox_batch",
     "kaplan_meier",
     "logrank",
+    "logrank_batch",
     "proportional_hazards_test",
     "rmst",
 ]

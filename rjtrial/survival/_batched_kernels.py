@@ -1,0 +1,303 @@
+"""Compiled kernels behind :mod:`rjtrial.survival.batched` (numba; each call fits a range of trials).
+
+Every trial is reduced once to its *event table*: for each distinct time at which at
+least one event happened, counted from the latest time down, the numbers at risk in the
+control and treated arms and the numbers of events in each. With a single 0/1 covariate
+the risk-set sums of the Cox partial likelihood are functions of these four counts and
+of ``r = exp(beta)`` alone (``S0 = N0 + N1 r``, ``S1 = S2 = N1 r``), so each Newton
+iteration costs one pass over the event table, and the log-rank test is one more pass.
+
+Trial ``j`` is ``offsets[j]:offsets[j + 1]`` of a flat layout sorted by time within each
+trial (NumPy sorts, several times faster than numba's), in one of three modes:
+
+* ``INDEXED``: ``index[offsets[j]:offsets[j + 1]]`` lists the trial's rows of ``time,
+  event, treatment`` in ascending order of time, as positions relative to ``offsets[j]``;
+* ``PACKED``: whole-number times below 2**50, where ``time`` holds the sorted exact keys
+  ``4 time + 2 treatment + event`` (one plain sort instead of an argsort, and no gather).
+
+The kernels are serial and release the GIL (``nogil``): :mod:`rjtrial.survival.batched`
+runs chunks of trials in a thread pool. (``parallel=True`` with ``prange`` nearly doubled
+the first-use compile time, and numba's default threading layer must not be entered
+from several Python threads at once.) Nothing here validates input:
+:mod:`rjtrial.survival.batched` does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Columns of the result matrix written by ``cox_trials``.
+COX_COLUMNS = (
+    "coef",
+    "std_error",
+    "loglik",
+    "loglik_null",
+    "score_null",
+    "information_null",
+    "iterations",
+    "converged",
+    "events",
+)
+# Columns of the result matrix written by ``logrank_trials``.
+LOGRANK_COLUMNS = ("observed", "expected", "variance", "events")
+
+
+
+def _jit(function):
+    """``numba.njit(cache=True, nogil=True)``; without the on-disk cache if there is nowhere to write it.
+
+    numba caches beside this file (``__pycache__``), else in ``NUMBA_CACHE_DIR`` or the
+    user's cache directory; only when none is usable does it refuse, and then each process
+    compiles on first use instead.
+    """
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:
+        return njit(nogil=True)(function)
+
+
+INDEXED, PACKED = 0, 1
+PACKED_LIMIT = 2.0**50  # 4 t + 3 is exact in float64 for whole t below this
+
+_MAX_HALVINGS = 40
+_MAX_ABS_COEF = 700.0  # exp(700) is still finite in float64
+
+
+@_jit
+def _event_table(time, event, treatment, index, start, stop, mode):
+    """Event table of one trial, latest event time first.
+
+    Rows ``start:stop`` of the layout (see the module docstring for ``mode``). Returns ``(at_risk0,
+    at_risk1, events0, events1, m, n0, n1)``: the first ``m`` entries of the four arrays
+    are used; ``n0``, ``n1`` are the arm sizes.
+
+    Branch-free: arms, events and ties come in random order, so branches on them would be
+    mispredicted often. Every row updates the slot of its time (a new slot when the time
+    differs from the previous row's); slots without events are then squeezed out.
+    """
+    n = stop - start
+    at_risk0 = np.empty(n, dtype=np.float64)
+    at_risk1 = np.empty(n, dtype=np.float64)
+    events0 = np.zeros(n, dtype=np.float64)
+    events1 = np.zeros(n, dtype=np.float64)
+    risk = 0
+    risk1 = 0
+    slot = -1
+    previous = -1.0  # times are >= 0, so the first row opens a slot
+    for i in range(stop - 1, start - 1, -1):
+        if mode == PACKED:
+            key = time[i]
+            current = np.floor(key * 0.25)
+            code = np.int64(key - 4.0 * current)
+            x = code >> 1
+            e = code & 1
+        else:
+            row = start + index[i]
+            current = time[row]
+            x = np.int64(treatment[row])
+            e = np.int64(event[row])
+        new = np.int64(current != previous)
+        previous = current
+        slot += new  # a new slot starts from zeros
+        risk += 1
+        risk1 += x
+        events0[slot] += e - x * e
+        events1[slot] += x * e
+        at_risk0[slot] = risk - risk1
+        at_risk1[slot] = risk1
+    m = 0
+    for k in range(slot + 1):
+        at_risk0[m] = at_risk0[k]
+        at_risk1[m] = at_risk1[k]
+        events0[m] = events0[k]
+        events1[m] = events1[k]
+        m += 1 if events0[k] + events1[k] > 0.0 else 0
+    return at_risk0, at_risk1, events0, events1, m, float(risk - risk1), float(risk1)
+
+
+_PRODUCT_LIMIT = 1e200  # the product of denominators is logged whenever it leaves [1e-200, 1e200]
+
+
+@_jit
+def _partial_loglik(beta, at_risk0, at_risk1, events0, events1, m, efron, treated_events):
+    """Log partial likelihood, score and information at ``beta`` (one 0/1 covariate).
+
+    The log of the risk-set denominators is taken of their running product, once every
+    few hundred event times rather than at each (a log costs as much as the rest of the
+    pass); the product is kept within [1e-200, 1e200], and for ``|beta| >= 50`` (where
+    one denominator could leave that range) it is logged at every event time.
+    """
+    r = math.exp(beta)
+    high = _PRODUCT_LIMIT if abs(beta) < 50.0 else 1.0
+    low = 1.0 / high
+    log_denominators = 0.0
+    product = 1.0
+    score = treated_events
+    information = 0.0
+    for k in range(m):
+        s1 = at_risk1[k] * r
+        s0 = at_risk0[k] + s1
+        d = events0[k] + events1[k]
+        if d == 1.0:
+            mean = s1 / s0
+            product *= s0
+            score -= mean
+            information += mean * (1.0 - mean)
+        elif efron:
+            tied1 = events1[k] * r
+            tied0 = events0[k] + tied1
+            for q in range(int(d)):
+                share = q / d
+                denominator = s0 - share * tied0
+                mean = (s1 - share * tied1) / denominator
+                product *= denominator
+                score -= mean
+                information += mean * (1.0 - mean)
+                if product > high or product < low:
+                    log_denominators += math.log(product)
+                    product = 1.0
+        else:
+            mean = s1 / s0
+            for q in range(int(d)):
+                product *= s0
+                if product > high or product < low:
+                    log_denominators += math.log(product)
+                    product = 1.0
+            score -= d * mean
+            information += d * mean * (1.0 - mean)
+        if product > high or product < low:
+            log_denominators += math.log(product)
+            product = 1.0
+    loglik = treated_events * beta - log_denominators - math.log(product)
+    return loglik, score, information
+
+
+@_jit
+def _newton(at_risk0, at_risk1, events0, events1, m, efron, tol, max_iterations, out):
+    """Fit one trial from ``beta = 0``; fills ``out`` in the order of ``COX_COLUMNS``."""
+    treated_events = 0.0
+    for k in range(m):
+        treated_events += events1[k]
+    loglik, score, information = _partial_loglik(0.0, at_risk0, at_risk1, events0, events1, m, efron, treated_events)
+    out[3] = loglik
+    out[4] = score
+    out[5] = information
+    if not (information > 0.0):  # nobody of the other arm at risk at any event time
+        return
+    beta = 0.0
+    converged = False
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        step = score / information
+        if not math.isfinite(step):
+            break
+        fraction = 1.0
+        accepted = False
+        for _ in range(_MAX_HALVINGS):
+            candidate = beta + fraction * step
+            if abs(candidate) <= _MAX_ABS_COEF:
+                new_loglik, new_score, new_information = _partial_loglik(
+                    candidate, at_risk0, at_risk1, events0, events1, m, efron, treated_events
+                )
+                if math.isfinite(new_loglik) and new_loglik >= loglik - 1e-12 * abs(loglik):
+                    accepted = True
+                    break
+            fraction *= 0.5
+        if not accepted:
+            break
+        change = abs(new_loglik - loglik)
+        beta, loglik, score, information = candidate, new_loglik, new_score, new_information
+        if change <= tol * abs(loglik) or abs(step) <= tol:
+            converged = True
+            break
+    out[0] = beta
+    out[1] = 1.0 / math.sqrt(information) if information > 0.0 else np.nan
+    out[2] = loglik
+    out[6] = iterations
+    out[7] = 1.0 if converged else 0.0
+
+
+@_jit
+def cox_trials(time, event, treatment, index, offsets, mode, efron, tol, max_iterations, first, last, out):
+    """Fit trials ``first:last`` into rows of ``out`` (``len(COX_COLUMNS)`` columns, nan where unfit)."""
+    for j in range(first, last):
+        row = out[j]
+        row[:] = np.nan
+        row[6] = 0.0
+        row[7] = 0.0
+        start = offsets[j]
+        stop = offsets[j + 1]
+        if stop == start:
+            row[8] = 0.0
+            continue
+        at_risk0, at_risk1, events0, events1, m, n0, n1 = _event_table(
+            time, event, treatment, index, start, stop, mode
+        )
+        total = 0.0
+        for k in range(m):
+            total += events0[k] + events1[k]
+        row[8] = total
+        if m == 0 or n0 == 0.0 or n1 == 0.0:
+            continue
+        _newton(at_risk0, at_risk1, events0, events1, m, efron, tol, max_iterations, row)
+
+
+@_jit
+def logrank_trials(time, event, treatment, index, offsets, mode, first, last, out):
+    """Observed and expected treated events and the hypergeometric variance of trials ``first:last``."""
+    for j in range(first, last):
+        out[j, :] = 0.0
+        start = offsets[j]
+        stop = offsets[j + 1]
+        if stop == start:
+            continue
+        at_risk0, at_risk1, events0, events1, m, n0, n1 = _event_table(
+            time, event, treatment, index, start, stop, mode
+        )
+        observed = 0.0
+        expected = 0.0
+        variance = 0.0
+        total = 0.0
+        for k in range(m):
+            n = at_risk0[k] + at_risk1[k]
+            d = events0[k] + events1[k]
+            share = at_risk1[k] / n
+            observed += events1[k]
+            expected += d * share
+            total += d
+            if n > 1.0:
+                variance += d * (n - d) / (n - 1.0) * share * (1.0 - share)
+        out[j, 0] = observed
+        out[j, 1] = expected
+        out[j, 2] = variance
+        out[j, 3] = total
+
+
+@_jit
+def packed_keys(time, event, treatment, first, last, keys):
+    """Fill ``keys[first:last]`` with ``4 time + 2 treatment + event``; are they exact (whole times below 2**50)?"""
+    exact = True
+    for i in range(first, last):
+        t = time[i]
+        exact &= (t < PACKED_LIMIT) & (t == np.floor(t))
+        keys[i] = 4.0 * t + 2.0 * treatment[i] + event[i]
+    return exact
+
+
+@_jit
+def group_rows(trial, n_trials):
+    """Stable counting sort of row positions by trial label: ``(index, offsets)``."""
+    counts = np.zeros(n_trials + 1, dtype=np.int64)
+    for i in range(trial.size):
+        counts[trial[i] + 1] += 1
+    offsets = np.cumsum(counts)
+    fill = offsets[:-1].copy()
+    index = np.empty(trial.size, dtype=np.int64)
+    for i in range(trial.size):
+        label = trial[i]
+        index[fill[label]] = i
+        fill[label] += 1
+    return index, offsets

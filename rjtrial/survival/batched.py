@@ -1,0 +1,492 @@
+"""Cox and log-rank tests of thousands of replicate two-arm trials at once (power by simulation).
+
+:func:`cox_batch` fits ``coxph(Surv(time, event) ~ treatment)`` to every trial of a batch and
+:func:`logrank_batch` runs ``survdiff`` on each; both return one small frozen result of
+1-D arrays, one entry per trial (:class:`BatchedCox`, :class:`BatchedLogrank`), with
+``to_frame()`` for a table. The work is done by compiled kernels
+(:mod:`rjtrial.survival._batched_kernels`) run on chunks of trials in parallel threads.
+
+A batch is given either as 2-D arrays ``(n_trials, n)`` -- one row a trial, every trial
+the same size -- or as 1-D arrays with ``trial=`` integer labels ``0 .. n_trials - 1``
+(any trial sizes, rows in any order).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from rjtrial.errors import DataError
+
+TABLE = "replicate trials"
+TIES = ("efron", "breslow")
+
+
+# --------------------------------------------------------------------------- results
+class _Frame:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per trial (index ``trial``), one column per field, in field order."""
+        columns = {f.name: getattr(self, f.name) for f in fields(self)}
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(columns[fields(self)[0].name]), name="trial"))
+
+    def __len__(self) -> int:
+        return len(getattr(self, fields(self)[0].name))
+
+
+@dataclass(frozen=True, eq=False)
+class BatchedCox(_Frame):
+    """Cox fits of a batch of two-arm trials (:func:`cox_batch`); each field has one entry per trial.
+
+    Attributes
+    ----------
+    coef : numpy.ndarray
+        Log hazard ratio, treated versus control.
+    std_error : numpy.ndarray
+        Its standard error, ``1 / sqrt(information)`` at ``coef``.
+    z : numpy.ndarray
+        Wald statistic ``coef / std_error``.
+    p_value : numpy.ndarray
+        Two-sided Wald p-value.
+    loglik, loglik_null : numpy.ndarray
+        Log partial likelihood at ``coef`` and at 0.
+    lr_statistic : numpy.ndarray
+        Likelihood-ratio chi-square (1 df), ``2 (loglik - loglik_null)``.
+    score_statistic : numpy.ndarray
+        Score (log-rank type) chi-square at 0 (1 df), ``U(0)^2 / I(0)``.
+    iterations : numpy.ndarray of int
+        Newton–Raphson iterations.
+    converged : numpy.ndarray of bool
+        False where the fit failed or was not attempted (then ``coef`` is nan).
+    n, events : numpy.ndarray of int
+        Participants and events in the trial.
+    """
+
+    coef: np.ndarray
+    std_error: np.ndarray
+    z: np.ndarray
+    p_value: np.ndarray
+    loglik: np.ndarray
+    loglik_null: np.ndarray
+    lr_statistic: np.ndarray
+    score_statistic: np.ndarray
+    iterations: np.ndarray
+    converged: np.ndarray
+    n: np.ndarray
+    events: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class BatchedLogrank(_Frame):
+    """Log-rank tests of a batch of two-arm trials (:func:`logrank_batch`); one entry per trial.
+
+    Attributes
+    ----------
+    observed : numpy.ndarray
+        Events in the treated arm.
+    expected : numpy.ndarray
+        Events expected in the treated arm if the hazards were equal.
+    variance : numpy.ndarray
+        Hypergeometric variance of ``observed - expected`` (R ``survdiff``'s ``var``).
+    statistic : numpy.ndarray
+        Chi-square statistic (1 df), ``(observed - expected)^2 / variance``.
+    z : numpy.ndarray
+        Signed ``(observed - expected) / sqrt(variance)``: negative when the treated arm
+        had fewer events than expected.
+    p_value : numpy.ndarray
+        Two-sided p-value (nan where the variance is 0: no events, or one arm empty).
+    n, events : numpy.ndarray of int
+        Participants and events in the trial.
+    """
+
+    observed: np.ndarray
+    expected: np.ndarray
+    variance: np.ndarray
+    statistic: np.ndarray
+    z: np.ndarray
+    p_value: np.ndarray
+    n: np.ndarray
+    events: np.ndarray
+
+
+# --------------------------------------------------------------------------- input
+def _where(shape, flat: int):
+    """Row label of flat position ``flat``: ``(trial, participant)`` for 2-D input."""
+    if len(shape) == 2:
+        i, k = np.unravel_index(flat, shape)
+        return (int(i), int(k))
+    return int(flat)
+
+
+def _numeric(name: str, values) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype == bool:
+        return array
+    if array.dtype.kind not in "iuf":
+        raise DataError(f"{name} must be numeric, found dtype {array.dtype}", table=TABLE, column=name)
+    return array
+
+
+def _binary(name: str, values: np.ndarray, coding: str) -> np.ndarray:
+    """0/1 (or False/True) values as a contiguous uint8 array."""
+    if values.dtype == bool:
+        return np.ascontiguousarray(values).view(np.uint8).ravel()
+    if values.dtype.kind in "iu" and values.min() >= 0 and values.max() <= 1:  # two fast reductions
+        return values.astype(np.uint8).ravel()
+    good = (values == 0) | (values == 1)
+    if not good.all():
+        first = int(np.flatnonzero(~good.ravel())[0])
+        raise DataError(
+            f"{name} must be {coding}, found {values.ravel()[first].item()!r}",
+            table=TABLE,
+            row=_where(values.shape, first),
+            column=name,
+        )
+    return values.astype(np.uint8).ravel()
+
+
+def _prepare(time, event, treatment, trial):
+    """Validated flat ``(time, event, treatment)``, then ``offsets`` (2-D) or trial ``labels`` (1-D)."""
+    t = _numeric("time", time)
+    e = _numeric("event", event)
+    x = _numeric("treatment", treatment)
+    if trial is None:
+        if t.ndim != 2:
+            raise DataError(
+                f"time must be 2-D (n_trials, n), one row a trial, or 1-D with trial= labels; got {t.ndim}-D",
+                table=TABLE,
+                column="time",
+            )
+    elif t.ndim != 1:
+        raise DataError(f"time must be 1-D when trial= labels are given; got {t.ndim}-D", table=TABLE, column="time")
+    for name, other in (("event", e), ("treatment", x)):
+        if other.shape != t.shape:
+            raise DataError(
+                f"{name} has shape {other.shape} but time has shape {t.shape}; they must match",
+                table=TABLE,
+                column=name,
+            )
+    if t.size == 0:
+        raise DataError("there are no participants", table=TABLE, column="time")
+    if t.dtype == bool:
+        raise DataError("time must be numeric, found dtype bool", table=TABLE, column="time")
+    times = np.ascontiguousarray(t, dtype=np.float64)
+    if not (times.min() >= 0 and times.max() < np.inf):  # a nan makes both reductions nan
+        good = (times >= 0) & (times < np.inf)
+        first = int(np.flatnonzero(~good.ravel())[0])
+        value = times.ravel()[first]
+        problem = "missing or not finite" if not np.isfinite(value) else f"negative ({value:g})"
+        raise DataError(f"time is {problem}", table=TABLE, row=_where(t.shape, first), column="time")
+    events = _binary("event", e, "0 (censored) or 1 (event)")
+    arms = _binary("treatment", x, "0 (control) or 1 (treated)")
+    if trial is None:
+        n_trials, size = t.shape
+        offsets = np.arange(n_trials + 1, dtype=np.int64) * size
+        return times.ravel(), events, arms, offsets, None
+    labels = np.asarray(trial)
+    if labels.shape != t.shape:
+        raise DataError(
+            f"trial has shape {labels.shape} but time has shape {t.shape}; they must match",
+            table=TABLE,
+            column="trial",
+        )
+    if labels.dtype.kind not in "iu":
+        raise DataError(
+            f"trial must hold integer labels 0 .. n_trials - 1, found dtype {labels.dtype}",
+            table=TABLE,
+            column="trial",
+        )
+    if labels.min() < 0:
+        first = int(np.flatnonzero(labels < 0)[0])
+        raise DataError(
+            f"trial labels must be 0 .. n_trials - 1, found {labels[first]}", table=TABLE, row=first, column="trial"
+        )
+    return times, events, arms, None, labels.astype(np.int64, copy=False)
+
+
+def _workers(threads) -> int:
+    """Threads to use: ``threads``, or every CPU this process may run on."""
+    if threads is None:
+        try:
+            return max(len(os.sched_getaffinity(0)), 1)
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive integer (or None for every CPU), got {threads!r}")
+    return int(threads)
+
+
+def _in_threads(work, n_items: int, workers: int, *, minimum: int = 64) -> list:
+    """``work(first, last)`` over ``range(n_items)`` in chunks, on ``workers`` threads.
+
+    The work releases the GIL (NumPy sorts, numba ``nogil`` kernels), so threads run in
+    parallel. Chunks are several per thread so that uneven trials balance out.
+    """
+    if workers <= 1 or n_items < 2 * minimum:
+        return [work(0, n_items)]
+    chunks = min(4 * workers, n_items // minimum)
+    bounds = np.linspace(0, n_items, chunks + 1).astype(np.int64)
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(work, bounds[:-1], bounds[1:]))
+
+
+def _order(times, events, arms, offsets, labels, workers):
+    """The layout the kernels read, each trial sorted by time: ``(time, event, treatment, index, offsets, mode)``.
+
+    Labelled rows are first brought together by trial (a stable counting sort, skipped
+    when the labels are already in order). Whole-number times (days, say) are packed with
+    the arm and event into one exact key and sorted trial by trial with NumPy's sort;
+    other times are argsorted trial by trial. Trials of equal size are sorted as the rows
+    of a matrix; all the sorting runs in threads. See
+    :mod:`rjtrial.survival._batched_kernels` for the modes.
+    """
+    from rjtrial.survival import _batched_kernels as kernels
+
+    if labels is not None:
+        n_trials = int(labels.max()) + 1
+        if (labels[1:] >= labels[:-1]).all():
+            offsets = np.searchsorted(labels, np.arange(n_trials + 1)).astype(np.int64)
+        else:
+            index, offsets = kernels.group_rows(labels, n_trials)
+            times, events, arms = times[index], events[index], arms[index]
+    sizes = np.diff(offsets)
+    no_index = np.empty(0, dtype=np.int64)
+    keys = np.empty_like(times)
+    exact = all(
+        _in_threads(lambda i, j: kernels.packed_keys(times, events, arms, i, j, keys), times.size, workers, minimum=50_000)
+    )
+    if sizes.min() == sizes.max():
+        size = int(sizes[0])
+        if exact:
+            _sort_rows(keys.reshape(-1, size), np.sort, workers)  # a view of keys: sorted in place
+            return keys, events, arms, no_index, offsets, kernels.PACKED
+        order = _sort_rows(times.reshape(-1, size), np.argsort, workers)
+        return times, events, arms, order.ravel(), offsets, kernels.INDEXED
+    # trials of different sizes: one sort per trial
+    order = no_index if exact else np.empty(times.size, dtype=np.int64)
+
+    def sort_trials(first, last):
+        for j in range(first, last):
+            start, stop = offsets[j], offsets[j + 1]
+            if exact:
+                keys[start:stop].sort()
+            else:
+                order[start:stop] = np.argsort(times[start:stop])
+
+    _in_threads(sort_trials, offsets.size - 1, workers)
+    if exact:
+        return keys, events, arms, no_index, offsets, kernels.PACKED
+    return times, events, arms, order, offsets, kernels.INDEXED
+
+
+def _sort_rows(matrix: np.ndarray, sort, workers: int) -> np.ndarray:
+    """Rows sorted in place (``sort=numpy.sort``; ``matrix`` must be ours) or argsorted, split between threads."""
+    if sort is np.sort:
+        out = matrix
+
+        def part(first, last):
+            out[first:last].sort(axis=1)
+
+    else:
+        out = np.empty(matrix.shape, dtype=np.int64)
+
+        def part(first, last):
+            out[first:last] = np.argsort(matrix[first:last], axis=1)
+
+    _in_threads(part, len(matrix), workers, minimum=max(50_000 // max(matrix.shape[1], 1), 1))
+    return out
+
+
+def _two_sided(z: np.ndarray) -> np.ndarray:
+    """``2 P(Z > |z|)``, exact in the tails (``erfc``)."""
+    return special.erfc(np.abs(z) / np.sqrt(2.0))
+
+
+# --------------------------------------------------------------------------- verbs
+def cox_batch(
+    time,
+    event,
+    treatment,
+    *,
+    trial=None,
+    ties: str = "efron",
+    tol: float = 1e-9,
+    max_iterations: int = 30,
+    threads: int | None = None,
+) -> BatchedCox:
+    """Fit ``coxph(Surv(time, event) ~ treatment)`` to every trial of a batch.
+
+    Parameters
+    ----------
+    time : array_like of float
+        Times to event or censoring, non-negative and finite. 2-D ``(n_trials, n)`` with
+        one row a trial, or 1-D together with ``trial``.
+    event : array_like of 0/1 or bool
+        1 for an event, 0 for censoring; same shape as ``time``.
+    treatment : array_like of 0/1 or bool
+        1 for the treated arm, 0 for control; same shape as ``time``.
+    trial : array_like of int, optional
+        For 1-D input, the trial of each row, labelled ``0 .. n_trials - 1``; trials may
+        differ in size and rows need not be sorted. A label with no rows gives an unfit trial.
+    ties : {"efron", "breslow"}
+        Handling of tied event times (R ``coxph``'s ``ties``; Efron is R's and lifelines' default).
+    tol : float
+        Convergence: stop when the log partial likelihood changes by at most ``tol``
+        relative (R ``coxph.control(eps = 1e-9)``) or the Newton step is at most ``tol``.
+    max_iterations : int
+        Newton–Raphson iterations at most (R's ``iter.max`` is 20).
+    threads : int, optional
+        Threads to use; default every CPU this process may run on. Pass 1 when batches
+        already run in parallel processes.
+
+    Returns
+    -------
+    BatchedCox
+        Arrays of length ``n_trials``: ``coef, std_error, z, p_value, loglik, loglik_null,
+        lr_statistic, score_statistic, iterations, converged, n, events``.
+
+    Raises
+    ------
+    DataError
+        Naming the column (``time``, ``event``, ``treatment`` or ``trial``) and, for a bad
+        value, its row: ``(trial, participant)`` for 2-D input, the position for 1-D.
+    ValueError
+        For an unknown ``ties`` or a bad ``tol``, ``max_iterations`` or ``threads``.
+
+    Notes
+    -----
+    With one 0/1 covariate, every risk-set sum is a function of the numbers at risk and
+    of events in each arm at each event time and of ``r = exp(coef)``; each trial is
+    sorted once by time and reduced to that table, and Newton–Raphson from 0 with step
+    halving (as R ``coxph``) then costs one pass over the table per iteration. The
+    standard error is from the information at the final ``coef``.
+
+    A trial with no events, or with an empty arm, or where nobody of one arm is at risk at
+    any event time, is not fitted: its ``coef`` and statistics are nan and ``converged`` is
+    False (no exception). So is a fit that has not converged after ``max_iterations``
+    (R would warn and return its last iterate). When every event falls in one arm the likelihood is monotone
+    and the estimate is infinite; as in R, Newton–Raphson stops when the log-likelihood
+    stops changing, with a large ``|coef|`` and a larger ``std_error`` (Wald p-value
+    near 1), while ``lr_statistic`` and ``score_statistic`` remain meaningful.
+
+    Agrees with R ``survival::coxph`` 3.5-3 (``tests/reference/batched_cox.R``) and with
+    lifelines ``CoxPHFitter`` and :func:`rjtrial.survival.cox` to 1e-6 in ``coef``,
+    ``std_error``, ``loglik`` and the test statistics (tests/test_survival_batched.py).
+    10,000 trials of 600 take about 0.1 s on two cores, 3,800 times less than a loop of
+    lifelines fits and 350 times less than a loop of R ``coxph`` (benchmarks/bench_power_engine.py).
+
+    References
+    ----------
+    Efron, B. (1977). The efficiency of Cox's likelihood function for censored data.
+    JASA, 72(359), 557–565. doi:10.1080/01621459.1977.10480613
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> treatment = np.tile(np.repeat([0, 1], 100), (3, 1))
+    >>> time = np.ceil(rng.exponential(np.where(treatment == 1, 400.0, 300.0)))
+    >>> res = cox_batch(np.minimum(time, 365), time <= 365, treatment)
+    >>> res.coef.shape, bool(res.converged.all())
+    ((3,), True)
+    >>> list(res.to_frame().columns[:4])
+    ['coef', 'std_error', 'z', 'p_value']
+    """
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {', '.join(map(repr, TIES))}; got {ties!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise ValueError(f"tol must be a number between 0 and 1, got {tol!r}")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
+        raise ValueError(f"max_iterations must be a positive integer, got {max_iterations!r}")
+    workers = _workers(threads)
+    t, e, x, offsets, labels = _prepare(time, event, treatment, trial)
+    from rjtrial.survival._batched_kernels import COX_COLUMNS, cox_trials
+
+    layout, e, x, index, offsets, mode = _order(t, e, x, offsets, labels, workers)
+    out = np.empty((offsets.size - 1, len(COX_COLUMNS)))
+    efron, tol, max_iterations = ties == "efron", float(tol), int(max_iterations)
+    _in_threads(
+        lambda i, j: cox_trials(layout, e, x, index, offsets, mode, efron, tol, max_iterations, i, j, out),
+        offsets.size - 1,
+        workers,
+    )
+    coef, std_error, loglik, loglik_null, score0, information0, iterations, converged, events = out.T
+    fitted = converged == 1.0
+    coef = np.where(fitted, coef, np.nan)
+    std_error = np.where(fitted, std_error, np.nan)
+    loglik = np.where(fitted, loglik, np.nan)
+    z = coef / std_error
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score_statistic = np.where(information0 > 0, score0**2 / information0, np.nan)
+    return BatchedCox(
+        coef=coef,
+        std_error=std_error,
+        z=z,
+        p_value=_two_sided(z),
+        loglik=loglik,
+        loglik_null=loglik_null,
+        lr_statistic=2.0 * (loglik - loglik_null),
+        score_statistic=score_statistic,
+        iterations=iterations.astype(np.int64),
+        converged=fitted,
+        n=np.diff(offsets),
+        events=events.astype(np.int64),
+    )
+
+
+def logrank_batch(time, event, treatment, *, trial=None, threads: int | None = None) -> BatchedLogrank:
+    """Log-rank test (R ``survdiff``, rho = 0) of treated versus control in every trial of a batch.
+
+    Parameters
+    ----------
+    time, event, treatment, trial, threads
+        As for :func:`cox_batch`.
+
+    Returns
+    -------
+    BatchedLogrank
+        Arrays of length ``n_trials``: ``observed, expected, variance, statistic, z,
+        p_value, n, events``.
+
+    Notes
+    -----
+    At each event time, with ``n`` at risk of whom ``n1`` treated and ``d`` events,
+    ``expected += d n1 / n`` and ``variance += d (n - d) / (n - 1) (n1 / n)(1 - n1 / n)``
+    (the hypergeometric variance, with R ``survdiff``'s handling of ties). Agrees with
+    R ``survdiff``, lifelines ``logrank_test`` and :func:`rjtrial.survival.logrank` to 1e-8
+    (tests/test_survival_batched.py).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> time = np.array([[3.0, 5, 7, 2, 4, 9], [1, 2, 3, 4, 5, 6]])
+    >>> lr = logrank_batch(time, np.ones((2, 6)), np.tile([0, 0, 0, 1, 1, 1], (2, 1)))
+    >>> lr.observed.tolist()
+    [3.0, 3.0]
+    >>> bool(lr.z[1] < 0)  # in trial 1 the treated fail later: fewer events than expected
+    True
+    """
+    workers = _workers(threads)
+    t, e, x, offsets, labels = _prepare(time, event, treatment, trial)
+    from rjtrial.survival._batched_kernels import LOGRANK_COLUMNS, logrank_trials
+
+    layout, e, x, index, offsets, mode = _order(t, e, x, offsets, labels, workers)
+    out = np.empty((offsets.size - 1, len(LOGRANK_COLUMNS)))
+    _in_threads(lambda i, j: logrank_trials(layout, e, x, index, offsets, mode, i, j, out), offsets.size - 1, workers)
+    observed, expected, variance, events = out.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(variance > 0, (observed - expected) / np.sqrt(variance), np.nan)
+    return BatchedLogrank(
+        observed=observed,
+        expected=expected,
+        variance=variance,
+        statistic=z**2,
+        z=z,
+        p_value=_two_sided(z),
+        n=np.diff(offsets),
+        events=events.astype(np.int64),
+    )
