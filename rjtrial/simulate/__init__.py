@@ -9,13 +9,16 @@
 
 Modules: ``scenario`` (the TOML format, :func:`load_scenario`, :class:`Scenario`),
 ``generator`` (:func:`simulate_trial`, :class:`SimulatedTrial`), ``truth``
-(:func:`compute_truth`: the intention-to-treat effects by Monte Carlo), ``cli``
-(``rjtrial simulate``). Imports are lazy: importing the package loads nothing heavy.
+(:func:`compute_truth`: the intention-to-treat effects by Monte Carlo), ``power``
+(:func:`rjtrial.simulate.power.power`: power by simulation with the batched Cox/log-rank
+engine, beside Schoenfeld's formula), ``cli`` and ``power_cli`` (``rjtrial simulate``,
+``rjtrial power``). Imports are lazy: importing the package loads nothing heavy.
 """
 
 from __future__ import annotations
 
-__all__ = ["Scenario", "ScenarioError", "SimulatedTrial", "compute_truth", "load_scenario", "simulate_trial"]
+__all__ = ["PowerResult", "Scenario", "ScenarioError", "SimulatedTrial", "compute_truth", "load_scenario",
+           "schoenfeld_events", "schoenfeld_power", "simulate_trial"]
 
 _WHERE = {
     "Scenario": "rjtrial.simulate.scenario",
@@ -24,6 +27,10 @@ _WHERE = {
     "SimulatedTrial": "rjtrial.simulate.generator",
     "simulate_trial": "rjtrial.simulate.generator",
     "compute_truth": "rjtrial.simulate.truth",
+    # power by simulation: the function is rjtrial.simulate.power.power (the module keeps the name)
+    "PowerResult": "rjtrial.simulate.power",
+    "schoenfeld_power": "rjtrial.simulate.power",
+    "schoenfeld_events": "rjtrial.simulate.power",
 }
 
 

@@ -1,0 +1,133 @@
+"""``rjtrial power`` (rjtrial.simulate.power_cli): the table, --json, progress, options, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from rjtrial.cli import main
+from rjtrial.simulate import power as P
+from rjtrial.simulate import power_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+LONDON = str(ROOT / "synthetic" / "jrc-london-burglary.toml")
+BASE = [LONDON, "--n", "40,90", "--reps", "12", "--seed", "4", "--workers", "1"]
+
+
+@pytest.fixture()
+def truth_options(tmp_path):
+    return ["--truth-population", "20000", "--truth-cache", str(tmp_path)]
+
+
+def _api(**options):
+    kwargs = {"n": [40, 90], "reps": 12, "rng": 4, "workers": 1, **options}
+    return P.power(LONDON, **kwargs)
+
+
+def test_the_analyses_are_the_modules():
+    assert power_cli.ANALYSES == P.ANALYSES
+
+
+def test_json_is_the_api_result(capsys, truth_options, tmp_path):
+    assert main(["power", *BASE, "--json", *truth_options]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""  # capsys is not a terminal: no progress bar
+    data = json.loads(out)
+    expected = _api(truth_population=20000, truth_cache_dir=tmp_path).to_dict()
+    assert data["rows"] == expected["rows"]
+    settings = data["settings"]
+    assert (settings["analysis"], settings["alpha"], settings["seed"], settings["reps"], settings["n"]) == (
+        "cox", 0.05, "4", 12, [40, 90])
+    assert settings["itt_hazard_ratio"] == pytest.approx(expected["settings"]["itt_hazard_ratio"])
+
+
+def test_table_output(capsys, truth_options):
+    assert main(["power", *BASE, *truth_options]) == 0
+    out = capsys.readouterr().out
+    frame = _api(schoenfeld=False).frame()
+    lines = out.splitlines()
+    assert "Cox (Efron) Wald test" in lines[0] and "seed 4" in lines[0]
+    assert "Schoenfeld ITT" in lines[1]
+    for line, row in zip(lines[2:4], frame.itertuples()):
+        fields = line.split()
+        assert int(fields[0]) == row.n
+        assert float(fields[1]) == pytest.approx(row.power, abs=5e-4)
+    assert "intention-to-treat hazard ratio" in out and "hazard_ratio_treated 0.82" in out
+
+
+@pytest.mark.parametrize("analysis", ["logrank", "rate_ratio"])
+def test_analysis_and_alpha_options(capsys, analysis):
+    assert main(["power", *BASE, "--analysis", analysis, "--alpha", "0.2", "--no-schoenfeld", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = _api(analysis=analysis, alpha=0.2, schoenfeld=False).to_dict()
+    assert data["rows"] == expected["rows"] and data["settings"]["alpha"] == 0.2
+    assert all(row["schoenfeld_power"] is None for row in data["rows"])
+
+
+def test_seed_changes_the_result_and_null_option(capsys):
+    assert main(["power", *BASE, "--no-schoenfeld", "--json", "--null", "--set", "treatment.conference_held=0.5"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["settings"]["hazard_ratio_treated"] == 1.0
+    args = [a if a != "4" else "5" for a in BASE]
+    assert main(["power", *args, "--no-schoenfeld", "--json", "--null", "--set", "treatment.conference_held=0.5"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["settings"]["seed"] == "5"
+    assert [r["mean_estimate"] for r in first["rows"]] != [r["mean_estimate"] for r in second["rows"]]
+
+
+def test_progress_bar_on_request_and_on_a_terminal_only(capsys, monkeypatch):
+    assert main(["power", *BASE, "--no-schoenfeld", "--progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "power" in err and "24/24" in err and "24/24" not in out
+    monkeypatch.setattr(power_cli, "_is_terminal", lambda stream: True)
+    assert main(["power", *BASE, "--no-schoenfeld"]) == 0
+    assert "24/24" in capsys.readouterr().err
+    assert main(["power", *BASE, "--no-schoenfeld", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_workers_option_runs_a_pool_with_the_same_numbers(capsys):
+    args = [a if a != "1" else "2" for a in BASE]  # --workers 2
+    assert main(["power", *args, "--no-schoenfeld", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"]["backend"] == "process pool" and data["settings"]["workers"] == 2
+    assert data["rows"] == _api(schoenfeld=False).to_dict()["rows"]
+
+
+def test_scheduler_option_runs_on_dask(capsys):
+    import distributed  # a dependency: the test fails, never skips, without it
+
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert main(["power", *BASE[:-2], "--scheduler", cluster.scheduler_address, "--no-schoenfeld", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"]["backend"] == "dask"
+    assert data["rows"] == _api(schoenfeld=False).to_dict()["rows"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--n", "0"], "--n"), (["--n", "200,x"], "--n"), (["--reps", "0"], "--reps"),
+    (["--alpha", "1.5"], "--alpha"), (["--alpha", "0"], "--alpha"), (["--workers", "0"], "--workers"),
+    (["--analysis", "weibull"], "--analysis"), (["--seed", "-3"], "--seed"),
+    (["--truth-population", "0"], "--truth-population"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
+])
+def test_bad_input_is_one_line_naming_the_option(capsys, options, message):
+    assert main(["power", LONDON, *options]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("rjtrial: error:") and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_scenario_is_one_line(capsys, tmp_path):
+    assert main(["power", str(tmp_path / "nope.toml"), "--reps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.toml" in err and len(err.strip().splitlines()) == 1
+
+
+def test_mc_standard_error_in_json_is_binomial(capsys):
+    assert main(["power", *BASE, "--no-schoenfeld", "--json"]) == 0
+    for row in json.loads(capsys.readouterr().out)["rows"]:
+        assert row["mc_std_error"] == pytest.approx(math.sqrt(row["power"] * (1 - row["power"]) / row["reps"]))
