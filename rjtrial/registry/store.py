@@ -11,6 +11,7 @@ PostgreSQL's transactions are atomic and durable).
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -180,8 +181,32 @@ def _redact(url: str) -> str:
 def write_transaction(engine: Engine) -> Iterator[tuple[Connection, dict]]:
     """A serialised write transaction; yields the connection and the locked head row.
 
-    Commits when the block ends normally, rolls back on any exception.
+    Commits when the block ends normally, rolls back on any exception. On SQLite, threads
+    of one process (the web service's workers) first queue on a lock of their own:
+    SQLite's busy handler sleeps and retries, so the thread that just committed would
+    often take the write lock again at once and a waiting one starve for seconds.
     """
+    with _process_lock(engine):
+        yield from _write_transaction(engine)
+
+
+_SQLITE_LOCKS: dict[str, threading.Lock] = {}
+_SQLITE_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _process_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    name = str(engine.url)
+    with _SQLITE_LOCKS_GUARD:
+        lock = _SQLITE_LOCKS.setdefault(name, threading.Lock())
+    with lock:
+        yield
+
+
+def _write_transaction(engine: Engine) -> Iterator[tuple[Connection, dict]]:
     try:
         with engine.begin() as conn:
             row = conn.execute(select(head).where(head.c.id == 1).with_for_update()).mappings().first()
