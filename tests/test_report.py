@@ -10,7 +10,6 @@ import base64
 import json
 import re
 import sqlite3
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -276,7 +275,9 @@ def test_seed_changes_only_the_bootstrap_and_is_printed_with_versions_and_comman
 
 def test_failed_verification_and_incomplete_followup_are_shown(trial_folder, followup, tmp_path):
     db = tmp_path / "trial.db"
-    shutil.copy(trial_folder / "trial.db", db)
+    # SQLite's backup API copies what is still in the -wal file too (a plain file copy may not)
+    with sqlite3.connect(trial_folder / "trial.db") as source, sqlite3.connect(db) as target:
+        source.backup(target)
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE rj_audit SET actor = 'mallory' WHERE seq = 3")
     partial = followup.drop(index=[3, 7])

@@ -161,12 +161,12 @@ def test_a_failed_run_keeps_the_previous_report(capsys, trial_folder, bad_follow
 
 
 def test_a_registry_that_does_not_verify_is_reported_and_exits_1(capsys, trial_folder, tmp_path, monkeypatch):
-    import shutil
     import sqlite3
 
     monkeypatch.delenv("RJTRIAL_KEY", raising=False)
     db = tmp_path / "trial.db"
-    shutil.copy(trial_folder / "trial.db", db)
+    with sqlite3.connect(trial_folder / "trial.db") as source, sqlite3.connect(db) as target:
+        source.backup(target)  # with what is still in the -wal file
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE rj_audit SET actor = 'mallory' WHERE seq = 2")
     code, _, err = run(capsys, "report", "--db", str(db), "--followup", str(trial_folder / "followup.csv"),
