@@ -412,6 +412,7 @@ def test_oversized_body_is_413(app, trial):
     body = {"referral_id": "A-big", "strata": LONDON, "answers": {**ELIGIBLE, "admitted": "y" * 70_000}}
     response = client_for(app).post("/api/enrolments", json=body, headers=bearer(trial.tokens["mary"]))
     assert response.status_code == 413
+    assert response.json() == {"detail": "request body too large"}  # the API answers in JSON
     assert trial.referral("A-big") is None
 
 

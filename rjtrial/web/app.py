@@ -118,6 +118,22 @@ class WebConfig:
                    site_stratum=stratum, throttle=policy, smtp=smtp, trusted_proxies=tuple(proxies))
 
 
+def when(value) -> str:
+    """A timestamp as people read it: ``2026-11-22 06:37 UTC`` (ISO text or datetime; else as is)."""
+    import datetime as dt
+
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return "" if value is None else str(value)
+
+
 class Service:
     """What the routes share: the registry (with the key), accounts, settings, templates."""
 
@@ -131,6 +147,7 @@ class Service:
         environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
+        environment.filters["when"] = when
         self.templates = Jinja2Templates(env=environment)
 
     @property

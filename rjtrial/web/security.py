@@ -89,7 +89,7 @@ class SecurityHeadersMiddleware:
             except ValueError:
                 too_big = True
             if too_big:
-                await _plain(send, 413, b"request body too large")
+                await _too_large(scope, send)
                 return
         # Read the (small) body first, so that an oversized one is refused before the app runs.
         chunks, size, more = [], 0, True
@@ -100,7 +100,7 @@ class SecurityHeadersMiddleware:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body:
-                await _plain(send, 413, b"request body too large")
+                await _too_large(scope, send)
                 return
             more = message.get("more_body", False)
         body = b"".join(chunks)
@@ -123,7 +123,15 @@ class SecurityHeadersMiddleware:
         await self.app(scope, replay_receive, send_with_headers)
 
 
-async def _plain(send, status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+async def _too_large(scope, send) -> None:
+    """413: JSON under /api (as every API error), plain text for pages."""
+    if scope.get("path", "").startswith("/api"):
+        await _plain(send, 413, b'{"detail": "request body too large"}', content_type=b"application/json")
+    else:
+        await _plain(send, 413, b"request body too large")
+
+
+async def _plain(send, status: int, body: bytes, *, content_type: bytes = b"text/plain; charset=utf-8") -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})
     await send({"type": "http.response.body", "body": body})
