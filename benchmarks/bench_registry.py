@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -46,6 +44,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _latency  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -209,24 +210,7 @@ def run_concurrent(pool, workers: int, kind: str, db: str, key: str, n: int, met
 
 
 # --------------------------------------------------------------------- stats
-def stats(wall: float, latencies: list[float]) -> dict:
-    lat = np.asarray(latencies)
-    return {
-        "n": int(lat.size),
-        "per_second": lat.size / wall,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p90_ms": float(np.percentile(lat, 90)),
-        "p99_ms": float(np.percentile(lat, 99)),
-        "max_ms": float(lat.max()),
-    }
-
-
-def median_of(repeats: list[dict]) -> dict:
-    keys = ("per_second", "p50_ms", "p90_ms", "p99_ms", "max_ms")
-    out = {k: statistics.median(r[k] for r in repeats) for k in keys}
-    out["n"] = repeats[0]["n"]
-    out["repeats"] = [{k: round(r[k], 3) for k in keys} for r in repeats]
-    return out
+stats, median_of = _latency.stats, _latency.median_of
 
 
 def growth(latencies: list[float], parts: int = 10) -> list[dict]:
@@ -243,24 +227,8 @@ def machine() -> dict:
     import cryptography
     import sqlalchemy
 
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "sqlite": sqlite3.sqlite_version,
-        "numpy": np.__version__,
-        "sqlalchemy": sqlalchemy.__version__,
-        "cryptography": cryptography.__version__,
-    }
+    return _latency.machine(sqlite=sqlite3.sqlite_version, numpy=np.__version__,
+                            sqlalchemy=sqlalchemy.__version__, cryptography=cryptography.__version__)
 
 
 # ----------------------------------------------------------------------- run

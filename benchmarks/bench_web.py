@@ -35,8 +35,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
-import statistics
 import sys
 import tempfile
 import threading
@@ -45,6 +43,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _latency  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 for extra in (ROOT, ROOT / "tests"):
@@ -157,24 +158,7 @@ def check_store(db: str, key: Path, numbers: list[int]) -> None:
 
 
 # --------------------------------------------------------------------- stats
-def stats(wall: float, latencies: list[float]) -> dict:
-    lat = np.asarray(latencies)
-    return {
-        "n": int(lat.size),
-        "per_second": lat.size / wall,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p90_ms": float(np.percentile(lat, 90)),
-        "p99_ms": float(np.percentile(lat, 99)),
-        "max_ms": float(lat.max()),
-    }
-
-
-def median_of(repeats: list[dict]) -> dict:
-    keys = ("per_second", "p50_ms", "p90_ms", "p99_ms", "max_ms")
-    out = {k: statistics.median(r[k] for r in repeats) for k in keys}
-    out["n"] = repeats[0]["n"]
-    out["repeats"] = [{k: round(r[k], 3) for k in keys} for r in repeats]
-    return out
+stats, median_of = _latency.stats, _latency.median_of
 
 
 def machine() -> dict:
@@ -183,22 +167,8 @@ def machine() -> dict:
     import sqlalchemy
     import uvicorn
 
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "sqlite": sqlite3.sqlite_version,
-        "sqlalchemy": sqlalchemy.__version__,
-        "httpx": httpx.__version__,
-        "uvicorn": uvicorn.__version__,
-    }
+    return _latency.machine(sqlite=sqlite3.sqlite_version, sqlalchemy=sqlalchemy.__version__,
+                            httpx=httpx.__version__, uvicorn=uvicorn.__version__)
 
 
 # ----------------------------------------------------------------------- run
