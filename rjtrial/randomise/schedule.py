@@ -94,12 +94,15 @@ def fixed_sequence(protocol: Protocol, n: int, *, rng: engines.RNGLike) -> np.nd
 
 
 def minimisation_probabilities_for(
-    protocol: Protocol, history: Sequence[Mapping[str, str]], history_arms: Sequence[int], strata: Mapping[str, str]
+    protocol: Protocol, history: Sequence[Mapping[str, str]], history_arms: Sequence[int], strata: Mapping[str, str],
+    *, multiplicity: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Minimisation probabilities for a referral with ``strata`` after ``history``.
 
     ``history`` holds the strata of the referrals already randomised, in order, and
-    ``history_arms`` their arms. Used by the registry at enrolment and by ``verify``.
+    ``history_arms`` their arms; or, with ``multiplicity``, each distinct (strata, arm)
+    once with how many referrals have it (only the counts matter). Used by the registry
+    at enrolment and by ``verify``.
     """
     spec = protocol.randomisation
     k = len(protocol.arms)
@@ -107,8 +110,9 @@ def minimisation_probabilities_for(
     for factor in spec.factors:
         index = {level: i for i, level in enumerate(protocol.strata[factor])}
         table = np.zeros((len(index), k), dtype=np.int64)
-        for row, arm in zip(history, history_arms):
-            table[index[row[factor]], arm] += 1
+        weights = multiplicity if multiplicity is not None else [1] * len(history)
+        for row, arm, times in zip(history, history_arms, weights):
+            table[index[row[factor]], arm] += times
         counts.append(table)
     levels = [protocol.strata[f].index(strata[f]) for f in spec.factors]
     return engines.minimisation_probabilities(

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from rjtrial._canonical import canonical_json
@@ -440,15 +440,19 @@ class Registry:
         )
 
     def _adaptive_arm(self, conn, strata: Mapping[str, str], draw: float) -> int:
+        # Minimisation needs only the counts by strata and arm: the database aggregates
+        # (a few dozen rows back, however long the trial), not the whole history.
         rows = conn.execute(
-            select(store.referrals.c.strata, store.referrals.c.arm)
+            select(store.referrals.c.strata, store.referrals.c.arm, func.count().label("n"))
             .where(store.referrals.c.sequence_number.is_not(None))
-            .order_by(store.referrals.c.sequence_number)
+            .group_by(store.referrals.c.strata, store.referrals.c.arm)
         ).all()
         arm_index = {arm: i for i, arm in enumerate(self.protocol.arms)}
         history = [json.loads(r.strata) for r in rows]
         arms = [arm_index[r.arm] for r in rows]
-        return choose(minimisation_probabilities_for(self.protocol, history, arms, strata), draw)
+        probabilities = minimisation_probabilities_for(self.protocol, history, arms, strata,
+                                                       multiplicity=[int(r.n) for r in rows])
+        return choose(probabilities, draw)
 
     # -------------------------------------------------------------------- events
     def record_event(

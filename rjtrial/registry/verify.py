@@ -26,6 +26,7 @@ the chain, and with the key each must be signed, except account changes made wit
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +142,9 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
     arm_index = {arm: i for i, arm in enumerate(protocol.arms)}
     seen: set[str] = set()
     next_slot: dict[str, int] = {}
-    history, history_arms = [], []
+    # minimisation depends only on the counts by (strata, arm): keep them as they grow
+    history_counts: dict[tuple[str, int], int] = {}
+    history_strata: dict[str, Any] = {}
     sequence_number = 0
     randomised = 0
     last_at = ""
@@ -195,14 +198,20 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
             if protocol.randomisation.is_adaptive:
                 try:
                     draw = float.fromhex(value)
-                    probs = minimisation_probabilities_for(protocol, history, history_arms, record["strata"])
+                    cells = list(history_counts)
+                    probs = minimisation_probabilities_for(
+                        protocol, [history_strata[text] for text, _ in cells], [a for _, a in cells],
+                        record["strata"], multiplicity=[history_counts[c] for c in cells])
                     expected_arm = protocol.arms[choose(probs, draw)]
                 except (TypeError, ValueError, KeyError):
                     expected_arm = None
                 if arm != expected_arm:
                     problems.append(f"{where}: arm {arm!r} is not the arm its committed draw gives ({expected_arm!r})")
-                history.append(record.get("strata", {}))
-                history_arms.append(arm_index.get(arm, 0))
+                strata = record.get("strata", {})
+                text = json.dumps(strata, sort_keys=True, default=str)
+                history_strata[text] = strata
+                cell = (text, arm_index.get(arm, 0))
+                history_counts[cell] = history_counts.get(cell, 0) + 1
             elif arm != value:
                 problems.append(f"{where}: arm {arm!r} differs from the committed arm {value!r}")
         elif entry.action == "event":
