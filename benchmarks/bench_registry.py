@@ -361,7 +361,7 @@ def markdown(report: dict) -> str:
                 f"| {label} | {name} | {r['per_second']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
                 f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {ratio} |"
             )
-    lines += ["", "Minimisation latency (single writer, p50 ms) by tenth of the run — each enrolment reads the whole history:", ""]
+    lines += ["", "Minimisation latency (single writer, p50 ms) by tenth of the run (flat: enrolment reads counts by strata and arm, not the history):", ""]
     g = report["minimisation_latency_by_tenth"]
     lines.append("| enrolments | " + " | ".join(f"{x['from']}–{x['to']}" for x in g) + " |")
     lines.append("|---|" + "---:|" * len(g))
