@@ -271,6 +271,36 @@ def test_cli_users_add_token_list_disable(tmp_path, monkeypatch, capsys):
     assert actions == ["init", "user_added", "token_issued", "user_disabled"]
 
 
+def test_one_token_is_revoked_by_its_id_and_a_user_enabled_again(tmp_path, monkeypatch, capsys):
+    db, key = tmp_path / "t.db", tmp_path / "t.key"
+    Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
+    assert run(["users", "add", "ivy", "--db", str(db), "--role", "auditor", "--no-password"], monkeypatch, capsys)[0] == 0
+    first = run(["users", "token", "ivy", "--db", str(db)], monkeypatch, capsys)[1].strip()
+    second = run(["users", "token", "ivy", "--db", str(db)], monkeypatch, capsys)[1].strip()
+    code, out, _ = run(["users", "tokens", "ivy", "--db", str(db), "--json"], monkeypatch, capsys)
+    listed = json.loads(out)["tokens"]
+    first_id = hashlib.sha256(first.encode()).hexdigest()[:12]
+    assert code == 0 and [t["id"] for t in listed] == [first_id, hashlib.sha256(second.encode()).hexdigest()[:12]]
+    assert first not in out and second not in out  # ids only, never the tokens
+    assert run(["users", "revoke", "ivy", "--db", str(db), "--token", first_id], monkeypatch, capsys)[0] == 0
+    with Registry.open(db) as registry:
+        accounts = Accounts(registry)
+        assert accounts.user_for_token(first) is None and accounts.user_for_token(second).name == "ivy"
+    code, _, err = run(["users", "revoke", "ivy", "--db", str(db), "--token", "ffffffffffff"], monkeypatch, capsys)
+    assert code == 2 and "no token of 'ivy' has id" in err and err.count("\n") == 1
+    code, _, err = run(["users", "revoke", "ivy", "--db", str(db), "--token", "<script>"], monkeypatch, capsys)
+    assert code == 2 and "must be hexadecimal" in err
+    # disable revokes everything; enable lets the user back in, old tokens stay revoked
+    assert run(["users", "disable", "ivy", "--db", str(db)], monkeypatch, capsys)[0] == 0
+    assert run(["users", "enable", "ivy", "--db", str(db)], monkeypatch, capsys)[0] == 0
+    with Registry.open(db, key_path=key) as registry:
+        accounts = Accounts(registry)
+        assert not accounts.get("ivy").disabled and accounts.user_for_token(second) is None
+        assert registry.verify().ok
+    actions = [r["action"] for r in rows(db, "SELECT action FROM rj_audit ORDER BY seq")]
+    assert actions[-3:] == ["token_revoked", "user_disabled", "user_enabled"]
+
+
 @pytest.mark.parametrize(
     "argv, stdin, message",
     [

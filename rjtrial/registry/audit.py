@@ -24,7 +24,8 @@ from rjtrial.registry.seal import mac
 GENESIS = "0" * 64
 # Entries of the randomisation service (rjtrial.web): log-ins, and account changes.
 ACCESS_ACTIONS = ("login", "login_failed", "login_locked", "logout")
-ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_password", "token_issued")
+ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_enabled", "user_password", "token_issued",
+                   "token_revoked")
 # Actions that someone without the key may log (they carry no allocation).
 UNSIGNED_ACTIONS = ("export",) + ACCOUNT_ACTIONS
 

@@ -250,6 +250,13 @@ class Accounts:
             conn.execute(update(tokens).where(tokens.c.user_name == name).values(revoked=1))
         self.registry.record_access("user_disabled", by=by, detail={"user": name})
 
+    def enable(self, name: str, *, by: str = "cli") -> None:
+        """Re-enable a disabled account (its old API tokens stay revoked: issue new ones)."""
+        self._require(name)
+        with self.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.name == name).values(disabled=0))
+        self.registry.record_access("user_enabled", by=by, detail={"user": name})
+
     def end_sessions(self, name: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(users).where(users.c.name == name).values(session_epoch=users.c.session_epoch + 1))
@@ -288,6 +295,30 @@ class Accounts:
                                                created_at=time.time(), revoked=0))
         self.registry.record_access("token_issued", by=by, detail={"user": name, "token": _sha256(token)[:12]})
         return token
+
+    def tokens(self, name: str) -> list[dict]:
+        """A user's API tokens: ``id`` (first 12 hex digits of the SHA-256, as in the audit
+        log), ``created_at`` (Unix time) and ``revoked``; never the tokens themselves."""
+        self._require(name)
+        with store.read_transaction(self.engine) as conn:
+            rows = conn.execute(select(tokens).where(tokens.c.user_name == name)
+                                .order_by(tokens.c.created_at)).mappings().all()
+        return [{"id": r["token_hash"][:12], "created_at": r["created_at"], "revoked": bool(r["revoked"])}
+                for r in rows]
+
+    def revoke_token(self, name: str, token_id: str, *, by: str = "cli") -> None:
+        """Revoke one of a user's tokens by its id (see :meth:`tokens`)."""
+        self._require(name)
+        if not isinstance(token_id, str) or not re.fullmatch(r"[0-9a-f]{6,64}", token_id):
+            raise AccountError(f"token id {token_id!r} must be hexadecimal (see `rjtrial users tokens {name}`)")
+        with store.read_transaction(self.engine) as conn:
+            matches = conn.execute(select(tokens.c.token_hash).where(
+                tokens.c.user_name == name, tokens.c.token_hash.startswith(token_id))).scalars().all()
+        if len(matches) != 1:
+            raise AccountError(f"{'no' if not matches else 'more than one'} token of {name!r} has id {token_id!r}")
+        with self.engine.begin() as conn:
+            conn.execute(update(tokens).where(tokens.c.token_hash == matches[0]).values(revoked=1))
+        self.registry.record_access("token_revoked", by=by, detail={"user": name, "token": matches[0][:12]})
 
     def user_for_token(self, token: str) -> User | None:
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:

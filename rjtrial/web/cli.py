@@ -3,7 +3,7 @@
 ``rjtrial serve --db DB --key KEYFILE [--host 127.0.0.1] [--port 8000] [--config FILE]``
 prints where it listens (``--port 0`` picks a free port) and never prints the key.
 
-``rjtrial users add|token|list|disable|password NAME --db DB`` need no key: account
+``rjtrial users add|token|tokens|revoke|list|disable|enable|password NAME --db DB`` need no key: account
 changes go into the audit log, signed when ``--key`` (or ``RJTRIAL_KEY``) is given
 and unsigned otherwise (``verify`` accepts unsigned account entries, never unsigned
 log-ins or allocations).
@@ -63,6 +63,23 @@ def add_parser(subparsers) -> None:
     disable.add_argument("name")
     common(disable)
     disable.set_defaults(func=cmd_users_disable)
+
+    enable = commands.add_parser("enable", help="re-enable a disabled user (old tokens stay revoked)")
+    enable.add_argument("name")
+    common(enable)
+    enable.set_defaults(func=cmd_users_enable)
+
+    listing_tokens = commands.add_parser("tokens", help="list a user's API tokens (ids, never the tokens)")
+    listing_tokens.add_argument("name")
+    common(listing_tokens)
+    listing_tokens.add_argument("--json", action="store_true", help="print one JSON object")
+    listing_tokens.set_defaults(func=cmd_users_tokens)
+
+    revoke = commands.add_parser("revoke", help="revoke one API token by its id (see `users tokens`)")
+    revoke.add_argument("name")
+    common(revoke)
+    revoke.add_argument("--token", required=True, metavar="ID", help="the token's id (hexadecimal)")
+    revoke.set_defaults(func=cmd_users_revoke)
 
     passwd = commands.add_parser("password", help="set a user's password (ends their sessions)")
     passwd.add_argument("name")
@@ -180,6 +197,45 @@ def cmd_users_disable(args) -> int:
     finally:
         accounts.registry.close()
     print(f"disabled {args.name}: sessions ended, API tokens revoked")
+    return 0
+
+
+def cmd_users_enable(args) -> int:
+    accounts = _accounts(args)
+    try:
+        accounts.enable(args.name, by=args.by)
+    finally:
+        accounts.registry.close()
+    print(f"enabled {args.name}: issue new API tokens if needed (the old ones stay revoked)")
+    return 0
+
+
+def cmd_users_tokens(args) -> int:
+    import datetime as dt
+
+    accounts = _accounts(args)
+    try:
+        rows = accounts.tokens(args.name)
+    finally:
+        accounts.registry.close()
+    if args.json:
+        print(json.dumps({"user": args.name, "tokens": rows}))
+        return 0
+    if not rows:
+        print(f"{args.name} has no API tokens")
+    for row in rows:
+        made = dt.datetime.fromtimestamp(row["created_at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        print(f"{row['id']}  issued {made}  {'revoked' if row['revoked'] else 'active'}")
+    return 0
+
+
+def cmd_users_revoke(args) -> int:
+    accounts = _accounts(args)
+    try:
+        accounts.revoke_token(args.name, args.token, by=args.by)
+    finally:
+        accounts.registry.close()
+    print(f"revoked token {args.token} of {args.name}")
     return 0
 
 
