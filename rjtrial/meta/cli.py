@@ -20,7 +20,12 @@ import json
 import math
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from rjtrial.errors import DataError, RjtrialError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # numpy, pandas and rjtrial.meta are imported when the command runs, not when the
 # parser is built: `rjtrial --help` must not pay for scipy.stats.

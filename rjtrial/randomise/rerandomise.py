@@ -56,9 +56,8 @@ from scipy import stats
 
 from rjtrial.errors import DataError
 from rjtrial.protocol import Protocol
-from rjtrial.randomise._rerandomise_design import (  # noqa: F401 - CHUNK_SIZE, MAX_REPS re-exported
+from rjtrial.randomise._rerandomise_design import (
     CHUNK_SIZE,
-    MAX_REPS,
     PARTICIPANTS,
     _allocate_chunk,
     _check_strata_rows,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import platform
-import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from rjtrial._version import __version__
 from rjtrial.errors import RjtrialError

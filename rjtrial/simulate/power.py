@@ -47,7 +47,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from rjtrial.errors import RjtrialError
 from rjtrial.simulate.scenario import Scenario
