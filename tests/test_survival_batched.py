@@ -290,7 +290,7 @@ def test_to_frame_has_one_row_per_trial(efron, ranks):
     assert frame.index.name == "trial" and len(frame) == len(TRIALS)
     assert list(frame.columns[:10]) == [
         "coef", "std_error", "z", "p_value", "loglik", "loglik_null",
-        "lr_statistic", "score_statistic", "iterations", "converged",
+        "lr_statistic", "score_statistic", "n_iterations", "converged",
     ]
     assert list(ranks.to_frame().columns[:6]) == ["observed", "expected", "variance", "statistic", "z", "p_value"]
     np.testing.assert_array_equal(frame["coef"].to_numpy(), efron.coef)
@@ -300,7 +300,7 @@ def test_tolerance_and_iteration_limit_are_honoured():
     time, event, treatment = _equal_sized(10, n_trials=5)
     loose = cox_batch(time, event, treatment, tol=1e-3)
     tight = cox_batch(time, event, treatment, tol=1e-12)
-    assert (loose.iterations <= tight.iterations).all() and (loose.iterations < tight.iterations).any()
+    assert (loose.n_iterations <= tight.n_iterations).all() and (loose.n_iterations < tight.n_iterations).any()
     capped = cox_batch(time, event, treatment, max_iterations=1)
     assert not capped.converged.any() and np.isnan(capped.coef).all()
 

@@ -156,7 +156,7 @@ def negative_binomial_batch(count, exposure, treatment, trial, *, n_trials: int 
     -------
     dict of 1-D arrays (one entry per trial)
         ``estimate`` (log rate ratio), ``std_error``, ``p_value`` (Wald, two-sided),
-        ``alpha`` (dispersion, ``Var Y = mu + alpha mu^2``), ``iterations``, ``converged``.
+        ``alpha`` (dispersion, ``Var Y = mu + alpha mu^2``), ``n_iterations``, ``converged``.
 
     Notes
     -----
@@ -299,7 +299,7 @@ def negative_binomial_batch(count, exposure, treatment, trial, *, n_trials: int 
         std_error = np.where(ok, np.sqrt(1.0 / weight[:, 0] + 1.0 / weight[:, 1]), np.nan)
         p_value = 2.0 * special.ndtr(-np.abs(estimate / std_error))
     return {"estimate": estimate, "std_error": std_error, "p_value": p_value, "alpha": np.exp(-omega),
-            "iterations": iterations, "converged": converged}
+            "n_iterations": iterations, "converged": converged}
 
 
 def _rate_ratio_one(rows: pd.DataFrame) -> tuple[float, float, float]:

@@ -58,7 +58,7 @@ class BatchedCox(_Frame):
         Likelihood-ratio chi-square (1 df), ``2 (loglik - loglik_null)``.
     score_statistic : numpy.ndarray
         Score (log-rank type) chi-square at 0 (1 df), ``U(0)^2 / I(0)``.
-    iterations : numpy.ndarray of int
+    n_iterations : numpy.ndarray of int
         Newton–Raphson iterations.
     converged : numpy.ndarray of bool
         False where the fit failed or was not attempted (then ``coef`` is nan).
@@ -74,7 +74,7 @@ class BatchedCox(_Frame):
     loglik_null: np.ndarray
     lr_statistic: np.ndarray
     score_statistic: np.ndarray
-    iterations: np.ndarray
+    n_iterations: np.ndarray
     converged: np.ndarray
     n: np.ndarray
     events: np.ndarray
@@ -347,7 +347,7 @@ def cox_batch(
     -------
     BatchedCox
         Arrays of length ``n_trials``: ``coef, std_error, z, p_value, loglik, loglik_null,
-        lr_statistic, score_statistic, iterations, converged, n, events``.
+        lr_statistic, score_statistic, n_iterations, converged, n, events``.
 
     Raises
     ------
@@ -431,7 +431,7 @@ def cox_batch(
         loglik_null=loglik_null,
         lr_statistic=2.0 * (loglik - loglik_null),
         score_statistic=score_statistic,
-        iterations=iterations.astype(np.int64),
+        n_iterations=iterations.astype(np.int64),
         converged=fitted,
         n=np.diff(offsets),
         events=events.astype(np.int64),
