@@ -227,8 +227,8 @@ def main(argv=None) -> int:
     lifelines_subset, lifelines_runs = median_seconds(lifelines_loop, 3, "lifelines_loop_subset")
     lifelines_full = lifelines_subset / k * args.trials
     exact = np.array([cox(df, "treatment", time="time", event="event").params_.iloc[0] for df in frames])
-    gap_lifelines = float(np.max(np.abs(fit.coef[:k] - lifelines_coef)))
-    gap_exact = float(np.max(np.abs(fit.coef[:k] - exact)))
+    gap_lifelines = float(np.max(np.abs(fit.estimate[:k] - lifelines_coef)))
+    gap_exact = float(np.max(np.abs(fit.estimate[:k] - exact)))
 
     r = None
     if args.no_r:
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
     else:
         m = min(args.r_trials, args.trials)
         r = r_times(time_[:m], event[:m], treatment[:m], 3)
-    gap_r = float(np.max(np.abs(fit.coef[: r["trials"]] - r["coef"]))) if r else None
+    gap_r = float(np.max(np.abs(fit.estimate[: r["trials"]] - r["coef"]))) if r else None
 
     per = args.trials
     rows = [

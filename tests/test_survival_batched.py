@@ -108,11 +108,11 @@ def test_cox_batch_equals_rjtrial_cox(j, ties, efron, breslow):
     res = efron if ties == "efron" else breslow
     fit = cox(TRIALS[j], "treatment", time="time", event="event", ties=ties)
     assert res.converged[j]
-    assert res.coef[j] == pytest.approx(fit.params_.iloc[0], abs=TOL["coef"])
+    assert res.estimate[j] == pytest.approx(fit.params_.iloc[0], abs=TOL["coef"])
     assert res.std_error[j] == pytest.approx(np.sqrt(fit.variance_.iloc[0, 0]), abs=TOL["std_error"])
     assert res.loglik[j] == pytest.approx(fit.log_likelihood_, abs=TOL["loglik"])
     assert res.loglik_null[j] == pytest.approx(fit.log_likelihood_null_, abs=TOL["loglik"])
-    assert res.z[j] == pytest.approx(fit.summary_frame()["statistic"].iloc[0], abs=TOL["statistic"])
+    assert res.statistic[j] == pytest.approx(fit.summary_frame()["statistic"].iloc[0], abs=TOL["statistic"])
     assert res.p_value[j] == pytest.approx(fit.summary_frame()["p_value"].iloc[0], abs=TOL["statistic"])
     assert res.lr_statistic[j] == pytest.approx(fit.likelihood_ratio_test_.statistic, abs=TOL["statistic"])
     assert res.score_statistic[j] == pytest.approx(fit.score_test_.statistic, abs=TOL["statistic"])
@@ -123,10 +123,10 @@ def test_cox_batch_equals_rjtrial_cox(j, ties, efron, breslow):
 @pytest.mark.parametrize("j", FITTABLE)
 def test_cox_batch_equals_lifelines_efron(j, efron):
     theirs = _lifelines(TRIALS[j])
-    assert efron.coef[j] == pytest.approx(theirs.params_["treatment"], abs=TOL["coef"])
+    assert efron.estimate[j] == pytest.approx(theirs.params_["treatment"], abs=TOL["coef"])
     assert efron.std_error[j] == pytest.approx(theirs.standard_errors_["treatment"], abs=TOL["std_error"])
     assert efron.loglik[j] == pytest.approx(theirs.log_likelihood_, abs=TOL["loglik"])
-    assert efron.z[j] == pytest.approx(theirs.summary.loc["treatment", "z"], abs=TOL["statistic"])
+    assert efron.statistic[j] == pytest.approx(theirs.summary.loc["treatment", "z"], abs=TOL["statistic"])
     assert efron.p_value[j] == pytest.approx(theirs.summary.loc["treatment", "p"], abs=TOL["statistic"])
 
 
@@ -135,7 +135,7 @@ def test_monotone_likelihood_stops_like_r(efron):
     df = TRIALS[MONOTONE]
     fit = cox(df, "treatment", time="time", event="event")
     assert efron.converged[MONOTONE]
-    assert efron.coef[MONOTONE] > 5 and efron.std_error[MONOTONE] > 10
+    assert efron.estimate[MONOTONE] > 5 and efron.std_error[MONOTONE] > 10
     assert efron.p_value[MONOTONE] > 0.5  # Hauck–Donner: the Wald test says nothing here
     assert efron.loglik[MONOTONE] == pytest.approx(fit.log_likelihood_, abs=TOL["loglik"])
     assert efron.lr_statistic[MONOTONE] == pytest.approx(fit.likelihood_ratio_test_.statistic, abs=TOL["statistic"])
@@ -146,7 +146,7 @@ def test_monotone_likelihood_stops_like_r(efron):
 @pytest.mark.parametrize("j", [NO_EVENTS, ONE_ARM])
 def test_unfittable_trials_are_nan_not_errors(j, efron, ranks):
     assert not efron.converged[j]
-    for name in ("coef", "std_error", "z", "p_value", "loglik", "lr_statistic", "score_statistic"):
+    for name in ("estimate", "std_error", "statistic", "p_value", "loglik", "lr_statistic", "score_statistic"):
         assert np.isnan(getattr(efron, name)[j]), name
     assert np.isnan(ranks.statistic[j]) and np.isnan(ranks.p_value[j])
     others = [k for k in FITTABLE if k != j]
@@ -195,15 +195,15 @@ def r_batches():
 def test_cox_batch_equals_r_coxph(j, ties, r_batches):
     # R: coxph(Surv(time, event) ~ treatment, ties = ties, control = coxph.control(eps = 1e-12, ...))
     ref, res = R_TRIALS[j][ties], r_batches[ties]
-    assert res.coef[j] == pytest.approx(ref["coef"], abs=TOL["coef"])
+    assert res.estimate[j] == pytest.approx(ref["coef"], abs=TOL["coef"])
     assert res.std_error[j] == pytest.approx(ref["std_error"], abs=TOL["std_error"])
     assert res.loglik[j] == pytest.approx(ref["loglik"], abs=TOL["loglik"])
     assert res.loglik_null[j] == pytest.approx(ref["loglik_null"], abs=TOL["loglik"])
     assert res.lr_statistic[j] == pytest.approx(ref["lr_statistic"], abs=TOL["statistic"])
     assert res.score_statistic[j] == pytest.approx(ref["score_statistic"], abs=TOL["statistic"])
-    assert res.z[j] ** 2 == pytest.approx(ref["wald_statistic"], abs=TOL["statistic"])
+    assert res.statistic[j] ** 2 == pytest.approx(ref["wald_statistic"], abs=TOL["statistic"])
     alone = cox_batch(*(np.array([R_TRIALS[j][k]]) for k in ("time", "event", "treatment")), ties=ties)  # 2-D route
-    assert alone.coef[0] == pytest.approx(ref["coef"], abs=TOL["coef"])
+    assert alone.estimate[0] == pytest.approx(ref["coef"], abs=TOL["coef"])
     assert alone.std_error[0] == pytest.approx(ref["std_error"], abs=TOL["std_error"])
     assert alone.loglik[0] == pytest.approx(ref["loglik"], abs=TOL["loglik"])
 
@@ -258,7 +258,7 @@ def test_unequal_trials_equal_one_at_a_time(efron):
     for j in (0, 5, 12):
         df = TRIALS[j]
         alone = cox_batch(df["time"].to_numpy()[None, :], df["event"].to_numpy()[None, :], df["treatment"].to_numpy()[None, :])
-        assert alone.coef[0] == pytest.approx(efron.coef[j], rel=1e-12)
+        assert alone.estimate[0] == pytest.approx(efron.estimate[j], rel=1e-12)
         assert alone.loglik[0] == pytest.approx(efron.loglik[j], rel=1e-12)
 
 
@@ -289,11 +289,11 @@ def test_to_frame_has_one_row_per_trial(efron, ranks):
     assert isinstance(efron, BatchedCox) and isinstance(ranks, BatchedLogrank)
     assert frame.index.name == "trial" and len(frame) == len(TRIALS)
     assert list(frame.columns[:10]) == [
-        "coef", "std_error", "z", "p_value", "loglik", "loglik_null",
+        "estimate", "std_error", "statistic", "p_value", "loglik", "loglik_null",
         "lr_statistic", "score_statistic", "n_iterations", "converged",
     ]
     assert list(ranks.to_frame().columns[:6]) == ["observed", "expected", "variance", "statistic", "z", "p_value"]
-    np.testing.assert_array_equal(frame["coef"].to_numpy(), efron.coef)
+    np.testing.assert_array_equal(frame["estimate"].to_numpy(), efron.estimate)
 
 
 def test_tolerance_and_iteration_limit_are_honoured():
@@ -302,7 +302,7 @@ def test_tolerance_and_iteration_limit_are_honoured():
     tight = cox_batch(time, event, treatment, tol=1e-12)
     assert (loose.n_iterations <= tight.n_iterations).all() and (loose.n_iterations < tight.n_iterations).any()
     capped = cox_batch(time, event, treatment, max_iterations=1)
-    assert not capped.converged.any() and np.isnan(capped.coef).all()
+    assert not capped.converged.any() and np.isnan(capped.estimate).all()
 
 
 # ------------------------------------------------------------------ bad input

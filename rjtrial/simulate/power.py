@@ -325,7 +325,7 @@ def _fit(table: pd.DataFrame, analysis: str, n_trials: int, threads: int | None)
 
         res = cox_batch(table["time_at_risk"].to_numpy(dtype=float), table["event"].to_numpy(dtype=np.int64),
                         treatment, trial=trial, ties="efron", threads=threads)
-        return {"estimate": np.asarray(res.coef, dtype=float), "std_error": np.asarray(res.std_error, dtype=float),
+        return {"estimate": np.asarray(res.estimate, dtype=float), "std_error": np.asarray(res.std_error, dtype=float),
                 "p_value": np.asarray(res.p_value, dtype=float), "events": events,
                 "converged": np.asarray(res.converged, dtype=bool)}
     if analysis == "logrank":

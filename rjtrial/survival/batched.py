@@ -44,16 +44,16 @@ class BatchedCox(_Frame):
 
     Attributes
     ----------
-    coef : numpy.ndarray
-        Log hazard ratio, treated versus control.
+    estimate : numpy.ndarray
+        Log hazard ratio, treated versus control (R's ``coef``).
     std_error : numpy.ndarray
-        Its standard error, ``1 / sqrt(information)`` at ``coef``.
-    z : numpy.ndarray
-        Wald statistic ``coef / std_error``.
+        Its standard error, ``1 / sqrt(information)`` at ``estimate``.
+    statistic : numpy.ndarray
+        Wald statistic ``estimate / std_error`` (R's ``z``).
     p_value : numpy.ndarray
         Two-sided Wald p-value.
     loglik, loglik_null : numpy.ndarray
-        Log partial likelihood at ``coef`` and at 0.
+        Log partial likelihood at ``estimate`` and at 0.
     lr_statistic : numpy.ndarray
         Likelihood-ratio chi-square (1 df), ``2 (loglik - loglik_null)``.
     score_statistic : numpy.ndarray
@@ -61,14 +61,14 @@ class BatchedCox(_Frame):
     n_iterations : numpy.ndarray of int
         Newton–Raphson iterations.
     converged : numpy.ndarray of bool
-        False where the fit failed or was not attempted (then ``coef`` is nan).
+        False where the fit failed or was not attempted (then ``estimate`` is nan).
     n, events : numpy.ndarray of int
         Participants and events in the trial.
     """
 
-    coef: np.ndarray
+    estimate: np.ndarray
     std_error: np.ndarray
-    z: np.ndarray
+    statistic: np.ndarray
     p_value: np.ndarray
     loglik: np.ndarray
     loglik_null: np.ndarray
@@ -391,10 +391,10 @@ def cox_batch(
     >>> treatment = np.tile(np.repeat([0, 1], 100), (3, 1))
     >>> time = np.ceil(rng.exponential(np.where(treatment == 1, 400.0, 300.0)))
     >>> res = cox_batch(np.minimum(time, 365), time <= 365, treatment)
-    >>> res.coef.shape, bool(res.converged.all())
+    >>> res.estimate.shape, bool(res.converged.all())
     ((3,), True)
     >>> list(res.to_frame().columns[:4])
-    ['coef', 'std_error', 'z', 'p_value']
+    ['estimate', 'std_error', 'statistic', 'p_value']
     """
     if ties not in TIES:
         raise ValueError(f"ties must be one of {', '.join(map(repr, TIES))}; got {ties!r}")
@@ -423,9 +423,9 @@ def cox_batch(
     with np.errstate(invalid="ignore", divide="ignore"):
         score_statistic = np.where(information0 > 0, score0**2 / information0, np.nan)
     return BatchedCox(
-        coef=coef,
+        estimate=coef,
         std_error=std_error,
-        z=z,
+        statistic=z,
         p_value=_two_sided(z),
         loglik=loglik,
         loglik_null=loglik_null,
