@@ -54,7 +54,7 @@ def browser(tmp_path):
 @pytest.mark.slow
 def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     db, key = wf.make_trial(tmp_path)
     wf.add_user(db, "carol", "coordinator", sites=("london",))
@@ -67,7 +67,8 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
         user_field.send_keys("carol")
         browser.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(wf.PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "form [type=submit]").submit()
-        assert "/login" not in browser.current_url.split("?")[0].rstrip("/")[-6:], browser.page_source[:500]
+        # wait for the navigation to finish (reading the old page races with it)
+        WebDriverWait(browser, 30).until(lambda b: not b.current_url.split("?")[0].rstrip("/").endswith("/login"))
 
         browser.get(f"{server.url}/enrol")
         form = next(f for f in browser.find_elements(By.TAG_NAME, "form")
@@ -84,6 +85,7 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
             else:  # radio buttons
                 next(c for c in controls if c.get_attribute("value") == value).click()
         form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+        WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "result"))
         page = browser.find_element(By.TAG_NAME, "body").text
 
         ARTIFACTS.mkdir(exist_ok=True)
