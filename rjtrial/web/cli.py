@@ -11,6 +11,7 @@ log-ins or allocations).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import sys
@@ -129,7 +130,9 @@ def cmd_serve(args) -> int:
 
 
 # -------------------------------------------------------------------- users
+@contextlib.contextmanager
 def _accounts(args):
+    """The accounts of ``--db``, its registry closed afterwards."""
     from rjtrial.registry import Registry
     from rjtrial.registry.core import key_path_from_env
     from rjtrial.web.accounts import Accounts
@@ -137,7 +140,10 @@ def _accounts(args):
 
     config = WebConfig.load(args.config)
     registry = Registry.open(args.db, key_path=key_path_from_env(args.key))
-    return Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
+    try:
+        yield Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
+    finally:
+        registry.close()
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -153,34 +159,25 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def cmd_users_add(args) -> int:
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         password = None if args.no_password else _read_password(args.password_stdin)
         user = accounts.add(args.name, role=args.role, sites=args.site, password=password, by=args.by)
-    finally:
-        accounts.registry.close()
     sites = f" at {', '.join(user.sites)}" if user.sites else ""
     print(f"added {user.role} {user.name}{sites}{' (no password: API tokens only)' if password is None else ''}")
     return 0
 
 
 def cmd_users_token(args) -> int:
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         token = accounts.issue_token(args.name, by=args.by)
-    finally:
-        accounts.registry.close()
     print(token)
     print(f"rjtrial: API token for {args.name}: shown only this once; only its hash is kept", file=sys.stderr)
     return 0
 
 
 def cmd_users_list(args) -> int:
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         users = accounts.list()
-    finally:
-        accounts.registry.close()
     if args.json:
         print(json.dumps({"users": [u.to_dict() for u in users]}, indent=2))
     else:
@@ -191,21 +188,15 @@ def cmd_users_list(args) -> int:
 
 
 def cmd_users_disable(args) -> int:
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         accounts.disable(args.name, by=args.by)
-    finally:
-        accounts.registry.close()
     print(f"disabled {args.name}: sessions ended, API tokens revoked")
     return 0
 
 
 def cmd_users_enable(args) -> int:
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         accounts.enable(args.name, by=args.by)
-    finally:
-        accounts.registry.close()
     print(f"enabled {args.name}: issue new API tokens if needed (the old ones stay revoked)")
     return 0
 
@@ -213,11 +204,8 @@ def cmd_users_enable(args) -> int:
 def cmd_users_tokens(args) -> int:
     import datetime as dt
 
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         rows = accounts.tokens(args.name)
-    finally:
-        accounts.registry.close()
     if args.json:
         print(json.dumps({"user": args.name, "tokens": rows}))
         return 0
@@ -230,20 +218,14 @@ def cmd_users_tokens(args) -> int:
 
 
 def cmd_users_revoke(args) -> int:
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         accounts.revoke_token(args.name, args.token, by=args.by)
-    finally:
-        accounts.registry.close()
     print(f"revoked token {args.token} of {args.name}")
     return 0
 
 
 def cmd_users_password(args) -> int:
-    accounts = _accounts(args)
-    try:
+    with _accounts(args) as accounts:
         accounts.set_password(args.name, _read_password(args.password_stdin), by=args.by)
-    finally:
-        accounts.registry.close()
     print(f"new password set for {args.name}; their sessions have ended")
     return 0
