@@ -6,10 +6,14 @@ Imported by ``tests/test_registry*.py`` and ``tests/test_cli.py`` (pytest puts t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -214,3 +218,37 @@ def rjtrial_script() -> str:
     if not found:
         raise RuntimeError("the rjtrial console script is not installed (pip install -e .)")
     return found
+
+
+# ---------------------------------------------------------------- PostgreSQL
+POSTGRES_ENV = "RJTRIAL_TEST_POSTGRES_URL"
+
+
+def postgres_url_or_skip() -> str:
+    """The test server's URL; without one the test is skipped, or fails under CI=true."""
+    import pytest
+
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{POSTGRES_ENV} is not set in CI: .ci/run must start PostgreSQL")
+        pytest.skip(f"no PostgreSQL server: set {POSTGRES_ENV} (see scripts/postgres.sh)")
+    return url
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(url: str) -> Iterator[str]:
+    """A new, empty database on the server of ``url``, dropped afterwards; yields its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"rjtrial_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

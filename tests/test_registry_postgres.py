@@ -8,15 +8,11 @@ it is unset; in CI (``CI=true``) an unset URL is a failure, never a silent skip.
 from __future__ import annotations
 
 import multiprocessing
-import os
-import uuid
 
 import pytest
 
 from rjtrial import Protocol
 from rjtrial.registry import Registry
-
-URL = os.environ.get("RJTRIAL_TEST_POSTGRES_URL")
 
 pytestmark = pytest.mark.postgres
 
@@ -50,23 +46,10 @@ def _strata(i: int) -> dict[str, str]:
 
 @pytest.fixture
 def database():
-    if not URL:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("RJTRIAL_TEST_POSTGRES_URL is not set in CI: .ci/run must start PostgreSQL")
-        pytest.skip("no PostgreSQL server: set RJTRIAL_TEST_POSTGRES_URL (see scripts/postgres.sh)")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from registry_fixtures import fresh_postgres_database, postgres_url_or_skip
 
-    name = f"rjtrial_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(postgres_url_or_skip()) as url:
+        yield url
 
 
 def _protocol(method: str) -> Protocol:

@@ -7,14 +7,12 @@ with sqlite3) and against ``Registry.enrol`` results, never against the web code
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import sqlite3
 import threading
 import time
 import tomllib
-import uuid
 from pathlib import Path
 
 import pytest
@@ -573,29 +571,15 @@ def test_mail_report_of_assignments(trial, mary):
 
 
 # ---------------------------------------------------------------- PostgreSQL
-POSTGRES_URL = os.environ.get("RJTRIAL_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def postgres_database():
     """A fresh database on the test server (skipped without one, a failure in CI)."""
-    if not POSTGRES_URL:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("RJTRIAL_TEST_POSTGRES_URL is not set in CI: .ci/run must start PostgreSQL")
-        pytest.skip("no PostgreSQL server: set RJTRIAL_TEST_POSTGRES_URL (see scripts/postgres.sh)")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from registry_fixtures import fresh_postgres_database, postgres_url_or_skip
 
-    name = f"rjtrial_web_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(postgres_url_or_skip()) as url:
+        yield url
 
 
 @pytest.mark.postgres

@@ -338,24 +338,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- PostgreSQL
-@contextlib.contextmanager
-def fresh_postgres_database(url: str) -> Iterator[str]:
-    """A new, empty database on the server of ``url``, dropped afterwards; yields its URL."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"rjtrial_w_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from registry_fixtures import fresh_postgres_database  # noqa: E402,F401 - shared with the registry tests
 
 
 # ------------------------------------------------------------- store reads
