@@ -55,9 +55,16 @@ class _Stratum:
 
 
 def _rev_cumsum_at(values: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """``values[at[k]:].sum(axis=0)`` for ascending ``at`` (all < len(values))."""
-    seg = np.add.reduceat(values, at, axis=0)
-    return np.cumsum(seg[::-1], axis=0)[::-1]
+    """``values[at[k]:].sum(axis=0)`` for each ``k``; ``at`` ascending, ``0 <= at[k] <= len(values)``.
+
+    Equal positions in ``at`` (no row starts between two event times, which real
+    counting-process data have all the time) and ``at[k] == len(values)`` (nobody left)
+    both give the right suffix sum. ``np.add.reduceat`` must not be used here: for two
+    equal indices it returns ``values[at[k]]`` instead of an empty sum.
+    """
+    suffix = np.zeros((len(values) + 1,) + values.shape[1:], dtype=float)
+    suffix[:-1] = np.cumsum(values[::-1], axis=0)[::-1]
+    return suffix[at]
 
 
 class RiskSets:
@@ -127,9 +134,7 @@ class RiskSets:
         both[:, 1:] = rx
         S = _rev_cumsum_at(both, st.at_stop)
         if st.start_order is not None:  # minus rows that have not entered yet (start >= t_k)
-            late = st.at_start < len(r)
-            if late.any():
-                S[late] -= _rev_cumsum_at(both[st.start_order], st.at_start[late])
+            S -= _rev_cumsum_at(both[st.start_order], st.at_start)
         S_e = S[st.event_k]
         if ties == "efron":
             S_D = np.add.reduceat(both[st.event_rows], st.group_first, axis=0)
