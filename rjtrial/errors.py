@@ -61,3 +61,22 @@ class DataError(RjtrialError, ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class RjtrialWarning(UserWarning):
+    """Base class of the warnings rjtrial issues about a fit or about the data.
+
+    The message is one line naming the cause (and the column, where there is one); the
+    result object of the fit records the same text in its ``notes``.
+    """
+
+
+class ConvergenceWarning(RjtrialWarning):
+    """An iterative fit did not converge, or converged towards an infinite coefficient
+    (monotone likelihood: a covariate that separates events from non-events)."""
+
+
+class CollinearityWarning(RjtrialWarning):
+    """A column of the model matrix is a linear combination of others (or constant
+    within strata); its coefficient is not estimable and is reported as NaN, as R
+    reports ``NA``."""

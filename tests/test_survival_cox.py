@@ -10,7 +10,7 @@ import pytest
 from lifelines import CoxPHFitter
 from lifelines.datasets import load_rossi
 
-from rjtrial.errors import DataError
+from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import cox
 from rjtrial.survival._coxengine import RiskSets
 
@@ -44,7 +44,10 @@ def test_summary_frame_columns_and_attrs(rossi_fit):
     assert list(table.columns) == [
         "term", "estimate", "std_error", "hazard_ratio", "ci_lower", "ci_upper", "statistic", "p_value"
     ]
-    assert table.attrs == {"alpha": 0.05, "ci_scale": "hazard_ratio", "variance": "model-based", "ties": "efron"}
+    assert table.attrs == {
+        "alpha": 0.05, "ci_scale": "hazard_ratio", "variance": "model-based", "ties": "efron",
+        "converged": True, "n_iterations": rossi_fit.n_iterations, "notes": (),
+    }
     np.testing.assert_allclose(table["hazard_ratio"], np.exp(table["estimate"]))
     assert (table["ci_lower"] < table["hazard_ratio"]).all() and (table["hazard_ratio"] < table["ci_upper"]).all()
 
@@ -143,7 +146,9 @@ def test_categorical_terms_and_strata_list():
     df = _clustered(8, tied=True)
     df["site"] = np.where(df["cl"] % 3 == 0, "a", np.where(df["cl"] % 3 == 1, "b", "c"))
     df["arm"] = np.where(df["z"] == 1, "rj", "control")
-    fit = cox(df, "arm + site + x", time="time", event="event", strata=["z"])
+    df["band"] = np.arange(len(df)) % 2  # strata unrelated to arm (arm within z would be aliased)
+    fit = cox(df, "arm + site + x", time="time", event="event", strata=["band"])
+    assert fit.notes == ()
     assert list(fit.params_.index) == ["arm[T.rj]", "site[T.b]", "site[T.c]", "x"]
     assert fit.term_columns_ == {"arm": [0], "site": [1, 2], "x": [3]}
     table = fit.proportional_hazards_test()
@@ -234,3 +239,73 @@ def test_interval_must_end_after_start(rossi):
 def test_keyword_only(rossi):
     with pytest.raises(TypeError):
         cox(rossi, "fin", "week", "arrest")  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------- fits that go wrong
+def test_column_constant_within_strata_is_aliased_as_in_r():
+    # R: coxph(Surv(time, event) ~ arm + x + strata(z)) with arm == z gives arm = NA and the
+    # warning "X matrix deemed to be singular"; the fit of the other columns is unaffected.
+    df = _clustered(8, tied=True)
+    df["arm"] = np.where(df["z"] == 1, "rj", "control")
+    with pytest.warns(CollinearityWarning, match=r"'arm\[T.rj\]'.*not estimable"):
+        fit = cox(df, "arm + x", time="time", event="event", strata="z")
+    alone = cox(df, "x", time="time", event="event", strata="z")
+    assert np.isnan(fit.params_["arm[T.rj]"])
+    assert fit.params_["x"] == pytest.approx(alone.params_["x"], abs=1e-12)
+    assert fit.likelihood_ratio_test_.df == 1
+    table = fit.summary_frame()
+    assert np.isnan(table.loc[0, "std_error"]) and np.isfinite(table.loc[1, "std_error"])
+    assert "not estimable" in fit.format()
+    assert list(fit.score_residuals().columns) == ["x"]
+    assert fit.proportional_hazards_test().loc["GLOBAL", "df"] == 1
+
+
+def test_duplicated_column_is_aliased():
+    df = _clustered(3, tied=False)
+    df["x2"] = 2 * df["x"]
+    with pytest.warns(CollinearityWarning, match="'x2'"):
+        fit = cox(df, "x + x2", time="time", event="event")
+    assert np.isnan(fit.params_["x2"]) and np.isfinite(fit.params_["x"])
+
+
+def test_monotone_likelihood_warns_and_is_noted():
+    # every event in one group: R warns "Loglik converged before variable 1; coefficient may be infinite"
+    rng = np.random.default_rng(4)
+    n = 80
+    df = pd.DataFrame({"g": np.repeat([0, 1], n // 2), "time": rng.exponential(size=n)})
+    df["event"] = (df["g"] == 1).astype(int)
+    with pytest.warns(ConvergenceWarning, match="monotone in 'g'"):
+        fit = cox(df, "g", time="time", event="event")
+    assert fit.params_["g"] > 10
+    assert any("monotone" in note for note in fit.notes)
+    assert "monotone" in fit.format()
+
+
+def test_non_convergence_is_reported(monkeypatch):
+    import importlib
+
+    cox_module = importlib.import_module("rjtrial.survival.cox")
+    real = cox_module.newton
+    monkeypatch.setattr(cox_module, "newton", lambda risk, beta0, ties: real(risk, beta0, ties, max_iter=1))
+    with pytest.warns(ConvergenceWarning, match="did not converge in 1 Newton iteration"):
+        fit = cox(_clustered(1, tied=True), "x", time="time", event="event")
+    assert fit.converged is False
+    assert fit.summary_frame().attrs["converged"] is False
+    assert "DID NOT CONVERGE" in fit.format()
+
+
+def test_a_good_fit_warns_nothing(rossi):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = cox(rossi, "fin + age + prio", time="week", event="arrest")
+    assert fit.notes == () and fit.converged
+
+
+def test_times_within_floating_point_noise_tie_as_in_r():
+    # R's coxph applies aeqSurv (timefix = TRUE): 0.1 + 0.2 and 0.3 are one time
+    df = pd.DataFrame({"time": [0.1 + 0.2, 0.3, 0.5, 0.7, 0.3, 0.9], "event": [1, 1, 1, 0, 1, 1],
+                       "x": [1.0, 0.0, 1.0, 0.0, 0.5, 0.2]})
+    exact = df.assign(time=[0.3, 0.3, 0.5, 0.7, 0.3, 0.9])
+    a = cox(df, "x", time="time", event="event")
+    b = cox(exact, "x", time="time", event="event")
+    assert a.params_["x"] == b.params_["x"]

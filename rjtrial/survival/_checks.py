@@ -50,6 +50,40 @@ def times(df: pd.DataFrame, column: str, *, role: str = "time") -> np.ndarray:
     return out
 
 
+def aeq_times(stop: np.ndarray, start: np.ndarray | None = None, *, index=None, column: str | None = None,
+              tolerance: float = np.sqrt(np.finfo(float).eps)):
+    """Merge times that differ only by floating-point noise, as R ``aeqSurv`` (``timefix = TRUE``).
+
+    The sorted unique values of ``stop`` and ``start`` are compared; two neighbours within
+    ``tolerance`` (absolutely, or relative to the mean absolute time) are one time, the
+    smaller. Times such as ``0.1 + 0.2`` and ``0.3``, or days divided by 365.25 in two
+    ways, then tie as R ties them. Returns ``(stop, start)``, unchanged when nothing merges.
+    """
+    values = stop if start is None else np.concatenate([stop, start])
+    y = np.unique(values[np.isfinite(values)])
+    if len(y) < 2:
+        return stop, start
+    dy = np.diff(y)
+    tied = (dy <= tolerance) | (dy / np.mean(np.abs(y)) <= tolerance)
+    if not tied.any():
+        return stop, start
+    cuts = y[np.concatenate([[True], ~tied])]
+    new_stop = cuts[np.searchsorted(cuts, stop, side="right") - 1]
+    if start is None:
+        return new_stop, None
+    new_start = cuts[np.searchsorted(cuts, start, side="right") - 1]
+    collapsed = (new_start >= new_stop) & (start < stop)
+    if collapsed.any():
+        i = int(np.flatnonzero(collapsed)[0])
+        raise DataError(
+            f"the interval ({start[i]!r}, {stop[i]!r}] has a length within floating-point noise of 0",
+            table=TABLE,
+            row=index[i] if index is not None else i,
+            column=column,
+        )
+    return new_stop, new_start
+
+
 def events(df: pd.DataFrame, column: str) -> np.ndarray:
     """Event indicators coded 0/1 (or False/True), as a boolean array."""
     values = df[column]

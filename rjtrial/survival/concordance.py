@@ -169,8 +169,9 @@ def concordance(fit: "CoxResult") -> ConcordanceResult:
     higher linear predictor. Rows censored at ``t`` are at risk; events tied at ``t`` are
     not compared. This is R ``concordancefit(y, lp, strata, reverse = TRUE, timewt = "n")``
     as called by ``coxph``, and agrees with ``fit$concordance`` exactly (integer counts) on
-    the Rossi data and the generated trial, counting-process data included. The standard
-    error R also reports is not computed.
+    the Rossi data and the generated trial, counting-process data included. Rows with equal
+    covariates get exactly equal linear predictors (:func:`tie_exact_linear_predictor`), so
+    ties in the risk score are R's ties, not floating-point noise.
 
     References
     ----------
@@ -187,5 +188,19 @@ def concordance(fit: "CoxResult") -> ConcordanceResult:
     0.6403
     """
     risk = fit._risk
-    lp = risk.linear_predictor(fit.params_.to_numpy())
+    lp = tie_exact_linear_predictor(risk.X, fit.estimable_params_.to_numpy())
     return concordance_counts(risk.stop, risk.event, lp, start=risk.start, strata=risk.strata)
+
+
+def tie_exact_linear_predictor(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """``X @ beta`` with exactly equal values for rows with equal covariates.
+
+    ``X @ beta`` through BLAS may give two identical rows linear predictors that differ in
+    the last bit (rows fall in different SIMD lanes or blocks), so pairs that R counts as
+    tied in the risk score would count as concordant or discordant. Computing the
+    predictor once per distinct covariate row makes ties exact, whatever the BLAS.
+    """
+    if X.shape[1] == 0:
+        return np.zeros(X.shape[0])
+    unique_rows, inverse = np.unique(X, axis=0, return_inverse=True)
+    return (unique_rows @ beta)[np.ravel(inverse)]

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import sys
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rjtrial.errors import DataError
+from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import _checks
 from rjtrial.survival._coxengine import RiskSets, newton
 
@@ -102,6 +105,11 @@ class CoxResult:
         Model term -> positions of its columns in ``params_``.
     converged, n_iterations
         Newton–Raphson convergence and number of iterations.
+    notes : tuple of str
+        What the fit had to say: non-convergence, a coefficient tending to infinity
+        (monotone likelihood), aliased columns, an information matrix that is not positive
+        definite. Each was also issued as a :class:`~rjtrial.errors.ConvergenceWarning` or
+        :class:`~rjtrial.errors.CollinearityWarning` and is printed by :meth:`format`.
     """
 
     def __init__(self, **fields):
@@ -127,13 +135,23 @@ class CoxResult:
             ``p_value``       two-sided normal p-value.
 
             ``attrs``: ``alpha``, ``ci_scale`` (``"hazard_ratio"``), ``variance``
-            (``"model-based"`` or ``"cluster-robust (<column>)"``), ``ties``.
+            (``"model-based"`` or ``"cluster-robust (<column>)"``), ``ties``, ``converged``,
+            ``n_iterations``, ``notes``. Aliased columns have NaN in every column.
         """
         z = stats.norm.isf(self.alpha / 2)
         est = self.params_.to_numpy()
         se = np.sqrt(np.diag(self.variance_.to_numpy())) if est.size else np.zeros(0)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # an infinite coefficient was warned of
+            out = self._coefficient_table(est, se, z)
+        out.attrs.update(
+            alpha=self.alpha, ci_scale="hazard_ratio", variance=self.variance_kind, ties=self.ties,
+            converged=self.converged, n_iterations=self.n_iterations, notes=self.notes,
+        )
+        return out
+
+    def _coefficient_table(self, est: np.ndarray, se: np.ndarray, z: float) -> pd.DataFrame:
         stat = est / se
-        out = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "term": self.params_.index,
                 "estimate": est,
@@ -145,8 +163,6 @@ class CoxResult:
                 "p_value": 2 * stats.norm.sf(np.abs(stat)),
             }
         )
-        out.attrs.update(alpha=self.alpha, ci_scale="hazard_ratio", variance=self.variance_kind, ties=self.ties)
-        return out
 
     def tests_frame(self) -> pd.DataFrame:
         """Global tests as a table indexed by ``test``: columns ``statistic, df, p_value``."""
@@ -171,17 +187,30 @@ class CoxResult:
 
         return proportional_hazards_test(self, transform=transform)
 
+    @property
+    def estimable_params_(self) -> pd.Series:
+        """``params_`` without the aliased (not estimable, NaN) columns."""
+        return self.params_[self._estimable]
+
     def score_residuals(self) -> pd.DataFrame:
-        """Score residuals, one row per input row (R ``residuals(fit, type = "score")``)."""
-        values = self._risk.score_residuals(self.params_.to_numpy(), self.ties)
-        return pd.DataFrame(values, index=self._index, columns=self.params_.index)
+        """Score residuals, one row per input row (R ``residuals(fit, type = "score")``).
+
+        Columns are the estimable model-matrix columns (aliased ones, NaN in ``params_``,
+        are left out, as R leaves out ``NA`` coefficients).
+        """
+        params = self.estimable_params_
+        values = self._risk.score_residuals(params.to_numpy(), self.ties)
+        return pd.DataFrame(values, index=self._index, columns=params.index)
 
     def dfbeta(self) -> pd.DataFrame:
         """Approximate change in the coefficients when a row is left out: ``U_i I^{-1}``."""
-        return self.score_residuals() @ self.naive_variance_
+        kept = self.estimable_params_.index
+        return self.score_residuals() @ self.naive_variance_.loc[kept, kept]
 
     # ------------------------------------------------------------------ display
-    def format_summary(self, digits: int = 4) -> str:
+    def format(self, digits: int = 4) -> str:
+        """The fit as a person reads it: header, coefficients, global tests, and any notes
+        (non-convergence, infinite or aliased coefficients)."""
         table = self.summary_frame().set_index("term")
         lines = [
             f"Cox model ({self.ties} ties): n = {self.n}, events = {self.n_events}"
@@ -190,14 +219,20 @@ class CoxResult:
             table.to_string(float_format=lambda v: f"{v:.{digits}g}"),
             f"confidence level {1 - self.alpha:.0%}, interval of the hazard ratio; variance {self.variance_kind}",
             self.tests_frame().to_string(float_format=lambda v: f"{v:.{digits}g}"),
+            f"Newton-Raphson: {'converged' if self.converged else 'DID NOT CONVERGE'} in {self.n_iterations} iterations",
         ]
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+    def format_summary(self, digits: int = 4) -> str:
+        """Same as :meth:`format`."""
+        return self.format(digits)
 
     def __repr__(self) -> str:
         return f"<CoxResult {self.formula!r}: n={self.n}, events={self.n_events}, ties={self.ties!r}>"
 
     def __str__(self) -> str:
-        return self.format_summary()
+        return self.format()
 
 
 def cox(
@@ -310,12 +345,55 @@ def cox(
     strata_codes = _codes(df, strata_cols) if strata_cols else None
     if evt.sum() == 0:
         raise DataError("there are no events; a Cox model needs at least one", table=_checks.TABLE, column=event)
+    stop, begin = _checks.aeq_times(stop, begin, index=df.index, column=time)
 
+    notes: list[str] = []
     risk = RiskSets(X, stop, evt, start=begin, strata=strata_codes)
-    beta, ll, _, info, converged, n_iter = newton(risk, np.zeros(risk.p), ties)
+    estimable = np.ones(len(columns), dtype=bool)
+    if risk.p:
+        _, _, info0 = risk.loglik(np.zeros(risk.p), ties)
+        estimable = ~_aliased_columns(info0)
+        if not estimable.all():
+            names = [columns[j] for j in np.flatnonzero(~estimable)]
+            notes.append(_warn(
+                CollinearityWarning,
+                f"{_plural('column', names)} {', '.join(map(repr, names))} of the model matrix "
+                f"{'is' if len(names) == 1 else 'are'} a linear combination of the others (or constant within "
+                "strata): not estimable, reported as NaN (R: NA)",
+            ))
+            risk = RiskSets(X[:, estimable], stop, evt, start=begin, strata=strata_codes)
+    kept = [c for c, keep in zip(columns, estimable) if keep]
+    beta, ll, U, info, converged, n_iter = newton(risk, np.zeros(risk.p), ties)
     p = risk.p
     ll0, U0, I0 = risk.loglik(np.zeros(p), ties)
-    naive = np.linalg.inv(info) if p else np.zeros((0, 0))
+    try:
+        naive = np.linalg.inv(info) if p else np.zeros((0, 0))
+    except np.linalg.LinAlgError:
+        naive = np.full((p, p), np.nan)
+    if not converged:
+        notes.append(_warn(
+            ConvergenceWarning,
+            f"the Cox model did not converge in {n_iter} Newton iterations; the estimates are its last iterate",
+        ))
+    elif p:
+        # R coxph.fit's check: a Newton step still large at convergence means beta -> infinity
+        step = np.abs(naive @ U)
+        infinite = (step > 1e-9) & (step > np.sqrt(1e-9) * np.abs(beta))
+        if infinite.any():
+            names = [kept[j] for j in np.flatnonzero(infinite)]
+            notes.append(_warn(
+                ConvergenceWarning,
+                f"the likelihood is monotone in {', '.join(map(repr, names))} (it separates those with and without "
+                "events): the coefficient tends to infinity and its standard error is meaningless",
+            ))
+    diag = np.diag(naive)
+    if p and not (np.all(np.isfinite(diag)) and np.all(diag > 0)):
+        names = [kept[j] for j in np.flatnonzero(~(np.isfinite(diag) & (diag > 0)))]
+        notes.append(_warn(
+            ConvergenceWarning,
+            f"the information matrix is not positive definite at the estimate ({', '.join(map(repr, names))}): "
+            "standard errors are not available",
+        ))
     variance = naive
     robust_score = None
     n_clusters = None
@@ -337,9 +415,9 @@ def cox(
         n=len(df),
         n_events=int(evt.sum()),
         n_clusters=n_clusters,
-        params_=pd.Series(beta, index=names, name="estimate"),
-        variance_=pd.DataFrame(variance, index=names, columns=names),
-        naive_variance_=pd.DataFrame(naive, index=names, columns=names),
+        params_=pd.Series(_expand(beta, estimable), index=names, name="estimate"),
+        variance_=pd.DataFrame(_expand(variance, estimable), index=names, columns=names),
+        naive_variance_=pd.DataFrame(_expand(naive, estimable), index=names, columns=names),
         variance_kind=f"cluster-robust ({cluster})" if cluster is not None else "model-based",
         log_likelihood_=float(ll),
         log_likelihood_null_=float(ll0),
@@ -350,9 +428,69 @@ def cox(
         term_columns_=terms,
         converged=bool(converged),
         n_iterations=int(n_iter),
+        notes=tuple(notes),
+        _estimable=estimable,
         _risk=risk,
         _index=df.index,
     )
+
+
+def _plural(word: str, items) -> str:
+    return word if len(items) == 1 else word + "s"
+
+
+def _warn(category, message: str) -> str:
+    """Issue ``message`` as a warning at the user's call site and return it for ``notes``."""
+    warnings.warn(message, category, stacklevel=_user_stacklevel())
+    return message
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points at the first frame outside ``rjtrial.survival``."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("rjtrial.survival"):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _aliased_columns(info: np.ndarray, toler: float = np.finfo(float).eps ** 0.75) -> np.ndarray:
+    """Columns whose information is a linear combination of earlier columns' (R ``cholesky2``).
+
+    A symmetric elimination in column order; a pivot below ``toler`` times the largest
+    diagonal element marks the column as aliased (R ``coxph``'s ``toler.chol``), and the
+    column is then left out of the fit (its coefficient is ``NA`` in R).
+    """
+    a = np.array(info, dtype=float)
+    p = a.shape[0]
+    largest = np.max(np.diag(a), initial=0.0)
+    eps = toler * largest if largest > 0 else toler
+    aliased = np.zeros(p, dtype=bool)
+    for i in range(p):
+        pivot = a[i, i]
+        if not np.isfinite(pivot) or pivot < eps:
+            aliased[i] = True
+            a[i, :] = 0.0
+            a[:, i] = 0.0
+            continue
+        col = a[i + 1 :, i].copy()
+        a[i + 1 :, i + 1 :] -= np.outer(col, col) / pivot
+    return aliased
+
+
+def _expand(values: np.ndarray, estimable: np.ndarray) -> np.ndarray:
+    """Put the estimable columns' values back among NaNs for the aliased ones."""
+    if estimable.all():
+        return values
+    full = len(estimable)
+    if values.ndim == 1:
+        out = np.full(full, np.nan)
+        out[estimable] = values
+        return out
+    out = np.full((full, full), np.nan)
+    out[np.ix_(estimable, estimable)] = values
+    return out
 
 
 def _sum_by(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:

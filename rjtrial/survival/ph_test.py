@@ -93,11 +93,15 @@ def proportional_hazards_test(fit: "CoxResult", *, transform: str = "km") -> pd.
     def g_of(t):
         return g_at[np.searchsorted(uniq, t)]
 
-    _, _, info, extra = risk.loglik(fit.params_.to_numpy(), fit.ties, time_weight=g_of)
+    _, _, info, extra = risk.loglik(fit.estimable_params_.to_numpy(), fit.ties, time_weight=g_of)
     imat = np.block([[info, extra["I_g"]], [extra["I_g"], extra["I_gg"]]])
     u = np.concatenate([np.zeros(p), extra["U_g"]])
+    position = np.cumsum(fit._estimable) - 1  # full column -> estimable column
     rows = []
-    for term, columns in fit.term_columns_.items():
+    for term, full_columns in fit.term_columns_.items():
+        columns = [int(position[j]) for j in full_columns if fit._estimable[j]]
+        if not columns:  # every column of the term aliased: nothing to test (R drops it)
+            continue
         kk = list(range(p)) + [p + j for j in columns]
         statistic = float(u[kk] @ np.linalg.solve(imat[np.ix_(kk, kk)], u[kk]))
         rows.append((term, statistic, len(columns)))
