@@ -151,7 +151,7 @@ def primary_results(
         tau = float(data.groupby(arm, observed=True)["time_at_risk"].max().min())
     cox = survival.cox(data, arm, time="time_at_risk", event="_event", alpha=alpha)
     logrank = survival.logrank(data, time="time_at_risk", event="_event", group=arm)
-    rmst = survival.rmst(data, tau=tau, time="time_at_risk", event="_event", group=arm, reference=control, alpha=alpha)
+    rmst = survival.rmst(data, tau=tau, time="time_at_risk", event="_event", group=arm, control=control, alpha=alpha)
     rate = frequency.rate_ratio(
         data, count="reoffences", exposure="exposure_days", group=arm, control=control, model=count_model, alpha=alpha
     )

@@ -44,7 +44,7 @@ def test_primary_results_equal_the_module_functions(followup):
     assert frame.loc["logrank", "estimate"] == pytest.approx(
         survival.logrank(data, time="time_at_risk", event="e", group="arm").statistic, rel=1e-12
     )
-    rmst = survival.rmst(data, tau=700, time="time_at_risk", event="e", group="arm", reference="control")
+    rmst = survival.rmst(data, tau=700, time="time_at_risk", event="e", group="arm", control="control")
     assert frame.loc["rmst_difference", "estimate"] == pytest.approx(rmst.difference["estimate"].iloc[0], rel=1e-12)
     rate = frequency.rate_ratio(data, count="reoffences", exposure="exposure_days", group="arm", control="control")
     assert frame.loc["rate_ratio", "estimate"] == pytest.approx(rate.rate_ratio, rel=1e-9)

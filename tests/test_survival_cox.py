@@ -200,14 +200,65 @@ def test_missing_columns_are_named(rossi, formula, kwargs, column):
 def test_missing_covariate_value_names_row_and_column(rossi):
     bad = rossi.astype({"age": float})
     bad.loc[17, "age"] = np.nan
-    with pytest.raises(DataError, match="covariate is missing") as info:
-        cox(bad, "fin + age", time="week", event="arrest")
+    with pytest.raises(DataError, match="missing value") as info:
+        cox(bad, "fin + age", time="week", event="arrest", na_action="raise")
     assert (info.value.row, info.value.column) == (17, "age")
+
+
+@pytest.mark.parametrize("column", ["age", "week", "arrest", "wexp"])
+def test_missing_values_are_omitted_and_counted_as_r_does(rossi, column):
+    # R: coxph(Surv(week, arrest) ~ fin + age, data = rossi, na.action = na.omit) (the default)
+    bad = rossi.astype({column: float})
+    bad.loc[[3, 17, 200], column] = np.nan
+    fit = cox(bad, "fin + age", time="week", event="arrest", strata="wexp")
+    complete = cox(rossi.drop(index=[3, 17, 200]), "fin + age", time="week", event="arrest", strata="wexp")
+    assert fit.n_omitted == 3 and fit.n == len(rossi) - 3
+    np.testing.assert_allclose(fit.params_, complete.params_, rtol=0, atol=0)
+    assert "3 rows omitted for missing values" in fit.format()
+    assert fit.to_dict()["n_omitted"] == 3
+
+
+def test_a_missing_value_in_an_unused_column_is_ignored(rossi):
+    bad = rossi.astype({"prio": float})
+    bad.loc[5, "prio"] = np.nan
+    assert cox(bad, "fin + age", time="week", event="arrest").n_omitted == 0
+
+
+def test_na_action_is_checked(rossi):
+    with pytest.raises(ValueError, match="na_action must be one of 'omit', 'raise'"):
+        cox(rossi, "fin", time="week", event="arrest", na_action="exclude")
+
+
+def test_r_event_coding_only_when_asked(rossi):
+    coded = rossi.assign(status=rossi["arrest"] + 1)  # R's lung$status style: 1 censored, 2 event
+    with pytest.raises(DataError, match="event_coding='r'") as info:
+        cox(coded, "fin", time="week", event="status")
+    assert info.value.column == "status"
+    a = cox(coded, "fin", time="week", event="status", event_coding="r")
+    b = cox(rossi, "fin", time="week", event="arrest")
+    assert a.params_["fin"] == b.params_["fin"]
+    with pytest.raises(DataError, match="1 \\(censored\\) or 2"):
+        cox(rossi, "fin", time="week", event="arrest", event_coding="r")
+
+
+@pytest.mark.parametrize("formula", ['fin + Q("ph.ecog")', "fin + `ph.ecog`", "fin + ph.ecog", "fin * ph.ecog"])
+def test_column_names_that_are_not_identifiers(rossi, formula):
+    data = rossi.rename(columns={"prio": "ph.ecog"})
+    fit = cox(data, formula, time="week", event="arrest")
+    reference = cox(rossi, formula.replace('Q("ph.ecog")', "prio").replace("`ph.ecog`", "prio").replace("ph.ecog", "prio"),
+                    time="week", event="arrest")
+    np.testing.assert_allclose(fit.params_.to_numpy(), reference.params_.to_numpy(), rtol=1e-12)
+
+
+def test_unknown_name_in_formula_is_named(rossi):
+    with pytest.raises(DataError, match="no column 'ph.ecg'") as info:
+        cox(rossi.rename(columns={"prio": "ph.ecog"}), 'fin + Q("ph.ecg")', time="week", event="arrest")
+    assert info.value.column == "ph.ecg"
 
 
 @pytest.mark.parametrize(
     "column, value, message",
-    [("week", -1, "negative"), ("arrest", 2, "0 \\(censored\\) or 1"), ("week", np.nan, "missing")],
+    [("week", -1, "negative"), ("arrest", 2, "0 \\(censored\\) or 1"), ("week", np.inf, "not finite")],
 )
 def test_bad_time_or_event(rossi, column, value, message):
     bad = rossi.astype({"week": float, "arrest": float})

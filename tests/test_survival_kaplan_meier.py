@@ -120,15 +120,15 @@ def test_quantile_rejects_bad_probability(tiny, probability):
         (lambda d: d.drop(columns="arm"), "arm", "no column 'arm'"),
         (lambda d: d.assign(days=d["days"].astype(str)), "days", "must be numeric"),
         (lambda d: d.assign(days=[1, -2, 2, 3, 4, 5, 2, 3, 3, 6]), "days", "negative"),
-        (lambda d: d.assign(days=[1, np.nan, 2, 3, 4, 5, 2, 3, 3, 6]), "days", "missing"),
+        (lambda d: d.assign(days=[1, np.nan, 2, 3, 4, 5, 2, 3, 3, 6]), "days", "missing value"),
         (lambda d: d.assign(reoffended=[1, 2, 1, 0, 1, 0, 1, 1, 0, 1]), "reoffended", "0 \\(censored\\) or 1"),
         (lambda d: d.assign(reoffended=["yes"] * 10), "reoffended", "coded 0/1"),
-        (lambda d: d.assign(arm=["rj", None] + ["rj"] * 8), "arm", "group is missing"),
+        (lambda d: d.assign(arm=["rj", None] + ["rj"] * 8), "arm", "missing value"),
     ],
 )
 def test_bad_input_names_the_column(tiny, change, column, message):
     with pytest.raises(DataError, match=message) as info:
-        kaplan_meier(change(tiny), time="days", event="reoffended", group="arm")
+        kaplan_meier(change(tiny), time="days", event="reoffended", group="arm", na_action="raise")
     assert info.value.column == column
     assert isinstance(info.value, ValueError)
 
@@ -162,3 +162,51 @@ def test_no_warnings_on_clean_data(tiny):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         kaplan_meier(tiny, time="days", event="reoffended", group="arm")
+
+
+def test_missing_values_are_omitted_and_counted(tiny):
+    # R: survfit(Surv(days, reoffended) ~ arm, data) drops rows with NA (na.omit)
+    bad = tiny.assign(days=[1, np.nan, 2, 3, 4, 5, 2, 3, 3, 6], arm=["rj", "rj", None] + list(tiny["arm"][3:]))
+    km = kaplan_meier(bad, time="days", event="reoffended", group="arm")
+    clean = kaplan_meier(tiny.drop(index=[1, 2]), time="days", event="reoffended", group="arm")
+    assert km.n_omitted == 2
+    pd.testing.assert_frame_equal(km.table, clean.table)
+    assert "2 rows omitted" in km.format()
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain", "logit", "arcsin"])
+def test_conf_types_as_r_survfit(conf_type):
+    # R 4.2.2, survival 3.5-3:
+    # d <- data.frame(t = 1:6, e = c(0, 0, 1, 1, 0, 1))
+    # f <- survfit(Surv(t, e) ~ 1, d, conf.type = ct); cbind(f$lower, f$upper)
+    expected = {
+        "log": [(1, 1), (1, 1), (0.4259323, 1), (0.1876589, 1), (0.1876589, 1), (np.nan, np.nan)],
+        "log-log": [(np.nan, np.nan)] * 2 + [(0.12794692, 0.9605486), (0.05784708, 0.8448613),
+                                             (0.05784708, 0.8448613), (np.nan, np.nan)],
+        "plain": [(1, 1), (1, 1), (0.3256553, 1), (0.0100090, 0.989991), (0.0100090, 0.989991), (np.nan, np.nan)],
+        "logit": [(np.nan, np.nan)] * 2 + [(0.2378398, 0.9664886), (0.1234709, 0.8765291),
+                                           (0.1234709, 0.8765291), (np.nan, np.nan)],
+        "arcsin": [(np.nan, np.nan)] * 2 + [(0.27964781, 0.9988709), (0.08475633, 0.9152437),
+                                            (0.08475633, 0.9152437), (np.nan, np.nan)],
+    }[conf_type]
+    data = pd.DataFrame({"t": np.arange(1.0, 7.0), "e": [0, 0, 1, 1, 0, 1]})
+    km = kaplan_meier(data, time="t", event="e", conf_type=conf_type)
+    got = km.table[["ci_lower", "ci_upper"]].to_numpy()
+    np.testing.assert_allclose(got, np.array(expected, dtype=float), rtol=1e-6, equal_nan=True)
+    assert km.table.attrs["conf_type"] == conf_type
+
+
+def test_conf_type_is_checked(tiny):
+    with pytest.raises(ValueError, match="conf_type must be one of 'log-log', 'log'"):
+        kaplan_meier(tiny, time="days", event="reoffended", conf_type="loglog")
+
+
+def test_result_convention(tiny):
+    km = kaplan_meier(tiny, time="days", event="reoffended", group="arm")
+    pd.testing.assert_frame_equal(km.summary_frame(), km.table)
+    d = km.to_dict()
+    assert d["conf_type"] == "log-log" and set(d["n"]) == set(km.groups)
+    import json
+
+    json.dumps(d)  # JSON-ready
+    assert "median" in km.format()

@@ -102,12 +102,27 @@ def test_missing_column_is_named(trial, kwargs, column):
 
 @pytest.mark.parametrize(
     "column, value, message",
-    [("time", -3.0, "negative"), ("event", 3, "0 \\(censored\\) or 1"), ("site", None, "strata is missing")],
+    [("time", -3.0, "negative"), ("event", 3, "0 \\(censored\\) or 1"), ("site", None, "missing value")],
 )
 def test_bad_values_are_named(trial, column, value, message):
     trial = trial.astype({"site": object})
     trial.loc[5, column] = value
     with pytest.raises(DataError, match=message) as info:
-        logrank(trial, time="time", event="event", group="arm", strata="site")
+        logrank(trial, time="time", event="event", group="arm", strata="site", na_action="raise")
     assert info.value.column == column
     assert info.value.row == 5
+
+
+def test_missing_values_are_omitted_and_counted(trial):
+    # R: survdiff(Surv(time, event) ~ arm + strata(site)) leaves out rows with NA (na.omit)
+    bad = trial.astype({"site": object, "time": float})
+    bad.loc[[5, 9], "site"] = None
+    bad.loc[11, "time"] = np.nan
+    res = logrank(bad, time="time", event="event", group="arm", strata="site")
+    clean = logrank(trial.drop(index=[5, 9, 11]), time="time", event="event", group="arm", strata="site")
+    assert res.n_omitted == 3 and res.statistic == clean.statistic
+    assert "3 rows omitted" in res.format()
+    import json
+
+    json.dumps(res.to_dict())
+    assert res.summary_frame().loc[0, "statistic"] == res.statistic

@@ -86,6 +86,9 @@ def test_missing_column_is_named(data, missing):
 def test_missing_id_value(data):
     bad = data.astype({"person": float})
     bad.loc[7, "person"] = np.nan
-    with pytest.raises(DataError, match="id is missing") as info:
-        andersen_gill(bad, "arm", start="begin", stop="end", event="reoffence", id="person")
-    assert info.value.row == 7
+    with pytest.raises(DataError, match="missing value") as info:
+        andersen_gill(bad, "arm", start="begin", stop="end", event="reoffence", id="person", na_action="raise")
+    assert (info.value.row, info.value.column) == (7, "person")
+    # R's default (na.omit) drops the row, and we say so
+    fit = andersen_gill(bad, "arm", start="begin", stop="end", event="reoffence", id="person")
+    assert fit.n_omitted == 1 and fit.n == len(bad) - 1

@@ -38,21 +38,39 @@ def test_difference(uncensored):
     res = rmst(uncensored, tau=5, time="t", event="e", group="arm", alpha=0.1)
     table = res.table.set_index("group")
     diff = res.difference.iloc[0]
-    assert (diff["group"], diff["reference"]) == ("b", "a")
+    assert (diff["group"], diff["control"]) == ("b", "a")
     assert diff["estimate"] == pytest.approx(table.loc["b", "estimate"] - table.loc["a", "estimate"])
     assert diff["std_error"] == pytest.approx(np.hypot(table.loc["a", "std_error"], table.loc["b", "std_error"]))
     assert diff["ci_upper"] - diff["estimate"] == pytest.approx(1.6448536269514722 * diff["std_error"])
     assert res.difference.attrs == {"alpha": 0.1, "tau": 5.0}
     assert list(res.difference.columns) == [
-        "group", "reference", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"
+        "group", "control", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"
     ]
 
 
-def test_reference_option(uncensored):
-    res = rmst(uncensored, tau=5, time="t", event="e", group="arm", reference="b")
+def test_control_option(uncensored):
+    res = rmst(uncensored, tau=5, time="t", event="e", group="arm", control="b")
     assert res.difference.iloc[0]["group"] == "a"
-    with pytest.raises(ValueError, match="reference must be one of 'a', 'b'"):
-        rmst(uncensored, tau=5, time="t", event="e", group="arm", reference="c")
+    with pytest.raises(ValueError, match="control must be one of 'a', 'b'"):
+        rmst(uncensored, tau=5, time="t", event="e", group="arm", control="c")
+
+
+def test_reference_is_a_deprecated_alias_of_control(uncensored):
+    with pytest.warns(DeprecationWarning, match="control="):
+        old = rmst(uncensored, tau=5, time="t", event="e", group="arm", reference="b")
+    new = rmst(uncensored, tau=5, time="t", event="e", group="arm", control="b")
+    pd.testing.assert_frame_equal(old.difference, new.difference)
+
+
+def test_result_convention(uncensored):
+    import json
+
+    res = rmst(uncensored, tau=5, time="t", event="e", group="arm")
+    frame = res.summary_frame()
+    assert list(frame["term"]) == ["a", "b", "b - a"]
+    assert frame.loc[2, "estimate"] == res.difference.loc[0, "estimate"]
+    json.dumps(res.to_dict())
+    assert "b - a" in res.format()
 
 
 def test_estimate_agrees_with_lifelines():

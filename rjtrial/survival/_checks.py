@@ -6,6 +6,7 @@ the column and, for a bad value, the row label of the first offending row.
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -84,25 +85,121 @@ def aeq_times(stop: np.ndarray, start: np.ndarray | None = None, *, index=None, 
     return new_stop, new_start
 
 
-def events(df: pd.DataFrame, column: str) -> np.ndarray:
-    """Event indicators coded 0/1 (or False/True), as a boolean array."""
+EVENT_CODINGS = ("0/1", "r")
+NA_ACTIONS = ("omit", "raise")
+
+
+def events(df: pd.DataFrame, column: str, coding: str = "0/1") -> np.ndarray:
+    """Event indicators as a boolean array.
+
+    ``coding="0/1"`` (the default) accepts 0 (censored) / 1 (event) and False / True;
+    ``coding="r"`` is R's other coding, 1 (censored) / 2 (event), as in R's ``lung$status``.
+    Nothing else is accepted, and a coding is never guessed from the values: a column of
+    1s and 2s read as 0/1 is an error, not "everyone had an event".
+    """
+    choice("event_coding", coding, EVENT_CODINGS)
+    allowed = (0.0, 1.0) if coding == "0/1" else (1.0, 2.0)
     values = df[column]
     if values.dtype == bool:
+        if coding == "r":
+            raise DataError(
+                "event is True/False, but event_coding='r' expects 1 (censored) / 2 (event)",
+                table=TABLE, column=column,
+            )
         return values.to_numpy()
     if not pd.api.types.is_numeric_dtype(values):
-        raise DataError(
-            f"event must be coded 0/1 or False/True, found dtype {values.dtype}", table=TABLE, column=column
-        )
+        meaning = "0/1 or False/True" if coding == "0/1" else "1 (censored) / 2 (event) (event_coding='r')"
+        raise DataError(f"event must be coded {meaning}, found dtype {values.dtype}", table=TABLE, column=column)
     out = values.to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isin(out, (0.0, 1.0))
+    bad = ~np.isin(out, allowed)
     if bad.any():
+        if coding == "0/1":
+            hint = " (for R's 1 = censored / 2 = event coding pass event_coding='r')" if np.isin(out, (1.0, 2.0)).all() else ""
+            message = f"event must be 0 (censored) or 1 (event), found {out[bad][0]!r}{hint}"
+        else:
+            message = f"event must be 1 (censored) or 2 (event) with event_coding='r', found {out[bad][0]!r}"
+        raise DataError(message, table=TABLE, row=_first_bad(df, bad), column=column)
+    return out == allowed[1]
+
+
+def formula_columns(df: pd.DataFrame, formula: str) -> list[str]:
+    """The data columns a right-hand-side formula uses, in the order of the data.
+
+    formulaic reads ``ph.ecog`` as an attribute of ``ph``; a column of that name is meant,
+    as in R, so names with dots are resolved against the data's columns. Names quoted as
+    ``Q("ph.ecog")`` or in backticks are taken as they are. An unknown name is an error
+    naming it.
+    """
+    import formulaic
+
+    try:
+        parsed = formulaic.Formula(formula)
+        required = set(parsed.required_variables)
+    except Exception as exc:  # formulaic's parse errors are not ValueErrors
+        raise ValueError(f"cannot parse formula {formula!r}: {exc}") from exc
+    quoted = set(re.findall(r"""Q\(\s*["']([^"']+)["']\s*\)|`([^`]+)`""", formula))
+    named = {a or b for a, b in quoted}
+    columns = [str(c) for c in df.columns]
+    used = set()
+    # formulaic reports Q("ph.ecog") as needing "ph": the quoted names stand for themselves
+    required = {r for r in required if not any(q == r or q.startswith(r + ".") for q in named)}
+    for name in sorted(named) + sorted(required):
+        if name in columns:
+            used.add(name)
+            continue
+        dotted = [c for c in columns if c.startswith(name + ".") and c in formula]
+        if dotted:
+            used.update(dotted)
+            continue
+        if name == "Q" or name in {"C", "np"}:  # formulaic's own functions
+            continue
         raise DataError(
-            f"event must be 0 (censored) or 1 (event), found {out[bad][0]!r}",
-            table=TABLE,
-            row=_first_bad(df, bad),
-            column=column,
+            f"no column {name!r} (named in the formula); the columns are {', '.join(columns)}",
+            table=TABLE, column=name,
         )
-    return out == 1.0
+    return [c for c in columns if c in used]
+
+
+def prepare(
+    df: pd.DataFrame,
+    roles: dict[str, str | Sequence[str] | None],
+    *,
+    formula: str | None = None,
+    na_action: str = "omit",
+) -> tuple[pd.DataFrame, int]:
+    """Check the table and its columns, and deal with missing values as R does.
+
+    ``roles`` maps each role to its column(s) (``{"time": "week", "strata": ["site"]}``);
+    with ``formula`` its columns join them. ``na_action="omit"`` (R's default,
+    ``na.omit``) drops every row with a missing value in a column the analysis uses and
+    returns how many were dropped; ``"raise"`` stops at the first, naming row and column.
+    Returns ``(table, n_omitted)``; the table keeps its index (row labels).
+    """
+    df = check_frame(df)
+    choice("na_action", na_action, NA_ACTIONS)
+    require_columns(df, roles)
+    used: list[str] = []
+    for names in roles.values():
+        for name in [names] if isinstance(names, str) else list(names or []):
+            if name not in used:
+                used.append(name)
+    if formula is not None:
+        used += [c for c in formula_columns(df, formula) if c not in used]
+    missing = df[used].isna().to_numpy() if used else np.zeros((len(df), 0), dtype=bool)
+    rows = missing.any(axis=1)
+    if not rows.any():
+        return df, 0
+    if na_action == "raise":
+        i = int(np.flatnonzero(rows)[0])
+        column = used[int(np.flatnonzero(missing[i])[0])]
+        raise DataError(
+            "missing value (na_action='raise'; na_action='omit' leaves such rows out, as R does)",
+            table=TABLE, row=df.index[i], column=column,
+        )
+    kept = df.loc[~rows]
+    if len(kept) == 0:
+        raise DataError(f"every row has a missing value in a column used ({', '.join(used)})", table=TABLE)
+    return kept, int(rows.sum())
 
 
 def labels(df: pd.DataFrame, column: str, *, role: str) -> pd.Series:

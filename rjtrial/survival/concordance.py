@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
     from rjtrial.survival.cox import CoxResult
@@ -29,6 +30,9 @@ class ConcordanceResult:
         (R ``tied.y``); not comparable.
     tied_both : int
         Pairs of events at the same time with equal risk scores (R ``tied.xy``).
+    variance, std_error : float
+        Infinitesimal-jackknife variance of the concordance and its square root, as R
+        ``concordance(fit)$var`` (clustered when the fit had ``cluster``).
     """
 
     concordance: float
@@ -37,6 +41,8 @@ class ConcordanceResult:
     tied_risk: int
     tied_time: int
     tied_both: int
+    variance: float = float("nan")
+    std_error: float = float("nan")
 
 
 def _count_lower_before(point_pos, point_val, query_pos, query_val):
@@ -80,7 +86,7 @@ def _count_lower_before(point_pos, point_val, query_pos, query_val):
     return lt, le
 
 
-def concordance_counts(stop, event, risk_score, *, start=None, strata=None) -> ConcordanceResult:
+def concordance_counts(stop, event, risk_score, *, start=None, strata=None, cluster=None) -> ConcordanceResult:
     """Concordance of ``risk_score`` (higher = earlier event) with survival data.
 
     A pair is comparable when one member has an event at ``t`` while the other is at risk
@@ -146,7 +152,54 @@ def concordance_counts(stop, event, risk_score, *, start=None, strata=None) -> C
     tied_both = int((run * (run - 1) // 2).sum())
     denominator = concordant + discordant + tied_risk
     c = (concordant + tied_risk / 2) / denominator if denominator else float("nan")
-    return ConcordanceResult(c, concordant, discordant, tied_risk, pairs_tied_time - tied_both, tied_both)
+
+    # the variance: each row's share of concordant, discordant and tied pairs, as the event
+    # and as the one at risk (R concordance3's "influence"), then the infinitesimal jackknife
+    conc = np.zeros(n)
+    disc = np.zeros(n)
+    tied = np.zeros(n)
+    np.add.at(conc, deaths, less)
+    np.add.at(disc, deaths, total - less_eq)
+    np.add.at(tied, deaths, less_eq - less)
+    m_lt, m_le, m_total = _member_counts(strata, stop_rank, None if start is None else trank[n:], event, val, deaths, R)
+    conc += m_total - m_le  # the event's score is above this row's
+    disc += m_lt
+    tied += m_le - m_lt
+    variance = float("nan")
+    if denominator:
+        somers = (concordant - discordant) / denominator
+        dfbeta = ((conc - disc) - (conc + disc + tied) * somers) / (2 * denominator)
+        if cluster is not None:
+            codes = pd.factorize(np.asarray(cluster), sort=True)[0]
+            dfbeta = np.bincount(codes, weights=dfbeta)
+        variance = float(np.sum(dfbeta**2))
+    return ConcordanceResult(c, concordant, discordant, tied_risk, pairs_tied_time - tied_both, tied_both,
+                             variance, float(np.sqrt(variance)))
+
+
+def _member_counts(strata, stop_rank, start_rank, event, val, deaths, R):
+    """For each row as the one at risk: events comparable with it whose score is below /
+    at most its own, and all of them.
+
+    Row ``j`` is compared with the events of its stratum at times ``t`` in
+    ``(start_j, stop_j]`` -- ``(start_j, stop_j)`` when ``j`` itself has an event at
+    ``stop_j``, as tied events are not compared.
+    """
+    key = strata[deaths] * (R + 1) + stop_rank[deaths]
+    order = np.argsort(key, kind="stable")
+    pos = np.empty(len(deaths), dtype=np.int64)
+    pos[order] = np.arange(len(deaths))
+    ordered = key[order]
+    base = strata * (R + 1)
+    upper = np.where(event, np.searchsorted(ordered, base + stop_rank, side="left"),
+                     np.searchsorted(ordered, base + stop_rank, side="right"))
+    if start_rank is None:
+        lower = np.searchsorted(ordered, base, side="left")
+    else:
+        lower = np.searchsorted(ordered, base + start_rank, side="right")
+    n = len(strata)
+    lt, le = _count_lower_before(pos, val[deaths], np.concatenate([upper, lower]), np.concatenate([val, val]))
+    return lt[:n] - lt[n:], le[:n] - le[n:], upper - lower
 
 
 def concordance(fit: "CoxResult") -> ConcordanceResult:
@@ -189,7 +242,8 @@ def concordance(fit: "CoxResult") -> ConcordanceResult:
     """
     risk = fit._risk
     lp = tie_exact_linear_predictor(risk.X, fit.estimable_params_.to_numpy())
-    return concordance_counts(risk.stop, risk.event, lp, start=risk.start, strata=risk.strata)
+    return concordance_counts(risk.stop, risk.event, lp, start=risk.start, strata=risk.strata,
+                              cluster=fit._cluster_codes)
 
 
 def tie_exact_linear_predictor(X: np.ndarray, beta: np.ndarray) -> np.ndarray:

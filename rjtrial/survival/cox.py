@@ -6,7 +6,7 @@ Verbs on the result live in their own modules: :mod:`~rjtrial.survival.concordan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import sys
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rjtrial._result import Result, jsonable
 from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import _checks
 from rjtrial.survival._coxengine import RiskSets, newton
@@ -57,12 +58,7 @@ def _design(df: pd.DataFrame, formula: str):
             raise ValueError(
                 "formula takes the right-hand side only ('arm + age'); the outcome is given by time= and event="
             )
-    try:
-        parsed = formulaic.Formula(rhs)
-        needed = sorted(parsed.required_variables)
-    except Exception as exc:  # formulaic's parse errors are not ValueErrors
-        raise ValueError(f"cannot parse formula {formula!r}: {exc}") from exc
-    _checks.require_columns(df, {"formula": needed})
+    needed = _checks.formula_columns(df, rhs)
     for name in needed:
         _checks.labels(df, name, role="covariate")
     mm = formulaic.model_matrix(rhs, df[needed] if needed else df.iloc[:, :0], na_action="raise")
@@ -82,7 +78,8 @@ def _codes(df: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return df.groupby(list(names), sort=True, observed=True).ngroup().to_numpy()
 
 
-class CoxResult:
+@dataclass(frozen=True)
+class CoxResult(Result):
     """A fitted Cox model (from :func:`cox` or :func:`~rjtrial.survival.andersen_gill`).
 
     Fitted attributes
@@ -105,6 +102,9 @@ class CoxResult:
         Model term -> positions of its columns in ``params_``.
     converged, n_iterations
         Newton–Raphson convergence and number of iterations.
+    n, n_events, n_omitted : int
+        Rows used, events among them, and rows left out for a missing value
+        (``na_action="omit"``).
     notes : tuple of str
         What the fit had to say: non-convergence, a coefficient tending to infinity
         (monotone likelihood), aliased columns, an information matrix that is not positive
@@ -112,9 +112,34 @@ class CoxResult:
         :class:`~rjtrial.errors.CollinearityWarning` and is printed by :meth:`format`.
     """
 
-    def __init__(self, **fields):
-        for key, value in fields.items():
-            setattr(self, key, value)
+    formula: str
+    ties: str
+    alpha: float
+    strata: tuple
+    cluster: str | None
+    start: str | None
+    n: int
+    n_events: int
+    n_omitted: int
+    n_clusters: int | None
+    params_: pd.Series = field(repr=False, compare=False)
+    variance_: pd.DataFrame = field(repr=False, compare=False)
+    naive_variance_: pd.DataFrame = field(repr=False, compare=False)
+    variance_kind: str
+    log_likelihood_: float
+    log_likelihood_null_: float
+    likelihood_ratio_test_: ChiSquareTest
+    wald_test_: ChiSquareTest
+    score_test_: ChiSquareTest
+    robust_score_test_: ChiSquareTest | None
+    term_columns_: dict = field(repr=False, compare=False)
+    converged: bool
+    n_iterations: int
+    notes: tuple = ()
+    _estimable: np.ndarray = field(default=None, repr=False, compare=False)
+    _risk: RiskSets = field(default=None, repr=False, compare=False)
+    _index: pd.Index = field(default=None, repr=False, compare=False)
+    _cluster_codes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ tables
     def summary_frame(self) -> pd.DataFrame:
@@ -163,6 +188,19 @@ class CoxResult:
                 "p_value": 2 * stats.norm.sf(np.abs(stat)),
             }
         )
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the model's description, coefficients, global tests and notes."""
+        return {
+            "model": "cox", "formula": self.formula, "ties": self.ties, "alpha": self.alpha,
+            "strata": list(self.strata), "cluster": self.cluster, "start": self.start,
+            "n": self.n, "n_events": self.n_events, "n_omitted": self.n_omitted, "n_clusters": self.n_clusters,
+            "variance": self.variance_kind, "converged": self.converged, "n_iterations": self.n_iterations,
+            "log_likelihood": jsonable(self.log_likelihood_), "log_likelihood_null": jsonable(self.log_likelihood_null_),
+            "coefficients": jsonable(self.summary_frame()),
+            "tests": jsonable(self.tests_frame().reset_index()),
+            "notes": list(self.notes),
+        }
 
     def tests_frame(self) -> pd.DataFrame:
         """Global tests as a table indexed by ``test``: columns ``statistic, df, p_value``."""
@@ -214,6 +252,7 @@ class CoxResult:
         table = self.summary_frame().set_index("term")
         lines = [
             f"Cox model ({self.ties} ties): n = {self.n}, events = {self.n_events}"
+            + (f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else "")
             + (f", strata = {', '.join(self.strata)}" if self.strata else "")
             + (f", clusters = {self.n_clusters} ({self.cluster})" if self.cluster else ""),
             table.to_string(float_format=lambda v: f"{v:.{digits}g}"),
@@ -246,6 +285,8 @@ def cox(
     cluster: str | None = None,
     ties: str = "efron",
     alpha: float = 0.05,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
 ) -> CoxResult:
     """Fit a Cox proportional-hazards model.
 
@@ -272,6 +313,12 @@ def cox(
         Handling of tied event times.
     alpha : float
         1 - confidence level of the intervals in :meth:`CoxResult.summary_frame`.
+    na_action : {"omit", "raise"}
+        Rows with a missing value in any column the model uses: left out and counted in
+        ``n_omitted`` (R's default, ``na.omit``), or an error naming the first.
+    event_coding : {"0/1", "r"}
+        ``"0/1"``: 0 censored, 1 event (or False/True); ``"r"``: R's 1 censored, 2 event.
+        Never guessed from the values.
 
     Returns
     -------
@@ -320,13 +367,17 @@ def cox(
     >>> round(fit.likelihood_ratio_test_.statistic, 2)
     33.27
     """
-    df = _checks.check_frame(df)
     ties = _checks.choice("ties", ties, TIES)
     alpha = _checks.alpha_value(alpha)
+    if not isinstance(formula, str) or not formula.strip():
+        raise ValueError("formula must be a non-empty string of terms, e.g. 'arm + age'")
     strata_cols = [strata] if isinstance(strata, str) else (list(strata) if strata is not None else [])
-    _checks.require_columns(df, {"time": time, "event": event, "start": start, "strata": strata_cols, "cluster": cluster})
+    df, n_omitted = _checks.prepare(
+        df, {"time": time, "event": event, "start": start, "strata": strata_cols, "cluster": cluster},
+        formula=formula.partition("~")[2] if "~" in formula else formula, na_action=na_action,
+    )
     stop = _checks.times(df, time)
-    evt = _checks.events(df, event)
+    evt = _checks.events(df, event, event_coding)
     begin = None
     if start is not None:
         begin = _checks.times(df, start, role="start")
@@ -409,11 +460,12 @@ def cox(
         formula=formula,
         ties=ties,
         alpha=alpha,
-        strata=strata_cols,
+        strata=tuple(strata_cols),
         cluster=cluster,
         start=start,
         n=len(df),
         n_events=int(evt.sum()),
+        n_omitted=n_omitted,
         n_clusters=n_clusters,
         params_=pd.Series(_expand(beta, estimable), index=names, name="estimate"),
         variance_=pd.DataFrame(_expand(variance, estimable), index=names, columns=names),
@@ -432,6 +484,7 @@ def cox(
         _estimable=estimable,
         _risk=risk,
         _index=df.index,
+        _cluster_codes=cl if cluster is not None else None,
     )
 
 

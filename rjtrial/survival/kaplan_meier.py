@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rjtrial._result import Result, jsonable
 from rjtrial.survival import _checks
 
 _TOLERANCE = np.sqrt(np.finfo(float).eps)  # R quantile.survfit's default tolerance
 
 
-def _loglog_interval(surv: np.ndarray, se_cumhaz: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """R ``survfit_confint(conf.type = "log-log")``: NaN where S is 0 or 1."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
-        se2 = z * se_cumhaz / np.log(xx)
-        lower = np.exp(-np.exp(np.log(-np.log(xx)) - se2))
-        upper = np.exp(-np.exp(np.log(-np.log(xx)) + se2))
-    return lower, upper
+CONF_TYPES = ("log-log", "log", "plain", "logit", "arcsin")
+
+
+def _interval(surv: np.ndarray, se_cumhaz: np.ndarray, z: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise interval of S from the standard error of ``-log S``, as R ``survfit_confint``
+    (survival 3.5-3, ``logse = TRUE``): NaN where R gives ``NA``/``NaN``."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if conf_type == "plain":
+            half = surv * se_cumhaz * z
+            return np.maximum(surv - half, 0.0), np.minimum(surv + half, 1.0)
+        if conf_type == "log":
+            xx = np.where(surv == 0, np.nan, surv)
+            return np.exp(np.log(xx) - z * se_cumhaz), np.minimum(np.exp(np.log(xx) + z * se_cumhaz), 1.0)
+        if conf_type == "log-log":
+            xx = np.where((surv == 0) | (surv == 1), np.nan, surv)
+            se2 = z * se_cumhaz / np.log(xx)
+            return np.exp(-np.exp(np.log(-np.log(xx)) - se2)), np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+        if conf_type == "logit":
+            xx = np.where(surv == 0, np.nan, surv)
+            se2 = z * se_cumhaz * (1 + xx / (1 - xx))
+            logit = np.log(surv / (1 - surv))
+            return 1 - 1 / (1 + np.exp(logit - se2)), 1 - 1 / (1 + np.exp(logit + se2))
+        # arcsin
+        xx = np.where(surv == 0, np.nan, surv)
+        se2 = 0.5 * z * se_cumhaz * np.sqrt(xx / (1 - xx))
+        angle = np.arcsin(np.sqrt(xx))
+        return np.sin(np.maximum(0.0, angle - se2)) ** 2, np.sin(np.minimum(np.pi / 2, angle + se2)) ** 2
 
 
 def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = _TOLERANCE) -> float:
@@ -57,7 +78,8 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = _TOLERANCE) -> f
     return float((x[int(i1)] + x[int(i2)]) / 2)
 
 
-class KaplanMeierResult:
+@dataclass(frozen=True)
+class KaplanMeierResult(Result):
     """Kaplan–Meier curves, one per group.
 
     Attributes
@@ -73,23 +95,59 @@ class KaplanMeierResult:
         ``survival``   Kaplan–Meier estimate of S(time);
         ``std_error``  Greenwood standard error **of S** (``S * sqrt(sum d / (n (n - d)))``;
                        NaN where S = 0);
-        ``ci_lower``, ``ci_upper``  log-log confidence interval of S (NaN where S is 0 or 1,
-                       as R).
+        ``ci_lower``, ``ci_upper``  confidence interval of S of type ``conf_type`` (NaN
+                       where R gives NA).
 
-        ``attrs``: ``alpha``, ``conf_type`` (``"log-log"``), ``time``, ``event``, ``group``.
+        ``attrs``: ``alpha``, ``conf_type``, ``time``, ``event``, ``group``.
     groups : list
         Group labels in order (a categorical's order, else sorted).
     n : dict
         Number of rows per group.
     alpha : float
+    conf_type : str
+        ``"log-log"`` (rjtrial's default), ``"log"`` (R's default), ``"plain"``,
+        ``"logit"`` or ``"arcsin"``.
+    n_omitted : int
+        Rows left out for a missing value.
     """
 
-    def __init__(self, table: pd.DataFrame, groups: list, n: dict, alpha: float, columns: dict):
-        self.table = table
-        self.groups = groups
-        self.n = n
-        self.alpha = alpha
-        self.columns = columns
+    table: pd.DataFrame = field(repr=False, compare=False)
+    groups: list
+    n: dict
+    alpha: float
+    columns: dict
+    conf_type: str = "log-log"
+    n_omitted: int = 0
+
+    def summary_frame(self) -> pd.DataFrame:
+        """The curves as a tidy table: :attr:`table` (a copy)."""
+        return self.table.copy()
+
+    def format(self, digits: int = 4) -> str:
+        """Per group: n, events, median time with its interval."""
+        medians = self.median().set_index("group")
+        events = self.table.groupby("group", sort=False)["events"].sum()
+        lines = [
+            f"Kaplan-Meier estimate of {self.columns['time']} (event {self.columns['event']!r})"
+            + (f" by {self.columns['group']}" if self.columns.get("group") else "")
+            + f"; {self.conf_type} {1 - self.alpha:.0%} intervals"
+            + (f"; {self.n_omitted} rows omitted for missing values" if self.n_omitted else ""),
+        ]
+        for g in self.groups:
+            m = medians.loc[g]
+            lines.append(
+                f"  {g}: n = {self.n[g]}, events = {int(events.get(g, 0))}, median = {m['estimate']:.{digits}g} "
+                f"({m['ci_lower']:.{digits}g} to {m['ci_upper']:.{digits}g})"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: groups, sizes, medians and the curves."""
+        return {
+            "model": "kaplan_meier", "alpha": self.alpha, "conf_type": self.conf_type, "columns": self.columns,
+            "groups": jsonable(self.groups), "n": jsonable(self.n), "n_omitted": self.n_omitted,
+            "median": jsonable(self.median()), "curves": jsonable(self.table),
+        }
 
     def _curve(self, group) -> pd.DataFrame:
         return self.table[self.table["group"] == group]
@@ -165,7 +223,7 @@ class KaplanMeierResult:
                     values = (r["survival"], r["std_error"], r["ci_lower"], r["ci_upper"])
                 rows.append((g, when, int(n_after[k]) if at[k] >= 0 else self.n[g], *values))
         out = pd.DataFrame(rows, columns=["group", "time", "at_risk", "survival", "std_error", "ci_lower", "ci_upper"])
-        out.attrs.update(alpha=self.alpha, conf_type="log-log")
+        out.attrs.update(alpha=self.alpha, conf_type=self.conf_type)
         return out
 
     def plot(self, *, ax=None, ci: bool = True, censor_marks: bool = True, at_risk: bool = True, at_risk_times=None):
@@ -184,7 +242,15 @@ class KaplanMeierResult:
 
 
 def kaplan_meier(
-    df: pd.DataFrame, *, time: str, event: str, group: str | None = None, alpha: float = 0.05
+    df: pd.DataFrame,
+    *,
+    time: str,
+    event: str,
+    group: str | None = None,
+    alpha: float = 0.05,
+    conf_type: str = "log-log",
+    na_action: str = "omit",
+    event_coding: str = "0/1",
 ) -> KaplanMeierResult:
     """Kaplan–Meier estimate of time to reoffending, per arm.
 
@@ -200,6 +266,15 @@ def kaplan_meier(
         Column of the arm (or any grouping); one curve per level. None: one curve, "all".
     alpha : float
         1 - confidence level of the pointwise intervals.
+    conf_type : {"log-log", "log", "plain", "logit", "arcsin"}
+        Scale of the pointwise interval (R ``conf.type``). rjtrial's default is
+        ``"log-log"``, which stays inside (0, 1) and behaves well in the tails; R's default
+        is ``"log"`` -- pass ``conf_type="log"`` to reproduce R's printed intervals.
+    na_action : {"omit", "raise"}
+        Rows with a missing time, event or group: left out and counted in ``n_omitted``
+        (R's default), or an error naming the first.
+    event_coding : {"0/1", "r"}
+        As :func:`~rjtrial.survival.cox`.
 
     Returns
     -------
@@ -213,8 +288,9 @@ def kaplan_meier(
     The survival estimates and the event table (numbers at risk, events, censorings) come
     from lifelines ``KaplanMeierFitter``; the Greenwood standard error and the log-log
     interval are computed here from that table with R's conventions:
-    ``var(-log S) = sum d / (n (n - d))``, ``std_error = S * sqrt(var)``, interval
-    ``S ** exp(+-z sqrt(var) / log S)``, undefined (NaN) where S is 0 or 1. Agrees with R
+    ``var(-log S) = sum d / (n (n - d))``, ``std_error = S * sqrt(var)``, and the interval
+    of R ``survfit_confint`` for the chosen ``conf_type`` (log-log:
+    ``S ** exp(+-z sqrt(var) / log S)``, undefined (NaN) where S is 0 or 1). Agrees with R
     ``survfit(Surv(time, event) ~ group, conf.type = "log-log")`` (survival 3.5-3) to 1e-12
     in S, its standard error (R ``std.err`` is the SE of ``-log S``; ours is ``S`` times it)
     and the interval, on Rossi and the generated trial.
@@ -235,11 +311,11 @@ def kaplan_meier(
     """
     from lifelines import KaplanMeierFitter
 
-    df = _checks.check_frame(df)
     alpha = _checks.alpha_value(alpha)
-    _checks.require_columns(df, {"time": time, "event": event, "group": group})
+    conf_type = _checks.choice("conf_type", conf_type, CONF_TYPES)
+    df, n_omitted = _checks.prepare(df, {"time": time, "event": event, "group": group}, na_action=na_action)
     t = _checks.times(df, time)
-    e = _checks.events(df, event)
+    e = _checks.events(df, event, event_coding)
     if group is None:
         labels = pd.Series(["all"] * len(df), index=df.index)
         groups = ["all"]
@@ -263,7 +339,7 @@ def kaplan_meier(
             increment = np.where(at_risk > d, d / (at_risk * (at_risk - d)), np.where(d > 0, np.inf, 0.0))
         var_cumhaz = np.cumsum(increment)
         se_cumhaz = np.sqrt(var_cumhaz)
-        lower, upper = _loglog_interval(s, se_cumhaz, z)
+        lower, upper = _interval(s, se_cumhaz, z, conf_type)
         with np.errstate(invalid="ignore"):
             se_surv = np.where(np.isinf(se_cumhaz), np.nan, s * se_cumhaz)
         pieces.append(
@@ -282,5 +358,6 @@ def kaplan_meier(
             )
         )
     out = pd.concat(pieces, ignore_index=True)
-    out.attrs.update(alpha=alpha, conf_type="log-log", time=time, event=event, group=group)
-    return KaplanMeierResult(out, groups, n, alpha, {"time": time, "event": event, "group": group})
+    out.attrs.update(alpha=alpha, conf_type=conf_type, time=time, event=event, group=group)
+    return KaplanMeierResult(out, groups, n, alpha, {"time": time, "event": event, "group": group},
+                             conf_type=conf_type, n_omitted=n_omitted)

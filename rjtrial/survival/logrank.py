@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rjtrial._result import Result, jsonable
 from rjtrial.survival import _checks
 
 
 @dataclass(frozen=True)
-class LogrankResult:
+class LogrankResult(Result):
     """Result of :func:`logrank`.
 
     Attributes
@@ -28,6 +29,8 @@ class LogrankResult:
     table : pandas.DataFrame
         Per group: ``group, n, observed, expected`` (events observed and expected under
         equal hazards, summed over strata).
+    n_omitted : int
+        Rows left out for a missing value.
     """
 
     statistic: float
@@ -35,6 +38,24 @@ class LogrankResult:
     p_value: float
     method: str
     table: pd.DataFrame = field(compare=False, repr=False)
+    n_omitted: int = 0
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row: ``method, statistic`` (chi-square), ``df, p_value``; the per-group
+        observed and expected counts are in :attr:`table`."""
+        return pd.DataFrame([{"method": self.method, "statistic": self.statistic, "df": self.df,
+                              "p_value": self.p_value}])
+
+    def format(self, digits: int = 4) -> str:
+        lines = [f"{self.method} test: chi-square = {self.statistic:.{digits}g} on {self.df} df, "
+                 f"p = {self.p_value:.{digits}g}"
+                 + (f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else "")]
+        lines.append(self.table.to_string(index=False, float_format=lambda v: f"{v:.{digits}g}"))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "statistic": jsonable(self.statistic), "df": self.df,
+                "p_value": jsonable(self.p_value), "n_omitted": self.n_omitted, "groups": jsonable(self.table)}
 
 
 def _stratum_sums(t: np.ndarray, e: np.ndarray, g: np.ndarray, n_groups: int):
@@ -60,7 +81,14 @@ def _stratum_sums(t: np.ndarray, e: np.ndarray, g: np.ndarray, n_groups: int):
 
 
 def logrank(
-    df: pd.DataFrame, *, time: str, event: str, group: str, strata: str | Sequence[str] | None = None
+    df: pd.DataFrame,
+    *,
+    time: str,
+    event: str,
+    group: str,
+    strata: str | Sequence[str] | None = None,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
 ) -> LogrankResult:
     """Log-rank test that survival is the same in every group (arm).
 
@@ -75,6 +103,9 @@ def logrank(
     strata : str or list of str, optional
         Columns defining strata (e.g. site): observed, expected and variance are summed over
         strata, comparing arms only within a stratum.
+    na_action, event_coding : str
+        As :func:`~rjtrial.survival.cox` (rows with a missing value are left out and
+        counted, R's default).
 
     Returns
     -------
@@ -104,11 +135,11 @@ def logrank(
     >>> round(res.statistic, 2), res.df
     (3.84, 1)
     """
-    df = _checks.check_frame(df)
     strata_cols = [strata] if isinstance(strata, str) else (list(strata) if strata is not None else [])
-    _checks.require_columns(df, {"time": time, "event": event, "group": group, "strata": strata_cols})
+    df, n_omitted = _checks.prepare(df, {"time": time, "event": event, "group": group, "strata": strata_cols},
+                                    na_action=na_action)
     t = _checks.times(df, time)
-    e = _checks.events(df, event)
+    e = _checks.events(df, event, event_coding)
     labels = _checks.labels(df, group, role="group")
     levels = _checks.group_levels(labels)
     _checks.need_two_groups(levels, group)
@@ -138,4 +169,5 @@ def logrank(
         p_value=float(stats.chi2.sf(statistic, G - 1)),
         method="stratified log-rank" if strata_cols else "log-rank",
         table=table,
+        n_omitted=n_omitted,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import pandas as pd
@@ -22,6 +23,8 @@ def andersen_gill(
     strata: str | Sequence[str] | None = None,
     ties: str = "efron",
     alpha: float = 0.05,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
 ) -> CoxResult:
     """Andersen–Gill model for recurrent reoffending, with variance robust to the person.
 
@@ -43,6 +46,9 @@ def andersen_gill(
         Columns defining strata (e.g. site).
     ties : {"efron", "breslow"}
     alpha : float
+    na_action, event_coding : str
+        As :func:`~rjtrial.survival.cox` (rows with a missing value are left out and
+        counted, R's default).
 
     Returns
     -------
@@ -78,10 +84,14 @@ def andersen_gill(
     >>> fit.summary_frame().loc[0, "term"]
     'arm[T.rj]'
     """
-    _checks.check_frame(df)
-    _checks.require_columns(df, {"start": start, "stop": stop, "event": event, "id": id})
+    original = _checks.check_frame(df)
+    strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
+    df, _ = _checks.prepare(df, {"start": start, "stop": stop, "event": event, "id": id, "strata": strata_cols},
+                            formula=formula, na_action=na_action)
     _check_no_overlap(df, start=start, stop=stop, id=id)
-    return cox(df, formula, time=stop, event=event, start=start, strata=strata, cluster=id, ties=ties, alpha=alpha)
+    fit = cox(df, formula, time=stop, event=event, start=start, strata=strata, cluster=id, ties=ties, alpha=alpha,
+              na_action=na_action, event_coding=event_coding)
+    return dataclasses.replace(fit, n_omitted=len(original) - len(df)) if len(original) != len(df) else fit
 
 
 def _check_no_overlap(df: pd.DataFrame, *, start: str, stop: str, id: str) -> None:

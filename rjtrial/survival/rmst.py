@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rjtrial._result import Result, jsonable
 from rjtrial.errors import DataError
 from rjtrial.survival import _checks
 from rjtrial.survival.kaplan_meier import kaplan_meier
 
 
 @dataclass(frozen=True)
-class RMSTResult:
+class RMSTResult(Result):
     """Result of :func:`rmst`.
 
     Attributes
@@ -25,15 +27,39 @@ class RMSTResult:
         Per group: ``group, estimate, std_error, ci_lower, ci_upper, n, events``
         (``estimate`` is the area under the Kaplan–Meier curve from 0 to ``tau``).
     difference : pandas.DataFrame
-        Per non-reference group: ``group, reference, estimate`` (group minus reference),
-        ``std_error, ci_lower, ci_upper, statistic`` (z), ``p_value`` (two-sided).
+        Per group other than the control: ``group, control, estimate`` (group minus
+        control), ``std_error, ci_lower, ci_upper, statistic`` (z), ``p_value`` (two-sided).
     alpha : float
+    n_omitted : int
+        Rows left out for a missing value.
     """
 
     tau: float
     table: pd.DataFrame = field(compare=False, repr=False)
     difference: pd.DataFrame = field(compare=False, repr=False)
     alpha: float = 0.05
+    n_omitted: int = 0
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Tidy: one row per group (``term`` = the group, ``estimate`` its restricted mean)
+        then one per difference (``term`` = ``"<group> - <control>"``), with ``std_error,
+        ci_lower, ci_upper, statistic, p_value`` (NaN statistic/p for the group rows)."""
+        groups = self.table.assign(term=self.table["group"].astype(str), statistic=np.nan, p_value=np.nan)
+        diffs = self.difference.assign(term=self.difference["group"].astype(str) + " - "
+                                       + self.difference["control"].astype(str))
+        columns = ["term", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"]
+        out = pd.concat([groups[columns], diffs[columns]], ignore_index=True)
+        out.attrs.update(alpha=self.alpha, tau=self.tau)
+        return out
+
+    def format(self, digits: int = 4) -> str:
+        head = (f"Restricted mean time free of the event up to tau = {self.tau:g}, {1 - self.alpha:.0%} intervals"
+                + (f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else ""))
+        return head + "\n" + self.summary_frame().to_string(index=False, float_format=lambda v: f"{v:.{digits}g}")
+
+    def to_dict(self) -> dict:
+        return {"tau": self.tau, "alpha": self.alpha, "n_omitted": self.n_omitted,
+                "groups": jsonable(self.table), "difference": jsonable(self.difference)}
 
 
 def restricted_mean(time: np.ndarray, surv: np.ndarray, at_risk: np.ndarray, events: np.ndarray, tau: float):
@@ -65,8 +91,11 @@ def rmst(
     time: str,
     event: str,
     group: str,
-    reference=None,
+    control=None,
     alpha: float = 0.05,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
+    reference=None,
 ) -> RMSTResult:
     """Restricted mean survival time (time free of reoffending up to ``tau``) per arm.
 
@@ -81,17 +110,21 @@ def rmst(
         Columns of times and the event indicator (1/0).
     group : str
         Column of the arm; at least two levels.
-    reference : optional
+    control : optional
         Level the others are compared with; default the first level (a categorical's
         first category, else the smallest).
     alpha : float
         1 - confidence level.
+    na_action, event_coding : str
+        As :func:`~rjtrial.survival.cox`.
+    reference : optional
+        Deprecated name of ``control`` (0.1); gives a ``DeprecationWarning``.
 
     Returns
     -------
     RMSTResult
         ``table`` per group (``group, estimate, std_error, ci_lower, ci_upper, n,
-        events``) and ``difference`` (``group, reference, estimate, std_error, ci_lower,
+        events``) and ``difference`` (``group, control, estimate, std_error, ci_lower,
         ci_upper, statistic, p_value``); confidence level in ``attrs["alpha"]``.
 
     Notes
@@ -124,13 +157,21 @@ def rmst(
     alpha = _checks.alpha_value(alpha)
     if not isinstance(tau, (int, float, np.integer, np.floating)) or not np.isfinite(tau) or tau <= 0:
         raise ValueError(f"tau must be a positive number, got {tau!r}")
-    km = kaplan_meier(df, time=time, event=event, group=group, alpha=alpha)
+    if reference is not None:
+        warnings.warn("rmst(reference=) is now rmst(control=), as in every other verb; reference= will be removed",
+                      DeprecationWarning, stacklevel=2)
+        if control is not None:
+            raise ValueError("give control= only (reference= is its deprecated name)")
+        control = reference
+    km = kaplan_meier(df, time=time, event=event, group=group, alpha=alpha, na_action=na_action,
+                      event_coding=event_coding)
     levels = km.groups
     _checks.need_two_groups(levels, group)
-    if reference is None:
-        reference = levels[0]
-    elif reference not in levels:
-        raise ValueError(f"reference must be one of {', '.join(map(repr, levels))}; got {reference!r}")
+    if control is None:
+        control = levels[0]
+    elif control not in levels:
+        raise ValueError(f"control must be one of {', '.join(map(repr, levels))}; got {control!r}")
+    reference = control
     z = stats.norm.isf(alpha / 2)
     rows = []
     for g in levels:
@@ -159,8 +200,8 @@ def rmst(
         diffs.append((r["group"], reference, est, se, est - z * se, est + z * se, stat, 2 * stats.norm.sf(abs(stat))))
     difference = pd.DataFrame(
         diffs,
-        columns=["group", "reference", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"],
+        columns=["group", "control", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"],
     )
     for frame in (table, difference):
         frame.attrs.update(alpha=alpha, tau=float(tau))
-    return RMSTResult(tau=float(tau), table=table, difference=difference, alpha=alpha)
+    return RMSTResult(tau=float(tau), table=table, difference=difference, alpha=alpha, n_omitted=km.n_omitted)
