@@ -241,7 +241,8 @@ def test_r_event_coding_only_when_asked(rossi):
         cox(rossi, "fin", time="week", event="arrest", event_coding="r")
 
 
-@pytest.mark.parametrize("formula", ['fin + Q("ph.ecog")', "fin + `ph.ecog`", "fin + ph.ecog", "fin * ph.ecog"])
+@pytest.mark.parametrize("formula", ['fin + Q("ph.ecog")', "fin + `ph.ecog`", "fin + ph.ecog", "fin * ph.ecog", "C(ph.ecog) + fin", "ph.ecog:fin"])
+@pytest.mark.filterwarnings("ignore::rjtrial.errors.ConvergenceWarning")  # C(prio) has one-person levels
 def test_column_names_that_are_not_identifiers(rossi, formula):
     data = rossi.rename(columns={"prio": "ph.ecog"})
     fit = cox(data, formula, time="week", event="arrest")

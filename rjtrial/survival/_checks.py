@@ -160,6 +160,16 @@ def formula_columns(df: pd.DataFrame, formula: str) -> list[str]:
     return [c for c in columns if c in used]
 
 
+def quote_dotted_names(formula: str, columns) -> str:
+    """Put column names containing dots (R's ``ph.ecog``) in backticks, so that formulaic
+    reads a column, not an attribute, everywhere -- ``C(ph.ecog)`` and ``ph.ecog:age`` too.
+    Names already quoted (backticks or ``Q("...")``) are left as they are."""
+    for name in sorted((str(c) for c in columns if "." in str(c)), key=len, reverse=True):
+        pattern = r"(?<![\w.`'\"])" + re.escape(name) + r"(?![\w.`'\"])"
+        formula = re.sub(pattern, f"`{name}`", formula)
+    return formula
+
+
 def prepare(
     df: pd.DataFrame,
     roles: dict[str, str | Sequence[str] | None],

@@ -59,6 +59,7 @@ def _design(df: pd.DataFrame, formula: str):
                 "formula takes the right-hand side only ('arm + age'); the outcome is given by time= and event="
             )
     needed = _checks.formula_columns(df, rhs)
+    rhs = _checks.quote_dotted_names(rhs, needed)
     for name in needed:
         _checks.labels(df, name, role="covariate")
     mm = formulaic.model_matrix(rhs, df[needed] if needed else df.iloc[:, :0], na_action="raise")
