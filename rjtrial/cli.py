@@ -210,16 +210,21 @@ def cmd_design_check(args) -> int:
 
 
 def _read_table(path: str, table: str):
-    """Read a CSV table for a command; a missing or unreadable file is one clear error."""
+    """Read a CSV table for a command (rows labelled from 1, the first row under the header);
+    a missing or unreadable file is one clear error."""
     import pandas as pd
 
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"{table} file {path} not found")
     try:
-        return pd.read_csv(file, dtype={"id": str})
+        frame = pd.read_csv(file, dtype={"id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CommandError(f"{table} file {path} is not a readable CSV table: {str(exc).splitlines()[0]}") from None
+    # Rows numbered as the user counts them, from 1 under the header: errors that name a
+    # row by its label then name the file's row.
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame
 
 
 def cmd_followup(args) -> int:
