@@ -133,6 +133,22 @@ def _records(frame: pd.DataFrame) -> list[dict]:
              **{k: _clean(v) for k, v in row.items()}} for idx, row in zip(frame.index, frame.to_dict("records"))]
 
 
+def _save(figure, path: str) -> None:
+    """A figure, written as every output is: owner-only, whole or not at all."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from rjtrial._files import write_private
+
+    from pathlib import Path
+
+    buffer = io.BytesIO()  # the format from the file's extension (png, pdf, svg...), as savefig does
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".").lower() or "png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+    write_private(path, buffer.getvalue())
+
+
 def cmd_meta(args) -> int:
     """Run ``rjtrial meta``; returns the exit code (0)."""
     from rjtrial.meta import begg, egger, fail_safe_n, pool, trim_and_fill
@@ -162,13 +178,13 @@ def cmd_meta(args) -> int:
 
         matplotlib.use("Agg")
         ax = res.plot_forest()
-        ax.figure.savefig(args.forest, dpi=150, bbox_inches="tight")
+        _save(ax.figure, args.forest)
     if args.funnel:
         import matplotlib
 
         matplotlib.use("Agg")
         ax = res.plot_funnel(trim_and_fill=bool(diagnostics))
-        ax.figure.savefig(args.funnel, dpi=150, bbox_inches="tight")
+        _save(ax.figure, args.funnel)
     if args.json:
         out = {
             "measure": args.measure, "method": res.method, "test": res.test, "alpha": res.alpha,
