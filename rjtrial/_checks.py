@@ -180,6 +180,39 @@ def indicator(df: pd.DataFrame, column, *, table: str = TABLE, role: str | None 
     return out
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _reads_as_number(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def first_non_number(cells) -> int | None:
+    """Position of the cell to blame in a column that should hold numbers, or None if all do.
+
+    A CSV column with one bad cell is read as text throughout: blame the first cell that is
+    not a number even as text (``"two"`` rather than the ``"3"`` above it), or a blank; if
+    every cell is a number written as text, the first of them."""
+    first_text = None
+    for i, value in enumerate(cells):
+        if is_missing(value):
+            return i
+        if _is_number(value):
+            continue
+        if not _reads_as_number(value):
+            return i
+        if first_text is None:
+            first_text = i
+    return first_text
+
+
 def _fail_at(df: pd.DataFrame, position: int, message: str, table: str, column) -> None:
     raise DataError(message, table=table, row=df.index[position], column=column)
 
@@ -193,11 +226,11 @@ def _numeric(df, column, *, role, nonnegative=False, integer=False, table: str =
     values = df[column]
     if not pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
         cells = values.to_numpy(dtype=object)
-        for i, value in enumerate(cells):
-            if is_missing(value):
+        i = first_non_number(cells)
+        if i is not None:
+            if is_missing(cells[i]):
                 _fail_at(df, i, f"{role} is missing", table, column)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-                _fail_at(df, i, f"{role} must be numeric, found {_show(value)}", table, column)
+            _fail_at(df, i, f"{role} must be numeric, found {_show(cells[i])}", table, column)
         try:
             values = pd.Series(cells.astype(float), index=values.index)
         except (TypeError, ValueError):

@@ -107,7 +107,8 @@ def test_binary_keeps_its_count_hint_and_reads_text_codes():
 @pytest.mark.parametrize(
     "values, message, row",
     [
-        pytest.param(["3", "x", "4"], "must be numeric, found '3'", 0, id="text"),
+        pytest.param(["3", "x", "4"], "must be numeric, found 'x'", 1, id="csv-column-with-one-bad-cell"),
+        pytest.param(["3", "5", "4"], "must be numeric, found '3'", 0, id="numbers-as-text"),
         pytest.param([3, "x", 4], "must be numeric, found 'x'", 1, id="one-bad-cell"),
         pytest.param([3.0, np.nan, 4.0], "missing", 1, id="blank"),
         pytest.param([3.0, np.inf, 4.0], "not finite", 1, id="inf"),

@@ -95,6 +95,27 @@ def test_estimate_missing_with_a_variance_names_the_study():
     assert info.value.row == "B"
 
 
+@pytest.mark.parametrize(
+    "estimate, variance, column, message",
+    [
+        pytest.param(1e308, 0.03, "estimate", "too large", id="estimate-1e308"),
+        pytest.param(-1e300, 0.03, "estimate", "too large", id="estimate--1e300"),
+        pytest.param(0.2, 1e-308, "variance", "too small", id="variance-1e-308"),
+        pytest.param(0.2, 1e308, "variance", "too large", id="variance-1e308"),
+        pytest.param("n/a", "n/a", "estimate", "not a number", id="text-pair"),
+        pytest.param(0.2, "0.03?", "variance", "not a number", id="text-variance"),
+        pytest.param(True, 0.03, "estimate", "not a number", id="boolean"),
+    ],
+)
+def test_extreme_or_text_values_name_the_study_instead_of_a_nan_result(estimate, variance, column, message):
+    # 1e308 / 1e-308 gave an internal error or `estimate = nan`; text was coerced to NaN and the
+    # study silently treated as not estimable
+    es = pd.DataFrame({"estimate": [0.1, estimate, 0.2], "variance": [0.04, variance, 0.02]}, index=["A", "B", "C"])
+    with pytest.raises(DataError, match=message) as info:
+        pool(es)
+    assert (info.value.table, info.value.row, info.value.column) == ("effects", "B", column)
+
+
 def test_missing_moderator_names_the_study(log_rr):
     with pytest.raises(DataError, match="missing moderator value") as info:
         pool(log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat")

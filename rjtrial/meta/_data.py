@@ -52,6 +52,28 @@ class MetaData:
         return MetaData(self.yi, self.vi, self.X[:, :1], self.names[:1], self.studies, self.measure, self.counts)
 
 
+#: What double precision can pool: weights 1/v, their squares and sums, and y**2 / v stay finite
+#: and accurate. Effect sizes on their own scale (log ratios, standardised differences) are
+#: many orders of magnitude inside these limits.
+ESTIMATE_LIMIT = 1e50
+VARIANCE_RANGE = (1e-50, 1e50)
+
+
+def _numbers(effects: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of numbers as float64 (missing = NaN); text or booleans are an error naming the study."""
+    values = effects[column]
+    if pd.api.types.is_numeric_dtype(values) and values.dtype != bool:
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values.to_numpy(dtype=object)):
+        if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            _fail(f"not a number: {value!r}", row=effects.index[i], column=column)
+        out[i] = float(value)
+    return out
+
+
 def _fail(message: str, *, row=None, column: str | None = None):
     raise DataError(message, table=TABLE, row=row, column=column)
 
@@ -118,9 +140,10 @@ def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
         raise ValueError(f"effects lack column(s) {missing}; build them with rjtrial.effects")
     if len(effects) == 0:
         raise ValueError("effects has no rows")
-    yi = pd.to_numeric(effects["estimate"], errors="coerce").to_numpy(dtype=float)
-    vi = pd.to_numeric(effects["variance"], errors="coerce").to_numpy(dtype=float)
+    yi = _numbers(effects, "estimate")
+    vi = _numbers(effects, "variance")
     studies = effects.index
+    low, high = VARIANCE_RANGE
     for i in range(len(yi)):
         if np.isnan(yi[i]) and np.isnan(vi[i]):
             continue  # not estimable (e.g. a double-zero table): left out of inverse-variance pooling
@@ -130,6 +153,13 @@ def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
             _fail(f"variance is {vi[i]}", row=studies[i], column="variance")
         if vi[i] <= 0:
             _fail(f"variance must be positive, got {vi[i]:g}", row=studies[i], column="variance")
+        if abs(yi[i]) > ESTIMATE_LIMIT:
+            _fail(f"estimate {yi[i]:g} is too large to pool (|estimate| at most {ESTIMATE_LIMIT:g}): "
+                  "is it on the measure's own scale (log ratios, standardised differences)?",
+                  row=studies[i], column="estimate")
+        if not low <= vi[i] <= high:
+            _fail(f"variance {vi[i]:g} is too {'small' if vi[i] < low else 'large'} to pool (between {low:g} and "
+                  f"{high:g}): is it a variance on the measure's scale?", row=studies[i], column="variance")
     X, names = _design(effects, moderators)
     counts = None
     for columns in (BINARY_COUNTS, RATE_COUNTS):
