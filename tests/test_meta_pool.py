@@ -199,3 +199,24 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(f"rjtrial.meta.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "values, row, message",
+    [
+        pytest.param(lambda y: y.astype(object).where(y.index != "TPT Madras", "1968?"), "TPT Madras",
+                     "mixes numbers and text", id="one-text-cell"),
+        pytest.param(lambda y: y.astype(str), "Aronson", "numbers written as text", id="numbers-as-text"),
+    ],
+)
+def test_a_numeric_moderator_with_text_is_not_silently_made_categorical(log_rr, values, row, message):
+    # an object column became one dummy per distinct year: a different model, without a word
+    with pytest.raises(DataError, match=message) as info:
+        pool(log_rr.assign(year=values(log_rr["year"])), moderators="year")
+    assert (info.value.row, info.value.column) == (row, "year")
+
+
+def test_a_categorical_moderator_of_codes_is_categorical_when_said(log_rr):
+    codes = pd.Categorical(log_rr["year"].astype(str))
+    res = pool(log_rr.assign(year=codes), moderators="year")
+    assert len(res.coefficient_names) == 1 + len(set(log_rr["year"])) - 1

@@ -116,6 +116,8 @@ def _design(effects: pd.DataFrame, moderators) -> tuple[np.ndarray, tuple[str, .
         if col.isna().any():
             row = col.index[np.flatnonzero(col.isna().to_numpy())[0]]
             _fail("missing moderator value", row=row, column=str(name))
+        if col.dtype == object:
+            col = _text_or_numbers(col, str(name))
         if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or col.dtype == bool:
             levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.unique())
             for level in levels[1:]:
@@ -129,6 +131,44 @@ def _design(effects: pd.DataFrame, moderators) -> tuple[np.ndarray, tuple[str, .
             columns.append(values)
             names.append(str(name))
     return np.column_stack(columns), tuple(names)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _numeric_text(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_or_numbers(col: pd.Series, name: str) -> pd.Series:
+    """An object moderator: labels (categorical), or numbers (numeric); never guessed between.
+
+    Python numbers are numbers. Text that a CSV reader left as text because one cell is not a
+    number, or numbers written as text, would silently become one dummy per distinct value:
+    that is an error naming the cell, and the user says which is meant (numbers, or a
+    ``pandas.Categorical`` of codes).
+    """
+    cells = col.to_numpy(dtype=object)
+    numbers = np.array([_is_number(v) for v in cells])
+    if numbers.all():
+        return col.astype(float)
+    text_numbers = np.array([_numeric_text(v) for v in cells])
+    if (numbers | text_numbers).all():
+        i = int(np.flatnonzero(text_numbers)[0])
+        _fail(f"moderator holds numbers written as text ({cells[i]!r}): convert the column to numbers, or to a "
+              "pandas Categorical if the codes are categories", row=col.index[i], column=name)
+    if (numbers | text_numbers).any():
+        i = int(np.flatnonzero(~(numbers | text_numbers))[0])
+        _fail(f"moderator mixes numbers and text, found {cells[i]!r}: a typo in a numeric column? (make it a "
+              "pandas Categorical if the values are labels)", row=col.index[i], column=name)
+    return col
 
 
 def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
