@@ -206,7 +206,7 @@ def test_a_zero_cell_gets_the_half_correction_for_risk_measures():
 
 def test_errors_of_the_per_trial_analysis_name_the_trial():
     table = _small()
-    table.loc[3, "exposure_days"] = 0  # rate_ratio refuses zero street time
+    table.loc[3, ["time_at_risk", "exposure_days"]] = 0  # rate_ratio refuses zero street time (custody throughout)
     with pytest.raises(DataError, match="exposure is 0") as info:
         two_stage({"custody": table}, measure="log_rate_ratio", treatment="conference")
     assert info.value.table == "custody" and info.value.column == "exposure_days"

@@ -111,15 +111,16 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
             if "std_error" in table.columns:
                 se = _numeric(table, "std_error", role="std_error", table=source)
                 _positive(table, se, "std_error", source)
+                _poolable_std_error(table, se, source)
             if "variance" in table.columns:
                 frame["variance"] = _numeric(table, "variance", role="variance", table=source)
                 _positive(table, frame["variance"].to_numpy(), "variance", source)
-                if "std_error" in table.columns:
-                    _agree(table, se, frame["variance"].to_numpy(), source)
             else:
                 frame["variance"] = se**2
             frame.attrs["measure"] = measure
             prepare(frame)  # extreme values, named by the file's row
+            if "variance" in table.columns and "std_error" in table.columns:
+                _agree(table, se, frame["variance"].to_numpy(), source)
             es = frame.set_index(label) if label is not None else frame
             es.attrs["measure"] = measure
             return es
@@ -167,6 +168,22 @@ def _positive(table: pd.DataFrame, values, column: str, source: str) -> None:
     if bad.size:
         raise DataError(f"{column} must be positive, got {values[bad[0]]:g}", table=source,
                         row=table.index[int(bad[0])], column=column)
+
+
+def _poolable_std_error(table: pd.DataFrame, se, source: str) -> None:
+    import numpy as np
+
+    from rjtrial.meta._data import VARIANCE_RANGE
+
+    low, high = VARIANCE_RANGE
+    with np.errstate(over="ignore", under="ignore"):
+        variance = se**2
+    bad = np.flatnonzero((variance < low) | (variance > high))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"std_error {se[i]:g} is too {'small' if variance[i] < low else 'large'} to pool (its square "
+                        f"between {low:g} and {high:g}): is it on the measure's scale?",
+                        table=source, row=table.index[i], column="std_error")
 
 
 def _agree(table: pd.DataFrame, se, variance, source: str) -> None:

@@ -204,8 +204,14 @@ def _arms(name, table: pd.DataFrame, arm: str, control, treatment) -> tuple[obje
     if control is None and treatment is None and "control" in levels and len(levels) == 2:
         control = "control"
     if len(levels) != 2 or (control is None and treatment is None):
-        raise ValueError(f"trial {name!r} has arms {', '.join(map(repr, levels))}: say which are compared "
-                         "with control= and/or treatment= (a label, or a mapping trial -> label)")
+        message = (f"trial {name!r} has arms {', '.join(map(repr, levels))}: say which are compared "
+                   "with control= and/or treatment= (a label, or a mapping trial -> label)")
+        if len(levels) > 2:  # perhaps a typo: name the first row of the rarest arm
+            sizes = labels.value_counts()
+            odd = min(levels, key=lambda level: (sizes[level], -int(np.flatnonzero((labels == level).to_numpy())[0])))
+            row = table.index[int(np.flatnonzero((labels == odd).to_numpy())[0])]
+            raise DataError(f"{message}; arm {odd!r} ({sizes[odd]} row(s)) is here", table=name, row=row, column=arm)
+        raise ValueError(message)
     if control is None:
         control = next(level for level in levels if level != treatment)
     else:
@@ -220,7 +226,10 @@ def _analyse(name, table, *, measure, control, treatment, covariates, count_mode
         raise DataError(f"missing column(s) {', '.join(map(repr, missing))} needed for {measure}",
                         table=name)
     data = table.loc[table[arm].isin([control, treatment])]
-    data = followup_frame(data, table=name, columns=_NEEDS[measure], arm=None)  # strict codes, named rows
+    # strict codes and named rows, for every analysis column the table has (a bad cell is a bad table)
+    checked = [c for c in ("time_at_risk", "event", "reoffences", "exposure_days")
+               if c in _NEEDS[measure] or c in data.columns]
+    data = followup_frame(data, table=name, columns=checked, arm=None)
     data[arm] = pd.Categorical(data[arm], categories=[control, treatment])
     treated = (data[arm] == treatment).to_numpy()
     if measure == "log_rate_ratio":
