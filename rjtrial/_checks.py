@@ -7,6 +7,7 @@ naming the table, row and column, or ``ValueError`` naming the allowed options.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -45,45 +46,229 @@ def _first_bad(df: pd.DataFrame, mask: np.ndarray):
     return df.index[int(np.flatnonzero(mask)[0])]
 
 
-def _numeric(df, column, *, role, nonnegative=False, integer=False) -> np.ndarray:
-    """A complete numeric column as float64 (booleans count as 0/1 only when ``integer``)."""
+#: Text read as an indicator when a whole column is such text (a CSV column pandas did not
+#: turn into booleans, e.g. because it also holds a blank or a typo).
+TEXT_CODES = {"0": False, "1": True, "False": False, "True": True}
+_MISSING, _BOOL, _NUMBER, _TEXT01, _TEXT_TF, _BAD = range(6)
+_CLASS_NAMES = {_BOOL: "False/True", _NUMBER: "0/1", _TEXT01: "'0'/'1' text", _TEXT_TF: "'False'/'True' text"}
+#: Largest whole number a float64 holds exactly: a larger "count" has lost its units digit.
+MAX_COUNT = 2.0**53
+
+
+def _show(value) -> str:
+    """A cell as the user typed it: numbers plainly (2, 0.5, inf), text quoted."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{float(value):g}"
+    return repr(value)
+
+
+def is_missing(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, (float, np.floating)) and np.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _classify(value) -> tuple[int, bool | None]:
+    """(class, truth) of one cell under the default coding."""
+    if is_missing(value):
+        return _MISSING, None
+    if isinstance(value, (bool, np.bool_)):
+        return _BOOL, bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return (_NUMBER, value == 1) if value in (0, 1) else (_BAD, None)
+    if isinstance(value, str):
+        if value in ("0", "1"):
+            return _TEXT01, value == "1"
+        if value in ("False", "True"):
+            return _TEXT_TF, value == "True"
+    return _BAD, None
+
+
+def _check_coding(coding) -> dict:
+    if not isinstance(coding, Mapping) or not coding:
+        raise ValueError(f"coding must map each code to True or False, e.g. {{'yes': True, 'no': False}}; got {coding!r}")
+    if not all(isinstance(v, (bool, np.bool_)) for v in coding.values()) or set(map(bool, coding.values())) != {True, False}:
+        raise ValueError(f"coding must map codes to True and to False (both), e.g. {{'yes': True, 'no': False}}; got {coding!r}")
+    return {k: bool(v) for k, v in coding.items()}
+
+
+def indicator(df: pd.DataFrame, column, *, table: str = TABLE, role: str | None = None, coding=None,
+              hint: str | None = None) -> np.ndarray:
+    """Read a yes/no column strictly, as a boolean array; anything else is a :class:`DataError`.
+
+    Accepted without being asked: a boolean column; numbers 0 and 1; and, when the whole
+    column is such text (as a CSV column is read when pandas cannot make it boolean), the
+    text ``"0"``/``"1"`` or ``"False"``/``"True"`` — one coding for the whole column. A blank
+    cell (NaN, None, NA, empty text) is an error: a caller with a missing-value policy drops
+    those rows first and says so. Any other value (``2``, ``"maybe"``, ``"yes"``, ``"false"``,
+    ``" True"``) is an error naming the table, the row (its index label) and the column: it is
+    never read by truthiness, which would make every non-empty text True.
+
+    Parameters
+    ----------
+    df : DataFrame
+    column : str
+    table : str
+        The table's name in error messages.
+    role : str, optional
+        What the column is, in messages (default: the column's name).
+    coding : mapping, optional
+        Another coding, stated: ``{"yes": True, "no": False}``. It replaces the default
+        codes (they are not guessed beside it).
+    hint : str, optional
+        Appended to the message about a wrong value; by default, for text, how to state a coding.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    role = column if role is None else role
     values = df[column]
-    if not pd.api.types.is_numeric_dtype(values) or (values.dtype == bool and not integer):
-        raise DataError(f"{role} must be numeric, found dtype {values.dtype}", table=TABLE, column=column)
+    n = len(values)
+    if coding is not None:
+        codes = _check_coding(coding)
+        cells = values.to_numpy(dtype=object)
+        out = np.zeros(n, dtype=bool)
+        allowed = " or ".join(f"{k!r} ({v})" for k, v in codes.items())
+        for i, value in enumerate(cells):
+            if is_missing(value):
+                _fail_at(df, i, f"{role} is missing (a blank cell)", table, column)
+            try:
+                out[i] = codes[value]
+            except (KeyError, TypeError):
+                _fail_at(df, i, f"{role} must be coded {allowed}, found {_show(value)}", table, column)
+        return out
+    if values.dtype == bool:
+        return values.to_numpy()
+    if pd.api.types.is_bool_dtype(values.dtype) or (
+        pd.api.types.is_numeric_dtype(values.dtype) and not isinstance(values.dtype, pd.CategoricalDtype)
+    ):
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(numbers)
+        if bad.any():
+            _fail_at(df, int(np.flatnonzero(bad)[0]), f"{role} is missing (a blank cell)", table, column)
+        bad = ~np.isin(numbers, (0.0, 1.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            _fail_at(df, i, f"{role} must be 0 or 1 (or False/True), found {_show(numbers[i])}"
+                     + (hint or ""), table, column)
+        return numbers == 1.0
+    cells = values.to_numpy(dtype=object)
+    out = np.zeros(n, dtype=bool)
+    first_class = first_row = None
+    for i, value in enumerate(cells):
+        kind, truth = _classify(value)
+        if kind == _MISSING:
+            _fail_at(df, i, f"{role} is missing (a blank cell)", table, column)
+        if kind == _BAD:
+            extra = hint
+            if extra is None:
+                extra = ("; a coding other than 0/1 or False/True must be stated, e.g. coding={'yes': True, 'no': False}"
+                         if isinstance(value, str) else "")
+            _fail_at(df, i, f"{role} must be 0 or 1 (or False/True), found {_show(value)}{extra}", table, column)
+        if first_class is None:
+            first_class, first_row = kind, i
+        elif kind != first_class:
+            _fail_at(df, i, f"{role} must be 0 or 1 (or False/True) with one coding for the whole column, "
+                     f"found {_show(value)} where row {df.index[first_row]} has {_show(cells[first_row])} "
+                     f"({_CLASS_NAMES[first_class]})", table, column)
+        out[i] = truth
+    return out
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _reads_as_number(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def first_non_number(cells) -> int | None:
+    """Position of the cell to blame in a column that should hold numbers, or None if all do.
+
+    A CSV column with one bad cell is read as text throughout: blame the first cell that is
+    not a number even as text (``"two"`` rather than the ``"3"`` above it), or a blank; if
+    every cell is a number written as text, the first of them."""
+    first_text = None
+    for i, value in enumerate(cells):
+        if is_missing(value):
+            return i
+        if _is_number(value):
+            continue
+        if not _reads_as_number(value):
+            return i
+        if first_text is None:
+            first_text = i
+    return first_text
+
+
+def _fail_at(df: pd.DataFrame, position: int, message: str, table: str, column) -> None:
+    raise DataError(message, table=table, row=df.index[position], column=column)
+
+
+def _numeric(df, column, *, role, nonnegative=False, integer=False, table: str = TABLE) -> np.ndarray:
+    """A complete numeric column as float64 (booleans count as 0/1 only when ``integer``).
+
+    A text cell, a blank, an infinite value, a negative one (``nonnegative``), a fraction or a
+    count too large to be exact (``integer``) is an error naming the first such row.
+    """
+    values = df[column]
+    if not pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
+        cells = values.to_numpy(dtype=object)
+        i = first_non_number(cells)
+        if i is not None:
+            if is_missing(cells[i]):
+                _fail_at(df, i, f"{role} is missing", table, column)
+            _fail_at(df, i, f"{role} must be numeric, found {_show(cells[i])}", table, column)
+        try:
+            values = pd.Series(cells.astype(float), index=values.index)
+        except (TypeError, ValueError):
+            raise DataError(f"{role} must be numeric, found dtype {values.dtype}", table=table, column=column) from None
+    elif values.dtype == bool and not integer:
+        raise DataError(f"{role} must be numeric, found dtype {values.dtype}", table=table, column=column)
     out = values.to_numpy(dtype=float, na_value=np.nan)
+    bad = np.isnan(out)
+    if bad.any():
+        raise DataError(f"{role} is missing", table=table, row=_first_bad(df, bad), column=column)
     bad = ~np.isfinite(out)
     if bad.any():
-        raise DataError(f"{role} is missing or not finite", table=TABLE, row=_first_bad(df, bad), column=column)
+        raise DataError(f"{role} is not finite ({out[bad][0]:g})", table=table, row=_first_bad(df, bad), column=column)
     if nonnegative and (out < 0).any():
         bad = out < 0
-        raise DataError(f"{role} is negative ({out[bad][0]:g})", table=TABLE, row=_first_bad(df, bad), column=column)
+        raise DataError(f"{role} is negative ({out[bad][0]:g})", table=table, row=_first_bad(df, bad), column=column)
     if integer and (out != np.round(out)).any():
         bad = out != np.round(out)
         raise DataError(
             f"{role} must be a whole number (a count), found {out[bad][0]:g}",
-            table=TABLE, row=_first_bad(df, bad), column=column,
+            table=table, row=_first_bad(df, bad), column=column,
         )
+    if integer and (np.abs(out) > MAX_COUNT).any():
+        bad = np.abs(out) > MAX_COUNT
+        raise DataError(f"{role} {out[bad][0]:g} is too large to be a count (more than 2**53)",
+                        table=table, row=_first_bad(df, bad), column=column)
     return out
 
 
-def _binary(df, column, *, role) -> np.ndarray:
-    """A 0/1 (or False/True) column as a boolean array."""
+def _binary(df, column, *, role, table: str = TABLE, coding=None) -> np.ndarray:
+    """A 0/1 (or False/True) column as a boolean array: :func:`indicator`, with a hint for counts."""
     values = df[column]
-    if values.dtype == bool:
-        return values.to_numpy()
-    if not pd.api.types.is_numeric_dtype(values):
-        raise DataError(f"{role} must be coded 0/1 or False/True, found dtype {values.dtype}", table=TABLE, column=column)
-    out = values.to_numpy(dtype=float, na_value=np.nan)
-    bad = np.isnan(out)
-    if bad.any():
-        raise DataError(f"{role} is missing", table=TABLE, row=_first_bad(df, bad), column=column)
-    bad = ~np.isin(out, (0.0, 1.0))
-    if bad.any():
-        hint = f"; for 'any reoffence' from a count pass (df[{column!r}] > 0)" if np.nanmax(out) > 1 else ""
-        raise DataError(
-            f"{role} must be 0 or 1, found {out[bad][0]!r}{hint}", table=TABLE, row=_first_bad(df, bad), column=column
-        )
-    return out == 1.0
+    hint = None
+    if pd.api.types.is_numeric_dtype(values) and values.dtype != bool and coding is None:
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        if np.nanmax(numbers, initial=0) > 1 and np.all(numbers[np.isfinite(numbers)] >= 0):
+            hint = f"; for 'any reoffence' from a count pass (df[{column!r}] > 0)"
+    return indicator(df, column, table=table, role=role, coding=coding, hint=hint)
 
 
 def _groups(df, column, *, control=None, exactly_two=False, role="group") -> tuple[list, np.ndarray]:
@@ -163,3 +348,82 @@ def _wald(estimate, std_error, alpha, *, exponentiate=False):
     if exponentiate:
         lower, upper = np.exp(lower), np.exp(upper)
     return statistic, p_value, lower, upper
+
+
+# ------------------------------------------------------------------ follow-up tables
+#: The analysis columns of a follow-up table (:func:`rjtrial.followup.build`) and how
+#: messages call them.
+FOLLOWUP_COLUMNS = {
+    "time_at_risk": "time at risk",
+    "event": "event (a reoffence)",
+    "reoffences": "reoffences",
+    "exposure_days": "exposure (street days)",
+}
+
+
+def followup_frame(df: pd.DataFrame, *, table: str = "followup", columns=tuple(FOLLOWUP_COLUMNS),
+                   arm: str | None = "arm", id_column: str | None = "id") -> pd.DataFrame:
+    """Check a follow-up table's analysis columns; a copy with ``event`` boolean and the numbers float.
+
+    Checks, each error naming ``table``, the row (index label) and the column: no rows;
+    ``id_column`` (when the table has it) present and unique; ``arm`` present in every row;
+    ``event`` strictly 0/1 or False/True (:func:`indicator`); ``time_at_risk`` and
+    ``exposure_days`` finite and non-negative numbers, ``reoffences`` a whole non-negative
+    number; time at risk no longer than the street days observed (``exposure_days``).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    needed = [c for c in (arm, *columns) if c is not None]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(map(repr, missing))}: is this a follow-up table from `rjtrial followup`?",
+            table=table,
+        )
+    if len(df) == 0:
+        raise DataError("the table has no rows", table=table)
+    if id_column is not None and id_column in df.columns:
+        ids = df[id_column]
+        bad = ids.isna().to_numpy()
+        if bad.any():
+            _fail_at(df, int(np.flatnonzero(bad)[0]), "the participant id is missing", table, id_column)
+        twice = ids.duplicated(keep="first").to_numpy()
+        if twice.any():
+            i = int(np.flatnonzero(twice)[0])
+            first = int(np.flatnonzero((ids == ids.iloc[i]).to_numpy())[0])
+            _fail_at(df, i, f"duplicate participant id {ids.iloc[i]!r} (first on row {df.index[first]}); "
+                     "a follow-up table has one row per participant", table, id_column)
+    if arm is not None:
+        bad = df[arm].isna().to_numpy()
+        if bad.any():
+            _fail_at(df, int(np.flatnonzero(bad)[0]), "the arm is missing", table, arm)
+    out = df.copy()
+    if "event" in columns:
+        out["event"] = indicator(df, "event", table=table, role=FOLLOWUP_COLUMNS["event"], hint="")
+    for column, integer in (("time_at_risk", False), ("reoffences", True), ("exposure_days", False)):
+        if column in columns:
+            out[column] = _numeric(df, column, role=FOLLOWUP_COLUMNS[column], nonnegative=True, integer=integer,
+                                   table=table)
+    if "time_at_risk" in columns and "exposure_days" in columns:
+        longer = (out["time_at_risk"] > out["exposure_days"]).to_numpy()
+        if longer.any():
+            i = int(np.flatnonzero(longer)[0])
+            _fail_at(df, i, f"time at risk {out['time_at_risk'].iloc[i]:g} is longer than the "
+                     f"{out['exposure_days'].iloc[i]:g} street days observed (exposure_days): time at risk counts "
+                     "street days up to the first reoffence", table, "time_at_risk")
+    return out
+
+
+def in_table(exc: DataError, table: str) -> DataError:
+    """The same error (message, row, column) naming another table: a verb's own check, told as
+    the caller's table (``"followup"`` rather than ``"data"``)."""
+    where = []
+    if exc.table is not None:
+        where.append(f"table {exc.table}")
+    if exc.row is not None:
+        where.append(f"row {exc.row}")
+    if exc.column is not None:
+        where.append(f"column {exc.column!r}")
+    text, prefix = str(exc), f"{', '.join(where)}: " if where else ""
+    return DataError(text[len(prefix):] if text.startswith(prefix) else text, table=table, row=exc.row,
+                     column=exc.column)

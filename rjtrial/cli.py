@@ -210,16 +210,21 @@ def cmd_design_check(args) -> int:
 
 
 def _read_table(path: str, table: str):
-    """Read a CSV table for a command; a missing or unreadable file is one clear error."""
+    """Read a CSV table for a command (rows labelled from 1, the first row under the header);
+    a missing or unreadable file is one clear error."""
     import pandas as pd
 
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"{table} file {path} not found")
     try:
-        return pd.read_csv(file, dtype={"id": str})
+        frame = pd.read_csv(file, dtype={"id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CommandError(f"{table} file {path} is not a readable CSV table: {str(exc).splitlines()[0]}") from None
+    # Rows numbered as the user counts them, from 1 under the header: errors that name a
+    # row by its label then name the file's row.
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame
 
 
 def cmd_followup(args) -> int:
@@ -273,15 +278,10 @@ def cmd_demo(args) -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename: never a half-written file."""
-    if not path.parent.is_dir():
-        raise CommandError(f"cannot write {path}: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write a file of participant data: owner-only (0600), whole or not at all."""
+    from rjtrial._files import write_private
+
+    write_private(path, text)
 
 
 # --------------------------------------------------------------------- parser
@@ -416,8 +416,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if getattr(args, "func", None) is None:
             parser.print_help()
+            sys.stdout.flush()
             return EXIT_USAGE
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
+        return code
+    except BrokenPipeError:  # before OSError, its parent: e.g. `rjtrial export --db T.db | head -1`
+        return _reader_gone()
     except RjtrialError as exc:
         print(f"rjtrial: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -426,10 +431,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"rjtrial: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # e.g. `rjtrial export --db T.db | head`
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
     except KeyboardInterrupt:
         print("rjtrial: interrupted", file=sys.stderr)
         return 130
@@ -441,6 +442,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _reader_gone() -> int:
+    """The reader of standard output has gone (``| head -1`` exited): end quietly, as ``cat``
+    does. Standard output is pointed at /dev/null so that flushing it at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. captured output): nothing to redirect
+        pass
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -178,6 +178,11 @@ def cace(
     covariates = _covariate_list(covariates)
     _require(df, outcome=outcome, assigned=assigned, treated=treated, covariates=covariates)
     y = _numeric(df, outcome, role="outcome", integer=False) if df[outcome].dtype != bool else df[outcome].to_numpy(float)
+    if np.all(y == y[0]):
+        raise DataError(
+            f"the outcome is the same ({y[0]:g}) for every participant: there is no effect to estimate",
+            table=TABLE, column=outcome,
+        )
     d = _binary(df, treated, role="treated").astype(float)
     levels, codes = _groups(df, assigned, control=control, exactly_two=True, role="group")
     X, names = _design(df, assigned, levels, codes, covariates)

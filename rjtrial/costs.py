@@ -238,7 +238,7 @@ def benefit_cost(
     levels, codes = _groups(df, group, control=control, exactly_two=True)
     counts = np.zeros((len(df), len(types)))
     for column, offence_type in mapping.items():
-        counts[:, types.index(offence_type)] += _numeric(df, column, role="offence count", nonnegative=True)
+        counts[:, types.index(offence_type)] += _numeric(df, column, role="offence count", nonnegative=True, integer=True)
     n_t = int((codes == 1).sum())
     if programme_cost_total is None:
         programme = _positive("programme_cost_per_participant", programme_cost_per_participant) * n_t

@@ -30,6 +30,14 @@ at the first of
 Ties are reported in that order. A participant whose cut-off falls on or before
 the assignment day is observed for 0 days (event ``False``, time 0).
 
+**Nothing after the extraction.** Records cannot be dated after they were extracted: an
+assignment, a censor date, an offence or the start of a custody spell after the
+extraction date (without ``extraction_date``: after today, UTC) is an error naming its
+row, and so is an extraction date before every randomisation. A conviction dated after
+the extraction is not an error (the record is ignored as unknown at extraction, below)
+unless it is also after today; a custody spell may end after the extraction (a release
+date still to come).
+
 **Custody.** ``start`` and ``end`` are inclusive dates: every day from ``start``
 to ``end`` is a day in custody (if your records give the release date as the first
 day at liberty, pass ``end - 1``). Overlapping and adjacent spells of a person are
@@ -99,6 +107,7 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
+from datetime import date, datetime, timezone
 from typing import Collection
 
 import numpy as np
@@ -237,7 +246,11 @@ offence_type_column, custody_start_column, custody_end_column : str
         missing or unparsable dates, a participant without an assignment date,
         duplicate or missing participant ids, a missing person id in offences or
         custody, custody ending before it starts, a conviction before its offence, a
-        censor date before assignment, a participants column clashing with an output.
+        censor date before assignment, a participants column clashing with an output; no
+        participants; an assignment, censor date, offence or custody start dated after the
+        extraction date (without one: after today), a conviction dated after today, and an
+        extraction date before every randomisation. A date beyond pandas' range (e.g.
+        2999-01-01) is reported as such a late date, not as unparsable.
     ValueError
         A parameter outside its allowed values.
 
@@ -288,6 +301,9 @@ offence_type_column, custody_start_column, custody_end_column : str
         extraction = _stamp_day(stamp)
     elif lag:
         raise ValueError("conviction_lag_days needs extraction_date (the lag is counted back from it)")
+    today = _stamp_day(pd.Timestamp(datetime.now(timezone.utc).date()))
+    # No record can be dated after the extraction (or, without one, after today).
+    latest = _Latest(extraction, "extraction") if extraction is not None else _Latest(today, "today")
     if isinstance(offence_types, str):
         offence_types = [offence_types]
     types = None if offence_types is None else list(offence_types)
@@ -297,6 +313,8 @@ offence_type_column, custody_start_column, custody_end_column : str
 
     # ---- participants --------------------------------------------------------------
     _require(participants, "participants", [id_column, assigned_on_column])
+    if len(participants) == 0:
+        raise DataError("the table has no rows: there is nobody to follow up", table="participants")
     for name in OUTPUT_COLUMNS:
         if name in participants.columns:
             raise DataError("clashes with an output column of the follow-up; rename it", table="participants", column=name)
@@ -315,6 +333,13 @@ offence_type_column, custody_start_column, custody_end_column : str
     pid_values = pid.to_numpy()
     assigned, present = _days(participants, "participants", assigned_on_column, ids=pid_values)
     _fail("participants", assigned_on_column, ~present, "participant without an assignment date", pid_values)
+    if extraction is not None and (assigned > extraction).all():
+        raise DataError(
+            f"the extraction date {_iso(extraction)} is before every randomisation (the earliest on "
+            f"{_iso(assigned.min())}): nobody can have been followed up; check extraction_date",
+            table="participants", column=assigned_on_column,
+        )
+    latest.check("participants", assigned_on_column, assigned, present, "randomised on", pid_values)
 
     end = np.full(n, window, dtype=np.int64)
     reason = np.zeros(n, dtype=np.int8)
@@ -324,6 +349,7 @@ offence_type_column, custody_start_column, custody_end_column : str
     if censor_name is not None:
         _require(participants, "participants", [censor_name])
         censor, has_censor = _days(participants, "participants", censor_name, ids=pid_values)
+        latest.check("participants", censor_name, censor, has_censor, "censor date", pid_values)
         censor_rel = censor - assigned
         _fail("participants", censor_name, has_censor & (censor_rel < 0), "censor date before the assignment date", pid_values)
         censor_end = np.where(has_censor, censor_rel + 1, window)  # the censor date itself is observed
@@ -348,8 +374,12 @@ offence_type_column, custody_start_column, custody_end_column : str
     off_ids = offences[id_column].to_numpy()
     committed, _ = _days(offences, "offences", offence_date_column, check=member, ids=off_ids)
     _fail("offences", offence_date_column, member & (committed == _NAT), "missing offence date", off_ids)
+    latest.check("offences", offence_date_column, committed, member, "offence date", off_ids)
     if conviction_date_column in offences.columns:
         convicted, has_conviction = _days(offences, "offences", conviction_date_column, check=member, ids=off_ids)
+        # a conviction after the extraction is ignored below (unknown then), but none is after today
+        known = latest if extraction is None or extraction >= today else _Latest(today, "today")
+        known.check("offences", conviction_date_column, convicted, member & has_conviction, "conviction date", off_ids)
         _fail(
             "offences", conviction_date_column, member & has_conviction & (convicted < committed),
             "conviction date before the offence date", off_ids,
@@ -397,6 +427,7 @@ offence_type_column, custody_start_column, custody_end_column : str
         c_ids = custody[id_column].to_numpy()
         c_start, _ = _days(custody, "custody", custody_start_column, check=c_member, ids=c_ids)
         _fail("custody", custody_start_column, c_member & (c_start == _NAT), "missing custody start date", c_ids)
+        latest.check("custody", custody_start_column, c_start, c_member, "custody start", c_ids)
         c_end, _ = _days(custody, "custody", custody_end_column, check=c_member, ids=c_ids)
         _fail(
             "custody", custody_end_column, c_member & (c_end == _NAT),
@@ -551,6 +582,23 @@ def _fail(table: str, column: str, mask: np.ndarray, message: str, ids=None, val
     raise DataError(message + _more(bad.size), table=table, row=pos + 1, column=column)
 
 
+class _Latest:
+    """The last day a record can be dated: the extraction date, or today without one."""
+
+    def __init__(self, day: int, kind: str):
+        self.day, self.kind = day, kind
+
+    def check(self, table: str, column: str, days: np.ndarray, rows: np.ndarray, what: str, ids) -> None:
+        bad = np.flatnonzero(rows & (days != _NAT) & (days > self.day))
+        if bad.size == 0:
+            return
+        pos = int(bad[0])
+        when = (f"after the extraction date {_iso(self.day)}" if self.kind == "extraction"
+                else f"in the future (after today, {_iso(self.day)})")
+        raise DataError(f"{what} {_iso(days[pos])} is {when} (id {ids[pos]!r})" + _more(bad.size),
+                        table=table, row=pos + 1, column=column)
+
+
 def _stamp_day(stamp: pd.Timestamp) -> int:
     if stamp.tzinfo is not None:
         stamp = stamp.tz_localize(None)
@@ -573,6 +621,7 @@ def _days(frame: pd.DataFrame, table: str, column: str, *, check=None, ids=None)
     """
     series = frame[column]
     dtype = series.dtype
+    late: dict[int, int] = {}  # ISO dates beyond pandas' range, by position
     if isinstance(dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_localize(None)
     elif not pd.api.types.is_datetime64_dtype(dtype):
@@ -587,10 +636,29 @@ def _days(frame: pd.DataFrame, table: str, column: str, *, check=None, ids=None)
         unparsable = (parsed.isna() & series.notna()).to_numpy()
         if check is not None:
             unparsable &= check
+        late = {int(i): day for i in np.flatnonzero(unparsable) if (day := _beyond_pandas(series.iloc[i])) is not None}
+        unparsable[list(late)] = False
         _fail(table, column, unparsable, "unparsable date", ids, series.to_numpy())
         series = parsed.dt.tz_localize(None) if isinstance(parsed.dtype, pd.DatetimeTZDtype) else parsed
     values = series.to_numpy().astype("datetime64[D]").astype(np.int64)
+    for i, day in late.items():
+        values[i] = day
     return values, values != _NAT
+
+
+def _beyond_pandas(value) -> int | None:
+    """Day number of an ISO 8601 date outside pandas' range (1677-09-22 to 2262-04-11), such as
+    2999-01-01, so that it is reported as late (after the extraction, in the future), not unparsable."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        value = value.date()
+    if not isinstance(value, date) or pd.Timestamp.min.date() <= value <= pd.Timestamp.max.date():
+        return None
+    return (value - date(1970, 1, 1)).days
 
 
 def _members(frame: pd.DataFrame, table: str, id_column: str, index: pd.Index):

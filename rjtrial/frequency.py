@@ -284,6 +284,15 @@ def rate_ratio(
     if not (isinstance(per, (int, float)) and per > 0):
         raise ValueError(f"per must be a positive number, got {per!r}")
     levels, codes = _groups(df, group, control=control)
+    if not y.any():
+        raise DataError(f"{count} is 0 in every row: a rate ratio needs at least one event", table=TABLE,
+                        column=count)
+    for k, level in enumerate(levels):
+        if not y[codes == k].any():
+            raise DataError(
+                f"{count} is 0 in every row of group {level!r}: its rate is 0, so the rate ratio is 0 or "
+                "infinite (no estimate)", table=TABLE, column=count,
+            )
     X, names = _design(df, group, levels, codes, covariates)
     offset = np.log(t)
 

@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from rjtrial import frequency, survival
+from rjtrial._checks import followup_frame, in_table
 from rjtrial.errors import DataError
 
 REQUIRED = ("time_at_risk", "event", "reoffences", "exposure_days")
+TABLE = "followup"
 
 
 @dataclass(frozen=True)
@@ -130,32 +132,46 @@ def primary_results(
     -------
     PrimaryResults
     """
-    missing = [c for c in (arm, *REQUIRED) if c not in followup.columns]
-    if missing:
-        raise DataError(
-            f"missing column(s) {', '.join(map(repr, missing))}: is this a follow-up table from `rjtrial followup`?",
-            table="followup",
-        )
-    levels = sorted(pd.unique(followup[arm].dropna().astype(str)))
+    data = followup_frame(followup, table=TABLE, columns=REQUIRED, arm=arm)
+    labels = data[arm].astype(str)
+    levels = sorted(pd.unique(labels))
     if len(levels) != 2:
-        raise DataError(f"the analysis needs exactly two arms, found {len(levels)}: {levels}", table="followup", column=arm)
+        message = f"the analysis needs exactly two arms, found {len(levels)}: {levels}"
+        if len(levels) > 2:  # a typo is the rarest label: name its first row
+            sizes = labels.value_counts()
+            odd = min(levels, key=lambda level: (sizes[level], -int(np.flatnonzero(labels == level)[0])))
+            raise DataError(f"{message}; arm {odd!r} is here", table=TABLE,
+                            row=data.index[int(np.flatnonzero(labels == odd)[0])], column=arm)
+        raise DataError(message, table=TABLE, column=arm)
     if control is None:
         control = "control" if "control" in levels else levels[0]
     if control not in levels:
         raise ValueError(f"control={control!r} is not an arm; arms: {', '.join(levels)}")
     treatment = next(level for level in levels if level != control)
-    data = followup.copy()
-    data[arm] = pd.Categorical(data[arm].astype(str), categories=[control, treatment])
-    data["_event"] = data["event"].astype(bool).astype(int)
+    data[arm] = pd.Categorical(labels, categories=[control, treatment])
+    _check_information(data, arm)
+    data["_event"] = data["event"].astype(int)
     if tau is None:
         tau = float(data.groupby(arm, observed=True)["time_at_risk"].max().min())
-    cox = survival.cox(data, arm, time="time_at_risk", event="_event", alpha=alpha)
-    logrank = survival.logrank(data, time="time_at_risk", event="_event", group=arm)
-    rmst = survival.rmst(data, tau=tau, time="time_at_risk", event="_event", group=arm, control=control, alpha=alpha)
-    rate = frequency.rate_ratio(
-        data, count="reoffences", exposure="exposure_days", group=arm, control=control, model=count_model, alpha=alpha
-    )
-    prevalence = frequency.risk_ratio(data, outcome="_event", group=arm, control=control, alpha=alpha)
+    try:
+        cox = survival.cox(data, arm, time="time_at_risk", event="event", alpha=alpha)
+        try:
+            logrank = survival.logrank(data, time="time_at_risk", event="event", group=arm)
+        except np.linalg.LinAlgError:  # numpy's bare "Singular matrix"
+            raise DataError(
+                "the log-rank test has no information (its variance is 0): at every reoffence time either one arm "
+                "has nobody left at risk or everyone at risk reoffended that day; check time_at_risk and event",
+                table=TABLE, column="time_at_risk",
+            ) from None
+        rmst = survival.rmst(data, tau=tau, time="time_at_risk", event="event", group=arm, control=control,
+                             alpha=alpha)
+        rate = frequency.rate_ratio(
+            data, count="reoffences", exposure="exposure_days", group=arm, control=control, model=count_model,
+            alpha=alpha,
+        )
+        prevalence = frequency.risk_ratio(data, outcome="event", group=arm, control=control, alpha=alpha)
+    except DataError as exc:  # a verb's own check, told as this table
+        raise in_table(exc, TABLE) from None
     counts = data.groupby(arm, observed=True)["_event"].agg(["size", "sum"])
     return PrimaryResults(
         control=control,
@@ -170,3 +186,21 @@ def primary_results(
         rate_ratio=rate,
         prevalence=prevalence,
     )
+
+
+def _check_information(data: pd.DataFrame, arm: str) -> None:
+    """Refuse, naming the column and why, a table whose time at risk carries no information."""
+    time = data["time_at_risk"].to_numpy()
+    if (time == 0).all():
+        raise DataError(
+            "time at risk is 0 for every participant: nobody was followed up, so there is nothing to analyse "
+            "(were the records extracted before the randomisations, or everyone in custody throughout?)",
+            table=TABLE, column="time_at_risk",
+        )
+    longest = data.groupby(arm, observed=True)["time_at_risk"].max()
+    for level, value in longest.items():
+        if value == 0:
+            raise DataError(
+                f"time at risk is 0 for everyone in arm {level!r}: nobody in that arm was followed up",
+                table=TABLE, column="time_at_risk",
+            )

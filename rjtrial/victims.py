@@ -92,7 +92,8 @@ def _binary_result(label, events, codes, levels, alpha, correction) -> BinaryOut
 
 
 def binary_outcome(
-    df: pd.DataFrame, *, outcome: str, group: str, control=None, alpha: float = 0.05, correction: float = 0.5
+    df: pd.DataFrame, *, outcome: str, group: str, control=None, alpha: float = 0.05, correction: float = 0.5,
+    coding=None,
 ) -> BinaryOutcomeResult:
     """A yes/no victim outcome by arm, with risk difference and risk ratio.
 
@@ -101,7 +102,9 @@ def binary_outcome(
     df : pandas.DataFrame
         One row per victim interviewed.
     outcome : str
-        0/1 or boolean column (e.g. satisfied with how the case was dealt with).
+        0/1 or boolean column (e.g. satisfied with how the case was dealt with); text
+        ``"0"``/``"1"`` or ``"False"``/``"True"`` when the whole column is such text. Every
+        other value, and a blank, is an error naming the row: drop unanswered rows first.
     group : str
         Column of the two arms.
     control : optional
@@ -110,6 +113,9 @@ def binary_outcome(
         Significance level of the Wald intervals.
     correction : float
         Added to every cell when one is empty (see :func:`rjtrial.frequency.compare_proportions`).
+    coding : mapping, optional
+        Another coding of ``outcome``, stated: ``{"yes": True, "no": False}``. It replaces the
+        default codes; no coding is ever guessed.
 
     Returns
     -------
@@ -135,7 +141,7 @@ def binary_outcome(
     df = _frame(df)
     alpha = _alpha(alpha)
     _require(df, outcome=outcome, group=group)
-    events = _binary(df, outcome, role="outcome")
+    events = _binary(df, outcome, role="outcome", coding=coding)
     levels, codes = _groups(df, group, control=control, exactly_two=True)
     return _binary_result(outcome, events, codes, levels, alpha, correction)
 

@@ -64,3 +64,30 @@ def test_cli_followup_bad_input_is_one_line_and_writes_nothing(files, tmp_path, 
     assert code == 2
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "participants, offences, extra, message",
+    [
+        ("id,arm,randomised_on\n", None, [], "table participants: the table has no rows"),
+        (None, "id,offence_date\nA,2999-01-01\n", [],
+         "table offences, row 1, column 'offence_date': offence date 2999-01-01 is in the future"),
+        (None, "id,offence_date\nA,2999-01-01\n", ["--extraction-date", "2025-01-01"],
+         "offence date 2999-01-01 is after the extraction date 2025-01-01"),
+        (None, None, ["--extraction-date", "2023-12-31"], "extraction date 2023-12-31 is before every randomisation"),
+        ("id,arm,randomised_on\nA,control,2024-01-10\nB,conference,2090-02-01\n", None, [],
+         "table participants, row 2, column 'randomised_on': randomised on 2090-02-01 is in the future"),
+    ],
+)
+def test_cli_followup_dates_and_empty_tables_are_one_line(files, tmp_path, capsys, participants, offences, extra, message):
+    # an empty participants file and an extraction date before every randomisation exited 0;
+    # 2999 was "unparsable"; 2090 was accepted
+    for name, text in (("participants", participants), ("offences", offences)):
+        if text is not None:
+            files[name].write_text(text)
+    out = tmp_path / "followup.csv"
+    code = main(["followup", "--participants", str(files["participants"]), "--offences", str(files["offences"]),
+                 *extra, "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()

@@ -109,3 +109,21 @@ def test_row_labels_and_order_do_not_matter():
     a = cace(TRIAL, covariates=["age", "site"], **ARGS).summary_frame()
     b = cace(shuffled, covariates=["age", "site"], **ARGS).summary_frame()
     pd.testing.assert_frame_equal(a, b, rtol=1e-10)
+
+
+@pytest.mark.parametrize("value", [0, 3])
+def test_an_outcome_without_variation_is_named_not_a_zero_division(value):
+    # every participant with the same outcome: linearmodels divided by its zero total sum of squares
+    with pytest.raises(DataError, match="the same") as info:
+        cace(TRIAL.assign(reoffences=value), **ARGS)
+    assert info.value.column == "reoffences"
+
+
+def test_a_text_treated_column_is_read_strictly():
+    as_text = TRIAL.assign(treatment_received=TRIAL["treatment_received"].map({0: "False", 1: "True"}))
+    assert cace(as_text, **ARGS).estimate == pytest.approx(cace(TRIAL, **ARGS).estimate, rel=1e-12)
+    careless = TRIAL.astype({"treatment_received": object})
+    careless.loc[4, "treatment_received"] = "y"
+    with pytest.raises(DataError, match="'y'") as info:
+        cace(careless, **ARGS)
+    assert (info.value.row, info.value.column) == (4, "treatment_received")

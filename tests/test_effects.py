@@ -313,3 +313,30 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(f"rjtrial.effects.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("events_treatment", 2.5, "whole number"),
+        ("n_control", 40.5, "whole number"),
+        ("events_control", "4", "must be numeric, found '4'"),
+        ("events_treatment", True, "must be numeric, found True"),
+    ],
+)
+def test_counts_must_be_whole_numbers_and_numbers(column, value, message):
+    # a fractional count was pooled as given, text was coerced, True counted as 1 event
+    table = pd.DataFrame({"events_treatment": [3, 2, 6], "n_treatment": [50, 40, 60], "events_control": [5, 4, 9],
+                          "n_control": [50, 40, 60]}, index=["A", "B", "C"], dtype=object)
+    table.loc["B", column] = value
+    with pytest.raises(DataError, match=message) as info:
+        effects.log_risk_ratio(table, events_treatment="events_treatment", n_treatment="n_treatment",
+                               events_control="events_control", n_control="n_control")
+    assert (info.value.table, info.value.row, info.value.column) == ("effects", "B", column)
+
+
+def test_rate_events_must_be_whole_numbers():
+    with pytest.raises(DataError, match="whole number") as info:
+        effects.log_incidence_rate_ratio(events_treatment=[3, 1.5], person_time_treatment=[100.5, 80.25],
+                                         events_control=[4, 2], person_time_control=[90, 70])
+    assert (info.value.row, info.value.column) == (1, "events_treatment")

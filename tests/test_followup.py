@@ -357,6 +357,23 @@ def _error_cases():
         "custody without end": (ok_people, ok_offences, spells(("p1", "2020-01-05", "2020-01-09"), ("p3", "2020-01-05", None)), {},
                                 ("custody", 2, "end")),
         "custody unparsable start": (ok_people, ok_offences, spells(("p2", "Jan 5th", "2020-01-09")), {}, ("custody", 1, "start")),
+        # dates after the records were extracted (or, without an extraction date, after today)
+        "randomised after the extraction date": (ok_people.assign(randomised_on=["2020-01-01", "2021-09-01", "2020-01-01"]),
+                                                 ok_offences, None, {"extraction_date": "2021-07-01"},
+                                                 ("participants", 2, "randomised_on")),
+        "randomised in 2090": (ok_people.assign(randomised_on=["2020-01-01", "2020-01-01", "2090-01-01"]), ok_offences,
+                               None, {}, ("participants", 3, "randomised_on")),
+        "offence after the extraction date": (ok_people, records(("p1", "2020-02-01", None), ("p2", "2021-08-01", None)),
+                                              None, {"extraction_date": "2021-07-01"}, ("offences", 2, "offence_date")),
+        "offence in 2999": (ok_people, records(("p1", "2020-02-01", None), ("p2", "2999-02-01", None)), None, {},
+                            ("offences", 2, "offence_date")),
+        "conviction in 2999": (ok_people, records(("p1", "2020-02-01", "2999-03-01")), None, {},
+                               ("offences", 1, "conviction_date")),
+        "custody starting after the extraction date": (ok_people, ok_offences, spells(("p1", "2022-01-05", "2022-01-09")),
+                                                       {"extraction_date": "2021-07-01"}, ("custody", 1, "start")),
+        "death in the future": (ok_people.assign(died_on=[None, "2090-12-31", None]), ok_offences, None, {},
+                                ("participants", 2, "died_on")),
+        "no participants": (ok_people.iloc[:0], ok_offences, None, {}, ("participants", None, None)),
     }
     return [pytest.param(*case, id=name) for name, case in cases.items()]
 
@@ -368,7 +385,8 @@ def test_bad_input_raises_one_error_naming_table_row_and_column(participants, of
         build(participants, offences, custody=custody, **options)
     error = caught.value
     assert (error.table, error.row, error.column) == (table, row_number, column)
-    prefix = f"table {table}, " + (f"row {row_number}, " if row_number is not None else "") + f"column {column!r}: "
+    prefix = (f"table {table}" + (f", row {row_number}" if row_number is not None else "")
+              + (f", column {column!r}" if column is not None else "") + ": ")
     assert str(error).startswith(prefix)
     assert "\n" not in str(error)
 
@@ -376,6 +394,39 @@ def test_bad_input_raises_one_error_naming_table_row_and_column(participants, of
 def test_duplicate_id_error_names_the_first_occurrence_and_the_id():
     with pytest.raises(DataError, match=r"row 3, column 'id': duplicate participant id 'p1' \(first on row 1\)"):
         build(people("2020-01-01", "2020-01-01", "2020-01-01").assign(id=["p1", "p2", "p1"]), NO_OFFENCES)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        pytest.param({}, r"offence date 2999-01-01 is in the future \(after today, \d{4}-\d\d-\d\d\) \(id 'p2'\)",
+                     id="no-extraction-date"),
+        pytest.param({"extraction_date": "2021-07-01"},
+                     r"offence date 2999-01-01 is after the extraction date 2021-07-01 \(id 'p2'\)", id="extraction"),
+    ],
+)
+def test_an_offence_dated_2999_is_said_to_be_late_not_unparsable(options, message):
+    # 2999 is beyond pandas' dates (2262): it was reported as "unparsable date"
+    with pytest.raises(DataError, match=message):
+        build(people("2020-01-01", "2020-01-01"), records(("p2", "2999-01-01", None)), **options)
+
+
+def test_an_extraction_date_before_every_randomisation_is_refused():
+    # it gave exit 0 and a table of zero follow-up
+    with pytest.raises(DataError, match="extraction date 2019-06-30 is before every randomisation") as caught:
+        build(people("2020-01-01", "2020-02-01"), NO_OFFENCES, extraction_date="2019-06-30")
+    assert (caught.value.table, caught.value.column) == ("participants", "randomised_on")
+
+
+def test_randomised_on_the_extraction_day_is_followed_for_no_day():
+    table = build(people("2020-01-01", "2021-07-01"), NO_OFFENCES, extraction_date="2021-07-01")
+    assert table["followup_days"].tolist() == [547, 0]
+
+
+def test_a_conviction_after_the_extraction_date_is_still_ignored_and_counted():
+    table = build(people("2020-01-01"), records(("p1", "2020-02-01", "2022-01-01")), extraction_date="2021-07-01")
+    assert table["reoffences"].tolist() == [0]
+    assert table.attrs["records_ignored"]["offences"]["convicted_after_extraction"] == 1
 
 
 def test_unparsable_date_error_quotes_the_value_and_the_person():
@@ -525,6 +576,10 @@ def reference(participants, offences, custody, *, window_days, date_basis, convi
 BASE = date(2020, 1, 1)
 
 
+def _no_later(day: date, extraction: date | None) -> date:
+    return day if extraction is None else min(day, extraction)
+
+
 @st.composite
 def trials(draw):
     """Small random trials whose dates cluster on the boundaries that matter.
@@ -539,7 +594,9 @@ def trials(draw):
     proven = None if date_basis == "conviction" else draw(st.one_of(st.none(), st.integers(0, 4)))
     prior = draw(st.integers(0, 5))
     lag = draw(st.integers(0, 4))
-    extraction_offset = draw(st.one_of(st.none(), st.integers(-2, window + lag + (proven or 0) + 3)))
+    # no record is dated after the extraction (build refuses one): it falls on or after the last
+    # assignment day (2), and a lag still puts some cut-offs on or before assignment
+    extraction_offset = draw(st.one_of(st.none(), st.integers(2, window + lag + (proven or 0) + 3)))
     extraction = None if extraction_offset is None else BASE + timedelta(days=extraction_offset)
     options = {
         "window_days": window,
@@ -556,6 +613,8 @@ def trials(draw):
     ids = [f"p{i}" for i in range(n)]
     assigned = [BASE + timedelta(days=draw(st.integers(0, 2))) for _ in ids]
     died = [draw(st.one_of(st.none(), st.integers(0, window + 1))) for _ in ids]
+    if extraction is not None:
+        died = [None if k is None else min(k, (extraction - a).days) for a, k in zip(assigned, died)]
     participants = pd.DataFrame(
         {
             "id": ids,
@@ -573,6 +632,8 @@ def trials(draw):
         st.lists(st.tuples(who, st.integers(-prior - 2, horizon), conviction, st.sampled_from(["theft", "assault"])), max_size=12)
     ):
         committed = origin[person] + timedelta(days=offset)
+        if extraction is not None:
+            committed = min(committed, extraction)
         if isinstance(convicted, int):
             convicted = committed + timedelta(days=convicted)
         elif convicted == "extraction":
@@ -596,8 +657,9 @@ def trials(draw):
         custody = pd.DataFrame(
             {
                 "id": [r[0] for r in spell_rows],
-                "start": pd.to_datetime([origin[r[0]] + timedelta(days=r[1]) for r in spell_rows]),
-                "end": pd.to_datetime([origin[r[0]] + timedelta(days=r[1] + r[2]) for r in spell_rows]),
+                "start": pd.to_datetime([_no_later(origin[r[0]] + timedelta(days=r[1]), extraction) for r in spell_rows]),
+                "end": pd.to_datetime([_no_later(origin[r[0]] + timedelta(days=r[1]), extraction) + timedelta(days=r[2])
+                                       for r in spell_rows]),
             }
         )
     return participants, offences, custody, options

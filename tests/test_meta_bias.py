@@ -103,3 +103,17 @@ def test_docstring_examples_run():
     import rjtrial.meta.bias as module
 
     assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_equal_standard_errors_say_why_egger_and_the_side_of_trim_and_fill_are_not_computable():
+    # it was "the design (intercept, sei) is rank deficient ... a moderator is constant"
+    import pandas as pd
+
+    from rjtrial.meta import egger, pool, trim_and_fill
+
+    res = pool(pd.DataFrame({"estimate": [0.1, -0.2, 0.3, 0.05], "variance": [0.04] * 4}, index=list("ABCD")))
+    with pytest.raises(ValueError, match="Egger's test is not computable: all standard errors are equal"):
+        egger(res)
+    with pytest.raises(ValueError, match="all standard errors are equal.*side='left' or 'right'"):
+        trim_and_fill(res)
+    assert trim_and_fill(res, side="left").k0 >= 0

@@ -78,7 +78,7 @@ def test_precomputed_effect_sizes(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content,measure,message", [
-    ("study,estimate,variance\nA,x,0.1\nB,0.1,0.2\n", "cohens_d", "row 0, column 'estimate'"),
+    ("study,estimate,variance\nA,x,0.1\nB,0.1,0.2\n", "cohens_d", "row 1, column 'estimate'"),  # the file's row
     ("study,m\nA,1\n", "hedges_g", "needs columns mean_treatment"),
     ("study,estimate,variance\nA,0.1,-1\nB,0.2,0.1\n", "cohens_d", "variance must be positive"),
 ])
@@ -111,3 +111,78 @@ def test_the_parser_offers_every_method_and_test():
     from rjtrial.meta.regression import TESTS
 
     assert cli.METHODS == METHODS and cli.TESTS == TESTS
+
+
+# ----------------------------------------------- careless and hostile tables: one clear error
+@pytest.mark.parametrize(
+    "content, measure, where, message",
+    [
+        pytest.param("study,estimate,std_error\nA,0.1,0.1\nB,0.2,-0.3\nC,0.0,0.2\n", "cohens_d",
+                     (2, "std_error"), "positive", id="negative-std-error"),
+        pytest.param("study,estimate,variance,std_error\nA,0.1,0.01,0.1\nB,0.2,0.04,0.3\nC,0.0,0.04,0.2\n",
+                     "cohens_d", (2, "std_error"), "disagree", id="variance-and-std-error-disagree"),
+        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,1e308,0.04\nC,0.0,0.04\n", "cohens_d",
+                     (2, "estimate"), "too large", id="estimate-1e308"),
+        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,0.2,1e-308\nC,0.0,0.04\n", "cohens_d",
+                     (2, "variance"), "too small", id="variance-1e-308"),
+        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,0.2,1e308\nC,0.0,0.04\n", "cohens_d",
+                     (2, "variance"), "too large", id="variance-1e308"),
+        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,,\nC,0.0,0.04\n", "cohens_d",
+                     (2, "estimate"), "missing", id="blank-row"),
+        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,0.2,0.04\nA,0.0,0.04\n", "cohens_d",
+                     (3, "study"), "appears twice", id="duplicate-study"),
+        pytest.param("study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,2.5,40,4,40\n",
+                     "log_risk_ratio", (2, "events_treatment"), "whole number", id="fractional-events"),
+        pytest.param("study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,2,40.5,4,40\n",
+                     "log_odds_ratio", (2, "n_treatment"), "whole number", id="fractional-n"),
+        pytest.param("study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,two,40,4,40\n",
+                     "log_risk_ratio", (2, "events_treatment"), "numeric", id="text-count"),
+        pytest.param("study,events_treatment,person_time_treatment,events_control,person_time_control\n"
+                     "A,3,500,5,500\nB,1.5,400,4,400\n", "log_incidence_rate_ratio", (2, "events_treatment"),
+                     "whole number", id="fractional-rate-events"),
+    ],
+)
+def test_bad_study_tables_name_the_file_row_and_column(tmp_path, capsys, content, measure, where, message):
+    path = tmp_path / "studies.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message) as info:
+        run(["meta", str(path), "--measure", measure], capsys)
+    assert (info.value.table, info.value.row, info.value.column) == (str(path), *where)
+    from rjtrial import cli
+
+    assert cli.main(["meta", str(path), "--measure", measure]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1 and "nan" not in captured.err
+
+
+def test_std_error_and_variance_that_agree_to_rounding_are_accepted(tmp_path, capsys):
+    path = tmp_path / "studies.csv"
+    path.write_text("study,estimate,variance,std_error\nA,0.1,0.0151,0.123\nB,0.2,0.04,0.2\nC,0.0,0.09,0.3\n")
+    code, out = run(["meta", str(path), "--measure", "cohens_d", "--json"], capsys)
+    assert code == 0 and [s["variance"] for s in json.loads(out)["studies"]] == [0.0151, 0.04, 0.09]
+
+
+# ------------------------------------------- a diagnostic that cannot be computed is said so
+EQUAL = "study,estimate,variance\nA,0.1,0.04\nB,-0.2,0.04\nC,0.3,0.04\nD,0.05,0.04\n"
+
+
+def test_equal_variances_still_give_the_pooled_estimate_and_say_egger_is_not_computable(tmp_path, capsys):
+    # all studies the same size: Egger's regression has a constant predictor; `rjtrial meta` exited 2
+    path = tmp_path / "equal.csv"
+    path.write_text(EQUAL)
+    code, out = run(["meta", str(path), "--measure", "other"], capsys)
+    assert code == 0
+    assert "Egger's regression test: not computable: all standard errors are equal" in out
+    assert "Begg's rank correlation: not computable: all standard errors are equal" in out
+    assert "estimate" in out.lower() and "0.0625" in out  # the pooled (equal-weight) mean is shown
+
+
+def test_equal_variances_in_json(tmp_path, capsys):
+    path = tmp_path / "equal.csv"
+    path.write_text(EQUAL)
+    code, out = run(["meta", str(path), "--measure", "other", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["pooled"][-1]["estimate"] == pytest.approx(0.0625, abs=1e-12)
+    egger_out = data["diagnostics"]["egger"]
+    assert egger_out == {"computable": False, "reason": "all standard errors are equal"}
+    assert data["diagnostics"]["fail_safe_n"]["computable"] is True

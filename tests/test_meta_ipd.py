@@ -206,7 +206,7 @@ def test_a_zero_cell_gets_the_half_correction_for_risk_measures():
 
 def test_errors_of_the_per_trial_analysis_name_the_trial():
     table = _small()
-    table.loc[3, "exposure_days"] = 0  # rate_ratio refuses zero street time
+    table.loc[3, ["time_at_risk", "exposure_days"]] = 0  # rate_ratio refuses zero street time (custody throughout)
     with pytest.raises(DataError, match="exposure is 0") as info:
         two_stage({"custody": table}, measure="log_rate_ratio", treatment="conference")
     assert info.value.table == "custody" and info.value.column == "exposure_days"
@@ -245,3 +245,44 @@ def test_warnings_of_a_trial_fit_name_the_trial():
                           "exposure_days": [365] * 10})
     with pytest.warns(RuntimeWarning, match="trial 'flat': .*no overdispersion"):
         two_stage({"flat": table}, measure="log_rate_ratio")
+
+
+# ------------------------------------------------ careless codes: no silent wrong answer
+@pytest.mark.parametrize(
+    "measure, column, cell, message",
+    [
+        ("log_hazard_ratio", "event", "maybe", r"0 or 1 \(or False/True\)"),
+        ("log_hazard_ratio", "event", 2, r"0 or 1 \(or False/True\)"),
+        ("log_risk_ratio", "event", "yes", r"0 or 1 \(or False/True\)"),
+        ("risk_difference", "event", None, "missing"),
+        ("log_hazard_ratio", "time_at_risk", "long", "numeric"),
+        ("log_rate_ratio", "reoffences", "three", "numeric"),
+        ("log_rate_ratio", "reoffences", 1.5, "whole number"),
+        ("log_rate_ratio", "exposure_days", -4, "negative"),
+        ("log_odds_ratio", "arm", None, "missing"),
+    ],
+)
+def test_a_bad_cell_of_a_trial_is_named_by_trial_row_and_column(measure, column, cell, message):
+    # meta/ipd.py read event with astype(bool) ("maybe" and 2 were reoffences) and the counts
+    # with to_numeric(errors="coerce") (a bad count was silently left out of the totals)
+    table = _small().astype({column: object})
+    table.loc[6, column] = cell
+    with pytest.raises(DataError, match=message) as info:
+        two_stage({"good": _small(), "careless": table}, measure=measure, treatment="conference")
+    assert (info.value.table, info.value.row, info.value.column) == ("careless", 6, column)
+
+
+def test_event_as_text_false_is_not_a_reoffence():
+    table = _small()
+    as_text = table.assign(event=table["event"].map({0: "False", 1: "True", False: "False", True: "True"}))
+    expected = two_stage({"t": table}, measure="log_risk_ratio", treatment="conference")
+    got = two_stage({"t": as_text}, measure="log_risk_ratio", treatment="conference")
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_duplicate_participants_within_a_trial_are_refused():
+    table = _small()
+    table.loc[9, "id"] = table.loc[2, "id"]
+    with pytest.raises(DataError, match="duplicate participant id") as info:
+        two_stage({"twice": table}, treatment="conference")
+    assert (info.value.table, info.value.row, info.value.column) == ("twice", 9, "id")

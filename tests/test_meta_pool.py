@@ -95,6 +95,27 @@ def test_estimate_missing_with_a_variance_names_the_study():
     assert info.value.row == "B"
 
 
+@pytest.mark.parametrize(
+    "estimate, variance, column, message",
+    [
+        pytest.param(1e308, 0.03, "estimate", "too large", id="estimate-1e308"),
+        pytest.param(-1e300, 0.03, "estimate", "too large", id="estimate--1e300"),
+        pytest.param(0.2, 1e-308, "variance", "too small", id="variance-1e-308"),
+        pytest.param(0.2, 1e308, "variance", "too large", id="variance-1e308"),
+        pytest.param("n/a", "n/a", "estimate", "not a number", id="text-pair"),
+        pytest.param(0.2, "0.03?", "variance", "not a number", id="text-variance"),
+        pytest.param(True, 0.03, "estimate", "not a number", id="boolean"),
+    ],
+)
+def test_extreme_or_text_values_name_the_study_instead_of_a_nan_result(estimate, variance, column, message):
+    # 1e308 / 1e-308 gave an internal error or `estimate = nan`; text was coerced to NaN and the
+    # study silently treated as not estimable
+    es = pd.DataFrame({"estimate": [0.1, estimate, 0.2], "variance": [0.04, variance, 0.02]}, index=["A", "B", "C"])
+    with pytest.raises(DataError, match=message) as info:
+        pool(es)
+    assert (info.value.table, info.value.row, info.value.column) == ("effects", "B", column)
+
+
 def test_missing_moderator_names_the_study(log_rr):
     with pytest.raises(DataError, match="missing moderator value") as info:
         pool(log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat")
@@ -178,3 +199,24 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(f"rjtrial.meta.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "values, row, message",
+    [
+        pytest.param(lambda y: y.astype(object).where(y.index != "TPT Madras", "1968?"), "TPT Madras",
+                     "mixes numbers and text", id="one-text-cell"),
+        pytest.param(lambda y: y.astype(str), "Aronson", "numbers written as text", id="numbers-as-text"),
+    ],
+)
+def test_a_numeric_moderator_with_text_is_not_silently_made_categorical(log_rr, values, row, message):
+    # an object column became one dummy per distinct year: a different model, without a word
+    with pytest.raises(DataError, match=message) as info:
+        pool(log_rr.assign(year=values(log_rr["year"])), moderators="year")
+    assert (info.value.row, info.value.column) == (row, "year")
+
+
+def test_a_categorical_moderator_of_codes_is_categorical_when_said(log_rr):
+    codes = pd.Categorical(log_rr["year"].astype(str))
+    res = pool(log_rr.assign(year=codes), moderators="year")
+    assert len(res.coefficient_names) == 1 + len(set(log_rr["year"])) - 1

@@ -408,3 +408,64 @@ def test_shipped_costs_files_read_and_say_they_are_assumptions(path):
     settings = read_costs(path)
     assert settings.cost_per_offence and settings.source.startswith("assumption")
     assert all(text.startswith("assumption") for text in settings.assumptions.values())
+
+
+# --------------------------------------------- careless codes: refused, never read as True
+@pytest.mark.parametrize("cell", ["maybe", "2", "yes"])
+def test_a_bad_event_cell_in_the_followup_file_is_named(trial_folder, followup, tmp_path, cell):
+    # sections.analysis_frame read the column with astype(bool): "maybe" and "2" were reoffences
+    bad = followup.assign(event=followup["event"].astype(str))
+    bad.loc[6, "event"] = cell
+    path = tmp_path / "followup-bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(DataError) as excinfo:
+        build_report(trial_folder / "trial.db", path)
+    error = excinfo.value
+    assert (error.table, error.row, error.column) == ("followup-bad.csv", 7, "event")
+    assert repr(cell) in _error(excinfo)
+
+
+def test_event_as_text_true_false_gives_the_same_report(trial_folder, followup, report):
+    as_text = followup.assign(event=followup["event"].map({True: "True", False: "False"}))
+    assert build_report(trial_folder / "trial.db", as_text).numbers["hazard_ratio"] == report.numbers["hazard_ratio"]
+
+
+@pytest.mark.parametrize(
+    "column, cell, message",
+    [
+        ("time_at_risk", "soon", "numeric"),
+        ("reoffences", "-1", "negative"),
+        ("exposure_days", "inf", "not finite"),
+    ],
+)
+def test_a_bad_number_in_the_followup_is_named(trial_folder, followup, column, cell, message):
+    bad = followup.astype({column: object})
+    bad.loc[3, column] = cell if cell == "soon" else float(cell)
+    with pytest.raises(DataError, match=message) as excinfo:
+        build_report(trial_folder / "trial.db", bad)
+    assert (excinfo.value.table, excinfo.value.row, excinfo.value.column) == ("followup", 4, column)
+
+
+@pytest.mark.parametrize(
+    "column, cell, message",
+    [
+        ("satisfied", "maybe", "0 or 1"),
+        ("would_recommend", 2, "0 or 1"),
+        ("ies_r_followup", "high", "numeric"),
+        ("ies_r_baseline", 95, "0 to 88"),
+    ],
+)
+def test_a_bad_victim_answer_is_named(trial_folder, followup, victims, column, cell, message):
+    bad = victims.astype({column: object})
+    bad.loc[8, column] = cell
+    with pytest.raises(DataError, match=message) as excinfo:
+        build_report(trial_folder / "trial.db", followup, victims=bad)
+    assert (excinfo.value.table, excinfo.value.row, excinfo.value.column) == ("victims", 9, column)
+
+
+def test_a_blank_victim_answer_leaves_that_victim_out_of_that_outcome(trial_folder, followup, victims):
+    blank = victims.astype({"satisfied": object})
+    blank.loc[8, "satisfied"] = None
+    out = build_report(trial_folder / "trial.db", followup, victims=blank).sections["victims"]
+    satisfied = next(item for item in out["binary"] if item["key"] == "satisfied")
+    assert int(satisfied["proportions"]["n"].sum()) == len(victims) - 1

@@ -173,3 +173,11 @@ def test_a_registry_that_does_not_verify_is_reported_and_exits_1(capsys, trial_f
                        "-o", str(tmp_path / "report.html"))
     assert code == 1 and "DID NOT VERIFY" in err
     assert "The registry did NOT verify" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_report_is_written_owner_only(cli_report):
+    # a report of criminal records was written 0644 under the usual umask
+    import stat
+
+    _, out = cli_report
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600

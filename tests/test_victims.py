@@ -108,3 +108,31 @@ def test_bad_input_names_the_column(call, column, message):
 def test_bad_threshold():
     with pytest.raises(ValueError, match="threshold"):
         above_threshold(TRIAL, score="ies_followup", group="arm", threshold="25")
+
+
+def test_a_yes_no_coding_is_read_only_when_stated():
+    as_words = TRIAL.assign(victim_satisfied=TRIAL["victim_satisfied"].map({1: "yes", 0: "no"}))
+    with pytest.raises(DataError, match="coding="):
+        binary_outcome(as_words, outcome="victim_satisfied", group="arm")
+    stated = binary_outcome(as_words, outcome="victim_satisfied", group="arm", coding={"yes": True, "no": False})
+    expected = binary_outcome(TRIAL, outcome="victim_satisfied", group="arm")
+    pd.testing.assert_frame_equal(stated.summary_frame(), expected.summary_frame())
+
+
+def test_answers_read_from_a_csv_with_a_blank_are_read_after_the_blank_is_dropped(tmp_path):
+    # a blank makes pandas read a True/False column as objects; the rows answered are still booleans
+    path = tmp_path / "victims.csv"
+    TRIAL.assign(victim_satisfied=TRIAL["victim_satisfied"].astype(bool)).to_csv(path, index=False)
+    text = path.read_text().splitlines()
+    header = text[0].split(",")
+    at = header.index("victim_satisfied")
+    cells = text[3].split(",")
+    cells[at] = ""
+    text[3] = ",".join(cells)
+    path.write_text("\n".join(text) + "\n")
+    read = pd.read_csv(path)
+    assert read["victim_satisfied"].dtype == object
+    answered = read.dropna(subset=["victim_satisfied"])
+    res = binary_outcome(answered, outcome="victim_satisfied", group="arm")
+    expected = binary_outcome(TRIAL.drop(index=2), outcome="victim_satisfied", group="arm")
+    pd.testing.assert_frame_equal(res.summary_frame(), expected.summary_frame())

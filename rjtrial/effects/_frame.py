@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from rjtrial._checks import first_non_number
 from rjtrial.errors import DataError
 
 TABLE = "effects"
@@ -38,11 +39,28 @@ class Inputs:
             array = value.to_numpy() if isinstance(value, pd.Series) else np.asarray(value)
             if array.ndim > 1:
                 raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+            self._numbers_only(name, array)
             try:
                 array = np.broadcast_to(np.asarray(array, dtype=float), (n,)).copy()
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{name} must be numeric") from exc
             self.values[name] = array
+
+    def _numbers_only(self, name: str, array: np.ndarray) -> None:
+        """Text or booleans where numbers are needed: name the first such row (they were turned
+        into numbers, True as 1, or refused without saying where)."""
+        if array.dtype == bool:
+            bad = 0
+        elif array.dtype.kind in "OUS":
+            cells = [None if _missing(v) else v for v in array.tolist()]
+            bad = first_non_number(cells)
+            if bad is not None and cells[bad] is None:
+                return  # a blank: "missing value" from finite(), naming the row
+        else:
+            return
+        if bad is not None:
+            where = bad if array.size == self.n else 0
+            self.fail(where, name, f"{name} must be numeric, found {array.tolist()[bad]!r}")
 
     def _resolve(self, name, value):
         if isinstance(value, str):
@@ -93,6 +111,13 @@ class Inputs:
             self.require(~np.isnan(x), name, "missing value")
             self.require(np.isfinite(x), name, lambda i, x=x: f"value {x[i]} is not finite")
 
+    def whole(self, *names: str, what: str = "count") -> None:
+        """Counts are whole numbers (a fractional count is a typo or a pre-applied correction:
+        the zero-cell correction is ``add``/``to``)."""
+        for name in names:
+            x = self[name]
+            self.require(x == np.round(x), name, lambda i, x=x: f"a {what} must be a whole number, got {x[i]:g}")
+
     def non_negative(self, *names: str, what: str = "count") -> None:
         for name in names:
             x = self[name]
@@ -102,6 +127,10 @@ class Inputs:
         for name in names:
             x = self[name]
             self.require(x > 0, name, lambda i, x=x: f"{what} must be positive, got {x[i]:g}")
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and np.isnan(value))
 
 
 def output(inputs: Inputs, estimate, variance, *, measure: str, extra: Mapping[str, np.ndarray] | None = None,

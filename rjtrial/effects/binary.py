@@ -46,10 +46,11 @@ def _counts(data, events_treatment, n_treatment, events_control, n_control, stud
     )
     inputs.finite(*COUNT_COLUMNS)
     inputs.non_negative(*COUNT_COLUMNS)
+    inputs.whole(*COUNT_COLUMNS)
+    inputs.positive("n_treatment", "n_control", what="group size")
     for events, n in (("events_treatment", "n_treatment"), ("events_control", "n_control")):
         e, m = inputs[events], inputs[n]
         inputs.require(e <= m, events, lambda i, e=e, m=m, n=n: f"{e[i]:g} events exceed {n} = {m[i]:g}")
-        inputs.positive(n, what="group size")
     return inputs
 
 

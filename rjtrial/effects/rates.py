@@ -70,6 +70,7 @@ def log_incidence_rate_ratio(
                     study=study)
     inputs.finite(*RATE_COLUMNS)
     inputs.non_negative("events_treatment", "events_control")
+    inputs.whole("events_treatment", "events_control")
     inputs.positive("person_time_treatment", "person_time_control", what="person-time")
     x1, x2 = inputs["events_treatment"].copy(), inputs["events_control"].copy()
     t1, t2 = inputs["person_time_treatment"], inputs["person_time_control"]

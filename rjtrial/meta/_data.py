@@ -52,6 +52,28 @@ class MetaData:
         return MetaData(self.yi, self.vi, self.X[:, :1], self.names[:1], self.studies, self.measure, self.counts)
 
 
+#: What double precision can pool: weights 1/v, their squares and sums, and y**2 / v stay finite
+#: and accurate. Effect sizes on their own scale (log ratios, standardised differences) are
+#: many orders of magnitude inside these limits.
+ESTIMATE_LIMIT = 1e50
+VARIANCE_RANGE = (1e-50, 1e50)
+
+
+def _numbers(effects: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of numbers as float64 (missing = NaN); text or booleans are an error naming the study."""
+    values = effects[column]
+    if pd.api.types.is_numeric_dtype(values) and values.dtype != bool:
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    out = np.full(len(values), np.nan)
+    for i, value in enumerate(values.to_numpy(dtype=object)):
+        if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            _fail(f"not a number: {value!r}", row=effects.index[i], column=column)
+        out[i] = float(value)
+    return out
+
+
 def _fail(message: str, *, row=None, column: str | None = None):
     raise DataError(message, table=TABLE, row=row, column=column)
 
@@ -94,6 +116,8 @@ def _design(effects: pd.DataFrame, moderators) -> tuple[np.ndarray, tuple[str, .
         if col.isna().any():
             row = col.index[np.flatnonzero(col.isna().to_numpy())[0]]
             _fail("missing moderator value", row=row, column=str(name))
+        if col.dtype == object:
+            col = _text_or_numbers(col, str(name))
         if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or col.dtype == bool:
             levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.unique())
             for level in levels[1:]:
@@ -109,6 +133,44 @@ def _design(effects: pd.DataFrame, moderators) -> tuple[np.ndarray, tuple[str, .
     return np.column_stack(columns), tuple(names)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _numeric_text(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_or_numbers(col: pd.Series, name: str) -> pd.Series:
+    """An object moderator: labels (categorical), or numbers (numeric); never guessed between.
+
+    Python numbers are numbers. Text that a CSV reader left as text because one cell is not a
+    number, or numbers written as text, would silently become one dummy per distinct value:
+    that is an error naming the cell, and the user says which is meant (numbers, or a
+    ``pandas.Categorical`` of codes).
+    """
+    cells = col.to_numpy(dtype=object)
+    numbers = np.array([_is_number(v) for v in cells])
+    if numbers.all():
+        return col.astype(float)
+    text_numbers = np.array([_numeric_text(v) for v in cells])
+    if (numbers | text_numbers).all():
+        i = int(np.flatnonzero(text_numbers)[0])
+        _fail(f"moderator holds numbers written as text ({cells[i]!r}): convert the column to numbers, or to a "
+              "pandas Categorical if the codes are categories", row=col.index[i], column=name)
+    if (numbers | text_numbers).any():
+        i = int(np.flatnonzero(~(numbers | text_numbers))[0])
+        _fail(f"moderator mixes numbers and text, found {cells[i]!r}: a typo in a numeric column? (make it a "
+              "pandas Categorical if the values are labels)", row=col.index[i], column=name)
+    return col
+
+
 def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
     """Check an effect-size frame (``estimate``, ``variance``) and build the analysis inputs."""
     if not isinstance(effects, pd.DataFrame):
@@ -118,9 +180,10 @@ def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
         raise ValueError(f"effects lack column(s) {missing}; build them with rjtrial.effects")
     if len(effects) == 0:
         raise ValueError("effects has no rows")
-    yi = pd.to_numeric(effects["estimate"], errors="coerce").to_numpy(dtype=float)
-    vi = pd.to_numeric(effects["variance"], errors="coerce").to_numpy(dtype=float)
+    yi = _numbers(effects, "estimate")
+    vi = _numbers(effects, "variance")
     studies = effects.index
+    low, high = VARIANCE_RANGE
     for i in range(len(yi)):
         if np.isnan(yi[i]) and np.isnan(vi[i]):
             continue  # not estimable (e.g. a double-zero table): left out of inverse-variance pooling
@@ -130,6 +193,13 @@ def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
             _fail(f"variance is {vi[i]}", row=studies[i], column="variance")
         if vi[i] <= 0:
             _fail(f"variance must be positive, got {vi[i]:g}", row=studies[i], column="variance")
+        if abs(yi[i]) > ESTIMATE_LIMIT:
+            _fail(f"estimate {yi[i]:g} is too large to pool (|estimate| at most {ESTIMATE_LIMIT:g}): "
+                  "is it on the measure's own scale (log ratios, standardised differences)?",
+                  row=studies[i], column="estimate")
+        if not low <= vi[i] <= high:
+            _fail(f"variance {vi[i]:g} is too {'small' if vi[i] < low else 'large'} to pool (between {low:g} and "
+                  f"{high:g}): is it a variance on the measure's scale?", row=studies[i], column="variance")
     X, names = _design(effects, moderators)
     counts = None
     for columns in (BINARY_COUNTS, RATE_COUNTS):

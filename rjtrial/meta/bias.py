@@ -144,6 +144,7 @@ def egger(result: MetaResult) -> EggerTest:
     z = -0.8033, p = 0.4218
     """
     yi, vi, studies = _inverse_variance_rows(result, "egger")
+    _equal_standard_errors(vi, "Egger's test")
     if result.has_moderators:
         X = np.column_stack([result.X[np.isfinite(result.yi) & np.isfinite(result.vi)], np.sqrt(vi)])
         names = result.coefficient_names + ("sei",)
@@ -204,7 +205,14 @@ def begg(result: MetaResult) -> BeggTest:
     return BeggTest(float(tau), float(p_value), not ties)
 
 
+def _equal_standard_errors(vi, verb: str, remedy: str = "") -> None:
+    if np.ptp(vi) <= 1e-12 * np.max(vi):
+        raise ValueError(f"{verb} is not computable: all standard errors are equal (the regression on the standard "
+                         f"error has a constant predictor){remedy}")
+
+
 def _side(yi, vi, studies, result) -> str:
+    _equal_standard_errors(vi, "the side of trim-and-fill", "; give side='left' or 'right'")
     X = np.column_stack([np.ones(len(yi)), np.sqrt(vi)])
     fit = _fit(yi, vi, X, ("intercept", "sei"), studies, result)
     return "right" if fit.coefficients[1] < 0 else "left"

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from rjtrial._checks import followup_frame
 from rjtrial.errors import DataError
 
 MEASURES = ("log_hazard_ratio", "log_rate_ratio", "log_risk_ratio", "log_odds_ratio", "risk_difference")
@@ -92,7 +93,10 @@ def two_stage(
     rjtrial.errors.DataError
         Naming the trial as the table: a missing column, a trial with one arm only, with no
         events, or (hazard and rate ratios) no events in one arm, whose ratio is then
-        infinite; and any error of the per-trial analysis.
+        infinite; a bad cell, naming the trial, the row (its index label) and the column: an
+        ``event`` other than 0/1 or False/True (read strictly, never by truthiness), a blank, a
+        time or count that is not a number, a fractional or negative count, a duplicate ``id``;
+        and any error of the per-trial analysis.
     ValueError
         An unknown measure or count model, or arms that are not in a trial.
 
@@ -200,8 +204,14 @@ def _arms(name, table: pd.DataFrame, arm: str, control, treatment) -> tuple[obje
     if control is None and treatment is None and "control" in levels and len(levels) == 2:
         control = "control"
     if len(levels) != 2 or (control is None and treatment is None):
-        raise ValueError(f"trial {name!r} has arms {', '.join(map(repr, levels))}: say which are compared "
-                         "with control= and/or treatment= (a label, or a mapping trial -> label)")
+        message = (f"trial {name!r} has arms {', '.join(map(repr, levels))}: say which are compared "
+                   "with control= and/or treatment= (a label, or a mapping trial -> label)")
+        if len(levels) > 2:  # perhaps a typo: name the first row of the rarest arm
+            sizes = labels.value_counts()
+            odd = min(levels, key=lambda level: (sizes[level], -int(np.flatnonzero((labels == level).to_numpy())[0])))
+            row = table.index[int(np.flatnonzero((labels == odd).to_numpy())[0])]
+            raise DataError(f"{message}; arm {odd!r} ({sizes[odd]} row(s)) is here", table=name, row=row, column=arm)
+        raise ValueError(message)
     if control is None:
         control = next(level for level in levels if level != treatment)
     else:
@@ -215,21 +225,25 @@ def _analyse(name, table, *, measure, control, treatment, covariates, count_mode
     if missing:
         raise DataError(f"missing column(s) {', '.join(map(repr, missing))} needed for {measure}",
                         table=name)
-    data = table.loc[table[arm].isin([control, treatment])].copy()
+    data = table.loc[table[arm].isin([control, treatment])]
+    # strict codes and named rows, for every analysis column the table has (a bad cell is a bad table)
+    checked = [c for c in ("time_at_risk", "event", "reoffences", "exposure_days")
+               if c in _NEEDS[measure] or c in data.columns]
+    data = followup_frame(data, table=name, columns=checked, arm=None)
     data[arm] = pd.Categorical(data[arm], categories=[control, treatment])
     treated = (data[arm] == treatment).to_numpy()
     if measure == "log_rate_ratio":
-        y = pd.to_numeric(data["reoffences"], errors="coerce").to_numpy(dtype=float)
-        exposure = pd.to_numeric(data["exposure_days"], errors="coerce").to_numpy(dtype=float)
-        counts = {"events_treatment": float(np.nansum(y[treated])), "n_treatment": float(treated.sum()),
-                  "events_control": float(np.nansum(y[~treated])), "n_control": float((~treated).sum()),
-                  "person_time_treatment": float(np.nansum(exposure[treated])),
-                  "person_time_control": float(np.nansum(exposure[~treated]))}
+        y = data["reoffences"].to_numpy(dtype=float)
+        exposure = data["exposure_days"].to_numpy(dtype=float)
+        counts = {"events_treatment": float(y[treated].sum()), "n_treatment": float(treated.sum()),
+                  "events_control": float(y[~treated].sum()), "n_control": float((~treated).sum()),
+                  "person_time_treatment": float(exposure[treated].sum()),
+                  "person_time_control": float(exposure[~treated].sum())}
         what = "reoffences"
     else:
-        event = pd.to_numeric(data["event"], errors="coerce").to_numpy(dtype=float)
-        counts = {"events_treatment": float(np.sum(event[treated] > 0)), "n_treatment": float(treated.sum()),
-                  "events_control": float(np.sum(event[~treated] > 0)), "n_control": float((~treated).sum())}
+        event = data["event"].to_numpy(dtype=bool)
+        counts = {"events_treatment": float(event[treated].sum()), "n_treatment": float(treated.sum()),
+                  "events_control": float(event[~treated].sum()), "n_control": float((~treated).sum())}
         what = "events (reoffenders)"
     if counts["events_treatment"] + counts["events_control"] == 0:
         raise DataError(f"no {what} in either arm: the trial has no information on {measure}", table=name)
@@ -257,8 +271,7 @@ def _fit(data, measure, *, control, treatment, covariates, count_model, arm) -> 
     if measure == "log_hazard_ratio":
         from rjtrial.survival import cox
 
-        data["_event"] = data["event"].astype(bool).astype(int)
-        fit = cox(data, " + ".join([arm, *covariates]), time="time_at_risk", event="_event")
+        fit = cox(data, " + ".join([arm, *covariates]), time="time_at_risk", event="event")
         if not fit.converged:
             warnings.warn("the Cox model did not converge", RuntimeWarning, stacklevel=2)
         return float(fit.params_[term]), float(fit.variance_.loc[term, term])
@@ -270,7 +283,6 @@ def _fit(data, measure, *, control, treatment, covariates, count_model, arm) -> 
         return float(fit.params_[term]), float(fit.variance_.loc[term, term])
     from rjtrial import frequency
 
-    data["_event"] = data["event"].astype(bool).astype(int)
-    fit = getattr(frequency, _BINARY[measure])(data, outcome="_event", group=arm, control=control)
+    fit = getattr(frequency, _BINARY[measure])(data, outcome="event", group=arm, control=control)
     estimate = fit.estimate if measure == "risk_difference" else np.log(fit.estimate)
     return float(estimate), float(fit.std_error**2)

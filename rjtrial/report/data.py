@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from rjtrial._checks import is_missing, _numeric, followup_frame, indicator
 from rjtrial.errors import DataError, RjtrialError
 
 __all__ = ["CostSettings", "Table", "check_followup", "check_victims", "read_costs", "read_table"]
@@ -24,6 +25,12 @@ __all__ = ["CostSettings", "Table", "check_followup", "check_victims", "read_cos
 #: Columns the follow-up table needs (those of :func:`rjtrial.followup.build`).
 FOLLOWUP_REQUIRED = ("id", "arm", "time_at_risk", "event", "reoffences", "exposure_days")
 VICTIMS_REQUIRED = ("id",)
+#: Victims' yes/no answers: 0/1 or False/True; a blank is a victim not asked or not answering,
+#: left out of that outcome (and only that one).
+VICTIM_ANSWERS = ("satisfied", "would_recommend")
+#: Impact of Event Scale-Revised totals (22 items scored 0-4); a blank is left out as above.
+IES_R_SCORES = ("ies_r_baseline", "ies_r_followup")
+IES_R_MAX = 88
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def _sha256(path: Path) -> str:
 
 
 def read_table(source, *, table: str) -> Table:
-    """A DataFrame as it is, or a CSV file read with ``id`` as text.
+    """A DataFrame as it is, or a CSV file read with ``id`` as text; rows labelled from 1.
 
     Raises
     ------
@@ -54,7 +61,7 @@ def read_table(source, *, table: str) -> Table:
         The file is missing, or is not a readable CSV table.
     """
     if isinstance(source, pd.DataFrame):
-        return Table(source.copy(), table)
+        return Table(_numbered(source.copy()), table)
     if not isinstance(source, (str, Path)):
         raise TypeError(f"{table} must be a DataFrame or a path to a CSV file, got {type(source).__name__}")
     path = Path(source)
@@ -65,7 +72,14 @@ def read_table(source, *, table: str) -> Table:
         frame = pd.read_csv(path, dtype={"id": str, "victim_id": str, "arm": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise RjtrialError(f"{label} file {path} is not a readable CSV table: {str(exc).splitlines()[0]}") from None
-    return Table(frame, path.name, str(path), _sha256(path))
+    return Table(_numbered(frame), path.name, str(path), _sha256(path))
+
+
+def _numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows labelled 1, 2, ... (the first row under the header is row 1), so that every check
+    naming a row by its label names the row the user sees."""
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame
 
 
 def _require_columns(table: Table, columns, hint: str) -> None:
@@ -141,16 +155,16 @@ def check_followup(
             "intention to treat needs every one (allow_missing=True / --allow-missing to report the others)",
             table=table.name, column="id",
         )
-    for column in FOLLOWUP_REQUIRED[2:]:
-        bad = _first_bad(frame[column].isna().to_numpy())
-        if bad is not None:
-            raise DataError("missing value", table=table.name, row=bad + 1, column=column)
+    frame = followup_frame(frame, table=table.name, columns=FOLLOWUP_REQUIRED[2:], arm=None, id_column=None)
     order = participants.reset_index(drop=True).reset_index().set_index("id")["index"]
     return frame.assign(_order=frame["id"].map(order)).sort_values("_order").drop(columns="_order").reset_index(drop=True)
 
 
 def check_victims(table: Table, participants: pd.DataFrame, trial_id: str) -> pd.DataFrame:
-    """Check that each victim's offender (``id``) is a participant, in the arm the row says."""
+    """Check that each victim's offender (``id``) is a participant, in the arm the row says, and
+    the answers: ``satisfied``, ``would_recommend`` 0/1 or False/True, ``ies_r_baseline``,
+    ``ies_r_followup`` numbers from 0 to 88; a blank answer leaves that victim out of that
+    outcome only (not asked, or no answer)."""
     _require_columns(table, VICTIMS_REQUIRED, "a victims table has one row per victim and the offender's 'id'")
     _check_ids(table, participants, trial_id, unique=False)
     frame = table.frame.copy()
@@ -159,6 +173,23 @@ def check_victims(table: Table, participants: pd.DataFrame, trial_id: str) -> pd
         frame["arm"] = frame["arm"].astype(str).str.strip()
     else:
         frame["arm"] = frame["id"].map(participants.set_index("id")["arm"])
+    for column in VICTIM_ANSWERS:
+        if column in frame.columns:
+            answered = ~frame[column].map(is_missing).to_numpy(dtype=bool)
+            values = pd.array([pd.NA] * len(frame), dtype="boolean")
+            values[answered] = indicator(frame.loc[answered], column, table=table.name, hint="")
+            frame[column] = values
+    for column in IES_R_SCORES:
+        if column in frame.columns:
+            answered = ~frame[column].map(is_missing).to_numpy(dtype=bool)
+            scores = np.full(len(frame), np.nan)
+            scores[answered] = _numeric(frame.loc[answered], column, role="IES-R score", table=table.name)
+            outside = (scores < 0) | (scores > IES_R_MAX)
+            bad = _first_bad(outside)
+            if bad is not None:
+                raise DataError(f"IES-R score {scores[bad]:g}: IES-R scores run from 0 to {IES_R_MAX}",
+                                table=table.name, row=frame.index[bad], column=column)
+            frame[column] = scores
     return frame
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from rjtrial.errors import RjtrialError
 
 __all__ = ["TrialReport", "render"]
 
@@ -86,17 +85,11 @@ class TrialReport:
     sections: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def write(self, path: str | os.PathLike) -> Path:
-        """Write the HTML to ``path`` through a temporary file beside it: never a partial report."""
-        target = Path(path)
-        if not target.parent.is_dir():
-            raise RjtrialError(f"cannot write {target}: folder {target.parent} does not exist")
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(self.html, encoding="utf-8")
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return target
+        """Write the HTML to ``path``, owner-only (0600: it holds criminal-record data), through a
+        temporary file beside it: never a partial report, and no temporary left on failure."""
+        from rjtrial._files import write_private
+
+        return write_private(path, self.html)
 
     def __repr__(self) -> str:
         hr = self.numbers.get("hazard_ratio", float("nan"))

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from rjtrial._checks import indicator
 from rjtrial.errors import RjtrialError
 from rjtrial.report import figures
 
@@ -143,7 +144,7 @@ def analysis_frame(followup: pd.DataFrame, participants: pd.DataFrame) -> pd.Dat
         if name in ("arm", "id"):
             continue
         data[name] = data["id"].map(registry_columns[name])  # the registry's record wins
-    data["reoffended"] = data["event"].astype(bool).astype(int)
+    data["reoffended"] = indicator(data, "event", table="followup", hint="").astype(int)
     data["conference_held"] = data["treatment_received"].astype("boolean").fillna(False).astype(int)
     return data
 
