@@ -361,3 +361,17 @@ def test_times_within_floating_point_noise_tie_as_in_r():
     a = cox(df, "x", time="time", event="event")
     b = cox(exact, "x", time="time", event="event")
     assert a.params_["x"] == b.params_["x"]
+
+
+def test_text_cells_in_time_or_event_name_their_row(rossi):
+    bad = rossi.astype({"week": object})
+    bad.loc[12, "week"] = "two"
+    with pytest.raises(DataError) as info:
+        cox(bad, "fin", time="week", event="arrest")
+    assert (info.value.row, info.value.column) == (12, "week")
+    text = rossi.astype({"arrest": str})  # '0'/'1' read from a file as text: accepted
+    assert cox(text, "fin", time="week", event="arrest").n_events == int(rossi["arrest"].sum())
+    text.loc[7, "arrest"] = "yes"
+    with pytest.raises(DataError) as info:
+        cox(text, "fin", time="week", event="arrest")
+    assert (info.value.row, info.value.column) == (7, "arrest")

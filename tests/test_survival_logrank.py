@@ -126,3 +126,11 @@ def test_missing_values_are_omitted_and_counted(trial):
 
     json.dumps(res.to_dict())
     assert res.summary_frame().loc[0, "statistic"] == res.statistic
+
+
+def test_no_information_is_a_clear_error():
+    # everyone has the event on day 0: the hypergeometric variance is 0 (numpy: "Singular matrix")
+    data = pd.DataFrame({"time": [0.0] * 6, "event": [1] * 6, "arm": ["a", "b"] * 3})
+    with pytest.raises(DataError, match="no information") as info:
+        logrank(data, time="time", event="event", group="arm")
+    assert info.value.column == "time"

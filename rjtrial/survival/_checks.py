@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from rjtrial._checks import _first_bad, _require
+from rjtrial._checks import _first_bad, _numeric, _require, indicator
 from rjtrial.errors import DataError
 
 TABLE = "survival data"
@@ -34,7 +34,10 @@ def require_columns(df: pd.DataFrame, roles: dict[str, str | Sequence[str] | Non
 def times(df: pd.DataFrame, column: str, *, role: str = "time") -> np.ndarray:
     """Finite, non-negative numeric times as float64."""
     values = df[column]
-    if values.dtype == bool or not pd.api.types.is_numeric_dtype(values):
+    if values.dtype == bool:
+        raise DataError(f"{role} must be numeric, found dtype {values.dtype}", table=TABLE, column=column)
+    if not pd.api.types.is_numeric_dtype(values):  # name the first cell that is not a number
+        _numeric(df, column, role=role, table=TABLE)
         raise DataError(f"{role} must be numeric, found dtype {values.dtype}", table=TABLE, column=column)
     out = values.to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(out)
@@ -107,6 +110,11 @@ def events(df: pd.DataFrame, column: str, coding: str = "0/1") -> np.ndarray:
                 table=TABLE, column=column,
             )
         return values.to_numpy()
+    if not pd.api.types.is_numeric_dtype(values) and coding == "0/1":
+        # text read from a file: '0'/'1' or 'False'/'True' when the whole column is such; any
+        # other cell is an error naming its row (never read by truthiness)
+        return indicator(df, column, table=TABLE, role="event",
+                         hint="event must be coded 0/1 or False/True (for R's 1/2 coding pass event_coding='r')")
     if not pd.api.types.is_numeric_dtype(values):
         meaning = "0/1 or False/True" if coding == "0/1" else "1 (censored) / 2 (event) (event_coding='r')"
         raise DataError(f"event must be coded {meaning}, found dtype {values.dtype}", table=TABLE, column=column)

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from rjtrial._result import Result, jsonable
+from rjtrial.errors import DataError
 from rjtrial.survival import _checks
 
 
@@ -159,7 +160,14 @@ def logrank(
         expected += ex
         variance += v
     diff = (observed - expected)[1:]
-    statistic = float(diff @ np.linalg.solve(variance[1:, 1:], diff))
+    try:
+        statistic = float(diff @ np.linalg.solve(variance[1:, 1:], diff))
+    except np.linalg.LinAlgError:
+        raise DataError(
+            "the log-rank test has no information (its variance is 0): at every event time either a group has "
+            "nobody at risk or everyone at risk has the event",
+            table=_checks.TABLE, column=time,
+        ) from None
     table = pd.DataFrame(
         {"group": levels, "n": np.bincount(g, minlength=G), "observed": observed, "expected": expected}
     )
