@@ -354,7 +354,8 @@ def careless_studies(draw):
 @FUZZ
 @given(careless_studies())
 def test_meta_table_reader_names_every_careless_cell(case):
-    from rjtrial.meta.cli import _read, effects_from_table
+    from rjtrial.cli.meta import _read
+    from rjtrial.meta import effects_from_table
 
     frame, position, column, measure = case
     with tempfile.TemporaryDirectory() as folder:

@@ -10,7 +10,7 @@ import pytest
 from rjtrial import datasets, effects
 from rjtrial.errors import DataError, RjtrialError
 from rjtrial.meta import egger, pool, trim_and_fill
-from rjtrial.meta.cli import add_parser
+from rjtrial.cli.meta import add_commands as add_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,7 +91,7 @@ def test_bad_tables_are_one_line_data_errors(tmp_path, capsys, content, measure,
 
 
 def test_missing_file_and_bad_method(tmp_path, capsys):
-    with pytest.raises(RjtrialError, match="no such file"):
+    with pytest.raises(RjtrialError, match="studies file .* not found"):
         run(["meta", str(tmp_path / "none.csv"), "--measure", "cohens_d"], capsys)
     with pytest.raises(RjtrialError, match="invalid choice"):
         run(["meta", "x.csv", "--measure", "cohens_d", "--method", "XX"], capsys)
@@ -106,11 +106,13 @@ def test_wired_into_rjtrial_cli(bcg_csv, capsys):
 
 def test_the_parser_offers_every_method_and_test():
     # the parser's lists are spelled out (so `rjtrial --help` needs no scipy); they must stay the API's
-    from rjtrial.meta import cli
+    from rjtrial.cli import meta as cli
     from rjtrial.meta.pooling import METHODS
     from rjtrial.meta.regression import TESTS
+    from rjtrial.meta.table import MEASURE_COLUMNS
 
     assert cli.METHODS == METHODS and cli.TESTS == TESTS
+    assert set(MEASURE_COLUMNS) <= set(cli.MEASURES)
 
 
 # ----------------------------------------------- careless and hostile tables: one clear error

@@ -1,4 +1,4 @@
-"""``rjtrial rerandomise`` (rjtrial/randomise/rerandomise_cli.py): agrees with the Python API;
+"""``rjtrial rerandomise`` (rjtrial/cli/rerandomise.py): agrees with the Python API;
 bad input is one line on standard error and exit code 2."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import pytest
 from rjtrial import followup
 from rjtrial.registry import Registry
 from rjtrial.simulate import load_scenario, simulate_trial
-from rjtrial.simulate.cli import add_parser, cmd_simulate, parse_overrides
+from rjtrial.cli.simulate import add_commands as add_parser, cmd_simulate, parse_overrides
 from rjtrial.simulate.generator import TABLES, _StreetClock, generate
 from rjtrial.simulate.scenario import ScenarioError
 

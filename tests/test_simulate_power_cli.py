@@ -1,4 +1,4 @@
-"""``rjtrial power`` (rjtrial.simulate.power_cli): the table, --json, progress, options, errors."""
+"""``rjtrial power`` (rjtrial.cli.power): the table, --json, progress, options, errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from rjtrial.cli import main
 from rjtrial.simulate import power as P
-from rjtrial.simulate import power_cli
+from rjtrial.cli import power as power_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = str(ROOT / "synthetic" / "jrc-london-burglary.toml")

@@ -375,3 +375,30 @@ def test_text_cells_in_time_or_event_name_their_row(rossi):
     with pytest.raises(DataError) as info:
         cox(text, "fin", time="week", event="arrest")
     assert (info.value.row, info.value.column) == (7, "arrest")
+
+
+# ------------------------------------------------------------------------- interaction test
+def test_interaction_test_is_the_likelihood_ratio_of_two_fits(rossi):
+    # R: anova(coxph(Surv(week, arrest) ~ fin + factor(wexp)), coxph(Surv(week, arrest) ~ fin * factor(wexp)))
+    from rjtrial.survival import interaction_test
+
+    res = interaction_test(rossi, time="week", event="arrest", group="fin", by="wexp")
+    full = cox(rossi.assign(wexp=rossi["wexp"].astype(str)), "fin * C(wexp)", time="week", event="arrest")
+    reduced = cox(rossi.assign(wexp=rossi["wexp"].astype(str)), "fin + C(wexp)", time="week", event="arrest")
+    assert res.statistic == pytest.approx(2 * (full.log_likelihood_ - reduced.log_likelihood_), rel=1e-12)
+    assert res.df == 1 and res.notes == ()
+    assert "chi-square" in res.format()
+
+
+def test_interaction_test_keeps_what_the_fits_said():
+    rng = np.random.default_rng(3)
+    n = 200
+    df = pd.DataFrame({"arm": rng.integers(0, 2, n), "site": rng.choice(["a", "b"], n), "time": rng.exponential(size=n)})
+    df["event"] = ((rng.random(n) < 0.6) & ~((df["site"] == "b") & (df["arm"] == 1))).astype(int)  # no event there
+    from rjtrial.survival import interaction_test
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warnings are kept in notes, not raised at the caller
+        res = interaction_test(df, time="time", event="event", group="arm", by="site")
+    assert any("monotone" in note for note in res.notes)
+    assert res.df == 1 and np.isfinite(res.statistic)

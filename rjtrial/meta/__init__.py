@@ -16,6 +16,8 @@
 * :mod:`rjtrial.meta.bias` -- Egger, Begg, trim-and-fill, fail-safe N;
 * :mod:`rjtrial.meta.sensitivity` -- leave-one-out, cumulative, influence;
 * :mod:`rjtrial.meta.plots` -- forest and funnel plots;
+* :mod:`rjtrial.meta.table` -- ``effects_from_table``: a table of studies (ready-made effects or
+  summary data) to the effect-size frame ``pool`` takes, every value checked;
 * :mod:`rjtrial.meta.ipd` -- ``two_stage``: per-trial effects from individual participants'
   follow-up tables (Cox, rate ratio, risk measures), the first stage of an IPD meta-analysis.
 
@@ -25,9 +27,10 @@ Every quantity agrees with R ``metafor`` 3.8 to 1e-6 or better (tests/validation
 import importlib
 
 #: Public name -> the module that defines it. Imported on first use, so that
-#: `rjtrial --help` (whose parser imports rjtrial.meta.cli) does not load scipy.stats.
+#: `rjtrial --help` (whose parser imports rjtrial.cli.meta) does not load scipy.stats.
 _EXPORTS = {
-    "begg": "bias", "egger": "bias", "fail_safe_n": "bias", "trim_and_fill": "bias",
+    "begg": "bias", "egger": "bias", "fail_safe_n": "bias", "small_study_diagnostics": "bias", "trim_and_fill": "bias",
+    "MEASURE_COLUMNS": "table", "effects_from_table": "table",
     "TAU2_METHODS": "estimators",
     "two_stage": "ipd",
     "METHODS": "pooling", "SUBGROUP_TAU2": "pooling", "pool": "pooling",

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rjtrial.errors import RjtrialError
 from rjtrial.meta._data import MetaData
 from rjtrial.meta.result import MetaResult
 
@@ -391,3 +392,64 @@ def fail_safe_n(result: MetaResult, *, method: str = "rosenthal", alpha: float =
     w_p = (np.sum(wi * yi) / stats.norm.isf(alpha / 2)) ** 2 - wi.sum()
     raw = max(0.0, k * w_p / wi.sum())
     return FailSafeN(int(math.ceil(raw)), method, alpha, float(2 * stats.norm.sf(abs(z))), mean, nan)
+
+
+def small_study_diagnostics(res) -> dict[str, dict]:
+    """Every small-study diagnostic of a pooled result, or why it cannot be computed.
+
+    One that fails never sinks the others or the pooled estimate: with every standard error
+    equal (equal-sized trials) Egger's regression has a constant predictor, Begg's rank
+    correlation nothing to rank and trim-and-fill no side to estimate.
+
+    Parameters
+    ----------
+    res : MetaResult
+
+    Returns
+    -------
+    dict
+        ``{"egger": {...}, "begg": {...}, "trim_and_fill": {...}, "fail_safe_n": {...}}``, each
+        ``{"computable": True, <its values>}`` or ``{"computable": False, "reason": text}``.
+        Egger: ``statistic, p_value, limit_estimate``; Begg: ``statistic, p_value``;
+        trim-and-fill: ``k0, side, estimate, std_error, ci_lower, ci_upper, tau2``;
+        fail-safe N: ``n, method, p_value``.
+    """
+    import numpy as np
+
+    vi = res.vi[np.isfinite(res.yi) & np.isfinite(res.vi)]
+    equal = bool(np.ptp(vi) <= 1e-12 * np.max(vi))
+
+    def egger_values():
+        e = egger(res)
+        return {"statistic": e.statistic, "p_value": e.p_value, "limit_estimate": e.limit_estimate}
+
+    def begg_values():
+        b = begg(res)
+        return {"statistic": b.statistic, "p_value": b.p_value}
+
+    def trim_and_fill_values():
+        t = trim_and_fill(res)
+        return {"k0": t.k0, "side": t.side, "estimate": t.estimate, "std_error": t.std_error,
+                "ci_lower": t.ci_lower, "ci_upper": t.ci_upper, "tau2": t.tau2}
+
+    def fail_safe_n_values():
+        f = fail_safe_n(res)
+        return {"n": f.n, "method": f.method, "p_value": f.p_value}
+
+    computed = {"egger": egger_values, "begg": begg_values, "trim_and_fill": trim_and_fill_values,
+                "fail_safe_n": fail_safe_n_values}
+    out: dict[str, dict] = {}
+    for name, compute in computed.items():
+        if equal and name != "fail_safe_n":
+            out[name] = {"computable": False, "reason": "all standard errors are equal"}
+            continue
+        try:
+            values = compute()
+        except (ValueError, ArithmeticError, RjtrialError, np.linalg.LinAlgError) as exc:
+            out[name] = {"computable": False, "reason": str(exc)}
+            continue
+        if any(isinstance(v, float) and not math.isfinite(v) for k, v in values.items() if k in ("statistic", "n")):
+            out[name] = {"computable": False, "reason": "its statistic is undefined for these studies"}
+            continue
+        out[name] = {"computable": True, **values}
+    return out

@@ -5,8 +5,12 @@ encryption, commitments), ``audit`` (hash chain), ``core`` (the Registry),
 ``verify`` and ``reports`` (participants table, CONSORT counts).
 """
 
-from rjtrial.registry.core import EVENT_KINDS, EnrolmentResult, Registry, UnsealResult
-from rjtrial.registry.reports import ConsortCounts
+from rjtrial.registry.core import EVENT_KINDS, EnrolmentResult, Registry, UnsealResult, key_path_from_env
+from rjtrial.registry.reports import ConsortCounts, participants_csv
+from rjtrial.registry.store import _redact as redact_url
 from rjtrial.registry.verify import VerifyResult
 
-__all__ = ["EVENT_KINDS", "ConsortCounts", "EnrolmentResult", "Registry", "UnsealResult", "VerifyResult"]
+__all__ = [
+    "EVENT_KINDS", "ConsortCounts", "EnrolmentResult", "Registry", "UnsealResult", "VerifyResult",
+    "key_path_from_env", "participants_csv", "redact_url",
+]

@@ -237,9 +237,14 @@ def subgroups(data: pd.DataFrame, arms: Sequence[str], strata: Sequence[str], *,
     """Cox hazard ratio (treatment vs control) within each level of each subgroup variable,
     and the likelihood-ratio test of the arm-by-subgroup interaction.
 
-    A level where an arm is empty or has no reoffence is shown as not estimable.
+    A level where an arm is empty or has no reoffence is shown as not estimable; the
+    interaction test (:func:`rjtrial.survival.interaction_test`) keeps what its fits said in
+    ``notes``.
     """
-    from scipy import stats
+    import warnings
+
+    from rjtrial import survival
+    from rjtrial.errors import RjtrialWarning
 
     data = data.copy()
     age_source = "the registry's stratum age_band" if "age_band" in data.columns else None
@@ -265,21 +270,21 @@ def subgroups(data: pd.DataFrame, arms: Sequence[str], strata: Sequence[str], *,
                    "events": {str(k): int(v) for k, v in events.items()}, "sizes": {str(k): int(v) for k, v in sizes.items()}}
             if (sizes > 0).all() and (events > 0).all():
                 try:
-                    fit = _cox_arm(subset, "arm", alpha).summary_frame().iloc[0]
+                    with warnings.catch_warnings():  # a level's own fit: shown, or marked not estimable
+                        warnings.simplefilter("ignore", RjtrialWarning)
+                        fit = _cox_arm(subset, "arm", alpha).summary_frame().iloc[0]
                     row.update(estimate=float(fit["hazard_ratio"]), ci_lower=float(fit["ci_lower"]),
                                ci_upper=float(fit["ci_upper"]))
                 except (RjtrialError, ValueError, np.linalg.LinAlgError):
                     pass
             rows.append(row)
-        test = {"variable": title, "levels": len(levels), "statistic": float("nan"), "df": 0, "p_value": float("nan")}
+        test = {"variable": title, "levels": len(levels), "statistic": float("nan"), "df": 0, "p_value": float("nan"),
+                "notes": ()}
         if len(levels) > 1 and column.notna().all():
             try:
-                labelled = data.assign(**{name: column.astype(object)})  # formulaic: object = categorical
-                full = _cox_arm(labelled, f"arm * {name}", alpha)
-                reduced = _cox_arm(labelled, f"arm + {name}", alpha)
-                statistic = 2 * (full.log_likelihood_ - reduced.log_likelihood_)
-                df = len(full.params_) - len(reduced.params_)
-                test.update(statistic=float(statistic), df=int(df), p_value=float(stats.chi2.sf(statistic, df)))
+                result = survival.interaction_test(data.assign(**{name: column.astype(object)}), time="time_at_risk",
+                                                   event="reoffended", group="arm", by=name)
+                test.update(statistic=result.statistic, df=result.df, p_value=result.p_value, notes=result.notes)
             except (RjtrialError, ValueError, np.linalg.LinAlgError):
                 pass
         tests.append(test)

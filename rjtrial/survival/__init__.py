@@ -10,7 +10,9 @@ Verbs (each returns one result object; further verbs work on it):
 * :func:`rmst` -- restricted mean time to reoffence per arm and the difference
   (:class:`RMSTResult`);
 * :func:`andersen_gill` -- recurrent reoffending, counting-process Cox model with
-  variance clustered on the person.
+  variance clustered on the person;
+* :func:`interaction_test` -- does the effect differ between subgroups (likelihood-ratio
+  test of the arm-by-subgroup interaction).
 
 Every number is checked against R's ``survival`` package to 1e-6 or better by
 ``tests/validation/`` (reference values in ``tests/reference/survival_reference.json``).
@@ -18,6 +20,7 @@ Every number is checked against R's ``survival`` package to 1e-6 or better by
 
 from rjtrial.survival.concordance import ConcordanceResult, concordance
 from rjtrial.survival.cox import ChiSquareTest, CoxResult, cox
+from rjtrial.survival.interaction import InteractionTestResult, interaction_test
 from rjtrial.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
 from rjtrial.survival.logrank import LogrankResult, logrank
 from rjtrial.survival.ph_test import proportional_hazards_test
@@ -31,6 +34,7 @@ __all__ = [
     "ChiSquareTest",
     "ConcordanceResult",
     "CoxResult",
+    "InteractionTestResult",
     "KaplanMeierResult",
     "LogrankResult",
     "RMSTResult",
@@ -38,6 +42,7 @@ __all__ = [
     "concordance",
     "cox",
     "cox_batch",
+    "interaction_test",
     "kaplan_meier",
     "logrank",
     "logrank_batch",

@@ -19,7 +19,7 @@ import sys
 from rjtrial.errors import RjtrialError
 
 
-def add_parser(subparsers) -> None:
+def add_commands(subparsers) -> None:
     """Add ``serve`` and ``users`` to the ``rjtrial`` argparse ``subparsers``."""
     help_text = "run the randomisation service (browser pages and a JSON API)"
     p = subparsers.add_parser("serve", help=help_text, description=help_text)
@@ -93,8 +93,7 @@ def add_parser(subparsers) -> None:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from rjtrial.registry.core import key_path_from_env
-    from rjtrial.registry.store import _redact
+    from rjtrial.registry import key_path_from_env, redact_url
     from rjtrial.web.app import create_app
 
     key = key_path_from_env(args.key)
@@ -115,7 +114,7 @@ def cmd_serve(args) -> int:
         raise RjtrialError(f"cannot listen on {args.host}:{args.port} (in use or not allowed)") from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"rjtrial: serving trial {service.protocol.id!r} from {_redact(str(args.db))}", flush=True)
+    print(f"rjtrial: serving trial {service.protocol.id!r} from {redact_url(str(args.db))}", flush=True)
     print(f"rjtrial: listening on http://{shown}:{port}/ (API under /api; Ctrl-C stops)", flush=True)
     if not service.accounts.list():
         print("rjtrial: no users yet: add one with `rjtrial users add NAME --db DB --role manager`", flush=True)
@@ -134,7 +133,7 @@ def cmd_serve(args) -> int:
 def _accounts(args):
     """The accounts of ``--db``, its registry closed afterwards."""
     from rjtrial.registry import Registry
-    from rjtrial.registry.core import key_path_from_env
+    from rjtrial.registry import key_path_from_env
     from rjtrial.web.accounts import Accounts
     from rjtrial.web.app import WebConfig
 

@@ -6,12 +6,12 @@ import shlex
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_VERIFY_FAILED = 0, 1
+from rjtrial.cli._base import EXIT_OK, EXIT_VERIFY_FAILED
 
 
 def cmd_report(args) -> int:
     from rjtrial.errors import RjtrialError
-    from rjtrial.registry.core import key_path_from_env
+    from rjtrial.registry import key_path_from_env
     from rjtrial.report import build_report
 
     output = Path(args.output)
@@ -56,7 +56,7 @@ def _command(args) -> str:
     return shlex.join(words)
 
 
-def add_parser(subparsers) -> None:
+def add_commands(subparsers) -> None:
     """Add ``report`` to the ``rjtrial`` argparse ``subparsers``."""
     from rjtrial.report import DEFAULT_SEED
 

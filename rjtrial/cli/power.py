@@ -21,7 +21,7 @@ import sys
 ANALYSES = ("cox", "logrank", "rate_ratio")  # rjtrial.simulate.power.ANALYSES (a test keeps them equal)
 
 
-def add_parser(subparsers) -> None:
+def add_commands(subparsers) -> None:
     """Add the ``power`` command to the ``rjtrial`` argparse ``subparsers``."""
     text = "power of a scenario's trial by simulation, beside Schoenfeld's approximation"
     p = subparsers.add_parser("power", help=text, description=text)
@@ -72,7 +72,7 @@ def parse_sizes(text: str) -> list[int]:
 
 def cmd_power(args) -> int:
     """Run ``rjtrial power``; returns the exit code (0)."""
-    from rjtrial.simulate.cli import _cache_dir, parse_overrides
+    from rjtrial.cli.simulate import _cache_dir, parse_overrides
     from rjtrial.simulate.power import power
     from rjtrial.simulate.scenario import load_scenario
 

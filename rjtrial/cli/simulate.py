@@ -1,11 +1,5 @@
 """``rjtrial simulate``: write a synthetic trial's tables, its registry and its truth.
 
-The lead wires it into :mod:`rjtrial.cli` with two lines (in ``build_parser``, after
-the other commands)::
-
-    from rjtrial.simulate.cli import add_parser as add_simulate_parser
-    add_simulate_parser(sub)
-
 Nothing heavy is imported until the command runs.
 """
 
@@ -21,7 +15,7 @@ OUTPUTS = ("referrals", "participants", "offences", "custody", "victims", "costs
 MARKER = "truth.json"
 
 
-def add_parser(subparsers) -> None:
+def add_commands(subparsers) -> None:
     """Add the ``simulate`` command to an argparse ``subparsers`` object."""
     text = "simulate a trial from a scenario: tables, registry and truth.json"
     p = subparsers.add_parser("simulate", help=text, description=text)

@@ -19,7 +19,7 @@ def _statistic(value: str) -> str:
     raise argparse.ArgumentTypeError(f"must be logrank, rate, prevalence or mean:COLUMN, got {value!r}")
 
 
-def add_parser(subparsers) -> None:
+def add_commands(subparsers) -> None:
     """Add the ``rerandomise`` command to the ``rjtrial`` argparse ``subparsers``."""
     text = "randomisation test of a finished trial: re-randomise by its own design (blocks, strata, minimisation)"
     p = subparsers.add_parser("rerandomise", help=text, description=text)
@@ -38,13 +38,13 @@ def cmd_rerandomise(args) -> int:
     """Run ``rjtrial rerandomise``; returns the exit code (0)."""
     import json
 
-    from rjtrial.cli import _read_table
+    from rjtrial.cli._io import read_table
     from rjtrial.randomise.rerandomise import rerandomise
     from rjtrial.randomise.schedule import new_seed
 
     if args.seed is not None and args.seed < 0:
         raise ValueError(f"--seed must be a non-negative whole number, got {args.seed}")
-    followup = _read_table(args.followup, "follow-up")
+    followup = read_table(args.followup, "follow-up")
     seed = new_seed() if args.seed is None else args.seed
     result = rerandomise(args.db, followup, statistic=args.statistic, reps=args.reps, rng=seed, workers=args.workers)
     if args.json:

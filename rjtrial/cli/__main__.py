@@ -1,0 +1,7 @@
+"""``python -m rjtrial.cli``: the ``rjtrial`` command."""
+
+import sys
+
+from rjtrial.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""Analysis commands: ``followup`` (criminal records -> one row per participant) and ``analyse``
+(the primary intention-to-treat results). Library: :mod:`rjtrial.followup`, :mod:`rjtrial.primary`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rjtrial.cli._base import EXIT_OK, add_command, emit, given, json_option, warn
+from rjtrial.cli._io import read_table, write_private
+
+
+def add_commands(sub) -> None:
+    p = add_command(sub, "followup", "build the follow-up table (one row per participant) from criminal records", cmd_followup)
+    p.add_argument("--participants", required=True, help="participants CSV (id, arm, randomised_on, ...), e.g. from export")
+    p.add_argument("--offences", required=True, help="offences CSV (id, offence_date, conviction_date, offence_type)")
+    p.add_argument("--custody", help="custody spells CSV (id, start, end)")
+    p.add_argument("--window", type=int, help="follow-up window in days (default: two years, 730)")
+    p.add_argument("--date-basis", choices=["offence", "conviction"], help="date a reoffence counts from (default: offence)")
+    p.add_argument("--conviction-lag", type=int,
+                   help="days allowed for conviction (default 0; needs --extraction-date)")
+    p.add_argument("--extraction-date", help="date the records were extracted (YYYY-MM-DD)")
+    p.add_argument("--prior-window", type=int, help="days before assignment for prior counts (default 730)")
+    p.add_argument("--preset", choices=["proven_reoffending"], help="England and Wales proven reoffending")
+    p.add_argument("-o", "--output", required=True, help="follow-up CSV to write")
+
+    p = add_command(sub, "analyse", "primary intention-to-treat results from a follow-up table", cmd_analyse)
+    p.add_argument("followup", help="follow-up CSV from `rjtrial followup`")
+    p.add_argument("--control", help="the reference arm (default: 'control' if present)")
+    p.add_argument("--tau", type=float, help="RMST horizon in days (default: the longest time both arms are followed)")
+    p.add_argument("--count-model", choices=["negative_binomial", "poisson"],
+                   help="model of reoffence counts (default: negative_binomial, falling back to poisson without "
+                        "overdispersion)")
+    json_option(p)
+
+
+def cmd_followup(args) -> int:
+    import warnings
+
+    from rjtrial import followup
+
+    participants = read_table(args.participants, "participants")
+    offences = read_table(args.offences, "offences")
+    custody = None if args.custody is None else read_table(args.custody, "custody")
+    options = {"custody": custody, "extraction_date": args.extraction_date}
+    if args.preset == "proven_reoffending":
+        builder = followup.proven_reoffending
+    else:
+        builder = followup.build
+        options.update(given(
+            window_days=args.window,
+            date_basis=args.date_basis,
+            conviction_lag_days=args.conviction_lag,
+            prior_window_days=args.prior_window,
+        ))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", followup.FollowupWarning)
+        table = builder(participants, offences, **options)
+    for warning in caught:
+        warn("followup", str(warning.message))
+    write_private(args.output, table.to_csv(index=False, date_format="%Y-%m-%d"))
+    print(
+        f"wrote follow-up of {len(table)} participants to {args.output}: "
+        f"{int(table['event'].sum())} with a reoffence, {int(table['reoffences'].sum())} reoffences",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_analyse(args) -> int:
+    from rjtrial.primary import primary_results
+
+    table = read_table(args.followup, "follow-up")
+    results = primary_results(table, **given(control=args.control, tau=args.tau, count_model=args.count_model))
+    emit(args, results.to_dict(), results.format())
+    return EXIT_OK

@@ -1,0 +1,156 @@
+"""``rjtrial meta STUDIES.csv``: pool a table of studies from the command line.
+
+The table (CSV or Parquet; :func:`rjtrial.meta.effects_from_table`) has one row per study
+and either
+
+* ready-made effect sizes: ``estimate`` and ``variance`` (or ``std_error``), with
+  ``--measure`` naming what they are (e.g. ``cohens_d``); or
+* summary data, turned into effect sizes by :mod:`rjtrial.effects` according to
+  ``--measure``: ``events_treatment, n_treatment, events_control, n_control`` for
+  ``log_risk_ratio``, ``log_odds_ratio``, ``risk_difference``; ``mean_treatment,
+  sd_treatment, n_treatment, mean_control, sd_control, n_control`` for ``hedges_g``,
+  ``cohens_d``; ``events_treatment, person_time_treatment, events_control,
+  person_time_control`` for ``log_incidence_rate_ratio``.
+
+An optional ``study`` column labels the rows (``--study`` names another one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from typing import TYPE_CHECKING
+
+from rjtrial.cli._io import read_table, write_figure
+from rjtrial.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy, pandas and rjtrial.meta are imported when the command runs, not when the
+# parser is built: `rjtrial --help` must not pay for scipy.stats.
+
+#: rjtrial.meta.table.MEASURE_COLUMNS' measures and the others (a test keeps them equal).
+MEASURES = ("log_risk_ratio", "log_odds_ratio", "risk_difference", "hedges_g", "cohens_d",
+            "log_incidence_rate_ratio", "log_hazard_ratio", "mean_difference", "other")
+#: rjtrial.meta.pooling.METHODS and rjtrial.meta.regression.TESTS (a test keeps them equal).
+METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+TESTS = ("z", "knha")
+
+
+def add_commands(subparsers) -> None:
+    """Add the ``meta`` command to the ``rjtrial`` command-line parser."""
+    help_text = "meta-analysis of a CSV of studies (pooled estimate, heterogeneity, bias tests)"
+    p = subparsers.add_parser("meta", help=help_text, description=help_text)
+    p.add_argument("studies", metavar="STUDIES.csv", help="one row per study: estimate and variance (or std_error), or the summary data of "
+                        "--measure (see rjtrial.meta.effects_from_table)")
+    p.add_argument("--measure", required=True, choices=MEASURES, metavar="MEASURE",
+                   help=f"effect measure: {', '.join(MEASURES)}")
+    p.add_argument("--method", default="REML", choices=METHODS, metavar="METHOD",
+                   help=f"pooling method: {', '.join(METHODS)} (default REML)")
+    p.add_argument("--test", default="z", choices=TESTS, help="z (default) or knha (Knapp-Hartung)")
+    p.add_argument("--study", default=None, metavar="COLUMN", help="column of study labels (default: study)")
+    p.add_argument("--subgroup", default=None, metavar="COLUMN", help="column of subgroup labels")
+    p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
+    p.add_argument("--forest", metavar="FILE.png", help="write a forest plot")
+    p.add_argument("--funnel", metavar="FILE.png", help="write a funnel plot (with trim-and-fill)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_meta)
+
+
+def _read(path: str) -> pd.DataFrame:
+    """The studies table, its rows labelled 1, 2, ... as the user counts them (under the header)."""
+    return read_table(path, "studies", dtype={}, empty_ok=False)
+
+
+
+
+
+def _clean(value):
+    import numpy as np
+
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{"study" if frame.index.name in (None, "study") else frame.index.name: _clean(idx),
+             **{k: _clean(v) for k, v in row.items()}} for idx, row in zip(frame.index, frame.to_dict("records"))]
+
+
+
+#: The bias diagnostics, in the order they are printed, with their labels.
+DIAGNOSTICS = {"egger": "Egger's regression test", "begg": "Begg's rank correlation",
+               "trim_and_fill": "Trim-and-fill", "fail_safe_n": "Fail-safe N (Rosenthal)"}
+
+
+def _diagnostic_line(name: str, d: dict) -> str:
+    label = DIAGNOSTICS[name]
+    if not d["computable"]:
+        return f"  {label}: not computable: {d['reason']}"
+    if name == "egger":
+        return (f"  {label}: z = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
+                f" (limit estimate {d['limit_estimate']:.4f})")
+    if name == "begg":
+        return f"  {label}: Kendall's tau = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
+    if name == "trim_and_fill":
+        return (f"  {label}: {d['k0']} {'study' if d['k0'] == 1 else 'studies'} imputed on the {d['side']}; "
+                f"adjusted estimate {d['estimate']:.4f} [{d['ci_lower']:.4f}, {d['ci_upper']:.4f}]")
+    return f"  {label}: {d['n']}"
+
+
+def cmd_meta(args) -> int:
+    """Run ``rjtrial meta``; returns the exit code (0)."""
+    from rjtrial.meta import effects_from_table, pool, small_study_diagnostics
+
+    table = _read(args.studies)
+    es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies)
+    if args.subgroup is not None and args.subgroup not in es.columns:
+        raise DataError(f"no column {args.subgroup!r} for --subgroup", table=args.studies)
+    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha)
+    if not all(math.isfinite(getattr(res, name)) for name in ("estimate", "std_error")):
+        raise DataError(f"the pooled estimate is {res.estimate} (standard error {res.std_error}): the values are too "
+                        "extreme to pool in double precision", table=args.studies)
+    diagnostics: dict = {}
+    notes: list[str] = []
+    inverse_variance = res.method not in ("MH", "Peto")
+    if inverse_variance and res.k >= 3:
+        diagnostics = small_study_diagnostics(res)
+    else:
+        notes.append("bias diagnostics need an inverse-variance model and at least 3 studies")
+    if args.forest:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = res.plot_forest()
+        write_figure(ax.figure, args.forest)
+    if args.funnel:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = res.plot_funnel(trim_and_fill=diagnostics.get("trim_and_fill", {}).get("computable", False))
+        write_figure(ax.figure, args.funnel)
+    if args.json:
+        out = {
+            "measure": args.measure, "method": res.method, "test": res.test, "alpha": res.alpha,
+            "pooled": _records(res.summary_frame()),
+            "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "h2", "q", "q_df", "q_p_value")},
+            "studies": _records(res.study_frame()),
+            "diagnostics": {k: {kk: _clean(vv) for kk, vv in v.items()} for k, v in diagnostics.items()},
+            "files": {k: v for k, v in (("forest", args.forest), ("funnel", args.funnel)) if v},
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    lines = [res.format_summary(), ""]
+    if diagnostics:
+        lines += ["Small-study effects:", *(_diagnostic_line(name, value) for name, value in diagnostics.items())]
+    lines += notes
+    for name, path in (("forest plot", args.forest), ("funnel plot", args.funnel)):
+        if path:
+            lines.append(f"wrote {name} to {path}")
+    print("\n".join(lines).rstrip())
+    return 0

@@ -1,0 +1,188 @@
+"""Registry commands: ``init``, ``enrol``, ``event``, ``verify``, ``export``, ``consort``,
+``unseal`` -- the sealed randomiser from the command line (library: :mod:`rjtrial.registry`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rjtrial.cli._base import (
+    EXIT_OK, EXIT_REFUSED, EXIT_VERIFY_FAILED, CommandError, add_command, by_option, db_option, emit, json_option,
+    key_option, key_path, pairs, require_key,
+)
+from rjtrial.cli._io import write_private
+
+
+def add_commands(sub) -> None:
+    p = add_command(sub, "init", "create a registry, seal the allocation sequence, write a new key file", cmd_init)
+    p.add_argument("protocol", help="protocol TOML file")
+    db_option(p), key_option(p, required=True), by_option(p), json_option(p)
+
+    p = add_command(sub, "enrol", "screen a referral and, if eligible, randomise it", cmd_enrol)
+    db_option(p), key_option(p, required=True)
+    p.add_argument("--referral", required=True, help="referral id")
+    p.add_argument("--stratum", action="append", metavar="NAME=LEVEL", help="a stratum level (repeat)")
+    p.add_argument("--answer", action="append", metavar="QUESTION=ANSWER", help="an eligibility answer (repeat)")
+    p.add_argument("--at", help="time of assignment, ISO-8601 (default: now)")
+    by_option(p), json_option(p)
+
+    p = add_command(sub, "event", "record a post-randomisation event (treatment received, withdrawal...)", cmd_event)
+    db_option(p), key_option(p, required=True)
+    p.add_argument("--referral", required=True)
+    p.add_argument(
+        "--kind",
+        required=True,
+        choices=["treatment_received", "treatment_not_received", "withdrawal", "crossover", "note"],
+    )
+    p.add_argument("--detail", action="append", metavar="NAME=VALUE")
+    p.add_argument("--at", help="when it happened, ISO-8601 (default: now)")
+    by_option(p), json_option(p)
+
+    p = add_command(sub, "verify", "check the audit chain and every allocation (exit 0 only when intact)", cmd_verify)
+    db_option(p), key_option(p, required=False)
+    p.add_argument("--commitment", help="the published commitment to check against")
+    p.add_argument("--receipt", action="append", help="a receipt handed out at enrolment, to check is logged (repeat)")
+    p.add_argument("--receipts", help="a file of receipts, one a line")
+    json_option(p)
+
+    p = add_command(sub, "export", "write the participants table as CSV", cmd_export)
+    db_option(p), key_option(p, required=False), by_option(p)
+    p.add_argument("-o", "--output", help="CSV file (default: standard output)")
+
+    p = add_command(sub, "consort", "CONSORT flow counts", cmd_consort)
+    db_option(p), json_option(p)
+
+    p = add_command(sub, "unseal", "reveal the sequence after the trial and check it against the commitment", cmd_unseal)
+    db_option(p), key_option(p, required=True), by_option(p), json_option(p)
+
+
+def cmd_init(args) -> int:
+    from rjtrial.protocol import Protocol
+    from rjtrial.registry import Registry
+
+    protocol = Protocol.from_toml(args.protocol)
+    with Registry.create(args.db, protocol, key_path=require_key(args), by=args.by) as reg:
+        data = {
+            "trial_id": protocol.id,
+            "db": str(args.db),
+            "key": key_path(args),
+            "commitment": reg.commitment,
+            "method": protocol.randomisation.method,
+            "sequences": len(protocol.sequence_keys()),
+            "capacity": protocol.randomisation.capacity,
+        }
+    text = (
+        f"initialised trial {protocol.id!r} in {args.db}\n"
+        f"  method {protocol.randomisation.method}, {data['sequences']} sealed sequence(s) of "
+        f"{data['capacity']} slots\n"
+        f"  key written to {data['key']} (keep it secret and backed up; it is not stored in the database)\n"
+        f"commitment (publish this with the trial registration):\n{reg.commitment}"
+    )
+    emit(args, data, text)
+    return EXIT_OK
+
+
+def cmd_enrol(args) -> int:
+    from rjtrial.registry import Registry
+
+    strata = pairs(args.stratum, "--stratum")
+    answers = pairs(args.answer, "--answer")
+    with Registry.open(args.db, key_path=require_key(args)) as reg:
+        result = reg.enrol(args.referral, strata=strata, answers=answers, by=args.by, at=args.at)
+    if result.status == "randomised":
+        text = (
+            f"randomised {result.referral_id}: {result.arm} "
+            f"(sequence number {result.sequence_number}, receipt {result.receipt})"
+        )
+    elif result.status == "ineligible":
+        text = f"screened out {result.referral_id}: ineligible ({'; '.join(result.reasons)}); receipt {result.receipt}"
+    else:
+        text = f"refused {result.referral_id}: {'; '.join(result.reasons)}"
+    data = result.to_dict()
+    if result.status == "refused" and not args.json:
+        print(f"rjtrial enrol: {text}", file=sys.stderr)
+    else:
+        emit(args, data, text)
+    return EXIT_REFUSED if result.status == "refused" else EXIT_OK
+
+
+def cmd_event(args) -> int:
+    from rjtrial.registry import Registry
+
+    detail = pairs(args.detail, "--detail")
+    with Registry.open(args.db, key_path=require_key(args)) as reg:
+        seq = reg.record_event(args.referral, args.kind, by=args.by, detail=detail, at=args.at)
+    emit(args, {"referral_id": args.referral, "kind": args.kind, "audit_seq": seq},
+          f"recorded {args.kind} for {args.referral} (audit entry {seq})")
+    return EXIT_OK
+
+
+def _receipts(args) -> list[str]:
+    receipts = list(args.receipt or [])
+    if args.receipts:
+        try:
+            text = Path(args.receipts).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot read receipts file {args.receipts}: {exc.strerror}") from None
+        receipts += [line.strip() for line in text.splitlines() if line.strip()]
+    return receipts
+
+
+def cmd_verify(args) -> int:
+    from rjtrial.registry import Registry
+
+    with Registry.open(args.db, key_path=key_path(args)) as reg:
+        result = reg.verify(expected_commitment=args.commitment, receipts=_receipts(args))
+    emit(args, result.to_dict(), result.format())
+    return EXIT_OK if result.ok else EXIT_VERIFY_FAILED
+
+
+def cmd_export(args) -> int:
+    from rjtrial.registry import Registry, participants_csv
+
+    with Registry.open(args.db, key_path=key_path(args)) as reg:
+        frame = reg.export(by=args.by)
+    text = participants_csv(frame)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        write_private(args.output, text)
+        print(f"wrote {len(frame)} participants to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_consort(args) -> int:
+    from rjtrial.registry import Registry
+
+    with Registry.open(args.db) as reg:
+        counts = reg.consort()
+    emit(args, counts.to_dict(), counts.format())
+    return EXIT_OK
+
+
+def cmd_unseal(args) -> int:
+    from rjtrial.registry import Registry
+
+    with Registry.open(args.db, key_path=require_key(args)) as reg:
+        result = reg.unseal(by=args.by)
+    data = {
+        "ok": result.ok,
+        "commitment_ok": result.commitment_ok,
+        "regenerated": result.regenerated,
+        "seed": str(result.seed),
+        "problems": list(result.problems),
+        "sequences": result.sequences,
+        "draws": result.draws,
+    }
+    regen = {True: "yes", False: "NO", None: "not checked (numpy version differs)"}[result.regenerated]
+    lines = [
+        f"unsealed: commitment {'matches' if result.commitment_ok else 'DOES NOT MATCH'}; "
+        f"regenerated from the seed: {regen}; the trial is now closed to enrolment",
+        f"seed {result.seed}",
+    ]
+    for key, arms in result.sequences.items():
+        lines.append(f"{key}: {' '.join(arms[:12])}{' ...' if len(arms) > 12 else ''}")
+    lines += [f"problem: {p}" for p in result.problems]
+    emit(args, data, "\n".join(lines))
+    return EXIT_OK if result.ok else EXIT_VERIFY_FAILED
