@@ -427,3 +427,29 @@ def in_table(exc: DataError, table: str) -> DataError:
     text, prefix = str(exc), f"{', '.join(where)}: " if where else ""
     return DataError(text[len(prefix):] if text.startswith(prefix) else text, table=table, row=exc.row,
                      column=exc.column)
+
+
+NA_ACTIONS = ("omit", "raise")
+
+
+def complete_rows(df: pd.DataFrame, columns, *, na_action: str = "omit", table: str = TABLE):
+    """Rows without a missing value in ``columns``, as R's ``na.omit`` (``na_action="omit"``),
+    or an error at the first missing value naming its row and column (``"raise"``).
+
+    Returns ``(table, n_omitted)``; the table keeps its index (row labels).
+    """
+    if na_action not in NA_ACTIONS:
+        raise ValueError(f"na_action must be one of 'omit', 'raise'; got {na_action!r}")
+    used = list(dict.fromkeys(c for c in columns if c is not None))
+    missing = df[used].isna().to_numpy() if used else np.zeros((len(df), 0), dtype=bool)
+    rows = missing.any(axis=1)
+    if not rows.any():
+        return df, 0
+    if na_action == "raise":
+        i = int(np.flatnonzero(rows)[0])
+        raise DataError("missing value (na_action='raise'; na_action='omit' leaves such rows out, as R does)",
+                        table=table, row=df.index[i], column=used[int(np.flatnonzero(missing[i])[0])])
+    kept = df.loc[~rows]
+    if len(kept) == 0:
+        raise DataError(f"every row has a missing value in a column used ({', '.join(used)})", table=table)
+    return kept, int(rows.sum())

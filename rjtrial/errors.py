@@ -80,3 +80,8 @@ class CollinearityWarning(RjtrialWarning):
     """A column of the model matrix is a linear combination of others (or constant
     within strata); its coefficient is not estimable and is reported as NaN, as R
     reports ``NA``."""
+
+
+class FallbackWarning(RjtrialWarning):
+    """A fit did something other than what was asked, and says what: e.g. a negative
+    binomial model with no overdispersion reported as the Poisson fit."""

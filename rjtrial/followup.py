@@ -114,7 +114,7 @@ import numpy as np
 import pandas as pd
 
 from rjtrial._version import __version__
-from rjtrial.errors import DataError
+from rjtrial.errors import DataError, RjtrialWarning
 
 __all__ = ["FollowupWarning", "OUTPUT_COLUMNS", "PROVEN_REOFFENDING", "build", "proven_reoffending"]
 
@@ -142,7 +142,7 @@ _NAT = np.iinfo(np.int64).min
 _NO_EVENT = np.iinfo(np.int64).max
 
 
-class FollowupWarning(UserWarning):
+class FollowupWarning(RjtrialWarning):
     """Records were ignored by the follow-up builder (e.g. people who are not participants)."""
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -31,6 +32,7 @@ import pandas as pd
 from scipy import special, stats
 
 from rjtrial._checks import (
+    complete_rows,
     TABLE,
     _frame,
     _require,
@@ -43,7 +45,8 @@ from rjtrial._checks import (
     _choice,
     _wald,
 )
-from rjtrial.errors import DataError
+from rjtrial._result import Result, jsonable
+from rjtrial.errors import ConvergenceWarning, DataError, FallbackWarning
 
 __all__ = [
     "BeforeAfterSMDResult", "ObservedExpectedResult", "RateRatioResult", "TwoByTwoResult", "before_after_smd",
@@ -54,7 +57,8 @@ MODELS = ("negative_binomial", "poisson")
 
 
 # ----------------------------------------------------------------------------- rate ratio
-class RateRatioResult:
+@dataclass(frozen=True)
+class RateRatioResult(Result):
     """A fitted count model of reoffences with exposure as offset (from :func:`rate_ratio`).
 
     Fitted attributes
@@ -65,23 +69,55 @@ class RateRatioResult:
     variance_ : DataFrame
         Their variance: the inverse expected information at the estimate, with the
         dispersion fixed (R ``vcov(fit)``).
-    alpha_, theta_ : float or None
-        Negative binomial dispersion, ``Var(Y) = mu + alpha_ * mu**2``, and R's
-        ``theta = 1 / alpha_``; None for the Poisson model, 0 and inf when the negative
-        binomial likelihood is largest at no overdispersion. Not to be confused with
-        ``alpha``, the significance level of the confidence intervals.
+    dispersion_, theta_ : float or None
+        Negative binomial dispersion, ``Var(Y) = mu + dispersion_ * mu**2``, and R's
+        ``theta = 1 / dispersion_``; None for the Poisson model, 0 and inf when the negative
+        binomial likelihood is largest at no overdispersion (the Poisson fit is then
+        reported: ``model_fitted == "poisson"``). ``alpha_`` is its deprecated name.
     theta_std_error_ : float or None
         Standard error of ``theta_`` from its observed information given the fitted means
         (R ``fit$SE.theta``, evaluated at the converged theta; see :func:`rate_ratio`).
     log_likelihood_ : float
         Full log-likelihood at the estimate (R ``logLik(fit)``).
+    model, model_fitted : str
+        The model asked for and the model whose fit is reported (they differ after a
+        fallback from the negative binomial to the Poisson).
     converged, n_iterations
         Convergence of the maximum likelihood fit and its number of Newton iterations.
+    notes : tuple of str
+        What the fit had to do or say (a fallback, non-convergence); also issued as a
+        warning of :class:`~rjtrial.errors.RjtrialWarning`'s family.
+    n, n_omitted : int
+        Rows used, and rows left out for a missing value (``na_action="omit"``).
     """
 
-    def __init__(self, **fields):
-        for key, value in fields.items():
-            setattr(self, key, value)
+    params_: pd.Series = field(repr=False, compare=False)
+    variance_: pd.DataFrame = field(repr=False, compare=False)
+    dispersion_: float | None
+    theta_: float | None
+    theta_std_error_: float | None
+    log_likelihood_: float
+    converged: bool
+    n_iterations: int
+    model: str
+    model_fitted: str
+    alpha: float
+    n: int
+    levels: list
+    group: str
+    count: str
+    exposure: str
+    covariates: list
+    notes: tuple = ()
+    n_omitted: int = 0
+    _rates: pd.DataFrame = field(default=None, repr=False, compare=False)
+
+    @property
+    def alpha_(self) -> float | None:
+        """Deprecated name of :attr:`dispersion_` (``alpha`` is the significance level)."""
+        warnings.warn("RateRatioResult.alpha_ is now dispersion_ (alpha is the significance level); alpha_ will be "
+                      "removed", DeprecationWarning, stacklevel=2)
+        return self.dispersion_
 
     def summary_frame(self) -> pd.DataFrame:
         """Coefficient table.
@@ -102,7 +138,8 @@ class RateRatioResult:
             {"term": self.params_.index, "estimate": est, "std_error": se, "rate_ratio": np.exp(est),
              "ci_lower": lower, "ci_upper": upper, "statistic": statistic, "p_value": p_value}
         )
-        out.attrs.update(alpha=self.alpha, ci_scale="rate_ratio", model=self.model)
+        out.attrs.update(alpha=self.alpha, ci_scale="rate_ratio", model=self.model_fitted, model_requested=self.model,
+                         converged=self.converged, notes=self.notes)
         return out
 
     def rates_frame(self) -> pd.DataFrame:
@@ -126,24 +163,44 @@ class RateRatioResult:
     ci_upper = property(lambda self: float(self._treatment_row()["ci_upper"]))
     p_value = property(lambda self: float(self._treatment_row()["p_value"]))
 
-    def format_summary(self, digits: int = 4) -> str:
+    def model_label(self) -> str:
+        """The model as a reader should see it, e.g. ``"Poisson (fallback from negative binomial:
+        no overdispersion)"``."""
+        label = {"negative_binomial": "negative binomial", "poisson": "Poisson"}
+        if self.model_fitted != self.model:
+            return f"{label[self.model_fitted]} (fallback from {label[self.model]}: no overdispersion)"
+        return label[self.model]
+
+    def format(self, digits: int = 4) -> str:
         fmt = lambda v: f"{v:.{digits}g}"  # noqa: E731
-        head = f"{self.model.replace('_', ' ')} rate ratio: n = {self.n}, control = {self.levels[0]!r}"
-        if self.theta_ is not None:
-            head += f", theta = {self.theta_:.{digits}g} (alpha_ = {self.alpha_:.{digits}g})"
+        head = f"{self.model_label()} rate ratio: n = {self.n}, control = {self.levels[0]!r}"
+        if self.n_omitted:
+            head += f" ({self.n_omitted} rows omitted for missing values)"
+        if self.theta_ is not None and self.model_fitted == "negative_binomial":
+            head += f", theta = {self.theta_:.{digits}g} (dispersion {self.dispersion_:.{digits}g})"
         lines = [
             head,
             self.summary_frame().set_index("term").to_string(float_format=fmt),
             f"confidence level {1 - self.alpha:.0%}, Wald interval of the rate ratio",
             self.rates_frame().set_index("group").to_string(float_format=fmt),
         ]
-        return "\n".join(lines)
+        return "\n".join(lines + [f"note: {note}" for note in self.notes])
+
+    def format_summary(self, digits: int = 4) -> str:
+        """Same as :meth:`format`."""
+        return self.format(digits)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model_fitted, "model_requested": self.model, "model_label": self.model_label(),
+            "n": self.n, "n_omitted": self.n_omitted, "control": jsonable(self.levels[0]), "alpha": self.alpha,
+            "dispersion": jsonable(self.dispersion_), "theta": jsonable(self.theta_),
+            "converged": self.converged, "n_iterations": self.n_iterations, "notes": list(self.notes),
+            "coefficients": jsonable(self.summary_frame()), "rates": jsonable(self.rates_frame()),
+        }
 
     def __repr__(self) -> str:
-        return f"<RateRatioResult {self.model}: n={self.n}, groups={self.levels!r}>"
-
-    def __str__(self) -> str:
-        return self.format_summary()
+        return f"<RateRatioResult {self.model_fitted}: n={self.n}, groups={self.levels!r}>"
 
 
 def _theta_information(y, mu, theta) -> float:
@@ -184,6 +241,15 @@ def _fit_negative_binomial(y, X, offset):
     return params, converged, int(iterations)
 
 
+def _note(category, message: str) -> str:
+    """Warn at the user's call site (the first frame outside rjtrial) and return the text for ``notes``."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("rjtrial."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+    return message
+
+
 def rate_ratio(
     df: pd.DataFrame,
     *,
@@ -195,6 +261,7 @@ def rate_ratio(
     control=None,
     alpha: float = 0.05,
     per: float = 365.25,
+    na_action: str = "omit",
 ) -> RateRatioResult:
     """Rate ratio of reoffending between arms, with exposure (street time) as offset.
 
@@ -223,6 +290,9 @@ def rate_ratio(
     per : float
         Exposure units per rate unit in :meth:`RateRatioResult.rates_frame` (365.25: rates
         per person-year when exposure is in days).
+    na_action : {"omit", "raise"}
+        Rows with a missing value in a column the model uses: left out and counted in
+        ``n_omitted`` (R's default, ``na.omit``), or an error naming the first.
 
     Returns
     -------
@@ -230,8 +300,9 @@ def rate_ratio(
         ``summary_frame()`` (term, estimate, std_error, rate_ratio, ci_lower, ci_upper,
         statistic, p_value), ``rates_frame()`` (group, n, events, exposure, rate), the
         shortcuts ``rate_ratio``, ``ci_lower``, ``ci_upper``, ``p_value`` (two arms), and the
-        fitted attributes ``params_``, ``variance_``, ``alpha_``, ``theta_``,
-        ``theta_std_error_``, ``log_likelihood_``, ``converged``, ``n_iterations``.
+        fitted attributes ``params_``, ``variance_``, ``dispersion_``, ``theta_``,
+        ``theta_std_error_``, ``log_likelihood_``, ``converged``, ``n_iterations``,
+        ``model_fitted`` and ``notes``.
 
     Notes
     -----
@@ -245,10 +316,12 @@ def rate_ratio(
     R's ``fit$SE.theta`` is evaluated one Newton step before ``theta.ml`` stops (its
     tolerance is ``.Machine$double.eps^0.25``), so it can differ from ours by ~1e-5
     relative; ``attr(theta.ml(y, fitted(fit), limit = 100, eps = 1e-14), "SE")`` agrees.
-    When the data show no overdispersion the likelihood is largest at alpha = 0 (R's
-    ``glm.nb`` then stops at "iteration limit reached" with a huge theta): a
-    ``RuntimeWarning`` is issued and the Poisson fit is reported with ``alpha_ = 0``,
-    ``theta_ = inf`` and ``converged = False``.
+    When the data show no overdispersion the likelihood is largest at dispersion 0 (R's
+    ``glm.nb`` then stops at "iteration limit reached" with a huge theta, or fails): a
+    :class:`~rjtrial.errors.FallbackWarning` is issued and the Poisson fit is reported, with
+    ``model_fitted = "poisson"``, ``dispersion_ = 0``, ``theta_ = inf``, ``converged =
+    False`` and the fallback in ``notes`` (and so in :meth:`~RateRatioResult.format`,
+    ``to_dict()`` and the report).
 
     Examples
     --------
@@ -270,6 +343,7 @@ def rate_ratio(
     alpha = _alpha(alpha)
     covariates = _covariate_list(covariates)
     _require(df, count=count, exposure=exposure, group=group, covariates=covariates)
+    df, n_omitted = complete_rows(df, [count, exposure, group, *covariates], na_action=na_action, table=TABLE)
     y = _numeric(df, count, role="count", nonnegative=True, integer=True)
     t = _numeric(df, exposure, role="exposure", nonnegative=True)
     zero = t == 0
@@ -319,14 +393,14 @@ def rate_ratio(
         converged = bool(glm.converged)
         theta = 1.0 / alpha_hat
         theta_se = 1.0 / math.sqrt(_theta_information(y, final.mu, theta))
-    if not converged:
-        warnings.warn(
-            "the negative binomial fit did not converge: the data show no overdispersion (theta -> inf, "
-            "as R's glm.nb reports by 'iteration limit reached'); the coefficients reported are the "
-            "Poisson fit's, alpha_ = 0: use model='poisson'" if model != "poisson" and alpha_hat == 0 else
-            f"the {model.replace('_', ' ')} fit did not converge",
-            RuntimeWarning, stacklevel=2,
-        )
+    notes = []
+    fell_back = model != "poisson" and alpha_hat == 0
+    if fell_back:
+        notes.append(_note(FallbackWarning,
+                           "the negative binomial fit found no overdispersion (its likelihood is largest at theta -> "
+                           "infinity, where R's glm.nb stops at its iteration limit): the Poisson fit is reported"))
+    elif not converged:
+        notes.append(_note(ConvergenceWarning, f"the {model.replace('_', ' ')} fit did not converge"))
     loglik = float(final.llf)  # the full log-likelihood (theta fixed at its estimate for the NB)
     events = np.rint(np.bincount(codes, weights=y, minlength=len(levels))).astype(np.int64)
     time = np.bincount(codes, weights=t, minlength=len(levels))
@@ -336,9 +410,10 @@ def rate_ratio(
     return RateRatioResult(
         params_=pd.Series(np.asarray(final.params), index=names),
         variance_=pd.DataFrame(np.asarray(final.cov_params()), index=names, columns=names),
-        alpha_=alpha_hat, theta_=theta, theta_std_error_=theta_se, log_likelihood_=loglik,
-        converged=converged, n_iterations=n_iter, model=model, alpha=alpha, n=len(df),
-        levels=levels, group=group, count=count, exposure=exposure, covariates=covariates, _rates=rates,
+        dispersion_=alpha_hat, theta_=theta, theta_std_error_=theta_se, log_likelihood_=loglik,
+        converged=converged, n_iterations=n_iter, model=model, model_fitted="poisson" if fell_back else model,
+        alpha=alpha, n=len(df), levels=levels, group=group, count=count, exposure=exposure, covariates=covariates,
+        notes=tuple(notes), n_omitted=n_omitted, _rates=rates,
     )
 
 

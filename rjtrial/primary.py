@@ -18,15 +18,24 @@ import pandas as pd
 
 from rjtrial import frequency, survival
 from rjtrial._checks import followup_frame, in_table
+from rjtrial._result import Result, jsonable
 from rjtrial.errors import DataError
 
 REQUIRED = ("time_at_risk", "event", "reoffences", "exposure_days")
 TABLE = "followup"
 
 
+#: Measures that are ratios: their estimate is the log ratio, the ratio has its own column.
+RATIOS = {"log_hazard_ratio": "hazard_ratio", "log_rate_ratio": "rate_ratio", "log_risk_ratio": "risk_ratio"}
+
+
 @dataclass(frozen=True)
-class PrimaryResults:
-    """Intention-to-treat results of a two-arm trial; ``summary_frame()`` has one row per measure."""
+class PrimaryResults(Result):
+    """Intention-to-treat results of a two-arm trial; ``summary_frame()`` has one row per measure.
+
+    ``notes`` collects what the fits had to say (e.g. the count model's fallback from the
+    negative binomial to the Poisson); ``format()``, ``to_dict()`` and the report show them.
+    """
 
     control: str
     treatment: str
@@ -40,30 +49,49 @@ class PrimaryResults:
     rate_ratio: Any
     prevalence: Any
 
-    def summary_frame(self) -> pd.DataFrame:
-        """Columns: measure, estimate, ci_lower, ci_upper, p_value (ratios on their natural scale).
+    @property
+    def notes(self) -> tuple:
+        return tuple(dict.fromkeys((*self.cox.notes, *self.rate_ratio.notes)))
 
-        Rows: ``hazard_ratio`` (Cox, treatment vs control), ``logrank`` (estimate is
-        the chi-square statistic; no interval), ``rmst_difference`` (days, treatment
-        minus control, at ``tau``), ``rate_ratio`` and ``risk_ratio`` (any reoffence).
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per measure, treatment against control.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``measure``; ``estimate`` on the model's own scale; ``std_error``;
+            ``ratio`` (``exp(estimate)`` for ratio measures, else NaN); ``ci_lower``,
+            ``ci_upper`` (the interval **of the ratio** for ratio measures, of the
+            difference for ``rmst_difference``); ``statistic``; ``p_value``. Rows:
+            ``log_hazard_ratio`` (Cox; z), ``logrank`` (chi-square statistic, 1 df; no
+            estimate), ``rmst_difference`` (days, at ``tau``; z), ``log_rate_ratio``
+            (negative binomial or Poisson with street-time offset; z), ``log_risk_ratio``
+            (any reoffence). ``attrs``: ``alpha``, ``control``, ``treatment``, ``tau``,
+            ``count_model`` (the model reported), ``notes``.
         """
         cox_row = self.cox.summary_frame().iloc[0]
         rmst_row = self.rmst.difference.iloc[0]
         rate_row = self.rate_ratio.summary_frame().set_index("term").iloc[-1]
+        risk = self.prevalence
+        log_risk = float(np.log(risk.estimate)) if risk.estimate > 0 else float("nan")
         rows = [
-            ("hazard_ratio", cox_row["hazard_ratio"], cox_row["ci_lower"], cox_row["ci_upper"], cox_row["p_value"]),
-            ("logrank", self.logrank.statistic, np.nan, np.nan, self.logrank.p_value),
-            ("rmst_difference", rmst_row["estimate"], rmst_row["ci_lower"], rmst_row["ci_upper"], rmst_row["p_value"]),
-            ("rate_ratio", rate_row["rate_ratio"], rate_row["ci_lower"], rate_row["ci_upper"], rate_row["p_value"]),
-            ("risk_ratio", self.prevalence.estimate, self.prevalence.ci_lower, self.prevalence.ci_upper,
-             self.prevalence.p_value),
+            ("log_hazard_ratio", cox_row["estimate"], cox_row["std_error"], cox_row["hazard_ratio"], cox_row["ci_lower"],
+             cox_row["ci_upper"], cox_row["statistic"], cox_row["p_value"]),
+            ("logrank", np.nan, np.nan, np.nan, np.nan, np.nan, self.logrank.statistic, self.logrank.p_value),
+            ("rmst_difference", rmst_row["estimate"], rmst_row["std_error"], np.nan, rmst_row["ci_lower"],
+             rmst_row["ci_upper"], rmst_row["statistic"], rmst_row["p_value"]),
+            ("log_rate_ratio", rate_row["estimate"], rate_row["std_error"], rate_row["rate_ratio"], rate_row["ci_lower"],
+             rate_row["ci_upper"], rate_row["statistic"], rate_row["p_value"]),
+            ("log_risk_ratio", log_risk, risk.std_error, risk.estimate, risk.ci_lower, risk.ci_upper, risk.statistic,
+             risk.p_value),
         ]
-        frame = pd.DataFrame(rows, columns=["measure", "estimate", "ci_lower", "ci_upper", "p_value"])
-        frame.attrs.update(alpha=self.alpha, control=self.control, treatment=self.treatment, tau=self.tau)
+        columns = ["measure", "estimate", "std_error", "ratio", "ci_lower", "ci_upper", "statistic", "p_value"]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame.attrs.update(alpha=self.alpha, control=self.control, treatment=self.treatment, tau=self.tau,
+                           count_model=self.rate_ratio.model_fitted, notes=self.notes)
         return frame
 
     def to_dict(self) -> dict:
-        frame = self.summary_frame()
         return {
             "control": self.control,
             "treatment": self.treatment,
@@ -71,21 +99,21 @@ class PrimaryResults:
             "events": self.events,
             "tau_days": self.tau,
             "alpha": self.alpha,
-            "results": [
-                {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-                for row in frame.to_dict(orient="records")
-            ],
+            "count_model": self.rate_ratio.model_fitted,
+            "count_model_label": self.rate_ratio.model_label(),
+            "notes": list(self.notes),
+            "results": jsonable(self.summary_frame()),
         }
 
-    def format(self) -> str:
+    def format(self, digits: int = 3) -> str:
         level = f"{100 * (1 - self.alpha):g}%"
         frame = self.summary_frame()
         labels = {
-            "hazard_ratio": "Hazard ratio, first reoffence (Cox)",
+            "log_hazard_ratio": "Hazard ratio, first reoffence (Cox)",
             "logrank": "Log-rank test (chi-square, 1 df)",
             "rmst_difference": f"RMST difference to day {self.tau:g} (days)",
-            "rate_ratio": "Rate ratio, reoffences per street day",
-            "risk_ratio": "Risk ratio, any reoffence",
+            "log_rate_ratio": "Rate ratio, reoffences per street day",
+            "log_risk_ratio": "Risk ratio, any reoffence",
         }
         lines = [
             f"Intention to treat: {self.treatment} vs {self.control} (reference)",
@@ -94,9 +122,11 @@ class PrimaryResults:
             f"  {'measure':<46} {'estimate':>10} {level + ' CI':>22} {'p':>8}",
         ]
         for row in frame.itertuples():
-            ci = "" if np.isnan(row.ci_lower) else f"{row.ci_lower:.3f} to {row.ci_upper:.3f}"
-            lines.append(f"  {labels[row.measure]:<46} {row.estimate:>10.3f} {ci:>22} {row.p_value:>8.4f}")
-        lines.append(f"  (rate ratio by {self.rate_ratio.model.replace('_', ' ')} regression, street-time offset)")
+            shown = row.statistic if row.measure == "logrank" else (row.ratio if row.measure in RATIOS else row.estimate)
+            ci = "" if np.isnan(row.ci_lower) else f"{row.ci_lower:.{digits}f} to {row.ci_upper:.{digits}f}"
+            lines.append(f"  {labels[row.measure]:<46} {shown:>10.{digits}f} {ci:>22} {row.p_value:>8.4f}")
+        lines.append(f"  (rate ratio by {self.rate_ratio.model_label()} regression, street-time offset)")
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 
 from registry_fixtures import protocol_toml, rjtrial_script
+import json
+
 from rjtrial.cli import main
 
 PARTICIPANTS = "id,arm,randomised_on\nA,control,2024-01-10\nB,conference,2024-02-01\n"
@@ -165,3 +167,31 @@ def test_export_piped_into_head_prints_one_line_and_nothing_else(trial):
                           env={k: v for k, v in os.environ.items() if k not in ("RJTRIAL_KEY", "RJTRIAL_DEBUG")})
     assert done.stdout.startswith("id,arm,") and done.stdout.count("\n") == 1
     assert done.stderr == "" and done.returncode in (0, 141)
+
+
+def test_a_library_warning_is_one_line_naming_the_command(tmp_path, capsys):
+    # counts with no overdispersion: the negative binomial falls back to the Poisson fit, and the
+    # CLI says so in one line (no Python file path, no "model='poisson'" argument), and the
+    # printed table names the model actually fitted
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 300
+    arm = rng.choice(["control", "conference"], n)
+    days = rng.integers(100, 731, n)
+    reoffences = rng.poisson(days / 365 * np.where(arm == "conference", 0.8, 1.2))
+    table = pd.DataFrame({"id": [f"P{i}" for i in range(n)], "arm": arm, "time_at_risk": days, "event": (reoffences > 0).astype(int),
+                          "reoffences": reoffences, "exposure_days": days})
+    table.loc[table["event"] == 1, "time_at_risk"] = np.minimum(table["time_at_risk"], 50)
+    path = tmp_path / "followup.csv"
+    table.to_csv(path, index=False)
+    assert main(["analyse", str(path)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rjtrial analyse: warning: the negative binomial fit found no overdispersion")
+    assert ".py" not in captured.err and "model=" not in captured.err
+    assert "Poisson (fallback from negative binomial: no overdispersion) regression" in captured.out
+    assert main(["analyse", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["count_model"] == "poisson" and "no overdispersion" in data["notes"][0]

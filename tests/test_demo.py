@@ -66,13 +66,14 @@ def test_the_headline_numbers_are_the_apis(demo):
     frame = api.summary_frame().set_index("measure")
     reported = summary["results"]
     for measure, key, lower, upper in (
-        ("hazard_ratio", "hazard_ratio", "hr_ci_lower", "hr_ci_upper"),
-        ("rate_ratio", "rate_ratio", "rate_ci_lower", "rate_ci_upper"),
-        ("risk_ratio", "risk_ratio", "risk_ci_lower", "risk_ci_upper"),
+        ("log_hazard_ratio", "hazard_ratio", "hr_ci_lower", "hr_ci_upper"),
+        ("log_rate_ratio", "rate_ratio", "rate_ci_lower", "rate_ci_upper"),
+        ("log_risk_ratio", "risk_ratio", "risk_ci_lower", "risk_ci_upper"),
         ("rmst_difference", "rmst_difference", "rmst_ci_lower", "rmst_ci_upper"),
     ):
         row = frame.loc[measure]
-        assert reported[key] == pytest.approx(row["estimate"], rel=1e-9), measure
+        shown = row["estimate"] if measure == "rmst_difference" else row["ratio"]
+        assert reported[key] == pytest.approx(shown, rel=1e-9), measure
         assert reported[lower] == pytest.approx(row["ci_lower"], rel=1e-9), measure
         assert reported[upper] == pytest.approx(row["ci_upper"], rel=1e-9), measure
     logrank = survival.logrank(table, time="time_at_risk", event="event", group="arm")

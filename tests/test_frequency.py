@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import rjtrial.frequency as frequency
-from rjtrial.errors import DataError
+from rjtrial.errors import DataError, FallbackWarning
 from rjtrial.frequency import (
     before_after_smd,
     compare_proportions,
@@ -43,7 +43,7 @@ def test_poisson_rate_ratio_without_covariates_is_the_ratio_of_crude_rates():
     rates = fit.rates_frame().set_index("group")["rate"]
     assert fit.rate_ratio == pytest.approx(rates["rj"] / rates["control"], rel=1e-12)
     assert fit.converged and fit.n_iterations >= 1
-    assert fit.alpha_ is None and fit.theta_ is None
+    assert fit.dispersion_ is None and fit.theta_ is None
 
 
 def test_negative_binomial_agrees_with_statsmodels_discrete_model():
@@ -56,8 +56,8 @@ def test_negative_binomial_agrees_with_statsmodels_discrete_model():
     )
     params = np.asarray(ref.params)
     np.testing.assert_allclose(fit.params_.to_numpy(), params[:2], atol=1e-6)
-    assert fit.alpha_ == pytest.approx(params[-1], rel=1e-5)
-    assert fit.theta_ == pytest.approx(1 / fit.alpha_)
+    assert fit.dispersion_ == pytest.approx(params[-1], rel=1e-5)
+    assert fit.theta_ == pytest.approx(1 / fit.dispersion_)
     assert fit.converged and fit.n_iterations > 0
 
 
@@ -107,21 +107,28 @@ def test_no_overdispersion_warns_and_reports_the_poisson_fit():
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"arm": rng.choice(["c", "t"], 300), "t": rng.integers(100, 731, 300)})
     df["y"] = rng.poisson(df["t"] / 365 * np.where(df["arm"] == "t", 0.8, 1.2))
-    with pytest.warns(RuntimeWarning, match="no overdispersion"):
+    with pytest.warns(FallbackWarning, match="no overdispersion"):
         fit = rate_ratio(df, count="y", exposure="t", group="arm")
     poisson = rate_ratio(df, count="y", exposure="t", group="arm", model="poisson")
-    assert not fit.converged and fit.alpha_ == 0 and fit.theta_ == math.inf
+    assert not fit.converged and fit.dispersion_ == 0 and fit.theta_ == math.inf
     assert fit.rate_ratio == pytest.approx(poisson.rate_ratio, rel=1e-10)
+    # the fallback is named wherever the result is shown, never "negative binomial" alone
+    assert fit.model == "negative_binomial" and fit.model_fitted == "poisson"
+    assert fit.format().startswith("Poisson (fallback from negative binomial")
+    assert fit.to_dict()["model"] == "poisson" and "no overdispersion" in fit.to_dict()["notes"][0]
+    assert fit.summary_frame().attrs["model"] == "poisson"
+    with pytest.warns(DeprecationWarning, match="dispersion_"):
+        assert fit.alpha_ == 0
 
 
 def test_underdispersed_counts_report_the_poisson_fit():
     # variance below the mean: the NB2 likelihood is largest at alpha = 0 (its slope there,
     # sum((y - mu)^2 - y) / 2, is negative); this sample once kept Newton and BFGS crawling for a minute
     df = pd.DataFrame({"y": [2, 1] * 20, "t": 1.0, "arm": ["c", "t"] * 10 + ["t", "c"] * 10})
-    with pytest.warns(RuntimeWarning, match="no overdispersion"):
+    with pytest.warns(FallbackWarning, match="no overdispersion"):
         fit = rate_ratio(df, count="y", exposure="t", group="arm")
     poisson = rate_ratio(df, count="y", exposure="t", group="arm", model="poisson")
-    assert fit.alpha_ == 0 and fit.rate_ratio == pytest.approx(poisson.rate_ratio, rel=1e-12)
+    assert fit.dispersion_ == 0 and fit.rate_ratio == pytest.approx(poisson.rate_ratio, rel=1e-12)
     assert fit.summary_frame()["std_error"].to_numpy() == pytest.approx(
         poisson.summary_frame()["std_error"].to_numpy(), rel=1e-12)
 
@@ -141,7 +148,6 @@ def test_zero_exposure_is_an_error_naming_the_rows():
         (lambda d: d.assign(reoffences=d["reoffences"].astype(str)), "reoffences", "must be numeric"),
         (lambda d: d.assign(reoffences=d["reoffences"] + 0.5), "reoffences", "whole number"),
         (lambda d: d.assign(exposure_days=d["exposure_days"] - 1000), "exposure_days", "negative"),
-        (lambda d: d.assign(reoffences=d["reoffences"].where(d["id"] != 5)), "reoffences", "missing"),
         (lambda d: d.assign(arm="rj"), "arm", "two groups"),
         (lambda d: d.assign(site="a"), "site", "at least two values"),
     ],
@@ -306,3 +312,16 @@ def test_row_labels_and_order_do_not_matter():
     with pytest.raises(DataError) as info:
         rate_ratio(bad, **RATE)
     assert info.value.row == bad.index[4]  # the row is named by its label
+
+
+def test_rate_ratio_omits_rows_with_missing_values_and_says_so():
+    # R: glm.nb(reoffences ~ arm + offset(log(days)), data) drops NA rows (na.omit)
+    df = TRIAL.copy().astype({RATE["count"]: float})
+    df.loc[df.index[[2, 5]], RATE["count"]] = np.nan
+    fit = rate_ratio(df, model="poisson", **RATE)
+    complete = rate_ratio(df.dropna(subset=[RATE["count"]]), model="poisson", **RATE)
+    assert fit.n_omitted == 2 and fit.params_.equals(complete.params_)
+    assert "2 rows omitted" in fit.format()
+    with pytest.raises(DataError, match="missing value") as info:
+        rate_ratio(df, model="poisson", na_action="raise", **RATE)
+    assert info.value.column == RATE["count"]

@@ -123,13 +123,13 @@ def test_primary_numbers_are_primary_results(report, followup):
 
     frame = primary_results(followup, control="control").summary_frame().set_index("measure")
     n = report.numbers
-    assert n["hazard_ratio"] == pytest.approx(frame.loc["hazard_ratio", "estimate"], rel=1e-10)
-    assert n["hr_ci_lower"] == pytest.approx(frame.loc["hazard_ratio", "ci_lower"], rel=1e-10)
-    assert n["hr_ci_upper"] == pytest.approx(frame.loc["hazard_ratio", "ci_upper"], rel=1e-10)
+    assert n["hazard_ratio"] == pytest.approx(frame.loc["log_hazard_ratio", "ratio"], rel=1e-10)
+    assert n["hr_ci_lower"] == pytest.approx(frame.loc["log_hazard_ratio", "ci_lower"], rel=1e-10)
+    assert n["hr_ci_upper"] == pytest.approx(frame.loc["log_hazard_ratio", "ci_upper"], rel=1e-10)
     assert n["logrank_p"] == pytest.approx(frame.loc["logrank", "p_value"], rel=1e-10)
     assert n["rmst_difference"] == pytest.approx(frame.loc["rmst_difference", "estimate"], rel=1e-10)
-    assert n["rate_ratio"] == pytest.approx(frame.loc["rate_ratio", "estimate"], rel=1e-8)
-    assert n["risk_ratio"] == pytest.approx(frame.loc["risk_ratio", "estimate"], rel=1e-12)
+    assert n["rate_ratio"] == pytest.approx(frame.loc["log_rate_ratio", "ratio"], rel=1e-8)
+    assert n["risk_ratio"] == pytest.approx(frame.loc["log_risk_ratio", "ratio"], rel=1e-12)
 
 
 def test_hazard_ratio_agrees_with_lifelines(report, followup):

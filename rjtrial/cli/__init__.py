@@ -16,8 +16,10 @@ leaves defaults to the library (options default to ``None``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import warnings
 import sys
 from typing import Sequence
 
@@ -66,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             sys.stdout.flush()
             return EXIT_USAGE
-        code = args.func(args)
+        with _one_line_warnings(args.command):
+            code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
         return code
     except BrokenPipeError:  # before OSError, its parent: e.g. `rjtrial export --db T.db | head -1`
@@ -90,6 +93,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+@contextlib.contextmanager
+def _one_line_warnings(command: str):
+    """Library warnings as one line each on standard error, ``rjtrial <command>: warning: ...``:
+    never Python's two lines with a file path and source line. Each distinct message once."""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message).strip()
+        if text not in seen:
+            seen.add(text)
+            print(f"rjtrial {command}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.showwarning = show
+        yield
 
 
 def _reader_gone() -> int:

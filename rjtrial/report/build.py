@@ -49,14 +49,14 @@ def _numbers(primary: dict, compliance: dict, victims: dict | None, costs: dict 
     """The headline numbers, as floats, keyed as :attr:`TrialReport.numbers` documents."""
     frame = primary["frame"]
     out: dict[str, float] = {}
-    for measure, prefix in (("hazard_ratio", "hr"), ("rmst_difference", "rmst"), ("rate_ratio", "rate"),
-                            ("risk_ratio", "risk")):
+    for measure, name, prefix in (("log_hazard_ratio", "hazard_ratio", "hr"), ("rmst_difference", "rmst_difference",
+                                   "rmst"), ("log_rate_ratio", "rate_ratio", "rate"), ("log_risk_ratio", "risk_ratio", "risk")):
         row = frame.loc[measure]
-        out[measure] = float(row["estimate"])
+        out[name] = float(row["ratio"] if name != measure else row["estimate"])
         out[f"{prefix}_ci_lower"] = float(row["ci_lower"])
         out[f"{prefix}_ci_upper"] = float(row["ci_upper"])
         out[f"{prefix}_p_value"] = float(row["p_value"])
-    out["logrank_statistic"] = float(frame.loc["logrank", "estimate"])
+    out["logrank_statistic"] = float(frame.loc["logrank", "statistic"])
     out["logrank_p"] = float(frame.loc["logrank", "p_value"])
     out["rmst_tau"] = float(primary["tau"])
     for row in compliance["rows"]:
@@ -195,7 +195,7 @@ def build_report(
         inputs.check_cost_columns(cost_settings, followup_table)
 
     primary = sections.primary(data, arms, alpha=alpha, tau=tau)
-    overall = primary["frame"].loc["hazard_ratio"]
+    overall = primary["frame"].loc["log_hazard_ratio"]
     context: dict[str, Any] = {
         "design": design,
         "consort": sections.consort(counts, data),
@@ -204,7 +204,7 @@ def build_report(
         "compliance": sections.complier_effect(data, arms, alpha=alpha),
         "subgroups": sections.subgroups(
             data, arms, strata, alpha=alpha,
-            overall={"estimate": float(overall["estimate"]), "ci_lower": float(overall["ci_lower"]),
+            overall={"estimate": float(overall["ratio"]), "ci_lower": float(overall["ci_lower"]),
                      "ci_upper": float(overall["ci_upper"])}),
         "victims": None if victims_frame is None else sections.victim_outcomes(victims_frame, arms, alpha=alpha),
         "costs": None if cost_settings is None else sections.benefit_cost(data, cost_settings, counts, arms,

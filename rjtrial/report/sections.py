@@ -182,7 +182,8 @@ def primary(data: pd.DataFrame, arms: Sequence[str], *, alpha: float, tau: float
         "control": results.control,
         "treatment": results.treatment,
         "tau": results.tau,
-        "count_model": results.rate_ratio.model.replace("_", " "),
+        "count_model": results.rate_ratio.model_label(),
+        "notes": results.notes,
         "figure": figures.kaplan_meier_figure(km, at_risk_times=times),
     }
 
