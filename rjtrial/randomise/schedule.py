@@ -108,6 +108,34 @@ def fixed_sequence(protocol: Protocol, n: int, *, rng: engines.RNGLike) -> np.nd
     raise ValueError(f"method {spec.method!r} has no fixed sequence")
 
 
+def shared_sequence_warning(protocol: Protocol, *, site_stratum: str = "site") -> str | None:
+    """A warning when one allocation sequence serves several sites, else None.
+
+    With one ``blocks`` sequence (or one biased-coin or minimisation history) shared by
+    the sites, each allocation's trial-wide position tells a coordinator how far the
+    sequence has moved at the other sites: seeing the global sequence numbers, a site
+    could place its next referral in the current block and guess its arm well above
+    chance. Simple randomisation leaks nothing this way (every allocation is independent).
+    """
+    spec = protocol.randomisation
+    sites = protocol.strata.get(site_stratum, ())
+    if len(sites) < 2 or spec.method == "simple":
+        return None
+    if spec.method == "stratified_blocks" and site_stratum in spec.stratify_by:
+        return None
+    what = {"blocks": "one block sequence", "stratified_blocks": "each block sequence",
+            "biased_coin": "one biased-coin sequence", "minimisation": "one minimisation history"}[spec.method]
+    remedy = (
+        f"stratify the blocks by {site_stratum} (method = \"stratified_blocks\", stratify_by including \"{site_stratum}\")"
+        if spec.method in ("blocks", "stratified_blocks") else f"randomise each {site_stratum} separately"
+    )
+    return (
+        f"{what} is shared by the {len(sites)} sites ({', '.join(sites)}): trial-wide sequence numbers would tell "
+        f"a coordinator where the sequence stands, so coordinators must see per-site numbers only (EnrolmentResult.coordinator_dict), "
+        f"or {remedy}"
+    )
+
+
 def minimisation_probabilities_for(
     protocol: Protocol, history: Sequence[Mapping[str, str]], history_arms: Sequence[int], strata: Mapping[str, str],
     *, multiplicity: Sequence[int] | None = None,
