@@ -22,6 +22,12 @@ from rjtrial.errors import RjtrialError
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 
+ENROL_KEY_WARNING = (
+    "rjtrial enrol: warning: the trial key opens the whole allocation sequence: enrolling with it is the trial "
+    "statistician's tool; coordinators enrol through the service (rjtrial serve), which keeps the key on the server"
+)
+
+
 class CommandError(RjtrialError):
     """A command-line argument that cannot be used."""
 
@@ -97,7 +103,10 @@ def cmd_enrol(args) -> int:
 
     strata = _pairs(args.stratum, "--stratum")
     answers = _pairs(args.answer, "--answer")
-    with Registry.open(args.db, key_path=_require_key(args)) as reg:
+    key = _require_key(args)
+    if sys.stdin.isatty():  # a person at a terminal, holding the key that opens the whole sequence
+        print(ENROL_KEY_WARNING, file=sys.stderr)
+    with Registry.open(args.db, key_path=key) as reg:
         result = reg.enrol(args.referral, strata=strata, answers=answers, by=args.by, at=args.at)
     if result.status == "randomised":
         text = (
@@ -344,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     by(p), as_json(p)
 
     p = command("verify", "check the audit chain and every allocation (exit 0 only when intact)", cmd_verify)
+    from rjtrial.registry.verify import LEVELS_HELP
+
+    p.formatter_class, p.epilog = argparse.RawDescriptionHelpFormatter, LEVELS_HELP
     db(p), key(p, False)
     p.add_argument("--commitment", help="the published commitment to check against")
     p.add_argument("--receipt", action="append", help="a receipt handed out at enrolment, to check is logged (repeat)")
