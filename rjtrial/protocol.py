@@ -60,8 +60,13 @@ METHODS = ("simple", "blocks", "stratified_blocks", "minimisation", "biased_coin
 IMBALANCE_MEASURES = ("range", "variance")
 DEFAULT_CAPACITY = 1000
 MAX_CAPACITY = 1_000_000
+MAX_BLOCK_SIZE = 1000
+MAX_ARM_NAME = 64
+MAX_WEIGHT = 1_000_000
 
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Matched in full (re.fullmatch): a trailing newline is not part of a valid name.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_ARM_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_ARM_NAME - 1}}}")
 
 # Which [randomisation] keys each method accepts (besides "method" and "capacity").
 _METHOD_KEYS = {
@@ -293,7 +298,7 @@ def _build(data: Mapping[str, Any], problems: list[str]) -> Protocol | None:
         if key not in _TRIAL_KEYS:
             problems.append(f"trial.{key}: unknown key (expected: {', '.join(sorted(_TRIAL_KEYS))})")
     trial_id = _string(trial, "id", "trial.id", problems)
-    if trial_id is not None and not _IDENTIFIER.match(trial_id):
+    if trial_id is not None and not _IDENTIFIER.fullmatch(trial_id):
         problems.append(
             f"trial.id: {trial_id!r} must be 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
@@ -301,6 +306,14 @@ def _build(data: Mapping[str, Any], problems: list[str]) -> Protocol | None:
     description = _string(trial, "description", "trial.description", problems, required=False) or ""
     registration = _string(trial, "registration", "trial.registration", problems, required=False) or ""
     arms = _string_list(trial, "arms", "trial.arms", problems)
+    if arms is not None:
+        bad_arms = [a for a in arms if not _ARM_NAME.fullmatch(a)]
+        if bad_arms:
+            problems.append(
+                f"trial.arms: {', '.join(repr(a[:80]) for a in bad_arms)}: an arm name must be 1-{MAX_ARM_NAME} letters, "
+                "digits, '_', '.' or '-', starting with a letter or digit (no spaces, line breaks or markup)"
+            )
+            arms = None
     if arms is not None and len(arms) < 2:
         problems.append(f"trial.arms: a trial needs at least two arms, got {len(arms)}")
     ratio = _int_list(trial, "ratio", "trial.ratio", problems, required=False)
@@ -399,7 +412,7 @@ def _strata(data, problems) -> dict[str, tuple[str, ...]]:
     table = _table(data, "strata", problems, required=False)
     strata: dict[str, tuple[str, ...]] = {}
     for name, levels in table.items():
-        if not _IDENTIFIER.match(name):
+        if not _IDENTIFIER.fullmatch(name):
             problems.append(f"strata.{name}: a stratum name must be letters, digits, '_', '.' or '-'")
             continue
         checked = _string_list(table, name, f"strata.{name}", problems)
@@ -429,7 +442,7 @@ def _eligibility(data, problems) -> tuple[EligibilityQuestion, ...]:
         qid = _string(entry, "id", f"{where}.id", problems)
         if qid is not None:
             where = f"eligibility[{i}] ({qid})"
-            if not _IDENTIFIER.match(qid):
+            if not _IDENTIFIER.fullmatch(qid):
                 problems.append(f"{where}.id: must be letters, digits, '_', '.' or '-'")
             if qid in seen:
                 problems.append(f"{where}.id: duplicate question id {qid!r}")
@@ -490,6 +503,13 @@ def _randomisation(data, problems, strata, arms, ratio) -> Randomisation | None:
         if sizes is not None:
             if len(set(sizes)) != len(sizes):
                 problems.append(f"randomisation.block_sizes: duplicate sizes in {sizes}")
+            too_large = [b for b in sizes if b > MAX_BLOCK_SIZE]
+            if too_large:
+                problems.append(
+                    f"randomisation.block_sizes: {too_large} larger than {MAX_BLOCK_SIZE}, the largest block size allowed"
+                )
+                sizes = None
+        if sizes is not None:
             if ratio is not None:
                 unit = sum(ratio)
                 bad = [s for s in sizes if s % unit]
@@ -504,10 +524,11 @@ def _randomisation(data, problems, strata, arms, ratio) -> Randomisation | None:
             elif (
                 not isinstance(weights, list)
                 or len(weights) != len(sizes)
-                or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights)
+                or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < math.inf for w in weights)
             ):
                 problems.append(
-                    f"randomisation.block_weights: must be {len(sizes)} positive numbers, one per block size, got {weights!r}"
+                    f"randomisation.block_weights: must be {len(sizes)} positive finite numbers, one per block size, "
+                    f"got {weights!r}"
                 )
             else:
                 total = float(sum(weights))
@@ -548,12 +569,23 @@ def _randomisation(data, problems, strata, arms, ratio) -> Randomisation | None:
                 kwargs["weights"] = tuple(1.0 for _ in factors)
             elif isinstance(weights, Mapping):
                 unknown_w = [k for k in weights if k not in factors]
-                bad_w = [k for k, w in weights.items() if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0]
+                bad_w = [
+                    k for k, w in weights.items()
+                    if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w <= MAX_WEIGHT
+                ]
                 if unknown_w:
                     problems.append(f"randomisation.weights: {unknown_w} are not minimisation factors")
                 if bad_w:
-                    problems.append(f"randomisation.weights: weights of {bad_w} must be non-negative numbers")
+                    problems.append(
+                        f"randomisation.weights: weights of {bad_w} must be numbers from 0 to {MAX_WEIGHT:,} "
+                        f"(got {', '.join(repr(weights[k]) for k in bad_w)})"
+                    )
                 kwargs["weights"] = tuple(float(weights.get(f, 1.0)) for f in factors)
+                if not unknown_w and not bad_w and factors and not any(kwargs["weights"]):
+                    problems.append(
+                        "randomisation.weights: every factor's weight is 0, so minimisation would balance nothing; "
+                        "give at least one factor a positive weight"
+                    )
             else:
                 problems.append(
                     "randomisation.weights: must be a table of factor = weight, e.g. { site = 1, offence = 2 }"

@@ -1,4 +1,4 @@
-"""The command line (rjtrial/cli.py): every command, --json, RJTRIAL_KEY, errors and exit codes.
+"""The command line (rjtrial/cli/): every command, --json, RJTRIAL_KEY, errors and exit codes.
 
 Exit codes (cli.py): 0 success, 1 verification failed, 2 bad input or usage,
 3 enrolment refused. Most tests call ``rjtrial.cli.main`` in-process; a few run the
@@ -127,6 +127,33 @@ def test_enrol_json(trial, capsys, referral, args, status, code):
     assert data["status"] == status and data["referral_id"] == referral
     assert set(data) == {"status", "referral_id", "arm", "sequence_number", "receipt", "reasons", "randomised_on", "strata"}
     assert (data["arm"] is not None) is (status == "randomised")
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["from_a_terminal", "from_a_script"])
+@pytest.mark.parametrize("key_from", ["option", "environment"])
+def test_enrol_with_the_key_from_a_terminal_warns_that_it_is_the_statisticians_tool(trial, terminal, key_from):
+    import pty
+
+    argv = [str(a) for a in enrol_args(trial, "R-1")]
+    env = {k: v for k, v in os.environ.items() if k != "RJTRIAL_KEY"}
+    if key_from == "environment":
+        del argv[3:5]  # --key KEY
+        env["RJTRIAL_KEY"] = str(trial["key"])
+    leader, follower = pty.openpty() if terminal else (None, None)
+    try:
+        done = subprocess.run([rjtrial_script(), *argv], stdin=follower if terminal else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        if terminal:
+            os.close(leader), os.close(follower)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("randomised R-1:")  # the key still works (scripts, the statistician)
+    if terminal:
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("rjtrial enrol: warning:")
+        assert "statistician's tool" in line and "coordinators enrol through the service (rjtrial serve)" in line
+    else:
+        assert done.stderr == ""
 
 
 def test_enrol_at_and_by_are_recorded(trial, capsys):

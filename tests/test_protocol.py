@@ -139,7 +139,7 @@ SINGLE_PROBLEMS = {
     "block weights of the wrong length": (
         _set(("randomisation", "block_weights"), [1.0]),
         "randomisation.block_weights",
-        "2 positive numbers",
+        "2 positive finite numbers",
     ),
     "capacity out of range": (_set(("randomisation", "capacity"), 0), "randomisation.capacity", "from 1 to"),
     "stratify_by unknown stratum": (
@@ -374,3 +374,64 @@ def test_every_referral_maps_to_one_sealed_sequence(path):
         assert len(keys) == n_cells
     else:
         assert keys == ["all"]
+
+
+# ------------------------------------------------------------- bounds on careless input
+HARDENING = {
+    # case: (key path, value, key named, text the message must hold)
+    "block size of two billion": (("randomisation", "block_sizes"), [2, 2_000_000_000], "randomisation.block_sizes",
+                                  "larger than 1000, the largest block size allowed"),
+    "block size of twenty million": (("randomisation", "block_sizes"), [20_000_000], "randomisation.block_sizes",
+                                     "larger than 1000"),
+    "arm name with a newline": (("trial", "arms"), ["control", "conf\nerence"], "trial.arms", "no spaces, line breaks"),
+    "arm name with markup": (("trial", "arms"), ["control", "<b>conference</b>"], "trial.arms", "or markup"),
+    "arm name of 65 characters": (("trial", "arms"), ["control", "c" * 65], "trial.arms", "1-64 letters"),
+    "arm name with a space": (("trial", "arms"), ["control", "restorative justice"], "trial.arms", "1-64"),
+    "trial id ending in a newline": (("trial", "id"), "t-1\n", "trial.id", "must be 1-100 letters"),
+    "block weight infinite": (("randomisation", "block_weights"), [1.0, float("inf")], "randomisation.block_weights",
+                              "positive finite numbers"),
+}
+
+
+@pytest.mark.parametrize("case", list(HARDENING), ids=list(HARDENING))
+def test_careless_values_are_refused_with_the_limit_stated(case):
+    (section, key), value, named, text = HARDENING[case]
+    data = base()
+    data[section][key] = value
+    (problem,) = problems_of(data)
+    assert problem.startswith(named + ":") and text in problem, problem
+
+
+def test_an_arm_name_of_64_characters_is_accepted():
+    data = base()
+    data["trial"]["arms"] = ["control", "c" * 64]
+    assert Protocol.from_dict(data).arms[1] == "c" * 64
+
+
+def test_a_stratum_name_ending_in_a_newline_is_refused():
+    data = base()
+    data["strata"] = {"site\n": ["a", "b"], "offence": ["property", "violence"]}
+    data["randomisation"]["stratify_by"] = ["offence"]
+    assert any(p.startswith("strata.site\n:") for p in problems_of(data))
+
+
+@pytest.mark.parametrize("weights, text", [
+    ({"site": float("nan")}, "numbers from 0 to 1,000,000"),
+    ({"site": float("inf")}, "numbers from 0 to 1,000,000"),
+    ({"site": 1e9}, "numbers from 0 to 1,000,000"),
+    ({"site": 0, "offence": 0}, "every factor's weight is 0"),
+], ids=["nan", "inf", "above_the_limit", "all_zero"])
+def test_minimisation_weights_must_be_finite_bounded_and_not_all_zero(weights, text):
+    data = base()
+    data["randomisation"] = {"method": "minimisation", "weights": weights}
+    (problem,) = problems_of(data)
+    assert problem.startswith("randomisation.weights:") and text in problem, problem
+
+
+def test_toml_nan_and_inf_weights_are_refused_from_a_file():
+    text = (
+        '[trial]\nid = "t"\nname = "T"\narms = ["a", "b"]\n[randomisation]\nmethod = "minimisation"\n'
+        'weights = { site = nan, offence = inf }\n[strata]\nsite = ["x", "y"]\noffence = ["p", "q"]\n'
+    )
+    with pytest.raises(ProtocolError, match=r"randomisation\.weights: weights of \['site', 'offence'\] must be numbers"):
+        Protocol.from_toml_string(text)

@@ -424,3 +424,31 @@ def test_no_exact_value_for_minimisation(make_protocol):
         metrics.predictability(protocol, n=10, computation="exact")
     with pytest.raises(ValueError, match="give the trial size n"):
         metrics.predictability(protocol)
+
+
+# ------------------------------------------------------------- shared sequences across sites
+@pytest.mark.parametrize(
+    "method, options, warned",
+    [
+        ("blocks", {"block_sizes": [2, 4]}, True),
+        ("stratified_blocks", {"block_sizes": [2, 4], "stratify_by": ["sex"]}, True),
+        ("stratified_blocks", {"block_sizes": [2, 4], "stratify_by": ["site", "sex"]}, False),
+        ("biased_coin", {}, True),
+        ("minimisation", {}, True),
+        ("simple", {}, False),
+    ],
+    ids=["blocks", "stratified_not_by_site", "stratified_by_site", "biased_coin", "minimisation", "simple"],
+)
+def test_design_check_warns_when_one_sequence_is_shared_across_sites(make_protocol, method, options, warned):
+    report = metrics.design_check(make_protocol(method, **options), n=60, n_simulations=50, rng=1)
+    assert bool(report.warnings) is warned
+    if warned:
+        (warning,) = report.warnings
+        assert "shared by the 3 sites (a, b, c)" in warning and "per-site numbers" in warning
+        assert f"Warning: {warning}" in report.format()
+        assert report.to_dict()["warnings"] == [warning]
+
+
+def test_design_check_does_not_warn_for_one_site(make_protocol):
+    protocol = make_protocol("blocks", strata={"site": ["only"], "sex": ["f", "m"]}, block_sizes=[2, 4])
+    assert metrics.design_check(protocol, n=40, n_simulations=50, rng=1).warnings == ()

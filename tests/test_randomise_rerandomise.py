@@ -86,7 +86,7 @@ def test_adaptive_and_simple_rerandomisations_are_the_engines_draws(make_protoco
     allocations = design_allocations(protocol, rows, reps=reps, rng=7)
     assert allocations.shape == (reps, 60)
     for chunk, j in [(0, 0), (0, 1), (0, CHUNK_SIZE - 1), (1, 0), (1, 2)]:
-        expected = allocate_cohort(protocol, rows, rng=child_generator(7, chunk, j))
+        expected = allocate_cohort(protocol, rows, rng=child_generator(7, chunk, j), draws="generator")
         np.testing.assert_array_equal(allocations[chunk * CHUNK_SIZE + j], expected)
 
 
@@ -146,7 +146,32 @@ def test_rerandomisations_of_the_registry_trial_keep_its_strata_and_order(multis
     # the same engine on the registry's participants, in enrolment order, gives the same first draw
     rows = people.sort_values("sequence_number")[list(protocol.strata)].to_dict("records")
     first = design_allocations(protocol, rows, reps=1, rng=1)[0]
-    np.testing.assert_array_equal(first, allocate_cohort(protocol, rows, rng=child_generator(1, 0, 0)))
+    np.testing.assert_array_equal(first, allocate_cohort(protocol, rows, rng=child_generator(1, 0, 0), draws="generator"))
+
+
+def test_the_compiled_minimisation_gives_the_registry_arms_from_its_revealed_draws(multisite):
+    """Draw for draw: the kernel the re-randomisation test compiles, fed the registry's own
+    keyed draws (revealed in its records), gives every arm the registry gave."""
+    import json
+    import sqlite3
+
+    from rjtrial.randomise._rerandomise_design import _design, _minimisation_kernel
+
+    db, _ = multisite
+    with Registry.open(db) as reg:
+        protocol = reg.protocol
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT strata, arm, value FROM rj_referrals WHERE sequence_number IS NOT NULL "
+                            "ORDER BY sequence_number").fetchall()
+    strata = [json.loads(r[0]) for r in rows]
+    draws = np.array([[float.fromhex(r[2]) for r in rows]])
+    spec = protocol.randomisation
+    design = _design(protocol, strata)
+    arms = _minimisation_kernel()(design.levels, max(len(protocol.strata[f]) for f in spec.factors),
+                                  np.asarray(protocol.ratio, dtype=float), np.asarray(spec.weights, dtype=float),
+                                  float(spec.probability), spec.imbalance == "variance", draws)
+    assert [protocol.arms[a] for a in arms[0]] == [r[1] for r in rows]
+    assert len(rows) == 150
 
 
 # ------------------------------------------------------------- observed statistics agree

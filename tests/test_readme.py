@@ -64,3 +64,17 @@ def test_readme_command_uses_real_commands_and_options(line):
     for token in tokens:
         if token.startswith("-") and not re.fullmatch(r"-?\d+(\.\d+)?", token):
             assert token.split("=", 1)[0] in known, f"{line!r}: {' '.join(path)} has no option {token}"
+
+
+def test_no_readme_command_enrols_with_the_key_on_the_command_line():
+    """Coordinators enrol through the service: the README never shows `enrol --key`."""
+    enrols = [line for line in LINES if line.split()[1] == "enrol"]
+    assert enrols and not any("--key" in line for line in enrols)
+    text = README.read_text(encoding="utf-8")
+    assert "**Coordinators enrol through the service**" in text
+
+
+def test_the_readme_says_truncation_is_detectable_only_with_a_receipt():
+    section = README.read_text(encoding="utf-8").split("### Verifying a trial", 1)[1].split("\n## ", 1)[0]
+    assert "**Truncation is detectable only with a receipt**" in section
+    assert "--receipt" in section and "--commitment" in section and "--key" in section

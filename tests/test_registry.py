@@ -376,7 +376,7 @@ def test_refusal_changes_nothing_but_one_audit_entry(tmp_path, case):
             assert after[table] == before[table], table
         new_entries = [r for r in after["rj_audit"] if r not in before["rj_audit"]]
         assert len(after["rj_audit"]) == len(before["rj_audit"]) + 1 and len(new_entries) == 1
-        seq, _, actor, action, payload, _, digest, _ = new_entries[0]
+        seq, _, actor, action, payload, _, digest, _, _ = new_entries[0]
         assert (action, actor) == ("refusal", "clerk")
         assert json.loads(payload) == {"referral_id": str(spec["referral_id"])[:100], "reasons": list(result.reasons)}
         (head_before,), (head_after,) = before["rj_head"], after["rj_head"]
@@ -718,3 +718,58 @@ def test_any_sequence_of_operations_keeps_the_registry_consistent(method, steps)
         assert unsealed.ok
         if unsealed.draws is None:
             assert all(unsealed.sequences[r["sequence_key"]][r["slot"]] == r["arm"] for r in used)
+
+
+# ------------------------------------------------------------ careless and hostile ids
+@pytest.mark.parametrize("twin", ["R-0002\n", "r-0002", "R-0002 ", " R-0002", "R\u20110002", "R-0002\r\n"],
+                         ids=["trailing_newline", "lower_case", "trailing_space", "leading_space", "unicode_hyphen",
+                              "crlf"])
+def test_a_referral_cannot_be_randomised_twice_under_a_variant_of_its_id(reg, twin):
+    first = reg.enrol("R-0002", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(1))
+    assert first.status == "randomised"
+    again = reg.enrol(twin, strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(2))
+    assert again.status == "refused", again
+    assert len(rows(_db(reg), "SELECT * FROM rj_referrals")) == 1
+    assert reg.verify().ok
+
+
+def test_a_case_variant_id_is_refused_naming_the_referral_enrolled(reg):
+    reg.enrol("R-0002", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(1))
+    again = reg.enrol("r-0002", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(2))
+    assert again.reasons == (f"referral 'r-0002' was already enrolled as 'R-0002' (randomised, {when(1).isoformat(timespec='microseconds')})",)
+
+
+# ------------------------------------------------------------------------------ times
+def test_a_2099_time_planted_in_the_head_does_not_block_enrolment(reg):
+    reg.enrol("R-0001", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(1))
+    import sqlite3
+
+    with sqlite3.connect(_db(reg)) as conn:
+        conn.execute("UPDATE rj_head SET last_randomised_at = '2099-01-01T00:00:00.000000+00:00'")
+    assert not reg.verify().ok  # the planted time is reported...
+    later = reg.enrol("R-0002", strata=NORTH_PROPERTY, answers=ELIGIBLE)
+    assert later.status == "randomised", later.reasons  # ...and does not stop the trial
+    early = reg.enrol("R-0003", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(0))
+    assert early.status == "refused" and "earlier than the last randomisation" in early.reasons[0]  # order still holds
+    assert reg.verify().ok
+
+
+@pytest.mark.parametrize("at, match", [
+    (datetime(2099, 1, 1, tzinfo=timezone.utc), "in the future"),
+    (when(0), "before its random assignment"),
+], ids=["in_2099", "before_randomisation"])
+def test_an_event_dated_outside_the_referrals_trial_is_refused(reg, at, match):
+    reg.enrol("R-0001", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(1))
+    before = dump_tables(_db(reg))
+    with pytest.raises((ValueError, RegistryError), match=match):
+        reg.record_event("R-0001", "withdrawal", at=at)
+    assert dump_tables(_db(reg)) == before
+
+
+def test_a_store_of_another_schema_version_is_refused_at_open(reg):
+    import sqlite3
+
+    with sqlite3.connect(_db(reg)) as conn:
+        conn.execute("UPDATE rj_trial SET schema_version = 1")
+    with pytest.raises(RegistryError, match=r"schema version 1; this rjtrial reads version 2 only"):
+        Registry.open(_db(reg))

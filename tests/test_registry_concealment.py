@@ -207,3 +207,69 @@ def test_the_same_seed_gives_unrelated_commitments(trial):
     conn.close()
     assert b_slots.keys() == trial.slot_commitments.keys()
     assert all(b_slots[k] != c for k, c in trial.slot_commitments.items())
+
+
+# ------------------------------------------------------- revealed draws are keyed draws
+def test_the_revealed_minimisation_draws_are_keyed_not_a_pcg64_stream(tmp_path):
+    """The draws a minimisation registry reveals slot by slot are HMAC outputs under the
+    sealed seed, not outputs of a numpy generator that any seed-derivable state gives."""
+    import numpy as np
+
+    from rjtrial.randomise.keyed import keyed_uniform, schedule_secret
+
+    seed = 20260102
+    with new_registry(tmp_path, make_protocol("minimisation", capacity=400), seed=seed) as reg:
+        enrol_all(reg, referral_stream(300, seed=3))
+    used = rows(tmp_path / "trial.db", "SELECT slot, value FROM rj_referrals WHERE slot IS NOT NULL ORDER BY slot")
+    draws = [float.fromhex(r["value"]) for r in used]
+    assert len(draws) == 300
+    assert draws == [keyed_uniform(schedule_secret(seed), "minimisation", r["slot"]) for r in used]
+    root = np.random.SeedSequence(seed)
+    for stream in (np.random.default_rng(seed).random(200_000),
+                   np.random.Generator(np.random.PCG64(root)).random(200_000),
+                   np.random.Generator(np.random.PCG64(root.spawn(1)[0])).random(200_000)):
+        assert not set(draws) & set(stream.tolist())
+
+
+# ---------------------------------------------------------- coordinators: per-site numbers
+THREE_SITES = {"site": ["north", "south", "east"], "offence": ["property", "violence"]}
+
+
+def _three_site_registry(folder, interleave: bool):
+    """One `blocks` sequence shared by three sites; north enrols five, others in between or not."""
+    from rjtrial import Protocol
+
+    from registry_fixtures import ELIGIBLE, protocol_dict, when
+
+    data = protocol_dict("blocks", capacity=60)
+    data["strata"] = THREE_SITES
+    folder.mkdir()
+    reg = new_registry(folder, Protocol.from_dict(data), seed=5)
+    north, i = [], 0
+    for k in range(5):
+        if interleave:
+            for site in ("south", "east"):
+                reg.enrol(f"{site[0].upper()}-{k}", strata={"site": site, "offence": "property"}, answers=ELIGIBLE,
+                          at=when(i))
+                i += 1
+        north.append(reg.enrol(f"N-{k}", strata={"site": "north", "offence": "property"}, answers=ELIGIBLE, at=when(i)))
+        i += 1
+    return reg, north
+
+
+def test_a_coordinator_sees_per_site_numbers_not_the_shared_sequence_position(tmp_path):
+    alone, north_alone = _three_site_registry(tmp_path / "alone", interleave=False)
+    shared, north_shared = _three_site_registry(tmp_path / "shared", interleave=True)
+    # the trial-wide position moves with the other sites' enrolments...
+    assert [r.sequence_number for r in north_shared] == [3, 6, 9, 12, 15]
+    # ...what a north coordinator is shown does not
+    for a, b in zip(north_alone, north_shared):
+        assert "sequence_number" not in b.coordinator_dict()
+        assert a.coordinator_dict()["site_sequence_number"] == b.coordinator_dict()["site_sequence_number"]
+    assert [r.coordinator_dict()["site_sequence_number"] for r in north_shared] == [1, 2, 3, 4, 5]
+    numbers = shared.site_sequence_numbers()
+    assert [numbers[f"N-{k}"] for k in range(5)] == [1, 2, 3, 4, 5]
+    assert [numbers[f"E-{k}"] for k in range(5)] == [1, 2, 3, 4, 5]
+    trial_wide = rows(tmp_path / "shared" / "trial.db", "SELECT referral_id, sequence_number FROM rj_referrals")
+    assert shared.site_sequence_numbers(site_stratum="region") == {r[0]: r[1] for r in trial_wide}  # no such stratum
+    alone.close(), shared.close()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from rjtrial.cli._base import (
     key_option, key_path, pairs, require_key,
 )
 from rjtrial.cli._io import write_private
+
+ENROL_KEY_WARNING = (
+    "rjtrial enrol: warning: the trial key opens the whole allocation sequence: enrolling with it is the trial "
+    "statistician's tool; coordinators enrol through the service (rjtrial serve), which keeps the key on the server"
+)
 
 
 def add_commands(sub) -> None:
@@ -40,6 +46,9 @@ def add_commands(sub) -> None:
     by_option(p), json_option(p)
 
     p = add_command(sub, "verify", "check the audit chain and every allocation (exit 0 only when intact)", cmd_verify)
+    from rjtrial.registry.verify import LEVELS_HELP
+
+    p.formatter_class, p.epilog = argparse.RawDescriptionHelpFormatter, LEVELS_HELP
     db_option(p), key_option(p, required=False)
     p.add_argument("--commitment", help="the published commitment to check against")
     p.add_argument("--receipt", action="append", help="a receipt handed out at enrolment, to check is logged (repeat)")
@@ -88,7 +97,10 @@ def cmd_enrol(args) -> int:
 
     strata = pairs(args.stratum, "--stratum")
     answers = pairs(args.answer, "--answer")
-    with Registry.open(args.db, key_path=require_key(args)) as reg:
+    key = require_key(args)
+    if sys.stdin.isatty():  # a person at a terminal, holding the key that opens the whole sequence
+        print(ENROL_KEY_WARNING, file=sys.stderr)
+    with Registry.open(args.db, key_path=key) as reg:
         result = reg.enrol(args.referral, strata=strata, answers=answers, by=args.by, at=args.at)
     if result.status == "randomised":
         text = (

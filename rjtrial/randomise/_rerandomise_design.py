@@ -52,7 +52,7 @@ def _chunk_seed(root: np.random.SeedSequence, chunk: int) -> np.random.SeedSeque
 
 
 def _cohort_generator(child: np.random.SeedSequence, *, spawned: bool) -> np.random.Generator:
-    """The generator :func:`~rjtrial.randomise.allocate_cohort` draws with when given ``child``:
+    """The generator ``allocate_cohort(..., draws="generator")`` draws with when given ``child``:
     it first draws a seed; minimisation draws from it directly, the fixed methods from the
     (single) sequence spawned from it."""
     seed = np.random.SeedSequence(int(np.random.Generator(np.random.PCG64(child)).integers(0, 2**63)))

@@ -2,7 +2,9 @@
 
 Arms are integer indices into ``protocol.arms`` (0 is the control); ``ratio`` is the
 allocation ratio, one positive integer per arm. Every function that draws takes a
-``numpy.random.Generator`` (or a seed) and nothing else random: no global state.
+``numpy.random.Generator`` (or a seed), or a trial's keyed generator
+(:class:`~rjtrial.randomise.keyed.KeyedGenerator`), and nothing else random: no
+global state.
 
 The adaptive rules (biased coin, minimisation) are split into a deterministic part,
 the allocation *probabilities* given the history, and :func:`choose`, which turns
@@ -18,12 +20,19 @@ from typing import Sequence
 import numpy
 import numpy as np
 
-RNGLike = int | np.random.Generator | np.random.SeedSequence | None
+from rjtrial.randomise.keyed import KeyedGenerator
+
+RNGLike = int | np.random.Generator | np.random.SeedSequence | KeyedGenerator | None
 
 
-def as_generator(rng: RNGLike) -> np.random.Generator:
-    """Resolve ``rng`` (seed, SeedSequence or Generator) with ``numpy.random.default_rng``."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def as_generator(rng: RNGLike) -> np.random.Generator | KeyedGenerator:
+    """Resolve ``rng`` (seed, SeedSequence or Generator) with ``numpy.random.default_rng``.
+
+    A :class:`~rjtrial.randomise.keyed.KeyedGenerator` (a trial's secret draws) is used as it is.
+    """
+    if isinstance(rng, (np.random.Generator, KeyedGenerator)):
+        return rng
+    return np.random.default_rng(rng)
 
 
 def _ratio(ratio: Sequence[int]) -> np.ndarray:

@@ -30,6 +30,7 @@ from scipy import stats
 from rjtrial.protocol import Protocol
 from rjtrial.randomise._simulation import simulate_trials
 from rjtrial.randomise.engines import RNGLike, as_generator
+from rjtrial.randomise.schedule import shared_sequence_warning
 
 COMPUTATIONS = ("auto", "exact", "simulation")
 DEFAULT_CHECK_SIZE = 500
@@ -147,6 +148,9 @@ class DesignReport:
     long_run_predictability : PredictabilityResult or None
         Long-run value, when it is known exactly.
     imbalance : ImbalanceResult
+    warnings : tuple of str
+        Concerns about the design, e.g. one sequence shared by several sites
+        (:func:`shared_sequence_warning`).
     """
 
     protocol_id: str
@@ -158,6 +162,7 @@ class DesignReport:
     predictability: PredictabilityResult
     long_run_predictability: PredictabilityResult | None
     imbalance: ImbalanceResult
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-serialisable plain data."""
@@ -173,6 +178,7 @@ class DesignReport:
                 None if self.long_run_predictability is None else self.long_run_predictability.to_dict()
             ),
             "imbalance": self.imbalance.to_dict(),
+            "warnings": list(self.warnings),
         }
 
     def format(self) -> str:
@@ -211,6 +217,8 @@ class DesignReport:
         notes = [x for x in (pred.note, imb.note) if x]
         if notes:
             lines += ["", *(f"Note: {x}" for x in dict.fromkeys(notes))]
+        if self.warnings:
+            lines += ["", *(f"Warning: {x}" for x in self.warnings)]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -413,6 +421,7 @@ def design_check(
     n_simulations: int = 2000,
     rng: RNGLike = None,
     strata_probabilities: Mapping[str, Sequence[float]] | None = None,
+    site_stratum: str = "site",
 ) -> DesignReport:
     """Predictability and imbalance of a protocol's design, for choosing between designs.
 
@@ -428,13 +437,15 @@ def design_check(
         Resolved by ``numpy.random.default_rng``; a seed makes the report reproducible.
     strata_probabilities : dict of str to sequence of float, optional
         Relative frequency of each level of each factor; equal by default.
+    site_stratum : str, default "site"
+        The stratum whose levels are sites (for the shared-sequence warning).
 
     Returns
     -------
     DesignReport
         ``protocol_id, method, arms, ratio, n_sequences, n, predictability,
-        long_run_predictability, imbalance``, with ``to_dict()`` for JSON and
-        ``format()`` for reading.
+        long_run_predictability, imbalance, warnings``, with ``to_dict()`` for JSON
+        and ``format()`` for reading.
 
     Notes
     -----
@@ -469,6 +480,7 @@ def design_check(
         predictability=pred,
         long_run_predictability=None if long_run is None else PredictabilityResult(float(long_run), 0.0, "exact", None),
         imbalance=sim.imbalance(),
+        warnings=tuple(w for w in [shared_sequence_warning(protocol, site_stratum=site_stratum)] if w),
     )
 
 

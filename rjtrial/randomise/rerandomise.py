@@ -23,13 +23,18 @@ the chunk the child ``SeedSequence(entropy, spawn_key=(c, j))``. The chunks are
 fixed by ``reps`` alone, so the result is the same whatever the number of workers.
 
 * ``minimisation`` and ``biased_coin``: re-randomisation ``j`` of chunk ``c`` is
-  **exactly** ``allocate_cohort(protocol, strata, rng=Generator(PCG64(child)))``,
-  the engine the registry and the simulator use: the uniform draws are derived from
-  the child seed as :func:`~rjtrial.randomise.allocate_cohort` derives them, and the
-  sequential rule is applied to them by a numba-compiled copy of the engine's
-  arithmetic (minimisation) or by :func:`rjtrial.randomise._simulation.biased_coin_paths`
-  (vectorised over re-randomisations); both are checked draw for draw in the tests.
-* ``simple``: exactly ``allocate_cohort`` as well (one ``Generator.choice`` each).
+  **exactly** ``allocate_cohort(protocol, strata, rng=Generator(PCG64(child)),
+  draws="generator")``, the engine the registry and the simulator use, with the
+  replicate's uniforms drawn from numpy's fast generator (a replicate's draws are not
+  secret; the trial's own are keyed, see :mod:`rjtrial.randomise.keyed`): the
+  uniforms are derived from the child seed as :func:`~rjtrial.randomise.allocate_cohort`
+  derives them, and the sequential rule is applied to them by a numba-compiled copy of
+  the engine's arithmetic (minimisation) or by
+  :func:`rjtrial.randomise._simulation.biased_coin_paths` (vectorised over
+  re-randomisations); both are checked draw for draw in the tests, and the compiled
+  minimisation also against the registry's own arms from its revealed keyed draws.
+* ``simple``: exactly ``allocate_cohort(..., draws="generator")`` as well (one
+  ``Generator.choice`` each).
 * ``blocks`` and ``stratified_blocks``: permuted blocks drawn by the vectorised
   sampler of :mod:`rjtrial.randomise._simulation` from the chunk's generator. It has
   the law of :func:`~rjtrial.randomise.permuted_blocks` (block sizes drawn with the

@@ -6,6 +6,12 @@ seals at initialisation: one arm sequence per sequence key for the fixed methods
 uniform draws for ``minimisation``, whose allocations also depend on the strata of
 the referrals that arrive. The schedule records seed, method, parameters and package
 versions, so that an auditor can regenerate it (STYLE.md §6).
+
+Every draw of a schedule is a keyed draw (:mod:`rjtrial.randomise.keyed`):
+HMAC-SHA-256 under a secret derived from the seed, one stream per sequence key
+(``sequence|<key>``) or, for minimisation, one value per slot (``minimisation``).
+The draws revealed as slots are used are therefore not the outputs of a fast
+generator whose state they would give away.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ import numpy as np
 from rjtrial._version import __version__
 from rjtrial.protocol import Protocol
 from rjtrial.randomise import engines
+from rjtrial.randomise.keyed import SCHEME, KeyedGenerator, schedule_secret
+
+#: Labels of the keyed streams (see :mod:`rjtrial.randomise.keyed`).
+MINIMISATION_STREAM = "minimisation"
+
+
+def sequence_stream(sequence_key: str) -> str:
+    """The keyed stream label of one fixed sequence."""
+    return f"sequence|{sequence_key}"
 
 
 def new_seed() -> int:
@@ -51,11 +66,13 @@ class Schedule:
 def make_schedule(protocol: Protocol, *, seed: int) -> Schedule:
     """Generate the whole allocation schedule of ``protocol`` from ``seed``.
 
-    Each sequence key gets its own independent stream, spawned from
-    ``numpy.random.SeedSequence(seed)`` in the order of ``protocol.sequence_keys()``.
+    Each sequence key draws from its own keyed stream ``sequence|<key>``; minimisation
+    draws slot ``i``'s uniform as draw ``i`` of the stream ``minimisation`` (see
+    :mod:`rjtrial.randomise.keyed`). The same seed gives the same schedule on any
+    platform and numpy version.
     """
     spec = protocol.randomisation
-    root = np.random.SeedSequence(seed)
+    secret = schedule_secret(seed)
     record = {
         "seed": str(seed),
         "method": spec.method,
@@ -65,16 +82,14 @@ def make_schedule(protocol: Protocol, *, seed: int) -> Schedule:
         "sequence_keys": protocol.sequence_keys(),
         "rjtrial_version": __version__,
         "numpy_version": np.__version__,
-        "bit_generator": "PCG64",
+        "draws": SCHEME,
     }
     if spec.is_adaptive:
-        draws = np.random.Generator(np.random.PCG64(root)).random(spec.capacity)
+        draws = KeyedGenerator(secret, MINIMISATION_STREAM).random(spec.capacity)
         return Schedule(seed=seed, draws=draws, record=record)
-    keys = protocol.sequence_keys()
-    children = root.spawn(len(keys))
     sequences = {
-        key: fixed_sequence(protocol, spec.capacity, rng=np.random.Generator(np.random.PCG64(child)))
-        for key, child in zip(keys, children)
+        key: fixed_sequence(protocol, spec.capacity, rng=KeyedGenerator(secret, sequence_stream(key)))
+        for key in protocol.sequence_keys()
     }
     return Schedule(seed=seed, sequences=sequences, record=record)
 
@@ -91,6 +106,34 @@ def fixed_sequence(protocol: Protocol, n: int, *, rng: engines.RNGLike) -> np.nd
     if spec.method == "biased_coin":
         return engines.biased_coin(protocol.ratio, n, probability=spec.probability, rng=rng)
     raise ValueError(f"method {spec.method!r} has no fixed sequence")
+
+
+def shared_sequence_warning(protocol: Protocol, *, site_stratum: str = "site") -> str | None:
+    """A warning when one allocation sequence serves several sites, else None.
+
+    With one ``blocks`` sequence (or one biased-coin or minimisation history) shared by
+    the sites, each allocation's trial-wide position tells a coordinator how far the
+    sequence has moved at the other sites: seeing the global sequence numbers, a site
+    could place its next referral in the current block and guess its arm well above
+    chance. Simple randomisation leaks nothing this way (every allocation is independent).
+    """
+    spec = protocol.randomisation
+    sites = protocol.strata.get(site_stratum, ())
+    if len(sites) < 2 or spec.method == "simple":
+        return None
+    if spec.method == "stratified_blocks" and site_stratum in spec.stratify_by:
+        return None
+    what = {"blocks": "one block sequence", "stratified_blocks": "each block sequence",
+            "biased_coin": "one biased-coin sequence", "minimisation": "one minimisation history"}[spec.method]
+    remedy = (
+        f"stratify the blocks by {site_stratum} (method = \"stratified_blocks\", stratify_by including \"{site_stratum}\")"
+        if spec.method in ("blocks", "stratified_blocks") else f"randomise each {site_stratum} separately"
+    )
+    return (
+        f"{what} is shared by the {len(sites)} sites ({', '.join(sites)}): trial-wide sequence numbers would tell "
+        f"a coordinator where the sequence stands, so coordinators must see per-site numbers only (EnrolmentResult.coordinator_dict), "
+        f"or {remedy}"
+    )
 
 
 def minimisation_probabilities_for(
@@ -120,21 +163,48 @@ def minimisation_probabilities_for(
     )
 
 
-def allocate_cohort(protocol: Protocol, strata: Sequence[Mapping[str, str]], *, rng: engines.RNGLike) -> np.ndarray:
+def allocate_cohort(
+    protocol: Protocol, strata: Sequence[Mapping[str, str]], *, rng: engines.RNGLike, draws: str = "keyed"
+) -> np.ndarray:
     """Allocate a whole cohort (in arrival order) as the registry would, without a store.
 
-    For design studies and simulation: the same schedule and the same rules as
-    :class:`rjtrial.registry.Registry`, drawn from ``rng``. Returns arm indices.
+    For design studies and simulation: the same rules as
+    :class:`rjtrial.registry.Registry`. One 63-bit schedule seed is drawn from ``rng``.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    strata : sequence of dict
+        Each referral's strata, in arrival order.
+    rng : int or numpy.random.Generator
+    draws : {"keyed", "generator"}
+        ``"keyed"`` (default): the schedule a registry created with that seed seals
+        (:func:`make_schedule`'s keyed draws), so the arms are the registry's.
+        ``"generator"``: the uniforms come straight from numpy's PCG64 seeded with it
+        (``SeedSequence(seed)``; fixed methods: one spawned child per sequence key) —
+        the same law, much faster, for replicate trials whose draws are not secret
+        (re-randomisation tests).
+
+    Returns
+    -------
+    numpy.ndarray of int
+        The arm index of each referral.
     """
+    if draws not in ("keyed", "generator"):
+        raise ValueError(f"draws must be 'keyed' or 'generator', got {draws!r}")
     gen = engines.as_generator(rng)
     seed = int(gen.integers(0, 2**63))
     spec = protocol.randomisation
     n = len(strata)
+    secret = schedule_secret(seed) if draws == "keyed" else None
     if spec.is_adaptive:
         index = [{level: i for i, level in enumerate(protocol.strata[f])} for f in spec.factors]
         levels = np.array([[index[j][row[f]] for j, f in enumerate(spec.factors)] for row in strata], dtype=np.int64)
         levels = levels.reshape(n, len(spec.factors))
-        draws = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed))).random(n)
+        if secret is not None:
+            uniforms = KeyedGenerator(secret, MINIMISATION_STREAM).random(n)
+        else:
+            uniforms = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed))).random(n)
         return engines.minimise(
             levels,
             [len(protocol.strata[f]) for f in spec.factors],
@@ -142,18 +212,19 @@ def allocate_cohort(protocol: Protocol, strata: Sequence[Mapping[str, str]], *, 
             weights=spec.weights,
             probability=spec.probability,
             imbalance=spec.imbalance,
-            uniforms=draws,
+            uniforms=uniforms,
         )
     keys = [protocol.sequence_key(row) for row in strata]
-    children = dict(zip(protocol.sequence_keys(), np.random.SeedSequence(seed).spawn(len(protocol.sequence_keys()))))
-    position: dict[str, int] = {}
     needed: dict[str, int] = {}
     for key in keys:
         needed[key] = needed.get(key, 0) + 1
-    sequences = {
-        key: fixed_sequence(protocol, count, rng=np.random.Generator(np.random.PCG64(children[key])))
-        for key, count in needed.items()
-    }
+    if secret is not None:
+        streams = {key: KeyedGenerator(secret, sequence_stream(key)) for key in needed}
+    else:
+        children = dict(zip(protocol.sequence_keys(), np.random.SeedSequence(seed).spawn(len(protocol.sequence_keys()))))
+        streams = {key: np.random.Generator(np.random.PCG64(children[key])) for key in needed}
+    sequences = {key: fixed_sequence(protocol, count, rng=streams[key]) for key, count in needed.items()}
+    position: dict[str, int] = {}
     out = np.empty(n, dtype=np.int64)
     for i, key in enumerate(keys):
         slot = position.get(key, 0)

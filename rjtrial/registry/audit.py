@@ -2,10 +2,14 @@
 
 Each entry's hash covers the previous entry's hash and the entry's own fields, so an
 edited, deleted, inserted or reordered entry breaks the chain from that point on.
-A key holder also stores an HMAC of each hash (an export, or an account change of
-the randomisation service, made without the key is logged unsigned), which someone
-with write access to the database but without the key cannot recompute: with the
-key, :func:`check_chain` also detects a log rewritten from scratch.
+A key holder also stores, for each hash, an Ed25519 signature (checked by anyone
+with the public key kept in the trial row and covered by the published commitment)
+and an HMAC (checked with the key). Someone with write access to the database but
+without the key can recompute hashes but neither of these: :func:`check_chain`
+detects a log rewritten from scratch without the key, and with the published
+commitment even one re-signed under a replaced public key. An export, or an account
+change of the randomisation service, made without the key is logged unsigned (only
+those actions may be).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from rjtrial._canonical import canonical_json, sha256_hex
 from rjtrial.registry import store
-from rjtrial.registry.seal import mac
+from rjtrial.registry.seal import mac, sign, signature_ok
 
 GENESIS = "0" * 64
 # Entries of the randomisation service (rjtrial.web): log-ins, and account changes.
@@ -76,6 +80,7 @@ def append(
             prev_hash=head_row["audit_hash"],
             hash=digest,
             mac="" if key is None else mac(key, digest),
+            signature="" if key is None else sign(key, digest),
         )
     )
     values = {"audit_seq": seq, "audit_hash": digest, **(head_updates or {})}
@@ -83,8 +88,16 @@ def append(
     return AuditEntry(seq, at, actor, action, dict(payload), head_row["audit_hash"], digest)
 
 
-def check_chain(rows: Iterable[Mapping[str, Any]], *, key: bytes | None = None) -> tuple[list[AuditEntry], list[str]]:
-    """Recompute the chain; return the entries and the problems, first bad record first."""
+def check_chain(
+    rows: Iterable[Mapping[str, Any]], *, key: bytes | None = None, public_key: str | None = None
+) -> tuple[list[AuditEntry], list[str]]:
+    """Recompute the chain; return the entries and the problems, first bad record first.
+
+    With ``public_key`` every entry's Ed25519 signature is checked (an entry may be
+    unsigned only if its action is one of :data:`UNSIGNED_ACTIONS`); with ``key`` its
+    HMAC too. An entry whose payload is not a JSON object is a problem (its payload
+    is then read as an empty object).
+    """
     entries: list[AuditEntry] = []
     problems: list[str] = []
     prev = GENESIS
@@ -99,13 +112,21 @@ def check_chain(rows: Iterable[Mapping[str, Any]], *, key: bytes | None = None) 
         recomputed = entry_hash(row["prev_hash"], row["seq"], row["at"], row["actor"], row["action"], row["payload"])
         if recomputed != row["hash"]:
             problems.append(f"{where}: contents do not match its hash (edited)")
-        if key is not None and mac(key, row["hash"]) != row["mac"]:
-            if not (row["action"] in UNSIGNED_ACTIONS and row["mac"] == ""):
-                problems.append(f"{where}: not signed with the trial key (written without the key)")
+        unsigned_allowed = row["action"] in UNSIGNED_ACTIONS and row["mac"] == "" and row["signature"] == ""
+        if public_key is not None and not unsigned_allowed:
+            if not row["signature"]:
+                problems.append(f"{where}: has no signature (written without the trial key)")
+            elif not signature_ok(public_key, row["hash"], row["signature"]):
+                problems.append(f"{where}: its signature does not verify with the trial's public key (forged or edited)")
+        if key is not None and mac(key, row["hash"]) != row["mac"] and not unsigned_allowed:
+            problems.append(f"{where}: not signed with the trial key (written without the key)")
         try:
             payload = json.loads(row["payload"])
         except ValueError:
             problems.append(f"{where}: payload is not valid JSON")
+            payload = {}
+        if not isinstance(payload, dict):
+            problems.append(f"{where}: payload is not a JSON object (found {type(payload).__name__})")
             payload = {}
         entries.append(AuditEntry(row["seq"], row["at"], row["actor"], row["action"], payload, row["prev_hash"], row["hash"]))
         prev = row["hash"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,7 +38,24 @@ from rjtrial.registry import audit, seal, store
 STATUSES = ("randomised", "ineligible", "refused")
 EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew between the enroller and the store
-_REFERRAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")
+#: A referral id, matched in full (``re.fullmatch``: no newline may end it).
+REFERRAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}")
+#: The stratum whose levels are sites (per-site numbers, :meth:`Registry.site_sequence_numbers`).
+SITE_STRATUM = "site"
+
+
+def is_referral_id(value) -> bool:
+    """Is ``value`` a canonical referral id (1-100 of ``A-Z a-z 0-9 _ . : / -``, starting alphanumeric)?"""
+    return isinstance(value, str) and REFERRAL_ID.fullmatch(value) is not None
+
+
+def referral_key(referral_id: str) -> str:
+    """The referral id normalised (NFKC, case-folded, outer white space removed).
+
+    Two ids with the same key are one referral: ``R-0002`` and ``r-0002`` cannot both
+    be enrolled.
+    """
+    return unicodedata.normalize("NFKC", str(referral_id)).strip().casefold()
 
 
 def now_utc() -> str:
@@ -76,6 +94,7 @@ class EnrolmentResult:
     reasons: tuple[str, ...] = ()
     randomised_on: str | None = None
     strata: Mapping[str, str] = field(default_factory=dict)
+    site_sequence_number: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +107,20 @@ class EnrolmentResult:
             "randomised_on": self.randomised_on,
             "strata": dict(self.strata),
         }
+
+    def coordinator_dict(self) -> dict[str, Any]:
+        """What a coordinator may be shown: :meth:`to_dict` with ``site_sequence_number``
+        in place of the trial-wide ``sequence_number``.
+
+        When one sequence is shared by several sites, the trial-wide position of an
+        allocation tells a coordinator how far the sequence has moved at the other
+        sites, and so where their next referral falls in its block. Coordinators see
+        the allocation's number at its own site instead.
+        """
+        out = self.to_dict()
+        del out["sequence_number"]
+        out["site_sequence_number"] = self.site_sequence_number
+        return out
 
 
 @dataclass(frozen=True)
@@ -114,11 +147,13 @@ class Registry:
     CONSORT counts do not.
     """
 
-    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str):
+    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str,
+                 key_path: str | Path | None = None):
         self._engine = engine
         self.protocol = protocol
         self._trial = dict(trial_row)
         self._key = key
+        self._key_path = None if key is None or key_path is None else Path(key_path)
         self._opened: seal.Opened | None = None
         self.db = db
 
@@ -182,7 +217,10 @@ class Registry:
             keys = protocol.sequence_keys()
             capacity = protocol.randomisation.capacity
             slot_rows = list(seal.slot_commitments(opened, protocol.id, protocol.arms, keys, capacity))
-            commitment = seal.trial_commitment(protocol_json, schedule_json, sealed, seal.slots_digest(slot_rows))
+            public_key = seal.public_key(key)
+            commitment = seal.trial_commitment(
+                protocol_json, schedule_json, sealed, seal.slots_digest(slot_rows), public_key
+            )
             at = now_utc()
             with engine.begin() as conn:
                 store.metadata.create_all(conn)
@@ -195,6 +233,7 @@ class Registry:
                         sealed=sealed,
                         commitment=commitment,
                         created_at=at,
+                        audit_public_key=public_key,
                     )
                 )
                 conn.execute(
@@ -214,7 +253,8 @@ class Registry:
                     at=at,
                     actor=by,
                     action="init",
-                    payload={"trial_id": protocol.id, "commitment": commitment, "schedule": public},
+                    payload={"trial_id": protocol.id, "commitment": commitment, "schedule": public,
+                             "audit_public_key": public_key},
                 )
         except BaseException as exc:
             Path(key_path).unlink(missing_ok=True)
@@ -238,6 +278,12 @@ class Registry:
         if not store.has_registry(engine):
             raise RegistryError(f"{db} holds no trial registry")
         with store.read_transaction(engine) as conn:
+            versions = conn.execute(select(store.trial.c.schema_version)).scalars().all()
+            if len(versions) == 1 and versions[0] != store.SCHEMA_VERSION:
+                raise RegistryError(
+                    f"{db}: the registry has schema version {versions[0]}; this rjtrial reads version "
+                    f"{store.SCHEMA_VERSION} only (create the trial again with this version)"
+                )
             rows = conn.execute(select(store.trial)).mappings().all()
         if len(rows) != 1:
             raise RegistryError(f"{db}: expected one trial in table {store.trial.name}, found {len(rows)}")
@@ -249,7 +295,7 @@ class Registry:
         key = None
         if key_path is not None:
             key = seal.read_key_file(key_path)
-        registry = cls(engine, protocol, row, key, str(db))
+        registry = cls(engine, protocol, row, key, str(db), key_path=key_path)
         if key is not None:
             registry._opened = seal.unseal_schedule(row["sealed"], key, protocol.id)
         return registry
@@ -291,6 +337,7 @@ class Registry:
         answers: Mapping[str, str],
         by: str = "unknown",
         at: datetime | str | None = None,
+        site_stratum: str | None = SITE_STRATUM,
     ) -> EnrolmentResult:
         """Screen a referral and, if eligible, randomise it — in one transaction.
 
@@ -308,6 +355,8 @@ class Registry:
         at : datetime or ISO string, optional
             Time of random assignment (default: now). Must not precede the last
             randomisation: the sequence is consumed in time order.
+        site_stratum : str, optional
+            The stratum whose levels are sites, for ``site_sequence_number``.
 
         Returns
         -------
@@ -315,6 +364,9 @@ class Registry:
             status "randomised", "ineligible" or "refused". A refusal (unknown
             strata, missing or invalid answers, duplicate referral, exhausted
             sequence, closed trial) writes nothing but its audit entry.
+            ``site_sequence_number`` numbers the randomisations at the referral's
+            level of ``site_stratum`` (the whole trial's when the protocol has no
+            such stratum).
         """
         key = self._require_key("enrolment")
         opened = self._opened
@@ -324,11 +376,18 @@ class Registry:
         answers = dict(answers)
         problems: list[str] = []
         reasons: list[str] = []
-        if not isinstance(referral_id, str) or not _REFERRAL_ID.match(referral_id):
+        if not is_referral_id(referral_id):
             problems.append(
                 f"referral id {referral_id!r} must be 1-100 letters, digits or '_ . : / -', starting with a letter or digit"
             )
             referral_id = str(referral_id)[:100]
+        mark = self._unseal_mark()
+        if mark is not None:
+            problems.append(
+                "this key file unsealed the trial's sequence"
+                + (f" (audit log entry {mark.seq})" if mark.seq is not None else "")
+                + ": the sequence is known, the trial is closed to enrolment"
+            )
         non_text = [f"{k}={v!r}" for k, v in {**strata, **answers}.items() if not isinstance(v, str)]
         if non_text:
             problems.append(f"strata and answers must be text: {', '.join(non_text)}")
@@ -340,22 +399,25 @@ class Registry:
         with store.write_transaction(self._engine) as (conn, head_row):
             if when is None:  # now, taken under the lock so that times follow the sequence
                 when = now_utc()
-            if when > _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE):
+            latest = _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE)
+            if when > latest:
                 problems.append(f"at={when} is in the future (now {now_utc()})")
-            if head_row["closed"]:
+            if mark is None and (head_row["closed"] or _unsealed_in_log(conn)):
                 problems.append("the sequence has been unsealed: the trial is closed to enrolment")
             existing = conn.execute(
-                select(store.referrals.c.status, store.referrals.c.at).where(
-                    store.referrals.c.referral_id == referral_id
+                select(store.referrals.c.referral_id, store.referrals.c.status, store.referrals.c.at).where(
+                    store.referrals.c.referral_key == referral_key(referral_id)
                 )
             ).first()
             if existing is not None:
-                problems.append(f"referral {referral_id!r} was already enrolled ({existing.status}, {existing.at})")
+                same = "" if existing.referral_id == referral_id else f" as {existing.referral_id!r}"
+                problems.append(
+                    f"referral {referral_id!r} was already enrolled{same} ({existing.status}, {existing.at})"
+                )
             if not problems and not reasons:
-                if when < head_row["last_randomised_at"]:
-                    problems.append(
-                        f"at={when} is earlier than the last randomisation ({head_row['last_randomised_at']})"
-                    )
+                last = _last_randomised_at(conn, head_row, latest)
+                if when < last:
+                    problems.append(f"at={when} is earlier than the last randomisation ({last})")
                 sequence_key = self.protocol.sequence_key(strata)
                 if self.protocol.randomisation.is_adaptive:
                     slot = head_row["sequence_number"]
@@ -400,7 +462,9 @@ class Registry:
                 "reveal": None,
             }
             head_updates: dict[str, Any] = {}
+            site_number = None
             if not reasons:
+                site_number = self._site_count(conn, strata, site_stratum) + 1
                 sequence_number = head_row["sequence_number"] + 1
                 value = opened.value(sequence_key, slot, self.protocol.arms)
                 if self.protocol.randomisation.is_adaptive:
@@ -437,7 +501,47 @@ class Registry:
             reasons=tuple(reasons),
             randomised_on=when if not reasons else None,
             strata=strata,
+            site_sequence_number=site_number,
         )
+
+    def _site_count(self, conn, strata: Mapping[str, str], site_stratum: str | None) -> int:
+        """Randomisations so far at the referral's site (the whole trial's without a site stratum)."""
+        rows = conn.execute(
+            select(store.referrals.c.strata, func.count().label("n"))
+            .where(store.referrals.c.sequence_number.is_not(None))
+            .group_by(store.referrals.c.strata)
+        ).all()
+        if site_stratum not in self.protocol.strata:
+            return sum(int(r.n) for r in rows)
+        site = strata.get(site_stratum)
+        return sum(int(r.n) for r in rows if json.loads(r.strata).get(site_stratum) == site)
+
+    def site_sequence_numbers(self, *, site_stratum: str = SITE_STRATUM) -> dict[str, int]:
+        """Each randomised referral's number at its own site: 1, 2, 3... per level of ``site_stratum``.
+
+        What coordinators are shown in place of the trial-wide ``sequence_number``
+        (see :meth:`EnrolmentResult.coordinator_dict`). Without a ``site_stratum`` in
+        the protocol the numbers are the trial-wide ones.
+        """
+        with store.read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(store.referrals.c.referral_id, store.referrals.c.strata)
+                .where(store.referrals.c.sequence_number.is_not(None))
+                .order_by(store.referrals.c.sequence_number)
+            ).all()
+        counts: dict[Any, int] = {}
+        out = {}
+        for rid, strata_json in rows:
+            site = json.loads(strata_json).get(site_stratum) if site_stratum in self.protocol.strata else None
+            counts[site] = counts.get(site, 0) + 1
+            out[rid] = counts[site]
+        return out
+
+    def _unseal_mark(self) -> seal.UnsealMark | None:
+        """The key file's record of having unsealed the trial (read afresh each time)."""
+        if self._key_path is None:
+            return None
+        return seal.read_unseal_mark(self._key_path)
 
     def _adaptive_arm(self, conn, strata: Mapping[str, str], draw: float) -> int:
         # Minimisation needs only the counts by strata and arm: the database aggregates
@@ -468,7 +572,8 @@ class Registry:
 
         ``kind`` is one of ``treatment_received`` (e.g. the conference was held),
         ``treatment_not_received``, ``withdrawal``, ``crossover`` or ``note``.
-        Returns the event's audit sequence number.
+        ``at`` (default now) may not be in the future nor before the referral's
+        random assignment. Returns the event's audit sequence number.
         """
         key = self._require_key("recording an event")
         if kind not in EVENT_KINDS:
@@ -479,14 +584,20 @@ class Registry:
         except (TypeError, ValueError):
             raise ValueError("detail must be JSON-serialisable (text, numbers, lists, tables)") from None
         when = _timestamp(at)
+        if when > _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE):
+            raise ValueError(f"at={when} is in the future (now {now_utc()})")
         by = str(by)[:100] or "unknown"
         with store.write_transaction(self._engine) as (conn, head_row):
             row = conn.execute(
-                select(store.referrals.c.status).where(store.referrals.c.referral_id == referral_id)
+                select(store.referrals.c.status, store.referrals.c.at).where(store.referrals.c.referral_id == referral_id)
             ).first()
             if row is None or row.status != "randomised":
                 state = "not enrolled" if row is None else f"{row.status}, not randomised"
                 raise RegistryError(f"cannot record {kind} for referral {referral_id!r}: {state}")
+            if when < row.at:
+                raise RegistryError(
+                    f"cannot record {kind} for referral {referral_id!r} at {when}: before its random assignment ({row.at})"
+                )
             payload = {"referral_id": referral_id, "kind": kind, "detail": detail, "at": when, "by": by}
             entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action="event", payload=payload)
             conn.execute(
@@ -566,7 +677,14 @@ class Registry:
 
     # -------------------------------------------------------------------- unseal
     def unseal(self, *, by: str = "unknown") -> UnsealResult:
-        """Reveal the schedule after the trial, check it against the commitment, close enrolment."""
+        """Reveal the schedule after the trial, check it against the commitment, close enrolment.
+
+        Irreversible: the unseal entry joins the audit chain (every later entry chains
+        from it) and the key file records it (``unsealed <trial> <entry> <hash>``), in
+        the same transaction. Enrolment with that key file is refused from then on,
+        whatever the database says, and ``verify`` with it fails if the unseal entry
+        has gone (a trial "reopened" by deleting it and clearing ``closed``).
+        """
         from rjtrial.registry.verify import recompute_commitment
 
         key = self._require_key("unsealing")
@@ -589,7 +707,7 @@ class Registry:
         commitment_ok = recompute_commitment(self) == self.commitment
         regenerated = seal.regenerated_matches(opened, self.protocol, json.loads(self._trial["schedule"]))
         with store.write_transaction(self._engine) as (conn, head_row):
-            audit.append(
+            entry = audit.append(
                 conn,
                 head_row,
                 key=key,
@@ -604,8 +722,34 @@ class Registry:
                 },
                 head_updates={"closed": 1},
             )
+            if self._key_path is not None and self._unseal_mark() is None:
+                # before the commit: a crash between the two leaves the key marked, the trial closed
+                seal.mark_unsealed(self._key_path, self.trial_id, entry.seq, entry.hash)
         sequences = {k: [self.protocol.arms[a] for a in v] for k, v in opened.sequences.items()}
         return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, opened.draws, tuple(problems))
+
+
+def _unsealed_in_log(conn) -> bool:
+    """Does the audit log hold an unseal entry (whatever ``closed`` says)?"""
+    return conn.execute(select(store.audit.c.seq).where(store.audit.c.action == "unseal").limit(1)).first() is not None
+
+
+def _last_randomised_at(conn, head_row: Mapping[str, Any], latest: str) -> str:
+    """The time the next randomisation must not precede.
+
+    The head's ``last_randomised_at``, unless it lies in the future (which no
+    enrolment can write: the store was edited). Then the latest randomisation time
+    that is not in the future: a time planted in 2099 cannot stop the trial.
+    """
+    last = head_row["last_randomised_at"]
+    if last <= latest:
+        return last
+    found = conn.execute(
+        select(func.max(store.referrals.c.at)).where(
+            store.referrals.c.sequence_number.is_not(None), store.referrals.c.at <= latest
+        )
+    ).scalar()
+    return found or ""
 
 
 def _holds_registry(db) -> bool:
@@ -620,6 +764,7 @@ def referral_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """The rj_referrals columns of an enrolment record (as logged in its audit entry)."""
     return {
         "referral_id": record["referral_id"],
+        "referral_key": referral_key(record["referral_id"]),
         "status": record["status"],
         "at": record["at"],
         "by": record["by"],

@@ -1,4 +1,4 @@
-"""Sealing the allocation schedule: key file, encryption, slot commitments, commitment.
+"""Sealing the allocation schedule: key file, encryption, commitments, audit signatures.
 
 The schedule (seed, arm sequences or minimisation draws, and a secret from which
 each slot's nonce is derived) is encrypted with AES-256-GCM under a 256-bit key that
@@ -11,8 +11,20 @@ where ``value`` is the arm name (fixed sequences) or the uniform draw (minimisat
 and ``nonce`` is 256 secret bits. Without the nonce the commitment says nothing about
 the value; when the slot is used, the value and nonce are revealed in the enrolment
 record, so anyone can check the allocation against the commitment fixed at
-initialisation. The trial's published *commitment* is SHA-256 over the protocol,
-the public schedule record, the ciphertext and all slot commitments.
+initialisation.
+
+From the trial key two further keys are derived: an HMAC key that signs each audit
+entry for key holders (``mac``), and an **Ed25519 signing key** whose public half is
+stored in the trial row: every audit entry written with the key carries an Ed25519
+signature of its hash, which anyone can check without the key, and which nobody
+without the key can make. The trial's published *commitment* is SHA-256 over the
+protocol, the public schedule record, the ciphertext, all slot commitments and that
+public key, so a store whose signing key was replaced fails against the published
+commitment.
+
+Unsealing appends a line to the key file (``unsealed <trial> <entry> <hash>``): a
+key file that has unsealed its trial never enrols again, and ``verify`` with it
+requires the unseal entry to be in the log.
 """
 
 from __future__ import annotations
@@ -27,9 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from rjtrial._canonical import canonical_json, sha256_hex
 from rjtrial.errors import KeyFileError
@@ -37,6 +50,7 @@ from rjtrial.randomise.schedule import Schedule
 
 KEY_PREFIX = "rjtrial-key-v1:"
 KEY_ENV = "RJTRIAL_KEY"
+UNSEALED_PREFIX = "unsealed "
 
 
 # ---------------------------------------------------------------------- key file
@@ -60,18 +74,24 @@ def create_key_file(path: str | Path) -> bytes:
     return key
 
 
-def read_key_file(path: str | Path) -> bytes:
-    """Read a key file written by :func:`create_key_file`."""
-    path = Path(path)
+def _key_file_lines(path: Path) -> list[str]:
     try:
         mode = path.stat().st_mode
-        text = path.read_text(encoding="ascii").strip()
+        text = path.read_text(encoding="ascii")
     except FileNotFoundError:
         raise KeyFileError(f"key file {path} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"cannot read key file {path}: {exc}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"key file {path} is accessible by other users; run: chmod 600 {path}")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def read_key_file(path: str | Path) -> bytes:
+    """Read a key file written by :func:`create_key_file`."""
+    path = Path(path)
+    lines = _key_file_lines(path)
+    text = lines[0] if lines else ""
     if not text.startswith(KEY_PREFIX):
         raise KeyFileError(f"{path} is not an rjtrial key file")
     try:
@@ -80,13 +100,81 @@ def read_key_file(path: str | Path) -> bytes:
         raise KeyFileError(f"key file {path} is corrupt") from None
     if len(key) != 32:
         raise KeyFileError(f"key file {path} is corrupt (wrong key length)")
+    if any(not line.startswith(UNSEALED_PREFIX.strip()) for line in lines[1:]):
+        raise KeyFileError(f"key file {path} is corrupt (unexpected line after the key)")
     return key
+
+
+@dataclass(frozen=True)
+class UnsealMark:
+    """What a key file records of its trial's unsealing (a line cut short: ``seq`` and ``hash`` None)."""
+
+    trial_id: str | None
+    seq: int | None
+    hash: str | None
+
+
+def read_unseal_mark(path: str | Path) -> UnsealMark | None:
+    """The key file's record that it unsealed its trial, or None if it never did."""
+    lines = _key_file_lines(Path(path))
+    marks = [line for line in lines[1:] if line.startswith(UNSEALED_PREFIX.strip())]
+    if not marks:
+        return None
+    parts = marks[0].split()[1:]
+    try:
+        trial_id, seq, digest = parts[0], int(parts[1]), parts[2]
+    except (IndexError, ValueError):  # a line cut short by a crash still means "unsealed"
+        return UnsealMark(parts[0] if parts else None, None, None)
+    return UnsealMark(trial_id, seq, digest)
+
+
+def mark_unsealed(path: str | Path, trial_id: str, seq: int, digest: str) -> None:
+    """Append the unseal record to the key file (flushed to disk before returning)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        raise KeyFileError(f"cannot record the unsealing in key file {path}: {exc.strerror}") from None
+    try:
+        os.write(fd, f"{UNSEALED_PREFIX}{trial_id} {seq} {digest}\n".encode("ascii"))
+        os.fsync(fd)
+    except OSError as exc:
+        raise KeyFileError(f"cannot record the unsealing in key file {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def mac(key: bytes, message: str) -> str:
     """HMAC-SHA256 of ``message`` under a key derived from the trial key."""
     audit_key = hmac.new(key, b"rjtrial-audit-mac-v1", hashlib.sha256).digest()
     return hmac.new(audit_key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _signing_key(key: bytes) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(hmac.new(key, b"rjtrial-audit-sign-v1", hashlib.sha256).digest())
+
+
+def public_key(key: bytes) -> str:
+    """The trial's audit verification key (Ed25519, 32 bytes as hex), derived from the trial key."""
+    return _signing_key(key).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
+def _signed_message(entry_hash: str) -> bytes:
+    return b"rjtrial-audit-entry-v1|" + entry_hash.encode("ascii")
+
+
+def sign(key: bytes, entry_hash: str) -> str:
+    """The Ed25519 signature (hex) of an audit entry's hash, under the key derived from the trial key."""
+    return _signing_key(key).sign(_signed_message(entry_hash)).hex()
+
+
+def signature_ok(public_hex: str, entry_hash: str, signature_hex: str) -> bool:
+    """Is ``signature_hex`` a valid signature of ``entry_hash`` under the public key ``public_hex``?"""
+    try:
+        verifier = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+        verifier.verify(bytes.fromhex(signature_hex), _signed_message(entry_hash))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 # --------------------------------------------------------------- sealed schedule
@@ -176,27 +264,30 @@ def slots_digest(rows) -> str:
     return digest.hexdigest()
 
 
-def trial_commitment(protocol_json: str, schedule_json: str, sealed: str, slots_sha256: str) -> str:
+def trial_commitment(protocol_json: str, schedule_json: str, sealed: str, slots_sha256: str, audit_public_key: str) -> str:
     """The commitment published in the trial registration."""
     return sha256_hex(
-        "rjtrial-commitment-v1",
+        "rjtrial-commitment-v2",
         protocol_json,
         schedule_json,
         hashlib.sha256(sealed.encode("ascii")).hexdigest(),
         slots_sha256,
+        audit_public_key,
     )
 
 
 def regenerated_matches(opened: Opened, protocol, record: Mapping) -> bool | None:
     """Does regenerating the schedule from the sealed seed give the sealed sequences?
 
-    Returns None when the numpy version differs from the one that generated it (the
-    bit streams of ``numpy.random.Generator`` methods are only guaranteed within a
-    version), so a mismatch could not be told from a version change.
+    Returns None when the schedule record names another derivation of the draws than
+    this version's (:data:`rjtrial.randomise.keyed.SCHEME`), so that a mismatch could
+    not be told from a change of version. The keyed draws do not depend on numpy's
+    bit streams, so a numpy upgrade does not prevent the check.
     """
+    from rjtrial.randomise.keyed import SCHEME
     from rjtrial.randomise.schedule import make_schedule
 
-    if record.get("numpy_version") != np.__version__:
+    if record.get("draws") != SCHEME:
         return None
     again = make_schedule(protocol, seed=opened.seed)
     if opened.draws is not None:
@@ -204,4 +295,3 @@ def regenerated_matches(opened: Opened, protocol, record: Mapping) -> bool | Non
     return {k: [int(a) for a in v] for k, v in again.sequences.items()} == {
         k: list(v) for k, v in opened.sequences.items()
     }
-

@@ -18,6 +18,7 @@ from typing import Iterator
 from sqlalchemy import (
     Column,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -33,7 +34,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from rjtrial.errors import RegistryError
 
-SCHEMA_VERSION = 1
+# 2: audit signatures (Ed25519), normalised referral ids, keyed draws. Stores of schema 1
+# (no trial has run on one) are not read.
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -47,6 +50,7 @@ trial = Table(
     Column("sealed", Text, nullable=False),  # AES-256-GCM ciphertext, base64
     Column("commitment", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
+    Column("audit_public_key", String(64), nullable=False),  # Ed25519 key that checks audit signatures
 )
 
 slots = Table(
@@ -61,6 +65,8 @@ referrals = Table(
     "rj_referrals",
     metadata,
     Column("referral_id", String(100), primary_key=True),
+    # the id normalised (case-folded): one referral, however its id is typed
+    Column("referral_key", String(100), nullable=False, unique=True),
     Column("status", String(20), nullable=False),  # randomised | ineligible
     Column("at", String(40), nullable=False),
     Column("by", String(100), nullable=False),
@@ -100,7 +106,9 @@ audit = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Column("mac", String(64), nullable=False),  # HMAC of the hash under the trial key
+    Column("signature", String(128), nullable=False),  # Ed25519 signature of the hash ("" if written without the key)
 )
+Index("ix_rj_audit_action", audit.c.action)  # enrolment asks whether the log holds an unseal entry
 
 head = Table(
     "rj_head",
