@@ -110,6 +110,7 @@ def _one_line_warnings(command: str):
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=ResourceWarning)  # the process's housekeeping, not the user's
         warnings.showwarning = show
         yield
 
