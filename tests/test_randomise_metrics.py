@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from rjtrial.protocol import Protocol
-from rjtrial.randomise import _simulation, engines, metrics
+from rjtrial.randomise import engines, vectorised, metrics
 from rjtrial.randomise.schedule import allocate_cohort, fixed_sequence
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "synthetic" / "protocols").glob("*.toml"))
@@ -221,7 +221,7 @@ def test_vectorised_biased_coin_reproduces_the_engine_draw_for_draw(seed):
     gen = np.random.default_rng(seed)
     ratio, p, n = (int(gen.integers(1, 4)), int(gen.integers(1, 4))), float(gen.choice([0.6, 2 / 3, 1.0])), 80
     uniforms = np.array([np.random.default_rng(1000 * seed + i).random(n) for i in range(20)])
-    paths = _simulation.biased_coin_paths(ratio, p, uniforms)
+    paths = vectorised.biased_coin_paths(ratio, p, uniforms)
     for i in range(20):
         assert np.array_equal(paths[i], engines.biased_coin(ratio, n, probability=p, rng=1000 * seed + i))
 
@@ -237,7 +237,7 @@ def test_vectorised_minimisation_reproduces_the_engine_draw_for_draw(seed):
     measure = ("range", "variance")[seed % 2]
     levels = np.stack([gen.integers(0, m, (10, 60)) for m in n_levels], axis=2)
     uniforms = gen.random((10, 60))
-    paths = _simulation.minimisation_paths(
+    paths = vectorised.minimisation_paths(
         levels, n_levels, ratio, weights=weights, probability=probability, imbalance=measure, uniforms=uniforms
     )
     for i in range(10):
@@ -252,7 +252,7 @@ def test_vectorised_minimisation_reproduces_the_engine_draw_for_draw(seed):
 def test_vectorised_blocks_have_the_engine_law_at_every_position(ratio, sizes):
     # P(arm k at position t) compared for the vectorised sampler and the engine
     n, rows = 20, 2500
-    ours = _simulation.block_paths(ratio, sizes, [1 / len(sizes)] * len(sizes), rows, n, np.random.default_rng(1))
+    ours = vectorised.block_paths(ratio, sizes, [1 / len(sizes)] * len(sizes), rows, n, np.random.default_rng(1))
     engine = np.array([engines.permuted_blocks(ratio, n, block_sizes=sizes, rng=s) for s in range(rows)])
     for k in range(len(ratio)):
         p1, p2 = (ours == k).mean(axis=0), (engine == k).mean(axis=0)

@@ -39,14 +39,18 @@ def cmd_rerandomise(args) -> int:
     import json
 
     from rjtrial.cli._io import read_table
-    from rjtrial.randomise.rerandomise import rerandomise
-    from rjtrial.randomise.schedule import new_seed
+    from rjtrial.randomise import new_seed
+    from rjtrial.registry import Registry
+    from rjtrial.rerandomisation import rerandomise
 
     if args.seed is not None and args.seed < 0:
         raise ValueError(f"--seed must be a non-negative whole number, got {args.seed}")
     followup = read_table(args.followup, "follow-up")
     seed = new_seed() if args.seed is None else args.seed
-    result = rerandomise(args.db, followup, statistic=args.statistic, reps=args.reps, rng=seed, workers=args.workers)
+    with Registry.open(args.db) as registry:  # read only: no key, nothing written
+        protocol, participants = registry.protocol, registry.participants()
+    result = rerandomise(protocol, participants, followup, statistic=args.statistic, reps=args.reps, rng=seed,
+                         workers=args.workers)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from rjtrial.protocol import Protocol
-from rjtrial.randomise._simulation import simulate_trials
+from rjtrial.randomise.vectorised import simulate_trials
 from rjtrial.randomise.engines import RNGLike, as_generator
 from rjtrial.randomise.schedule import shared_sequence_warning
 

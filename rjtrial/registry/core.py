@@ -638,6 +638,14 @@ class Registry:
         return entry.seq
 
     # ----------------------------------------------------------- reading, verify
+    def participants(self):
+        """The randomised participants, one row per referral in sequence order, without an
+        audit entry (a read of what ``verify`` and the reports read; :meth:`export` is the
+        logged hand-over of the table). See :func:`rjtrial.registry.reports.participants_frame`."""
+        from rjtrial.registry.reports import participants_frame
+
+        return participants_frame(self)
+
     def export(self, *, by: str = "unknown"):
         """The participants table, logged in the audit log. See :func:`rjtrial.registry.reports.participants_frame`."""
         from rjtrial.registry.reports import participants_frame

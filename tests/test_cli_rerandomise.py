@@ -9,8 +9,16 @@ import pandas as pd
 import pytest
 
 from rjtrial.cli import main
-from rjtrial.randomise.rerandomise import rerandomise
+from rjtrial.rerandomisation import rerandomise
 from rjtrial.simulate import simulate_trial
+
+def _from_registry(db):
+    """The protocol and participants a command reads from the registry (statistics never open it)."""
+    from rjtrial.registry import Registry
+
+    with Registry.open(db) as registry:
+        return registry.protocol, registry.participants()
+
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +45,7 @@ def test_json_agrees_with_the_api(trial_files, capsys, statistic):
                           "--reps", "300", "--seed", "6", "--json"], capsys)
     assert code == 0 and err == ""
     data = json.loads(out)
-    expected = rerandomise(db, pd.read_csv(csv, dtype={"id": str}), statistic=statistic, reps=300, rng=6).to_dict()
+    expected = rerandomise(*_from_registry(db), pd.read_csv(csv, dtype={"id": str}), statistic=statistic, reps=300, rng=6).to_dict()
     assert data == json.loads(json.dumps(expected))
     assert set(data) >= {"observed", "p_value", "mc_std_error", "asymptotic_p_value", "reps", "seed", "design"}
     assert data["design"]["method"] == "stratified_blocks" and data["design"]["strata"] == ["site", "offence"]
@@ -47,7 +55,7 @@ def test_text_output_names_every_figure(trial_files, capsys):
     db, csv = trial_files
     code, out, _ = run(["rerandomise", "--db", str(db), "--followup", str(csv), "--reps", "200", "--seed", "1"],
                        capsys)
-    result = rerandomise(db, pd.read_csv(csv, dtype={"id": str}), reps=200, rng=1)
+    result = rerandomise(*_from_registry(db), pd.read_csv(csv, dtype={"id": str}), reps=200, rng=1)
     assert code == 0
     assert out.strip() == result.format()
     for words in ("observed", "p-value", "Monte Carlo SE", "asymptotic p", "stratified_blocks", "site, offence"):

@@ -23,10 +23,9 @@ from statsmodels.stats.weightstats import ttest_ind
 
 from rjtrial.errors import DataError
 from rjtrial.protocol import Protocol
-from rjtrial.randomise.rerandomise import (
+from rjtrial.rerandomisation import (
     CHUNK_SIZE,
     design_allocations,
-    rerandomisation_test,
     rerandomise,
 )
 from rjtrial.randomise.schedule import allocate_cohort
@@ -39,6 +38,14 @@ LONDON_PROTOCOL = "synthetic/protocols/jrc-london-burglary.toml"
 MINIMISATION_PROTOCOL = "synthetic/protocols/jrc-multisite-minimisation.toml"
 EXACT = 1e-10  # the same quantity computed by another route
 Z = 4.0  # Monte Carlo agreement: within four standard errors (fixed seeds)
+
+def _from_registry(db):
+    """The protocol and participants a command reads from the registry (statistics never open it)."""
+    from rjtrial.registry import Registry
+
+    with Registry.open(db) as registry:
+        return registry.protocol, registry.participants()
+
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -139,7 +146,7 @@ def test_rerandomisations_of_the_registry_trial_keep_its_strata_and_order(multis
     with Registry.open(db) as reg:
         people = reg.export()
         protocol = reg.protocol
-    result = rerandomise(db, followup, reps=50, rng=1)
+    result = rerandomise(*_from_registry(db), followup, reps=50, rng=1)
     assert result.design["method"] == "minimisation"
     assert result.design["strata"] == list(protocol.randomisation.factors)
     assert result.design["randomised_by_arm"] == people["arm"].value_counts().to_dict()
@@ -155,7 +162,7 @@ def test_the_compiled_minimisation_gives_the_registry_arms_from_its_revealed_dra
     import json
     import sqlite3
 
-    from rjtrial.randomise._rerandomise_design import _design, _minimisation_kernel
+    from rjtrial.rerandomisation._design import _design, _minimisation_kernel
 
     db, _ = multisite
     with Registry.open(db) as reg:
@@ -177,7 +184,7 @@ def test_the_compiled_minimisation_gives_the_registry_arms_from_its_revealed_dra
 # ------------------------------------------------------------- observed statistics agree
 def test_logrank_agrees_with_lifelines(london):
     db, followup = london
-    result = rerandomise(db, followup, statistic="logrank", reps=200, rng=2)
+    result = rerandomise(*_from_registry(db), followup, statistic="logrank", reps=200, rng=2)
     treated = followup["arm"] == "conference"
     ref = logrank_test(followup.time_at_risk[treated], followup.time_at_risk[~treated],
                        followup.event[treated], followup.event[~treated])
@@ -195,7 +202,7 @@ def test_logrank_agrees_with_lifelines(london):
 
 def test_rate_agrees_with_statsmodels_robust_poisson(london):
     db, followup = london
-    result = rerandomise(db, followup, statistic="rate", reps=200, rng=2)
+    result = rerandomise(*_from_registry(db), followup, statistic="rate", reps=200, rng=2)
     sums = followup.groupby("arm")[["reoffences", "exposure_days"]].sum()
     rates = sums.reoffences / sums.exposure_days
     assert result.observed == pytest.approx(math.log(rates["conference"] / rates["control"]), rel=EXACT)
@@ -210,7 +217,7 @@ def test_rate_agrees_with_statsmodels_robust_poisson(london):
 
 def test_prevalence_agrees_with_pearson_chi_square(london):
     db, followup = london
-    result = rerandomise(db, followup, statistic="prevalence", reps=200, rng=2)
+    result = rerandomise(*_from_registry(db), followup, statistic="prevalence", reps=200, rng=2)
     share = followup.groupby("arm")["event"].mean()
     assert result.observed == pytest.approx(share["conference"] - share["control"], rel=EXACT)
     table = pd.crosstab(followup.arm, followup.event).to_numpy()
@@ -220,7 +227,7 @@ def test_prevalence_agrees_with_pearson_chi_square(london):
 
 def test_mean_agrees_with_statsmodels_welch(london):
     db, followup = london
-    result = rerandomise(db, followup, statistic="mean:prior_offences", reps=200, rng=2)
+    result = rerandomise(*_from_registry(db), followup, statistic="mean:prior_offences", reps=200, rng=2)
     treated = followup.arm == "conference"
     y = followup.prior_offences.astype(float)
     assert result.observed == pytest.approx(y[treated].mean() - y[~treated].mean(), rel=EXACT)
@@ -237,8 +244,8 @@ def test_callable_statistic_sees_the_followup_rows_in_their_order(london):
     def difference(arms):
         return y[arms == 1].mean() - y[arms == 0].mean()
 
-    custom = rerandomise(db, shuffled, statistic=difference, reps=300, rng=4)
-    builtin = rerandomise(db, followup, statistic="mean:reoffences", reps=300, rng=4)
+    custom = rerandomise(*_from_registry(db), shuffled, statistic=difference, reps=300, rng=4)
+    builtin = rerandomise(*_from_registry(db), followup, statistic="mean:reoffences", reps=300, rng=4)
     assert custom.observed == pytest.approx(builtin.observed, rel=EXACT)
     np.testing.assert_allclose(custom.null_distribution, builtin.null_distribution, rtol=EXACT)
     assert custom.p_value == builtin.p_value
@@ -249,7 +256,7 @@ def test_callable_statistic_sees_the_followup_rows_in_their_order(london):
 def test_p_value_counts_the_observed_allocation(london, statistic):
     """Phipson & Smyth (2010): p = (1 + b) / (1 + R), b = #{|T*| >= |T_obs|}, ties included."""
     db, followup = london
-    result = rerandomise(db, followup, statistic=statistic, reps=999, rng=8)
+    result = rerandomise(*_from_registry(db), followup, statistic=statistic, reps=999, rng=8)
     if statistic == "prevalence":  # T* in exact rational arithmetic, so that ties are ties
         with Registry.open(db) as reg:
             people = reg.export().sort_values("sequence_number")
@@ -280,18 +287,18 @@ def test_p_value_counts_the_observed_allocation(london, statistic):
 def test_same_seed_same_result_whatever_the_workers(london):
     db, followup = london
     reps = 2 * CHUNK_SIZE + 17
-    one = rerandomise(db, followup, reps=reps, rng=21)
-    two = rerandomise(db, followup, reps=reps, rng=21, workers=2)
+    one = rerandomise(*_from_registry(db), followup, reps=reps, rng=21)
+    two = rerandomise(*_from_registry(db), followup, reps=reps, rng=21, workers=2)
     np.testing.assert_array_equal(one.null_distribution, two.null_distribution)
     assert one == two
-    other = rerandomise(db, followup, reps=reps, rng=22)
+    other = rerandomise(*_from_registry(db), followup, reps=reps, rng=22)
     assert not np.array_equal(one.null_distribution, other.null_distribution)
 
 
 def test_a_generator_seed_is_recorded_and_reproduces_the_result(multisite):
     db, followup = multisite
-    first = rerandomise(db, followup, reps=120, rng=np.random.default_rng(5))
-    again = rerandomise(db, followup, reps=120, rng=first.seed)
+    first = rerandomise(*_from_registry(db), followup, reps=120, rng=np.random.default_rng(5))
+    again = rerandomise(*_from_registry(db), followup, reps=120, rng=first.seed)
     np.testing.assert_array_equal(first.null_distribution, again.null_distribution)
 
 
@@ -313,7 +320,7 @@ def null_p_values(protocol: Protocol, n: int, replicates: int) -> np.ndarray:
         censor = gen.uniform(0.2, 1.5, n)
         followup = participants[["id"]].assign(time_at_risk=np.minimum(event_time, censor),
                                                event=event_time <= censor)
-        p[i] = rerandomisation_test(protocol, participants, followup, reps=99, rng=i).p_value
+        p[i] = rerandomise(protocol, participants, followup, reps=99, rng=i).p_value
     return p
 
 
@@ -331,14 +338,14 @@ def test_p_values_are_uniform_under_the_null(path, n, replicates):
 
 def test_randomisation_p_agrees_with_the_asymptotic_logrank_on_a_larger_trial():
     trial = simulate_trial(LONDON, rng=3, truth=False, overrides={"referrals.randomised": 600})
-    result = rerandomisation_test(trial.scenario.protocol, trial.participants, trial.followup(), reps=5000, rng=1)
+    result = rerandomise(trial.scenario.protocol, trial.participants, trial.followup(), reps=5000, rng=1)
     assert result.design["n"] == 600
     assert abs(result.p_value - result.asymptotic_p_value) <= Z * result.mc_std_error
 
 
 def test_randomisation_p_agrees_with_the_asymptotic_logrank_under_minimisation():
     trial = simulate_trial(MULTISITE, rng=3, truth=False, overrides={"referrals.randomised": 400})
-    result = rerandomisation_test(trial.scenario.protocol, trial.participants, trial.followup(), reps=3000, rng=1)
+    result = rerandomise(trial.scenario.protocol, trial.participants, trial.followup(), reps=3000, rng=1)
     assert result.design["method"] == "minimisation"
     assert abs(result.p_value - result.asymptotic_p_value) <= Z * result.mc_std_error
 
@@ -367,7 +374,7 @@ def test_a_followup_that_does_not_match_the_registry_is_one_clear_error(london, 
     db, followup = london
     table, row, column, pid, words = followup_cases(followup)[case]
     with pytest.raises(DataError) as info:
-        rerandomise(db, table, reps=10, rng=1)
+        rerandomise(*_from_registry(db), table, reps=10, rng=1)
     err = info.value
     assert (err.table, err.row, err.column) == ("followup", row, column)
     assert pid in str(err) and words in str(err)
@@ -380,10 +387,10 @@ def test_withdrawn_participants_stay_in_the_analysis(tmp_path):
     who = followup["id"].iloc[2]
     with Registry.open(tmp_path / "trial.db", key_path=tmp_path / "trial.key") as reg:
         reg.record_event(who, "withdrawal", by="test")
-    result = rerandomise(tmp_path / "trial.db", followup, reps=20, rng=1)
+    result = rerandomise(*_from_registry(tmp_path / "trial.db"), followup, reps=20, rng=1)
     assert result.design["n"] == 40
     with pytest.raises(DataError, match=f"{who} of trial jrc-london-burglary is missing"):
-        rerandomise(tmp_path / "trial.db", followup[followup.id != who], reps=20, rng=1)
+        rerandomise(*_from_registry(tmp_path / "trial.db"), followup[followup.id != who], reps=20, rng=1)
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -405,7 +412,7 @@ def test_bad_options_raise_clear_errors(london, options, error, words):
     db, followup = london
     kwargs = {"reps": 10, "rng": 1, **options}
     with pytest.raises(error, match=words):
-        rerandomise(db, followup, **kwargs)
+        rerandomise(*_from_registry(db), followup, **kwargs)
 
 
 def test_bad_outcome_values_name_the_row(london):
@@ -413,17 +420,17 @@ def test_bad_outcome_values_name_the_row(london):
     bad = followup.copy()
     bad.loc[6, "time_at_risk"] = -3
     with pytest.raises(DataError) as info:
-        rerandomise(db, bad, reps=10, rng=1)
+        rerandomise(*_from_registry(db), bad, reps=10, rng=1)
     assert (info.value.row, info.value.column) == (7, "time_at_risk")
     no_events = followup.assign(event=False)
     with pytest.raises(DataError, match="no events"):
-        rerandomise(db, no_events, reps=10, rng=1)
+        rerandomise(*_from_registry(db), no_events, reps=10, rng=1)
 
 
 def test_rng_is_required(london):
     db, followup = london
     with pytest.raises(TypeError):
-        rerandomise(db, followup, reps=10)
+        rerandomise(*_from_registry(db), followup, reps=10)
 
 
 def test_built_in_statistics_need_two_arms(make_protocol):
@@ -434,9 +441,9 @@ def test_built_in_statistics_need_two_arms(make_protocol):
                                              sequence_number=np.arange(1, 31))
     followup = participants[["id"]].assign(time_at_risk=np.arange(1.0, 31.0), event=arms == 0)
     with pytest.raises(ValueError, match="compares two arms; this trial has 3"):
-        rerandomisation_test(protocol, participants, followup, reps=10, rng=1)
+        rerandomise(protocol, participants, followup, reps=10, rng=1)
     # a callable handles any number of arms
     y = np.arange(30.0)
-    result = rerandomisation_test(protocol, participants, followup, statistic=lambda a: y[a == 2].mean() - y[a == 0].mean(),
+    result = rerandomise(protocol, participants, followup, statistic=lambda a: y[a == 2].mean() - y[a == 0].mean(),
                                   reps=50, rng=1)
     assert result.observed == pytest.approx(y[arms == 2].mean() - y[arms == 0].mean())

@@ -1,6 +1,6 @@
 """The allocations of a re-randomisation test: the trial's design drawn again.
 
-See :mod:`rjtrial.randomise.rerandomise` (module notes, "How the allocations are
+See :mod:`rjtrial.rerandomisation` (module notes, "How the allocations are
 drawn") for how each randomisation method is reproduced and seeded.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from rjtrial.errors import DataError
 from rjtrial.protocol import Protocol
-from rjtrial.randomise import _simulation, engines
+from rjtrial.randomise import engines, vectorised
 
 #: Re-randomisations per chunk (each chunk has its own seed; see the module notes).
 CHUNK_SIZE = 1000
@@ -67,7 +67,7 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
     seq = _chunk_seed(root, chunk)
     if spec.method in ("blocks", "stratified_blocks"):
         # One permuted-block sequence per stratum present; referral i takes slot rank[i] of
-        # its stratum's sequence (as in _simulation.stratified_block_paths, whose sequences
+        # its stratum's sequence (as in vectorised.stratified_block_paths, whose sequences
         # are the same for every row here, so the ranks are computed once).
         used, stratum = np.unique(design.sequence, return_inverse=True)
         rank = np.zeros(n, dtype=np.int64)
@@ -75,7 +75,7 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
             members = np.flatnonzero(stratum == s)
             rank[members] = np.arange(members.size)
         gen = np.random.Generator(np.random.PCG64(seq))
-        paths = _simulation.block_paths(
+        paths = vectorised.block_paths(
             protocol.ratio, spec.block_sizes, spec.block_weights, size * used.size, int(rank.max()) + 1, gen
         ).reshape(size, used.size, -1)
         return paths[:, stratum, rank].astype(np.int8)
@@ -86,7 +86,7 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
     uniforms = np.array([_cohort_generator(child, spawned=not spec.is_adaptive).random(n) for child in children])
     uniforms = uniforms.reshape(size, n)
     if spec.method == "biased_coin":
-        return _simulation.biased_coin_paths(protocol.ratio, spec.probability, uniforms).astype(np.int8)
+        return vectorised.biased_coin_paths(protocol.ratio, spec.probability, uniforms).astype(np.int8)
     if spec.method == "minimisation":
         return _minimisation_kernel()(
             design.levels,
@@ -111,7 +111,7 @@ def _minimisation_kernel():
     :func:`~rjtrial.randomise.engines.minimisation_probabilities` and
     :func:`~rjtrial.randomise.engines.choose` (checked against ``allocate_cohort`` in the
     tests). Compiled because the vectorised numpy version
-    (:func:`rjtrial.randomise._simulation.minimisation_paths`) spends ~0.3 s per 1,000
+    (:func:`rjtrial.randomise.vectorised.minimisation_paths`) spends ~0.3 s per 1,000
     re-randomisations of 200 referrals in per-step overhead, ~30 s for 10,000 x 2,000.
     """
     global _KERNEL
@@ -185,7 +185,7 @@ def _context():
 
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["rjtrial.randomise.rerandomise"])
+        context.set_forkserver_preload(["rjtrial.rerandomisation"])
         return context
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 

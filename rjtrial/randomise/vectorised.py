@@ -4,8 +4,9 @@ Each function draws many simulated trials at once (axis 0) with the protocol's o
 allocation rules. The adaptive samplers reproduce :mod:`rjtrial.randomise.engines`
 draw for draw given the same uniforms (``biased_coin_paths``, ``minimisation_paths``);
 ``block_paths`` has the law of :func:`~rjtrial.randomise.engines.permuted_blocks`.
-The tests in ``tests/test_randomise_metrics.py`` check both. Private: the public
-entry points are in :mod:`rjtrial.randomise.metrics`.
+The tests in ``tests/test_randomise_metrics.py`` check both. Used by the design metrics
+(:mod:`rjtrial.randomise.metrics`) and the re-randomisation test
+(:mod:`rjtrial.rerandomisation`).
 """
 
 from __future__ import annotations

@@ -11,9 +11,8 @@ and the statistic's distribution over the design's allocations is known exactly;
 the p-value needs no model of the outcomes (no proportional hazards, no Poisson or
 negative binomial law, no large sample).
 
-:func:`rerandomisation_test` does the same from a protocol and a participants table
-(no registry); :func:`design_allocations` returns the re-randomised allocations
-themselves.
+:func:`design_allocations` returns the re-randomised allocations themselves. Both take
+data frames: the registry is read by the command (or the user), never here.
 
 How the allocations are drawn
 -----------------------------
@@ -30,13 +29,13 @@ fixed by ``reps`` alone, so the result is the same whatever the number of worker
   uniforms are derived from the child seed as :func:`~rjtrial.randomise.allocate_cohort`
   derives them, and the sequential rule is applied to them by a numba-compiled copy of
   the engine's arithmetic (minimisation) or by
-  :func:`rjtrial.randomise._simulation.biased_coin_paths` (vectorised over
+  :func:`rjtrial.randomise.vectorised.biased_coin_paths` (vectorised over
   re-randomisations); both are checked draw for draw in the tests, and the compiled
   minimisation also against the registry's own arms from its revealed keyed draws.
 * ``simple``: exactly ``allocate_cohort(..., draws="generator")`` as well (one
   ``Generator.choice`` each).
 * ``blocks`` and ``stratified_blocks``: permuted blocks drawn by the vectorised
-  sampler of :mod:`rjtrial.randomise._simulation` from the chunk's generator. It has
+  sampler of :mod:`rjtrial.randomise.vectorised` from the chunk's generator. It has
   the law of :func:`~rjtrial.randomise.permuted_blocks` (block sizes drawn with the
   protocol's weights, each block a uniformly random arrangement; one sequence per
   stratum, referrals taking the next slot of their stratum's sequence in enrolment
@@ -52,7 +51,6 @@ import math
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -61,7 +59,7 @@ from scipy import stats
 
 from rjtrial.errors import DataError
 from rjtrial.protocol import Protocol
-from rjtrial.randomise._rerandomise_design import (
+from rjtrial.rerandomisation._design import (
     CHUNK_SIZE,
     PARTICIPANTS,
     _allocate_chunk,
@@ -401,7 +399,7 @@ def _null_chunk(design: _Design, stat: _Statistic, root: np.random.SeedSequence,
     return stat(_allocate_chunk(design, root, chunk, size))
 
 
-def rerandomisation_test(
+def _test(
     protocol: Protocol,
     participants: pd.DataFrame,
     followup: pd.DataFrame,
@@ -416,11 +414,7 @@ def rerandomisation_test(
     exposure: str = "exposure_days",
     trial_id: str | None = None,
 ) -> RerandomisationResult:
-    """The re-randomisation test from a protocol and a participants table (no registry).
-
-    ``participants`` has the registry export's columns ``id, arm, sequence_number`` and
-    one column per stratum of the protocol. Everything else is as in :func:`rerandomise`.
-    """
+    """:func:`rerandomise`'s computation."""
     reps = _reps(reps)
     workers = _workers(workers)
     root = _root(rng)
@@ -497,7 +491,8 @@ def rerandomisation_test(
 
 
 def rerandomise(
-    registry,
+    protocol: Protocol,
+    participants: pd.DataFrame,
     followup: pd.DataFrame,
     *,
     statistic: str | Callable[[np.ndarray], float] = "logrank",
@@ -513,12 +508,16 @@ def rerandomise(
 
     Parameters
     ----------
-    registry : Registry, or a SQLite file / database URL of one
-        The trial's registry: its protocol and its randomised participants (id, arm,
-        enrolment order, strata) are read from it; nothing is written and no key is needed.
+    protocol : Protocol
+        The trial's protocol (its design is re-drawn).
+    participants : pandas.DataFrame
+        The randomised participants as the registry exports them
+        (:meth:`rjtrial.registry.Registry.export`): ``id, arm, sequence_number`` and one
+        column per stratum of the protocol. The statistics never open the registry: the
+        command (``rjtrial rerandomise``) or the user reads it and passes these two.
     followup : pandas.DataFrame
         One row per randomised participant (e.g. :func:`rjtrial.followup.build`): every
-        participant randomised in the registry exactly once, under column ``id`` (intention
+        participant randomised exactly once, under column ``id`` (intention
         to treat: withdrawn participants included); if it has an ``arm`` column, each arm
         must be the one randomised.
     statistic : {"logrank", "rate", "prevalence", "mean:COLUMN"} or callable
@@ -552,7 +551,7 @@ def rerandomise(
     Raises
     ------
     DataError
-        The follow-up table does not match the registry (naming the row, column and id),
+        The follow-up table does not match the participants (naming the row, column and id),
         or a column is unusable.
 
     Notes
@@ -601,27 +600,13 @@ def rerandomise(
 
     Examples
     --------
-    >>> import tempfile, pathlib
     >>> from rjtrial.simulate import simulate_trial
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> trial = simulate_trial("synthetic/jrc-london-burglary.toml", rng=3, registry=folder, truth=False)
-    >>> res = rerandomise(folder / "trial.db", trial.followup(), reps=999, rng=1)
+    >>> trial = simulate_trial("synthetic/jrc-london-burglary.toml", rng=3, truth=False)
+    >>> res = rerandomise(trial.scenario.protocol, trial.participants, trial.followup(), reps=999, rng=1)
     >>> res.reps, res.design["method"], 0 < res.p_value <= 1
     (999, 'stratified_blocks', True)
     """
-    from rjtrial.registry import Registry
-    from rjtrial.registry.reports import participants_frame
-
-    if isinstance(registry, Registry):
-        participants = participants_frame(registry)
-        protocol = registry.protocol
-    elif isinstance(registry, (str, Path)):
-        with Registry.open(registry) as opened:
-            participants = participants_frame(opened)
-            protocol = opened.protocol
-    else:
-        raise TypeError(f"registry must be a Registry or a database path or URL, got {type(registry).__name__}")
-    return rerandomisation_test(
+    return _test(
         protocol, participants, followup, statistic=statistic, reps=reps, rng=rng, workers=workers,
         time=time, event=event, count=count, exposure=exposure, trial_id=protocol.id,
     )
