@@ -285,7 +285,7 @@ def test_consort_text_and_json(trial, capsys):
 # ---------------------------------------------------------------------------- unseal
 def test_unseal_json_then_enrolment_is_refused(trial, capsys):
     arms = _enrol_stream(trial, capsys)
-    code, out, _ = run(capsys, "unseal", "--db", trial["db"], "--key", trial["key"], "--json")
+    code, out, _ = run(capsys, "unseal", "--db", trial["db"], "--key", trial["key"], "--json", "--yes")
     assert code == 0
     data = json.loads(out)
     assert data["ok"] is True and data["commitment_ok"] is True and data["regenerated"] is True
@@ -299,9 +299,46 @@ def test_unseal_json_then_enrolment_is_refused(trial, capsys):
 
 
 def test_unseal_text(trial, capsys):
-    code, out, _ = run(capsys, "unseal", "--db", trial["db"], "--key", trial["key"])
+    code, out, _ = run(capsys, "unseal", "--db", trial["db"], "--key", trial["key"], "--yes")
     assert code == 0
     assert out.startswith("unsealed: commitment matches; regenerated from the seed: yes")
+
+
+class _Terminal:
+    """A stand-in for a person at a terminal typing ``answer``."""
+
+    def __init__(self, answer: str):
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer + "\n"
+
+
+def _still_open(trial, capsys) -> bool:
+    code, _, _ = run(capsys, *enrol_args(trial, "AFTER-1"))
+    return code == 0
+
+
+def test_unseal_without_a_terminal_or_yes_refuses_and_changes_nothing(trial, capsys):
+    # the README block people copy ends with unseal: copied into a script it must not close the trial
+    code, _, err = run(capsys, "unseal", "--db", trial["db"], "--key", trial["key"])
+    assert code == 2
+    assert_one_line_error(err, "cannot be undone")
+    assert _still_open(trial, capsys)
+
+
+def test_unseal_at_a_terminal_asks_for_the_trial_id(trial, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", _Terminal("not-the-id"))
+    code, _, err = run(capsys, "unseal", "--db", trial["db"], "--key", trial["key"])
+    assert code == 2 and "not confirmed" in err and "Type the trial id (test-trial)" in err
+    assert _still_open(trial, capsys)
+    monkeypatch.setattr("sys.stdin", _Terminal("test-trial"))
+    code, out, _ = run(capsys, "unseal", "--db", trial["db"], "--key", trial["key"])
+    assert code == 0 and out.startswith("unsealed:")
+    assert not _still_open(trial, capsys)
 
 
 # ---------------------------------------------------------------------------- errors

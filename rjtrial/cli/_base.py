@@ -101,3 +101,21 @@ def emit(args, data: dict, text: str) -> None:
 def warn(command: str, message: str) -> None:
     """One warning line on standard error: ``rjtrial <command>: warning: ...``."""
     print(f"rjtrial {command}: warning: {message}", file=sys.stderr)
+
+
+def yes_option(p) -> None:
+    p.add_argument("--yes", action="store_true", help="do it without asking (for scripts): this cannot be undone")
+
+
+def confirm_irreversible(args, *, what: str, trial_id: str) -> None:
+    """Ask the person at the terminal to type the trial id before an irreversible step;
+    ``--yes`` skips the question; without a terminal and without ``--yes`` the command refuses."""
+    if getattr(args, "yes", False):
+        return
+    if not sys.stdin.isatty():
+        raise CommandError(f"{what} cannot be undone: run it from a terminal and type the trial id when asked, "
+                           "or pass --yes")
+    print(f"{what} cannot be undone. Type the trial id ({trial_id}) to go on: ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip()
+    if answer != trial_id:
+        raise CommandError(f"{what}: not confirmed (typed {answer!r}, not {trial_id!r}); nothing was changed")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rjtrial.cli._base import (
     EXIT_OK, EXIT_REFUSED, EXIT_VERIFY_FAILED, CommandError, add_command, by_option, db_option, emit, json_option,
-    key_option, key_path, pairs, require_key,
+    confirm_irreversible, key_option, key_path, pairs, require_key, yes_option,
 )
 from rjtrial.cli._io import write_private
 
@@ -62,8 +62,11 @@ def add_commands(sub) -> None:
     p = add_command(sub, "consort", "CONSORT flow counts", cmd_consort)
     db_option(p), json_option(p)
 
-    p = add_command(sub, "unseal", "reveal the sequence after the trial and check it against the commitment", cmd_unseal)
-    db_option(p), key_option(p, required=True), by_option(p), json_option(p)
+    p = add_command(sub, "unseal", "reveal the sequence after the trial and check it against the commitment", cmd_unseal,
+                    description="Reveal the whole allocation sequence and its seed, check them against the published "
+                                "commitment, and close the trial to enrolment for good. This cannot be undone: the "
+                                "command asks you to type the trial id (or pass --yes in a script).")
+    db_option(p), key_option(p, required=True), by_option(p), json_option(p), yes_option(p)
 
 
 def cmd_init(args) -> int:
@@ -177,6 +180,8 @@ def cmd_unseal(args) -> int:
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:
+        confirm_irreversible(args, what=f"unsealing trial {reg.trial_id!r} (it closes enrolment for good)",
+                             trial_id=reg.trial_id)
         result = reg.unseal(by=args.by)
     data = {
         "ok": result.ok,
