@@ -134,6 +134,7 @@ def run_demo(
     key), ``data/`` (referrals, participants, offences, custody, victims, costs,
     follow-up, truth), ``report.html`` and ``summary.json``.
     """
+    from rjtrial import outcome
     from rjtrial.registry import Registry
     from rjtrial.report import build_report
     from rjtrial.simulate import load_scenario, simulate_trial
@@ -167,6 +168,7 @@ def run_demo(
     followup_table = trial.followup()
     followup_path = data / "followup.csv"
     followup_table.to_csv(followup_path, index=False, date_format="%Y-%m-%d")
+    outcome.write_definition(followup_table, followup_path)  # the definition travels with the table
     show.say(f"        {realised['offences']} offences, {realised['custody_spells']} custody spells; "
              f"{int(followup_table['event'].sum())} of {len(followup_table)} reoffended within the window")
 

@@ -164,6 +164,7 @@ def build(
     extraction_date=None,
     prior_window_days: int = 730,
     proven_within_days: int | None = None,
+    allow_future_extraction: bool = False,
     offence_types: Collection[str] | None = None,
     censor_column: str | None = _DIED_ON,
     id_column: str = "id",
@@ -198,14 +199,20 @@ def build(
         Which date places an offence in the window.
     conviction_lag_days : int, default 0
         Follow-up is censored at ``extraction_date - conviction_lag_days``, because
-        offences committed later may not yet be proven. Needs ``extraction_date``.
+        offences committed later may not yet be proven (counted back from today when no
+        ``extraction_date`` is given).
     extraction_date : date-like, optional
-        When the records were extracted. Records convicted on or after it are ignored.
+        When the records were extracted. Records convicted on or after it are ignored and
+        follow-up is censored there (``end_reason = "extraction"``). Default: today (UTC),
+        recorded in ``attrs`` (``extraction_date_source = "today"``) -- follow-up never runs
+        into the future. A date after today is refused unless ``allow_future_extraction``.
     prior_window_days : int, default 730
         Days before assignment in which ``prior_offences`` are counted.
     proven_within_days : int, optional
         Count a reoffence only if it is proven (convicted or cautioned) before day
         ``window_days + proven_within_days``. Only with ``date_basis="offence"``.
+    allow_future_extraction : bool, default False
+        Accept an extraction date after today (simulated records only).
     offence_types : collection of str, optional
         Count only offences of these types.
     censor_column : str or None, default "died_on"
@@ -290,7 +297,8 @@ offence_type_column, custody_start_column, custody_end_column : str
         proven = _positive_int("proven_within_days", proven_within_days, minimum=0)
         if date_basis != "offence":
             raise ValueError('proven_within_days needs date_basis="offence" (a conviction is proven by definition)')
-    extraction = None
+    today = _stamp_day(pd.Timestamp(datetime.now(timezone.utc).date()))
+    extraction_source = "given"
     if extraction_date is not None:
         try:
             stamp = pd.Timestamp(extraction_date)
@@ -299,11 +307,15 @@ offence_type_column, custody_start_column, custody_end_column : str
         if pd.isna(stamp):
             raise ValueError("extraction_date is missing (NaT)")
         extraction = _stamp_day(stamp)
-    elif lag:
-        raise ValueError("conviction_lag_days needs extraction_date (the lag is counted back from it)")
-    today = _stamp_day(pd.Timestamp(datetime.now(timezone.utc).date()))
-    # No record can be dated after the extraction (or, without one, after today).
-    latest = _Latest(extraction, "extraction") if extraction is not None else _Latest(today, "today")
+        if extraction > today and not allow_future_extraction:
+            raise ValueError(
+                f"extraction_date {_iso(extraction)} is in the future (today is {_iso(today)}): records cannot have "
+                "been extracted yet; for simulated records pass allow_future_extraction=True"
+            )
+    else:  # records are extracted when they are read: follow-up cannot run past today
+        extraction, extraction_source = today, "today"
+    # No record can be dated after the extraction.
+    latest = _Latest(extraction, "extraction" if extraction_source == "given" else "today")
     if isinstance(offence_types, str):
         offence_types = [offence_types]
     types = None if offence_types is None else list(offence_types)
@@ -470,7 +482,8 @@ offence_type_column, custody_start_column, custody_end_column : str
         "window_days": window,
         "date_basis": date_basis,
         "conviction_lag_days": lag,
-        "extraction_date": None if extraction is None else _iso(extraction),
+        "extraction_date": _iso(extraction),
+        "extraction_date_source": extraction_source,
         "followup_cutoff": None if cutoff is None else _iso(cutoff),
         "prior_window_days": prior_window,
         "proven_within_days": proven,

@@ -19,6 +19,7 @@ import pandas as pd
 from rjtrial import frequency, survival
 from rjtrial._checks import followup_frame, in_table
 from rjtrial._result import Result, jsonable
+from rjtrial.outcome import definition, describe
 from rjtrial.errors import DataError
 
 REQUIRED = ("time_at_risk", "event", "reoffences", "exposure_days")
@@ -48,6 +49,7 @@ class PrimaryResults(Result):
     rmst: Any
     rate_ratio: Any
     prevalence: Any
+    outcome: dict | None = None
 
     @property
     def notes(self) -> tuple:
@@ -101,6 +103,8 @@ class PrimaryResults(Result):
             "alpha": self.alpha,
             "count_model": self.rate_ratio.model_fitted,
             "count_model_label": self.rate_ratio.model_label(),
+            "outcome": self.outcome,
+            "outcome_description": describe(self.outcome),
             "notes": list(self.notes),
             "results": jsonable(self.summary_frame()),
         }
@@ -117,6 +121,7 @@ class PrimaryResults(Result):
         }
         lines = [
             f"Intention to treat: {self.treatment} vs {self.control} (reference)",
+            f"  outcome: {describe(self.outcome)}",
             "  " + ", ".join(f"{arm}: n = {self.n[arm]}, {self.events[arm]} reoffended" for arm in (self.control, self.treatment)),
             "",
             f"  {'measure':<46} {'estimate':>10} {level + ' CI':>22} {'p':>8}",
@@ -215,6 +220,7 @@ def primary_results(
         rmst=rmst,
         rate_ratio=rate,
         prevalence=prevalence,
+        outcome=definition(followup),
     )
 
 

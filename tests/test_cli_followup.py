@@ -91,3 +91,42 @@ def test_cli_followup_dates_and_empty_tables_are_one_line(files, tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not out.exists()
+
+
+def test_the_outcome_definition_travels_with_the_table(tmp_path, capsys):
+    # the follow-up's definition is written beside it and printed by followup and analyse
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    n = 120
+    participants = pd.DataFrame({"id": [f"P{i}" for i in range(n)], "arm": rng.choice(["control", "conference"], n),
+                                 "randomised_on": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D")})
+    offences = pd.DataFrame({"id": rng.choice(participants["id"], 150),
+                             "offence_date": pd.Timestamp("2020-03-01") + pd.to_timedelta(rng.integers(0, 900, 150), "D")})
+    for name, frame in (("participants", participants), ("offences", offences)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+    out = tmp_path / "followup.csv"
+    assert main(["followup", "--participants", str(tmp_path / "participants.csv"), "--offences",
+                 str(tmp_path / "offences.csv"), "--extraction-date", "2023-06-30", "--conviction-lag", "90",
+                 "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "outcome: Any reoffence dated by the offence, within 730 days" in err and "90-day conviction lag" in err
+    sidecar = tmp_path / "followup.outcome.json"
+    assert json.loads(sidecar.read_text())["conviction_lag_days"] == 90
+    assert (sidecar.stat().st_mode & 0o777) == 0o600
+    assert main(["analyse", str(out)]) == 0
+    assert "outcome: Any reoffence dated by the offence, within 730 days" in capsys.readouterr().out
+    assert main(["analyse", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"]["extraction_date"] == "2023-06-30"
+
+
+def test_a_future_extraction_date_is_one_line(tmp_path, capsys):
+    (tmp_path / "p.csv").write_text("id,randomised_on\nA,2020-01-01\n")
+    (tmp_path / "o.csv").write_text("id,offence_date\nA,2020-02-01\n")
+    code = main(["followup", "--participants", str(tmp_path / "p.csv"), "--offences", str(tmp_path / "o.csv"),
+                 "--extraction-date", "2999-01-01", "-o", str(tmp_path / "f.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "in the future" in err and not (tmp_path / "f.csv").exists()

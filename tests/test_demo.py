@@ -18,7 +18,7 @@ SECTIONS = (
     "Design and the sealed sequence",
     "Participant flow (CONSORT)",
     "Baseline characteristics by arm",
-    "Primary outcome: reoffending, by intention to treat",
+    "Primary outcome: reoffending, by intention to treat (ITT)",
     "Pre-specified subgroups",
     "Victims",
     "Benefit and cost",

@@ -304,7 +304,9 @@ def test_output_keeps_order_and_index_and_records_parameters():
     assert list(table["end_reason"].cat.categories) == ["window_end", "censor_date", "extraction"]
     attrs = table.attrs
     assert (attrs["window_days"], attrs["prior_window_days"], attrs["date_basis"]) == (10, 5, "offence")
-    assert attrs["extraction_date"] is None and attrs["preset"] is None and attrs["time_unit"] == "days"
+    # no extraction date given: today, said so
+    assert attrs["extraction_date_source"] == "today" and attrs["preset"] is None and attrs["time_unit"] == "days"
+    assert attrs["extraction_date"] == pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
 
 
 def test_string_dates_datetime_objects_and_times_of_day_agree():
@@ -442,7 +444,7 @@ def test_unparsable_date_error_quotes_the_value_and_the_person():
         ({"window_days": True}, "window_days must be an integer >= 1"),
         ({"prior_window_days": -1}, "prior_window_days must be an integer >= 0"),
         ({"date_basis": "arrest"}, r"date_basis must be one of \('offence', 'conviction'\)"),
-        ({"conviction_lag_days": 30}, "conviction_lag_days needs extraction_date"),
+        ({"extraction_date": "2999-01-01"}, "in the future"),
         ({"date_basis": "conviction", "proven_within_days": 183}, "proven_within_days needs date_basis"),
         ({"extraction_date": "not a date"}, "extraction_date is not a date"),
     ],
@@ -476,7 +478,8 @@ def test_records_of_non_participants_are_ignored_and_counted_in_a_warning():
     assert "1 custody record(s) of 1 people who are not participants were ignored" in messages
     assert all(w.filename == __file__ for w in caught)  # the warning points at the caller's line
     assert table["reoffences"].tolist() == [1]
-    assert table.attrs["records_ignored"] == {"offences": {"not_participant": 3}, "custody": {"not_participant": 1}}
+    assert table.attrs["records_ignored"] == {"offences": {"not_participant": 3, "convicted_after_extraction": 0},
+                                              "custody": {"not_participant": 1}}
 
 
 def test_no_warning_when_every_record_belongs_to_a_participant():
@@ -676,3 +679,24 @@ def test_vectorised_builder_agrees_with_the_day_by_day_reference(trial):
     got = table[list(followup.OUTPUT_COLUMNS)].reset_index(drop=True)
     got["end_reason"] = got["end_reason"].astype(str)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_follow_up_never_runs_into_the_future():
+    # issue: with enrolments made today and no extraction_date, every end_on was two years ahead
+    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+    participants = pd.DataFrame({"id": ["a", "b"], "randomised_on": [today - pd.Timedelta(days=10), today]})
+    offences = pd.DataFrame({"id": ["a"], "offence_date": [today - pd.Timedelta(days=3)]})
+    table = build(participants, offences)
+    assert (table["end_on"] <= today).all()
+    assert list(table["end_reason"]) == ["extraction", "extraction"]
+    assert table["followup_days"].tolist() == [10, 0]
+    assert table.attrs["extraction_date_source"] == "today"
+
+
+def test_a_future_extraction_date_is_refused_unless_simulated():
+    participants = pd.DataFrame({"id": ["a"], "randomised_on": ["2020-01-01"]})
+    offences = pd.DataFrame({"id": ["a"], "offence_date": ["2020-03-01"]})
+    with pytest.raises(ValueError, match="in the future .*allow_future_extraction"):
+        build(participants, offences, extraction_date="2999-01-01")
+    table = build(participants, offences, extraction_date="2999-01-01", allow_future_extraction=True)
+    assert table.attrs["extraction_date"] == "2999-01-01"

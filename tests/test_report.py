@@ -469,3 +469,105 @@ def test_a_blank_victim_answer_leaves_that_victim_out_of_that_outcome(trial_fold
     out = build_report(trial_folder / "trial.db", followup, victims=blank).sections["victims"]
     satisfied = next(item for item in out["binary"] if item["key"] == "satisfied")
     assert int(satisfied["proportions"]["n"].sum()) == len(victims) - 1
+
+
+# ------------------------------------------------ a report a funder can read (issue: first hour)
+ONE_FACTOR_PROTOCOL = """
+[trial]
+id = "one-factor"
+name = "A two-site trial stratified by site only"
+arms = ["control", "conference"]
+ratio = [1, 1]
+registration = "ISRCTN00000000"
+
+[randomisation]
+method = "stratified_blocks"
+block_sizes = [2, 4]
+capacity = 200
+
+[strata]
+site = ["leeds", "york"]
+
+[[eligibility]]
+id = "consent"
+question = "Have victim and offender consented?"
+eligible_if = "yes"
+"""
+
+
+@pytest.fixture(scope="module")
+def one_factor_trial(tmp_path_factory):
+    """A real-data-like trial (no simulator, no truth.json) stratified by one factor."""
+    from rjtrial import Protocol, Registry
+    from rjtrial.followup import build
+
+    folder = tmp_path_factory.mktemp("one-factor")
+    (folder / "protocol.toml").write_text(ONE_FACTOR_PROTOCOL)
+    rng = np.random.default_rng(5)
+    with Registry.create(folder / "trial.db", Protocol.from_toml(folder / "protocol.toml"),
+                         key_path=folder / "trial.key") as registry:
+        for i in range(120):
+            registry.enrol(f"R-{i:03d}", strata={"site": ["leeds", "york"][i % 2]}, answers={"consent": "yes"},
+                           by="test", at=f"2022-{1 + i // 12:02d}-{1 + i % 12 * 2:02d}T10:00:00")
+        participants = registry.export(by="test")
+    offences = pd.DataFrame({"id": rng.choice(participants["id"], 140),
+                             "offence_date": pd.Timestamp("2022-03-01") + pd.to_timedelta(rng.integers(0, 900, 140), "D")})
+    table = build(participants, offences, extraction_date="2025-06-30", conviction_lag_days=90)
+    table.to_csv(folder / "followup.csv", index=False, date_format="%Y-%m-%d")
+    return folder, table
+
+
+def test_report_for_a_funder_on_a_real_data_like_trial(one_factor_trial):
+    from rjtrial import outcome
+    from rjtrial.survival import minimum_detectable_hazard_ratio
+
+    folder, table = one_factor_trial
+    report = build_report(folder / "trial.db", folder / "followup.csv")
+    html = report.html
+    # a first-page plain-language summary, with what the trial could detect
+    assert 'id="summary"' in html and "In brief" in html
+    events = int(table["event"].sum())
+    share = int((table["arm"] == "conference").sum()) / len(table)
+    assert report.numbers["mdhr_80"] == pytest.approx(minimum_detectable_hazard_ratio(events, allocation=share))
+    assert f"With the {events} first reoffences observed" in html
+    # the registration number on the title; no SYNTHETIC banner for real data
+    assert 'registered as\n    <strong class="registration">ISRCTN00000000</strong>' in html
+    assert "SYNTHETIC" not in html
+    # the subgroup caption from the trial's own strata (one factor), not "Site and offence type"
+    assert "Site is the registry&#39;s stratum" in html and "Site and offence type" not in html
+    # missing data stated; no outcome definition without its file
+    assert "Every one of the 120 randomised participants has a follow-up record." in html
+    assert "No victim survey was given" in html
+    assert "Outcome definition not recorded" in html
+    # with the definition beside the table, the outcome box defines the outcome
+    outcome.write_definition(table, folder / "followup.csv")
+    html = build_report(folder / "trial.db", folder / "followup.csv").html
+    assert "within 730 days of random assignment" in html and "90-day conviction lag" in html
+    # every abbreviation spelled out, with a glossary
+    for words in ("intention to treat (ITT)", "Complier average causal effect (CACE)",
+                  "Restricted mean survival time (RMST)", "confidence interval (CI)", 'id="glossary"'):
+        assert words in html
+        # spelled out before the abbreviation is first used alone
+    for short, long in (("RMST", "Restricted mean survival time (RMST)"), ("CACE", "Complier average causal effect (CACE)")):
+        body = html[html.index("<body>"):]
+        assert body.index(long) <= body.index(short) + len(long)
+
+
+def test_report_of_simulated_data_says_synthetic_on_every_page(one_factor_trial):
+    folder, _ = one_factor_trial
+    assert "SYNTHETIC DATA" in build_report(folder / "trial.db", folder / "followup.csv", synthetic=True).html
+    (folder / "truth.json").write_text("{}")  # what rjtrial simulate and the demo write beside their tables
+    try:
+        html = build_report(folder / "trial.db", folder / "followup.csv").html
+    finally:
+        (folder / "truth.json").unlink()
+    assert html.count('class="synthetic"') == 1 and "position: fixed" in html  # repeated on every printed page
+
+
+def test_the_report_shows_relative_paths_only(one_factor_trial, monkeypatch):
+    folder, _ = one_factor_trial
+    monkeypatch.chdir(folder.parent)
+    html = build_report(folder.resolve() / "trial.db", folder.resolve() / "followup.csv").html
+    provenance = html[html.index('id="provenance"'):]
+    assert str(folder.parent) not in provenance
+    assert f"{folder.name}/followup.csv" in provenance

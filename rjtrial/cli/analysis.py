@@ -19,7 +19,10 @@ def add_commands(sub) -> None:
     p.add_argument("--date-basis", choices=["offence", "conviction"], help="date a reoffence counts from (default: offence)")
     p.add_argument("--conviction-lag", type=int,
                    help="days allowed for conviction (default 0; needs --extraction-date)")
-    p.add_argument("--extraction-date", help="date the records were extracted (YYYY-MM-DD)")
+    p.add_argument("--extraction-date", help="date the records were extracted (YYYY-MM-DD; default today: follow-up "
+                                             "never runs past the day the records were read)")
+    p.add_argument("--allow-future-extraction", action="store_true",
+                   help="accept an extraction date after today (simulated records only)")
     p.add_argument("--prior-window", type=int, help="days before assignment for prior counts (default 730)")
     p.add_argument("--preset", choices=["proven_reoffending"], help="England and Wales proven reoffending")
     p.add_argument("-o", "--output", required=True, help="follow-up CSV to write")
@@ -35,12 +38,14 @@ def add_commands(sub) -> None:
 
 
 def cmd_followup(args) -> int:
-    from rjtrial import followup
+    from rjtrial import followup, outcome
 
     participants = read_table(args.participants, "participants")
     offences = read_table(args.offences, "offences")
     custody = None if args.custody is None else read_table(args.custody, "custody")
     options = {"custody": custody, "extraction_date": args.extraction_date}
+    if args.allow_future_extraction:
+        options["allow_future_extraction"] = True
     if args.preset == "proven_reoffending":
         builder = followup.proven_reoffending
     else:
@@ -53,9 +58,12 @@ def cmd_followup(args) -> int:
         ))
     table = builder(participants, offences, **options)  # its warnings: one line each (rjtrial.cli.main)
     write_private(args.output, table.to_csv(index=False, date_format="%Y-%m-%d"))
+    sidecar = outcome.write_definition(table, args.output)
     print(
         f"wrote follow-up of {len(table)} participants to {args.output}: "
-        f"{int(table['event'].sum())} with a reoffence, {int(table['reoffences'].sum())} reoffences",
+        f"{int(table['event'].sum())} with a reoffence, {int(table['reoffences'].sum())} reoffences\n"
+        f"outcome: {outcome.describe(outcome.definition(table))}\n"
+        f"(the definition is in {sidecar}, beside the table; analyse and report read it)",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -64,7 +72,12 @@ def cmd_followup(args) -> int:
 def cmd_analyse(args) -> int:
     from rjtrial.primary import primary_results
 
+    from rjtrial import outcome
+
     table = read_table(args.followup, "follow-up")
+    defn = outcome.read_definition(args.followup)
+    if defn is not None:
+        table.attrs.update(defn)
     results = primary_results(table, **given(control=args.control, tau=args.tau, count_model=args.count_model))
     emit(args, results.to_dict(), results.format())
     return EXIT_OK

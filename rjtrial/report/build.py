@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from rjtrial import outcome
 from rjtrial._version import __version__
 from rjtrial.errors import RjtrialError
 from rjtrial.report import DEFAULT_SEED
@@ -33,7 +35,8 @@ def _versions() -> dict[str, str]:
 
 
 def _shown_location(db) -> str:
-    """The registry's file or URL as printed in the report: a URL's password is hidden."""
+    """The registry's file or URL as printed in the report: a URL's password is hidden, a file
+    is shown relative to the working folder (never the machine's absolute path)."""
     text = str(db)
     if "://" in text:
         from sqlalchemy.engine import make_url
@@ -42,7 +45,21 @@ def _shown_location(db) -> str:
             return make_url(text).render_as_string(hide_password=True)
         except Exception:  # noqa: BLE001 - an unparsable URL was already refused by Registry.open
             return text.split("://", 1)[0] + "://..."
-    return text
+    return _relative(text)
+
+
+def _relative(path) -> str | None:
+    """A file as the report shows it: relative to the working folder when inside it, else its
+    name only (an absolute path says where a machine keeps criminal-record files)."""
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_absolute():
+        return str(path)
+    try:
+        return str(file.relative_to(Path.cwd()))
+    except ValueError:
+        return file.name
 
 
 def _numbers(primary: dict, compliance: dict, victims: dict | None, costs: dict | None) -> dict[str, float]:
@@ -100,6 +117,7 @@ def build_report(
     allow_missing: bool = False,
     alpha: float = 0.05,
     tau: float | None = None,
+    synthetic: bool | None = None,
 ) -> TrialReport:
     """Build the trial report: design, verification, CONSORT flow, baseline, ITT results, CACE,
     subgroups, victims and benefit–cost, with the versions, seed and command that made it.
@@ -133,6 +151,10 @@ def build_report(
         1 − confidence level of every interval.
     tau : float, optional
         RMST horizon in days (default: :func:`rjtrial.primary.primary_results`' default).
+    synthetic : bool, optional
+        The data come from the simulator: every page says SYNTHETIC. Default: True when a
+        ``truth.json`` (written by ``rjtrial simulate`` and the demo) lies beside the follow-up
+        file, else False.
 
     Returns
     -------
@@ -168,12 +190,14 @@ def build_report(
     >>> import shutil; shutil.rmtree(folder)
     """
     from rjtrial.registry import Registry
-    from rjtrial.registry.reports import participants_frame
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an int, got {seed!r}")
     seed = int(seed)
     followup_table = inputs.read_table(followup, table="followup")
+    defn = outcome.definition(followup) if isinstance(followup, pd.DataFrame) else outcome.read_definition(followup)
+    if synthetic is None:
+        synthetic = not isinstance(followup, pd.DataFrame) and (Path(followup).parent / "truth.json").is_file()
     victims_table = None if victims is None else inputs.read_table(victims, table="victims")
     cost_settings = None if costs is None else inputs.read_costs(costs)
     if key is not None and not Path(key).is_file():
@@ -181,7 +205,7 @@ def build_report(
     with Registry.open(db, key_path=key) as registry:
         verification = registry.verify()
         counts = registry.consort()
-        participants = participants_frame(registry)
+        participants = registry.participants()
         design = sections.design(registry, verification)
     arms = list(design["arms"])
     if len(arms) != 2:
@@ -211,7 +235,19 @@ def build_report(
                                                                            seed=seed, alpha=alpha),
     }
     numbers = _numbers(primary, context["compliance"], context["victims"], context["costs"])
+    power = sections.power_statement(sum(primary["results"].events.values()),
+                                     primary["results"].n[arms[-1]] / len(data), alpha=alpha)
+    numbers.update(mdhr_80=power["mdhr"], mdhr_80_above=power["mdhr_above"])
     missing = len(participants) - len(followup_frame)
+    context.update(
+        synthetic=bool(synthetic),
+        outcome=outcome.describe(defn),
+        outcome_definition=defn,
+        power=power,
+        missing_data=sections.missing_data(missing, len(participants), context["victims"], followup_frame),
+        subgroup_caption=sections.subgroup_caption(strata, context["subgroups"]["age_source"]),
+        glossary=sections.GLOSSARY,
+    )
     context.update(
         numbers=numbers,
         level=f"{100 * (1 - alpha):g}%",
@@ -224,11 +260,11 @@ def build_report(
             "versions": _versions(),
             "inputs": [
                 {"role": "registry", "name": _shown_location(db), "sha256": None},
-                {"role": "follow-up", "name": followup_table.path or "DataFrame", "sha256": followup_table.sha256},
+                {"role": "follow-up", "name": _relative(followup_table.path) or "DataFrame", "sha256": followup_table.sha256},
                 *([] if victims_table is None else [
-                    {"role": "victims", "name": victims_table.path or "DataFrame", "sha256": victims_table.sha256}]),
+                    {"role": "victims", "name": _relative(victims_table.path) or "DataFrame", "sha256": victims_table.sha256}]),
                 *([] if cost_settings is None else [
-                    {"role": "costs", "name": cost_settings.path or "dict", "sha256": cost_settings.sha256}]),
+                    {"role": "costs", "name": _relative(cost_settings.path) or "dict", "sha256": cost_settings.sha256}]),
             ],
             "key_given": key is not None,
         },

@@ -351,3 +351,70 @@ def benefit_cost(data: pd.DataFrame, settings, counts, arms: Sequence[str], *, s
                      n_bootstrap=settings.n_bootstrap, alpha=alpha)
     return {"result": result, "summary": result.summary_frame(), "prevented": result.prevented_frame(),
             "settings": settings, "programme_how": how}
+
+
+# --------------------------------------------------------------------- words for a funder
+#: Abbreviations and terms the report uses, spelled out (shown as its glossary).
+GLOSSARY = {
+    "RJ": "restorative justice: victim and offender (and supporters) meet or communicate about the harm, with a "
+          "trained facilitator",
+    "ITT": "intention to treat: everyone is analysed in the arm they were randomised to, whether or not a "
+           "conference took place",
+    "CACE": "complier average causal effect: the effect among those who would take part in a conference if offered "
+            "one, estimated by two-stage least squares (2SLS) with random assignment as the instrument",
+    "HR": "hazard ratio: how much more (above 1) or less (below 1) often a first reoffence happens, at any moment, in "
+          "one arm than in the other (Cox model)",
+    "CI": "confidence interval: the range of effects compatible with the data at the stated confidence level",
+    "RMST": "restricted mean survival time: the average number of days free of reoffending up to a fixed day",
+    "CONSORT": "Consolidated Standards of Reporting Trials: the flow of referrals from screening to analysis",
+    "IES-R": "Impact of Event Scale - Revised: a victim's post-traumatic stress symptoms; 25 or more suggests "
+             "clinically important distress",
+    "2SLS": "two-stage least squares, the instrumental-variable estimator behind the CACE",
+    "p": "p-value: how often a difference at least this large would arise by chance if the arms did not differ",
+}
+
+
+def power_statement(events: int, allocation: float, *, alpha: float) -> dict:
+    """What the trial could detect with the first reoffences it observed: the minimum
+    detectable hazard ratio at 80% power (Schoenfeld 1983), below and above 1."""
+    from rjtrial.survival import minimum_detectable_hazard_ratio
+
+    if events <= 0:
+        return {"events": int(events), "mdhr": float("nan"), "mdhr_above": float("nan")}
+    mdhr = minimum_detectable_hazard_ratio(events, allocation=allocation, alpha=alpha, power=0.8)
+    return {"events": int(events), "mdhr": mdhr, "mdhr_above": 1.0 / mdhr}
+
+
+def missing_data(missing_followup: int, randomised: int, victims: dict | None, followup: pd.DataFrame) -> list[str]:
+    """Plain statements of what is missing: participants without follow-up, offenders whose
+    victims were not surveyed, participants with no time at risk."""
+    lines = []
+    if missing_followup:
+        lines.append(f"{missing_followup} of {randomised} randomised participants have no follow-up record and are "
+                     "not analysed (the analysis is then not a full intention-to-treat analysis).")
+    else:
+        lines.append(f"Every one of the {randomised} randomised participants has a follow-up record.")
+    zero = int((followup["exposure_days"] == 0).sum()) if "exposure_days" in followup else 0
+    if zero:
+        lines.append(f"{zero} participant(s) spent the whole follow-up in custody or died at once: they had no time "
+                     "at risk and add nothing to the rate ratio.")
+    if victims is None:
+        lines.append("No victim survey was given: victims' outcomes are not reported.")
+    else:
+        unsurveyed = randomised - int(victims["offenders"])
+        lines.append(f"Victims were surveyed for {victims['offenders']} of the {randomised} offenders"
+                     + (f"; {unsurveyed} offenders have no surveyed victim (no victim, or no response)."
+                        if unsurveyed > 0 else "."))
+    return lines
+
+
+def subgroup_caption(strata: Sequence[str], age_source: str | None) -> str:
+    """Where the subgroups come from, built from the trial's own strata."""
+    named = [name.replace("_", " ") for name in strata]
+    if not named:
+        text = "The trial has no registry strata; subgroups come from the follow-up table's columns"
+    elif len(named) == 1:
+        text = f"{named[0].capitalize()} is the registry's stratum"
+    else:
+        text = f"{', '.join(named[:-1]).capitalize()} and {named[-1]} are the registry's strata"
+    return text + (f"; age bands: {age_source}" if age_source else "") + "."

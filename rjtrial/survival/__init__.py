@@ -26,6 +26,7 @@ from rjtrial.survival.logrank import LogrankResult, logrank
 from rjtrial.survival.ph_test import proportional_hazards_test
 from rjtrial.survival.recurrent import andersen_gill
 from rjtrial.survival.rmst import RMSTResult, rmst
+from rjtrial.survival.sample_size import minimum_detectable_hazard_ratio
 from rjtrial.survival.batched import BatchedCox, BatchedLogrank, cox_batch, logrank_batch  # numba: on first use
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "kaplan_meier",
     "logrank",
     "logrank_batch",
+    "minimum_detectable_hazard_ratio",
     "proportional_hazards_test",
     "rmst",
 ]
