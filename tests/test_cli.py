@@ -248,7 +248,7 @@ def test_cli_export_agrees_with_the_api(trial, capsys):
     assert cli_csv == api_csv
     frame = pd.read_csv(io.StringIO(cli_csv))
     assert list(frame.columns) == ["id", "arm", "sequence_number", "randomised_at", "randomised_on", "site", "offence",
-                                   "treatment_received", "withdrawn", "receipt"]
+                                   "treatment_received", "conference_held", "withdrawn", "receipt"]
     assert {r.id: (r.arm, r.sequence_number, r.receipt) for r in frame.itertuples()} == arms
     assert frame.loc[0, "randomised_at"] == "2025-04-01T12:00:00.000000Z" and frame.loc[0, "randomised_on"] == "2025-04-01"
 

@@ -495,7 +495,7 @@ def test_record_event_rejects_bad_kind_or_detail(reg, kind, detail, match):
 # -------------------------------------------------------------------------- export
 EXPORT_COLUMNS = [
     "id", "arm", "sequence_number", "randomised_at", "randomised_on",
-    "site", "offence", "treatment_received", "withdrawn", "receipt",
+    "site", "offence", "treatment_received", "conference_held", "withdrawn", "receipt",
 ]
 
 
@@ -773,3 +773,16 @@ def test_a_store_of_another_schema_version_is_refused_at_open(reg):
         conn.execute("UPDATE rj_trial SET schema_version = 1")
     with pytest.raises(RegistryError, match=r"schema version 1; this rjtrial reads version 2 only"):
         Registry.open(_db(reg))
+
+
+def test_export_suits_arithmetic_conference_held_is_0_or_1(reg):
+    # issue: the README's `table.treatment_received.eq(True).astype(int)` crashed on the
+    # nullable boolean ("cannot convert NA to integer"); the export now carries 0/1
+    results = enrol_all(reg, referral_stream(12, seed=4, p_ineligible=0.0))
+    first, second = [r.referral_id for r in results if r.status == "randomised"][:2]
+    reg.record_event(first, "treatment_received", by="facilitator")
+    reg.record_event(second, "treatment_not_received", by="facilitator")
+    frame = reg.export(by="analyst").set_index("id")
+    assert str(frame["conference_held"].dtype) == "int64"
+    assert frame.loc[first, "conference_held"] == 1 and frame.loc[second, "conference_held"] == 0
+    assert int(frame["conference_held"].sum()) == 1  # none recorded counts as not held

@@ -104,7 +104,7 @@ def test_tables_have_the_documented_columns(london):
     scenario = london.scenario
     strata = list(scenario.protocol.strata)
     assert list(london.participants.columns) == (
-        EXPORT_COLUMNS + strata + ["treatment_received", "withdrawn", "receipt", "age", "sex"]
+        EXPORT_COLUMNS + strata + ["treatment_received", "conference_held", "withdrawn", "receipt", "age", "sex"]
         + [f"prior_{t}" for t in scenario.offence_types] + ["died_on"]
     )
     assert list(london.offences.columns) == ["id", "offence_date", "conviction_date", "offence_type"]

@@ -31,6 +31,10 @@ def participants_frame(registry) -> pd.DataFrame:
     <one column per stratum> : str
     treatment_received : boolean (nullable)
         From the latest ``treatment_received``/``treatment_not_received`` event; NA if none.
+    conference_held : int
+        1 when the latest such event is ``treatment_received``, else 0 (none recorded counts
+        as not held, as the report counts it): ready for arithmetic and for
+        :func:`rjtrial.compliance.cace`'s ``treated``.
     withdrawn : bool
         Whether a withdrawal was recorded.
     receipt : str
@@ -74,6 +78,8 @@ def participants_frame(registry) -> pd.DataFrame:
     frame.insert(4, "randomised_on", frame["randomised_at"].dt.tz_localize(None).dt.normalize())
     frame["sequence_number"] = frame["sequence_number"].astype("int64")
     frame["treatment_received"] = frame["treatment_received"].astype("boolean")
+    frame.insert(frame.columns.get_loc("treatment_received") + 1, "conference_held",
+                 frame["treatment_received"].fillna(False).astype("int64"))
     frame["withdrawn"] = frame["withdrawn"].astype(bool)
     frame.attrs["trial_id"] = registry.trial_id
     frame.attrs["commitment"] = registry.commitment

@@ -535,6 +535,7 @@ def _participants_frame(sc: Scenario, ref, arm, held) -> pd.DataFrame:
     treated = pd.array(held, dtype="boolean")
     treated[arm == 0] = pd.NA
     frame["treatment_received"] = treated
+    frame["conference_held"] = treated.fillna(False).astype("int64")
     frame["withdrawn"] = np.zeros(n, dtype=bool)
     frame["receipt"] = pd.Series([None] * n, dtype=object)
     return frame
