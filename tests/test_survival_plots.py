@@ -40,3 +40,30 @@ def test_plot_without_extras(km):
     ax = km.plot(ci=False, censor_marks=False, at_risk=False)
     assert ax._rjtrial_at_risk == []
     plt.close(ax.figure)
+
+
+def test_plain_savefig_shows_every_at_risk_label_with_words_and_report_colours(tmp_path):
+    # issue: the axis said "time_at_risk", the arms' colours were the other way round from the
+    # report (labels sort "conference" < "control"), and a plain savefig clipped the labels
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    import pandas as pd
+
+    from rjtrial.survival import kaplan_meier
+
+    rng = np.random.default_rng(1)
+    n = 200
+    df = pd.DataFrame({"arm": rng.choice(["control", "conference"], n), "time_at_risk": rng.integers(1, 730, n),
+                       "event": rng.integers(0, 2, n)})
+    ax = kaplan_meier(df, time="time_at_risk", event="event", group="arm").plot()
+    figure = ax.figure
+    figure.savefig(tmp_path / "km.png")  # plain: no bbox_inches="tight"
+    renderer = figure.canvas.get_renderer()
+    for text in ax.texts:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= figure.bbox.width, text.get_text()
+    assert ax.get_xlabel() == "days at liberty since random assignment"
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert colours["control"] == matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][0]

@@ -226,7 +226,8 @@ class KaplanMeierResult(Result):
         out.attrs.update(alpha=self.alpha, conf_type=self.conf_type)
         return out
 
-    def plot(self, *, ax=None, ci: bool = True, censor_marks: bool = True, at_risk: bool = True, at_risk_times=None):
+    def plot(self, *, ax=None, ci: bool = True, censor_marks: bool = True, at_risk: bool = True, at_risk_times=None,
+             control=None, xlabel: str | None = None):
         """Step plot of the curves with a numbers-at-risk table underneath; returns the Axes.
 
         See :func:`rjtrial.survival.plots.plot_kaplan_meier`.
@@ -234,7 +235,8 @@ class KaplanMeierResult(Result):
         from rjtrial.survival.plots import plot_kaplan_meier
 
         return plot_kaplan_meier(
-            self, ax=ax, ci=ci, censor_marks=censor_marks, at_risk=at_risk, at_risk_times=at_risk_times
+            self, ax=ax, ci=ci, censor_marks=censor_marks, at_risk=at_risk, at_risk_times=at_risk_times,
+            control=control, xlabel=xlabel,
         )
 
     def __repr__(self) -> str:

@@ -18,6 +18,8 @@ def plot_kaplan_meier(
     censor_marks: bool = True,
     at_risk: bool = True,
     at_risk_times: Sequence[float] | None = None,
+    control=None,
+    xlabel: str | None = None,
 ):
     """Draw the Kaplan–Meier curves of ``km``; returns the matplotlib Axes.
 
@@ -34,6 +36,13 @@ def plot_kaplan_meier(
         Write the numbers at risk per group under the x axis, at ``at_risk_times``
         (default: the x tick positions).
     at_risk_times : sequence of float, optional
+    control : optional
+        The group drawn first, in the first colour of the cycle (default: ``"control"`` when a
+        group is so named, else the first group): arms keep the colours the trial report
+        gives them whatever order their labels sort in.
+    xlabel : str, optional
+        Label of the time axis (default: the time column's name in words; the follow-up
+        table's ``time_at_risk`` is "days at liberty since random assignment").
 
     Returns
     -------
@@ -46,11 +55,17 @@ def plot_kaplan_meier(
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
-    colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2", "C3"])
+    cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2", "C3"])
+    groups = list(km.groups)
+    first = control if control is not None else ("control" if "control" in groups else groups[0])
+    if first not in groups:
+        raise ValueError(f"control must be one of the groups {groups!r}; got {first!r}")
+    order = [first] + [g for g in groups if g != first]
+    colours = {g: cycle[k % len(cycle)] for k, g in enumerate(order)}
     t_max = float(km.table["time"].max())
-    for k, g in enumerate(km.groups):
+    for g in order:
         c = km.table[km.table["group"] == g]
-        colour = colours[k % len(colours)]
+        colour = colours[g]
         t = np.concatenate([[0.0], c["time"].to_numpy()])
         s = np.concatenate([[1.0], c["survival"].to_numpy()])
         ax.step(t, s, where="post", color=colour, label=str(g))
@@ -63,7 +78,7 @@ def plot_kaplan_meier(
             ax.plot(cens["time"], cens["survival"], "+", color=colour, markersize=7)
     ax.set_xlim(0, t_max * 1.02)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(km.columns.get("time") or "time")
+    ax.set_xlabel(xlabel if xlabel is not None else _time_label(km.columns.get("time")))
     ax.set_ylabel("proportion without event")
     if len(km.groups) > 1 or km.groups != ["all"]:
         ax.legend(title=km.columns.get("group"), frameon=False)
@@ -75,13 +90,38 @@ def plot_kaplan_meier(
         table = km.survival_at(ticks)
         transform = ax.get_xaxis_transform()  # x in data, y in axes fraction
         ax.text(-0.06, -0.22, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=8, fontweight="bold")
-        for k, g in enumerate(km.groups):
+        for k, g in enumerate(order):
             y = -0.30 - 0.07 * k
             ax.text(-0.06, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8,
-                    color=colours[k % len(colours)])
+                    color=colours[g])
             rows = table[table["group"] == g]
             for when, n in zip(rows["time"], rows["at_risk"]):
                 texts.append(ax.text(when, y, f"{int(n)}", transform=transform, ha="center", va="top", fontsize=8))
         ax.figure.subplots_adjust(bottom=0.22 + 0.07 * len(km.groups))
+        _make_room_for_labels(ax)
     ax._rjtrial_at_risk = texts
     return ax
+
+
+#: Follow-up columns whose meaning is known: the axis says it in words.
+_TIME_LABELS = {"time_at_risk": "days at liberty since random assignment",
+                "followup_days": "days since random assignment", "exposure_days": "days at liberty"}
+
+
+def _time_label(column: str | None) -> str:
+    if not column:
+        return "time"
+    return _TIME_LABELS.get(column, str(column).replace("_", " "))
+
+
+def _make_room_for_labels(ax) -> None:
+    """Widen the left margin so that the at-risk row labels (drawn left of the axes) are
+    inside the figure: a plain ``savefig`` then shows them whole."""
+    figure = ax.figure
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    left_most = min((t.get_window_extent(renderer).x0 for t in ax.texts), default=0.0)
+    if left_most < 4:  # pixels
+        width = figure.bbox.width
+        shift = (4 - left_most) / width
+        figure.subplots_adjust(left=min(figure.subplotpars.left + shift, 0.45))
