@@ -20,15 +20,15 @@ import pandas as pd
 from rjtrial.errors import DataError
 from rjtrial._checks import (
     TABLE,
-    _alpha,
-    _binary,
-    _choice,
-    _covariate_list,
-    _design,
-    _frame,
-    _groups,
-    _numeric,
-    _require,
+    check_alpha,
+    binary,
+    check_choice,
+    covariate_list,
+    design_matrix,
+    check_frame,
+    groups,
+    numeric,
+    require_columns,
 )
 
 __all__ = ["CACEResult", "cace"]
@@ -172,20 +172,20 @@ def cace(
     from linearmodels.iv import IV2SLS
     from scipy import stats
 
-    df = _frame(df)
-    cov_type = _choice("cov_type", cov_type, COV_TYPES)
-    alpha = _alpha(alpha)
-    covariates = _covariate_list(covariates)
-    _require(df, outcome=outcome, assigned=assigned, treated=treated, covariates=covariates)
-    y = _numeric(df, outcome, role="outcome", integer=False) if df[outcome].dtype != bool else df[outcome].to_numpy(float)
+    df = check_frame(df)
+    cov_type = check_choice("cov_type", cov_type, COV_TYPES)
+    alpha = check_alpha(alpha)
+    covariates = covariate_list(covariates)
+    require_columns(df, outcome=outcome, assigned=assigned, treated=treated, covariates=covariates)
+    y = numeric(df, outcome, role="outcome", integer=False) if df[outcome].dtype != bool else df[outcome].to_numpy(float)
     if np.all(y == y[0]):
         raise DataError(
             f"the outcome is the same ({y[0]:g}) for every participant: there is no effect to estimate",
             table=TABLE, column=outcome,
         )
-    d = _binary(df, treated, role="treated").astype(float)
-    levels, codes = _groups(df, assigned, control=control, exactly_two=True, role="group")
-    X, names = _design(df, assigned, levels, codes, covariates)
+    d = binary(df, treated, role="treated").astype(float)
+    levels, codes = groups(df, assigned, control=control, exactly_two=True, role="group")
+    X, names = design_matrix(df, assigned, levels, codes, covariates)
     z_name = names[1]
     exog = pd.DataFrame(np.delete(X, 1, axis=1), columns=[n for n in names if n != z_name])
     z = pd.DataFrame({z_name: X[:, 1]})

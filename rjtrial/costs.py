@@ -19,7 +19,7 @@ import pandas as pd
 
 from rjtrial._version import __version__
 from rjtrial.errors import DataError
-from rjtrial._checks import _alpha, _frame, _groups, _numeric, _require
+from rjtrial._checks import check_alpha, check_frame, groups, numeric, require_columns
 
 __all__ = ["BenefitCostResult", "benefit_cost"]
 
@@ -214,11 +214,11 @@ def benefit_cost(
     0     violence        3.0  30000.0
     1     burglary        3.0  12000.0
     """
-    df = _frame(df)
-    alpha = _alpha(alpha)
+    df = check_frame(df)
+    alpha = check_alpha(alpha)
     mapping = _count_columns(offence_counts)
     cost = _cost_table(costs)
-    _require(df, offence_counts=list(mapping), group=group)
+    require_columns(df, offence_counts=list(mapping), group=group)
     types = list(dict.fromkeys(mapping.values()))
     missing = [t for t in types if t not in cost]
     if missing:
@@ -235,10 +235,10 @@ def benefit_cost(
         raise ValueError(f"rng must be an int seed or a numpy.random.Generator, got {rng!r}")
     generator = np.random.default_rng(rng)
 
-    levels, codes = _groups(df, group, control=control, exactly_two=True)
+    levels, codes = groups(df, group, control=control, exactly_two=True)
     counts = np.zeros((len(df), len(types)))
     for column, offence_type in mapping.items():
-        counts[:, types.index(offence_type)] += _numeric(df, column, role="offence count", nonnegative=True, integer=True)
+        counts[:, types.index(offence_type)] += numeric(df, column, role="offence count", nonnegative=True, integer=True)
     n_t = int((codes == 1).sum())
     if programme_cost_total is None:
         programme = _positive("programme_cost_per_participant", programme_cost_per_participant) * n_t

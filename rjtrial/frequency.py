@@ -34,16 +34,16 @@ from scipy import special, stats
 from rjtrial._checks import (
     complete_rows,
     TABLE,
-    _frame,
-    _require,
-    _numeric,
-    _binary,
-    _groups,
-    _design,
-    _covariate_list,
-    _alpha,
-    _choice,
-    _wald,
+    check_frame,
+    require_columns,
+    numeric,
+    binary,
+    groups,
+    design_matrix,
+    covariate_list,
+    check_alpha,
+    check_choice,
+    wald,
 )
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import ConvergenceWarning, DataError, FallbackWarning
@@ -133,7 +133,7 @@ class RateRatioResult(Result):
         """
         est = self.params_.to_numpy()
         se = np.sqrt(np.diag(self.variance_.to_numpy()))
-        statistic, p_value, lower, upper = _wald(est, se, self.alpha, exponentiate=True)
+        statistic, p_value, lower, upper = wald(est, se, self.alpha, exponentiate=True)
         out = pd.DataFrame(
             {"term": self.params_.index, "estimate": est, "std_error": se, "rate_ratio": np.exp(est),
              "ci_lower": lower, "ci_upper": upper, "statistic": statistic, "p_value": p_value}
@@ -338,14 +338,14 @@ def rate_ratio(
     """
     import statsmodels.api as sm
 
-    df = _frame(df)
-    model = _choice("model", model, MODELS)
-    alpha = _alpha(alpha)
-    covariates = _covariate_list(covariates)
-    _require(df, count=count, exposure=exposure, group=group, covariates=covariates)
+    df = check_frame(df)
+    model = check_choice("model", model, MODELS)
+    alpha = check_alpha(alpha)
+    covariates = covariate_list(covariates)
+    require_columns(df, count=count, exposure=exposure, group=group, covariates=covariates)
     df, n_omitted = complete_rows(df, [count, exposure, group, *covariates], na_action=na_action, table=TABLE)
-    y = _numeric(df, count, role="count", nonnegative=True, integer=True)
-    t = _numeric(df, exposure, role="exposure", nonnegative=True)
+    y = numeric(df, count, role="count", nonnegative=True, integer=True)
+    t = numeric(df, exposure, role="exposure", nonnegative=True)
     zero = t == 0
     if zero.any():
         rows = df.index[zero].tolist()
@@ -357,7 +357,7 @@ def rate_ratio(
         )
     if not (isinstance(per, (int, float)) and per > 0):
         raise ValueError(f"per must be a positive number, got {per!r}")
-    levels, codes = _groups(df, group, control=control)
+    levels, codes = groups(df, group, control=control)
     if not y.any():
         raise DataError(f"{count} is 0 in every row: a rate ratio needs at least one event", table=TABLE,
                         column=count)
@@ -367,7 +367,7 @@ def rate_ratio(
                 f"{count} is 0 in every row of group {level!r}: its rate is 0, so the rate ratio is 0 or "
                 "infinite (no estimate)", table=TABLE, column=count,
             )
-    X, names = _design(df, group, levels, codes, covariates)
+    X, names = design_matrix(df, group, levels, codes, covariates)
     offset = np.log(t)
 
     if model == "poisson":
@@ -518,8 +518,8 @@ def compare_proportions(
     >>> round(r.estimate, 4), round(r.ci_lower, 4), round(r.ci_upper, 4)
     (0.6667, 0.4071, 1.0917)
     """
-    measure = _choice("measure", measure, MEASURES)
-    alpha = _alpha(alpha)
+    measure = check_choice("measure", measure, MEASURES)
+    alpha = check_alpha(alpha)
     counts = {"events_treatment": events_treatment, "n_treatment": n_treatment,
               "events_control": events_control, "n_control": n_control}
     for key, value in counts.items():
@@ -545,7 +545,7 @@ def compare_proportions(
             est, var = np.float64(p1 - p2), np.float64(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
         se = np.sqrt(var)
         ratio = measure != "risk_difference"
-        statistic, p_value, lower, upper = _wald(est, se, alpha, exponentiate=ratio)
+        statistic, p_value, lower, upper = wald(est, se, alpha, exponentiate=ratio)
     return TwoByTwoResult(
         measure=measure, estimate=float(np.exp(est) if ratio else est), std_error=float(se),
         ci_lower=float(lower), ci_upper=float(upper), statistic=float(statistic), p_value=float(p_value),
@@ -556,10 +556,10 @@ def compare_proportions(
 
 
 def _from_frame(df, measure, outcome, group, control, alpha, correction) -> TwoByTwoResult:
-    df = _frame(df)
-    _require(df, outcome=outcome, group=group)
-    y = _binary(df, outcome, role="outcome")
-    levels, codes = _groups(df, group, control=control, exactly_two=True)
+    df = check_frame(df)
+    require_columns(df, outcome=outcome, group=group)
+    y = binary(df, outcome, role="outcome")
+    levels, codes = groups(df, group, control=control, exactly_two=True)
     return compare_proportions(
         measure=measure, events_treatment=int(y[codes == 1].sum()), n_treatment=int((codes == 1).sum()),
         events_control=int(y[codes == 0].sum()), n_control=int((codes == 0).sum()),
@@ -704,11 +704,11 @@ def before_after_smd(
 
     Hedges, L. V. and Olkin, I. (1985). *Statistical Methods for Meta-Analysis*. Academic Press.
     """
-    df = _frame(df)
-    alpha = _alpha(alpha)
-    _require(df, before=before, after=after, group=group)
-    change = _numeric(df, after, role="after") - _numeric(df, before, role="before")
-    levels, codes = _groups(df, group, control=control, exactly_two=True)
+    df = check_frame(df)
+    alpha = check_alpha(alpha)
+    require_columns(df, before=before, after=after, group=group)
+    change = numeric(df, after, role="after") - numeric(df, before, role="before")
+    levels, codes = groups(df, group, control=control, exactly_two=True)
     ct, cc = change[codes == 1], change[codes == 0]
     nt, nc = len(ct), len(cc)
     if min(nt, nc) < 2:
@@ -723,7 +723,7 @@ def before_after_smd(
     if hedges:
         estimate *= math.exp(special.gammaln(m / 2) - math.log(math.sqrt(m / 2)) - special.gammaln((m - 1) / 2))
     se = math.sqrt(1 / nt + 1 / nc + estimate**2 / (2 * (nt + nc)))
-    statistic, p_value, lower, upper = _wald(estimate, se, alpha)
+    statistic, p_value, lower, upper = wald(estimate, se, alpha)
     return BeforeAfterSMDResult(
         estimate=float(estimate), std_error=se, ci_lower=float(lower), ci_upper=float(upper),
         statistic=float(statistic), p_value=float(p_value), alpha=alpha, hedges=bool(hedges),
@@ -817,12 +817,12 @@ def observed_expected(
     ``poisson.test(c(O_T, O_C), c(E_T, E_C))``. The uncertainty of the risk score itself is
     ignored.
     """
-    df = _frame(df)
-    alpha = _alpha(alpha)
-    _require(df, observed=observed, expected=expected, group=group)
-    o = _numeric(df, observed, role="observed", nonnegative=True, integer=True)
-    e = _numeric(df, expected, role="expected", nonnegative=True)
-    levels, codes = _groups(df, group, control=control)
+    df = check_frame(df)
+    alpha = check_alpha(alpha)
+    require_columns(df, observed=observed, expected=expected, group=group)
+    o = numeric(df, observed, role="observed", nonnegative=True, integer=True)
+    e = numeric(df, expected, role="expected", nonnegative=True)
+    levels, codes = groups(df, group, control=control)
     rows = []
     for k, level in enumerate(levels):
         ok, ek, nk = int(o[codes == k].sum()), float(e[codes == k].sum()), int((codes == k).sum())

@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 
 from rjtrial._checks import (
-    _alpha,
-    _binary,
-    _covariate_list,
-    _design,
-    _frame,
-    _groups,
-    _numeric,
-    _require,
+    check_alpha,
+    binary,
+    covariate_list,
+    design_matrix,
+    check_frame,
+    groups,
+    numeric,
+    require_columns,
 )
 from rjtrial.frequency import TwoByTwoResult, compare_proportions
 
@@ -138,11 +138,11 @@ def binary_outcome(
     >>> round(res.risk_difference.estimate, 2), round(res.risk_ratio.estimate, 2)
     (0.4, 2.0)
     """
-    df = _frame(df)
-    alpha = _alpha(alpha)
-    _require(df, outcome=outcome, group=group)
-    events = _binary(df, outcome, role="outcome", coding=coding)
-    levels, codes = _groups(df, group, control=control, exactly_two=True)
+    df = check_frame(df)
+    alpha = check_alpha(alpha)
+    require_columns(df, outcome=outcome, group=group)
+    events = binary(df, outcome, role="outcome", coding=coding)
+    levels, codes = groups(df, group, control=control, exactly_two=True)
     return _binary_result(outcome, events, codes, levels, alpha, correction)
 
 
@@ -202,13 +202,13 @@ def above_threshold(
     0  control  4       3        0.75
     1       rj  4       1        0.25
     """
-    df = _frame(df)
-    alpha = _alpha(alpha)
+    df = check_frame(df)
+    alpha = check_alpha(alpha)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-    _require(df, score=score, group=group)
-    values = _numeric(df, score, role="score")
-    levels, codes = _groups(df, group, control=control, exactly_two=True)
+    require_columns(df, score=score, group=group)
+    values = numeric(df, score, role="score")
+    levels, codes = groups(df, group, control=control, exactly_two=True)
     return _binary_result(f"{score} >= {threshold:g}", values >= threshold, codes, levels, alpha, correction)
 
 
@@ -324,14 +324,14 @@ def ancova(
     import statsmodels.api as sm
     from scipy import stats
 
-    df = _frame(df)
-    alpha = _alpha(alpha)
-    covariates = _covariate_list(covariates)
-    _require(df, outcome=outcome, baseline=baseline, group=group, covariates=covariates)
-    y = _numeric(df, outcome, role="outcome")
-    base = _numeric(df, baseline, role="baseline")
-    levels, codes = _groups(df, group, control=control)
-    X, names = _design(df, group, levels, codes, [baseline] + covariates)
+    df = check_frame(df)
+    alpha = check_alpha(alpha)
+    covariates = covariate_list(covariates)
+    require_columns(df, outcome=outcome, baseline=baseline, group=group, covariates=covariates)
+    y = numeric(df, outcome, role="outcome")
+    base = numeric(df, baseline, role="baseline")
+    levels, codes = groups(df, group, control=control)
+    X, names = design_matrix(df, group, levels, codes, [baseline] + covariates)
     fit = sm.OLS(y, X).fit()
     est, se = np.asarray(fit.params), np.asarray(fit.bse)
     dof = int(round(fit.df_resid))

@@ -49,7 +49,7 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
     missing or repeated study label.
     """
     from rjtrial import effects
-    from rjtrial._checks import _numeric, in_table
+    from rjtrial._checks import numeric, in_table
     from rjtrial.meta._data import prepare
 
     label = study if study is not None else ("study" if "study" in table.columns else None)
@@ -60,13 +60,13 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
     try:
         if "estimate" in table.columns and ("variance" in table.columns or "std_error" in table.columns):
             frame = table.copy()
-            frame["estimate"] = _numeric(table, "estimate", role="estimate", table=source)
+            frame["estimate"] = numeric(table, "estimate", role="estimate", table=source)
             if "std_error" in table.columns:
-                se = _numeric(table, "std_error", role="std_error", table=source)
+                se = numeric(table, "std_error", role="std_error", table=source)
                 _positive(table, se, "std_error", source)
                 _poolable_std_error(table, se, source)
             if "variance" in table.columns:
-                frame["variance"] = _numeric(table, "variance", role="variance", table=source)
+                frame["variance"] = numeric(table, "variance", role="variance", table=source)
                 _positive(table, frame["variance"].to_numpy(), "variance", source)
             else:
                 frame["variance"] = se**2

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from rjtrial._checks import is_missing, _numeric, followup_frame, indicator
+from rjtrial._checks import is_missing, numeric, followup_frame, indicator
 from rjtrial.errors import DataError, RjtrialError
 
 __all__ = ["CostSettings", "Table", "check_followup", "check_victims", "read_costs", "read_table"]
@@ -183,7 +183,7 @@ def check_victims(table: Table, participants: pd.DataFrame, trial_id: str) -> pd
         if column in frame.columns:
             answered = ~frame[column].map(is_missing).to_numpy(dtype=bool)
             scores = np.full(len(frame), np.nan)
-            scores[answered] = _numeric(frame.loc[answered], column, role="IES-R score", table=table.name)
+            scores[answered] = numeric(frame.loc[answered], column, role="IES-R score", table=table.name)
             outside = (scores < 0) | (scores > IES_R_MAX)
             bad = _first_bad(outside)
             if bad is not None:

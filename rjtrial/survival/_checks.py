@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from rjtrial._checks import _first_bad, _numeric, _require, indicator
+from rjtrial import _checks as common
+from rjtrial._checks import first_bad_row, indicator, numeric
 from rjtrial.errors import DataError
 
 TABLE = "survival data"
@@ -28,7 +29,7 @@ def check_frame(df) -> pd.DataFrame:
 
 def require_columns(df: pd.DataFrame, roles: dict[str, str | Sequence[str] | None]) -> None:
     """Each role's column(s) must be present: ``{"time": "week", "strata": ["site"]}``."""
-    _require(df, table=TABLE, **roles)
+    common.require_columns(df, table=TABLE, **roles)
 
 
 def times(df: pd.DataFrame, column: str, *, role: str = "time") -> np.ndarray:
@@ -37,18 +38,18 @@ def times(df: pd.DataFrame, column: str, *, role: str = "time") -> np.ndarray:
     if values.dtype == bool:
         raise DataError(f"{role} must be numeric, found dtype {values.dtype}", table=TABLE, column=column)
     if not pd.api.types.is_numeric_dtype(values):  # name the first cell that is not a number
-        _numeric(df, column, role=role, table=TABLE)
+        numeric(df, column, role=role, table=TABLE)
         raise DataError(f"{role} must be numeric, found dtype {values.dtype}", table=TABLE, column=column)
     out = values.to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(out)
     if bad.any():
-        raise DataError(f"{role} is missing or not finite", table=TABLE, row=_first_bad(df, bad), column=column)
+        raise DataError(f"{role} is missing or not finite", table=TABLE, row=first_bad_row(df, bad), column=column)
     bad = out < 0
     if bad.any():
         raise DataError(
             f"{role} is negative ({out[bad][0]:g}); times are measured from random assignment",
             table=TABLE,
-            row=_first_bad(df, bad),
+            row=first_bad_row(df, bad),
             column=column,
         )
     return out
@@ -126,7 +127,7 @@ def events(df: pd.DataFrame, column: str, coding: str = "0/1") -> np.ndarray:
             message = f"event must be 0 (censored) or 1 (event), found {out[bad][0]!r}{hint}"
         else:
             message = f"event must be 1 (censored) or 2 (event) with event_coding='r', found {out[bad][0]!r}"
-        raise DataError(message, table=TABLE, row=_first_bad(df, bad), column=column)
+        raise DataError(message, table=TABLE, row=first_bad_row(df, bad), column=column)
     return out == allowed[1]
 
 
@@ -225,7 +226,7 @@ def labels(df: pd.DataFrame, column: str, *, role: str) -> pd.Series:
     values = df[column]
     bad = values.isna().to_numpy()
     if bad.any():
-        raise DataError(f"{role} is missing", table=TABLE, row=_first_bad(df, bad), column=column)
+        raise DataError(f"{role} is missing", table=TABLE, row=first_bad_row(df, bad), column=column)
     return values
 
 
