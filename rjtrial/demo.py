@@ -39,14 +39,10 @@ MARKER = "summary.json"
 
 
 def synthetic_path(name: str) -> Path:
-    """A file of the source tree's ``synthetic/`` folder (scenarios, protocols)."""
-    path = Path(__file__).resolve().parents[1] / "synthetic" / name
-    if not path.exists():
-        raise RjtrialError(
-            f"the demo scenario {path} is not here (rjtrial runs the demo from a source checkout); "
-            "pass --scenario SCENARIO.toml"
-        )
-    return path
+    """A shipped file of ``synthetic/`` (scenarios, protocols, costs), installed or in a checkout."""
+    from rjtrial import scenarios
+
+    return scenarios.path(name)
 
 
 def _command_name() -> str:

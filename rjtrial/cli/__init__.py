@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "design",       # design check
     "analysis",     # followup, analyse
     "demo",         # demo
+    "scenarios",    # scenarios
     "meta",         # meta
     "simulate",     # simulate
     "power",        # power
