@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy
 import numpy as np
 
 from rjtrial.randomise.keyed import KeyedGenerator
