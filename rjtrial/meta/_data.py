@@ -30,6 +30,7 @@ class MetaData:
     studies: pd.Index
     measure: str | None
     counts: pd.DataFrame | None = field(default=None, repr=False)
+    frame: pd.DataFrame | None = field(default=None, repr=False)  # the effects frame (other columns: clusters)
 
     @property
     def estimable(self) -> np.ndarray:
@@ -45,11 +46,13 @@ class MetaData:
         if keep.shape != (self.n_rows,):
             raise ValueError(f"the mask must have one entry per study ({self.n_rows}), got shape {keep.shape}")
         counts = self.counts.loc[keep] if self.counts is not None else None
+        frame = self.frame.iloc[np.flatnonzero(keep)] if self.frame is not None else None
         return MetaData(self.yi[keep], self.vi[keep], self.X[keep], self.names, self.studies[keep],
-                        self.measure, counts)
+                        self.measure, counts, frame)
 
     def intercept_only(self) -> "MetaData":
-        return MetaData(self.yi, self.vi, self.X[:, :1], self.names[:1], self.studies, self.measure, self.counts)
+        return MetaData(self.yi, self.vi, self.X[:, :1], self.names[:1], self.studies, self.measure, self.counts,
+                        self.frame)
 
 
 def _fail(message: str, *, row=None, column: str | None = None):
@@ -136,7 +139,7 @@ def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
         if all(c in effects.columns for c in columns):
             counts = effects[list(columns)].astype(float)
             break
-    return MetaData(yi, vi, X, names, studies, effects.attrs.get("measure"), counts)
+    return MetaData(yi, vi, X, names, studies, effects.attrs.get("measure"), counts, effects)
 
 
 def group_labels(effects: pd.DataFrame, subgroup) -> pd.Series:
