@@ -16,6 +16,11 @@
 * :mod:`rjtrial.meta.bias` -- Egger, Begg, trim-and-fill, fail-safe N;
 * :mod:`rjtrial.meta.sensitivity` -- leave-one-out, cumulative, influence;
 * :mod:`rjtrial.meta.plots` -- forest and funnel plots;
+* :mod:`rjtrial.meta.multilevel` -- ``pool_multilevel``: nested random effects for dependent
+  effect sizes (metafor's ``rma.mv``), profile-likelihood CIs, I^2 by level;
+* :mod:`rjtrial.meta.cluster_robust` -- ``robust``: cluster-robust CR2 inference with Satterthwaite df
+  and HTZ Wald tests (clubSandwich) on ``pool`` and multilevel fits;
+* :mod:`rjtrial.meta.correlated_effects` -- ``rve``: the correlated-effects RVE model (robumeta);
 * :mod:`rjtrial.meta.ipd` -- ``two_stage``: per-trial effects from individual participants'
   follow-up tables (Cox, rate ratio, risk measures), the first stage of an IPD meta-analysis.
 
@@ -34,6 +39,9 @@ _EXPORTS = {
     "TESTS": "regression", "TestResult": "regression",
     "MetaResult": "result",
     "cumulative": "sensitivity", "influence": "sensitivity", "leave_one_out": "sensitivity",
+    "MultilevelResult": "multilevel", "pool_multilevel": "multilevel",
+    "RobustResult": "cluster_robust", "WaldTest": "cluster_robust", "robust": "cluster_robust",
+    "RVEResult": "correlated_effects", "rve": "correlated_effects",
 }
 __all__ = sorted(_EXPORTS)
 

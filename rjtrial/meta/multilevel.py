@@ -220,7 +220,7 @@ class MultilevelResult(Result):
 
     def robust(self, *, cluster: str | None = None, adjust: str = "CR2"):
         """Cluster-robust inference; see :func:`rjtrial.meta.robust`."""
-        from rjtrial.meta.robust import robust
+        from rjtrial.meta.cluster_robust import robust
 
         return robust(self, cluster=cluster, adjust=adjust)
 

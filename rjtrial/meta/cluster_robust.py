@@ -250,7 +250,7 @@ def robust(result, *, cluster=None, adjust: str = "CR2") -> RobustResult:
     >>> rob = meta.robust(res)
     >>> row = rob.summary_frame().iloc[0]
     >>> print(f"{row.estimate:.4f} {row.std_error:.4f} {row.df:.2f}")
-    0.1847 0.0845 9.84
+    0.1847 0.0845 9.86
     """
     from rjtrial.meta.multilevel import MultilevelResult
     from rjtrial.meta.result import MetaResult
