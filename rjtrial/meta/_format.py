@@ -20,7 +20,8 @@ def format_summary(res, *, digits: int = 4) -> str:
     level = f"{100 * (1 - res.alpha):g}%"
     model = "fixed-effect" if res.is_fixed_effect else ("mixed-effects" if res.has_moderators else "random-effects")
     lines = [f"{model.capitalize()} meta-analysis (k = {res.k}; {METHOD_NAMES.get(res.method, res.method)}"
-             + (", Knapp-Hartung" if res.test == "knha" else "") + ")"]
+             + {"knha": ", Knapp-Hartung", "adhoc": ", Knapp-Hartung (ad hoc, s^2 >= 1)",
+                "t": ", t tests"}.get(res.test, "") + ")"]
     if res.measure:
         lines.append(f"measure: {res.measure}")
     if not res.is_fixed_effect:

@@ -80,9 +80,10 @@ def pool(
         (need the count columns of a 2x2 or rate frame); random effects with tau^2 by
         ``"DL"`` DerSimonian-Laird, ``"REML"``, ``"ML"``, ``"PM"`` Paule-Mandel, ``"HE"``
         Hedges, ``"SJ"`` Sidik-Jonkman, ``"EB"`` empirical Bayes, ``"HS"`` Hunter-Schmidt.
-    test : {"z", "knha"}, default "z"
-        Normal-theory tests and intervals, or the Knapp-Hartung adjustment (t and F on
-        k - p df).
+    test : {"z", "knha", "t", "adhoc"}, default "z"
+        Normal-theory tests and intervals; the Knapp-Hartung adjustment (t and F on
+        k - p df); plain t and F on k - p df (``"t"``); or Knapp-Hartung with the ad hoc
+        truncation of its variance factor at 1 (``"adhoc"``), as metafor's ``test``.
     moderators : str, list of str, DataFrame or array, optional
         Meta-regression: columns of ``effects`` (or a frame/array with one row per study).
         Numeric columns enter as they are; text, boolean and categorical ones as
