@@ -49,8 +49,8 @@ def test_unknown_method_lists_the_options(log_rr):
 
 
 def test_unknown_test_lists_the_options(log_rr):
-    with pytest.raises(ValueError, match="'z', 'knha'"):
-        pool(log_rr, test="t")
+    with pytest.raises(ValueError, match="'z', 'knha', 't', 'adhoc'"):
+        pool(log_rr, test="hksj")
 
 
 @pytest.mark.parametrize("kwargs,match", [
