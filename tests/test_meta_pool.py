@@ -37,14 +37,16 @@ def test_every_method_returns_a_result(log_rr, method):
             pool(log_rr, method=method)
         log_rr = effects.log_odds_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
                                         events_control="cpos", n_control=BCG.cpos + BCG.cneg)
-    res = pool(log_rr, method=method)
+    weights = (BCG.tpos + BCG.tneg + BCG.cpos + BCG.cneg).to_numpy() if method == "GENQ" else None
+    res = pool(log_rr, method=method, weights=weights)
     assert isinstance(res, MetaResult) and res.method == method and res.k == 13
     assert res.ci_lower < res.estimate < res.ci_upper
     assert res.pi_lower <= res.ci_lower and res.pi_upper >= res.ci_upper
 
 
 def test_unknown_method_lists_the_options(log_rr):
-    with pytest.raises(ValueError, match="'FE', 'MH', 'Peto', 'DL', 'HE', 'HS', 'SJ', 'ML', 'REML', 'EB', 'PM'"):
+    with pytest.raises(ValueError, match="'FE', 'MH', 'Peto', 'DL', 'HE', 'HS', 'HSk', 'SJ', 'ML', 'REML', 'EB', "
+                                         "'PM', 'PMM', 'GENQ'"):
         pool(log_rr, method="dl")
 
 
@@ -91,13 +93,14 @@ def test_non_positive_variance_names_the_study():
 def test_estimate_missing_with_a_variance_names_the_study():
     es = pd.DataFrame({"estimate": [0.1, np.nan, 0.2], "variance": [0.04, 0.03, 0.02]}, index=["A", "B", "C"])
     with pytest.raises(DataError, match="estimate is nan") as info:
-        pool(es)
+        pool(es, na_action="raise")
     assert info.value.row == "B"
 
 
 def test_missing_moderator_names_the_study(log_rr):
     with pytest.raises(DataError, match="missing moderator value") as info:
-        pool(log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat")
+        pool(log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat",
+             na_action="raise")
     assert info.value.row == "TPT Madras" and info.value.column == "ablat"
 
 

@@ -31,6 +31,7 @@ class MetaData:
     measure: str | None
     counts: pd.DataFrame | None = field(default=None, repr=False)
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the effects frame (other columns: clusters)
+    weights: np.ndarray | None = field(default=None, repr=False)  # user weights (metafor's rma(weights=))
 
     @property
     def estimable(self) -> np.ndarray:
@@ -47,25 +48,40 @@ class MetaData:
             raise ValueError(f"the mask must have one entry per study ({self.n_rows}), got shape {keep.shape}")
         counts = self.counts.loc[keep] if self.counts is not None else None
         frame = self.frame.iloc[np.flatnonzero(keep)] if self.frame is not None else None
+        weights = self.weights[keep] if self.weights is not None else None
         return MetaData(self.yi[keep], self.vi[keep], self.X[keep], self.names, self.studies[keep],
-                        self.measure, counts, frame)
+                        self.measure, counts, frame, weights)
 
     def intercept_only(self) -> "MetaData":
         return MetaData(self.yi, self.vi, self.X[:, :1], self.names[:1], self.studies, self.measure, self.counts,
-                        self.frame)
+                        self.frame, self.weights)
 
 
 def _fail(message: str, *, row=None, column: str | None = None):
     raise DataError(message, table=TABLE, row=row, column=column)
 
 
-def _design(effects: pd.DataFrame, moderators) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Intercept plus moderator columns; categorical moderators become treatment-coded dummies."""
+NA_ACTIONS = ("omit", "raise")
+
+
+def _design(effects: pd.DataFrame, moderators, na_action: str = "raise"):
+    """Intercept plus moderator columns; categorical moderators become treatment-coded dummies.
+
+    Returns ``(X, names, missing)``: ``missing`` marks rows with a missing moderator (their
+    row of X is NaN). With ``na_action="raise"`` the first one raises a DataError instead.
+
+    The reference level of a categorical moderator is the first category of a
+    ``pd.Categorical`` (set its order to choose it); for text and boolean columns it is the
+    first in Python's sorted order: Unicode code points, so upper case sorts before lower
+    case and accented letters after ``z`` -- R's ``factor()`` sorts by the locale's collation
+    and can differ for such labels (use a ``pd.Categorical`` to make both agree).
+    """
     k = len(effects)
     columns: list[np.ndarray] = [np.ones(k)]
     names: list[str] = ["intercept"]
+    missing_rows = np.zeros(k, dtype=bool)
     if moderators is None:
-        return np.column_stack(columns), tuple(names)
+        return np.column_stack(columns), tuple(names), missing_rows
     if isinstance(moderators, str):
         moderators = [moderators]
     if isinstance(moderators, pd.Series):
@@ -94,26 +110,61 @@ def _design(effects: pd.DataFrame, moderators) -> tuple[np.ndarray, tuple[str, .
         frame = pd.DataFrame(array, index=effects.index, columns=[f"x{j + 1}" for j in range(array.shape[1])])
     for name in frame.columns:
         col = frame[name]
-        if col.isna().any():
-            row = col.index[np.flatnonzero(col.isna().to_numpy())[0]]
-            _fail("missing moderator value", row=row, column=str(name))
+        na = col.isna().to_numpy()
+        if na.any():
+            if na_action == "raise":
+                row = col.index[np.flatnonzero(na)[0]]
+                _fail("missing moderator value", row=row, column=str(name))
+            missing_rows |= na
         if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or col.dtype == bool:
-            levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.unique())
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                levels = list(col.cat.categories)
+            else:
+                levels = sorted(col.dropna().unique())
             for level in levels[1:]:
-                columns.append((col == level).to_numpy(dtype=float))
+                dummy = (col == level).to_numpy(dtype=float)
+                dummy[na] = np.nan
+                columns.append(dummy)
                 names.append(f"{name}[{level}]")
         else:
             values = col.to_numpy(dtype=float)
-            if not np.all(np.isfinite(values)):
-                row = col.index[np.flatnonzero(~np.isfinite(values))[0]]
+            if not np.all(np.isfinite(values) | na):
+                row = col.index[np.flatnonzero(~(np.isfinite(values) | na))[0]]
                 _fail("moderator value is not finite", row=row, column=str(name))
             columns.append(values)
             names.append(str(name))
-    return np.column_stack(columns), tuple(names)
+    return np.column_stack(columns), tuple(names), missing_rows
 
 
-def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
-    """Check an effect-size frame (``estimate``, ``variance``) and build the analysis inputs."""
+def _weights(effects: pd.DataFrame, weights) -> np.ndarray:
+    """User weights: a column of ``effects`` or one value per row; positive and finite."""
+    if isinstance(weights, str):
+        if weights not in effects.columns:
+            raise ValueError(f"weights={weights!r} is not a column of effects")
+        values = pd.to_numeric(effects[weights], errors="coerce").to_numpy(dtype=float)
+        column = weights
+    else:
+        values = np.asarray(weights.to_numpy() if isinstance(weights, pd.Series) else weights, dtype=float)
+        if values.shape != (len(effects),):
+            raise ValueError(f"weights must have one value per study ({len(effects)}), got shape {values.shape}")
+        column = "weights"
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        i = np.flatnonzero(bad)[0]
+        _fail(f"weight must be positive and finite, got {values[i]}", row=effects.index[i], column=column)
+    return values
+
+
+def prepare(effects: pd.DataFrame, moderators=None, weights=None, na_action: str = "raise") -> MetaData:
+    """Check an effect-size frame (``estimate``, ``variance``) and build the analysis inputs.
+
+    Rows whose estimate and variance are both missing (a double-zero table) are never
+    estimable. With ``na_action="omit"`` so are rows with either missing or a missing
+    moderator (metafor's ``na.omit``); with ``"raise"`` these raise a DataError naming the row.
+    Infinite values and non-positive variances always raise.
+    """
+    if na_action not in NA_ACTIONS:
+        raise ValueError(f"na_action={na_action!r}: choose one of {', '.join(map(repr, NA_ACTIONS))}")
     if not isinstance(effects, pd.DataFrame):
         raise TypeError(f"effects must be a pandas DataFrame (from rjtrial.effects), not {type(effects).__name__}")
     missing = [c for c in ("estimate", "variance") if c not in effects.columns]
@@ -124,22 +175,31 @@ def prepare(effects: pd.DataFrame, moderators=None) -> MetaData:
     yi = pd.to_numeric(effects["estimate"], errors="coerce").to_numpy(dtype=float)
     vi = pd.to_numeric(effects["variance"], errors="coerce").to_numpy(dtype=float)
     studies = effects.index
-    for i in range(len(yi)):
-        if np.isnan(yi[i]) and np.isnan(vi[i]):
-            continue  # not estimable (e.g. a double-zero table): left out of inverse-variance pooling
+    nan_y, nan_v = np.isnan(yi), np.isnan(vi)
+    skip = nan_y & nan_v  # not estimable (e.g. a double-zero table): left out of inverse-variance pooling
+    if na_action == "omit":
+        skip = skip | nan_y | nan_v
+    with np.errstate(invalid="ignore"):
+        bad = ~skip & (~np.isfinite(yi) | ~np.isfinite(vi) | (vi <= 0))
+    if bad.any():  # the first offending row, reported as the row-by-row check always did
+        i = int(np.flatnonzero(bad)[0])
         if not np.isfinite(yi[i]):
             _fail(f"estimate is {yi[i]} but the variance is {vi[i]}", row=studies[i], column="estimate")
         if not np.isfinite(vi[i]):
             _fail(f"variance is {vi[i]}", row=studies[i], column="variance")
-        if vi[i] <= 0:
-            _fail(f"variance must be positive, got {vi[i]:g}", row=studies[i], column="variance")
-    X, names = _design(effects, moderators)
+        _fail(f"variance must be positive, got {vi[i]:g}", row=studies[i], column="variance")
+    X, names, missing_moderator = _design(effects, moderators, na_action)
+    omit = skip | missing_moderator
+    if omit.any():
+        yi = np.where(omit, np.nan, yi)
+        vi = np.where(omit, np.nan, vi)
     counts = None
     for columns in (BINARY_COUNTS, RATE_COUNTS):
         if all(c in effects.columns for c in columns):
             counts = effects[list(columns)].astype(float)
             break
-    return MetaData(yi, vi, X, names, studies, effects.attrs.get("measure"), counts, effects)
+    user_weights = None if weights is None else _weights(effects, weights)
+    return MetaData(yi, vi, X, names, studies, effects.attrs.get("measure"), counts, effects, user_weights)
 
 
 def group_labels(effects: pd.DataFrame, subgroup) -> pd.Series:

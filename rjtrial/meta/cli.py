@@ -44,7 +44,7 @@ MEASURE_COLUMNS = {
 }
 MEASURES = tuple(MEASURE_COLUMNS) + ("log_hazard_ratio", "mean_difference", "other")
 #: rjtrial.meta.pooling.METHODS and rjtrial.meta.regression.TESTS (a test keeps them equal).
-METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
 TESTS = ("z", "knha", "t", "adhoc")
 #: rjtrial.meta.multilevel.MULTILEVEL_METHODS and MULTILEVEL_TESTS.
 MULTILEVEL_METHODS = ("REML", "ML")
@@ -64,6 +64,8 @@ def add_parser(subparsers) -> None:
                    help="z (default), knha (Knapp-Hartung), t (t tests on k - p df) or adhoc (Knapp-Hartung, factor >= 1)")
     p.add_argument("--study", default=None, metavar="COLUMN", help="column of study labels (default: study)")
     p.add_argument("--subgroup", default=None, metavar="COLUMN", help="column of subgroup labels")
+    p.add_argument("--weights", default=None, metavar="COLUMN",
+                   help="column of user weights (metafor's weights=; needed by --method GENQ)")
     p.add_argument("--effect-id", default=None, metavar="COLUMN",
                    help="column of effect ids within study: fit a three-level model (study / effect) "
                         "for several effect sizes per study (method REML or ML; test z or t)")
@@ -159,7 +161,12 @@ def cmd_meta(args) -> int:
         return _cmd_dependent(args, table, es)
     if args.subgroup is not None and args.subgroup not in es.columns:
         raise DataError(f"no column {args.subgroup!r} for --subgroup", table=args.studies)
-    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha)
+    if args.weights is not None and args.weights not in es.columns:
+        raise DataError(f"no column {args.weights!r} for --weights", table=args.studies)
+    if args.method == "GENQ" and args.weights is None:
+        raise DataError("--method GENQ needs --weights COLUMN", table=args.studies)
+    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha,
+               weights=args.weights)
     diagnostics: dict = {}
     notes: list[str] = []
     inverse_variance = res.method not in ("MH", "Peto")

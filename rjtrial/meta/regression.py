@@ -55,8 +55,13 @@ class FixedPart:
 
 
 def fit_fixed_part(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, *, test: str,
-                   alpha: float) -> FixedPart:
-    """Weighted least squares of ``yi`` on ``X`` with weights 1 / (v + tau^2)."""
+                   alpha: float, weights: np.ndarray | None = None) -> FixedPart:
+    """Weighted least squares of ``yi`` on ``X`` with weights 1 / (v + tau^2).
+
+    With user ``weights`` a (metafor's ``rma(..., weights = a)``): ``b = (X' A X)^-1 X' A y``
+    with the sandwich covariance ``(X' A X)^-1 X' A M A X (X' A X)^-1``, M = diag(v + tau^2);
+    the Knapp-Hartung factor still comes from the inverse-variance fit.
+    """
     if test not in TESTS:
         raise ValueError(f"test={test!r}: choose one of {', '.join(map(repr, TESTS))}")
     k, p = X.shape
@@ -65,12 +70,20 @@ def fit_fixed_part(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, *
     vcov = np.linalg.inv(XtWX)
     vcov = (vcov + vcov.T) / 2
     beta = vcov @ (X.T @ (w * yi))
+    beta_iv = beta
+    if weights is not None:
+        a = np.asarray(weights, dtype=float)
+        bread = np.linalg.inv(X.T @ (X * a[:, None]))
+        bread = (bread + bread.T) / 2
+        beta = bread @ (X.T @ (a * yi))
+        vcov = bread @ (X.T @ (X * (a * a * (vi + tau2))[:, None])) @ bread
+        vcov = (vcov + vcov.T) / 2
     factor = 1.0
     df = None
     if test in T_TESTS:
         df = float(k - p)
     if test in ("knha", "adhoc"):
-        rss = float(np.sum(w * (yi - X @ beta) ** 2))
+        rss = float(np.sum(w * (yi - X @ beta_iv) ** 2))
         factor = rss / (k - p) if (k > p and rss > np.finfo(float).eps) else (0.0 if k > p else np.nan)
         if test == "adhoc" and not factor >= 1.0:
             factor = 1.0 if k > p else np.nan

@@ -79,6 +79,8 @@ class MetaResult:
         Test of subgroup differences.
     subgroup_results : dict or None
         With ``subgroup_tau2="separate"``: the :class:`MetaResult` of each subgroup.
+    n_omitted : int
+        Rows of the effects frame left out (a missing estimate, variance or moderator).
     """
 
     estimate: float
@@ -132,6 +134,7 @@ class MetaResult:
     subgroups: pd.DataFrame | None = field(default=None, repr=False)
     subgroup_test: TestResult | None = None
     subgroup_results: dict | None = field(default=None, repr=False)
+    n_omitted: int = 0
 
     # ---- derived -----------------------------------------------------------------------------
     @property
