@@ -103,3 +103,43 @@ def test_docstring_examples_run():
     import rjtrial.meta.bias as module
 
     assert doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+# --------------------------------------------------------------------------- egger's options
+def _bcg_effects():
+    from rjtrial import datasets, effects
+
+    bcg = datasets.load_bcg()
+    return effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
+                                  events_control="cpos", n_control=bcg.cpos + bcg.cneg)
+
+
+@pytest.mark.parametrize("kwargs,message", [({"predictor": "se"}, "predictor='se'"), ({"model": "glm"}, "model='glm'")])
+def test_egger_bad_options(kwargs, message):
+    from rjtrial.meta import egger, pool
+
+    with pytest.raises(ValueError, match=message):
+        egger(pool(_bcg_effects()), **kwargs)
+
+
+def test_egger_sample_sizes_from_the_frame_or_given():
+    from rjtrial.meta import egger, pool
+
+    es = _bcg_effects()
+    res = pool(es)
+    from_frame = egger(res, predictor="ni")
+    given = egger(res, predictor="ni", n=(es.n_treatment + es.n_control).to_numpy())
+    assert from_frame.statistic == pytest.approx(given.statistic, abs=1e-14)
+    bare = pool(es[["estimate", "variance"]])
+    with pytest.raises(ValueError, match="give n="):
+        egger(bare, predictor="ninv")
+
+
+def test_egger_equal_variances_is_a_clear_error():
+    import pandas as pd
+
+    from rjtrial.meta import egger, pool
+
+    es = pd.DataFrame({"estimate": [0.1, 0.3, -0.2, 0.4, 0.0], "variance": 0.04})
+    with pytest.raises(ValueError, match="collinear"):
+        egger(pool(es))

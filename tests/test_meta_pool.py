@@ -181,3 +181,46 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(f"rjtrial.meta.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+# --------------------------------------------------------------------------- missing values
+def test_missing_values_are_omitted_and_counted_by_default(log_rr):
+    holed = log_rr.copy()
+    holed.loc["Aronson", "estimate"] = np.nan
+    holed.loc["TPT Madras", "ablat"] = np.nan
+    with pytest.warns(UserWarning, match="left out of pooling: Aronson, TPT Madras"):
+        res = pool(holed, moderators="ablat")
+    assert res.k == 11 and res.n_omitted == 2
+    assert "2 studies omitted" in res.format_summary()
+    expected = pool(log_rr.drop(index=["Aronson", "TPT Madras"]), moderators="ablat")
+    np.testing.assert_allclose(res.coefficients, expected.coefficients, atol=1e-14)
+
+
+def test_na_action_raise_and_bad_value(log_rr):
+    holed = log_rr.assign(alloc=log_rr.alloc.where(log_rr.index != "Aronson"))
+    with pytest.raises(DataError, match="missing moderator value") as info:
+        pool(holed, moderators="alloc", na_action="raise")
+    assert info.value.column == "alloc"
+    with pytest.raises(ValueError, match="na_action='drop'"):
+        pool(log_rr, na_action="drop")
+
+
+def test_missing_category_is_omitted_not_a_level(log_rr):
+    holed = log_rr.assign(alloc=log_rr.alloc.where(log_rr.index != "Aronson"))
+    with pytest.warns(UserWarning):
+        res = pool(holed, moderators="alloc")
+    assert res.coefficient_names == ("intercept", "alloc[random]", "alloc[systematic]") and res.k == 12
+
+
+def test_string_levels_sort_by_code_point(log_rr):
+    # documented: Python's sorted, upper case first (R's locale collation may put "alternate" first)
+    res = pool(log_rr.assign(alloc=log_rr.alloc.replace({"random": "Random"})), moderators="alloc")
+    assert res.coefficient_names == ("intercept", "alloc[alternate]", "alloc[systematic]")
+
+
+def test_weights_must_be_positive(log_rr):
+    with pytest.raises(DataError, match="weight must be positive") as info:
+        pool(log_rr, weights=np.r_[np.ones(12), 0.0])
+    assert info.value.row == log_rr.index[12]
+    with pytest.raises(ValueError, match="needs weights"):
+        pool(log_rr, method="GENQ")

@@ -21,6 +21,8 @@
 * :mod:`rjtrial.meta.cluster_robust` -- ``robust``: cluster-robust CR2 inference with Satterthwaite df
   and HTZ Wald tests (clubSandwich) on ``pool`` and multilevel fits;
 * :mod:`rjtrial.meta.correlated_effects` -- ``rve``: the correlated-effects RVE model (robumeta);
+* :mod:`rjtrial.meta.permutation` -- ``permutation_test`` (metafor's ``permutest``);
+* :mod:`rjtrial.meta.blup` -- ``blup`` and ``ranef``: study-level predictions;
 * :mod:`rjtrial.meta.ipd` -- ``two_stage``: per-trial effects from individual participants'
   follow-up tables (Cox, rate ratio, risk measures), the first stage of an IPD meta-analysis.
 
@@ -42,6 +44,8 @@ _EXPORTS = {
     "MultilevelResult": "multilevel", "pool_multilevel": "multilevel",
     "RobustResult": "cluster_robust", "WaldTest": "cluster_robust", "robust": "cluster_robust",
     "RVEResult": "correlated_effects", "rve": "correlated_effects",
+    "PermutationTest": "permutation", "permutation_test": "permutation",
+    "blup": "blup", "ranef": "blup",
 }
 __all__ = sorted(_EXPORTS)
 

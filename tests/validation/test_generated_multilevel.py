@@ -100,3 +100,18 @@ def test_robumeta():
     # R: robu(estimate ~ dose + outcome, studynum = study, var.eff.size = variance, modelweights = "CORR",
     #         rho = 0.8, small = TRUE)
     check_robu(rve(DATA, cluster="study", moderators=["dose", "outcome"]), REF["robu_dose_outcome"])
+
+
+@pytest.mark.parametrize("level", ["study", "study/es_id"])
+def test_ranef(level):
+    # R: ranef(res)[[level]]: intrcpt, se, pi.lb, pi.ub
+    import numpy as np
+
+    from rjtrial.meta import ranef
+
+    frame = ranef(fit("REML"))[level]
+    labels = ["/".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in frame.index]
+    R = REF["REML"]["ranef"][level]
+    frame = frame.set_axis(labels).loc[R["labels"]]
+    for column, key in [("estimate", "pred"), ("std_error", "se"), ("pi_lower", "pi_lb"), ("pi_upper", "pi_ub")]:
+        np.testing.assert_allclose(frame[column], R[key], rtol=0, atol=1e-6)

@@ -10,6 +10,7 @@ years the intercept (~ -20) turns R's optimiser error in sigma^2 (~5e-9) into 2e
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from _multilevel_reference import (
@@ -95,3 +96,16 @@ def test_cr2_on_a_univariate_fit():
     res = pool(DATA, method="REML")
     assert abs(res.tau2 - REF["uni_tau2"]) < 1e-9
     check_cr2(robust(res, cluster="district"), REF["cr2_uni"])
+
+
+@pytest.mark.parametrize("level", ["district", "district/school"])
+def test_ranef(level):
+    # R: ranef(res)[[level]]: intrcpt, se, pi.lb, pi.ub (rows named "11", "11/1", ...)
+    from rjtrial.meta import ranef
+
+    frame = ranef(fit("REML"))[level]
+    labels = ["/".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in frame.index]
+    R = REF["REML"]["ranef"][level]
+    frame = frame.set_axis(labels).loc[R["labels"]]
+    for column, key in [("estimate", "pred"), ("std_error", "se"), ("pi_lower", "pi_lb"), ("pi_upper", "pi_ub")]:
+        np.testing.assert_allclose(frame[column], R[key], rtol=0, atol=1e-6)
