@@ -107,7 +107,7 @@ def ranef(result) -> pd.DataFrame | dict[str, pd.DataFrame]:
     >>> res = meta.pool_multilevel(datasets.load_konstantopoulos2011(), levels=["district", "school"],
     ...                            profile=False)
     >>> print(f"{meta.ranef(res)['district'].estimate.iloc[0]:.4f}")
-    -0.1899
+    -0.1900
     """
     from rjtrial.meta.multilevel import MultilevelResult
 

@@ -92,8 +92,12 @@ def pool(
     moderators : str, list of str, DataFrame or array, optional
         Meta-regression: columns of ``effects`` (or a frame/array with one row per study).
         Numeric columns enter as they are; text, boolean and categorical ones as
-        treatment-coded dummies (first level in sorted order the reference, as R's factor).
-        An intercept is always included.
+        treatment-coded dummies. The reference level is the first category of a
+        ``pd.Categorical`` (its order is respected); for text it is the first in Python's sorted
+        order, by Unicode code point: upper case before lower case, accented letters after
+        ``z``. R's ``factor()`` sorts by the locale's collation, so for such labels the two can
+        pick different references -- give a ``pd.Categorical`` to be sure. Rows with a missing
+        moderator follow ``na_action``. An intercept is always included.
     subgroup : str or array-like, optional
         Subgroup label per study (a column of ``effects`` or one label per row): adds the
         per-subgroup table and the test of subgroup differences.
