@@ -22,7 +22,7 @@
   and HTZ Wald tests (clubSandwich) on ``pool`` and multilevel fits;
 * :mod:`rjtrial.meta.correlated_effects` -- ``rve``: the correlated-effects RVE model (robumeta);
 * :mod:`rjtrial.meta.permutation` -- ``permutation_test`` (metafor's ``permutest``);
-* :mod:`rjtrial.meta.blup` -- ``blup`` and ``ranef``: study-level predictions;
+* :mod:`rjtrial.meta.shrinkage` -- ``blup`` and ``ranef``: study-level predictions;
 * :mod:`rjtrial.meta.ipd` -- ``two_stage``: per-trial effects from individual participants'
   follow-up tables (Cox, rate ratio, risk measures), the first stage of an IPD meta-analysis.
 
@@ -45,7 +45,7 @@ _EXPORTS = {
     "RobustResult": "cluster_robust", "WaldTest": "cluster_robust", "robust": "cluster_robust",
     "RVEResult": "correlated_effects", "rve": "correlated_effects",
     "PermutationTest": "permutation", "permutation_test": "permutation",
-    "blup": "blup", "ranef": "blup",
+    "blup": "shrinkage", "ranef": "shrinkage",
 }
 __all__ = sorted(_EXPORTS)
 

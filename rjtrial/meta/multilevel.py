@@ -226,7 +226,7 @@ class MultilevelResult(Result):
 
     def ranef(self) -> dict[str, pd.DataFrame]:
         """Best linear unbiased predictions of the random effects; see :func:`rjtrial.meta.ranef`."""
-        from rjtrial.meta.blup import ranef
+        from rjtrial.meta.shrinkage import ranef
 
         return ranef(self)
 

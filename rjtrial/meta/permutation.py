@@ -240,7 +240,7 @@ def permutation_test(result: MetaResult, *, reps: int = 1000, rng=None, exact: b
     ...                             events_control="cpos", n_control=bcg.cpos + bcg.cneg)
     >>> perm = meta.permutation_test(meta.pool(es), exact=True)
     >>> print(perm.exact, perm.n_permutations, f"{perm.p_values[0]:.4f}")
-    True 8192 0.0020
+    True 8192 0.0015
     """
     if not isinstance(result, MetaResult):
         raise TypeError(f"permutation_test needs a MetaResult from rjtrial.meta.pool, not {type(result).__name__}")

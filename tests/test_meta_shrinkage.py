@@ -1,4 +1,4 @@
-"""rjtrial.meta.blup: blup() and ranef() (agreement with metafor is in tests/validation/)."""
+"""rjtrial.meta.shrinkage: blup() and ranef() (agreement with metafor is in tests/validation/)."""
 
 from __future__ import annotations
 
