@@ -198,3 +198,13 @@ def test_blocks_group_rows_by_cluster_in_data_order():
     blocks = Blocks(np.array([2, 0, 2, 1, 0, 2]))
     rows = {tuple(r) for b in blocks.batches for r in b.rows.tolist()}
     assert rows == {(1, 4), (3,), (0, 2, 5)}
+
+
+def test_missing_moderator_is_omitted_or_raises(assink):
+    holed = assink.astype({"year": float})
+    holed.loc[10, "year"] = np.nan
+    with pytest.warns(RjtrialWarning, match="1 row"):
+        res = pool_multilevel(holed, levels=["study", "esid"], moderators="year", profile=False)
+    assert res.k == 99 and res.n_omitted == 1
+    with pytest.raises(DataError, match="row 10.*'year'"):
+        pool_multilevel(holed, levels=["study", "esid"], moderators="year", na_action="raise")

@@ -6,9 +6,9 @@
 ``refit(mask)``). Module map:
 
 * :mod:`rjtrial.meta.pooling` -- ``pool`` and the model-fitting engine;
-* :mod:`rjtrial.meta.estimators` -- tau^2 estimators (DL, REML, ML, PM, HE, SJ, EB, HS);
+* :mod:`rjtrial.meta.estimators` -- tau^2 estimators (DL, REML, ML, PM, PMM, HE, SJ, EB, HS, HSk, GENQ);
 * :mod:`rjtrial.meta.heterogeneity` -- Q, I^2, H^2, Q-profile interval of tau^2;
-* :mod:`rjtrial.meta.regression` -- weighted fit given tau^2, Knapp-Hartung, omnibus test,
+* :mod:`rjtrial.meta.regression` -- weighted fit given tau^2, tests z / t / Knapp-Hartung / ad hoc, omnibus test,
   pseudo-R^2, prediction;
 * :mod:`rjtrial.meta.mantel_haenszel` -- Mantel-Haenszel and Peto pooling of tables;
 * :mod:`rjtrial.meta.subgroups` -- subgroup table and test of subgroup differences;

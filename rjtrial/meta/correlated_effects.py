@@ -102,7 +102,7 @@ class RVEResult(Result):
 
 
 def rve(effects: pd.DataFrame, *, cluster: str = "study", rho: float = 0.8, small: bool = True, moderators=None,
-        alpha: float = 0.05) -> RVEResult:
+        alpha: float = 0.05, na_action: str = "omit") -> RVEResult:
     """Robust variance estimation meta-analysis (correlated-effects weights).
 
     Parameters
@@ -120,6 +120,9 @@ def rve(effects: pd.DataFrame, *, cluster: str = "study", rho: float = 0.8, smal
     moderators : optional
         Meta-regression, as in :func:`rjtrial.meta.pool`.
     alpha : float, default 0.05
+    na_action : {"omit", "raise"}, default "omit"
+        Rows with a missing estimate, variance or moderator: left out with a warning and
+        counted in ``n_omitted``, or a DataError naming the row.
 
     Returns
     -------
@@ -161,7 +164,7 @@ def rve(effects: pd.DataFrame, *, cluster: str = "study", rho: float = 0.8, smal
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if not isinstance(cluster, str) or cluster not in getattr(effects, "columns", ()):
         raise ValueError(f"cluster={cluster!r} is not a column of effects")
-    data = prepare(effects, moderators)
+    data = prepare(effects, moderators, na_action=na_action)
     labels_all = effects[cluster]
     if labels_all.isna().any():
         row = labels_all.index[np.flatnonzero(labels_all.isna().to_numpy())[0]]
@@ -170,7 +173,7 @@ def rve(effects: pd.DataFrame, *, cluster: str = "study", rho: float = 0.8, smal
     n_omitted = int((~rows).sum())
     notes = []
     if n_omitted:
-        note = f"{n_omitted} row(s) without an estimate and variance omitted"
+        note = f"{n_omitted} row(s) with a missing estimate, variance or moderator omitted"
         warnings.warn(note, RjtrialWarning, stacklevel=2)
         notes.append(note)
     y, v, X = data.yi[rows], data.vi[rows], data.X[rows]

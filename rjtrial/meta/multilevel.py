@@ -262,7 +262,7 @@ class MultilevelResult(Result):
                 + (", t tests on {:g} df".format(self.df) if self.df is not None else "") + ")")
         lines = [head]
         if self.n_omitted:
-            lines.append(f"{self.n_omitted} row(s) omitted (missing estimate or variance)")
+            lines.append(f"{self.n_omitted} row(s) omitted (missing estimate, variance or moderator)")
         if self.measure:
             lines.append(f"measure: {self.measure}")
         if self.rho is not None:
@@ -275,11 +275,11 @@ class MultilevelResult(Result):
                          f"(groups {row.n_groups}; I^2 {row.i2:.2f}%)")
         lines.append(f"I^2 total = {self.i2:.2f}%   logLik = {self.log_likelihood:.4f}")
         lines.append(f"{'Residual heterogeneity' if self.has_moderators else 'Heterogeneity'}: "
-                     f"Q({self.q_df}) = {self.q:.4f}, p = {_p(self.q_p_value)}")
+                     f"Q({self.q_df}) = {self.q:.4f}, {_p(self.q_p_value)}")
         if self.moderator_test is not None:
             t = self.moderator_test
             dist = f"F({t.df:g}, {t.df_denominator:g})" if t.distribution == "F" else f"QM({t.df:g})"
-            lines.append(f"Moderators: {dist} = {t.statistic:.4f}, p = {_p(t.p_value)}")
+            lines.append(f"Moderators: {dist} = {t.statistic:.4f}, {_p(t.p_value)}")
         lines.append(self.summary_frame().to_string(index=False, float_format=f.format))
         if not self.has_moderators:
             lines.append(f"{level} PI [{f.format(self.pi_lower)}, {f.format(self.pi_upper)}]")
@@ -304,7 +304,7 @@ class MultilevelResult(Result):
 
 
 def _p(p: float) -> str:
-    return "NA" if not np.isfinite(p) else ("< .0001" if p < 1e-4 else f"{p:.4f}")
+    return "p = NA" if not np.isfinite(p) else ("p < .0001" if p < 1e-4 else f"p = {p:.4f}")
 
 
 def _profile(model, sigma2, log_likelihood, *, alpha, tol, max_iterations, labels):
@@ -354,6 +354,7 @@ def pool_multilevel(
     profile: bool = True,
     tol: float = 1e-12,
     max_iterations: int = 1000,
+    na_action: str = "omit",
 ) -> MultilevelResult:
     """Multilevel meta-analysis: nested random effects for dependent effect sizes.
 
@@ -381,6 +382,9 @@ def pool_multilevel(
         and :meth:`MultilevelResult.confint` computes them on demand).
     tol, max_iterations
         Convergence of Fisher scoring and of the profile root search.
+    na_action : {"omit", "raise"}, default "omit"
+        Rows with a missing estimate, variance or moderator: left out with a warning and
+        counted in ``n_omitted`` (metafor's ``na.omit``), or a DataError naming the row.
 
     Returns
     -------
@@ -434,12 +438,12 @@ def pool_multilevel(
     if rho is not None and not -1 < float(rho) < 1:
         raise ValueError(f"rho must be in (-1, 1), got {rho!r}")
     columns = _level_columns(effects, levels)
-    data = prepare(effects, moderators)
+    data = prepare(effects, moderators, na_action=na_action)
     notes: list[str] = []
     rows = data.estimable
     n_omitted = int((~rows).sum())
     if n_omitted:
-        note = f"{n_omitted} row(s) without an estimate and variance omitted: " + \
+        note = f"{n_omitted} row(s) with a missing estimate, variance or moderator omitted: " + \
             ", ".join(map(str, data.studies[~rows][:10])) + (" ..." if n_omitted > 10 else "")
         warnings.warn(note, RjtrialWarning, stacklevel=2)
         notes.append(note)
