@@ -8,6 +8,9 @@ tau^2 = 0.09):
   Nothing forms a k x k matrix (O(k p^2) per evaluation, rjtrial.meta.estimators.ResidualMaker);
 * ``rjtrial.meta.leave_one_out(res)``: the vectorised fast path (all k deletions scored at
   once; from 1,000 studies on the deletion sums come from a binomial series, O(k) per step);
+* PyMARE's ``VarianceBasedLikelihoodEstimator(method="REML")`` on the same data, in the same
+  process (the ``benchmark`` extra installs it; skipped if absent). PyMARE gives no interval
+  for tau^2, so it does less than ``pool``; the ratio PyMARE / rjtrial is reported per size;
 * R ``rma(yi, vi, method = "REML")`` and ``confint(res)`` (metafor forms k x k matrices: at
   k = 1,000 a fit takes tens of seconds, 10,000 is out of reach), at ``--r-sizes`` studies,
   each size in its own Rscript with a ``--r-timeout``; and R ``leave1out(res)`` at
@@ -82,6 +85,25 @@ def median_time(function, repeats: int) -> tuple[float, list[float], object]:
     return statistics.median(times), times, value
 
 
+def pymare_time(es: pd.DataFrame, repeats: int):
+    """Median seconds of PyMARE's REML fit (dataset construction included, as pool's checks are)."""
+    try:
+        import pymare
+        from pymare.estimators import VarianceBasedLikelihoodEstimator
+    except ImportError:
+        return "not installed (pip install rjtrial[benchmark])"
+    y = es["estimate"].to_numpy()[:, None]
+    v = es["variance"].to_numpy()[:, None]
+
+    def fit():
+        return VarianceBasedLikelihoodEstimator(method="REML").fit_dataset(pymare.Dataset(y=y, v=v)).summary()
+
+    fit()  # warm-up (imports, first-call costs)
+    seconds, times, summary = median_time(fit, repeats)
+    return {"reml_s": seconds, "reml_times_s": times, "tau2": float(np.ravel(summary.tau2)[0]),
+            "version": getattr(pymare, "__version__", "?")}
+
+
 def r_times(es: pd.DataFrame, repeats: int, *, loo: bool, timeout: float):
     """R's medians (rma, confint, leave1out or nan) and results, or a string saying why not."""
     if shutil.which("Rscript") is None:
@@ -112,6 +134,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check-size", type=int, default=300)
     parser.add_argument("--series-check-size", type=int, default=3_000)
     parser.add_argument("--no-r", action="store_true", help="do not time R metafor")
+    parser.add_argument("--no-pymare", action="store_true", help="do not time PyMARE")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "meta.json")
     args = parser.parse_args(argv)
     results: dict = {"run": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -148,6 +171,15 @@ def main(argv=None) -> int:
                "tau2_ci_lower": res.tau2_ci_lower, "tau2_ci_upper": res.tau2_ci_upper}
         print(f"k = {k:>6,}: rjtrial pool(REML + Q-profile CI) {t_pool * 1e3:8.2f} ms; leave_one_out "
               f"{t_loo * 1e3:8.2f} ms (tau2 {res.tau2:.6f})")
+        peer = None if args.no_pymare else pymare_time(es, args.repeats)
+        if isinstance(peer, dict):
+            run["pymare"] = peer
+            run["ratio_pymare_over_rjtrial_pool"] = peer["reml_s"] / t_pool
+            print(f"          PyMARE REML (no interval) {peer['reml_s'] * 1e3:8.2f} ms = "
+                  f"{run['ratio_pymare_over_rjtrial_pool']:.2f}x rjtrial; |tau2 diff| {abs(peer['tau2'] - res.tau2):.1e}")
+        elif peer is not None:
+            run["pymare"] = peer
+            print(f"          PyMARE: {peer}")
         if not args.no_r and k in args.r_sizes:
             r = r_times(es, args.r_repeats, loo=k == args.r_loo_size, timeout=args.r_timeout)
             if isinstance(r, str):

@@ -30,6 +30,13 @@ EXPECTED = {
         ("i2", "92.22"),  # res$I2
         ("trimfill_k0", "1"),  # trimfill(res)$k0
     ],
+    "assink2016_three_level.py": [
+        ("estimate", "0.4268"),  # R metafor: coef(rma.mv(yi, vi, random = ~ 1 | study/esid, data = dat.assink2016))
+        ("sigma2_level3", "0.1879"),  # res$sigma2[1]
+        ("sigma2_level2", "0.112"),  # res$sigma2[2]
+        ("cr2_df", "15.45"),  # clubSandwich: coef_test(res, vcov = "CR2")$df_Satt
+        ("robu_estimate", "0.3586"),  # robumeta: robu(yi ~ 1, ..., modelweights = "CORR", rho = 0.8)$reg_table$b.r
+    ],
 }
 
 

@@ -117,3 +117,41 @@ def test_equal_standard_errors_say_why_egger_and_the_side_of_trim_and_fill_are_n
     with pytest.raises(ValueError, match="all standard errors are equal.*side='left' or 'right'"):
         trim_and_fill(res)
     assert trim_and_fill(res, side="left").k0 >= 0
+# --------------------------------------------------------------------------- egger's options
+def _bcg_effects():
+    from rjtrial import datasets, effects
+
+    bcg = datasets.load_bcg()
+    return effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
+                                  events_control="cpos", n_control=bcg.cpos + bcg.cneg)
+
+
+@pytest.mark.parametrize("kwargs,message", [({"predictor": "se"}, "predictor='se'"), ({"model": "glm"}, "model='glm'")])
+def test_egger_bad_options(kwargs, message):
+    from rjtrial.meta import egger, pool
+
+    with pytest.raises(ValueError, match=message):
+        egger(pool(_bcg_effects()), **kwargs)
+
+
+def test_egger_sample_sizes_from_the_frame_or_given():
+    from rjtrial.meta import egger, pool
+
+    es = _bcg_effects()
+    res = pool(es)
+    from_frame = egger(res, predictor="ni")
+    given = egger(res, predictor="ni", n=(es.n_treatment + es.n_control).to_numpy())
+    assert from_frame.statistic == pytest.approx(given.statistic, abs=1e-14)
+    bare = pool(es[["estimate", "variance"]])
+    with pytest.raises(ValueError, match="give n="):
+        egger(bare, predictor="ninv")
+
+
+def test_egger_equal_variances_is_a_clear_error():
+    import pandas as pd
+
+    from rjtrial.meta import egger, pool
+
+    es = pd.DataFrame({"estimate": [0.1, 0.3, -0.2, 0.4, 0.0], "variance": 0.04})
+    with pytest.raises(ValueError, match="not computable: all standard errors are equal"):
+        egger(pool(es))

@@ -188,3 +188,59 @@ def test_equal_variances_in_json(tmp_path, capsys):
     egger_out = data["diagnostics"]["egger"]
     assert egger_out == {"computable": False, "reason": "all standard errors are equal"}
     assert data["diagnostics"]["fail_safe_n"]["computable"] is True
+
+
+@pytest.fixture
+def assink_csv(tmp_path):
+    path = tmp_path / "assink.csv"
+    datasets.load_assink2016().to_csv(path, index=False)
+    return path
+
+
+def test_effect_id_fits_the_three_level_model(assink_csv, capsys):
+    from rjtrial.meta import pool_multilevel
+
+    code, out = run(["meta", str(assink_csv), "--measure", "cohens_d", "--effect-id", "esid", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    api = pool_multilevel(datasets.load_assink2016(), levels=["study", "esid"])
+    assert data["model"]["estimate"] == pytest.approx(api.estimate, abs=1e-12)
+    assert data["model"]["variance_components"][1]["sigma2"] == pytest.approx(api.sigma2[1], abs=1e-12)
+    assert data["robust"] is None
+
+
+def test_robust_with_effect_id_agrees_with_the_api(assink_csv, capsys):
+    from rjtrial.meta import pool_multilevel, robust
+
+    code, out = run(["meta", str(assink_csv), "--measure", "cohens_d", "--effect-id", "esid", "--robust",
+                     "--test", "t", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    api = robust(pool_multilevel(datasets.load_assink2016(), levels=["study", "esid"], test="t"))
+    row = data["robust"]["summary"][0]
+    assert row["std_error"] == pytest.approx(api.summary_frame().std_error[0], abs=1e-12)
+    assert row["df"] == pytest.approx(api.df[0], abs=1e-10)
+
+
+def test_robust_without_effect_id_clusters_pool_by_study(assink_csv, capsys):
+    code, out = run(["meta", str(assink_csv), "--measure", "cohens_d", "--robust"], capsys)
+    assert code == 0
+    assert "Cluster-robust inference (CR2" in out and "17 clusters (study)" in out
+
+
+def test_effect_id_text_output(assink_csv, capsys):
+    code, out = run(["meta", str(assink_csv), "--measure", "cohens_d", "--effect-id", "esid", "--rho", "0.6"], capsys)
+    assert code == 0
+    assert "Multilevel random-effects" in out and "rho = 0.6" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--effect-id", "nope"], "no column 'nope'"),
+    (["--effect-id", "esid", "--method", "DL"], "--method must be one of REML, ML"),
+    (["--effect-id", "esid", "--test", "knha"], "--test must be one of z, t"),
+    (["--rho", "0.5", "--robust"], "--rho needs --effect-id"),
+    (["--effect-id", "esid", "--subgroup", "deltype"], "--subgroup cannot be combined"),
+])
+def test_dependent_effects_errors_are_one_line(assink_csv, capsys, argv, message):
+    with pytest.raises(DataError, match=message):
+        run(["meta", str(assink_csv), "--measure", "cohens_d", *argv], capsys)

@@ -60,7 +60,7 @@ def test_likelihood_estimators_maximise_their_likelihood(method, reml, X):
 def test_homogeneous_studies_give_zero_tau2(method):
     yi = np.array([0.10, 0.12, 0.09, 0.11, 0.10])
     vi = np.array([0.04, 0.05, 0.03, 0.06, 0.05])
-    fit = estimate_tau2(yi, vi, np.ones((5, 1)), method=method)
+    fit = estimate_tau2(yi, vi, np.ones((5, 1)), method=method, weights=1 / np.sqrt(vi) if method == "GENQ" else None)
     if method == "SJ":  # Sidik-Jonkman is positive by construction: tau0^2 Q / (k - 1), tau0^2 > 0
         assert 0 < fit.tau2 < 1e-6
     else:
@@ -71,8 +71,9 @@ def test_homogeneous_studies_give_zero_tau2(method):
 @settings(max_examples=15, deadline=None)
 @given(scale=st.floats(0.05, 20))
 def test_tau2_scales_with_the_square_of_the_effect_scale(method, scale):
-    base = estimate_tau2(YI, VI, ONES, method=method).tau2
-    scaled = estimate_tau2(YI * scale, VI * scale**2, ONES, method=method).tau2
+    weights = 1 / np.sqrt(VI) if method == "GENQ" else None  # GENQ is invariant to the weights' scale
+    base = estimate_tau2(YI, VI, ONES, method=method, weights=weights).tau2
+    scaled = estimate_tau2(YI * scale, VI * scale**2, ONES, method=method, weights=weights).tau2
     assert scaled == pytest.approx(base * scale**2, rel=1e-7)
 
 
@@ -91,7 +92,7 @@ def test_non_iterative_estimators_report_zero_iterations():
 
 
 def test_unknown_method_and_too_few_studies():
-    with pytest.raises(ValueError, match="'DL', 'HE', 'HS', 'SJ', 'ML', 'REML', 'EB', 'PM'"):
+    with pytest.raises(ValueError, match="'DL', 'HE', 'HS', 'HSk', 'SJ', 'ML', 'REML', 'EB', 'PM', 'PMM', 'GENQ'"):
         estimate_tau2(YI, VI, ONES, method="FE")
     with pytest.raises(ValueError, match="more studies"):
         estimate_tau2(YI[:3], VI[:3], MODS[:3], method="REML")

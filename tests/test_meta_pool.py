@@ -37,20 +37,22 @@ def test_every_method_returns_a_result(log_rr, method):
             pool(log_rr, method=method)
         log_rr = effects.log_odds_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
                                         events_control="cpos", n_control=BCG.cpos + BCG.cneg)
-    res = pool(log_rr, method=method)
+    weights = (BCG.tpos + BCG.tneg + BCG.cpos + BCG.cneg).to_numpy() if method == "GENQ" else None
+    res = pool(log_rr, method=method, weights=weights)
     assert isinstance(res, MetaResult) and res.method == method and res.k == 13
     assert res.ci_lower < res.estimate < res.ci_upper
     assert res.pi_lower <= res.ci_lower and res.pi_upper >= res.ci_upper
 
 
 def test_unknown_method_lists_the_options(log_rr):
-    with pytest.raises(ValueError, match="'FE', 'MH', 'Peto', 'DL', 'HE', 'HS', 'SJ', 'ML', 'REML', 'EB', 'PM'"):
+    with pytest.raises(ValueError, match="'FE', 'MH', 'Peto', 'DL', 'HE', 'HS', 'HSk', 'SJ', 'ML', 'REML', 'EB', "
+                                         "'PM', 'PMM', 'GENQ'"):
         pool(log_rr, method="dl")
 
 
 def test_unknown_test_lists_the_options(log_rr):
-    with pytest.raises(ValueError, match="'z', 'knha'"):
-        pool(log_rr, test="t")
+    with pytest.raises(ValueError, match="'z', 'knha', 't', 'adhoc'"):
+        pool(log_rr, test="hksj")
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -91,7 +93,7 @@ def test_non_positive_variance_names_the_study():
 def test_estimate_missing_with_a_variance_names_the_study():
     es = pd.DataFrame({"estimate": [0.1, np.nan, 0.2], "variance": [0.04, 0.03, 0.02]}, index=["A", "B", "C"])
     with pytest.raises(DataError, match="estimate is nan") as info:
-        pool(es)
+        pool(es, na_action="raise")
     assert info.value.row == "B"
 
 
@@ -118,7 +120,8 @@ def test_extreme_or_text_values_name_the_study_instead_of_a_nan_result(estimate,
 
 def test_missing_moderator_names_the_study(log_rr):
     with pytest.raises(DataError, match="missing moderator value") as info:
-        pool(log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat")
+        pool(log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat",
+             na_action="raise")
     assert info.value.row == "TPT Madras" and info.value.column == "ablat"
 
 
@@ -220,3 +223,44 @@ def test_a_categorical_moderator_of_codes_is_categorical_when_said(log_rr):
     codes = pd.Categorical(log_rr["year"].astype(str))
     res = pool(log_rr.assign(year=codes), moderators="year")
     assert len(res.coefficient_names) == 1 + len(set(log_rr["year"])) - 1
+# --------------------------------------------------------------------------- missing values
+def test_missing_values_are_omitted_and_counted_by_default(log_rr):
+    holed = log_rr.copy()
+    holed.loc["Aronson", "estimate"] = np.nan
+    holed.loc["TPT Madras", "ablat"] = np.nan
+    with pytest.warns(UserWarning, match="left out of pooling: Aronson, TPT Madras"):
+        res = pool(holed, moderators="ablat")
+    assert res.k == 11 and res.n_omitted == 2
+    assert "2 studies omitted" in res.format_summary()
+    expected = pool(log_rr.drop(index=["Aronson", "TPT Madras"]), moderators="ablat")
+    np.testing.assert_allclose(res.coefficients, expected.coefficients, atol=1e-14)
+
+
+def test_na_action_raise_and_bad_value(log_rr):
+    holed = log_rr.assign(alloc=log_rr.alloc.where(log_rr.index != "Aronson"))
+    with pytest.raises(DataError, match="missing moderator value") as info:
+        pool(holed, moderators="alloc", na_action="raise")
+    assert info.value.column == "alloc"
+    with pytest.raises(ValueError, match="na_action='drop'"):
+        pool(log_rr, na_action="drop")
+
+
+def test_missing_category_is_omitted_not_a_level(log_rr):
+    holed = log_rr.assign(alloc=log_rr.alloc.where(log_rr.index != "Aronson"))
+    with pytest.warns(UserWarning):
+        res = pool(holed, moderators="alloc")
+    assert res.coefficient_names == ("intercept", "alloc[random]", "alloc[systematic]") and res.k == 12
+
+
+def test_string_levels_sort_by_code_point(log_rr):
+    # documented: Python's sorted, upper case first (R's locale collation may put "alternate" first)
+    res = pool(log_rr.assign(alloc=log_rr.alloc.replace({"random": "Random"})), moderators="alloc")
+    assert res.coefficient_names == ("intercept", "alloc[alternate]", "alloc[systematic]")
+
+
+def test_weights_must_be_positive(log_rr):
+    with pytest.raises(DataError, match="weight must be positive") as info:
+        pool(log_rr, weights=np.r_[np.ones(12), 0.0])
+    assert info.value.row == log_rr.index[12]
+    with pytest.raises(ValueError, match="needs weights"):
+        pool(log_rr, method="GENQ")

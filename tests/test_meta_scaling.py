@@ -60,8 +60,39 @@ def test_residual_maker_quantities_equal_the_dense_matrix(k, p, seed):
 
 
 # ---- tau^2 by the dense formulas (metafor's rma.uni, as rjtrial computed them before) ------------------
+def genq_weights(yi, vi):
+    """Weights for GENQ in the property tests: sample-size-like, not 1 / v (which would make it DL)."""
+    return 1.0 / np.sqrt(vi)
+
+
 def dense_tau2(yi, vi, X, method, tol=1e-12):
     k, p = X.shape
+    if method == "HSk":
+        w = 1.0 / vi
+        P = residual_maker(w, X)
+        q = float(yi @ P @ yi)
+        tau2 = max(0.0, (k / (k - p) * q - k) / w.sum())
+        se = k / (k - p) * np.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tau2 * np.trace(P)
+                                                       + 2 * tau2**2 * np.sum(P * P)))
+        return tau2, se
+    if method == "GENQ":  # metafor: (RSS - tr(PV)) / tr(P) with P from the weights
+        P = residual_maker(genq_weights(yi, vi), X)
+        PV = P * vi[None, :]
+        tr_p = float(np.trace(P))
+        tau2 = max(0.0, (float(yi @ P @ yi) - np.trace(PV)) / tr_p)
+        return tau2, np.sqrt(1 / tr_p**2 * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.sum(PV * P)
+                                            + 2 * tau2**2 * np.sum(P * P)))
+    if method == "PMM":
+        from scipy import stats
+
+        target = stats.chi2.ppf(0.5, k - p)
+
+        def q_minus_median(t):
+            return float(yi @ residual_maker(1.0 / (vi + t), X) @ yi) - target
+        tau2 = 0.0 if q_minus_median(0.0) < 0 else optimize.brentq(q_minus_median, 0.0, 1e3, xtol=tol,
+                                                                   rtol=4 * np.finfo(float).eps)
+        w = 1.0 / (vi + tau2)
+        return tau2, np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
     if method in ("HS", "DL"):
         w = 1.0 / vi
         P = residual_maker(w, X)
@@ -129,10 +160,10 @@ def dense_tau2(yi, vi, X, method, tol=1e-12):
 @pytest.mark.parametrize("k,p,seed", CASES, ids=IDS)
 def test_every_estimator_equals_its_dense_formula(k, p, seed, method):
     yi, vi, X = studies(k, p, seed)
-    fit = estimate_tau2(yi, vi, X, method=method)
+    fit = estimate_tau2(yi, vi, X, method=method, weights=genq_weights(yi, vi) if method == "GENQ" else None)
     tau2, se = dense_tau2(yi, vi, X, method)
     # iterative estimators stop at |step| <= 1e-12 max(1, tau^2): both routes are that close to the root
-    tol = TOL if method in ("DL", "HE", "HS", "SJ") else 1e-9
+    tol = TOL if method in ("DL", "HE", "HS", "HSk", "SJ", "GENQ") else 1e-9
     assert fit.tau2 == pytest.approx(tau2, rel=tol, abs=tol)
     assert fit.std_error == pytest.approx(se, rel=tol, abs=tol)
 

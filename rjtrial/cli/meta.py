@@ -13,6 +13,11 @@ and either
   person_time_control`` for ``log_incidence_rate_ratio``.
 
 An optional ``study`` column labels the rows (``--study`` names another one).
+
+Several effect sizes per study: give ``--effect-id COLUMN`` (the effect's id within its study)
+for a three-level model (``rjtrial.meta.pool_multilevel``, levels study / effect id; ``--rho``
+correlates the sampling errors within a study), and ``--robust`` for cluster-robust CR2
+standard errors, Satterthwaite df and t tests, clustered by study (``rjtrial.meta.robust``).
 """
 
 from __future__ import annotations
@@ -35,8 +40,11 @@ if TYPE_CHECKING:
 MEASURES = ("log_risk_ratio", "log_odds_ratio", "risk_difference", "hedges_g", "cohens_d",
             "log_incidence_rate_ratio", "log_hazard_ratio", "mean_difference", "other")
 #: rjtrial.meta.pooling.METHODS and rjtrial.meta.regression.TESTS (a test keeps them equal).
-METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-TESTS = ("z", "knha")
+METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
+TESTS = ("z", "knha", "t", "adhoc")
+#: rjtrial.meta.multilevel.MULTILEVEL_METHODS and MULTILEVEL_TESTS.
+MULTILEVEL_METHODS = ("REML", "ML")
+MULTILEVEL_TESTS = ("z", "t")
 
 
 def add_commands(subparsers) -> None:
@@ -49,9 +57,19 @@ def add_commands(subparsers) -> None:
                    help=f"effect measure: {', '.join(MEASURES)}")
     p.add_argument("--method", default="REML", choices=METHODS, metavar="METHOD",
                    help=f"pooling method: {', '.join(METHODS)} (default REML)")
-    p.add_argument("--test", default="z", choices=TESTS, help="z (default) or knha (Knapp-Hartung)")
+    p.add_argument("--test", default="z", choices=TESTS,
+                   help="z (default), knha (Knapp-Hartung), t (t tests on k - p df) or adhoc (Knapp-Hartung, factor >= 1)")
     p.add_argument("--study", default=None, metavar="COLUMN", help="column of study labels (default: study)")
     p.add_argument("--subgroup", default=None, metavar="COLUMN", help="column of subgroup labels")
+    p.add_argument("--weights", default=None, metavar="COLUMN",
+                   help="column of user weights (metafor's weights=; needed by --method GENQ)")
+    p.add_argument("--effect-id", default=None, metavar="COLUMN",
+                   help="column of effect ids within study: fit a three-level model (study / effect) "
+                        "for several effect sizes per study (method REML or ML; test z or t)")
+    p.add_argument("--rho", type=float, default=None,
+                   help="with --effect-id: correlation of sampling errors within a study (default 0)")
+    p.add_argument("--robust", action="store_true",
+                   help="cluster-robust (CR2) standard errors and Satterthwaite t tests, clustered by study")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
     p.add_argument("--forest", metavar="FILE.png", help="write a forest plot")
     p.add_argument("--funnel", metavar="FILE.png", help="write a funnel plot (with trim-and-fill)")
@@ -108,10 +126,19 @@ def cmd_meta(args) -> int:
     from rjtrial.meta import effects_from_table, pool, small_study_diagnostics
 
     table = _read(args.studies)
-    es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies)
+    dependent = args.effect_id is not None or args.robust
+    es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies,
+                            repeated_studies=dependent)
+    if dependent:
+        return _cmd_dependent(args, table, es)
     if args.subgroup is not None and args.subgroup not in es.columns:
         raise DataError(f"no column {args.subgroup!r} for --subgroup", table=args.studies)
-    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha)
+    if args.weights is not None and args.weights not in es.columns:
+        raise DataError(f"no column {args.weights!r} for --weights", table=args.studies)
+    if args.method == "GENQ" and args.weights is None:
+        raise DataError("--method GENQ needs --weights COLUMN", table=args.studies)
+    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha,
+               weights=args.weights)
     if not all(math.isfinite(getattr(res, name)) for name in ("estimate", "std_error")):
         raise DataError(f"the pooled estimate is {res.estimate} (standard error {res.std_error}): the values are too "
                         "extreme to pool in double precision", table=args.studies)
@@ -153,4 +180,50 @@ def cmd_meta(args) -> int:
         if path:
             lines.append(f"wrote {name} to {path}")
     print("\n".join(lines).rstrip())
+    return 0
+
+
+def _cmd_dependent(args, table: pd.DataFrame, es: pd.DataFrame) -> int:
+    """``--effect-id`` (three-level model) and/or ``--robust`` (CR2 inference by study)."""
+    from rjtrial.meta import pool, pool_multilevel, robust
+
+    study = args.study if args.study is not None else ("study" if "study" in table.columns else None)
+    if study is None:
+        raise DataError("--effect-id and --robust need a study column (name it with --study)", table=args.studies)
+    if args.subgroup is not None:
+        raise DataError("--subgroup cannot be combined with --effect-id or --robust", table=args.studies)
+    es = es.copy()
+    es["_study"] = es.index.to_numpy()
+    if args.effect_id is not None:
+        if args.effect_id not in es.columns:
+            raise DataError(f"no column {args.effect_id!r} for --effect-id (columns: "
+                            f"{', '.join(map(str, table.columns))})", table=args.studies)
+        if args.method not in MULTILEVEL_METHODS:
+            raise DataError(f"--effect-id fits a multilevel model: --method must be one of "
+                            f"{', '.join(MULTILEVEL_METHODS)}, not {args.method}", table=args.studies)
+        if args.test not in MULTILEVEL_TESTS:
+            raise DataError(f"--effect-id: --test must be one of {', '.join(MULTILEVEL_TESTS)}, not {args.test}",
+                            table=args.studies)
+        es = es.rename(columns={"_study": study}) if study not in es.columns else es.assign(**{study: es["_study"]})
+        res = pool_multilevel(es, levels=[study, args.effect_id], method=args.method, test=args.test,
+                              rho=args.rho, alpha=args.alpha)
+    else:
+        if args.rho is not None:
+            raise DataError("--rho needs --effect-id", table=args.studies)
+        es = es.rename(columns={"_study": study}) if study not in es.columns else es.assign(**{study: es["_study"]})
+        res = pool(es, method=args.method, test=args.test, alpha=args.alpha)
+    rob = robust(res, cluster=study) if args.robust else None
+    if args.json:
+        out = {"measure": args.measure, "model": res.to_dict() if hasattr(res, "to_dict") and args.effect_id
+               else {"method": res.method, "test": res.test, "alpha": res.alpha,
+                     "pooled": _records(res.summary_frame()),
+                     "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "q", "q_df", "q_p_value")}},
+               "robust": rob.to_dict() if rob is not None else None}
+        print(json.dumps(out, indent=2))
+        return 0
+    text = res.format() if args.effect_id is not None else res.format_summary()
+    lines = [text]
+    if rob is not None:
+        lines += ["", rob.format()]
+    print("\n".join(lines))
     return 0

@@ -5,7 +5,11 @@
 * :func:`load_rj_trials` -- the ten restorative-justice RCTs of the Campbell review, with the
   offender numbers that carry a source (no per-trial effect sizes: they are not published
   in a form available to us);
-* :func:`load_rj_pooled` -- the pooled results of that review, as published.
+* :func:`load_rj_pooled` -- the pooled results of that review, as published;
+* :func:`load_assink2016` -- 100 effect sizes from 17 studies of recidivism and mental health
+  in delinquent juveniles (several per study: a three-level meta-analysis);
+* :func:`load_konstantopoulos2011` -- 56 schools in 11 districts (modified school calendars),
+  the textbook three-level example.
 
 The CSV files live beside this module; loading never touches the network.
 """
@@ -16,7 +20,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["load_bcg", "load_rj_pooled", "load_rj_trials"]
+__all__ = ["load_assink2016", "load_bcg", "load_konstantopoulos2011", "load_rj_pooled", "load_rj_trials"]
 
 
 def _read(name: str, **kwargs) -> pd.DataFrame:
@@ -137,3 +141,100 @@ def load_rj_pooled() -> pd.DataFrame:
     Sherman, L. W., et al. (2015). Journal of Quantitative Criminology, 31, 1-24.
     """
     return _read("rj_pooled.csv")
+
+
+def load_assink2016() -> pd.DataFrame:
+    """Recidivism and mental health in delinquent juveniles: 100 effect sizes from 17 studies.
+
+    Each study compared the recidivism of delinquent juveniles with a mental-health disorder
+    with that of juveniles without one; most studies report several effect sizes (different
+    kinds of reoffending), so the effects are nested in studies. Assink & Wibbelink (2016)
+    use these data to teach three-level meta-analysis. Positive values: more recidivism in
+    the group with a disorder.
+
+    Source: R package ``metadat`` 1.2-0 (``dat.assink2016``), a subset of the data of Assink et
+    al. (2015); ``yi`` and ``vi`` renamed ``estimate`` and ``variance``.
+
+    Size: 100 rows, 8 columns.
+
+    Columns
+    -------
+    study : int
+        Study id (17 studies, 1 to 22 effects each).
+    esid : int
+        Effect-size id within the study.
+    id : int
+        Row id.
+    estimate : float
+        Standardised mean difference.
+    variance : float
+        Its sampling variance.
+    pubstatus : int
+        Published study (1) or not (0).
+    year : float
+        Publication year, approximately mean-centred (not constant within study 3, which
+        has two publications of the same data).
+    deltype : str
+        Kind of reoffending: ``"general"``, ``"overt"`` or ``"covert"``.
+
+    References
+    ----------
+    Assink, M., & Wibbelink, C. J. M. (2016). Fitting three-level meta-analytic models in R:
+    A step-by-step tutorial. The Quantitative Methods for Psychology, 12(3), 154-174.
+    doi:10.20982/tqmp.12.3.p154
+
+    Assink, M., van der Put, C. E., Hoeve, M., de Vries, S. L. A., Stams, G. J. J. M., & Oort,
+    F. J. (2015). Risk factors for persistent delinquent behavior among juveniles: A
+    meta-analytic review. Clinical Psychology Review, 42, 47-61. doi:10.1016/j.cpr.2015.08.002
+
+    Examples
+    --------
+    >>> from rjtrial import datasets, meta
+    >>> dat = datasets.load_assink2016()
+    >>> res = meta.pool_multilevel(dat, levels=["study", "esid"], profile=False)
+    >>> print(f"{res.estimate:.4f} {res.sigma2[0]:.4f} {res.sigma2[1]:.4f}")
+    0.4268 0.1879 0.1120
+    """
+    return _read("assink2016.csv")
+
+
+def load_konstantopoulos2011() -> pd.DataFrame:
+    """Modified school calendars and achievement: 56 schools in 11 districts.
+
+    Each row compares achievement under a modified school calendar (shorter, more frequent
+    breaks) with a traditional calendar in one school; schools are nested in districts
+    (Cooper et al. 2003, as analysed by Konstantopoulos 2011). The standard example of a
+    three-level meta-analysis.
+
+    Source: R package ``metadat`` 1.2-0 (``dat.konstantopoulos2011``); ``yi`` and ``vi``
+    renamed ``estimate`` and ``variance``.
+
+    Size: 56 rows, 6 columns.
+
+    Columns
+    -------
+    district : int
+        District id (11 districts).
+    school : int
+        School id within the district.
+    study : int
+        Row id.
+    estimate : float
+        Standardised mean difference (positive: higher achievement with the modified calendar).
+    variance : float
+        Its sampling variance.
+    year : int
+        Year of the study.
+
+    References
+    ----------
+    Konstantopoulos, S. (2011). Fixed effects and variance components estimation in
+    three-level meta-analysis. Research Synthesis Methods, 2(1), 61-76. doi:10.1002/jrsm.35
+
+    Examples
+    --------
+    >>> from rjtrial import datasets
+    >>> datasets.load_konstantopoulos2011().groupby("district").size().size
+    11
+    """
+    return _read("konstantopoulos2011.csv")

@@ -6,9 +6,9 @@
 ``refit(mask)``). Module map:
 
 * :mod:`rjtrial.meta.pooling` -- ``pool`` and the model-fitting engine;
-* :mod:`rjtrial.meta.estimators` -- tau^2 estimators (DL, REML, ML, PM, HE, SJ, EB, HS);
+* :mod:`rjtrial.meta.estimators` -- tau^2 estimators (DL, REML, ML, PM, PMM, HE, SJ, EB, HS, HSk, GENQ);
 * :mod:`rjtrial.meta.heterogeneity` -- Q, I^2, H^2, Q-profile interval of tau^2;
-* :mod:`rjtrial.meta.regression` -- weighted fit given tau^2, Knapp-Hartung, omnibus test,
+* :mod:`rjtrial.meta.regression` -- weighted fit given tau^2, tests z / t / Knapp-Hartung / ad hoc, omnibus test,
   pseudo-R^2, prediction;
 * :mod:`rjtrial.meta.mantel_haenszel` -- Mantel-Haenszel and Peto pooling of tables;
 * :mod:`rjtrial.meta.subgroups` -- subgroup table and test of subgroup differences;
@@ -18,6 +18,13 @@
 * :mod:`rjtrial.meta.plots` -- forest and funnel plots;
 * :mod:`rjtrial.meta.table` -- ``effects_from_table``: a table of studies (ready-made effects or
   summary data) to the effect-size frame ``pool`` takes, every value checked;
+* :mod:`rjtrial.meta.multilevel` -- ``pool_multilevel``: nested random effects for dependent
+  effect sizes (metafor's ``rma.mv``), profile-likelihood CIs, I^2 by level;
+* :mod:`rjtrial.meta.cluster_robust` -- ``robust``: cluster-robust CR2 inference with Satterthwaite df
+  and HTZ Wald tests (clubSandwich) on ``pool`` and multilevel fits;
+* :mod:`rjtrial.meta.correlated_effects` -- ``rve``: the correlated-effects RVE model (robumeta);
+* :mod:`rjtrial.meta.permutation` -- ``permutation_test`` (metafor's ``permutest``);
+* :mod:`rjtrial.meta.shrinkage` -- ``blup`` and ``ranef``: study-level predictions;
 * :mod:`rjtrial.meta.ipd` -- ``two_stage``: per-trial effects from individual participants'
   follow-up tables (Cox, rate ratio, risk measures), the first stage of an IPD meta-analysis.
 
@@ -37,6 +44,11 @@ _EXPORTS = {
     "TESTS": "regression", "TestResult": "regression",
     "MetaResult": "result",
     "cumulative": "sensitivity", "influence": "sensitivity", "leave_one_out": "sensitivity",
+    "MultilevelResult": "multilevel", "pool_multilevel": "multilevel",
+    "RobustResult": "cluster_robust", "WaldTest": "cluster_robust", "robust": "cluster_robust",
+    "RVEResult": "correlated_effects", "rve": "correlated_effects",
+    "PermutationTest": "permutation", "permutation_test": "permutation",
+    "blup": "shrinkage", "ranef": "shrinkage",
 }
 __all__ = sorted(_EXPORTS)
 

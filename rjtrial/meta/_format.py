@@ -8,6 +8,7 @@ METHOD_NAMES = {
     "FE": "fixed-effect (inverse variance)", "MH": "Mantel-Haenszel (fixed effect)", "Peto": "Peto (fixed effect)",
     "DL": "DerSimonian-Laird", "REML": "restricted maximum likelihood", "ML": "maximum likelihood",
     "PM": "Paule-Mandel", "HE": "Hedges", "SJ": "Sidik-Jonkman", "EB": "empirical Bayes", "HS": "Hunter-Schmidt",
+    "HSk": "Hunter-Schmidt (k-corrected)", "PMM": "median-unbiased Paule-Mandel", "GENQ": "generalised Q (user weights)",
 }
 
 
@@ -20,7 +21,11 @@ def format_summary(res, *, digits: int = 4) -> str:
     level = f"{100 * (1 - res.alpha):g}%"
     model = "fixed-effect" if res.is_fixed_effect else ("mixed-effects" if res.has_moderators else "random-effects")
     lines = [f"{model.capitalize()} meta-analysis (k = {res.k}; {METHOD_NAMES.get(res.method, res.method)}"
-             + (", Knapp-Hartung" if res.test == "knha" else "") + ")"]
+             + {"knha": ", Knapp-Hartung", "adhoc": ", Knapp-Hartung (ad hoc, s^2 >= 1)",
+                "t": ", t tests"}.get(res.test, "") + ")"]
+    if getattr(res, "n_omitted", 0):
+        lines.append(f"{res.n_omitted} {'study' if res.n_omitted == 1 else 'studies'} omitted "
+                     "(missing estimate, variance or moderator)")
     if res.measure:
         lines.append(f"measure: {res.measure}")
     if not res.is_fixed_effect:

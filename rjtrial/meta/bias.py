@@ -43,6 +43,8 @@ class EggerTest:
     limit_ci_upper: float
     tau2: float
     method: str = "Egger's regression test (mixed-effects model, predictor: standard error)"
+    predictor: str = "sei"
+    model: str = "rma"
 
 
 @dataclass(frozen=True)
@@ -111,27 +113,78 @@ def _fit(yi, vi, X, names, studies, result: MetaResult, *, test: str | None = No
                         result.measure), options)
 
 
-def egger(result: MetaResult) -> EggerTest:
-    """Egger's regression test for funnel-plot asymmetry.
+EGGER_PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
+EGGER_MODELS = ("rma", "lm")
 
-    Refits the model with the standard error sqrt(v_i) as a moderator (same method and
-    test) and tests its slope.
+
+def _sample_sizes(result: MetaResult, n, rows) -> np.ndarray:
+    """Total sample size per study: ``n`` (a column or values), else ``n_treatment + n_control``
+    or an ``n`` column of the effects frame (metafor's ``ni`` attribute of escalc)."""
+    frame = result.data_.frame
+    if n is None:
+        if frame is not None and {"n_treatment", "n_control"} <= set(frame.columns):
+            values = pd.to_numeric(frame["n_treatment"], errors="coerce") + pd.to_numeric(frame["n_control"],
+                                                                                          errors="coerce")
+        elif frame is not None and "n" in frame.columns:
+            values = pd.to_numeric(frame["n"], errors="coerce")
+        else:
+            raise ValueError("a sample-size predictor needs sample sizes: give n= (a column or one value per study)")
+        values = values.to_numpy(dtype=float)
+    elif isinstance(n, str):
+        if frame is None or n not in frame.columns:
+            raise ValueError(f"n={n!r} is not a column of the effects frame")
+        values = pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype=float)
+    else:
+        values = np.asarray(n, dtype=float)
+        if values.shape != (len(result.yi),):
+            raise ValueError(f"n must have one value per study ({len(result.yi)}), got shape {values.shape}")
+    values = values[rows]
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError("sample sizes must be positive and finite for every study used")
+    return values
+
+
+def egger(result: MetaResult, *, predictor: str = "sei", model: str = "rma", n=None) -> EggerTest:
+    """Egger's regression test for funnel-plot asymmetry (metafor's ``regtest``).
+
+    Refits the model with a measure of precision as an extra moderator and tests its slope.
+
+    Parameters
+    ----------
+    result : MetaResult
+    predictor : {"sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"}, default "sei"
+        The standard error (Egger's test), the variance, the total sample size, its inverse,
+        its square root or the inverse square root.
+    model : {"rma", "lm"}, default "rma"
+        The same meta-analytic model with the predictor added (same method and test), or the
+        classical weighted regression ``lm(y ~ X + predictor, weights = 1 / v)`` whose residual
+        variance scales the covariance (t tests on k - p - 1 df).
+    n : str or array-like, optional
+        Sample sizes for the ``n`` predictors; by default ``n_treatment + n_control`` or an
+        ``n`` column of the effects frame.
 
     Returns
     -------
     EggerTest
         ``statistic, p_value, df, slope, slope_std_error, limit_estimate, limit_ci_lower,
-        limit_ci_upper, tau2``.
+        limit_ci_upper`` (the intercept: the effect of an infinitely large study; for the
+        predictors that vanish there -- sei, vi, ninv, sqrtninv -- and intercept-only models,
+        else NaN), ``tau2``, ``predictor``, ``model``.
 
     Notes
     -----
-    Agrees with R ``metafor::regtest(res)`` (``model = "rma", predictor = "sei"``): zval,
-    pval, est, ci.lb, ci.ub to 1e-6 (tests/validation/test_metafor_diagnostics_bcg.py).
+    Agrees with R ``metafor::regtest(res, model, predictor)``: zval, pval, dfs, est, ci.lb,
+    ci.ub to 1e-9 for every predictor and both models on dat.bcg
+    (tests/validation/test_metafor_options_bcg.py, test_metafor_diagnostics_bcg.py).
 
     References
     ----------
     Egger, M., Davey Smith, G., Schneider, M., & Minder, C. (1997). Bias in meta-analysis
     detected by a simple, graphical test. BMJ, 315, 629-634. doi:10.1136/bmj.315.7109.629
+
+    Sterne, J. A. C., & Egger, M. (2005). Regression methods to detect publication and other
+    bias in meta-analysis. In Publication bias in meta-analysis (pp. 99-110). Wiley.
+    doi:10.1002/0470870168.ch6
 
     Examples
     --------
@@ -144,26 +197,54 @@ def egger(result: MetaResult) -> EggerTest:
     >>> print(f"z = {test.statistic:.4f}, p = {test.p_value:.4f}")
     z = -0.8033, p = 0.4218
     """
+    if predictor not in EGGER_PREDICTORS:
+        raise ValueError(f"predictor={predictor!r}: choose one of {', '.join(map(repr, EGGER_PREDICTORS))}")
+    if model not in EGGER_MODELS:
+        raise ValueError(f"model={model!r}: choose one of {', '.join(map(repr, EGGER_MODELS))}")
     yi, vi, studies = _inverse_variance_rows(result, "egger")
-    _equal_standard_errors(vi, "Egger's test")
-    if result.has_moderators:
-        X = np.column_stack([result.X[np.isfinite(result.yi) & np.isfinite(result.vi)], np.sqrt(vi)])
-        names = result.coefficient_names + ("sei",)
+    if predictor in ("sei", "vi"):
+        _equal_standard_errors(vi, "Egger's test")
+    rows = np.isfinite(result.yi) & np.isfinite(result.vi)
+    if predictor == "sei":
+        extra = np.sqrt(vi)
+    elif predictor == "vi":
+        extra = vi
     else:
-        X = np.column_stack([np.ones(len(yi)), np.sqrt(vi)])
-        names = ("intercept", "sei")
-    if len(yi) <= X.shape[1]:
-        raise ValueError(f"Egger's test needs more than {X.shape[1]} studies, got {len(yi)}")
-    fit = _fit(yi, vi, X, names, studies, result)
-    j = X.shape[1] - 1
-    return EggerTest(
-        statistic=float(fit.coefficient_statistics[j]), p_value=float(fit.coefficient_p_values[j]), df=fit.df,
-        slope=float(fit.coefficients[j]), slope_std_error=float(fit.coefficient_std_errors[j]),
-        limit_estimate=float(fit.coefficients[0]) if not result.has_moderators else np.nan,
-        limit_ci_lower=float(fit.coefficient_ci_lower[0]) if not result.has_moderators else np.nan,
-        limit_ci_upper=float(fit.coefficient_ci_upper[0]) if not result.has_moderators else np.nan,
-        tau2=float(fit.tau2),
-    )
+        ni = _sample_sizes(result, n, rows)
+        extra = {"ni": ni, "ninv": 1 / ni, "sqrtni": np.sqrt(ni), "sqrtninv": 1 / np.sqrt(ni)}[predictor]
+    X = np.column_stack([result.X[rows], extra])
+    names = result.coefficient_names + (predictor,)
+    p = X.shape[1]
+    if len(yi) <= p:
+        raise ValueError(f"Egger's test needs more than {p} studies, got {len(yi)}")
+    if np.linalg.matrix_rank(X) < p:
+        raise ValueError(f"the predictor {predictor!r} is collinear with the model's design "
+                         "(e.g. all variances or sample sizes equal): the test cannot be done")
+    limit = predictor in ("sei", "vi", "ninv", "sqrtninv") and not result.has_moderators
+    j = p - 1
+    if model == "rma":
+        fit = _fit(yi, vi, X, names, studies, result)
+        statistic, p_value = float(fit.coefficient_statistics[j]), float(fit.coefficient_p_values[j])
+        slope, slope_se, df, tau2 = float(fit.coefficients[j]), float(fit.coefficient_std_errors[j]), fit.df, fit.tau2
+        lim = (float(fit.coefficients[0]), float(fit.coefficient_ci_lower[0]), float(fit.coefficient_ci_upper[0]))
+    else:
+        w = 1.0 / vi
+        bread = np.linalg.inv(X.T @ (X * w[:, None]))
+        beta = bread @ (X.T @ (w * yi))
+        df = float(len(yi) - p)
+        sigma2 = float(np.sum(w * (yi - X @ beta) ** 2)) / df
+        se = np.sqrt(np.diag(bread) * sigma2)
+        t = beta / se
+        statistic, p_value = float(t[j]), float(2 * stats.t.sf(abs(t[j]), df))
+        slope, slope_se, tau2 = float(beta[j]), float(se[j]), np.nan
+        crit = stats.t.isf(result.alpha / 2, df)
+        lim = (float(beta[0]), float(beta[0] - crit * se[0]), float(beta[0] + crit * se[0]))
+    if not limit:
+        lim = (np.nan, np.nan, np.nan)
+    return EggerTest(statistic=statistic, p_value=p_value, df=df, slope=slope, slope_std_error=slope_se,
+                     limit_estimate=lim[0], limit_ci_lower=lim[1], limit_ci_upper=lim[2], tau2=float(tau2),
+                     method=f"Egger's regression test ({'mixed-effects model' if model == 'rma' else 'weighted regression'}"
+                            f", predictor: {predictor})", predictor=predictor, model=model)
 
 
 def begg(result: MetaResult) -> BeggTest:

@@ -9,11 +9,14 @@ method  estimator                       computation
 DL      DerSimonian-Laird               (Q - (k - p)) / tr(P), fixed-effect weights
 HE      Hedges (variance components)    (RSS_OLS - tr(P_OLS V)) / (k - p)
 HS      Hunter-Schmidt                  (Q - k) / sum(w)
+HSk     Hunter-Schmidt, k-corrected     (Q k / (k - p) - k) / sum(w)
+GENQ    generalised Q (weights a)       (y' P_a y - tr(P_a V)) / tr(P_a), P_a from weights a
 SJ      Sidik-Jonkman                   tau0^2 Q(tau0^2) / (k - p), tau0^2 = mean((y - ybar)^2)
 ML      maximum likelihood              Fisher scoring from HE
 REML    restricted maximum likelihood   Fisher scoring from HE
 EB      empirical Bayes (Morris)        scoring of Q(tau^2) k / (k - p) = k, from HE
 PM      Paule-Mandel                    root of the generalised Q(tau^2) = k - p (Brent)
+PMM     median-unbiased Paule-Mandel    root of Q(tau^2) = chi^2_{k-p} median (Brent)
 ======  ==============================  ==================================================
 
 P is metafor's residual-maker W - W X (X' W X)^-1 X' W; it is never formed:
@@ -31,7 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, optimize
 
-TAU2_METHODS = ("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+TAU2_METHODS = ("DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
+#: estimators that need user weights (``pool(..., weights=)``)
+WEIGHTED_METHODS = ("GENQ",)
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ def _hedges(yi, vi, X):
 
 
 def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str, tol: float = 1e-12,
-                  max_iterations: int = 1000) -> Tau2Estimate:
+                  max_iterations: int = 1000, weights: np.ndarray | None = None) -> Tau2Estimate:
     """Estimate tau^2 by ``method`` (one of :data:`TAU2_METHODS`).
 
     Parameters
@@ -167,9 +172,12 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str,
     X : numpy.ndarray
         k x p design matrix whose first column is the intercept (k > p).
     method : str
-        One of ``"DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"``.
+        One of :data:`TAU2_METHODS`.
     tol, max_iterations
-        Convergence of the iterative estimators (ML, REML, EB, PM).
+        Convergence of the iterative estimators (ML, REML, EB, PM, PMM).
+    weights : numpy.ndarray, optional
+        The weights ``a`` of the generalised Q (``"GENQ"``, required there; DerSimonian &
+        Kacker 2007).
 
     Returns
     -------
@@ -188,12 +196,24 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str,
     k, p = X.shape
     if k <= p:
         raise ValueError(f"estimating tau^2 needs more studies ({k}) than coefficients ({p})")
-    if method == "HS":
+    if method in ("HS", "HSk"):
         w = 1.0 / vi
         P = ResidualMaker(w, X)
         q = P.quadratic(yi)
-        tau2 = max(0.0, (q - k) / w.sum())
-        se = np.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tau2 * P.trace() + 2 * tau2**2 * P.trace_product()))
+        factor = k / (k - p) if method == "HSk" else 1.0
+        tau2 = max(0.0, (factor * q - k) / w.sum())
+        se = factor * np.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tau2 * P.trace()
+                                                  + 2 * tau2**2 * P.trace_product()))
+        return Tau2Estimate(tau2, float(se), True, 0, method)
+    if method == "GENQ":
+        if weights is None:
+            raise ValueError("method='GENQ' needs weights (pool(..., weights=...))")
+        P = ResidualMaker(np.asarray(weights, dtype=float), X)
+        tr_p = P.trace()
+        tr_pv = P.trace(vi)
+        tau2 = max(0.0, (P.quadratic(yi) - tr_pv) / tr_p)
+        se = np.sqrt(1 / tr_p**2 * (2 * P.trace_product(vi, vi) + 4 * tau2 * P.trace_product(vi)
+                                    + 2 * tau2**2 * P.trace_product()))
         return Tau2Estimate(tau2, float(se), True, 0, method)
     if method == "DL":
         w = 1.0 / vi
@@ -215,8 +235,8 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str,
         se = np.sqrt(tau2_0**2 / (k - p) ** 2
                      * (2 * P.trace_product(vi, vi) + 4 * tau2 * P.trace_product(vi) + 2 * tau2**2 * P.trace_product()))
         return Tau2Estimate(tau2, float(se), True, 0, method)
-    if method == "PM":
-        return _paule_mandel(yi, vi, X, tol=tol, max_iterations=max_iterations)
+    if method in ("PM", "PMM"):
+        return _paule_mandel(yi, vi, X, tol=tol, max_iterations=max_iterations, median=method == "PMM")
     return _scoring(yi, vi, X, method=method, tol=tol, max_iterations=max_iterations)
 
 
@@ -225,15 +245,18 @@ def _se_morris(tau2, vi, k, p) -> float:
     return float(np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2))
 
 
-def _paule_mandel(yi, vi, X, *, tol, max_iterations) -> Tau2Estimate:
+def _paule_mandel(yi, vi, X, *, tol, max_iterations, median: bool = False) -> Tau2Estimate:
+    from scipy import stats
+
     k, p = X.shape
-    target = k - p
+    target = float(stats.chi2.ppf(0.5, k - p)) if median else k - p
+    name = "PMM" if median else "PM"
 
     def objective(t):
         return generalised_q(t, yi, vi, X) - target
 
     if objective(0.0) < 0:
-        return Tau2Estimate(0.0, _se_morris(0.0, vi, k, p), True, 0, "PM")
+        return Tau2Estimate(0.0, _se_morris(0.0, vi, k, p), True, 0, name)
     upper = max(100.0, 10 * float(np.var(yi)))
     for _ in range(200):  # Q(tau^2) decreases to 0: widen the bracket until it changes sign
         if objective(upper) < 0:
@@ -242,7 +265,7 @@ def _paule_mandel(yi, vi, X, *, tol, max_iterations) -> Tau2Estimate:
     root, info = optimize.brentq(objective, 0.0, upper, xtol=tol, rtol=4 * np.finfo(float).eps,
                                  maxiter=max_iterations, full_output=True, disp=False)
     tau2 = max(0.0, float(root))
-    return Tau2Estimate(tau2, _se_morris(tau2, vi, k, p), bool(info.converged), int(info.iterations), "PM")
+    return Tau2Estimate(tau2, _se_morris(tau2, vi, k, p), bool(info.converged), int(info.iterations), name)
 
 
 def _scoring(yi, vi, X, *, method, tol, max_iterations) -> Tau2Estimate:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rjtrial.errors import RjtrialWarning
 from rjtrial.meta import heterogeneity as het
 from rjtrial.meta import mantel_haenszel as mh
 from rjtrial.meta._data import MetaData, group_labels, prepare
@@ -65,6 +66,8 @@ def pool(
     alpha: float = 0.05,
     tol: float = 1e-12,
     max_iterations: int = 1000,
+    weights=None,
+    na_action: str = "omit",
 ) -> MetaResult:
     """Pool study effect sizes: fixed-effect, random-effects or mixed-effects meta-analysis.
 
@@ -79,15 +82,22 @@ def pool(
         ``"FE"`` fixed effect (inverse variance); ``"MH"`` Mantel-Haenszel and ``"Peto"``
         (need the count columns of a 2x2 or rate frame); random effects with tau^2 by
         ``"DL"`` DerSimonian-Laird, ``"REML"``, ``"ML"``, ``"PM"`` Paule-Mandel, ``"HE"``
-        Hedges, ``"SJ"`` Sidik-Jonkman, ``"EB"`` empirical Bayes, ``"HS"`` Hunter-Schmidt.
-    test : {"z", "knha"}, default "z"
-        Normal-theory tests and intervals, or the Knapp-Hartung adjustment (t and F on
-        k - p df).
+        Hedges, ``"SJ"`` Sidik-Jonkman, ``"EB"`` empirical Bayes, ``"HS"`` Hunter-Schmidt,
+        ``"HSk"`` Hunter-Schmidt with the k / (k - p) correction, ``"PMM"`` median-unbiased
+        Paule-Mandel, ``"GENQ"`` generalised Q with ``weights`` (DerSimonian & Kacker 2007).
+    test : {"z", "knha", "t", "adhoc"}, default "z"
+        Normal-theory tests and intervals; the Knapp-Hartung adjustment (t and F on
+        k - p df); plain t and F on k - p df (``"t"``); or Knapp-Hartung with the ad hoc
+        truncation of its variance factor at 1 (``"adhoc"``), as metafor's ``test``.
     moderators : str, list of str, DataFrame or array, optional
         Meta-regression: columns of ``effects`` (or a frame/array with one row per study).
         Numeric columns enter as they are; text, boolean and categorical ones as
-        treatment-coded dummies (first level in sorted order the reference, as R's factor).
-        An intercept is always included.
+        treatment-coded dummies. The reference level is the first category of a
+        ``pd.Categorical`` (its order is respected); for text it is the first in Python's sorted
+        order, by Unicode code point: upper case before lower case, accented letters after
+        ``z``. R's ``factor()`` sorts by the locale's collation, so for such labels the two can
+        pick different references -- give a ``pd.Categorical`` to be sure. Rows with a missing
+        moderator follow ``na_action``. An intercept is always included.
     subgroup : str or array-like, optional
         Subgroup label per study (a column of ``effects`` or one label per row): adds the
         per-subgroup table and the test of subgroup differences.
@@ -101,6 +111,15 @@ def pool(
         Intervals are (1 - alpha) confidence / prediction intervals.
     tol, max_iterations
         Convergence of the iterative tau^2 estimators and the Q-profile interval.
+    weights : str or array-like, optional
+        User weights (a column of ``effects`` or one positive value per row), as metafor's
+        ``rma(..., weights = )``: the fixed part becomes ``(X' A X)^-1 X' A y`` with the
+        sandwich covariance ``(X' A X)^-1 X' A M A X (X' A X)^-1``; required by ``"GENQ"``
+        (whose tau^2 interval, metafor's generalised Q-profile, is not computed: NaN).
+    na_action : {"omit", "raise"}, default "omit"
+        Rows with a missing estimate, variance or moderator are left out with a warning and
+        counted in ``n_omitted`` and ``format_summary()`` (metafor's ``na.omit``), or raise a
+        DataError naming the row and column.
 
     Returns
     -------
@@ -152,7 +171,13 @@ def pool(
     if subgroup is not None and moderators is not None:
         raise ValueError("give either subgroup or moderators: a subgroup with moderators is a meta-regression "
                          "with the subgroup among the moderators")
-    data = prepare(effects, moderators)
+    from rjtrial.meta.estimators import WEIGHTED_METHODS
+
+    if method in WEIGHTED_METHODS and weights is None:
+        raise ValueError(f"method={method!r} needs weights= (the weights of the generalised Q statistic)")
+    if weights is not None and method in TABLE_METHODS:
+        raise ValueError(f"weights cannot be used with method={method!r}")
+    data = prepare(effects, moderators, weights=weights, na_action=na_action)
     labels = group_labels(effects, subgroup) if subgroup is not None else None
     result = fit(data, options)
     if labels is None:
@@ -195,8 +220,10 @@ def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
         raise ValueError("no study has an estimate and a variance")
     if not rows.all():
         left_out = ", ".join(map(str, data.studies[~rows]))
-        warnings.warn(f"studies without an estimate left out of pooling: {left_out}", stacklevel=4)
+        warnings.warn(f"studies left out of pooling: {left_out} (missing estimate, variance or moderator)",
+                      RjtrialWarning, stacklevel=4)
     yi, vi, X = data.yi[rows], data.vi[rows], data.X[rows]
+    a = data.weights[rows] if data.weights is not None else None
     k, p = X.shape
     if np.linalg.matrix_rank(X) < p:
         raise ValueError(f"the design ({', '.join(data.names)}) is rank deficient on the {k} studies used: "
@@ -207,10 +234,10 @@ def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
         tau2, tau2_se, converged, n_iterations = 0.0, np.nan, True, 0
     else:
         fit_tau2 = estimate_tau2(yi, vi, X, method=options.method, tol=options.tol,
-                                 max_iterations=options.max_iterations)
+                                 max_iterations=options.max_iterations, weights=a)
         tau2, tau2_se = fit_tau2.tau2, fit_tau2.std_error
         converged, n_iterations = fit_tau2.converged, fit_tau2.n_iterations
-    fixed = fit_fixed_part(yi, vi, X, tau2, test=options.test, alpha=options.alpha)
+    fixed = fit_fixed_part(yi, vi, X, tau2, test=options.test, alpha=options.alpha, weights=a)
     q = het.cochran_q(yi, vi, X)
     vt = het.typical_variance(vi, X)
     interval = None
@@ -218,12 +245,16 @@ def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
         i2, h2 = het.i2_h2_fixed(q)
     elif k == 1:
         i2, h2 = 0.0, 1.0
+    elif options.method == "GENQ":
+        i2, h2 = het.i2_h2_random(tau2, vt)
+        warnings.warn("method='GENQ': the confidence interval of tau^2 (metafor's generalised Q-profile) is not "
+                      "computed", RjtrialWarning, stacklevel=4)
     else:
         i2, h2 = het.i2_h2_random(tau2, vt)
         interval = het.q_profile_interval(yi, vi, X, tau2=tau2, alpha=options.alpha, tol=options.tol,
                                           max_iterations=options.max_iterations)
     weights = np.full(data.n_rows, np.nan)
-    w = 1.0 / (vi + tau2)
+    w = 1.0 / (vi + tau2) if a is None else a
     weights[rows] = 100 * w / w.sum()
     moderator_test = r2 = None
     if p > 1:
@@ -232,7 +263,7 @@ def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
             r2 = fixed_effect_r2(yi, vi, X)
         else:
             without = estimate_tau2(yi, vi, X[:, :1], method=options.method, tol=options.tol,
-                                    max_iterations=options.max_iterations)
+                                    max_iterations=options.max_iterations, weights=a)
             r2 = pseudo_r2(without.tau2, tau2)
     yi_all = np.where(rows, data.yi, np.nan)
     vi_all = np.where(rows, data.vi, np.nan)
@@ -279,7 +310,7 @@ def _result(data, options, fixed, *, tau2, tau2_se, interval, i2, h2, vt, q, k, 
         moderator_test=moderator_test, r2=r2,
         yi=yi, vi=vi, weights=weights, X=X, studies=data.studies, typical_variance=float(vt),
         knha_factor=float(fixed.knha_factor),
-        data_=data, options_=options,
+        data_=data, options_=options, n_omitted=int(data.n_rows - k),
     )
 
 

@@ -4,8 +4,10 @@ the Knapp-Hartung adjustment, the omnibus test of moderators, pseudo-R^2 and pre
 Follows R ``metafor::rma.uni`` and ``predict.rma`` (3.8): coefficients
 ``b = (X' W X)^-1 X' W y`` with ``W = diag(1 / (v + tau^2))`` and covariance ``(X' W X)^-1``;
 with ``test="knha"`` the covariance is multiplied by ``s^2 = sum w (y - X b)^2 / (k - p)``
-(not truncated at 1) and tests and intervals use t (coefficients) and F (omnibus) on
-k - p denominator degrees of freedom.
+(not truncated at 1), with ``test="adhoc"`` by ``max(1, s^2)`` (the ad hoc truncation of
+Knapp & Hartung 2003, never narrower than the z interval's covariance), and with ``test="t"``
+not at all; these three use t (coefficients) and F (omnibus) on k - p denominator degrees of
+freedom (metafor's ``test = "knha" | "adhoc" | "t"``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-TESTS = ("z", "knha")
+TESTS = ("z", "knha", "t", "adhoc")
+#: tests that use t and F on k - p df
+T_TESTS = ("knha", "t", "adhoc")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,13 @@ class FixedPart:
 
 
 def fit_fixed_part(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, *, test: str,
-                   alpha: float) -> FixedPart:
-    """Weighted least squares of ``yi`` on ``X`` with weights 1 / (v + tau^2)."""
+                   alpha: float, weights: np.ndarray | None = None) -> FixedPart:
+    """Weighted least squares of ``yi`` on ``X`` with weights 1 / (v + tau^2).
+
+    With user ``weights`` a (metafor's ``rma(..., weights = a)``): ``b = (X' A X)^-1 X' A y``
+    with the sandwich covariance ``(X' A X)^-1 X' A M A X (X' A X)^-1``, M = diag(v + tau^2);
+    the Knapp-Hartung factor still comes from the inverse-variance fit.
+    """
     if test not in TESTS:
         raise ValueError(f"test={test!r}: choose one of {', '.join(map(repr, TESTS))}")
     k, p = X.shape
@@ -61,12 +70,23 @@ def fit_fixed_part(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, *
     vcov = np.linalg.inv(XtWX)
     vcov = (vcov + vcov.T) / 2
     beta = vcov @ (X.T @ (w * yi))
+    beta_iv = beta
+    if weights is not None:
+        a = np.asarray(weights, dtype=float)
+        bread = np.linalg.inv(X.T @ (X * a[:, None]))
+        bread = (bread + bread.T) / 2
+        beta = bread @ (X.T @ (a * yi))
+        vcov = bread @ (X.T @ (X * (a * a * (vi + tau2))[:, None])) @ bread
+        vcov = (vcov + vcov.T) / 2
     factor = 1.0
     df = None
-    if test == "knha":
+    if test in T_TESTS:
         df = float(k - p)
-        rss = float(np.sum(w * (yi - X @ beta) ** 2))
+    if test in ("knha", "adhoc"):
+        rss = float(np.sum(w * (yi - X @ beta_iv) ** 2))
         factor = rss / (k - p) if (k > p and rss > np.finfo(float).eps) else (0.0 if k > p else np.nan)
+        if test == "adhoc" and not factor >= 1.0:
+            factor = 1.0 if k > p else np.nan
         vcov = vcov * factor
     se = np.sqrt(np.diag(vcov))
     with np.errstate(divide="ignore", invalid="ignore"):

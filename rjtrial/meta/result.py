@@ -40,12 +40,12 @@ class MetaResult:
     k : int
         Number of studies in the estimate.
     method, test, measure : str
-        ``method`` as given to :func:`pool`; ``test`` ``"z"`` or ``"knha"``; ``measure``
+        ``method`` as given to :func:`pool`; ``test`` ``"z"``, ``"knha"``, ``"t"`` or ``"adhoc"``; ``measure``
         from ``effects.attrs`` (None if absent).
     alpha : float
         1 - confidence level of every interval.
     df : float or None
-        Degrees of freedom of the t tests (k - p, Knapp-Hartung), None for z.
+        Degrees of freedom of the t tests (k - p: ``"knha"``, ``"t"``, ``"adhoc"``), None for z.
     converged, n_iterations
         Convergence of the iterative tau^2 estimator (and of the Q-profile root search);
         non-iterative estimators report ``True, 0``.
@@ -71,7 +71,7 @@ class MetaResult:
     typical_variance : float
         metafor's typical within-study variance s^2 = (k - p) / tr(P) behind I^2 and H^2.
     knha_factor : float
-        The Knapp-Hartung variance multiplier s^2 (1 when ``test="z"``).
+        The Knapp-Hartung variance multiplier s^2 (at least 1 with ``"adhoc"``; 1 for ``"z"``, ``"t"``).
     subgroups : pandas.DataFrame or None
         Per subgroup: ``k, estimate, std_error, statistic, p_value, ci_lower, ci_upper, tau2,
         q, q_df, q_p_value, i2``; ``attrs`` hold ``alpha`` and ``subgroup_tau2``.
@@ -79,6 +79,8 @@ class MetaResult:
         Test of subgroup differences.
     subgroup_results : dict or None
         With ``subgroup_tau2="separate"``: the :class:`MetaResult` of each subgroup.
+    n_omitted : int
+        Rows of the effects frame left out (a missing estimate, variance or moderator).
     """
 
     estimate: float
@@ -132,6 +134,7 @@ class MetaResult:
     subgroups: pd.DataFrame | None = field(default=None, repr=False)
     subgroup_test: TestResult | None = None
     subgroup_results: dict | None = field(default=None, repr=False)
+    n_omitted: int = 0
 
     # ---- derived -----------------------------------------------------------------------------
     @property

@@ -334,11 +334,14 @@ def _fast_leave_one_out(result: MetaResult, rows: np.ndarray) -> dict:
         sw = sums[0]
         mu = sums[1] / sw
     se = np.sqrt(1.0 / sw)
-    if options.test == "knha":
+    if options.test in ("knha", "adhoc", "t"):
         df = n - 1
-        rss = _rss(yi, vi, tau2, mu)
-        factor = np.where(rss > np.finfo(float).eps, rss / df, 0.0)
-        se = se * np.sqrt(factor)
+        if options.test != "t":
+            rss = _rss(yi, vi, tau2, mu)
+            factor = np.where(rss > np.finfo(float).eps, rss / df, 0.0)
+            if options.test == "adhoc":
+                factor = np.maximum(factor, 1.0)
+            se = se * np.sqrt(factor)
         crit = stats.t.isf(options.alpha / 2, df)
         statistic = mu / se
         p_value = 2 * stats.t.sf(np.abs(statistic), df)

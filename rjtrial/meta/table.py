@@ -38,7 +38,7 @@ AGREEMENT = 0.02
 
 
 def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None = None,
-                       source: str = "STUDIES.csv") -> pd.DataFrame:
+                       source: str = "STUDIES.csv", repeated_studies: bool = False) -> pd.DataFrame:
     """The effect-size frame of a studies table (see the module docstring).
 
     Every value is checked before the rows are labelled by study, so that an error names
@@ -46,7 +46,8 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
     column: text or a blank where a number is needed, a variance or standard error that is
     not positive, ``std_error`` and ``variance`` that disagree beyond rounding
     (:data:`AGREEMENT`), values too extreme to pool, fractional or negative counts, a
-    missing or repeated study label.
+    missing or repeated study label (``repeated_studies=True`` allows several rows per study:
+    several effect sizes of one study, for a multilevel model or cluster-robust inference).
     """
     from rjtrial import effects
     from rjtrial._checks import numeric, in_table
@@ -56,7 +57,7 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
     if label is not None:
         if label not in table.columns:
             raise DataError(f"no column {label!r} (columns: {', '.join(map(str, table.columns))})", table=source)
-        _check_labels(table, label, source)
+        _check_labels(table, label, source, repeated=repeated_studies)
     try:
         if "estimate" in table.columns and ("variance" in table.columns or "std_error" in table.columns):
             frame = table.copy()
@@ -98,7 +99,7 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
     return es
 
 
-def _check_labels(table: pd.DataFrame, label: str, source: str) -> None:
+def _check_labels(table: pd.DataFrame, label: str, source: str, *, repeated: bool = False) -> None:
     import numpy as np
 
     labels = table[label]
@@ -107,7 +108,7 @@ def _check_labels(table: pd.DataFrame, label: str, source: str) -> None:
         raise DataError("missing study label", table=source, row=table.index[int(np.flatnonzero(bad)[0])],
                         column=label)
     twice = labels.duplicated().to_numpy()
-    if twice.any():
+    if twice.any() and not repeated:
         i = int(np.flatnonzero(twice)[0])
         first = table.index[int(np.flatnonzero((labels == labels.iloc[i]).to_numpy())[0])]
         raise DataError(f"study {labels.iloc[i]!r} appears twice (first on row {first}): each row is one study; "

@@ -83,7 +83,7 @@ def permuted_blocks(
     Examples
     --------
     >>> seq = permuted_blocks([1, 2], 12, block_sizes=[6], rng=1)
-    >>> [int(c) for c in numpy.bincount(seq)]  # two whole blocks of six: exactly 1:2
+    >>> [int(c) for c in np.bincount(seq)]  # two whole blocks of six: exactly 1:2
     [4, 8]
     """
     r = _ratio(ratio)
