@@ -89,7 +89,7 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
         return _simulation.biased_coin_paths(protocol.ratio, spec.probability, uniforms).astype(np.int8)
     if spec.method == "minimisation":
         return _minimisation_kernel()(
-            design.levels,
+            design.levels[None],  # one cohort's levels for every row
             max(len(protocol.strata[f]) for f in spec.factors),
             np.asarray(protocol.ratio, dtype=float),
             np.asarray(spec.weights, dtype=float),
@@ -106,11 +106,14 @@ _KERNEL = None
 def _minimisation_kernel():
     """Minimisation of one cohort per row of uniforms, compiled with numba on first use.
 
-    Row ``r`` is ``engines.minimise(levels, ..., uniforms=uniforms[r])`` draw for draw: the
+    ``levels`` has shape ``(1, n, n_factors)`` (one cohort, re-randomised on every row) or
+    ``(rows, n, n_factors)`` (a cohort per row: simulated replicate trials).
+    Row ``r`` is ``engines.minimise(levels[r], ..., uniforms=uniforms[r])`` draw for draw: the
     same floating-point operations in the same order as
     :func:`~rjtrial.randomise.engines.minimisation_probabilities` and
     :func:`~rjtrial.randomise.engines.choose` (checked against ``allocate_cohort`` in the
-    tests). Compiled because the vectorised numpy version
+    tests; the spread is taken by scalar comparisons, not ``array.max()``, which on arrays of
+    two or three arms cost ten times the rest). Compiled because the vectorised numpy version
     (:func:`rjtrial.randomise._simulation.minimisation_paths`) spends ~0.3 s per 1,000
     re-randomisations of 200 referrals in per-step overhead, ~30 s for 10,000 x 2,000.
     """
@@ -124,7 +127,8 @@ def _minimisation_kernel():
 
 def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, uniforms):
     rows, n = uniforms.shape
-    n_factors, k = levels.shape[1], ratio.size
+    n_factors, k = levels.shape[2], ratio.size
+    shared = levels.shape[0] == 1
     out = np.empty((rows, n), dtype=np.int8)
     counts = np.zeros((n_factors, max_levels, k), dtype=np.int64)
     totals, scaled, probs = np.empty(k), np.empty(k), np.empty(k)
@@ -132,13 +136,16 @@ def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, un
     for a in range(k):
         ratio_total += ratio[a]
     for r in range(rows):
+        row = 0 if shared else r
         counts[:] = 0
         for t in range(n):
-            totals[:] = 0.0
+            for j in range(k):
+                totals[j] = 0.0
             for f in range(n_factors):
+                level = levels[row, t, f]
                 for j in range(k):  # the participant added to arm j
                     for a in range(k):
-                        scaled[a] = (counts[f, levels[t, f], a] + (1.0 if a == j else 0.0)) / ratio[a]
+                        scaled[a] = (counts[f, level, a] + (1.0 if a == j else 0.0)) / ratio[a]
                     if variance:  # numpy's var(ddof=1): mean first, then squared deviations
                         mean = 0.0
                         for a in range(k):
@@ -148,10 +155,20 @@ def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, un
                         for a in range(k):
                             spread += (scaled[a] - mean) * (scaled[a] - mean)
                         spread = spread / (k - 1)
-                    else:
-                        spread = scaled.max() - scaled.min()
+                    else:  # max - min, by scalar comparisons (exact, as numpy's)
+                        high = scaled[0]
+                        low = scaled[0]
+                        for a in range(1, k):
+                            if scaled[a] > high:
+                                high = scaled[a]
+                            if scaled[a] < low:
+                                low = scaled[a]
+                        spread = high - low
                     totals[j] += weights[f] * spread
-            smallest = totals.min()
+            smallest = totals[0]
+            for j in range(1, k):
+                if totals[j] < smallest:
+                    smallest = totals[j]
             best_total, rest_total, n_best = 0.0, 0.0, 0
             for j in range(k):
                 if abs(totals[j] - smallest) <= 1e-12:  # numpy.isclose(atol=1e-12, rtol=0)
@@ -169,13 +186,14 @@ def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, un
             for j in range(1, k):  # engines.choose: normalised cumulative, inverse CDF
                 probs[j] += probs[j - 1]
             arm = 0
+            u = uniforms[r, t]
             for j in range(k):
-                if probs[j] / probs[k - 1] <= uniforms[r, t]:
+                if probs[j] / probs[k - 1] <= u:
                     arm += 1
             arm = min(arm, k - 1)
             out[r, t] = arm
             for f in range(n_factors):
-                counts[f, levels[t, f], arm] += 1
+                counts[f, levels[row, t, f], arm] += 1
     return out
 
 

@@ -79,7 +79,7 @@ class Distribution:
 
     def sample(self, rng, size: int | tuple[int, ...]) -> np.ndarray:
         """``size`` draws (float days) from ``rng`` (seed or Generator); ``size`` may be a shape."""
-        gen = np.random.default_rng(rng)
+        gen = rng if hasattr(rng, "gamma") else np.random.default_rng(rng)
         p = self.parameters
         if self.distribution == "fixed":
             return np.full(size, float(p["value"]))

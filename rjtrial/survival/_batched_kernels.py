@@ -301,3 +301,88 @@ def group_rows(trial, n_trials):
         index[fill[label]] = i
         fill[label] += 1
     return index, offsets
+
+
+# Columns of the result matrix written by ``rmst_trials`` (per arm: control 0, treated 1).
+RMST_COLUMNS = ("rmst0", "variance0", "last0", "rmst1", "variance1", "last1")
+
+
+@_jit
+def rmst_trials(time, event, treatment, index, offsets, mode, tau, first, last, out):
+    """Kaplan–Meier restricted mean up to ``tau`` of each arm, and its Greenwood-type variance.
+
+    One ascending pass per trial; per arm, at each distinct time ``t <= tau`` the area so
+    far and ``d / (n (n - d))`` are kept, and the variance ``sum A_i^2 d_i / (n_i (n_i - d_i))``
+    (``A_i``: area from ``t_i`` to ``tau``) is summed in a second pass over them, as R
+    ``survival:::survmean``. ``last0``/``last1``: the latest time observed in the arm.
+    """
+    for j in range(first, last):
+        start = offsets[j]
+        stop = offsets[j + 1]
+        size = stop - start
+        n = np.zeros(2)
+        latest = np.full(2, -1.0)
+        for i in range(start, stop):
+            if mode == PACKED:
+                key = time[i]
+                t = np.floor(key * 0.25)
+                x = (np.int64(key - 4.0 * t)) >> 1
+            else:
+                row = start + index[i]
+                t = time[row]
+                x = np.int64(treatment[row])
+            n[x] += 1.0
+            if t > latest[x]:
+                latest[x] = t
+        areas = np.empty((2, size))
+        hazards = np.empty((2, size))
+        m = np.zeros(2, dtype=np.int64)
+        surv = np.ones(2)
+        area = np.zeros(2)
+        previous = 0.0
+        i = start
+        while i < stop:
+            if mode == PACKED:
+                t = np.floor(time[i] * 0.25)
+            else:
+                t = time[start + index[i]]
+            if t > tau:
+                break
+            for g in range(2):
+                area[g] += surv[g] * (t - previous)
+            previous = t
+            d = np.zeros(2)
+            c = np.zeros(2)
+            while i < stop:
+                if mode == PACKED:
+                    key = time[i]
+                    ti = np.floor(key * 0.25)
+                    code = np.int64(key - 4.0 * ti)
+                    x = code >> 1
+                    e = code & 1
+                else:
+                    row = start + index[i]
+                    ti = time[row]
+                    x = np.int64(treatment[row])
+                    e = np.int64(event[row])
+                if ti != t:
+                    break
+                d[x] += e
+                c[x] += 1.0
+                i += 1
+            for g in range(2):
+                if d[g] > 0.0:
+                    areas[g, m[g]] = area[g]
+                    hazards[g, m[g]] = 0.0 if n[g] == d[g] else d[g] / (n[g] * (n[g] - d[g]))
+                    m[g] += 1
+                    surv[g] *= 1.0 - d[g] / n[g]
+                n[g] -= c[g]
+        for g in range(2):
+            area[g] += surv[g] * (tau - previous)
+            variance = 0.0
+            for k in range(m[g]):
+                after = area[g] - areas[g, k]
+                variance += after * after * hazards[g, k]
+            out[j, 3 * g] = area[g]
+            out[j, 3 * g + 1] = variance
+            out[j, 3 * g + 2] = latest[g]

@@ -1,0 +1,286 @@
+"""The reoffending process of simulated people: offences, convictions, custody, death.
+
+One implementation serves both the records of a whole trial
+(:func:`rjtrial.simulate.generator.generate`, ``scope="records"``) and the replicate trials
+of power by simulation (``scope="followup"``), which need only what the follow-up table
+depends on. See :mod:`rjtrial.simulate.generator` for the model; how it is drawn:
+
+Person ``i`` offends as a Poisson process in street time with intensity ``mu_i`` (frailty
+and covariates); each offence is of type ``t`` with probability ``pi_t``, convicted with
+probability ``q = 1 - never_convicted`` after ``lag_days`` at liberty, and a conviction
+leads to custody with probability ``c_t``. By the thinning and restriction properties of
+Poisson processes, the process splits into independent pieces, each drawn from its own
+streams (:mod:`rjtrial.simulate._streams`):
+
+* ``prior``: before assignment (``prior_window_days + 365`` street days), the offences
+  that lead to custody: rate ``mu q sum_t pi_t c_t``, type ``~ pi_t c_t``;
+* ``other`` (records only): before assignment, the others: rate ``mu (1 - q sum pi c)``,
+  (type, convicted) ``~ pi_t q (1 - c_t)`` or ``pi_t (1 - q)``;
+* ``post``: after assignment, up to ``W = min(window_days, horizon)`` street days
+  (``horizon``: days to the extraction date or death), every offence: rate
+  ``mu max(1, HR)`` for those who had a conference (else ``mu``), each kept with
+  probability ``HR / max(1, HR)`` (so the untreated process is shared by every hazard
+  ratio up to 1: common random numbers across effects);
+* ``late``: after ``W``, up to the latest conviction (street point) of a ``post`` offence
+  (kept or not), likewise: its custody can delay such a conviction past the extraction date, and so
+  decide whether the offence is on record;
+* ``after`` (records only): the rest, up to ``horizon``;
+* the index offence (dated before assignment; convicted, sentenced and perhaps in custody
+  after it).
+
+Nothing the follow-up depends on is in ``other`` or ``after``: an offence before assignment
+without custody changes no street day after it, and an offence after street day
+``window_days`` falls (with its conviction and custody) after the window, and after every
+conviction of an offence in it. So the replicate
+path, which skips them, gives each trial the same follow-up as the whole trial drawn from
+the same seed -- exactly (tested), not only in law.
+
+People are numbered ``p = i R + r`` (person ``i`` of replicate ``r``); every quantity of
+people is drawn person-major as ``(n, R)`` and offences are laid out by person, so the
+first people's draws do not depend on the trial's size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rjtrial.simulate import _kernels
+from rjtrial.simulate._people import date_to_day
+from rjtrial.simulate._streams import Streams
+
+__all__ = ["HISTORY_MARGIN_DAYS", "FOLLOWUP_COLUMNS", "offending"]
+
+HISTORY_MARGIN_DAYS = 365  # the process starts this long before the prior window
+#: Columns of the follow-up arrays (``scope="followup"``), as :func:`rjtrial.followup.build` names them.
+FOLLOWUP_COLUMNS = ("time_at_risk", "event", "reoffences", "exposure_days", "days_in_custody", "followup_days",
+                    "first_reoffence_day")
+
+
+def _length(sc, gen, size) -> np.ndarray:
+    """Custody lengths: whole days, at least one."""
+    return np.maximum(1.0, np.rint(sc.custody.length_days.sample(gen, size)))
+
+
+class _Mix:
+    """The types of offences committed and what follows a conviction, by type.
+
+    A conviction's type and whether it leads to custody are read from one uniform ``v``,
+    with the (type, custody) cells ordered custody first: ``v < custody`` is custody
+    (``custody = sum_t pi_t c_t``), and the type is the cell's. So the type is needed only
+    for the records, never to decide custody.
+    """
+
+    def __init__(self, sc):
+        types = sc.offence_types
+        mix = sc.reoffending.offence_mix
+        self.codes = np.array([types.index(t) for t in mix], dtype=np.int64)
+        self.pi = np.array(list(mix.values()), dtype=float)
+        self.pi = self.pi / self.pi.sum()
+        self.c = np.array([sc.custody.probability[t] for t in mix], dtype=float)
+        self.never = sc.conviction.never_convicted
+        self.q = 1.0 - self.never
+        cells = np.concatenate([self.pi * self.c, self.pi * (1.0 - self.c)])
+        self.cells = np.cumsum(cells)
+        self.custody = float(self.cells[len(mix) - 1])  # P(custody | convicted)
+        self.prior = np.cumsum(self.pi * self.c)  # types of convictions with custody
+
+    def kind(self, v: np.ndarray) -> np.ndarray:
+        """Type of offences from their (type, custody) uniform."""
+        cell = np.minimum(np.searchsorted(self.cells / self.cells[-1], v, side="right"), self.cells.size - 1)
+        return self.codes[cell % self.codes.size]
+
+    def prior_kind(self, v: np.ndarray) -> np.ndarray:
+        """Type of convictions that led to custody (``~ pi_t c_t``)."""
+        total = max(float(self.prior[-1]), 1e-300)
+        return self.codes[np.minimum(np.searchsorted(self.prior / total, v, side="right"), self.codes.size - 1)]
+
+
+def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p, shape) -> dict[str, np.ndarray]:
+    """Offences after assignment on street time ``[start, stop)`` of each person (a Poisson
+    piece of intensity ``rate``, each kept with probability ``keep_p``), with their marks:
+    ``who, street, keep, sigma`` (conviction's street point, nan if never), ``v`` (type and
+    custody), the custody pauses of the kept ones (``pause_who, pause_sigma, pause_length``)
+    and ``count`` per person."""
+    span = np.maximum(stop - start, 0.0)
+    count = streams(f"{name}_count").poisson((rate * span).reshape(shape)).ravel()
+    who = np.repeat(np.arange(count.size), count)
+    u = streams(f"{name}_marks").random((who.size, 4))  # position, kept, convicted, (type, custody)
+    street = np.repeat(start, count) + np.repeat(span, count) * u[:, 0]
+    keep = u[:, 1] < keep_p[who]
+    convicted = np.flatnonzero(u[:, 2] >= mix.never)
+    sigma = np.full(who.size, np.nan)
+    sigma[convicted] = street[convicted] + sc.conviction.lag_days.sample(streams(f"{name}_lag"), convicted.size)
+    custody = convicted[u[convicted, 3] < mix.custody]
+    length = _length(sc, streams(f"{name}_length"), custody.size)
+    kept = keep[custody]
+    return {"who": who, "street": street, "keep": keep, "sigma": sigma, "v": u[:, 3], "count": count,
+            "pause_who": who[custody[kept]], "pause_sigma": sigma[custody[kept]], "pause_length": length[kept]}
+
+
+def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str = "followup") -> dict[str, Any]:
+    """Draw the reoffending process of every person in ``people`` (flat arrays, person-major).
+
+    ``people``: ``assigned_day, age, male, index_type, site, arm, held`` (length ``n R``) and
+    ``shape`` ``(n, R)``. With ``scope="followup"`` returns the follow-up arrays
+    (:data:`FOLLOWUP_COLUMNS`, each ``(n, R)``); with ``scope="records"`` the records
+    (see :func:`_records`).
+    """
+    if scope not in ("followup", "records"):
+        raise ValueError(f"scope must be 'followup' or 'records', got {scope!r}")
+    shape = people["shape"]
+    size = shape[0] * shape[1]
+    r = sc.reoffending
+    types = sc.offence_types
+    mix = _Mix(sc)
+    by_offence = np.array([r.log_rate_by_offence.get(t, 0.0) for t in sc.referrals.offence_mix])
+    by_site = np.array([r.log_rate_by_site.get(s, 0.0) for s in sc.referrals.sites])
+    linear = (r.log_rate_per_year_of_age * (people["age"] - r.reference_age) + r.log_rate_male * people["male"]
+              + by_offence[people["index_type"]] + by_site[people["site"]])
+    v = r.frailty_variance
+    frailty = streams("frailty").gamma(1.0 / v, v, shape).ravel() if v > 0 else np.ones(size)
+    mu = r.annual_rate / 365.25 * np.exp(linear) * frailty  # per street day, untreated
+
+    extraction_day = date_to_day(sc.extraction.date)
+    horizon_ext = extraction_day - people["assigned_day"]  # whole days
+    rate = sc.censoring.annual_rate
+    death = streams("death").exponential(365.25 / rate, shape).ravel() if rate > 0 else np.full(size, np.inf)
+    horizon = np.minimum(horizon_ext, death)
+    window = sc.analysis.window_days
+    split = np.minimum(float(window), horizon)  # end of the "post" piece in street time
+    history = float(sc.analysis.prior_window_days + HISTORY_MARGIN_DAYS)
+    person = np.arange(size)
+
+    # before assignment: the offences that lead to custody
+    prior_n = streams("prior_count").poisson(mu.reshape(shape) * (mix.q * mix.custody * history)).ravel()
+    prior_who = np.repeat(person, prior_n)
+    prior_u = streams("prior_marks").random((prior_who.size, 2))  # position, type
+    prior_street = -history * (1.0 - prior_u[:, 0])
+    prior_sigma = prior_street + sc.conviction.lag_days.sample(streams("prior_lag"), prior_who.size)
+    prior_length = _length(sc, streams("prior_length"), prior_who.size)
+
+    # the index offence: convicted (by arm), sentenced, perhaps in custody
+    u_index = streams("index").random(shape + (2,)).reshape(size, 2)
+    by_arm = np.array([sc.index_offence.convicted[a] for a in sc.protocol.arms])
+    index_convicted = u_index[:, 0] < by_arm[people["arm"]]
+    index_custody = np.flatnonzero(index_convicted & (u_index[:, 1] < sc.index_offence.custody))
+    index_sigma = sc.index_offence.sentence_days_after_assignment.sample(streams("index_sentence"), shape).ravel()
+    index_length = _length(sc, streams("index_length"), shape).ravel()
+
+    # after assignment, to the end of the window (or earlier death / extraction)
+    hr = r.hazard_ratio_treated
+    boost = np.where(people["held"], max(1.0, hr), 1.0)
+    keep_p = np.where(people["held"], hr / max(1.0, hr), 1.0)
+    post = _piece(sc, mix, streams, "post", np.zeros(size), split, mu * boost, keep_p, shape)
+    pieces = [post]
+
+    # after the window, up to the latest conviction of an offence in it
+    late_end = split
+    if scope == "records" or not sc.extraction.include_unconvicted:
+        # (over every drawn offence, kept or thinned away, so that the piece is the same for every effect)
+        latest = _kernels.latest_conviction(post["count"], post["sigma"], split)
+        late_end = np.maximum(np.minimum(latest, horizon), split)
+        pieces.append(_piece(sc, mix, streams, "late", split, late_end, mu * boost, keep_p, shape))
+
+    pause_who = [prior_who, index_custody] + [piece["pause_who"] for piece in pieces]
+    pause_sigma = [prior_sigma, index_sigma[index_custody]] + [piece["pause_sigma"] for piece in pieces]
+    pause_length = [prior_length, index_length[index_custody]] + [piece["pause_length"] for piece in pieces]
+
+    if scope == "followup":
+        offsets, s, w, before0 = _kernels.sort_pauses(np.concatenate(pause_who), np.concatenate(pause_sigma),
+                                                      np.concatenate(pause_length), size)
+        o_offsets = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(post["count"], out=o_offsets[1:])
+        cutoff = extraction_day - sc.analysis.conviction_lag_days - people["assigned_day"]
+        out = np.empty((len(FOLLOWUP_COLUMNS), size), dtype=np.int64)
+        _kernels.followup(offsets, s, w, before0, o_offsets, post["street"], post["sigma"], post["keep"],
+                          horizon_ext, death, cutoff, int(window), bool(sc.extraction.include_unconvicted), out)
+        result = {name: out[j].reshape(shape) for j, name in enumerate(FOLLOWUP_COLUMNS)}
+        result["event"] = result["event"].astype(bool)
+        return result
+
+    # records only: before assignment without custody, after the window, the index offence's date
+    other_n = streams("other_count").poisson(mu.reshape(shape) * ((1.0 - mix.q * mix.custody) * history)).ravel()
+    other_who = np.repeat(person, other_n)
+    u = streams("other_marks").random((other_who.size, 2))  # position, (type, convicted)
+    other_street = -history * (1.0 - u[:, 0])
+    cells = np.concatenate([mix.pi * mix.q * (1.0 - mix.c), mix.pi * (1.0 - mix.q)])  # convicted first
+    cell = np.minimum(np.searchsorted(np.cumsum(cells) / max(cells.sum(), 1e-300), u[:, 1], side="right"),
+                      cells.size - 1)
+    other_kind = mix.codes[cell % mix.codes.size]
+    other_sigma = np.full(other_who.size, np.nan)
+    other_convicted = np.flatnonzero(cell < mix.codes.size)
+    other_sigma[other_convicted] = other_street[other_convicted] + sc.conviction.lag_days.sample(
+        streams("other_lag"), other_convicted.size)
+
+    after = _piece(sc, mix, streams, "after", late_end, np.maximum(horizon, late_end), mu * boost, keep_p, shape)
+    pieces.append(after)
+    pause_who.append(after["pause_who"])
+    pause_sigma.append(after["pause_sigma"])
+    pause_length.append(after["pause_length"])
+
+    index_street = -np.maximum(sc.index_offence.days_before_assignment.sample(streams("index_date"), shape).ravel(),
+                               1e-6)
+    index_kind = np.array([types.index(t) for t in sc.referrals.offence_mix])[people["index_type"]]
+    pieces_out = [  # who, street point, conviction street point (nan: never convicted), type
+        (prior_who, prior_street, prior_sigma, mix.prior_kind(prior_u[:, 1])),
+        (other_who, other_street, other_sigma, other_kind),
+        (person, index_street, np.where(index_convicted, index_sigma, np.nan), index_kind),
+    ] + [(piece["who"][piece["keep"]], piece["street"][piece["keep"]], piece["sigma"][piece["keep"]],
+          mix.kind(piece["v"][piece["keep"]])) for piece in pieces]
+    clock = _kernels.sort_pauses(np.concatenate(pause_who), np.concatenate(pause_sigma),
+                                 np.concatenate(pause_length), size)
+    return _records(sc, people, clock, pieces_out, horizon_ext=horizon_ext, death=death, horizon=horizon,
+                    frailty=frailty, mu=mu)
+
+
+def _records(sc, people, clock, pieces, *, horizon_ext, death, horizon, frailty, mu) -> dict[str, Any]:
+    """The records extract of the people: offences, convictions, custody spells, deaths, priors.
+
+    Returns ``who, offence_day, conviction_day`` (NaT as int64 min), ``type``,
+    ``custody_who, custody_start, custody_end`` (inclusive days), ``died_day``, ``death``
+    (days after assignment, inf if none), ``prior`` (convictions known at assignment, by
+    person and type), ``frailty`` and ``annual_rate`` (untreated offences per street year).
+    """
+    nat = np.iinfo(np.int64).min
+    offsets, s, w, before0 = clock
+    size = horizon.size
+    who = np.concatenate([p[0] for p in pieces])
+    street = np.concatenate([p[1] for p in pieces])
+    sigma = np.concatenate([p[2] for p in pieces])
+    kind = np.concatenate([p[3] for p in pieces])
+    convicted = ~np.isnan(sigma)
+    offence_cal = _kernels.calendar(offsets, s, w, before0, who, street)
+    conviction_cal = np.full(who.size, np.inf)
+    conviction_cal[convicted] = _kernels.calendar(offsets, s, w, before0, who[convicted], sigma[convicted])
+    h = horizon[who]
+    committed = offence_cal < h
+    known = convicted & (conviction_cal < h)
+    assigned = people["assigned_day"]
+    offence_day = assigned[who] + np.floor(offence_cal).astype(np.int64)
+    conviction_day = np.where(known, assigned[who] + np.floor(np.where(known, conviction_cal, 0)).astype(np.int64), nat)
+    extraction_day = assigned + horizon_ext
+    died = death < horizon_ext
+    died_day = np.where(died, assigned + np.floor(np.where(died, death, 0)).astype(np.int64), nat)
+
+    n_types = len(sc.offence_types)
+    prior_mask = (known & (conviction_cal < 0) & (offence_cal < 0)
+                  & (offence_day >= assigned[who] - sc.analysis.prior_window_days))
+    prior = np.bincount(who[prior_mask] * n_types + kind[prior_mask], minlength=size * n_types).reshape(size, n_types)
+    keep = committed & (known | sc.extraction.include_unconvicted)
+
+    # custody spells: pauses whose conviction is on record
+    spell_who = np.repeat(np.arange(size), np.diff(offsets))
+    start_cal = _kernels.calendar(offsets, s, w, before0, spell_who, s)
+    spell = start_cal < horizon[spell_who]
+    spell_who = spell_who[spell]
+    start_day = assigned[spell_who] + np.floor(start_cal[spell]).astype(np.int64)
+    end_day = start_day + w[spell].astype(np.int64) - 1
+    cap = np.where(died[spell_who], died_day[spell_who], extraction_day[spell_who])
+    return {
+        "who": who[keep], "offence_day": offence_day[keep], "conviction_day": conviction_day[keep],
+        "type": kind[keep], "custody_who": spell_who, "custody_start": start_day,
+        "custody_end": np.minimum(end_day, cap), "died_day": died_day, "death": death, "prior": prior,
+        "frailty": frailty, "annual_rate": mu * 365.25,
+    }
