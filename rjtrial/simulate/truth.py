@@ -130,13 +130,20 @@ def compute_truth(scenario: Scenario, *, population: int = 2_000_000, rng=None, 
     return dict(result)
 
 
+def _sized(scenario: Scenario, size: int) -> Scenario:
+    """A chunk: the scenario's trial scaled to ``size`` (referral rate scaled alike)."""
+    from rjtrial.simulate._replicates import sized_scenario
+
+    return sized_scenario(scenario, size)
+
+
 def _population(scenario: Scenario, sizes: list[int], gen: np.random.Generator) -> dict[str, np.ndarray]:
     """The follow-up columns of every simulated person, with their chunk."""
-    from rjtrial.simulate._replicates import replicate_batch, sized_scenario
+    from rjtrial.simulate._replicates import replicate_batch
 
     parts: dict[str, list] = {k: [] for k in ("time", "event", "treatment", "exposure", "count", "chunk")}
     for c, size in enumerate(sizes):
-        batch = replicate_batch(sized_scenario(scenario, size), int(gen.integers(0, 2**63)), 1, allocation="simple")
+        batch = replicate_batch(_sized(scenario, size), int(gen.integers(0, 2**63)), 1, allocation="simple")
         parts["time"].append(batch["time_at_risk"][:, 0].astype(np.int32))
         parts["event"].append(batch["event"][:, 0])
         parts["treatment"].append(batch["treatment"][:, 0].astype(np.int8))
