@@ -26,7 +26,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["sort_pauses", "calendar", "followup", "latest_conviction"]
+__all__ = ["sort_pauses", "merge_pauses", "calendar", "followup", "latest_conviction", "lay_out", "convictions", "owners", "extract", "spells",
+           "order_runs", "categories"]
 
 
 def _jit(function):
@@ -79,6 +80,58 @@ def sort_pauses(person, sigma, length, n):  # pragma: no cover - compiled
 
 
 @_jit
+def owners(count):  # pragma: no cover - compiled
+    """``numpy.repeat(arange(count.size), count)``, several times faster."""
+    who = np.empty(count.sum(), dtype=np.int64)
+    k = 0
+    for p in range(count.size):
+        for _ in range(count[p]):
+            who[k] = p
+            k += 1
+    return who
+
+
+@_jit
+def lay_out(count, start, span, keep_p, u, never, custody_share):  # pragma: no cover - compiled
+    """Offences of a Poisson piece laid out by person (``count`` each), from their uniforms ``u``
+    (columns: position, kept, convicted, type and custody): ``who``, street point
+    ``start + span u0``, ``keep`` (``u1 < keep_p``), ``convicted`` (``u2 >= never``) and
+    ``custody`` (convicted and ``u3 < custody_share``)."""
+    total = u.shape[0]
+    who = np.empty(total, dtype=np.int64)
+    street = np.empty(total, dtype=np.float64)
+    keep = np.empty(total, dtype=np.bool_)
+    convicted = np.empty(total, dtype=np.bool_)
+    custody = np.empty(total, dtype=np.bool_)
+    k = 0
+    for p in range(count.size):
+        for _ in range(count[p]):
+            who[k] = p
+            street[k] = start[p] + span[p] * u[k, 0]
+            keep[k] = u[k, 1] < keep_p[p]
+            c = u[k, 2] >= never
+            convicted[k] = c
+            custody[k] = c and u[k, 3] < custody_share
+            k += 1
+    return who, street, keep, convicted, custody
+
+
+@_jit
+def convictions(street, convicted, lag):  # pragma: no cover - compiled
+    """Street point of each offence's conviction: ``street + lag`` for the convicted (``lag``
+    holds theirs, in order), nan for the others."""
+    sigma = np.empty(street.size, dtype=np.float64)
+    j = 0
+    for k in range(street.size):
+        if convicted[k]:
+            sigma[k] = street[k] + lag[j]
+            j += 1
+        else:
+            sigma[k] = np.nan
+    return sigma
+
+
+@_jit
 def latest_conviction(count, sigma, floor):  # pragma: no cover - compiled
     """Per person: the latest conviction street point of its offences (laid out by person,
     ``count`` each; nan ``sigma``: never convicted), at least ``floor``."""
@@ -90,6 +143,48 @@ def latest_conviction(count, sigma, floor):  # pragma: no cover - compiled
                 out[p] = sigma[k]
             k += 1
     return out
+
+
+@_jit
+def merge_pauses(person, sigma, length, n, bounds):  # pragma: no cover - compiled
+    """As :func:`sort_pauses`, for pauses given as runs ``bounds[j]:bounds[j + 1]`` each already
+    ordered by person (one run per kind of conviction): a merge by person, reading every run in
+    order (no scattered writes), then a sort of each person's few pauses by street point."""
+    total = person.size
+    runs = bounds.size - 1
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    s = np.empty(total, dtype=np.float64)
+    w = np.empty(total, dtype=np.float64)
+    before0 = np.zeros(n, dtype=np.float64)
+    pointer = bounds[:-1].copy()
+    k = 0
+    for p in range(n):
+        first = k
+        for j in range(runs):
+            i = pointer[j]
+            end = bounds[j + 1]
+            while i < end and person[i] == p:
+                s[k] = sigma[i]
+                w[k] = length[i]
+                k += 1
+                i += 1
+            pointer[j] = i
+        for a in range(first + 1, k):  # insertion sort (stable): a person has few pauses
+            key, weight = s[a], w[a]
+            b = a - 1
+            while b >= first and s[b] > key:
+                s[b + 1] = s[b]
+                w[b + 1] = w[b]
+                b -= 1
+            s[b + 1] = key
+            w[b + 1] = weight
+        total_before = 0.0
+        for a in range(first, k):
+            if s[a] < 0.0:
+                total_before += w[a]
+        before0[p] = total_before
+        offsets[p + 1] = k
+    return offsets, s, w, before0
 
 
 @njit(nogil=True, inline="always")
@@ -207,3 +302,117 @@ def _custody_before(starts, ends, m, x):  # pragma: no cover - compiled
             break
         total += min(ends[j], x - 1) - starts[j] + 1
     return total
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+@_jit
+def extract(offsets, s, w, before0, who, street, sigma, kept, kind, assigned, horizon, include_unconvicted,
+            prior_window, out_who, out_offence, out_conviction, out_kind, start, prior):  # pragma: no cover
+    """Write the offences on record into ``out_*`` from position ``start``; return the end.
+
+    Offences at street points ``street`` of people ``who`` with convictions at ``sigma``
+    (nan: never convicted), of type ``kind``; rows with ``kept`` false (thinned away;
+    ``kept`` empty: none) are left out. An offence is on record when committed before
+    ``horizon`` (extraction or death) and convicted before it (or ``include_unconvicted``).
+    Written: the person, the offence and conviction days (days since 1970-01-01, from the
+    assignment day ``assigned``; ``_NAT``: no conviction on record) and the type. A conviction
+    known at assignment of an offence of the ``prior_window`` days before it adds one to
+    ``prior[person, type]``.
+    """
+    thinned = kept.size > 0
+    k = start
+    for i in range(who.size):
+        if thinned and not kept[i]:
+            continue
+        p = who[i]
+        first, last = offsets[p], offsets[p + 1]
+        h = horizon[p]
+        cal = street[i] + (_shift(s, w, first, last, street[i]) - before0[p])
+        if not cal < h:
+            continue
+        convicted_on = sigma[i] + (_shift(s, w, first, last, sigma[i]) - before0[p])
+        known = convicted_on < h  # nan: False
+        if not (known or include_unconvicted):
+            continue
+        day = np.int64(math.floor(cal))
+        out_who[k] = p
+        out_offence[k] = assigned[p] + day
+        out_conviction[k] = assigned[p] + np.int64(math.floor(convicted_on)) if known else _NAT
+        out_kind[k] = kind[i]
+        if known and convicted_on < 0.0 and cal < 0.0 and day >= -prior_window:
+            prior[p, kind[i]] += 1
+        k += 1
+    return k
+
+
+@_jit
+def categories(u, cdf, codes):  # pragma: no cover - compiled
+    """``codes[j % codes.size]`` for the first ``j`` with ``u < cdf[j]`` (the last if none): an
+    inverse CDF over a few cells (a linear scan beats a binary search there)."""
+    out = np.empty(u.size, dtype=np.int64)
+    last = cdf.size - 1
+    for i in range(u.size):
+        j = 0
+        while j < last and cdf[j] <= u[i]:
+            j += 1
+        out[i] = codes[j % codes.size]
+    return out
+
+
+@_jit
+def spells(offsets, s, w, before0, horizon, cap):  # pragma: no cover - compiled
+    """Custody spells on record: every pause whose conviction (its start) is before ``horizon``;
+    ``(who, start, end)`` in days relative to the assignment day, the end (inclusive) capped at
+    ``cap`` (death or extraction). In order of person, then start."""
+    n = horizon.size
+    total = 0
+    for p in range(n):
+        first, last = offsets[p], offsets[p + 1]
+        for j in range(first, last):
+            if s[j] + (_shift(s, w, first, last, s[j]) - before0[p]) < horizon[p]:
+                total += 1
+    who = np.empty(total, dtype=np.int64)
+    start = np.empty(total, dtype=np.int64)
+    end = np.empty(total, dtype=np.int64)
+    k = 0
+    for p in range(n):
+        first, last = offsets[p], offsets[p + 1]
+        for j in range(first, last):
+            cal = s[j] + (_shift(s, w, first, last, s[j]) - before0[p])
+            if cal < horizon[p]:
+                who[k] = p
+                start[k] = np.int64(math.floor(cal))
+                end[k] = min(start[k] + np.int64(w[j]) - 1, cap[p])
+                k += 1
+    return who, start, end
+
+
+@_jit
+def order_runs(who, day, bounds, n):  # pragma: no cover - compiled
+    """The order by person, then day, of rows given as runs ``bounds[j]:bounds[j + 1]`` each
+    ordered by person: what a stable argsort by (person, day) gives, without sorting them all."""
+    runs = bounds.size - 1
+    order = np.empty(who.size, dtype=np.int64)
+    pointer = bounds[:-1].copy()
+    k = 0
+    for p in range(n):
+        first = k
+        for j in range(runs):
+            i = pointer[j]
+            end = bounds[j + 1]
+            while i < end and who[i] == p:
+                order[k] = i
+                k += 1
+                i += 1
+            pointer[j] = i
+        for a in range(first + 1, k):  # stable insertion sort by day
+            row = order[a]
+            key = day[row]
+            b = a - 1
+            while b >= first and day[order[b]] > key:
+                order[b + 1] = order[b]
+                b -= 1
+            order[b + 1] = row
+    return order

@@ -88,13 +88,11 @@ class _Mix:
 
     def kind(self, v: np.ndarray) -> np.ndarray:
         """Type of offences from their (type, custody) uniform."""
-        cell = np.minimum(np.searchsorted(self.cells / self.cells[-1], v, side="right"), self.cells.size - 1)
-        return self.codes[cell % self.codes.size]
+        return _kernels.categories(v, self.cells / self.cells[-1], self.codes)
 
     def prior_kind(self, v: np.ndarray) -> np.ndarray:
         """Type of convictions that led to custody (``~ pi_t c_t``)."""
-        total = max(float(self.prior[-1]), 1e-300)
-        return self.codes[np.minimum(np.searchsorted(self.prior / total, v, side="right"), self.codes.size - 1)]
+        return _kernels.categories(v, self.prior / max(float(self.prior[-1]), 1e-300), self.codes)
 
 
 def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p, shape) -> dict[str, np.ndarray]:
@@ -105,18 +103,22 @@ def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p
     and ``count`` per person."""
     span = np.maximum(stop - start, 0.0)
     count = streams(f"{name}_count").poisson((rate * span).reshape(shape)).ravel()
-    who = np.repeat(np.arange(count.size), count)
-    u = streams(f"{name}_marks").random((who.size, 4))  # position, kept, convicted, (type, custody)
-    street = np.repeat(start, count) + np.repeat(span, count) * u[:, 0]
-    keep = u[:, 1] < keep_p[who]
-    convicted = np.flatnonzero(u[:, 2] >= mix.never)
-    sigma = np.full(who.size, np.nan)
-    sigma[convicted] = street[convicted] + sc.conviction.lag_days.sample(streams(f"{name}_lag"), convicted.size)
-    custody = convicted[u[convicted, 3] < mix.custody]
+    u = streams(f"{name}_marks").random((int(count.sum()), 4))  # position, kept, convicted, (type, custody)
+    who, street, keep, convicted, custody = _kernels.lay_out(count, start, span, keep_p, u, mix.never, mix.custody)
+    lag = sc.conviction.lag_days.sample(streams(f"{name}_lag"), int(np.count_nonzero(convicted)))
+    sigma = _kernels.convictions(street, convicted, lag)
+    custody = np.flatnonzero(custody)
     length = _length(sc, streams(f"{name}_length"), custody.size)
     kept = keep[custody]
     return {"who": who, "street": street, "keep": keep, "sigma": sigma, "v": u[:, 3], "count": count,
             "pause_who": who[custody[kept]], "pause_sigma": sigma[custody[kept]], "pause_length": length[kept]}
+
+
+def _clock(who: list, sigma: list, length: list, size: int):
+    """The street clock of every person from runs of pauses, each run ordered by person."""
+    bounds = np.zeros(len(who) + 1, dtype=np.int64)
+    np.cumsum([a.size for a in who], out=bounds[1:])
+    return _kernels.merge_pauses(np.concatenate(who), np.concatenate(sigma), np.concatenate(length), size, bounds)
 
 
 def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str = "followup") -> dict[str, Any]:
@@ -154,7 +156,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
 
     # before assignment: the offences that lead to custody
     prior_n = streams("prior_count").poisson(mu.reshape(shape) * (mix.q * mix.custody * history)).ravel()
-    prior_who = np.repeat(person, prior_n)
+    prior_who = _kernels.owners(prior_n)
     prior_u = streams("prior_marks").random((prior_who.size, 2))  # position, type
     prior_street = -history * (1.0 - prior_u[:, 0])
     prior_sigma = prior_street + sc.conviction.lag_days.sample(streams("prior_lag"), prior_who.size)
@@ -188,8 +190,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     pause_length = [prior_length, index_length[index_custody]] + [piece["pause_length"] for piece in pieces]
 
     if scope == "followup":
-        offsets, s, w, before0 = _kernels.sort_pauses(np.concatenate(pause_who), np.concatenate(pause_sigma),
-                                                      np.concatenate(pause_length), size)
+        offsets, s, w, before0 = _clock(pause_who, pause_sigma, pause_length, size)
         o_offsets = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(post["count"], out=o_offsets[1:])
         cutoff = extraction_day - sc.analysis.conviction_lag_days - people["assigned_day"]
@@ -202,17 +203,15 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
 
     # records only: before assignment without custody, after the window, the index offence's date
     other_n = streams("other_count").poisson(mu.reshape(shape) * ((1.0 - mix.q * mix.custody) * history)).ravel()
-    other_who = np.repeat(person, other_n)
+    other_who = _kernels.owners(other_n)
     u = streams("other_marks").random((other_who.size, 2))  # position, (type, convicted)
     other_street = -history * (1.0 - u[:, 0])
-    cells = np.concatenate([mix.pi * mix.q * (1.0 - mix.c), mix.pi * (1.0 - mix.q)])  # convicted first
-    cell = np.minimum(np.searchsorted(np.cumsum(cells) / max(cells.sum(), 1e-300), u[:, 1], side="right"),
-                      cells.size - 1)
-    other_kind = mix.codes[cell % mix.codes.size]
-    other_sigma = np.full(other_who.size, np.nan)
-    other_convicted = np.flatnonzero(cell < mix.codes.size)
-    other_sigma[other_convicted] = other_street[other_convicted] + sc.conviction.lag_days.sample(
-        streams("other_lag"), other_convicted.size)
+    cells = np.cumsum(np.concatenate([mix.pi * mix.q * (1.0 - mix.c), mix.pi * (1.0 - mix.q)]))  # convicted first
+    cells /= max(cells[-1], 1e-300)
+    other_kind = _kernels.categories(u[:, 1], cells, mix.codes)
+    other_convicted = u[:, 1] < cells[mix.codes.size - 1]
+    other_lag = sc.conviction.lag_days.sample(streams("other_lag"), int(np.count_nonzero(other_convicted)))
+    other_sigma = _kernels.convictions(other_street, other_convicted, other_lag)
 
     after = _piece(sc, mix, streams, "after", late_end, np.maximum(horizon, late_end), mu * boost, keep_p, shape)
     pieces.append(after)
@@ -223,14 +222,13 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     index_street = -np.maximum(sc.index_offence.days_before_assignment.sample(streams("index_date"), shape).ravel(),
                                1e-6)
     index_kind = np.array([types.index(t) for t in sc.referrals.offence_mix])[people["index_type"]]
-    pieces_out = [  # who, street point, conviction street point (nan: never convicted), type
-        (prior_who, prior_street, prior_sigma, mix.prior_kind(prior_u[:, 1])),
-        (other_who, other_street, other_sigma, other_kind),
-        (person, index_street, np.where(index_convicted, index_sigma, np.nan), index_kind),
-    ] + [(piece["who"][piece["keep"]], piece["street"][piece["keep"]], piece["sigma"][piece["keep"]],
-          mix.kind(piece["v"][piece["keep"]])) for piece in pieces]
-    clock = _kernels.sort_pauses(np.concatenate(pause_who), np.concatenate(pause_sigma),
-                                 np.concatenate(pause_length), size)
+    everyone = np.ones(0, dtype=bool)  # no thinning
+    pieces_out = [  # who, street point, conviction street point (nan: never convicted), type, kept
+        (prior_who, prior_street, prior_sigma, mix.prior_kind(prior_u[:, 1]), everyone),
+        (other_who, other_street, other_sigma, other_kind, everyone),
+        (person, index_street, np.where(index_convicted, index_sigma, np.nan), index_kind, everyone),
+    ] + [(p["who"], p["street"], p["sigma"], mix.kind(p["v"]), p["keep"]) for p in pieces]
+    clock = _clock(pause_who, pause_sigma, pause_length, size)
     return _records(sc, people, clock, pieces_out, horizon_ext=horizon_ext, death=death, horizon=horizon,
                     frailty=frailty, mu=mu)
 
@@ -238,49 +236,35 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
 def _records(sc, people, clock, pieces, *, horizon_ext, death, horizon, frailty, mu) -> dict[str, Any]:
     """The records extract of the people: offences, convictions, custody spells, deaths, priors.
 
-    Returns ``who, offence_day, conviction_day`` (NaT as int64 min), ``type``,
-    ``custody_who, custody_start, custody_end`` (inclusive days), ``died_day``, ``death``
-    (days after assignment, inf if none), ``prior`` (convictions known at assignment, by
-    person and type), ``frailty`` and ``annual_rate`` (untreated offences per street year).
+    ``pieces``: ``(who, street, sigma, kind, kept)`` per kind of offence, each ordered by
+    person (``kept``: false for offences thinned away, or empty when none is). Returns ``who, offence_day,
+    conviction_day`` (NaT as int64 min), ``type``, ``bounds`` (the pieces' rows), ``custody_who,
+    custody_start, custody_end`` (inclusive days, in order of person and start),
+    ``died_day``, ``death`` (days after assignment, inf if none), ``prior`` (convictions known
+    at assignment, by person and type), ``frailty`` and ``annual_rate`` (untreated offences
+    per street year).
     """
     nat = np.iinfo(np.int64).min
-    offsets, s, w, before0 = clock
     size = horizon.size
-    who = np.concatenate([p[0] for p in pieces])
-    street = np.concatenate([p[1] for p in pieces])
-    sigma = np.concatenate([p[2] for p in pieces])
-    kind = np.concatenate([p[3] for p in pieces])
-    convicted = ~np.isnan(sigma)
-    offence_cal = _kernels.calendar(offsets, s, w, before0, who, street)
-    conviction_cal = np.full(who.size, np.inf)
-    conviction_cal[convicted] = _kernels.calendar(offsets, s, w, before0, who[convicted], sigma[convicted])
-    h = horizon[who]
-    committed = offence_cal < h
-    known = convicted & (conviction_cal < h)
     assigned = people["assigned_day"]
-    offence_day = assigned[who] + np.floor(offence_cal).astype(np.int64)
-    conviction_day = np.where(known, assigned[who] + np.floor(np.where(known, conviction_cal, 0)).astype(np.int64), nat)
-    extraction_day = assigned + horizon_ext
-    died = death < horizon_ext
-    died_day = np.where(died, assigned + np.floor(np.where(died, death, 0)).astype(np.int64), nat)
-
     n_types = len(sc.offence_types)
-    prior_mask = (known & (conviction_cal < 0) & (offence_cal < 0)
-                  & (offence_day >= assigned[who] - sc.analysis.prior_window_days))
-    prior = np.bincount(who[prior_mask] * n_types + kind[prior_mask], minlength=size * n_types).reshape(size, n_types)
-    keep = committed & (known | sc.extraction.include_unconvicted)
-
-    # custody spells: pauses whose conviction is on record
-    spell_who = np.repeat(np.arange(size), np.diff(offsets))
-    start_cal = _kernels.calendar(offsets, s, w, before0, spell_who, s)
-    spell = start_cal < horizon[spell_who]
-    spell_who = spell_who[spell]
-    start_day = assigned[spell_who] + np.floor(start_cal[spell]).astype(np.int64)
-    end_day = start_day + w[spell].astype(np.int64) - 1
-    cap = np.where(died[spell_who], died_day[spell_who], extraction_day[spell_who])
+    prior = np.zeros((size, n_types), dtype=np.int64)
+    total = sum(piece[0].size for piece in pieces)
+    columns = {"who": np.empty(total, dtype=np.int64), "offence_day": np.empty(total, dtype=np.int64),
+               "conviction_day": np.empty(total, dtype=np.int64), "type": np.empty(total, dtype=np.int64)}
+    bounds = [0]
+    for who, street, sigma, kind, kept in pieces:
+        bounds.append(_kernels.extract(
+            *clock, who, street, sigma, kept, kind, assigned, horizon, bool(sc.extraction.include_unconvicted),
+            int(sc.analysis.prior_window_days), columns["who"], columns["offence_day"], columns["conviction_day"],
+            columns["type"], bounds[-1], prior))
+    died = death < horizon_ext
+    died_rel = np.floor(np.where(died, death, 0)).astype(np.int64)
+    died_day = np.where(died, assigned + died_rel, nat)
+    spell_who, start, end = _kernels.spells(*clock, horizon, np.where(died, died_rel, horizon_ext))
     return {
-        "who": who[keep], "offence_day": offence_day[keep], "conviction_day": conviction_day[keep],
-        "type": kind[keep], "custody_who": spell_who, "custody_start": start_day,
-        "custody_end": np.minimum(end_day, cap), "died_day": died_day, "death": death, "prior": prior,
-        "frailty": frailty, "annual_rate": mu * 365.25,
+        **{k: v[: bounds[-1]] for k, v in columns.items()}, "bounds": np.asarray(bounds, dtype=np.int64),
+        "custody_who": spell_who, "custody_start": assigned[spell_who] + start,
+        "custody_end": assigned[spell_who] + end, "died_day": died_day, "death": death,
+        "prior": prior, "frailty": frailty, "annual_rate": mu * 365.25,
     }

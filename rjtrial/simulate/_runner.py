@@ -26,9 +26,11 @@ from rjtrial.errors import RjtrialError
 __all__ = ["ANALYSES", "Runner", "run_batch"]
 
 ANALYSES = ("cox", "logrank", "rate_ratio")
-#: What a worker process needs, imported once by the fork server rather than by each worker.
+#: What a worker process needs, imported once by the fork server rather than by each worker
+#: (``_warm`` also loads the compiled kernels, so that forked workers start with them).
 _WORKER_MODULES = ("rjtrial.simulate._runner", "rjtrial.simulate._replicates", "rjtrial.simulate._offending",
-                   "rjtrial.simulate._allocation", "rjtrial.survival.batched", "rjtrial.frequency")
+                   "rjtrial.simulate._allocation", "rjtrial.survival.batched", "rjtrial.frequency",
+                   "rjtrial.simulate._warm")
 
 
 def _rate_ratio_one(count, exposure, treatment) -> tuple[float, float, float]:

@@ -354,13 +354,9 @@ def _referral_stream(sc: Scenario, people, streams: Streams) -> dict[str, Any]:
 
 
 def _ids(prefix: str, n: int) -> np.ndarray:
-    """``prefix`` followed by 1..n zero-padded to at least six digits, as Python strings (vectorised)."""
-    width = max(6, len(str(n)))
-    digits = (np.arange(1, n + 1, dtype=np.int64)[:, None] // 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)) % 10
-    codes = np.empty((n, len(prefix) + width), dtype=np.uint32)
-    codes[:, : len(prefix)] = [ord(c) for c in prefix]
-    codes[:, len(prefix):] = digits + ord("0")
-    return codes.view(f"<U{len(prefix) + width}").ravel().astype(object)
+    """``prefix`` followed by 1..n zero-padded to at least six digits, as Python strings."""
+    pattern = f"{prefix}%0{max(6, len(str(n)))}d"
+    return np.fromiter((pattern % i for i in range(1, n + 1)), dtype=object, count=n)
 
 
 def _answer_codes(q, ok: np.ndarray, pick: np.ndarray) -> np.ndarray:
@@ -500,13 +496,12 @@ def _referrals_frame(sc: Scenario, ref, arm) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- records
-def _person_order(person: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Order by person, then day (days fit in 32 bits: years 1970 +- 5.8 million)."""
-    return np.argsort(person.astype(np.int64) * (1 << 32) + (day + (1 << 31)), kind="stable")
-
-
 def _record_frames(sc: Scenario, ids, records, *, sort: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    order = _person_order(records["who"], records["offence_day"]) if sort else slice(None)
+    """The offences (by person, then offence date) and custody spells (by person, then start) tables."""
+    from rjtrial.simulate import _kernels
+
+    order = (_kernels.order_runs(records["who"], records["offence_day"], records["bounds"], len(ids)) if sort
+             else slice(None))
     types = pd.Categorical.from_codes(records["type"][order], categories=list(sc.offence_types))
     offences = pd.DataFrame({
         "id": ids[records["who"][order]],
@@ -514,11 +509,10 @@ def _record_frames(sc: Scenario, ids, records, *, sort: bool = True) -> tuple[pd
         "conviction_date": _days_to_datetime(records["conviction_day"][order]),
         "offence_type": types,
     })
-    order = _person_order(records["custody_who"], records["custody_start"]) if sort else slice(None)
-    custody = pd.DataFrame({
-        "id": ids[records["custody_who"][order]],
-        "start": _days_to_datetime(records["custody_start"][order]),
-        "end": _days_to_datetime(records["custody_end"][order]),
+    custody = pd.DataFrame({  # already in order of person and start (the street clock's)
+        "id": ids[records["custody_who"]],
+        "start": _days_to_datetime(records["custody_start"]),
+        "end": _days_to_datetime(records["custody_end"]),
     })
     return offences, custody
 
