@@ -3,8 +3,8 @@
 Simulates one trial of ``synthetic/jrc-london-burglary.toml`` enlarged to 1,000,000
 randomised offenders (the referral rate scaled alike, so the intake period is the
 trial's), with every record: the referral stream with its screening answers (about
-2.6 million referrals), allocation by the protocol's own engine
-(:func:`rjtrial.randomise.allocate_cohort`, stratified permuted blocks), conferences
+2.6 million referrals), allocation by the protocol's law (stratified permuted blocks,
+:mod:`rjtrial.simulate._allocation`), conferences
 held, covariates, the whole offending history (prior and follow-up offences,
 convictions, custody spells, deaths), victims and costs. The Monte Carlo truth is
 timed separately (``--truth``: :func:`rjtrial.simulate.compute_truth` on 2,000,000

@@ -475,16 +475,25 @@ def _referrals_frame(sc: Scenario, ref, arm) -> pd.DataFrame:
     frame = pd.DataFrame({"id": ref["id"], "referred_at": _timestamps(ref)})
     for name, codes in ref["strata"].items():
         frame[name] = pd.Categorical.from_codes(codes, categories=list(sc.protocol.strata[name]))
-    reasons = np.full(len(eligible), "", dtype=object)
-    for q in sc.protocol.eligibility:
+    # the reasons of each referral: one number per combination of failed answers, worded once each
+    combination = np.zeros(len(eligible), dtype=np.int64)
+    questions = sc.protocol.eligibility
+    for q in questions:
         ok, pick = ref["answers"][q.id]
         codes = _answer_codes(q, ok, pick)
         frame[f"answer_{q.id}"] = pd.Categorical.from_codes(codes, categories=list(q.answers))
-        failed = np.flatnonzero(~ok)
-        tags = np.asarray([f"{q.id}={a}" for a in q.answers], dtype=object)[codes[failed]]
-        reasons[failed] = np.where(reasons[failed] == "", tags, reasons[failed] + "; " + tags)
+        combination = combination * (len(q.answers) + 1) + np.where(ok, 0, codes + 1)
+    seen, where = np.unique(combination, return_inverse=True)
+    words = []
+    for value in seen.tolist():
+        tags = []
+        for q in reversed(questions):
+            value, code = divmod(value, len(q.answers) + 1)
+            if code:
+                tags.append(f"{q.id}={q.answers[code - 1]}")
+        words.append("; ".join(reversed(tags)))
     frame["status"] = pd.Categorical.from_codes((~eligible).astype(np.int8), categories=["randomised", "ineligible"])
-    frame["reasons"] = reasons
+    frame["reasons"] = np.asarray(words, dtype=object)[where.ravel()]
     arms = np.full(len(eligible), None, dtype=object)
     arms[eligible] = np.asarray(sc.protocol.arms, dtype=object)[arm]
     frame["arm"] = arms

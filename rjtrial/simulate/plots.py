@@ -65,7 +65,7 @@ def plot_power(result, ax=None, *, target: float | None = 0.8):
     level = int(round(100 * settings["ci_level"]))
     ax.set_title(f"{settings['scenario']}: {settings['analysis']}, {settings['reps']:,} trials per point "
                  f"({level}% Monte Carlo bands)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, alpha=0.3)
     if math.isfinite(float(grid.max() if grid.size else math.nan)):
         ax.set_xlim(grid.min(), grid.max())

@@ -224,7 +224,9 @@ class PowerResult(Result):
 def time_split(settings: Mapping[str, Any]) -> str:
     """The one-line account of where the time went."""
     seconds = settings["seconds"]
-    where = settings["backend"] if settings["workers"] is None else f"{settings['backend']} ({settings['workers']} workers)"
+    backend, workers = settings["backend"], settings["workers"]
+    where = ("this process" if backend == "in-process" else backend if workers is None
+             else f"a {backend} of {workers} workers")
     trials = settings.get("trials_simulated")
     count = f"{trials:,} trials " if trials else ""
     truth = f", truth {seconds['truth']:.1f} s" if seconds.get("truth") else ""
@@ -380,7 +382,8 @@ def power(
     rng : int, numpy.random.SeedSequence or numpy.random.Generator
         Seed of every trial (see the module notes on reproducibility).
     workers : int, optional
-        Processes of the local pool (default ``os.cpu_count()``); 1 runs in this process.
+        Processes of the local pool (default ``os.cpu_count()``, or this process alone for a
+        run of one or two batches); 1 runs in this process.
     scheduler : str or distributed.Client, optional
         Run the batches on a Dask cluster instead: a scheduler address
         (``"tcp://host:8786"``) or a connected ``distributed.Client``.
@@ -425,6 +428,8 @@ def power(
     effects = _effects(hazard_ratio, scenario)
     started = time.perf_counter()
     cells = [(scenario, hr, size) for hr in effects for size in sizes]
+    if workers is None and scheduler is None and len(cells) * math.ceil(int(reps) / int(chunk_size)) <= 2:
+        workers = 1  # one or two batches: starting a pool would cost more than it saves (same result)
     with Runner(workers=workers, scheduler=scheduler, progress=progress) as runner:
         replicates, seconds = simulate_cells(runner, cells, reps=int(reps), analysis=analysis, alpha=alpha,
                                              root=root, chunk_size=int(chunk_size))
