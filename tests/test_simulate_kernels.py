@@ -45,3 +45,14 @@ def test_latest_conviction_ignores_the_never_convicted():
     sigma = np.array([5.0, np.nan, np.nan, 9.0, 2.0])
     out = _kernels.latest_conviction(count, sigma, np.array([1.0, 7.0, 3.0]))
     assert out.tolist() == [5.0, 7.0, 9.0]
+
+
+@pytest.mark.parametrize("mean", [0.0, 0.01, 0.7, 3.0, 29.9, 30.0, 45.5, 300.0, 2500.0])
+def test_poisson_counts_invert_the_cdf_at_their_uniform(mean):
+    """Exact inversion: each count x from uniform u has F(x - 1) <= u < F(x) (scipy's CDF)."""
+    from scipy import stats
+
+    u = np.random.default_rng(1).random(20_000)
+    x = _kernels.poisson(np.full(u.size, mean), u)
+    assert (stats.poisson.cdf(x - 1, mean) <= u + 1e-12).all() and (u < stats.poisson.cdf(x, mean) + 1e-12).all()
+    assert (np.diff(_kernels.poisson(np.full(50, mean), np.linspace(0, 0.999, 50))) >= 0).all()  # monotone in u

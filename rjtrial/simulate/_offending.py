@@ -58,6 +58,11 @@ FOLLOWUP_COLUMNS = ("time_at_risk", "event", "reoffences", "exposure_days", "day
                     "first_reoffence_day")
 
 
+def _counts(gen: np.random.Generator, mean: np.ndarray) -> np.ndarray:
+    """Poisson counts of people (flat, person-major), one uniform each (:func:`_kernels.poisson`)."""
+    return _kernels.poisson(mean, gen.random(mean.size))
+
+
 def _length(sc, gen, size) -> np.ndarray:
     """Custody lengths: whole days, at least one."""
     return np.maximum(1.0, np.rint(sc.custody.length_days.sample(gen, size)))
@@ -102,7 +107,7 @@ def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p
     custody), the custody pauses of the kept ones (``pause_who, pause_sigma, pause_length``)
     and ``count`` per person."""
     span = np.maximum(stop - start, 0.0)
-    count = streams(f"{name}_count").poisson((rate * span).reshape(shape)).ravel()
+    count = _counts(streams(f"{name}_count"), rate * span)
     u = streams(f"{name}_marks").random((int(count.sum()), 4))  # position, kept, convicted, (type, custody)
     who, street, keep, convicted, custody = _kernels.lay_out(count, start, span, keep_p, u, mix.never, mix.custody)
     lag = sc.conviction.lag_days.sample(streams(f"{name}_lag"), int(np.count_nonzero(convicted)))
@@ -155,7 +160,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     person = np.arange(size)
 
     # before assignment: the offences that lead to custody
-    prior_n = streams("prior_count").poisson(mu.reshape(shape) * (mix.q * mix.custody * history)).ravel()
+    prior_n = _counts(streams("prior_count"), mu * (mix.q * mix.custody * history))
     prior_who = _kernels.owners(prior_n)
     prior_u = streams("prior_marks").random((prior_who.size, 2))  # position, type
     prior_street = -history * (1.0 - prior_u[:, 0])
@@ -202,7 +207,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
         return result
 
     # records only: before assignment without custody, after the window, the index offence's date
-    other_n = streams("other_count").poisson(mu.reshape(shape) * ((1.0 - mix.q * mix.custody) * history)).ravel()
+    other_n = _counts(streams("other_count"), mu * ((1.0 - mix.q * mix.custody) * history))
     other_who = _kernels.owners(other_n)
     u = streams("other_marks").random((other_who.size, 2))  # position, (type, convicted)
     other_street = -history * (1.0 - u[:, 0])

@@ -33,6 +33,28 @@ _WORKER_MODULES = ("rjtrial.simulate._runner", "rjtrial.simulate._replicates", "
                    "rjtrial.simulate._warm")
 
 
+def _pool_context():
+    """``forkserver`` (workers never inherit this process's threads, e.g. numba's or Dask's),
+    its server preloading what a worker needs; ``spawn`` where there is no fork server."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(_WORKER_MODULES))  # imported once, in the server
+        return context
+    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
+
+
+def prestart() -> None:
+    """Start the process pool's fork server now, so that it imports and loads the kernels while
+    this process goes on with its own imports (the CLI calls this first; nothing else changes)."""
+    context = _pool_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _rate_ratio_one(count, exposure, treatment) -> tuple[float, float, float]:
     """Log rate ratio, standard error and p-value of one trial by :func:`rjtrial.frequency.rate_ratio`."""
     import pandas as pd
@@ -200,14 +222,7 @@ class Runner:
 
     def _process_pool(self):
         if self._pool is None:
-            import multiprocessing
-
-            if "forkserver" in multiprocessing.get_all_start_methods():
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(list(_WORKER_MODULES))  # imported once, in the server
-            else:  # pragma: no cover - Windows
-                context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_pool_context())
         return self._pool
 
     def _dask_client(self):

@@ -23,6 +23,7 @@ imported until a command runs.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 ANALYSES = ("cox", "logrank", "rate_ratio")  # rjtrial.simulate.power.ANALYSES (a test keeps them equal)
@@ -145,8 +146,17 @@ def _options(args) -> dict:
             "truth_cache_dir": _cache_dir(args.truth_cache)}
 
 
+def _prestart(args) -> None:
+    """Start the pool's fork server before the heavy imports (it loads while they run)."""
+    if args.scheduler is None and args.workers != 1 and (os.cpu_count() or 1) > 1:
+        from rjtrial.simulate._runner import prestart
+
+        prestart()
+
+
 def cmd_power(args) -> int:
     """Run ``rjtrial power``; returns the exit code (0)."""
+    _prestart(args)
     from rjtrial.simulate.power import power
 
     sizes = parse_sizes(args.n)
@@ -176,6 +186,7 @@ def cmd_power(args) -> int:
 
 def cmd_sample_size(args) -> int:
     """Run ``rjtrial sample-size``; returns the exit code (0)."""
+    _prestart(args)
     from rjtrial.simulate.sample_size import sample_size
 
     _check(args)
