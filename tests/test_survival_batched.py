@@ -510,3 +510,40 @@ def test_negative_binomial_bad_options(options, message):
     with pytest.raises((ValueError, DataError), match=message):
         negative_binomial_batch(np.arange(6.0), np.ones(6), np.tile([0, 1], 3), trial=np.array([0, 0, 0, 1, 1, 1]),
                                 **options)
+
+
+def test_negative_binomial_batch_fits_non_whole_counts_by_maximum_likelihood():
+    """Counts that are not whole numbers take the lgamma/digamma route: the batch's estimates
+    maximise the NB2 likelihood (checked against scipy's optimiser on the same likelihood)."""
+    from scipy import optimize, special
+
+    rng = np.random.default_rng(5)
+    arm = np.repeat([0, 1], 150)
+    y = rng.negative_binomial(1.2, 1.0 / (1.0 + np.where(arm == 1, 1.6, 2.4))) + 0.5
+    x = rng.uniform(200, 730, arm.size)
+    fit = negative_binomial_batch(y, x, arm, trial=np.zeros(arm.size, dtype=int), tol=1e-12)
+
+    def minus_loglik(params):
+        a0, a1, log_theta = params
+        theta = np.exp(log_theta)
+        eta = np.log(x) + np.where(arm == 1, a1, a0)
+        mu = np.exp(eta)
+        ll = special.gammaln(y + theta) - special.gammaln(theta) + theta * log_theta - (theta + y) * np.log(theta + mu) \
+            + y * eta
+        return -ll.sum()
+
+    best = optimize.minimize(minus_loglik, [np.log(2.0 / 365), np.log(1.6 / 365), 0.0], method="Nelder-Mead",
+                             options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000})
+    assert fit.converged[0]
+    assert fit.estimate[0] == pytest.approx(best.x[1] - best.x[0], abs=1e-5)
+    assert fit.dispersion[0] == pytest.approx(np.exp(-best.x[2]), rel=1e-4)
+
+
+@pytest.mark.parametrize("x", [1e-3, 0.3, 1.0, 2.5, 5.999, 6.0, 17.0, 250.0, 1e6])
+def test_the_kernels_digamma_and_trigamma_are_scipys(x):
+    from scipy import special
+
+    from rjtrial.survival import _batched_kernels
+
+    assert _batched_kernels._digamma(x) == pytest.approx(special.digamma(x), rel=1e-12, abs=1e-12)
+    assert _batched_kernels._trigamma(x) == pytest.approx(special.polygamma(1, x), rel=1e-12, abs=1e-12)
