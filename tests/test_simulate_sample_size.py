@@ -82,6 +82,7 @@ def test_bisection_helpers():
     assert 137 <= _smallest(reaches, 100, 200, 0.05) <= 137 + 10
     assert _bracket(reaches, 50, [], floor=20, ceiling=10_000, growth=2.0) == (100, 200)
     assert _bracket(reaches, 1000, [], floor=20, ceiling=10_000, growth=2.0) == (125, 250)
+    assert _bracket(reaches, 1000, [], floor=20, ceiling=10_000, growth=1.25) == (132, 166)
     assert _bracket(lambda m: True, 100, [], floor=20, ceiling=10_000, growth=2.0) == (19, 20)
     with pytest.raises(ValueError, match="n_max"):
         _bracket(lambda m: False, 100, [], floor=20, ceiling=1000, growth=2.0)

@@ -8,8 +8,8 @@ numbers; see :mod:`rjtrial.simulate.power`): the estimated power curve is smooth
 and a bisection over it is stable. The search:
 
 1. a bracket ``[lo, hi]`` with power below the target at ``lo`` and reaching it at
-   ``hi``, from Schoenfeld's answer with the intention-to-treat hazard ratio of the truth
-   (cox/logrank) or from 200, halving or doubling as needed;
+   ``hi``: from Schoenfeld's answer with the intention-to-treat hazard ratio of the truth
+   (cox/logrank), growing by a quarter or halving as needed, or from 200, doubling;
 2. bisection until the bracket is narrower than ``resolution`` (a share of ``n``;
    ``resolution=0`` bisects down to a single participant); the answer is ``hi``;
 3. its Monte Carlo uncertainty: by the same bisection on the same curve, the smallest
@@ -146,8 +146,8 @@ def _smallest(reaches: Callable[[int], bool], lo: int, hi: int, resolution: floa
 def _bracket(reaches: Callable[[int], bool], start: int, known, *, floor: int, ceiling: int,
              growth: float) -> tuple[int, int]:
     """``(lo, hi)`` with ``not reaches(lo)`` and ``reaches(hi)``: from the sizes already
-    ``known``, else from ``start``, multiplying by ``growth`` up to ``ceiling`` or halving
-    down to ``floor`` (``lo = floor - 1`` when even ``floor`` reaches it)."""
+    ``known``, else from ``start``, multiplying or dividing by ``growth`` (up to ``ceiling``,
+    down to ``floor``; ``lo = floor - 1`` when even ``floor`` reaches it)."""
     yes = [m for m in known if reaches(m)]
     hi = min(yes) if yes else None
     no = [m for m in known if not reaches(m) and (hi is None or m < hi)]
@@ -165,7 +165,7 @@ def _bracket(reaches: Callable[[int], bool], start: int, known, *, floor: int, c
         if hi <= floor:
             lo = floor - 1
             break
-        m = max(floor, hi // 2)
+        m = max(floor, min(hi - 1, math.floor(hi / growth)))
         if reaches(m):
             hi = m
         else:
@@ -290,7 +290,8 @@ def sample_size(
 
         floor = int(n_min)
         results = {}
-        for name, column, growth in (("n", "power", 2.0), ("n_lower", "ci_upper", 2.0),
+        first_growth = 1.25 if math.isfinite(schoenfeld_n) else 2.0  # Schoenfeld's guess is near; 200 may not be
+        for name, column, growth in (("n", "power", first_growth), ("n_lower", "ci_upper", 1.25),
                                      ("n_upper", "ci_lower", 1.25)):
             reaches = criterion(column)
             lo, hi = _bracket(reaches, guess if name == "n" else results["n"], list(evaluated), floor=floor,
