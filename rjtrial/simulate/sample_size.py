@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from rjtrial._result import Result, jsonable
+from rjtrial.errors import RjtrialWarning
 from rjtrial.simulate._runner import Runner
 from rjtrial.simulate._streams import seed_label, seed_sequence
 from rjtrial.simulate.power import (
@@ -316,6 +318,11 @@ def sample_size(
     if drops:
         notes.append(f"the simulated power fell with n between {drops[0][0]:,} and {drops[0][1]:,} by more than its "
                      "Monte Carlo standard error; the bisection assumes it grows: raise reps for a steadier curve")
+    failed = sum(r["failed"] for r in evaluated.values())
+    if failed:
+        notes.append(f"{failed} simulated trials could not be fitted; they count as not rejecting")
+    for note in notes:
+        warnings.warn(note, RjtrialWarning, stacklevel=2)
     evaluations = pd.DataFrame(list(evaluated.values()))
     return SampleSizeResult(
         n=int(results["n"]), power=chosen["power"], mc_std_error=chosen["mc_std_error"],
