@@ -59,8 +59,8 @@ from rjtrial.simulate.scenario import Scenario
 __all__ = ["compute_truth", "truth_record", "default_truth_seed"]
 
 MIN_CHUNKS = 8  # the population is split in at least this many chunks (batch-means standard errors)
-#: Part of every cached truth's name: truths computed by an older engine are not reused.
-TRUTH_VERSION = 2
+#: Part of every cached truth's name: truths computed by an older engine (other draws) are not reused.
+TRUTH_VERSION = 3
 _CACHE: dict[tuple, dict] = {}  # in-process memo of a deterministic function; never changes a result
 
 
