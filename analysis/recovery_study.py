@@ -1,38 +1,41 @@
 """Recovery study: do rjtrial's estimators find the generator's truth?
 
 Over replicate trials of one scenario (default ``synthetic/jrc-multisite.toml``: 2,000
-offenders, minimisation 2:1) and of its null twin (``synthetic/null-effect.toml``),
-each replicate is analysed as a real trial would be:
+offenders, minimisation 2:1) and of its null twin (``synthetic/null-effect.toml``), each
+replicate is analysed as a real trial would be, against the truth of
+:func:`rjtrial.simulate.truth.compute_truth` (population ``--truth-population``). Two routes:
 
-1. :meth:`SimulatedTrial.followup` -- :func:`rjtrial.followup.build` with the
-   scenario's analysis plan (two-year window, offence dates, extraction date and the
-   183-day conviction-lag cut-off);
-2. **Cox**: lifelines ``CoxPHFitter`` of ``time_at_risk`` on the arm (Efron ties),
-   Wald 95% interval and test;
-3. **rate ratio**: :func:`rjtrial.frequency.rate_ratio` (negative binomial, exposure
-   ``exposure_days``, participants with some street time), Wald 95% interval and test.
-   In about 30% of these trials statsmodels' Newton step inside ``rate_ratio`` returns NaN
-   while reporting convergence; ``rate_ratio`` then reports the Poisson fit (with a
-   "no overdispersion" warning) and its far too narrow interval. So the same NB2 model is
-   also fitted by a reliable optimiser (``log_rate_ratio_nb``), with model-based and
-   sandwich intervals, to separate that failure from the model's own fit;
-4. **RMST**: difference of the Kaplan–Meier restricted means at the window (no
-   interval: bias only).
+* ``--engine batched`` (default): the replicate engine of power by simulation draws the
+  trials in batches (:func:`rjtrial.simulate._replicates.replicate_batch`: each trial's
+  follow-up is exactly :func:`rjtrial.followup.build` on the generator's records, tested)
+  and the library's batched fits analyse them all at once -- Cox (Efron, Wald interval;
+  :func:`rjtrial.survival.batched.cox_batch`), the negative binomial rate ratio (Wald;
+  :func:`~rjtrial.survival.batched.negative_binomial_batch`, refitted by
+  :func:`rjtrial.frequency.rate_ratio` where the batch cannot fit) and the RMST difference
+  (Greenwood-type interval; :func:`~rjtrial.survival.batched.rmst_batch`), each held to R
+  to 1e-6 or better. Thousands of replicates take seconds.
+* ``--engine shipped``: each trial drawn by :func:`rjtrial.simulate.generator.generate`,
+  followed up by :meth:`SimulatedTrial.followup` and analysed one by one with the
+  functions a user calls: lifelines ``CoxPHFitter`` (model and robust intervals),
+  :func:`rjtrial.frequency.rate_ratio` as shipped (which reports the Poisson fit where its
+  negative binomial Newton step fails: flagged), the same NB2 model by the batched engine
+  with statsmodels' model-based and sandwich (``HC1``) intervals (``log_rate_ratio_nb``),
+  and :func:`rjtrial.survival.rmst`.
 
-Against the truth of :func:`rjtrial.simulate.truth.compute_truth` (population
-``--truth-population``) it reports, per estimand: the mean estimate, the bias and its
-Monte Carlo standard error (``sd / sqrt(R)``, combined with the truth's own Monte Carlo
-error), the coverage of the 95% intervals with its binomial standard error, and under
-the null the rejection rate of the 5% tests. The null's truth is exact (hazard ratio 1,
-rate ratio 1, RMST difference 0) because its arms differ only by the conferences held.
+Per estimand it reports the mean estimate, the bias and its Monte Carlo standard error
+(``sd / sqrt(R)``, combined with the truth's own Monte Carlo error), the coverage of the 95%
+intervals with its binomial standard error, and under the null the rejection rate of the 5%
+tests. The null's truth is exact (hazard ratio 1, rate ratio 1, RMST difference 0) because
+its arms differ only by the conferences held.
 
 Usage::
 
-    .venv/bin/python analysis/recovery_study.py                 # 500 replicates (~20 min on 2 cores)
-    .venv/bin/python analysis/recovery_study.py --quick         # 40 replicates of 600 offenders
+    .venv/bin/python analysis/recovery_study.py                      # 10,000 replicates, batched (~1 min)
+    .venv/bin/python analysis/recovery_study.py --engine shipped     # 500 replicates, one by one (~20 min)
+    .venv/bin/python analysis/recovery_study.py --quick              # 40 replicates of 600 offenders
 
-A full run writes ``analysis/results/recovery_study.json``; ``--quick`` writes
-``recovery_study-quick.json``.
+A full run writes ``analysis/results/recovery_study.json`` (``--engine shipped``:
+``recovery_study-shipped.json``); ``--quick`` writes ``recovery_study-quick.json``.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: Each estimate and the truth it estimates.
 ESTIMANDS = {"log_hazard_ratio": "log_hazard_ratio", "log_rate_ratio": "log_rate_ratio",
              "log_rate_ratio_nb": "log_rate_ratio", "rmst_difference_days": "rmst_difference_days"}
+Z95 = 1.959963984540054
 
 
 def analyse(trial, *, cox_robust: bool = True) -> dict:
@@ -68,18 +72,20 @@ def analyse(trial, *, cox_robust: bool = True) -> dict:
     * ``log_rate_ratio``: :func:`rjtrial.frequency.rate_ratio` as shipped (NB2, model-based
       interval); ``rate_ratio_fell_back_to_poisson`` flags the fits where its Newton step
       returned NaN and it reported the Poisson fit instead (see the module notes).
-    * ``log_rate_ratio_nb``: the same NB2 model fitted by a reliable optimiser
-      (:func:`rjtrial.simulate.truth.negative_binomial_table`, equal to rate_ratio's estimate
-      to 1e-6 when rate_ratio converges), with statsmodels GLM model-based and sandwich
-      (``HC1``) intervals, alpha fixed at its estimate.
-    * ``rmst_difference_days``: difference of the KM restricted means (no interval).
+    * ``log_rate_ratio_nb``: the same NB2 model fitted by the batched engine
+      (:func:`rjtrial.survival.batched.negative_binomial_batch`, equal to R ``glm.nb`` to
+      1e-12), with statsmodels GLM model-based and sandwich (``HC1``) intervals, alpha fixed
+      at its estimate.
+    * ``rmst_difference_days``: difference of the KM restricted means at the window, with
+      :func:`rjtrial.survival.rmst`'s interval.
     """
     import pandas as pd
     import statsmodels.api as sm
     from lifelines import CoxPHFitter
 
     from rjtrial.frequency import rate_ratio
-    from rjtrial.simulate.truth import km_rmst, negative_binomial_table, survival_tables
+    from rjtrial.survival import rmst
+    from rjtrial.survival.batched import negative_binomial_batch
 
     scenario = trial.scenario
     table = trial.followup()
@@ -100,12 +106,10 @@ def analyse(trial, *, cox_robust: bool = True) -> dict:
     out["log_rate_ratio"] = float(nb.params_.iloc[1])
     out["log_rate_ratio_model"] = _wald(out["log_rate_ratio"], float(np.sqrt(nb.variance_.iloc[1, 1])))
     out["rate_ratio_fell_back_to_poisson"] = bool(nb.alpha_ == 0)
-    # The same NB2 model by a reliable optimiser (the truth's, equal to rate_ratio's to 1e-6 when
-    # rate_ratio converges), then statsmodels' GLM with alpha fixed: model and sandwich SEs.
     arm = (with_time["arm"] == scenario.conference_arm).to_numpy(float)
     y = with_time["reoffences"].to_numpy(float)
     x = with_time["exposure_days"].to_numpy(float)
-    log_rr, alpha, _ = negative_binomial_table(arm, x, y, np.ones_like(y))
+    alpha = float(negative_binomial_batch(y, x, arm, trial=np.zeros(y.size, dtype=np.int64)).dispersion[0])
     glm = sm.GLM(y, np.column_stack([np.ones_like(y), arm]), family=sm.families.NegativeBinomial(alpha=alpha),
                  offset=np.log(x))
     for kind, cov in (("model", "nonrobust"), ("robust", "HC1")):
@@ -113,10 +117,38 @@ def analyse(trial, *, cox_robust: bool = True) -> dict:
         out["log_rate_ratio_nb"] = float(fit.params[1])
         out[f"log_rate_ratio_nb_{kind}"] = _wald(float(fit.params[1]), float(fit.bse[1]))
     window = scenario.analysis.window_days
-    events, counts = survival_tables(treated, data["time"].to_numpy(), data["event"].to_numpy(), window)
-    at_risk = counts[:, ::-1].cumsum(axis=1)[:, ::-1]
-    rmst = [km_rmst(events[g], at_risk[g], window) for g in (0, 1)]
-    out["rmst_difference_days"] = rmst[1] - rmst[0]
+    restricted = rmst(data, tau=window, time="time", event="event", group="conference", reference=0)
+    difference = restricted.difference.iloc[0]
+    out["rmst_difference_days"] = float(difference["estimate"])
+    out["rmst_difference_days_model"] = _wald(out["rmst_difference_days"], float(difference["std_error"]))
+    return out
+
+
+def batched_estimates(scenario, *, replicates: int, seed: int, batch: int = 500) -> list[dict]:
+    """Estimates of ``replicates`` trials drawn and fitted in batches (``--engine batched``)."""
+    from rjtrial.simulate._replicates import replicate_batch
+    from rjtrial.simulate._runner import fit
+    from rjtrial.survival.batched import rmst_batch
+
+    root = np.random.SeedSequence(seed)
+    out = []
+    for b, lo in enumerate(range(0, replicates, batch)):
+        size = min(batch, replicates - lo)
+        trials = replicate_batch(scenario, np.random.SeedSequence(root.entropy, spawn_key=(b,)), size)
+        cox = fit(trials, "cox", None)
+        nb = fit(trials, "rate_ratio", None)
+        rm = rmst_batch(trials["time_at_risk"].T, trials["event"].T, trials["treatment"].T,
+                        tau=float(scenario.analysis.window_days))
+        for k in range(size):
+            out.append({
+                "events": int(cox["events"][k]),
+                "log_hazard_ratio": float(cox["estimate"][k]),
+                "log_hazard_ratio_model": _wald(float(cox["estimate"][k]), float(cox["std_error"][k])),
+                "log_rate_ratio": float(nb["estimate"][k]),
+                "log_rate_ratio_model": _wald(float(nb["estimate"][k]), float(nb["std_error"][k])),
+                "rmst_difference_days": float(rm.estimate[k]),
+                "rmst_difference_days_model": _wald(float(rm.estimate[k]), float(rm.std_error[k])),
+            })
     return out
 
 
@@ -124,8 +156,7 @@ def _wald(estimate: float, se: float) -> tuple[float, float, float]:
     """(ci_lower, ci_upper, p_value) of a Wald 95% interval and two-sided test of 0."""
     from scipy.special import ndtr
 
-    z = 1.959963984540054
-    return (estimate - z * se, estimate + z * se, float(2 * ndtr(-abs(estimate / se))))
+    return (estimate - Z95 * se, estimate + Z95 * se, float(2 * ndtr(-abs(estimate / se))))
 
 
 @functools.lru_cache(maxsize=4)
@@ -162,6 +193,8 @@ def summarise(estimates: list[dict], truth: dict, *, alpha: float = 0.05) -> dic
     out = {}
     r = len(estimates)
     for name, target in ESTIMANDS.items():
+        if name not in estimates[0]:
+            continue
         value, truth_se = truth[target]
         est = np.array([e[name] for e in estimates])
         sd = float(est.std(ddof=1))
@@ -183,12 +216,14 @@ def summarise(estimates: list[dict], truth: dict, *, alpha: float = 0.05) -> dic
             row[kind] = {
                 "coverage": cover,
                 "coverage_mc_se": math.sqrt(0.95 * 0.05 / r),
-                "mean_std_error": float(np.mean((upper - lower) / (2 * 1.959963984540054))),
+                "mean_std_error": float(np.mean((upper - lower) / (2 * Z95))),
                 "rejection_rate": reject,
                 "rejection_rate_mc_se": math.sqrt(alpha * (1 - alpha) / r),
             }
         out[name] = row
-    out["log_rate_ratio"]["poisson_fallback_rate"] = float(np.mean([e["rate_ratio_fell_back_to_poisson"] for e in estimates]))
+    if "rate_ratio_fell_back_to_poisson" in estimates[0]:
+        out["log_rate_ratio"]["poisson_fallback_rate"] = float(
+            np.mean([e["rate_ratio_fell_back_to_poisson"] for e in estimates]))
     return out
 
 
@@ -229,7 +264,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", default=str(ROOT / "synthetic" / "jrc-multisite.toml"))
     parser.add_argument("--null-scenario", default=str(ROOT / "synthetic" / "null-effect.toml"))
-    parser.add_argument("--replicates", type=int, default=500)
+    parser.add_argument("--engine", choices=["batched", "shipped"], default="batched",
+                        help="batched: the replicate engine and batched fits; shipped: one trial at a time")
+    parser.add_argument("--replicates", type=int, default=None, help="default 10,000 batched, 500 shipped")
     parser.add_argument("--randomised", type=int, default=None, help="override the trial size")
     parser.add_argument("--truth-population", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=20261122)
@@ -240,6 +277,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.replicates, args.randomised, args.truth_population = 40, 600, 1_000_000
+    if args.replicates is None:
+        args.replicates = 10_000 if args.engine == "batched" else 500
 
     from rjtrial.simulate import load_scenario
 
@@ -248,8 +287,8 @@ def main(argv=None) -> int:
         base = load_scenario(args.scenario)
         overrides = {"referrals.randomised": args.randomised,
                      "referrals.rate_per_month": base.referrals.rate_per_month * args.randomised / base.referrals.randomised}
-    results = {"run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "replicates": args.replicates,
-               "seed": args.seed, "overrides": overrides, "studies": {}}
+    results = {"run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "engine": args.engine,
+               "replicates": args.replicates, "seed": args.seed, "overrides": overrides, "studies": {}}
     studies = [(label, path, seed) for label, path, seed in
                (("effect", args.scenario, args.seed), ("null", args.null_scenario, args.seed + 1))
                if label in args.studies.split(",")]
@@ -259,8 +298,11 @@ def main(argv=None) -> int:
         truth, itt = truth_values(scenario, population=args.truth_population)
         truth_s = time.perf_counter() - started
         started = time.perf_counter()
-        estimates = replicate_estimates(path, replicates=args.replicates, seed=seed, overrides=overrides,
-                                        workers=args.workers)
+        if args.engine == "batched":
+            estimates = batched_estimates(scenario, replicates=args.replicates, seed=seed)
+        else:
+            estimates = replicate_estimates(path, replicates=args.replicates, seed=seed, overrides=overrides,
+                                            workers=args.workers)
         summary = summarise(estimates, truth)
         results["studies"][label] = {
             "scenario": scenario.id, "randomised": scenario.referrals.randomised,
@@ -268,10 +310,12 @@ def main(argv=None) -> int:
             "truth_seconds": round(truth_s, 1), "replicate_seconds": round(time.perf_counter() - started, 1),
             "mean_events": float(np.mean([e["events"] for e in estimates])), "summary": summary,
         }
-        print(format_table(f"\n{label}: {scenario.id}, {scenario.referrals.randomised} randomised, {args.replicates} "
-                           f"replicates (truth from {args.truth_population:,} people)", summary), flush=True)
+        print(format_table(f"\n{label}: {scenario.id}, {scenario.referrals.randomised} randomised, {args.replicates:,} "
+                           f"replicates, {args.engine} (truth from {args.truth_population:,} people; "
+                           f"{results['studies'][label]['replicate_seconds']} s)", summary), flush=True)
     results["versions"] = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count()}
-    output = args.output or RESULTS / ("recovery_study-quick.json" if args.quick else "recovery_study.json")
+    name = "recovery_study" + ("-shipped" if args.engine == "shipped" else "") + ("-quick" if args.quick else "")
+    output = args.output or RESULTS / f"{name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, default=float) + "\n")
     print(f"\nwrote {output}")

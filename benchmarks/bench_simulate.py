@@ -3,8 +3,8 @@
 Simulates one trial of ``synthetic/jrc-london-burglary.toml`` enlarged to 1,000,000
 randomised offenders (the referral rate scaled alike, so the intake period is the
 trial's), with every record: the referral stream with its screening answers (about
-2.6 million referrals), allocation by the protocol's own engine
-(:func:`rjtrial.randomise.allocate_cohort`, stratified permuted blocks), conferences
+2.6 million referrals), allocation by the protocol's law (stratified permuted blocks,
+:mod:`rjtrial.simulate._allocation`), conferences
 held, covariates, the whole offending history (prior and follow-up offences,
 convictions, custody spells, deaths), victims and costs. The Monte Carlo truth is
 timed separately (``--truth``: :func:`rjtrial.simulate.compute_truth` on 2,000,000
@@ -13,7 +13,13 @@ people), as is the follow-up builder on the generated tables.
 Each repeat runs in a fresh Python process (``--worker``), which imports rjtrial,
 resets its peak-RSS counter (``/proc/self/clear_refs``), simulates, and reports the
 wall time of the call and ``VmHWM`` (peak resident memory during it) from
-``/proc/self/status``. Medians over ``--repeats`` (default 3) are reported.
+``/proc/self/status``. Medians over ``--repeats`` (default 3) are reported, with the load
+average before each repeat (the machine has 2 cores and is shared).
+
+**The peer** (``--previous COMMIT``): the same worker run, in the same benchmark, on the
+rjtrial of an earlier commit (exported with ``git archive`` to a temporary folder and put
+first on ``PYTHONPATH``), alternating with the current code repeat by repeat; "previous /
+now" is the speed-up.
 
 Usage::
 
@@ -42,7 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
+if str(ROOT) not in sys.path and not os.environ.get("RJTRIAL_BENCH_PREVIOUS"):
     sys.path.insert(0, str(ROOT))
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIO = ROOT / "synthetic" / "jrc-london-burglary.toml"
@@ -106,6 +112,16 @@ def worker(n: int, seed: int, truth: bool) -> dict:
     return out
 
 
+def _export(commit: str) -> Path:
+    """The ``rjtrial`` package of ``commit``, exported to a temporary folder."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"rjtrial-{commit[:8]}-"))
+    archive = subprocess.run(["git", "archive", commit, "rjtrial"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
 def _versions() -> dict:
     import numpy as np
     import pandas as pd
@@ -128,6 +144,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--previous", default=None, metavar="COMMIT",
+                        help="also run the same measurements on this earlier commit (the peer)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -136,21 +154,32 @@ def main(argv=None) -> int:
         print(json.dumps(worker(n, args.seed, args.truth)))
         return 0
 
-    runs = []
+    previous_tree = _export(args.previous) if args.previous else None
+    runs, previous = [], []
     for repeat in range(args.repeats):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--n", str(n), "--seed", str(args.seed)]
         cmd += ["--truth"] if args.truth else []
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        run = json.loads(done.stdout.strip().splitlines()[-1])
-        runs.append(run)
-        line = (f"repeat {repeat + 1}: simulate {run['simulate_seconds']:.2f} s, peak RSS "
-                f"{run['simulate_peak_rss_bytes'] / 2**20:,.0f} MiB; follow-up {run['followup_seconds']:.2f} s")
-        if args.truth:
-            line += f"; truth ({run['truth_population']:,}) {run['truth_seconds']:.1f} s, peak {run['truth_peak_rss_bytes'] / 2**20:,.0f} MiB"
-        print(line, flush=True)
+        for label, tree, into in (("now", None, runs), ("previous", previous_tree, previous)):
+            if label == "previous" and tree is None:
+                continue
+            env = dict(os.environ)
+            if tree is not None:
+                env.update(PYTHONPATH=str(tree), RJTRIAL_BENCH_PREVIOUS="1")
+            load = os.getloadavg()[0]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=ROOT)
+            run = json.loads(done.stdout.strip().splitlines()[-1])
+            run["load_before"] = load
+            into.append(run)
+            line = (f"repeat {repeat + 1} ({label}, load {load:.1f}): simulate {run['simulate_seconds']:.2f} s, peak RSS "
+                    f"{run['simulate_peak_rss_bytes'] / 2**20:,.0f} MiB; follow-up {run['followup_seconds']:.2f} s")
+            if args.truth:
+                line += (f"; truth ({run['truth_population']:,}) {run['truth_seconds']:.1f} s, peak "
+                         f"{run['truth_peak_rss_bytes'] / 2**20:,.0f} MiB")
+            print(line, flush=True)
     keys = ["simulate_seconds", "simulate_peak_rss_bytes", "followup_seconds", "followup_peak_rss_bytes",
             "process_peak_rss_bytes"] + (["truth_seconds", "truth_peak_rss_bytes"] if args.truth else [])
     median = {key: statistics.median(r[key] for r in runs) for key in keys}
+    previous_median = {key: statistics.median(r[key] for r in previous) for key in keys} if previous else None
     result = {
         "benchmark": "rjtrial.simulate.simulate_trial",
         "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -161,6 +190,9 @@ def main(argv=None) -> int:
         "repeats": args.repeats,
         "median": median,
         "runs": runs,
+        "previous": None if not previous else {"commit": args.previous, "median": previous_median, "runs": previous,
+                                               "speed_up": {k: previous_median[k] / median[k] for k in keys
+                                                            if k.endswith("seconds")}},
         "versions": _versions(),
         "notes": "Each repeat is a fresh process; wall time of one simulate_trial(truth=False) call (perf_counter); "
                  "peak memory VmHWM from /proc/self/status, reset before the call. Shared 2-core machine: expect noise.",
@@ -171,6 +203,10 @@ def main(argv=None) -> int:
     rows = ", ".join(f"{v:,} {k}" for k, v in result["rows"].items())
     print(f"median of {args.repeats}: simulate {median['simulate_seconds']:.2f} s, peak RSS "
           f"{median['simulate_peak_rss_bytes'] / 2**20:,.0f} MiB ({rows}) -> {output}")
+    if previous:
+        print("previous commit " + args.previous + ": " + ", ".join(
+            f"{k} {previous_median[k]:.2f} s ({result['previous']['speed_up'][k]:.1f}x)"
+            for k in keys if k.endswith("seconds")))
     return 0
 
 

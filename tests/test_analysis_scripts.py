@@ -20,6 +20,8 @@ SCRIPTS = sorted((ROOT / "analysis").glob("*.py"))
 SMOKE_ARGS = {
     "recovery_study.py": ["--replicates", "2", "--randomised", "200", "--truth-population", "20000",
                           "--workers", "1", "--output", "{tmp}/recovery_study.json"],
+    "power_curve.py": ["--n", "60,120", "--hazard-ratio", "0.6,0.9", "--reps", "20", "--truth-population", "20000",
+                       "--workers", "1", "--output-dir", "{tmp}"],
 }
 
 # Lines each script must print (our value, rounded, beside the published / R value).

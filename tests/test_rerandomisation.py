@@ -162,7 +162,8 @@ def test_the_compiled_minimisation_gives_the_registry_arms_from_its_revealed_dra
     import json
     import sqlite3
 
-    from rjtrial.rerandomisation._design import _design, _minimisation_kernel
+    from rjtrial.randomise.compiled import minimisation_kernel
+    from rjtrial.rerandomisation._design import _design
 
     db, _ = multisite
     with Registry.open(db) as reg:
@@ -174,7 +175,7 @@ def test_the_compiled_minimisation_gives_the_registry_arms_from_its_revealed_dra
     draws = np.array([[float.fromhex(r[2]) for r in rows]])
     spec = protocol.randomisation
     design = _design(protocol, strata)
-    arms = _minimisation_kernel()(design.levels, max(len(protocol.strata[f]) for f in spec.factors),
+    arms = minimisation_kernel()(design.levels[None], max(len(protocol.strata[f]) for f in spec.factors),
                                   np.asarray(protocol.ratio, dtype=float), np.asarray(spec.weights, dtype=float),
                                   float(spec.probability), spec.imbalance == "variance", draws)
     assert [protocol.arms[a] for a in arms[0]] == [r[1] for r in rows]

@@ -1,7 +1,15 @@
-"""Power by simulation (rjtrial.simulate.power) and its replicate generator (rjtrial.simulate._replicates)."""
+"""Power by simulation (rjtrial/simulate/power.py, with its runner rjtrial/simulate/_runner.py).
+
+Schoenfeld's formula against published tables; each simulated trial's result against
+lifelines / :func:`rjtrial.frequency.rate_ratio` on the trial the generator draws from the
+same seed; the operating characteristics (size under the null, power growing with n and
+the effect); today's power within Monte Carlo error of the previous engine's; common random
+numbers; one result whatever the workers or backend; the result convention; bad input.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -10,7 +18,7 @@ import pandas as pd
 import pytest
 
 from rjtrial.simulate import power as P
-from rjtrial.simulate._replicates import replicate_followup, sized_scenario
+from rjtrial.simulate._replicates import batch_seed, sized_scenario
 from rjtrial.simulate.generator import generate
 from rjtrial.simulate.scenario import load_scenario
 
@@ -25,9 +33,14 @@ def london():
     return load_scenario(LONDON)
 
 
-def _seed(seed, size_index, n_sizes, reps, replicate):
-    """The documented seed of one replicate trial."""
-    return np.random.SeedSequence(seed).spawn(n_sizes)[size_index].spawn(reps)[replicate]
+def _trial(scenario, seed, replicate, *, chunk_size=P.CHUNK_SIZE, reps=None):
+    """The documented trial ``replicate`` of a run seeded ``seed``: column ``k % chunk`` of batch ``k // chunk``."""
+    from rjtrial.simulate._replicates import replicate_batch
+    from rjtrial.simulate._streams import seed_sequence
+
+    b, column = divmod(replicate, chunk_size)
+    size = chunk_size if reps is None else min(chunk_size, reps - b * chunk_size)
+    return {k: v[:, column] for k, v in replicate_batch(scenario, batch_seed(seed_sequence(seed), b), size).items()}
 
 
 # ----------------------------------------------------------------------------- Schoenfeld
@@ -75,85 +88,26 @@ def test_schoenfeld_bad_input_names_the_argument(call, name):
         call()
 
 
-# ----------------------------------------------------------------------------- replicates
-def test_stacked_followup_is_each_trials_own(london):
-    sized = sized_scenario(london, 90)
-    seeds = np.random.SeedSequence(11).spawn(6)
-    table, seconds = replicate_followup(sized, seeds)
-    assert set(seconds) == {"generation", "followup"}
-    assert table["replicate"].tolist() == sorted(table["replicate"]) and len(table) == 6 * 90
-    for k in (0, 4):
-        own = generate(sized, rng=seeds[k], lean=True).followup().reset_index(drop=True)
-        part = table[table["replicate"] == k].drop(columns=["replicate", "treatment"]).reset_index(drop=True)
-        part["id"] -= k * 90
-        pd.testing.assert_frame_equal(part, own, check_dtype=False)
-        assert (table.loc[table["replicate"] == k, "treatment"].to_numpy()
-                == (own["arm"] == london.conference_arm).to_numpy()).all()
-
-
-def test_sized_scenario_keeps_the_intake_period(london):
-    sized = sized_scenario(london, 400)
-    assert sized.referrals.randomised == 400
-    assert sized.referrals.rate_per_month / 400 == pytest.approx(london.referrals.rate_per_month / london.referrals.randomised)
-    assert sized_scenario(london, london.referrals.randomised) is london
-
-
-# ----------------------------------------------------------------------------- NB2 batch
-@pytest.fixture(scope="module")
-def count_table(london):
-    table, _ = replicate_followup(sized_scenario(london, 150), np.random.SeedSequence(3).spawn(8))
-    return table[table["exposure_days"] > 0].reset_index(drop=True)
-
-
-def test_negative_binomial_batch_agrees_with_frequency_rate_ratio(count_table):
-    from rjtrial.frequency import rate_ratio
-
-    fit = P.negative_binomial_batch(count_table["reoffences"], count_table["exposure_days"], count_table["treatment"],
-                                    count_table["replicate"])
-    assert fit["converged"].all()
-    for k in range(8):
-        ref = rate_ratio(count_table[count_table["replicate"] == k], count="reoffences", exposure="exposure_days",
-                         group="treatment", control=0)
-        row = ref.summary_frame().iloc[-1]
-        assert fit["estimate"][k] == pytest.approx(row["estimate"], abs=TOL["coef"])
-        assert fit["std_error"][k] == pytest.approx(row["std_error"], abs=TOL["coef"])
-        assert fit["p_value"][k] == pytest.approx(row["p_value"], abs=TOL["p_value"])
-        assert fit["alpha"][k] == pytest.approx(ref.alpha_, rel=1e-6)
-
-
-def test_negative_binomial_batch_fits_each_trial_on_its_own(count_table):
-    full = P.negative_binomial_batch(count_table["reoffences"], count_table["exposure_days"], count_table["treatment"],
-                                     count_table["replicate"])
-    rows = count_table[count_table["replicate"] == 5]
-    alone = P.negative_binomial_batch(rows["reoffences"], rows["exposure_days"], rows["treatment"],
-                                      np.zeros(len(rows), dtype=int))
-    assert alone["estimate"][0] == full["estimate"][5] and alone["p_value"][0] == full["p_value"][5]
-
-
-def test_negative_binomial_batch_without_events_in_an_arm_is_not_converged():
-    y = np.array([0, 0, 0, 1, 2, 3, 1, 0, 2, 1, 0, 4])
-    fit = P.negative_binomial_batch(y, np.full(12, 100.0), np.tile([0, 0, 0, 1, 1, 1], 2), np.repeat([0, 1], 6))
-    assert not fit["converged"][0] and math.isnan(fit["p_value"][0])
-    assert fit["converged"][1]
-
-
-# ----------------------------------------------------------------------------- the pipeline
+# ----------------------------------------------------------------------------- each trial's result
 @pytest.mark.parametrize("analysis", ["cox", "logrank"])
 def test_replicate_results_agree_with_lifelines(london, analysis):
+    """Trial k of the run is the trial the replicate engine draws for it -- exactly the generator's
+    trial followed up (tests/test_simulate_replicates.py) -- and its fit is lifelines'."""
     from lifelines import CoxPHFitter
     from lifelines.statistics import logrank_test
 
     res = P.power(london, n=[70, 120], reps=6, analysis=analysis, rng=21, workers=1, schoenfeld=False, chunk_size=4)
     reps = res.replicates
-    for i, size in enumerate((70, 120)):
+    for size in (70, 120):
         for k in (0, 5):
-            table = generate(sized_scenario(london, size), rng=_seed(21, i, 2, 6, k), lean=True).followup()
-            table = table.assign(treatment=(table["arm"] == london.conference_arm).astype(int))
+            trial = _trial(sized_scenario(london, size), 21, k, chunk_size=4, reps=6)
+            table = pd.DataFrame({"time_at_risk": trial["time_at_risk"], "event": trial["event"].astype(int),
+                                  "treatment": trial["treatment"]})
             got = reps[(reps["n"] == size) & (reps["replicate"] == k)].iloc[0]
             assert got["events"] == table["event"].sum()
             if analysis == "cox":
-                cph = CoxPHFitter().fit(table[["time_at_risk", "event", "treatment"]], "time_at_risk", "event",
-                                        fit_options={"precision": 1e-12})
+                cph = CoxPHFitter().fit(table, "time_at_risk", "event", fit_options={"precision": 1e-12, "r_precision": 1e-15,
+                                                                                "step_size": 0.95, "max_steps": 500})
                 assert got["log_estimate"] == pytest.approx(cph.params_["treatment"], abs=TOL["coef"])
                 assert got["p_value"] == pytest.approx(cph.summary.loc["treatment", "p"], abs=TOL["p_value"])
             else:
@@ -168,12 +122,24 @@ def test_rate_ratio_power_agrees_with_frequency_rate_ratio(london):
 
     res = P.power(london, n=[100], reps=4, analysis="rate_ratio", rng=8, workers=1, schoenfeld=False)
     for k in range(4):
-        table = generate(sized_scenario(london, 100), rng=_seed(8, 0, 1, 4, k), lean=True).followup()
-        table = table[table["exposure_days"] > 0]
-        ref = rate_ratio(table, count="reoffences", exposure="exposure_days", group="arm", control="control")
+        trial = _trial(sized_scenario(london, 100), 8, k, reps=4)
+        table = pd.DataFrame({"reoffences": trial["reoffences"], "exposure_days": trial["exposure_days"],
+                              "arm": np.where(trial["treatment"] == 1, "conference", "control")})
+        ref = rate_ratio(table[table["exposure_days"] > 0], count="reoffences", exposure="exposure_days", group="arm",
+                         control="control")
         got = res.replicates.iloc[k]
         assert got["estimate"] == pytest.approx(ref.rate_ratio, rel=1e-6)
         assert got["p_value"] == pytest.approx(ref.p_value, abs=TOL["p_value"])
+
+
+def test_the_first_trial_is_the_generators_trial_from_the_batch_seed(london):
+    """A run's trial 0 (a batch of one) is the generator's whole trial drawn from the batch's seed."""
+    sized = sized_scenario(london, 90)
+    res = P.power(london, n=[90], reps=1, rng=31, workers=1, schoenfeld=False)
+    from rjtrial.simulate._streams import seed_sequence
+
+    table = generate(sized, rng=batch_seed(seed_sequence(31), 0)).followup()
+    assert res.replicates.iloc[0]["events"] == table["event"].sum()
 
 
 # ----------------------------------------------------------------------------- operating characteristics
@@ -183,60 +149,104 @@ def _within(power, level, reps, k=3.5):
 
 def test_null_scenario_rejects_at_alpha():
     """synthetic/null-effect.toml (minimisation, 1:2): the Cox test's size is alpha within MC error."""
-    res = P.power(NULL, n=[60], reps=300, analysis="cox", rng=2026, workers=1, schoenfeld=False)
-    row = res.frame().iloc[0]
-    assert row["reps"] == 300 and row["failed"] == 0
-    assert _within(row["power"], 0.05, 300), row["power"]
+    res = P.power(NULL, n=[60], reps=1000, analysis="cox", rng=2026, workers=1, schoenfeld=False)
+    row = res.summary_frame().iloc[0]
+    assert row["reps"] == 1000 and row["failed"] == 0
+    assert _within(row["power"], 0.05, 1000), row["power"]
     assert row["mean_estimate"] == pytest.approx(1.0, abs=0.05)
 
 
 @pytest.mark.parametrize("analysis", ["logrank", "rate_ratio"])
 def test_null_rejects_at_alpha_for_the_other_tests(london, analysis):
-    res = P.power(london.with_null(), n=[80], reps=300, analysis=analysis, alpha=0.1, rng=5, workers=1,
+    res = P.power(london.with_null(), n=[80], reps=1000, analysis=analysis, alpha=0.1, rng=5, workers=1,
                   schoenfeld=False)
-    assert _within(res.frame().iloc[0]["power"], 0.1, 300)
+    assert _within(res.summary_frame().iloc[0]["power"], 0.1, 1000)
 
 
-def test_power_grows_with_n(london):
-    strong = london.with_overrides({"reoffending.hazard_ratio_treated": 0.45})
-    frame = P.power(strong, n=[40, 240], reps=150, rng=4, workers=1, schoenfeld=False).frame()
-    small, large = frame["power"]
-    assert large > small + 3 * math.hypot(*frame["mc_std_error"])
+def test_power_grows_with_n_and_with_the_effect(london):
+    frame = P.power(london, n=[40, 240], hazard_ratio=[0.45, 0.8], reps=300, rng=4, workers=1,
+                    schoenfeld=False).summary_frame()
+    assert frame[["hazard_ratio", "n"]].values.tolist() == [[0.45, 40], [0.45, 240], [0.8, 40], [0.8, 240]]
+    power = frame.set_index(["hazard_ratio", "n"])["power"]
+    se = frame.set_index(["hazard_ratio", "n"])["mc_std_error"]
+    assert power[(0.45, 240)] > power[(0.45, 40)] + 3 * math.hypot(se[(0.45, 240)], se[(0.45, 40)])
+    assert power[(0.45, 240)] > power[(0.8, 240)] + 3 * math.hypot(se[(0.45, 240)], se[(0.8, 240)])
     assert (frame["ci_lower"] <= frame["power"]).all() and (frame["power"] <= frame["ci_upper"]).all()
 
 
-def test_frame_columns_and_schoenfeld_with_the_itt_and_naive_ratio(london, tmp_path):
+#: Power of the previous engine (a generator run per replicate, followup.build, batched Cox):
+#: benchmarks/results/power.json as of commit 3ffaf90, "whole_run" (2026-11-22: 2,000 trials per
+#: size, seed 20261122, jrc-london-burglary, Cox). The new engine must agree within Monte Carlo error.
+PREVIOUS = {200: 0.079, 400: 0.107, 800: 0.1775}
+
+
+def test_power_stays_within_monte_carlo_error_of_the_previous_engine(london):
+    frame = P.power(london, n=list(PREVIOUS), reps=2000, rng=20261122, schoenfeld=False, workers=2).summary_frame()
+    for row in frame.itertuples():
+        se = math.sqrt(2 * PREVIOUS[row.n] * (1 - PREVIOUS[row.n]) / 2000)  # difference of two independent estimates
+        assert abs(row.power - PREVIOUS[row.n]) <= 3.5 * se, (row.n, row.power, PREVIOUS[row.n])
+
+
+def test_summary_columns_and_schoenfeld_with_the_itt_and_naive_ratio(london, tmp_path):
     from rjtrial.simulate.truth import compute_truth
 
     res = P.power(london, n=[60, 150], reps=30, rng=9, workers=1, truth_population=40_000, truth_cache_dir=tmp_path)
-    frame = res.frame()
-    assert list(frame.columns) == ["n", "reps", "power", "mc_std_error", "ci_lower", "ci_upper", "mean_events",
-                                   "mean_estimate", "failed", "expected_events", "schoenfeld_power",
-                                   "schoenfeld_power_naive"]
+    frame = res.summary_frame()
+    assert list(frame.columns) == ["hazard_ratio", "n", "reps", "power", "mc_std_error", "ci_lower", "ci_upper",
+                                   "mean_events", "mean_estimate", "failed", "itt_hazard_ratio", "expected_events",
+                                   "schoenfeld_power", "schoenfeld_power_naive"]
+    pd.testing.assert_frame_equal(res.frame(), frame)
     truth = compute_truth(london, population=40_000, cache_dir=tmp_path)
     per_person = sum(truth["events"].values()) / truth["population"]
     for row in frame.itertuples():
         assert row.mc_std_error == pytest.approx(math.sqrt(row.power * (1 - row.power) / 30))
+        assert row.itt_hazard_ratio == truth["hazard_ratio"]
         assert row.expected_events == pytest.approx(per_person * row.n)
         assert row.schoenfeld_power == pytest.approx(P.schoenfeld_power(truth["hazard_ratio"], row.expected_events))
         assert row.schoenfeld_power_naive == pytest.approx(P.schoenfeld_power(0.82, row.expected_events))
         assert row.schoenfeld_power < row.schoenfeld_power_naive  # non-compliance dilutes the effect
     assert frame.attrs["analysis"] == "cox" and frame.attrs["alpha"] == 0.05 and frame.attrs["seed"] == "9"
-    data = res.to_dict()
-    assert data["settings"]["itt_hazard_ratio"] == truth["hazard_ratio"]
+    data = json.loads(json.dumps(res.to_dict()))  # JSON-ready
+    assert data["settings"]["truths"]["0.82"]["itt_hazard_ratio"] == truth["hazard_ratio"]
     assert [r["n"] for r in data["rows"]] == [60, 150]
-    assert "Schoenfeld ITT" in res.format()
+    text = res.format()
+    assert "Schoenfeld ITT" in text and "CPU seconds: generation" in text and "fitting" in text
 
 
-# ----------------------------------------------------------------------------- reproducibility
-def test_same_seed_same_result_whatever_the_chunks_and_workers(london):
-    kwargs = dict(n=[50, 80], reps=30, rng=np.random.SeedSequence(77), schoenfeld=False)
+def test_the_figure_draws_each_effect_with_its_band_and_schoenfeld(london, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = P.power(london, n=[60, 150], hazard_ratio=[0.6, 0.8], reps=20, rng=9, workers=1, truth_population=20_000,
+                  truth_cache_dir=tmp_path)
+    ax = res.plot()
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) == 2]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata()) > 2]
+    assert len(solid) == 2 and len(dashed) == 2 and len(ax.collections) == 2  # curves, Schoenfeld, bands
+    np.testing.assert_allclose(solid[0].get_ydata(), res.summary_frame()["power"].to_numpy()[:2])
+    ax.figure.savefig(tmp_path / "power.png")
+    assert (tmp_path / "power.png").stat().st_size > 1000
+
+
+# ----------------------------------------------------------------------------- common random numbers, reproducibility
+def test_every_cell_draws_its_trials_from_the_same_batches(london):
+    """Common random numbers: trial k of every size and effect starts from the same batch seed, so
+    trials differing only in the effect differ only among those who had a conference."""
+    res = P.power(london, n=[80], hazard_ratio=[0.82, 1.0], reps=40, rng=12, workers=1, schoenfeld=False,
+                  analysis="rate_ratio")
+    events = res.replicates.pivot(index="replicate", columns="hazard_ratio", values="events")
+    assert (events[0.82] <= events[1.0]).mean() > 0.8 and (events[0.82] < events[1.0]).any()
+
+
+def test_same_seed_same_result_whatever_the_workers(london):
+    kwargs = dict(n=[50, 80], reps=30, rng=np.random.SeedSequence(77), schoenfeld=False, chunk_size=7)
     one = P.power(london, workers=1, **kwargs)
-    pool = P.power(london, workers=2, chunk_size=7, **kwargs)
+    pool = P.power(london, workers=2, **kwargs)
     assert one.settings["backend"] == "in-process" and pool.settings["backend"] == "process pool"
     pd.testing.assert_frame_equal(one.replicates, pool.replicates)
     other = P.power(london, workers=1, **{**kwargs, "rng": 78})
     assert not np.array_equal(one.replicates["p_value"], other.replicates["p_value"])
+    assert one.settings["seed"] == "77"
 
 
 def test_dask_local_cluster_gives_the_pool_numbers(london):
@@ -252,6 +262,13 @@ def test_dask_local_cluster_gives_the_pool_numbers(london):
     pd.testing.assert_frame_equal(with_client.replicates, pool.replicates)
 
 
+def test_the_deprecated_batch_name_still_answers(london):
+    table = pd.DataFrame({"y": [0, 1, 2, 0, 3, 1, 0, 2], "x": [10.0] * 8, "g": [0, 0, 0, 0, 1, 1, 1, 1]})
+    with pytest.warns(DeprecationWarning, match="survival.batched.negative_binomial_batch"):
+        old = P.negative_binomial_batch(table["y"], table["x"], table["g"], np.zeros(8, dtype=int))
+    assert set(old) == {"estimate", "std_error", "p_value", "alpha", "n_iterations", "converged"}
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("options, name", [
     ({"n": [0]}, "n"), ({"n": [200, -5]}, "n"), ({"n": []}, "n"), ({"n": [2.5]}, "n"), ({"n": [50, 50]}, "n"),
@@ -260,6 +277,8 @@ def test_dask_local_cluster_gives_the_pool_numbers(london):
     ({"alpha": 0.0}, "alpha"), ({"alpha": 1.0}, "alpha"), ({"alpha": -0.1}, "alpha"),
     ({"workers": 0}, "workers"), ({"rng": -1}, "rng"), ({"rng": "seed"}, "rng"), ({"chunk_size": 0}, "chunk_size"),
     ({"schoenfeld": True, "truth_population": 0}, "truth_population"),
+    ({"hazard_ratio": 0.0}, "hazard_ratio"), ({"hazard_ratio": [0.7, 0.7]}, "hazard_ratio"),
+    ({"hazard_ratio": []}, "hazard_ratio"), ({"hazard_ratio": ["x"]}, "hazard_ratio"),
 ])
 def test_bad_input_names_the_option(london, options, name):
     kwargs = {"n": [50], "reps": 2, "rng": 1, "workers": 1, "schoenfeld": False, **options}

@@ -1,8 +1,8 @@
 """The truth (rjtrial/simulate/truth.py) and recovery: rjtrial's estimators find it.
 
-Fast tests: the sufficient-statistic fits used for the Monte Carlo truth agree with
-lifelines and :func:`rjtrial.frequency.rate_ratio` on individual rows; the truth is
-cached and reproducible; in settings with a known answer it is that answer.
+Fast tests: the Monte Carlo truth is the library's own fits (Cox, rate ratio, RMST) on a
+population drawn by the generator's code; the truth is cached and reproducible; in settings
+with a known answer it is that answer.
 
 The slow test (``-m slow``) runs 200 replicate trials of 500 offenders with an effect
 and 200 under the null, analysed by ``analysis/recovery_study.py``'s ``analyse`` (the
@@ -26,9 +26,7 @@ import pytest
 from rjtrial.simulate import load_scenario
 from rjtrial.simulate import truth as truth_module
 from rjtrial.simulate.generator import generate
-from rjtrial.simulate.truth import (
-    compute_truth, cox_efron_binary, km_rmst, negative_binomial_table, survival_tables, truth_record,
-)
+from rjtrial.simulate.truth import compute_truth, truth_record
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ROOT / "synthetic"
@@ -45,93 +43,55 @@ def scaled(path, n, **more):
     return scenario.with_overrides({"referrals.randomised": n, "referrals.rate_per_month": rate, **more})
 
 
-def _followup(seed):
-    table = generate(scaled(LONDON, 3000), rng=seed).followup()
-    table["conference"] = (table["arm"] == "conference").astype(int)
-    return table
-
-
+# ----------------------------------------------------------------------------- the truth's engine
 @pytest.fixture(scope="module")
-def followup_table():
-    return _followup(4)
+def population():
+    """A small truth (8 chunks of 3,000) and the population behind it."""
+    scenario = scaled(LONDON, 400)
+    truth = compute_truth(scenario, population=24_000, chunk_size=3_000, rng=17)
+    rows = truth_module._population(scenario, [3_000] * 8, np.random.default_rng(17))
+    table = pd.DataFrame({"time": rows["time"], "event": rows["event"].astype(int), "conference": rows["treatment"],
+                          "exposure": rows["exposure"], "count": rows["count"], "chunk": rows["chunk"]})
+    return scenario, truth, table
 
 
-# ----------------------------------------------------------------------------- table fits vs libraries
-def test_cox_from_tables_agrees_with_lifelines(followup_table):
-    from lifelines import CoxPHFitter
-
-    t = followup_table
-    events, counts = survival_tables(t["conference"], t["time_at_risk"], t["event"], 730)
-    at_risk = counts[:, ::-1].cumsum(axis=1)[:, ::-1]
-    beta, se, converged, _ = cox_efron_binary(events, at_risk)
-    data = pd.DataFrame({"T": t["time_at_risk"], "E": t["event"].astype(int), "g": t["conference"]})
-    fit = CoxPHFitter().fit(data, "T", "E", fit_options={"precision": 1e-12, "max_steps": 100})
-    assert converged
-    assert beta == pytest.approx(fit.params_["g"], abs=TOL["agreement"])
-    assert se == pytest.approx(fit.standard_errors_["g"], abs=TOL["agreement"])
+def test_the_truths_population_is_the_generators_follow_up(population):
+    """Each chunk is a trial of the scenario scaled up, drawn as the generator draws it (simple
+    randomisation), followed up by rjtrial.followup.build."""
+    scenario, _, table = population
+    seed = int(np.random.default_rng(17).integers(0, 2**63))  # the first chunk's seed
+    chunk = generate(truth_module._sized(scenario, 3_000), rng=seed, allocation="simple").followup()
+    first = table[table["chunk"] == 0]
+    np.testing.assert_array_equal(first["time"].to_numpy(), chunk["time_at_risk"].to_numpy())
+    np.testing.assert_array_equal(first["count"].to_numpy(), chunk["reoffences"].to_numpy())
+    np.testing.assert_array_equal(first["conference"].to_numpy(), (chunk["arm"] == "conference").to_numpy())
 
 
-def test_rmst_from_tables_agrees_with_lifelines(followup_table):
-    from lifelines import KaplanMeierFitter
-    from lifelines.utils import restricted_mean_survival_time
-
-    t = followup_table
-    events, counts = survival_tables(t["conference"], t["time_at_risk"], t["event"], 730)
-    at_risk = counts[:, ::-1].cumsum(axis=1)[:, ::-1]
-    for g in (0, 1):
-        mine = t["conference"] == g
-        km = KaplanMeierFitter().fit(t.loc[mine, "time_at_risk"], t.loc[mine, "event"])
-        for tau in (365, 730):
-            assert km_rmst(events[g], at_risk[g], tau) == pytest.approx(
-                restricted_mean_survival_time(km, t=tau), abs=TOL["agreement"])
-
-
-def test_negative_binomial_from_a_frequency_table_agrees_with_rate_ratio(followup_table):
+def test_the_truth_is_the_library_fits_on_its_population(population):
     from rjtrial.frequency import rate_ratio
+    from rjtrial.survival import cox, rmst
 
-    t = followup_table[followup_table["exposure_days"] > 0]
-    freq = t[["conference", "exposure_days", "reoffences"]].value_counts()
-    levels = [freq.index.get_level_values(k).to_numpy() for k in range(3)]
-    log_rr, alpha, converged = negative_binomial_table(*levels, freq.to_numpy())
-    fit = rate_ratio(t, count="reoffences", exposure="exposure_days", group="arm", control="control")
-    assert converged
-    assert log_rr == pytest.approx(math.log(fit.rate_ratio), abs=TOL["agreement"])
-    assert alpha == pytest.approx(fit.alpha_, rel=TOL["agreement"])
-
-
-def test_rate_ratio_finds_the_negative_binomial_fit_where_newton_fails():
-    from rjtrial.frequency import rate_ratio
-
-    t = _followup(3)  # a trial on which the Newton step fails
-    t = t[t["exposure_days"] > 0]
-    freq = t[["conference", "exposure_days", "reoffences"]].value_counts()
-    levels = [freq.index.get_level_values(k).to_numpy() for k in range(3)]
-    log_rr, alpha, _ = negative_binomial_table(*levels, freq.to_numpy())
-    assert alpha > 1.0  # frailty variance 1.5: strongly over-dispersed
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        fit = rate_ratio(t, count="reoffences", exposure="exposure_days", group="arm", control="control")
-    assert fit.alpha_ == pytest.approx(alpha, rel=TOL["agreement"])
-
-
-def test_cox_from_tables_handles_no_events_in_one_arm():
-    events = np.zeros((2, 5))
-    events[0, 2] = 3
-    at_risk = np.full((2, 5), 10.0)
-    beta, se, converged, _ = cox_efron_binary(events, at_risk)
-    assert math.isnan(beta) and not converged
-
-
-def test_survival_tables_refuse_times_outside_the_window():
-    with pytest.raises(ValueError, match="0..730"):
-        survival_tables(np.array([0]), np.array([731]), np.array([True]), 730)
+    _, truth, table = population
+    fit = cox(table, "conference", time="time", event="event")
+    assert truth["log_hazard_ratio"] == pytest.approx(fit.params_["conference"], abs=TOL["agreement"])
+    at_liberty = table[table["exposure"] > 0]
+    nb = rate_ratio(at_liberty, count="count", exposure="exposure", group="conference", control=0)
+    assert truth["log_rate_ratio"] == pytest.approx(math.log(nb.rate_ratio), abs=TOL["agreement"])
+    assert truth["negative_binomial_alpha"] == pytest.approx(nb.alpha_, rel=TOL["agreement"])
+    restricted = rmst(table, tau=730, time="time", event="event", group="conference", reference=0)
+    assert truth["rmst_difference_days"] == pytest.approx(restricted.difference.loc[0, "estimate"], abs=1e-9)
+    per_chunk = [cox(table[table["chunk"] == c], "conference", time="time", event="event").params_["conference"]
+                 for c in range(8)]
+    assert truth["log_hazard_ratio_mc_se"] == pytest.approx(np.std(per_chunk, ddof=1) / math.sqrt(8),
+                                                            abs=TOL["agreement"])
+    assert sum(truth["events"].values()) == table["event"].sum()
 
 
 # ----------------------------------------------------------------------------- the truth
 def test_truth_is_reproducible_and_cached(tmp_path, monkeypatch):
     scenario = scaled(LONDON, 200)
     first = compute_truth(scenario, population=20_000, chunk_size=5_000, cache_dir=tmp_path)
-    files = list(tmp_path.glob("truth-jrc-london-burglary-*.json"))
+    files = list(tmp_path.glob(f"truth-v{truth_module.TRUTH_VERSION}-jrc-london-burglary-*.json"))
     assert len(files) == 1
     monkeypatch.setattr(truth_module, "_CACHE", {})
     monkeypatch.setattr(truth_module, "_compute", lambda *a, **k: pytest.fail("recomputed despite the cache"))
@@ -158,9 +118,13 @@ IDEAL = {
 
 
 def test_without_frailty_the_itt_hazard_ratio_is_the_parameter():
-    """No frailty and everyone treated: hazards are proportional and the Cox limit is 0.7."""
-    truth = compute_truth(scaled(LONDON, 1000, **IDEAL, **{"reoffending.frailty_variance": 0.0}),
-                          population=200_000, chunk_size=25_000)
+    """No frailty, rates alike (age and sex change nothing) and everyone treated: the arms' hazards
+    are proportional and the Cox limit is 0.7. (Rates that differ with age and sex act as a
+    frailty: the marginal hazards drift apart and the Cox limit moves towards 1, by about 0.012
+    in the log here.)"""
+    alike = {"reoffending.frailty_variance": 0.0, "reoffending.log_rate_per_year_of_age": 0.0,
+             "reoffending.log_rate_male": 0.0}
+    truth = compute_truth(scaled(LONDON, 1000, **IDEAL, **alike), population=400_000, chunk_size=50_000)
     for key in ("log_hazard_ratio", "log_rate_ratio"):
         assert truth[key] == pytest.approx(math.log(0.7), abs=TOL["mc_se"] * truth[f"{key}_mc_se"])
     assert truth["rate_ratio_crude"] == pytest.approx(0.7, rel=0.02)
@@ -251,3 +215,47 @@ def test_under_the_null_the_5_percent_test_rejects_5_percent(study, estimand, ki
 def test_rate_ratio_as_shipped_covers_the_truth(study, design):
     row = study[design]["log_rate_ratio"]["model"]
     assert _within(row["coverage"], 0.95, row["coverage_mc_se"]), row
+
+
+# ----------------------------------------------------------------------------- recovery, batched (fast)
+BATCHED_REPLICATES = 3000
+
+
+@pytest.fixture(scope="module")
+def batched_study():
+    """3,000 replicate trials of 500 with an effect and 3,000 under the null, drawn by the replicate
+    engine and analysed by the batched fits (analysis/recovery_study.py --engine batched)."""
+    overrides = {"referrals.randomised": TRIAL_SIZE, "referrals.rate_per_month": 12.0 * TRIAL_SIZE / 167}
+    scenario = load_scenario(LONDON, overrides=overrides)
+    itt = compute_truth(scenario, population=1_000_000, chunk_size=125_000)
+    truth = {name: (itt[name], itt[f"{name}_mc_se"]) for name in ("log_hazard_ratio", "log_rate_ratio")}
+    truth["rmst_difference_days"] = (itt["rmst_difference_days"], itt["rmst_difference_mc_se"])
+    null_truth = {name: (0.0, 0.0) for name in truth}
+    effect = recovery_study.batched_estimates(scenario, replicates=BATCHED_REPLICATES, seed=303)
+    null = recovery_study.batched_estimates(scenario.with_null(), replicates=BATCHED_REPLICATES, seed=404)
+    return {"effect": recovery_study.summarise(effect, truth), "null": recovery_study.summarise(null, null_truth)}
+
+
+BATCHED = ["log_hazard_ratio", "log_rate_ratio", "rmst_difference_days"]
+
+
+@pytest.mark.parametrize("design", ["effect", "null"])
+@pytest.mark.parametrize("estimand", BATCHED)
+def test_batched_estimators_are_unbiased(batched_study, design, estimand):
+    row = batched_study[design][estimand]
+    assert _within(row["mean"], row["truth"], row["bias_mc_se"]), row
+
+
+@pytest.mark.parametrize("design", ["effect", "null"])
+@pytest.mark.parametrize("estimand", BATCHED)
+def test_batched_intervals_cover_95_percent(batched_study, design, estimand):
+    row = batched_study[design][estimand]["model"]
+    assert _within(row["coverage"], 0.95, row["coverage_mc_se"]), row
+    assert 0.93 <= row["coverage"] <= 0.97
+
+
+@pytest.mark.parametrize("estimand", BATCHED)
+def test_batched_tests_reject_5_percent_under_the_null(batched_study, estimand):
+    row = batched_study["null"][estimand]["model"]
+    assert _within(row["rejection_rate"], 0.05, row["rejection_rate_mc_se"]), row
+    assert 0.04 <= row["rejection_rate"] <= 0.06

@@ -1,9 +1,12 @@
-"""rjtrial.survival.batched: cox_batch and logrank_batch against lifelines, our own cox/logrank and R.
+"""rjtrial.survival.batched: cox_batch, logrank_batch, rmst_batch and negative_binomial_batch.
 
 Three routes must give one answer for every replicate trial: the batched engine, one
 ``rjtrial.survival.cox`` / ``logrank`` fit per trial (R-matched, run to machine
 precision) and lifelines ``CoxPHFitter`` / ``logrank_test``, computed here. R's numbers
-come from tests/reference/batched_cox.R via tests/reference/batched_cox.json.
+come from tests/reference/batched_cox.R via tests/reference/batched_cox.json. The RMST and
+the rate ratio are held to :func:`rjtrial.survival.rmst` and :func:`rjtrial.frequency.rate_ratio`
+here, and to R in tests/validation/test_veteran_lung_batched_rmst.py and
+tests/validation/test_quine_insurance_rate_ratio.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from lifelines.statistics import logrank_test
 
 from rjtrial.errors import DataError
 from rjtrial.survival import cox, logrank
-from rjtrial.survival.batched import BatchedCox, BatchedLogrank, cox_batch, logrank_batch
+from rjtrial.survival.batched import (
+    BatchedCox, BatchedLogrank, BatchedRateRatio, BatchedRMST, cox_batch, logrank_batch, negative_binomial_batch,
+    rmst_batch,
+)
 
 REFERENCE = Path(__file__).parent / "reference" / "batched_cox.json"
 TOL = {"coef": 1e-6, "std_error": 1e-6, "loglik": 1e-6, "statistic": 1e-6, "logrank": 1e-8}
@@ -368,3 +374,176 @@ def test_bad_options_raise_value_error(options, message):
     data = _good()
     with pytest.raises(ValueError, match=message):
         cox_batch(data["time"], data["event"], data["treatment"], **options)
+
+
+# ------------------------------------------------------------------ RMST
+@pytest.fixture(scope="module")
+def restricted():
+    frame = _stacked(TRIALS, shuffle_seed=4)
+    return {tau: rmst_batch(frame["time"], frame["event"], frame["treatment"], tau=tau, trial=frame["trial"])
+            for tau in (0.5, 0.9)}
+
+
+@pytest.mark.parametrize("tau", [0.5, 0.9])
+@pytest.mark.parametrize("j", FITTABLE + [MONOTONE, NO_EVENTS])
+def test_rmst_batch_equals_rjtrial_rmst(j, tau, restricted):
+    from rjtrial.survival import rmst
+
+    df = TRIALS[j]
+    res = restricted[tau]
+    ref = rmst(df, tau=tau, time="time", event="event", group="treatment", reference=0)
+    table = ref.table.set_index("group")
+    assert res.rmst_control[j] == pytest.approx(table.loc[0, "estimate"], abs=1e-10)
+    assert res.rmst_treated[j] == pytest.approx(table.loc[1, "estimate"], abs=1e-10)
+    assert res.std_error_control[j] == pytest.approx(table.loc[0, "std_error"], abs=1e-10)
+    assert res.std_error_treated[j] == pytest.approx(table.loc[1, "std_error"], abs=1e-10)
+    difference = ref.difference.iloc[0]
+    assert res.estimate[j] == pytest.approx(difference["estimate"], abs=1e-10)
+    assert res.std_error[j] == pytest.approx(difference["std_error"], abs=1e-10)
+    assert res.p_value[j] == pytest.approx(difference["p_value"], abs=1e-10, nan_ok=True)  # nan: no events
+    assert res.events[j] == df["event"].sum() and res.n[j] == len(df)
+
+
+def test_rmst_beyond_an_arms_follow_up_or_of_an_empty_arm_is_nan(restricted):
+    res = restricted[0.5]
+    assert isinstance(res, BatchedRMST)
+    assert np.isnan(res.rmst_control[ONE_ARM]) and np.isfinite(res.rmst_treated[ONE_ARM])
+    time = np.array([[1.0, 2.0, 3.0, 1.0, 5.0, 6.0]])
+    beyond = rmst_batch(time, np.ones((1, 6)), np.array([[0, 0, 0, 1, 1, 1]]), tau=4.0)
+    assert np.isnan(beyond.rmst_control[0]) and beyond.rmst_treated[0] == pytest.approx(1 + 3 * 2 / 3)
+    assert np.isnan(beyond.estimate[0])
+
+
+def test_rmst_layouts_agree():
+    time, event, treatment = _equal_sized(13)
+    labels = np.repeat(np.arange(time.shape[0]), time.shape[1])
+    a = rmst_batch(time, event, treatment, tau=30.0)
+    b = rmst_batch(time.ravel() + 0.0, event.ravel(), treatment.ravel(), trial=labels, tau=30.0)
+    c = rmst_batch(time * 1.0 + 0.25, event, treatment, tau=30.25)  # the argsort route: shifted times, shifted tau
+    _same(a, b)
+    np.testing.assert_allclose(a.rmst_control + 0.25, c.rmst_control, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("tau", [0, -1.0, np.nan, np.inf, "1"])
+def test_rmst_tau_must_be_a_positive_number(tau):
+    data = _good()
+    with pytest.raises(ValueError, match="tau"):
+        rmst_batch(data["time"], data["event"], data["treatment"], tau=tau)
+
+
+# ------------------------------------------------------------------ NB2 rate ratio
+@pytest.fixture(scope="module")
+def count_table():
+    """Eight replicate trials of 150 from the simulation engine (frailty: over-dispersed counts)."""
+    from rjtrial.simulate._replicates import replicate_followup, sized_scenario
+    from rjtrial.simulate.scenario import load_scenario
+
+    scenario = sized_scenario(load_scenario(Path(__file__).resolve().parents[1] / "synthetic" / "jrc-london-burglary.toml"),
+                              150)
+    table, _ = replicate_followup(scenario, [np.random.SeedSequence(3)], replicates=8)
+    return table[table["exposure_days"] > 0].reset_index(drop=True)
+
+
+def test_negative_binomial_batch_agrees_with_frequency_rate_ratio(count_table):
+    from rjtrial.frequency import rate_ratio
+
+    fit = negative_binomial_batch(count_table["reoffences"], count_table["exposure_days"], count_table["treatment"],
+                                  trial=count_table["replicate"].to_numpy())
+    assert isinstance(fit, BatchedRateRatio) and fit.converged.all()
+    for k in range(8):
+        ref = rate_ratio(count_table[count_table["replicate"] == k], count="reoffences", exposure="exposure_days",
+                         group="treatment", control=0)
+        row = ref.summary_frame().iloc[-1]
+        assert fit.estimate[k] == pytest.approx(row["estimate"], abs=TOL["coef"])
+        assert fit.std_error[k] == pytest.approx(row["std_error"], abs=TOL["coef"])
+        assert fit.p_value[k] == pytest.approx(row["p_value"], abs=TOL["coef"])
+        assert fit.dispersion[k] == pytest.approx(ref.alpha_, rel=1e-6)
+        assert fit.rate_ratio[k] == pytest.approx(np.exp(row["estimate"]), rel=1e-12)
+
+
+def test_negative_binomial_batch_fits_each_trial_on_its_own(count_table):
+    full = negative_binomial_batch(count_table["reoffences"], count_table["exposure_days"], count_table["treatment"],
+                                   trial=count_table["replicate"].to_numpy())
+    rows = count_table[count_table["replicate"] == 5]
+    alone = negative_binomial_batch(rows["reoffences"], rows["exposure_days"], rows["treatment"],
+                                    trial=np.zeros(len(rows), dtype=int))
+    assert alone.estimate[0] == full.estimate[5] and alone.p_value[0] == full.p_value[5]
+
+
+def test_negative_binomial_batch_two_dimensional_equals_labels(count_table):
+    rows = count_table[count_table["replicate"] < 2]
+    first = rows[rows["replicate"] == 0].iloc[:100]
+    second = rows[rows["replicate"] == 1].iloc[:100]
+    stacked = pd.concat([first, second])
+    labelled = negative_binomial_batch(stacked["reoffences"], stacked["exposure_days"], stacked["treatment"],
+                                       trial=np.repeat([0, 1], 100))
+    grid = negative_binomial_batch(np.vstack([first["reoffences"], second["reoffences"]]),
+                                   np.vstack([first["exposure_days"], second["exposure_days"]]),
+                                   np.vstack([first["treatment"], second["treatment"]]))
+    _same(labelled, grid)
+
+
+def test_negative_binomial_batch_without_events_in_an_arm_is_not_converged():
+    y = np.array([0, 0, 0, 1, 2, 3, 1, 0, 2, 1, 0, 4])
+    fit = negative_binomial_batch(y, np.full(12, 100.0), np.tile([0, 0, 0, 1, 1, 1], 2), trial=np.repeat([0, 1], 6))
+    assert not fit.converged[0] and np.isnan(fit.p_value[0])
+    assert fit.converged[1]
+
+
+@pytest.mark.parametrize("column, position, value, message", [
+    ("count", 3, -1.0, "non-negative"), ("count", 4, np.nan, "non-negative"),
+    ("exposure", 2, 0.0, "positive"), ("exposure", 5, np.inf, "positive"),
+    ("treatment", 1, 2, "0 \\(control\\) or 1"),
+])
+def test_negative_binomial_bad_values_name_the_column_and_row(column, position, value, message):
+    data = {"count": np.arange(12.0), "exposure": np.full(12, 10.0), "treatment": np.tile([0, 1], 6)}
+    data[column] = data[column].astype(float) if column != "treatment" else data[column]
+    data[column][position] = value
+    with pytest.raises(DataError, match=message) as info:
+        negative_binomial_batch(data["count"], data["exposure"], data["treatment"], trial=np.zeros(12, dtype=int))
+    assert info.value.column == column and info.value.row == position
+
+
+@pytest.mark.parametrize("options, message", [({"tol": 0}, "tol"), ({"max_iterations": 0}, "max_iterations"),
+                                              ({"n_trials": 1}, "n_trials")])
+def test_negative_binomial_bad_options(options, message):
+    with pytest.raises((ValueError, DataError), match=message):
+        negative_binomial_batch(np.arange(6.0), np.ones(6), np.tile([0, 1], 3), trial=np.array([0, 0, 0, 1, 1, 1]),
+                                **options)
+
+
+def test_negative_binomial_batch_fits_non_whole_counts_by_maximum_likelihood():
+    """Counts that are not whole numbers take the lgamma/digamma route: the batch's estimates
+    maximise the NB2 likelihood (checked against scipy's optimiser on the same likelihood)."""
+    from scipy import optimize, special
+
+    rng = np.random.default_rng(5)
+    arm = np.repeat([0, 1], 150)
+    y = rng.negative_binomial(1.2, 1.0 / (1.0 + np.where(arm == 1, 1.6, 2.4))) + 0.5
+    x = rng.uniform(200, 730, arm.size)
+    fit = negative_binomial_batch(y, x, arm, trial=np.zeros(arm.size, dtype=int), tol=1e-12)
+
+    def minus_loglik(params):
+        a0, a1, log_theta = params
+        theta = np.exp(log_theta)
+        eta = np.log(x) + np.where(arm == 1, a1, a0)
+        mu = np.exp(eta)
+        ll = special.gammaln(y + theta) - special.gammaln(theta) + theta * log_theta - (theta + y) * np.log(theta + mu) \
+            + y * eta
+        return -ll.sum()
+
+    best = optimize.minimize(minus_loglik, [np.log(2.0 / 365), np.log(1.6 / 365), 0.0], method="Nelder-Mead",
+                             options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000})
+    assert fit.converged[0]
+    assert fit.estimate[0] == pytest.approx(best.x[1] - best.x[0], abs=1e-5)
+    assert fit.dispersion[0] == pytest.approx(np.exp(-best.x[2]), rel=1e-4)
+
+
+@pytest.mark.parametrize("x", [1e-3, 0.3, 1.0, 2.5, 5.999, 6.0, 17.0, 250.0, 1e6])
+def test_the_kernels_digamma_and_trigamma_are_scipys(x):
+    from scipy import special
+
+    from rjtrial.survival import _batched_kernels
+
+    assert _batched_kernels._digamma(x) == pytest.approx(special.digamma(x), rel=1e-12, abs=1e-12)
+    assert _batched_kernels._trigamma(x) == pytest.approx(special.polygamma(1, x), rel=1e-12, abs=1e-12)

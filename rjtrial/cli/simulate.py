@@ -27,7 +27,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", dest="overrides",
                    help="replace a scenario value (TOML syntax), e.g. --set referrals.randomised=500 (repeat)")
     p.add_argument("--no-registry", action="store_true",
-                   help="allocate in memory (rjtrial.randomise.allocate_cohort) instead of enrolling through a registry")
+                   help="allocate in memory, by the protocol's law from the seed, instead of enrolling through a registry")
     p.add_argument("--no-truth", action="store_true", help="skip the Monte Carlo truth (truth.json keeps the parameters)")
     p.add_argument("--truth-population", type=int, default=2_000_000, help="simulated people for the truth (default 2,000,000)")
     p.add_argument("--truth-cache", default=None,

@@ -14,6 +14,7 @@ import numpy as np
 from rjtrial.errors import DataError
 from rjtrial.protocol import Protocol
 from rjtrial.randomise import engines, vectorised
+from rjtrial.randomise.compiled import minimisation_kernel
 
 #: Re-randomisations per chunk (each chunk has its own seed; see the module notes).
 CHUNK_SIZE = 1000
@@ -88,8 +89,8 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
     if spec.method == "biased_coin":
         return vectorised.biased_coin_paths(protocol.ratio, spec.probability, uniforms).astype(np.int8)
     if spec.method == "minimisation":
-        return _minimisation_kernel()(
-            design.levels,
+        return minimisation_kernel()(
+            design.levels[None],  # one cohort's levels for every row
             max(len(protocol.strata[f]) for f in spec.factors),
             np.asarray(protocol.ratio, dtype=float),
             np.asarray(spec.weights, dtype=float),
@@ -98,85 +99,6 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
             uniforms,
         )
     raise ValueError(f"unknown randomisation method {spec.method!r}")  # pragma: no cover - Protocol validates
-
-
-_KERNEL = None
-
-
-def _minimisation_kernel():
-    """Minimisation of one cohort per row of uniforms, compiled with numba on first use.
-
-    Row ``r`` is ``engines.minimise(levels, ..., uniforms=uniforms[r])`` draw for draw: the
-    same floating-point operations in the same order as
-    :func:`~rjtrial.randomise.engines.minimisation_probabilities` and
-    :func:`~rjtrial.randomise.engines.choose` (checked against ``allocate_cohort`` in the
-    tests). Compiled because the vectorised numpy version
-    (:func:`rjtrial.randomise.vectorised.minimisation_paths`) spends ~0.3 s per 1,000
-    re-randomisations of 200 referrals in per-step overhead, ~30 s for 10,000 x 2,000.
-    """
-    global _KERNEL
-    if _KERNEL is None:
-        from numba import njit
-
-        _KERNEL = njit(cache=True, nogil=True)(_minimise_rows)
-    return _KERNEL
-
-
-def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, uniforms):
-    rows, n = uniforms.shape
-    n_factors, k = levels.shape[1], ratio.size
-    out = np.empty((rows, n), dtype=np.int8)
-    counts = np.zeros((n_factors, max_levels, k), dtype=np.int64)
-    totals, scaled, probs = np.empty(k), np.empty(k), np.empty(k)
-    ratio_total = 0.0
-    for a in range(k):
-        ratio_total += ratio[a]
-    for r in range(rows):
-        counts[:] = 0
-        for t in range(n):
-            totals[:] = 0.0
-            for f in range(n_factors):
-                for j in range(k):  # the participant added to arm j
-                    for a in range(k):
-                        scaled[a] = (counts[f, levels[t, f], a] + (1.0 if a == j else 0.0)) / ratio[a]
-                    if variance:  # numpy's var(ddof=1): mean first, then squared deviations
-                        mean = 0.0
-                        for a in range(k):
-                            mean += scaled[a]
-                        mean = mean / k
-                        spread = 0.0
-                        for a in range(k):
-                            spread += (scaled[a] - mean) * (scaled[a] - mean)
-                        spread = spread / (k - 1)
-                    else:
-                        spread = scaled.max() - scaled.min()
-                    totals[j] += weights[f] * spread
-            smallest = totals.min()
-            best_total, rest_total, n_best = 0.0, 0.0, 0
-            for j in range(k):
-                if abs(totals[j] - smallest) <= 1e-12:  # numpy.isclose(atol=1e-12, rtol=0)
-                    n_best += 1
-                    best_total += ratio[j]
-                else:
-                    rest_total += ratio[j]
-            for j in range(k):
-                if n_best == k:
-                    probs[j] = ratio[j] / ratio_total
-                elif abs(totals[j] - smallest) <= 1e-12:
-                    probs[j] = probability * ratio[j] / best_total
-                else:
-                    probs[j] = (1.0 - probability) * ratio[j] / rest_total
-            for j in range(1, k):  # engines.choose: normalised cumulative, inverse CDF
-                probs[j] += probs[j - 1]
-            arm = 0
-            for j in range(k):
-                if probs[j] / probs[k - 1] <= uniforms[r, t]:
-                    arm += 1
-            arm = min(arm, k - 1)
-            out[r, t] = arm
-            for f in range(n_factors):
-                counts[f, levels[t, f], arm] += 1
-    return out
 
 
 def _context():

@@ -1,24 +1,29 @@
-"""Synthetic trials with a known truth: scenarios, the generator and the Monte Carlo truth.
+"""Synthetic trials with a known truth: scenarios, the generator, the truth, power and sample size.
 
 >>> from rjtrial.simulate import load_scenario, simulate_trial
 >>> scenario = load_scenario("synthetic/jrc-london-burglary.toml")
 >>> trial = simulate_trial(scenario, rng=7, truth=False)
->>> trial.participants["arm"].value_counts().sort_index().to_dict()
-{'conference': 84, 'control': 83}
+>>> sorted(trial.participants["arm"].value_counts().to_dict().items())
+[('conference', 84), ('control', 83)]
 >>> null = scenario.with_null()          # or overrides={"reoffending.hazard_ratio_treated": 1.0}
 
 Modules: ``scenario`` (the TOML format, :func:`load_scenario`, :class:`Scenario`),
 ``generator`` (:func:`simulate_trial`, :class:`SimulatedTrial`), ``truth``
 (:func:`compute_truth`: the intention-to-treat effects by Monte Carlo), ``power``
-(:func:`rjtrial.simulate.power.power`: power by simulation with the batched Cox/log-rank
-engine, beside Schoenfeld's formula), ``cli`` and ``power_cli`` (``rjtrial simulate``,
-``rjtrial power``). Imports are lazy: importing the package loads nothing heavy.
+(:func:`rjtrial.simulate.power.power`: power by simulation over sizes and effects, beside
+Schoenfeld's formula, :mod:`rjtrial.simulate.schoenfeld`), ``sample_size``
+(:func:`sample_size`: the smallest trial reaching a power), ``plots`` (power curves),
+``cli`` and ``power_cli`` (``rjtrial simulate``, ``rjtrial power``, ``rjtrial sample-size``).
+The private modules hold the one implementation behind whole trials and replicate
+batches: ``_streams``, ``_people``, ``_allocation``, ``_offending``, ``_kernels``,
+``_replicates``, ``_runner``. Imports are lazy: importing the package loads nothing heavy.
 """
 
 from __future__ import annotations
 
-__all__ = ["PowerResult", "Scenario", "ScenarioError", "SimulatedTrial", "compute_truth", "load_scenario",
-           "schoenfeld_events", "schoenfeld_power", "simulate_trial"]
+__all__ = ["PowerResult", "SampleSizeResult", "Scenario", "ScenarioError", "SimulatedTrial", "compute_truth",
+           "load_scenario", "sample_size", "schoenfeld_events", "schoenfeld_power", "schoenfeld_sample_size",
+           "simulate_trial"]
 
 _WHERE = {
     "Scenario": "rjtrial.simulate.scenario",
@@ -29,8 +34,11 @@ _WHERE = {
     "compute_truth": "rjtrial.simulate.truth",
     # power by simulation: the function is rjtrial.simulate.power.power (the module keeps the name)
     "PowerResult": "rjtrial.simulate.power",
-    "schoenfeld_power": "rjtrial.simulate.power",
-    "schoenfeld_events": "rjtrial.simulate.power",
+    "schoenfeld_power": "rjtrial.simulate.schoenfeld",
+    "schoenfeld_events": "rjtrial.simulate.schoenfeld",
+    "schoenfeld_sample_size": "rjtrial.simulate.schoenfeld",
+    "SampleSizeResult": "rjtrial.simulate.sample_size",
+    "sample_size": "rjtrial.simulate.sample_size",
 }
 
 

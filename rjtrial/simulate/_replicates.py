@@ -1,14 +1,16 @@
-"""Many replicate trials of one scenario, as one stacked follow-up table.
+"""Many replicate trials of one scenario at once, as arrays: the fast path of power by simulation.
 
-Power by simulation needs thousands of trials of the same design. Each replicate is a
-whole trial drawn by :func:`rjtrial.simulate.generator.generate` (``lean=True``: the
-same draws, only the tables the follow-up builder needs), allocated by the protocol's
-own engine (:func:`rjtrial.randomise.allocate_cohort`), from its own
-:class:`numpy.random.SeedSequence`. The replicates' tables are then stacked, with the
-participant ids made unique (``replicate * n + id``), and turned into analysis rows by
-**one** call of :func:`rjtrial.followup.build` with the scenario's analysis plan, which
-is the same as building each replicate's table on its own (every row depends on one
-participant's records only; tested) and many times faster for small trials.
+A *batch* of ``R`` replicate trials of ``n`` randomised people is drawn at once, every
+quantity as an ``(n, R)`` array from the batch's named streams
+(:mod:`rjtrial.simulate._streams`), by the generator's own code:
+:func:`rjtrial.simulate._people.draw_people` (the randomised referrals),
+:func:`rjtrial.simulate._allocation.allocate` (the protocol's law), the conference held,
+and :func:`rjtrial.simulate._offending.offending` with ``scope="followup"``, which draws
+only what the follow-up table depends on and computes it in a compiled kernel. No data
+frame is made per replicate. A batch of one (``R = 1``) is exactly the trial
+:func:`rjtrial.simulate.generator.generate` draws from the same seed, followed by
+:func:`rjtrial.followup.build` with the scenario's analysis plan (tested, column by column),
+and its columns are independent trials of that law.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from rjtrial.simulate._streams import Streams, seed_sequence
 from rjtrial.simulate.scenario import Scenario
 
-__all__ = ["sized_scenario", "replicate_followup"]
+__all__ = ["sized_scenario", "replicate_batch", "replicate_followup", "batch_seed"]
 
 
 def sized_scenario(scenario: Scenario, n: int) -> Scenario:
@@ -40,48 +43,79 @@ def sized_scenario(scenario: Scenario, n: int) -> Scenario:
     })
 
 
-def replicate_followup(scenario: Scenario, seeds: Sequence[np.random.SeedSequence]) -> tuple[pd.DataFrame, dict]:
-    """The follow-up rows of one trial per seed, stacked.
+def batch_seed(root: np.random.SeedSequence, batch: int) -> np.random.SeedSequence:
+    """The seed of batch number ``batch`` of a run seeded by ``root`` (the same for every size and effect)."""
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, int(batch)), pool_size=root.pool_size)
+
+
+def replicate_batch(scenario: Scenario, rng, replicates: int, *, allocation: str | None = None,
+                    seconds: dict | None = None) -> dict[str, np.ndarray]:
+    """``replicates`` trials of ``scenario`` (at its size ``n``), as ``(n, R)`` arrays.
 
     Parameters
     ----------
     scenario : Scenario
         The design, at its size (see :func:`sized_scenario`).
-    seeds : sequence of numpy.random.SeedSequence
-        One per replicate trial; replicate ``k`` is ``generate(scenario, rng=seeds[k], lean=True)``.
+    rng : int, SeedSequence or Generator
+        The batch's seed.
+    replicates : int
+        ``R``.
+    allocation : {None, "simple"}
+        None allocates by the protocol's method; "simple" by simple randomisation with its
+        ratio (the truth's populations).
+    seconds : dict, optional
+        CPU seconds (``time.process_time``) are added to its ``generation`` (people,
+        allocation, treatment) and ``followup`` (the reoffending process and the follow-up).
 
     Returns
     -------
-    table : DataFrame
-        :func:`rjtrial.followup.build`'s columns for every participant of every replicate,
-        plus ``replicate`` (0..len(seeds)-1) and ``treatment`` (1 for the conference arm,
-        0 for control), in replicate order.
-    seconds : dict
-        CPU seconds (``time.process_time``) of ``generation`` (drawing the trials) and
-        ``followup`` (building the rows).
+    dict of (n, R) arrays
+        ``treatment`` (1 conference arm, 0 control), ``held`` (conference held) and the
+        follow-up columns of :data:`rjtrial.simulate._offending.FOLLOWUP_COLUMNS`, with
+        :func:`rjtrial.followup.build`'s meaning: ``time_at_risk, event, reoffences,
+        exposure_days, days_in_custody, followup_days`` and ``first_reoffence_day``
+        (days after assignment; -1 without an event).
     """
-    from rjtrial.simulate.generator import SimulatedTrial, generate
+    from rjtrial.simulate._allocation import allocate
+    from rjtrial.simulate._offending import offending
+    from rjtrial.simulate._people import draw_people
 
     started = time.process_time()
-    n = scenario.referrals.randomised
-    participants, offences, custody = [], [], []
-    for k, seed in enumerate(seeds):
-        trial = generate(scenario, rng=seed, lean=True)
-        shift = k * n
-        participants.append(trial.participants.assign(id=trial.participants["id"].to_numpy() + shift))
-        offences.append(trial.offences.assign(id=trial.offences["id"].to_numpy() + shift))
-        custody.append(trial.custody.assign(id=trial.custody["id"].to_numpy() + shift))
+    streams = Streams(seed_sequence(rng))
+    n, shape = scenario.referrals.randomised, (scenario.referrals.randomised, int(replicates))
+    people = draw_people(scenario, n, shape[1], streams)
+    arm = allocate(scenario.protocol, people.strata, streams, n=n, replicates=shape[1], method=allocation)
+    held = (arm == 1) & (streams("treatment").random(shape) < scenario.treatment.conference_held)
+    flat = {"assigned_day": people.assigned_day.ravel(), "age": people.age.ravel(), "male": people.male.ravel(),
+            "index_type": people.offence.ravel(), "site": people.site.ravel(), "arm": arm.ravel(),
+            "held": held.ravel(), "shape": shape}
     generated = time.process_time()
-    empty = pd.DataFrame()
-    stacked = SimulatedTrial(
-        scenario, empty, pd.concat(participants, ignore_index=True), pd.concat(offences, ignore_index=True),
-        pd.concat(custody, ignore_index=True), empty, empty, empty, {},
-    )
-    table = stacked.followup()
-    ids = table["id"].to_numpy()
-    table["replicate"] = ids // n
-    table["treatment"] = (table["arm"].to_numpy() == scenario.conference_arm).astype(np.int64)
-    if not np.all(np.diff(ids) > 0):  # keep replicate order whatever the builder does
-        table = table.sort_values("id", kind="stable").reset_index(drop=True)
-    seconds = {"generation": generated - started, "followup": time.process_time() - generated}
-    return table, seconds
+    out = offending(scenario, flat, streams, scope="followup")
+    out["treatment"] = arm
+    out["held"] = held
+    if seconds is not None:
+        seconds["generation"] = seconds.get("generation", 0.0) + generated - started
+        seconds["followup"] = seconds.get("followup", 0.0) + time.process_time() - generated
+    return out
+
+
+def replicate_followup(scenario: Scenario, seeds: Sequence, *, replicates: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """The follow-up rows of replicate trials as one table (for inspection and tests).
+
+    ``seeds``: one seed per batch; each batch holds ``replicates`` trials (default 1, so
+    that trial ``k`` is the trial :func:`rjtrial.simulate.generator.generate` draws from
+    ``seeds[k]``). Returns the table -- ``replicate`` (0, 1, ... over the batches),
+    ``person`` (0..n-1), ``treatment``, ``held`` and the follow-up columns -- and the CPU
+    seconds of ``generation`` and ``followup``.
+    """
+    per = 1 if replicates is None else int(replicates)
+    seconds: dict = {"generation": 0.0, "followup": 0.0}
+    frames = []
+    for b, seed in enumerate(seeds):
+        batch = replicate_batch(scenario, seed, per, seconds=seconds)
+        n = batch["treatment"].shape[0]
+        frame = pd.DataFrame({k: v.T.ravel() for k, v in batch.items()})
+        frame.insert(0, "person", np.tile(np.arange(n), per))
+        frame.insert(0, "replicate", np.repeat(np.arange(b * per, (b + 1) * per), n))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), seconds

@@ -1,6 +1,8 @@
 """Validation of scenario tables: every problem reported at once, each naming its key.
 
-Used by :meth:`rjtrial.simulate.scenario.Scenario.from_dict`; not a public module.
+Used by :meth:`rjtrial.simulate.scenario.Scenario.from_dict`, which assembles the
+:class:`~rjtrial.simulate.scenario.Scenario` from the fields :func:`build` returns (so this
+module needs only the section types of :mod:`rjtrial.simulate._sections`); not a public module.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Mapping
 
 from rjtrial.errors import ProtocolError
 from rjtrial.protocol import Protocol
-from rjtrial.simulate.scenario import (
-    DISTRIBUTIONS, PARAMETER_SECTIONS, SEXES, STRATUM_SOURCES, _STRUCTURAL, Analysis, Censoring, Conviction, Costs,
-    Custody, Distribution, Extraction, IndexOffence, Offenders, Referrals, Reoffending, Scenario, StratumSource,
-    Treatment, Victims,
+from rjtrial.simulate._sections import (
+    _STRUCTURAL, DISTRIBUTIONS, PARAMETER_SECTIONS, SEXES, STRATUM_SOURCES, Analysis, Censoring, Conviction, Costs,
+    Custody, Distribution, Extraction, IndexOffence, Offenders, Referrals, Reoffending, StratumSource, Treatment,
+    Victims,
 )
 
 
@@ -154,7 +156,9 @@ class _Section:
                 provenance[f"{self.name}.{key}"] = label
 
 
-def build(data: dict, problems: list[str], base_dir: Path | None, source, today) -> Scenario | None:
+def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict | None:
+    """The fields of a :class:`~rjtrial.simulate.scenario.Scenario` (``source`` aside), or None
+    when ``problems`` (appended to) is not empty."""
     for key in data:
         if key not in PARAMETER_SECTIONS + _STRUCTURAL:
             problems.append(f"{key}: unknown section (expected: {', '.join(_STRUCTURAL + PARAMETER_SECTIONS)})")
@@ -338,12 +342,12 @@ def build(data: dict, problems: list[str], base_dir: Path | None, source, today)
 
     if problems:
         return None
-    return Scenario(
+    return dict(
         id=sid, name=name, description=description, sources=tuple(sources), protocol=protocol, strata=strata,
         referrals=Referrals(randomised, rate, sites, offence_mix, start), eligibility=eligibility,
         treatment=treatment, offenders=offenders, index_offence=index_offence, reoffending=reoffending,
         custody=custody, conviction=conviction, censoring=censoring, extraction=extraction, analysis=analysis,
-        victims=victims, costs=costs, provenance=provenance, data=data, source=source,
+        victims=victims, costs=costs, provenance=provenance, data=data,
     )
 
 

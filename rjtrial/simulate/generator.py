@@ -1,11 +1,12 @@
 """The trial generator: a scenario → the tables of a trial, as real data would have them.
 
 :func:`simulate_trial` draws the referral stream, screens it with the protocol's
-eligibility questions, allocates the eligible referrals with rjtrial's own engines
-(the registry itself when a ``registry`` folder is given, otherwise
-:func:`rjtrial.randomise.allocate_cohort`, which follows the same sealed schedule
-and rules), records which conferences were held, and generates each offender's
-criminal record, custody spells, death or emigration, and the victims' answers.
+eligibility questions, allocates the eligible referrals (through a real registry when a
+``registry`` folder is given; otherwise in memory, by the protocol's own law from the
+trial's seeded streams, :mod:`rjtrial.simulate._allocation`), records which conferences
+were held, and generates each offender's criminal record, custody spells, death or
+emigration, and the victims' answers. Power by simulation draws its replicate trials with
+the same code (:mod:`rjtrial.simulate._replicates`).
 
 The reoffending process
 -----------------------
@@ -26,25 +27,33 @@ the conviction date, during which the street clock stops: no offending. Working 
 street time keeps this vectorised: offences and convictions are points on each
 person's street line, each custody spell is a pause inserted at its conviction's
 point, and calendar time is street time plus the pauses before it (anchored so that
-the assignment day is day 0). Spells therefore never overlap; a lag counts days at
-liberty (proceedings wait while the person is in custody for something else), so a
-conviction never falls inside a custody spell. The index offence is dated
-``days_before_assignment`` before assignment; it is convicted with probability
-``index_offence.convicted`` (a number, or a table by arm: diversion), on the
+the assignment day is day 0; :mod:`rjtrial.simulate._kernels`). Spells therefore never
+overlap; a lag counts days at liberty (proceedings wait while the person is in custody
+for something else), so a conviction never falls inside a custody spell. The index
+offence is dated ``days_before_assignment`` before assignment; it is convicted with
+probability ``index_offence.convicted`` (a number, or a table by arm: diversion), on the
 sentence date ``sentence_days_after_assignment`` after assignment, followed by custody
-with probability ``index_offence.custody``.
+with probability ``index_offence.custody``. How the process is drawn (in independent
+pieces, so that a replicate trial draws only what its follow-up needs) is in
+:mod:`rjtrial.simulate._offending`.
 
 Death or emigration comes at an exponential time (``censoring.annual_rate``); the
 participant's ``died_on`` is then set and nothing is recorded after it. The extract
 holds the offences convicted before the extraction date (plus, with
 ``include_unconvicted``, the others committed before it, without a conviction date).
+
+Randomness
+----------
+``rng`` seeds a :class:`numpy.random.SeedSequence`; each quantity (arrivals, attributes,
+allocation, frailty, offences of each kind, victims...) is drawn from its own stream named
+after it (:mod:`rjtrial.simulate._streams`). A trial of a scenario and a trial of the same
+scenario with more participants, from one seed, share their first participants.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -53,16 +62,17 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from rjtrial.simulate.scenario import DAYS_PER_MONTH, SEXES, Scenario, ScenarioError, load_scenario
+from rjtrial.simulate._people import (
+    date_to_day as _date_to_day, day_to_date as _day_to_date, draw_people, eligible_answers, ineligible_referrals,
+)
+from rjtrial.simulate._streams import Streams, seed_label, seed_sequence
+from rjtrial.simulate.scenario import SEXES, Scenario, ScenarioError, load_scenario
 
 __all__ = ["SimulatedTrial", "simulate_trial", "TABLES"]
 
 #: The tables of a simulated trial, in the order they are written.
 TABLES = ("referrals", "participants", "offences", "custody", "victims", "costs")
-HISTORY_MARGIN_DAYS = 365  # the process starts this long before the prior window
-STREAMS = ("referrals", "allocation", "treatment", "offending", "victims")
 _NAT = np.iinfo(np.int64).min
-_EPOCH = np.datetime64("1970-01-01", "D")
 
 
 @dataclass(frozen=True)
@@ -179,17 +189,18 @@ def simulate_trial(
     Parameters
     ----------
     scenario : Scenario or path to a scenario TOML
-    rng : int or numpy.random.Generator
-        All randomness of the trial (resolved with ``numpy.random.default_rng``).
+    rng : int, numpy.random.SeedSequence or numpy.random.Generator
+        All randomness of the trial (see "Randomness" in the module notes).
     overrides : dict, optional
         Dotted scenario keys to replace, e.g. ``{"reoffending.hazard_ratio_treated": 1.0}``.
     registry : folder, optional
         Randomise through a real registry: ``trial.db`` and ``trial.key`` are created in
         this folder (which must not hold them already) and every referral is enrolled by
         :meth:`rjtrial.registry.Registry.enrol` at its referral time, conferences recorded
-        by ``record_event``; the participants table is the registry's export. Without it,
-        :func:`rjtrial.randomise.allocate_cohort` allocates in memory: for the same ``rng``
-        the two give the same arms and the same tables (receipts aside).
+        by ``record_event``; the participants table is the registry's export, the arms
+        those of the registry's sealed sequence (seeded from ``rng``). Without it, the
+        trial is allocated in memory by the protocol's own law
+        (:mod:`rjtrial.simulate._allocation`); the referrals are the same either way.
     truth : bool
         Compute the intention-to-treat truth by Monte Carlo (cached per scenario, see
         :func:`rjtrial.simulate.truth.compute_truth`); if False ``truth["itt"]`` is None.
@@ -233,63 +244,56 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
     """The tables of one trial, without the Monte Carlo truth (``truth`` holds what was realised).
 
     ``allocation="simple"`` allocates by simple randomisation with the protocol's ratio
-    (used for the truth's large populations, where the allocation method is immaterial).
+    (used for large populations, where the allocation method is immaterial).
     ``lean=True`` keeps only what the follow-up builder needs (integer ids; participants
     ``id, arm, randomised_on, died_on``; offences and custody unsorted; the other tables
-    empty): the same draws, for the truth's populations.
+    empty): the same draws.
     """
     if allocation not in ("protocol", "simple"):
         raise ValueError(f"allocation must be 'protocol' or 'simple', got {allocation!r}")
-    gen = np.random.default_rng(rng)
-    seeds = dict(zip(STREAMS, (int(s) for s in gen.integers(0, 2**63, size=len(STREAMS)))))
+    from rjtrial.simulate._allocation import REGISTRY_SEED, allocate
+    from rjtrial.simulate._offending import offending
+
+    seed = seed_sequence(rng)
+    streams = Streams(seed)
     protocol = scenario.protocol
-    ref = _referrals(scenario, np.random.default_rng(seeds["referrals"]))
-    eligible = ref["eligible"]
-    n = int(eligible.sum())
-    strata_codes = {name: codes[eligible] for name, codes in ref["strata"].items()}
+    n = scenario.referrals.randomised
+    people = draw_people(scenario, n, 1, streams)
+    ref = None if lean and registry is None else _referral_stream(scenario, people, streams)
     if registry is not None:
-        arm, reg = _enrol_in_registry(scenario, ref, seeds["allocation"], Path(registry), progress=progress)
-    elif allocation == "simple":
-        from rjtrial.randomise import engines
-
-        arm, reg = engines.simple(protocol.ratio, n, rng=seeds["allocation"]), None
+        schedule_seed = int(streams("allocation", REGISTRY_SEED).integers(0, 2**63))
+        arm, reg = _enrol_in_registry(scenario, ref, schedule_seed, Path(registry), progress=progress)
     else:
-        from rjtrial.randomise import allocate_cohort
-
-        rows = _strata_rows(protocol, strata_codes)
-        arm, reg = allocate_cohort(protocol, rows, rng=seeds["allocation"]), None
+        arm = allocate(protocol, people.strata, streams, n=n, replicates=1,
+                       method="simple" if allocation == "simple" else None)[:, 0]
+        reg = None
     arm = np.asarray(arm, dtype=np.int64)
-
-    tgen = np.random.default_rng(seeds["treatment"])
-    held = (arm == 1) & (tgen.random(n) < scenario.treatment.conference_held)
-    conference_delay = scenario.treatment.days_to_conference.sample(tgen, n)
-
-    people = {
-        "assigned_day": ref["assigned_day"][eligible],
-        "age": ref["age"][eligible],
-        "male": ref["male"][eligible],
-        "index_type": ref["offence"][eligible],
-        "site": ref["site"][eligible],
-        "arm": arm,
-        "held": held,
-    }
-    records = _offending(scenario, people, np.random.default_rng(seeds["offending"]))
+    held = (arm == 1) & (streams("treatment").random((n, 1))[:, 0] < scenario.treatment.conference_held)
+    flat = {"assigned_day": people.assigned_day[:, 0], "age": people.age[:, 0], "male": people.male[:, 0],
+            "index_type": people.offence[:, 0], "site": people.site[:, 0], "arm": arm, "held": held,
+            "shape": (n, 1)}
+    records = offending(scenario, flat, streams, scope="records")
+    realised = {"randomised": n, "seed": seed_label(rng, seed)}
     if lean:
         ids = np.arange(n, dtype=np.int64)
         participants = pd.DataFrame({"id": ids, "arm": np.asarray(protocol.arms, dtype=object)[arm],
-                                     "randomised_on": _days_to_datetime(people["assigned_day"]),
+                                     "randomised_on": _days_to_datetime(flat["assigned_day"]),
                                      "died_on": _days_to_datetime(records["died_day"])})
         offences, custody = _record_frames(scenario, ids, records, sort=False)
         empty = pd.DataFrame()
+        if reg is not None:
+            reg.close()
         return SimulatedTrial(scenario, empty, participants, offences, custody, empty, empty, empty,
-                              {"realised": {"randomised": n, "seeds": {k: str(v) for k, v in seeds.items()}}})
+                              {"realised": realised})
+    eligible = ref["eligible"]
     ids = ref["id"][eligible]
+    conference_delay = scenario.treatment.days_to_conference.sample(streams("conference_delay"), n)
     if reg is not None:
         participants = _registry_participants(reg, ref, arm, held, conference_delay)
         reg.close()
     else:
         participants = _participants_frame(scenario, ref, arm, held)
-    participants = _add_covariates(participants, scenario, people, records)
+    participants = _add_covariates(participants, scenario, flat, records)
     offences, custody = _record_frames(scenario, ids, records)
     referrals = _referrals_frame(scenario, ref, arm)
     costs = pd.DataFrame({
@@ -300,12 +304,11 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
                                    np.where(arm == 1, scenario.costs.assigned_not_held, 0.0)),
     })
     costs.attrs["currency"] = scenario.costs.currency
-    victim_frame, shift = _victims(scenario, ids, arm, held, np.random.default_rng(seeds["victims"]))
+    victim_frame, shift = _victims(scenario, ids, arm, held, streams("victims"))
     latent = pd.DataFrame({"id": ids, "frailty": records["frailty"], "annual_rate": records["annual_rate"],
                            "treated": held, "death_day": records["death"]})
-    realised = {
+    realised.update({
         "referrals": int(len(ref["id"])),
-        "randomised": n,
         "randomised_by_arm": {a: int((arm == k).sum()) for k, a in enumerate(protocol.arms)},
         "conferences_held": int(held.sum()),
         "first_referral": str(_day_to_date(int(ref["assigned_day"][0]))),
@@ -316,142 +319,60 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
         "victims": int(len(victim_frame)),
         "ies_r_shift_conference": shift,
         "allocation": "registry" if registry is not None else allocation,
-        "seeds": {k: str(v) for k, v in seeds.items()},
-    }
+    })
     return SimulatedTrial(scenario, referrals, participants, offences, custody, victim_frame, costs, latent,
                           {"realised": realised})
 
 
 # ----------------------------------------------------------------------------- referrals
-def _truncated_normal(gen, mean, sd, low, high, size):
-    a, b = special.ndtr((low - mean) / sd), special.ndtr((high - mean) / sd)
-    return mean + sd * special.ndtri(a + (b - a) * gen.random(size))
-
-
-def _draw_referrals(sc: Scenario, m: int, gen: np.random.Generator) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    out["gap"] = gen.exponential(DAYS_PER_MONTH / sc.referrals.rate_per_month, m)
-    out["site"] = gen.choice(len(sc.referrals.sites), m, p=list(sc.referrals.sites.values()))
-    out["offence"] = gen.choice(len(sc.referrals.offence_mix), m, p=list(sc.referrals.offence_mix.values()))
-    o = sc.offenders
-    out["age"] = np.floor(_truncated_normal(gen, o.age_mean, o.age_sd, o.age_min, o.age_max, m)).astype(np.int64)
-    out["age"] = np.minimum(out["age"], int(math.ceil(o.age_max)) - 1)
-    out["male"] = gen.random(m) < o.male
-    answers, eligible = {}, np.ones(m, dtype=bool)
-    for q in sc.protocol.eligibility:
-        ok = gen.random(m) < sc.eligibility[q.id]
-        bad = [a for a in q.answers if a not in q.eligible_if]
-        pick_ok = gen.integers(0, len(q.eligible_if), m)
-        pick_bad = gen.integers(0, len(bad), m)
-        answers[q.id] = (ok, pick_ok, pick_bad)
-        eligible &= ok
-    out["answers"], out["eligible"] = answers, eligible
-    strata = {}
-    for name, src in sc.strata.items():
-        levels = sc.protocol.strata[name]
-        if src.source == "shares":
-            strata[name] = gen.choice(len(levels), m, p=[src.shares[lvl] for lvl in levels])
-        elif src.source == "age":
-            strata[name] = np.searchsorted(np.asarray(src.breaks), out["age"], side="right")
-        else:
-            values = {"site": list(sc.referrals.sites), "offence_type": list(sc.referrals.offence_mix),
-                      "sex": list(SEXES)}[src.source]
-            lookup = np.array([levels.index(src.map[v]) for v in values])
-            codes = {"site": out["site"], "offence_type": out["offence"], "sex": out["male"].astype(np.int64)}[src.source]
-            strata[name] = lookup[codes]
-    out["strata"] = strata
-    return out
-
-
-def _referrals(sc: Scenario, gen: np.random.Generator) -> dict[str, Any]:
-    """Referrals in arrival order, up to the one that fills the trial; their days and ids."""
-    need = sc.referrals.randomised
-    p = math.prod(sc.eligibility.values()) if sc.eligibility else 1.0
-    if p <= 0:
-        raise ScenarioError(["eligibility: with these probabilities no referral is ever eligible"], source=sc.source)
-    batches, have = [], 0
-    while have < need:
-        m = int((need - have) / p * 1.1) + 32
-        batch = _draw_referrals(sc, m, gen)
-        batches.append(batch)
-        have += int(batch["eligible"].sum())
-    ref = _concat(batches)
-    last = int(np.flatnonzero(ref["eligible"])[need - 1])
-    ref = _take(ref, slice(0, last + 1))
-    arrival = np.cumsum(ref.pop("gap"))
+def _referral_stream(sc: Scenario, people, streams: Streams) -> dict[str, Any]:
+    """Every referral of the trial (randomised and ineligible), in arrival order."""
+    other = ineligible_referrals(sc, people, streams)
+    n, m = people.arrival.shape[0], other["arrival"].size
+    arrival = np.concatenate([people.arrival[:, 0], other["arrival"]])
+    order = np.argsort(arrival, kind="stable")
+    eligible = np.concatenate([np.ones(n, dtype=bool), np.zeros(m, dtype=bool)])[order]
+    origin = int(people.assigned_day[0, 0]) - int(np.floor(people.arrival[0, 0]))
+    arrival = arrival[order]
     day = np.floor(arrival).astype(np.int64)
-    if sc.referrals.start is not None:
-        origin = _date_to_day(sc.referrals.start) - day[0]
-    else:
-        origin = _date_to_day(sc.extraction.date) - sc.extraction.days_after_last_assignment - day[-1]
-    ref["assigned_day"] = origin + day
-    # referral times during working hours, 09:00-17:00, in arrival order within a day
-    ref["seconds"] = np.floor((9 + 8 * (arrival - day)) * 3600).astype(np.int64)
-    last_day = int(ref["assigned_day"][-1])
-    if last_day >= _date_to_day(sc.extraction.date):
-        raise ScenarioError([
-            f"referrals.start: the trial would still be randomising on {_day_to_date(last_day)}, "
-            f"after extraction.date {sc.extraction.date}; start earlier or raise referrals.rate_per_month"
-        ], source=sc.source)
-    ref["id"] = _ids("R-", len(day))
-    return ref
+    mine = eligible_answers(sc, n, streams)
+    answers = {}
+    for q in sc.protocol.eligibility:
+        ok = np.concatenate([mine[q.id][0], other["answers"][q.id][0]])[order]
+        pick = np.concatenate([mine[q.id][1], other["answers"][q.id][1]])[order]
+        answers[q.id] = (ok, pick)
+    return {
+        "id": _ids("R-", arrival.size),
+        "eligible": eligible,
+        "assigned_day": origin + day,
+        # referral times during working hours, 09:00-17:00, in arrival order within a day
+        "seconds": np.floor((9 + 8 * (arrival - day)) * 3600).astype(np.int64),
+        "site": np.concatenate([people.site[:, 0], other["site"]])[order],
+        "answers": answers,
+        "strata": {k: np.concatenate([people.strata[k][:, 0], other["strata"][k]])[order] for k in people.strata},
+    }
 
 
 def _ids(prefix: str, n: int) -> np.ndarray:
-    """``prefix`` followed by 1..n zero-padded to at least six digits, as Python strings (vectorised)."""
-    width = max(6, len(str(n)))
-    digits = (np.arange(1, n + 1, dtype=np.int64)[:, None] // 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)) % 10
-    codes = np.empty((n, len(prefix) + width), dtype=np.uint32)
-    codes[:, : len(prefix)] = [ord(c) for c in prefix]
-    codes[:, len(prefix):] = digits + ord("0")
-    return codes.view(f"<U{len(prefix) + width}").ravel().astype(object)
+    """``prefix`` followed by 1..n zero-padded to at least six digits, as Python strings."""
+    pattern = f"{prefix}%0{max(6, len(str(n)))}d"
+    return np.fromiter((pattern % i for i in range(1, n + 1)), dtype=object, count=n)
 
 
-def _concat(batches):
-    first = batches[0]
-    out = {}
-    for key, value in first.items():
-        if isinstance(value, dict):
-            out[key] = {
-                k: (tuple(np.concatenate([b[key][k][j] for b in batches]) for j in range(len(v)))
-                    if isinstance(v, tuple) else np.concatenate([b[key][k] for b in batches]))
-                for k, v in value.items()
-            }
-        else:
-            out[key] = np.concatenate([b[key] for b in batches])
-    return out
-
-
-def _take(ref, index):
-    out = {}
-    for key, value in ref.items():
-        if isinstance(value, dict):
-            out[key] = {k: (tuple(x[index] for x in v) if isinstance(v, tuple) else v[index]) for k, v in value.items()}
-        else:
-            out[key] = value[index]
-    return out
+def _answer_codes(q, ok: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """Index of each answer in ``q.answers``."""
+    good = np.asarray([q.answers.index(a) for a in q.eligible_if], dtype=np.int64)
+    bad = np.asarray([i for i, a in enumerate(q.answers) if a not in q.eligible_if] or [0], dtype=np.int64)
+    return np.where(ok, good[np.minimum(pick, good.size - 1)], bad[np.minimum(pick, bad.size - 1)])
 
 
 def _answer_strings(sc: Scenario, ref) -> dict[str, np.ndarray]:
-    out = {}
-    for q in sc.protocol.eligibility:
-        ok, pick_ok, pick_bad = ref["answers"][q.id]
-        good = np.asarray(q.eligible_if, dtype=object)
-        bad = np.asarray([a for a in q.answers if a not in q.eligible_if], dtype=object)
-        out[q.id] = np.where(ok, good[pick_ok], bad[pick_bad])
-    return out
+    return {q.id: np.asarray(q.answers, dtype=object)[_answer_codes(q, *ref["answers"][q.id])]
+            for q in sc.protocol.eligibility}
 
 
 def _strata_strings(sc: Scenario, codes: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray(sc.protocol.strata[name], dtype=object)[c] for name, c in codes.items()}
-
-
-def _strata_rows(protocol, codes: Mapping[str, np.ndarray]) -> list[dict[str, str]]:
-    names = list(protocol.strata)
-    if not names:
-        return [{} for _ in range(len(next(iter(codes.values()), [])))]
-    columns = [np.asarray(protocol.strata[name], dtype=object)[codes[name]] for name in names]
-    return [dict(zip(names, values)) for values in zip(*columns)]
 
 
 def _timestamps(ref) -> pd.Series:
@@ -460,18 +381,19 @@ def _timestamps(ref) -> pd.Series:
 
 
 # ----------------------------------------------------------------------------- allocation
-def _enrol_in_registry(sc: Scenario, ref, allocation_seed: int, folder: Path, *, progress=None):
-    """Enrol every referral through a new registry; the schedule seed is the one
-    :func:`rjtrial.randomise.allocate_cohort` would draw from the same ``rng``."""
+def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, progress=None):
+    """Enrol every referral through a new registry (its own sealed schedule, from ``schedule_seed``)."""
     from rjtrial.errors import RjtrialError
     from rjtrial.registry import Registry
 
     protocol = sc.protocol
     eligible = ref["eligible"]
+    strata = _strata_strings(sc, ref["strata"])
     if protocol.randomisation.is_adaptive:
         needed = int(eligible.sum())
     else:
-        keys = [protocol.sequence_key(row) for row in _strata_rows(protocol, {k: v[eligible] for k, v in ref["strata"].items()})]
+        rows = [dict(zip(strata, values)) for values in zip(*(v[eligible] for v in strata.values()))]
+        keys = [protocol.sequence_key(row) for row in rows] if strata else ["all"] * int(eligible.sum())
         needed = max(pd.Series(keys).value_counts()) if keys else 0
     if needed > protocol.randomisation.capacity:
         raise ScenarioError([
@@ -479,10 +401,8 @@ def _enrol_in_registry(sc: Scenario, ref, allocation_seed: int, folder: Path, *,
             f"({needed} allocations in one sealed sequence); raise it or randomise in memory"
         ], source=sc.source)
     folder.mkdir(parents=True, exist_ok=True)
-    schedule_seed = int(np.random.default_rng(allocation_seed).integers(0, 2**63))
     reg = Registry.create(folder / "trial.db", protocol, key_path=folder / "trial.key", seed=schedule_seed, by="simulate")
     answers = _answer_strings(sc, ref)
-    strata = _strata_strings(sc, ref["strata"])
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     times = [epoch + _dt.timedelta(seconds=int(x)) for x in ref["assigned_day"] * 86400 + ref["seconds"]]
     sites = np.asarray(list(sc.referrals.sites), dtype=object)[ref["site"]]
@@ -556,18 +476,25 @@ def _referrals_frame(sc: Scenario, ref, arm) -> pd.DataFrame:
     frame = pd.DataFrame({"id": ref["id"], "referred_at": _timestamps(ref)})
     for name, codes in ref["strata"].items():
         frame[name] = pd.Categorical.from_codes(codes, categories=list(sc.protocol.strata[name]))
-    reasons = np.full(len(eligible), "", dtype=object)
-    for q in sc.protocol.eligibility:
-        ok, pick_ok, pick_bad = ref["answers"][q.id]
-        good = [q.answers.index(a) for a in q.eligible_if]
-        bad = [i for i, a in enumerate(q.answers) if a not in q.eligible_if]
-        codes = np.where(ok, np.asarray(good)[pick_ok], np.asarray(bad)[pick_bad])
+    # the reasons of each referral: one number per combination of failed answers, worded once each
+    combination = np.zeros(len(eligible), dtype=np.int64)
+    questions = sc.protocol.eligibility
+    for q in questions:
+        ok, pick = ref["answers"][q.id]
+        codes = _answer_codes(q, ok, pick)
         frame[f"answer_{q.id}"] = pd.Categorical.from_codes(codes, categories=list(q.answers))
-        failed = np.flatnonzero(~ok)
-        tags = np.asarray([f"{q.id}={a}" for a in q.answers], dtype=object)[codes[failed]]
-        reasons[failed] = np.where(reasons[failed] == "", tags, reasons[failed] + "; " + tags)
+        combination = combination * (len(q.answers) + 1) + np.where(ok, 0, codes + 1)
+    seen, where = np.unique(combination, return_inverse=True)
+    words = []
+    for value in seen.tolist():
+        tags = []
+        for q in reversed(questions):
+            value, code = divmod(value, len(q.answers) + 1)
+            if code:
+                tags.append(f"{q.id}={q.answers[code - 1]}")
+        words.append("; ".join(reversed(tags)))
     frame["status"] = pd.Categorical.from_codes((~eligible).astype(np.int8), categories=["randomised", "ineligible"])
-    frame["reasons"] = reasons
+    frame["reasons"] = np.asarray(words, dtype=object)[where.ravel()]
     arms = np.full(len(eligible), None, dtype=object)
     arms[eligible] = np.asarray(sc.protocol.arms, dtype=object)[arm]
     frame["arm"] = arms
@@ -578,124 +505,13 @@ def _referrals_frame(sc: Scenario, ref, arm) -> pd.DataFrame:
     return frame
 
 
-# ----------------------------------------------------------------------------- reoffending
-def _offending(sc: Scenario, people, gen: np.random.Generator) -> dict[str, Any]:
-    """Offences, convictions, custody spells and deaths, all people at once (see the module notes)."""
-    r, n = sc.reoffending, len(people["age"])
-    types = sc.offence_types
-    index_types = list(sc.referrals.offence_mix)
-    by_offence = np.array([r.log_rate_by_offence.get(t, 0.0) for t in index_types])
-    by_site = np.array([r.log_rate_by_site.get(s, 0.0) for s in sc.referrals.sites])
-    linear = (r.log_rate_per_year_of_age * (people["age"] - r.reference_age) + r.log_rate_male * people["male"]
-              + by_offence[people["index_type"]] + by_site[people["site"]])
-    v = r.frailty_variance
-    frailty = gen.gamma(1.0 / v, v, n) if v > 0 else np.ones(n)
-    mu = r.annual_rate / 365.25 * np.exp(linear) * frailty  # per street day, untreated
-    mu_post = mu * np.where(people["held"], r.hazard_ratio_treated, 1.0)
-
-    extraction_day = _date_to_day(sc.extraction.date)
-    horizon_ext = (extraction_day - people["assigned_day"]).astype(float)
-    rate = sc.censoring.annual_rate
-    death = gen.exponential(365.25 / rate, n) if rate > 0 else np.full(n, np.inf)
-    horizon = np.minimum(horizon_ext, death)  # calendar days after the assignment day's start
-    history = float(sc.analysis.prior_window_days + HISTORY_MARGIN_DAYS)
-
-    n_pre = gen.poisson(mu * history)
-    n_post = gen.poisson(mu_post * horizon)
-    who = np.concatenate([np.repeat(np.arange(n), n_pre), np.repeat(np.arange(n), n_post), np.arange(n)])
-    n_pre_total, n_post_total = int(n_pre.sum()), int(n_post.sum())
-    street = np.concatenate([
-        -history * (1.0 - gen.random(n_pre_total)),
-        np.repeat(horizon, n_post) * gen.random(n_post_total),
-        -np.maximum(sc.index_offence.days_before_assignment.sample(gen, n), 1e-6),
-    ])
-    mix = list(r.offence_mix.values())
-    type_map = np.array([types.index(t) for t in r.offence_mix])
-    index_code = np.array([types.index(t) for t in index_types])
-    kind = np.concatenate([type_map[gen.choice(len(mix), n_pre_total + n_post_total, p=mix)],
-                           index_code[people["index_type"]]])
-    is_index = np.zeros(who.size, dtype=bool)
-    is_index[-n:] = True
-
-    # convictions (points on the street line) and custody pauses
-    n_ev = who.size - n
-    convicted = np.concatenate([gen.random(n_ev) >= sc.conviction.never_convicted,
-                                gen.random(n) < _index_conviction_probability(sc, people["arm"])])
-    sigma = np.concatenate([street[:n_ev] + sc.conviction.lag_days.sample(gen, n_ev),
-                            sc.index_offence.sentence_days_after_assignment.sample(gen, n)])
-    p_custody = np.array([sc.custody.probability[t] for t in types])
-    custody_p = np.where(is_index, sc.index_offence.custody, p_custody[kind])
-    custody = convicted & (gen.random(who.size) < custody_p)
-    length = np.maximum(1.0, np.rint(sc.custody.length_days.sample(gen, who.size)))
-    top = max(float(np.max(sigma, initial=0.0)), float(np.max(street, initial=0.0)))
-    clock = _StreetClock(who[custody], sigma[custody], length[custody], n=n, history=history, top=top)
-
-    offence_cal = clock.calendar(who, street)
-    conviction_cal = clock.calendar(who, sigma)
-    h = horizon[who]
-    committed = offence_cal < h
-    known = convicted & (conviction_cal < h)
-    assigned = people["assigned_day"]
-    offence_day = assigned[who] + np.floor(offence_cal).astype(np.int64)
-    conviction_day = np.where(known, assigned[who] + np.floor(np.where(known, conviction_cal, 0)).astype(np.int64), _NAT)
-
-    died = death < horizon_ext
-    died_day = np.where(died, assigned + np.floor(np.where(died, death, 0)).astype(np.int64), _NAT)
-
-    # prior convictions known at assignment: offences of the prior window convicted before it
-    prior_mask = (known & (conviction_cal < 0) & (offence_cal < 0)
-                  & (offence_day >= assigned[who] - sc.analysis.prior_window_days))
-    prior = np.bincount(who[prior_mask] * len(types) + kind[prior_mask], minlength=n * len(types)).reshape(n, len(types))
-
-    keep = committed & (known | sc.extraction.include_unconvicted)
-    spell = custody & known
-    start_day = assigned[who[spell]] + np.floor(conviction_cal[spell]).astype(np.int64)
-    end_day = start_day + length[spell].astype(np.int64) - 1
-    cap = np.where(died[who[spell]], died_day[who[spell]], extraction_day)
-    end_day = np.minimum(end_day, cap)
-    return {
-        "who": who[keep], "offence_day": offence_day[keep], "conviction_day": conviction_day[keep],
-        "type": kind[keep], "custody_who": who[spell], "custody_start": start_day, "custody_end": end_day,
-        "died_day": died_day, "death": death, "prior": prior, "frailty": frailty, "annual_rate": mu * 365.25,
-    }
-
-
-def _index_conviction_probability(sc: Scenario, arm: np.ndarray) -> np.ndarray:
-    by_arm = np.array([sc.index_offence.convicted[a] for a in sc.protocol.arms])
-    return by_arm[arm]
-
-
-class _StreetClock:
-    """Maps street time to calendar time, given custody pauses (person, street point, length).
-
-    Calendar time is counted from the start of the assignment day:
-    ``cal(u) = u + B(u) - B(0)``, where ``B(u)`` is the total length of the person's
-    pauses at street points before ``u``. One sorted array of keys
-    ``person * stride + (point + offset)`` answers every query with one ``searchsorted``.
-    """
-
-    def __init__(self, person, point, length, *, n: int, history: float, top: float):
-        self.offset = history + 1.0  # every point and query lies in [-history, top]
-        self.stride = 2.0 ** math.ceil(math.log2(max(top + self.offset + 1.0, 2.0)))
-        keys = person * self.stride + (point + self.offset)
-        order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.cumulative = np.concatenate([[0.0], np.cumsum(length[order])])
-        # B(0) of each person: pauses before the assignment day
-        self.before_0 = self.cumulative[np.searchsorted(self.keys, np.arange(n) * self.stride + self.offset, side="left")]
-
-    def calendar(self, person, u):
-        query = person * self.stride + (np.maximum(u, -self.offset + 0.5) + self.offset)
-        return u + self.cumulative[np.searchsorted(self.keys, query, side="left")] - self.before_0[person]
-
-
-def _person_order(person: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Order by person, then day (days fit in 32 bits: years 1970 +- 5.8 million)."""
-    return np.argsort(person.astype(np.int64) * (1 << 32) + (day + (1 << 31)), kind="stable")
-
-
+# ----------------------------------------------------------------------------- records
 def _record_frames(sc: Scenario, ids, records, *, sort: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    order = _person_order(records["who"], records["offence_day"]) if sort else slice(None)
+    """The offences (by person, then offence date) and custody spells (by person, then start) tables."""
+    from rjtrial.simulate import _kernels
+
+    order = (_kernels.order_runs(records["who"], records["offence_day"], records["bounds"], len(ids)) if sort
+             else slice(None))
     types = pd.Categorical.from_codes(records["type"][order], categories=list(sc.offence_types))
     offences = pd.DataFrame({
         "id": ids[records["who"][order]],
@@ -703,16 +519,20 @@ def _record_frames(sc: Scenario, ids, records, *, sort: bool = True) -> tuple[pd
         "conviction_date": _days_to_datetime(records["conviction_day"][order]),
         "offence_type": types,
     })
-    order = _person_order(records["custody_who"], records["custody_start"]) if sort else slice(None)
-    custody = pd.DataFrame({
-        "id": ids[records["custody_who"][order]],
-        "start": _days_to_datetime(records["custody_start"][order]),
-        "end": _days_to_datetime(records["custody_end"][order]),
+    custody = pd.DataFrame({  # already in order of person and start (the street clock's)
+        "id": ids[records["custody_who"]],
+        "start": _days_to_datetime(records["custody_start"]),
+        "end": _days_to_datetime(records["custody_end"]),
     })
     return offences, custody
 
 
 # ----------------------------------------------------------------------------- victims
+def _truncated_normal(gen, mean, sd, low, high, size):
+    a, b = special.ndtr((low - mean) / sd), special.ndtr((high - mean) / sd)
+    return mean + sd * special.ndtri(a + (b - a) * gen.random(size))
+
+
 def _ies_r_shift(v) -> float:
     """Shift of the follow-up IES-R score for a held conference giving the stated risk ratio of
     a score at or above the threshold (after rounding to whole points), over the baseline
@@ -760,13 +580,5 @@ def _victims(sc: Scenario, ids, arm, held, gen) -> tuple[pd.DataFrame, float]:
 
 
 # ----------------------------------------------------------------------------- dates
-def _date_to_day(date: _dt.date) -> int:
-    return int((np.datetime64(date, "D") - _EPOCH).astype(np.int64))
-
-
-def _day_to_date(day: int) -> _dt.date:
-    return (_EPOCH + np.timedelta64(int(day), "D")).astype(_dt.date)
-
-
 def _days_to_datetime(days: np.ndarray) -> np.ndarray:
     return np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[ns]")

@@ -301,3 +301,275 @@ def group_rows(trial, n_trials):
         index[fill[label]] = i
         fill[label] += 1
     return index, offsets
+
+
+# Columns of the result matrix written by ``rmst_trials`` (per arm: control 0, treated 1).
+RMST_COLUMNS = ("rmst0", "variance0", "last0", "rmst1", "variance1", "last1")
+
+
+@_jit
+def rmst_trials(time, event, treatment, index, offsets, mode, tau, first, last, out):
+    """Kaplan–Meier restricted mean up to ``tau`` of each arm, and its Greenwood-type variance.
+
+    One ascending pass per trial; per arm, at each distinct time ``t <= tau`` the area so
+    far and ``d / (n (n - d))`` are kept, and the variance ``sum A_i^2 d_i / (n_i (n_i - d_i))``
+    (``A_i``: area from ``t_i`` to ``tau``) is summed in a second pass over them, as R
+    ``survival:::survmean``. ``last0``/``last1``: the latest time observed in the arm.
+    """
+    for j in range(first, last):
+        start = offsets[j]
+        stop = offsets[j + 1]
+        size = stop - start
+        n = np.zeros(2)
+        latest = np.full(2, -1.0)
+        for i in range(start, stop):
+            if mode == PACKED:
+                key = time[i]
+                t = np.floor(key * 0.25)
+                x = (np.int64(key - 4.0 * t)) >> 1
+            else:
+                row = start + index[i]
+                t = time[row]
+                x = np.int64(treatment[row])
+            n[x] += 1.0
+            if t > latest[x]:
+                latest[x] = t
+        areas = np.empty((2, size))
+        hazards = np.empty((2, size))
+        m = np.zeros(2, dtype=np.int64)
+        surv = np.ones(2)
+        area = np.zeros(2)
+        previous = 0.0
+        i = start
+        while i < stop:
+            if mode == PACKED:
+                t = np.floor(time[i] * 0.25)
+            else:
+                t = time[start + index[i]]
+            if t > tau:
+                break
+            for g in range(2):
+                area[g] += surv[g] * (t - previous)
+            previous = t
+            d = np.zeros(2)
+            c = np.zeros(2)
+            while i < stop:
+                if mode == PACKED:
+                    key = time[i]
+                    ti = np.floor(key * 0.25)
+                    code = np.int64(key - 4.0 * ti)
+                    x = code >> 1
+                    e = code & 1
+                else:
+                    row = start + index[i]
+                    ti = time[row]
+                    x = np.int64(treatment[row])
+                    e = np.int64(event[row])
+                if ti != t:
+                    break
+                d[x] += e
+                c[x] += 1.0
+                i += 1
+            for g in range(2):
+                if d[g] > 0.0:
+                    areas[g, m[g]] = area[g]
+                    hazards[g, m[g]] = 0.0 if n[g] == d[g] else d[g] / (n[g] * (n[g] - d[g]))
+                    m[g] += 1
+                    surv[g] *= 1.0 - d[g] / n[g]
+                n[g] -= c[g]
+        for g in range(2):
+            area[g] += surv[g] * (tau - previous)
+            variance = 0.0
+            for k in range(m[g]):
+                after = area[g] - areas[g, k]
+                variance += after * after * hazards[g, k]
+            out[j, 3 * g] = area[g]
+            out[j, 3 * g + 1] = variance
+            out[j, 3 * g + 2] = latest[g]
+
+
+# Columns of the result matrix written by ``negative_binomial_trials``.
+NB_COLUMNS = ("estimate", "std_error", "p_value", "dispersion", "iterations", "converged")
+
+
+@_jit
+def _digamma(x):
+    """psi(x) for x > 0: recurrence up to 10, then the asymptotic series (error below 1e-14)."""
+    result = 0.0
+    while x < 10.0:
+        result -= 1.0 / x
+        x += 1.0
+    inv = 1.0 / x
+    inv2 = inv * inv
+    return result + math.log(x) - 0.5 * inv - inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (
+        1.0 / 240 - inv2 * (1.0 / 132)))))
+
+
+@_jit
+def _trigamma(x):
+    """psi'(x) for x > 0: recurrence up to 10, then the asymptotic series (error below 1e-14)."""
+    result = 0.0
+    while x < 10.0:
+        result += 1.0 / (x * x)
+        x += 1.0
+    inv = 1.0 / x
+    inv2 = inv * inv
+    return result + inv + 0.5 * inv2 + inv * inv2 * (1.0 / 6 - inv2 * (1.0 / 30 - inv2 * (1.0 / 42 - inv2 * (
+        1.0 / 30 - inv2 * (5.0 / 66)))))
+
+
+@_jit
+def _nb_pass(g, x, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums):
+    """One pass over a trial's rows at ``(a0, a1, log theta)``.
+
+    ``order`` 0 returns the log-likelihood; 2 also fills ``sums`` with the gradient
+    ``(d/da0, d/da1, d/dlog theta)`` and the Hessian entries ``(h00, h11, h02, h12, h22)``.
+    For whole counts the gamma-function terms are the finite sums over ``j < y`` of
+    ``log(theta + j)``, ``1/(theta + j)`` and ``-1/(theta + j)^2``, tabulated in ``tables``.
+    """
+    theta = math.exp(omega)
+    e0 = math.exp(a0)
+    e1 = math.exp(a1)
+    if whole:
+        tables[0, 0] = 0.0
+        tables[1, 0] = 0.0
+        tables[2, 0] = 0.0
+        for j in range(1, tables.shape[1]):
+            shifted = theta + (j - 1)
+            tables[0, j] = tables[0, j - 1] + math.log(shifted)
+            tables[1, j] = tables[1, j - 1] + 1.0 / shifted
+            tables[2, j] = tables[2, j - 1] - 1.0 / (shifted * shifted)
+    log_theta = omega
+    ll = 0.0
+    for k in range(9):
+        sums[k] = 0.0
+    for r in range(lo, hi):
+        yr = y[r]
+        mu = x[r] * (e1 if g[r] == 1 else e0)
+        tm = theta + mu
+        log_tm = math.log(tm)
+        if whole:
+            count = np.int64(yr)
+            lg = tables[0, count]
+        else:
+            lg = math.lgamma(yr + theta) - math.lgamma(theta)
+        eta = math.log(x[r]) + (a1 if g[r] == 1 else a0)
+        ll += w[r] * (lg + theta * log_theta - (theta + yr) * log_tm + yr * eta)
+        if order == 2:
+            if whole:
+                d1 = tables[1, count]
+                d2 = tables[2, count]
+            else:
+                d1 = _digamma(yr + theta) - _digamma(theta)
+                d2 = _trigamma(yr + theta) - _trigamma(theta)
+            d_eta = theta * (yr - mu) / tm
+            h_eta = -(theta + yr) * theta * mu / (tm * tm)
+            d_theta = d1 + log_theta + 1.0 - log_tm - (theta + yr) / tm
+            h_theta = d2 + 1.0 / theta - 1.0 / tm - (mu - yr) / (tm * tm)
+            h_cross = theta * (yr - mu) * mu / (tm * tm)
+            arm = g[r]
+            sums[arm] += w[r] * d_eta
+            sums[2] += w[r] * theta * d_theta
+            sums[3 + arm] += w[r] * h_eta
+            sums[5 + arm] += w[r] * h_cross
+            sums[7] += w[r] * (theta * theta * h_theta + theta * d_theta)
+    return ll
+
+
+@_jit
+def negative_binomial_trials(offsets, g, x, y, w, whole, tol, max_iterations, first, last, out):
+    """NB2 fits of trials ``first:last`` (rows ``offsets[j]:offsets[j+1]``, weights ``w``) into ``out``.
+
+    Newton-Raphson on ``(a0, a1, log theta)`` from the Poisson estimates and a moment estimate
+    of the dispersion (clamped to [0.05, 20]); where the Hessian is not negative definite a
+    step of 0.5 in ``log theta`` along the gradient; steps clipped to 5 and halved (up to 40
+    times) until the log-likelihood does not fall; converged when a step is below ``tol``
+    and ``log theta`` below 24. The standard error of ``a1 - a0`` is the GLM's with theta
+    fixed, ``1/W0 + 1/W1``, ``W_g = sum w mu / (1 + mu / theta)`` over arm g.
+    """
+    sums = np.zeros(9)
+    for j in range(first, last):
+        lo, hi = offsets[j], offsets[j + 1]
+        row = out[j]
+        row[:] = np.nan
+        row[4] = 0.0
+        row[5] = 0.0
+        sy0 = sy1 = sx0 = sx1 = 0.0
+        ymax = 0
+        for r in range(lo, hi):
+            if g[r] == 1:
+                sy1 += w[r] * y[r]
+                sx1 += w[r] * x[r]
+            else:
+                sy0 += w[r] * y[r]
+                sx0 += w[r] * x[r]
+            if whole and y[r] > ymax:
+                ymax = np.int64(y[r])
+        if not (sy0 > 0.0 and sy1 > 0.0):
+            continue
+        a0 = math.log(sy0 / sx0)
+        a1 = math.log(sy1 / sx1)
+        num = 0.0
+        den = 0.0
+        for r in range(lo, hi):
+            mu = x[r] * math.exp(a1 if g[r] == 1 else a0)
+            num += w[r] * ((y[r] - mu) * (y[r] - mu) - y[r])
+            den += w[r] * mu * mu
+        moment = num / den
+        if math.isnan(moment):
+            moment = 1.0
+        omega = -math.log(min(max(moment, 0.05), 20.0))
+        tables = np.empty((3, ymax + 1 if whole else 1))
+        current = _nb_pass(g, x, y, w, lo, hi, a0, a1, omega, whole, tables, 0, sums)
+        converged = False
+        iterations = 0
+        for _ in range(max_iterations):
+            _nb_pass(g, x, y, w, lo, hi, a0, a1, omega, whole, tables, 2, sums)
+            g0, g1, g2 = sums[0], sums[1], sums[2]
+            h00, h11, h02, h12, h22 = sums[3], sums[4], sums[5], sums[6], sums[7]
+            schur = h22 - h02 * h02 / h00 - h12 * h12 / h11
+            if schur < 0.0 and math.isfinite(schur):
+                s2 = (-g2 + h02 * g0 / h00 + h12 * g1 / h11) / schur
+                s0 = (-g0 - h02 * s2) / h00
+                s1 = (-g1 - h12 * s2) / h11
+            else:
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.5 if g2 > 0 else (-0.5 if g2 < 0 else 0.0)
+            s0 = min(max(s0, -5.0), 5.0)
+            s1 = min(max(s1, -5.0), 5.0)
+            s2 = min(max(s2, -5.0), 5.0)
+            scale = 1.0
+            for _halving in range(40):
+                t0 = a0 + scale * s0
+                t1 = a1 + scale * s1
+                t2 = min(max(omega + scale * s2, -25.0), 25.0)
+                candidate = _nb_pass(g, x, y, w, lo, hi, t0, t1, t2, whole, tables, 0, sums)
+                if candidate >= current - 1e-12 * abs(current):
+                    break
+                scale *= 0.5
+            a0, a1, omega, current = t0, t1, t2, candidate
+            iterations += 1
+            if max(abs(scale * s0), abs(scale * s1), abs(scale * s2)) < tol:
+                converged = True
+                break
+        converged = converged and omega < 24.0 and math.isfinite(a0) and math.isfinite(a1)
+        theta = math.exp(omega)
+        e0 = math.exp(a0)
+        e1 = math.exp(a1)
+        weight0 = 0.0
+        weight1 = 0.0
+        for r in range(lo, hi):
+            mu = x[r] * (e1 if g[r] == 1 else e0)
+            if g[r] == 1:
+                weight1 += w[r] * theta * mu / (theta + mu)
+            else:
+                weight0 += w[r] * theta * mu / (theta + mu)
+        estimate = a1 - a0
+        std_error = math.sqrt(1.0 / weight0 + 1.0 / weight1)
+        row[0] = estimate
+        row[1] = std_error
+        row[2] = math.erfc(abs(estimate / std_error) / math.sqrt(2.0))
+        row[3] = math.exp(-omega)
+        row[4] = iterations
+        row[5] = 1.0 if converged else 0.0
