@@ -15,6 +15,8 @@ MODULES = [
     "rjtrial.survival.recurrent",
     "rjtrial.survival.concordance",
     "rjtrial.survival.ph_test",
+    "rjtrial.survival.competing_incidence",
+    "rjtrial.survival.gray_test",
 ]
 
 

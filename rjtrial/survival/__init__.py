@@ -10,14 +10,20 @@ Verbs (each returns one result object; further verbs work on it):
 * :func:`rmst` -- restricted mean time to reoffence per arm and the difference
   (:class:`RMSTResult`);
 * :func:`andersen_gill` -- recurrent reoffending, counting-process Cox model with
-  variance clustered on the person.
+  variance clustered on the person;
+* competing risks (death, deportation, long custody compete with reoffending):
+  :func:`cumulative_incidence` -- Aalen–Johansen incidence of each cause per arm
+  (:class:`CumulativeIncidenceResult`); :func:`gray_test` -- Gray's test across arms
+  (:class:`GrayTestResult`). Event codes: 0 censored, 1, 2, ... the causes.
 
 Every number is checked against R's ``survival`` package to 1e-6 or better by
 ``tests/validation/`` (reference values in ``tests/reference/survival_reference.json``).
 """
 
+from rjtrial.survival.competing_incidence import CumulativeIncidenceResult, cumulative_incidence
 from rjtrial.survival.concordance import ConcordanceResult, concordance
 from rjtrial.survival.cox import ChiSquareTest, CoxResult, cox
+from rjtrial.survival.gray_test import GrayTestResult, gray_test
 from rjtrial.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
 from rjtrial.survival.logrank import LogrankResult, logrank
 from rjtrial.survival.ph_test import proportional_hazards_test
@@ -31,6 +37,8 @@ __all__ = [
     "ChiSquareTest",
     "ConcordanceResult",
     "CoxResult",
+    "CumulativeIncidenceResult",
+    "GrayTestResult",
     "KaplanMeierResult",
     "LogrankResult",
     "RMSTResult",
@@ -38,6 +46,8 @@ __all__ = [
     "concordance",
     "cox",
     "cox_batch",
+    "cumulative_incidence",
+    "gray_test",
     "kaplan_meier",
     "logrank",
     "logrank_batch",

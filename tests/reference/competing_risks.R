@@ -96,8 +96,11 @@ aj_out <- function(time, event, group, conf_types = c("log", "log-log", "plain")
       out$pstate <- fit$pstate
       out$std_err <- fit$std.err
     }
-    out[[paste0("lower_", ct)]] <- fit$lower
-    out[[paste0("upper_", ct)]] <- fit$upper
+    # survfit_confint's arcsin branch loses the matrix shape (pmax/pmin); the values are right
+    lower <- fit$lower; upper <- fit$upper
+    dim(lower) <- dim(upper) <- dim(fit$pstate)
+    out[[paste0("lower_", ct)]] <- lower
+    out[[paste0("upper_", ct)]] <- upper
   }
   out
 }
