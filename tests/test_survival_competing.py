@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rjtrial.errors import DataError
-from rjtrial.survival import cumulative_incidence, gray_test
+from rjtrial.survival import cumulative_incidence, fine_gray, gray_test
 from rjtrial.survival.competing import competing_data, confidence_limits, event_codes
 
 
@@ -24,6 +24,7 @@ def trial() -> pd.DataFrame:
 VERBS = {
     "cumulative_incidence": lambda df, **kw: cumulative_incidence(df, time="days", event="outcome", group="arm", **kw),
     "gray_test": lambda df, **kw: gray_test(df, time="days", event="outcome", group="arm", **kw),
+    "fine_gray": lambda df, **kw: fine_gray(df, "arm + age", time="days", event="outcome", **kw),
 }
 
 
@@ -58,7 +59,7 @@ def test_a_cause_that_never_occurs_is_an_error_naming_the_column(verb):
 @pytest.mark.parametrize("column, value, message", [
     ("days", np.nan, r"row 4, column 'days': time is missing"),
     ("days", -2.0, r"row 4, column 'days': time is negative"),
-    ("arm", None, r"row 4, column 'arm': group is missing"),
+    ("arm", None, r"row 4, column 'arm': (group|covariate) is missing"),
 ])
 def test_missing_or_bad_values_name_row_and_column(verb, column, value, message):
     df = trial()
@@ -67,6 +68,13 @@ def test_missing_or_bad_values_name_row_and_column(verb, column, value, message)
     df.loc[4, column] = value
     with pytest.raises(DataError, match=message):
         VERBS[verb](df)
+
+
+def test_missing_covariate_names_row_and_column():
+    df = trial().astype({"age": float})
+    df.loc[7, "age"] = np.nan
+    with pytest.raises(DataError, match=r"row 7, column 'age': covariate is missing"):
+        VERBS["fine_gray"](df)
 
 
 @pytest.mark.parametrize("verb", VERBS)

@@ -17,6 +17,7 @@ MODULES = [
     "rjtrial.survival.ph_test",
     "rjtrial.survival.competing_incidence",
     "rjtrial.survival.gray_test",
+    "rjtrial.survival.fine_gray",
 ]
 
 

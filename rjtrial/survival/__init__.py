@@ -14,7 +14,8 @@ Verbs (each returns one result object; further verbs work on it):
 * competing risks (death, deportation, long custody compete with reoffending):
   :func:`cumulative_incidence` -- Aalen–Johansen incidence of each cause per arm
   (:class:`CumulativeIncidenceResult`); :func:`gray_test` -- Gray's test across arms
-  (:class:`GrayTestResult`). Event codes: 0 censored, 1, 2, ... the causes.
+  (:class:`GrayTestResult`); :func:`fine_gray` -- the subdistribution-hazards model
+  (:class:`FineGrayResult`). Event codes: 0 censored, 1, 2, ... the causes.
 
 Every number is checked against R's ``survival`` package to 1e-6 or better by
 ``tests/validation/`` (reference values in ``tests/reference/survival_reference.json``).
@@ -23,6 +24,7 @@ Every number is checked against R's ``survival`` package to 1e-6 or better by
 from rjtrial.survival.competing_incidence import CumulativeIncidenceResult, cumulative_incidence
 from rjtrial.survival.concordance import ConcordanceResult, concordance
 from rjtrial.survival.cox import ChiSquareTest, CoxResult, cox
+from rjtrial.survival.fine_gray import FineGrayResult, fine_gray
 from rjtrial.survival.gray_test import GrayTestResult, gray_test
 from rjtrial.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
 from rjtrial.survival.logrank import LogrankResult, logrank
@@ -38,6 +40,7 @@ __all__ = [
     "ConcordanceResult",
     "CoxResult",
     "CumulativeIncidenceResult",
+    "FineGrayResult",
     "GrayTestResult",
     "KaplanMeierResult",
     "LogrankResult",
@@ -47,6 +50,7 @@ __all__ = [
     "cox",
     "cox_batch",
     "cumulative_incidence",
+    "fine_gray",
     "gray_test",
     "kaplan_meier",
     "logrank",
