@@ -140,7 +140,8 @@ def test_format_and_to_dict(result):
     assert "Cumulative incidence (Aalen-Johansen)" in text and "Gray's test" in text and "log-log" in text
     data = result.to_dict()
     json.dumps(data, allow_nan=False)
-    assert data["tests"]["summary"][0]["cause"] == 1 and data["n"] == {"control": result.n["control"], "rj": result.n["rj"]}
+    assert data["tests"]["summary"][0]["cause"] == 1
+    assert data["n"] == {"control": result.n["control"], "rj": result.n["rj"]}
     assert str(result) == text
 
 

@@ -119,6 +119,10 @@ def test_strata_predict_and_baseline():
         fit.predict(profiles.assign(site="east"))
     with pytest.raises(DataError, match="no column 'age'"):
         fit.predict(profiles.drop(columns="age"))
+    with pytest.raises(DataError, match=r"row 1, column 'arm': 'rj-plus' is not a level the model was fitted to"):
+        fit.predict(profiles.assign(arm=["rj", "rj-plus"]))
+    with pytest.raises(DataError, match="row 0: a covariate value is missing"):
+        fit.predict(profiles.assign(age=[np.nan, 30]))
 
 
 # --------------------------------------------------------------------------- bad input

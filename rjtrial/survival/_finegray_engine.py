@@ -124,7 +124,8 @@ class SubdistributionRiskSets:
         at = np.searchsorted(t, event_times, side="left")
         G_event = G_row[at] if len(at) else np.zeros(0)
         group_first = np.concatenate([[0], np.cumsum(n_tied)[:-1]]).astype(np.int64)
-        event_frac = (np.arange(len(event_rows)) - group_first[event_k]) / n_tied[event_k] if len(event_rows) else np.zeros(0)
+        event_frac = (np.arange(len(event_rows)) - group_first[event_k]) / n_tied[event_k] \
+            if len(event_rows) else np.zeros(0)
         stop_k = np.searchsorted(event_times, t, side="right")
         return _Stratum(rows, self.X[rows], t, st, G_row, comp_w, event_times, G_event, at, n_tied,
                         event_rows, event_k, event_frac, group_first, stop_k)

@@ -284,8 +284,10 @@ def cumulative_incidence(
     free. It equals ``pstate`` of R ``survfit(Surv(time, factor(event)) ~ group)`` and
     ``est`` of ``cmprsk::cuminc`` (1e-15 on mgus2, Melanoma and the generated trial).
 
-    The two variances are different estimators of the same quantity (they differ by a few
-    per cent in the tails):
+    The two variances are different estimators of the same quantity: at the times of the
+    cause their standard errors differ by 0.1-0.6% (median) on the three validation data
+    sets, by up to 2% within the bulk of the follow-up, and by more in the far tail where few
+    remain at risk (84% in mgus2's last months):
 
     * ``"influence"`` (default) is ``sum_i U_i(t)^2`` over the subjects' influence on F --
       R ``survfit``'s ``std.err`` for multi-state data (survival 3.5's ``survfitci``). R
@@ -295,7 +297,7 @@ def cumulative_incidence(
     * ``"delta"`` is Gray's delta-method (Aalen-type) variance with cmprsk's correction for
       tied events, the ``var`` of ``cmprsk::cuminc``; like cuminc it changes only at times
       of the cause itself. Agrees with R ``cmprsk::timepoints(cuminc(...), times)$var`` to
-      1e-17. cuminc gives no intervals; ours use the same ``conf_type`` formulas.
+      3e-17 (absolute). cuminc gives no intervals; ours use the same ``conf_type`` formulas.
 
     Gray's test: see :func:`rjtrial.survival.gray_test.gray_test`.
     Times within floating-point noise of each other are tied first (R ``aeqSurv``).

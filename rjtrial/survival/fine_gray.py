@@ -72,6 +72,7 @@ class FineGrayResult(Result):
     term_columns_: dict = field(default_factory=dict, compare=False, repr=False)
     _baseline: Any = field(default=None, compare=False, repr=False)
     _spec: Any = field(default=None, compare=False, repr=False)
+    _levels: Any = field(default=None, compare=False, repr=False)
     _estimable: Any = field(default=None, compare=False, repr=False)
     _strata_levels: Any = field(default=None, compare=False, repr=False)
 
@@ -122,7 +123,8 @@ class FineGrayResult(Result):
         """Global tests indexed by ``test``: columns ``statistic, df, p_value``."""
         tests = [self.likelihood_ratio_test_, self.wald_test_]
         return pd.DataFrame(
-            {"statistic": [t.statistic for t in tests], "df": [t.df for t in tests], "p_value": [t.p_value for t in tests]},
+            {"statistic": [t.statistic for t in tests], "df": [t.df for t in tests],
+             "p_value": [t.p_value for t in tests]},
             index=pd.Index([t.method for t in tests], name="test"),
         )
 
@@ -159,13 +161,32 @@ class FineGrayResult(Result):
         """
         if not isinstance(df, pd.DataFrame) or len(df) == 0:
             raise ValueError("predict needs a DataFrame with one row per covariate profile")
-        missing = [c for c in self._spec.variables if c not in df.columns] if self._spec is not None else []
-        if missing:
-            raise DataError(f"no column {missing[0]!r} (a variable of the formula)", table="profiles", column=missing[0])
-        X = np.asarray(self._spec.get_model_matrix(df), dtype=float) if self._spec is not None else np.zeros((len(df), 0))
-        columns = list(self._spec.get_model_matrix(df.iloc[:1]).columns) if self._spec is not None else []
-        keep = [i for i, c in enumerate(columns) if c != "Intercept"]
-        X = X[:, keep][:, self._estimable] if X.size else np.zeros((len(df), 0))
+        for column, levels in (self._levels or {}).items():
+            if column not in df.columns:
+                raise DataError(f"no column {column!r} (a variable of the formula)", table="profiles", column=column)
+            if levels is not None:
+                unseen = ~df[column].isin(levels).to_numpy()
+                if unseen.any():
+                    raise DataError(
+                        f"{df[column].to_numpy()[unseen][0]!r} is not a level the model was fitted to "
+                        f"({', '.join(map(repr, levels))})",
+                        table="profiles", row=df.index[int(np.flatnonzero(unseen)[0])], column=column,
+                    )
+        X = np.zeros((len(df), 0))
+        if self._spec is not None:
+            import warnings
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # formulaic warns of unseen levels; refused below
+                    mm = self._spec.get_model_matrix(df, na_action="ignore")
+            except Exception as exc:  # formulaic's errors for values it cannot encode
+                raise ValueError(f"cannot build the model matrix of the profiles: {exc}") from exc
+            X = np.asarray(mm[[c for c in mm.columns if c != "Intercept"]], dtype=float)[:, self._estimable]
+            bad = np.isnan(X).any(axis=1)
+            if bad.any():
+                raise DataError("a covariate value is missing", table="profiles",
+                                row=df.index[int(np.flatnonzero(bad)[0])])
         beta = self.params_.to_numpy()[self._estimable]
         if self.strata is None:
             which = [0] * len(df)
@@ -201,7 +222,8 @@ class FineGrayResult(Result):
             f"confidence level {1 - self.alpha:.0%}, interval of the subdistribution hazard ratio; "
             f"variance {self.variance_kind}",
             self.tests_frame().to_string(float_format=lambda v: f"{v:.{digits}g}"),
-            f"Newton-Raphson: {'converged' if self.converged else 'DID NOT CONVERGE'} in {self.n_iterations} iterations",
+            f"Newton-Raphson: {'converged' if self.converged else 'DID NOT CONVERGE'} "
+            f"in {self.n_iterations} iterations",
         ]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -212,7 +234,8 @@ class FineGrayResult(Result):
         return out
 
     def __repr__(self) -> str:
-        return f"<FineGrayResult {self.formula!r}: cause={self.cause}, n={self.n}, events={self.events}, method={self.method!r}>"
+        return (f"<FineGrayResult {self.formula!r}: cause={self.cause}, n={self.n}, events={self.events}, "
+                f"method={self.method!r}>")
 
 
 def fine_gray(
@@ -385,7 +408,7 @@ def fine_gray(
         variance = dfbeta.T @ dfbeta
         kind = f"cluster-robust ({cluster if cluster is not None else 'each row'}), weights taken as known (R coxph)"
     names = pd.Index(columns, name="term")
-    spec = _model_spec(data.frame, formula)
+    spec, levels = _model_spec(data.frame, formula)
     return FineGrayResult(
         formula=formula, cause=int(cause), method=method, ties=ties, alpha=alpha, strata=strata, cluster=cluster,
         n=len(status), events=int((status == 1).sum()), competing_events=int((status == 2).sum()),
@@ -398,16 +421,23 @@ def fine_gray(
         likelihood_ratio_test_=_chi2(2 * (ll - ll0), p, "pseudo_likelihood_ratio"),
         wald_test_=_chi2(_quadratic(beta, variance), p, "wald"),
         converged=bool(converged), n_iterations=int(n_iter), notes=tuple(notes), term_columns_=terms,
-        _baseline=risk.baseline_jumps(beta), _spec=spec, _estimable=estimable, _strata_levels=tuple(strata_levels),
+        _baseline=risk.baseline_jumps(beta), _spec=spec, _levels=levels, _estimable=estimable,
+        _strata_levels=tuple(strata_levels),
     )
 
 
 def _model_spec(df: pd.DataFrame, formula: str):
-    """formulaic's model spec of the fit (to build profiles' model matrices in ``predict``)."""
+    """formulaic's model spec of the fit and the levels of its non-numeric variables (None for
+    numeric ones), to build and check profiles' model matrices in ``predict``."""
     import formulaic
 
     rhs = formula.strip().partition("~")[2] if "~" in formula else formula.strip()
     needed = sorted(formulaic.Formula(rhs).required_variables)
     if not needed:
-        return None
-    return formulaic.model_matrix(rhs, df[needed], na_action="raise").model_spec
+        return None, {}
+    levels = {}
+    for name in needed:
+        values = df[name]
+        numeric = pd.api.types.is_numeric_dtype(values) and values.dtype != bool
+        levels[name] = None if numeric else sorted(values.unique().tolist(), key=str)
+    return formulaic.model_matrix(rhs, df[needed], na_action="raise").model_spec, levels

@@ -93,10 +93,12 @@ def _stratum_score_arrays(time, code, group, n_groups: int, rho: float):
     f = np.cumsum(nd1 / tr)
     fm = np.concatenate([[0.0], f[:-1]])
     fb = (1 - fm) ** rho
-    a = fb[:, None, None] * (np.einsum("mi,ij->mij", t1, np.eye(ng)) - t1[:, :, None] * t1[:, None, :] / tr[:, None, None])
+    outer = t1[:, :, None] * t1[:, None, :] / tr[:, None, None]
+    a = fb[:, None, None] * (np.einsum("mi,ij->mij", t1, np.eye(ng)) - outer)
     step = np.where(a != 0, a * (nd1 / (tr * (1 - fm)))[:, None, None], 0.0)  # cmprsk 2.2-12's guard
     c = np.cumsum(step, axis=0)
-    score = (fb[:, None] * np.where(live, d1 - nd1[:, None] * rs * (1 - f1m) / (skmm * tq[:, None]), 0.0))[:, :ng1].sum(axis=0)
+    observed_minus_expected = np.where(live, d1 - nd1[:, None] * rs * (1 - f1m) / (skmm * tq[:, None]), 0.0)
+    score = (fb[:, None] * observed_minus_expected)[:, :ng1].sum(axis=0)
 
     v = np.zeros((ng1, ng1))
     v2 = np.zeros((ng1, ng))
@@ -198,7 +200,7 @@ def gray_test(
     >>> import pandas as pd
     >>> df = pd.DataFrame({"days": [5, 8, 12, 20, 30, 31, 40, 41, 50, 60],
     ...                    "outcome": [1, 2, 1, 0, 1, 1, 2, 0, 1, 0],
-    ...                    "arm": ["rj", "rj", "rj", "rj", "rj", "control", "control", "control", "control", "control"]})
+    ...                    "arm": ["rj"] * 5 + ["control"] * 5})
     >>> res = gray_test(df, time="days", event="outcome", group="arm")
     >>> list(res.summary_frame().columns)
     ['cause', 'statistic', 'df', 'p_value']
