@@ -6,7 +6,8 @@ Clinic (Kyle et al. 2002, NEJM 346:564-569, doi:10.1056/NEJMoa01133202), shipped
 progression (``event`` = 1, pcm) or to death without progression (``event`` = 2), else to
 last contact (0). Exported by tests/reference/competing_risks.R (mgus2_competing.csv; ``hgb``
 and ``mspike`` keep R's NAs). Heavily tied: 1,116 of 1,384 times are repeats, and failures
-share months with censorings, which is where crr and finegray part (4e-5 in the coefficient).
+share months with censorings, which is where crr and finegray part (3.4e-4 in the sex
+coefficient, 0.7% of its standard error).
 
 Every expected value is R 4.2 / survival 3.5-3 / cmprsk 2.2-11; the R call is beside each
 assertion. Observed agreement (max): incidence 1e-15, influence SE 3e-16, delta variance
@@ -181,9 +182,9 @@ def test_finegray_coxph(ties):
 
 
 def test_crr_and_finegray_differ_where_failures_and_censorings_tie(crr_fits):
-    # Documented, not tolerated: on mgus2 the two conventions for G give coefficients 4e-5 apart.
+    # Documented, not tolerated: on mgus2 the two conventions for G give coefficients 3.4e-4 apart.
     finegray_coef = np.array(REF["finegray_pcm"]["breslow"]["coef"])
-    assert np.max(np.abs(crr_fits[1].params_.to_numpy() - finegray_coef)) > 1e-5
+    assert np.max(np.abs(crr_fits[1].params_.to_numpy() - finegray_coef)) > 1e-4
 
 
 # --------------------------------------------------------------------------- real-data shapes
