@@ -289,3 +289,22 @@ def test_newton_reaches_the_optimum_of_the_weighted_likelihood():
     assert converged and np.max(np.abs(U)) < 1e-8
     for step in (1e-4, -1e-4):
         assert risk.loglik(beta + step, "breslow", derivatives=False) < ll
+
+
+def test_crr_variance_scales_exactly_when_every_row_is_repeated_beyond_46340_at_risk():
+    # Every row repeated k times: same estimate, information x k, every influence term the
+    # same, so the sandwich divides by k. With 300 x 200 = 60,000 rows more than 46,340 are at
+    # risk at early censorings, where R crr's 32-bit icrsk**2 overflows; ours must not.
+    base = trial(n=300)
+    k = 200
+    repeated = base.loc[base.index.repeat(k)].reset_index(drop=True)
+    one = fine_gray(base, "arm + age", time="days", event="outcome")
+    many = fine_gray(repeated, "arm + age", time="days", event="outcome")
+    np.testing.assert_allclose(many.params_, one.params_, atol=1e-10)
+    np.testing.assert_allclose(many.variance_.to_numpy() * k, one.variance_.to_numpy(), rtol=1e-8)
+    # and the overflow, emulated, would break it
+    risk = SubdistributionRiskSets(np.column_stack([(repeated["arm"] == "rj"), repeated["age"]]).astype(float),
+                                   repeated["days"].to_numpy(float), repeated["outcome"].to_numpy(), convention="crr")
+    beta = many.params_.to_numpy()
+    wrapped = risk.censoring_residuals(beta, square=lambda y: (y.astype(np.int64) ** 2).astype(np.int32).astype(float))
+    assert not np.allclose(wrapped, risk.censoring_residuals(beta), rtol=1e-6)

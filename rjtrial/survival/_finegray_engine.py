@@ -210,12 +210,17 @@ class SubdistributionRiskSets:
             out[st.rows] = res
         return out
 
-    def censoring_residuals(self, beta) -> np.ndarray:
+    def censoring_residuals(self, beta, *, square=np.square) -> np.ndarray:
         """(n, p) crr's ``psi_i`` (Breslow ties): the influence through the estimated ``G``.
 
         ``psi_i = integral q(u) / Y(u) dM^c_i(u)``, ``M^c_i`` the censoring martingale of row
         ``i``, ``Y(u)`` the number with time >= u and
         ``q(u) = sum_{t_k >= u} d_k G(t_k-)/S0_k sum_{competing j, t_j < u} r_j (x_j - M_k)/G(t_j-)``.
+
+        ``square`` forms ``Y(u)^2``. Only to reproduce R: crr's Fortran squares the integer
+        ``icrsk`` in 32-bit arithmetic, which overflows once more than 46,340 are at risk at a
+        censoring time (benchmarks/bench_fine_gray.py passes a wrapping square to show that
+        this, and nothing else, is why crr's standard errors differ from ours at 100,000 rows).
         """
         beta = np.asarray(beta, dtype=float)
         out = np.zeros((self.n, self.p))
@@ -239,7 +244,8 @@ class SubdistributionRiskSets:
             before = np.searchsorted(st.time, u, side="left")  # rows with t < u
             from_k = np.searchsorted(st.event_times, u, side="left")  # event times >= u
             q = A[before][:, 1:] * Q0[from_k][:, None] - A[before][:, :1] * Q1[from_k]
-            term = np.concatenate([np.zeros((1, self.p)), np.cumsum(censored[:, None] * q / Y[:, None] ** 2, axis=0)])
+            term = np.concatenate([np.zeros((1, self.p)),
+                                   np.cumsum(censored[:, None] * q / square(Y)[:, None], axis=0)])
             res = -term[inverse + 1]
             cens = st.status == 0
             res[cens] += q[inverse[cens]] / Y[inverse[cens], None]

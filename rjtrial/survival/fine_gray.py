@@ -316,7 +316,10 @@ def fine_gray(
     data = finegray(Surv(time, factor(event)) ~ ., data, etype = cause, id = id))``
     (survival 3.5-3) to 1e-12 in the coefficients, both variances (``naive.var`` and
     ``var``) and the log-likelihood, with Breslow or Efron ties, clusters and strata
-    (tests/validation: mgus2, Melanoma, the generated trial). Times within floating-point
+    (tests/validation: mgus2, Melanoma, the generated trial). Beyond 46,340 at risk crr's
+    own standard errors are wrong: its Fortran squares the number at risk in 32-bit
+    integers, which overflows (4e-5 relative at 100,000 rows; with the overflow emulated
+    ours equal crr's to 5e-8, benchmarks/bench_fine_gray.py). Times within floating-point
     noise of each other are tied first (R ``aeqSurv``, which finegray applies and crr
     does not).
 
