@@ -353,7 +353,8 @@ def fine_gray(
         for name, value in (("strata", strata), ("cluster", cluster)):
             if value is not None:
                 raise ValueError(f"{name}= needs method='finegray' (R crr has no {name})")
-    data = competing_data(df, time=time, event=event, cause=cause, strata=strata, cluster=cluster)
+    data = competing_data(df, time=time, event=event, cause=cause, strata=strata, cluster=cluster,
+                          covariates=_formula_variables(df, formula))
     X, columns, terms = _design(data.frame, formula)
     status = np.where(data.code == 0, 0, np.where(data.code == cause, 1, 2))
     strata_codes, strata_levels = None, ["all"]
@@ -428,6 +429,19 @@ def fine_gray(
         _baseline=risk.baseline_jumps(beta), _spec=spec, _levels=levels, _estimable=estimable,
         _strata_levels=tuple(strata_levels),
     )
+
+
+def _formula_variables(df, formula) -> list[str]:
+    """The formula's variables that are columns of ``df`` (so that :func:`competing_data`
+    checks them with the rest); a formula that does not parse is left to ``_design``."""
+    import formulaic
+
+    try:
+        rhs = formula.strip().partition("~")[2] if "~" in formula else formula.strip()
+        needed = formulaic.Formula(rhs).required_variables
+    except Exception:
+        return []
+    return sorted(name for name in needed if isinstance(df, pd.DataFrame) and name in df.columns)
 
 
 def _model_spec(df: pd.DataFrame, formula: str):
