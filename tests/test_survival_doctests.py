@@ -15,6 +15,9 @@ MODULES = [
     "rjtrial.survival.recurrent",
     "rjtrial.survival.concordance",
     "rjtrial.survival.ph_test",
+    "rjtrial.survival.competing_incidence",
+    "rjtrial.survival.gray_test",
+    "rjtrial.survival.fine_gray",
 ]
 
 

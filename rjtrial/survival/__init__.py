@@ -12,15 +12,23 @@ Verbs (each returns one result object; further verbs work on it):
 * :func:`andersen_gill` -- recurrent reoffending, counting-process Cox model with
   variance clustered on the person;
 * :func:`interaction_test` -- does the effect differ between subgroups (likelihood-ratio
-  test of the arm-by-subgroup interaction).
+  test of the arm-by-subgroup interaction);
+* competing risks (death, deportation, long custody compete with reoffending):
+  :func:`cumulative_incidence` -- Aalen–Johansen incidence of each cause per arm
+  (:class:`CumulativeIncidenceResult`); :func:`gray_test` -- Gray's test across arms
+  (:class:`GrayTestResult`); :func:`fine_gray` -- the subdistribution-hazards model
+  (:class:`FineGrayResult`). Event codes: 0 censored, 1, 2, ... the causes.
 
 Every number is checked against R's ``survival`` package to 1e-6 or better by
 ``tests/validation/`` (reference values in ``tests/reference/survival_reference.json``).
 """
 
+from rjtrial.survival.competing_incidence import CumulativeIncidenceResult, cumulative_incidence
 from rjtrial.survival.concordance import ConcordanceResult, concordance
 from rjtrial.survival.cox import ChiSquareTest, CoxResult, cox
 from rjtrial.survival.interaction import InteractionTestResult, interaction_test
+from rjtrial.survival.fine_gray import FineGrayResult, fine_gray
+from rjtrial.survival.gray_test import GrayTestResult, gray_test
 from rjtrial.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
 from rjtrial.survival.logrank import LogrankResult, logrank
 from rjtrial.survival.ph_test import proportional_hazards_test
@@ -36,6 +44,9 @@ __all__ = [
     "ConcordanceResult",
     "CoxResult",
     "InteractionTestResult",
+    "CumulativeIncidenceResult",
+    "FineGrayResult",
+    "GrayTestResult",
     "KaplanMeierResult",
     "LogrankResult",
     "RMSTResult",
@@ -44,6 +55,9 @@ __all__ = [
     "cox",
     "cox_batch",
     "interaction_test",
+    "cumulative_incidence",
+    "fine_gray",
+    "gray_test",
     "kaplan_meier",
     "logrank",
     "logrank_batch",
