@@ -1,10 +1,11 @@
 """Recovery study: do rjtrial's estimators find the generator's truth?
+===================================================================
 
 Over replicate trials of one scenario (default ``synthetic/jrc-multisite.toml``: 2,000
 offenders, minimisation 2:1) and of its null twin (``synthetic/null-effect.toml``),
 each replicate is analysed as a real trial would be:
 
-1. :meth:`SimulatedTrial.followup` -- :func:`rjtrial.followup.build` with the
+1. :meth:`~rjtrial.simulate.SimulatedTrial.followup` -- :func:`rjtrial.followup.build` with the
    scenario's analysis plan (two-year window, offence dates, extraction date and the
    183-day conviction-lag cut-off);
 2. **Cox**: lifelines ``CoxPHFitter`` of ``time_at_risk`` on the arm (Efron ties),
@@ -33,6 +34,9 @@ Usage::
 
 A full run writes ``analysis/results/recovery_study.json``; ``--quick`` writes
 ``recovery_study-quick.json``.
+
+The documentation's example gallery shows this script without running it (a full run takes
+about 20 minutes); the test suite runs a small configuration of it.
 """
 
 from __future__ import annotations
