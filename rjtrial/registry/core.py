@@ -41,6 +41,7 @@ _REFERRAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")
 
 
 def now_utc() -> str:
+    """The current time in UTC as ISO-8601 text, to the microsecond."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 

@@ -92,6 +92,7 @@ def recompute_commitment(registry, trial_row=None, slot_rows=None) -> str:
 
 
 def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> VerifyResult:
+    """Check a registry's audit chain, sealed slots and allocations (:meth:`rjtrial.registry.Registry.verify`)."""
     protocol = registry.protocol
     key = registry._key
     problems: list[str] = []

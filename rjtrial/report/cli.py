@@ -10,6 +10,7 @@ EXIT_OK, EXIT_VERIFY_FAILED = 0, 1
 
 
 def cmd_report(args) -> int:
+    """Run ``rjtrial report``: build the HTML report and write it (owner-only) to ``--output``."""
     from rjtrial.errors import RjtrialError
     from rjtrial.registry.core import key_path_from_env
     from rjtrial.report import build_report

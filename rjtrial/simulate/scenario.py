@@ -185,6 +185,8 @@ class StratumSource:
 
 @dataclass(frozen=True)
 class Referrals:
+    """The ``[referrals]`` section: trial size, arrival rate, sites and index-offence mix."""
+
     randomised: int
     rate_per_month: float
     sites: Mapping[str, float]
@@ -194,12 +196,16 @@ class Referrals:
 
 @dataclass(frozen=True)
 class Treatment:
+    """The ``[treatment]`` section: probability a conference is held, and the days to it."""
+
     conference_held: float
     days_to_conference: Distribution
 
 
 @dataclass(frozen=True)
 class Offenders:
+    """The ``[offenders]`` section: age distribution and share of men."""
+
     age_mean: float
     age_sd: float
     age_min: float
@@ -209,6 +215,8 @@ class Offenders:
 
 @dataclass(frozen=True)
 class IndexOffence:
+    """The ``[index_offence]`` section: dating, conviction (by arm) and sentencing of the index offence."""
+
     days_before_assignment: Distribution
     convicted: Mapping[str, float]  # by arm
     sentence_days_after_assignment: Distribution
@@ -217,6 +225,8 @@ class IndexOffence:
 
 @dataclass(frozen=True)
 class Reoffending:
+    """The ``[reoffending]`` section: the recurrent reoffending process and the treatment effect."""
+
     annual_rate: float
     reference_age: float
     log_rate_per_year_of_age: float
@@ -230,23 +240,31 @@ class Reoffending:
 
 @dataclass(frozen=True)
 class Custody:
+    """The ``[custody]`` section: probability of custody after a conviction, and its length."""
+
     probability: Mapping[str, float]  # by offence type
     length_days: Distribution
 
 
 @dataclass(frozen=True)
 class Conviction:
+    """The ``[conviction]`` section: share of offences never convicted, and the conviction lag."""
+
     never_convicted: float
     lag_days: Distribution
 
 
 @dataclass(frozen=True)
 class Censoring:
+    """The ``[censoring]`` section: annual rate of death or emigration."""
+
     annual_rate: float
 
 
 @dataclass(frozen=True)
 class Extraction:
+    """The ``[extraction]`` section: date of the records extract and what it holds."""
+
     date: _dt.date
     days_after_last_assignment: int | None = None
     include_unconvicted: bool = False
@@ -254,6 +272,8 @@ class Extraction:
 
 @dataclass(frozen=True)
 class Analysis:
+    """The ``[analysis]`` section: the follow-up plan the truth refers to."""
+
     window_days: int = 730
     conviction_lag_days: int = 183
     prior_window_days: int = 730
@@ -261,6 +281,8 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Victims:
+    """The ``[victims]`` section: victims interviewed, their answers and the IES-R model."""
+
     per_offender: float
     satisfied_conference: float
     satisfied_otherwise: float
@@ -277,6 +299,8 @@ class Victims:
 
 @dataclass(frozen=True)
 class Costs:
+    """The ``[costs]`` section: programme cost per conference held and per case assigned without one."""
+
     currency: str
     conference_held: float
     assigned_not_held: float
