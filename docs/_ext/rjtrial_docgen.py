@@ -181,7 +181,7 @@ def _page(name: str, plan: dict, *, generated: str, colliding: bool = False) -> 
         lines += ["Modules", "-------", "", ".. list-table::", "   :widths: 30 70", ""]
         for sub in subs:
             lines += [f"   * - :doc:`{sub} <modules/{sub}>`",
-                      f"     - {_escape(_first_line(importlib.import_module(sub))) or ' '}"]
+                      f"     - {_first_line(importlib.import_module(sub)) or ' '}"]
         lines += ["", ".. toctree::", "   :hidden:", ""] + [f"   modules/{sub}" for sub in subs] + [""]
     return "\n".join(lines)
 
@@ -369,19 +369,29 @@ def _docstring_parts(doc: str) -> tuple[str, str, str]:
 
 
 def _helpers(tree: ast.Module) -> list[Path]:
-    found = []
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("_"):
-            path = VALIDATION / f"{node.module}.py"
-            if path.is_file():
-                found.append(path)
+    """The private helper modules of tests/validation a module imports, and theirs in turn."""
+    found: list[Path] = []
+    pending = [tree]
+    while pending:
+        for node in pending.pop().body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("_"):
+                path = VALIDATION / f"{node.module}.py"
+                if path.is_file() and path not in found:
+                    found.append(path)
+                    pending.append(ast.parse(path.read_text(encoding="utf-8")))
     return found
 
 
 def _kinds_used(source: str, kinds: set[str]) -> list[str]:
+    """Tolerance kinds named in ``TOL["kind"]``, ``assert_close(..., "kind")`` or as the last item
+    of a tuple (the tables of quantities: ``("estimate", "beta", "coef")``)."""
     used = set()
     for match in _KIND.finditer(source):
         used.update(k for k in match.groups() if k in kinds)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Tuple) and node.elts and isinstance(node.elts[-1], ast.Constant) \
+                and node.elts[-1].value in kinds and len(node.elts) >= 3:
+            used.add(node.elts[-1].value)
     return sorted(used)
 
 
@@ -395,7 +405,7 @@ def validation_modules() -> list[dict]:
         tree = ast.parse(source)
         title, data, agreement = _docstring_parts(ast.get_docstring(tree) or "")
         helpers = _helpers(tree)
-        helper_source = "".join(h.read_text(encoding="utf-8") for h in helpers)
+        helper_source = "\n".join(h.read_text(encoding="utf-8") for h in helpers)
         r_calls = []
         for line in source.splitlines():
             match = _R_COMMENT.search(line)
@@ -415,7 +425,7 @@ def validation_modules() -> list[dict]:
         n_tests = sum(isinstance(node, ast.FunctionDef) and node.name.startswith("test_") for node in ast.walk(tree))
         records.append({
             "file": path.name, "title": title, "data": data, "agreement": agreement, "r_calls": r_calls,
-            "kinds": _kinds_used(source + helper_source, all_kinds), "tolerance": tolerance,
+            "kinds": _kinds_used(source + "\n" + helper_source, all_kinds), "tolerance": tolerance,
             "references": jsons, "tests": n_tests,
         })
     return records
@@ -424,8 +434,10 @@ def validation_modules() -> list[dict]:
 def reference_scripts() -> list[dict]:
     """Each R script in ``tests/reference/`` with its JSON output, R and package versions, and users."""
     users: dict[str, list[str]] = {}
-    for test in sorted((ROOT / "tests").rglob("test_*.py")) + sorted(VALIDATION.glob("_*.py")):
+    for test in sorted((ROOT / "tests").rglob("test_*.py")):
         text = test.read_text(encoding="utf-8")
+        if test.parent == VALIDATION:  # and what its helpers read for it
+            text += "".join(h.read_text(encoding="utf-8") for h in _helpers(ast.parse(text)))
         for name in set(_JSON.findall(text)):
             users.setdefault(name, []).append(str(test.relative_to(ROOT / "tests")))
     rows = []
@@ -456,7 +468,7 @@ def _versions(meta) -> str:
         elif isinstance(value, (str, int, float)):
             text = str(value)
             if text.startswith("R version"):
-                text = " ".join(text.split()[:3])
+                text = "R " + text.split()[2]
             label = key.replace("_version", "").replace("r_version", "R")
             parts.append(text if text.startswith("R ") else f"{label} {text}")
     return "; ".join(p for p in parts if p)

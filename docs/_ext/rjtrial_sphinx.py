@@ -21,8 +21,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sphinx.util.nodes import make_refnode
-
 #: Sections numpydoc parses (after its own capitalisation of each word).
 NUMPYDOC_SECTIONS = {
     "Signature", "Summary", "Extended Summary", "Parameters", "Returns", "Yields", "Receives", "Raises",
@@ -255,6 +253,8 @@ def _resolve_missing(app, env, node, contnode):
     domain = env.domains["py"] if hasattr(env.domains, "__getitem__") else env.get_domain("py")
     for candidate in candidates:
         if candidate in objects["modules"]:
+            from sphinx.util.nodes import make_refnode
+
             return make_refnode(app.builder, node["refdoc"], objects["modules"][candidate], "", contnode, candidate)
         documented = _documented_name(candidate, objects["objects"])
         if documented and documented != node["reftarget"]:
