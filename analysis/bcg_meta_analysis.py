@@ -1,4 +1,5 @@
 """Reproduce the BCG vaccine meta-analysis (Colditz et al. 1994; 13 trials, log risk ratios).
+==========================================================================================
 
 Prints our numbers beside the reference values of R metafor 3.8-1
 (``res <- rma(yi, vi, data = escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg))``

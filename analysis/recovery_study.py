@@ -1,4 +1,5 @@
 """Recovery study: do rjtrial's estimators find the generator's truth?
+===================================================================
 
 Over replicate trials of one scenario (default ``synthetic/jrc-multisite.toml``: 2,000
 offenders, minimisation 2:1) and of its null twin (``synthetic/null-effect.toml``), each
@@ -36,6 +37,9 @@ Usage::
 
 A full run writes ``analysis/results/recovery_study.json`` (``--engine shipped``:
 ``recovery_study-shipped.json``); ``--quick`` writes ``recovery_study-quick.json``.
+
+The documentation's example gallery shows this script without running it (a full run takes
+minutes); the test suite runs a small configuration of it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Two-stage individual-participant-data meta-analysis of simulated restorative justice trials.
+============================================================================================
 
-Simulates several synthetic trials (synthetic/*.toml; each one's own follow-up plan), analyses
+Simulates several synthetic trials (``synthetic/*.toml``; each one's own follow-up plan), analyses
 each trial's follow-up table on its own -- Cox log hazard ratio of the first reoffence, negative
 binomial log rate ratio of reoffences per street day, log risk ratio of any reoffence -- with
 :func:`rjtrial.meta.two_stage`, then pools the per-trial effects by REML with

@@ -1,4 +1,4 @@
-"""Re-randomisation tests (rjtrial/randomise/rerandomise.py).
+"""Re-randomisation tests (rjtrial/rerandomisation/).
 
 The re-randomised allocations must be draws of the trial's own design (the engines'
 exact draws for the adaptive methods, the engines' law for permuted blocks); the

@@ -10,6 +10,7 @@ from rjtrial.cli._base import EXIT_OK, EXIT_VERIFY_FAILED
 
 
 def cmd_report(args) -> int:
+    """Run ``rjtrial report``: build the HTML report and write it (owner-only) to ``--output``."""
     from rjtrial.errors import RjtrialError
     from rjtrial.registry import key_path_from_env
     from rjtrial.report import build_report

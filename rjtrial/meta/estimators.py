@@ -118,7 +118,7 @@ class ResidualMaker:
         return float(np.sum(w * w * e1 * e2 * (1.0 - 2.0 * self.hat)) + np.sum(m1 * m2.T))
 
     def log_determinant(self) -> float:
-        """log det(X' W X) = 2 sum log |R_jj|."""
+        """``log det(X' W X) = 2 sum log |R_jj|``."""
         return float(2 * np.sum(np.log(np.abs(np.diag(self.R)))))
 
 

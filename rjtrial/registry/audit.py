@@ -36,6 +36,8 @@ UNSIGNED_ACTIONS = ("export",) + ACCOUNT_ACTIONS
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One entry of the hash-chained audit log: number, time, actor, action, payload and chain hashes."""
+
     seq: int
     at: str
     actor: str
@@ -46,6 +48,7 @@ class AuditEntry:
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, payload_json: str) -> str:
+    """SHA-256 of an audit entry, chained to the previous entry's hash (hex)."""
     return sha256_hex("rjtrial-audit-v1", prev_hash, str(seq), at, actor, action, payload_json)
 
 

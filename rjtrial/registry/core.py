@@ -59,6 +59,7 @@ def referral_key(referral_id: str) -> str:
 
 
 def now_utc() -> str:
+    """The current time in UTC as ISO-8601 text, to the microsecond."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 

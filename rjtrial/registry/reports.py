@@ -157,6 +157,7 @@ class ConsortCounts:
 
 
 def consort_counts(registry) -> ConsortCounts:
+    """CONSORT flow counts of a registry (see :meth:`rjtrial.registry.Registry.consort`)."""
     with store.read_transaction(registry._engine) as conn:
         rows = conn.execute(select(store.referrals.c.referral_id, store.referrals.c.status, store.referrals.c.arm, store.referrals.c.reasons)).all()
         refusals = conn.execute(select(store.audit.c.seq).where(store.audit.c.action == "refusal")).all()

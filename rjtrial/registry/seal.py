@@ -245,6 +245,7 @@ def _aad(trial_id: str) -> bytes:
 
 # ------------------------------------------------------------------- commitments
 def slot_commitment(trial_id: str, sequence_key: str, slot: int, value: str, nonce: str) -> str:
+    """SHA-256 commitment (hex) to the arm of one sealed slot, bound to trial, sequence, slot and nonce."""
     return sha256_hex("rjtrial-slot-v1", trial_id, sequence_key, str(slot), value, nonce)
 
 

@@ -131,10 +131,12 @@ def database_url(db: str | Path) -> str:
 
 
 def is_sqlite(db: str | Path) -> bool:
+    """True when ``db`` is a SQLite file or a SQLite URL."""
     return database_url(db).startswith("sqlite")
 
 
 def sqlite_path(db: str | Path) -> Path | None:
+    """The file of a SQLite registry, or None for another database (or an in-memory SQLite one)."""
     url = database_url(db)
     return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
 
@@ -241,6 +243,7 @@ def _first_line(exc: SQLAlchemyError) -> str:
 
 
 def has_registry(engine: Engine) -> bool:
+    """True when the database holds a registry (its trial table exists)."""
     from sqlalchemy import inspect
 
     try:

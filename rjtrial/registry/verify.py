@@ -178,6 +178,7 @@ def _time(value) -> datetime | None:
 
 
 def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> VerifyResult:
+    """Check a registry's audit chain, sealed slots and allocations (:meth:`rjtrial.registry.Registry.verify`)."""
     protocol = registry.protocol
     key = registry._key
     receipts = [r for r in receipts]

@@ -36,12 +36,14 @@ def fmt_p(value) -> str:
 
 
 def fmt_ci(lower, upper, digits: int = 2) -> str:
+    """A confidence interval as text (``lower to upper``), or a dash when a limit is missing."""
     if _missing(lower) or _missing(upper):
         return "\u2014"
     return f"{fmt(lower, digits)} to {fmt(upper, digits)}"
 
 
 def fmt_pct(value, digits: int = 1) -> str:
+    """A proportion as a percentage (``0.123`` is ``12.3%``), or a dash when missing."""
     return "\u2014" if _missing(value) else f"{100 * float(value):.{digits}f}%"
 
 

@@ -102,7 +102,7 @@ def baseline(followup: pd.DataFrame, arms: Sequence[str], strata: Sequence[str])
     difference is treatment minus control over the pooled SD,
     ``(m_T − m_C) / sqrt((s_T² + s_C²) / 2)``, and for each level of a categorical variable
     ``(p_T − p_C) / sqrt((p_T(1 − p_T) + p_C(1 − p_C)) / 2)`` (Austin 2009,
-    doi:10.1002/sim.3697); |d| above 0.1 is the usual flag of imbalance.
+    doi:10.1002/sim.3697); ``|d|`` above 0.1 is the usual flag of imbalance.
     """
     control, treatment = arms[0], arms[-1]
     by_arm = {arm: followup[followup["arm"] == arm] for arm in arms}

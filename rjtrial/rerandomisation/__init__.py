@@ -74,7 +74,7 @@ from rjtrial.rerandomisation._design import (
     design_allocations,
 )
 
-__all__ = ["CHUNK_SIZE", "RerandomisationResult", "design_allocations", "rerandomisation_test", "rerandomise"]
+__all__ = ["CHUNK_SIZE", "RerandomisationResult", "design_allocations", "rerandomise"]
 
 STATISTICS = ("logrank", "rate", "prevalence", "mean:COLUMN")
 FOLLOWUP = "followup"

@@ -156,7 +156,7 @@ class CoxResult(Result):
             ``std_error``     its standard error (cluster-robust when ``cluster`` was given);
             ``hazard_ratio``  ``exp(estimate)``;
             ``ci_lower``, ``ci_upper``  Wald confidence interval **of the hazard ratio**,
-                              ``exp(estimate -/+ z * std_error)`` (R ``summary(fit)$conf.int``);
+            ``exp(estimate -/+ z * std_error)`` (R ``summary(fit)$conf.int``);
             ``statistic``     Wald z, ``estimate / std_error``;
             ``p_value``       two-sided normal p-value.
 

@@ -94,9 +94,9 @@ class KaplanMeierResult(Result):
         ``censored``   censorings at ``time``;
         ``survival``   Kaplan–Meier estimate of S(time);
         ``std_error``  Greenwood standard error **of S** (``S * sqrt(sum d / (n (n - d)))``;
-                       NaN where S = 0);
+        NaN where S = 0);
         ``ci_lower``, ``ci_upper``  confidence interval of S of type ``conf_type`` (NaN
-                       where R gives NA).
+        where R gives NA).
 
         ``attrs``: ``alpha``, ``conf_type``, ``time``, ``event``, ``group``.
     groups : list

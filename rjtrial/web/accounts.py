@@ -96,6 +96,8 @@ class AccountError(RjtrialError, ValueError):
 
 @dataclass(frozen=True)
 class User:
+    """An account of the service: name, role, sites, whether disabled, and its session epoch."""
+
     name: str
     role: str
     sites: tuple[str, ...]
@@ -129,6 +131,7 @@ def ensure_tables(engine) -> None:
 
 
 def check_name(name: str) -> str:
+    """``name`` if it is a valid user name, else AccountError naming the rule."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise AccountError(
             f"user name {name!r} must be 1-64 letters, digits or '_ . @ -', starting with a letter or digit"
@@ -137,6 +140,7 @@ def check_name(name: str) -> str:
 
 
 def check_password(password: str) -> str:
+    """``password`` if it is acceptable (length, no control characters), else AccountError."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:

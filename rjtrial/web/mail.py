@@ -37,6 +37,8 @@ _SMTP_KEYS = {"host", "port", "from", "to", "starttls", "username", "password", 
 
 @dataclass(frozen=True)
 class SmtpSettings:
+    """The ``[smtp]`` settings of the service: server, sender, recipients and log-in."""
+
     host: str
     port: int
     sender: str

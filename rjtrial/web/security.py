@@ -51,6 +51,7 @@ def csrf_token(session: dict) -> str:
 
 
 def csrf_ok(session: dict, submitted) -> bool:
+    """True when the submitted CSRF token equals the session's (compared in constant time)."""
     expected = session.get("csrf")
     if not isinstance(expected, str) or not isinstance(submitted, str) or not submitted:
         return False
