@@ -1,4 +1,5 @@
 """Power curves of a trial design: simulated power over sizes and effects, beside Schoenfeld's.
+===========================================================================================
 
 The designer's grid of the README: ``synthetic/jrc-london-burglary.toml`` (stratified
 blocks), 200 to 1,600 randomised, a conference's effect on those who had one of 0.7, 0.8 and
@@ -15,6 +16,9 @@ Usage::
 
     .venv/bin/python analysis/power_curve.py                 # the README's grid (about 2 minutes on 2 cores)
     .venv/bin/python analysis/power_curve.py --reps 200      # a quick look
+
+The documentation's example gallery shows this script without running it (it simulates
+120,000 trials); the test suite runs a small configuration of it.
 """
 
 from __future__ import annotations

@@ -67,8 +67,8 @@ numpydoc_xref_param_type = False
 sphinx_gallery_conf = {
     "examples_dirs": [str(ROOT / "analysis")],
     "gallery_dirs": ["auto_examples"],
-    # Every script runs, except the recovery study (500 replicate trials: ~20 minutes).
-    "filename_pattern": r"^((?!recovery_study).)*\.py$",
+    # Every script runs, except the recovery study (~20 minutes) and the power curve (120,000 simulated trials).
+    "filename_pattern": r"^((?!recovery_study|power_curve).)*\.py$",
     "ignore_pattern": r"__init__\.py",
     "reset_argv": "rjtrial_sphinx.gallery_arguments",
     "reset_modules": ("matplotlib", "rjtrial_sphinx.exit_is_return"),
