@@ -44,6 +44,7 @@ API_GROUPS = (
                                            "rjtrial.costs", "rjtrial.report")),
     ("Effect sizes and meta-analysis", ("rjtrial.effects", "rjtrial.meta", "rjtrial.datasets")),
     ("Synthetic trials and power", ("rjtrial.simulate",)),
+    ("Interim monitoring", ("rjtrial.monitor",)),
 )
 API_MODULES = tuple(name for _, names in API_GROUPS for name in names)
 
@@ -334,6 +335,7 @@ TOLERANCE_SOURCES = (
     ("test_metafor_options_bcg.py", "metafor's test and estimator options, permutation tests, BLUPs, regtest"),
     ("test_quine_insurance_rate_ratio.py", "the batched negative binomial engine against MASS glm.nb"),
     ("test_veteran_lung_batched_rmst.py", "the batched RMST engine against survfit"),
+    ("test_rpact_group_sequential.py", "rjtrial.monitor: group-sequential designs and interim looks against rpact"),
 )
 
 
