@@ -445,7 +445,7 @@ def design(
     >>> [round(c, 4) for c in d.critical_values]
     [3.7103, 2.5114, 1.993]
     >>> round(d.max_events, 1), round(d.inflation_factor, 4)
-    (638.5, 1.0128)
+    (638.6, 1.0128)
     """
     s = check_settings(looks, spending, alpha, power, hazard_ratio, futility, binding, allocation, information,
                        alternative)
@@ -458,7 +458,8 @@ def design(
     beta_due = None if beta_spent is None else increments(beta_spent)[:-1]
     fixed = special.ndtri(1.0 - s["alpha"] / sides) + special.ndtri(s["power"])
     binding_walk = s["binding"] and beta_due is not None
-    critical = None if binding_walk else _boundaries.walk(t, alpha_due, sides=sides).critical
+    efficacy = None if binding_walk else _boundaries.walk(t, alpha_due, sides=sides)
+    critical = None if efficacy is None else efficacy.critical
 
     def run(eta: float) -> _boundaries.Walk:
         return _boundaries.walk(t, alpha_due, sides=sides, drift=eta, beta=beta_due, binding=s["binding"],
@@ -466,7 +467,7 @@ def design(
 
     drift = _solve_drift(lambda eta: run(eta).power - s["power"], fixed)
     final = run(drift)
-    notes = list(dict.fromkeys(final.notes))
+    notes = list(dict.fromkeys((efficacy.notes if efficacy is not None else []) + final.notes))
     shape = (final.critical, final.futility)
 
     def expected(eta: float) -> float:
@@ -487,7 +488,7 @@ def design(
         futility_bounds=None if beta_due is None else tuple(float(b) for b in final.futility[:-1]),
         alpha_spent=tuple(float(a) for a in alpha_spent),
         beta_spent=None if beta_spent is None else tuple(float(b) for b in beta_spent),
-        drift=drift, inflation_factor=drift ** 2 / fixed ** 2, max_events=float(max_events),
+        drift=drift, inflation_factor=float(drift ** 2 / fixed ** 2), max_events=float(max_events),
         power_by_look=tuple(float(p) for p in np.cumsum(final.upper)),
         futility_by_look=tuple(float(p) for p in final.stop_futility),
         expected_events_null=expected(0.0) * max_events,

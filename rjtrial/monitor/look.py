@@ -327,7 +327,7 @@ def look(
     >>> d = design(3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.8)
     >>> first = look(d, events=200, statistic=-2.1)
     >>> first.decision, round(first.critical_value, 4), round(first.conditional_power_design, 3)
-    ('continue', 3.8005, 0.885)
+    ('continue', 3.8381, 0.918)
     """
     if not isinstance(design, SequentialDesign):
         raise TypeError(f"design must be a SequentialDesign (from rjtrial.monitor.design), got {type(design).__name__}")

@@ -98,7 +98,7 @@ def spending_function(name: str | SpendingFunction, *, option: str = "spending")
     >>> spending_function("hsd:-4")
     SpendingFunction(family='hsd', parameter=-4.0)
     >>> round(float(spending_function("pocock").cumulative(0.5, 0.05)), 6)
-    0.031005
+    0.031006
     """
     if isinstance(name, SpendingFunction):
         return name
