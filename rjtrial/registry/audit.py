@@ -33,6 +33,9 @@ ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_enabled", "user_password
 # Actions that someone without the key may log (they carry no allocation).
 UNSIGNED_ACTIONS = ("export",) + ACCOUNT_ACTIONS
 
+# An interim look (rjtrial.registry.monitoring) carries no allocation either.
+UNSIGNED_ACTIONS += ("interim_look",)
+
 
 @dataclass(frozen=True)
 class AuditEntry:

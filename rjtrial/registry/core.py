@@ -684,6 +684,19 @@ class Registry:
             rows = conn.execute(select(store.audit).order_by(store.audit.c.seq)).mappings().all()
         return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in store.audit.columns])
 
+    # ---------------------------------------------------------- interim looks
+    def record_interim_look(self, summary: Mapping[str, Any], *, by: str) -> int:
+        """Log an interim look's summary. See :func:`rjtrial.registry.monitoring.record`."""
+        from rjtrial.registry.monitoring import record
+
+        return record(self, summary, by=by)
+
+    def interim_looks(self, *, design_fingerprint: str | None = None) -> list[dict[str, Any]]:
+        """The interim looks logged, in order. See :func:`rjtrial.registry.monitoring.interim_looks`."""
+        from rjtrial.registry.monitoring import interim_looks
+
+        return interim_looks(self, design_fingerprint=design_fingerprint)
+
     # -------------------------------------------------------------------- unseal
     def unseal(self, *, by: str = "unknown") -> UnsealResult:
         """Reveal the schedule after the trial, check it against the commitment, close enrolment.
