@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "meta",         # meta
     "simulate",     # simulate
     "power",        # power
+    "monitor",      # monitor design, monitor look
     "rerandomise",  # rerandomise
     "report",       # report
     "web",          # serve, users

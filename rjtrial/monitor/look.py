@@ -247,8 +247,8 @@ def logrank_statistic(followup: pd.DataFrame, *, time: str = "time_at_risk", eve
     difference = float(row["observed"] - row["expected"])
     z = math.copysign(math.sqrt(result.statistic), difference) if difference else 0.0
     return {"statistic": z, "events": int(round(float(table["observed"].sum()))),
-            "n": int(table["n"].sum()), "treatment": str(row["group"]), "control": control,
-            "n_omitted": result.n_omitted}
+            "n": int(table["n"].sum()), "n_treatment": int(row["n"]), "treatment": str(row["group"]),
+            "control": control, "n_omitted": result.n_omitted}
 
 
 def look(
@@ -339,6 +339,11 @@ def look(
             raise ValueError("give either a follow-up table or events= and statistic=, not both")
         found = logrank_statistic(followup, time=time, event=event, group=group, control=control, strata=strata)
         events, statistic, n, method = found["events"], found["statistic"], found["n"], "log-rank"
+        share = found["n_treatment"] / found["n"]
+        if abs(share - design.allocation) > 0.05:
+            notes.append(f"{share:.0%} of the follow-up table is in the {found['treatment']} arm but the design "
+                         f"assumed {design.allocation:.0%}: the hazard ratio and its interval use the design's "
+                         "allocation (give the design the trial's own)")
         if found["n_omitted"]:
             notes.append(f"{found['n_omitted']} rows of the follow-up table omitted for a missing value")
         if events == 0:
