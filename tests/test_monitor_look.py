@@ -181,3 +181,29 @@ def test_summary_and_dict(two_sided):
     json.dumps(data, allow_nan=False)
     assert data["look"] == 1 and data["decision"] == "continue" and data["design_fingerprint"] == two_sided.fingerprint
     assert isinstance(result, InterimLook) and len(data["boundaries"]) == 3
+
+
+# ------------------------------------------------------------------------------ boundaries alone
+def test_boundaries_at_are_the_looks_boundaries(one_sided):
+    from rjtrial.monitor import boundaries_at
+
+    result = look(one_sided, events=450, statistic=-1.5, previous_events=[240])
+    frame = boundaries_at(one_sided, [240, 450])
+    pd.testing.assert_frame_equal(frame, result.boundaries_frame(), check_like=False)
+
+
+def test_boundaries_at_another_maximum_are_those_of_its_fractions(two_sided):
+    from rjtrial.monitor import boundaries_at
+
+    frame = boundaries_at(two_sided, [100, 200, 300], max_events=300)
+    assert frame["information_fraction"].tolist() == pytest.approx([1 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(frame["critical_value"], two_sided.critical_values, atol=1e-12)
+
+
+@pytest.mark.parametrize("events, message", [([], "one or more increasing"), ([20, 10], "increasing"),
+                                             ([1, 2, 3, 4], "the design has 3 looks")])
+def test_boundaries_at_bad_events(two_sided, events, message):
+    from rjtrial.monitor import boundaries_at
+
+    with pytest.raises(ValueError, match=message):
+        boundaries_at(two_sided, events)

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -70,6 +71,8 @@ def test_a_batch_of_one_is_the_generated_trial_followed_up(case, seed):
     assert (batch["first_reoffence_day"][~events, 0] == -1).all()
     arm = (table["arm"] == sc.conference_arm).to_numpy()
     np.testing.assert_array_equal(batch["treatment"][:, 0], arm)
+    days = (pd.to_datetime(table["randomised_on"]) - pd.Timestamp("1970-01-01")).dt.days.to_numpy()
+    np.testing.assert_array_equal(batch["assigned_day"][:, 0], days)
 
 
 def test_replicate_followup_stacks_batches_in_order():

@@ -5,7 +5,8 @@
   boundary, the maximum and expected numbers of events (:class:`SequentialDesign`);
 * :func:`look` -- one interim analysis: the information fraction from the events observed, the
   log-rank statistic, the Lan–DeMets boundary recomputed at that fraction, the decision,
-  conditional power and the repeated confidence interval (:class:`InterimLook`).
+  conditional power and the repeated confidence interval (:class:`InterimLook`);
+  :func:`boundaries_at` gives the boundaries alone, for looks at any numbers of events.
 
 Statistics only: recording a look in the registry's audit log is the registry's business
 (:meth:`rjtrial.registry.Registry.record_interim_look`; ``rjtrial monitor look`` does both).
@@ -14,7 +15,7 @@ Every boundary, probability and event count agrees with R rpact to 1e-8 or bette
 """
 
 from rjtrial.monitor.design import SequentialDesign, design
-from rjtrial.monitor.look import InterimLook, look
+from rjtrial.monitor.look import InterimLook, boundaries_at, look
 from rjtrial.monitor.spending import SpendingFunction, spending_function
 
-__all__ = ["InterimLook", "SequentialDesign", "SpendingFunction", "design", "look", "spending_function"]
+__all__ = ["InterimLook", "SequentialDesign", "SpendingFunction", "boundaries_at", "design", "look", "spending_function"]

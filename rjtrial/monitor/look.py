@@ -24,7 +24,7 @@ from rjtrial.monitor import _boundaries
 from rjtrial.monitor.design import SequentialDesign, increments
 from rjtrial.monitor.spending import spending_function
 
-__all__ = ["DECISIONS", "InterimLook", "look"]
+__all__ = ["DECISIONS", "InterimLook", "boundaries_at", "look"]
 
 #: What a look can conclude.
 DECISIONS = {
@@ -362,37 +362,10 @@ def look(
     k = len(history)
     if k > design.looks:
         raise ValueError(f"the design has {design.looks} looks; this would be look {k}")
-    maximum = design.max_events
-    t_done = [e / maximum for e in history]
-    if any(t >= 1 for t in t_done[:-1]):
-        raise ValueError("an earlier look reached the design's maximum events: it was the final analysis")
-    if final is None:
-        final = k == design.looks or t_done[-1] >= 1
-        if t_done[-1] >= 1 and k < design.looks:
-            notes.append(f"the events ({events}) reached the design's maximum ({maximum:.1f}) at look {k}: "
-                         "this is the final analysis")
-    elif not final and k == design.looks:
-        raise ValueError(f"look {k} is the design's last: it is the final analysis (final=False was given)")
-    elif not final and t_done[-1] >= 1:
-        raise ValueError(f"the events ({events}) reached the design's maximum ({maximum:.1f}): this is the final "
-                         "analysis (final=False was given)")
-    final = bool(final)
-    planned = [] if final else [t for t in design.information[k:] if t > t_done[-1]]
-    if not final and len(planned) < design.looks - k:
-        notes.append(f"{design.looks - k - len(planned)} planned look(s) fall before the information reached and "
-                     "are dropped")
-    info = t_done + planned
-    spend_at = [min(t, 1.0) for t in info]
-    if final:
-        spend_at[-1] = 1.0
+    info, final, walk, alpha_spent, schedule_notes = _schedule(design, history, final, design.max_events)
+    notes.extend(schedule_notes)
+    t_done = info[:k]
     sides = design.sides
-    alpha_spent = spending_function(design.spending).cumulative(spend_at, design.alpha, sides=sides)
-    beta_due = None
-    if design.futility is not None:
-        beta_due = increments(spending_function(design.futility).cumulative(spend_at, 1.0 - design.power))[:-1]
-    walk = _boundaries.walk(info, increments(alpha_spent), sides=sides, drift=design.drift, beta=beta_due,
-                            binding=design.binding)
-    notes.extend(dict.fromkeys(walk.notes))
     c, b = float(walk.critical[k - 1]), float(walk.futility[k - 1])
     has_futility = design.futility is not None and not (final or k == len(info))
     oriented = design.direction * statistic
@@ -419,7 +392,7 @@ def look(
         power_trend = conditional(oriented / math.sqrt(t_done[-1]))
     estimate = statistic / math.sqrt(information)
     half = c / math.sqrt(information)
-    boundaries = _boundaries_frame(design, info, walk, alpha_spent, k, history, final)
+    boundaries = _boundaries_frame(design, info, walk, alpha_spent, k, history, final, design.max_events)
     for note in notes:
         warnings.warn(note, RjtrialWarning, stacklevel=2)
     return InterimLook(
@@ -436,9 +409,86 @@ def look(
     )
 
 
-def _boundaries_frame(design: SequentialDesign, info, walk, alpha_spent, k: int, history, final: bool) -> pd.DataFrame:
+def _schedule(design: SequentialDesign, history: list, final: bool | None, maximum: float):
+    """Information of every look (done, then planned), whether this is the final look, the walk of
+    the boundaries, the cumulative alpha spent and the notes."""
+    notes = []
+    k = len(history)
+    t_done = [e / maximum for e in history]
+    if any(t >= 1 for t in t_done[:-1]):
+        raise ValueError("an earlier look reached the design's maximum events: it was the final analysis")
+    if final is None:
+        final = k == design.looks or t_done[-1] >= 1
+        if t_done[-1] >= 1 and k < design.looks:
+            notes.append(f"the events ({history[-1]}) reached the design's maximum ({maximum:.1f}) at look {k}: "
+                         "this is the final analysis")
+    elif not final and k == design.looks:
+        raise ValueError(f"look {k} is the design's last: it is the final analysis (final=False was given)")
+    elif not final and t_done[-1] >= 1:
+        raise ValueError(f"the events ({history[-1]}) reached the design's maximum ({maximum:.1f}): this is the "
+                         "final analysis (final=False was given)")
+    final = bool(final)
+    planned = [] if final else [t for t in design.information[k:] if t > t_done[-1]]
+    if not final and len(planned) < design.looks - k:
+        notes.append(f"{design.looks - k - len(planned)} planned look(s) fall before the information reached and "
+                     "are dropped")
+    info = t_done + planned
+    spend_at = [min(t, 1.0) for t in info]
+    if final:
+        spend_at[-1] = 1.0
+    alpha_spent = spending_function(design.spending).cumulative(spend_at, design.alpha, sides=design.sides)
+    beta_due = None
+    if design.futility is not None:
+        beta_due = increments(spending_function(design.futility).cumulative(spend_at, 1.0 - design.power))[:-1]
+    walk = _boundaries.walk(info, increments(alpha_spent), sides=design.sides, drift=design.drift, beta=beta_due,
+                            binding=design.binding)
+    notes.extend(dict.fromkeys(walk.notes))
+    return info, final, walk, alpha_spent, notes
+
+
+def boundaries_at(design: SequentialDesign, events: Sequence[int], *, final: bool | None = None,
+                  max_events: float | None = None) -> pd.DataFrame:
+    """The boundaries of every look when the looks so far came at ``events`` (cumulative, in order).
+
+    What :func:`look` computes for its last look, without a statistic: earlier looks and the last
+    one at their actual information (``events / max_events``), later looks at their planned
+    fractions. ``max_events`` (default the design's) is the maximum the fractions are taken of:
+    a simulated trial whose final analysis has its own number of events passes that number.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :meth:`InterimLook.boundaries_frame`: ``look, status, events, information_fraction,
+        critical_value, efficacy_hazard_ratio, futility_bound, futility_hazard_ratio,
+        alpha_spent``; ``attrs``: ``binding``, ``allocation``, ``final``, ``notes``.
+
+    Examples
+    --------
+    >>> from rjtrial.monitor import design
+    >>> frame = boundaries_at(design(3), [200, 430, 640])
+    >>> frame["status"].tolist(), [round(c, 3) for c in frame["critical_value"]]
+    (['done', 'done', 'this look'], [3.838, 2.496, 1.995])
+    """
+    if not isinstance(design, SequentialDesign):
+        raise TypeError(f"design must be a SequentialDesign, got {type(design).__name__}")
+    history = [_whole("events", e) for e in events]
+    if not history or any(b <= a for a, b in zip(history, history[1:])):
+        raise ValueError(f"events must be one or more increasing counts, got {list(events)}")
+    if len(history) > design.looks:
+        raise ValueError(f"the design has {design.looks} looks; {len(history)} event counts were given")
+    maximum = design.max_events if max_events is None else float(max_events)
+    if not maximum > 0:
+        raise ValueError(f"max_events must be positive, got {max_events!r}")
+    info, final, walk, alpha_spent, notes = _schedule(design, history, final, maximum)
+    frame = _boundaries_frame(design, info, walk, alpha_spent, len(history), history, final, maximum)
+    frame.attrs["notes"] = tuple(notes)
+    return frame
+
+
+def _boundaries_frame(design: SequentialDesign, info, walk, alpha_spent, k: int, history, final: bool,
+                      maximum: float) -> pd.DataFrame:
     looks = len(info)
-    events = [float(e) for e in history] + [t * design.max_events for t in info[k:]]
+    events = [float(e) for e in history] + [t * maximum for t in info[k:]]
     futility = np.where(np.isfinite(walk.futility), walk.futility, np.nan)
     if design.futility is None:
         futility[:] = np.nan

@@ -74,7 +74,8 @@ def replicate_batch(scenario: Scenario, rng, replicates: int, *, allocation: str
         follow-up columns of :data:`rjtrial.simulate._offending.FOLLOWUP_COLUMNS`, with
         :func:`rjtrial.followup.build`'s meaning: ``time_at_risk, event, reoffences,
         exposure_days, days_in_custody, followup_days`` and ``first_reoffence_day``
-        (days after assignment; -1 without an event).
+        (days after assignment; -1 without an event); ``assigned_day`` (the day of random
+        assignment, days since 1970-01-01: calendar time, for interim looks).
     """
     from rjtrial.simulate._allocation import allocate
     from rjtrial.simulate._offending import offending
@@ -93,6 +94,7 @@ def replicate_batch(scenario: Scenario, rng, replicates: int, *, allocation: str
     out = offending(scenario, flat, streams, scope="followup")
     out["treatment"] = arm
     out["held"] = held
+    out["assigned_day"] = people.assigned_day
     if seconds is not None:
         seconds["generation"] = seconds.get("generation", 0.0) + generated - started
         seconds["followup"] = seconds.get("followup", 0.0) + time.process_time() - generated
