@@ -12,7 +12,9 @@ Modules: ``scenario`` (the TOML format, :func:`load_scenario`, :class:`Scenario`
 (:func:`compute_truth`: the intention-to-treat effects by Monte Carlo), ``power``
 (:func:`rjtrial.simulate.power.power`: power by simulation over sizes and effects, beside
 Schoenfeld's formula, :mod:`rjtrial.survival.sample_size`), ``sample_size``
-(:func:`sample_size`: the smallest trial reaching a power), ``plots`` (power curves),
+(:func:`sample_size`: the smallest trial reaching a power), ``sequential``
+(:func:`sequential_trials`: interim looks of simulated trials, a group-sequential design's
+level and power on them), ``plots`` (power curves),
 ``cli`` and ``power_cli`` (``rjtrial simulate``, ``rjtrial power``, ``rjtrial sample-size``).
 The private modules hold the one implementation behind whole trials and replicate
 batches: ``_streams``, ``_people``, ``_allocation``, ``_offending``, ``_kernels``,
@@ -21,9 +23,9 @@ batches: ``_streams``, ``_people``, ``_allocation``, ``_offending``, ``_kernels`
 
 from __future__ import annotations
 
-__all__ = ["PowerResult", "SampleSizeResult", "Scenario", "ScenarioError", "SimulatedTrial", "compute_truth",
-           "load_scenario", "sample_size", "schoenfeld_events", "schoenfeld_power", "schoenfeld_sample_size",
-           "simulate_trial"]
+__all__ = ["PowerResult", "SampleSizeResult", "Scenario", "ScenarioError", "SequentialTrials", "SimulatedTrial",
+           "compute_truth", "load_scenario", "sample_size", "schoenfeld_events", "schoenfeld_power",
+           "schoenfeld_sample_size", "sequential_trials", "simulate_trial"]
 
 _WHERE = {
     "Scenario": "rjtrial.simulate.scenario",
@@ -39,6 +41,9 @@ _WHERE = {
     "schoenfeld_sample_size": "rjtrial.survival.sample_size",
     "SampleSizeResult": "rjtrial.simulate.sample_size",
     "sample_size": "rjtrial.simulate.sample_size",
+    # interim looks of simulated trials, and a group-sequential design's level on them
+    "SequentialTrials": "rjtrial.simulate.sequential",
+    "sequential_trials": "rjtrial.simulate.sequential",
     # start the process pool's fork server early (the CLI calls it before its heavy imports)
     "prestart": "rjtrial.simulate._runner",
 }
