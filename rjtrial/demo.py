@@ -144,7 +144,7 @@ def run_demo(
     scenario = scenario.with_overrides({"referrals.randomised": participants})
     out = Path(output)
     _prepare(out)
-    show = _Progress(progress, steps=5)
+    show = _Progress(progress, steps=6)
     show.say(f"rjtrial demo: {scenario.name}")
     show.say(f"  protocol {scenario.protocol.id}: {scenario.protocol.randomisation.method}, "
              f"arms {' / '.join(scenario.protocol.arms)}; {participants} offenders to randomise")
@@ -168,6 +168,10 @@ def run_demo(
     show.say(f"        {realised['offences']} offences, {realised['custody_spells']} custody spells; "
              f"{int(followup_table['event'].sum())} of {len(followup_table)} reoffended within the window")
 
+    show.begin("an interim look halfway through follow-up (group-sequential design; logged in the audit log)")
+    interim = interim_look(trial, registry_db, key, data)
+    show.say(f"        {interim['text']}")
+
     show.begin("verifying the registry (audit chain, every allocation against its commitment)")
     with_key = Registry.open(registry_db, key_path=key)
     try:
@@ -184,9 +188,11 @@ def run_demo(
     costs = costs if costs is not None and costs.exists() else None
     command = shlex.join([_command_name(), "report", "--db", str(registry_db), "--followup", str(followup_path),
                           "--victims", str(data / "victims.csv"), *(["--costs", str(costs)] if costs else []),
+                          "--design", str(data / "design.json"),
                           "-o", str(out / "report.html"), "--seed", str(seed)])
     report = build_report(registry_db, followup_path, victims=data / "victims.csv", costs=costs, key=key,
-                          seed=seed, command=_demo_command(out, seed, participants, scenario_path))
+                          seed=seed, command=_demo_command(out, seed, participants, scenario_path),
+                          sequential_design=data / "design.json")
     report.write(out / "report.html")
 
     show.begin("writing the summary")
@@ -202,6 +208,7 @@ def run_demo(
         "conferences_held": realised["conferences_held"],
         "results": numbers,
         "truth": {k: _plain(truth.get(k)) for k in ("hazard_ratio", "rate_ratio", "rmst_difference_days")},
+        "interim_look": interim["summary"],
         "seed": seed,
         "report": str(out / "report.html"),
         "report_command": command,
@@ -211,6 +218,58 @@ def run_demo(
     if progress:
         _print_headline(out, summary)
     return summary
+
+
+def interim_look(trial, registry_db: Path, key: Path, data: Path) -> dict:
+    """The demo's interim look: a three-look O'Brien–Fleming design (two-sided 5%, 80% power at a
+    hazard ratio of 0.7, the protocol's allocation) written to ``data/design.json``; the follow-up
+    as the records stood halfway between the first randomisation and the extraction date
+    (``data/followup-interim.csv``: those randomised by then, records convicted by then); the look
+    (:func:`rjtrial.monitor.look`) recorded in the registry's audit log, as ``rjtrial monitor look``
+    does. Returns the look's summary and a line for the progress output."""
+    import pandas as pd
+
+    from rjtrial import followup, outcome
+    from rjtrial.monitor import design, look
+    from rjtrial.registry import Registry
+
+    scenario = trial.scenario
+    ratio = scenario.protocol.ratio
+    plan = design(3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.7,
+                  allocation=ratio[1] / sum(ratio))
+    (data / "design.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n", encoding="utf-8")
+    randomised = pd.to_datetime(trial.participants["randomised_on"])
+    start, end = randomised.min(), pd.Timestamp(scenario.extraction.date)
+    on = (start + (end - start) / 2).normalize()
+    known = trial.participants[randomised < on].copy()
+    if "died_on" in known.columns:  # a death after the look was not known at the look
+        known.loc[pd.to_datetime(known["died_on"]) >= on, "died_on"] = pd.NaT
+    offences = trial.offences[trial.offences["id"].isin(known["id"])]
+    convicted = pd.to_datetime(offences["conviction_date"])
+    offences = offences[convicted.lt(on) | (convicted.isna() & pd.to_datetime(offences["offence_date"]).lt(on))]
+    custody = trial.custody[trial.custody["id"].isin(known["id"]) & pd.to_datetime(trial.custody["start"]).lt(on)].copy()
+    custody["end"] = pd.to_datetime(custody["end"]).clip(upper=on - pd.Timedelta(days=1)).dt.date
+    analysis = scenario.analysis
+    table = followup.build(known, offences, custody=custody,
+                           window_days=analysis.window_days, extraction_date=on.date(),
+                           conviction_lag_days=analysis.conviction_lag_days,
+                           prior_window_days=analysis.prior_window_days)
+    path = data / "followup-interim.csv"
+    table.to_csv(path, index=False, date_format="%Y-%m-%d")
+    outcome.write_definition(table, path)
+    if table["event"].sum() < 10 or table["arm"].nunique() < 2:  # a very small demo trial
+        return {"summary": None, "text": f"{on.date()}: no interim look (fewer than 10 first reoffences so far)"}
+    with Registry.open(registry_db, key_path=key) as registry:
+        result = look(plan, table, control=registry.protocol.arms[0])
+        summary = {**result.to_dict(), "design": plan.settings,
+                   "followup": {"file": path.name, "extracted_on": str(on.date()), "rows": len(table)}}
+        seq = registry.record_interim_look(summary, by="DMC statistician (demo)")
+    text = (f"{on.date()}: {result.events} first reoffences of {plan.max_events:.0f} planned (information "
+            f"{result.information_fraction:.2f}), hazard ratio {result.hazard_ratio:.2f}, boundary "
+            f"{result.efficacy_hazard_ratio:.2f}: {result.decision}; audit entry {seq}")
+    return {"summary": {k: summary[k] for k in ("look", "events", "information_fraction", "statistic",
+                                                "hazard_ratio", "critical_value", "decision")} | {"audit_seq": seq},
+            "text": text}
 
 
 def _demo_command(out: Path, seed: int, participants: int, scenario_path) -> str:

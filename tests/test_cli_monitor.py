@@ -170,3 +170,15 @@ def test_a_missing_or_broken_design_file_is_one_line(trial, registry_copy, tmp_p
     code, _, err = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"],
                        "--design", path)
     assert code == 2 and f"design file {path} {message}" in err and err.count("\n") == 1
+
+
+def test_the_report_shows_the_design_and_the_looks(trial, registry_copy, design_file, capsys, tmp_path):
+    assert run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design",
+               design_file)[0] == 0
+    output = tmp_path / "report.html"
+    code, _, err = run(capsys, "report", "--db", registry_copy, "--followup", trial["full"], "--design", design_file,
+                       "-o", output)
+    assert code == 0, err
+    html = output.read_text(encoding="utf-8")
+    assert 'id="monitoring-design"' in html and 'id="monitoring-looks"' in html
+    assert f"--design {design_file}" in html

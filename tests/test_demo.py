@@ -99,7 +99,7 @@ def test_the_demo_prints_its_steps_and_what_to_open(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["demo", "-o", str(out), "--participants", "40", "--seed", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "[1/5]" in printed and "[5/5]" in printed
+    assert "[1/6]" in printed and "[6/6]" in printed
     assert "hazard ratio of reoffending" in printed and str(out / "report.html") in printed
     # a rerun replaces its own folder
     assert main(["demo", "-o", str(out), "--participants", "30", "--seed", "4", "--quiet"]) == 0
@@ -120,3 +120,19 @@ def test_too_few_participants_is_one_error(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "d"), "--participants", "5", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "participants must be at least 20" in err
+
+
+def test_the_demo_takes_one_interim_look_and_the_report_shows_it(demo):
+    summary = json.loads((demo / "summary.json").read_text())
+    interim = summary["interim_look"]
+    assert interim["look"] == 1 and 0 < interim["information_fraction"] < 1
+    assert {"design.json", "followup-interim.csv"} <= {p.name for p in (demo / "data").iterdir()}
+    table = pd.read_csv(demo / "data" / "followup-interim.csv", dtype={"id": str})
+    assert interim["events"] == int(table["event"].sum())
+    with Registry.open(demo / "registry" / "trial.db") as registry:
+        looks = registry.interim_looks()
+        assert registry.verify().ok
+    assert [x["look"] for x in looks] == [1] and looks[0]["seq"] == interim["audit_seq"]
+    html = (demo / "report.html").read_text(encoding="utf-8")
+    assert 'id="monitoring-looks"' in html and "DMC statistician (demo)" in html
+    assert "--design" in summary["report_command"]

@@ -118,6 +118,7 @@ def read_design(path: str):
 
 
 def cmd_look(args) -> int:
+    from rjtrial import outcome
     from rjtrial.monitor import look
     from rjtrial.registry import Registry
     from rjtrial.report.data import check_followup, read_table
@@ -130,8 +131,10 @@ def cmd_look(args) -> int:
         earlier = reg.interim_looks(design_fingerprint=design.fingerprint)
         result = look(design, frame, previous_events=[entry["events"] for entry in earlier], control=control,
                       **given(final=args.final))
+        definition = outcome.read_definition(args.followup) or {}
         summary = {**result.to_dict(), "design": design.to_dict()["settings"],
-                   "followup": {"file": table.name, "sha256": table.sha256, "rows": len(frame)}}
+                   "followup": {"file": table.name, "sha256": table.sha256, "rows": len(frame),
+                                "extracted_on": definition.get("extraction_date")}}
         seq = reg.record_interim_look(summary, by=args.by)
         signed = reg.has_key
     data = {**summary, "audit_seq": seq, "signed": signed}

@@ -31,6 +31,7 @@ def cmd_report(args) -> int:
         output=output,
         allow_missing=args.allow_missing,
         tau=args.tau,
+        sequential_design=args.design,
     )
     verified = report.sections["design"]["verification"]["ok"]
     numbers = report.numbers
@@ -46,7 +47,7 @@ def cmd_report(args) -> int:
 def _command(args) -> str:
     """The command as parsed (options in a fixed order; the key file's path is not shown)."""
     words = ["rjtrial", "report", "--db", str(args.db), "--followup", str(args.followup)]
-    for option in ("victims", "costs", "tau"):
+    for option in ("victims", "costs", "tau", "design"):
         if getattr(args, option) is not None:
             words += [f"--{option}", str(getattr(args, option))]
     if args.key is not None:
@@ -71,6 +72,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--key", help="trial key file: verify also checks the sealed sequence (default: $RJTRIAL_KEY)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the benefit-cost bootstrap (default {DEFAULT_SEED})")
     p.add_argument("--tau", type=float, help="RMST horizon in days (default: the longest time both arms are followed)")
+    p.add_argument("--design", help="the group-sequential design JSON (`rjtrial monitor design -o`): shown with the "
+                                    "interim looks logged in the registry")
     p.add_argument("--allow-missing", action="store_true",
                    help="report even if randomised participants lack a follow-up row (not a full ITT analysis)")
     p.add_argument("-o", "--output", required=True, help="HTML file to write")

@@ -18,6 +18,7 @@ from rjtrial.report import DEFAULT_SEED
 from rjtrial.report import data as inputs
 from rjtrial.report import sections
 from rjtrial.report.html import TrialReport, render
+from rjtrial.report.monitoring import monitoring_section, read_design
 
 __all__ = ["DEFAULT_SEED", "build_report"]
 LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "linearmodels", "formulaic", "SQLAlchemy",
@@ -118,6 +119,7 @@ def build_report(
     alpha: float = 0.05,
     tau: float | None = None,
     synthetic: bool | None = None,
+    sequential_design=None,
 ) -> TrialReport:
     """Build the trial report: design, verification, CONSORT flow, baseline, ITT results, CACE,
     subgroups, victims and benefit–cost, with the versions, seed and command that made it.
@@ -155,6 +157,10 @@ def build_report(
         The data come from the simulator: every page says SYNTHETIC. Default: True when a
         ``truth.json`` (written by ``rjtrial simulate`` and the demo) lies beside the follow-up
         file, else False.
+    sequential_design : SequentialDesign, dict or path, optional
+        The trial's group-sequential design (``rjtrial monitor design -o``): the report shows its
+        boundaries beside the interim looks logged in the registry (without it, the design
+        recorded with the looks; with neither a design nor a look, no monitoring section).
 
     Returns
     -------
@@ -207,6 +213,7 @@ def build_report(
         counts = registry.consort()
         participants = registry.participants()
         design = sections.design(registry, verification)
+        looks = registry.interim_looks()
     arms = list(design["arms"])
     if len(arms) != 2:
         raise RjtrialError(f"the report handles two-arm trials; trial {design['trial_id']} has arms {arms}")
@@ -247,6 +254,7 @@ def build_report(
         missing_data=sections.missing_data(missing, len(participants), context["victims"], followup_frame),
         subgroup_caption=sections.subgroup_caption(strata, context["subgroups"]["age_source"]),
         glossary=sections.GLOSSARY,
+        monitoring=monitoring_section(read_design(sequential_design), looks),
     )
     context.update(
         numbers=numbers,
