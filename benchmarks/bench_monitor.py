@@ -16,8 +16,8 @@ Timed in the same run (medians of ``--repeats``, default 7; R timed inside R wit
 Then the type I error of a three-look O'Brien–Fleming design (two-sided 5%) on ``--trials``
 (default 100,000) trials of ``synthetic/null-effect.toml`` drawn by the power engine
 (:func:`rjtrial.simulate.sequential_trials`: n = 300, looks when a third and two thirds of
-the trial's first reoffences have happened, calendar time), with the protocol's stratified
-allocation and with simple randomisation; the rate, its Monte Carlo standard error and
+the trial's first reoffences have happened, calendar time), with the protocol's allocation
+(minimisation, 1:2) and with simple randomisation; the rate, its Monte Carlo standard error and
 interval, and the same statistics with 1.96 at every look.
 
 Usage::
@@ -159,7 +159,10 @@ def level(trials: int, workers: int) -> list[dict]:
     from rjtrial.monitor import design
     from rjtrial.simulate import sequential_trials
 
+    from rjtrial.simulate import load_scenario
+
     d = design(3, spending="obrien-fleming", alpha=0.05, allocation=2 / 3)
+    method = load_scenario("synthetic/null-effect.toml").protocol.randomisation.method
     rows = []
     for allocation in (None, "simple"):
         started = time.perf_counter()
@@ -173,7 +176,7 @@ def level(trials: int, workers: int) -> list[dict]:
         naive = float((np.abs(z) >= stats.norm.isf(0.025)).any(axis=1).mean())
         frame = sim.summary_frame()
         rows.append({
-            "allocation": allocation or "protocol (stratified blocks)", "trials": check.reps, "failed": check.failed,
+            "allocation": allocation or f"protocol ({method})", "trials": check.reps, "failed": check.failed,
             "type_one_error": check.rejection_rate, "mc_std_error": check.mc_std_error,
             "ci_lower": check.ci_lower, "ci_upper": check.ci_upper, "z_from_alpha": check.z_score,
             "efficacy": check.efficacy_rate, "harm": check.harm_rate,

@@ -341,9 +341,9 @@ def sequential_trials(
         The run's seed.
     allocation : {None, "simple"}
         None allocates by the protocol's method (stratified blocks, minimisation...); "simple"
-        by simple randomisation with the protocol's ratio. Stratified allocation on prognostic
-        strata makes the unstratified log-rank statistic conservative (its variance below 1),
-        so the design's level is then kept with room to spare.
+        by simple randomisation with the protocol's ratio. Allocation balanced on prognostic
+        strata can make the unstratified log-rank statistic conservative (its variance below
+        1), so that the level is kept with room to spare.
     workers : int, optional
         Processes (1, the default, runs in this process; None: one per CPU). The result does
         not depend on it.
