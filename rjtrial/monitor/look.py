@@ -66,7 +66,7 @@ class InterimLook(Result):
     alpha_spent : float
         Cumulative alpha spent by this look.
     decision : str
-        One of :data:`DECISIONS`: ``efficacy``, ``harm``, ``futility``, ``continue``,
+        One of ``DECISIONS``: ``efficacy``, ``harm``, ``futility``, ``continue``,
         ``no_effect_shown``.
     conditional_power_design, conditional_power_trend : float
         Probability of crossing an efficacy bound at a later look given the statistic now,
