@@ -252,3 +252,17 @@ def test_capacity_events_consort_unseal_on_postgres(database, tmp_path):
     assert reg.enrol("L9", strata=_strata(3), answers=ANSWERS).status == "refused"  # enrolment closed
     assert reg.verify().ok
     reg.close()
+
+
+def test_interim_looks_on_postgres(database, tmp_path):
+    key = tmp_path / "pg.key"
+    with Registry.create(database, _protocol("stratified_blocks"), key_path=key, by="tester") as reg:
+        for i in range(4):
+            reg.enrol(f"R-{i}", strata=_strata(i), answers=ANSWERS, by="tester")
+    look = {"look": 1, "events": 40, "design_fingerprint": "f" * 64, "decision": "continue"}
+    with Registry.open(database) as reg:  # without the key: logged unsigned
+        seq = reg.record_interim_look(look, by="dmc")
+        reg.record_interim_look({**look, "look": 2, "events": 80}, by="dmc")
+        assert [(x["look"], x["events"], x["by"]) for x in reg.interim_looks()] == [(1, 40, "dmc"), (2, 80, "dmc")]
+    with Registry.open(database, key_path=key) as reg:
+        assert reg.verify().ok and seq > 4
