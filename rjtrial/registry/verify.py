@@ -20,8 +20,8 @@ With the key it also checks each audit entry's HMAC (so a log rewritten by someo
 without the key fails) and that the slot commitments are those of the sealed
 schedule. Entries of the randomisation service (log-ins, account changes; see
 :meth:`Registry.record_access`) carry no allocation: they are checked as links of
-the chain, and with the key each must be signed, except account changes made with
-``rjtrial users`` without the key.
+the chain, and each must be signed; the account tables must be exactly what the
+account entries of the log say (:func:`rjtrial.registry.accounts.check`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from rjtrial._canonical import canonical_json
 from rjtrial.errors import KeyFileError
 from rjtrial.randomise import choose
 from rjtrial.randomise.schedule import minimisation_probabilities_for
-from rjtrial.registry import audit, seal, store
+from rjtrial.registry import accounts, audit, seal, store
 
 MAX_PROBLEMS = 50
 
@@ -102,6 +102,7 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
         referral_rows = {r["referral_id"]: dict(r) for r in conn.execute(select(store.referrals)).mappings()}
         event_rows = {r["audit_seq"]: dict(r) for r in conn.execute(select(store.events)).mappings()}
         head_rows = conn.execute(select(store.head)).mappings().all()
+        user_rows, token_rows = accounts.read_rows(conn)  # the service's accounts (registry.accounts)
 
     # 1. the trial row and its commitment
     if len(trial_rows) != 1:
@@ -279,6 +280,9 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
                         f"table {store.slots.name}: slot {s} of sequence {k!r} does not commit to the sealed allocation"
                     )
                     break
+
+    # 6. the service's accounts: the tables must be the replay of the account entries
+    problems += accounts.check(audit_rows, user_rows, token_rows, key_checked=key is not None)
     return _result(not problems, problems, commitment, audit_rows, referral_rows, key, randomised)
 
 
