@@ -442,3 +442,40 @@ def test_eighty_parallel_log_ins_check_at_most_the_allowed_number_of_guesses(tri
     assert len(outcomes) == 80
     assert len(checked) <= 5, f"{len(checked)} passwords checked"
     assert outcomes.count("locked") >= 75
+
+
+def test_throttle_counters_hold_no_guessable_form_of_the_name_typed(trial, accounts):
+    db, _ = trial
+    typed = "Hunter2-typed-in-the-name-box"
+    accounts.record_failure(typed, "10.3.3.3")
+    keys = [r["key"] for r in rows(db, "SELECT key FROM rj_web_throttle")]
+    unkeyed = {hashlib.sha256(f"user|{typed}|10.3.3.3".encode()).hexdigest(),
+               hashlib.sha256(f"address|10.3.3.3".encode()).hexdigest()}
+    assert keys and not unkeyed & set(keys)
+    assert typed.encode() not in b"".join(p.read_bytes() for p in Path(db).parent.glob(Path(db).name + "*"))
+
+
+def test_an_older_throttle_table_with_unkeyed_names_is_replaced(tmp_path):
+    db, key = tmp_path / "t.db", tmp_path / "t.key"
+    Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE rj_web_throttle (key VARCHAR(64) PRIMARY KEY, failures INTEGER NOT NULL, "
+                     "window_start FLOAT NOT NULL, locked_until FLOAT NOT NULL)")
+        conn.execute("INSERT INTO rj_web_throttle VALUES (?, 1, 0, 0)",
+                     (hashlib.sha256(b"user|password123|1.2.3.4").hexdigest(),))
+    with Registry.open(db, key_path=key) as registry:
+        accounts = Accounts(registry)
+        assert accounts.record_failure("someone", "1.2.3.4") is False
+    assert len(rows(db, "SELECT * FROM rj_web_throttle")) == 2  # the old row is gone
+
+
+def test_a_guess_left_pending_by_a_dead_server_is_released(accounts, monkeypatch):
+    from rjtrial.web import throttle as throttle_module
+
+    accounts.add("stale", role="auditor", password=PASSWORD)
+    for _ in range(3):  # reserved, never ended (the server died while checking)
+        assert accounts.throttle.begin("stale", "10.4.4.4")
+    assert not accounts.throttle.begin("stale", "10.4.4.4")  # the limit (3) is taken by pending guesses
+    real = time.time
+    monkeypatch.setattr(throttle_module.time, "time", lambda: real() + throttle_module.STALE_PENDING + 1)
+    assert accounts.log_in("stale", PASSWORD, "10.4.4.4").status == "ok"

@@ -176,15 +176,18 @@ def rjtrial_script() -> str:
 
 
 @contextlib.contextmanager
-def serve_process(db: str, key: Path | str, *, log: Path | None = None, timeout: float = 60) -> Iterator[str]:
-    """``rjtrial serve --db DB --key KEY --host 127.0.0.1 --port P`` in a subprocess; yields the URL."""
+def serve_process(db: str, key: Path | str, *, log: Path | None = None, timeout: float = 60,
+                  config: Path | None = None) -> Iterator[str]:
+    """``rjtrial serve --db DB --key KEY --host 127.0.0.1 --port P [--config FILE]`` in a
+    subprocess; yields the URL. The server is stopped with SIGTERM (a graceful shutdown)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     handle = open(log, "wb") if log is not None else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [rjtrial_script(), "serve", "--db", str(db), "--key", str(key), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    argv = [rjtrial_script(), "serve", "--db", str(db), "--key", str(key), "--host", "127.0.0.1", "--port", str(port)]
+    if config is not None:
+        argv += ["--config", str(config)]
+    proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + timeout
         while True:

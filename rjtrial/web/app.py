@@ -39,6 +39,7 @@ Configuration (a TOML file, a dict, or nothing)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -236,7 +237,13 @@ def create_app(db, key_path, *, config=None):
     registry = Registry.open(db, key_path=key_path)
     service = Service(registry, settings)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        service.security_log.flush()  # the counts of the last second, before the server stops
+
     app = FastAPI(
+        lifespan=lifespan,
         title="rjtrial randomisation service",
         description="Concealed randomisation of referrals to a restorative justice trial. "
         "Authenticate with `Authorization: Bearer TOKEN` (tokens from `rjtrial users token`).",

@@ -139,7 +139,7 @@ def cmd_serve(args) -> int:
         print(f"rjtrial: warning: {warning}", file=sys.stderr, flush=True)
     try:
         server.run(sockets=[sock])
-    finally:
+    finally:  # (on SIGTERM uvicorn re-raises the signal: the app's shutdown has flushed the security log)
         service.security_log.flush()
         service.registry.close()
     return 0
