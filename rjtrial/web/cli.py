@@ -128,6 +128,7 @@ def cmd_serve(args) -> int:
         sock = config.bind_socket()
     except SystemExit:  # uvicorn exits when it cannot bind
         raise RjtrialError(f"cannot listen on {args.host}:{args.port} (in use or not allowed)") from None
+    sock.listen(config.backlog)  # connections wait in the backlog from the moment we say we listen
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"rjtrial: serving trial {service.protocol.id!r} from {_redact(str(args.db))}", flush=True)
