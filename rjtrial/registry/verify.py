@@ -39,7 +39,8 @@ in the log.
 
 Entries of the randomisation service (log-ins, account changes; see
 :meth:`Registry.record_access`) carry no allocation: they are checked as links of the
-chain and by their signatures.
+chain and by their signatures; the account tables must be exactly what the account
+entries of the log say (:func:`rjtrial.registry.accounts.check`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from rjtrial._canonical import canonical_json
 from rjtrial.errors import KeyFileError
 from rjtrial.randomise import choose
 from rjtrial.randomise.schedule import minimisation_probabilities_for
-from rjtrial.registry import audit, seal, store
+from rjtrial.registry import accounts, audit, seal, store
 
 MAX_PROBLEMS = 50
 #: Clock difference tolerated between the writers of one store (and the verifier).
@@ -191,6 +192,7 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
         referral_rows = {r["referral_id"]: dict(r) for r in conn.execute(select(store.referrals)).mappings()}
         event_rows = {r["audit_seq"]: dict(r) for r in conn.execute(select(store.events)).mappings()}
         head_rows = conn.execute(select(store.head)).mappings().all()
+        user_rows, token_rows = accounts.read_rows(conn)  # the service's accounts (registry.accounts)
 
     # 1. the trial row and its commitment
     if len(trial_rows) != 1:
@@ -270,6 +272,8 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
     # with the key: the slot commitments are those of the sealed schedule; an unseal stays
     if key is not None:
         problems += _keyed_checks(registry, trial_row, slot_commitments, {e.seq: e for e in entries})
+    # the service's accounts: the tables must be the replay of the account entries of the log
+    problems += accounts.check(audit_rows, user_rows, token_rows, key_checked=key is not None)
     return _result(problems, commitment, audit_rows, referral_rows, key, records.randomised, checked)
 
 
