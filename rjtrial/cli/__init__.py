@@ -37,6 +37,7 @@ __all__ = [
 #: Command modules, in the order of ``rjtrial --help``.
 COMMAND_MODULES = (
     "registry",     # init, enrol, event, verify, export, consort, unseal
+    "amend",        # amend
     "design",       # design check
     "analysis",     # followup, analyse
     "demo",         # demo

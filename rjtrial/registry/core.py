@@ -33,7 +33,8 @@ from rjtrial.errors import KeyFileError, ProtocolError, RegistryError
 from rjtrial.protocol import Protocol
 from rjtrial.randomise import choose, make_schedule, new_seed
 from rjtrial.randomise.schedule import minimisation_probabilities_for
-from rjtrial.registry import audit, seal, store
+from rjtrial.registry import amend as amendments
+from rjtrial.registry import audit, seal, segments, store
 
 STATUSES = ("randomised", "ineligible", "refused")
 EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
@@ -133,6 +134,7 @@ class UnsealResult:
     sequences: Mapping[str, list[str]]
     draws: list[float] | None
     problems: tuple[str, ...] = ()
+    segment_seeds: tuple[int, ...] = ()  # the seeds of the amendments' sealed segments, in order
 
     @property
     def ok(self) -> bool:
@@ -150,7 +152,11 @@ class Registry:
     def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str,
                  key_path: str | Path | None = None):
         self._engine = engine
+        #: The protocol in force: the trial's, with every amendment applied (:meth:`refresh`).
         self.protocol = protocol
+        #: The protocol the trial was initialised with (covered by :attr:`commitment`).
+        self.initial_protocol = protocol
+        self._chain = amendments.ChainState(protocol, protocol, {}, [], [], trial_row["commitment"])
         self._trial = dict(trial_row)
         self._key = key
         self._key_path = None if key is None or key_path is None else Path(key_path)
@@ -298,7 +304,18 @@ class Registry:
         registry = cls(engine, protocol, row, key, str(db), key_path=key_path)
         if key is not None:
             registry._opened = seal.unseal_schedule(row["sealed"], key, protocol.id)
+        registry.refresh()
         return registry
+
+    def refresh(self) -> None:
+        """Read the amendments logged since this registry was opened (another process may have
+        amended the protocol); :attr:`protocol` is then the protocol in force."""
+        with store.read_transaction(self._engine) as conn:
+            self._refresh(conn)
+
+    def _refresh(self, conn) -> None:
+        self._chain = amendments.load_state(conn, self.initial_protocol, self.commitment, key=self._key)
+        self.protocol = self._chain.protocol
 
     def close(self) -> None:
         self._engine.dispose()
@@ -314,6 +331,11 @@ class Registry:
     def commitment(self) -> str:
         """SHA-256 commitment over the sealed schedule and the trial parameters."""
         return self._trial["commitment"]
+
+    @property
+    def current_commitment(self) -> str:
+        """The commitment of the latest amendment (:attr:`commitment` before any): publish it with the amendment."""
+        return self._chain.commitment
 
     @property
     def trial_id(self) -> str:
@@ -369,7 +391,6 @@ class Registry:
             such stratum).
         """
         key = self._require_key("enrolment")
-        opened = self._opened
         when = None if at is None else _timestamp(at)
         by = str(by)[:100] or "unknown"
         strata = dict(strata)
@@ -388,15 +409,12 @@ class Registry:
                 + (f" (audit log entry {mark.seq})" if mark.seq is not None else "")
                 + ": the sequence is known, the trial is closed to enrolment"
             )
-        non_text = [f"{k}={v!r}" for k, v in {**strata, **answers}.items() if not isinstance(v, str)]
-        if non_text:
-            problems.append(f"strata and answers must be text: {', '.join(non_text)}")
-        else:
-            problems += self.protocol.check_strata(strata)
-            answer_problems, reasons = self.protocol.check_answers(answers)
-            problems += answer_problems
 
         with store.write_transaction(self._engine) as (conn, head_row):
+            if amendments.count(conn) != len(self._chain.records) or self._chain.problem:
+                self._refresh(conn)  # amended since this registry was opened: screen by the protocol in force
+            screen_problems, reasons = self._screen(strata, answers)
+            problems += screen_problems
             if when is None:  # now, taken under the lock so that times follow the sequence
                 when = now_utc()
             latest = _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE)
@@ -418,6 +436,9 @@ class Registry:
                 last = _last_randomised_at(conn, head_row, latest)
                 if when < last:
                     problems.append(f"at={when} is earlier than the last randomisation ({last})")
+                elif self._chain.records and when < self._chain.records[-1].effective_at:
+                    problems.append(f"at={when} is before the protocol amendment in force took effect "
+                                    f"({self._chain.records[-1].effective_at})")
                 sequence_key = self.protocol.sequence_key(strata)
                 if self.protocol.randomisation.is_adaptive:
                     slot = head_row["sequence_number"]
@@ -466,7 +487,7 @@ class Registry:
             if not reasons:
                 site_number = self._site_count(conn, strata, site_stratum) + 1
                 sequence_number = head_row["sequence_number"] + 1
-                value = opened.value(sequence_key, slot, self.protocol.arms)
+                value, reveal = segments.slot_value(self, sequence_key, slot)
                 if self.protocol.randomisation.is_adaptive:
                     arm = self.protocol.arms[self._adaptive_arm(conn, strata, float.fromhex(value))]
                 else:
@@ -477,7 +498,7 @@ class Registry:
                     slot=slot,
                     arm=arm,
                     value=value,
-                    reveal=opened.nonce(sequence_key, slot),
+                    reveal=reveal,
                 )
                 head_updates = {"sequence_number": sequence_number, "last_randomised_at": when}
             entry = audit.append(
@@ -503,6 +524,28 @@ class Registry:
             strata=strata,
             site_sequence_number=site_number,
         )
+
+    def _screen(self, strata: Mapping[str, Any], answers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """(problems, ineligibility reasons) of a referral under the protocol in force."""
+        if self._chain.problem:
+            return [f"the amendment chain is damaged ({self._chain.problem}); run rjtrial verify"], []
+        non_text = [f"{k}={v!r}" for k, v in {**strata, **answers}.items() if not isinstance(v, str)]
+        if non_text:
+            return [f"strata and answers must be text: {', '.join(non_text)}"], []
+        problems = self.protocol.check_strata(strata)
+        answer_problems, reasons = self.protocol.check_answers(answers)
+        problems += answer_problems
+        if not problems:
+            problems += self._chain.closed_levels_of(strata)
+        return problems, reasons
+
+    def amend(self, amendment, *, by: str, reason: str, at: datetime | str | None = None, seed: int | None = None):
+        """Amend the protocol by appending a sealed segment. See :func:`rjtrial.registry.amend.amend`."""
+        return amendments.amend(self, amendment, by=by, reason=reason, at=at, seed=seed)
+
+    def amendments(self) -> list[dict[str, Any]]:
+        """The amendment history: what changed, when, by whom, why. See :func:`rjtrial.registry.amend.history`."""
+        return amendments.history(self)
 
     def _site_count(self, conn, strata: Mapping[str, str], site_stratum: str | None) -> int:
         """Randomisations so far at the referral's site (the whole trial's without a site stratum)."""
@@ -688,24 +731,15 @@ class Registry:
         from rjtrial.registry.verify import recompute_commitment
 
         key = self._require_key("unsealing")
-        opened = self._opened
-        problems = []
-        with store.read_transaction(self._engine) as conn:
-            slot_rows = [
-                (r.sequence_key, r.slot, r.commitment)
-                for r in conn.execute(select(store.slots)).all()
-            ]
-        stored = {(k, s): c for k, s, c in slot_rows}
-        keys = self.protocol.sequence_keys()
-        capacity = self.protocol.randomisation.capacity
-        expected = list(seal.slot_commitments(opened, self.trial_id, self.protocol.arms, keys, capacity))
-        mismatched = [f"{k}#{s}" for k, s, c in expected if stored.get((k, s)) != c]
-        if mismatched or len(stored) != len(expected):
-            problems.append(
-                f"sealed sequence does not match the slot commitments (first: {mismatched[0] if mismatched else 'slot count'})"
-            )
+        self.refresh()
+        opened, initial, chain = self._opened, self.initial_protocol, self._chain
+        problems = [] if chain.problem is None else [f"amendment chain: {chain.problem}"]
+        problems += segments.unsealed_slots_problems(self)
         commitment_ok = recompute_commitment(self) == self.commitment
-        regenerated = seal.regenerated_matches(opened, self.protocol, json.loads(self._trial["schedule"]))
+        regenerated = seal.regenerated_matches(opened, initial, json.loads(self._trial["schedule"]))
+        for segment, record in zip(chain.segments, chain.records):
+            if not segments.regenerated_matches(segment, record.protocol):
+                regenerated = False
         with store.write_transaction(self._engine) as (conn, head_row):
             entry = audit.append(
                 conn,
@@ -716,6 +750,7 @@ class Registry:
                 action="unseal",
                 payload={
                     "seed": str(opened.seed),
+                    "segment_seeds": [str(segment.seed) for segment in chain.segments],
                     "commitment_ok": commitment_ok,
                     "regenerated": regenerated,
                     "problems": problems,
@@ -725,8 +760,9 @@ class Registry:
             if self._key_path is not None and self._unseal_mark() is None:
                 # before the commit: a crash between the two leaves the key marked, the trial closed
                 seal.mark_unsealed(self._key_path, self.trial_id, entry.seq, entry.hash)
-        sequences = {k: [self.protocol.arms[a] for a in v] for k, v in opened.sequences.items()}
-        return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, opened.draws, tuple(problems))
+        sequences, draws = segments.whole_schedule(opened, chain.segments, initial.arms)
+        return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, draws, tuple(problems),
+                            segment_seeds=tuple(segment.seed for segment in chain.segments))
 
 
 def _unsealed_in_log(conn) -> bool:
