@@ -38,6 +38,7 @@ __all__ = [
 COMMAND_MODULES = (
     "registry",     # init, enrol, event, verify, export, consort, unseal
     "amend",        # amend
+    "blinding",     # sap freeze, unblind
     "design",       # design check
     "analysis",     # followup, analyse
     "demo",         # demo

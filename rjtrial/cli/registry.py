@@ -58,6 +58,9 @@ def add_commands(sub) -> None:
     p = add_command(sub, "export", "write the participants table as CSV", cmd_export)
     db_option(p), key_option(p, required=False), by_option(p)
     p.add_argument("-o", "--output", help="CSV file (default: standard output)")
+    p.add_argument("--blinded", action="store_true",
+                   help="arms replaced by neutral codes A, B... sealed under the key (needs --key); columns that "
+                        "show the arm (treatment_received, receipt) left out")
 
     p = add_command(sub, "consort", "CONSORT flow counts", cmd_consort)
     db_option(p), json_option(p)
@@ -153,14 +156,17 @@ def cmd_verify(args) -> int:
 def cmd_export(args) -> int:
     from rjtrial.registry import Registry, participants_csv
 
+    if args.blinded and key_path(args) is None:
+        raise CommandError("--blinded needs the trial's key file (the arm codes are sealed under it): --key KEYFILE")
     with Registry.open(args.db, key_path=key_path(args)) as reg:
-        frame = reg.export(by=args.by)
+        frame = reg.export(by=args.by, blinded=args.blinded)
     text = participants_csv(frame)
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
         write_private(args.output, text)
-        print(f"wrote {len(frame)} participants to {args.output}", file=sys.stderr)
+        kind = f" (blinded: arms coded {', '.join(frame.attrs['codes'])})" if args.blinded else ""
+        print(f"wrote {len(frame)} participants to {args.output}{kind}", file=sys.stderr)
     return EXIT_OK
 
 

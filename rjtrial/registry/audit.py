@@ -30,8 +30,10 @@ GENESIS = "0" * 64
 ACCESS_ACTIONS = ("login", "login_failed", "login_locked", "logout")
 ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_enabled", "user_password", "token_issued",
                    "token_revoked")
-# Actions that someone without the key may log (they carry no allocation).
-UNSIGNED_ACTIONS = ("export",) + ACCOUNT_ACTIONS
+# Actions that someone without the key may log (they carry no allocation): exports, freezing the
+# analysis plan (rjtrial.registry.blinding), a record that someone viewed participant data
+# (rjtrial.registry.access), and account changes.
+UNSIGNED_ACTIONS = ("export", "sap_frozen", "data_access") + ACCOUNT_ACTIONS
 
 
 @dataclass(frozen=True)

@@ -681,9 +681,15 @@ class Registry:
         return entry.seq
 
     # ----------------------------------------------------------- reading, verify
-    def export(self, *, by: str = "unknown"):
-        """The participants table, logged in the audit log. See :func:`rjtrial.registry.reports.participants_frame`."""
+    def export(self, *, by: str = "unknown", blinded: bool = False):
+        """The participants table, logged in the audit log. See :func:`rjtrial.registry.reports.participants_frame`;
+        ``blinded=True``: arms replaced by neutral codes (needs the key), :func:`rjtrial.registry.blinding.blinded_export`."""
         from rjtrial.registry.reports import participants_frame
+
+        if blinded:
+            from rjtrial.registry.blinding import blinded_export
+
+            return blinded_export(self, by=by)
 
         frame = participants_frame(self)
         with store.write_transaction(self._engine) as (conn, head_row):
@@ -697,6 +703,18 @@ class Registry:
                 payload={"rows": int(len(frame)), "columns": list(frame.columns)},
             )
         return frame
+
+    def freeze_sap(self, plan, *, by: str = "unknown", name: str | None = None):
+        """Record the analysis plan's SHA-256 before unblinding. See :func:`rjtrial.registry.blinding.freeze_sap`."""
+        from rjtrial.registry.blinding import freeze_sap
+
+        return freeze_sap(self, plan, by=by, name=name)
+
+    def unblind(self, *, by: str, reason: str):
+        """Reveal which code is which arm (key, reason, a frozen plan). See :func:`rjtrial.registry.blinding.unblind`."""
+        from rjtrial.registry.blinding import unblind
+
+        return unblind(self, by=by, reason=reason)
 
     def consort(self):
         """CONSORT flow counts from the registry. See :func:`rjtrial.registry.reports.consort_counts`."""
@@ -728,41 +746,9 @@ class Registry:
         whatever the database says, and ``verify`` with it fails if the unseal entry
         has gone (a trial "reopened" by deleting it and clearing ``closed``).
         """
-        from rjtrial.registry.verify import recompute_commitment
+        from rjtrial.registry.unseal import unseal
 
-        key = self._require_key("unsealing")
-        self.refresh()
-        opened, initial, chain = self._opened, self.initial_protocol, self._chain
-        problems = [] if chain.problem is None else [f"amendment chain: {chain.problem}"]
-        problems += segments.unsealed_slots_problems(self)
-        commitment_ok = recompute_commitment(self) == self.commitment
-        regenerated = seal.regenerated_matches(opened, initial, json.loads(self._trial["schedule"]))
-        for segment, record in zip(chain.segments, chain.records):
-            if not segments.regenerated_matches(segment, record.protocol):
-                regenerated = False
-        with store.write_transaction(self._engine) as (conn, head_row):
-            entry = audit.append(
-                conn,
-                head_row,
-                key=key,
-                at=now_utc(),
-                actor=str(by)[:100] or "unknown",
-                action="unseal",
-                payload={
-                    "seed": str(opened.seed),
-                    "segment_seeds": [str(segment.seed) for segment in chain.segments],
-                    "commitment_ok": commitment_ok,
-                    "regenerated": regenerated,
-                    "problems": problems,
-                },
-                head_updates={"closed": 1},
-            )
-            if self._key_path is not None and self._unseal_mark() is None:
-                # before the commit: a crash between the two leaves the key marked, the trial closed
-                seal.mark_unsealed(self._key_path, self.trial_id, entry.seq, entry.hash)
-        sequences, draws = segments.whole_schedule(opened, chain.segments, initial.arms)
-        return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, draws, tuple(problems),
-                            segment_seeds=tuple(segment.seed for segment in chain.segments))
+        return unseal(self, by=by)
 
 
 def _unsealed_in_log(conn) -> bool:

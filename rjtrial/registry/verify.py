@@ -55,7 +55,7 @@ from rjtrial._canonical import canonical_json
 from rjtrial.errors import KeyFileError
 from rjtrial.randomise import choose
 from rjtrial.randomise.schedule import minimisation_probabilities_for
-from rjtrial.registry import amend, audit, seal, segments, store
+from rjtrial.registry import amend, audit, blinding, seal, segments, store
 
 MAX_PROBLEMS = 50
 #: Clock difference tolerated between the writers of one store (and the verifier).
@@ -245,6 +245,7 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
         records.check(entry)
     problems += records.problems
     problems += records.leftovers()
+    problems += blinding.check_entries(entries, protocol, key=key)
     # the published commitment: the trial's, or an amendment's (which chains to every one before it)
     if expected_commitment is not None and expected_commitment.strip().lower() not in records.chain_commitments:
         problems.append(
