@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "registry",     # init, enrol, event, verify, export, consort, unseal
     "amend",        # amend
     "blinding",     # sap freeze, unblind
+    "backup",       # backup, restore
     "design",       # design check
     "analysis",     # followup, analyse
     "demo",         # demo

@@ -57,6 +57,13 @@ def receipt_for(hash_hex: str) -> str:
     return f"RJ-{h[0:4]}-{h[4:8]}-{h[8:12]}"
 
 
+def split_receipt(line: str) -> tuple[str, str]:
+    """A receipt as kept by its holder -- ``RJ-XXXX-XXXX-XXXX``, optionally followed by a label such as
+    the referral id and arm -- split into the receipt (upper case) and the label."""
+    receipt, _, label = str(line).strip().partition(" ")
+    return receipt.upper(), label.strip()
+
+
 def append(
     conn: Connection,
     head_row: Mapping[str, Any],

@@ -281,11 +281,19 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
 
     # receipts handed out are external anchors: each must still be in the log
     logged = {audit.receipt_for(e.hash) for e in entries if e.action == "enrolment"}
-    for receipt in receipts:
-        if receipt.strip().upper() not in logged:
-            problems.append(
-                f"receipt {receipt.strip()}: no enrolment in the audit log has it (enrolment deleted or log rewritten)"
-            )
+    restored = {r: e.seq for e in entries if e.action == "data_access" and e.payload.get("what") == "restore"
+                for r in ((e.payload.get("detail") or {}).get("missing_receipts") or [])}
+    for line in receipts:
+        receipt, label = audit.split_receipt(line)
+        if receipt not in logged:
+            name = f"receipt {receipt}" + (f" ({label})" if label else "")
+            if receipt in restored:
+                problems.append(
+                    f"{name}: not in the log: an allocation made after the backup this store was restored from "
+                    f"(audit entry {restored[receipt]}); re-enter it"
+                )
+            else:
+                problems.append(f"{name}: no enrolment in the audit log has it (enrolment deleted or log rewritten)")
 
     # with the key: the slot commitments are those of the sealed schedule; an unseal stays
     if key is not None:
