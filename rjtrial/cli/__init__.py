@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "amend",        # amend
     "blinding",     # sap freeze, unblind
     "backup",       # backup, restore
+    "dataprotection",  # pseudonym key|apply, retention apply, access-log
     "design",       # design check
     "analysis",     # followup, analyse
     "demo",         # demo

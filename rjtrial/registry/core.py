@@ -34,7 +34,7 @@ from rjtrial.protocol import Protocol
 from rjtrial.randomise import choose, make_schedule, new_seed
 from rjtrial.randomise.schedule import minimisation_probabilities_for
 from rjtrial.registry import amend as amendments
-from rjtrial.registry import audit, seal, segments, store
+from rjtrial.registry import audit, retention, seal, segments, store
 
 STATUSES = ("randomised", "ineligible", "refused")
 EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
@@ -360,6 +360,7 @@ class Registry:
         by: str = "unknown",
         at: datetime | str | None = None,
         site_stratum: str | None = SITE_STRATUM,
+        personal: Mapping[str, str] | None = None,
     ) -> EnrolmentResult:
         """Screen a referral and, if eligible, randomise it — in one transaction.
 
@@ -379,6 +380,9 @@ class Registry:
             randomisation: the sequence is consumed in time order.
         site_stratum : str, optional
             The stratum whose levels are sites, for ``site_sequence_number``.
+        personal : dict, optional
+            Free text that identifies people (names, notes), kept erasably: the audit log
+            holds only its salted digest (:mod:`rjtrial.registry.retention`).
 
         Returns
         -------
@@ -391,6 +395,7 @@ class Registry:
             such stratum).
         """
         key = self._require_key("enrolment")
+        personal_logged, personal_row = retention.prepare(personal)
         when = None if at is None else _timestamp(at)
         by = str(by)[:100] or "unknown"
         strata = dict(strata)
@@ -482,6 +487,8 @@ class Registry:
                 "value": None,
                 "reveal": None,
             }
+            if personal_logged is not None:
+                record["personal"] = personal_logged
             head_updates: dict[str, Any] = {}
             site_number = None
             if not reasons:
@@ -513,6 +520,8 @@ class Registry:
             )
             receipt = audit.receipt_for(entry.hash)
             conn.execute(insert(store.referrals).values(**referral_row(record), receipt=receipt, audit_seq=entry.seq))
+            if personal_row is not None:
+                retention.store_row(conn, entry.seq, referral_id, personal_row)
         return EnrolmentResult(
             record["status"],
             referral_id,
@@ -610,13 +619,15 @@ class Registry:
         by: str = "unknown",
         detail: Mapping[str, Any] | None = None,
         at: datetime | str | None = None,
+        personal: Mapping[str, str] | None = None,
     ) -> int:
         """Record a post-randomisation event; the allocation itself never changes.
 
         ``kind`` is one of ``treatment_received`` (e.g. the conference was held),
         ``treatment_not_received``, ``withdrawal``, ``crossover`` or ``note``.
         ``at`` (default now) may not be in the future nor before the referral's
-        random assignment. Returns the event's audit sequence number.
+        random assignment. ``personal``: free text identifying people, kept erasably (as
+        :meth:`enrol`). Returns the event's audit sequence number.
         """
         key = self._require_key("recording an event")
         if kind not in EVENT_KINDS:
@@ -626,6 +637,7 @@ class Registry:
             canonical_json(detail)
         except (TypeError, ValueError):
             raise ValueError("detail must be JSON-serialisable (text, numbers, lists, tables)") from None
+        personal_logged, personal_row = retention.prepare(personal)
         when = _timestamp(at)
         if when > _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE):
             raise ValueError(f"at={when} is in the future (now {now_utc()})")
@@ -642,7 +654,11 @@ class Registry:
                     f"cannot record {kind} for referral {referral_id!r} at {when}: before its random assignment ({row.at})"
                 )
             payload = {"referral_id": referral_id, "kind": kind, "detail": detail, "at": when, "by": by}
+            if personal_logged is not None:
+                payload["personal"] = personal_logged
             entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action="event", payload=payload)
+            if personal_row is not None:
+                retention.store_row(conn, entry.seq, referral_id, personal_row)
             conn.execute(
                 insert(store.events).values(
                     audit_seq=entry.seq,

@@ -55,7 +55,7 @@ from rjtrial._canonical import canonical_json
 from rjtrial.errors import KeyFileError
 from rjtrial.randomise import choose
 from rjtrial.randomise.schedule import minimisation_probabilities_for
-from rjtrial.registry import amend, audit, blinding, seal, segments, store
+from rjtrial.registry import amend, audit, blinding, retention, seal, segments, store
 
 MAX_PROBLEMS = 50
 #: Clock difference tolerated between the writers of one store (and the verifier).
@@ -200,6 +200,7 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
         referral_rows = {r["referral_id"]: dict(r) for r in conn.execute(select(store.referrals)).mappings()}
         event_rows = {r["audit_seq"]: dict(r) for r in conn.execute(select(store.events)).mappings()}
         head_rows = conn.execute(select(store.head)).mappings().all()
+        personal_rows = retention.read_rows(conn)
 
     # 1. the trial row and its commitment
     if len(trial_rows) != 1:
@@ -246,6 +247,7 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
     problems += records.problems
     problems += records.leftovers()
     problems += blinding.check_entries(entries, protocol, key=key)
+    problems += retention.check(entries, personal_rows)
     # the published commitment: the trial's, or an amendment's (which chains to every one before it)
     if expected_commitment is not None and expected_commitment.strip().lower() not in records.chain_commitments:
         problems.append(

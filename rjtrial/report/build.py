@@ -100,6 +100,7 @@ def build_report(
     allow_missing: bool = False,
     alpha: float = 0.05,
     tau: float | None = None,
+    by: str | None = None,
 ) -> TrialReport:
     """Build the trial report: design, verification, CONSORT flow, baseline, ITT results, CACE,
     subgroups, victims and benefit–cost, with the versions, seed and command that made it.
@@ -133,6 +134,10 @@ def build_report(
         1 − confidence level of every interval.
     tau : float, optional
         RMST horizon in days (default: :func:`rjtrial.primary.primary_results`' default).
+    by : str, optional
+        Who makes the report: the registry's access log then records that ``by`` read every
+        participant's data for it (:mod:`rjtrial.registry.access`; ``rjtrial report`` always
+        gives it). Without it the registry is only read.
 
     Returns
     -------
@@ -186,6 +191,10 @@ def build_report(
         design = sections.design(registry, verification)
         blind = registry_blinding.status(registry)
         arm_codes = registry_blinding.mapping(registry) if key is not None and blind.active else None
+        if by is not None:  # every participant's allocation is read: an access the data-protection officer sees
+            from rjtrial.registry import access
+
+            access.record(registry, "report", by=by, detail={"output": None if output is None else str(output)})
     arms = list(design["arms"])
     if len(arms) != 2:
         raise RjtrialError(f"the report handles two-arm trials; trial {design['trial_id']} has arms {arms}")
