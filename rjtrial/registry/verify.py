@@ -21,21 +21,33 @@
    :data:`CLOCK_SKEW`), no record dated after the entry that logged it,
    randomisations in time order, events not before their referral's randomisation;
 5. every post-randomisation event against its audit entry; ``closed`` against the
-   unseal entry.
+   unseal entry;
+6. protocol amendments (:mod:`rjtrial.registry.amend`): each amendment's protocol is the
+   one before it with the amendment applied, its sealed segment's slot commitments are
+   in ``rj_slots``, its commitment chains to the one before; records after it follow the
+   amended protocol (closed levels, new questions, slots sealed by then, not dated before
+   it took effect); no slot outside the first schedule and the segments;
+7. blinding (:mod:`rjtrial.registry.blinding`): an unblinding opens the blinding's
+   commitment and names an analysis plan frozen before it;
+8. personal fields and erasures (:mod:`rjtrial.registry.retention`): fields present match
+   their salted digests, fields absent were erased by an erasure entry after them, which
+   reaches no record dated on or after its retention date.
 
 **with the published commitment** (``expected_commitment=``): the stored commitment
 is the one published at registration, so the protocol, the slot commitments and the
 audit public key are those fixed before the first referral: a store re-signed under a
-replaced key fails.
+replaced key fails. The commitment of an amendment, published with it, is accepted too:
+it chains to every commitment before it.
 
 **with receipts** (``receipts=``): each receipt handed to an enroller is still in the
 log. Receipts are the only anchor against *truncation* (deleting the last entries and
 rewinding the head), which no chain or signature can detect by itself.
 
 **keyed** (``key``): also each entry's HMAC; that the audit public key is the one
-derived from the key; that the slot commitments are those of the sealed schedule; and,
-when the key file records that it unsealed the trial, that the unseal entry is still
-in the log.
+derived from the key; that the slot commitments are those of the sealed schedule and of
+each amendment's sealed segment, which regenerates from its seed; the sealed blinding
+mapping opens its commitment; and, when the key file records that it unsealed the
+trial, that the unseal entry is still in the log.
 
 Entries of the randomisation service (log-ins, account changes; see
 :meth:`Registry.record_access`) carry no allocation: they are checked as links of the
@@ -70,20 +82,27 @@ levels of check (the level run is printed with the result):
                that exist and match the sequence the slot belongs to; answers that
                make a randomised referral eligible; slots used in order; the arm the
                committed value gives); canonical referral ids, unique once
-               normalised; times in order, none in the future. Detects any edit,
-               insertion, deletion or reordering made without the key, even a log
-               rewritten with recomputed hashes. Cannot detect: a whole store forged
-               under a new signing key (use --commitment), or the last entries cut off
-               (use --receipt).
-  --commitment the stored commitment is the one published at registration: the
-               protocol, slot commitments and signing key are those fixed before the
-               first referral, so a forged store fails too.
+               normalised; times in order, none in the future; each protocol
+               amendment (its amended protocol, sealed segment, chained commitment)
+               and the records after it against the amended protocol; an unblinding
+               after a frozen analysis plan; personal data erased only by an audited
+               erasure before its retention date. Detects any edit, insertion,
+               deletion or reordering made without the key, even a log rewritten with
+               recomputed hashes. Cannot detect: a whole store forged under a new
+               signing key (use --commitment), or the last entries cut off (use
+               --receipt).
+  --commitment the stored commitment is the one published at registration (or an
+               amendment's, published with it): the protocol, slot commitments and
+               signing key are those fixed before the first referral, so a forged
+               store fails too.
   --receipt    each receipt handed out at enrolment is still in the log: the only
                check that detects truncation (the last enrolments deleted and the
                head rewound).
   --key        (keyed; the trial statistician) also each entry's HMAC, that the
-               signing key and the slot commitments are those of the sealed schedule,
-               and that a trial this key file unsealed has not been reopened.
+               signing key and the slot commitments are those of the sealed schedule
+               and of each amendment's segment (which regenerates from its seed), the
+               sealed blinding, and that a trial this key file unsealed has not been
+               reopened.
 """
 
 

@@ -379,6 +379,8 @@ def _referrals(sc: Scenario, gen: np.random.Generator) -> dict[str, Any]:
     last = int(np.flatnonzero(ref["eligible"])[need - 1])
     ref = _take(ref, slice(0, last + 1))
     arrival = np.cumsum(ref.pop("gap"))
+    if sc.referrals.joins:
+        _late_sites(sc, ref, arrival - arrival[0], gen)
     day = np.floor(arrival).astype(np.int64)
     if sc.referrals.start is not None:
         origin = _date_to_day(sc.referrals.start) - day[0]
@@ -395,6 +397,37 @@ def _referrals(sc: Scenario, gen: np.random.Generator) -> dict[str, Any]:
         ], source=sc.source)
     ref["id"] = _ids("R-", len(day))
     return ref
+
+
+def _late_sites(sc: Scenario, ref, elapsed: np.ndarray, gen: np.random.Generator) -> None:
+    """Sites that join late (``referrals.joins``): a referral drawn at a site before it joined is drawn
+    again among the sites referring by then (shares renormalised); site-derived strata follow."""
+    names = list(sc.referrals.sites)
+    shares = np.asarray(list(sc.referrals.sites.values()))
+    joined_at = np.array([sc.referrals.joins.get(name, 0.0) * DAYS_PER_MONTH for name in names])
+    early = elapsed < joined_at[ref["site"]]
+    for threshold in np.unique(joined_at):  # referrals grouped by the sites open to them
+        open_then = joined_at <= threshold
+        upper = joined_at[joined_at > threshold].min() if (joined_at > threshold).any() else np.inf
+        chosen = early & (elapsed >= threshold) & (elapsed < upper)
+        if chosen.any():
+            p = np.where(open_then, shares, 0.0)
+            ref["site"][chosen] = gen.choice(len(names), int(chosen.sum()), p=p / p.sum())
+    for name, src in sc.strata.items():
+        if src.source == "site":
+            levels = sc.protocol.strata[name]
+            lookup = np.array([levels.index(src.map[v]) for v in names])
+            ref["strata"][name] = lookup[ref["site"]]
+
+
+def late_levels(sc: Scenario) -> list[tuple[float, str, str]]:
+    """(days after the first referral, stratum, level) of each site that joins late, in time order."""
+    out = []
+    for site, months in sc.referrals.joins.items():
+        for name, src in sc.strata.items():
+            if src.source == "site":
+                out.append((months * DAYS_PER_MONTH, name, src.map[site]))
+    return sorted(out)
 
 
 def _ids(prefix: str, n: int) -> np.ndarray:
@@ -480,14 +513,25 @@ def _enrol_in_registry(sc: Scenario, ref, allocation_seed: int, folder: Path, *,
         ], source=sc.source)
     folder.mkdir(parents=True, exist_ok=True)
     schedule_seed = int(np.random.default_rng(allocation_seed).integers(0, 2**63))
-    reg = Registry.create(folder / "trial.db", protocol, key_path=folder / "trial.key", seed=schedule_seed, by="simulate")
+    late = late_levels(sc)
+    initial = protocol
+    if late:  # the protocol begins without the sites that join late; an amendment adds each when it joins
+        data = protocol.to_dict()
+        for _, name, level in late:
+            data["strata"][name] = [lv for lv in data["strata"][name] if lv != level]
+        initial = type(protocol).from_dict(data)
+    reg = Registry.create(folder / "trial.db", initial, key_path=folder / "trial.key", seed=schedule_seed, by="simulate")
     answers = _answer_strings(sc, ref)
     strata = _strata_strings(sc, ref["strata"])
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     times = [epoch + _dt.timedelta(seconds=int(x)) for x in ref["assigned_day"] * 86400 + ref["seconds"]]
     sites = np.asarray(list(sc.referrals.sites), dtype=object)[ref["site"]]
+    first = times[0] if times else None
     arms = []
     for i, rid in enumerate(ref["id"]):
+        while late and times[i] >= first + _dt.timedelta(days=late[0][0]):
+            days, name, level = late.pop(0)
+            _join(reg, name, level, first + _dt.timedelta(days=days), schedule_seed)
         result = reg.enrol(
             rid, strata={k: v[i] for k, v in strata.items()}, answers={k: v[i] for k, v in answers.items()},
             by=f"coordinator-{sites[i]}", at=times[i],
@@ -501,6 +545,18 @@ def _enrol_in_registry(sc: Scenario, ref, allocation_seed: int, folder: Path, *,
         if progress is not None:
             progress(i + 1, len(ref["id"]))
     return np.asarray(arms, dtype=np.int64), reg
+
+
+def _join(reg, stratum: str, level: str, at, seed: int) -> None:
+    """A late site joins: a protocol amendment adds its level. Its new sequences are drawn from the
+    schedule's own seed, so the arms are those :func:`rjtrial.randomise.allocate_cohort` gives (a real
+    trial's amendment draws a fresh seed)."""
+    from rjtrial.registry.amend import Amendment
+
+    title = f"{level.replace('_', ' ').title()} joins the trial"
+    amendment = Amendment.from_dict({"amendment": {"id": f"{level}-joins".replace("_", "-"), "title": title},
+                                     "strata": {"add": {stratum: [level]}}})
+    reg.amend(amendment, by="trial manager", reason=f"{level.replace('_', ' ')} starts referring", at=at, seed=seed)
 
 
 def _registry_participants(reg, ref, arm, held, delay) -> pd.DataFrame:
