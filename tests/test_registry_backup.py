@@ -160,6 +160,9 @@ def test_restore_never_writes_over_a_store_and_checks_the_published_commitment(t
     assert not (tmp_path / "x.db").exists()
     with pytest.raises(RegistryError, match="not an rjtrial backup"):
         restore(tmp_path / "p.toml", tmp_path / "y.db")
+    with pytest.raises(RegistryError, match="no registry at .*missing.db"):
+        backup(tmp_path / "missing.db", tmp_path / "m.rjbackup")
+    assert not (tmp_path / "missing.db").exists() and not (tmp_path / "m.rjbackup").exists()
 
 
 def test_a_recovery_drill_checks_a_backup_without_restoring_it(trial, tmp_path, capsys):

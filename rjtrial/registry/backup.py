@@ -161,6 +161,9 @@ def backup(db, output, *, by: str = "unknown") -> BackupResult:
     """
     output = Path(output)
     backend = "sqlite" if store.is_sqlite(db) else "postgresql"
+    source = store.sqlite_path(db)
+    if backend == "sqlite" and (source is None or not source.is_file()):
+        raise RegistryError(f"no registry at {source or db} (file not found)")
     engine = store.make_engine(db)
     if not store.has_registry(engine):
         engine.dispose()
