@@ -240,10 +240,12 @@ def test_bad_options_and_inputs():
 
 def test_warnings_of_a_trial_fit_name_the_trial():
     # Underdispersed counts: the negative binomial likelihood is largest at no overdispersion and
-    # rate_ratio reports the Poisson fit with a RuntimeWarning
+    # rate_ratio reports the Poisson fit with a FallbackWarning (rjtrial.errors)
+    from rjtrial.errors import FallbackWarning
+
     table = pd.DataFrame({"arm": ["control", "conference"] * 5, "reoffences": [1, 1, 1, 1, 2, 1, 1, 1, 2, 1],
                           "exposure_days": [365] * 10})
-    with pytest.warns(RuntimeWarning, match="trial 'flat': .*no overdispersion"):
+    with pytest.warns(FallbackWarning, match="trial 'flat': .*no overdispersion"):
         two_stage({"flat": table}, measure="log_rate_ratio")
 
 
