@@ -485,6 +485,20 @@ class ChainState:
     commitment: str
     problem: str | None = None
 
+    def screen(self, strata: Mapping[str, Any], answers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """(problems, ineligibility reasons) of a referral under the protocol in force."""
+        if self.problem:
+            return [f"the amendment chain is damaged ({self.problem}); run rjtrial verify"], []
+        non_text = [f"{k}={v!r}" for k, v in {**strata, **answers}.items() if not isinstance(v, str)]
+        if non_text:
+            return [f"strata and answers must be text: {', '.join(non_text)}"], []
+        problems = self.protocol.check_strata(strata)
+        answer_problems, reasons = self.protocol.check_answers(answers)
+        problems += answer_problems
+        if not problems:
+            problems += self.closed_levels_of(strata)
+        return problems, reasons
+
     def closed_levels_of(self, strata: Mapping[str, Any]) -> list[str]:
         """Problems for a referral whose strata include a closed level."""
         out = []

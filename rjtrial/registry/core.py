@@ -418,7 +418,7 @@ class Registry:
         with store.write_transaction(self._engine) as (conn, head_row):
             if amendments.count(conn) != len(self._chain.records) or self._chain.problem:
                 self._refresh(conn)  # amended since this registry was opened: screen by the protocol in force
-            screen_problems, reasons = self._screen(strata, answers)
+            screen_problems, reasons = self._chain.screen(strata, answers)
             problems += screen_problems
             if when is None:  # now, taken under the lock so that times follow the sequence
                 when = now_utc()
@@ -533,20 +533,6 @@ class Registry:
             strata=strata,
             site_sequence_number=site_number,
         )
-
-    def _screen(self, strata: Mapping[str, Any], answers: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-        """(problems, ineligibility reasons) of a referral under the protocol in force."""
-        if self._chain.problem:
-            return [f"the amendment chain is damaged ({self._chain.problem}); run rjtrial verify"], []
-        non_text = [f"{k}={v!r}" for k, v in {**strata, **answers}.items() if not isinstance(v, str)]
-        if non_text:
-            return [f"strata and answers must be text: {', '.join(non_text)}"], []
-        problems = self.protocol.check_strata(strata)
-        answer_problems, reasons = self.protocol.check_answers(answers)
-        problems += answer_problems
-        if not problems:
-            problems += self._chain.closed_levels_of(strata)
-        return problems, reasons
 
     def amend(self, amendment, *, by: str, reason: str, at: datetime | str | None = None, seed: int | None = None):
         """Amend the protocol by appending a sealed segment. See :func:`rjtrial.registry.amend.amend`."""
