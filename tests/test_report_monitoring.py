@@ -83,3 +83,25 @@ def test_a_bad_design_file_is_one_error(trial, tmp_path, content, message):
         path.write_text(content)
     with pytest.raises(RjtrialError, match=message):
         build_report(trial / "trial.db", trial / "followup.csv", sequential_design=path)
+
+
+@pytest.mark.parametrize("statistic", [-1.2, -3.5])  # continue; stop for efficacy
+def test_a_blinded_report_shows_when_looks_were_taken_but_not_which_way_they_pointed(trial, statistic):
+    import pandas as pd
+
+    plan = design(**PLAN)
+    result = _log(trial, plan, 90, statistic)
+    with Registry.open(trial / "trial.db", key_path=trial / "trial.key") as reg:
+        codes = reg.export(blinded=True, by="analyst").set_index("id")["arm"]
+    followup = pd.read_csv(trial / "followup.csv", dtype={"id": str})
+    blinded = followup.assign(arm=followup["id"].map(codes))
+    report = build_report(trial / "trial.db", blinded, sequential_design=plan)
+    section = _section(report.html)
+    assert "blinded: groups A, B" in section and "3 looks, obrien-fleming" in section
+    (row,) = report.sections["monitoring"]["looks"]
+    assert row["events"] == 90 and row["by"] == "dmc"
+    assert set(row) & {"statistic", "hazard_ratio", "ci_lower", "ci_upper", "cp_design", "cp_trend"} == set()
+    for shown in (f"{result.hazard_ratio:.2f}", f"{abs(result.statistic):.2f}", "stop for", "favour"):
+        assert shown not in section, shown
+    assert ("continue" in section) == (result.decision == "continue")
+    assert "withheld while the analysis is blinded" in section

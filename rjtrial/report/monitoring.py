@@ -48,13 +48,27 @@ def _number(value) -> float:
     return value
 
 
-def monitoring_section(design: SequentialDesign | None, looks: Sequence[dict[str, Any]]) -> dict | None:
+#: What a blinded report may say of a look's decision: that it continued, or the final analysis's
+#: "no effect shown"; anything else (efficacy, harm, futility) says which way the arms differ.
+BLINDED_DECISIONS = {"continue": "continue", "no_effect_shown": "final: no effect shown"}
+#: A look's numbers that compare the arms: a blinded report leaves them out.
+COMPARATIVE = ("statistic", "hazard_ratio", "ci_lower", "ci_upper", "cp_design", "cp_trend")
+
+
+def monitoring_section(design: SequentialDesign | None, looks: Sequence[dict[str, Any]], *,
+                       blinded: bool = False) -> dict | None:
     """The section's content, or None when there is neither a design nor a look.
 
     Returns a dict: ``design`` (settings line and per-look boundaries, or None), ``looks`` (one
     dict per look logged: number, date, who, events, fraction, statistic, hazard ratio and its
-    repeated interval, boundary, decision, conditional power, audit entry), and ``other_designs``
-    (looks logged under a design other than the one shown: their number).
+    repeated interval, boundary, decision, conditional power, audit entry), ``other_designs``
+    (looks logged under a design other than the one shown: their number) and ``blinded``.
+
+    On a blinded analysis (``blinded=True``) the looks keep when, by whom, on how many events and
+    at which boundary, but lose every number comparing the arms (statistic, hazard ratio, its
+    interval, conditional power) and any decision other than "continue" or the final "no effect
+    shown": set beside the blinded estimate, the direction of an interim result would tell which
+    code is which arm.
     """
     if design is None and looks:
         settings = looks[-1].get("design")
@@ -82,7 +96,13 @@ def monitoring_section(design: SequentialDesign | None, looks: Sequence[dict[str
             "cp_trend": _number(x.get("conditional_power_trend")),
             "final": bool(x.get("final")),
         })
-    out: dict[str, Any] = {"looks": rows, "other_designs": len(looks) - len(shown), "design": None}
+    if blinded:
+        for row, x in zip(rows, shown):
+            for name in COMPARATIVE:
+                del row[name]
+            row["decision"] = BLINDED_DECISIONS.get(x.get("decision"), "withheld while the analysis is blinded")
+    out: dict[str, Any] = {"looks": rows, "other_designs": len(looks) - len(shown), "design": None,
+                           "blinded": blinded}
     if design is not None:
         frame = design.summary_frame()
         sided = "two-sided" if design.sides == 2 else "one-sided"
