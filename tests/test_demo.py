@@ -99,7 +99,7 @@ def test_the_demo_prints_its_steps_and_what_to_open(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["demo", "-o", str(out), "--participants", "40", "--seed", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "[1/6]" in printed and "[6/6]" in printed
+    assert "[1/7]" in printed and "[7/7]" in printed
     assert "hazard ratio of reoffending" in printed and str(out / "report.html") in printed
     # a rerun replaces its own folder
     assert main(["demo", "-o", str(out), "--participants", "30", "--seed", "4", "--quiet"]) == 0
