@@ -103,6 +103,7 @@ def test_progress_bar_on_request_and_on_a_terminal_only(capsys, monkeypatch):
     assert main(["power", *BASE, "--no-schoenfeld", "--progress"]) == 0
     out, err = capsys.readouterr()
     assert "24/24" in err and "<00:00" in err and "24/24" not in out  # tqdm: done/total and the time left
+    assert err.count("24/24") == 1  # the 100% line once, also in a log where carriage returns do not overwrite
     monkeypatch.setattr(power_cli, "_is_terminal", lambda stream: True)
     assert main(["power", *BASE, "--no-schoenfeld"]) == 0
     assert "24/24" in capsys.readouterr().err
