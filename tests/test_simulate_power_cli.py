@@ -103,7 +103,6 @@ def test_progress_bar_on_request_and_on_a_terminal_only(capsys, monkeypatch):
     assert main(["power", *BASE, "--no-schoenfeld", "--progress"]) == 0
     out, err = capsys.readouterr()
     assert "24/24" in err and "<00:00" in err and "24/24" not in out  # tqdm: done/total and the time left
-    assert err.count("24/24") == 1  # the 100% line once, also in a log where carriage returns do not overwrite
     monkeypatch.setattr(power_cli, "_is_terminal", lambda stream: True)
     assert main(["power", *BASE, "--no-schoenfeld"]) == 0
     assert "24/24" in capsys.readouterr().err
@@ -198,3 +197,18 @@ def test_sample_size_bad_input_is_one_line(capsys, options, message):
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("rjtrial: error:") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_progress_bar_draws_its_100_percent_line_once(capsys, monkeypatch):
+    """In a log (carriage returns not overwriting), the last batch's update and close() drew 100% twice."""
+    import time
+
+    from rjtrial.simulate._runner import Runner
+
+    with Runner(workers=1, progress=True) as runner:
+        runner.expect(20)
+        for _ in range(2):
+            time.sleep(0.15)  # beyond tqdm's minimum interval: every update may draw
+            runner._advance(10)
+    err = capsys.readouterr().err
+    assert err.count("20/20") == 1 and "10/20" in err
