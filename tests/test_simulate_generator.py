@@ -419,3 +419,15 @@ def test_no_late_site_leaves_the_draws_as_they_were():
     zero = simulate_trial("synthetic/jrc-multisite.toml", rng=9, truth=False,
                           overrides={"referrals.randomised": 100, "referrals.joins": {"thames_valley": 0}})
     pd.testing.assert_frame_equal(plain.participants, zero.participants)
+
+
+@pytest.mark.parametrize("rng, months", [(2026, 6), (11, 6), (5, 4)])
+def test_no_late_site_referral_is_stamped_before_the_site_joined(rng, months):
+    """The join is months after the first referral on the referrals' own clock (working hours):
+    the demo's trial (seed 2026, 600 randomised) once had a Thames Valley referral stamped hours
+    before the site's amendment took effect, and the registry refused it."""
+    overrides = {"referrals.randomised": 600, "referrals.joins": {"thames_valley": months}}
+    referred = simulate_trial("synthetic/jrc-multisite.toml", rng=rng, truth=False, overrides=overrides).referrals
+    join = referred["referred_at"].min() + pd.Timedelta(days=months * 365.25 / 12)
+    late = referred.loc[referred["site"] == "thames_valley", "referred_at"]
+    assert len(late) > 0 and (late >= join).all(), late[late < join].head()
