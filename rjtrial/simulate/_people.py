@@ -84,16 +84,6 @@ def _truncated_normal_from(u, mean, sd, low, high):
     return mean + sd * special.ndtri(a + (b - a) * u)
 
 
-def working_clock(arrival) -> np.ndarray:
-    """Days on the referrals' clock: an arrival at ``day + f`` is stamped on that day at
-    ``09:00 + 8 h × f`` (working hours), to the whole second, as the referral stream stamps it.
-    Elapsed time for late sites is measured on this clock, so that a site that joins ``J`` days
-    after the first referral never has a referral stamped before the first one's stamp + ``J``."""
-    arrival = np.asarray(arrival, dtype=float)
-    day = np.floor(arrival)
-    return day + np.floor((9.0 + 8.0 * (arrival - day)) * 3600.0) / 86400.0
-
-
 def _sites(sc, u: np.ndarray, elapsed: np.ndarray | None) -> np.ndarray:
     """Each referral's site from its uniform: the scenario's shares, renormalised over the sites
     referring by then when some join late (``referrals.joins``, months after the first referral)."""
@@ -154,7 +144,7 @@ def draw_people(sc, n: int, replicates: int, streams: Streams) -> People:
                         else np.full(replicates, np.inf))
     origin_time = np.minimum(arrival[0], first_ineligible)  # the trial's first referral, eligible or not
     attributes = _attributes(sc, streams("people").random((n, replicates, _uniform_columns(sc))),
-                             working_clock(arrival) - working_clock(origin_time)[None, :])
+                             arrival - origin_time[None, :])
     day = np.floor(arrival).astype(np.int64)
     if sc.referrals.start is not None:
         first = np.floor(np.minimum(arrival[0], first_ineligible)).astype(np.int64)
@@ -196,7 +186,7 @@ def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, np.n
     arrival = points[points <= end]
     m = arrival.size
     out = _attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))),
-                      working_clock(arrival) - working_clock(min(float(people.arrival[0, 0]), first)))
+                      arrival - min(float(people.arrival[0, 0]), first))
     out["arrival"] = arrival
     gen = streams("referrals_ineligible", 2)
     questions = sc.protocol.eligibility
