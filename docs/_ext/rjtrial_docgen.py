@@ -266,7 +266,8 @@ def _help_text(action: argparse.Action, prog: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "\\`").replace("|", "\\|")
+    text = text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "\\`").replace("|", "\\|")
+    return re.sub(r"(?<=\w)_(?!\w)", r"\\_", text)  # "log_* measures": a word ending in _ is a reference in RST
 
 
 def _argument_row(action: argparse.Action, prog: str) -> list[str]:
