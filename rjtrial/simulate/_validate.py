@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TypeVar, cast
 
 from rjtrial.errors import ProtocolError
 from rjtrial.protocol import Protocol
@@ -19,6 +19,18 @@ from rjtrial.simulate._sections import (
     Custody, Distribution, Extraction, IndexOffence, Offenders, Referrals, Reoffending, StratumSource, Treatment,
     Victims,
 )
+
+
+_T = TypeVar("_T")
+
+
+def _pending(value: _T | None) -> _T:
+    """A value read for a section object, typed as the object needs it.
+
+    A required value a :class:`_Section` reads is None only where it has recorded a problem,
+    and :func:`build` then returns None: the objects holding such a None are never used.
+    """
+    return cast(_T, value)
 
 
 class _Section:
@@ -201,8 +213,8 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         elig.finish(provenance=provenance)
 
     treat = _Section(data, "treatment", problems)
-    treatment = Treatment(treat.probability("conference_held"),
-                          treat.distribution("days_to_conference", default={"distribution": "fixed", "value": 0}))
+    treatment = Treatment(treat.probability("conference_held"), _pending(
+        treat.distribution("days_to_conference", default={"distribution": "fixed", "value": 0})))
     treat.finish(provenance=provenance)
 
     off = _Section(data, "offenders", problems)
@@ -232,8 +244,8 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         p = idx.probability("convicted")
         convicted = {arm: p for arm in arms} if p is not None else {}
     index_offence = IndexOffence(
-        idx.distribution("days_before_assignment"), convicted,
-        idx.distribution("sentence_days_after_assignment"), idx.probability("custody"),
+        _pending(idx.distribution("days_before_assignment")), convicted,
+        _pending(idx.distribution("sentence_days_after_assignment")), idx.probability("custody"),
     )
     idx.finish(provenance=provenance)
 
@@ -247,7 +259,7 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         log_rate_by_site=reo.coefficients("log_rate_by_site"),
         frailty_variance=reo.number("frailty_variance", low=0),
         hazard_ratio_treated=reo.number("hazard_ratio_treated", low=0, low_open=True),
-        offence_mix=reo.shares("offence_mix"),
+        offence_mix=_pending(reo.shares("offence_mix")),
     )
     reo.finish(provenance=provenance)
     for t in (reoffending.offence_mix or {}):
@@ -279,11 +291,11 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
     else:
         p = cus.probability("probability")
         custody_prob = {t: p for t in all_types} if p is not None else {}
-    custody = Custody(custody_prob, cus.distribution("length_days"))
+    custody = Custody(custody_prob, _pending(cus.distribution("length_days")))
     cus.finish(provenance=provenance)
 
     con = _Section(data, "conviction", problems)
-    conviction = Conviction(con.probability("never_convicted"), con.distribution("lag_days"))
+    conviction = Conviction(con.probability("never_convicted"), _pending(con.distribution("lag_days")))
     con.finish(provenance=provenance)
 
     cen = _Section(data, "censoring", problems)
@@ -303,7 +315,7 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         problems.append("extraction.days_after_last_assignment: give it, or referrals.start, to place the trial in time")
     elif has_after and has_start:
         problems.append("referrals.start: give either it or extraction.days_after_last_assignment, not both")
-    extraction = Extraction(extraction_date, after, bool(include))
+    extraction = Extraction(_pending(extraction_date), after, bool(include))
     ext.finish(provenance=provenance)
 
     ana = _Section(data, "analysis", problems, required=False)
@@ -344,7 +356,7 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         return None
     return dict(
         id=sid, name=name, description=description, sources=tuple(sources), protocol=protocol, strata=strata,
-        referrals=Referrals(randomised, rate, sites, offence_mix, start), eligibility=eligibility,
+        referrals=Referrals(randomised, rate, _pending(sites), _pending(offence_mix), start), eligibility=eligibility,
         treatment=treatment, offenders=offenders, index_offence=index_offence, reoffending=reoffending,
         custody=custody, conviction=conviction, censoring=censoring, extraction=extraction, analysis=analysis,
         victims=victims, costs=costs, provenance=provenance, data=data,
@@ -386,7 +398,7 @@ def _protocol(data: dict, problems: list[str], base_dir: Path | None) -> Protoco
             path = Path(table["path"])
             if not path.is_absolute() and base_dir is not None:
                 path = (base_dir / path).resolve()
-                table["path"] = str(path)
+                data["protocol"] = {**table, "path": str(path)}  # the scenario's data records where it was
             protocol = Protocol.from_toml(path)
         else:
             protocol = Protocol.from_dict(table)
