@@ -104,7 +104,7 @@ def fixed_sequence(protocol: Protocol, n: int, *, rng: engines.RNGLike) -> np.nd
             protocol.ratio, n, block_sizes=spec.block_sizes, block_weights=spec.block_weights, rng=rng
         )
     if spec.method == "biased_coin":
-        return engines.biased_coin(protocol.ratio, n, probability=spec.probability, rng=rng)
+        return engines.biased_coin(protocol.ratio, n, probability=spec.favoured_probability, rng=rng)
     raise ValueError(f"method {spec.method!r} has no fixed sequence")
 
 
@@ -159,7 +159,7 @@ def minimisation_probabilities_for(
         counts.append(table)
     levels = [protocol.strata[f].index(strata[f]) for f in spec.factors]
     return engines.minimisation_probabilities(
-        counts, levels, protocol.ratio, weights=spec.weights, probability=spec.probability, imbalance=spec.imbalance
+        counts, levels, protocol.ratio, weights=spec.weights, probability=spec.favoured_probability, imbalance=spec.imbalance
     )
 
 
@@ -210,7 +210,7 @@ def allocate_cohort(
             [len(protocol.strata[f]) for f in spec.factors],
             protocol.ratio,
             weights=spec.weights,
-            probability=spec.probability,
+            probability=spec.favoured_probability,
             imbalance=spec.imbalance,
             uniforms=uniforms,
         )
