@@ -660,7 +660,8 @@ def _block_worst(ratio, sizes, n) -> float | None:
         for c in itertools.product(*(range(cap + 1) for cap in caps)):
             j = sum(c)
             if 0 < j <= n:
-                worst = max(worst, sum(abs(Fraction(ck) - Fraction(j * r, unit)) for ck, r in zip(c, ratio)))
+                worst = max(worst, sum((abs(Fraction(ck) - Fraction(j * r, unit)) for ck, r in zip(c, ratio)),
+                                       Fraction(0)))
     return float(worst)
 
 

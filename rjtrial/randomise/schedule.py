@@ -164,7 +164,7 @@ def minimisation_probabilities_for(
 
 
 def allocate_cohort(
-    protocol: Protocol, strata: Sequence[Mapping[str, str]], *, rng: engines.RNGLike, draws: str = "keyed"
+    protocol: Protocol, strata: Sequence[Mapping[str, str]], *, rng: engines.SeedLike, draws: str = "keyed"
 ) -> np.ndarray:
     """Allocate a whole cohort (in arrival order) as the registry would, without a store.
 
@@ -192,8 +192,7 @@ def allocate_cohort(
     """
     if draws not in ("keyed", "generator"):
         raise ValueError(f"draws must be 'keyed' or 'generator', got {draws!r}")
-    gen = engines.as_generator(rng)
-    seed = int(gen.integers(0, 2**63))
+    seed = int(np.random.default_rng(rng).integers(0, 2**63))
     spec = protocol.randomisation
     n = len(strata)
     secret = schedule_secret(seed) if draws == "keyed" else None
@@ -218,6 +217,7 @@ def allocate_cohort(
     needed: dict[str, int] = {}
     for key in keys:
         needed[key] = needed.get(key, 0) + 1
+    streams: dict[str, np.random.Generator | KeyedGenerator]
     if secret is not None:
         streams = {key: KeyedGenerator(secret, sequence_stream(key)) for key in needed}
     else:
