@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping, TypedDict
 
 import numpy as np
 from scipy import special
@@ -84,16 +84,22 @@ def _truncated_normal_from(u, mean, sd, low, high):
     return mean + sd * special.ndtri(a + (b - a) * u)
 
 
-def _attributes(sc, u: np.ndarray) -> dict[str, np.ndarray]:
+class _Attributes(TypedDict):
+    site: np.ndarray
+    offence: np.ndarray
+    age: np.ndarray
+    male: np.ndarray
+    strata: dict[str, np.ndarray]
+
+
+def _attributes(sc, u: np.ndarray) -> _Attributes:
     """Site, index offence type, age, sex and shares-strata from a block of uniforms ``(..., K)``."""
     o = sc.offenders
     age = np.floor(_truncated_normal_from(u[..., 2], o.age_mean, o.age_sd, o.age_min, o.age_max)).astype(np.int64)
-    out = {
-        "site": _inverse_cdf(sc.referrals.sites.values(), u[..., 0]),
-        "offence": _inverse_cdf(sc.referrals.offence_mix.values(), u[..., 1]),
-        "age": np.minimum(age, int(math.ceil(o.age_max)) - 1),
-        "male": u[..., 3] < o.male,
-    }
+    site = _inverse_cdf(sc.referrals.sites.values(), u[..., 0])
+    offence = _inverse_cdf(sc.referrals.offence_mix.values(), u[..., 1])
+    age = np.minimum(age, int(math.ceil(o.age_max)) - 1)
+    male = u[..., 3] < o.male
     strata = {}
     column = 4
     for name, src in sc.strata.items():
@@ -102,15 +108,15 @@ def _attributes(sc, u: np.ndarray) -> dict[str, np.ndarray]:
             strata[name] = _inverse_cdf([src.shares[lvl] for lvl in levels], u[..., column])
             column += 1
         elif src.source == "age":
-            strata[name] = np.searchsorted(np.asarray(src.breaks), out["age"], side="right")
+            strata[name] = np.searchsorted(np.asarray(src.breaks), age, side="right")
         else:
             values = {"site": list(sc.referrals.sites), "offence_type": list(sc.referrals.offence_mix),
                       "sex": list(SEXES)}[src.source]
             lookup = np.array([levels.index(src.map[v]) for v in values])
-            codes = {"site": out["site"], "offence_type": out["offence"], "sex": out["male"].astype(np.int64)}[src.source]
+            codes = {"site": site, "offence_type": offence, "sex": male.astype(np.int64)}[src.source]
             strata[name] = lookup[codes]
-    out["strata"] = {name: strata[name] for name in sc.protocol.strata}
-    return out
+    return {"site": site, "offence": offence, "age": age, "male": male,
+            "strata": {name: strata[name] for name in sc.protocol.strata}}
 
 
 def _uniform_columns(sc) -> int:
@@ -141,7 +147,7 @@ def draw_people(sc, n: int, replicates: int, streams: Streams) -> People:
                   **attributes)
 
 
-def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, np.ndarray]:
+def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, Any]:
     """The ineligible referrals of one trial (``R = 1``) that arrived before its last randomised one.
 
     Returns ``arrival``, the attributes (``site, offence, age, male, strata``) and
@@ -165,7 +171,7 @@ def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, np.n
     points = np.concatenate([[first], first + np.cumsum(np.concatenate(gaps))]) if gaps else np.empty(0)
     arrival = points[points <= end]
     m = arrival.size
-    out = _attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))))
+    out: dict[str, Any] = dict(_attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc)))))
     out["arrival"] = arrival
     gen = streams("referrals_ineligible", 2)
     questions = sc.protocol.eligibility
