@@ -148,7 +148,7 @@ class Registry:
     CONSORT counts do not.
     """
 
-    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str,
+    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[Any, Any], key: bytes | None, db: str,
                  key_path: str | Path | None = None):
         self._engine = engine
         self.protocol = protocol
@@ -329,6 +329,12 @@ class Registry:
             raise KeyFileError(f"{what} needs the trial's key file (--key or ${seal.KEY_ENV})")
         return self._key
 
+    def _require_opened(self, what: str) -> seal.Opened:
+        """The unsealed schedule (open() unseals it whenever it reads a key)."""
+        if self._opened is None:
+            raise KeyFileError(f"{what} needs the trial's key file (--key or ${seal.KEY_ENV})")
+        return self._opened
+
     # ----------------------------------------------------------------- enrolment
     def enrol(
         self,
@@ -370,7 +376,7 @@ class Registry:
             such stratum).
         """
         key = self._require_key("enrolment")
-        opened = self._opened
+        opened = self._require_opened("enrolment")
         when = None if at is None else _timestamp(at)
         by = str(by)[:100] or "unknown"
         strata = dict(strata)
@@ -512,7 +518,7 @@ class Registry:
             .where(store.referrals.c.sequence_number.is_not(None))
             .group_by(store.referrals.c.strata)
         ).all()
-        if site_stratum not in self.protocol.strata:
+        if site_stratum is None or site_stratum not in self.protocol.strata:
             return sum(int(r.n) for r in rows)
         site = strata.get(site_stratum)
         return sum(int(r.n) for r in rows if json.loads(r.strata).get(site_stratum) == site)
@@ -697,7 +703,7 @@ class Registry:
         from rjtrial.registry.verify import recompute_commitment
 
         key = self._require_key("unsealing")
-        opened = self._opened
+        opened = self._require_opened("unsealing")
         problems = []
         with store.read_transaction(self._engine) as conn:
             slot_rows = [
