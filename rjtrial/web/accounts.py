@@ -20,6 +20,7 @@ Every account change is also an entry of the registry's audit log
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -217,7 +218,7 @@ class Accounts:
         except IntegrityError:
             raise AccountError(f"user {name!r} already exists") from None
         self.registry.record_access("user_added", by=by, detail={"user": name, "role": role, "sites": list(sites)})
-        return self.get(name)
+        return self._require(name)
 
     def get(self, name: str) -> User | None:
         if not isinstance(name, str) or not _NAME.match(name):
@@ -276,6 +277,7 @@ class Accounts:
             with store.read_transaction(self.engine) as conn:
                 user_row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
         stored = user_row["password_hash"] if user_row is not None and user_row["password_hash"] else _DUMMY_HASH
+        ok: bool
         try:
             ok = _hasher.verify(stored, password if isinstance(password, str) else "")
         except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeError):
@@ -300,7 +302,7 @@ class Accounts:
         self.registry.record_access("token_issued", by=by, detail={"user": name, "token": _sha256(token)[:12]})
         return token
 
-    def tokens(self, name: str) -> list[dict]:
+    def tokens(self, name: str) -> builtins.list[dict]:  # builtins: Accounts.list is a method
         """A user's API tokens: ``id`` (first 12 hex digits of the SHA-256, as in the audit
         log), ``created_at`` (Unix time) and ``revoked``; never the tokens themselves."""
         self._require(name)
@@ -335,7 +337,7 @@ class Accounts:
         return None if row is None else _row_user(row)
 
     # ------------------------------------------------------------- throttling
-    def _throttle_keys(self, name: str, address: str) -> list[tuple[str, int]]:
+    def _throttle_keys(self, name: str, address: str) -> builtins.list[tuple[str, int]]:
         return [(_sha256(f"user|{name}|{address}"), self.policy.failures),
                 (_sha256(f"address|{address}"), 10 * self.policy.failures)]
 
