@@ -72,7 +72,7 @@ def design(registry, verification) -> dict:
 
 
 #: The complier section of a blinded report: whether a conference was held shows which group is the programme's.
-WITHHELD_COMPLIANCE = {"rows": [], "note": None, "withheld": (
+WITHHELD_COMPLIANCE: dict[str, Any] = {"rows": [], "note": None, "withheld": (
     "withheld while the analysis is blinded: whether a conference was held shows which group is the programme's")}
 
 
