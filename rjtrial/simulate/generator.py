@@ -425,7 +425,7 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     times = [epoch + _dt.timedelta(seconds=int(x)) for x in ref["assigned_day"] * 86400 + ref["seconds"]]
     sites = np.asarray(list(sc.referrals.sites), dtype=object)[ref["site"]]
-    first = times[0] if times else None
+    first = times[0] if times else epoch  # (no referral: the loop below does not run)
     arms = []
     for i, rid in enumerate(ref["id"]):
         while late and times[i] >= first + _dt.timedelta(days=late[0][0]):
