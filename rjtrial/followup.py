@@ -109,7 +109,8 @@ from dataclasses import dataclass
 import sys
 import warnings
 from datetime import date, datetime, timezone
-from typing import Collection
+from types import FrameType
+from typing import Collection, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -135,7 +136,13 @@ OUTPUT_COLUMNS = (
 
 #: England and Wales proven reoffending: a one-year follow-up, offences proven within
 #: it or a further six-month waiting period (six months taken as 183 days).
-PROVEN_REOFFENDING = {"window_days": 365, "date_basis": "offence", "proven_within_days": 183}
+class _Preset(TypedDict):
+    window_days: int
+    date_basis: str
+    proven_within_days: int
+
+
+PROVEN_REOFFENDING: _Preset = {"window_days": 365, "date_basis": "offence", "proven_within_days": 183}
 
 END_REASONS = ("window_end", "censor_date", "extraction")
 DATE_BASES = ("offence", "conviction")
@@ -746,7 +753,8 @@ def _members(frame: pd.DataFrame, table: str, id_column: str, index: pd.Index):
 
 def _outside_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first caller outside this module."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame, level = frame.f_back, level + 1
     return level

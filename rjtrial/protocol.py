@@ -59,6 +59,8 @@ from rjtrial.errors import ProtocolError
 METHODS = ("simple", "blocks", "stratified_blocks", "minimisation", "biased_coin")
 IMBALANCE_MEASURES = ("range", "variance")
 DEFAULT_CAPACITY = 1000
+#: Probability of the favoured arm when a protocol gives none (Pocock & Simon's 0.8; Efron's 2/3).
+DEFAULT_PROBABILITY = {"minimisation": 0.8, "biased_coin": 2.0 / 3.0}
 MAX_CAPACITY = 1_000_000
 MAX_BLOCK_SIZE = 1000
 MAX_ARM_NAME = 64
@@ -104,6 +106,17 @@ class Randomisation:
     weights: tuple[float, ...] = ()
     probability: float | None = None
     imbalance: str = "range"
+
+    def __post_init__(self) -> None:
+        if self.probability is None and self.method in DEFAULT_PROBABILITY:
+            object.__setattr__(self, "probability", DEFAULT_PROBABILITY[self.method])
+
+    @property
+    def favoured_probability(self) -> float:
+        """Probability of the arm that minimisation or the biased coin favours."""
+        if self.probability is None:
+            raise ValueError(f"randomisation method {self.method!r} has no probability")
+        return self.probability
 
     @property
     def is_adaptive(self) -> bool:
@@ -330,7 +343,7 @@ def _build(data: Mapping[str, Any], problems: list[str]) -> Protocol | None:
     eligibility = _eligibility(data, problems)
     randomisation = _randomisation(data, problems, strata, arms, ratio)
 
-    if problems:
+    if problems or randomisation is None:
         return None
     return Protocol(
         id=trial_id,
@@ -621,8 +634,7 @@ def _factor_weights(weights, factors, problems) -> dict[str, Any]:
 
 def _favoured_probability(table, method, arms, problems) -> dict[str, Any]:
     """The probability of the favoured arm (minimisation 0.8, the biased coin 2/3 by default)."""
-    default = 0.8 if method == "minimisation" else 2.0 / 3.0
-    p = table.get("probability", default)
+    p = table.get("probability", DEFAULT_PROBABILITY[method])
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 < p <= 1:
         problems.append(f"randomisation.probability: must be a number in (0, 1], got {p!r}")
     elif arms is not None and p < 1.0 / len(arms):

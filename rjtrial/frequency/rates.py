@@ -7,6 +7,7 @@ import math
 import sys
 import warnings
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Sequence
 
 import numpy as np
@@ -221,7 +222,8 @@ def _fit_negative_binomial(y, X, offset):
 
 def _note(category, message: str) -> str:
     """Warn at the user's call site (the first frame outside rjtrial) and return the text for ``notes``."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_globals.get("__name__", "").startswith("rjtrial."):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
@@ -367,7 +369,7 @@ def rate_ratio(
     final = glm_model.fit(start_params=np.asarray(glm.params), maxiter=1)
     if model == "poisson":
         converged, n_iter = bool(glm.converged), int(glm.fit_history["iteration"])
-    elif converged:
+    elif converged and alpha_hat is not None:
         converged = bool(glm.converged)
         theta = 1.0 / alpha_hat
         theta_se = 1.0 / math.sqrt(_theta_information(y, final.mu, theta))

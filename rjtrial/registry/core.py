@@ -150,7 +150,7 @@ class Registry:
     CONSORT counts do not.
     """
 
-    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str,
+    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[Any, Any], key: bytes | None, db: str,
                  key_path: str | Path | None = None):
         self._engine = engine
         #: The protocol in force: the trial's, with every amendment applied (:meth:`refresh`).
@@ -351,6 +351,12 @@ class Registry:
             raise KeyFileError(f"{what} needs the trial's key file (--key or ${seal.KEY_ENV})")
         return self._key
 
+    def _require_opened(self, what: str) -> seal.Opened:
+        """The unsealed schedule (open() unseals it whenever it reads a key)."""
+        if self._opened is None:
+            raise KeyFileError(f"{what} needs the trial's key file (--key or ${seal.KEY_ENV})")
+        return self._opened
+
     # ----------------------------------------------------------------- enrolment
     def enrol(
         self,
@@ -415,7 +421,7 @@ class Registry:
             .where(store.referrals.c.sequence_number.is_not(None))
             .group_by(store.referrals.c.strata)
         ).all()
-        if site_stratum not in self.protocol.strata:
+        if site_stratum is None or site_stratum not in self.protocol.strata:
             return sum(int(r.n) for r in rows)
         site = strata.get(site_stratum)
         return sum(int(r.n) for r in rows if json.loads(r.strata).get(site_stratum) == site)

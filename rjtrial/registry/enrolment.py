@@ -34,10 +34,11 @@ def enrol(registry, referral_id: str, *, strata: Mapping[str, str], answers: Map
         when, screened, reasons = _screen(registry, conn, head_row, referral_id, strata, answers, when,
                                           unsealed_by_key=mark is not None)
         problems += screened
-        slot = sequence_key = None
+        target: tuple[str, int] | None = None  # (sequence key, slot) of a referral to randomise
         if not problems and not reasons:
             sequence_key, slot, exhausted = _next_slot(registry, conn, head_row, strata)
             problems += exhausted
+            target = (sequence_key, slot)
         if problems:
             audit.append(conn, head_row, key=key, at=core.now_utc(), actor=by, action="refusal",
                          payload={"referral_id": referral_id, "reasons": problems})
@@ -51,9 +52,9 @@ def enrol(registry, referral_id: str, *, strata: Mapping[str, str], answers: Map
             record["personal"] = personal_logged
         head_updates: dict[str, Any] = {}
         site_number = None
-        if not reasons:
+        if target is not None:
             site_number = registry._site_count(conn, strata, site_stratum) + 1
-            record.update(_allocation(registry, conn, head_row, strata, sequence_key, slot))
+            record.update(_allocation(registry, conn, head_row, strata, *target))
             head_updates = {"sequence_number": record["sequence_number"], "last_randomised_at": when}
         entry = audit.append(conn, head_row, key=key, at=core.now_utc(), actor=by, action="enrolment",
                              payload=record, head_updates=head_updates)
