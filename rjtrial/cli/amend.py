@@ -16,7 +16,9 @@ def add_commands(sub) -> None:
         "rjtrial.registry.amend (examples in synthetic/protocols/amendments/).",
     )
     p.add_argument("amendment", help="amendment TOML file")
-    db_option(p), key_option(p, required=True), by_option(p)
+    db_option(p)
+    key_option(p, required=True)
+    by_option(p)
     p.add_argument("--reason", required=True, help="why the protocol is amended (audit log, CONSORT, report)")
     p.add_argument("--at", help="when it takes effect, ISO-8601 (default: the file's effective, else now)")
     json_option(p)

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from rjtrial.cli._base import EXIT_OK, add_command, emit, given, json_option
 from rjtrial.cli._io import read_table, write_private
@@ -53,9 +55,10 @@ def cmd_followup(args) -> int:
         offences = pseudonymise_column(offences, "id", key, table=args.offences)
         if custody is not None:
             custody = pseudonymise_column(custody, "id", key, table=args.custody)
-    options = {"custody": custody, "extraction_date": args.extraction_date}
+    options: dict[str, Any] = {"custody": custody, "extraction_date": args.extraction_date}
     if args.allow_future_extraction:
         options["allow_future_extraction"] = True
+    builder: Callable[..., Any]
     if args.preset == "proven_reoffending":
         builder = followup.proven_reoffending
     else:

@@ -15,12 +15,17 @@ def add_commands(sub) -> None:
     sap.set_defaults(func=lambda args: sap.error("choose a command: freeze"))
     q = add_command(inner, "freeze", "record the plan's SHA-256 in the audit log (before `rjtrial unblind`)", cmd_freeze)
     q.add_argument("plan", help="the plan: any file (PDF, document, analysis script)")
-    db_option(q), key_option(q, required=False), by_option(q), json_option(q)
+    db_option(q)
+    key_option(q, required=False)
+    by_option(q)
+    json_option(q)
     q.add_argument("--name", help="its name in the log (default: the file's name)")
 
     p = add_command(sub, "unblind", "reveal which code is which arm (key, logged with a reason; needs a frozen plan)",
                     cmd_unblind)
-    db_option(p), key_option(p, required=True), by_option(p)
+    db_option(p)
+    key_option(p, required=True)
+    by_option(p)
     p.add_argument("--reason", required=True, help="why now (audit log, report)")
     json_option(p)
 

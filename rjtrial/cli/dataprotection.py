@@ -32,7 +32,9 @@ def add_commands(sub) -> None:
     group.set_defaults(func=lambda args: group.error("choose a command: apply"))
     p = add_command(inner, "apply", "erase the personal fields of records dated before a date; allocations and "
                     "the audit chain stay verifiable", cmd_retention)
-    db_option(p), key_option(p, required=True), by_option(p)
+    db_option(p)
+    key_option(p, required=True)
+    by_option(p)
     p.add_argument("--before", required=True, help="retention date YYYY-MM-DD: records dated before it are erased")
     p.add_argument("--reason", help="why (default: retention period ended)")
     p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")

@@ -96,7 +96,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
     p.add_argument("--exponentiate", action="store_true",
                    help="also give the pooled estimate and intervals back-transformed from the log scale "
-                        "(log_* measures), and draw the forest plot on the ratio scale")
+                        "(measures on the log scale), and draw the forest plot on the ratio scale")
     p.add_argument("--forest", metavar="FILE.png", help="write a forest plot")
     p.add_argument("--funnel", metavar="FILE.png", help="write a funnel plot (with trim-and-fill)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
