@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 from scipy import optimize
 
 from rjtrial.monitor._integration import Recursion
+
+#: Numbers per look: a sequence or a 1-d array.
+Floats = Union[Sequence[float], np.ndarray]
 
 #: The largest efficacy bound (rpact's ``C_UPPER_BOUNDS_DEFAULT``): an alpha to spend below
 #: ``P(Z > 8) = 6e-16`` is spent as that.
@@ -100,15 +103,15 @@ def solve_futility(path: Recursion, info: float, beta: float, critical: float, n
 
 
 def walk(
-    info: Sequence[float],
-    alpha: Sequence[float],
+    info: Floats,
+    alpha: Floats,
     *,
     sides: int,
     drift: float = 0.0,
-    beta: Sequence[float] | None = None,  # one-sided designs only
+    beta: Floats | None = None,  # one-sided designs only
     binding: bool = False,
-    critical: Sequence[float] | None = None,
-    futility: Sequence[float] | None = None,
+    critical: Floats | None = None,
+    futility: Floats | None = None,
 ) -> Walk:
     """One pass through the looks at information ``info`` (any scale; only ratios and the
     drift's units matter).
@@ -124,7 +127,8 @@ def walk(
     looks = len(info)
     null = Recursion(0.0)
     path = Recursion(drift)
-    out = Walk(*(np.full(looks, math.nan) for _ in range(5)))
+    out = Walk(critical=np.full(looks, math.nan), futility=np.full(looks, math.nan), upper=np.full(looks, math.nan),
+               lower=np.full(looks, math.nan), stop_futility=np.full(looks, math.nan))
     need_null = critical is None or any(math.isnan(c) for c in critical)
     for k, t in enumerate(info):
         last = k == looks - 1

@@ -73,10 +73,11 @@ class SpendingFunction:
         elif self.family == "pocock":
             out[positive] = level * np.log1p((math.e - 1.0) * tp)
         elif self.family == "hsd":
-            gamma = float(self.parameter)
+            gamma = 0.0 if self.parameter is None else float(self.parameter)  # hsd always has one
             out[positive] = level * tp if gamma == 0 else level * np.expm1(-gamma * tp) / np.expm1(-gamma)
         else:  # kim-demets
-            out[positive] = level * tp ** float(self.parameter)
+            rho = 1.0 if self.parameter is None else float(self.parameter)  # kim-demets always has one
+            out[positive] = level * tp**rho
         out[t >= 1.0] = level
         return out
 

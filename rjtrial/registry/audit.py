@@ -32,11 +32,8 @@ ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_enabled", "user_password
                    "token_revoked")
 # Actions that someone without the key may log (they carry no allocation): exports, freezing the
 # analysis plan (rjtrial.registry.blinding), a record that someone viewed participant data
-# (rjtrial.registry.access), and account changes.
-UNSIGNED_ACTIONS = ("export", "sap_frozen", "data_access") + ACCOUNT_ACTIONS
-
-# An interim look (rjtrial.registry.monitoring) carries no allocation either.
-UNSIGNED_ACTIONS += ("interim_look",)
+# (rjtrial.registry.access), account changes, and an interim look (rjtrial.registry.monitoring).
+UNSIGNED_ACTIONS = ("export", "sap_frozen", "data_access") + ACCOUNT_ACTIONS + ("interim_look",)
 
 
 @dataclass(frozen=True)

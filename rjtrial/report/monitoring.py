@@ -91,7 +91,7 @@ def monitoring_section(design: SequentialDesign | None, looks: Sequence[dict[str
             "critical_value": _number(x.get("critical_value")),
             "efficacy_hazard_ratio": _number(x.get("efficacy_hazard_ratio")),
             "futility_hazard_ratio": _number(x.get("futility_hazard_ratio")),
-            "decision": DECISIONS.get(x.get("decision"), str(x.get("decision"))),
+            "decision": DECISIONS.get(str(x.get("decision")), str(x.get("decision"))),
             "cp_design": _number(x.get("conditional_power_design")),
             "cp_trend": _number(x.get("conditional_power_trend")),
             "final": bool(x.get("final")),
@@ -100,7 +100,7 @@ def monitoring_section(design: SequentialDesign | None, looks: Sequence[dict[str
         for row, x in zip(rows, shown):
             for name in COMPARATIVE:
                 del row[name]
-            row["decision"] = BLINDED_DECISIONS.get(x.get("decision"), "withheld while the analysis is blinded")
+            row["decision"] = BLINDED_DECISIONS.get(str(x.get("decision")), "withheld while the analysis is blinded")
     out: dict[str, Any] = {"looks": rows, "other_designs": len(looks) - len(shown), "design": None,
                            "blinded": blinded}
     if design is not None:

@@ -113,7 +113,7 @@ def _run(task: Mapping[str, Any]) -> dict[str, Any]:
     started = time.process_time()
     batch = replicate_batch(task["scenario"], task["seed"], task["replicates"], allocation=task["allocation"])
     generated = time.process_time()
-    out = looks_of_batch(batch, task["information"], threads=task.get("threads"))
+    out: dict[str, Any] = dict(looks_of_batch(batch, task["information"], threads=task.get("threads")))
     out["key"] = task["key"]
     out["seconds"] = {"generation": generated - started, "analysis": time.process_time() - generated}
     return out
