@@ -14,6 +14,7 @@ from rjtrial.monitor import design, look
 from rjtrial.registry import Registry
 from rjtrial.report import build_report
 from rjtrial.report.monitoring import monitoring_section
+from registry_fixtures import copy_db
 from test_report import simulated_trial_folder
 
 PLAN = dict(looks=3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.7)
@@ -23,7 +24,8 @@ PLAN = dict(looks=3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ra
 def trial(tmp_path_factory, tmp_path):
     """A copy of the report tests' trial (its registry gets looks of its own here)."""
     source = simulated_trial_folder(tmp_path_factory.getbasetemp())
-    for name in ("trial.db", "trial.key", "followup.csv"):
+    copy_db(source / "trial.db", tmp_path / "trial.db")  # the backup API: the write-ahead log's pages too
+    for name in ("trial.key", "followup.csv"):
         shutil.copy(source / name, tmp_path / name)
     return tmp_path
 
