@@ -104,11 +104,10 @@ doi:10.1007/s10940-014-9222-9
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 import sys
 import warnings
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from types import FrameType
 from typing import Collection, TypedDict
 
@@ -116,6 +115,16 @@ import numpy as np
 import pandas as pd
 
 from rjtrial._version import __version__
+from rjtrial._record_days import NAT as _NAT
+from rjtrial._record_days import Latest as _Latest
+from rjtrial._record_days import days as _days
+from rjtrial._record_days import fail as _fail
+from rjtrial._record_days import iso as _iso
+from rjtrial._record_days import more as _more
+from rjtrial._record_days import positive_int as _positive_int
+from rjtrial._record_days import require as _require
+from rjtrial._record_days import stamp_day as _stamp_day
+from rjtrial._record_days import to_datetime as _to_datetime
 from rjtrial.errors import DataError, RjtrialWarning
 
 __all__ = ["FollowupWarning", "OUTPUT_COLUMNS", "PROVEN_REOFFENDING", "build", "proven_reoffending"]
@@ -146,7 +155,6 @@ PROVEN_REOFFENDING: _Preset = {"window_days": 365, "date_basis": "offence", "pro
 
 END_REASONS = ("window_end", "censor_date", "extraction")
 DATE_BASES = ("offence", "conviction")
-_NAT = np.iinfo(np.int64).min
 _NO_EVENT = np.iinfo(np.int64).max
 
 
@@ -620,115 +628,6 @@ def proven_reoffending(
 
 
 # ---- helpers ---------------------------------------------------------------------------
-
-
-def _positive_int(name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
-    return int(value)
-
-
-def _require(frame: pd.DataFrame, table: str, columns) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            have = ", ".join(map(str, frame.columns)) or "none"
-            raise DataError(f"missing column (the table has: {have})", table=table, column=column)
-
-
-def _more(count: int) -> str:
-    return f" ({count - 1} more rows like it)" if count > 1 else ""
-
-
-def _fail(table: str, column: str, mask: np.ndarray, message: str, ids=None, values=None) -> None:
-    """Raise a DataError for the first row where ``mask`` is true (1-based position)."""
-    bad = np.flatnonzero(mask)
-    if bad.size == 0:
-        return
-    pos = int(bad[0])
-    if values is not None:
-        message += f" {values[pos]!r}"
-    if ids is not None:
-        message += f" (id {ids[pos]!r})"
-    raise DataError(message + _more(bad.size), table=table, row=pos + 1, column=column)
-
-
-class _Latest:
-    """The last day a record can be dated: the extraction date, or today without one."""
-
-    def __init__(self, day: int, kind: str):
-        self.day, self.kind = day, kind
-
-    def check(self, table: str, column: str, days: np.ndarray, rows: np.ndarray, what: str, ids) -> None:
-        bad = np.flatnonzero(rows & (days != _NAT) & (days > self.day))
-        if bad.size == 0:
-            return
-        pos = int(bad[0])
-        when = (f"after the extraction date {_iso(self.day)}" if self.kind == "extraction"
-                else f"in the future (after today, {_iso(self.day)})")
-        raise DataError(f"{what} {_iso(days[pos])} is {when} (id {ids[pos]!r})" + _more(bad.size),
-                        table=table, row=pos + 1, column=column)
-
-
-def _stamp_day(stamp: pd.Timestamp) -> int:
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
-    return int(np.datetime64(stamp.to_datetime64(), "D").astype(np.int64))
-
-
-def _iso(day: int) -> str:
-    return str(np.datetime64(int(day), "D"))
-
-
-def _to_datetime(days: np.ndarray) -> np.ndarray:
-    return days.astype("datetime64[D]").astype("datetime64[ns]")  # _NAT maps to NaT
-
-
-def _days(frame: pd.DataFrame, table: str, column: str, *, check=None, ids=None):
-    """Day numbers (days since 1970-01-01) of a date column, and where a date is present.
-
-    Missing dates become ``_NAT``. Unparsable values in rows selected by ``check``
-    (default: all rows) raise a DataError.
-    """
-    series = frame[column]
-    dtype = series.dtype
-    late: dict[int, int] = {}  # ISO dates beyond pandas' range, by position
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        series = series.dt.tz_localize(None)
-    elif not pd.api.types.is_datetime64_dtype(dtype):
-        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            rows = np.ones(len(series), bool) if check is None else check
-            rows = rows & series.notna().to_numpy()
-            _fail(table, column, rows, f"dates must be dates or ISO 8601 text, not {dtype} such as", ids, series.to_numpy())
-        try:
-            parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
-        except (TypeError, ValueError) as exc:  # e.g. mixed time zones
-            raise DataError(f"dates could not be read: {exc}", table=table, column=column) from exc
-        unparsable = (parsed.isna() & series.notna()).to_numpy()
-        if check is not None:
-            unparsable &= check
-        late = {int(i): day for i in np.flatnonzero(unparsable) if (day := _beyond_pandas(series.iloc[i])) is not None}
-        unparsable[list(late)] = False
-        _fail(table, column, unparsable, "unparsable date", ids, series.to_numpy())
-        series = parsed.dt.tz_localize(None) if isinstance(parsed.dtype, pd.DatetimeTZDtype) else parsed
-    values = series.to_numpy().astype("datetime64[D]").astype(np.int64)
-    for i, day in late.items():
-        values[i] = day
-    return values, values != _NAT
-
-
-def _beyond_pandas(value) -> int | None:
-    """Day number of an ISO 8601 date outside pandas' range (1677-09-22 to 2262-04-11), such as
-    2999-01-01, so that it is reported as late (after the extraction, in the future), not unparsable."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, datetime):
-        value = value.date()
-    if not isinstance(value, date) or pd.Timestamp.min.date() <= value <= pd.Timestamp.max.date():
-        return None
-    return (value - date(1970, 1, 1)).days
 
 
 def _members(frame: pd.DataFrame, table: str, id_column: str, index: pd.Index):

@@ -7,6 +7,7 @@ from rjtrial.cli._base import EXIT_OK, add_command, by_option, db_option, emit, 
 
 
 def add_commands(sub) -> None:
+    """Add ``amend`` to the ``rjtrial`` command-line parser."""
     p = add_command(
         sub, "amend", "amend the protocol (add sites or strata levels, close levels, new eligibility questions, "
         "more capacity) by appending a sealed segment", cmd_amend,
@@ -25,6 +26,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_amend(args) -> int:
+    """Run ``rjtrial amend``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:

@@ -13,6 +13,7 @@ from rjtrial.cli._io import read_table, write_private
 
 
 def add_commands(sub) -> None:
+    """Add ``followup`` and ``analyse`` to the ``rjtrial`` command-line parser."""
     p = add_command(sub, "followup", "build the follow-up table (one row per participant) from criminal records", cmd_followup)
     p.add_argument("--participants", required=True, help="participants CSV (id, arm, randomised_on, ...), e.g. from export")
     p.add_argument("--offences", required=True, help="offences CSV (id, offence_date, conviction_date, offence_type)")
@@ -43,6 +44,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_followup(args) -> int:
+    """Run ``rjtrial followup``; returns the exit code."""
     from rjtrial import followup, outcome
 
     participants = read_table(args.participants, "participants")
@@ -83,6 +85,7 @@ def cmd_followup(args) -> int:
 
 
 def cmd_analyse(args) -> int:
+    """Run ``rjtrial analyse``; returns the exit code."""
     from rjtrial.primary import primary_results
 
     from rjtrial import outcome

@@ -7,6 +7,7 @@ from rjtrial.cli._base import EXIT_OK, add_command, by_option, db_option, emit, 
 
 
 def add_commands(sub) -> None:
+    """Add ``backup`` and ``restore`` to the ``rjtrial`` command-line parser."""
     p = add_command(sub, "backup", "write a consistent online copy of the registry (SQLite backup API or pg_dump) "
                     "with its SHA-256 and the head it covers", cmd_backup)
     db_option(p)
@@ -32,6 +33,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_backup(args) -> int:
+    """Run ``rjtrial backup``; returns the exit code."""
     from rjtrial.registry.backup import backup
 
     result = backup(args.db, args.output, by=args.by)
@@ -40,6 +42,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    """Run ``rjtrial restore``; returns the exit code."""
     from rjtrial.cli._base import CommandError
     from rjtrial.cli.registry import _receipts
     from rjtrial.registry.backup import restore

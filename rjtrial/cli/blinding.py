@@ -9,6 +9,7 @@ from rjtrial.cli._base import (
 
 
 def add_commands(sub) -> None:
+    """Add ``sap freeze`` and ``unblind`` to the ``rjtrial`` command-line parser."""
     sap = sub.add_parser("sap", help="the statistical analysis plan: freeze it before unblinding",
                          description="The statistical analysis plan (SAP) of a blinded analysis.")
     inner = sap.add_subparsers(dest="sap_command", metavar="COMMAND", parser_class=Parser)
@@ -31,6 +32,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_freeze(args) -> int:
+    """Run ``rjtrial sap freeze``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=key_path(args)) as reg:
@@ -40,6 +42,7 @@ def cmd_freeze(args) -> int:
 
 
 def cmd_unblind(args) -> int:
+    """Run ``rjtrial unblind``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:

@@ -21,6 +21,7 @@ ENROL_KEY_WARNING = (
 
 
 def add_commands(sub) -> None:
+    """Add registry commands (``init``, ``enrol``, ``event``, ``export``, ``consort``, ``verify``, ``unseal``) to the ``rjtrial`` command-line parser."""
     p = add_command(sub, "init", "create a registry, seal the allocation sequence, write a new key file", cmd_init)
     p.add_argument("protocol", help="protocol TOML file")
     db_option(p)
@@ -96,6 +97,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_init(args) -> int:
+    """Run ``rjtrial init``; returns the exit code."""
     from rjtrial.protocol import Protocol
     from rjtrial.registry import Registry
 
@@ -122,6 +124,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_enrol(args) -> int:
+    """Run ``rjtrial enrol``; returns the exit code."""
     from rjtrial.registry import Registry
 
     strata = pairs(args.stratum, "--stratum")
@@ -155,6 +158,7 @@ def cmd_enrol(args) -> int:
 
 
 def cmd_event(args) -> int:
+    """Run ``rjtrial event``; returns the exit code."""
     from rjtrial.registry import Registry
 
     detail = pairs(args.detail, "--detail")
@@ -178,6 +182,7 @@ def _receipts(args) -> list[str]:
 
 
 def cmd_verify(args) -> int:
+    """Run ``rjtrial verify``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=key_path(args)) as reg:
@@ -187,6 +192,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_export(args) -> int:
+    """Run ``rjtrial export``; returns the exit code."""
     from rjtrial.registry import Registry, participants_csv
 
     if args.blinded and key_path(args) is None:
@@ -204,6 +210,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_consort(args) -> int:
+    """Run ``rjtrial consort``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db) as reg:
@@ -213,6 +220,7 @@ def cmd_consort(args) -> int:
 
 
 def cmd_unseal(args) -> int:
+    """Run ``rjtrial unseal``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:

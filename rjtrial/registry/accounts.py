@@ -92,6 +92,7 @@ def check_name(name: str) -> str:
 
 
 def valid_name(name) -> bool:
+    """Is ``name`` a valid user name (matched in full, so no trailing newline)?"""
     return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 

@@ -512,6 +512,7 @@ class ChainState:
 
 
 def amendment_rows(conn) -> list[Mapping[str, Any]]:
+    """The amendment entries of the audit log (seq, at, payload), in order."""
     return conn.execute(
         select(store.audit.c.seq, store.audit.c.at, store.audit.c.payload)
         .where(store.audit.c.action == ACTION).order_by(store.audit.c.seq)
@@ -519,6 +520,7 @@ def amendment_rows(conn) -> list[Mapping[str, Any]]:
 
 
 def count(conn) -> int:
+    """How many amendments the audit log holds."""
     from sqlalchemy import func
 
     return int(conn.execute(select(func.count()).select_from(store.audit).where(store.audit.c.action == ACTION)).scalar())

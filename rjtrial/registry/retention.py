@@ -55,6 +55,7 @@ _FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 def digest(salt: str, fields: Mapping[str, str]) -> str:
+    """The salted SHA-256 of personal fields that the audit log holds in their place."""
     return sha256_hex("rjtrial-personal-v1", salt, canonical_json(dict(fields)))
 
 
