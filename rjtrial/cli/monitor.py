@@ -85,6 +85,7 @@ def add_commands(subparsers) -> None:
 
 
 def cmd_design(args) -> int:
+    """Run ``rjtrial monitor design``; returns the exit code."""
     from rjtrial.monitor import design
 
     information = _fractions(args.information)
@@ -118,6 +119,7 @@ def read_design(path: str):
 
 
 def cmd_look(args) -> int:
+    """Run ``rjtrial monitor look``: the look computed, checked and logged; returns the exit code."""
     from rjtrial import outcome
     from rjtrial.monitor import look
     from rjtrial.registry import Registry

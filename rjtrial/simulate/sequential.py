@@ -176,6 +176,7 @@ class SequentialCheck(Result):
         return frame
 
     def format(self, digits: int = 4) -> str:
+        """The check as text: the level or power found, its Monte Carlo error and the per-look stops."""
         what = "type I error" if self.hypothesis == "null" else "power"
         lines = [f"{what} by simulation: {self.rejection_rate:.{digits}f} (Monte Carlo s.e. {self.mc_std_error:.{digits}f}, "
                  f"95% interval {self.ci_lower:.{digits}f} to {self.ci_upper:.{digits}f}) over {self.reps:,} trials; "
@@ -300,6 +301,7 @@ class SequentialTrials(Result):
         )
 
     def format(self, digits: int = 3) -> str:
+        """The simulated trials as text: the settings, then the events and statistics per look."""
         s = self.settings
         head = (f"{s['reps']:,} simulated trials of {s['scenario']} (n = {s['n']}, hazard ratio treated "
                 f"{s['hazard_ratio']:g}), looks at information {', '.join(f'{t:.3g}' for t in s['information'])}; "
@@ -307,6 +309,7 @@ class SequentialTrials(Result):
         return head + "\n" + self.summary_frame().to_string(index=False, float_format=lambda v: f"{v:.{digits}f}")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the settings and the per-look summary."""
         return {"settings": jsonable(dict(self.settings)), "looks": jsonable(self.summary_frame())}
 
 
