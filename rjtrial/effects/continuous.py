@@ -46,10 +46,11 @@ def _smd_frame(inputs, d, n1, n2, m, *, corrected: bool) -> pd.DataFrame:
                   extra={"n_treatment": n1, "n_control": n2})
 
 
-def _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study):
+def _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study,
+                na_action):
     inputs = Inputs(data, {"mean_treatment": mean_treatment, "sd_treatment": sd_treatment,
                            "n_treatment": n_treatment, "mean_control": mean_control,
-                           "sd_control": sd_control, "n_control": n_control}, study=study)
+                           "sd_control": sd_control, "n_control": n_control}, study=study, na_action=na_action)
     inputs.finite("mean_treatment", "sd_treatment", "mean_control", "sd_control")
     inputs.non_negative("sd_treatment", "sd_control", what="standard deviation")
     n1, n2, m = _sizes(inputs)
@@ -71,6 +72,7 @@ def hedges_g(
     sd_control,
     n_control,
     study=None,
+    na_action: str = "omit",
 ) -> pd.DataFrame:
     """Hedges' g: standardised mean difference with the exact small-sample correction.
 
@@ -82,6 +84,10 @@ def hedges_g(
         Group means, standard deviations and sizes.
     study : str or array-like, optional
         Study labels (index of the result and named in errors).
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
 
     Returns
     -------
@@ -119,7 +125,7 @@ def hedges_g(
     0   -0.3552    0.0131
     """
     inputs, d, n1, n2, m = _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control,
-                                       sd_control, n_control, study)
+                                       sd_control, n_control, study, na_action)
     return _smd_frame(inputs, d, n1, n2, m, corrected=True)
 
 
@@ -133,6 +139,7 @@ def cohens_d(
     sd_control,
     n_control,
     study=None,
+    na_action: str = "omit",
 ) -> pd.DataFrame:
     """Cohen's d: standardised mean difference without the small-sample correction.
 
@@ -158,7 +165,7 @@ def cohens_d(
     -0.356
     """
     inputs, d, n1, n2, m = _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control,
-                                       sd_control, n_control, study)
+                                       sd_control, n_control, study, na_action)
     return _smd_frame(inputs, d, n1, n2, m, corrected=False)
 
 
@@ -169,6 +176,7 @@ def smd_from_t(
     n_treatment,
     n_control,
     study=None,
+    na_action: str = "omit",
     small_sample_correction: bool = True,
 ) -> pd.DataFrame:
     """Standardised mean difference from a two-sample t statistic (treatment minus control).
@@ -183,6 +191,10 @@ def smd_from_t(
         Group sizes.
     study : str or array-like, optional
         Study labels.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
     small_sample_correction : bool, default True
         True gives Hedges' g (``measure="hedges_g"``), False Cohen's d.
 
@@ -203,7 +215,7 @@ def smd_from_t(
     0.7578
     """
     inputs = Inputs(data, {"t_statistic": t_statistic, "n_treatment": n_treatment, "n_control": n_control},
-                    study=study)
+                    study=study, na_action=na_action)
     inputs.finite("t_statistic")
     n1, n2, m = _sizes(inputs)
     d = inputs["t_statistic"] * np.sqrt(1 / n1 + 1 / n2)
@@ -219,6 +231,7 @@ def smd_from_p(
     sign=None,
     alternative: str = "two-sided",
     study=None,
+    na_action: str = "omit",
     small_sample_correction: bool = True,
 ) -> pd.DataFrame:
     """Standardised mean difference from the p value of a two-sample t test.
@@ -238,6 +251,10 @@ def smd_from_p(
         The test's alternative: ``"greater"`` means p = P(T >= t), ``"less"`` p = P(T <= t).
     study : str or array-like, optional
         Study labels.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
     small_sample_correction : bool, default True
         True gives Hedges' g, False Cohen's d.
 
@@ -266,7 +283,7 @@ def smd_from_p(
         if sign is None:
             raise ValueError("a two-sided p value carries no direction: give sign (+1 or -1 per study)")
         arguments["sign"] = sign
-    inputs = Inputs(data, arguments, study=study)
+    inputs = Inputs(data, arguments, study=study, na_action=na_action)
     inputs.finite("p_value")
     p = inputs["p_value"]
     inputs.require((p > 0) & (p <= 1), "p_value", lambda i: f"p value {p[i]:g} is not in (0, 1]")

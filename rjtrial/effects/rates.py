@@ -19,6 +19,7 @@ def log_incidence_rate_ratio(
     events_control,
     person_time_control,
     study=None,
+    na_action: str = "omit",
     add: float = 0.5,
     to: str = "only_zero",
     drop_double_zero: bool = False,
@@ -33,6 +34,10 @@ def log_incidence_rate_ratio(
         Events (e.g. reoffences) and time at risk (e.g. person-years of street time) per arm.
     study : str or array-like, optional
         Study labels.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
     add : float, default 0.5
         Added to both counts of the studies chosen by ``to``.
     to : {"only_zero", "all", "if_any_zero", "none"}, default "only_zero"
@@ -67,7 +72,7 @@ def log_incidence_rate_ratio(
         raise ValueError(f"add must be a non-negative number, got {add!r}")
     inputs = Inputs(data, {"events_treatment": events_treatment, "person_time_treatment": person_time_treatment,
                            "events_control": events_control, "person_time_control": person_time_control},
-                    study=study)
+                    study=study, na_action=na_action)
     inputs.finite(*RATE_COLUMNS)
     inputs.non_negative("events_treatment", "events_control")
     inputs.whole("events_treatment", "events_control")

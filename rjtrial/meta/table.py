@@ -86,7 +86,7 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
         if missing:
             raise DataError(f"--measure {measure} needs columns {', '.join(needed)} (or estimate and variance); "
                             f"missing {', '.join(missing)}", table=source)
-        es = getattr(effects, measure)(table, **{c: c for c in needed})
+        es = getattr(effects, measure)(table, **{c: c for c in needed}, na_action="raise")
         prepare(es)
     except DataError as exc:
         raise (in_table(exc, source) if exc.table != source else exc) from None
