@@ -213,3 +213,54 @@ def check_positive_variance(inputs: Inputs, variance: np.ndarray, *, hint: str =
     inputs.require(ok & ~np.isinf(variance), None,
                    lambda i: f"sampling variance is {variance[i]:g}; the study carries no usable information"
                    + (f" ({hint})" if hint else ""))
+
+
+# ---- shared by the measures: zero-count corrections, variance types, weighted means ------------------
+#: Which studies receive the zero-count correction ``add`` (metafor's ``to``: only0, all, if0all, none).
+CORRECTION_TARGETS = ("only_zero", "all", "if_any_zero", "none")
+
+
+def check_correction(add: float, to: str) -> None:
+    """``add`` a non-negative number and ``to`` one of :data:`CORRECTION_TARGETS` (ValueError otherwise)."""
+    if to not in CORRECTION_TARGETS:
+        raise ValueError(f"to={to!r}: choose one of {', '.join(map(repr, CORRECTION_TARGETS))}")
+    if isinstance(add, bool) or not isinstance(add, (int, float, np.integer, np.floating)) or not np.isfinite(add) \
+            or add < 0:
+        raise ValueError(f"add must be a non-negative number, got {add!r}")
+
+
+def correction_mask(has_zero: np.ndarray, to: str, *, eligible: np.ndarray | None = None) -> np.ndarray:
+    """The studies that get the correction: those with a zero count (``"only_zero"``), all
+    (``"all"``), all if any has a zero count (``"if_any_zero"``), or none. ``eligible`` leaves
+    out rows that take no part (dropped double-zero tables, omitted studies)."""
+    has_zero = np.asarray(has_zero, dtype=bool)
+    eligible = np.ones_like(has_zero) if eligible is None else np.asarray(eligible, dtype=bool)
+    has_zero = has_zero & eligible
+    if to == "all":
+        return eligible.copy()
+    if to == "only_zero":
+        return has_zero
+    if to == "if_any_zero":
+        return eligible.copy() if has_zero.any() else np.zeros_like(has_zero)
+    return np.zeros_like(has_zero)
+
+
+def check_variance_type(variance_type: str, allowed: tuple[str, ...], measure: str) -> str:
+    if variance_type not in allowed:
+        raise ValueError(f"variance_type={variance_type!r} for {measure}: choose one of "
+                         f"{', '.join(map(repr, allowed))}")
+    return variance_type
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """sum(w x) / sum(w) over the rows where both are present (metafor's ``.wmean(na.rm = TRUE)``)."""
+    values, weights = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    keep = ~(np.isnan(values) | np.isnan(weights))
+    return float(np.sum(values[keep] * weights[keep]) / np.sum(weights[keep]))
+
+
+def require_defined(inputs: Inputs, values: np.ndarray, column: str | None, message) -> None:
+    """An estimate or variance that the inputs leave undefined (infinite or NaN; R ``escalc``
+    returns NA) is an error naming the study."""
+    with np.errstate(invalid="ignore"):
+        inputs.require(np.isfinite(values), column, message)
