@@ -364,7 +364,7 @@ def bayes(
     ...                    "variance": [0.3594, 0.3096, 0.7750, 0.2078, 0.4122, 2.3373]})
     >>> res = bayes(es, tau_prior="half-normal", tau_scale=0.5, mu_prior=(0, 4))
     >>> print(f"mu {res.estimate:.3f} [{res.ci_lower:.3f}, {res.ci_upper:.3f}], tau {res.tau:.3f}")
-    mu -1.573 [-2.238, -0.934], tau 0.345
+    mu -1.574 [-2.238, -0.934], tau 0.344
     """
     alpha = _check_alpha(alpha)
     interval = _check_interval(interval)
