@@ -222,8 +222,8 @@ class BayesResult(Result):
 
     def plot(self, *, fig=None, exponentiate: bool = False):
         """The joint posterior of (tau, mu) and the marginal posteriors (see
-        :func:`rjtrial.meta.bayes_plots.plot_posterior`); returns the Figure."""
-        from rjtrial.meta.bayes_plots import plot_posterior
+        :func:`rjtrial.meta.bayesian_plots.plot_posterior`); returns the Figure."""
+        from rjtrial.meta.bayesian_plots import plot_posterior
 
         return plot_posterior(self, fig=fig, exponentiate=exponentiate)
 
@@ -343,7 +343,7 @@ def bayes(
     This is the model and approach of R ``bayesmeta`` (Röver 2020), computed without its
     discretisation of the mixture (DIRECT algorithm; default accuracy ~1e-5 for mu and ~1e-3
     for shrinkage quantiles). Agreement: with an independent two-dimensional quadrature of
-    the joint posterior to 1e-8 (tests/test_meta_bayes.py); with ``bayesmeta`` 3.4 run at
+    the joint posterior to 1e-8 (tests/test_meta_bayesian.py); with ``bayesmeta`` 3.4 run at
     ``delta = 1e-6, epsilon = 1e-9`` to 1e-6 on Crins et al. (2014), dat.bcg and
     dat.hart1999 (tests/validation/test_crins2014_bayes.py); with the numbers published in
     Röver (2020), section 3.3, to their printed precision for tau and to bayesmeta's default
