@@ -34,7 +34,12 @@ from rjtrial.survival.logrank import LogrankResult, logrank
 from rjtrial.survival.ph_test import proportional_hazards_test
 from rjtrial.survival.recurrent import andersen_gill
 from rjtrial.survival.rmst import RMSTResult, rmst
-from rjtrial.survival.sample_size import minimum_detectable_hazard_ratio
+from rjtrial.survival.sample_size import (
+    minimum_detectable_hazard_ratio,
+    schoenfeld_events,
+    schoenfeld_power,
+    schoenfeld_sample_size,
+)
 from rjtrial.survival.batched import BatchedCox, BatchedLogrank, cox_batch, logrank_batch  # numba: on first use
 
 __all__ = [
@@ -64,4 +69,7 @@ __all__ = [
     "minimum_detectable_hazard_ratio",
     "proportional_hazards_test",
     "rmst",
+    "schoenfeld_events",
+    "schoenfeld_power",
+    "schoenfeld_sample_size",
 ]
