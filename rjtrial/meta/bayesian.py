@@ -227,6 +227,13 @@ class BayesResult(Result):
 
         return plot_posterior(self, fig=fig, exponentiate=exponentiate)
 
+    def plot_forest(self, *, ax=None):
+        """Forest plot of the observed and shrunken study effects, mu and the prediction interval
+        (see :func:`rjtrial.meta.bayesian_plots.plot_forest`); returns the Figure."""
+        from rjtrial.meta.bayesian_plots import plot_forest
+
+        return plot_forest(self, ax=ax)
+
     # ---- people and programs ------------------------------------------------------------------
     def format(self, digits: int = 4) -> str:
         level = f"{100 * (1 - self.alpha):g}%"

@@ -114,6 +114,64 @@ def plot_posterior(result, *, fig=None, exponentiate: bool = False, regions=REGI
     return fig
 
 
+def plot_forest(result, *, ax=None):
+    """Forest plot of a Bayesian meta-analysis, as bayesmeta's ``forestplot``: each study's
+    observed effect with its 95% interval (black), its shrunken effect -- posterior median and
+    credible interval of its true effect -- below it (grey), and the posterior of mu and the
+    prediction interval at the bottom.
+
+    Parameters
+    ----------
+    result : BayesResult
+        From :func:`rjtrial.meta.bayes`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; by default a new figure's.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> from rjtrial.meta import bayes
+    >>> es = pd.DataFrame({"estimate": [-0.9, -1.6, -0.2, -0.4], "variance": [0.36, 0.44, 0.05, 0.02]})
+    >>> fig = plot_forest(bayes(es))
+    >>> len(fig.axes[0].get_yticklabels())
+    6
+    """
+    import matplotlib.pyplot as plt
+
+    studies = result.shrinkage
+    k = len(studies)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * (k + 2)))
+    z = 1.959963984540054
+    rows = np.arange(k + 2)[::-1]
+    for y, (_, r) in zip(rows[:k], studies.iterrows()):
+        ax.plot([r.observed - z * r.observed_std_error, r.observed + z * r.observed_std_error], [y + 0.12] * 2,
+                color="black", lw=1)
+        ax.plot(r.observed, y + 0.12, "s", color="black", ms=4)
+        ax.plot([r.ci_lower, r.ci_upper], [y - 0.12] * 2, color="grey", lw=1)
+        ax.plot(r.estimate, y - 0.12, "o", color="grey", ms=4)
+    y_mu, y_new = rows[k], rows[k + 1]
+    ax.fill([result.ci_lower, result.estimate, result.ci_upper, result.estimate],
+            [y_mu, y_mu + 0.25, y_mu, y_mu - 0.25], color="red")
+    ax.fill([result.pi_lower, result.pi_upper, result.pi_upper, result.pi_lower],
+            [y_new - 0.1, y_new - 0.1, y_new + 0.1, y_new + 0.1], color="blue", alpha=0.5)
+    ax.axvline(result.estimate, color="red", lw=0.6, ls=":")
+    ax.set_yticks(rows)
+    ax.set_yticklabels([*map(str, studies.index), "mu", "new study"])
+    label = MEASURE_LABELS.get(result.measure or "", result.measure or "effect")
+    level = f"{100 * (1 - result.alpha):g}%"
+    ax.set_xlabel(f"{label}: observed with 95% CI (black), shrunken with {level} {result.interval} interval (grey)")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def _region_levels(density: np.ndarray, regions) -> list[float]:
     """Density thresholds whose upper level sets hold the given probabilities (on the grid)."""
     values = np.sort(density.ravel())[::-1]
