@@ -335,3 +335,27 @@ def test_the_plot_has_the_joint_and_both_marginals():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_the_forest_plot_shows_observed_and_shrunken_effects_mu_and_the_prediction():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = fitted("crins-half-normal")
+    fig = res.plot_forest()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [*map(str, res.shrinkage.index), "mu", "new study"]
+    segments = [line.get_xdata() for line in ax.get_lines() if len(line.get_xdata()) == 2]
+    study = res.shrinkage.iloc[0]
+    assert [study.ci_lower, study.ci_upper] in [list(x) for x in segments]  # the shrunken interval
+    z = 1.959963984540054
+    observed = [study.observed - z * study.observed_std_error, study.observed + z * study.observed_std_error]
+    assert any(np.allclose(x, observed) for x in segments)
+    diamond = ax.patches[0].get_xy()[:, 0]
+    assert diamond.min() == pytest.approx(res.ci_lower) and diamond.max() == pytest.approx(res.ci_upper)
+    band = ax.patches[1].get_xy()[:, 0]
+    assert band.min() == pytest.approx(res.pi_lower) and band.max() == pytest.approx(res.pi_upper)
+    plt.close(fig)
