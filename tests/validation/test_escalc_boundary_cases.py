@@ -1,7 +1,7 @@
 """Boundary cases of every count-based measure and of correlations, against R metafor's escalc.
 
-Made-up tables (tests/reference/escalc_boundary_*.csv, written by the R script) with no events,
-only events, double-zero 2x2 tables, samples of one, zero event counts in rate data, and
+Made-up tables (tests/reference/escalc_boundary_proportions.csv and its siblings, written by the
+R script) with no events, only events, double-zero 2x2 tables, samples of one, zero event counts in rate data, and
 correlations of -1, 1 and 0.999 on 3 to 100 participants, under each zero-count rule ``to``
 (escalc's only0, all, if0all, none) and increments ``add`` of 1/2, 1/4 and 0, and escalc's own
 defaults. Expected values are R 4.2.2 / metafor 3.8-1 from tests/reference/metafor_escalc.R.
