@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-
 from typing import TYPE_CHECKING
 
 from rjtrial.cli._base import CommandError
