@@ -29,7 +29,25 @@ TOL = {
     "published_shrinkage": {"abs": 1e-3, "rel": 0},  # paper: two studies' shrunken effects (default mixture)
     "published_tail": {"abs": 2e-6, "rel": 0},  # paper: P(mu > 0) = 6.2e-5, a tail of the default mixture
     "bayesmeta": {"abs": 1e-6, "rel": 0},  # bayesmeta 3.4 at delta = 1e-6, epsilon = 1e-9: every summary
+    # bayesmeta's shortest intervals: the left end found by R's optimize() at its default tolerance
+    # (.Machine$double.eps^0.25 = 1.2e-4) on a flat width; their width and coverage are held to 1e-6
+    "bayesmeta_shortest": {"abs": 1.2e-4, "rel": 0},
 }
+
+
+def assert_shortest(result, parameter, ours, theirs, alpha=0.05) -> None:
+    """A shortest interval against bayesmeta's: no wider (to ``TOL["bayesmeta"]``), bayesmeta's
+    holding 1 - alpha under our posterior (to ``TOL["bayesmeta"]``), the ends within
+    ``TOL["bayesmeta_shortest"]``."""
+    import numpy as np
+
+    tolerance = TOL["bayesmeta"]["abs"]
+    (lower, upper), (r_lower, r_upper) = ours, theirs
+    assert upper - lower <= r_upper - r_lower + tolerance, (parameter, upper - lower, r_upper - r_lower)
+    coverage = float(np.asarray(result.cdf(parameter, r_upper) - result.cdf(parameter, r_lower)).ravel()[0])
+    assert abs(coverage - (1 - alpha)) <= tolerance, (parameter, coverage)
+    assert abs(lower - r_lower) <= TOL["bayesmeta_shortest"]["abs"] and abs(upper - r_upper) <= \
+        TOL["bayesmeta_shortest"]["abs"], (parameter, lower - r_lower, upper - r_upper)
 
 
 @lru_cache(maxsize=1)
