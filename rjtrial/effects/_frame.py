@@ -14,10 +14,10 @@ missing column) and says so in an :class:`rjtrial.errors.RjtrialWarning`; ``"rai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import sys
 import warnings
+from collections.abc import Mapping
+from types import FrameType
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,8 @@ def record_omitted(frame: pd.DataFrame, inputs: Inputs) -> None:
 
 def outside_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first caller outside :mod:`rjtrial.effects`."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_globals.get("__name__", "").startswith("rjtrial.effects"):
         frame, level = frame.f_back, level + 1
     return level

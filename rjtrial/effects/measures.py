@@ -8,6 +8,7 @@ and calls the function with the rest of the arguments.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -26,7 +27,7 @@ class Measure:
     """One effect-size measure: its function, R ``escalc`` code (None where escalc has none),
     the inputs it needs and fixed options (the standardiser of a standardised mean change)."""
 
-    function: object
+    function: Callable[..., pd.DataFrame]
     escalc: str | None
     inputs: tuple[str, ...]
     options: dict = field(default_factory=dict)

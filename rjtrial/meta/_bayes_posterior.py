@@ -16,6 +16,7 @@ accuracy is that of the quadrature, ~1e-12 for these smooth integrands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ class Model:
 
     y: np.ndarray
     v: np.ndarray
-    log_prior: object
+    log_prior: Callable[[np.ndarray], np.ndarray]
     mu_mean: float | None = None
     mu_sd: float | None = None
 
@@ -56,13 +57,13 @@ class Model:
             sw = w.sum(axis=1)
             swy = (w * self.y[None, :]).sum(axis=1)
             logdet = np.log(total).sum(axis=1)
-            if self.mu_sd is not None:
+            if self.mu_sd is not None and self.mu_mean is not None:
                 sw = sw + 1.0 / self.mu_sd**2
                 swy = swy + self.mu_mean / self.mu_sd**2
                 logdet = logdet + 2 * np.log(self.mu_sd)
             mean = swy / sw
             q = (w * (self.y[None, :] - mean[:, None]) ** 2).sum(axis=1)
-            if self.mu_sd is not None:
+            if self.mu_sd is not None and self.mu_mean is not None:
                 q = q + (self.mu_mean - mean) ** 2 / self.mu_sd**2
             out_ll[start:start + chunk] = -0.5 * (logdet + q + np.log(sw))
             out_mean[start:start + chunk] = mean
@@ -74,7 +75,7 @@ class Model:
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         ll, _, _ = self.conditional(np.maximum(tau, 0.0))
         with np.errstate(divide="ignore"):
-            lp = np.asarray(self.log_prior(np.maximum(tau, 0.0)), dtype=float) + ll
+            lp = np.asarray(self.log_prior(np.maximum(tau, 0.0)), dtype=np.float64) + ll
         return np.where(tau < 0, -np.inf, lp)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -149,7 +150,7 @@ class BayesResult(Result):
     converged: bool = True
     n_nodes: int = 0
     notes: tuple = ()
-    _posterior: Posterior = field(default=None, repr=False)
+    _posterior: Any = field(default=None, repr=False)  # the Posterior (None only before construction)
 
     # ---- tidy frames --------------------------------------------------------------------------
     def summary_frame(self) -> pd.DataFrame:
@@ -444,7 +445,7 @@ def _shrinkage(posterior: Posterior, y, v, studies, alpha: float, interval: str)
     chunk = max(1, int(2_000_000 // posterior.tau.size))
     for start in range(0, k, chunk):
         idx = np.arange(start, min(start + chunk, k))
-        pairs = [posterior.mixture("study", i) for i in idx]
+        pairs = [posterior.mixture("study", int(i)) for i in idx]
         means, sds = np.array([m for m, _ in pairs]), np.array([s for _, s in pairs])
         mean[idx], sd[idx] = posterior.moments(means, sds)
         median[idx] = posterior.quantile(np.full(idx.size, 0.5), means, sds)
