@@ -159,7 +159,7 @@ class Service:
         self.registry = registry
         self.config = config
         self.accounts = Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
-        self.security_log = SecurityLog(self.accounts.engine, self.accounts.store.derived_secret("security-log"),
+        self.security_log = SecurityLog(self.accounts.tables, self.accounts.store.derived_secret("security-log"),
                                         max_rows=config.security_log_rows)
         environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined

@@ -15,14 +15,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import Any, Mapping
 
-from sqlalchemy import func, select
-
-from rjtrial.registry import store
 from rjtrial.web.accounts import User
 
 log = logging.getLogger("rjtrial.web")
@@ -32,21 +28,9 @@ class SiteForbidden(Exception):
     """The user may not enrol at (or see) this site."""
 
 
-def _row_dict(row: Mapping[str, Any], order=()) -> dict[str, Any]:
-    strata = json.loads(row["strata"])
-    strata = {k: strata[k] for k in order if k in strata} | strata  # the protocol's order of strata
-    return {
-        "status": row["status"],
-        "referral_id": row["referral_id"],
-        "arm": row["arm"],
-        "sequence_number": row["sequence_number"],
-        "receipt": row["receipt"],
-        "reasons": json.loads(row["reasons"]),
-        "randomised_on": row["at"] if row["status"] == "randomised" else None,
-        "strata": strata,
-        "at": row["at"],
-        "by": row["by"],
-    }
+def _row_dict(referral) -> dict[str, Any]:
+    """A :class:`rjtrial.registry.reads.Referral` as the service lists it."""
+    return referral.to_dict()
 
 
 def result_dict(result) -> dict[str, Any]:
@@ -54,20 +38,14 @@ def result_dict(result) -> dict[str, Any]:
     return {**result.to_dict(), "replayed": False}
 
 
-def _existing(service, referral_id: str) -> dict[str, Any] | None:
-    with store.read_transaction(service.registry._engine) as conn:
-        row = conn.execute(select(store.referrals).where(store.referrals.c.referral_id == referral_id)).mappings().first()
-    return None if row is None else dict(row)
-
-
 def replay(service, user: User, referral_id: str, strata: Mapping[str, str], answers: Mapping[str, str]):
     """The earlier result of this same request by this same user, or None."""
-    row = _existing(service, referral_id)
-    if row is None or row["by"] != user.name:
+    found = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
+    if found is None or found.referral_id != referral_id or found.by != user.name:
         return None
-    if json.loads(row["strata"]) != dict(strata) or json.loads(row["answers"]) != dict(answers):
+    if dict(found.strata) != dict(strata) or dict(found.answers) != dict(answers):
         return None
-    out = _row_dict(row, service.protocol.strata)
+    out = _row_dict(found)
     return {k: out[k] for k in ("status", "referral_id", "arm", "sequence_number", "receipt", "reasons",
                                 "randomised_on", "strata")} | {"replayed": True}
 
@@ -88,7 +66,8 @@ def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answ
     earlier = replay(service, user, referral_id, strata, answers)
     if earlier is not None:
         return earlier
-    result = service.registry.enrol(referral_id, strata=strata, answers=answers, by=user.name)
+    result = service.registry.enrol(referral_id, strata=strata, answers=answers, by=user.name,
+                                    site_stratum=service.config.site_stratum)
     if result.status != "refused":
         if result.status == "randomised":
             notify(service, result_dict(result) | {"at": result.randomised_on, "by": user.name})
@@ -97,8 +76,8 @@ def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answ
     if earlier is not None:
         return earlier
     out = result_dict(result)
-    existing = _existing(service, referral_id)
-    if existing is not None and not service.may_see(user, json.loads(existing["strata"])):
+    existing = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
+    if existing is not None and not service.may_see(user, existing.strata):
         others = [r for r in out["reasons"] if "already enrolled" not in r]
         out["reasons"] = others or [f"referral id {referral_id!r} is already in use"]
     return out
@@ -109,30 +88,18 @@ def receipt_row(service, user: User, referral_id: str) -> dict[str, Any] | None:
     may not see it (the same answer, so that other sites' ids cannot be probed)."""
     if user.role not in ("coordinator", "manager") or not isinstance(referral_id, str) or len(referral_id) > 100:
         return None
-    row = _existing(service, referral_id)
-    if row is None or not service.may_see(user, json.loads(row["strata"])):
+    found = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
+    if found is None or not service.may_see(user, found.strata):
         return None
-    return _row_dict(row, service.protocol.strata)
+    return _row_dict(found)
 
 
 def visible(service, user: User, *, randomised_only: bool = False, limit: int = 200, offset: int = 0):
     """(rows the user may see, newest first; total count) — coordinators: own sites only."""
-    table = store.referrals
-    query = select(table)
-    count = select(func.count()).select_from(table)
-    if randomised_only:
-        query = query.where(table.c.status == "randomised")
-        count = count.where(table.c.status == "randomised")
-    sites = service.allowed_sites(user)
-    with store.read_transaction(service.registry._engine) as conn:
-        if sites is None:
-            total = conn.execute(count).scalar()
-            rows = conn.execute(query.order_by(table.c.audit_seq.desc()).limit(limit).offset(offset)).mappings().all()
-            return [_row_dict(r, service.protocol.strata) for r in rows], int(total)
-        # Sites live inside the strata JSON: filter in Python (portable across back ends).
-        rows = conn.execute(query.order_by(table.c.audit_seq.desc())).mappings().all()
-    mine = [_row_dict(r, service.protocol.strata) for r in rows if service.site_of(json.loads(r["strata"])) in sites]
-    return mine[offset:offset + limit], len(mine)
+    page = service.registry.referrals(status="randomised" if randomised_only else None,
+                                      sites=service.allowed_sites(user), site_stratum=service.config.site_stratum,
+                                      limit=limit, offset=offset)
+    return [_row_dict(r) for r in page.referrals], page.total
 
 
 def notify(service, row: Mapping[str, Any]) -> None:

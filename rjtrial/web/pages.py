@@ -15,11 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from rjtrial.errors import RegistryError, RjtrialError
-from rjtrial.registry import EVENT_KINDS, store
+from rjtrial.registry import EVENT_KINDS
 from rjtrial.web import enrolment
 from rjtrial.web.accounts import ROLES, AccountError, User
 from rjtrial.web import security
@@ -363,18 +362,14 @@ def verify(request: Request, user: User = Depends(page_user)):
 def audit_log(request: Request, user: User = Depends(page_user)):
     _require(user, "auditor", "manager")
     page = _page_number(request)
-    engine = _service(request).registry._engine
-    with store.read_transaction(engine) as conn:
-        total = conn.execute(select(func.count()).select_from(store.audit)).scalar()
-        rows = conn.execute(select(store.audit).order_by(store.audit.c.seq.desc())
-                            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
+    found = _service(request).registry.audit_page(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    total = found.total
     entries = []
-    for r in rows:
-        try:
-            payload = json.dumps(json.loads(r["payload"]), ensure_ascii=False, sort_keys=True)
-        except ValueError:
-            payload = r["payload"]
-        entries.append({**dict(r), "payload": payload})
+    for e in found.entries:
+        payload = (json.dumps(e.payload, ensure_ascii=False, sort_keys=True) if isinstance(e.payload, dict)
+                   else str(e.payload))
+        entries.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "payload": payload,
+                        "hash": e.hash, "prev_hash": e.prev_hash})
     return render(request, "audit.html", user=user, entries=entries, total=total, page=page,
                   pages=max(1, math.ceil(total / PAGE_SIZE)))
 
