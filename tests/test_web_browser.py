@@ -126,5 +126,6 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
     assert row["receipt"] in page and row["receipt"] in receipt_page and row["arm"] in receipt_page
     other = ({"control", "conference"} - {row["arm"]}).pop()
     assert row["arm"] in page and other not in page
-    assert re.search(rf"sequence number\W+{row['sequence_number']}\b", page, re.I), page
+    assert re.search(rf"number at its site\W+{wf.site_number(db, referral)}\b", page, re.I), page
+    assert "sequence number" not in page.lower()  # a coordinator sees the site's numbers only
     assert screenshot.stat().st_size > 5_000

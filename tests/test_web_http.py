@@ -101,7 +101,8 @@ def test_coordinator_enrols_through_the_form_and_sees_allocation_and_receipt(ser
     assert row["status"] == "randomised"
     shown = text_of(response.text)
     assert row["receipt"] in shown
-    assert re.search(rf"\b{row['sequence_number']}\b", shown)
+    assert re.search(rf"number at its site\W+{wf.site_number(service.db, referral)}\b", shown, re.I)
+    assert "sequence number" not in shown.lower()  # a coordinator sees the site's numbers only
     assert row["arm"] in shown
     other = {"control", "conference"} - {row["arm"]}
     # the allocation shown is the stored one: the other arm is not announced as the result
@@ -153,7 +154,8 @@ def test_double_submitted_form_randomises_once(service, carol):
     row = wf.referral_rows(service.db)[referral]
     for page in (first, second):
         shown = text_of(page.text)
-        assert row["receipt"] in shown and re.search(rf"\b{row['sequence_number']}\b", shown)
+        assert row["receipt"] in shown and re.search(rf"number at its site\W+{wf.site_number(service.db, referral)}\b",
+                                                      shown, re.I)
         assert "already enrolled" not in shown.lower()
 
 
@@ -183,8 +185,8 @@ def test_repeated_api_request_is_replayed_not_randomised_again(service):
         different = api.post("/api/enrolments", json={**body, "strata": {"site": "london", "offence": "property"}})
     assert (first.status_code, second.status_code) == (201, 200), (first.text, second.text)
     assert second.json()["replayed"] is True
-    assert {k: second.json()[k] for k in ("arm", "sequence_number", "receipt")} == {
-        k: first.json()[k] for k in ("arm", "sequence_number", "receipt")}
+    assert {k: second.json()[k] for k in ("arm", "site_sequence_number", "receipt")} == {
+        k: first.json()[k] for k in ("arm", "site_sequence_number", "receipt")}
     # the same id with different details is not a replay: it is refused, and nothing is consumed
     assert different.status_code == 422, different.text
     assert wf.head_sequence_number(service.db) == before + 1
@@ -216,7 +218,8 @@ def test_coordinator_cannot_enrol_or_see_another_site(service, carol):
         taken = api.post("/api/enrolments", json=wf.api_enrol_body(other, {"site": "london", "offence": "property"}))
     stored = wf.referral_rows(service.db)[other]
     assert taken.status_code == 422, taken.text
-    assert (taken.json()["arm"], taken.json()["sequence_number"], taken.json()["receipt"]) == (None, None, None)
+    assert (taken.json()["arm"], taken.json()["site_sequence_number"], taken.json()["receipt"]) == (None, None, None)
+    assert "sequence_number" not in taken.json()
     assert stored["receipt"] not in taken.text and "northumbria" not in taken.text
     response, _ = post_enrol(carol, other, {"site": "london", "offence": "violence"}, ELIGIBLE)
     assert response.status_code in (200, 409, 422), response.status_code

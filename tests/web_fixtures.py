@@ -378,6 +378,16 @@ def referral_rows(db: str) -> dict[str, dict]:
     return {r["referral_id"]: dict(r) for r in rows}
 
 
+def site_number(db: str, referral_id: str) -> int:
+    """A randomised referral's number among the randomisations at its site (what coordinators see)."""
+    import json
+
+    rows = sorted((r for r in referral_rows(db).values() if r["sequence_number"] is not None),
+                  key=lambda r: r["sequence_number"])
+    site = json.loads(referral_rows(db)[referral_id]["strata"])["site"]
+    return [r["referral_id"] for r in rows if json.loads(r["strata"])["site"] == site].index(referral_id) + 1
+
+
 def head_sequence_number(db: str) -> int:
     """The number of sequence numbers consumed so far (``rj_head.sequence_number``)."""
     from sqlalchemy import text

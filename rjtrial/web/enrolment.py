@@ -11,6 +11,11 @@
   reads exactly as it would for an id never used (the duplicate is not mentioned);
   only when the duplicate is the sole reason — when an unused id would have been
   enrolled — does the refusal say that the id is in use, without where or when.
+* A coordinator sees each allocation's number at its own site
+  (``site_sequence_number``), never the trial-wide ``sequence_number``: with one
+  sequence shared by several sites, the trial-wide position tells how far the
+  sequence moved at the other sites, and so where the next referral falls in its
+  block (issue 17). Managers see both (:func:`shown_to`).
 """
 
 from __future__ import annotations
@@ -28,14 +33,22 @@ class SiteForbidden(Exception):
     """The user may not enrol at (or see) this site."""
 
 
+def shown_to(user: User, row: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``user`` is shown of a referral or result: a manager everything; anyone else
+    (a coordinator) no trial-wide ``sequence_number``, only ``site_sequence_number``."""
+    if user.role == "manager":
+        return dict(row)
+    return {k: v for k, v in row.items() if k != "sequence_number"}
+
+
 def _row_dict(referral) -> dict[str, Any]:
-    """A :class:`rjtrial.registry.reads.Referral` as the service lists it."""
+    """A :class:`rjtrial.registry.reads.Referral` as the service lists it (for managers)."""
     return referral.to_dict()
 
 
 def result_dict(result) -> dict[str, Any]:
-    """An EnrolmentResult as the service returns it (``replayed`` False)."""
-    return {**result.to_dict(), "replayed": False}
+    """An EnrolmentResult as the service returns it to a manager (``replayed`` False)."""
+    return {**result.to_dict(), "site_sequence_number": result.site_sequence_number, "replayed": False}
 
 
 def replay(service, user: User, referral_id: str, strata: Mapping[str, str], answers: Mapping[str, str]):
@@ -46,8 +59,9 @@ def replay(service, user: User, referral_id: str, strata: Mapping[str, str], ans
     if dict(found.strata) != dict(strata) or dict(found.answers) != dict(answers):
         return None
     out = _row_dict(found)
-    return {k: out[k] for k in ("status", "referral_id", "arm", "sequence_number", "receipt", "reasons",
-                                "randomised_on", "strata")} | {"replayed": True}
+    return shown_to(user, {k: out[k] for k in ("status", "referral_id", "arm", "sequence_number",
+                                               "site_sequence_number", "receipt", "reasons", "randomised_on",
+                                               "strata")} | {"replayed": True})
 
 
 def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answers: Mapping[str, str]) -> dict:
@@ -71,11 +85,11 @@ def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answ
     if result.status != "refused":
         if result.status == "randomised":
             notify(service, result_dict(result) | {"at": result.randomised_on, "by": user.name})
-        return result_dict(result)
+        return shown_to(user, result_dict(result))
     earlier = replay(service, user, referral_id, strata, answers)  # a twin request won the race
     if earlier is not None:
         return earlier
-    out = result_dict(result)
+    out = shown_to(user, result_dict(result))
     existing = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
     if existing is not None and not service.may_see(user, existing.strata):
         others = [r for r in out["reasons"] if "already enrolled" not in r]
@@ -91,7 +105,7 @@ def receipt_row(service, user: User, referral_id: str) -> dict[str, Any] | None:
     found = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
     if found is None or not service.may_see(user, found.strata):
         return None
-    return _row_dict(found)
+    return shown_to(user, _row_dict(found))
 
 
 def visible(service, user: User, *, randomised_only: bool = False, limit: int = 200, offset: int = 0):
@@ -99,7 +113,7 @@ def visible(service, user: User, *, randomised_only: bool = False, limit: int = 
     page = service.registry.referrals(status="randomised" if randomised_only else None,
                                       sites=service.allowed_sites(user), site_stratum=service.config.site_stratum,
                                       limit=limit, offset=offset)
-    return [_row_dict(r) for r in page.referrals], page.total
+    return [shown_to(user, _row_dict(r)) for r in page.referrals], page.total
 
 
 def notify(service, row: Mapping[str, Any]) -> None:
