@@ -118,8 +118,12 @@ def logged_in(app, name) -> TestClient:
     return client
 
 
-def enrol_fields(page_html, referral_id, strata=LONDON, answers=ELIGIBLE):
+def enrol_fields(page_html, referral_id, strata=LONDON, answers=ELIGIBLE, *, confirmed="yes"):
+    """The fields of the enrolment form, filled in; ``confirmed="yes"``: as the confirmation
+    page posts them (tests/test_web_coordinator.py checks that it does), None: as the form does."""
     fields = {"csrf": csrf_of(page_html), "form_token": form_token_of(page_html), "referral_id": referral_id}
+    if confirmed is not None:
+        fields["confirmed"] = confirmed
     fields.update({f"stratum.{k}": v for k, v in strata.items()})
     fields.update({f"answer.{k}": v for k, v in answers.items()})
     return fields

@@ -104,3 +104,151 @@ def test_a_coordinators_e_mailed_receipt_has_the_site_number_only():
     text = receipt_message(settings, {**row, "sequence_number": 3}, to="m@example.org", trial="t",
                            commitment="c").get_content()
     assert "Sequence number: 3 (whole trial)" in text
+
+
+# ------------------------------------------------------- the confirmation step
+LABELS = {"site": {"label": "Police force area", "levels": {"london": "London (Metropolitan Police)"}},
+          "offence": {"label": "Offence", "levels": {"property": "Burglary or theft"}}}
+
+
+@pytest.fixture
+def labelled(tmp_path, monkeypatch):
+    """A trial whose protocol gives words for its strata and levels."""
+    import test_web_app
+    from rjtrial import Protocol
+
+    plain = test_web_app.small_jrc_protocol
+    monkeypatch.setattr(test_web_app, "small_jrc_protocol",
+                        lambda: Protocol.from_dict({**plain().to_dict(), "labels": LABELS}))
+    return Trial(tmp_path)
+
+
+@pytest.fixture
+def labelled_app(labelled):
+    return create_app(labelled.db, labelled.key)
+
+
+def first_step(client, referral_id, strata=LONDON, answers=ELIGIBLE):
+    """Fill in and send the enrolment form (its first step): the response and what was sent."""
+    fields = enrol_fields(client.get("/enrol").text, referral_id, strata, answers, confirmed=None)
+    return client.post("/enrol", data=fields), fields
+
+
+def test_the_form_is_read_back_in_words_and_nothing_is_recorded_before_confirming(labelled_app, labelled):
+    import web_fixtures as wf
+    from rjtrial import Protocol
+
+    carol = logged_in(labelled_app, "carol")
+    form = carol.get("/enrol").text
+    assert "Police force area" in form and ">London (Metropolitan Police)<" in form
+    page, sent = first_step(carol, "C-1")
+    assert page.status_code == 200 and 'id="confirm-form"' in page.text
+    shown = text_of(page.text)
+    assert "Police force area London (Metropolitan Police)" in shown and "Offence Burglary or theft" in shown
+    for question in Protocol.from_toml(wf.PROTOCOL_PATH).eligibility:
+        assert f"{question.question} {ELIGIBLE[question.id]}" in shown
+    assert re.search(r"the referral is eligible\W+confirming randomises it", shown)
+    assert labelled.referral("C-1") is None and labelled.audit("enrolment") == []
+    assert not re.search(r"RJ-[0-9A-F]{4}-", page.text) and "Allocated" not in page.text
+    # the confirmation posts back exactly what was entered, and its "yes"
+    assert wf.confirmation(page.text) == {**sent, "confirmed": "yes"}
+
+
+def test_confirming_randomises_once_however_often_the_confirmation_is_sent(app, trial):
+    import threading
+
+    import web_fixtures as wf
+
+    carol = logged_in(app, "carol")
+    page, _ = first_step(carol, "C-2")
+    confirmation = wf.confirmation(page.text)
+    responses = [None] * 3
+
+    def submit(i):
+        responses[i] = carol.post("/enrol", data=confirmation)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    again = carol.post("/enrol", data=confirmation)  # and once more, later (reload)
+    back = carol.post("/enrol", data={k: v for k, v in confirmation.items() if k != "confirmed"})  # back button
+    row = trial.referral("C-2")
+    assert row["status"] == "randomised" and trial.sequence_number() == 1
+    assert len([e for e in trial.audit("enrolment") if e["referral_id"] == "C-2"]) == 1
+    for response in responses + [again, back]:
+        assert response.status_code == 200 and row["receipt"] in response.text
+    assert 'id="replayed"' in again.text and 'id="replayed"' in back.text
+
+
+def test_change_the_answers_goes_back_to_the_form_as_filled_in(app, trial):
+    carol = logged_in(app, "carol")
+    page, sent = first_step(carol, "C-3", answers={**ELIGIBLE, "victim_consent": "no"})
+    import web_fixtures as wf
+
+    back = carol.post("/enrol", data={**wf.confirmation(page.text), "confirmed": "no"})
+    assert back.status_code == 200 and 'id="enrol-form"' in back.text and 'value="C-3"' in back.text
+    assert re.search(r'value="no" required checked', back.text.split('name="answer.victim_consent"', 1)[0]
+                     + back.text.split('answer-victim_consent-no"', 1)[1][:80])
+    assert trial.referral("C-3") is None
+
+
+def test_answers_that_screen_out_are_said_before_confirming(app, trial):
+    import web_fixtures as wf
+
+    carol = logged_in(app, "carol")
+    page, _ = first_step(carol, "C-4", answers={**ELIGIBLE, "victim_consent": "no"})
+    shown = text_of(page.text)
+    assert "not eligible" in shown and "Has the victim consented to meet the offender? no (screens the referral out)" in shown
+    assert "Record as screened out" in shown and trial.referral("C-4") is None
+    done = carol.post("/enrol", data=wf.confirmation(page.text))
+    assert done.status_code == 200 and "Screened out" in done.text and trial.referral("C-4")["status"] == "ineligible"
+
+
+@pytest.mark.parametrize("referral_id, strata, answers, problem", [
+    ("C-5", LONDON, {k: v for k, v in ELIGIBLE.items() if k != "admitted"}, "missing answer to &#39;admitted&#39;"),
+    ("C-6", {"site": "london", "offence": "fraud"}, ELIGIBLE, "unknown level &#39;fraud&#39;"),
+    ("C-7", LONDON, {**ELIGIBLE, "admitted": "perhaps"}, "answer &#39;perhaps&#39; to &#39;admitted&#39;"),
+    ("has space", LONDON, ELIGIBLE, "referral id &#39;has space&#39; must be"),
+])
+def test_a_careless_form_is_sent_back_at_the_first_step(app, trial, referral_id, strata, answers, problem):
+    carol = logged_in(app, "carol")
+    page, _ = first_step(carol, referral_id, strata, answers)
+    assert page.status_code == 422 and problem in page.text and 'id="confirm-form"' not in page.text
+    assert trial.rows("SELECT count(*) AS n FROM rj_referrals")[0]["n"] == 0
+    assert trial.audit("refusal") == [] and trial.audit("enrolment") == []
+
+
+def test_another_sites_referral_is_forbidden_at_the_first_step(app, trial):
+    carol = logged_in(app, "carol")
+    page, _ = first_step(carol, "C-8", {"site": "northumbria", "offence": "property"})
+    assert page.status_code == 403 and trial.referral("C-8") is None
+
+
+def test_labels_replace_ids_on_the_result_receipt_and_list(labelled_app, labelled):
+    import web_fixtures as wf
+
+    carol = logged_in(labelled_app, "carol")
+    page, _ = first_step(carol, "C-9")
+    pages = [carol.post("/enrol", data=wf.confirmation(page.text)), carol.get("/receipt", params={"referral_id": "C-9"}),
+             carol.get("/enrolments")]
+    for shown in pages:
+        text = text_of(shown.text)
+        assert "Police force area: London (Metropolitan Police); Offence: Burglary or theft" in text, text
+        assert "site=london" not in text
+
+
+def test_the_event_menu_has_no_default_choice(app, trial):
+    mary = logged_in(app, "mary")
+    client_for(app).post("/api/enrolments", json={"referral_id": "E-1", "strata": LONDON, "answers": ELIGIBLE},
+                         headers=bearer(trial.tokens["mary"]))
+    page = mary.get("/events")
+    menu = page.text.split('name="kind"', 1)[1].split("</select>")[0]
+    options = re.findall(r'<option value="([^"]*)"( selected)?', menu)
+    assert options[0] == ("", " selected") and all(not selected for _, selected in options[1:])
+    assert "required" in page.text.split('name="kind"', 1)[1].split(">")[0]
+    from test_web_app import csrf_of
+
+    sent = mary.post("/events", data={"csrf": csrf_of(page.text), "referral_id": "E-1", "kind": "", "note": ""})
+    assert sent.status_code == 422 and trial.audit("event") == []

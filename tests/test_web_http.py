@@ -68,8 +68,14 @@ def enrol_form(client: httpx.Client) -> wf.Form:
 
 
 def post_enrol(client, referral_id, strata, answers, *, form=None) -> tuple[httpx.Response, dict]:
+    """Fill in the form, send it and, when the confirmation page answers, confirm (what a
+    coordinator does); (the last response, the data it posted)."""
     form = form or enrol_form(client)
     data = wf.fill_enrol_form(form, referral_id, strata, answers)
+    checked = client.post(form.action or "/enrol", data=data)
+    if checked.status_code != 200 or 'id="confirm-form"' not in checked.text:
+        return checked, data
+    data = wf.confirmation(checked.text)
     return client.post(form.action or "/enrol", data=data), data
 
 
@@ -146,9 +152,10 @@ def test_double_submitted_form_randomises_once(service, carol):
     form = enrol_form(carol)
     referral = rid()
     data = wf.fill_enrol_form(form, referral, {"site": "london", "offence": "property"}, ELIGIBLE)
+    data = wf.confirmation(carol.post(form.action or "/enrol", data=data).text)
     before = wf.head_sequence_number(service.db)
     first = carol.post(form.action or "/enrol", data=data)
-    second = carol.post(form.action or "/enrol", data=data)  # the same form, submitted again
+    second = carol.post(form.action or "/enrol", data=data)  # the same confirmation, submitted again
     assert first.status_code in (200, 201) and second.status_code in (200, 201), (first.status_code, second.status_code)
     assert wf.head_sequence_number(service.db) == before + 1  # one sequence number consumed
     row = wf.referral_rows(service.db)[referral]
@@ -166,6 +173,7 @@ def test_a_form_submitted_several_times_at_once_randomises_once(service, carol):
     form = enrol_form(carol)
     referral = rid()
     data = wf.fill_enrol_form(form, referral, {"site": "london", "offence": "violence"}, ELIGIBLE)
+    data = wf.confirmation(carol.post(form.action or "/enrol", data=data).text)
     before = wf.head_sequence_number(service.db)
     with ThreadPoolExecutor(5) as pool:
         pages = list(pool.map(lambda _: carol.post(form.action or "/enrol", data=data), range(5)))

@@ -226,6 +226,7 @@ class Form:
         self.options: dict[str, list[str]] = {}  # select name -> option values
         self.radios: dict[str, list[str]] = {}  # radio name -> values
         self.names: list[str] = []  # every named control, in order
+        self.buttons: dict[str, list[str]] = {}  # submit button name -> values
 
     def csrf(self) -> tuple[str, str]:
         """The hidden CSRF field (name, value)."""
@@ -271,6 +272,8 @@ class _FormParser(HTMLParser):
                     form.fields[name] = a.get("value", "on")
             elif kind not in ("submit", "button", "reset"):
                 form.fields.setdefault(name, a.get("value", ""))
+        elif tag == "button" and name and a.get("type", "submit").lower() == "submit":
+            form.buttons.setdefault(name, []).append(a.get("value", ""))
         elif tag in ("select", "textarea") and name:
             if name not in form.names:
                 form.names.append(name)
@@ -340,6 +343,13 @@ def fill_enrol_form(form: Form, referral_id: str, strata: dict[str, str], answer
     for key, value in {**strata, **answers}.items():
         data[find_field(form, key)] = value
     return data
+
+
+def confirmation(html: str) -> dict[str, str]:
+    """The data the confirmation page posts when its *Randomise* button is pressed."""
+    form = form_with(html, "form_token")
+    assert "yes" in form.buttons.get("confirmed", []), f"no confirm button in {form!r}: {form.buttons}"
+    return {**form.fields, "confirmed": "yes"}
 
 
 def api_enrol_body(referral_id: str, strata: dict[str, str], answers: dict[str, str] = ELIGIBLE) -> dict:
