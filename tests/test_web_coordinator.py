@@ -252,3 +252,16 @@ def test_the_event_menu_has_no_default_choice(app, trial):
 
     sent = mary.post("/events", data={"csrf": csrf_of(page.text), "referral_id": "E-1", "kind": "", "note": ""})
     assert sent.status_code == 422 and trial.audit("event") == []
+
+
+def test_security_md_web_section_cites_tests_that_exist():
+    """SECURITY.md's claims about the service name the tests that hold them: those tests exist."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    section = (root.parent / "SECURITY.md").read_text(encoding="utf-8").split("## The web service")[1].split("\n## ")[0]
+    cited = re.findall(r"`(test_[a-z_]+\.py)(?:::(test_[a-z0-9_]+))?`", section)
+    assert len(cited) >= 5
+    for module, name in cited:
+        text = (root / module).read_text(encoding="utf-8")
+        assert not name or f"def {name}(" in text, f"{module}::{name}"
