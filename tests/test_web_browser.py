@@ -210,3 +210,38 @@ def test_the_accessibility_check_sees_a_serious_violation(browser, axe_source):
                 "<img src=x></main></html>")
     found = serious_violations(browser, axe_source)
     assert any(v.startswith("label (critical)") for v in found) and any(v.startswith("image-alt") for v in found), found
+
+
+@pytest.mark.slow
+def test_the_trial_switcher_in_chromium(browser, tmp_path, axe_source):
+    """Two trials on one server: the list, one trial's log-in, and back to the other, logged out there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from rjtrial.web.multi import create_server_app
+
+    made = {}
+    for name in ("north", "south"):
+        (tmp_path / name).mkdir()
+        made[name] = wf.make_trial(tmp_path / name)
+        wf.add_user(made[name][0], "carol", "coordinator", sites=("london",))
+    app = create_server_app({"trials": {n: {"db": str(db), "key": str(key)} for n, (db, key) in made.items()}})
+    with wf.LiveServer(None, None, app=app) as server:
+        browser.get(f"{server.url}/")
+        assert serious_violations(browser, axe_source) == []
+        links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#trials a")]
+        assert links == [f"{server.url}/t/north/", f"{server.url}/t/south/"]
+        browser.find_element(By.ID, "trial-north").click()
+        WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/t/north/login"))
+        browser.find_element(By.ID, "username").send_keys("carol")
+        browser.find_element(By.ID, "password").send_keys(wf.PASSWORD)
+        browser.find_element(By.ID, "login-form").submit()
+        WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/t/north/"))
+        assert "carol (coordinator)" in browser.find_element(By.TAG_NAME, "body").text
+        browser.find_element(By.ID, "all-trials").click()
+        WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "trials"))
+        browser.find_element(By.ID, "trial-south").click()
+        # logged in to north only: south asks for its own log-in
+        WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/t/south/login"))
+        browser.get(f"{server.url}/t/north/enrolments")
+        assert browser.current_url.endswith("/t/north/enrolments")  # still logged in to north

@@ -43,6 +43,16 @@ def _service(request: Request):
     return request.app.state.service
 
 
+def base(request: Request) -> str:
+    """Where this trial's service is mounted ("" alone; ``/t/NAME`` on a server of several trials)."""
+    return request.scope.get("root_path", "") or ""
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """A 303 to ``path`` of this trial's service (prefixed with where it is mounted)."""
+    return RedirectResponse(base(request) + path, status_code=303)
+
+
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -90,6 +100,7 @@ def render(request: Request, template: str, status: int = 200, user: User | None
         {
             "user": user,
             "csrf": csrf_token(request.session) if has_session else "",
+            "base": base(request),
             "trial": service.protocol,
             "smtp": service.config.smtp is not None,
             **context,
@@ -130,7 +141,7 @@ def _one(fields: dict, name: str) -> str:
 @router.get("/login")
 def login_form(request: Request):
     if session_user(request) is not None:
-        return RedirectResponse("/", status_code=303)
+        return redirect(request, "/")
     return render(request, "login.html", name="", error=None)
 
 
@@ -164,7 +175,7 @@ async def login(request: Request):
     request.session.clear()
     request.session.update({"user": user.name, "epoch": user.session_epoch, "since": security.now()})
     csrf_token(request.session)
-    return RedirectResponse("/", status_code=303)
+    return redirect(request, "/")
 
 
 @router.post("/logout")
@@ -177,7 +188,7 @@ async def logout(request: Request):
         await run_in_threadpool(service.registry.record_access, "logout", by=user.name,
                                 detail={"user": user.name, "address": _address(request)})
     request.session.clear()
-    return RedirectResponse("/login", status_code=303)
+    return redirect(request, "/login")
 
 
 # --------------------------------------------------------------- dashboard
@@ -360,7 +371,7 @@ async def email_assignments(request: Request, user: User = Depends(page_user)):
         await run_in_threadpool(mail.send, settings, message)
     except RjtrialError as exc:
         return render(request, "error.html", status=502, user=user, status_code=502, message=str(exc))
-    return RedirectResponse(f"/assignments?sent={total}", status_code=303)
+    return redirect(request, f"/assignments?sent={total}")
 
 
 # ------------------------------------------------------------------- events
