@@ -1,4 +1,7 @@
-"""Reproduce the three-level meta-analysis of Assink & Wibbelink (2016): recidivism and mental
+"""Three-level meta-analysis with robust variance (Assink & Wibbelink 2016)
+=========================================================================
+
+Reproduce the three-level meta-analysis of Assink & Wibbelink (2016): recidivism and mental
 health in delinquent juveniles (dat.assink2016: 100 effect sizes from 17 studies).
 
 The tutorial (Assink & Wibbelink 2016, The Quantitative Methods for Psychology 12(3),

@@ -30,7 +30,9 @@ def add_commands(sub) -> None:
     p.add_argument("--referral", required=True, help="referral id")
     p.add_argument("--stratum", action="append", metavar="NAME=LEVEL", help="a stratum level (repeat)")
     p.add_argument("--answer", action="append", metavar="QUESTION=ANSWER", help="an eligibility answer (repeat)")
-    p.add_argument("--at", help="time of assignment, ISO-8601 (default: now)")
+    p.add_argument("--at", help="time of screening and assignment, ISO-8601 (default: now); never earlier than "
+                   "the last randomisation (times follow the sequence: a trial cannot be back-filled out of "
+                   "order, screened-out referrals included) nor in the future")
     p.add_argument("--personal", action="append", metavar="FIELD=TEXT",
                    help="free text identifying people (a name, notes), kept erasably out of the audit chain (repeat)")
     p.add_argument("--pseudonym-key", help="pseudonymisation key file: --referral is a police or court identifier, "

@@ -491,7 +491,8 @@ def small_study_diagnostics(res) -> dict[str, dict]:
     dict
         ``{"egger": {...}, "begg": {...}, "trim_and_fill": {...}, "fail_safe_n": {...}}``, each
         ``{"computable": True, <its values>}`` or ``{"computable": False, "reason": text}``.
-        Egger: ``statistic, p_value, limit_estimate``; Begg: ``statistic, p_value``;
+        Egger: ``statistic, df, p_value, limit_estimate`` (``df`` None for a z test, the t
+        test's degrees of freedom under Knapp-Hartung); Begg: ``statistic, p_value``;
         trim-and-fill: ``k0, side, estimate, std_error, ci_lower, ci_upper, tau2``;
         fail-safe N: ``n, method, p_value``.
     """
@@ -502,7 +503,7 @@ def small_study_diagnostics(res) -> dict[str, dict]:
 
     def egger_values():
         e = egger(res)
-        return {"statistic": e.statistic, "p_value": e.p_value, "limit_estimate": e.limit_estimate}
+        return {"statistic": e.statistic, "df": e.df, "p_value": e.p_value, "limit_estimate": e.limit_estimate}
 
     def begg_values():
         b = begg(res)

@@ -437,13 +437,14 @@ class Registry:
                 problems.append(
                     f"referral {referral_id!r} was already enrolled{same} ({existing.status}, {existing.at})"
                 )
-            if not problems and not reasons:
+            if not problems:  # times follow the sequence: screened-out referrals too (no back-filling)
                 last = _last_randomised_at(conn, head_row, latest)
                 if when < last:
                     problems.append(f"at={when} is earlier than the last randomisation ({last})")
                 elif self._chain.records and when < self._chain.records[-1].effective_at:
                     problems.append(f"at={when} is before the protocol amendment in force took effect "
                                     f"({self._chain.records[-1].effective_at})")
+            if not problems and not reasons:
                 sequence_key = self.protocol.sequence_key(strata)
                 if self.protocol.randomisation.is_adaptive:
                     slot = head_row["sequence_number"]

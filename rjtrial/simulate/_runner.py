@@ -182,13 +182,21 @@ class Runner:
             self._bar.set_description_str(description)
         self._bar.refresh()
 
+    def _advance(self, trials: int) -> None:
+        """Count ``trials`` done; the last batch is drawn once, by ``close()`` (an ``update``
+        to the total and then ``close`` would print the 100% line twice in a log)."""
+        if self._bar.n + trials >= self._bar.total:
+            self._bar.n += trials
+        else:
+            self._bar.update(trials)
+
     # ------------------------------------------------------------------ running
     def run(self, tasks: list[dict]) -> list[dict]:
         """Results of ``tasks``, in the order given."""
         results = []
         for result in self._results(tasks):
             if self._bar is not None:
-                self._bar.update(len(result["p_value"]))
+                self._advance(len(result["p_value"]))
             results.append(result)
         position = {t["key"]: i for i, t in enumerate(tasks)}  # keys are tuples of ints
         return sorted(results, key=lambda r: position[r["key"]])

@@ -347,6 +347,7 @@ def _referral_stream(sc: Scenario, people, streams: Streams) -> dict[str, Any]:
         "assigned_day": origin + day,
         # referral times during working hours, 09:00-17:00, in arrival order within a day
         "seconds": np.floor((9 + 8 * (arrival - day)) * 3600).astype(np.int64),
+        "elapsed": arrival - arrival[0] if arrival.size else arrival,  # days since the first referral
         "site": np.concatenate([people.site[:, 0], other["site"]])[order],
         "answers": answers,
         "strata": {k: np.concatenate([people.strata[k][:, 0], other["strata"][k]])[order] for k in people.strata},
@@ -423,12 +424,13 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     times = [epoch + _dt.timedelta(seconds=int(x)) for x in ref["assigned_day"] * 86400 + ref["seconds"]]
     sites = np.asarray(list(sc.referrals.sites), dtype=object)[ref["site"]]
-    first = times[0] if times else None
     arms = []
     for i, rid in enumerate(ref["id"]):
-        while late and times[i] >= first + _dt.timedelta(days=late[0][0]):
-            days, name, level = late.pop(0)
-            _join(reg, name, level, first + _dt.timedelta(days=days), schedule_seed)
+        # a site joins at the first referral made after its joining time, on the clock that drew
+        # the sites (days since the first referral; referral times keep to working hours)
+        while late and ref["elapsed"][i] >= late[0][0]:
+            _, name, level = late.pop(0)
+            _join(reg, name, level, times[i], schedule_seed)
         result = reg.enrol(
             rid, strata={k: v[i] for k, v in strata.items()}, answers={k: v[i] for k, v in answers.items()},
             by=f"coordinator-{sites[i]}", at=times[i],
