@@ -54,9 +54,9 @@ class EnrolmentRequest(BaseModel):
         return _text_map(value, info.field_name)
 
 
-SEQUENCE_NUMBER = Field(None, description="the trial-wide order of random assignment: in managers' responses only "
+_SEQUENCE_NUMBER = Field(None, description="the trial-wide order of random assignment: in managers' responses only "
                                          "(absent for coordinators, who see site_sequence_number)")
-SITE_SEQUENCE_NUMBER = Field(description="the allocation's number at its own site (1, 2, 3... per site); "
+_SITE_SEQUENCE_NUMBER = Field(description="the allocation's number at its own site (1, 2, 3... per site); "
                                          "null when not randomised")
 
 
@@ -66,8 +66,8 @@ class EnrolmentResponse(BaseModel):
     status: Literal["randomised", "ineligible", "refused"]
     referral_id: str
     arm: str | None
-    sequence_number: int | None = SEQUENCE_NUMBER
-    site_sequence_number: int | None = SITE_SEQUENCE_NUMBER
+    sequence_number: int | None = _SEQUENCE_NUMBER
+    site_sequence_number: int | None = _SITE_SEQUENCE_NUMBER
     receipt: str | None
     reasons: list[str]
     randomised_on: str | None
@@ -79,8 +79,8 @@ class EnrolmentRow(BaseModel):
     status: Literal["randomised", "ineligible"]
     referral_id: str
     arm: str | None
-    sequence_number: int | None = SEQUENCE_NUMBER
-    site_sequence_number: int | None = SITE_SEQUENCE_NUMBER
+    sequence_number: int | None = _SEQUENCE_NUMBER
+    site_sequence_number: int | None = _SITE_SEQUENCE_NUMBER
     receipt: str
     reasons: list[str]
     randomised_on: str | None
