@@ -469,3 +469,20 @@ def test_labels_give_words_for_ids_and_round_trip():
 def test_a_protocol_without_labels_reads_back_as_before():
     """Registries sealed before labels existed hold protocols without the key: unchanged."""
     assert "labels" not in Protocol.from_dict(base()).to_dict()
+
+
+@pytest.mark.parametrize("method, probability", [("biased_coin", 2 / 3), ("minimisation", 0.8)])
+def test_a_randomisation_built_in_python_gets_the_default_probability_of_a_file(method, probability):
+    from rjtrial.protocol import Randomisation
+
+    spec = Randomisation(method=method)
+    assert spec.probability == probability == spec.favoured_probability
+    assert Randomisation(method=method, probability=0.9).probability == 0.9
+
+
+def test_a_method_without_a_favoured_arm_has_no_probability():
+    from rjtrial.protocol import Randomisation
+
+    assert Randomisation(method="simple").probability is None
+    with pytest.raises(ValueError, match="'simple' has no probability"):
+        Randomisation(method="simple").favoured_probability

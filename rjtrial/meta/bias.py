@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -282,7 +283,7 @@ def begg(result: MetaResult) -> BeggTest:
     vstar = vi - 1.0 / wi.sum()
     ystar = (yi - theta) / np.sqrt(vstar)
     ties = len(np.unique(ystar)) < len(ystar) or len(np.unique(vi)) < len(vi)
-    method = "asymptotic" if ties else "exact"
+    method: Literal["asymptotic", "exact"] = "asymptotic" if ties else "exact"
     tau, p_value = stats.kendalltau(ystar, vi, method=method)
     return BeggTest(float(tau), float(p_value), not ties)
 
@@ -375,7 +376,7 @@ def trim_and_fill(result: MetaResult, *, side: str | None = None, estimator: str
         ranks = stats.rankdata(np.abs(centred), method="ordinal")
         signed = np.sign(centred) * ranks
         if estimator == "R0":
-            raw = (k - np.max(-signed[signed < 0], initial=0)) - 1
+            raw = float(k - np.max(-signed[signed < 0], initial=0)) - 1
             se = math.sqrt(2 * max(0.0, raw) + 2)
         else:
             sr = float(np.sum(signed[signed > 0]))

@@ -125,7 +125,7 @@ class SimulatedTrial:
         from rjtrial import followup
 
         plan = self.scenario.analysis
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "window_days": plan.window_days,
             "extraction_date": self.scenario.extraction.date,
             "conviction_lag_days": plan.conviction_lag_days,
@@ -285,6 +285,8 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
             reg.close()
         return SimulatedTrial(scenario, empty, participants, offences, custody, empty, empty, empty,
                               {"realised": realised})
+    if ref is None:  # pragma: no cover - only a lean trial without a registry has no referral stream
+        raise RuntimeError("no referral stream was drawn")
     eligible = ref["eligible"]
     ids = ref["id"][eligible]
     conference_delay = scenario.treatment.days_to_conference.sample(streams("conference_delay"), n)
