@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1] / "rjtrial"
 LAYERS = {
     # foundation: no rjtrial imports but each other
     "rjtrial._version": 0, "rjtrial.errors": 0, "rjtrial._canonical": 0, "rjtrial._result": 0, "rjtrial._files": 0,
-    "rjtrial._checks": 0, "rjtrial.protocol": 0, "rjtrial.pseudonym": 0,
+    "rjtrial._checks": 0, "rjtrial.protocol": 0, "rjtrial.pseudonym": 0, "rjtrial._record_days": 0,
     # engines
     "rjtrial.randomise": 1, "rjtrial.datasets": 1, "rjtrial.scenarios": 1,
     # analysis (statistics) and the registry (storage of the trial): side by side, never each other
