@@ -351,6 +351,7 @@ TOLERANCE_SOURCES = (
     ("test_quine_insurance_rate_ratio.py", "the batched negative binomial engine against MASS glm.nb"),
     ("test_veteran_lung_batched_rmst.py", "the batched RMST engine against survfit"),
     ("test_rpact_group_sequential.py", "rjtrial.monitor: group-sequential designs and interim looks against rpact"),
+    ("_bayesmeta_reference.py", "rjtrial.meta.bayes against bayesmeta and the numbers printed in Röver (2020)"),
 )
 
 
