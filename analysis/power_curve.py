@@ -1,5 +1,5 @@
 """Power curves of a trial design: simulated power over sizes and effects, beside Schoenfeld's.
-===========================================================================================
+============================================================================================
 
 The designer's grid of the README: ``synthetic/jrc-london-burglary.toml`` (stratified
 blocks), 200 to 1,600 randomised, a conference's effect on those who had one of 0.7, 0.8 and

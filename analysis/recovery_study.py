@@ -16,7 +16,7 @@ replicate is analysed as a real trial would be, against the truth of
   (Greenwood-type interval; :func:`~rjtrial.survival.batched.rmst_batch`), each held to R
   to 1e-6 or better. Thousands of replicates take seconds.
 * ``--engine shipped``: each trial drawn by :func:`rjtrial.simulate.generator.generate`,
-  followed up by :meth:`SimulatedTrial.followup` and analysed one by one with the
+  followed up by :meth:`rjtrial.simulate.SimulatedTrial.followup` and analysed one by one with the
   functions a user calls: lifelines ``CoxPHFitter`` (model and robust intervals),
   :func:`rjtrial.frequency.rate_ratio` as shipped (which reports the Poisson fit where its
   negative binomial Newton step fails: flagged), the same NB2 model by the batched engine

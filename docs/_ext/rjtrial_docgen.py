@@ -176,13 +176,14 @@ def _page(name: str, plan: dict, *, generated: str, colliding: bool = False) -> 
         lines += ["Also available here", "-------------------", "",
                   f"These names can be imported from ``{name}``; each is documented once, where it belongs:", ""]
         lines += [f"- ``{name}.{alias}``: :obj:`{documented}`" for alias, documented in entry["aliases"]] + [""]
-    subs = [sub for sub in public_submodules(module) if sub not in API_MODULES]
+    # the command modules of rjtrial.cli are documented by the CLI reference, not here
+    subs = [] if name == "rjtrial.cli" else [sub for sub in public_submodules(module) if sub not in API_MODULES]
     if subs:
         lines += ["Modules", "-------", "", ".. list-table::", "   :widths: 30 70", ""]
         for sub in subs:
-            lines += [f"   * - :doc:`{sub} <modules/{sub}>`",
+            lines += [f"   * - :doc:`{sub} </api/modules/{sub}>`",
                       f"     - {_first_line(importlib.import_module(sub)) or ' '}"]
-        lines += ["", ".. toctree::", "   :hidden:", ""] + [f"   modules/{sub}" for sub in subs] + [""]
+        lines += ["", ".. toctree::", "   :hidden:", ""] + [f"   /api/modules/{sub}" for sub in subs] + [""]
     return "\n".join(lines)
 
 
@@ -294,8 +295,8 @@ def _command_section(name: str, parser: argparse.ArgumentParser, help_text: str 
         for first, second in rows:
             lines += [f"   * - {first}", f"     - {second}"]
         lines.append("")
-    if parser.epilog:
-        lines += [_escape(parser.epilog), ""]
+    if parser.epilog:  # written for a terminal (argparse keeps its layout): shown as it is printed
+        lines += ["::", ""] + ["    " + line for line in parser.epilog.splitlines()] + [""]
     for sub_name, sub, sub_help in _subparsers(parser):
         lines += _command_section(sub_name, sub, sub_help, level + 1)
     return lines

@@ -149,7 +149,7 @@ def _options(args) -> dict:
 def _prestart(args) -> None:
     """Start the pool's fork server before the heavy imports (it loads while they run)."""
     if args.scheduler is None and args.workers != 1 and (os.cpu_count() or 1) > 1:
-        from rjtrial.simulate._runner import prestart
+        from rjtrial.simulate import prestart
 
         prestart()
 

@@ -45,7 +45,7 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
     ``source``, the table's row (its index label: the file's row when read by ``rjtrial meta``) and the
     column: text or a blank where a number is needed, a variance or standard error that is
     not positive, ``std_error`` and ``variance`` that disagree beyond rounding
-    (:data:`AGREEMENT`), values too extreme to pool, fractional or negative counts, a
+    (``AGREEMENT``), values too extreme to pool, fractional or negative counts, a
     missing or repeated study label (``repeated_studies=True`` allows several rows per study:
     several effect sizes of one study, for a multilevel model or cluster-robust inference).
     """

@@ -45,7 +45,7 @@ SITE_STRATUM = "site"
 
 
 def is_referral_id(value) -> bool:
-    """Is ``value`` a canonical referral id (1-100 of ``A-Z a-z 0-9 _ . : / -``, starting alphanumeric)?"""
+    """Is ``value`` a canonical referral id (1-100 characters of ``A-Za-z0-9_.:/-``, starting alphanumeric)?"""
     return isinstance(value, str) and REFERRAL_ID.fullmatch(value) is not None
 
 

@@ -11,7 +11,7 @@ Modules: ``scenario`` (the TOML format, :func:`load_scenario`, :class:`Scenario`
 ``generator`` (:func:`simulate_trial`, :class:`SimulatedTrial`), ``truth``
 (:func:`compute_truth`: the intention-to-treat effects by Monte Carlo), ``power``
 (:func:`rjtrial.simulate.power.power`: power by simulation over sizes and effects, beside
-Schoenfeld's formula, :mod:`rjtrial.simulate.schoenfeld`), ``sample_size``
+Schoenfeld's formula, :mod:`rjtrial.survival.sample_size`), ``sample_size``
 (:func:`sample_size`: the smallest trial reaching a power), ``plots`` (power curves),
 ``cli`` and ``power_cli`` (``rjtrial simulate``, ``rjtrial power``, ``rjtrial sample-size``).
 The private modules hold the one implementation behind whole trials and replicate
@@ -34,11 +34,13 @@ _WHERE = {
     "compute_truth": "rjtrial.simulate.truth",
     # power by simulation: the function is rjtrial.simulate.power.power (the module keeps the name)
     "PowerResult": "rjtrial.simulate.power",
-    "schoenfeld_power": "rjtrial.simulate.schoenfeld",
-    "schoenfeld_events": "rjtrial.simulate.schoenfeld",
-    "schoenfeld_sample_size": "rjtrial.simulate.schoenfeld",
+    "schoenfeld_power": "rjtrial.survival.sample_size",
+    "schoenfeld_events": "rjtrial.survival.sample_size",
+    "schoenfeld_sample_size": "rjtrial.survival.sample_size",
     "SampleSizeResult": "rjtrial.simulate.sample_size",
     "sample_size": "rjtrial.simulate.sample_size",
+    # start the process pool's fork server early (the CLI calls it before its heavy imports)
+    "prestart": "rjtrial.simulate._runner",
 }
 
 

@@ -36,7 +36,7 @@ def plot_power(result, ax=None, *, target: float | None = 0.8):
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(7.0, 4.5))
-    from rjtrial.simulate.schoenfeld import schoenfeld_power
+    from rjtrial.survival.sample_size import schoenfeld_power
 
     settings = result.settings
     frame = result.summary_frame()

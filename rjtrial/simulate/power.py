@@ -59,7 +59,7 @@ from rjtrial._result import Result, jsonable
 from rjtrial.simulate._runner import ANALYSES, Runner
 from rjtrial.simulate._streams import seed_label, seed_sequence
 from rjtrial.simulate.scenario import Scenario
-from rjtrial.simulate.schoenfeld import schoenfeld_events, schoenfeld_power, schoenfeld_sample_size
+from rjtrial.survival.sample_size import schoenfeld_events, schoenfeld_power, schoenfeld_sample_size
 
 __all__ = ["ANALYSES", "PowerResult", "power", "schoenfeld_power", "schoenfeld_events", "schoenfeld_sample_size"]
 

@@ -42,7 +42,12 @@ from rjtrial.survival.frailty import FrailtyCoxResult, frailty_cox
 from rjtrial.survival.recurrent import andersen_gill, event_number, pwp
 from rjtrial.survival.split import covariate, cumulative_covariate, cumulative_event, event, split_followup
 from rjtrial.survival.rmst import RMSTResult, rmst
-from rjtrial.survival.sample_size import minimum_detectable_hazard_ratio
+from rjtrial.survival.sample_size import (
+    minimum_detectable_hazard_ratio,
+    schoenfeld_events,
+    schoenfeld_power,
+    schoenfeld_sample_size,
+)
 from rjtrial.survival.batched import BatchedCox, BatchedLogrank, cox_batch, logrank_batch  # numba: on first use
 
 __all__ = [
@@ -80,5 +85,8 @@ __all__ = [
     "proportional_hazards_test",
     "pwp",
     "rmst",
+    "schoenfeld_events",
+    "schoenfeld_power",
+    "schoenfeld_sample_size",
     "split_followup",
 ]

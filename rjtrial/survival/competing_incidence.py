@@ -73,7 +73,7 @@ class CumulativeIncidenceResult(Result):
             ``estimate``   cumulative incidence of the cause by ``time``, F(time);
             ``std_error``  its standard error (``attrs["variance"]`` says which);
             ``ci_lower``, ``ci_upper``  pointwise confidence interval of F (NaN where the
-                           transform is undefined, e.g. F = 0, as R's NA).
+            transform is undefined, e.g. F = 0, as R's NA).
 
             ``attrs``: ``alpha``, ``conf_type``, ``variance``, ``time``, ``event``, ``group``.
         """

@@ -89,8 +89,8 @@ class FineGrayResult(Result):
             ``estimate``      log subdistribution hazard ratio;
             ``std_error``     its standard error (``attrs["variance"]`` says which);
             ``subdistribution_hazard_ratio``  ``exp(estimate)``;
-            ``ci_lower``, ``ci_upper``  Wald confidence interval **of the ratio**
-                              (R ``summary(crr)$conf.int``);
+            ``ci_lower``, ``ci_upper``  Wald confidence interval **of the ratio** (R
+            ``summary(crr)$conf.int``);
             ``statistic``     Wald z, ``estimate / std_error``;
             ``p_value``       two-sided normal p-value.
 
