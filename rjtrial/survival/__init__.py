@@ -29,18 +29,18 @@ Every number is checked against R's ``survival`` package to 1e-6 or better by
 ``tests/validation/`` (reference values in ``tests/reference/survival_reference.json``).
 """
 
+from rjtrial.survival.batched import BatchedCox, BatchedLogrank, cox_batch, logrank_batch  # numba: on first use
 from rjtrial.survival.competing_incidence import CumulativeIncidenceResult, cumulative_incidence
 from rjtrial.survival.concordance import ConcordanceResult, concordance
 from rjtrial.survival.cox import ChiSquareTest, CoxResult, cox
-from rjtrial.survival.interaction import InteractionTestResult, interaction_test
 from rjtrial.survival.fine_gray import FineGrayResult, fine_gray
+from rjtrial.survival.frailty import FrailtyCoxResult, frailty_cox
 from rjtrial.survival.gray_test import GrayTestResult, gray_test
+from rjtrial.survival.interaction import InteractionTestResult, interaction_test
 from rjtrial.survival.kaplan_meier import KaplanMeierResult, kaplan_meier
 from rjtrial.survival.logrank import LogrankResult, logrank
 from rjtrial.survival.ph_test import proportional_hazards_test
-from rjtrial.survival.frailty import FrailtyCoxResult, frailty_cox
 from rjtrial.survival.recurrent import andersen_gill, event_number, pwp
-from rjtrial.survival.split import covariate, cumulative_covariate, cumulative_event, event, split_followup
 from rjtrial.survival.rmst import RMSTResult, rmst
 from rjtrial.survival.sample_size import (
     minimum_detectable_hazard_ratio,
@@ -48,7 +48,7 @@ from rjtrial.survival.sample_size import (
     schoenfeld_power,
     schoenfeld_sample_size,
 )
-from rjtrial.survival.batched import BatchedCox, BatchedLogrank, cox_batch, logrank_batch  # numba: on first use
+from rjtrial.survival.split import covariate, cumulative_covariate, cumulative_event, event, split_followup
 
 __all__ = [
     "BatchedCox",

@@ -6,11 +6,10 @@ Verbs on the result live in their own modules: :mod:`~rjtrial.survival.concordan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
-
 import sys
 import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -356,7 +356,6 @@ def frailty_cox(
             ))
             frs = engine.FrailtyRiskSets(X[:, estimable], codes, len(levels), stop, evt, start=begin,
                                          strata=strata_codes)
-    kept = [c for c, keep in zip(columns, estimable) if keep]
     p = frs.p
 
     if theta is None:
