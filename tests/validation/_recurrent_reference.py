@@ -22,8 +22,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import pytest
-
 from _survival_reference import REFERENCE_DIR, TOL, as_array  # noqa: F401
+
 from rjtrial.survival import (
     andersen_gill,
     covariate,

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import pytest
 from _recurrent_reference import (
-    check_counting, check_frailty_at_theta, check_frailty_theta, counting_params, frailty_params,
+    check_counting,
+    check_frailty_at_theta,
+    check_frailty_theta,
+    counting_params,
+    frailty_params,
 )
 
 

@@ -21,7 +21,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _recurrent_reference import (
-    TOL, case, check_frailty_at_theta, check_frailty_theta, close, default_difference, fit_frailty, frailty_params,
+    TOL,
+    case,
+    check_frailty_at_theta,
+    check_frailty_theta,
+    close,
+    default_difference,
+    fit_frailty,
+    frailty_params,
     vector,
 )
 
