@@ -321,11 +321,15 @@ def _numeric_times(df: pd.DataFrame, column: str, table: str, *, allow_missing: 
         raise DataError(
             f"times must be numbers (days since random assignment), found dtype {values.dtype}; convert dates first, "
             "e.g. (offence_date - randomised_on).dt.days", table=table, column=column)
-    if values.dtype == bool or not pd.api.types.is_numeric_dtype(values):
-        bad = pd.to_numeric(values, errors="coerce").isna().to_numpy() & values.notna().to_numpy()
-        row = first_bad_row(df, bad) if bad.any() else None
-        raise DataError(f"times must be numbers, found {values[bad].iloc[0]!r}" if bad.any()
-                        else f"times must be numbers, found dtype {values.dtype}", table=table, row=row, column=column)
+    if values.dtype == bool:
+        raise DataError("times must be numbers, found True/False", table=table, column=column)
+    if not pd.api.types.is_numeric_dtype(values):  # text: every cell must read as a number (or be empty)
+        converted = pd.to_numeric(values, errors="coerce")
+        bad = converted.isna().to_numpy() & values.notna().to_numpy()
+        if bad.any():
+            raise DataError(f"times must be numbers, found {values[bad].iloc[0]!r}", table=table,
+                            row=first_bad_row(df, bad), column=column)
+        values = converted
     out = values.to_numpy(dtype=float, na_value=np.nan)
     bad = np.isinf(out) | (np.isnan(out) if not allow_missing else np.zeros(len(out), dtype=bool))
     if bad.any():
