@@ -197,3 +197,29 @@ def test_recurrent_counting_process_data():
         warnings.simplefilter("error")
         fit = frailty_cox(rows, "arm", time="end", event="reoffence", start="begin", frailty="person")
     assert fit.theta_ > 0.1 and fit.n_groups == 80  # the generator's frailty has variance 0.5
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.parametrize("counting, stratified", [(False, False), (True, True)])
+def test_the_engine_is_the_cox_likelihood_of_the_group_indicators(ties, counting, stratified):
+    """Score and information of PL(beta, b) equal those of an ordinary Cox model with the
+    groups' indicator columns in the design (an independent route through _coxengine)."""
+    from rjtrial.survival._coxengine import RiskSets
+
+    rng = np.random.default_rng(11)
+    n, q = 150, 12
+    groups = rng.integers(0, q, n)
+    X = np.column_stack([rng.normal(size=n), rng.integers(0, 2, n)])
+    stop = rng.integers(5, 60, n).astype(float)  # whole numbers: tied times
+    start = np.where(rng.random(n) < 0.4, np.floor(stop * rng.random(n)), 0.0) if counting else None
+    event = rng.random(n) < 0.7
+    strata = rng.integers(0, 2, n) if stratified else None
+    beta, b = np.array([0.3, -0.5]), rng.normal(scale=0.4, size=q)
+    frs = engine.FrailtyRiskSets(X, groups, q, stop, event, start=start, strata=strata)
+    ll, U, I = frs.evaluate(beta, b, ties)
+    Z = np.eye(q)[groups]
+    plain = RiskSets(np.column_stack([X, Z]), stop, event, start=start, strata=strata)
+    ll0, U0, I0 = plain.loglik(np.concatenate([beta, b]), ties)
+    assert ll == pytest.approx(ll0, abs=1e-10)
+    np.testing.assert_allclose(U, U0, atol=1e-10)
+    np.testing.assert_allclose(I, I0, atol=1e-10)

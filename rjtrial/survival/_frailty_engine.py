@@ -20,8 +20,10 @@ derivative is exact (the envelope theorem: ``dc/dnu = sum(b - exp(b)) + q + dgam
 and its root is found by Brent's method, so ``theta`` is the maximiser to about 1e-12.
 
 The score and information of ``PL`` with respect to ``(beta, b)`` are formed without the
-``n x q`` indicator matrix: the risk of each group at each event time comes from a
-difference array over event-time indices, and ``Z' diag(w) Z`` is diagonal.
+``n x q`` indicator matrix: the risk of each group at each distinct event time (``K x q``)
+comes from a difference array over event-time indices, ``Z' diag(w) Z`` is diagonal, and the
+sums over events are gathered by event time (the tied events' own risks, Efron's correction,
+as a sparse ``K x q`` matrix), so an evaluation costs ``O(n p^2 + K q^2)``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, sparse
 
 from rjtrial.survival._coxengine import RiskSets
 
@@ -73,34 +75,48 @@ class FrailtyRiskSets:
             if not derivatives:
                 continue
             K = len(st.event_times)
+            k = st.event_k
             frac = st.event_frac if ties == "efron" else np.zeros(len(ev))
             MX = S1 / S0[:, None]
-            # risk of each group at each event time: +r from the first event time after the
-            # row's start, -r from the first after its stop
+            # risk of each group at each event time (K x q): +r from the first event time after
+            # the row's start, -r from the first after its stop
             size = (K + 1) * q
             G = (np.bincount(st.start_k * q + g, weights=r, minlength=size)
                  - np.bincount(st.stop_k * q + g, weights=r, minlength=size)).reshape(K + 1, q)
             G = np.cumsum(G, axis=0)[:K]
-            MZ = G[st.event_k]
-            if ties == "efron":
-                D = np.bincount(st.event_k * q + g[ev], weights=r[ev], minlength=K * q).reshape(K, q)
-                MZ = MZ - frac[:, None] * D[st.event_k]
-            MZ /= S0[:, None]
+            # the tied events' own risk, by group (Efron): M_e = (G_k - f_e D_k) / S0_e for the Z columns
+            D = sparse.csr_matrix((r[ev], (k, g[ev])), shape=(K, q)) if ties == "efron" else None
+            a = np.bincount(k, weights=1 / S0, minlength=K)
+            c = np.bincount(k, weights=frac / S0, minlength=K)
             # sum_e S2_e / S0_e = [X Z]' diag(w) [X Z]  (see _coxengine)
-            a = np.bincount(st.event_k, weights=1 / S0, minlength=K)
-            c = np.bincount(st.event_k, weights=frac / S0, minlength=K)
             A = np.concatenate([[0.0], np.cumsum(a)])
             w = r * (A[st.stop_k] - A[st.start_k])
-            w[ev] -= r[ev] * c[st.event_k]
+            w[ev] -= r[ev] * c[k]
             U[:p] += X[ev].sum(axis=0) - MX.sum(axis=0)
-            U[p:] += np.bincount(g[ev], minlength=q) - MZ.sum(axis=0)
+            U[p:] += np.bincount(g[ev], minlength=q) - G.T @ a
             I[:p, :p] += (X * w[:, None]).T @ X - MX.T @ MX
+            # sum_e M_e M_e' by event time: G' diag(alpha) G - G' diag(beta) D - D' diag(beta) G + D' diag(gamma) D
+            alpha = np.bincount(k, weights=1 / S0**2, minlength=K)
+            ZZ = (G * alpha[:, None]).T @ G
+            P = np.column_stack([np.bincount(k, weights=MX[:, j] / S0, minlength=K) for j in range(p)]) \
+                if p else np.zeros((K, 0))
+            XZ = P.T @ G
+            if D is not None:
+                U[p:] += D.T @ c
+                beta_k = np.bincount(k, weights=frac / S0**2, minlength=K)
+                gamma_k = np.bincount(k, weights=frac**2 / S0**2, minlength=K)
+                GD = np.asarray((D.T @ (G * beta_k[:, None])).T)
+                ZZ -= GD + GD.T
+                ZZ += (D.T @ sparse.diags(gamma_k) @ D).toarray()
+                Q = np.column_stack([np.bincount(k, weights=frac * MX[:, j] / S0, minlength=K) for j in range(p)]) \
+                    if p else np.zeros((K, 0))
+                XZ -= np.asarray((D.T @ Q).T)
             wx = np.column_stack([np.bincount(g, weights=w * X[:, j], minlength=q) for j in range(p)]) \
                 if p else np.zeros((q, 0))
-            cross = wx.T - MX.T @ MZ
+            cross = wx.T - XZ
             I[:p, p:] += cross
             I[p:, :p] += cross.T
-            I[p:, p:] += np.diag(np.bincount(g, weights=w, minlength=q)) - MZ.T @ MZ
+            I[p:, p:] += np.diag(np.bincount(g, weights=w, minlength=q)) - ZZ
         if not derivatives:
             return ll
         return ll, U, I
