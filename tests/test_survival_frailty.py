@@ -216,10 +216,48 @@ def test_the_engine_is_the_cox_likelihood_of_the_group_indicators(ties, counting
     strata = rng.integers(0, 2, n) if stratified else None
     beta, b = np.array([0.3, -0.5]), rng.normal(scale=0.4, size=q)
     frs = engine.FrailtyRiskSets(X, groups, q, stop, event, start=start, strata=strata)
-    ll, U, I = frs.evaluate(beta, b, ties)
+    ll, U, info = frs.evaluate(beta, b, ties)
+    I = info.dense()
     Z = np.eye(q)[groups]
     plain = RiskSets(np.column_stack([X, Z]), stop, event, start=start, strata=strata)
     ll0, U0, I0 = plain.loglik(np.concatenate([beta, b]), ties)
     assert ll == pytest.approx(ll0, abs=1e-10)
     np.testing.assert_allclose(U, U0, atol=1e-10)
     np.testing.assert_allclose(I, I0, atol=1e-10)
+    v = rng.normal(size=2 + q)
+    np.testing.assert_allclose(info.matvec(v), I @ v, atol=1e-10)  # the product conjugate gradients use
+    np.testing.assert_allclose(info.zz_diagonal(), np.diag(I)[2:], atol=1e-12)
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_conjugate_gradient_newton_steps_reach_the_dense_maximum(data, ties):
+    X = np.column_stack([(data["arm"] == "rj").to_numpy(float), data["age"].to_numpy(float)])
+    codes = pd.factorize(data["id"], sort=True)[0]
+    frs = engine.FrailtyRiskSets(X, codes, codes.max() + 1, data["days"].to_numpy(float), data["event"].to_numpy(bool))
+    dense = engine.penalised_fit(frs, 0.9, ties, solver="dense")
+    cg = engine.penalised_fit(frs, 0.9, ties, solver="cg")
+    assert dense.converged and cg.converged
+    np.testing.assert_allclose(cg.beta, dense.beta, atol=1e-10)
+    np.testing.assert_allclose(cg.b, dense.b, atol=1e-10)
+
+
+def test_the_frailty_degrees_of_freedom_are_rs_trace(fit):
+    """R's exact-information df, trace((H^-1)_ff^-1 var2_ff), equals q - sum(diag(H^-1)_ff * P)."""
+    refit = engine.penalised_fit(_engine_data(), fit.theta_, "efron")
+    H = refit.hessian()
+    Hinv = np.linalg.inv(H)
+    P = np.zeros_like(H)
+    P[2:, 2:] = np.diag(refit.penalty_second)
+    V2 = Hinv @ (H - P) @ Hinv
+    trace = np.trace(np.linalg.solve(Hinv[2:, 2:], V2[2:, 2:]))
+    v = engine.variances(refit, sparse=False)
+    assert engine.degrees_of_freedom(v, refit, [])[1] == pytest.approx(trace, rel=1e-9)
+    assert fit.degrees_of_freedom_["frailty(id)"] == pytest.approx(trace, rel=1e-6)
+
+
+def _engine_data():
+    data = _clustered()
+    X = np.column_stack([(data["arm"] == "rj").to_numpy(float), data["age"].to_numpy(float)])
+    codes = pd.factorize(data["id"], sort=True)[0]
+    return engine.FrailtyRiskSets(X, codes, codes.max() + 1, data["days"].to_numpy(float),
+                                  data["event"].to_numpy(bool))

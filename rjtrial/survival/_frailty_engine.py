@@ -54,14 +54,17 @@ class FrailtyRiskSets:
         self.events_per_group = np.bincount(self.groups[self.risk.event], minlength=self.q).astype(float)
 
     def evaluate(self, beta, b, ties: str = "efron", *, derivatives: bool = True):
-        """Partial log-likelihood ``PL`` at ``(beta, b)``, its score ``(p + q,)`` and information
-        ``(p + q, p + q)`` (covariates first, then the groups)."""
+        """Partial log-likelihood ``PL`` at ``(beta, b)``, its score ``(p + q,)`` and its
+        information as an :class:`Information` (covariates first, then the groups)."""
         p, q = self.p, self.q
         beta = np.asarray(beta, dtype=float)
         b = np.asarray(b, dtype=float)
         ll = 0.0
         U = np.zeros(p + q)
-        I = np.zeros((p + q, p + q))
+        XX = np.zeros((p, p))
+        XZ = np.zeros((p, q))
+        zz_w = np.zeros(q)
+        parts = []
         for st, g in zip(self.risk.strata_, self._g):
             ev = st.event_rows
             if len(ev) == 0:
@@ -94,32 +97,81 @@ class FrailtyRiskSets:
             w[ev] -= r[ev] * c[k]
             U[:p] += X[ev].sum(axis=0) - MX.sum(axis=0)
             U[p:] += np.bincount(g[ev], minlength=q) - G.T @ a
-            I[:p, :p] += (X * w[:, None]).T @ X - MX.T @ MX
+            XX += (X * w[:, None]).T @ X - MX.T @ MX
             # sum_e M_e M_e' by event time: G' diag(alpha) G - G' diag(beta) D - D' diag(beta) G + D' diag(gamma) D
             alpha = np.bincount(k, weights=1 / S0**2, minlength=K)
-            ZZ = (G * alpha[:, None]).T @ G
             P = np.column_stack([np.bincount(k, weights=MX[:, j] / S0, minlength=K) for j in range(p)]) \
                 if p else np.zeros((K, 0))
-            XZ = P.T @ G
+            XZ -= P.T @ G
+            part = {"G": G, "alpha": alpha, "D": D}
             if D is not None:
                 U[p:] += D.T @ c
-                beta_k = np.bincount(k, weights=frac / S0**2, minlength=K)
-                gamma_k = np.bincount(k, weights=frac**2 / S0**2, minlength=K)
-                GD = np.asarray((D.T @ (G * beta_k[:, None])).T)
-                ZZ -= GD + GD.T
-                ZZ += (D.T @ sparse.diags(gamma_k) @ D).toarray()
+                part["beta"] = np.bincount(k, weights=frac / S0**2, minlength=K)
+                part["gamma"] = np.bincount(k, weights=frac**2 / S0**2, minlength=K)
                 Q = np.column_stack([np.bincount(k, weights=frac * MX[:, j] / S0, minlength=K) for j in range(p)]) \
                     if p else np.zeros((K, 0))
-                XZ -= np.asarray((D.T @ Q).T)
-            wx = np.column_stack([np.bincount(g, weights=w * X[:, j], minlength=q) for j in range(p)]) \
-                if p else np.zeros((q, 0))
-            cross = wx.T - XZ
-            I[:p, p:] += cross
-            I[p:, :p] += cross.T
-            I[p:, p:] += np.diag(np.bincount(g, weights=w, minlength=q)) - ZZ
+                XZ += np.asarray((D.T @ Q).T)
+            if p:
+                XZ += np.column_stack([np.bincount(g, weights=w * X[:, j], minlength=q) for j in range(p)]).T
+            zz_w += np.bincount(g, weights=w, minlength=q)
+            parts.append(part)
         if not derivatives:
             return ll
-        return ll, U, I
+        return ll, U, Information(p, q, XX, XZ, zz_w, parts)
+
+
+class Information:
+    """The information matrix of ``PL`` at one ``(beta, b)``, without forming its ``q x q``
+    block: ``XX`` (p x p) and ``XZ`` (p x q) explicitly, the groups' block
+    ``diag(zz_w) - sum_k alpha_k G_k G_k' (+ Efron's terms)`` as a product with a vector
+    (``O(K q)``), its diagonal, and :meth:`dense` when the whole matrix is wanted."""
+
+    def __init__(self, p, q, XX, XZ, zz_w, parts):
+        self.p, self.q = p, q
+        self.XX, self.XZ, self.zz_w, self.parts = XX, XZ, zz_w, parts
+
+    def zz_matvec(self, v: np.ndarray) -> np.ndarray:
+        out = self.zz_w * v
+        for part in self.parts:
+            G, D = part["G"], part["D"]
+            Gv = G @ v
+            out -= G.T @ (part["alpha"] * Gv)
+            if D is not None:
+                Dv = D @ v
+                out += G.T @ (part["beta"] * Dv) + D.T @ (part["beta"] * Gv) - D.T @ (part["gamma"] * Dv)
+        return out
+
+    def zz_diagonal(self) -> np.ndarray:
+        out = self.zz_w.copy()
+        for part in self.parts:
+            G, D = part["G"], part["D"]
+            out -= (G * G).T @ part["alpha"]
+            if D is not None:
+                out += 2 * np.asarray(D.multiply(G).T @ part["beta"]).ravel()
+                out -= np.asarray(D.multiply(D).T @ part["gamma"]).ravel()
+        return out
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        p = self.p
+        x, z = v[:p], v[p:]
+        return np.concatenate([self.XX @ x + self.XZ @ z, self.XZ.T @ x + self.zz_matvec(z)])
+
+    def dense(self) -> np.ndarray:
+        p, q = self.p, self.q
+        ZZ = np.diag(self.zz_w)
+        for part in self.parts:
+            G, D = part["G"], part["D"]
+            ZZ -= (G * part["alpha"][:, None]).T @ G
+            if D is not None:
+                GD = np.asarray((D.T @ (G * part["beta"][:, None])).T)
+                ZZ += GD + GD.T
+                ZZ -= (D.T @ sparse.diags(part["gamma"]) @ D).toarray()
+        out = np.empty((p + q, p + q))
+        out[:p, :p] = self.XX
+        out[:p, p:] = self.XZ
+        out[p:, :p] = self.XZ.T
+        out[p:, p:] = ZZ
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,60 +183,126 @@ class PenalisedFit:
     b: np.ndarray
     loglik: float  # PL at (beta, b), R fit$loglik[2]
     score: np.ndarray  # of PL
-    information: np.ndarray  # of PL (unpenalised): I
-    hessian: np.ndarray  # of -PPL: H = I + penalty's second derivative
-    penalty_second: np.ndarray  # nu * exp(b), (q,)
+    information: Information  # of PL (unpenalised): I
+    penalty_second: np.ndarray  # nu * exp(b), (q,): H = I + diag(0, penalty_second)
     converged: bool
     n_iterations: int
 
+    def hessian(self) -> np.ndarray:
+        """``H``, the information of the penalised likelihood, as a dense matrix."""
+        H = self.information.dense()
+        p = self.information.p
+        H[p:, p:] += np.diag(self.penalty_second)
+        return H
+
+
+#: Up to this many coefficients (covariates and groups) a Newton step is a dense solve;
+#: beyond, conjugate gradients on products with the information.
+DENSE_UP_TO = 200
+
+
+def _schur_preconditioner(info: Information, pen: np.ndarray):
+    """``H~^-1`` for R's sparse approximation ``H~`` of the penalised information (the
+    groups' block taken as diagonal), by block elimination: ``O(q p^2)`` to set up."""
+    p = info.p
+    d = info.zz_diagonal() + pen
+    if not np.all(d > 0):
+        return None
+    B = info.XZ / d  # p x q
+    S = info.XX - B @ info.XZ.T
+    try:
+        chol = np.linalg.cholesky(S) if p else np.zeros((0, 0))
+    except np.linalg.LinAlgError:
+        return None
+
+    def solve(r):
+        r1, r2 = r[:p], r[p:]
+        x = np.linalg.solve(chol.T, np.linalg.solve(chol, r1 - B @ r2)) if p else np.zeros(0)
+        return np.concatenate([x, (r2 - info.XZ.T @ x) / d])
+
+    return solve
+
+
+def _conjugate_gradients(matvec, precondition, rhs, *, tol=1e-13, max_iter=None):
+    """Preconditioned conjugate gradients for ``H x = rhs``; ``x``, or None if it stalls."""
+    n = rhs.size
+    max_iter = max_iter or max(50, 2 * n)
+    x = np.zeros(n)
+    r = rhs.copy()
+    z = precondition(r)
+    direction = z.copy()
+    rz = r @ z
+    target = tol * np.linalg.norm(rhs)
+    for _ in range(max_iter):
+        if np.linalg.norm(r) <= target:
+            return x
+        Hd = matvec(direction)
+        curvature = direction @ Hd
+        if not curvature > 0:
+            return None
+        step = rz / curvature
+        x += step * direction
+        r -= step * Hd
+        z = precondition(r)
+        rz_new = r @ z
+        direction = z + (rz_new / rz) * direction
+        rz = rz_new
+    return x if np.linalg.norm(r) <= 1e3 * target else None
+
+
+def _newton_step(info: Information, grad: np.ndarray, pen: np.ndarray, free: bool, solver: str) -> np.ndarray:
+    p = info.p
+    if not free:  # frailties fixed at 0: the covariates' step only
+        return np.concatenate([np.linalg.solve(info.XX, grad[:p]), np.zeros(info.q)])
+    if solver == "cg" or (solver == "auto" and p + info.q > DENSE_UP_TO):
+        precondition = _schur_preconditioner(info, pen)
+        if precondition is not None:
+            step = _conjugate_gradients(lambda v: info.matvec(v) + np.concatenate([np.zeros(p), pen * v[p:]]),
+                                        precondition, grad)
+            if step is not None:
+                return step
+    H = info.dense()
+    H[p:, p:] += np.diag(pen)
+    return np.linalg.solve(H, grad)
+
 
 def penalised_fit(frs: FrailtyRiskSets, theta: float, ties: str, *, beta0=None, b0=None,
-                  max_iter: int = 100, tol: float = 1e-11) -> PenalisedFit:
+                  max_iter: int = 100, tol: float = 1e-11, solver: str = "auto") -> PenalisedFit:
     """Maximise ``PL + nu * sum(b - exp(b))`` by Newton–Raphson with step halving.
 
-    ``theta = 0`` fixes every frailty at 0 (the ordinary Cox model), as R does. Converged
-    when the largest Newton step is below ``tol`` (the iteration is then in its quadratic
-    region, so the maximum is reached to about machine precision).
+    ``theta = 0`` fixes every frailty at 0 (the ordinary Cox model), as R does. Each Newton
+    step solves ``H step = gradient`` exactly: densely for up to ``DENSE_UP_TO``
+    coefficients, else by conjugate gradients preconditioned with R's sparse approximation
+    of ``H`` (``solver="dense"`` or ``"cg"`` forces one). Converged when the largest step is
+    below ``tol`` (the iteration is then in its quadratic region, so the maximum is reached
+    to about machine precision).
     """
     p, q = frs.p, frs.q
     beta = np.zeros(p) if beta0 is None else np.array(beta0, dtype=float)
-    b = np.zeros(q) if (b0 is None or theta == 0) else np.array(b0, dtype=float)
     free = theta > 0
+    b = np.array(b0, dtype=float) if (b0 is not None and free) else np.zeros(q)
     nu = 1.0 / theta if free else np.inf
 
-    def objective(beta, b, derivatives=True):
-        out = frs.evaluate(beta, b, ties, derivatives=derivatives)
-        if not free:
-            return out
-        if not derivatives:
-            return out + nu * np.sum(b - np.exp(b))
-        ll, U, I = out
-        return ll + nu * np.sum(b - np.exp(b)), ll, U, I
-
-    def newton_system(b, U, I):
-        if not free:
-            return U[:p], I[:p, :p]
-        grad = U.copy()
-        grad[p:] += nu * (1 - np.exp(b))
-        H = I.copy()
-        H[p:, p:] += np.diag(nu * np.exp(b))
-        return grad, H
+    def penalised(ll, b):
+        return ll + nu * np.sum(b - np.exp(b)) if free else ll
 
     if free:
         b = b - np.log(np.mean(np.exp(b)))  # R's recentring (the PL does not change)
-        f, ll, U, I = objective(beta, b)
-    else:
-        ll, U, I = objective(beta, b)
-        f = ll
+    ll, U, info = frs.evaluate(beta, b, ties)
+    f = penalised(ll, b)
     converged = False
     n_iter = 0
+    if p == 0 and not free:
+        return PenalisedFit(theta, beta, b, float(ll), U, info, np.zeros(q), True, 0)
     for n_iter in range(1, max_iter + 1):
-        grad, H = newton_system(b, U, I)
-        if grad.size == 0:
-            converged = True
-            break
+        grad = U.copy()
+        pen = nu * np.exp(b) if free else np.zeros(q)
+        if free:
+            grad[p:] += nu * (1 - np.exp(b))
+        else:
+            grad[p:] = 0
         try:
-            step = np.linalg.solve(H, grad)
+            step = _newton_step(info, grad, pen, free, solver)
         except np.linalg.LinAlgError:
             break
         if not np.all(np.isfinite(step)):
@@ -195,27 +313,20 @@ def penalised_fit(frs: FrailtyRiskSets, theta: float, ties: str, *, beta0=None, 
             new_b = b + t * step[p:] if free else b
             if free:
                 new_b = new_b - np.log(np.mean(np.exp(new_b)))
-                f_new, ll_new, U_new, I_new = objective(new_beta, new_b)
-            else:
-                ll_new, U_new, I_new = objective(new_beta, new_b)
-                f_new = ll_new
+            f_new = penalised(frs.evaluate(new_beta, new_b, ties, derivatives=False), new_b)
             if np.isfinite(f_new) and f_new >= f - 1e-12 * abs(f):
                 break
             t /= 2
         else:
             break
         change = abs(f_new - f)
-        beta, b, f, ll, U, I = new_beta, new_b, f_new, ll_new, U_new, I_new
+        beta, b, f = new_beta, new_b, f_new
+        ll, U, info = frs.evaluate(beta, b, ties)
         if np.max(np.abs(t * step)) < tol or (change <= 1e-15 * abs(f) and np.max(np.abs(t * step)) < 1e-7):
             converged = True
             break
-    if grad.size == 0:
-        n_iter = 0
     second = nu * np.exp(b) if free else np.zeros(q)
-    H = I.copy()
-    if free:
-        H[p:, p:] += np.diag(second)
-    return PenalisedFit(theta, beta, b, float(ll), U, I, H, second, converged, n_iter)
+    return PenalisedFit(theta, beta, b, float(ll), U, info, second, converged, n_iter)
 
 
 # ---------------------------------------------------------------------- integrated likelihood
@@ -317,44 +428,64 @@ def search_theta(frs: FrailtyRiskSets, ties: str, *, lower: float = 1e-8, upper:
 
 
 # ---------------------------------------------------------------------- variances (R coxpenal.df)
-def variances(fit: PenalisedFit, p: int, *, sparse: bool):
-    """``var`` (``H^-1``), ``var2`` (``H^-1 I H^-1``) of the coefficients and the frailties' own
-    variance (diagonal of ``H^-1``), as R ``coxpenal.df``.
+@dataclass(frozen=True)
+class Variances:
+    """What R's ``coxpenal.df`` reports, from ``H^-1`` (``H`` exact, or R's sparse ``H~``):
+    ``var`` and ``var2 = H^-1 I H^-1`` of the covariates, the frailties' variances (the
+    diagonal of ``H^-1``), and ``(H^-1)_ff^-1`` as a function of a vector."""
+
+    var: np.ndarray
+    var2: np.ndarray
+    frailty_variance: np.ndarray
+    frailty_precision: object  # v -> (H^-1)_ff^-1 v
+
+
+def variances(fit: PenalisedFit, *, sparse: bool) -> Variances:
+    """R's ``var``, ``var2`` and ``fvar``.
 
     ``sparse=True`` reproduces R's default for more than five groups: the information of
-    the frailties is taken as diagonal (its off-diagonal elements are dropped) before
-    inverting, as R's ``coxfit6``/``agfit5`` do.
+    the frailties is taken as diagonal (its off-diagonal elements dropped) before inverting,
+    as R's ``coxfit6``/``agfit5`` do; ``H~^-1`` then has closed-form blocks (``O(q p^2)``).
+    The exact ``H^-1`` is a dense inverse (``O((p + q)^3)``, once). ``var2`` is
+    ``H^-1 I H^-1 = H^-1 - H^-1 P H^-1``, ``P`` the penalty's second derivative.
     """
-    H = fit.hessian
+    info = fit.information
+    p = info.p
+    pen = fit.penalty_second
     if sparse:
-        H = H.copy()
-        block = H[p:, p:]
-        H[p:, p:] = np.diag(np.diag(block))
-    Hinv = np.linalg.inv(H)
-    I = H.copy()
-    I[p:, p:] -= np.diag(fit.penalty_second)
-    V2 = Hinv @ I @ Hinv
-    return Hinv, V2
+        d = info.zz_diagonal() + pen
+        B = info.XZ / d  # p x q
+        var = np.linalg.inv(info.XX - B @ info.XZ.T) if p else np.zeros((0, 0))
+        cross = -var @ B  # the (covariate, frailty) block of H~^-1
+        fvar = 1 / d + np.einsum("ij,ij->j", B, var @ B) if p else 1 / d
+
+        def precision(v):  # (H~^-1)_ff^-1 = D - I_fb I_bb^-1 I_bf
+            return d * v - (info.XZ.T @ np.linalg.solve(info.XX, info.XZ @ v) if p else 0)
+    else:
+        H = fit.hessian()
+        Hinv = np.linalg.inv(H)
+        var, cross, fvar = Hinv[:p, :p], Hinv[:p, p:], np.diag(Hinv)[p:].copy()
+
+        def precision(v):  # (H^-1)_ff^-1 = H_ff - H_fb H_bb^-1 H_bf
+            return H[p:, p:] @ v - (H[p:, :p] @ np.linalg.solve(H[:p, :p], H[:p, p:] @ v) if p else 0)
+    var2 = var - (cross * pen) @ cross.T
+    return Variances(var, var2, fvar, precision)
 
 
-def degrees_of_freedom(Hinv: np.ndarray, V2: np.ndarray, fit: PenalisedFit, p: int, term_columns,
-                       *, sparse: bool) -> tuple[list[float], float]:
-    """R's ``fit$df``: per covariate term ``trace(var[j,j]^-1 var2[j,j])``; for the frailty term
-    ``trace(Hinv_ff^-1 V2_ff)`` (exact) or ``q - sum(diag(Hinv_ff) * penalty'')`` (sparse)."""
+def degrees_of_freedom(v: Variances, fit: PenalisedFit, term_columns) -> tuple[list[float], float]:
+    """R's ``fit$df``: per covariate term ``trace(var_jj^-1 var2_jj)``; for the frailty term
+    ``q - sum(diag(H^-1)_ff * P)``, which equals R's ``trace((H^-1)_ff^-1 var2_ff)`` because
+    ``var2 = H^-1 - H^-1 P H^-1`` (exact) and is R's own formula (sparse)."""
     out = []
     for cols in term_columns:
         cols = list(cols)
-        out.append(float(np.trace(np.linalg.solve(Hinv[np.ix_(cols, cols)], V2[np.ix_(cols, cols)]))))
-    q = Hinv.shape[0] - p
-    if sparse:
-        frailty_df = q - float(np.sum(np.diag(Hinv)[p:] * fit.penalty_second))
-    else:
-        frailty_df = float(np.trace(np.linalg.solve(Hinv[p:, p:], V2[p:, p:])))
+        out.append(float(np.trace(np.linalg.solve(v.var[np.ix_(cols, cols)], v.var2[np.ix_(cols, cols)]))))
+    frailty_df = len(v.frailty_variance) - float(np.sum(v.frailty_variance * fit.penalty_second))
     return out, frailty_df
 
 
-def frailty_wald(b: np.ndarray, Hinv: np.ndarray, p: int, *, sparse: bool) -> float:
-    """R's printed Chisq of the frailty term: ``sum(b^2 / fvar)`` (sparse) or ``b' V_ff^-1 b``."""
+def frailty_wald(b: np.ndarray, v: Variances, *, sparse: bool) -> float:
+    """R's printed Chisq of the frailty term: ``sum(b^2 / fvar)`` (sparse) or ``b' (H^-1)_ff^-1 b``."""
     if sparse:
-        return float(np.sum(b * b / np.diag(Hinv)[p:]))
-    return float(b @ np.linalg.solve(Hinv[p:, p:], b))
+        return float(np.sum(b * b / v.frailty_variance))
+    return float(b @ v.frailty_precision(b))

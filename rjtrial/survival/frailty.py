@@ -388,17 +388,15 @@ def frailty_cox(
             f"{theta_value:.6g}; the estimates are its last iterate",
         ))
     sparse = information == "sparse"
-    if theta_value > 0:
-        Hinv, V2 = engine.variances(fit, p, sparse=sparse)
-    else:  # frailties fixed at 0: the Cox model's variance; the frailties have none
-        Hinv = np.full((p + frs.q, p + frs.q), np.nan)
-        Hinv[:p, :p] = np.linalg.inv(fit.information[:p, :p]) if p else np.zeros((0, 0))
-        V2 = Hinv.copy()
     term_cols = _estimable_terms(terms, estimable)
     if theta_value > 0:
-        term_dfs, frailty_df = engine.degrees_of_freedom(Hinv, V2, fit, p, term_cols.values(), sparse=sparse)
-        frailty_chisq = engine.frailty_wald(fit.b, Hinv, p, sparse=sparse)
-    else:
+        v = engine.variances(fit, sparse=sparse)
+        beta_var, beta_var2, frailty_var = v.var, v.var2, v.frailty_variance
+        term_dfs, frailty_df = engine.degrees_of_freedom(v, fit, term_cols.values())
+        frailty_chisq = engine.frailty_wald(fit.b, v, sparse=sparse)
+    else:  # frailties fixed at 0: the Cox model's variance; the frailties have none
+        beta_var = np.linalg.inv(fit.information.XX) if p else np.zeros((0, 0))
+        beta_var2, frailty_var = beta_var, np.full(frs.q, np.nan)
         term_dfs, frailty_df, frailty_chisq = [float(len(c)) for c in term_cols.values()], 0.0, 0.0
     ll0 = frs.evaluate(np.zeros(p), np.zeros(frs.q), ties, derivatives=False)
     nu_sum_b = np.sum(fit.b) / theta_value if theta_value > 0 else 0.0
@@ -407,8 +405,6 @@ def frailty_cox(
     total_df = float(np.sum(term_dfs) + frailty_df)
     lr = 2 * (fit.loglik - ll0)
     names = pd.Index(columns, name="term")
-    beta_var = Hinv[:p, :p]
-    beta_var2 = V2[:p, :p]
     frailty_term = f"frailty({frailty})"
     return FrailtyCoxResult(
         formula=formula, frailty=frailty, ties=ties, alpha=alpha, strata=tuple(strata_cols), start=start,
@@ -419,7 +415,7 @@ def frailty_cox(
         variance_=pd.DataFrame(_expand(beta_var, estimable), index=names, columns=names),
         variance2_=pd.DataFrame(_expand(beta_var2, estimable), index=names, columns=names),
         frailty_=pd.Series(fit.b, index=pd.Index(levels, name=frailty), name="frailty"),
-        frailty_variance_=pd.Series(np.diag(Hinv)[p:], index=pd.Index(levels, name=frailty), name="variance"),
+        frailty_variance_=pd.Series(frailty_var, index=pd.Index(levels, name=frailty), name="variance"),
         degrees_of_freedom_=pd.Series(term_dfs + [frailty_df], index=list(term_cols) + [frailty_term],
                                       name="degrees_of_freedom"),
         log_likelihood_=float(fit.loglik), log_likelihood_null_=float(ll0), penalty_=float(penalty),
