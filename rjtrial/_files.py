@@ -14,10 +14,11 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from rjtrial.errors import RjtrialError
 
-__all__ = ["write_private"]
+__all__ = ["private_file", "write_private"]
 
 
 def write_private(path: str | os.PathLike, data: str | bytes, *, encoding: str = "utf-8") -> Path:
@@ -65,3 +66,39 @@ def write_private(path: str | os.PathLike, data: str | bytes, *, encoding: str =
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     return target
+
+
+@contextlib.contextmanager
+def private_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file handle whose contents become ``path`` -- owner-only, atomically -- when the block
+    ends normally; on an exception nothing is left behind. For outputs too large to hold in memory
+    (registry backups); :func:`write_private` is the same for data in hand.
+
+    Raises
+    ------
+    RjtrialError
+        ``path`` is a folder, its folder does not exist, or the write failed.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise RjtrialError(f"cannot write {target}: it is a folder; give a file name")
+    folder = target.parent
+    if not folder.is_dir():
+        raise RjtrialError(f"cannot write {target}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")  # mode 0600
+    except OSError as exc:
+        raise RjtrialError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise RjtrialError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

@@ -9,12 +9,20 @@ same code a real trial uses:
    key, and every referral is screened and, if eligible, randomised by
    :meth:`rjtrial.registry.Registry.enrol` as it arrives; whether each conference was
    held is recorded by :meth:`~rjtrial.registry.Registry.record_event`;
+   the last site of the scenario (Thames Valley) joins six months after the first
+   referral, by a protocol amendment (:meth:`~rjtrial.registry.Registry.amend`) that
+   appends a sealed segment without touching what was allocated;
 3. the criminal-records extract (offences, custody) is generated for everyone
    randomised, with the scenario's known effect among those who had a conference;
 4. the two-year follow-up table is built (:func:`rjtrial.followup.build`);
-5. the store is verified and the trial analysed by intention to treat
-   (:func:`rjtrial.primary.primary_results`) and written up as one self-contained HTML
-   report (:func:`rjtrial.report.build_report`).
+5. the store is verified (the amendment chain included);
+6. the statistician works blind: a blinded export (arms coded A/B, the mapping sealed
+   under the key), the analysis plan frozen in the registry, then unblinding, logged with
+   its reason (:mod:`rjtrial.registry.blinding`); an interim look would go here, on the
+   blinded data, before the plan is frozen;
+7. the trial is analysed by intention to treat (:func:`rjtrial.primary.primary_results`)
+   and written up as one self-contained HTML report (:func:`rjtrial.report.build_report`),
+   which shows the amendment history and that the plan was frozen before unblinding.
 
 Because the data are synthetic the true effects are known, and the demo prints them
 beside the estimates (the truth is a Monte Carlo value on a large population,
@@ -36,6 +44,16 @@ DEFAULT_SCENARIO = "jrc-multisite.toml"
 DEFAULT_PARTICIPANTS = 600
 TRUTH_POPULATION = 200_000
 MARKER = "summary.json"
+#: Months after the first referral when the scenario's last site joins (by a protocol amendment).
+JOIN_MONTHS = 6
+ANALYSIS_PLAN = """# Statistical analysis plan (demonstration)
+
+Primary outcome: time to first proven reoffence within two years of random assignment, days at
+liberty, compared by intention to treat with a Cox model (Efron ties); log-rank test.
+Secondary: frequency of reoffending (negative binomial, street-time offset), prevalence (risk
+ratio), restricted mean survival time to day 730, complier average causal effect (2SLS).
+Written and tested on the blinded export (groups A and B) before unblinding.
+"""
 
 
 def synthetic_path(name: str) -> Path:
@@ -128,7 +146,8 @@ def run_demo(
 
     Writes ``registry/trial.db`` and ``registry/trial.key`` (the sealed registry and its
     key), ``data/`` (referrals, participants, offences, custody, victims, costs,
-    follow-up, truth), ``report.html`` and ``summary.json``.
+    follow-up, truth, the blinded participants and the analysis plan), ``report.html`` and
+    ``summary.json``.
     """
     from rjtrial import outcome
     from rjtrial.registry import Registry
@@ -141,10 +160,14 @@ def run_demo(
         raise ValueError(f"truth_population must be at least 1000, got {truth_population}")
     started = time.perf_counter()
     scenario = load_scenario(scenario_path or synthetic_path(DEFAULT_SCENARIO))
-    scenario = scenario.with_overrides({"referrals.randomised": participants})
+    overrides = {"referrals.randomised": participants}
+    sites = list(scenario.referrals.sites)
+    if len(sites) > 1 and not scenario.referrals.joins and any(s.source == "site" for s in scenario.strata.values()):
+        overrides["referrals.joins"] = {sites[-1]: JOIN_MONTHS}  # a site joins half-way: a protocol amendment
+    scenario = scenario.with_overrides(overrides)
     out = Path(output)
     _prepare(out)
-    show = _Progress(progress, steps=5)
+    show = _Progress(progress, steps=6)
     show.say(f"rjtrial demo: {scenario.name}")
     show.say(f"  protocol {scenario.protocol.id}: {scenario.protocol.randomisation.method}, "
              f"arms {' / '.join(scenario.protocol.arms)}; {participants} offenders to randomise")
@@ -157,6 +180,10 @@ def run_demo(
     show.say(f"        {realised['referrals']} referred, {realised['randomised']} randomised "
              f"({', '.join(f'{a} {n}' for a, n in realised['randomised_by_arm'].items())}); "
              f"{realised['conferences_held']} conferences held")
+    with Registry.open(registry_db) as reg:
+        amendments = reg.amendments()
+    for a in amendments:
+        show.say(f"        amendment {a['number']} on {a['effective_at'][:10]}: {a['title']} ({'; '.join(a['changes'])})")
 
     show.begin("generating two years of criminal records and building the follow-up table")
     data = out / "data"
@@ -168,7 +195,7 @@ def run_demo(
     show.say(f"        {realised['offences']} offences, {realised['custody_spells']} custody spells; "
              f"{int(followup_table['event'].sum())} of {len(followup_table)} reoffended within the window")
 
-    show.begin("verifying the registry (audit chain, every allocation against its commitment)")
+    show.begin("verifying the registry (audit chain, amendments, every allocation against its commitment)")
     with_key = Registry.open(registry_db, key_path=key)
     try:
         verification = with_key.verify()
@@ -179,6 +206,11 @@ def run_demo(
         raise RjtrialError(f"the demo registry failed verification: {verification.problems[:1]}")
     show.say(f"        intact: {verification.audit_entries} audit entries; commitment {commitment[:16]}...")
 
+    show.begin("blinded analysis: blinded export, analysis plan frozen, then unblinded")
+    blinding = _blinded_analysis(registry_db, key, data)
+    show.say(f"        {blinding['blinded_file']} (arms coded {', '.join(blinding['codes'])}); plan frozen "
+             f"(SHA-256 {blinding['sap_sha256'][:16]}...); unblinded: {blinding['mapping_text']}")
+
     show.begin("analysing by intention to treat and writing the report")
     costs = Path(scenario.source).parent / "costs" / f"{scenario.id}.toml" if scenario.source else None
     costs = costs if costs is not None and costs.exists() else None
@@ -186,7 +218,7 @@ def run_demo(
                           "--victims", str(data / "victims.csv"), *(["--costs", str(costs)] if costs else []),
                           "-o", str(out / "report.html"), "--seed", str(seed)])
     report = build_report(registry_db, followup_path, victims=data / "victims.csv", costs=costs, key=key,
-                          seed=seed, command=_demo_command(out, seed, participants, scenario_path))
+                          seed=seed, command=_demo_command(out, seed, participants, scenario_path), by="demo")
     report.write(out / "report.html")
 
     show.begin("writing the summary")
@@ -200,6 +232,8 @@ def run_demo(
         "referred": realised["referrals"],
         "randomised_by_arm": realised["randomised_by_arm"],
         "conferences_held": realised["conferences_held"],
+        "amendments": amendments,
+        "blinding": {k: v for k, v in blinding.items() if k != "mapping_text"},
         "results": numbers,
         "truth": {k: _plain(truth.get(k)) for k in ("hazard_ratio", "rate_ratio", "rmst_difference_days")},
         "seed": seed,
@@ -211,6 +245,24 @@ def run_demo(
     if progress:
         _print_headline(out, summary)
     return summary
+
+
+def _blinded_analysis(registry_db: Path, key: Path, data: Path) -> dict:
+    """The statistician's blinded steps: a blinded export, the plan frozen, then unblinding."""
+    from rjtrial._files import write_private
+    from rjtrial.registry import Registry, participants_csv
+
+    with Registry.open(registry_db, key_path=key) as reg:
+        blinded = reg.export(blinded=True, by="statistician")
+        write_private(data / "participants-blinded.csv", participants_csv(blinded))
+        # The interim look (issue 15, part 3) belongs here: on the blinded data, before the plan is frozen.
+        write_private(data / "analysis-plan.md", ANALYSIS_PLAN)
+        frozen = reg.freeze_sap(data / "analysis-plan.md", by="statistician")
+        unblinded = reg.unblind(by="statistician", reason="final analysis: follow-up complete, analysis plan frozen")
+    mapping = dict(unblinded.mapping)
+    return {"blinded_file": str(data / "participants-blinded.csv"), "codes": sorted(mapping.values()),
+            "sap_sha256": frozen.sha256, "sap_audit_seq": frozen.audit_seq, "unblind_audit_seq": unblinded.audit_seq,
+            "mapping": mapping, "mapping_text": ", ".join(f"{c} = {a}" for a, c in sorted(mapping.items(), key=lambda kv: kv[1]))}
 
 
 def _demo_command(out: Path, seed: int, participants: int, scenario_path) -> str:
@@ -254,7 +306,7 @@ def _print_headline(out: Path, summary: dict) -> None:
     print()
     print(f"done in {summary['seconds']} s. Open:")
     print(f"  {out / 'report.html'}   the trial report (one self-contained HTML file)")
-    print(f"  {out / 'data'}/          the tables: referrals, participants, offences, custody, victims, costs, followup")
+    print(f"  {out / 'data'}/          the tables: referrals, participants (and blinded), offences, custody, victims, costs, followup, analysis plan")
     print(f"  {out / 'registry' / 'trial.db'}   the sealed registry; check it with:")
     print(f"      {_command_name()} verify --db {out / 'registry' / 'trial.db'}")
     sys.stdout.flush()

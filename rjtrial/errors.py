@@ -40,6 +40,24 @@ class KeyFileError(RegistryError):
     """The key file is missing, unreadable, malformed or not the trial's key."""
 
 
+class AmendmentError(RegistryError):
+    """A protocol amendment is invalid or refused (removing an arm, changing the ratio of
+    ongoing strata, editing a past allocation...).
+
+    ``problems`` lists every reason, each naming its key (``"trial.arms: ..."``).
+    """
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            message = f"{where}amendment refused: {self.problems[0]}"
+        else:
+            message = f"{where}amendment refused ({len(self.problems)} reasons): " + "; ".join(self.problems)
+        super().__init__(message)
+
+
 class TamperError(RegistryError):
     """The store does not verify; raised where continuing would be unsafe."""
 

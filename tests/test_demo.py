@@ -30,7 +30,7 @@ SECTIONS = (
 def demo(tmp_path_factory):
     """One run of the command as a user types it (smaller than the default, same path)."""
     out = tmp_path_factory.mktemp("demo") / "rjtrial-demo"
-    code = main(["demo", "-o", str(out), "--participants", "240", "--seed", "11"])
+    code = main(["demo", "-o", str(out), "--participants", "400", "--seed", "11"])  # long enough for a site to join
     assert code == 0
     return out
 
@@ -39,11 +39,11 @@ def test_the_demo_writes_the_registry_the_tables_and_the_report(demo):
     assert {p.name for p in demo.iterdir()} == {"registry", "data", "report.html", "summary.json"}
     assert {p.name for p in (demo / "data").iterdir()} >= {
         "referrals.csv", "participants.csv", "offences.csv", "custody.csv", "victims.csv", "costs.csv",
-        "followup.csv", "truth.json",
+        "followup.csv", "truth.json", "participants-blinded.csv", "analysis-plan.md",
     }
     summary = json.loads((demo / "summary.json").read_text())
     assert summary["verified"] is True and summary["seed"] == 11
-    assert sum(summary["randomised_by_arm"].values()) == 240
+    assert sum(summary["randomised_by_arm"].values()) == 400
     # the store verifies on its own, from the command line, without the key
     assert main(["verify", "--db", str(demo / "registry" / "trial.db")]) == 0
 
@@ -99,7 +99,7 @@ def test_the_demo_prints_its_steps_and_what_to_open(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["demo", "-o", str(out), "--participants", "40", "--seed", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "[1/5]" in printed and "[5/5]" in printed
+    assert "[1/6]" in printed and "[6/6]" in printed
     assert "hazard ratio of reoffending" in printed and str(out / "report.html") in printed
     # a rerun replaces its own folder
     assert main(["demo", "-o", str(out), "--participants", "30", "--seed", "4", "--quiet"]) == 0
@@ -120,3 +120,32 @@ def test_too_few_participants_is_one_error(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "d"), "--participants", "5", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "participants must be at least 20" in err
+
+
+def test_a_site_joins_by_amendment_after_month_six_and_the_report_shows_it(demo):
+    summary = json.loads((demo / "summary.json").read_text())
+    (amendment,) = summary["amendments"]
+    assert amendment["changes"] == ["adds site level(s) thames_valley"]
+    participants = pd.read_csv(demo / "data" / "participants.csv", parse_dates=["randomised_at"])
+    joined = participants.loc[participants["site"] == "thames_valley", "randomised_at"].min()
+    assert joined >= pd.Timestamp(amendment["effective_at"])
+    first = pd.read_csv(demo / "data" / "referrals.csv", parse_dates=["referred_at"])["referred_at"].min()
+    assert (pd.Timestamp(amendment["effective_at"]) - first).total_seconds() / 86400 == pytest.approx(6 * 365.25 / 12,
+                                                                                                      abs=1 / 86400)
+    html = (demo / "report.html").read_text(encoding="utf-8")
+    assert 'id="amendments"' in html and "Thames Valley joins the trial" in html
+    with Registry.open(demo / "registry" / "trial.db") as registry:
+        result = registry.verify(expected_commitment=amendment["commitment"])
+    assert result.ok and result.amendments == 1
+
+
+def test_the_demo_analyses_blind_then_unblinds_after_freezing_the_plan(demo):
+    summary = json.loads((demo / "summary.json").read_text())
+    blinded = pd.read_csv(demo / "data" / "participants-blinded.csv")
+    plain = pd.read_csv(demo / "data" / "participants.csv")
+    assert set(blinded["arm"]) == {"A", "B"} and "treatment_received" not in blinded.columns
+    mapping = summary["blinding"]["mapping"]
+    assert list(blinded["arm"]) == [mapping[arm] for arm in plain["arm"]]
+    assert summary["blinding"]["sap_audit_seq"] < summary["blinding"]["unblind_audit_seq"]
+    html = (demo / "report.html").read_text(encoding="utf-8")
+    assert summary["blinding"]["sap_sha256"] in html and "Unblinded" in html and "BLINDED" not in html

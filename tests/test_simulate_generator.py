@@ -386,3 +386,36 @@ def test_docstring_examples_run(name, monkeypatch):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+# ------------------------------------------------------------------ a site joining late (referrals.joins)
+@pytest.mark.parametrize("scenario", ["synthetic/jrc-london-burglary.toml", "synthetic/jrc-multisite.toml"])
+def test_a_site_that_joins_late_refers_only_after_it_joined_through_an_amendment(tmp_path, scenario):
+    """Stratified blocks (new sequences sealed for the new site) and minimisation (none needed)."""
+    from rjtrial.registry import Registry
+
+    overrides = {"referrals.randomised": 200, "referrals.joins": {"thames_valley": 4},
+                 "referrals.sites": {"london": 0.5, "northumbria": 0.3, "thames_valley": 0.2}}
+    trial = simulate_trial(scenario, rng=5, registry=tmp_path, truth=False, overrides=overrides)
+    memory = simulate_trial(scenario, rng=5, truth=False, overrides=overrides)
+    referred = trial.referrals
+    join = referred["referred_at"].min() + pd.Timedelta(days=4 * 365.25 / 12)
+    assert (referred.loc[referred["site"] == "thames_valley", "referred_at"] >= join).all()
+    assert (referred["referred_at"] >= join).any() and (referred["site"] == "thames_valley").any()
+    # the same referrals randomised (the registry's arms come from its own sealed segments)
+    assert list(trial.participants["id"]) == list(memory.participants["id"])
+    assert list(trial.participants["site"]) == list(memory.participants["site"])
+    with Registry.open(tmp_path / "trial.db") as registry:
+        assert [a["changes"] for a in registry.amendments()] == [["adds site level(s) thames_valley"]]
+        assert registry.initial_protocol.strata["site"] == ("london", "northumbria")
+        assert registry.verify().ok
+        assert list(registry.export()["arm"]) == list(trial.participants["arm"])
+    with Registry.open(tmp_path / "trial.db", key_path=tmp_path / "trial.key") as registry:
+        assert registry.verify().ok  # with the key: every arm is its sealed segment's own
+
+
+def test_no_late_site_leaves_the_draws_as_they_were():
+    plain = simulate_trial("synthetic/jrc-multisite.toml", rng=9, truth=False, overrides={"referrals.randomised": 100})
+    zero = simulate_trial("synthetic/jrc-multisite.toml", rng=9, truth=False,
+                          overrides={"referrals.randomised": 100, "referrals.joins": {"thames_valley": 0}})
+    pd.testing.assert_frame_equal(plain.participants, zero.participants)

@@ -284,3 +284,15 @@ def test_distribution_means_and_samples(name, params, mean):
     assert draws.min() >= 0
     assert draws.mean() == pytest.approx(mean, rel=0.01)
     assert np.array_equal(d.sample(5, 10), d.sample(5, 10))
+
+
+@pytest.mark.parametrize("joins, problem", [
+    ({"west_yorkshire": 6}, "referrals.joins.west_yorkshire: not one of referrals.sites"),
+    ({"london": -1}, "referrals.joins.london: must be months from 0"),
+    ({"london": 1, "northumbria": 2, "thames_valley": 3}, "every site joins late"),
+])
+def test_late_sites_are_checked(joins, problem):
+    from rjtrial.simulate import load_scenario
+
+    with pytest.raises(ScenarioError, match=problem):
+        load_scenario("synthetic/jrc-multisite.toml").with_overrides({"referrals.joins": joins})

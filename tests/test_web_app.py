@@ -48,7 +48,7 @@ class Trial:
         self.db, self.key = folder / "trial.db", folder / "trial.key"
         Registry.create(self.db, small_jrc_protocol(), key_path=self.key, seed=20261122).close()
         self.tokens = {}
-        with Registry.open(self.db) as registry:
+        with Registry.open(self.db, key_path=self.key) as registry:
             accounts = Accounts(registry)
             for name, role, sites in users:
                 accounts.add(name, role=role, sites=sites, password=PASSWORD)
@@ -69,6 +69,15 @@ class Trial:
     def audit(self, action):
         return [json.loads(r["payload"]) | {"actor": r["actor"]}
                 for r in self.rows("SELECT * FROM rj_audit WHERE action = ? ORDER BY seq", action)]
+
+    def security(self, app, kind):
+        """The security log's rows of one kind (flushed first)."""
+        app.state.service.security_log.flush()
+        return self.rows("SELECT * FROM rj_web_security_log WHERE kind = ? ORDER BY last_at", kind)
+
+    def accounts(self):
+        """Accounts over the registry opened with the key (account changes are signed)."""
+        return Accounts(Registry.open(self.db, key_path=self.key))
 
 
 @pytest.fixture(scope="module")
@@ -147,18 +156,34 @@ def test_pages_need_a_log_in(app):
         assert response.status_code == 303 and response.headers["location"] == "/login", path
 
 
-def test_log_in_and_failed_log_in_are_audited(app, trial):
+def test_log_in_is_audited_and_failed_log_ins_are_counted_in_the_security_log(app, trial):
     client = client_for(app)
-    before_ok, before_failed = len(trial.audit("login")), len(trial.audit("login_failed"))
+    before_ok, chain = len(trial.audit("login")), trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"]
     failed = login(client, "nina", "wrong password here")
     assert failed.status_code == 401 and "Wrong user name or password" in failed.text
     assert login(client_for(app), "no-such-user", "whatever at all").status_code == 401
-    assert len(trial.audit("login_failed")) == before_failed + 2
-    assert trial.audit("login_failed")[-2]["user"] == "nina"
+    assert trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"] == chain  # no audit entry for a failure
+    failures = trial.security(app, "failed")
+    assert any(r["name"] == "nina" and r["count"] >= 1 for r in failures)
+    assert any(r["name"].startswith("unknown-") for r in failures) and not any("no-such-user" in r["name"]
+                                                                             for r in failures)
     assert login(client, "nina").status_code == 303
     assert len(trial.audit("login")) == before_ok + 1 and trial.audit("login")[-1]["user"] == "nina"
     home = client.get("/")
     assert home.status_code == 200 and "nina" in home.text and "northumbria" in home.text
+
+
+def test_a_password_typed_as_the_user_name_is_never_stored_nor_shown(app, trial, mary):
+    secret = "My-Secret-Passw0rd-typed-in-the-wrong-box"
+    for _ in range(2):
+        assert login(client_for(app), secret, "").status_code in (401, 422, 429)
+    assert login(client_for(app), secret + "\n", "x").status_code in (401, 429)
+    app.state.service.security_log.flush()
+    stored = b"".join(p.read_bytes() for p in trial.db.parent.glob(trial.db.name + "*"))
+    assert secret.encode() not in stored
+    for path in ("/audit", "/security"):
+        page = mary.get(path)
+        assert page.status_code == 200 and secret not in page.text, path
 
 
 def test_log_in_without_csrf_is_refused(app, trial):
@@ -173,16 +198,71 @@ def test_log_in_without_csrf_is_refused(app, trial):
 
 def test_throttling_locks_after_failures_even_for_the_right_password(trial):
     app = create_app(trial.db, trial.key, config={"web": {"login_failures": 3, "login_lockout": 60}})
-    accounts = Accounts(Registry.open(trial.db))
-    accounts.add("locky", role="auditor", password=PASSWORD)
+    trial.accounts().add("locky", role="auditor", password=PASSWORD)
+    chain = trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"]
     client = client_for(app)
     assert [login(client, "locky", "not the password").status_code for _ in range(3)] == [401, 401, 401]
     locked = login(client, "locky")
     assert locked.status_code == 429 and "Too many failed log-ins" in locked.text
     assert client.get("/").status_code == 303  # not logged in
-    assert any(e["user"] == "locky" for e in trial.audit("login_locked"))
-    assert trial.audit("login_failed")[-1] == {"user": "locky", "address": "testclient", "reason": "locked",
-                                               "actor": "web"}
+    assert trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"] == chain  # neither failures nor locks
+    assert [(r["name"], r["address"], r["count"]) for r in trial.security(app, "lockout")] == [
+        ("locky", "testclient", 1)]
+    assert [(r["name"], r["count"]) for r in trial.security(app, "locked") if r["name"] == "locky"] == [("locky", 1)]
+    assert [(r["name"], r["count"]) for r in trial.security(app, "failed") if r["name"] == "locky"] == [("locky", 3)]
+
+
+def test_a_session_ends_at_its_absolute_lifetime_however_active(trial, monkeypatch):
+    from rjtrial.web import security
+
+    app = create_app(trial.db, trial.key, config={"web": {"session_lifetime": 3600, "session_max_age": 600}})
+    client = logged_in(app, "carol")
+    start = time.time()
+    for minutes in (0, 20, 40, 59):  # used every 20 minutes: never idle for 10
+        monkeypatch.setattr(security, "now", lambda m=minutes: start + 60 * m)
+        assert client.get("/").status_code == 200, minutes
+    monkeypatch.setattr(security, "now", lambda: start + 3601)
+    assert client.get("/").status_code == 303  # an hour after the log-in: over, however active
+    monkeypatch.setattr(security, "now", lambda: start - 60)
+    assert client.get("/").status_code == 303  # and a log-in time in the future is no session either
+
+
+def test_the_default_absolute_lifetime_is_twelve_hours():
+    from rjtrial.web.app import WebConfig
+
+    assert WebConfig.load(None).session_lifetime == 12 * 3600
+
+
+def test_a_session_cookie_without_a_log_in_time_is_no_session(trial):
+    """A cookie signed by an older version (no log-in time) would otherwise live forever."""
+    from itsdangerous import TimestampSigner
+    import base64
+
+    secret = "a session secret of some length"
+    app = create_app(trial.db, trial.key, config={"web": {"session_secret": secret}})
+    epoch = trial.accounts().get("carol").session_epoch
+    data = base64.b64encode(json.dumps({"user": "carol", "epoch": epoch, "csrf": "x" * 32}).encode())
+    client = client_for(app)
+    client.cookies.set("rjtrial_session", TimestampSigner(secret).sign(data).decode())
+    assert client.get("/").status_code == 303
+
+
+@pytest.mark.parametrize("host, trusted, secure, expected", [
+    ("127.0.0.1", [], False, []),
+    ("::1", [], False, []),
+    ("localhost", [], False, []),
+    ("0.0.0.0", [], True, ["trusted_proxies"]),
+    ("0.0.0.0", [], False, ["secure_cookies", "trusted_proxies"]),
+    ("192.0.2.10", ["192.0.2.1"], True, []),
+    ("::", ["192.0.2.1"], False, ["secure_cookies"]),
+])
+def test_serve_warns_when_it_listens_beyond_loopback_without_trusted_proxies(host, trusted, secure, expected):
+    from rjtrial.web.security import startup_warnings
+
+    warnings = startup_warnings(host, secure_cookies=secure, trusted_proxies=trusted)
+    assert [w for w in expected if any(w in text for text in warnings)] == expected and len(warnings) == len(expected)
+    if "trusted_proxies" in expected:
+        assert any("lock" in w and "every" in w for w in warnings)
 
 
 def test_log_out_ends_the_session_even_if_the_cookie_is_replayed(app):
@@ -196,7 +276,7 @@ def test_log_out_ends_the_session_even_if_the_cookie_is_replayed(app):
 
 
 def test_disabling_a_user_ends_their_session_and_tokens(app, trial, mary):
-    accounts = Accounts(Registry.open(trial.db))
+    accounts = trial.accounts()
     accounts.add("temp", role="coordinator", sites=["london"], password=PASSWORD)
     token = accounts.issue_token("temp")
     temp = logged_in(app, "temp")
@@ -323,6 +403,45 @@ def test_a_taken_id_at_another_site_is_not_described(app, trial):
     response = client_for(app).post("/api/enrolments", json=body, headers=bearer(trial.tokens["carol"]))
     assert response.status_code == 422
     assert response.json()["reasons"] == ["referral id 'W-N001' is already in use"]
+
+
+@pytest.mark.parametrize("probe", [
+    {"strata": {"site": "london", "offence": "nonsense"}, "answers": ELIGIBLE},  # an invalid stratum
+    {"strata": LONDON, "answers": {**ELIGIBLE, "admitted": "perhaps"}},  # an invalid answer
+    {"strata": LONDON, "answers": {"admitted": "yes"}},  # answers missing
+])
+def test_a_coordinator_cannot_tell_whether_an_id_exists_at_another_site(app, trial, probe):
+    """A refused probe reads the same for an id taken at another site and for an id never used."""
+    nina = bearer(trial.tokens["nina"])
+    client_for(app).post("/api/enrolments", json={"referral_id": "P-ELSEWHERE", "answers": ELIGIBLE,
+                                                   "strata": {"site": "northumbria", "offence": "violence"}},
+                         headers=nina)
+    assert trial.referral("P-ELSEWHERE") is not None
+    carol = bearer(trial.tokens["carol"])
+    answers = {}
+    for referral_id in ("P-ELSEWHERE", "P-NEVER-USED"):
+        response = client_for(app).post("/api/enrolments", json={"referral_id": referral_id, **probe}, headers=carol)
+        body = response.json()
+        answers[referral_id] = (response.status_code, body["status"],
+                                [r.replace(referral_id, "ID") for r in body["reasons"]])
+    assert answers["P-ELSEWHERE"] == answers["P-NEVER-USED"]
+    assert answers["P-NEVER-USED"][0] == 422 and trial.referral("P-NEVER-USED") is None
+
+
+def test_a_coordinators_form_probe_reads_the_same_too(app, trial):
+    client_for(app).post("/api/enrolments", json={"referral_id": "F-ELSEWHERE", "answers": ELIGIBLE,
+                                                   "strata": {"site": "northumbria", "offence": "violence"}},
+                         headers=bearer(trial.tokens["nina"]))
+    carol = logged_in(app, "carol")
+    pages = {}
+    for referral_id in ("F-ELSEWHERE", "F-NEVER-USED"):
+        form = carol.get("/enrol")
+        fields = enrol_fields(form.text, referral_id, answers={**ELIGIBLE, "admitted": "perhaps"})
+        page = carol.post("/enrol", data=fields)
+        errors = re.findall(r'<li>(.*?)</li>', page.text.split('class="error', 1)[-1].split("</ul>")[0])
+        pages[referral_id] = (page.status_code, [e.replace(referral_id, "ID") for e in errors])
+    assert pages["F-ELSEWHERE"] == pages["F-NEVER-USED"] and pages["F-NEVER-USED"][0] == 422
+    assert pages["F-NEVER-USED"][1]  # the refusal's reasons were read
 
 
 # ---------------------------------------------------------------------- API
@@ -456,20 +575,43 @@ def test_manager_pages(app, mary, trial):
     assert trial.rows("SELECT kind FROM rj_events WHERE referral_id = 'W-0002'") == [{"kind": "withdrawal"}]
 
 
-def test_manager_adds_a_user_and_issues_a_token_shown_once(app, mary, trial):
+def test_manager_adds_a_user_who_issues_their_own_token_shown_once(app, mary, trial):
     page = mary.get("/users")
     added = mary.post("/users", data={"csrf": csrf_of(page.text), "name": "tess", "role": "coordinator",
-                                      "sites": "thames_valley", "password": PASSWORD})
+                                      "sites": "thames_valley", "password": PASSWORD,
+                                      "email": "tess@example.org"})
     assert added.status_code == 200 and "added user tess" in added.text
-    assert trial.rows("SELECT role, sites FROM rj_web_users WHERE name = 'tess'") == [
-        {"role": "coordinator", "sites": '["thames_valley"]'}]
-    issued = mary.post("/users/token", data={"csrf": csrf_of(added.text), "name": "tess"})
+    assert trial.rows("SELECT role, sites, email FROM rj_web_users WHERE name = 'tess'") == [
+        {"role": "coordinator", "sites": '["thames_valley"]', "email": "tess@example.org"}]
+    assert trial.audit("user_added")[-1] | {"password": ""} == {
+        "user": "tess", "role": "coordinator", "sites": ["thames_valley"], "email": "tess@example.org",
+        "password": "", "actor": "mary"}
+    tess = logged_in(app, "tess")
+    tokens_page = tess.get("/tokens")
+    assert tokens_page.status_code == 200 and "No tokens" in tokens_page.text
+    issued = tess.post("/tokens", data={"csrf": csrf_of(tokens_page.text)})
     token = re.search(r"rjt_[A-Za-z0-9_-]+", issued.text).group(0)
     body = {"referral_id": "T-0001", "strata": {"site": "thames_valley", "offence": "property"}, "answers": ELIGIBLE}
     assert client_for(app).post("/api/enrolments", json=body, headers=bearer(token)).status_code == 201
-    assert token not in mary.get("/users").text
-    assert trial.audit("user_added")[-1] == {"user": "tess", "role": "coordinator", "sites": ["thames_valley"],
-                                             "actor": "mary"}
+    listed = tess.get("/tokens")
+    assert token not in listed.text and token not in mary.get("/users").text
+    assert trial.audit("token_issued")[-1]["actor"] == "tess" and trial.audit("token_issued")[-1]["user"] == "tess"
+    token_id = re.search(r'name="id" value="([0-9a-f]{12})"', listed.text).group(1)
+    revoked = tess.post("/tokens/revoke", data={"csrf": csrf_of(listed.text), "id": token_id})
+    assert revoked.status_code == 200 and "revoked" in revoked.text
+    assert client_for(app).post("/api/enrolments", json=body, headers=bearer(token)).status_code == 401
+
+
+def test_a_manager_cannot_issue_a_token_to_act_as_another_user(app, mary, trial):
+    before = trial.rows("SELECT count(*) AS n FROM rj_web_tokens WHERE user_name = 'carol'")[0]["n"]
+    page = mary.get("/users")
+    assert 'action="/users/token"' not in page.text  # no such button for other users
+    refused = mary.post("/users/token", data={"csrf": csrf_of(page.text), "name": "carol"})
+    assert refused.status_code == 403 and "rjt_" not in refused.text
+    assert trial.rows("SELECT count(*) AS n FROM rj_web_tokens WHERE user_name = 'carol'")[0]["n"] == before
+    assert any(r["name"] == "mary" for r in trial.security(app, "token_refused"))
+    own = mary.post("/users/token", data={"csrf": csrf_of(page.text), "name": "mary"})
+    assert own.status_code == 200 and re.search(r"rjt_[A-Za-z0-9_-]+", own.text)
 
 
 @pytest.mark.parametrize("path", ["/assignments", "/events", "/export", "/users", "/verify", "/audit"])
@@ -570,6 +712,107 @@ def test_mail_report_of_assignments(trial, mary):
         controller.stop()
 
 
+# ------------------------------------------------------------------ receipts
+def smtp_server():
+    """An SMTP server on a free loopback port collecting messages: (controller, port, received)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    received = []
+
+    class Collect(Message):
+        def handle_message(self, message):
+            received.append(message)
+
+    with socket.socket() as probe:  # a free port (aiosmtpd cannot start on port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, port, received
+
+
+def test_a_printable_receipt_for_the_coordinators_own_referral(app, trial):
+    carol = logged_in(app, "carol")
+    form = carol.get("/enrol")
+    made = carol.post("/enrol", data=enrol_fields(form.text, "RC-0001"))
+    row = trial.referral("RC-0001")
+    assert made.status_code == 200 and "/receipt?referral_id=RC-0001" in made.text
+    page = carol.get("/receipt", params={"referral_id": "RC-0001"})
+    assert page.status_code == 200
+    for shown in (row["receipt"], row["arm"], str(row["sequence_number"]), "rjtrial verify",
+                  trial.rows("SELECT commitment FROM rj_trial")[0]["commitment"]):
+        assert shown in page.text
+    # made for printing, from this site only: a print style sheet, no script, no external asset
+    assert re.search(r'<link rel="stylesheet" href="/static/print\.css" media="print">', page.text)
+    assert "<script" not in page.text and "<style" not in page.text and " style=" not in page.text
+    assert all(u.startswith("/") for u in re.findall(r'(?:href|src)="([^"]+)"', page.text))
+    assert page.headers["content-security-policy"] == carol.get("/").headers["content-security-policy"]
+    css = carol.get("/static/print.css")
+    assert css.status_code == 200 and "@page" in css.text and "display: none" in css.text
+    assert "url(" not in css.text and "@import" not in css.text
+
+
+def test_a_receipt_at_another_site_reads_exactly_as_one_that_does_not_exist(app, trial):
+    client_for(app).post("/api/enrolments", json={"referral_id": "RN-0001", "answers": ELIGIBLE,
+                                                   "strata": {"site": "northumbria", "offence": "violence"}},
+                         headers=bearer(trial.tokens["nina"]))
+    carol = logged_in(app, "carol")
+    elsewhere = carol.get("/receipt", params={"referral_id": "RN-0001"})
+    nowhere = carol.get("/receipt", params={"referral_id": "RN-NEVER"})
+    assert elsewhere.status_code == nowhere.status_code == 404
+    assert elsewhere.text.replace("RN-0001", "ID") == nowhere.text.replace("RN-NEVER", "ID")
+    assert trial.referral("RN-0001")["receipt"] not in elsewhere.text
+    manager = logged_in(app, "mary").get("/receipt", params={"referral_id": "RN-0001"})
+    assert manager.status_code == 200 and trial.referral("RN-0001")["receipt"] in manager.text
+    assert logged_in(app, "alan").get("/receipt", params={"referral_id": "RN-0001"}).status_code == 403
+
+
+def test_a_receipt_is_e_mailed_to_the_users_own_address(trial):
+    controller, port, received = smtp_server()
+    try:
+        config = {"smtp": {"host": "127.0.0.1", "port": port, "from": "randomiser@example.org",
+                           "to": ["team@example.org"]}}
+        app = create_app(trial.db, trial.key, config=config)
+        trial.accounts().set_email("carol", "carol@example.org")
+        carol = logged_in(app, "carol")
+        form = carol.get("/enrol")
+        carol.post("/enrol", data=enrol_fields(form.text, "RE-0001"))
+        row = trial.referral("RE-0001")
+        page = carol.get("/receipt", params={"referral_id": "RE-0001"})
+        assert "E-mail this receipt to carol@example.org" in page.text
+        sent = carol.post("/receipt/email", data={"csrf": csrf_of(page.text), "referral_id": "RE-0001"})
+        assert sent.status_code == 303 and sent.headers["location"] == "/receipt?referral_id=RE-0001&sent=1"
+        message = received[-1]
+        assert message["To"] == "carol@example.org" and row["receipt"] in message["Subject"]
+        body = message.get_payload(decode=True).decode()
+        assert row["receipt"] in body and row["arm"] in body and f"--receipt {row['receipt']}" in body
+        # another site's referral cannot be mailed, and a user without an address is told why
+        client_for(app).post("/api/enrolments", json={"referral_id": "RE-N001", "answers": ELIGIBLE,
+                                                       "strata": {"site": "northumbria", "offence": "violence"}},
+                             headers=bearer(trial.tokens["nina"]))
+        count = len(received)
+        refused = carol.post("/receipt/email", data={"csrf": csrf_of(page.text), "referral_id": "RE-N001"})
+        assert refused.status_code == 404 and len(received) == count
+        trial.accounts().set_email("carol", "")
+        carol_again = logged_in(app, "carol")
+        page = carol_again.get("/receipt", params={"referral_id": "RE-0001"})
+        assert "E-mail this receipt" not in page.text
+        no_address = carol_again.post("/receipt/email", data={"csrf": csrf_of(page.text), "referral_id": "RE-0001"})
+        assert no_address.status_code == 409 and "e-mail address" in no_address.text and len(received) == count
+        no_csrf = carol_again.post("/receipt/email", data={"referral_id": "RE-0001"})
+        assert no_csrf.status_code == 403
+    finally:
+        controller.stop()
+
+
+def test_the_security_log_page_is_for_auditors_and_managers(app, alan, carol):
+    assert login(client_for(app), "carol", "wrong password, once").status_code == 401
+    page = alan.get("/security")
+    assert page.status_code == 200 and "carol" in page.text and "failed" in page.text
+    assert carol.get("/security").status_code == 403
+
+
 # ---------------------------------------------------------------- PostgreSQL
 
 
@@ -588,7 +831,7 @@ def test_the_service_on_postgres(postgres_database, tmp_path):
 
     key = tmp_path / "pg.key"
     Registry.create(postgres_database, small_jrc_protocol(), key_path=key, seed=11).close()
-    with Registry.open(postgres_database) as registry:
+    with Registry.open(postgres_database, key_path=key) as registry:
         accounts = Accounts(registry)
         accounts.add("carol", role="coordinator", sites=["london"], password=PASSWORD)
         token = accounts.issue_token("carol")

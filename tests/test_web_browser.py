@@ -93,6 +93,23 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
         assert browser.save_screenshot(str(screenshot))
         print(f"screenshot: {screenshot}")
 
+        # the printable receipt: on paper, the receipt without menus or buttons
+        browser.find_element(By.ID, "receipt-link").click()
+        WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "receipt-sheet"))
+        receipt_page = browser.find_element(By.ID, "receipt-sheet").text
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        printed = {"nav": browser.find_element(By.TAG_NAME, "nav").is_displayed(),
+                   "sheet": browser.find_element(By.ID, "receipt-sheet").is_displayed(),
+                   "buttons": any(b.is_displayed() for b in browser.find_elements(By.TAG_NAME, "button"))}
+        assert browser.save_screenshot(str(ARTIFACTS / "web_receipt_print.png"))
+        pdf = browser.execute_cdp_cmd("Page.printToPDF", {"printBackground": False})
+        import base64
+
+        (ARTIFACTS / "web_receipt.pdf").write_bytes(base64.b64decode(pdf["data"]))
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        assert printed == {"nav": False, "sheet": True, "buttons": False}, printed
+        assert len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf["data"]))) == 1  # one sheet of paper
+
         # on a phone-sized window the form and the result fit the width (no sideways scrolling)
         browser.set_window_size(390, 844)
         for path in ("/enrol", "/enrolments"):
@@ -106,7 +123,7 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
 
     row = wf.referral_rows(db)[referral]
     assert row["status"] == "randomised"
-    assert row["receipt"] in page
+    assert row["receipt"] in page and row["receipt"] in receipt_page and row["arm"] in receipt_page
     other = ({"control", "conference"} - {row["arm"]}).pop()
     assert row["arm"] in page and other not in page
     assert re.search(rf"sequence number\W+{row['sequence_number']}\b", page, re.I), page

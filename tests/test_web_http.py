@@ -560,3 +560,149 @@ def test_sixteen_concurrent_http_clients_get_a_gap_free_sequence_on_sqlite(tmp_p
     with wf.serve_process(db, key, log=tmp_path / "serve.log") as url:
         outcome = wf.concurrent_api_enrolments(url, token, clients=16, per_client=6, ineligible_every=5)
     wf.check_concurrent_outcome(db, key, outcome, clients=16, per_client=6, ineligible_every=5)
+
+
+# ------------------------------------------------- log-in attacks (loopback)
+def _login_clients(url: str, n: int) -> list[tuple[httpx.Client, dict]]:
+    """``n`` clients, each with its own connection and session, holding the log-in form's fields."""
+    out = []
+    for _ in range(n):
+        client = httpx.Client(base_url=url, timeout=120)
+        form = wf.form_with(client.get("/login").text, "pass")
+        out.append((client, dict(form.fields)))
+    return out
+
+
+@pytest.mark.slow
+def test_eighty_simultaneous_log_ins_check_at_most_the_allowed_guesses(tmp_path):
+    """79 wrong passwords, then the right one, at once from one address, through a real
+    server: the lock holds — no more than ``login_failures`` passwords are ever checked."""
+    import threading
+
+    db, key = wf.make_trial(tmp_path)
+    wf.add_user(db, "victim", "manager")
+    with wf.LiveServer(db, key, config={"web": {"login_failures": 5, "login_lockout": 600}}) as server:
+        accounts = server.app.state.service.accounts
+        checked, lock = [], threading.Lock()
+        real = accounts.authenticate
+
+        def counting(name, password):
+            with lock:
+                checked.append(password)
+            return real(name, password)
+
+        accounts.authenticate = counting
+        clients = _login_clients(server.url, 80)
+        barrier = threading.Barrier(80)
+        statuses: dict[int, int] = {}
+
+        def attempt(i: int) -> None:
+            client, fields = clients[i]
+            data = {**fields, "username": "victim",
+                    "password": PASSWORD if i == 79 else f"wrong guess number {i:02d}"}
+            barrier.wait(timeout=60)
+            if i == 79:
+                import time
+
+                time.sleep(0.05)  # the right password comes last, while the others are in flight
+            statuses[i] = client.post("/login", data=data).status_code
+
+        threads = [threading.Thread(target=attempt, args=(i,), daemon=True) for i in range(80)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        for client, _ in clients:
+            client.close()
+    assert len(statuses) == 80
+    assert len(checked) <= 5, f"{len(checked)} passwords were checked"
+    assert sum(1 for s in statuses.values() if s in (401, 303)) == len(checked)
+    assert sum(1 for s in statuses.values() if s == 429) == 80 - len(checked)
+
+
+@pytest.mark.slow
+def test_a_flood_of_failed_log_ins_leaves_the_audit_chain_alone_and_the_security_log_bounded(tmp_path, capsys):
+    """A few thousand failed and locked log-ins from one client, through a real server on
+    loopback, while a manager enrols: the audit chain grows by the enrolments only, and the
+    security log stays within its row cap and counts every attempt. The median enrolment
+    latency before and during the flood is printed (a measurement, not an assertion)."""
+    import statistics
+    import threading
+    import time
+
+    attempts, cap, enrolments = 3000, 100, 25
+    db, key = wf.make_trial(tmp_path)
+    wf.add_user(db, "mary", "manager")
+    wf.add_user(db, "carol", "coordinator", sites=("london",))
+    token = wf.user_token(db, "mary")
+    config = tmp_path / "service.toml"
+    config.write_text(f"[web]\nsecurity_log_rows = {cap}\n", encoding="utf-8")
+    statuses: list[int] = []
+    with wf.serve_process(db, key, config=config, log=tmp_path / "serve.log") as url:
+        api = httpx.Client(base_url=url, headers=wf.bearer(token), timeout=60)
+
+        def enrol_many(prefix: str) -> list[float]:
+            latencies = []
+            for i in range(enrolments):
+                body = wf.api_enrol_body(f"{prefix}-{i}", wf.STRATA[i % len(wf.STRATA)])
+                start = time.perf_counter()
+                assert api.post("/api/enrolments", json=body).status_code == 201
+                latencies.append(time.perf_counter() - start)
+                time.sleep(0.05)
+            return latencies
+
+        before = enrol_many("QUIET")
+        chain = audit_length(db)
+        stop = time.monotonic() + 240  # bounded in time as well as in count
+
+        def flood() -> None:
+            (client, fields), = _login_clients(url, 1)
+            try:
+                for i in range(attempts):
+                    if time.monotonic() > stop:
+                        break
+                    # wrong passwords for a real user, and passwords typed as the name (each different)
+                    name = "carol" if i % 3 == 0 else f"S3cret-passw0rd-{i}"
+                    statuses.append(client.post("/login", data={**fields, "username": name,
+                                                                "password": f"guess {i}"}).status_code)
+            finally:
+                client.close()
+
+        flooder = threading.Thread(target=flood, daemon=True)
+        flood_start = time.perf_counter()
+        flooder.start()
+        time.sleep(1.0)
+        during = enrol_many("BUSY")
+        flooder.join(timeout=300)
+        flood_seconds = time.perf_counter() - flood_start
+        api.close()
+    # the server has stopped (SIGTERM): its last buffered counts were flushed on the way out
+    log_rows = table_rows(db, "SELECT kind, name, count FROM rj_web_security_log")
+    assert len(statuses) == attempts and set(statuses) <= {401, 429}, set(statuses)
+    assert audit_length(db) == chain + enrolments  # the enrolments, and nothing for the flood
+    assert len(log_rows) <= cap
+    counted = sum(r["count"] for r in log_rows if r["kind"] in ("failed", "locked"))
+    assert counted == attempts
+    assert not any("S3cret" in r["name"] for r in log_rows)
+    with capsys.disabled():
+        print(f"\nlog-in flood: {attempts} log-ins in {flood_seconds:.1f} s ({statuses.count(401)} failed, "
+              f"{statuses.count(429)} locked); median enrolment latency {1000 * statistics.median(before):.1f} ms "
+              f"before, {1000 * statistics.median(during):.1f} ms during; audit chain +{enrolments} "
+              f"(the enrolments); security log {len(log_rows)} rows (cap {cap})")
+
+
+def audit_length(db: str) -> int:
+    return table_rows(db, "SELECT count(*) AS n FROM rj_audit")[0]["n"]
+
+
+def table_rows(db: str, sql: str) -> list[dict]:
+    from sqlalchemy import create_engine, text
+
+    from rjtrial.registry.store import database_url
+
+    engine = create_engine(database_url(db))
+    try:
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql)).mappings()]
+    finally:
+        engine.dispose()

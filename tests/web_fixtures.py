@@ -30,6 +30,7 @@ ELIGIBLE = {"admitted": "yes", "offender_consent": "yes", "victim_consent": "yes
 INELIGIBLE = {"admitted": "yes", "offender_consent": "no", "victim_consent": "yes", "domestic_abuse": "yes"}
 STRATA = tuple({"site": s, "offence": o} for s in ("london", "northumbria", "thames_valley") for o in ("property", "violence"))
 PASSWORD = "a long test passphrase 42"
+_KEYS: dict[str, Path] = {}  # db -> the key file make_trial wrote (account changes are signed with it)
 
 
 # ----------------------------------------------------------------- the trial
@@ -50,7 +51,15 @@ def make_trial(folder: Path, *, db: str | None = None, seed: int = 20261122, cap
     db = db if db is not None else str(folder / "trial.db")
     key = folder / "trial.key"
     Registry.create(db, protocol, key_path=key, seed=seed, by="tester").close()
+    _KEYS[str(db)] = key
     return db, key
+
+
+def _key_of(db: str, key: Path | str | None) -> str:
+    key = key if key is not None else _KEYS.get(str(db))
+    if key is None:
+        raise RuntimeError(f"no key known for {db}: make it with make_trial or pass key=")
+    return str(key)
 
 
 def run_cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
@@ -71,9 +80,10 @@ def run_cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def add_user(db: str, name: str, role: str, *, sites: tuple[str, ...] = (), password: str = PASSWORD) -> None:
-    """``rjtrial users add NAME --db DB --role ROLE [--site S ...] --password-stdin``."""
-    argv = ["users", "add", name, "--db", str(db), "--role", role, "--password-stdin"]
+def add_user(db: str, name: str, role: str, *, sites: tuple[str, ...] = (), password: str = PASSWORD,
+             key: Path | str | None = None) -> None:
+    """``rjtrial users add NAME --db DB --key KEY --role ROLE [--site S ...] --password-stdin``."""
+    argv = ["users", "add", name, "--db", str(db), "--key", _key_of(db, key), "--role", role, "--password-stdin"]
     for site in sites:
         argv += ["--site", site]
     code, out, err = run_cli(*argv, stdin=password + "\n")
@@ -81,9 +91,9 @@ def add_user(db: str, name: str, role: str, *, sites: tuple[str, ...] = (), pass
         raise RuntimeError(f"rjtrial users add {name} failed ({code}): {err or out}")
 
 
-def user_token(db: str, name: str) -> str:
-    """``rjtrial users token NAME --db DB``: the bearer token it prints once."""
-    code, out, err = run_cli("users", "token", name, "--db", str(db))
+def user_token(db: str, name: str, *, key: Path | str | None = None) -> str:
+    """``rjtrial users token NAME --db DB --key KEY``: the bearer token it prints once."""
+    code, out, err = run_cli("users", "token", name, "--db", str(db), "--key", _key_of(db, key))
     if code != 0:
         raise RuntimeError(f"rjtrial users token {name} failed ({code}): {err or out}")
     words = [w for w in re.split(r"\s+", out) if len(w) >= 20]
@@ -166,15 +176,18 @@ def rjtrial_script() -> str:
 
 
 @contextlib.contextmanager
-def serve_process(db: str, key: Path | str, *, log: Path | None = None, timeout: float = 60) -> Iterator[str]:
-    """``rjtrial serve --db DB --key KEY --host 127.0.0.1 --port P`` in a subprocess; yields the URL."""
+def serve_process(db: str, key: Path | str, *, log: Path | None = None, timeout: float = 60,
+                  config: Path | None = None) -> Iterator[str]:
+    """``rjtrial serve --db DB --key KEY --host 127.0.0.1 --port P [--config FILE]`` in a
+    subprocess; yields the URL. The server is stopped with SIGTERM (a graceful shutdown)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     handle = open(log, "wb") if log is not None else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [rjtrial_script(), "serve", "--db", str(db), "--key", str(key), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    argv = [rjtrial_script(), "serve", "--db", str(db), "--key", str(key), "--host", "127.0.0.1", "--port", str(port)]
+    if config is not None:
+        argv += ["--config", str(config)]
+    proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + timeout
         while True:

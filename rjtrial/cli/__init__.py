@@ -37,6 +37,10 @@ __all__ = [
 #: Command modules, in the order of ``rjtrial --help``.
 COMMAND_MODULES = (
     "registry",     # init, enrol, event, verify, export, consort, unseal
+    "amend",        # amend
+    "blinding",     # sap freeze, unblind
+    "backup",       # backup, restore
+    "dataprotection",  # pseudonym key|apply, retention apply, access-log
     "design",       # design check
     "analysis",     # followup, analyse
     "demo",         # demo

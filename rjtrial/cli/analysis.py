@@ -25,6 +25,9 @@ def add_commands(sub) -> None:
                    help="accept an extraction date after today (simulated records only)")
     p.add_argument("--prior-window", type=int, help="days before assignment for prior counts (default 730)")
     p.add_argument("--preset", choices=["proven_reoffending"], help="England and Wales proven reoffending")
+    p.add_argument("--pseudonym-key", help="pseudonymisation key file: the offences and custody tables carry police "
+                                           "identifiers in 'id'; they are replaced by their keyed pseudonyms (in "
+                                           "memory) to link with participants enrolled under pseudonyms")
     p.add_argument("-o", "--output", required=True, help="follow-up CSV to write")
 
     p = add_command(sub, "analyse", "primary intention-to-treat results from a follow-up table", cmd_analyse)
@@ -43,6 +46,13 @@ def cmd_followup(args) -> int:
     participants = read_table(args.participants, "participants")
     offences = read_table(args.offences, "offences")
     custody = None if args.custody is None else read_table(args.custody, "custody")
+    if args.pseudonym_key:  # link by pseudonym only: the identifiers never leave this process
+        from rjtrial.pseudonym import pseudonymise_column, read_key_file
+
+        key = read_key_file(args.pseudonym_key)
+        offences = pseudonymise_column(offences, "id", key, table=args.offences)
+        if custody is not None:
+            custody = pseudonymise_column(custody, "id", key, table=args.custody)
     options = {"custody": custody, "extraction_date": args.extraction_date}
     if args.allow_future_extraction:
         options["allow_future_extraction"] = True

@@ -31,6 +31,10 @@ def add_commands(sub) -> None:
     p.add_argument("--stratum", action="append", metavar="NAME=LEVEL", help="a stratum level (repeat)")
     p.add_argument("--answer", action="append", metavar="QUESTION=ANSWER", help="an eligibility answer (repeat)")
     p.add_argument("--at", help="time of assignment, ISO-8601 (default: now)")
+    p.add_argument("--personal", action="append", metavar="FIELD=TEXT",
+                   help="free text identifying people (a name, notes), kept erasably out of the audit chain (repeat)")
+    p.add_argument("--pseudonym-key", help="pseudonymisation key file: --referral is a police or court identifier, "
+                                           "enrolled as its keyed pseudonym")
     by_option(p), json_option(p)
 
     p = add_command(sub, "event", "record a post-randomisation event (treatment received, withdrawal...)", cmd_event)
@@ -42,6 +46,8 @@ def add_commands(sub) -> None:
         choices=["treatment_received", "treatment_not_received", "withdrawal", "crossover", "note"],
     )
     p.add_argument("--detail", action="append", metavar="NAME=VALUE")
+    p.add_argument("--personal", action="append", metavar="FIELD=TEXT",
+                   help="free text identifying people, kept erasably out of the audit chain (repeat)")
     p.add_argument("--at", help="when it happened, ISO-8601 (default: now)")
     by_option(p), json_option(p)
 
@@ -58,6 +64,9 @@ def add_commands(sub) -> None:
     p = add_command(sub, "export", "write the participants table as CSV", cmd_export)
     db_option(p), key_option(p, required=False), by_option(p)
     p.add_argument("-o", "--output", help="CSV file (default: standard output)")
+    p.add_argument("--blinded", action="store_true",
+                   help="arms replaced by neutral codes A, B... sealed under the key (needs --key); columns that "
+                        "show the arm (treatment_received, receipt) left out")
 
     p = add_command(sub, "consort", "CONSORT flow counts", cmd_consort)
     db_option(p), json_option(p)
@@ -100,11 +109,17 @@ def cmd_enrol(args) -> int:
 
     strata = pairs(args.stratum, "--stratum")
     answers = pairs(args.answer, "--answer")
+    personal = pairs(args.personal, "--personal") or None
     key = require_key(args)
+    referral = args.referral
+    if args.pseudonym_key:
+        from rjtrial.pseudonym import pseudonym, read_key_file
+
+        referral = pseudonym(referral, read_key_file(args.pseudonym_key))
     if sys.stdin.isatty():  # a person at a terminal, holding the key that opens the whole sequence
         print(ENROL_KEY_WARNING, file=sys.stderr)
     with Registry.open(args.db, key_path=key) as reg:
-        result = reg.enrol(args.referral, strata=strata, answers=answers, by=args.by, at=args.at)
+        result = reg.enrol(referral, strata=strata, answers=answers, by=args.by, at=args.at, personal=personal)
     if result.status == "randomised":
         text = (
             f"randomised {result.referral_id}: {result.arm} "
@@ -126,8 +141,9 @@ def cmd_event(args) -> int:
     from rjtrial.registry import Registry
 
     detail = pairs(args.detail, "--detail")
+    personal = pairs(args.personal, "--personal") or None
     with Registry.open(args.db, key_path=require_key(args)) as reg:
-        seq = reg.record_event(args.referral, args.kind, by=args.by, detail=detail, at=args.at)
+        seq = reg.record_event(args.referral, args.kind, by=args.by, detail=detail, at=args.at, personal=personal)
     emit(args, {"referral_id": args.referral, "kind": args.kind, "audit_seq": seq},
           f"recorded {args.kind} for {args.referral} (audit entry {seq})")
     return EXIT_OK
@@ -156,14 +172,17 @@ def cmd_verify(args) -> int:
 def cmd_export(args) -> int:
     from rjtrial.registry import Registry, participants_csv
 
+    if args.blinded and key_path(args) is None:
+        raise CommandError("--blinded needs the trial's key file (the arm codes are sealed under it): --key KEYFILE")
     with Registry.open(args.db, key_path=key_path(args)) as reg:
-        frame = reg.export(by=args.by)
+        frame = reg.export(by=args.by, blinded=args.blinded)
     text = participants_csv(frame)
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
         write_private(args.output, text)
-        print(f"wrote {len(frame)} participants to {args.output}", file=sys.stderr)
+        kind = f" (blinded: arms coded {', '.join(frame.attrs['codes'])})" if args.blinded else ""
+        print(f"wrote {len(frame)} participants to {args.output}{kind}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def cmd_report(args) -> int:
         output=output,
         allow_missing=args.allow_missing,
         tau=args.tau,
+        by=args.by,
     )
     verified = report.sections["design"]["verification"]["ok"]
     numbers = report.numbers
@@ -74,3 +76,5 @@ def add_commands(subparsers) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="report even if randomised participants lack a follow-up row (not a full ITT analysis)")
     p.add_argument("-o", "--output", required=True, help="HTML file to write")
+    p.add_argument("--by", default=os.environ.get("USER", "unknown"),
+                   help="who makes the report (the registry's access log records it)")

@@ -3,10 +3,13 @@
 ``rjtrial serve --db DB --key KEYFILE [--host 127.0.0.1] [--port 8000] [--config FILE]``
 prints where it listens (``--port 0`` picks a free port) and never prints the key.
 
-``rjtrial users add|token|tokens|revoke|list|disable|enable|password NAME --db DB`` need no key: account
-changes go into the audit log, signed when ``--key`` (or ``RJTRIAL_KEY``) is given
-and unsigned otherwise (``verify`` accepts unsigned account entries, never unsigned
-log-ins or allocations).
+``rjtrial users add|token|revoke|disable|enable|password|email NAME --db DB --key KEYFILE``
+change accounts: each change is a signed entry of the audit log, written with the
+account rows in one transaction, and ``verify`` checks the account tables against
+those entries, so they need the trial's key (``--key`` or ``RJTRIAL_KEY``) — run them
+on the server that holds it. ``rjtrial users list|tokens`` only read, without the key.
+A new password (``users password``) ends the user's sessions and revokes their API
+tokens unless ``--keep-tokens`` is given.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def add_commands(subparsers) -> None:
 
     def common(parser):
         parser.add_argument("--db", required=True, help="SQLite file or database URL of the registry")
-        parser.add_argument("--key", help="key file: sign the audit entry (optional; or RJTRIAL_KEY)")
+        parser.add_argument("--key", help="the trial's key file (or RJTRIAL_KEY): account changes are signed "
+                            "audit entries and need it; listing does not")
         parser.add_argument("--config", help="service settings (for [web] site_stratum)")
         parser.add_argument("--by", default="cli", help="who makes the change (audit log; default cli)")
 
@@ -48,6 +52,7 @@ def add_commands(subparsers) -> None:
     password = add.add_mutually_exclusive_group()
     password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     password.add_argument("--no-password", action="store_true", help="no log-in by password (API tokens only)")
+    add.add_argument("--email", default="", help="address the user's receipts may be e-mailed to (optional)")
     add.set_defaults(func=cmd_users_add)
 
     token = commands.add_parser("token", help="issue an API token (printed once)")
@@ -82,11 +87,20 @@ def add_commands(subparsers) -> None:
     revoke.add_argument("--token", required=True, metavar="ID", help="the token's id (hexadecimal)")
     revoke.set_defaults(func=cmd_users_revoke)
 
-    passwd = commands.add_parser("password", help="set a user's password (ends their sessions)")
+    help_text = "set a user's password: ends their sessions and revokes their API tokens (unless --keep-tokens)"
+    passwd = commands.add_parser("password", help=help_text, description=help_text)
     passwd.add_argument("name")
     common(passwd)
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    passwd.add_argument("--keep-tokens", action="store_true",
+                        help="keep the user's API tokens working (default: a new password revokes them)")
     passwd.set_defaults(func=cmd_users_password)
+
+    email = commands.add_parser("email", help="set the address a user's receipts may be e-mailed to")
+    email.add_argument("name")
+    email.add_argument("address", help='an address like someone@example.org, or "" for none')
+    common(email)
+    email.set_defaults(func=cmd_users_email)
 
 
 # -------------------------------------------------------------------- serve
@@ -94,6 +108,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from rjtrial.registry import key_path_from_env, redact_url
+    from rjtrial.web import security
     from rjtrial.web.app import create_app
 
     key = key_path_from_env(args.key)
@@ -112,33 +127,39 @@ def cmd_serve(args) -> int:
         sock = config.bind_socket()
     except SystemExit:  # uvicorn exits when it cannot bind
         raise RjtrialError(f"cannot listen on {args.host}:{args.port} (in use or not allowed)") from None
+    sock.listen(config.backlog)  # connections wait in the backlog from the moment we say we listen
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"rjtrial: serving trial {service.protocol.id!r} from {redact_url(str(args.db))}", flush=True)
     print(f"rjtrial: listening on http://{shown}:{port}/ (API under /api; Ctrl-C stops)", flush=True)
     if not service.accounts.list():
         print("rjtrial: no users yet: add one with `rjtrial users add NAME --db DB --role manager`", flush=True)
-    if args.host not in ("127.0.0.1", "::1", "localhost"):
-        print("rjtrial: warning: listening beyond loopback; put it behind HTTPS and set [web] secure_cookies = true",
-              file=sys.stderr, flush=True)
+    for warning in security.startup_warnings(args.host, secure_cookies=service.config.secure_cookies,
+                                             trusted_proxies=proxies):
+        print(f"rjtrial: warning: {warning}", file=sys.stderr, flush=True)
     try:
         server.run(sockets=[sock])
-    finally:
+    finally:  # (on SIGTERM uvicorn re-raises the signal: the app's shutdown has flushed the security log)
+        service.security_log.flush()
         service.registry.close()
     return 0
 
 
 # -------------------------------------------------------------------- users
 @contextlib.contextmanager
-def _accounts(args):
-    """The accounts of ``--db``, its registry closed afterwards."""
+def _accounts(args, *, change: bool = True):
+    """The accounts of ``--db``, its registry closed afterwards; a change needs the key."""
     from rjtrial.registry import Registry
     from rjtrial.registry import key_path_from_env
     from rjtrial.web.accounts import Accounts
     from rjtrial.web.app import WebConfig
 
     config = WebConfig.load(args.config)
-    registry = Registry.open(args.db, key_path=key_path_from_env(args.key))
+    key = key_path_from_env(args.key)
+    if change and key is None:
+        raise RjtrialError(f"users {args.users_command} changes an account, which is a signed audit entry: "
+                           "it needs the trial's key file (--key KEYFILE or RJTRIAL_KEY)")
+    registry = Registry.open(args.db, key_path=key)
     try:
         yield Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
     finally:
@@ -160,7 +181,8 @@ def _read_password(from_stdin: bool) -> str:
 def cmd_users_add(args) -> int:
     with _accounts(args) as accounts:
         password = None if args.no_password else _read_password(args.password_stdin)
-        user = accounts.add(args.name, role=args.role, sites=args.site, password=password, by=args.by)
+        user = accounts.add(args.name, role=args.role, sites=args.site, password=password, email=args.email,
+                            by=args.by)
     sites = f" at {', '.join(user.sites)}" if user.sites else ""
     print(f"added {user.role} {user.name}{sites}{' (no password: API tokens only)' if password is None else ''}")
     return 0
@@ -175,7 +197,7 @@ def cmd_users_token(args) -> int:
 
 
 def cmd_users_list(args) -> int:
-    with _accounts(args) as accounts:
+    with _accounts(args, change=False) as accounts:
         users = accounts.list()
     if args.json:
         print(json.dumps({"users": [u.to_dict() for u in users]}, indent=2))
@@ -203,7 +225,7 @@ def cmd_users_enable(args) -> int:
 def cmd_users_tokens(args) -> int:
     import datetime as dt
 
-    with _accounts(args) as accounts:
+    with _accounts(args, change=False) as accounts:
         rows = accounts.tokens(args.name)
     if args.json:
         print(json.dumps({"user": args.name, "tokens": rows}))
@@ -225,6 +247,15 @@ def cmd_users_revoke(args) -> int:
 
 def cmd_users_password(args) -> int:
     with _accounts(args) as accounts:
-        accounts.set_password(args.name, _read_password(args.password_stdin), by=args.by)
-    print(f"new password set for {args.name}; their sessions have ended")
+        revoked = accounts.set_password(args.name, _read_password(args.password_stdin), by=args.by,
+                                        keep_tokens=args.keep_tokens)
+    tokens = "API tokens kept" if args.keep_tokens else f"{len(revoked)} API token(s) revoked"
+    print(f"new password set for {args.name}; their sessions have ended; {tokens}")
+    return 0
+
+
+def cmd_users_email(args) -> int:
+    with _accounts(args) as accounts:
+        accounts.set_email(args.name, args.address, by=args.by)
+    print(f"e-mail address of {args.name}: {args.address or 'none'}")
     return 0

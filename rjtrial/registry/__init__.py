@@ -2,7 +2,11 @@
 
 See :class:`Registry`. Modules: ``store`` (tables, transactions), ``seal`` (key,
 encryption, commitments), ``audit`` (hash chain), ``core`` (the Registry),
-``verify`` and ``reports`` (participants table, CONSORT counts).
+``verify`` and ``reports`` (participants table, CONSORT counts), ``unseal``; for a trial
+that runs for years: ``amend`` and ``segments`` (protocol amendments, sealed segments),
+``blinding`` (blinded exports, the frozen analysis plan, unblinding), ``backup`` (backup,
+restore), ``retention`` (erasable personal fields, audited erasure) and ``access`` (the
+access log).
 """
 
 from rjtrial.registry.core import EVENT_KINDS, EnrolmentResult, Registry, UnsealResult, key_path_from_env

@@ -30,8 +30,10 @@ GENESIS = "0" * 64
 ACCESS_ACTIONS = ("login", "login_failed", "login_locked", "logout")
 ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_enabled", "user_password", "token_issued",
                    "token_revoked")
-# Actions that someone without the key may log (they carry no allocation).
-UNSIGNED_ACTIONS = ("export",) + ACCOUNT_ACTIONS
+# Actions that someone without the key may log (they carry no allocation): exports, freezing the
+# analysis plan (rjtrial.registry.blinding), a record that someone viewed participant data
+# (rjtrial.registry.access), and account changes.
+UNSIGNED_ACTIONS = ("export", "sap_frozen", "data_access") + ACCOUNT_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,13 @@ def receipt_for(hash_hex: str) -> str:
     """The receipt handed to the enroller: the first 48 bits of the entry hash."""
     h = hash_hex[:12].upper()
     return f"RJ-{h[0:4]}-{h[4:8]}-{h[8:12]}"
+
+
+def split_receipt(line: str) -> tuple[str, str]:
+    """A receipt as kept by its holder -- ``RJ-XXXX-XXXX-XXXX``, optionally followed by a label such as
+    the referral id and arm -- split into the receipt (upper case) and the label."""
+    receipt, _, label = str(line).strip().partition(" ")
+    return receipt.upper(), label.strip()
 
 
 def append(

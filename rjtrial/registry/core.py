@@ -33,7 +33,8 @@ from rjtrial.errors import KeyFileError, ProtocolError, RegistryError
 from rjtrial.protocol import Protocol
 from rjtrial.randomise import choose, make_schedule, new_seed
 from rjtrial.randomise.schedule import minimisation_probabilities_for
-from rjtrial.registry import audit, seal, store
+from rjtrial.registry import amend as amendments
+from rjtrial.registry import audit, retention, seal, segments, store
 
 STATUSES = ("randomised", "ineligible", "refused")
 EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
@@ -134,6 +135,7 @@ class UnsealResult:
     sequences: Mapping[str, list[str]]
     draws: list[float] | None
     problems: tuple[str, ...] = ()
+    segment_seeds: tuple[int, ...] = ()  # the seeds of the amendments' sealed segments, in order
 
     @property
     def ok(self) -> bool:
@@ -151,7 +153,11 @@ class Registry:
     def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str,
                  key_path: str | Path | None = None):
         self._engine = engine
+        #: The protocol in force: the trial's, with every amendment applied (:meth:`refresh`).
         self.protocol = protocol
+        #: The protocol the trial was initialised with (covered by :attr:`commitment`).
+        self.initial_protocol = protocol
+        self._chain = amendments.ChainState(protocol, protocol, {}, [], [], trial_row["commitment"])
         self._trial = dict(trial_row)
         self._key = key
         self._key_path = None if key is None or key_path is None else Path(key_path)
@@ -299,7 +305,18 @@ class Registry:
         registry = cls(engine, protocol, row, key, str(db), key_path=key_path)
         if key is not None:
             registry._opened = seal.unseal_schedule(row["sealed"], key, protocol.id)
+        registry.refresh()
         return registry
+
+    def refresh(self) -> None:
+        """Read the amendments logged since this registry was opened (another process may have
+        amended the protocol); :attr:`protocol` is then the protocol in force."""
+        with store.read_transaction(self._engine) as conn:
+            self._refresh(conn)
+
+    def _refresh(self, conn) -> None:
+        self._chain = amendments.load_state(conn, self.initial_protocol, self.commitment, key=self._key)
+        self.protocol = self._chain.protocol
 
     def close(self) -> None:
         self._engine.dispose()
@@ -315,6 +332,11 @@ class Registry:
     def commitment(self) -> str:
         """SHA-256 commitment over the sealed schedule and the trial parameters."""
         return self._trial["commitment"]
+
+    @property
+    def current_commitment(self) -> str:
+        """The commitment of the latest amendment (:attr:`commitment` before any): publish it with the amendment."""
+        return self._chain.commitment
 
     @property
     def trial_id(self) -> str:
@@ -339,6 +361,7 @@ class Registry:
         by: str = "unknown",
         at: datetime | str | None = None,
         site_stratum: str | None = SITE_STRATUM,
+        personal: Mapping[str, str] | None = None,
     ) -> EnrolmentResult:
         """Screen a referral and, if eligible, randomise it — in one transaction.
 
@@ -358,6 +381,9 @@ class Registry:
             randomisation: the sequence is consumed in time order.
         site_stratum : str, optional
             The stratum whose levels are sites, for ``site_sequence_number``.
+        personal : dict, optional
+            Free text that identifies people (names, notes), kept erasably: the audit log
+            holds only its salted digest (:mod:`rjtrial.registry.retention`).
 
         Returns
         -------
@@ -370,7 +396,7 @@ class Registry:
             such stratum).
         """
         key = self._require_key("enrolment")
-        opened = self._opened
+        personal_logged, personal_row = retention.prepare(personal)
         when = None if at is None else _timestamp(at)
         by = str(by)[:100] or "unknown"
         strata = dict(strata)
@@ -389,15 +415,12 @@ class Registry:
                 + (f" (audit log entry {mark.seq})" if mark.seq is not None else "")
                 + ": the sequence is known, the trial is closed to enrolment"
             )
-        non_text = [f"{k}={v!r}" for k, v in {**strata, **answers}.items() if not isinstance(v, str)]
-        if non_text:
-            problems.append(f"strata and answers must be text: {', '.join(non_text)}")
-        else:
-            problems += self.protocol.check_strata(strata)
-            answer_problems, reasons = self.protocol.check_answers(answers)
-            problems += answer_problems
 
         with store.write_transaction(self._engine) as (conn, head_row):
+            if amendments.count(conn) != len(self._chain.records) or self._chain.problem:
+                self._refresh(conn)  # amended since this registry was opened: screen by the protocol in force
+            screen_problems, reasons = self._chain.screen(strata, answers)
+            problems += screen_problems
             if when is None:  # now, taken under the lock so that times follow the sequence
                 when = now_utc()
             latest = _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE)
@@ -419,6 +442,9 @@ class Registry:
                 last = _last_randomised_at(conn, head_row, latest)
                 if when < last:
                     problems.append(f"at={when} is earlier than the last randomisation ({last})")
+                elif self._chain.records and when < self._chain.records[-1].effective_at:
+                    problems.append(f"at={when} is before the protocol amendment in force took effect "
+                                    f"({self._chain.records[-1].effective_at})")
                 sequence_key = self.protocol.sequence_key(strata)
                 if self.protocol.randomisation.is_adaptive:
                     slot = head_row["sequence_number"]
@@ -462,12 +488,14 @@ class Registry:
                 "value": None,
                 "reveal": None,
             }
+            if personal_logged is not None:
+                record["personal"] = personal_logged
             head_updates: dict[str, Any] = {}
             site_number = None
             if not reasons:
                 site_number = self._site_count(conn, strata, site_stratum) + 1
                 sequence_number = head_row["sequence_number"] + 1
-                value = opened.value(sequence_key, slot, self.protocol.arms)
+                value, reveal = segments.slot_value(self, sequence_key, slot)
                 if self.protocol.randomisation.is_adaptive:
                     arm = self.protocol.arms[self._adaptive_arm(conn, strata, float.fromhex(value))]
                 else:
@@ -478,7 +506,7 @@ class Registry:
                     slot=slot,
                     arm=arm,
                     value=value,
-                    reveal=opened.nonce(sequence_key, slot),
+                    reveal=reveal,
                 )
                 head_updates = {"sequence_number": sequence_number, "last_randomised_at": when}
             entry = audit.append(
@@ -493,6 +521,8 @@ class Registry:
             )
             receipt = audit.receipt_for(entry.hash)
             conn.execute(insert(store.referrals).values(**referral_row(record), receipt=receipt, audit_seq=entry.seq))
+            if personal_row is not None:
+                retention.store_row(conn, entry.seq, referral_id, personal_row)
         return EnrolmentResult(
             record["status"],
             referral_id,
@@ -504,6 +534,14 @@ class Registry:
             strata=strata,
             site_sequence_number=site_number,
         )
+
+    def amend(self, amendment, *, by: str, reason: str, at: datetime | str | None = None, seed: int | None = None):
+        """Amend the protocol by appending a sealed segment. See :func:`rjtrial.registry.amend.amend`."""
+        return amendments.amend(self, amendment, by=by, reason=reason, at=at, seed=seed)
+
+    def amendments(self) -> list[dict[str, Any]]:
+        """The amendment history: what changed, when, by whom, why. See :func:`rjtrial.registry.amend.history`."""
+        return amendments.history(self)
 
     def _site_count(self, conn, strata: Mapping[str, str], site_stratum: str | None) -> int:
         """Randomisations so far at the referral's site (the whole trial's without a site stratum)."""
@@ -568,13 +606,15 @@ class Registry:
         by: str = "unknown",
         detail: Mapping[str, Any] | None = None,
         at: datetime | str | None = None,
+        personal: Mapping[str, str] | None = None,
     ) -> int:
         """Record a post-randomisation event; the allocation itself never changes.
 
         ``kind`` is one of ``treatment_received`` (e.g. the conference was held),
         ``treatment_not_received``, ``withdrawal``, ``crossover`` or ``note``.
         ``at`` (default now) may not be in the future nor before the referral's
-        random assignment. Returns the event's audit sequence number.
+        random assignment. ``personal``: free text identifying people, kept erasably (as
+        :meth:`enrol`). Returns the event's audit sequence number.
         """
         key = self._require_key("recording an event")
         if kind not in EVENT_KINDS:
@@ -584,6 +624,7 @@ class Registry:
             canonical_json(detail)
         except (TypeError, ValueError):
             raise ValueError("detail must be JSON-serialisable (text, numbers, lists, tables)") from None
+        personal_logged, personal_row = retention.prepare(personal)
         when = _timestamp(at)
         if when > _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE):
             raise ValueError(f"at={when} is in the future (now {now_utc()})")
@@ -600,7 +641,11 @@ class Registry:
                     f"cannot record {kind} for referral {referral_id!r} at {when}: before its random assignment ({row.at})"
                 )
             payload = {"referral_id": referral_id, "kind": kind, "detail": detail, "at": when, "by": by}
+            if personal_logged is not None:
+                payload["personal"] = personal_logged
             entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action="event", payload=payload)
+            if personal_row is not None:
+                retention.store_row(conn, entry.seq, referral_id, personal_row)
             conn.execute(
                 insert(store.events).values(
                     audit_seq=entry.seq,
@@ -647,9 +692,15 @@ class Registry:
 
         return participants_frame(self)
 
-    def export(self, *, by: str = "unknown"):
-        """The participants table, logged in the audit log. See :func:`rjtrial.registry.reports.participants_frame`."""
+    def export(self, *, by: str = "unknown", blinded: bool = False):
+        """The participants table, logged in the audit log. See :func:`rjtrial.registry.reports.participants_frame`;
+        ``blinded=True``: arms replaced by neutral codes (needs the key), :func:`rjtrial.registry.blinding.blinded_export`."""
         from rjtrial.registry.reports import participants_frame
+
+        if blinded:
+            from rjtrial.registry.blinding import blinded_export
+
+            return blinded_export(self, by=by)
 
         frame = participants_frame(self)
         with store.write_transaction(self._engine) as (conn, head_row):
@@ -663,6 +714,18 @@ class Registry:
                 payload={"rows": int(len(frame)), "columns": list(frame.columns)},
             )
         return frame
+
+    def freeze_sap(self, plan, *, by: str = "unknown", name: str | None = None):
+        """Record the analysis plan's SHA-256 before unblinding. See :func:`rjtrial.registry.blinding.freeze_sap`."""
+        from rjtrial.registry.blinding import freeze_sap
+
+        return freeze_sap(self, plan, by=by, name=name)
+
+    def unblind(self, *, by: str, reason: str):
+        """Reveal which code is which arm (key, reason, a frozen plan). See :func:`rjtrial.registry.blinding.unblind`."""
+        from rjtrial.registry.blinding import unblind
+
+        return unblind(self, by=by, reason=reason)
 
     def consort(self):
         """CONSORT flow counts from the registry. See :func:`rjtrial.registry.reports.consort_counts`."""
@@ -694,48 +757,9 @@ class Registry:
         whatever the database says, and ``verify`` with it fails if the unseal entry
         has gone (a trial "reopened" by deleting it and clearing ``closed``).
         """
-        from rjtrial.registry.verify import recompute_commitment
+        from rjtrial.registry.unseal import unseal
 
-        key = self._require_key("unsealing")
-        opened = self._opened
-        problems = []
-        with store.read_transaction(self._engine) as conn:
-            slot_rows = [
-                (r.sequence_key, r.slot, r.commitment)
-                for r in conn.execute(select(store.slots)).all()
-            ]
-        stored = {(k, s): c for k, s, c in slot_rows}
-        keys = self.protocol.sequence_keys()
-        capacity = self.protocol.randomisation.capacity
-        expected = list(seal.slot_commitments(opened, self.trial_id, self.protocol.arms, keys, capacity))
-        mismatched = [f"{k}#{s}" for k, s, c in expected if stored.get((k, s)) != c]
-        if mismatched or len(stored) != len(expected):
-            problems.append(
-                f"sealed sequence does not match the slot commitments (first: {mismatched[0] if mismatched else 'slot count'})"
-            )
-        commitment_ok = recompute_commitment(self) == self.commitment
-        regenerated = seal.regenerated_matches(opened, self.protocol, json.loads(self._trial["schedule"]))
-        with store.write_transaction(self._engine) as (conn, head_row):
-            entry = audit.append(
-                conn,
-                head_row,
-                key=key,
-                at=now_utc(),
-                actor=str(by)[:100] or "unknown",
-                action="unseal",
-                payload={
-                    "seed": str(opened.seed),
-                    "commitment_ok": commitment_ok,
-                    "regenerated": regenerated,
-                    "problems": problems,
-                },
-                head_updates={"closed": 1},
-            )
-            if self._key_path is not None and self._unseal_mark() is None:
-                # before the commit: a crash between the two leaves the key marked, the trial closed
-                seal.mark_unsealed(self._key_path, self.trial_id, entry.seq, entry.hash)
-        sequences = {k: [self.protocol.arms[a] for a in v] for k, v in opened.sequences.items()}
-        return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, opened.draws, tuple(problems))
+        return unseal(self, by=by)
 
 
 def _unsealed_in_log(conn) -> bool:

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from rjtrial.registry import store
+from rjtrial.registry.amend import history
 
 
 def participants_frame(registry) -> pd.DataFrame:
@@ -116,6 +117,8 @@ class ConsortCounts:
     treatment_not_received_by_arm: Mapping[str, int] = field(default_factory=dict)
     treatment_unknown_by_arm: Mapping[str, int] = field(default_factory=dict)
     withdrawn_by_arm: Mapping[str, int] = field(default_factory=dict)
+    #: The protocol amendments, in order (:meth:`rjtrial.registry.amend.AmendmentRecord.to_dict`).
+    amendments: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +134,7 @@ class ConsortCounts:
             "treatment_not_received_by_arm": dict(self.treatment_not_received_by_arm),
             "treatment_unknown_by_arm": dict(self.treatment_unknown_by_arm),
             "withdrawn_by_arm": dict(self.withdrawn_by_arm),
+            "amendments": [dict(a) for a in self.amendments],
         }
 
     def format(self) -> str:
@@ -153,6 +157,11 @@ class ConsortCounts:
             )
         if self.refusals:
             lines.append(f"  (enrolment attempts refused for invalid input: {self.refusals})")
+        if self.amendments:
+            lines.append("  protocol amendments:")
+        for a in self.amendments:
+            lines.append(f"    amendment {a['number']} ({a['id']}): {'; '.join(a['changes'])}")
+            lines.append(f"      effective {a['effective_at']}, by {a['by']}: {a['reason']}")
         return "\n".join(lines)
 
 
@@ -184,4 +193,5 @@ def consort_counts(registry) -> ConsortCounts:
         treatment_not_received_by_arm={a: int((treated[frame["arm"] == a] == False).sum()) for a in arms},  # noqa: E712
         treatment_unknown_by_arm={a: int(treated[frame["arm"] == a].isna().sum()) for a in arms},
         withdrawn_by_arm={a: int(frame.loc[frame["arm"] == a, "withdrawn"].sum()) for a in arms},
+        amendments=tuple(history(registry)),
     )

@@ -110,6 +110,19 @@ audit = Table(
 )
 Index("ix_rj_audit_action", audit.c.action)  # enrolment asks whether the log holds an unseal entry
 
+# Erasable personal data (free text, names) of enrolments and events: the audit entry holds only a
+# salted digest of it, so erasing it under the retention policy leaves the chain verifiable
+# (rjtrial.registry.retention). Created with the registry, or on first use in an older store.
+personal = Table(
+    "rj_personal",
+    metadata,
+    Column("audit_seq", Integer, primary_key=True, autoincrement=False),  # the enrolment or event entry
+    Column("referral_id", String(100), nullable=False),
+    Column("fields", Text),  # canonical JSON of the fields; NULL once erased
+    Column("salt", String(64)),  # NULL once erased
+    Column("erased_by", Integer),  # the erasure's audit entry
+)
+
 head = Table(
     "rj_head",
     metadata,

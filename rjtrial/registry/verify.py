@@ -21,25 +21,38 @@
    :data:`CLOCK_SKEW`), no record dated after the entry that logged it,
    randomisations in time order, events not before their referral's randomisation;
 5. every post-randomisation event against its audit entry; ``closed`` against the
-   unseal entry.
+   unseal entry;
+6. protocol amendments (:mod:`rjtrial.registry.amend`): each amendment's protocol is the
+   one before it with the amendment applied, its sealed segment's slot commitments are
+   in ``rj_slots``, its commitment chains to the one before; records after it follow the
+   amended protocol (closed levels, new questions, slots sealed by then, not dated before
+   it took effect); no slot outside the first schedule and the segments;
+7. blinding (:mod:`rjtrial.registry.blinding`): an unblinding opens the blinding's
+   commitment and names an analysis plan frozen before it;
+8. personal fields and erasures (:mod:`rjtrial.registry.retention`): fields present match
+   their salted digests, fields absent were erased by an erasure entry after them, which
+   reaches no record dated on or after its retention date.
 
 **with the published commitment** (``expected_commitment=``): the stored commitment
 is the one published at registration, so the protocol, the slot commitments and the
 audit public key are those fixed before the first referral: a store re-signed under a
-replaced key fails.
+replaced key fails. The commitment of an amendment, published with it, is accepted too:
+it chains to every commitment before it.
 
 **with receipts** (``receipts=``): each receipt handed to an enroller is still in the
 log. Receipts are the only anchor against *truncation* (deleting the last entries and
 rewinding the head), which no chain or signature can detect by itself.
 
 **keyed** (``key``): also each entry's HMAC; that the audit public key is the one
-derived from the key; that the slot commitments are those of the sealed schedule; and,
-when the key file records that it unsealed the trial, that the unseal entry is still
-in the log.
+derived from the key; that the slot commitments are those of the sealed schedule and of
+each amendment's sealed segment, which regenerates from its seed; the sealed blinding
+mapping opens its commitment; and, when the key file records that it unsealed the
+trial, that the unseal entry is still in the log.
 
 Entries of the randomisation service (log-ins, account changes; see
 :meth:`Registry.record_access`) carry no allocation: they are checked as links of the
-chain and by their signatures.
+chain and by their signatures; the account tables must be exactly what the account
+entries of the log say (:func:`rjtrial.registry.accounts.check`).
 """
 
 from __future__ import annotations
@@ -55,7 +68,7 @@ from rjtrial._canonical import canonical_json
 from rjtrial.errors import KeyFileError
 from rjtrial.randomise import choose
 from rjtrial.randomise.schedule import minimisation_probabilities_for
-from rjtrial.registry import audit, seal, store
+from rjtrial.registry import accounts, amend, audit, blinding, retention, seal, segments, store
 
 MAX_PROBLEMS = 50
 #: Clock difference tolerated between the writers of one store (and the verifier).
@@ -70,20 +83,27 @@ levels of check (the level run is printed with the result):
                that exist and match the sequence the slot belongs to; answers that
                make a randomised referral eligible; slots used in order; the arm the
                committed value gives); canonical referral ids, unique once
-               normalised; times in order, none in the future. Detects any edit,
-               insertion, deletion or reordering made without the key, even a log
-               rewritten with recomputed hashes. Cannot detect: a whole store forged
-               under a new signing key (use --commitment), or the last entries cut off
-               (use --receipt).
-  --commitment the stored commitment is the one published at registration: the
-               protocol, slot commitments and signing key are those fixed before the
-               first referral, so a forged store fails too.
+               normalised; times in order, none in the future; each protocol
+               amendment (its amended protocol, sealed segment, chained commitment)
+               and the records after it against the amended protocol; an unblinding
+               after a frozen analysis plan; personal data erased only by an audited
+               erasure before its retention date. Detects any edit, insertion,
+               deletion or reordering made without the key, even a log rewritten with
+               recomputed hashes. Cannot detect: a whole store forged under a new
+               signing key (use --commitment), or the last entries cut off (use
+               --receipt).
+  --commitment the stored commitment is the one published at registration (or an
+               amendment's, published with it): the protocol, slot commitments and
+               signing key are those fixed before the first referral, so a forged
+               store fails too.
   --receipt    each receipt handed out at enrolment is still in the log: the only
                check that detects truncation (the last enrolments deleted and the
                head rewound).
   --key        (keyed; the trial statistician) also each entry's HMAC, that the
-               signing key and the slot commitments are those of the sealed schedule,
-               and that a trial this key file unsealed has not been reopened.
+               signing key and the slot commitments are those of the sealed schedule
+               and of each amendment's segment (which regenerates from its seed), the
+               sealed blinding, and that a trial this key file unsealed has not been
+               reopened.
 """
 
 
@@ -104,6 +124,7 @@ class VerifyResult:
     key_checked: bool
     commitment_checked: bool = False
     receipts_checked: int = 0
+    amendments: int = 0
 
     @property
     def level(self) -> str:
@@ -126,6 +147,7 @@ class VerifyResult:
             "key_checked": self.key_checked,
             "commitment_checked": self.commitment_checked,
             "receipts_checked": self.receipts_checked,
+            "amendments": self.amendments,
             "level": self.level,
         }
 
@@ -138,7 +160,8 @@ class VerifyResult:
             cannot.append("the last entries cut off (give --receipt)")
         lines = [
             f"verification {state}: {self.audit_entries} audit entries, {self.referrals} referrals, "
-            f"{self.randomised} randomised",
+            f"{self.randomised} randomised"
+            + (f", {self.amendments} protocol amendment{'s' if self.amendments != 1 else ''}" if self.amendments else ""),
             f"checks run: {self.level}; key {'checked' if self.key_checked else 'not given'}",
         ]
         if cannot:
@@ -153,14 +176,21 @@ def _slot_order(protocol, rows):
     return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
 
 
+def initial_slots(protocol) -> set[tuple[str, int]]:
+    """The slots sealed at initialisation (amendments seal more, in segments)."""
+    return {(k, s) for k in protocol.sequence_keys() for s in range(protocol.randomisation.capacity)}
+
+
 def recompute_commitment(registry, trial_row=None, slot_rows=None) -> str:
-    """The commitment recomputed from what the store holds now."""
+    """The commitment recomputed from what the store holds now (the slots sealed at initialisation)."""
     with store.read_transaction(registry._engine) as conn:
         if trial_row is None:
             trial_row = conn.execute(select(store.trial)).mappings().one()
         if slot_rows is None:
             slot_rows = [tuple(r) for r in conn.execute(select(store.slots.c.sequence_key, store.slots.c.slot, store.slots.c.commitment))]
-    digest = seal.slots_digest(_slot_order(registry.protocol, slot_rows))
+    protocol = registry.initial_protocol
+    first = initial_slots(protocol)
+    digest = seal.slots_digest(_slot_order(protocol, [r for r in slot_rows if (r[0], r[1]) in first]))
     return seal.trial_commitment(
         trial_row["protocol"], trial_row["schedule"], trial_row["sealed"], digest, trial_row["audit_public_key"]
     )
@@ -179,7 +209,7 @@ def _time(value) -> datetime | None:
 
 def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> VerifyResult:
     """Check a registry's audit chain, sealed slots and allocations (:meth:`rjtrial.registry.Registry.verify`)."""
-    protocol = registry.protocol
+    protocol = registry.initial_protocol
     key = registry._key
     receipts = [r for r in receipts]
     checked = {"commitment_checked": expected_commitment is not None, "receipts_checked": len(receipts)}
@@ -191,6 +221,8 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
         referral_rows = {r["referral_id"]: dict(r) for r in conn.execute(select(store.referrals)).mappings()}
         event_rows = {r["audit_seq"]: dict(r) for r in conn.execute(select(store.events)).mappings()}
         head_rows = conn.execute(select(store.head)).mappings().all()
+        user_rows, token_rows = accounts.read_rows(conn)  # the service's accounts (registry.accounts)
+        personal_rows = retention.read_rows(conn)
 
     # 1. the trial row and its commitment
     if len(trial_rows) != 1:
@@ -204,10 +236,6 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
         problems.append(
             f"table {store.trial.name}: the commitment does not match the protocol, sealed sequence, slot commitments "
             "and audit public key (trial row or rj_slots edited)"
-        )
-    if expected_commitment is not None and expected_commitment.strip().lower() != commitment:
-        problems.append(
-            f"table {store.trial.name}: stored commitment {commitment} differs from the published {expected_commitment}"
         )
     if key is not None and public_key != seal.public_key(key):
         problems.append(
@@ -235,11 +263,27 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
             )
 
     # 3-5. every entry against the protocol, the tables and the clock
-    records = _Records(protocol, slot_commitments, referral_rows, event_rows)
+    records = _Records(protocol, slot_commitments, referral_rows, event_rows, commitment)
     for entry in entries:
         records.check(entry)
     problems += records.problems
     problems += records.leftovers()
+    problems += blinding.check_entries(entries, protocol, key=key)
+    problems += retention.check(entries, personal_rows)
+    # the published commitment: the trial's, or an amendment's (which chains to every one before it)
+    if expected_commitment is not None and expected_commitment.strip().lower() not in records.chain_commitments:
+        problems.append(
+            f"table {store.trial.name}: stored commitment {commitment} differs from the published {expected_commitment}"
+            + (f" (nor is it the commitment of any of the {len(records.chain_commitments) - 1} amendments)"
+               if len(records.chain_commitments) > 1 else "")
+        )
+    sealed = initial_slots(protocol) | records.segment_slots
+    extra = sorted(k for k in slot_commitments if k not in sealed)
+    if extra:
+        problems.append(
+            f"table {store.slots.name}: slot {extra[0][1]} of sequence {extra[0][0]!r} belongs to no sealed schedule "
+            f"or amendment segment (inserted{f'; {len(extra)} such slots' if len(extra) > 1 else ''})"
+        )
     if len(head_rows) == 1:
         head = head_rows[0]
         if head["sequence_number"] != records.sequence_number:
@@ -261,20 +305,55 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
 
     # receipts handed out are external anchors: each must still be in the log
     logged = {audit.receipt_for(e.hash) for e in entries if e.action == "enrolment"}
-    for receipt in receipts:
-        if receipt.strip().upper() not in logged:
-            problems.append(
-                f"receipt {receipt.strip()}: no enrolment in the audit log has it (enrolment deleted or log rewritten)"
-            )
+    restored = {r: e.seq for e in entries if e.action == "data_access" and e.payload.get("what") == "restore"
+                for r in ((e.payload.get("detail") or {}).get("missing_receipts") or [])}
+    for line in receipts:
+        receipt, label = audit.split_receipt(line)
+        if receipt not in logged:
+            name = f"receipt {receipt}" + (f" ({label})" if label else "")
+            if receipt in restored:
+                problems.append(
+                    f"{name}: not in the log: an allocation made after the backup this store was restored from "
+                    f"(audit entry {restored[receipt]}); re-enter it"
+                )
+            else:
+                problems.append(f"{name}: no enrolment in the audit log has it (enrolment deleted or log rewritten)")
 
     # with the key: the slot commitments are those of the sealed schedule; an unseal stays
     if key is not None:
         problems += _keyed_checks(registry, trial_row, slot_commitments, {e.seq: e for e in entries})
+        problems += _keyed_segment_checks(registry, records.amendment_records, slot_commitments)
+    checked["amendments"] = len(records.amendment_records)
+    # the service's accounts: the tables must be the replay of the account entries of the log
+    problems += accounts.check(audit_rows, user_rows, token_rows, key_checked=key is not None)
     return _result(problems, commitment, audit_rows, referral_rows, key, records.randomised, checked)
 
 
+def _keyed_segment_checks(registry, amendment_records, slot_commitments) -> list[str]:
+    """With the key: each amendment's segment opens, commits to its slots and regenerates from its seed."""
+    protocol = registry.initial_protocol
+    problems = []
+    for record in amendment_records:
+        where = f"audit log entry {record.audit_seq} (amendment {record.number})"
+        try:
+            segment = segments.open_segment(record.payload["sealed"], registry._key, protocol.id, record.number)
+        except KeyFileError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if [list(r) for r in segment.ranges] != record.payload["segment"]["ranges"]:
+            problems.append(f"{where}: its sealed segment covers other slots than its public record says")
+        for k, s, c in segments.segment_slot_commitments(segment, protocol.id, protocol.arms):
+            if slot_commitments.get((k, s)) != c:
+                problems.append(f"table {store.slots.name}: slot {s} of sequence {k!r} does not commit to the "
+                                f"allocation sealed by amendment {record.number}")
+                break
+        if not segments.regenerated_matches(segment, record.protocol):
+            problems.append(f"{where}: its sealed segment does not regenerate from its seed")
+    return problems
+
+
 def _keyed_checks(registry, trial_row, slot_commitments, entries_by_seq) -> list[str]:
-    protocol = registry.protocol
+    protocol = registry.initial_protocol
     problems = []
     try:
         opened = seal.unseal_schedule(trial_row["sealed"], registry._key, protocol.id)
@@ -304,8 +383,8 @@ def _keyed_checks(registry, trial_row, slot_commitments, entries_by_seq) -> list
 class _Records:
     """Walks the audit entries in order, checking each record; collects the problems."""
 
-    def __init__(self, protocol, slot_commitments, referral_rows, event_rows):
-        self.protocol = protocol
+    def __init__(self, protocol, slot_commitments, referral_rows, event_rows, commitment=""):
+        self.protocol = protocol  # the protocol in force: the trial's, then each amendment's
         self.slot_commitments = slot_commitments
         self.referral_rows = referral_rows
         self.event_rows = dict(event_rows)
@@ -324,6 +403,14 @@ class _Records:
         self.previous_entry_at: datetime | None = None
         self.unseals: list[int] = []
         self.now = datetime.now(timezone.utc)
+        # amendments: the chain of commitments, closed levels, the slots sealed so far
+        self.chain_commitments = [commitment]
+        self.closed: dict[str, tuple[str, ...]] = {}
+        self.sealed_to = {k: protocol.randomisation.capacity for k in protocol.sequence_keys()}
+        self.segment_slots: set[tuple[str, int]] = set()
+        self.amendment_records: list = []
+        self.amended_at: datetime | None = None
+        self.chain_broken = False
 
     def check(self, entry) -> None:
         logged_at = self._entry_time(entry)
@@ -333,6 +420,57 @@ class _Records:
             self._event(entry, logged_at)
         elif entry.action == "unseal":
             self.unseals.append(entry.seq)
+        elif entry.action == amend.ACTION:
+            self._amendment(entry, logged_at)
+
+    # ---------------------------------------------------------------- amendments
+    def _amendment(self, entry, logged_at) -> None:
+        number = len(self.amendment_records) + 1
+        where = f"audit log entry {entry.seq} (amendment {number})"
+        if self.chain_broken:
+            self.problems.append(f"{where}: follows a broken amendment")
+            return
+        if self.unseals:
+            self.problems.append(f"{where}: logged after the trial was unsealed")
+        before = self.protocol
+        try:
+            record = amend.parse_record(entry.seq, entry.at, entry.payload, before, self.closed, self.chain_commitments[-1])
+            if record.number != number:
+                raise ValueError(f"it is numbered {record.number}, expected {number}")
+            ranges = [tuple(r) for r in entry.payload["segment"]["ranges"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            self.problems.append(f"{where}: {exc}")
+            self.chain_broken = True
+            return
+        if ranges != [tuple(r) for r in segments.segment_ranges(before, record.protocol)]:
+            self.problems.append(f"{where}: its sealed segment does not cover exactly the slots the amendment needs")
+        rows = [(k, s, self.slot_commitments.get((k, s))) for k, a, b in ranges for s in range(a, b)]
+        if any(c is None for _, _, c in rows) or seal.slots_digest(rows) != entry.payload.get("slots_sha256") \
+                or len(rows) != entry.payload.get("slots"):
+            self.problems.append(
+                f"{where}: the slot commitments of its sealed segment in table {store.slots.name} are not those it "
+                "logged (edited, deleted or inserted)"
+            )
+        effective = _time(record.effective_at)
+        if effective is None:
+            self.problems.append(f"{where}: effective time {record.effective_at!r} is not an ISO-8601 time with a time zone")
+        else:
+            if logged_at is not None and effective > logged_at + CLOCK_SKEW:
+                self.problems.append(f"{where}: effective {record.effective_at}, after it was logged ({entry.at})")
+            if self.last_valid_at is not None and effective < self.last_valid_at:
+                self.problems.append(
+                    f"{where}: effective {record.effective_at}, before the last randomisation logged before it "
+                    f"({self.last_valid_at.isoformat()})"
+                )
+            if self.amended_at is not None and effective < self.amended_at:
+                self.problems.append(f"{where}: effective {record.effective_at}, before the amendment before it")
+            self.amended_at = effective
+        for k, a, b in ranges:
+            self.sealed_to[k] = max(self.sealed_to.get(k, 0), b)
+            self.segment_slots.update((k, s) for s in range(a, b))
+        self.amendment_records.append(record)
+        self.chain_commitments.append(record.commitment)
+        self.protocol, self.closed = record.protocol, dict(record.closed)
 
     # ---------------------------------------------------------------------- time
     def _entry_time(self, entry) -> datetime | None:
@@ -396,6 +534,9 @@ class _Records:
         strata_problems = self.protocol.check_strata(strata)
         if strata_problems:
             problems.append(f"{where}: strata not in the protocol: {strata_problems[0]}")
+        closed = [f"{name}={strata.get(name)}" for name, levels in self.closed.items() if strata.get(name) in levels]
+        if closed:
+            problems.append(f"{where}: enrolled at {closed[0]}, a level an amendment before it had closed")
         answer_problems, reasons = self.protocol.check_answers(answers)
         if answer_problems:
             problems.append(f"{where}: answers not in the protocol: {answer_problems[0]}")
@@ -422,6 +563,11 @@ class _Records:
         protocol, problems = self.protocol, self.problems
         self.randomised += 1
         self.sequence_number += 1
+        if at is not None and self.amended_at is not None and at < self.amended_at:
+            problems.append(
+                f"{where}: randomised at {record.get('at')}, before the amendment logged before it took effect "
+                f"({self.amended_at.isoformat()})"
+            )
         if at is not None and self.last_valid_at is not None and at < self.last_valid_at:
             problems.append(
                 f"{where}: randomised at {record.get('at')}, before the randomisation logged before it "
@@ -449,6 +595,8 @@ class _Records:
         value, reveal = record.get("value"), record.get("reveal")
         if committed is None:
             problems.append(f"{where}: slot {slot} of sequence {key_name!r} was never sealed")
+        elif not isinstance(slot, int) or not 0 <= slot < self.sealed_to.get(key_name, 0):
+            problems.append(f"{where}: slot {slot} of sequence {key_name!r} was not yet sealed when it was used")
         elif seal.slot_commitment(protocol.id, key_name, slot, str(value), str(reveal)) != committed:
             problems.append(f"{where}: the revealed allocation does not match the sealed commitment of its slot")
         arm = record.get("arm")

@@ -118,6 +118,7 @@ def build_report(
     alpha: float = 0.05,
     tau: float | None = None,
     synthetic: bool | None = None,
+    by: str | None = None,
 ) -> TrialReport:
     """Build the trial report: design, verification, CONSORT flow, baseline, ITT results, CACE,
     subgroups, victims and benefit–cost, with the versions, seed and command that made it.
@@ -155,6 +156,10 @@ def build_report(
         The data come from the simulator: every page says SYNTHETIC. Default: True when a
         ``truth.json`` (written by ``rjtrial simulate`` and the demo) lies beside the follow-up
         file, else False.
+    by : str, optional
+        Who makes the report: the registry's access log then records that ``by`` read every
+        participant's data for it (:mod:`rjtrial.registry.access`; ``rjtrial report`` always
+        gives it). Without it the registry is only read.
 
     Returns
     -------
@@ -190,6 +195,7 @@ def build_report(
     >>> import shutil; shutil.rmtree(folder)
     """
     from rjtrial.registry import Registry
+    from rjtrial.registry import blinding as registry_blinding
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an int, got {seed!r}")
@@ -207,9 +213,22 @@ def build_report(
         counts = registry.consort()
         participants = registry.participants()
         design = sections.design(registry, verification)
+        blind = registry_blinding.status(registry)
+        arm_codes = registry_blinding.mapping(registry) if key is not None and blind.active else None
+        if by is not None:  # every participant's allocation is read: an access the data-protection officer sees
+            from rjtrial.registry import access
+
+            access.record(registry, "report", by=by, detail={"output": None if output is None else str(output)})
     arms = list(design["arms"])
     if len(arms) != 2:
         raise RjtrialError(f"the report handles two-arm trials; trial {design['trial_id']} has arms {arms}")
+    blinded = inputs.is_blinded(followup_table, arms, blind)
+    design["blinding"] = sections.blinding(blind, blinded=blinded, arms=arms, ratio=design["ratio"])
+    if blinded:  # the analysis sees codes only: A, B... in place of the arms
+        participants = inputs.blind_participants(participants, followup_table, arm_codes)
+        counts = sections.blinded_counts(counts, participants, list(blind.codes))
+        design.update(protocol_arms=arms, arms=list(blind.codes))
+        arms = list(blind.codes)
     strata = list(design["strata"])
     followup_frame = inputs.check_followup(followup_table, participants, design["trial_id"], allow_missing=allow_missing)
     victims_frame = (None if victims_table is None
@@ -222,17 +241,19 @@ def build_report(
     overall = primary["frame"].loc["log_hazard_ratio"]
     context: dict[str, Any] = {
         "design": design,
-        "consort": sections.consort(counts, data),
+        "consort": sections.consort(counts, data, blinded=blinded),
         "baseline": sections.baseline(data, arms, strata),
         "primary": primary,
-        "compliance": sections.complier_effect(data, arms, alpha=alpha),
+        "compliance": (sections.WITHHELD_COMPLIANCE if blinded else sections.complier_effect(data, arms, alpha=alpha)),
         "subgroups": sections.subgroups(
             data, arms, strata, alpha=alpha,
             overall={"estimate": float(overall["ratio"]), "ci_lower": float(overall["ci_lower"]),
                      "ci_upper": float(overall["ci_upper"])}),
         "victims": None if victims_frame is None else sections.victim_outcomes(victims_frame, arms, alpha=alpha),
-        "costs": None if cost_settings is None else sections.benefit_cost(data, cost_settings, counts, arms,
-                                                                           seed=seed, alpha=alpha),
+        "costs": None if cost_settings is None or blinded else sections.benefit_cost(
+            data, cost_settings, counts, arms, seed=seed, alpha=alpha),
+        "costs_withheld": cost_settings is not None and blinded,
+        "blinding": design["blinding"],
     }
     numbers = _numbers(primary, context["compliance"], context["victims"], context["costs"])
     power = sections.power_statement(sum(primary["results"].events.values()),

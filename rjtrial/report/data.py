@@ -193,6 +193,46 @@ def check_victims(table: Table, participants: pd.DataFrame, trial_id: str) -> pd
     return frame
 
 
+# --------------------------------------------------------------------- blinding
+def is_blinded(table: Table, arms, status) -> bool:
+    """Is the follow-up blinded: are its ``arm`` values neutral codes (``A``, ``B``...), none an arm?
+
+    Raises
+    ------
+    DataError
+        The arms are codes but the registry made no blinded export (another trial's table?).
+    """
+    from rjtrial.registry.blinding import codes_for
+
+    if "arm" not in table.frame.columns:
+        return False
+    given = set(table.frame["arm"].dropna().astype(str).str.strip())
+    codes = set(status.codes) or set(codes_for(arms))
+    if not given or not given <= codes or given & set(arms):
+        return False
+    if not status.active:
+        raise DataError(
+            f"its arms are blinding codes ({', '.join(sorted(given))}), but this registry has made no blinded export "
+            "(rjtrial export --blinded): is this another trial's table?", table=table.name, column="arm",
+        )
+    return True
+
+
+def blind_participants(participants: pd.DataFrame, table: Table, arm_codes: Mapping[str, str] | None) -> pd.DataFrame:
+    """The registry's participants with codes for arms: from the sealed mapping when the key was given
+    (a follow-up row with another code is then an error naming the row), else the follow-up's own codes.
+    ``treatment_received`` is blanked (it shows the arm) and ``receipt`` left out."""
+    out = participants.drop(columns=["receipt"], errors="ignore").copy()
+    if arm_codes is not None:
+        out["arm"] = out["arm"].map(dict(arm_codes))
+    else:
+        frame = table.frame.dropna(subset=["id"])
+        given = frame.assign(id=frame["id"].astype(str).str.strip(), arm=frame["arm"].astype(str).str.strip())
+        out["arm"] = out["id"].map(given.drop_duplicates("id").set_index("id")["arm"])
+    out["treatment_received"] = pd.array([pd.NA] * len(out), dtype="boolean")
+    return out
+
+
 # ------------------------------------------------------------------------ costs
 @dataclass(frozen=True)
 class CostSettings:

@@ -77,7 +77,8 @@ def consort_figure(consort: dict, analysed: dict) -> str:
     Parameters
     ----------
     consort : dict
-        :meth:`rjtrial.registry.reports.ConsortCounts.to_dict`.
+        :meth:`rjtrial.registry.reports.ConsortCounts.to_dict`; with ``blinded`` True the arms are
+        codes and the conference records are not drawn.
     analysed : dict
         Arm -> number analysed (rows of the follow-up table).
     """
@@ -108,10 +109,13 @@ def consort_figure(consort: dict, analysed: dict) -> str:
     lowest = alloc_top
     for k, arm in enumerate(arms):
         x = arm_width * (k + 0.5)
-        lines = [f"Allocated to {arm}", f"n = {consort['randomised_by_arm'].get(arm, 0)}",
-                 f"conference held: {consort['treatment_received_by_arm'].get(arm, 0)}",
-                 f"not held: {consort['treatment_not_received_by_arm'].get(arm, 0)}",
-                 f"not recorded: {consort['treatment_unknown_by_arm'].get(arm, 0)}"]
+        lines = [f"Allocated to {arm}", f"n = {consort['randomised_by_arm'].get(arm, 0)}"]
+        if consort.get("blinded"):  # conference records would show which code is the programme's arm
+            lines.append("conference records withheld (blinded)")
+        else:
+            lines += [f"conference held: {consort['treatment_received_by_arm'].get(arm, 0)}",
+                      f"not held: {consort['treatment_not_received_by_arm'].get(arm, 0)}",
+                      f"not recorded: {consort['treatment_unknown_by_arm'].get(arm, 0)}"]
         withdrawn = consort["withdrawn_by_arm"].get(arm, 0)
         if withdrawn:
             lines.append(f"withdrawn: {withdrawn}")

@@ -20,7 +20,8 @@ from rjtrial.errors import RjtrialError
 from rjtrial.report import figures
 
 __all__ = [
-    "AGE_BREAKS", "AT_RISK_TIMES", "baseline", "benefit_cost", "complier_effect", "consort", "design",
+    "AGE_BREAKS", "AT_RISK_TIMES", "WITHHELD_COMPLIANCE", "baseline", "benefit_cost", "blinded_counts", "blinding",
+    "complier_effect", "consort", "design",
     "primary", "subgroups", "victim_outcomes",
 ]
 
@@ -64,15 +65,46 @@ def design(registry, verification) -> dict:
             {"id": q.id, "question": q.question, "eligible_if": ", ".join(q.eligible_if)} for q in protocol.eligibility
         ],
         "commitment": registry.commitment,
+        "current_commitment": registry.current_commitment,
+        "amendments": registry.amendments(),
         "verification": verification.to_dict(),
     }
 
 
-def consort(counts, followup: pd.DataFrame) -> dict:
-    """CONSORT counts from the registry, analysed numbers from the follow-up, and the diagram."""
+#: The complier section of a blinded report: whether a conference was held shows which group is the programme's.
+WITHHELD_COMPLIANCE = {"rows": [], "note": None, "withheld": (
+    "withheld while the analysis is blinded: whether a conference was held shows which group is the programme's")}
+
+
+def blinding(status, *, blinded: bool, arms: Sequence[str], ratio: str) -> dict:
+    """The blinding's record for the report: codes, plans frozen, unblindings, and whether this report is blinded."""
+    out = {"blinded": blinded, **status.to_dict(), "active": status.active, "size_note": None}
+    if blinded and len(set(ratio.split(":"))) > 1:
+        out["size_note"] = (f"the allocation ratio is {ratio}: group sizes differ by design and suggest which code "
+                            "is which arm; blinding conceals the labels, not the sizes")
+    return out
+
+
+def blinded_counts(counts, participants: pd.DataFrame, codes: Sequence[str]):
+    """CONSORT counts by code for a blinded report: randomised and withdrawn per code; conference records withheld."""
+    import dataclasses
+
+    coded = participants.dropna(subset=["arm"])
+    return dataclasses.replace(
+        counts, arms=tuple(codes),
+        randomised_by_arm={c: int((coded["arm"] == c).sum()) for c in codes},
+        treatment_received_by_arm={}, treatment_not_received_by_arm={}, treatment_unknown_by_arm={},
+        withdrawn_by_arm={c: int(coded.loc[coded["arm"] == c, "withdrawn"].sum()) for c in codes},
+    )
+
+
+def consort(counts, followup: pd.DataFrame, *, blinded: bool = False) -> dict:
+    """CONSORT counts from the registry, analysed numbers from the follow-up, and the diagram
+    (``blinded``: groups by code, conference records withheld)."""
     data = counts.to_dict()
     analysed = {arm: int((followup["arm"] == arm).sum()) for arm in counts.arms}
     data["analysed_by_arm"] = analysed
+    data["blinded"] = blinded
     data["figure"] = figures.consort_figure(data, analysed)
     return data
 

@@ -84,12 +84,30 @@ def _truncated_normal_from(u, mean, sd, low, high):
     return mean + sd * special.ndtri(a + (b - a) * u)
 
 
-def _attributes(sc, u: np.ndarray) -> dict[str, np.ndarray]:
-    """Site, index offence type, age, sex and shares-strata from a block of uniforms ``(..., K)``."""
+def _sites(sc, u: np.ndarray, elapsed: np.ndarray | None) -> np.ndarray:
+    """Each referral's site from its uniform: the scenario's shares, renormalised over the sites
+    referring by then when some join late (``referrals.joins``, months after the first referral)."""
+    shares = np.asarray(list(sc.referrals.sites.values()), dtype=float)
+    joins = sc.referrals.joins
+    if not joins or elapsed is None:
+        return _inverse_cdf(shares, u)
+    joined_at = np.array([joins.get(name, 0.0) * DAYS_PER_MONTH for name in sc.referrals.sites])
+    out = np.empty(u.shape, dtype=np.int64)
+    bounds = np.unique(np.concatenate([joined_at, [np.inf]]))
+    for low, high in zip(bounds[:-1], bounds[1:]):  # referrals grouped by the sites open to them
+        chosen = (elapsed >= low) & (elapsed < high)
+        if chosen.any():
+            out[chosen] = _inverse_cdf(np.where(joined_at <= low, shares, 0.0), u[chosen])
+    return out
+
+
+def _attributes(sc, u: np.ndarray, elapsed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Site, index offence type, age, sex and shares-strata from a block of uniforms ``(..., K)``;
+    ``elapsed`` (days since the trial's first referral, shape ``u.shape[:-1]``) for late sites."""
     o = sc.offenders
     age = np.floor(_truncated_normal_from(u[..., 2], o.age_mean, o.age_sd, o.age_min, o.age_max)).astype(np.int64)
     out = {
-        "site": _inverse_cdf(sc.referrals.sites.values(), u[..., 0]),
+        "site": _sites(sc, u[..., 0], elapsed),
         "offence": _inverse_cdf(sc.referrals.offence_mix.values(), u[..., 1]),
         "age": np.minimum(age, int(math.ceil(o.age_max)) - 1),
         "male": u[..., 3] < o.male,
@@ -124,7 +142,9 @@ def draw_people(sc, n: int, replicates: int, streams: Streams) -> People:
     arrival = np.cumsum(streams("arrivals").exponential(month / p, (n, replicates)), axis=0)
     first_ineligible = (streams("referrals_ineligible").exponential(month / (1.0 - p), replicates) if p < 1.0
                         else np.full(replicates, np.inf))
-    attributes = _attributes(sc, streams("people").random((n, replicates, _uniform_columns(sc))))
+    origin_time = np.minimum(arrival[0], first_ineligible)  # the trial's first referral, eligible or not
+    attributes = _attributes(sc, streams("people").random((n, replicates, _uniform_columns(sc))),
+                             arrival - origin_time[None, :])
     day = np.floor(arrival).astype(np.int64)
     if sc.referrals.start is not None:
         first = np.floor(np.minimum(arrival[0], first_ineligible)).astype(np.int64)
@@ -165,7 +185,8 @@ def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, np.n
     points = np.concatenate([[first], first + np.cumsum(np.concatenate(gaps))]) if gaps else np.empty(0)
     arrival = points[points <= end]
     m = arrival.size
-    out = _attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))))
+    out = _attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))),
+                      arrival - min(float(people.arrival[0, 0]), first))
     out["arrival"] = arrival
     gen = streams("referrals_ineligible", 2)
     questions = sc.protocol.eligibility

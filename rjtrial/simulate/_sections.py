@@ -113,6 +113,8 @@ class Referrals:
     sites: Mapping[str, float]
     offence_mix: Mapping[str, float]
     start: _dt.date | None = None
+    #: site -> months after the first referral when it starts referring (a protocol amendment adds it)
+    joins: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,27 @@ class _Section:
                 provenance[f"{self.name}.{key}"] = label
 
 
+def _joins(ref: _Section, sites) -> dict[str, float]:
+    """``referrals.joins``: site = months after the first referral when it starts referring (a protocol
+    amendment adds it then); at least one site refers from the start."""
+    value = ref.get("joins", {}, required=False)
+    where = ref.where("joins")
+    if not isinstance(value, Mapping):
+        ref.problems.append(f"{where}: must be a table of site = months, got {value!r}")
+        return {}
+    out = {}
+    for site, months in value.items():
+        if sites is not None and site not in sites:
+            ref.problems.append(f"{where}.{site}: not one of referrals.sites ({', '.join(sites)})")
+        elif isinstance(months, bool) or not isinstance(months, (int, float)) or not 0 <= months < 1200:
+            ref.problems.append(f"{where}.{site}: must be months from 0, got {months!r}")
+        else:
+            out[str(site)] = float(months)
+    if sites is not None and out and all(out.get(s, 0.0) > 0 for s in sites):
+        ref.problems.append(f"{where}: every site joins late; at least one must refer from the start")
+    return {k: v for k, v in out.items() if v > 0}
+
+
 def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict | None:
     """The fields of a :class:`~rjtrial.simulate.scenario.Scenario` (``source`` aside), or None
     when ``problems`` (appended to) is not empty."""
@@ -185,6 +206,7 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
     sites = ref.shares("sites")
     offence_mix = ref.shares("offence_mix")
     start = _date(ref, "start", required=False)
+    joins = _joins(ref, sites)
     ref.finish(provenance=provenance)
     for types in (offence_mix or {},):
         for t in types:
@@ -344,7 +366,7 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         return None
     return dict(
         id=sid, name=name, description=description, sources=tuple(sources), protocol=protocol, strata=strata,
-        referrals=Referrals(randomised, rate, sites, offence_mix, start), eligibility=eligibility,
+        referrals=Referrals(randomised, rate, sites, offence_mix, start, joins), eligibility=eligibility,
         treatment=treatment, offenders=offenders, index_offence=index_offence, reoffending=reoffending,
         custody=custody, conviction=conviction, censoring=censoring, extraction=extraction, analysis=analysis,
         victims=victims, costs=costs, provenance=provenance, data=data,

@@ -66,7 +66,7 @@ from rjtrial.simulate._people import (
     date_to_day as _date_to_day, day_to_date as _day_to_date, draw_people, eligible_answers, ineligible_referrals,
 )
 from rjtrial.simulate._streams import Streams, seed_label, seed_sequence
-from rjtrial.simulate.scenario import SEXES, Scenario, ScenarioError, load_scenario
+from rjtrial.simulate.scenario import DAYS_PER_MONTH, SEXES, Scenario, ScenarioError, load_scenario
 
 __all__ = ["SimulatedTrial", "simulate_trial", "TABLES"]
 
@@ -353,6 +353,16 @@ def _referral_stream(sc: Scenario, people, streams: Streams) -> dict[str, Any]:
     }
 
 
+def late_levels(sc: Scenario) -> list[tuple[float, str, str]]:
+    """(days after the first referral, stratum, level) of each site that joins late, in time order."""
+    out = []
+    for site, months in sc.referrals.joins.items():
+        for name, src in sc.strata.items():
+            if src.source == "site":
+                out.append((months * DAYS_PER_MONTH, name, src.map[site]))
+    return sorted(out)
+
+
 def _ids(prefix: str, n: int) -> np.ndarray:
     """``prefix`` followed by 1..n zero-padded to at least six digits, as Python strings."""
     pattern = f"{prefix}%0{max(6, len(str(n)))}d"
@@ -401,13 +411,24 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
             f"({needed} allocations in one sealed sequence); raise it or randomise in memory"
         ], source=sc.source)
     folder.mkdir(parents=True, exist_ok=True)
-    reg = Registry.create(folder / "trial.db", protocol, key_path=folder / "trial.key", seed=schedule_seed, by="simulate")
+    late = late_levels(sc)
+    initial = protocol
+    if late:  # the protocol begins without the sites that join late; an amendment adds each when it joins
+        data = protocol.to_dict()
+        for _, name, level in late:
+            data["strata"][name] = [lv for lv in data["strata"][name] if lv != level]
+        initial = type(protocol).from_dict(data)
+    reg = Registry.create(folder / "trial.db", initial, key_path=folder / "trial.key", seed=schedule_seed, by="simulate")
     answers = _answer_strings(sc, ref)
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     times = [epoch + _dt.timedelta(seconds=int(x)) for x in ref["assigned_day"] * 86400 + ref["seconds"]]
     sites = np.asarray(list(sc.referrals.sites), dtype=object)[ref["site"]]
+    first = times[0] if times else None
     arms = []
     for i, rid in enumerate(ref["id"]):
+        while late and times[i] >= first + _dt.timedelta(days=late[0][0]):
+            days, name, level = late.pop(0)
+            _join(reg, name, level, first + _dt.timedelta(days=days), schedule_seed)
         result = reg.enrol(
             rid, strata={k: v[i] for k, v in strata.items()}, answers={k: v[i] for k, v in answers.items()},
             by=f"coordinator-{sites[i]}", at=times[i],
@@ -421,6 +442,18 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
         if progress is not None:
             progress(i + 1, len(ref["id"]))
     return np.asarray(arms, dtype=np.int64), reg
+
+
+def _join(reg, stratum: str, level: str, at, seed: int) -> None:
+    """A late site joins: a protocol amendment adds its level. Its new sequences are drawn from the
+    schedule's own seed, so the arms are those :func:`rjtrial.randomise.allocate_cohort` gives (a real
+    trial's amendment draws a fresh seed)."""
+    from rjtrial.registry.amend import Amendment
+
+    title = f"{level.replace('_', ' ').title()} joins the trial"
+    amendment = Amendment.from_dict({"amendment": {"id": f"{level}-joins".replace("_", "-"), "title": title},
+                                     "strata": {"add": {stratum: [level]}}})
+    reg.amend(amendment, by="trial manager", reason=f"{level.replace('_', ' ')} starts referring", at=at, seed=seed)
 
 
 def _registry_participants(reg, ref, arm, held, delay) -> pd.DataFrame:

@@ -17,7 +17,13 @@ Sections
                     ``"shares"`` (``shares``: drawn independently of everything else)
 ``[referrals]``     ``randomised`` (trial size), ``rate_per_month`` (referrals arriving),
                     ``start`` (date of the first referral; or see ``[extraction]``),
-                    ``sites`` and ``offence_mix`` (shares of the index offence types)
+                    ``sites`` and ``offence_mix`` (shares of the index offence types),
+                    optional ``joins`` (site = months after the first referral when it
+                    starts referring: earlier referrals are shared among the other sites,
+                    and a registry adds the site by a protocol amendment then),
+                    optional ``joins`` (site = months after the first referral when it
+                    starts referring: earlier referrals are shared among the other sites,
+                    and a registry adds the site by a protocol amendment then)
 ``[eligibility]``   for each protocol question id, the probability that the answer is the
                     eligible one (answers independent)
 ``[treatment]``     ``conference_held`` = P(conference held | assigned to a conference),

@@ -3,15 +3,20 @@
 The sealing key lives only in the server process. Coordinators at each site enrol in
 a browser (server-rendered pages, no JavaScript needed); integrations use the JSON
 API under ``/api`` with bearer tokens. Same store, audit log and ``verify`` as the
-registry: accounts live in tables ``rj_web_*`` of the registry's own database, and
-every log-in, failed log-in and account change is an entry of its audit log.
+registry: accounts live in tables ``rj_web_*`` of the registry's own database, every
+account change is a signed entry of its audit log that ``verify`` replays against
+the account tables (:mod:`rjtrial.registry.accounts`), and so is every log-in and
+log-out. Failed and refused log-ins are counted in a bounded security log
+(:mod:`rjtrial.web.securitylog`), never in the audit log.
 
 Build the application with :func:`create_app` (``create_app(db, key_path, *,
 config=None)``) or run it with ``rjtrial serve --db DB --key KEYFILE [--host
 127.0.0.1] [--port 8000] [--config FILE]``. Accounts: ``rjtrial users add NAME --db DB
---role coordinator|manager|auditor [--site S ...] [--password-stdin] [--key KEYFILE]``,
-``rjtrial users token NAME --db DB`` (prints a new API token once), ``rjtrial users
-list``, ``rjtrial users disable NAME``, ``rjtrial users password NAME``.
+--key KEYFILE --role coordinator|manager|auditor [--site S ...] [--email ADDRESS]
+[--password-stdin]``, ``rjtrial users token NAME --db DB --key KEYFILE`` (prints a new
+API token once), ``rjtrial users list``, ``rjtrial users disable|enable NAME``,
+``rjtrial users password NAME [--keep-tokens]`` (a new password revokes the user's
+tokens unless asked), ``rjtrial users email NAME ADDRESS``. Changes need the key.
 
 Roles
 -----
@@ -21,20 +26,28 @@ coordinator
 manager
     sees and enrols everywhere, records post-randomisation events, sees the live
     list of assignments, e-mails it, exports, verifies, reads the audit log and
-    manages users.
+    manages users (but issues API tokens for no one but themselves).
 auditor
-    runs verification and reads the audit log.
+    runs verification and reads the audit log and the security log.
+
+Every user issues and revokes their own API tokens (``/tokens``); a manager cannot
+issue a token to act as someone else (403, counted in the security log as
+``token_refused``); the server's operator can, with ``rjtrial users token``.
 
 Pages (HTML; every POST form carries a CSRF token)
 --------------------------------------------------
 =====================  ==========================================================
-GET  /login            log-in form; POST /login checks it (throttled, audited)
+GET  /login            log-in form; POST /login checks it (throttled; a success is
+                       audited, a failure counted in the security log)
 POST /logout           ends the session (all of the user's sessions)
 GET  /                 dashboard: what the user may do
 GET  /enrol            enrolment form (strata + eligibility questions);
 POST /enrol            screens and randomises; shows status, arm, sequence number,
                        receipt. A repeated submission shows the first result.
 GET  /enrolments       referrals the user may see (coordinator: own sites)
+GET  /receipt          ?referral_id=ID: a printable receipt (coordinator: own sites;
+                       the same 404 for another site's id and an unknown one)
+POST /receipt/email    e-mails it to the user's own address ([smtp] configured)
 GET  /assignments      manager: live list of random assignments (refreshes itself)
 POST /assignments/email  manager: e-mail the list to the research team (SMTP)
 GET  /events           manager: form to record a post-randomisation event
@@ -42,9 +55,13 @@ POST /events           manager: records it (conference held, withdrawal, ...)
 GET  /export           manager: participants CSV (audited)
 GET  /verify           auditor, manager: verification of the whole store
 GET  /audit            auditor, manager: the audit log, newest first (?page=N)
+GET  /security         auditor, manager: failed and refused log-ins, counted
+GET  /tokens           the user's own API tokens; POST /tokens issues one (shown
+                       once), POST /tokens/revoke revokes one (field ``id``)
 GET  /users            manager: accounts; POST /users adds one
 POST /users/disable    manager: disables an account (field ``name``)
-POST /users/token      manager: issues an API token, shown once (field ``name``)
+POST /users/token      manager: issues an API token for themselves only (field
+                       ``name``; another user's: 403)
 GET  /static/...       style sheet and icon only
 =====================  ==========================================================
 

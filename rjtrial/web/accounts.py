@@ -1,21 +1,28 @@
 """Accounts of the randomisation service: users, roles, passwords, API tokens, throttling.
 
-Everything is kept in tables ``rj_web_*`` of the registry's own database (SQLite or
-PostgreSQL), created on first use, so that several server processes share it.
+Users and tokens are kept by :class:`rjtrial.registry.accounts.AccountStore` in
+tables ``rj_web_users`` and ``rj_web_tokens`` of the registry's own database
+(SQLite or PostgreSQL), and every change to them is a signed entry of the audit
+log, written in the same transaction, that ``verify`` replays against the tables.
+An account change therefore needs the registry opened with the trial key.
 
 * Passwords are stored as Argon2id hashes (``argon2-cffi`` defaults); a password has
-  at least :data:`MIN_PASSWORD_LENGTH` characters.
+  at least :data:`MIN_PASSWORD_LENGTH` characters. A new password ends the user's
+  sessions and, unless asked otherwise (``keep_tokens=True``), revokes their API
+  tokens.
 * API tokens are 32 random bytes (``rjt_`` + URL-safe base64), shown once; only their
   SHA-256 is stored.
-* Log-in throttling: after ``failures`` failed log-ins for one user name from one
-  address within ``window`` seconds, that pair is locked for ``lockout`` seconds (even
-  the right password is refused); after ``10 * failures`` failures from one address,
-  the address is locked. Defaults 5, 900 and 900 (:class:`ThrottlePolicy`).
+* Log-in throttling (:mod:`rjtrial.web.throttle`): after ``failures`` failed log-ins
+  for one user name from one address within ``window`` seconds, that pair is locked
+  for ``lockout`` seconds (even the right password is refused); after
+  ``10 * failures`` failures from one address, the address is locked. Defaults 5, 900
+  and 900 (:class:`ThrottlePolicy`). Guesses are reserved before they are checked,
+  so parallel requests never check more than that.
 * Each user has a ``session_epoch``: logging out, a new password or disabling the
   account increments it, which ends every session signed with the old value.
 
-Every account change is also an entry of the registry's audit log
-(:meth:`rjtrial.registry.Registry.record_access`).
+Failed log-ins are not audit entries: they are counted in the bounded security log
+(:mod:`rjtrial.web.securitylog`).
 """
 
 from __future__ import annotations
@@ -31,50 +38,26 @@ from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, insert, select, update
 
-from rjtrial.errors import RjtrialError
 from rjtrial.registry import store
+from rjtrial.registry.accounts import (  # noqa: F401 - re-exported: part of this module's public names
+    ROLES,
+    AccountError,
+    AccountStore,
+    check_name,
+    tokens,
+    users,
+    valid_name,
+)
+from rjtrial.web.throttle import Throttle, ThrottlePolicy  # noqa: F401 - ThrottlePolicy re-exported
 
-ROLES = ("coordinator", "manager", "auditor")
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 TOKEN_PREFIX = "rjt_"
 SITE_STRATUM = "site"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 metadata = MetaData()
-
-users = Table(
-    "rj_web_users",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("role", String(20), nullable=False),
-    Column("sites", Text, nullable=False),  # JSON list of site levels ([] = none / all for managers)
-    Column("password_hash", Text, nullable=False),  # "" = cannot log in with a password
-    Column("disabled", Integer, nullable=False),
-    Column("session_epoch", Integer, nullable=False),
-    Column("created_at", Float, nullable=False),
-)
-
-tokens = Table(
-    "rj_web_tokens",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the token
-    Column("user_name", String(64), nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("revoked", Integer, nullable=False),
-)
-
-throttle = Table(
-    "rj_web_throttle",
-    metadata,
-    Column("key", String(64), primary_key=True),  # SHA-256 of "user|address" or "address"
-    Column("failures", Integer, nullable=False),
-    Column("window_start", Float, nullable=False),
-    Column("locked_until", Float, nullable=False),
-)
 
 submissions = Table(  # one-time enrolment form tokens: a repeated submission shows the first result
     "rj_web_submissions",
@@ -90,10 +73,6 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("rjtrial-dummy-password-for-timing")
 
 
-class AccountError(RjtrialError, ValueError):
-    """An account operation with bad input (unknown user, bad role, weak password...)."""
-
-
 @dataclass(frozen=True)
 class User:
     """An account of the service: name, role, sites, whether disabled, and its session epoch."""
@@ -103,6 +82,7 @@ class User:
     sites: tuple[str, ...]
     disabled: bool
     session_epoch: int
+    email: str = ""
 
     def may_see_site(self, site: str | None) -> bool:
         """Coordinators see their own sites only; managers every site."""
@@ -113,30 +93,28 @@ class User:
         return site is None or site in self.sites
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "role": self.role, "sites": list(self.sites), "disabled": self.disabled}
+        return {"name": self.name, "role": self.role, "sites": list(self.sites), "disabled": self.disabled,
+                "email": self.email}
 
 
 @dataclass(frozen=True)
-class ThrottlePolicy:
-    """Log-in throttling: ``failures`` within ``window`` seconds lock for ``lockout`` seconds."""
+class LoginOutcome:
+    """What :meth:`Accounts.log_in` decided: ``status`` "ok" (``user`` set), "failed"
+    (wrong name or password; ``just_locked`` when this failure began a lock) or "locked"
+    (refused without checking the password)."""
 
-    failures: int = 5
-    window: float = 900.0
-    lockout: float = 900.0
+    status: str
+    user: "User | None" = None
+    just_locked: bool = False
+    known: bool = False  # the name is an existing account's
 
 
 def ensure_tables(engine) -> None:
     """Create the ``rj_web_*`` tables if missing (idempotent)."""
+    from rjtrial.registry.accounts import ensure_tables as ensure_account_tables
+
+    ensure_account_tables(engine)
     metadata.create_all(engine, checkfirst=True)
-
-
-def check_name(name: str) -> str:
-    """``name`` if it is a valid user name, else AccountError naming the rule."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise AccountError(
-            f"user name {name!r} must be 1-64 letters, digits or '_ . @ -', starting with a letter or digit"
-        )
-    return name
 
 
 def check_password(password: str) -> str:
@@ -156,14 +134,9 @@ def site_levels(protocol, site_stratum: str = SITE_STRATUM) -> tuple[str, ...] |
     return tuple(levels) if levels is not None else None
 
 
-def _row_user(row) -> User:
-    return User(
-        name=row["name"],
-        role=row["role"],
-        sites=tuple(json.loads(row["sites"])),
-        disabled=bool(row["disabled"]),
-        session_epoch=int(row["session_epoch"]),
-    )
+def _user(row: dict) -> User:
+    return User(name=row["name"], role=row["role"], sites=tuple(row["sites"]), disabled=bool(row["disabled"]),
+                session_epoch=int(row["session_epoch"]), email=row.get("email", "") or "")
 
 
 def _sha256(text: str) -> str:
@@ -176,7 +149,8 @@ class Accounts:
     Parameters
     ----------
     registry : rjtrial.registry.Registry
-        Its engine holds the tables; its audit log records every change.
+        Its database holds the tables; its audit log records every change (which
+        needs the registry opened with the key).
     site_stratum : str
         The protocol stratum whose levels are sites (default ``site``).
     policy : ThrottlePolicy
@@ -184,14 +158,22 @@ class Accounts:
 
     def __init__(self, registry, *, site_stratum: str = SITE_STRATUM, policy: ThrottlePolicy | None = None):
         self.registry = registry
+        self.store = AccountStore(registry)
         self.engine = registry._engine
         self.site_stratum = site_stratum
         self.policy = policy or ThrottlePolicy()
         ensure_tables(self.engine)
+        self._throttle: Throttle | None = None
+
+    @property
+    def throttle(self) -> Throttle:
+        if self._throttle is None:
+            self._throttle = Throttle(self.engine, self.policy, self.store.derived_secret("throttle"))
+        return self._throttle
 
     # ------------------------------------------------------------------ users
     def add(self, name: str, *, role: str, sites: Iterable[str] = (), password: str | None = None,
-            by: str = "cli") -> User:
+            email: str = "", by: str = "cli") -> User:
         """Add a user; coordinators need at least one site of the protocol."""
         check_name(name)
         if role not in ROLES:
@@ -208,28 +190,15 @@ class Accounts:
         if role != "coordinator" and sites:
             raise AccountError(f"only coordinators have sites; a {role} sees every site")
         password_hash = "" if password is None else _hasher.hash(check_password(password))
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(users).values(
-                    name=name, role=role, sites=json.dumps(list(sites)), password_hash=password_hash,
-                    disabled=0, session_epoch=0, created_at=time.time(),
-                ))
-        except IntegrityError:
-            raise AccountError(f"user {name!r} already exists") from None
-        self.registry.record_access("user_added", by=by, detail={"user": name, "role": role, "sites": list(sites)})
+        self.store.add_user(name, role=role, sites=sites, password_hash=password_hash, email=email, by=by)
         return self.get(name)
 
     def get(self, name: str) -> User | None:
-        if not isinstance(name, str) or not _NAME.match(name):
-            return None
-        with store.read_transaction(self.engine) as conn:
-            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
-        return None if row is None else _row_user(row)
+        row = self.store.user(name)
+        return None if row is None else _user(row)
 
     def list(self) -> list[User]:
-        with store.read_transaction(self.engine) as conn:
-            rows = conn.execute(select(users).order_by(users.c.name)).mappings().all()
-        return [_row_user(r) for r in rows]
+        return [_user(r) for r in self.store.users()]
 
     def _require(self, name: str) -> User:
         user = self.get(name)
@@ -237,147 +206,108 @@ class Accounts:
             raise AccountError(f"no user {name!r}")
         return user
 
-    def set_password(self, name: str, password: str, *, by: str = "cli") -> None:
+    def set_password(self, name: str, password: str, *, by: str = "cli", keep_tokens: bool = False) -> list[str]:
+        """Set a new password: ends the user's sessions and revokes their API tokens
+        (unless ``keep_tokens``). Returns the ids of the tokens revoked."""
         self._require(name)
         password_hash = _hasher.hash(check_password(password))
-        with self.engine.begin() as conn:
-            conn.execute(update(users).where(users.c.name == name).values(
-                password_hash=password_hash, session_epoch=users.c.session_epoch + 1))
-        self.registry.record_access("user_password", by=by, detail={"user": name})
+        return self.store.set_password_hash(name, password_hash, by=by, revoke_tokens=not keep_tokens)
+
+    def set_email(self, name: str, email: str, *, by: str = "cli") -> None:
+        """Set (or clear, with "") the address receipts are e-mailed to."""
+        self.store.set_email(name, email, by=by)
 
     def disable(self, name: str, *, by: str = "cli") -> None:
         """Disable an account: its sessions end and its API tokens stop working."""
-        self._require(name)
-        with self.engine.begin() as conn:
-            conn.execute(update(users).where(users.c.name == name).values(
-                disabled=1, session_epoch=users.c.session_epoch + 1))
-            conn.execute(update(tokens).where(tokens.c.user_name == name).values(revoked=1))
-        self.registry.record_access("user_disabled", by=by, detail={"user": name})
+        self.store.set_disabled(name, True, by=by)
 
     def enable(self, name: str, *, by: str = "cli") -> None:
         """Re-enable a disabled account (its old API tokens stay revoked: issue new ones)."""
-        self._require(name)
-        with self.engine.begin() as conn:
-            conn.execute(update(users).where(users.c.name == name).values(disabled=0))
-        self.registry.record_access("user_enabled", by=by, detail={"user": name})
+        self.store.set_disabled(name, False, by=by)
 
     def end_sessions(self, name: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(users).where(users.c.name == name).values(session_epoch=users.c.session_epoch + 1))
+        self.store.end_sessions(name)
 
     # ------------------------------------------------------------- passwords
     def authenticate(self, name: str, password: str) -> User | None:
         """The user if the password is right and the account active, else None.
 
-        Takes the same Argon2 time whether or not the user exists.
+        Takes the same Argon2 time whether or not the user exists. Not throttled:
+        the service calls :meth:`log_in`.
         """
-        user_row = None
-        if isinstance(name, str) and _NAME.match(name):
-            with store.read_transaction(self.engine) as conn:
-                user_row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
-        stored = user_row["password_hash"] if user_row is not None and user_row["password_hash"] else _DUMMY_HASH
+        row = self.store.user(name) if valid_name(name) else None
+        stored = row["password_hash"] if row is not None and row["password_hash"] else _DUMMY_HASH
         try:
             ok = _hasher.verify(stored, password if isinstance(password, str) else "")
         except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeError):
             ok = False
-        if not ok or user_row is None or stored is _DUMMY_HASH or user_row["disabled"]:
+        if not ok or row is None or stored is _DUMMY_HASH or row["disabled"]:
             return None
-        if _hasher.check_needs_rehash(stored):
-            with self.engine.begin() as conn:
-                conn.execute(update(users).where(users.c.name == name).values(password_hash=_hasher.hash(password)))
-        return _row_user(user_row)
+        if _hasher.check_needs_rehash(stored) and self.registry.has_key:
+            self.store.set_password_hash(name, _hasher.hash(password), by=name, revoke_tokens=False, reason="rehash")
+        return _user(row)
+
+    def log_in(self, name: str, password: str, address: str) -> LoginOutcome:
+        """Check a log-in under the throttle: at most ``policy.failures`` guesses per name
+        and address (and ``10 *`` per address) are ever checked within a window."""
+        known = self.get(name) is not None if valid_name(name) else False
+        if self.throttle.locked(name, address) or not self.throttle.begin(name, address):
+            return LoginOutcome("locked", known=known)
+        user = None
+        try:
+            if valid_name(name) and isinstance(password, str) and len(password) <= MAX_PASSWORD_LENGTH:
+                user = self.authenticate(name, password)
+        finally:
+            just_locked = self.throttle.end(name, address, succeeded=user is not None)
+        if user is None:
+            return LoginOutcome("failed", just_locked=just_locked, known=known)
+        return LoginOutcome("ok", user=user, known=True)
 
     # ----------------------------------------------------------------- tokens
     def issue_token(self, name: str, *, by: str = "cli") -> str:
         """A new API token for an active user; returned once, only its SHA-256 is kept."""
-        user = self._require(name)
-        if user.disabled:
-            raise AccountError(f"user {name!r} is disabled")
+        self._require(name)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
-            conn.execute(insert(tokens).values(token_hash=_sha256(token), user_name=name,
-                                               created_at=time.time(), revoked=0))
-        self.registry.record_access("token_issued", by=by, detail={"user": name, "token": _sha256(token)[:12]})
+        self.store.add_token(name, _sha256(token), by=by)
         return token
 
     def tokens(self, name: str) -> list[dict]:
         """A user's API tokens: ``id`` (first 12 hex digits of the SHA-256, as in the audit
         log), ``created_at`` (Unix time) and ``revoked``; never the tokens themselves."""
         self._require(name)
-        with store.read_transaction(self.engine) as conn:
-            rows = conn.execute(select(tokens).where(tokens.c.user_name == name)
-                                .order_by(tokens.c.created_at)).mappings().all()
         return [{"id": r["token_hash"][:12], "created_at": r["created_at"], "revoked": bool(r["revoked"])}
-                for r in rows]
+                for r in self.store.tokens(name)]
 
     def revoke_token(self, name: str, token_id: str, *, by: str = "cli") -> None:
         """Revoke one of a user's tokens by its id (see :meth:`tokens`)."""
         self._require(name)
         if not isinstance(token_id, str) or not re.fullmatch(r"[0-9a-f]{6,64}", token_id):
             raise AccountError(f"token id {token_id!r} must be hexadecimal (see `rjtrial users tokens {name}`)")
-        with store.read_transaction(self.engine) as conn:
-            matches = conn.execute(select(tokens.c.token_hash).where(
-                tokens.c.user_name == name, tokens.c.token_hash.startswith(token_id))).scalars().all()
+        matches = [r["token_hash"] for r in self.store.tokens(name) if r["token_hash"].startswith(token_id)]
         if len(matches) != 1:
             raise AccountError(f"{'no' if not matches else 'more than one'} token of {name!r} has id {token_id!r}")
-        with self.engine.begin() as conn:
-            conn.execute(update(tokens).where(tokens.c.token_hash == matches[0]).values(revoked=1))
-        self.registry.record_access("token_revoked", by=by, detail={"user": name, "token": matches[0][:12]})
+        self.store.revoke_token(name, matches[0], by=by)
 
     def user_for_token(self, token: str) -> User | None:
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
-        with store.read_transaction(self.engine) as conn:
-            row = conn.execute(
-                select(users).join(tokens, tokens.c.user_name == users.c.name).where(
-                    tokens.c.token_hash == _sha256(token), tokens.c.revoked == 0, users.c.disabled == 0)
-            ).mappings().first()
-        return None if row is None else _row_user(row)
+        row = self.store.user_for_token_hash(_sha256(token))
+        return None if row is None else _user(row)
 
     # ------------------------------------------------------------- throttling
-    def _throttle_keys(self, name: str, address: str) -> list[tuple[str, int]]:
-        return [(_sha256(f"user|{name}|{address}"), self.policy.failures),
-                (_sha256(f"address|{address}"), 10 * self.policy.failures)]
-
     def locked(self, name: str, address: str) -> bool:
         """Whether log-ins for this name from this address are locked now."""
-        now = time.time()
-        hashes = [k for k, _ in self._throttle_keys(name, address)]
-        with store.read_transaction(self.engine) as conn:
-            rows = conn.execute(select(throttle.c.locked_until).where(throttle.c.key.in_(hashes))).all()
-        return any(r.locked_until > now for r in rows)
+        return self.throttle.locked(name, address)
 
     def record_failure(self, name: str, address: str) -> bool:
-        """Count a failed log-in; True when it has just locked the name or the address."""
-        try:
-            return self._record_failure(name, address)
-        except IntegrityError:  # another process inserted the same counter meanwhile
-            return self._record_failure(name, address)
-
-    def _record_failure(self, name: str, address: str) -> bool:
-        now = time.time()
-        newly_locked = False
-        with self.engine.begin() as conn:
-            for key, limit in self._throttle_keys(name, address):
-                row = conn.execute(select(throttle).where(throttle.c.key == key)).mappings().first()
-                if row is None:
-                    failures, start, locked_until = 0, now, 0.0
-                    conn.execute(insert(throttle).values(key=key, failures=0, window_start=now, locked_until=0.0))
-                else:
-                    failures, start, locked_until = row["failures"], row["window_start"], row["locked_until"]
-                if now - start > self.policy.window:
-                    failures, start = 0, now
-                failures += 1
-                if failures >= limit and locked_until <= now:
-                    locked_until, failures, newly_locked = now + self.policy.lockout, 0, True
-                conn.execute(update(throttle).where(throttle.c.key == key).values(
-                    failures=failures, window_start=start, locked_until=locked_until))
-        return newly_locked
+        """Count one failed log-in (a guess reserved and checked wrong); True when it has
+        just locked the name or the address. :meth:`log_in` does this itself."""
+        if not self.throttle.begin(name, address):
+            return False
+        return self.throttle.end(name, address, succeeded=False)
 
     def clear_failures(self, name: str, address: str) -> None:
-        key = self._throttle_keys(name, address)[0][0]
-        with self.engine.begin() as conn:
-            conn.execute(delete(throttle).where(throttle.c.key == key))
+        self.throttle.clear(name, address)
 
     # ------------------------------------------------- one-time enrolment forms
     def issue_form(self, user: User) -> str:

@@ -10,14 +10,21 @@ Configuration (a TOML file, a dict, or nothing)::
     session_secret = "..."      # default: a new random secret at each start (set it when
                                 # several server processes share the sessions)
     secure_cookies = false      # true behind HTTPS
-    session_max_age = 28800     # seconds
+    session_max_age = 28800     # idle timeout, seconds: a session unused this long ends
+    session_lifetime = 43200    # absolute lifetime, seconds: a session ends this long after
+                                # its log-in, however active (never renewed past it)
     site_stratum = "site"       # the protocol stratum whose levels are sites
     login_failures = 5          # failed log-ins (per name and address) before a lock
     login_window = 900          # ... counted within this many seconds
     login_lockout = 900         # seconds a lock lasts
     trusted_proxies = []        # addresses of reverse proxies whose X-Forwarded-For is
                                 # believed (rjtrial serve); otherwise the peer's address
-                                # is the one throttled and logged
+                                # is the one throttled and logged. Behind a proxy, set it:
+                                # else every request has the proxy's address, and 50 failed
+                                # log-ins by anyone lock the log-in page for everyone
+                                # (rjtrial serve warns when it listens beyond loopback
+                                # without it)
+    security_log_rows = 10000   # at most this many rows of failed/refused log-in counts
 
     [smtp]                      # optional: e-mail reports of assignments
     host = "localhost"
@@ -32,6 +39,7 @@ Configuration (a TOML file, a dict, or nothing)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -41,6 +49,7 @@ from typing import Any, Mapping
 from rjtrial.errors import RjtrialError
 from rjtrial.web.accounts import SITE_STRATUM, Accounts, ThrottlePolicy, User
 from rjtrial.web.mail import SmtpSettings
+from rjtrial.web.securitylog import SecurityLog
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,8 +59,8 @@ else:  # pragma: no cover
 log = logging.getLogger("rjtrial.web")
 HERE = Path(__file__).parent
 
-_WEB_KEYS = {"session_secret", "secure_cookies", "session_max_age", "site_stratum",
-             "login_failures", "login_window", "login_lockout", "trusted_proxies"}
+_WEB_KEYS = {"session_secret", "secure_cookies", "session_max_age", "session_lifetime", "site_stratum",
+             "login_failures", "login_window", "login_lockout", "trusted_proxies", "security_log_rows"}
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,12 @@ class WebConfig:
     session_secret: str | None = None
     secure_cookies: bool = False
     session_max_age: int = 8 * 3600
+    session_lifetime: int = 12 * 3600
     site_stratum: str = SITE_STRATUM
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
     smtp: SmtpSettings | None = None
     trusted_proxies: tuple[str, ...] = ()
+    security_log_rows: int = 10_000
 
     @classmethod
     def load(cls, config: "WebConfig | Mapping[str, Any] | str | Path | None") -> "WebConfig":
@@ -115,7 +126,9 @@ class WebConfig:
             raise RjtrialError(f"{source}: [web] trusted_proxies must be a list of addresses")
         smtp = SmtpSettings.from_table(config["smtp"], source=source) if config.get("smtp") else None
         return cls(session_secret=secret, secure_cookies=secure, session_max_age=number("session_max_age", 8 * 3600),
-                   site_stratum=stratum, throttle=policy, smtp=smtp, trusted_proxies=tuple(proxies))
+                   session_lifetime=number("session_lifetime", 12 * 3600), site_stratum=stratum, throttle=policy,
+                   smtp=smtp, trusted_proxies=tuple(proxies),
+                   security_log_rows=number("security_log_rows", 10_000, int, 100))
 
 
 def when(value) -> str:
@@ -127,6 +140,8 @@ def when(value) -> str:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):  # Unix time
+        value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.timezone.utc)
@@ -144,6 +159,8 @@ class Service:
         self.registry = registry
         self.config = config
         self.accounts = Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
+        self.security_log = SecurityLog(self.accounts.engine, self.accounts.store.derived_secret("security-log"),
+                                        max_rows=config.security_log_rows)
         environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
@@ -212,7 +229,7 @@ def create_app(db, key_path, *, config=None):
     from starlette.middleware.sessions import SessionMiddleware
 
     from rjtrial.registry import Registry
-    from rjtrial.web import api, pages, security
+    from rjtrial.web import api, pages, receipts, security
 
     if key_path is None:
         raise RjtrialError("the service needs the trial's key file (--key KEYFILE or RJTRIAL_KEY=KEYFILE)")
@@ -220,7 +237,13 @@ def create_app(db, key_path, *, config=None):
     registry = Registry.open(db, key_path=key_path)
     service = Service(registry, settings)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        service.security_log.flush()  # the counts of the last second, before the server stops
+
     app = FastAPI(
+        lifespan=lifespan,
         title="rjtrial randomisation service",
         description="Concealed randomisation of referrals to a restorative justice trial. "
         "Authenticate with `Authorization: Bearer TOKEN` (tokens from `rjtrial users token`).",
@@ -242,6 +265,7 @@ def create_app(db, key_path, *, config=None):
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(receipts.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_copy():

@@ -6,8 +6,11 @@
   strata and answers (a double click, the back button, a retried API call) — gets
   the first result again (``replayed``), never a second randomisation; the registry
   itself refuses a referral enrolled twice.
-* A refusal because the referral id is taken by a referral the caller may not see
-  says only that the id is in use.
+* A coordinator cannot tell whether a referral id exists at another site: when the
+  id is taken by a referral the caller may not see, a refusal for any other reason
+  reads exactly as it would for an id never used (the duplicate is not mentioned);
+  only when the duplicate is the sole reason — when an unused id would have been
+  enrolled — does the refusal say that the id is in use, without where or when.
 """
 
 from __future__ import annotations
@@ -96,9 +99,20 @@ def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answ
     out = result_dict(result)
     existing = _existing(service, referral_id)
     if existing is not None and not service.may_see(user, json.loads(existing["strata"])):
-        out["reasons"] = [f"referral id {referral_id!r} is already in use" if "already enrolled" in r else r
-                          for r in out["reasons"]]
+        others = [r for r in out["reasons"] if "already enrolled" not in r]
+        out["reasons"] = others or [f"referral id {referral_id!r} is already in use"]
     return out
+
+
+def receipt_row(service, user: User, referral_id: str) -> dict[str, Any] | None:
+    """The referral as its receipt shows it, or None when it does not exist *or* the user
+    may not see it (the same answer, so that other sites' ids cannot be probed)."""
+    if user.role not in ("coordinator", "manager") or not isinstance(referral_id, str) or len(referral_id) > 100:
+        return None
+    row = _existing(service, referral_id)
+    if row is None or not service.may_see(user, json.loads(row["strata"])):
+        return None
+    return _row_dict(row, service.protocol.strata)
 
 
 def visible(service, user: User, *, randomised_only: bool = False, limit: int = 200, offset: int = 0):

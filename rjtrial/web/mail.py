@@ -108,6 +108,32 @@ def assignments_message(settings: SmtpSettings, rows: Iterable[Mapping[str, Any]
     return message
 
 
+def receipt_message(settings: SmtpSettings, row: Mapping[str, Any], *, to: str, trial: str,
+                    commitment: str) -> EmailMessage:
+    """A plain-text receipt of one referral (already enrolled), to one address."""
+    message = EmailMessage()
+    message["Subject"] = f"[rjtrial] {trial}: receipt {row['receipt']} for referral {row['referral_id']}"
+    message["From"] = settings.sender
+    message["To"] = to
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="rjtrial")
+    strata = ", ".join(f"{k}={v}" for k, v in dict(row.get("strata") or {}).items())
+    if row["status"] == "randomised":
+        outcome = [f"Allocated to:    {row['arm']}", f"Sequence number: {row['sequence_number']}",
+                   f"Randomised on:   {row['randomised_on']}"]
+    else:
+        outcome = ["Status:          screened out (not randomised)", f"Reasons:         {'; '.join(row['reasons'])}"]
+    body = [f"Receipt of an enrolment in trial {trial}", "",
+            f"Referral:        {row['referral_id']}", *outcome, f"Strata:          {strata}",
+            f"Enrolled by:     {row['by']} at {row['at']}", f"Receipt:         {row['receipt']}",
+            f"Trial commitment: {commitment}", "",
+            "Keep this message. Anyone can later check that this enrolment is still in the trial's",
+            f"audit log, unchanged: rjtrial verify --db DB --receipt {row['receipt']}",
+            "(a receipt is what detects enrolments deleted from the end of the log)."]
+    message.set_content("\n".join(body) + "\n")
+    return message
+
+
 def send(settings: SmtpSettings, message: EmailMessage) -> None:
     """Send ``message``; raise RjtrialError (one line, no password) if the server refuses."""
     try:

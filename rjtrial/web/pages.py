@@ -22,6 +22,7 @@ from rjtrial.errors import RegistryError, RjtrialError
 from rjtrial.registry import EVENT_KINDS, store
 from rjtrial.web import enrolment
 from rjtrial.web.accounts import ROLES, AccountError, User
+from rjtrial.web import security
 from rjtrial.web.security import clean_text, csrf_ok, csrf_token
 
 router = APIRouter(include_in_schema=False)
@@ -39,10 +40,17 @@ def _address(request: Request) -> str:
 
 
 def session_user(request: Request) -> User | None:
-    """The logged-in user of a valid session, else None."""
+    """The logged-in user of a valid session, else None.
+
+    A session is valid while the account is active, its session epoch unchanged (no
+    log-out, new password or disabling since) and its log-in younger than ``[web]
+    session_lifetime`` (absolute: using the session does not extend it).
+    """
     session = request.session
-    name, epoch = session.get("user"), session.get("epoch")
-    if not isinstance(name, str) or not isinstance(epoch, int):
+    name, epoch, since = session.get("user"), session.get("epoch"), session.get("since")
+    if not isinstance(name, str) or not isinstance(epoch, int) or not isinstance(since, (int, float)):
+        return None
+    if not 0 <= security.now() - since <= _service(request).config.session_lifetime:
         return None
     user = _service(request).accounts.get(name)
     if user is None or user.disabled or user.session_epoch != epoch:
@@ -120,6 +128,9 @@ def login_form(request: Request):
 
 @router.post("/login")
 async def login(request: Request):
+    """Check a log-in under the throttle. Failures and refusals are counted in the security
+    log (never the signed audit log, and never the text typed as a name unless it is an
+    account's); a successful log-in is an audit entry."""
     service = _service(request)
     fields = await _form(request)
     raw_name, password = _one(fields, "username"), _one(fields, "password")
@@ -128,28 +139,22 @@ async def login(request: Request):
     except ValueError:
         name = ""
     address = _address(request)
-    accounts = service.accounts
-    shown_name = name or ascii(raw_name[:64])
-    if await run_in_threadpool(accounts.locked, shown_name, address):
-        await run_in_threadpool(service.registry.record_access, "login_failed", by="web",
-                                detail={"user": shown_name, "address": address, "reason": "locked"})
+    typed = name or ascii(raw_name[:64])  # what is throttled (keyed digest) and counted
+    outcome = await run_in_threadpool(service.accounts.log_in, typed, password, address)
+    if outcome.status == "locked":
+        await run_in_threadpool(service.security_log.record, "locked", typed, address, known=outcome.known)
         return render(request, "login.html", status=429, name=name,
                       error="Too many failed log-ins: this account is locked here for a while. Try again later.")
-    user = await run_in_threadpool(accounts.authenticate, name, password) if name and len(password) <= 1024 else None
-    if user is None:
-        just_locked = await run_in_threadpool(accounts.record_failure, shown_name, address)
-        await run_in_threadpool(service.registry.record_access, "login_failed", by="web",
-                                detail={"user": shown_name, "address": address, "reason": "bad credentials"})
-        if just_locked:
-            await run_in_threadpool(service.registry.record_access, "login_locked", by="web",
-                                    detail={"user": shown_name, "address": address,
-                                            "seconds": accounts.policy.lockout})
+    if outcome.status == "failed":
+        await run_in_threadpool(service.security_log.record, "failed", typed, address, known=outcome.known)
+        if outcome.just_locked:
+            await run_in_threadpool(service.security_log.record, "lockout", typed, address, known=outcome.known)
         return render(request, "login.html", status=401, name=name, error="Wrong user name or password.")
-    await run_in_threadpool(accounts.clear_failures, name, address)
+    user = outcome.user
     await run_in_threadpool(service.registry.record_access, "login", by=user.name,
                             detail={"user": user.name, "role": user.role, "address": address})
     request.session.clear()
-    request.session.update({"user": user.name, "epoch": user.session_epoch})
+    request.session.update({"user": user.name, "epoch": user.session_epoch, "since": security.now()})
     csrf_token(request.session)
     return RedirectResponse("/", status_code=303)
 
@@ -399,7 +404,8 @@ async def add_user(request: Request, user: User = Depends(page_user)):
     try:
         await run_in_threadpool(accounts.add, name, role=_one(fields, "role"),
                                 sites=[s for s in fields.get("sites", []) if isinstance(s, str)],
-                                password=_one(fields, "password"), by=user.name)
+                                password=_one(fields, "password"), email=_one(fields, "email").strip(),
+                                by=user.name)
     except (AccountError, RegistryError) as exc:
         return _users_page(request, user, status=422, error=str(exc))
     return _users_page(request, user, message=f"added user {name}")
@@ -421,11 +427,65 @@ async def disable_user(request: Request, user: User = Depends(page_user)):
 
 @router.post("/users/token")
 async def issue_token(request: Request, user: User = Depends(page_user)):
+    """A token for oneself only: a manager may not issue a token to act as another user
+    (refused with 403 and counted in the security log as ``token_refused``)."""
     _require(user, "manager")
     fields = await _form(request)
     name = _one(fields, "name")
+    service = _service(request)
+    if name != user.name:
+        await run_in_threadpool(service.security_log.record, "token_refused", user.name, _address(request),
+                                known=True)
+        raise HTTPException(403, "an API token is issued only by its own user (logged in, under API tokens) or by "
+                                 "the server's operator (rjtrial users token NAME --key KEYFILE)")
+    return await _issue_own_token(request, user)
+
+
+async def _issue_own_token(request: Request, user: User):
     try:
-        token = await run_in_threadpool(_service(request).accounts.issue_token, name, by=user.name)
+        token = await run_in_threadpool(_service(request).accounts.issue_token, user.name, by=user.name)
     except AccountError as exc:
-        return _users_page(request, user, status=422, error=str(exc))
-    return render(request, "token.html", user=user, name=name, token=token)
+        return _tokens_page(request, user, status=422, error=str(exc))
+    return render(request, "token.html", user=user, name=user.name, token=token)
+
+
+# ---------------------------------------------------------- own API tokens
+def _tokens_page(request: Request, user: User, status: int = 200, **context):
+    from rjtrial.web.app import when
+
+    rows = _service(request).accounts.tokens(user.name)
+    context.setdefault("error", None)
+    context.setdefault("message", None)
+    return render(request, "tokens.html", status=status, user=user,
+                  tokens=[{**t, "issued": when(t["created_at"])} for t in reversed(rows)], **context)
+
+
+@router.get("/tokens")
+def own_tokens(request: Request, user: User = Depends(page_user)):
+    return _tokens_page(request, user)
+
+
+@router.post("/tokens")
+async def new_own_token(request: Request, user: User = Depends(page_user)):
+    await _form(request)
+    return await _issue_own_token(request, user)
+
+
+@router.post("/tokens/revoke")
+async def revoke_own_token(request: Request, user: User = Depends(page_user)):
+    fields = await _form(request)
+    token_id = _one(fields, "id")
+    try:
+        await run_in_threadpool(_service(request).accounts.revoke_token, user.name, token_id, by=user.name)
+    except AccountError as exc:
+        return _tokens_page(request, user, status=422, error=str(exc))
+    return _tokens_page(request, user, message=f"revoked token {token_id}")
+
+
+# ------------------------------------------------------------ security log
+@router.get("/security")
+def security_log(request: Request, user: User = Depends(page_user)):
+    _require(user, "auditor", "manager")
+    log = _service(request).security_log
+    return render(request, "security.html", user=user, rows=log.rows(limit=PAGE_SIZE), totals=log.totals(hours=24),
+                  max_rows=log.max_rows)

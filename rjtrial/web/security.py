@@ -3,8 +3,11 @@
 * Sessions are Starlette's signed cookies (``itsdangerous``), under a secret taken
   from the configuration (``[web] session_secret``) or drawn at each server start —
   never the trial key. The cookie holds the user name, the user's session epoch
-  (see :mod:`rjtrial.web.accounts`) and the CSRF token; it is ``HttpOnly``,
-  ``SameSite=Lax`` and ``Secure`` when ``[web] secure_cookies = true``.
+  (see :mod:`rjtrial.web.accounts`), the time of the log-in and the CSRF token; it
+  is ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when ``[web] secure_cookies =
+  true``. A session ends when unused for ``session_max_age`` seconds (8 h; the
+  cookie's signed time is renewed on each request) and, however active,
+  ``session_lifetime`` seconds (12 h) after its log-in.
 * Every HTML form that POSTs carries the session's CSRF token in a hidden field
   ``csrf``, compared in constant time. The JSON API takes bearer tokens only, never
   cookies, so it needs none.
@@ -17,7 +20,9 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
+import time
 import unicodedata
 
 MAX_BODY_BYTES = 64 * 1024
@@ -34,6 +39,36 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+
+
+def now() -> float:
+    """The time sessions are measured by (Unix seconds; one place, so tests can move it)."""
+    return time.time()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address to listen on) is loopback only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def startup_warnings(host: str, *, secure_cookies: bool, trusted_proxies) -> list[str]:
+    """What ``rjtrial serve`` warns about before it listens on ``host``."""
+    if is_loopback(host):
+        return []
+    warnings = []
+    if not secure_cookies:
+        warnings.append("listening beyond loopback: put the service behind HTTPS and set [web] secure_cookies = true")
+    if not trusted_proxies:
+        warnings.append(
+            "listening beyond loopback without [web] trusted_proxies: behind a reverse proxy every request "
+            "comes from the proxy's address, so 50 failed log-ins by anyone lock the log-in page for every "
+            "user; set trusted_proxies to the proxy's address (and the proxy must set X-Forwarded-For)")
+    return warnings
 
 
 def new_secret() -> str:
