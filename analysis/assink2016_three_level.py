@@ -1,8 +1,8 @@
-"""Reproduce the three-level meta-analysis of Assink & Wibbelink (2016)
-====================================================================
+"""Three-level meta-analysis with robust variance (Assink & Wibbelink 2016)
+=========================================================================
 
-Recidivism and mental health in delinquent juveniles (dat.assink2016: 100 effect sizes from 17
-studies).
+Reproduce the three-level meta-analysis of Assink & Wibbelink (2016): recidivism and mental
+health in delinquent juveniles (dat.assink2016: 100 effect sizes from 17 studies).
 
 The tutorial (Assink & Wibbelink 2016, The Quantitative Methods for Psychology 12(3),
 154-174, doi:10.20982/tqmp.12.3.p154) fits these models with R metafor; the reference column

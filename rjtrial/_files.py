@@ -85,6 +85,7 @@ def private_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
     folder = target.parent
     if not folder.is_dir():
         raise RjtrialError(f"cannot write {target}: folder {folder} does not exist")
+    tmp: str | None  # the temporary file; None once it has become the target
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")  # mode 0600
     except OSError as exc:

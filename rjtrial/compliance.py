@@ -12,11 +12,13 @@ uptake) and the CACE by two-stage least squares (``linearmodels.iv.IV2SLS``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
+from rjtrial._result import Result, jsonable
 from rjtrial.errors import DataError
 from rjtrial._checks import (
     TABLE,
@@ -31,13 +33,17 @@ from rjtrial._checks import (
     require_columns,
 )
 
+if TYPE_CHECKING:
+    from linearmodels.iv.results import OLSResults
+
 __all__ = ["CACEResult", "cace"]
 
 COV_TYPES = ("unadjusted", "robust")
 ROWS = ("itt_outcome", "itt_uptake", "cace")
 
 
-class CACEResult:
+@dataclass(frozen=True)
+class CACEResult(Result):
     """ITT and complier average causal effect (from :func:`cace`).
 
     Fitted attributes
@@ -55,13 +61,30 @@ class CACEResult:
         uptake regression, with the chosen covariance) and its p-value from F(1, n − k).
     iv_result_ : linearmodels IVResults
         The 2SLS fit, for further diagnostics.
-    n, cov_type, alpha, levels
-        Number of participants, covariance, significance level, arms (control first).
+    n, cov_type, alpha, levels, covariates
+        Number of participants, covariance, significance level, arms (control first),
+        covariates adjusted for.
     """
 
-    def __init__(self, **fields):
-        for key, value in fields.items():
-            setattr(self, key, value)
+    estimate: float
+    std_error: float
+    ci_lower: float
+    ci_upper: float
+    statistic: float
+    p_value: float
+    itt_outcome_: float
+    itt_uptake_: float
+    wald_ratio_: float
+    first_stage_f_: float
+    first_stage_p_value_: float
+    iv_result_: OLSResults = field(repr=False, compare=False)  # an IVResults: IV2SLS.fit is typed as either
+    n: int
+    cov_type: str
+    alpha: float
+    levels: list
+    covariates: list[str]
+    _table: pd.DataFrame = field(repr=False, compare=False)
+    _uptake: pd.DataFrame = field(repr=False, compare=False)
 
     def summary_frame(self) -> pd.DataFrame:
         """Effects table.
@@ -82,7 +105,7 @@ class CACEResult:
         ``outcome_mean``."""
         return self._uptake.copy()
 
-    def format_summary(self, digits: int = 4) -> str:
+    def format(self, digits: int = 4) -> str:
         fmt = lambda v: f"{v:.{digits}g}"  # noqa: E731
         return "\n".join([
             f"ITT and CACE (2SLS, {self.cov_type} covariance): n = {self.n}, control = {self.levels[0]!r}",
@@ -91,11 +114,22 @@ class CACEResult:
             self._uptake.set_index("group").to_string(float_format=fmt),
         ])
 
+    def format_summary(self, digits: int = 4) -> str:
+        """Same as :meth:`format`."""
+        return self.format(digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scalars (not the linearmodels fit), ``summary`` (with its ``effect``),
+        ``attrs`` and ``uptake`` (per arm), JSON-ready."""
+        out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)
+               if not f.name.startswith("_") and f.name != "iv_result_"}
+        out["summary"] = jsonable(self._table.reset_index())
+        out["attrs"] = jsonable(dict(self._table.attrs))
+        out["uptake"] = jsonable(self._uptake)
+        return out
+
     def __repr__(self) -> str:
         return f"<CACEResult cace={self.estimate:.4g}, n={self.n}, cov_type={self.cov_type!r}>"
-
-    def __str__(self) -> str:
-        return self.format_summary()
 
 
 def cace(
@@ -197,10 +231,10 @@ def cace(
             "does not move treatment, so the CACE is not identified",
             table=TABLE, column=treated,
         )
-    fit_args = dict(cov_type=cov_type, debiased=True)
-    reduced = IV2SLS(pd.Series(y, name=outcome), pd.concat([exog, z], axis=1), None, None).fit(**fit_args)
-    first = IV2SLS(dd, pd.concat([exog, z], axis=1), None, None).fit(**fit_args)
-    iv = IV2SLS(pd.Series(y, name=outcome), exog, dd, z).fit(**fit_args)
+    reduced = IV2SLS(pd.Series(y, name=outcome), pd.concat([exog, z], axis=1), None, None).fit(
+        cov_type=cov_type, debiased=True)
+    first = IV2SLS(dd, pd.concat([exog, z], axis=1), None, None).fit(cov_type=cov_type, debiased=True)
+    iv = IV2SLS(pd.Series(y, name=outcome), exog, dd, z).fit(cov_type=cov_type, debiased=True)
 
     q = 1 - alpha / 2
     rows = []

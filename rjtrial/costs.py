@@ -11,12 +11,15 @@ components are counted, and must be chosen, cited and entered by the analyst.
 
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from rjtrial._result import Result, jsonable
 from rjtrial._version import __version__
 from rjtrial.errors import DataError
 from rjtrial._checks import check_alpha, check_frame, groups, numeric, require_columns
@@ -26,7 +29,8 @@ __all__ = ["BenefitCostResult", "benefit_cost"]
 _CHUNK = 4_000_000  # bootstrap multiplicities held at once (replicates x participants)
 
 
-class BenefitCostResult:
+@dataclass(frozen=True)
+class BenefitCostResult(Result):
     """Benefit–cost analysis of a trial (from :func:`benefit_cost`).
 
     Fitted attributes
@@ -43,11 +47,25 @@ class BenefitCostResult:
         The seed given as ``rng`` (None when a Generator was passed).
     versions : dict
         rjtrial and numpy versions that produced the result.
+    alpha, n_bootstrap, levels, n_treatment, n_control
+        Significance level, bootstrap replicates, arms (control first) and their sizes.
     """
 
-    def __init__(self, **fields):
-        for key, value in fields.items():
-            setattr(self, key, value)
+    ratio_: float
+    ci_lower: float
+    ci_upper: float
+    benefit_: float
+    programme_cost_: float
+    bootstrap_ratios_: np.ndarray = field(repr=False, compare=False)
+    seed: int | None
+    versions: dict[str, str]
+    alpha: float
+    n_bootstrap: int
+    levels: list
+    n_treatment: int
+    n_control: int
+    _summary: pd.DataFrame = field(repr=False, compare=False)
+    _prevented: pd.DataFrame = field(repr=False, compare=False)
 
     def summary_frame(self) -> pd.DataFrame:
         """Rows (index ``quantity``) ``benefit_cost_ratio``, ``benefit``, ``programme_cost``,
@@ -62,14 +80,24 @@ class BenefitCostResult:
         ``cost_per_offence, benefit`` (``prevented * cost_per_offence``)."""
         return self._prevented.copy()
 
-    def __str__(self) -> str:
-        fmt = lambda v: f"{v:,.4g}"  # noqa: E731
+    def format(self, digits: int = 4) -> str:
+        fmt = lambda v: f"{v:,.{digits}g}"  # noqa: E731
         return "\n".join([
             f"benefit-cost ratio {self.ratio_:.3g} ({1 - self.alpha:.0%} CI {self.ci_lower:.3g} to "
             f"{self.ci_upper:.3g}; {self.n_bootstrap} bootstrap replicates within arm)",
             self._summary.to_string(float_format=fmt),
             self._prevented.set_index("offence_type").to_string(float_format=fmt),
         ])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scalars (not the replicate ratios), ``summary`` (with its ``quantity``) and
+        ``prevented`` (by offence type), JSON-ready."""
+        out = {name: jsonable(getattr(self, name)) for name in (
+            "ratio_", "ci_lower", "ci_upper", "benefit_", "programme_cost_", "seed", "versions", "alpha",
+            "n_bootstrap", "levels", "n_treatment", "n_control")}
+        out["summary"] = jsonable(self._summary.reset_index())
+        out["prevented"] = jsonable(self._prevented)
+        return out
 
     def __repr__(self) -> str:
         return f"<BenefitCostResult ratio={self.ratio_:.4g}, n_bootstrap={self.n_bootstrap}>"
@@ -108,14 +136,14 @@ def _cost_table(costs) -> dict[str, float]:
                          "columns 'offence_type' and 'cost'")
     out = {}
     for key, value in costs.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
             raise DataError(f"cost of {key!r} must be a finite number >= 0, got {value!r}", table="costs", column="cost")
         out[str(key)] = float(value)
     return out
 
 
 def _positive(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 

@@ -160,7 +160,7 @@ def run_demo(
         raise ValueError(f"truth_population must be at least 1000, got {truth_population}")
     started = time.perf_counter()
     scenario = load_scenario(scenario_path or synthetic_path(DEFAULT_SCENARIO))
-    overrides = {"referrals.randomised": participants}
+    overrides: dict[str, object] = {"referrals.randomised": participants}
     sites = list(scenario.referrals.sites)
     if len(sites) > 1 and not scenario.referrals.joins and any(s.source == "site" for s in scenario.strata.values()):
         overrides["referrals.joins"] = {sites[-1]: JOIN_MONTHS}  # a site joins half-way: a protocol amendment

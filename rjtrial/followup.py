@@ -7,8 +7,8 @@ added: time to first reoffence counted in street time, the event indicator, coun
 of reoffences and prior offences, exposure and custody days.
 :func:`proven_reoffending` is the England and Wales *proven reoffending* preset.
 
-Everything is computed with whole-array operations (sorting, ``np.searchsorted``,
-``np.bincount``); there is no Python loop over people, offences or days.
+Whole-array operations throughout (sorting, ``np.searchsorted``, ``np.bincount``): no
+Python loop over people, offences or days.
 
 Notes
 -----
@@ -104,16 +104,27 @@ doi:10.1007/s10940-014-9222-9
 
 from __future__ import annotations
 
-import numbers
+from dataclasses import dataclass
 import sys
 import warnings
-from datetime import date, datetime, timezone
-from typing import Collection
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Collection, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from rjtrial._version import __version__
+from rjtrial._record_days import NAT as _NAT
+from rjtrial._record_days import Latest as _Latest
+from rjtrial._record_days import days as _days
+from rjtrial._record_days import fail as _fail
+from rjtrial._record_days import iso as _iso
+from rjtrial._record_days import more as _more
+from rjtrial._record_days import positive_int as _positive_int
+from rjtrial._record_days import require as _require
+from rjtrial._record_days import stamp_day as _stamp_day
+from rjtrial._record_days import to_datetime as _to_datetime
 from rjtrial.errors import DataError, RjtrialWarning
 
 __all__ = ["FollowupWarning", "OUTPUT_COLUMNS", "PROVEN_REOFFENDING", "build", "proven_reoffending"]
@@ -134,11 +145,16 @@ OUTPUT_COLUMNS = (
 
 #: England and Wales proven reoffending: a one-year follow-up, offences proven within
 #: it or a further six-month waiting period (six months taken as 183 days).
-PROVEN_REOFFENDING = {"window_days": 365, "date_basis": "offence", "proven_within_days": 183}
+class _Preset(TypedDict):
+    window_days: int
+    date_basis: str
+    proven_within_days: int
+
+
+PROVEN_REOFFENDING: _Preset = {"window_days": 365, "date_basis": "offence", "proven_within_days": 183}
 
 END_REASONS = ("window_end", "censor_date", "extraction")
 DATE_BASES = ("offence", "conviction")
-_NAT = np.iinfo(np.int64).min
 _NO_EVENT = np.iinfo(np.int64).max
 
 
@@ -286,7 +302,64 @@ offence_type_column, custody_start_column, custody_end_column : str
     ``a`` reoffended on 2020-03-01, day 60 (31 days of January + 29 of February): 61
     days to that day inclusive, less 10 days in custody (11–20 January), gives 51.
     """
-    # ---- parameters ----------------------------------------------------------------
+    columns = {"id": id_column, "assigned_on": assigned_on_column, "offence_date": offence_date_column,
+               "conviction_date": conviction_date_column, "offence_type": offence_type_column,
+               "custody_start": custody_start_column, "custody_end": custody_end_column}
+    settings = _settings(window_days, conviction_lag_days, prior_window_days, date_basis, proven_within_days,
+                         extraction_date, allow_future_extraction, offence_types)
+    for name, frame in (("participants", participants), ("offences", offences), ("custody", custody)):
+        if frame is not None and not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"{name} must be a pandas DataFrame, not {type(frame).__name__}")
+    people = _participants(participants, settings, columns, censor_column)
+    record = _reoffending(offences, people, settings, columns)
+    custody_before, ignored = _custody(custody, people, settings, columns)
+    return _table(participants, people, record, custody_before, settings, columns,
+                  {"offences": record.ignored, **({"custody": ignored} if ignored is not None else {})})
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The checked parameters of :func:`build`."""
+
+    window: int
+    lag: int
+    prior_window: int
+    date_basis: str
+    proven: int | None
+    today: int
+    extraction: int
+    extraction_source: str
+    latest: _Latest
+    types: list[str] | None
+
+
+@dataclass(frozen=True)
+class _People:
+    """The participants: ids, assignment days, and how long each is followed (days after assignment)."""
+
+    n: int
+    index: pd.Index
+    assigned: np.ndarray
+    end: np.ndarray
+    reason: np.ndarray
+    censor_name: str | None
+    cutoff: int | None
+
+
+@dataclass(frozen=True)
+class _Reoffending:
+    """Counted from the offences: first reoffence (days after assignment), counts, ignored rows."""
+
+    first: np.ndarray
+    event: np.ndarray
+    reoffences: np.ndarray
+    prior_offences: np.ndarray
+    ignored: dict[str, int]
+
+
+def _settings(window_days, conviction_lag_days, prior_window_days, date_basis, proven_within_days,
+              extraction_date, allow_future_extraction, offence_types) -> _Settings:
+    """Step 1 of :func:`build`: the parameters checked; the extraction day (default today)."""
     window = _positive_int("window_days", window_days, minimum=1)
     lag = _positive_int("conviction_lag_days", conviction_lag_days, minimum=0)
     prior_window = _positive_int("prior_window_days", prior_window_days, minimum=0)
@@ -319,11 +392,13 @@ offence_type_column, custody_start_column, custody_end_column : str
     if isinstance(offence_types, str):
         offence_types = [offence_types]
     types = None if offence_types is None else list(offence_types)
-    for name, frame in (("participants", participants), ("offences", offences), ("custody", custody)):
-        if frame is not None and not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"{name} must be a pandas DataFrame, not {type(frame).__name__}")
+    return _Settings(window, lag, prior_window, date_basis, proven, today, extraction, extraction_source, latest, types)
 
-    # ---- participants --------------------------------------------------------------
+
+def _participants(participants: pd.DataFrame, settings: _Settings, columns: dict[str, str], censor_column) -> _People:
+    """Step 2 of :func:`build`: participants checked; each one's end of follow-up and its reason."""
+    id_column, assigned_on_column = columns["id"], columns["assigned_on"]
+    window, extraction, latest = settings.window, settings.extraction, settings.latest
     _require(participants, "participants", [id_column, assigned_on_column])
     if len(participants) == 0:
         raise DataError("the table has no rows: there is nobody to follow up", table="participants")
@@ -335,9 +410,9 @@ offence_type_column, custody_start_column, custody_end_column : str
     duplicated = pid.duplicated(keep="first").to_numpy()
     if duplicated.any():
         pos = int(np.flatnonzero(duplicated)[0])
-        first = int(np.flatnonzero((pid == pid.iloc[pos]).to_numpy())[0])
+        first_row = int(np.flatnonzero((pid == pid.iloc[pos]).to_numpy())[0])
         raise DataError(
-            f"duplicate participant id {pid.iloc[pos]!r} (first on row {first + 1})"
+            f"duplicate participant id {pid.iloc[pos]!r} (first on row {first_row + 1})"
             + _more(int(duplicated.sum())),
             table="participants", row=pos + 1, column=id_column,
         )
@@ -345,7 +420,7 @@ offence_type_column, custody_start_column, custody_end_column : str
     pid_values = pid.to_numpy()
     assigned, present = _days(participants, "participants", assigned_on_column, ids=pid_values)
     _fail("participants", assigned_on_column, ~present, "participant without an assignment date", pid_values)
-    if extraction is not None and (assigned > extraction).all():
+    if (assigned > extraction).all():
         raise DataError(
             f"the extraction date {_iso(extraction)} is before every randomisation (the earliest on "
             f"{_iso(assigned.min())}): nobody can have been followed up; check extraction_date",
@@ -367,22 +442,25 @@ offence_type_column, custody_start_column, custody_end_column : str
         censor_end = np.where(has_censor, censor_rel + 1, window)  # the censor date itself is observed
         reason[censor_end < end] = 1
         end = np.minimum(end, censor_end)
-    cutoff = None
-    if extraction is not None:
-        cutoff = extraction - lag
-        cut_end = cutoff - assigned  # days before the cut-off are observed
-        reason[cut_end < end] = 2
-        end = np.clip(np.minimum(end, cut_end), 0, None)
-    index = pd.Index(pid_values)
-    ignored: dict[str, dict[str, int]] = {}
+    cutoff = extraction - settings.lag
+    cut_end = cutoff - assigned  # days before the cut-off are observed
+    reason[cut_end < end] = 2
+    end = np.clip(np.minimum(end, cut_end), 0, None)
+    return _People(n, pd.Index(pid_values), assigned, end, reason, censor_name, cutoff)
 
-    # ---- offences ------------------------------------------------------------------
+
+def _reoffending(offences: pd.DataFrame, people: _People, settings: _Settings, columns: dict[str, str]) -> _Reoffending:
+    """Step 3 of :func:`build`: the offences that count, the first reoffence and the counts."""
+    id_column, offence_date_column = columns["id"], columns["offence_date"]
+    conviction_date_column, offence_type_column = columns["conviction_date"], columns["offence_type"]
+    date_basis, proven, types, latest = settings.date_basis, settings.proven, settings.types, settings.latest
+    extraction, today, n, assigned, end = settings.extraction, settings.today, people.n, people.assigned, people.end
     need_conviction = date_basis == "conviction" or proven is not None
     off_columns = [id_column, offence_date_column]
     off_columns += [conviction_date_column] if need_conviction else []
     off_columns += [offence_type_column] if types is not None else []
     _require(offences, "offences", off_columns)
-    who, member = _members(offences, "offences", id_column, index)
+    who, member = _members(offences, "offences", id_column, people.index)
     off_ids = offences[id_column].to_numpy()
     committed, _ = _days(offences, "offences", offence_date_column, check=member, ids=off_ids)
     _fail("offences", offence_date_column, member & (committed == _NAT), "missing offence date", off_ids)
@@ -390,24 +468,18 @@ offence_type_column, custody_start_column, custody_end_column : str
     if conviction_date_column in offences.columns:
         convicted, has_conviction = _days(offences, "offences", conviction_date_column, check=member, ids=off_ids)
         # a conviction after the extraction is ignored below (unknown then), but none is after today
-        known = latest if extraction is None or extraction >= today else _Latest(today, "today")
+        known = latest if extraction >= today else _Latest(today, "today")
         known.check("offences", conviction_date_column, convicted, member & has_conviction, "conviction date", off_ids)
-        _fail(
-            "offences", conviction_date_column, member & has_conviction & (convicted < committed),
-            "conviction date before the offence date", off_ids,
-        )
+        _fail("offences", conviction_date_column, member & has_conviction & (convicted < committed),
+              "conviction date before the offence date", off_ids)
     else:
         convicted = np.full(len(offences), _NAT, dtype=np.int64)
         has_conviction = np.zeros(len(offences), dtype=bool)
-    keep = member.copy()
-    counts = {"not_participant": int((~member).sum())}
-    if extraction is not None:
-        unknown = member & has_conviction & (convicted >= extraction)
-        counts["convicted_after_extraction"] = int(unknown.sum())
-        keep &= ~unknown
+    unknown = member & has_conviction & (convicted >= extraction)  # not known at extraction
+    counts = {"not_participant": int((~member).sum()), "convicted_after_extraction": int(unknown.sum())}
+    keep = member & ~unknown
     if types is not None:
         keep &= offences[offence_type_column].isin(types).to_numpy()
-    ignored["offences"] = counts
     p = who[keep]
     assigned_p = assigned[p]
     committed_rel = committed[keep] - assigned_p
@@ -417,61 +489,62 @@ offence_type_column, custody_start_column, custody_end_column : str
     else:
         basis_rel = np.where(has_conviction[keep], convicted[keep] - assigned_p, _NAT)
         valid = has_conviction[keep]
-    prior_mask = valid & (basis_rel >= -prior_window) & (basis_rel < 0)
+    prior_mask = valid & (basis_rel >= -settings.prior_window) & (basis_rel < 0)
     prior_offences = np.bincount(p[prior_mask], minlength=n)
     re_mask = valid & (basis_rel >= 0) & (basis_rel < end[p])
     if date_basis == "conviction":
         re_mask &= committed_rel >= 0
     if proven is not None:
-        re_mask &= has_conviction[keep] & (convicted[keep] - assigned_p < window + proven)
+        re_mask &= has_conviction[keep] & (convicted[keep] - assigned_p < settings.window + proven)
     p_re = p[re_mask]
     reoffences = np.bincount(p_re, minlength=n)
     first = np.full(n, _NO_EVENT, dtype=np.int64)
     np.minimum.at(first, p_re, basis_rel[re_mask])
-    event = first != _NO_EVENT
-    del p, assigned_p, committed_rel, basis_rel, valid, prior_mask, re_mask, p_re, keep
+    return _Reoffending(first, first != _NO_EVENT, reoffences, prior_offences, counts)
 
-    # ---- custody -------------------------------------------------------------------
-    custody_before = _no_custody
-    if custody is not None:
-        _require(custody, "custody", [id_column, custody_start_column, custody_end_column])
-        c_who, c_member = _members(custody, "custody", id_column, index)
-        c_ids = custody[id_column].to_numpy()
-        c_start, _ = _days(custody, "custody", custody_start_column, check=c_member, ids=c_ids)
-        _fail("custody", custody_start_column, c_member & (c_start == _NAT), "missing custody start date", c_ids)
-        latest.check("custody", custody_start_column, c_start, c_member, "custody start", c_ids)
-        c_end, _ = _days(custody, "custody", custody_end_column, check=c_member, ids=c_ids)
-        _fail(
-            "custody", custody_end_column, c_member & (c_end == _NAT),
-            "missing custody end date (for a spell still running, give the extraction date)", c_ids,
-        )
-        _fail("custody", custody_end_column, c_member & (c_end < c_start), "custody ends before it starts", c_ids)
-        ignored["custody"] = {"not_participant": int((~c_member).sum())}
-        cp = c_who[c_member]
-        custody_before = _custody_counter(
-            cp, c_start[c_member] - assigned[cp], c_end[c_member] - assigned[cp], window
-        )
 
-    everyone = np.arange(n)
-    days_in_custody = custody_before(everyone, end)
+def _custody(custody: pd.DataFrame | None, people: _People, settings: _Settings, columns: dict[str, str]):
+    """Step 4 of :func:`build`: a counter of custody days before a day, and the rows ignored."""
+    if custody is None:
+        return _no_custody, None
+    id_column, start_column, end_column = columns["id"], columns["custody_start"], columns["custody_end"]
+    _require(custody, "custody", [id_column, start_column, end_column])
+    c_who, c_member = _members(custody, "custody", id_column, people.index)
+    c_ids = custody[id_column].to_numpy()
+    c_start, _ = _days(custody, "custody", start_column, check=c_member, ids=c_ids)
+    _fail("custody", start_column, c_member & (c_start == _NAT), "missing custody start date", c_ids)
+    settings.latest.check("custody", start_column, c_start, c_member, "custody start", c_ids)
+    c_end, _ = _days(custody, "custody", end_column, check=c_member, ids=c_ids)
+    _fail("custody", end_column, c_member & (c_end == _NAT),
+          "missing custody end date (for a spell still running, give the extraction date)", c_ids)
+    _fail("custody", end_column, c_member & (c_end < c_start), "custody ends before it starts", c_ids)
+    cp = c_who[c_member]
+    assigned = people.assigned
+    counter = _custody_counter(cp, c_start[c_member] - assigned[cp], c_end[c_member] - assigned[cp], settings.window)
+    return counter, {"not_participant": int((~c_member).sum())}
+
+
+def _table(participants: pd.DataFrame, people: _People, record: _Reoffending, custody_before, settings: _Settings,
+           columns: dict[str, str], ignored: dict) -> pd.DataFrame:
+    """Step 5 of :func:`build`: street time at risk, and the follow-up columns and attributes."""
+    end, first, event, assigned = people.end, record.first, record.event, people.assigned
+    days_in_custody = custody_before(np.arange(people.n), end)
     exposure = end - days_in_custody
     time_at_risk = exposure.copy()
     ev = np.flatnonzero(event)
     time_at_risk[ev] = first[ev] + 1 - custody_before(ev, first[ev] + 1)
-
-    # ---- output --------------------------------------------------------------------
     first_on = np.where(event, assigned + np.where(event, first, 0), _NAT)
     added = {
         "time_at_risk": time_at_risk,
         "event": event,
         "first_reoffence_on": _to_datetime(first_on),
-        "reoffences": reoffences.astype(np.int64),
-        "prior_offences": prior_offences.astype(np.int64),
+        "reoffences": record.reoffences.astype(np.int64),
+        "prior_offences": record.prior_offences.astype(np.int64),
         "exposure_days": exposure,
         "days_in_custody": days_in_custody,
         "followup_days": end,
         "end_on": _to_datetime(assigned + end),
-        "end_reason": pd.Categorical.from_codes(reason, categories=list(END_REASONS)),
+        "end_reason": pd.Categorical.from_codes(people.reason, categories=list(END_REASONS)),
     }
     out = participants.copy()  # positional assignment: any index, even with repeated labels
     for name, values in added.items():
@@ -479,25 +552,17 @@ offence_type_column, custody_start_column, custody_end_column : str
     out.attrs = {
         **participants.attrs,
         "preset": None,
-        "window_days": window,
-        "date_basis": date_basis,
-        "conviction_lag_days": lag,
-        "extraction_date": _iso(extraction),
-        "extraction_date_source": extraction_source,
-        "followup_cutoff": None if cutoff is None else _iso(cutoff),
-        "prior_window_days": prior_window,
-        "proven_within_days": proven,
-        "offence_types": types,
-        "censor_column": censor_name,
-        "columns": {
-            "id": id_column,
-            "assigned_on": assigned_on_column,
-            "offence_date": offence_date_column,
-            "conviction_date": conviction_date_column,
-            "offence_type": offence_type_column,
-            "custody_start": custody_start_column,
-            "custody_end": custody_end_column,
-        },
+        "window_days": settings.window,
+        "date_basis": settings.date_basis,
+        "conviction_lag_days": settings.lag,
+        "extraction_date": _iso(settings.extraction),
+        "extraction_date_source": settings.extraction_source,
+        "followup_cutoff": None if people.cutoff is None else _iso(people.cutoff),
+        "prior_window_days": settings.prior_window,
+        "proven_within_days": settings.proven,
+        "offence_types": settings.types,
+        "censor_column": people.censor_name,
+        "columns": dict(columns),
         "time_unit": "days",
         "records_ignored": ignored,
         "rjtrial_version": __version__,
@@ -565,115 +630,6 @@ def proven_reoffending(
 # ---- helpers ---------------------------------------------------------------------------
 
 
-def _positive_int(name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
-    return int(value)
-
-
-def _require(frame: pd.DataFrame, table: str, columns) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            have = ", ".join(map(str, frame.columns)) or "none"
-            raise DataError(f"missing column (the table has: {have})", table=table, column=column)
-
-
-def _more(count: int) -> str:
-    return f" ({count - 1} more rows like it)" if count > 1 else ""
-
-
-def _fail(table: str, column: str, mask: np.ndarray, message: str, ids=None, values=None) -> None:
-    """Raise a DataError for the first row where ``mask`` is true (1-based position)."""
-    bad = np.flatnonzero(mask)
-    if bad.size == 0:
-        return
-    pos = int(bad[0])
-    if values is not None:
-        message += f" {values[pos]!r}"
-    if ids is not None:
-        message += f" (id {ids[pos]!r})"
-    raise DataError(message + _more(bad.size), table=table, row=pos + 1, column=column)
-
-
-class _Latest:
-    """The last day a record can be dated: the extraction date, or today without one."""
-
-    def __init__(self, day: int, kind: str):
-        self.day, self.kind = day, kind
-
-    def check(self, table: str, column: str, days: np.ndarray, rows: np.ndarray, what: str, ids) -> None:
-        bad = np.flatnonzero(rows & (days != _NAT) & (days > self.day))
-        if bad.size == 0:
-            return
-        pos = int(bad[0])
-        when = (f"after the extraction date {_iso(self.day)}" if self.kind == "extraction"
-                else f"in the future (after today, {_iso(self.day)})")
-        raise DataError(f"{what} {_iso(days[pos])} is {when} (id {ids[pos]!r})" + _more(bad.size),
-                        table=table, row=pos + 1, column=column)
-
-
-def _stamp_day(stamp: pd.Timestamp) -> int:
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
-    return int(np.datetime64(stamp.to_datetime64(), "D").astype(np.int64))
-
-
-def _iso(day: int) -> str:
-    return str(np.datetime64(int(day), "D"))
-
-
-def _to_datetime(days: np.ndarray) -> np.ndarray:
-    return days.astype("datetime64[D]").astype("datetime64[ns]")  # _NAT maps to NaT
-
-
-def _days(frame: pd.DataFrame, table: str, column: str, *, check=None, ids=None):
-    """Day numbers (days since 1970-01-01) of a date column, and where a date is present.
-
-    Missing dates become ``_NAT``. Unparsable values in rows selected by ``check``
-    (default: all rows) raise a DataError.
-    """
-    series = frame[column]
-    dtype = series.dtype
-    late: dict[int, int] = {}  # ISO dates beyond pandas' range, by position
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        series = series.dt.tz_localize(None)
-    elif not pd.api.types.is_datetime64_dtype(dtype):
-        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            rows = np.ones(len(series), bool) if check is None else check
-            rows = rows & series.notna().to_numpy()
-            _fail(table, column, rows, f"dates must be dates or ISO 8601 text, not {dtype} such as", ids, series.to_numpy())
-        try:
-            parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
-        except (TypeError, ValueError) as exc:  # e.g. mixed time zones
-            raise DataError(f"dates could not be read: {exc}", table=table, column=column) from exc
-        unparsable = (parsed.isna() & series.notna()).to_numpy()
-        if check is not None:
-            unparsable &= check
-        late = {int(i): day for i in np.flatnonzero(unparsable) if (day := _beyond_pandas(series.iloc[i])) is not None}
-        unparsable[list(late)] = False
-        _fail(table, column, unparsable, "unparsable date", ids, series.to_numpy())
-        series = parsed.dt.tz_localize(None) if isinstance(parsed.dtype, pd.DatetimeTZDtype) else parsed
-    values = series.to_numpy().astype("datetime64[D]").astype(np.int64)
-    for i, day in late.items():
-        values[i] = day
-    return values, values != _NAT
-
-
-def _beyond_pandas(value) -> int | None:
-    """Day number of an ISO 8601 date outside pandas' range (1677-09-22 to 2262-04-11), such as
-    2999-01-01, so that it is reported as late (after the extraction, in the future), not unparsable."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, datetime):
-        value = value.date()
-    if not isinstance(value, date) or pd.Timestamp.min.date() <= value <= pd.Timestamp.max.date():
-        return None
-    return (value - date(1970, 1, 1)).days
-
-
 def _members(frame: pd.DataFrame, table: str, id_column: str, index: pd.Index):
     """Position of each row's person among the participants (-1 if none), and whether found."""
     ids = frame[id_column]
@@ -696,7 +652,8 @@ def _members(frame: pd.DataFrame, table: str, id_column: str, index: pd.Index):
 
 def _outside_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first caller outside this module."""
-    frame, level = sys._getframe(1), 1
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame, level = frame.f_back, level + 1
     return level

@@ -37,8 +37,8 @@ def describe(defn: Mapping[str, Any] | None) -> str:
     2027-06-30)"."""
     if not defn:
         return "Outcome definition not recorded with this table (built elsewhere, or its definition file is missing)"
-    basis = {"offence": "dated by the offence", "conviction": "dated by the conviction"}.get(defn.get("date_basis"),
-                                                                                           "dated")
+    basis = {"offence": "dated by the offence", "conviction": "dated by the conviction"}.get(
+        str(defn.get("date_basis")), "dated")
     parts = [f"Any reoffence {basis}, within {defn.get('window_days')} days of random assignment"]
     if defn.get("proven_within_days") is not None:
         parts.append(f"proven within a further {defn['proven_within_days']} days")

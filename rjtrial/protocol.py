@@ -59,6 +59,8 @@ from rjtrial.errors import ProtocolError
 METHODS = ("simple", "blocks", "stratified_blocks", "minimisation", "biased_coin")
 IMBALANCE_MEASURES = ("range", "variance")
 DEFAULT_CAPACITY = 1000
+#: Probability of the favoured arm when a protocol gives none (Pocock & Simon's 0.8; Efron's 2/3).
+DEFAULT_PROBABILITY = {"minimisation": 0.8, "biased_coin": 2.0 / 3.0}
 MAX_CAPACITY = 1_000_000
 MAX_BLOCK_SIZE = 1000
 MAX_ARM_NAME = 64
@@ -104,6 +106,17 @@ class Randomisation:
     weights: tuple[float, ...] = ()
     probability: float | None = None
     imbalance: str = "range"
+
+    def __post_init__(self) -> None:
+        if self.probability is None and self.method in DEFAULT_PROBABILITY:
+            object.__setattr__(self, "probability", DEFAULT_PROBABILITY[self.method])
+
+    @property
+    def favoured_probability(self) -> float:
+        """Probability of the arm that minimisation or the biased coin favours."""
+        if self.probability is None:
+            raise ValueError(f"randomisation method {self.method!r} has no probability")
+        return self.probability
 
     @property
     def is_adaptive(self) -> bool:
@@ -330,7 +343,7 @@ def _build(data: Mapping[str, Any], problems: list[str]) -> Protocol | None:
     eligibility = _eligibility(data, problems)
     randomisation = _randomisation(data, problems, strata, arms, ratio)
 
-    if problems:
+    if problems or randomisation is None:
         return None
     return Protocol(
         id=trial_id,
@@ -473,6 +486,7 @@ def _eligibility(data, problems) -> tuple[EligibilityQuestion, ...]:
 
 
 def _randomisation(data, problems, strata, arms, ratio) -> Randomisation | None:
+    """The ``[randomisation]`` table checked: the method, its capacity, then its own parameters."""
     table = _table(data, "randomisation", problems, required=True)
     if not table:
         return None
@@ -491,125 +505,140 @@ def _randomisation(data, problems, strata, arms, ratio) -> Randomisation | None:
                 f"(its parameters: {', '.join(sorted(allowed - {'method'}))})"
             )
     n_before = len(problems)
-    kwargs: dict[str, Any] = {"method": method}
-
     capacity = table.get("capacity", DEFAULT_CAPACITY)
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= MAX_CAPACITY:
         problems.append(f"randomisation.capacity: must be an integer from 1 to {MAX_CAPACITY}, got {capacity!r}")
-    kwargs["capacity"] = capacity
-
+    kwargs: dict[str, Any] = {"method": method, "capacity": capacity}
     if method in ("blocks", "stratified_blocks"):
-        sizes = _int_list(table, "block_sizes", "randomisation.block_sizes", problems)
-        if sizes is not None:
-            if len(set(sizes)) != len(sizes):
-                problems.append(f"randomisation.block_sizes: duplicate sizes in {sizes}")
-            too_large = [b for b in sizes if b > MAX_BLOCK_SIZE]
-            if too_large:
-                problems.append(
-                    f"randomisation.block_sizes: {too_large} larger than {MAX_BLOCK_SIZE}, the largest block size allowed"
-                )
-                sizes = None
-        if sizes is not None:
-            if ratio is not None:
-                unit = sum(ratio)
-                bad = [s for s in sizes if s % unit]
-                if bad:
-                    problems.append(
-                        f"randomisation.block_sizes: {bad} not multiples of {unit}, the sum of the ratio {ratio}"
-                    )
-            kwargs["block_sizes"] = tuple(sizes)
-            weights = table.get("block_weights")
-            if weights is None:
-                kwargs["block_weights"] = tuple(1.0 / len(sizes) for _ in sizes)
-            elif (
-                not isinstance(weights, list)
-                or len(weights) != len(sizes)
-                or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < math.inf for w in weights)
-            ):
-                problems.append(
-                    f"randomisation.block_weights: must be {len(sizes)} positive finite numbers, one per block size, "
-                    f"got {weights!r}"
-                )
-            else:
-                total = float(sum(weights))
-                if abs(total - 1.0) > 1e-12:  # normalise once, so that to_dict() round-trips exactly
-                    weights = [float(w) / total for w in weights]
-                kwargs["block_weights"] = tuple(float(w) for w in weights)
-
+        kwargs |= _block_parameters(table, ratio, problems)
     if method == "stratified_blocks":
-        by = _string_list(table, "stratify_by", "randomisation.stratify_by", problems, required=False)
-        if by is None and "stratify_by" not in table:
-            by = list(strata)
-        if by is not None:
-            unknown = [b for b in by if b not in strata]
-            if unknown:
-                problems.append(f"randomisation.stratify_by: {unknown} not in [strata] ({', '.join(strata) or 'none'})")
-            if not by:
-                problems.append("randomisation: stratified_blocks needs at least one stratum in [strata]")
-            kwargs["stratify_by"] = tuple(by)
-            n_sequences = math.prod(len(strata.get(b, ())) for b in by)
-            if n_sequences * capacity > 5_000_000:
-                problems.append(
-                    f"randomisation.capacity: {n_sequences} strata x {capacity} slots is more than 5,000,000 sealed slots"
-                )
-
+        kwargs |= _stratification(table, strata, capacity, problems)
     if method == "minimisation":
-        factors = _string_list(table, "factors", "randomisation.factors", problems, required=False)
-        if factors is None and "factors" not in table:
-            factors = list(strata)
-        if factors is not None:
-            unknown = [f for f in factors if f not in strata]
-            if unknown:
-                problems.append(f"randomisation.factors: {unknown} not in [strata] ({', '.join(strata) or 'none'})")
-            if not factors:
-                problems.append("randomisation: minimisation needs at least one factor in [strata]")
-            kwargs["factors"] = tuple(factors)
-            weights = table.get("weights")
-            if weights is None:
-                kwargs["weights"] = tuple(1.0 for _ in factors)
-            elif isinstance(weights, Mapping):
-                unknown_w = [k for k in weights if k not in factors]
-                bad_w = [
-                    k for k, w in weights.items()
-                    if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w <= MAX_WEIGHT
-                ]
-                if unknown_w:
-                    problems.append(f"randomisation.weights: {unknown_w} are not minimisation factors")
-                if bad_w:
-                    problems.append(
-                        f"randomisation.weights: weights of {bad_w} must be numbers from 0 to {MAX_WEIGHT:,} "
-                        f"(got {', '.join(repr(weights[k]) for k in bad_w)})"
-                    )
-                kwargs["weights"] = tuple(float(weights.get(f, 1.0)) for f in factors)
-                if not unknown_w and not bad_w and factors and not any(kwargs["weights"]):
-                    problems.append(
-                        "randomisation.weights: every factor's weight is 0, so minimisation would balance nothing; "
-                        "give at least one factor a positive weight"
-                    )
-            else:
-                problems.append(
-                    "randomisation.weights: must be a table of factor = weight, e.g. { site = 1, offence = 2 }"
-                )
-        imbalance = table.get("imbalance", "range")
-        if imbalance not in IMBALANCE_MEASURES:
-            problems.append(
-                f"randomisation.imbalance: unknown measure {imbalance!r} (one of: {', '.join(IMBALANCE_MEASURES)})"
-            )
-        kwargs["imbalance"] = imbalance
-
+        kwargs |= _minimisation_parameters(table, strata, problems)
     if method in ("minimisation", "biased_coin"):
-        default = 0.8 if method == "minimisation" else 2.0 / 3.0
-        p = table.get("probability", default)
-        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 < p <= 1:
-            problems.append(f"randomisation.probability: must be a number in (0, 1], got {p!r}")
-        elif arms is not None and p < 1.0 / len(arms):
-            problems.append(
-                f"randomisation.probability: {p} is below 1/{len(arms)}, so it would favour the arms that are ahead"
-            )
-        kwargs["probability"] = float(p) if isinstance(p, (int, float)) else None
-        if method == "biased_coin" and arms is not None and len(arms) != 2:
-            problems.append("randomisation.method: biased_coin (Efron) is defined for two arms; use minimisation")
-
+        kwargs |= _favoured_probability(table, method, arms, problems)
     if len(problems) > n_before:
         return None
     return Randomisation(**kwargs)
+
+
+def _block_parameters(table, ratio, problems) -> dict[str, Any]:
+    """``block_sizes`` (distinct multiples of the ratio's sum, bounded) and ``block_weights``."""
+    sizes = _int_list(table, "block_sizes", "randomisation.block_sizes", problems)
+    if sizes is None:
+        return {}
+    if len(set(sizes)) != len(sizes):
+        problems.append(f"randomisation.block_sizes: duplicate sizes in {sizes}")
+    too_large = [b for b in sizes if b > MAX_BLOCK_SIZE]
+    if too_large:
+        problems.append(
+            f"randomisation.block_sizes: {too_large} larger than {MAX_BLOCK_SIZE}, the largest block size allowed"
+        )
+        return {}
+    if ratio is not None:
+        unit = sum(ratio)
+        bad = [s for s in sizes if s % unit]
+        if bad:
+            problems.append(f"randomisation.block_sizes: {bad} not multiples of {unit}, the sum of the ratio {ratio}")
+    out: dict[str, Any] = {"block_sizes": tuple(sizes)}
+    weights = table.get("block_weights")
+    if weights is None:
+        out["block_weights"] = tuple(1.0 / len(sizes) for _ in sizes)
+    elif (
+        not isinstance(weights, list)
+        or len(weights) != len(sizes)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and 0 < w < math.inf for w in weights)
+    ):
+        problems.append(
+            f"randomisation.block_weights: must be {len(sizes)} positive finite numbers, one per block size, "
+            f"got {weights!r}"
+        )
+    else:
+        total = float(sum(weights))
+        if abs(total - 1.0) > 1e-12:  # normalise once, so that to_dict() round-trips exactly
+            weights = [float(w) / total for w in weights]
+        out["block_weights"] = tuple(float(w) for w in weights)
+    return out
+
+
+def _stratification(table, strata, capacity, problems) -> dict[str, Any]:
+    """``stratify_by`` (default: every stratum), bounded in sealed slots."""
+    by = _string_list(table, "stratify_by", "randomisation.stratify_by", problems, required=False)
+    if by is None and "stratify_by" not in table:
+        by = list(strata)
+    if by is None:
+        return {}
+    unknown = [b for b in by if b not in strata]
+    if unknown:
+        problems.append(f"randomisation.stratify_by: {unknown} not in [strata] ({', '.join(strata) or 'none'})")
+    if not by:
+        problems.append("randomisation: stratified_blocks needs at least one stratum in [strata]")
+    n_sequences = math.prod(len(strata.get(b, ())) for b in by)
+    if isinstance(capacity, int) and n_sequences * capacity > 5_000_000:
+        problems.append(
+            f"randomisation.capacity: {n_sequences} strata x {capacity} slots is more than 5,000,000 sealed slots"
+        )
+    return {"stratify_by": tuple(by)}
+
+
+def _minimisation_parameters(table, strata, problems) -> dict[str, Any]:
+    """``factors`` (default: every stratum), their ``weights`` and the ``imbalance`` measure."""
+    out: dict[str, Any] = {}
+    factors = _string_list(table, "factors", "randomisation.factors", problems, required=False)
+    if factors is None and "factors" not in table:
+        factors = list(strata)
+    if factors is not None:
+        unknown = [f for f in factors if f not in strata]
+        if unknown:
+            problems.append(f"randomisation.factors: {unknown} not in [strata] ({', '.join(strata) or 'none'})")
+        if not factors:
+            problems.append("randomisation: minimisation needs at least one factor in [strata]")
+        out["factors"] = tuple(factors)
+        out |= _factor_weights(table.get("weights"), factors, problems)
+    imbalance = table.get("imbalance", "range")
+    if imbalance not in IMBALANCE_MEASURES:
+        problems.append(
+            f"randomisation.imbalance: unknown measure {imbalance!r} (one of: {', '.join(IMBALANCE_MEASURES)})"
+        )
+    out["imbalance"] = imbalance
+    return out
+
+
+def _factor_weights(weights, factors, problems) -> dict[str, Any]:
+    """Minimisation's factor weights: a table of factor = weight (default 1), not all 0."""
+    if weights is None:
+        return {"weights": tuple(1.0 for _ in factors)}
+    if not isinstance(weights, Mapping):
+        problems.append("randomisation.weights: must be a table of factor = weight, e.g. { site = 1, offence = 2 }")
+        return {}
+    unknown = [k for k in weights if k not in factors]
+    bad = [
+        k for k, w in weights.items()
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w <= MAX_WEIGHT
+    ]
+    if unknown:
+        problems.append(f"randomisation.weights: {unknown} are not minimisation factors")
+    if bad:
+        problems.append(
+            f"randomisation.weights: weights of {bad} must be numbers from 0 to {MAX_WEIGHT:,} "
+            f"(got {', '.join(repr(weights[k]) for k in bad)})"
+        )
+    chosen = tuple(float(weights.get(f, 1.0)) for f in factors)
+    if not unknown and not bad and factors and not any(chosen):
+        problems.append(
+            "randomisation.weights: every factor's weight is 0, so minimisation would balance nothing; "
+            "give at least one factor a positive weight"
+        )
+    return {"weights": chosen}
+
+
+def _favoured_probability(table, method, arms, problems) -> dict[str, Any]:
+    """The probability of the favoured arm (minimisation 0.8, the biased coin 2/3 by default)."""
+    p = table.get("probability", DEFAULT_PROBABILITY[method])
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 < p <= 1:
+        problems.append(f"randomisation.probability: must be a number in (0, 1], got {p!r}")
+    elif arms is not None and p < 1.0 / len(arms):
+        problems.append(f"randomisation.probability: {p} is below 1/{len(arms)}, so it would favour the arms that are ahead")
+    if method == "biased_coin" and arms is not None and len(arms) != 2:
+        problems.append("randomisation.method: biased_coin (Efron) is defined for two arms; use minimisation")
+    return {"probability": float(p) if isinstance(p, (int, float)) else None}

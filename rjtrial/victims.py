@@ -16,8 +16,8 @@ but raise an error naming the first such row: select the interviewed victims fir
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from rjtrial._checks import (
     numeric,
     require_columns,
 )
+from rjtrial._result import Result, jsonable
 from rjtrial.frequency import TwoByTwoResult, compare_proportions
 
 __all__ = ["AncovaResult", "BinaryOutcomeResult", "above_threshold", "ancova", "binary_outcome"]
@@ -212,7 +213,8 @@ def above_threshold(
     return _binary_result(f"{score} >= {threshold:g}", values >= threshold, codes, levels, alpha, correction)
 
 
-class AncovaResult:
+@dataclass(frozen=True)
+class AncovaResult(Result):
     """A follow-up score compared between arms adjusting for baseline (from :func:`ancova`).
 
     Fitted attributes
@@ -227,11 +229,24 @@ class AncovaResult:
         ``s`` and R² (R ``summary(fit)$sigma``, ``$r.squared``).
     estimate, std_error, ci_lower, ci_upper, statistic, p_value : float
         The adjusted difference, treatment − control (two arms only).
+    n, alpha, levels, group, outcome, baseline, covariates
+        Victims in the fit, significance level, arms (control first) and the columns used.
     """
 
-    def __init__(self, **fields):
-        for key, value in fields.items():
-            setattr(self, key, value)
+    params_: pd.Series = field(repr=False, compare=False)
+    variance_: pd.DataFrame = field(repr=False, compare=False)
+    df_resid_: int
+    residual_std_error_: float
+    r_squared_: float
+    n: int
+    alpha: float
+    levels: list
+    group: str
+    outcome: str
+    baseline: str
+    covariates: list[str]
+    _table: pd.DataFrame = field(repr=False, compare=False)
+    _means: pd.DataFrame = field(repr=False, compare=False)
 
     def _effect(self, key: str) -> float:
         if len(self.levels) != 2:
@@ -255,15 +270,22 @@ class AncovaResult:
         """Unadjusted summaries per arm: ``group, n, baseline_mean, outcome_mean, outcome_sd``."""
         return self._means.copy()
 
-    def __str__(self) -> str:
-        fmt = lambda v: f"{v:.4g}"  # noqa: E731
+    def format(self, digits: int = 4) -> str:
+        fmt = lambda v: f"{v:.{digits}g}"  # noqa: E731
         return "\n".join([
             f"ANCOVA of {self.outcome} adjusting for {self.baseline}: n = {self.n}, control = {self.levels[0]!r}",
             self._table.set_index("term").to_string(float_format=fmt),
-            f"residual standard error {self.residual_std_error_:.4g} on {self.df_resid_} df; confidence level "
+            f"residual standard error {self.residual_std_error_:.{digits}g} on {self.df_resid_} df; confidence level "
             f"{1 - self.alpha:.0%}",
             self._means.set_index("group").to_string(float_format=fmt),
         ])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scalars, ``summary`` (the coefficient table), ``attrs`` and ``means`` (per arm),
+        JSON-ready."""
+        out = super().to_dict()
+        out["means"] = jsonable(self._means)
+        return out
 
     def __repr__(self) -> str:
         return f"<AncovaResult {self.outcome} ~ {self.group} + {self.baseline}: n={self.n}>"

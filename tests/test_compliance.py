@@ -127,3 +127,19 @@ def test_a_text_treated_column_is_read_strictly():
     with pytest.raises(DataError, match="'y'") as info:
         cace(careless, **ARGS)
     assert (info.value.row, info.value.column) == (4, "treatment_received")
+
+
+def test_result_follows_the_result_convention():
+    # A frozen dataclass with format() and a JSON-ready to_dict() (CONTRIBUTING.md, "Result objects").
+    import dataclasses
+    import json
+
+    res = cace(TRIAL, **ARGS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.estimate = 0.0
+    assert str(res) == res.format() == res.format_summary() and res.format().startswith("ITT and CACE")
+    data = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert data["estimate"] == pytest.approx(res.estimate) and data["cov_type"] == "unadjusted"
+    assert [row["effect"] for row in data["summary"]] == ["itt_outcome", "itt_uptake", "cace"]
+    assert [row["group"] for row in data["uptake"]] == ["control", "rj"]
+    assert "iv_result_" not in data

@@ -133,3 +133,20 @@ def test_bad_data_names_the_column(change, column, message):
     with pytest.raises(DataError, match=message) as info:
         benefit_cost(change(TRIAL), rng=0, n_bootstrap=0, **ARGS)
     assert info.value.column == column
+
+
+def test_result_follows_the_result_convention():
+    # A frozen dataclass with format() and a JSON-ready to_dict() (CONTRIBUTING.md, "Result objects").
+    import dataclasses
+    import json
+
+    res = benefit_cost(TRIAL, rng=1, n_bootstrap=20, **ARGS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.ratio_ = 0.0
+    assert str(res) == res.format() and res.format().startswith("benefit-cost ratio")
+    data = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert data["ratio_"] == pytest.approx(res.ratio_) and data["n_bootstrap"] == 20
+    assert [row["quantity"] for row in data["summary"]] == ["benefit_cost_ratio", "benefit", "programme_cost",
+                                                            "net_benefit"]
+    assert [row["offence_type"] for row in data["prevented"]] == ["violence", "property", "other"]
+    assert "bootstrap_ratios_" not in data

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import rjtrial.frequency as frequency
 from rjtrial.errors import DataError, FallbackWarning
 from rjtrial.frequency import (
     before_after_smd,
@@ -32,8 +31,15 @@ RATE = dict(count="reoffences", exposure="exposure_days", group="arm")
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(frequency, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+    import importlib
+
+    attempted = 0
+    for module in ("rates", "proportions", "change", "expected"):
+        found = importlib.import_module(f"rjtrial.frequency.{module}")
+        result = doctest.testmod(found, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module
+        attempted += result.attempted
+    assert attempted > 0
 
 
 # ----------------------------------------------------------------------------- rate ratio

@@ -244,3 +244,54 @@ def test_effect_id_text_output(assink_csv, capsys):
 def test_dependent_effects_errors_are_one_line(assink_csv, capsys, argv, message):
     with pytest.raises(DataError, match=message):
         run(["meta", str(assink_csv), "--measure", "cohens_d", *argv], capsys)
+
+
+# ------------------------------------------------------------------ --exponentiate and the Egger label (issue 16)
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_exponentiate_gives_the_ratio_scale_of_the_api_fit(bcg_csv, capsys, test):
+    import numpy as np
+
+    code, out = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--test", test, "--exponentiate",
+                     "--json"], capsys)
+    res = api_fit(method="REML", test=test)
+    row = json.loads(out)["exponentiated"][-1]
+    assert code == 0
+    for name in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper"):
+        assert row[name] == pytest.approx(np.exp(getattr(res, name)), rel=1e-12)
+    code, text = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--test", test, "--exponentiate"], capsys)
+    assert "Back-transformed (risk ratio):" in text and f"{np.exp(res.estimate):.4f}" in text
+
+
+def test_without_exponentiate_the_json_has_no_ratio_scale(bcg_csv, capsys):
+    _, out = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--json"], capsys)
+    assert json.loads(out)["exponentiated"] is None
+
+
+def test_exponentiate_refuses_a_measure_not_on_the_log_scale(bcg_csv, capsys):
+    with pytest.raises(DataError, match="--exponentiate back-transforms a log-scale measure.*risk_difference"):
+        run(["meta", str(bcg_csv), "--measure", "risk_difference", "--exponentiate"], capsys)
+
+
+def test_exponentiate_with_effect_id_back_transforms_the_three_level_fit(assink_csv, capsys):
+    import numpy as np
+
+    _, out = run(["meta", str(assink_csv), "--measure", "other", "--effect-id", "esid", "--exponentiate", "--json"],
+                 capsys)
+    data = json.loads(out)
+    assert data["exponentiated"][0]["estimate"] == pytest.approx(np.exp(data["model"]["estimate"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("test, label", [("z", "z = "), ("knha", "t(11) = ")])
+def test_eggers_test_is_labelled_t_on_k_minus_2_df_under_knapp_hartung(bcg_csv, capsys, test, label):
+    _, text = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--test", test], capsys)
+    line = next(x for x in text.splitlines() if "Egger's regression test" in x)
+    assert label in line
+    assert egger(api_fit(method="REML", test=test)).df == (None if test == "z" else 11)
+
+
+def test_meta_help_describes_the_studies_table(capsys):
+    with pytest.raises(SystemExit):
+        run(["meta", "--help"], capsys)
+    out = capsys.readouterr().out
+    assert "events_treatment, n_treatment, events_control, n_control" in out
+    assert "synthetic/examples/studies.csv" in out

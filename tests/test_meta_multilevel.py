@@ -183,6 +183,32 @@ def test_bad_arguments(assink, kwargs, message):
         pool_multilevel(assink, **{**base, **kwargs})
 
 
+def _three_per_study(variance: float) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({"study": np.repeat(np.arange(6), 3), "es": np.tile(np.arange(3), 6),
+                         "variance": variance, "estimate": rng.normal(0.0, np.sqrt(variance), 18)})
+
+
+def test_a_negative_rho_impossible_for_the_group_size_is_named():
+    # A constant correlation among m effects must exceed -1/(m - 1): with rho = -0.9 and three
+    # effects a study, V is not positive definite (this was a TypeError from the scoring loop).
+    with pytest.raises(ValueError, match=r"rho=-0\.9.*3 effects of study 0.*-0\.5"):
+        pool_multilevel(_three_per_study(100.0), levels=["study", "es"], rho=-0.9)
+    res = pool_multilevel(_three_per_study(100.0), levels=["study", "es"], rho=-0.4, profile=False)
+    assert res.converged
+
+
+def test_scoring_from_a_start_without_a_likelihood_says_so():
+    # The guard behind the check above: a model with no positive definite M at the start
+    from rjtrial.meta._multilevel_fit import fit_components
+
+    res = pool_multilevel(_three_per_study(100.0), levels=["study", "es"], rho=-0.4, profile=False)
+    model: MultilevelModel = res.model_
+    model.V = [block * np.where(np.eye(3, dtype=bool), 1.0, 3.0) for block in model.V]  # rho -1.2
+    with pytest.raises(ValueError, match="not positive definite"):
+        fit_components(model, np.array([0.0, 0.0]))
+
+
 def test_rank_deficient_design(assink):
     with pytest.raises(ValueError, match="rank deficient"):
         pool_multilevel(assink.assign(one=1.0), levels=["study", "esid"], moderators="one")

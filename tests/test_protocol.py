@@ -435,3 +435,20 @@ def test_toml_nan_and_inf_weights_are_refused_from_a_file():
     )
     with pytest.raises(ProtocolError, match=r"randomisation\.weights: weights of \['site', 'offence'\] must be numbers"):
         Protocol.from_toml_string(text)
+
+
+@pytest.mark.parametrize("method, probability", [("biased_coin", 2 / 3), ("minimisation", 0.8)])
+def test_a_randomisation_built_in_python_gets_the_default_probability_of_a_file(method, probability):
+    from rjtrial.protocol import Randomisation
+
+    spec = Randomisation(method=method)
+    assert spec.probability == probability == spec.favoured_probability
+    assert Randomisation(method=method, probability=0.9).probability == 0.9
+
+
+def test_a_method_without_a_favoured_arm_has_no_probability():
+    from rjtrial.protocol import Randomisation
+
+    assert Randomisation(method="simple").probability is None
+    with pytest.raises(ValueError, match="'simple' has no probability"):
+        Randomisation(method="simple").favoured_probability

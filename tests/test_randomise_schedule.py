@@ -147,3 +147,16 @@ def test_allocate_cohort_is_reproducible_and_seed_dependent(make_protocol):
     strata = random_strata(protocol, 80, seed=5)
     assert np.array_equal(allocate_cohort(protocol, strata, rng=9), allocate_cohort(protocol, strata, rng=9))
     assert not np.array_equal(allocate_cohort(protocol, strata, rng=9), allocate_cohort(protocol, strata, rng=10))
+
+
+def test_a_biased_coin_protocol_built_in_python_uses_the_toml_default_probability():
+    # Randomisation(method="biased_coin") without a probability crashed deep in the engine
+    # (1.0 - None); it takes the default a protocol file gets, 2/3 (Efron 1971).
+    import dataclasses
+
+    from rjtrial.protocol import Randomisation
+
+    from_file = load(EXAMPLES[0])
+    by_hand = dataclasses.replace(from_file, randomisation=Randomisation(method="biased_coin"))
+    expected = engines.biased_coin(from_file.ratio, 40, probability=2 / 3, rng=7)
+    np.testing.assert_array_equal(fixed_sequence(by_hand, 40, rng=7), expected)

@@ -350,6 +350,9 @@ def _refusal_cases():
         "id_too_long": dict(referral_id="R" * 101, match="referral id"),
         "id_not_text": dict(referral_id=101, match="referral id"),
         "at_before_last_randomisation": dict(setup=later, at=when(5), match="earlier than the last randomisation"),
+        "screened_out_before_last_randomisation": dict(  # the same rule for a referral screened out (issue 16)
+            setup=later, at=when(5), answers={"admitted": "no", "risk": "suitable"},
+            match="earlier than the last randomisation"),
         "capacity_exhausted": dict(setup=exhaust, match="exhausted"),
         "closed_after_unseal": dict(setup=unseal, match="closed"),
     }

@@ -217,3 +217,33 @@ def test_postgres_backup_and_restore_with_pg_dump(tmp_path):
             assert list(restored.export()["id"]) == [f"R-{i}" for i in range(1, 6)]
         with pytest.raises(RegistryError, match="already holds a trial registry"):
             restore(tmp_path / "pg.rjbackup", target)
+
+
+def test_restore_into_an_in_memory_sqlite_database_is_refused_with_one_line(trial, tmp_path, capsys):
+    # an in-memory SQLite URL names no file to restore into (found by mypy: a None path dereferenced)
+    db, key = trial
+    _enrol_cli(db, key, "R-001", 1, capsys)
+    backup(db, tmp_path / "b.rjbackup")
+    with pytest.raises(RegistryError, match="restores into a file"):
+        restore(tmp_path / "b.rjbackup", "sqlite://")
+    assert main(["restore", str(tmp_path / "b.rjbackup"), "--db", "sqlite://"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rjtrial: error: ") and "restores into a file" in err and "Traceback" not in err
+
+
+def test_a_backup_whose_copy_is_not_a_file_is_refused(trial, tmp_path):
+    db, _ = trial
+    backup(db, tmp_path / "b.rjbackup")
+    with tarfile.open(tmp_path / "b.rjbackup", mode="r:gz") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    bad = tmp_path / "bad.rjbackup"
+    with tarfile.open(bad, mode="w:gz") as tar:
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        folder = tarfile.TarInfo(manifest["payload"]["name"])
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+    with pytest.raises(RegistryError, match=r"bad.rjbackup is not an rjtrial backup, or it is damaged"):
+        read_manifest(bad)

@@ -399,9 +399,12 @@ def test_a_site_that_joins_late_refers_only_after_it_joined_through_an_amendment
     trial = simulate_trial(scenario, rng=5, registry=tmp_path, truth=False, overrides=overrides)
     memory = simulate_trial(scenario, rng=5, truth=False, overrides=overrides)
     referred = trial.referrals
-    join = referred["referred_at"].min() + pd.Timedelta(days=4 * 365.25 / 12)
-    assert (referred.loc[referred["site"] == "thames_valley", "referred_at"] >= join).all()
-    assert (referred["referred_at"] >= join).any() and (referred["site"] == "thames_valley").any()
+    with Registry.open(tmp_path / "trial.db") as registry:
+        effective = pd.Timestamp(registry.amendments()[0]["effective_at"])
+    earliest = referred["referred_at"].min() + pd.Timedelta(days=4 * 365.25 / 12 - 1)  # working hours: within a day
+    assert effective >= earliest
+    thames = referred.loc[referred["site"] == "thames_valley", "referred_at"]
+    assert len(thames) and (thames >= effective).all() and (referred["referred_at"] < effective).any()
     # the same referrals randomised (the registry's arms come from its own sealed segments)
     assert list(trial.participants["id"]) == list(memory.participants["id"])
     assert list(trial.participants["site"]) == list(memory.participants["site"])
@@ -419,3 +422,17 @@ def test_no_late_site_leaves_the_draws_as_they_were():
     zero = simulate_trial("synthetic/jrc-multisite.toml", rng=9, truth=False,
                           overrides={"referrals.randomised": 100, "referrals.joins": {"thames_valley": 0}})
     pd.testing.assert_frame_equal(plain.participants, zero.participants)
+
+
+@pytest.mark.parametrize("seed", [12, 18])  # seeds with a Thames Valley referral in that gap (found by search)
+def test_a_late_site_is_never_refused_by_the_registry_at_the_edge_of_its_joining_day(tmp_path, seed):
+    """The sites are drawn on the arrival clock; referral times keep to working hours (09:00-17:00), so
+    a referral just after the joining time on the arrival clock can fall before ``first + months`` by
+    the wall clock. The amendment takes effect at that referral: none is refused (as the demo's was)."""
+    overrides = {"referrals.randomised": 300, "referrals.joins": {"thames_valley": 1.5}}
+    trial = simulate_trial("synthetic/jrc-multisite.toml", rng=seed, registry=tmp_path, truth=False,
+                           overrides=overrides)
+    referred = trial.referrals
+    wall_clock_join = referred["referred_at"].min() + pd.Timedelta(days=1.5 * 365.25 / 12)
+    assert (referred.loc[referred["site"] == "thames_valley", "referred_at"] < wall_clock_join).any()  # the gap
+    assert (trial.participants["site"] == "thames_valley").any()

@@ -197,3 +197,18 @@ def test_sample_size_bad_input_is_one_line(capsys, options, message):
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("rjtrial: error:") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_progress_bar_draws_its_100_percent_line_once(capsys, monkeypatch):
+    """In a log (carriage returns not overwriting), the last batch's update and close() drew 100% twice."""
+    import time
+
+    from rjtrial.simulate._runner import Runner
+
+    with Runner(workers=1, progress=True) as runner:
+        runner.expect(20)
+        for _ in range(2):
+            time.sleep(0.15)  # beyond tqdm's minimum interval: every update may draw
+            runner._advance(10)
+    err = capsys.readouterr().err
+    assert err.count("20/20") == 1 and "10/20" in err

@@ -84,6 +84,21 @@ def test_ancova_three_arms_has_no_scalar_effect():
         res.estimate
 
 
+def test_ancova_result_follows_the_result_convention():
+    # A frozen dataclass with format() and a JSON-ready to_dict() (CONTRIBUTING.md, "Result objects").
+    import dataclasses
+    import json
+
+    res = ancova(TRIAL, outcome="ies_followup", baseline="ies_baseline", group="arm")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.n = 0
+    assert str(res) == res.format() and res.format().startswith("ANCOVA of ies_followup")
+    data = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert data["n"] == len(TRIAL) and data["df_resid_"] == res.df_resid_
+    assert [row["term"] for row in data["summary"]] == ["Intercept", "arm[T.rj]", "ies_baseline"]
+    assert [row["group"] for row in data["means"]] == ["control", "rj"]
+
+
 @pytest.mark.parametrize(
     "call, column, message",
     [

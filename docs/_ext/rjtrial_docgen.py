@@ -218,7 +218,20 @@ def write_api_pages(outdir: Path) -> list[Path]:
     written.append(_write(outdir / "objects.json", json.dumps(
         {"objects": plan["objects"], "modules": {m: f"api/modules/{m}" for m in plan["modules"]}},
         indent=1, sort_keys=True)))
+    _remove_stale(outdir, written, set(plan["objects"].values()))
     return written
+
+
+def _remove_stale(outdir: Path, written: list[Path], documented: set[str]) -> None:
+    """Pages of modules and objects that no longer exist (moved or renamed since the last
+    build in this folder) would be orphans, and orphans are warnings: remove them."""
+    keep = {path.resolve() for path in written}
+    for page in (outdir / "modules").glob("*.rst"):
+        if page.resolve() not in keep:
+            page.unlink()
+    for stub in (outdir / "generated").glob("*.rst"):
+        if stub.stem not in documented:
+            stub.unlink()
 
 
 # ------------------------------------------------------------------------------ CLI reference

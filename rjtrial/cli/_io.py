@@ -18,7 +18,7 @@ from rjtrial.errors import DataError
 __all__ = ["read_table", "write_private", "write_figure"]
 
 
-def read_table(path: str, table: str, *, dtype: dict | None = None, empty_ok: bool = True):
+def read_table(path: str, table: str, *, dtype: dict | type | None = None, empty_ok: bool = True):
     """A CSV (``.csv``, or any other extension) or Parquet (``.parquet``, ``.pq``) table.
 
     A missing or unreadable file is one :class:`CommandError`; an empty table is a

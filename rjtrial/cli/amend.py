@@ -7,6 +7,7 @@ from rjtrial.cli._base import EXIT_OK, add_command, by_option, db_option, emit, 
 
 
 def add_commands(sub) -> None:
+    """Add ``amend`` to the ``rjtrial`` command-line parser."""
     p = add_command(
         sub, "amend", "amend the protocol (add sites or strata levels, close levels, new eligibility questions, "
         "more capacity) by appending a sealed segment", cmd_amend,
@@ -16,13 +17,16 @@ def add_commands(sub) -> None:
         "rjtrial.registry.amend (examples in synthetic/protocols/amendments/).",
     )
     p.add_argument("amendment", help="amendment TOML file")
-    db_option(p), key_option(p, required=True), by_option(p)
+    db_option(p)
+    key_option(p, required=True)
+    by_option(p)
     p.add_argument("--reason", required=True, help="why the protocol is amended (audit log, CONSORT, report)")
     p.add_argument("--at", help="when it takes effect, ISO-8601 (default: the file's effective, else now)")
     json_option(p)
 
 
 def cmd_amend(args) -> int:
+    """Run ``rjtrial amend``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:

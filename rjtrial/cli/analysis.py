@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from rjtrial.cli._base import EXIT_OK, add_command, emit, given, json_option
 from rjtrial.cli._io import read_table, write_private
 
 
 def add_commands(sub) -> None:
+    """Add ``followup`` and ``analyse`` to the ``rjtrial`` command-line parser."""
     p = add_command(sub, "followup", "build the follow-up table (one row per participant) from criminal records", cmd_followup)
     p.add_argument("--participants", required=True, help="participants CSV (id, arm, randomised_on, ...), e.g. from export")
     p.add_argument("--offences", required=True, help="offences CSV (id, offence_date, conviction_date, offence_type)")
@@ -41,6 +44,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_followup(args) -> int:
+    """Run ``rjtrial followup``; returns the exit code."""
     from rjtrial import followup, outcome
 
     participants = read_table(args.participants, "participants")
@@ -53,9 +57,10 @@ def cmd_followup(args) -> int:
         offences = pseudonymise_column(offences, "id", key, table=args.offences)
         if custody is not None:
             custody = pseudonymise_column(custody, "id", key, table=args.custody)
-    options = {"custody": custody, "extraction_date": args.extraction_date}
+    options: dict[str, Any] = {"custody": custody, "extraction_date": args.extraction_date}
     if args.allow_future_extraction:
         options["allow_future_extraction"] = True
+    builder: Callable[..., Any]
     if args.preset == "proven_reoffending":
         builder = followup.proven_reoffending
     else:
@@ -80,6 +85,7 @@ def cmd_followup(args) -> int:
 
 
 def cmd_analyse(args) -> int:
+    """Run ``rjtrial analyse``; returns the exit code."""
     from rjtrial.primary import primary_results
 
     from rjtrial import outcome

@@ -7,9 +7,12 @@ from rjtrial.cli._base import EXIT_OK, add_command, by_option, db_option, emit, 
 
 
 def add_commands(sub) -> None:
+    """Add ``backup`` and ``restore`` to the ``rjtrial`` command-line parser."""
     p = add_command(sub, "backup", "write a consistent online copy of the registry (SQLite backup API or pg_dump) "
                     "with its SHA-256 and the head it covers", cmd_backup)
-    db_option(p), by_option(p), json_option(p)
+    db_option(p)
+    by_option(p)
+    json_option(p)
     p.add_argument("-o", "--output", required=True, help="backup file to write (owner-only)")
 
     p = add_command(sub, "restore", "restore a backup into a new store, refusing one that does not verify or is "
@@ -17,7 +20,8 @@ def add_commands(sub) -> None:
     p.add_argument("backup", help="backup file from `rjtrial backup`")
     p.add_argument("--db", help="where to restore: a new SQLite file or an empty PostgreSQL database "
                                 "(not needed with --check)")
-    key_option(p, required=False), by_option(p)
+    key_option(p, required=False)
+    by_option(p)
     p.add_argument("--commitment", help="the published commitment (of the trial or an amendment) to check against")
     p.add_argument("--receipt", action="append", help="a receipt handed out at enrolment (repeat)")
     p.add_argument("--receipts", help="a file of receipts, one a line (a label may follow each: referral id, arm)")
@@ -29,6 +33,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_backup(args) -> int:
+    """Run ``rjtrial backup``; returns the exit code."""
     from rjtrial.registry.backup import backup
 
     result = backup(args.db, args.output, by=args.by)
@@ -37,6 +42,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    """Run ``rjtrial restore``; returns the exit code."""
     from rjtrial.cli._base import CommandError
     from rjtrial.cli.registry import _receipts
     from rjtrial.registry.backup import restore

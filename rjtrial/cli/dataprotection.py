@@ -14,6 +14,7 @@ from rjtrial.cli._io import write_private
 
 
 def add_commands(sub) -> None:
+    """Add ``pseudonym``, ``retention`` and ``access-log`` to the ``rjtrial`` command-line parser."""
     group = sub.add_parser("pseudonym", help="keyed pseudonyms (HMAC-SHA-256) of police and court identifiers",
                            description="Keyed pseudonyms of police and court identifiers (rjtrial.pseudonym).")
     inner = group.add_subparsers(dest="pseudonym_command", metavar="COMMAND", parser_class=Parser)
@@ -32,7 +33,9 @@ def add_commands(sub) -> None:
     group.set_defaults(func=lambda args: group.error("choose a command: apply"))
     p = add_command(inner, "apply", "erase the personal fields of records dated before a date; allocations and "
                     "the audit chain stay verifiable", cmd_retention)
-    db_option(p), key_option(p, required=True), by_option(p)
+    db_option(p)
+    key_option(p, required=True)
+    by_option(p)
     p.add_argument("--before", required=True, help="retention date YYYY-MM-DD: records dated before it are erased")
     p.add_argument("--reason", help="why (default: retention period ended)")
     p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")
@@ -45,6 +48,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_key(args) -> int:
+    """Run ``rjtrial pseudonym key``; returns the exit code."""
     from rjtrial.pseudonym import create_key_file
 
     create_key_file(args.path)
@@ -54,6 +58,7 @@ def cmd_key(args) -> int:
 
 
 def cmd_apply(args) -> int:
+    """Run ``rjtrial pseudonym apply``; returns the exit code."""
     from rjtrial.cli._io import read_table
     from rjtrial.pseudonym import pseudonymise_column, read_key_file
 
@@ -66,6 +71,7 @@ def cmd_apply(args) -> int:
 
 
 def cmd_retention(args) -> int:
+    """Run ``rjtrial retention apply``; returns the exit code."""
     from rjtrial.registry import Registry
     from rjtrial.registry.retention import apply_retention
 
@@ -77,6 +83,7 @@ def cmd_retention(args) -> int:
 
 
 def cmd_access_log(args) -> int:
+    """Run ``rjtrial access-log``; returns the exit code."""
     from rjtrial.registry import Registry
     from rjtrial.registry.access import access_log
 

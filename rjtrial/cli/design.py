@@ -6,6 +6,7 @@ from rjtrial.cli._base import EXIT_OK, Parser, emit, json_option
 
 
 def add_commands(sub) -> None:
+    """Add ``design check`` to the ``rjtrial`` command-line parser."""
     design = sub.add_parser("design", help="design tools", description="design tools")
     design_sub = design.add_subparsers(dest="design_command", metavar="COMMAND", parser_class=Parser)
     p = design_sub.add_parser("check", help="validate a protocol and measure predictability and imbalance")
@@ -17,6 +18,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_design_check(args) -> int:
+    """Run ``rjtrial design check``; returns the exit code."""
     from rjtrial.protocol import Protocol
     from rjtrial.randomise.metrics import design_check
 

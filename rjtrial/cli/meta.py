@@ -22,9 +22,9 @@ standard errors, Satterthwaite df and t tests, clustered by study (``rjtrial.met
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-
 from typing import TYPE_CHECKING
 
 from rjtrial.cli._io import read_table, write_figure
@@ -45,14 +45,37 @@ TESTS = ("z", "knha", "t", "adhoc")
 #: rjtrial.meta.multilevel.MULTILEVEL_METHODS and MULTILEVEL_TESTS.
 MULTILEVEL_METHODS = ("REML", "ML")
 MULTILEVEL_TESTS = ("z", "t")
+#: Measures on a log scale, which --exponentiate back-transforms ("other": the user knows).
+LOG_MEASURES = ("log_risk_ratio", "log_odds_ratio", "log_incidence_rate_ratio", "log_hazard_ratio", "other")
+#: The pooled frame's columns on the measure's scale (exponentiated by --exponentiate).
+SCALE_COLUMNS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")
+
+FORMATS_HELP = """\
+the studies table (CSV or Parquet), one row per study (or per effect size, with --effect-id):
+  study                          label (optional; --study names another column)
+  estimate, variance|std_error   ready-made effect sizes, on the scale --measure names
+or the summary data of --measure:
+  log_risk_ratio, log_odds_ratio, risk_difference:
+      events_treatment, n_treatment, events_control, n_control
+  hedges_g, cohens_d:
+      mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
+  log_incidence_rate_ratio:
+      events_treatment, person_time_treatment, events_control, person_time_control
+plus any moderator, subgroup (--subgroup), weight (--weights) or effect-id (--effect-id) column.
+An example: synthetic/examples/studies.csv; every column on the documentation site's
+"Your data" page.
+
+--exponentiate prints log-scale measures back-transformed (risk, odds, rate or hazard ratios)
+and draws the forest plot on the ratio scale."""
 
 
 def add_commands(subparsers) -> None:
     """Add the ``meta`` command to the ``rjtrial`` command-line parser."""
     help_text = "meta-analysis of a CSV of studies (pooled estimate, heterogeneity, bias tests)"
-    p = subparsers.add_parser("meta", help=help_text, description=help_text)
-    p.add_argument("studies", metavar="STUDIES.csv", help="one row per study: estimate and variance (or std_error), or the summary data of "
-                        "--measure (see rjtrial.meta.effects_from_table)")
+    p = subparsers.add_parser("meta", help=help_text, description=help_text, epilog=FORMATS_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("studies", metavar="STUDIES.csv", help="one row per study: estimate and variance (or std_error), "
+                   "or the summary data of --measure (columns below)")
     p.add_argument("--measure", required=True, choices=MEASURES, metavar="MEASURE",
                    help=f"effect measure: {', '.join(MEASURES)}")
     p.add_argument("--method", default="REML", choices=METHODS, metavar="METHOD",
@@ -71,6 +94,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--robust", action="store_true",
                    help="cluster-robust (CR2) standard errors and Satterthwaite t tests, clustered by study")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
+    p.add_argument("--exponentiate", action="store_true",
+                   help="also give the pooled estimate and intervals back-transformed from the log scale "
+                        "(measures on the log scale), and draw the forest plot on the ratio scale")
     p.add_argument("--forest", metavar="FILE.png", help="write a forest plot")
     p.add_argument("--funnel", metavar="FILE.png", help="write a funnel plot (with trim-and-fill)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -83,8 +109,6 @@ def _read(path: str) -> pd.DataFrame:
 
 
 
-
-
 def _clean(value):
     import numpy as np
 
@@ -93,6 +117,26 @@ def _clean(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def _exponentiated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The pooled frame's estimate and interval columns back-transformed (exp); nothing else."""
+    import numpy as np
+
+    columns = [c for c in SCALE_COLUMNS if c in frame.columns]
+    return np.exp(frame[columns].astype(float))
+
+
+def _exponentiated_lines(frame: pd.DataFrame, measure: str) -> list[str]:
+    ratio = measure.removeprefix("log_").replace("_", " ") if measure != "other" else "exp(estimate)"
+    shown = _exponentiated(frame)
+    return [f"Back-transformed ({ratio}):", shown.to_string(float_format="{:.4f}".format)]
+
+
+def _check_exponentiate(args) -> None:
+    if args.exponentiate and args.measure not in LOG_MEASURES:
+        raise DataError(f"--exponentiate back-transforms a log-scale measure ({', '.join(LOG_MEASURES)}); "
+                        f"{args.measure} is not one", table=args.studies)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -111,7 +155,8 @@ def _diagnostic_line(name: str, d: dict) -> str:
     if not d["computable"]:
         return f"  {label}: not computable: {d['reason']}"
     if name == "egger":
-        return (f"  {label}: z = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
+        stat = "z" if d.get("df") is None else f"t({d['df']:g})"  # a t test on k - 2 df under Knapp-Hartung
+        return (f"  {label}: {stat} = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
                 f" (limit estimate {d['limit_estimate']:.4f})")
     if name == "begg":
         return f"  {label}: Kendall's tau = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
@@ -125,6 +170,7 @@ def cmd_meta(args) -> int:
     """Run ``rjtrial meta``; returns the exit code (0)."""
     from rjtrial.meta import effects_from_table, pool, small_study_diagnostics
 
+    _check_exponentiate(args)
     table = _read(args.studies)
     dependent = args.effect_id is not None or args.robust
     es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies,
@@ -153,7 +199,7 @@ def cmd_meta(args) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        ax = res.plot_forest()
+        ax = res.plot_forest(exponentiate=args.exponentiate)
         write_figure(ax.figure, args.forest)
     if args.funnel:
         import matplotlib
@@ -165,6 +211,7 @@ def cmd_meta(args) -> int:
         out = {
             "measure": args.measure, "method": res.method, "test": res.test, "alpha": res.alpha,
             "pooled": _records(res.summary_frame()),
+            "exponentiated": _records(_exponentiated(res.summary_frame())) if args.exponentiate else None,
             "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "h2", "q", "q_df", "q_p_value")},
             "studies": _records(res.study_frame()),
             "diagnostics": {k: {kk: _clean(vv) for kk, vv in v.items()} for k, v in diagnostics.items()},
@@ -173,6 +220,8 @@ def cmd_meta(args) -> int:
         print(json.dumps(out, indent=2))
         return 0
     lines = [res.format_summary(), ""]
+    if args.exponentiate:
+        lines += [*_exponentiated_lines(res.summary_frame(), args.measure), ""]
     if diagnostics:
         lines += ["Small-study effects:", *(_diagnostic_line(name, value) for name, value in diagnostics.items())]
     lines += notes
@@ -219,11 +268,15 @@ def _cmd_dependent(args, table: pd.DataFrame, es: pd.DataFrame) -> int:
                      "pooled": _records(res.summary_frame()),
                      "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "q", "q_df", "q_p_value")}},
                "robust": rob.to_dict() if rob is not None else None}
+        if args.exponentiate:
+            out["exponentiated"] = _records(_exponentiated((rob if rob is not None else res).summary_frame()))
         print(json.dumps(out, indent=2))
         return 0
     text = res.format() if args.effect_id is not None else res.format_summary()
     lines = [text]
     if rob is not None:
         lines += ["", rob.format()]
+    if args.exponentiate:
+        lines += ["", *_exponentiated_lines((rob if rob is not None else res).summary_frame(), args.measure)]
     print("\n".join(lines))
     return 0

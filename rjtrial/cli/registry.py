@@ -21,24 +21,33 @@ ENROL_KEY_WARNING = (
 
 
 def add_commands(sub) -> None:
+    """Add registry commands (``init``, ``enrol``, ``event``, ``export``, ``consort``, ``verify``, ``unseal``) to the ``rjtrial`` command-line parser."""
     p = add_command(sub, "init", "create a registry, seal the allocation sequence, write a new key file", cmd_init)
     p.add_argument("protocol", help="protocol TOML file")
-    db_option(p), key_option(p, required=True), by_option(p), json_option(p)
+    db_option(p)
+    key_option(p, required=True)
+    by_option(p)
+    json_option(p)
 
     p = add_command(sub, "enrol", "screen a referral and, if eligible, randomise it", cmd_enrol)
-    db_option(p), key_option(p, required=True)
+    db_option(p)
+    key_option(p, required=True)
     p.add_argument("--referral", required=True, help="referral id")
     p.add_argument("--stratum", action="append", metavar="NAME=LEVEL", help="a stratum level (repeat)")
     p.add_argument("--answer", action="append", metavar="QUESTION=ANSWER", help="an eligibility answer (repeat)")
-    p.add_argument("--at", help="time of assignment, ISO-8601 (default: now)")
+    p.add_argument("--at", help="time of screening and assignment, ISO-8601 (default: now); never earlier than "
+                   "the last randomisation (times follow the sequence: a trial cannot be back-filled out of "
+                   "order, screened-out referrals included) nor in the future")
     p.add_argument("--personal", action="append", metavar="FIELD=TEXT",
                    help="free text identifying people (a name, notes), kept erasably out of the audit chain (repeat)")
     p.add_argument("--pseudonym-key", help="pseudonymisation key file: --referral is a police or court identifier, "
                                            "enrolled as its keyed pseudonym")
-    by_option(p), json_option(p)
+    by_option(p)
+    json_option(p)
 
     p = add_command(sub, "event", "record a post-randomisation event (treatment received, withdrawal...)", cmd_event)
-    db_option(p), key_option(p, required=True)
+    db_option(p)
+    key_option(p, required=True)
     p.add_argument("--referral", required=True)
     p.add_argument(
         "--kind",
@@ -49,36 +58,46 @@ def add_commands(sub) -> None:
     p.add_argument("--personal", action="append", metavar="FIELD=TEXT",
                    help="free text identifying people, kept erasably out of the audit chain (repeat)")
     p.add_argument("--at", help="when it happened, ISO-8601 (default: now)")
-    by_option(p), json_option(p)
+    by_option(p)
+    json_option(p)
 
     p = add_command(sub, "verify", "check the audit chain and every allocation (exit 0 only when intact)", cmd_verify)
     from rjtrial.registry.verify import LEVELS_HELP
 
     p.formatter_class, p.epilog = argparse.RawDescriptionHelpFormatter, LEVELS_HELP
-    db_option(p), key_option(p, required=False)
+    db_option(p)
+    key_option(p, required=False)
     p.add_argument("--commitment", help="the published commitment to check against")
     p.add_argument("--receipt", action="append", help="a receipt handed out at enrolment, to check is logged (repeat)")
     p.add_argument("--receipts", help="a file of receipts, one a line")
     json_option(p)
 
     p = add_command(sub, "export", "write the participants table as CSV", cmd_export)
-    db_option(p), key_option(p, required=False), by_option(p)
+    db_option(p)
+    key_option(p, required=False)
+    by_option(p)
     p.add_argument("-o", "--output", help="CSV file (default: standard output)")
     p.add_argument("--blinded", action="store_true",
                    help="arms replaced by neutral codes A, B... sealed under the key (needs --key); columns that "
                         "show the arm (treatment_received, receipt) left out")
 
     p = add_command(sub, "consort", "CONSORT flow counts", cmd_consort)
-    db_option(p), json_option(p)
+    db_option(p)
+    json_option(p)
 
     p = add_command(sub, "unseal", "reveal the sequence after the trial and check it against the commitment", cmd_unseal,
                     description="Reveal the whole allocation sequence and its seed, check them against the published "
                                 "commitment, and close the trial to enrolment for good. This cannot be undone: the "
                                 "command asks you to type the trial id (or pass --yes in a script).")
-    db_option(p), key_option(p, required=True), by_option(p), json_option(p), yes_option(p)
+    db_option(p)
+    key_option(p, required=True)
+    by_option(p)
+    json_option(p)
+    yes_option(p)
 
 
 def cmd_init(args) -> int:
+    """Run ``rjtrial init``; returns the exit code."""
     from rjtrial.protocol import Protocol
     from rjtrial.registry import Registry
 
@@ -105,6 +124,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_enrol(args) -> int:
+    """Run ``rjtrial enrol``; returns the exit code."""
     from rjtrial.registry import Registry
 
     strata = pairs(args.stratum, "--stratum")
@@ -138,6 +158,7 @@ def cmd_enrol(args) -> int:
 
 
 def cmd_event(args) -> int:
+    """Run ``rjtrial event``; returns the exit code."""
     from rjtrial.registry import Registry
 
     detail = pairs(args.detail, "--detail")
@@ -161,6 +182,7 @@ def _receipts(args) -> list[str]:
 
 
 def cmd_verify(args) -> int:
+    """Run ``rjtrial verify``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=key_path(args)) as reg:
@@ -170,6 +192,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_export(args) -> int:
+    """Run ``rjtrial export``; returns the exit code."""
     from rjtrial.registry import Registry, participants_csv
 
     if args.blinded and key_path(args) is None:
@@ -187,6 +210,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_consort(args) -> int:
+    """Run ``rjtrial consort``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db) as reg:
@@ -196,6 +220,7 @@ def cmd_consort(args) -> int:
 
 
 def cmd_unseal(args) -> int:
+    """Run ``rjtrial unseal``; returns the exit code."""
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:

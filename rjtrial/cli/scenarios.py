@@ -7,6 +7,7 @@ from rjtrial.cli._base import EXIT_OK, add_command, emit, json_option
 
 
 def add_commands(sub) -> None:
+    """Add ``scenarios`` to the ``rjtrial`` command-line parser."""
     p = add_command(sub, "scenarios", "list the scenarios, protocols, cost files and examples rjtrial ships",
                     run_scenarios)
     p.add_argument("--copy", metavar="DIR", help="copy them all into a new folder DIR, to edit")
@@ -14,6 +15,7 @@ def add_commands(sub) -> None:
 
 
 def run_scenarios(args) -> int:
+    """Run ``rjtrial scenarios``; returns the exit code."""
     from rjtrial import scenarios
 
     if args.copy:

@@ -49,6 +49,7 @@ class Inputs:
     def _numbers_only(self, name: str, array: np.ndarray) -> None:
         """Text or booleans where numbers are needed: name the first such row (they were turned
         into numbers, True as 1, or refused without saying where)."""
+        bad: int | None
         if array.dtype == bool:
             bad = 0
         elif array.dtype.kind in "OUS":

@@ -271,6 +271,7 @@ def smd_from_p(
     p = inputs["p_value"]
     inputs.require((p > 0) & (p <= 1), "p_value", lambda i: f"p value {p[i]:g} is not in (0, 1]")
     n1, n2, m = _sizes(inputs)
+    t: float | np.ndarray
     if alternative == "two-sided":
         inputs.finite("sign")
         s = inputs["sign"]

@@ -183,6 +183,15 @@ def starting_values(model: MultilevelModel, vi: np.ndarray) -> np.ndarray:
     return np.full(len(model.G), excess / len(model.G))
 
 
+def _derivatives(evaluation: Evaluation) -> tuple[np.ndarray, np.ndarray]:
+    """Score and information of an evaluation made with ``derivatives=True``; a model whose
+    marginal covariance is not positive definite there has none."""
+    if evaluation.score is None or evaluation.information is None:
+        raise ValueError("the marginal covariance of the effects is not positive definite at the starting values "
+                         "of the variance components: no likelihood to maximise")
+    return evaluation.score, evaluation.information
+
+
 def fit_components(model: MultilevelModel, start: np.ndarray, *, fixed: dict[int, float] | None = None,
                    tol: float = 1e-12, max_iterations: int = 1000) -> ComponentFit:
     """Maximise the log-likelihood over the components not in ``fixed`` (position -> value).
@@ -207,8 +216,9 @@ def fit_components(model: MultilevelModel, start: np.ndarray, *, fixed: dict[int
     iterations = 0
     while iterations < max_iterations:
         iterations += 1
-        score = current.score[free]
-        info = current.information[np.ix_(free, free)]
+        score_all, information = _derivatives(current)
+        score = score_all[free]
+        info = information[np.ix_(free, free)]
         # components at the boundary whose score points below 0 stay at 0
         active = np.array([not (s[i] == 0.0 and score[j] <= 0.0) for j, i in enumerate(free)])
         step = np.zeros(free.size)
@@ -237,7 +247,7 @@ def fit_components(model: MultilevelModel, start: np.ndarray, *, fixed: dict[int
         s, current = proposal
         if change <= tol * max(1.0, float(np.max(s[free]))):
             # a component sitting at 0 with a positive score must be released and refitted
-            released = [i for j, i in enumerate(free) if s[i] == 0.0 and current.score[i] > 0.0]
+            released = [i for j, i in enumerate(free) if s[i] == 0.0 and _derivatives(current)[0][i] > 0.0]
             if not released:
                 converged = True
                 break

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -282,7 +283,7 @@ def begg(result: MetaResult) -> BeggTest:
     vstar = vi - 1.0 / wi.sum()
     ystar = (yi - theta) / np.sqrt(vstar)
     ties = len(np.unique(ystar)) < len(ystar) or len(np.unique(vi)) < len(vi)
-    method = "asymptotic" if ties else "exact"
+    method: Literal["asymptotic", "exact"] = "asymptotic" if ties else "exact"
     tau, p_value = stats.kendalltau(ystar, vi, method=method)
     return BeggTest(float(tau), float(p_value), not ties)
 
@@ -375,7 +376,7 @@ def trim_and_fill(result: MetaResult, *, side: str | None = None, estimator: str
         ranks = stats.rankdata(np.abs(centred), method="ordinal")
         signed = np.sign(centred) * ranks
         if estimator == "R0":
-            raw = (k - np.max(-signed[signed < 0], initial=0)) - 1
+            raw = float(k - np.max(-signed[signed < 0], initial=0)) - 1
             se = math.sqrt(2 * max(0.0, raw) + 2)
         else:
             sr = float(np.sum(signed[signed > 0]))
@@ -491,7 +492,8 @@ def small_study_diagnostics(res) -> dict[str, dict]:
     dict
         ``{"egger": {...}, "begg": {...}, "trim_and_fill": {...}, "fail_safe_n": {...}}``, each
         ``{"computable": True, <its values>}`` or ``{"computable": False, "reason": text}``.
-        Egger: ``statistic, p_value, limit_estimate``; Begg: ``statistic, p_value``;
+        Egger: ``statistic, df, p_value, limit_estimate`` (``df`` None for a z test, the t
+        test's degrees of freedom under Knapp-Hartung); Begg: ``statistic, p_value``;
         trim-and-fill: ``k0, side, estimate, std_error, ci_lower, ci_upper, tau2``;
         fail-safe N: ``n, method, p_value``.
     """
@@ -502,7 +504,7 @@ def small_study_diagnostics(res) -> dict[str, dict]:
 
     def egger_values():
         e = egger(res)
-        return {"statistic": e.statistic, "p_value": e.p_value, "limit_estimate": e.limit_estimate}
+        return {"statistic": e.statistic, "df": e.df, "p_value": e.p_value, "limit_estimate": e.limit_estimate}
 
     def begg_values():
         b = begg(res)

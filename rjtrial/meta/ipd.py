@@ -271,16 +271,16 @@ def _fit(data, measure, *, control, treatment, covariates, count_model, arm) -> 
     if measure == "log_hazard_ratio":
         from rjtrial.survival import cox
 
-        fit = cox(data, " + ".join([arm, *covariates]), time="time_at_risk", event="event")
-        if not fit.converged:
+        hazards = cox(data, " + ".join([arm, *covariates]), time="time_at_risk", event="event")
+        if not hazards.converged:
             warnings.warn("the Cox model did not converge", RuntimeWarning, stacklevel=2)
-        return float(fit.params_[term]), float(fit.variance_.loc[term, term])
+        return float(hazards.params_[term]), float(hazards.variance_.loc[term, term])
     if measure == "log_rate_ratio":
         from rjtrial.frequency import rate_ratio
 
-        fit = rate_ratio(data, count="reoffences", exposure="exposure_days", group=arm, covariates=covariates,
-                         model=count_model, control=control)
-        return float(fit.params_[term]), float(fit.variance_.loc[term, term])
+        rates = rate_ratio(data, count="reoffences", exposure="exposure_days", group=arm, covariates=covariates,
+                           model=count_model, control=control)
+        return float(rates.params_[term]), float(rates.variance_.loc[term, term])
     from rjtrial import frequency
 
     fit = getattr(frequency, _BINARY[measure])(data, outcome="event", group=arm, control=control)

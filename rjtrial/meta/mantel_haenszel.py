@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from rjtrial.meta._data import MetaData
@@ -42,11 +43,12 @@ def _double_zero(counts, measure: str) -> np.ndarray:
     return ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
 
 
-def _require_counts(data: MetaData, method: str, allowed: tuple[str, ...]) -> None:
+def _require_counts(data: MetaData, method: str, allowed: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+    """The count columns and the measure of ``data``, checked for ``method``."""
     if data.X.shape[1] > 1:
         raise ValueError(f"method={method!r} pools without moderators; "
                          "use an inverse-variance method for meta-regression")
-    if data.measure not in allowed:
+    if data.measure is None or data.measure not in allowed:
         raise ValueError(
             f"method={method!r} needs effects with measure in {', '.join(allowed)} "
             f"(from rjtrial.effects), got {data.measure!r}"
@@ -54,6 +56,7 @@ def _require_counts(data: MetaData, method: str, allowed: tuple[str, ...]) -> No
     if data.counts is None:
         raise ValueError(f"method={method!r} needs the count columns that rjtrial.effects adds "
                          "(events_treatment, n_treatment, events_control, n_control)")
+    return data.counts, data.measure
 
 
 def mantel_haenszel(data: MetaData) -> TableFit:
@@ -74,8 +77,7 @@ def mantel_haenszel(data: MetaData) -> TableFit:
     variance consistent in both sparse data and large-strata limiting models. Biometrics,
     42(2), 311-323. doi:10.2307/2531052
     """
-    _require_counts(data, "MH", MH_MEASURES)
-    counts, measure = data.counts, data.measure
+    counts, measure = _require_counts(data, "MH", MH_MEASURES)
     if measure == "log_incidence_rate_ratio":
         x1 = counts["events_treatment"].to_numpy()
         t1 = counts["person_time_treatment"].to_numpy()
@@ -132,8 +134,7 @@ def peto(data: MetaData) -> TableFit:
     Q = sum (O - E)^2 / V - (sum (O - E))^2 / sum V. Weights are V. Agrees with R
     ``rma.peto`` to 1e-12 (tests/validation/test_metafor_collins1985a.py).
     """
-    _require_counts(data, "Peto", PETO_MEASURES)
-    counts = data.counts
+    counts, _ = _require_counts(data, "Peto", PETO_MEASURES)
     a = counts["events_treatment"].to_numpy()
     n1 = counts["n_treatment"].to_numpy()
     c = counts["events_control"].to_numpy()

@@ -106,9 +106,9 @@ class MultilevelResult(Result):
     converged: bool
     n_iterations: int
     notes: tuple[str, ...] = ()
-    yi_: np.ndarray = field(default=None, repr=False)
-    vi_: np.ndarray = field(default=None, repr=False)
-    X_: np.ndarray = field(default=None, repr=False)
+    yi_: np.ndarray = field(kw_only=True, repr=False)
+    vi_: np.ndarray = field(kw_only=True, repr=False)
+    X_: np.ndarray = field(kw_only=True, repr=False)
     level_codes_: tuple = field(default=(), repr=False)
     studies_: pd.Index = field(default=None, repr=False)
     frame_: pd.DataFrame | None = field(default=None, repr=False)
@@ -342,6 +342,21 @@ def _level_columns(effects: pd.DataFrame, levels) -> list[str]:
     return levels
 
 
+def _check_rho(rho: float, codes: np.ndarray, labels: np.ndarray, column: str) -> None:
+    """A constant correlation ``rho`` among m effects is a covariance only when
+    ``rho > -1/(m - 1)``; name the largest group when it is not."""
+    sizes = np.bincount(codes)
+    m = int(sizes.max())
+    if m > 1 and rho <= -1 / (m - 1):
+        label = labels[np.flatnonzero(codes == int(np.argmax(sizes)))[0]]
+        label = label.item() if isinstance(label, np.generic) else label
+        raise ValueError(
+            f"rho={rho:g} is impossible for the {m} effects of {column} {label!r}: a constant correlation among "
+            f"{m} effects must exceed -1/({m} - 1) = {-1 / (m - 1):.4g}, else their sampling covariance is not "
+            "positive definite"
+        )
+
+
 def pool_multilevel(
     effects: pd.DataFrame,
     *,
@@ -375,7 +390,8 @@ def pool_multilevel(
         Normal tests, or t tests and F omnibus test on k - p df (metafor ``test="t"``).
     rho : float, optional
         Correlation of the sampling errors of effects of the same outermost group: V gets
-        ``rho sqrt(v_i v_j)`` off the diagonal (``clubSandwich::impute_covariance_matrix``).
+        ``rho sqrt(v_i v_j)`` off the diagonal (``clubSandwich::impute_covariance_matrix``); a
+        negative ``rho`` must exceed -1/(m - 1) for a group of m effects.
     alpha : float, default 0.05
     profile : bool, default True
         Compute the profile-likelihood intervals of the variance components now (else NaN,
@@ -397,7 +413,8 @@ def pool_multilevel(
     Raises
     ------
     ValueError
-        An unknown method or test, a level that is not a column, a rank-deficient design.
+        An unknown method or test, a level that is not a column, a rank-deficient design, a
+        ``rho`` too negative for the largest group.
     rjtrial.errors.DataError
         A missing level label, a non-positive variance, a missing moderator (naming the row).
 
@@ -460,6 +477,8 @@ def pool_multilevel(
                         for i in range(len(columns)))
     n_groups = tuple(int(c.max()) + 1 for c in level_codes)
     blocks = Blocks(level_codes[0])
+    if rho is not None:
+        _check_rho(float(rho), level_codes[0], effects[columns[0]].to_numpy()[rows], columns[0])
     V = blocks.sampling_covariance(vi, None if rho is None else float(rho))
     G = [blocks.same(codes) for codes in level_codes]
     model = MultilevelModel(blocks, yi, X, V, G, reml=method == "REML")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,7 @@ class PermutationTest(Result):
     method: str
     test: str
     alpha: float
-    permuted_statistics_: np.ndarray = field(default=None, repr=False)
+    permuted_statistics_: np.ndarray = field(kw_only=True, repr=False)
     permuted_moderator_statistics_: np.ndarray | None = field(default=None, repr=False)
 
     def summary_frame(self) -> pd.DataFrame:
@@ -285,7 +286,7 @@ def permutation_test(result: MetaResult, *, reps: int = 1000, rng=None, exact: b
                 raise ValueError(f"an exact permutation test here needs {total:,} refits: too many")
             # each distinct arrangement of the design rows over the effects
             representative = np.array([np.flatnonzero(codes == c)[0] for c in range(len(counts))])
-            orders = (representative[np.array(perm)] for perm in _distinct_permutations(codes))
+            orders: Iterable[np.ndarray] = (representative[np.array(perm)] for perm in _distinct_permutations(codes))
             n = total
         else:
             n = reps

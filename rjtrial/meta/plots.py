@@ -119,6 +119,7 @@ def forest(result: MetaResult, *, ax=None, subgroup=None, exponentiate: bool = F
         ax.add_patch(Polygon([(f(lo), y), (f(est), y + 0.35), (f(hi), y), (f(est), y - 0.35)], closed=True,
                              facecolor=colour, edgecolor="black", linewidth=0.8, zorder=3))
 
+    subgroup_results = result.subgroup_results or {}  # "subgroup" rows are laid out only from these
     for i, (kind, payload) in enumerate(layout):
         y = y_of[i]
         if kind == "study":
@@ -133,7 +134,7 @@ def forest(result: MetaResult, *, ax=None, subgroup=None, exponentiate: bool = F
             ax.text(-0.02, y, str(payload), transform=yaxis, ha="right", va="center", fontsize=9,
                     fontweight="bold")
         elif kind == "subgroup":
-            sub = result.subgroup_results[payload]
+            sub = subgroup_results[payload]
             diamond(y, sub.estimate, sub.ci_lower, sub.ci_upper, "0.6")
             ticks.append(y)
             ticklabels.append(f"Subgroup (k = {sub.k}, I\u00b2 = {sub.i2:.0f}%)")

@@ -276,13 +276,12 @@ def _result(data, options, fixed, *, tau2, tau2_se, interval, i2, h2, vt, q, k, 
             n_iterations, X, moderator_test, r2) -> MetaResult:
     nan = np.nan
     if X.shape[1] == 1:
-        pooled = dict(estimate=float(fixed.beta[0]), std_error=float(fixed.std_error[0]),
-                      statistic=float(fixed.statistic[0]), p_value=float(fixed.p_value[0]),
-                      ci_lower=float(fixed.ci_lower[0]), ci_upper=float(fixed.ci_upper[0]))
+        pooled = tuple(float(v[0]) for v in (fixed.beta, fixed.std_error, fixed.statistic, fixed.p_value,
+                                             fixed.ci_lower, fixed.ci_upper))
         pred = prediction(fixed, np.ones((1, 1)), tau2)
         pi_lower, pi_upper = float(pred["pi_lower"][0]), float(pred["pi_upper"][0])
     else:
-        pooled = dict(estimate=nan, std_error=nan, statistic=nan, p_value=nan, ci_lower=nan, ci_upper=nan)
+        pooled = (nan,) * 6
         pi_lower = pi_upper = nan
     if interval is not None:
         tau2_ci = (interval.lower, interval.upper)
@@ -294,9 +293,10 @@ def _result(data, options, fixed, *, tau2, tau2_se, interval, i2, h2, vt, q, k, 
     for array in (fixed.beta, fixed.vcov, fixed.std_error, fixed.statistic, fixed.p_value, fixed.ci_lower,
                   fixed.ci_upper, yi, vi, weights):
         array.flags.writeable = False
+    estimate, std_error, statistic, p_value, ci_lower, ci_upper = pooled
     return MetaResult(
-        **pooled,
-        pi_lower=pi_lower, pi_upper=pi_upper,
+        estimate=estimate, std_error=std_error, statistic=statistic, p_value=p_value, ci_lower=ci_lower,
+        ci_upper=ci_upper, pi_lower=pi_lower, pi_upper=pi_upper,
         tau2=float(tau2), tau2_std_error=float(tau2_se), tau2_ci_lower=float(tau2_ci[0]),
         tau2_ci_upper=float(tau2_ci[1]),
         i2=float(i2), i2_ci_lower=float(i2_ci[0]), i2_ci_upper=float(i2_ci[1]),

@@ -151,7 +151,7 @@ def _ranef_multilevel(result) -> dict[str, pd.DataFrame]:
             group_ae = np.einsum("cij,cj->ci", same, Ae)
             group_aga = np.einsum("cij,cjl,cli->ci", same, Ab, same)
             group_ax = np.einsum("cij,cjp->cip", same, AX)
-            first = {}
+            first: dict[int, tuple[int, int]] = {}
             for c in range(g.shape[0]):
                 for i in range(g.shape[1]):
                     first.setdefault(g[c, i], (c, i))

@@ -22,6 +22,8 @@ import numpy as np
 from rjtrial.randomise.keyed import KeyedGenerator
 
 RNGLike = int | np.random.Generator | np.random.SeedSequence | KeyedGenerator | None
+#: What numpy.random.default_rng accepts (no keyed draws).
+SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 
 
 def as_generator(rng: RNGLike) -> np.random.Generator | KeyedGenerator:
@@ -41,7 +43,7 @@ def _ratio(ratio: Sequence[int]) -> np.ndarray:
     return r
 
 
-def choose(probabilities: Sequence[float], u: float) -> int:
+def choose(probabilities: Sequence[float] | np.ndarray, u: float) -> int:
     """Arm chosen by the uniform draw ``u`` in [0, 1) from ``probabilities`` (inverse CDF).
 
     Deterministic: the same probabilities and draw always give the same arm, which is
@@ -51,7 +53,7 @@ def choose(probabilities: Sequence[float], u: float) -> int:
         raise ValueError(f"u must lie in [0, 1), got {u!r}")
     cumulative = np.cumsum(np.asarray(probabilities, dtype=float))
     cumulative /= cumulative[-1]
-    return int(min(np.searchsorted(cumulative, u, side="right"), len(cumulative) - 1))
+    return min(int(np.searchsorted(cumulative, u, side="right")), len(cumulative) - 1)
 
 
 # ----------------------------------------------------------------- fixed sequences
@@ -232,7 +234,7 @@ def minimise(
     n, n_factors = levels.shape
     k = len(ratio)
     weights = [1.0] * n_factors if weights is None else list(weights)
-    draws = as_generator(rng).random(n) if uniforms is None else np.asarray(uniforms, dtype=float)
+    draws = np.asarray(as_generator(rng).random(n) if uniforms is None else uniforms, dtype=float)
     counts = [np.zeros((m, k), dtype=np.int64) for m in n_levels]
     out = np.empty(n, dtype=np.int64)
     for i in range(n):

@@ -536,10 +536,10 @@ def _exact_predictability(protocol, n, probabilities) -> float | Fraction | None
         if n is None:
             if ratio[0] != ratio[1]:
                 return None
-            p = spec.probability
+            p = spec.favoured_probability
             stay = (2 * p - 1) / (2 * p) if p > 0.5 else 0.0  # stationary P(D = 0)
             return stay / 2 + (1 - stay) * p
-        return _biased_coin_exact(ratio, spec.probability, n)
+        return _biased_coin_exact(ratio, spec.favoured_probability, n)
     if spec.method in ("blocks", "stratified_blocks"):
         gains = {}
         for s in spec.block_sizes:
@@ -660,7 +660,8 @@ def _block_worst(ratio, sizes, n) -> float | None:
         for c in itertools.product(*(range(cap + 1) for cap in caps)):
             j = sum(c)
             if 0 < j <= n:
-                worst = max(worst, sum(abs(Fraction(ck) - Fraction(j * r, unit)) for ck, r in zip(c, ratio)))
+                worst = max(worst, sum((abs(Fraction(ck) - Fraction(j * r, unit)) for ck, r in zip(c, ratio)),
+                                       Fraction(0)))
     return float(worst)
 
 
@@ -765,7 +766,7 @@ def _worst_case(protocol, n) -> float | None:
     every_sequence_possible = 2.0 * n * (1.0 - min(ratio) / sum(ratio))
     if spec.method == "simple":
         return every_sequence_possible
-    if spec.method in ("biased_coin", "minimisation") and spec.probability < 1:
+    if spec.method in ("biased_coin", "minimisation") and spec.favoured_probability < 1:
         return every_sequence_possible
     if spec.method == "biased_coin":  # D = n_0 r_1 - n_1 r_0 and the imbalance is 2 |D| / sum(r)
         return 2.0 * _deterministic_coin_worst(tuple(ratio), n) / sum(ratio)

@@ -104,7 +104,7 @@ def fixed_sequence(protocol: Protocol, n: int, *, rng: engines.RNGLike) -> np.nd
             protocol.ratio, n, block_sizes=spec.block_sizes, block_weights=spec.block_weights, rng=rng
         )
     if spec.method == "biased_coin":
-        return engines.biased_coin(protocol.ratio, n, probability=spec.probability, rng=rng)
+        return engines.biased_coin(protocol.ratio, n, probability=spec.favoured_probability, rng=rng)
     raise ValueError(f"method {spec.method!r} has no fixed sequence")
 
 
@@ -159,12 +159,12 @@ def minimisation_probabilities_for(
         counts.append(table)
     levels = [protocol.strata[f].index(strata[f]) for f in spec.factors]
     return engines.minimisation_probabilities(
-        counts, levels, protocol.ratio, weights=spec.weights, probability=spec.probability, imbalance=spec.imbalance
+        counts, levels, protocol.ratio, weights=spec.weights, probability=spec.favoured_probability, imbalance=spec.imbalance
     )
 
 
 def allocate_cohort(
-    protocol: Protocol, strata: Sequence[Mapping[str, str]], *, rng: engines.RNGLike, draws: str = "keyed"
+    protocol: Protocol, strata: Sequence[Mapping[str, str]], *, rng: engines.SeedLike, draws: str = "keyed"
 ) -> np.ndarray:
     """Allocate a whole cohort (in arrival order) as the registry would, without a store.
 
@@ -192,8 +192,7 @@ def allocate_cohort(
     """
     if draws not in ("keyed", "generator"):
         raise ValueError(f"draws must be 'keyed' or 'generator', got {draws!r}")
-    gen = engines.as_generator(rng)
-    seed = int(gen.integers(0, 2**63))
+    seed = int(np.random.default_rng(rng).integers(0, 2**63))
     spec = protocol.randomisation
     n = len(strata)
     secret = schedule_secret(seed) if draws == "keyed" else None
@@ -210,7 +209,7 @@ def allocate_cohort(
             [len(protocol.strata[f]) for f in spec.factors],
             protocol.ratio,
             weights=spec.weights,
-            probability=spec.probability,
+            probability=spec.favoured_probability,
             imbalance=spec.imbalance,
             uniforms=uniforms,
         )
@@ -218,6 +217,7 @@ def allocate_cohort(
     needed: dict[str, int] = {}
     for key in keys:
         needed[key] = needed.get(key, 0) + 1
+    streams: dict[str, np.random.Generator | KeyedGenerator]
     if secret is not None:
         streams = {key: KeyedGenerator(secret, sequence_stream(key)) for key in needed}
     else:

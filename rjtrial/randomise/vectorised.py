@@ -47,7 +47,7 @@ def simulate_trials(
     elif spec.method in ("blocks", "stratified_blocks"):
         arms = stratified_block_paths(protocol, sequence, gen)
     elif spec.method == "biased_coin":
-        arms = biased_coin_paths(protocol.ratio, spec.probability, gen.random(shape))
+        arms = biased_coin_paths(protocol.ratio, spec.favoured_probability, gen.random(shape))
     elif spec.method == "minimisation":
         which = [names.index(f) for f in spec.factors]
         arms = minimisation_paths(
@@ -55,7 +55,7 @@ def simulate_trials(
             [len(protocol.strata[f]) for f in spec.factors],
             protocol.ratio,
             weights=spec.weights,
-            probability=spec.probability,
+            probability=spec.favoured_probability,
             imbalance=spec.imbalance,
             uniforms=gen.random(shape),
         )

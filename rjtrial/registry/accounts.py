@@ -92,6 +92,7 @@ def check_name(name: str) -> str:
 
 
 def valid_name(name) -> bool:
+    """Is ``name`` a valid user name (matched in full, so no trailing newline)?"""
     return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
@@ -205,7 +206,7 @@ class AccountStore:
         every active API token of the user. Returns the ids of the tokens revoked."""
         with self._change("setting a password") as (conn, head, key):
             self._require(conn, name)
-            values = {"password_hash": password_hash}
+            values: dict[str, Any] = {"password_hash": password_hash}
             if reason == "set":  # a new password ends every session; a rehash of the same one does not
                 values["session_epoch"] = users.c.session_epoch + 1
             conn.execute(update(users).where(users.c.name == name).values(**values))
@@ -292,7 +293,7 @@ class AccountStore:
                      payload=payload)
 
 
-def _user_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _user_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
     out = dict(row)
     out["sites"] = json.loads(row["sites"])
     out["email"] = row.get("email") or ""
@@ -315,7 +316,7 @@ def _has_email(conn) -> bool:
     return "email" in {c["name"] for c in inspect(conn).get_columns(users.name)}
 
 
-def check(audit_rows: Iterable[Mapping[str, Any]], user_rows: list[dict], token_rows: list[dict], *,
+def check(audit_rows: Iterable[Mapping[Any, Any]], user_rows: list[dict], token_rows: list[dict], *,
           key_checked: bool) -> list[str]:
     """Replay the account entries of the audit log; compare with the account tables.
 

@@ -153,7 +153,7 @@ class Amendment:
         """Validate an amendment given as nested dicts (the parsed TOML)."""
         problems: list[str] = []
         amendment = _parse(data, problems)
-        if problems:
+        if problems or amendment is None:  # None only beside a problem
             raise AmendmentError(problems, source=source)
         return amendment
 
@@ -220,7 +220,8 @@ def _parse(data, problems: list[str]) -> Amendment | None:
     effective = _effective(head.get("effective"), problems)
 
     strata = data.get("strata", {})
-    add, close = {}, {}
+    add: dict[str, tuple[str, ...]] = {}
+    close: dict[str, tuple[str, ...]] = {}
     if not isinstance(strata, Mapping):
         problems.append("strata: must be a table with [strata.add] and/or [strata.close]")
         strata = {}
@@ -286,7 +287,7 @@ def _parse(data, problems: list[str]) -> Amendment | None:
             ratio = tuple(value) if isinstance(value, list) else (value,)
         else:
             problems.append(f"trial.{key}: the trial's {key} cannot be amended")
-    if problems:
+    if problems or not isinstance(ident, str) or not isinstance(title, str):  # (each not-text is a problem above)
         return None
     return Amendment(id=ident, title=title.strip(), description=description, add_levels=add, close_levels=close,
                      eligibility=eligibility, capacity=capacity, arms=arms, ratio=ratio, effective=effective)
@@ -511,6 +512,7 @@ class ChainState:
 
 
 def amendment_rows(conn) -> list[Mapping[str, Any]]:
+    """The amendment entries of the audit log (seq, at, payload), in order."""
     return conn.execute(
         select(store.audit.c.seq, store.audit.c.at, store.audit.c.payload)
         .where(store.audit.c.action == ACTION).order_by(store.audit.c.seq)
@@ -518,6 +520,7 @@ def amendment_rows(conn) -> list[Mapping[str, Any]]:
 
 
 def count(conn) -> int:
+    """How many amendments the audit log holds."""
     from sqlalchemy import func
 
     return int(conn.execute(select(func.count()).select_from(store.audit).where(store.audit.c.action == ACTION)).scalar())
@@ -740,12 +743,13 @@ def amend(registry, amendment: Amendment | str | Path, *, by: str, reason: str, 
             "slots_sha256": slots_digest(slot_rows),
             "previous_commitment": state.commitment,
         }
-        payload["commitment"] = chain_commitment(state.commitment, payload)
+        commitment = chain_commitment(state.commitment, payload)
+        payload["commitment"] = commitment
         entry = audit.append(conn, head_row, key=key, at=core.now_utc(), actor=by, action=ACTION, payload=payload)
     registry.refresh()
     return AmendmentResult(
         number=number, id=amendment.id, title=amendment.title, changes=tuple(describe(amendment, state.protocol, protocol)),
-        effective_at=when, slots_sealed=len(slot_rows), commitment=payload["commitment"],
+        effective_at=when, slots_sealed=len(slot_rows), commitment=commitment,
         previous_commitment=state.commitment, audit_seq=entry.seq,
     )
 

@@ -69,7 +69,7 @@ def split_receipt(line: str) -> tuple[str, str]:
 
 def append(
     conn: Connection,
-    head_row: Mapping[str, Any],
+    head_row: Mapping[Any, Any],  # a dict or SQLAlchemy's RowMapping (keyed by name or column)
     *,
     key: bytes | None,
     at: str,
@@ -101,7 +101,7 @@ def append(
 
 
 def check_chain(
-    rows: Iterable[Mapping[str, Any]], *, key: bytes | None = None, public_key: str | None = None
+    rows: Iterable[Mapping[Any, Any]], *, key: bytes | None = None, public_key: str | None = None
 ) -> tuple[list[AuditEntry], list[str]]:
     """Recompute the chain; return the entries and the problems, first bad record first.
 

@@ -52,7 +52,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any, Mapping
 
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -171,8 +171,8 @@ def backup(db, output, *, by: str = "unknown") -> BackupResult:
     folder = Path(tempfile.mkdtemp(prefix=".rjtrial-backup-", dir=output.parent if output.parent.is_dir() else None))
     try:
         payload = folder / PAYLOADS[backend]
-        if backend == "sqlite":
-            info = _sqlite_copy(store.sqlite_path(db), payload)
+        if source is not None:  # a SQLite file (checked above)
+            info = _sqlite_copy(source, payload)
         else:
             info = _postgres_dump(engine, str(db), payload)
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -256,10 +256,9 @@ def read_manifest(path) -> dict[str, Any]:
         raise RegistryError(f"backup {path} not found")
     try:
         with tarfile.open(path, mode="r:gz") as tar:
-            manifest = json.loads(tar.extractfile(MANIFEST).read())
-            payload = tar.getmember(manifest["payload"]["name"])
+            manifest = json.loads(_member(tar, MANIFEST).read())
             digest = hashlib.sha256()
-            handle = tar.extractfile(payload)
+            handle = _member(tar, manifest["payload"]["name"])
             for chunk in iter(lambda: handle.read(_CHUNK), b""):
                 digest.update(chunk)
     except (tarfile.TarError, OSError, EOFError, KeyError, TypeError, ValueError, AttributeError):
@@ -274,9 +273,17 @@ def read_manifest(path) -> dict[str, Any]:
     return manifest
 
 
+def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    """A file in the backup; KeyError if it is missing or not a file (a folder or link in its place)."""
+    handle = tar.extractfile(name)
+    if handle is None:
+        raise KeyError(name)
+    return handle
+
+
 def _extract(path: Path, manifest, target: Path) -> None:
     with tarfile.open(path, mode="r:gz") as tar:
-        source = tar.extractfile(manifest["payload"]["name"])
+        source = _member(tar, manifest["payload"]["name"])
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(source, out, _CHUNK)
@@ -360,9 +367,13 @@ def restore(backup_file, db, *, key_path=None, expected_commitment: str | None =
     if not check_only and store.is_sqlite(db) != (backend == "sqlite"):
         raise RegistryError(f"{backup_file} is a {backend} backup: restore it into a "
                             f"{'SQLite file' if backend == 'sqlite' else 'PostgreSQL database'}")
-    scratch = None
+    scratch: Path | None = None
     if backend == "sqlite":
-        target = Path(tempfile.mkdtemp(prefix=".rjtrial-check-")) / "registry.db" if check_only else store.sqlite_path(db)
+        file = None if check_only else store.sqlite_path(db)
+        if not check_only and file is None:
+            raise RegistryError(f"cannot restore into {store._redact(str(db))}: a SQLite backup restores into a file "
+                                "(--db PATH), not an in-memory database")
+        target = Path(tempfile.mkdtemp(prefix=".rjtrial-check-")) / "registry.db" if file is None else file
         if not check_only:
             if target.exists():
                 raise RegistryError(f"{target} exists: restore into a new file (move the damaged store aside first)")
@@ -407,7 +418,7 @@ def restore(backup_file, db, *, key_path=None, expected_commitment: str | None =
                     "backup_sha256": _sha256_file(backup_file), "backup_created_at": manifest["created_at"],
                     "backup_head_seq": manifest["head"]["audit_seq"],
                     "missing_receipts": [audit.split_receipt(m)[0] for m in missing]}})
-        if backend == "sqlite" and not check_only:
+        if scratch is not None and not check_only:  # SQLite
             try:
                 os.link(scratch, target)  # never over an existing file
             except FileExistsError:

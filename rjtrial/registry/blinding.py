@@ -87,7 +87,7 @@ def _entries(conn, actions=ACTIONS) -> list[Mapping[str, Any]]:
                store.audit.c.signature)
         .where(store.audit.c.action.in_(actions)).order_by(store.audit.c.seq)
     ).mappings().all()
-    out = []
+    out: list[Mapping[str, Any]] = []
     for r in rows:
         try:
             payload = json.loads(r["payload"])
@@ -216,12 +216,13 @@ def freeze_sap(registry, plan: str | Path | bytes, *, by: str = "unknown", name:
         raise RegistryError(f"analysis plan {label} is empty")
     by = str(by)[:100] or "unknown"
     digest = hashlib.sha256(data).hexdigest()
-    payload = {"sha256": digest, "name": str(label)[:200], "bytes": len(data)}
+    plan_name = str(label)[:200]
+    payload = {"sha256": digest, "name": plan_name, "bytes": len(data)}
     with store.write_transaction(registry._engine) as (conn, head_row):
         version = len(_entries(conn, (SAP_FROZEN,))) + 1
         entry = audit.append(conn, head_row, key=registry._key, at=now_utc(), actor=by, action=SAP_FROZEN,
                              payload=payload)
-    return SapFreeze(digest, payload["name"], len(data), entry.seq, entry.at, by, registry._key is not None, version)
+    return SapFreeze(digest, plan_name, len(data), entry.seq, entry.at, by, registry._key is not None, version)
 
 
 # ------------------------------------------------------------------ unblinding
@@ -352,7 +353,8 @@ def check_entries(entries, protocol, *, key: bytes | None = None) -> list[str]:
                 problems.append(f"{where}: unblinds with no blinding before it")
                 continue
             sap = p.get("sap") if isinstance(p.get("sap"), dict) else {}
-            plan = plans.get(sap.get("audit_seq"))
+            plan_seq = sap.get("audit_seq")
+            plan = plans.get(plan_seq) if isinstance(plan_seq, int) else None
             if plan is None or plan.payload.get("sha256") != sap.get("sha256"):
                 problems.append(f"{where}: names no analysis plan frozen before it")
             arm_codes = p.get("mapping") if isinstance(p.get("mapping"), dict) else {}

@@ -34,7 +34,7 @@ from rjtrial.protocol import Protocol
 from rjtrial.randomise import choose, make_schedule, new_seed
 from rjtrial.randomise.schedule import minimisation_probabilities_for
 from rjtrial.registry import amend as amendments
-from rjtrial.registry import audit, retention, seal, segments, store
+from rjtrial.registry import audit, retention, seal, store
 
 STATUSES = ("randomised", "ineligible", "refused")
 EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
@@ -150,7 +150,7 @@ class Registry:
     CONSORT counts do not.
     """
 
-    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[str, Any], key: bytes | None, db: str,
+    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[Any, Any], key: bytes | None, db: str,
                  key_path: str | Path | None = None):
         self._engine = engine
         #: The protocol in force: the trial's, with every amendment applied (:meth:`refresh`).
@@ -351,6 +351,12 @@ class Registry:
             raise KeyFileError(f"{what} needs the trial's key file (--key or ${seal.KEY_ENV})")
         return self._key
 
+    def _require_opened(self, what: str) -> seal.Opened:
+        """The unsealed schedule (open() unseals it whenever it reads a key)."""
+        if self._opened is None:
+            raise KeyFileError(f"{what} needs the trial's key file (--key or ${seal.KEY_ENV})")
+        return self._opened
+
     # ----------------------------------------------------------------- enrolment
     def enrol(
         self,
@@ -395,145 +401,10 @@ class Registry:
             level of ``site_stratum`` (the whole trial's when the protocol has no
             such stratum).
         """
-        key = self._require_key("enrolment")
-        personal_logged, personal_row = retention.prepare(personal)
-        when = None if at is None else _timestamp(at)
-        by = str(by)[:100] or "unknown"
-        strata = dict(strata)
-        answers = dict(answers)
-        problems: list[str] = []
-        reasons: list[str] = []
-        if not is_referral_id(referral_id):
-            problems.append(
-                f"referral id {referral_id!r} must be 1-100 letters, digits or '_ . : / -', starting with a letter or digit"
-            )
-            referral_id = str(referral_id)[:100]
-        mark = self._unseal_mark()
-        if mark is not None:
-            problems.append(
-                "this key file unsealed the trial's sequence"
-                + (f" (audit log entry {mark.seq})" if mark.seq is not None else "")
-                + ": the sequence is known, the trial is closed to enrolment"
-            )
+        from rjtrial.registry.enrolment import enrol
 
-        with store.write_transaction(self._engine) as (conn, head_row):
-            if amendments.count(conn) != len(self._chain.records) or self._chain.problem:
-                self._refresh(conn)  # amended since this registry was opened: screen by the protocol in force
-            screen_problems, reasons = self._chain.screen(strata, answers)
-            problems += screen_problems
-            if when is None:  # now, taken under the lock so that times follow the sequence
-                when = now_utc()
-            latest = _timestamp(datetime.now(timezone.utc) + FUTURE_TOLERANCE)
-            if when > latest:
-                problems.append(f"at={when} is in the future (now {now_utc()})")
-            if mark is None and (head_row["closed"] or _unsealed_in_log(conn)):
-                problems.append("the sequence has been unsealed: the trial is closed to enrolment")
-            existing = conn.execute(
-                select(store.referrals.c.referral_id, store.referrals.c.status, store.referrals.c.at).where(
-                    store.referrals.c.referral_key == referral_key(referral_id)
-                )
-            ).first()
-            if existing is not None:
-                same = "" if existing.referral_id == referral_id else f" as {existing.referral_id!r}"
-                problems.append(
-                    f"referral {referral_id!r} was already enrolled{same} ({existing.status}, {existing.at})"
-                )
-            if not problems and not reasons:
-                last = _last_randomised_at(conn, head_row, latest)
-                if when < last:
-                    problems.append(f"at={when} is earlier than the last randomisation ({last})")
-                elif self._chain.records and when < self._chain.records[-1].effective_at:
-                    problems.append(f"at={when} is before the protocol amendment in force took effect "
-                                    f"({self._chain.records[-1].effective_at})")
-                sequence_key = self.protocol.sequence_key(strata)
-                if self.protocol.randomisation.is_adaptive:
-                    slot = head_row["sequence_number"]
-                else:
-                    used = conn.execute(
-                        select(store.referrals.c.slot)
-                        .where(store.referrals.c.sequence_key == sequence_key)
-                        .order_by(store.referrals.c.slot.desc())
-                        .limit(1)
-                    ).scalar()
-                    slot = 0 if used is None else used + 1
-                if slot >= self.protocol.randomisation.capacity:
-                    problems.append(
-                        f"the sealed sequence {sequence_key!r} is exhausted "
-                        f"({self.protocol.randomisation.capacity} slots used)"
-                    )
-            if problems:
-                audit.append(
-                    conn,
-                    head_row,
-                    key=key,
-                    at=now_utc(),
-                    actor=by,
-                    action="refusal",
-                    payload={"referral_id": referral_id, "reasons": problems},
-                )
-                return EnrolmentResult("refused", referral_id, reasons=tuple(problems), strata=strata)
-
-            record: dict[str, Any] = {
-                "referral_id": referral_id,
-                "status": "ineligible" if reasons else "randomised",
-                "at": when,
-                "by": by,
-                "strata": strata,
-                "answers": answers,
-                "reasons": reasons,
-                "sequence_number": None,
-                "sequence_key": None,
-                "slot": None,
-                "arm": None,
-                "value": None,
-                "reveal": None,
-            }
-            if personal_logged is not None:
-                record["personal"] = personal_logged
-            head_updates: dict[str, Any] = {}
-            site_number = None
-            if not reasons:
-                site_number = self._site_count(conn, strata, site_stratum) + 1
-                sequence_number = head_row["sequence_number"] + 1
-                value, reveal = segments.slot_value(self, sequence_key, slot)
-                if self.protocol.randomisation.is_adaptive:
-                    arm = self.protocol.arms[self._adaptive_arm(conn, strata, float.fromhex(value))]
-                else:
-                    arm = value
-                record.update(
-                    sequence_number=sequence_number,
-                    sequence_key=sequence_key,
-                    slot=slot,
-                    arm=arm,
-                    value=value,
-                    reveal=reveal,
-                )
-                head_updates = {"sequence_number": sequence_number, "last_randomised_at": when}
-            entry = audit.append(
-                conn,
-                head_row,
-                key=key,
-                at=now_utc(),
-                actor=by,
-                action="enrolment",
-                payload=record,
-                head_updates=head_updates,
-            )
-            receipt = audit.receipt_for(entry.hash)
-            conn.execute(insert(store.referrals).values(**referral_row(record), receipt=receipt, audit_seq=entry.seq))
-            if personal_row is not None:
-                retention.store_row(conn, entry.seq, referral_id, personal_row)
-        return EnrolmentResult(
-            record["status"],
-            referral_id,
-            arm=record["arm"],
-            sequence_number=record["sequence_number"],
-            receipt=receipt,
-            reasons=tuple(reasons),
-            randomised_on=when if not reasons else None,
-            strata=strata,
-            site_sequence_number=site_number,
-        )
+        return enrol(self, referral_id, strata=strata, answers=answers, by=by, at=at, site_stratum=site_stratum,
+                     personal=personal)
 
     def amend(self, amendment, *, by: str, reason: str, at: datetime | str | None = None, seed: int | None = None):
         """Amend the protocol by appending a sealed segment. See :func:`rjtrial.registry.amend.amend`."""
@@ -550,7 +421,7 @@ class Registry:
             .where(store.referrals.c.sequence_number.is_not(None))
             .group_by(store.referrals.c.strata)
         ).all()
-        if site_stratum not in self.protocol.strata:
+        if site_stratum is None or site_stratum not in self.protocol.strata:
             return sum(int(r.n) for r in rows)
         site = strata.get(site_stratum)
         return sum(int(r.n) for r in rows if json.loads(r.strata).get(site_stratum) == site)

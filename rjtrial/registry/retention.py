@@ -55,6 +55,7 @@ _FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 def digest(salt: str, fields: Mapping[str, str]) -> str:
+    """The salted SHA-256 of personal fields that the audit log holds in their place."""
     return sha256_hex("rjtrial-personal-v1", salt, canonical_json(dict(fields)))
 
 
@@ -182,7 +183,7 @@ def personal_data(registry, referral_ids=None, *, by: str):
             continue
         fields = {} if r["fields"] is None else json.loads(r["fields"])
         records.append({"referral_id": r["referral_id"], "audit_seq": seq, "erased": r["fields"] is None, **fields})
-    access.record(registry, "personal data", by=by, referrals=None if referral_ids is None else sorted(wanted))
+    access.record(registry, "personal data", by=by, referrals=None if wanted is None else sorted(wanted))
     return pd.DataFrame.from_records(records, columns=None if records else ["referral_id", "audit_seq", "erased"])
 
 

@@ -50,7 +50,10 @@ class OpenedSegment:
         return span is not None and span[0] <= slot < span[1]
 
     def value(self, key: str, slot: int, arms: tuple[str, ...]) -> str:
-        start = self.span(key)[0]
+        span = self.span(key)
+        if span is None:
+            raise RegistryError(f"amendment segment {self.number} sealed no slots of sequence {key!r}")
+        start = span[0]
         if self.draws is not None:
             return float(self.draws[slot - start]).hex()
         return arms[self.sequences[key][slot - start]]

@@ -212,8 +212,56 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
     protocol = registry.initial_protocol
     key = registry._key
     receipts = [r for r in receipts]
-    checked = {"commitment_checked": expected_commitment is not None, "receipts_checked": len(receipts)}
-    problems: list[str] = []
+    checked: dict[str, Any] = {"commitment_checked": expected_commitment is not None, "receipts_checked": len(receipts)}
+    rows = _read(registry)
+    # 1. the trial row and its commitment
+    if len(rows.trial) != 1:
+        problems = [f"table {store.trial.name}: expected one trial row, found {len(rows.trial)}"]
+        return _result(problems, "", rows.audit, rows.referrals, key, 0, checked)
+    trial_row = rows.trial[0]
+    commitment = trial_row["commitment"]
+    problems = _trial_checks(registry, trial_row, rows.slots, key)
+    slot_commitments = {(k, s): c for k, s, c in rows.slots}
+    # 2. the chain, its signatures and its head
+    entries, chain_problems = _chain_checks(rows, trial_row, key)
+    problems += chain_problems
+    # 3-5. every entry against the protocol, the tables and the clock
+    records = _Records(protocol, slot_commitments, rows.referrals, rows.events, commitment)
+    for entry in entries:
+        records.check(entry)
+    problems += records.problems
+    problems += records.leftovers()
+    problems += blinding.check_entries(entries, protocol, key=key)
+    problems += retention.check(entries, rows.personal)
+    problems += _commitment_slot_and_head_checks(records, protocol, slot_commitments, rows.head, commitment,
+                                                 expected_commitment)
+    problems += _receipt_checks(entries, receipts)
+    # with the key: the slot commitments are those of the sealed schedule; an unseal stays
+    if key is not None:
+        problems += _keyed_checks(registry, trial_row, slot_commitments, {e.seq: e for e in entries})
+        problems += _keyed_segment_checks(registry, records.amendment_records, slot_commitments)
+    checked["amendments"] = len(records.amendment_records)
+    # the service's accounts: the tables must be the replay of the account entries of the log
+    problems += accounts.check(rows.audit, rows.users, rows.tokens, key_checked=key is not None)
+    return _result(problems, commitment, rows.audit, rows.referrals, key, records.randomised, checked)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Every table of the store, read in one transaction."""
+
+    trial: list
+    slots: list
+    audit: list
+    referrals: dict
+    events: dict
+    head: list
+    users: list
+    tokens: list
+    personal: Any
+
+
+def _read(registry) -> _Rows:
     with store.read_transaction(registry._engine) as conn:
         trial_rows = conn.execute(select(store.trial)).mappings().all()
         slot_rows = [tuple(r) for r in conn.execute(select(store.slots.c.sequence_key, store.slots.c.slot, store.slots.c.commitment))]
@@ -223,54 +271,52 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
         head_rows = conn.execute(select(store.head)).mappings().all()
         user_rows, token_rows = accounts.read_rows(conn)  # the service's accounts (registry.accounts)
         personal_rows = retention.read_rows(conn)
+    return _Rows(list(trial_rows), slot_rows, list(audit_rows), referral_rows, event_rows, list(head_rows),
+                 list(user_rows), list(token_rows), personal_rows)
 
-    # 1. the trial row and its commitment
-    if len(trial_rows) != 1:
-        problems.append(f"table {store.trial.name}: expected one trial row, found {len(trial_rows)}")
-        return _result(problems, "", audit_rows, referral_rows, key, 0, checked)
-    trial_row = trial_rows[0]
-    commitment = trial_row["commitment"]
-    public_key = trial_row["audit_public_key"]
-    recomputed = recompute_commitment(registry, trial_row, slot_rows)
-    if recomputed != commitment:
+
+def _trial_checks(registry, trial_row, slot_rows, key) -> list[str]:
+    """Step 1: the commitment recomputed from the trial row and the slots; the audit key's origin."""
+    problems = []
+    if recompute_commitment(registry, trial_row, slot_rows) != trial_row["commitment"]:
         problems.append(
             f"table {store.trial.name}: the commitment does not match the protocol, sealed sequence, slot commitments "
             "and audit public key (trial row or rj_slots edited)"
         )
-    if key is not None and public_key != seal.public_key(key):
+    if key is not None and trial_row["audit_public_key"] != seal.public_key(key):
         problems.append(
             f"table {store.trial.name}: the audit public key is not the one derived from the trial key (replaced)"
         )
-    slot_commitments = {(k, s): c for k, s, c in slot_rows}
+    return problems
 
-    # 2. the chain, its signatures and its head
-    entries, chain_problems = audit.check_chain(audit_rows, key=key, public_key=public_key)
-    problems += chain_problems
+
+def _chain_checks(rows: _Rows, trial_row, key):
+    """Step 2: the hash chain and its signatures, its first entry, and the head pointing at its end."""
+    public_key = trial_row["audit_public_key"]
+    entries, problems = audit.check_chain(rows.audit, key=key, public_key=public_key)
     if not entries or entries[0].action != "init":
         problems.append("audit log entry 1: missing or not the initialisation entry")
-    elif entries[0].payload.get("commitment") != commitment:
+    elif entries[0].payload.get("commitment") != trial_row["commitment"]:
         problems.append("audit log entry 1 (init): logs a different commitment from the trial row's")
     elif entries[0].payload.get("audit_public_key") != public_key:
         problems.append("audit log entry 1 (init): logs a different audit public key from the trial row's")
-    if len(head_rows) != 1:
-        problems.append(f"table {store.head.name}: expected one row, found {len(head_rows)}")
+    if len(rows.head) != 1:
+        problems.append(f"table {store.head.name}: expected one row, found {len(rows.head)}")
     elif entries:
-        head_row = head_rows[0]
+        head_row = rows.head[0]
         if head_row["audit_seq"] != entries[-1].seq or head_row["audit_hash"] != entries[-1].hash:
             problems.append(
                 f"table {store.head.name}: points at audit entry {head_row['audit_seq']}, but the log ends at "
                 f"entry {entries[-1].seq} (entries deleted or appended)"
             )
+    return entries, problems
 
-    # 3-5. every entry against the protocol, the tables and the clock
-    records = _Records(protocol, slot_commitments, referral_rows, event_rows, commitment)
-    for entry in entries:
-        records.check(entry)
-    problems += records.problems
-    problems += records.leftovers()
-    problems += blinding.check_entries(entries, protocol, key=key)
-    problems += retention.check(entries, personal_rows)
-    # the published commitment: the trial's, or an amendment's (which chains to every one before it)
+
+def _commitment_slot_and_head_checks(records, protocol, slot_commitments, head_rows, commitment,
+                                     expected_commitment) -> list[str]:
+    """The published commitment (the trial's or an amendment's), no unsealed slot, and the head's
+    counters equal to what the log replayed."""
+    problems = []
     if expected_commitment is not None and expected_commitment.strip().lower() not in records.chain_commitments:
         problems.append(
             f"table {store.trial.name}: stored commitment {commitment} differs from the published {expected_commitment}"
@@ -284,26 +330,31 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
             f"table {store.slots.name}: slot {extra[0][1]} of sequence {extra[0][0]!r} belongs to no sealed schedule "
             f"or amendment segment (inserted{f'; {len(extra)} such slots' if len(extra) > 1 else ''})"
         )
-    if len(head_rows) == 1:
-        head = head_rows[0]
-        if head["sequence_number"] != records.sequence_number:
-            problems.append(
-                f"table {store.head.name}: next sequence number follows {head['sequence_number']}, "
-                f"but the log randomised {records.sequence_number}"
-            )
-        if head["last_randomised_at"] != records.last_logged_at:
-            problems.append(
-                f"table {store.head.name}: last_randomised_at is {head['last_randomised_at'] or 'empty'}, "
-                f"but the last randomisation logged was at {records.last_logged_at or 'none'}"
-            )
-        unsealed = bool(records.unseals)
-        if bool(head["closed"]) != unsealed:
-            problems.append(
-                f"table {store.head.name}: enrolment is marked {'closed' if head['closed'] else 'open'}, "
-                f"but the log {'has' if unsealed else 'has no'} unseal entry"
-            )
+    if len(head_rows) != 1:
+        return problems
+    head = head_rows[0]
+    if head["sequence_number"] != records.sequence_number:
+        problems.append(
+            f"table {store.head.name}: next sequence number follows {head['sequence_number']}, "
+            f"but the log randomised {records.sequence_number}"
+        )
+    if head["last_randomised_at"] != records.last_logged_at:
+        problems.append(
+            f"table {store.head.name}: last_randomised_at is {head['last_randomised_at'] or 'empty'}, "
+            f"but the last randomisation logged was at {records.last_logged_at or 'none'}"
+        )
+    unsealed = bool(records.unseals)
+    if bool(head["closed"]) != unsealed:
+        problems.append(
+            f"table {store.head.name}: enrolment is marked {'closed' if head['closed'] else 'open'}, "
+            f"but the log {'has' if unsealed else 'has no'} unseal entry"
+        )
+    return problems
 
-    # receipts handed out are external anchors: each must still be in the log
+
+def _receipt_checks(entries, receipts) -> list[str]:
+    """Receipts handed out are external anchors: each must still be in the log."""
+    problems = []
     logged = {audit.receipt_for(e.hash) for e in entries if e.action == "enrolment"}
     restored = {r: e.seq for e in entries if e.action == "data_access" and e.payload.get("what") == "restore"
                 for r in ((e.payload.get("detail") or {}).get("missing_receipts") or [])}
@@ -318,15 +369,7 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
                 )
             else:
                 problems.append(f"{name}: no enrolment in the audit log has it (enrolment deleted or log rewritten)")
-
-    # with the key: the slot commitments are those of the sealed schedule; an unseal stays
-    if key is not None:
-        problems += _keyed_checks(registry, trial_row, slot_commitments, {e.seq: e for e in entries})
-        problems += _keyed_segment_checks(registry, records.amendment_records, slot_commitments)
-    checked["amendments"] = len(records.amendment_records)
-    # the service's accounts: the tables must be the replay of the account entries of the log
-    problems += accounts.check(audit_rows, user_rows, token_rows, key_checked=key is not None)
-    return _result(problems, commitment, audit_rows, referral_rows, key, records.randomised, checked)
+    return problems
 
 
 def _keyed_segment_checks(registry, amendment_records, slot_commitments) -> list[str]:

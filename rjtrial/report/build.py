@@ -45,7 +45,7 @@ def _shown_location(db) -> str:
             return make_url(text).render_as_string(hide_password=True)
         except Exception:  # noqa: BLE001 - an unparsable URL was already refused by Registry.open
             return text.split("://", 1)[0] + "://..."
-    return _relative(text)
+    return _relative(text) or text
 
 
 def _relative(path) -> str | None:

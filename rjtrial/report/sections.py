@@ -10,7 +10,7 @@ standardised differences.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ def design(registry, verification) -> dict:
 
 
 #: The complier section of a blinded report: whether a conference was held shows which group is the programme's.
-WITHHELD_COMPLIANCE = {"rows": [], "note": None, "withheld": (
+WITHHELD_COMPLIANCE: dict[str, Any] = {"rows": [], "note": None, "withheld": (
     "withheld while the analysis is blinded: whether a conference was held shows which group is the programme's")}
 
 
@@ -138,7 +138,7 @@ def baseline(followup: pd.DataFrame, arms: Sequence[str], strata: Sequence[str])
     """
     control, treatment = arms[0], arms[-1]
     by_arm = {arm: followup[followup["arm"] == arm] for arm in arms}
-    rows = [{"label": "n", "kind": "count", "values": {arm: f"{len(by_arm[arm])}" for arm in arms}, "smd": None}]
+    rows: list[dict[str, Any]] = [{"label": "n", "kind": "count", "values": {arm: f"{len(by_arm[arm])}" for arm in arms}, "smd": None}]
     for name in baseline_variables(followup, strata):
         column = followup[name]
         missing = {arm: int(by_arm[arm][name].isna().sum()) for arm in arms}
@@ -191,7 +191,7 @@ def primary(data: pd.DataFrame, arms: Sequence[str], *, alpha: float, tau: float
     curve_data = data.assign(arm=pd.Categorical(data["arm"], categories=[results.control, results.treatment]))
     km = survival.kaplan_meier(curve_data, time="time_at_risk", event="reoffended", group="arm", alpha=alpha)
     longest = float(data["time_at_risk"].max())
-    times = [t for t in AT_RISK_TIMES if t <= longest] or [0.0]
+    times: list[float] = [t for t in AT_RISK_TIMES if t <= longest] or [0.0]
     medians = km.median().set_index("group")
     rates = results.rate_ratio.rates_frame().set_index("group")
     rmst = results.rmst.table.set_index("group")
@@ -333,7 +333,7 @@ def victim_outcomes(victims: pd.DataFrame, arms: Sequence[str], *, alpha: float,
     from rjtrial import victims as v
 
     control = arms[0]
-    out = {"n": {arm: int((victims["arm"] == arm).sum()) for arm in arms}, "binary": [], "ancova": None,
+    out: dict[str, Any] = {"n": {arm: int((victims["arm"] == arm).sum()) for arm in arms}, "binary": [], "ancova": None,
            "offenders": int(victims["id"].nunique())}
     labels = {"satisfied": "satisfied with how the case was dealt with", "would_recommend": "would recommend RJ"}
     for column, label in labels.items():
@@ -350,9 +350,9 @@ def victim_outcomes(victims: pd.DataFrame, arms: Sequence[str], *, alpha: float,
                               "result": result, "proportions": result.proportions_frame().set_index("group")})
         if "ies_r_baseline" in victims.columns:
             both = scored.dropna(subset=["ies_r_baseline"])
-            result = v.ancova(both, outcome="ies_r_followup", baseline="ies_r_baseline", group="arm", control=control,
-                              alpha=alpha)
-            out["ancova"] = {"result": result, "means": result.means_frame().set_index("group")}
+            fit = v.ancova(both, outcome="ies_r_followup", baseline="ies_r_baseline", group="arm", control=control,
+                           alpha=alpha)
+            out["ancova"] = {"result": fit, "means": fit.means_frame().set_index("group")}
     return out
 
 

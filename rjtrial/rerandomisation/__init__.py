@@ -109,8 +109,10 @@ class RerandomisationResult:
     asymptotic_method : str or None
     null_distribution : numpy.ndarray
         The statistic under each re-randomisation (``reps`` values).
-    seed : int
-        The entropy of the root ``SeedSequence``: ``rng=seed`` reproduces the result.
+    seed : int or tuple of int
+        The entropy of the root ``SeedSequence``: ``rng=seed`` reproduces the result (a
+        tuple when the SeedSequence given was made from several integers: pass
+        ``rng=numpy.random.SeedSequence(seed)``).
     design : dict
         ``trial_id, method, strata`` (the factors the design balanced on), ``arms``,
         ``ratio``, ``n``, ``randomised_by_arm``.
@@ -125,7 +127,7 @@ class RerandomisationResult:
     extreme: int
     asymptotic_p_value: float | None
     asymptotic_method: str | None
-    seed: int
+    seed: int | tuple[int, ...]
     design: Mapping[str, Any]
     null_distribution: np.ndarray = field(compare=False, repr=False)
     alternative: str = "two-sided"
@@ -395,6 +397,16 @@ def _participants(participants: pd.DataFrame, protocol: Protocol) -> pd.DataFram
 
 
 # ------------------------------------------------------------------------------- tests
+def _entropy(root: np.random.SeedSequence) -> int | tuple[int, ...]:
+    """The root's entropy as plain integers (numpy allows an int or a sequence of them)."""
+    entropy = root.entropy
+    if isinstance(entropy, (int, np.integer)):
+        return int(entropy)
+    if entropy is None:  # pragma: no cover - numpy fills in fresh entropy when none is given
+        raise ValueError("the root SeedSequence has no entropy")
+    return tuple(int(e) for e in entropy)
+
+
 def _null_chunk(design: _Design, stat: _Statistic, root: np.random.SeedSequence, chunk: int, size: int) -> np.ndarray:
     return stat(_allocate_chunk(design, root, chunk, size))
 
@@ -484,7 +496,7 @@ def _test(
         extreme=extreme,
         asymptotic_p_value=asymptotic,
         asymptotic_method=method,
-        seed=int(root.entropy) if isinstance(root.entropy, (int, np.integer)) else root.entropy,
+        seed=_entropy(root),
         design=design_record,
         null_distribution=null,
     )

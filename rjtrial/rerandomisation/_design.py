@@ -87,14 +87,14 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
     uniforms = np.array([_cohort_generator(child, spawned=not spec.is_adaptive).random(n) for child in children])
     uniforms = uniforms.reshape(size, n)
     if spec.method == "biased_coin":
-        return vectorised.biased_coin_paths(protocol.ratio, spec.probability, uniforms).astype(np.int8)
+        return vectorised.biased_coin_paths(protocol.ratio, spec.favoured_probability, uniforms).astype(np.int8)
     if spec.method == "minimisation":
         return minimisation_kernel()(
             design.levels[None],  # one cohort's levels for every row
             max(len(protocol.strata[f]) for f in spec.factors),
             np.asarray(protocol.ratio, dtype=float),
             np.asarray(spec.weights, dtype=float),
-            float(spec.probability),
+            spec.favoured_probability,
             spec.imbalance == "variance",
             uniforms,
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping, TypedDict
 
 import numpy as np
 from scipy import special
@@ -84,6 +84,14 @@ def _truncated_normal_from(u, mean, sd, low, high):
     return mean + sd * special.ndtri(a + (b - a) * u)
 
 
+class _Attributes(TypedDict):
+    site: np.ndarray
+    offence: np.ndarray
+    age: np.ndarray
+    male: np.ndarray
+    strata: dict[str, np.ndarray]
+
+
 def _sites(sc, u: np.ndarray, elapsed: np.ndarray | None) -> np.ndarray:
     """Each referral's site from its uniform: the scenario's shares, renormalised over the sites
     referring by then when some join late (``referrals.joins``, months after the first referral)."""
@@ -101,17 +109,15 @@ def _sites(sc, u: np.ndarray, elapsed: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _attributes(sc, u: np.ndarray, elapsed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _attributes(sc, u: np.ndarray, elapsed: np.ndarray | None = None) -> _Attributes:
     """Site, index offence type, age, sex and shares-strata from a block of uniforms ``(..., K)``;
     ``elapsed`` (days since the trial's first referral, shape ``u.shape[:-1]``) for late sites."""
     o = sc.offenders
     age = np.floor(_truncated_normal_from(u[..., 2], o.age_mean, o.age_sd, o.age_min, o.age_max)).astype(np.int64)
-    out = {
-        "site": _sites(sc, u[..., 0], elapsed),
-        "offence": _inverse_cdf(sc.referrals.offence_mix.values(), u[..., 1]),
-        "age": np.minimum(age, int(math.ceil(o.age_max)) - 1),
-        "male": u[..., 3] < o.male,
-    }
+    site = _sites(sc, u[..., 0], elapsed)
+    offence = _inverse_cdf(sc.referrals.offence_mix.values(), u[..., 1])
+    age = np.minimum(age, int(math.ceil(o.age_max)) - 1)
+    male = u[..., 3] < o.male
     strata = {}
     column = 4
     for name, src in sc.strata.items():
@@ -120,15 +126,15 @@ def _attributes(sc, u: np.ndarray, elapsed: np.ndarray | None = None) -> dict[st
             strata[name] = _inverse_cdf([src.shares[lvl] for lvl in levels], u[..., column])
             column += 1
         elif src.source == "age":
-            strata[name] = np.searchsorted(np.asarray(src.breaks), out["age"], side="right")
+            strata[name] = np.searchsorted(np.asarray(src.breaks), age, side="right")
         else:
             values = {"site": list(sc.referrals.sites), "offence_type": list(sc.referrals.offence_mix),
                       "sex": list(SEXES)}[src.source]
             lookup = np.array([levels.index(src.map[v]) for v in values])
-            codes = {"site": out["site"], "offence_type": out["offence"], "sex": out["male"].astype(np.int64)}[src.source]
+            codes = {"site": site, "offence_type": offence, "sex": male.astype(np.int64)}[src.source]
             strata[name] = lookup[codes]
-    out["strata"] = {name: strata[name] for name in sc.protocol.strata}
-    return out
+    return {"site": site, "offence": offence, "age": age, "male": male,
+            "strata": {name: strata[name] for name in sc.protocol.strata}}
 
 
 def _uniform_columns(sc) -> int:
@@ -161,7 +167,7 @@ def draw_people(sc, n: int, replicates: int, streams: Streams) -> People:
                   **attributes)
 
 
-def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, np.ndarray]:
+def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, Any]:
     """The ineligible referrals of one trial (``R = 1``) that arrived before its last randomised one.
 
     Returns ``arrival``, the attributes (``site, offence, age, male, strata``) and
@@ -185,8 +191,8 @@ def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, np.n
     points = np.concatenate([[first], first + np.cumsum(np.concatenate(gaps))]) if gaps else np.empty(0)
     arrival = points[points <= end]
     m = arrival.size
-    out = _attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))),
-                      arrival - min(float(people.arrival[0, 0]), first))
+    out: dict[str, Any] = dict(_attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))),
+                                           arrival - min(float(people.arrival[0, 0]), first)))
     out["arrival"] = arrival
     gen = streams("referrals_ineligible", 2)
     questions = sc.protocol.eligibility

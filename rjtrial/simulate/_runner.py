@@ -17,11 +17,14 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
 from rjtrial.errors import RjtrialError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = ["ANALYSES", "Runner", "run_batch"]
 
@@ -79,16 +82,16 @@ def fit(batch: Mapping[str, np.ndarray], analysis: str, threads: int | None) -> 
     event = np.ascontiguousarray(batch["event"].T)
     treatment = np.ascontiguousarray(batch["treatment"].T)
     if analysis == "cox":
-        res = cox_batch(time_at_risk, event, treatment, ties="efron", threads=threads)
-        return {"estimate": res.estimate, "std_error": res.std_error, "p_value": res.p_value,
-                "events": res.events.astype(float), "converged": res.converged}
+        hazards = cox_batch(time_at_risk, event, treatment, ties="efron", threads=threads)
+        return {"estimate": hazards.estimate, "std_error": hazards.std_error, "p_value": hazards.p_value,
+                "events": hazards.events.astype(float), "converged": hazards.converged}
     if analysis == "logrank":
-        res = logrank_batch(time_at_risk, event, treatment, threads=threads)
+        test = logrank_batch(time_at_risk, event, treatment, threads=threads)
         with np.errstate(divide="ignore", invalid="ignore"):
-            estimate = (res.observed - res.expected) / res.variance  # Peto's log hazard ratio of the treated arm
-            std_error = 1.0 / np.sqrt(res.variance)
-        return {"estimate": estimate, "std_error": std_error, "p_value": res.p_value,
-                "events": res.events.astype(float), "converged": np.isfinite(res.p_value)}
+            estimate = (test.observed - test.expected) / test.variance  # Peto's log hazard ratio of the treated arm
+            std_error = 1.0 / np.sqrt(test.variance)
+        return {"estimate": estimate, "std_error": std_error, "p_value": test.p_value,
+                "events": test.events.astype(float), "converged": np.isfinite(test.p_value)}
     exposure = np.ascontiguousarray(batch["exposure_days"].T)
     count = np.ascontiguousarray(batch["reoffences"].T)
     keep = exposure > 0  # participants with some street time
@@ -140,10 +143,10 @@ class Runner:
         self.scheduler = scheduler
         self.progress = progress
         self.unit = unit
-        self._pool = None
-        self._client = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Any = None  # a distributed.Client (dask is imported only when used)
         self._own_client = False
-        self._bar = None
+        self._bar: tqdm[Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Runner":
@@ -177,10 +180,22 @@ class Runner:
             from tqdm import tqdm
 
             self._bar = tqdm(total=0, unit=self.unit, desc="power", file=sys.stderr, dynamic_ncols=True)
-        self._bar.total += int(trials)
+        bar = self._bar
+        bar.total = (bar.total or 0) + int(trials)  # made with total=0
         if description:
-            self._bar.set_description_str(description)
-        self._bar.refresh()
+            bar.set_description_str(description)
+        bar.refresh()
+
+    def _advance(self, trials: int) -> None:
+        """Count ``trials`` done; the last batch is drawn once, by ``close()`` (an ``update``
+        to the total and then ``close`` would print the 100% line twice in a log)."""
+        bar = self._bar
+        if bar is None:  # no progress bar shown
+            return
+        if bar.n + trials >= (bar.total or 0):  # the bar is made with total=0, then grown by expect()
+            bar.n += trials
+        else:
+            bar.update(trials)
 
     # ------------------------------------------------------------------ running
     def run(self, tasks: list[dict]) -> list[dict]:
@@ -188,7 +203,7 @@ class Runner:
         results = []
         for result in self._results(tasks):
             if self._bar is not None:
-                self._bar.update(len(result["p_value"]))
+                self._advance(len(result["p_value"]))
             results.append(result)
         position = {t["key"]: i for i, t in enumerate(tasks)}  # keys are tuples of ints
         return sorted(results, key=lambda r: position[r["key"]])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TypeVar, cast
 
 from rjtrial.errors import ProtocolError
 from rjtrial.protocol import Protocol
@@ -19,6 +19,18 @@ from rjtrial.simulate._sections import (
     Custody, Distribution, Extraction, IndexOffence, Offenders, Referrals, Reoffending, StratumSource, Treatment,
     Victims,
 )
+
+
+_T = TypeVar("_T")
+
+
+def _pending(value: _T | None) -> _T:
+    """A value read for a section object, typed as the object needs it.
+
+    A required value a :class:`_Section` reads is None only where it has recorded a problem,
+    and :func:`build` then returns None: the objects holding such a None are never used.
+    """
+    return cast(_T, value)
 
 
 class _Section:
@@ -179,12 +191,54 @@ def _joins(ref: _Section, sites) -> dict[str, float]:
 
 def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict | None:
     """The fields of a :class:`~rjtrial.simulate.scenario.Scenario` (``source`` aside), or None
-    when ``problems`` (appended to) is not empty."""
+    when ``problems`` (appended to) is not empty. One step per section, in the file's order."""
     for key in data:
         if key not in PARAMETER_SECTIONS + _STRUCTURAL:
             problems.append(f"{key}: unknown section (expected: {', '.join(_STRUCTURAL + PARAMETER_SECTIONS)})")
     provenance: dict[str, str] = {}
+    sid, name, description, sources = _head(data, problems)
+    protocol = _protocol(data, problems, base_dir)
+    ref = _Section(data, "referrals", problems)
+    referrals = _referrals(ref, problems, provenance)
+    eligibility = _eligibility(data, problems, provenance, protocol)
+    treat = _Section(data, "treatment", problems)
+    treatment = Treatment(treat.probability("conference_held"), _pending(
+        treat.distribution("days_to_conference", default={"distribution": "fixed", "value": 0})))
+    treat.finish(provenance=provenance)
+    offenders = _offenders(data, problems, provenance)
+    index_offence = _index_offence(data, problems, provenance, list(protocol.arms) if protocol is not None else [])
+    reoffending = _reoffending(data, problems, provenance, referrals)
+    custody = _custody(data, problems, provenance, referrals, reoffending)
+    con = _Section(data, "conviction", problems)
+    conviction = Conviction(con.probability("never_convicted"), _pending(con.distribution("lag_days")))
+    con.finish(provenance=provenance)
+    cen = _Section(data, "censoring", problems)
+    censoring = Censoring(cen.number("annual_rate", low=0))
+    cen.finish(provenance=provenance)
+    extraction = _extraction(data, problems, provenance, today, has_start="start" in ref.table)
+    ana = _Section(data, "analysis", problems, required=False)
+    analysis = Analysis(
+        ana.number("window_days", low=1, integer=True, default=730, required=False),
+        ana.number("conviction_lag_days", low=0, integer=True, default=183, required=False),
+        ana.number("prior_window_days", low=0, integer=True, default=730, required=False),
+    )
+    ana.finish(provenance=provenance)
+    victims = _victims(data, problems, provenance)
+    costs = _costs(data, problems, provenance)
+    strata = _strata(data, problems, protocol, referrals.sites, referrals.offence_mix)
+    if problems:
+        return None
+    return dict(
+        id=sid, name=name, description=description, sources=tuple(sources), protocol=protocol, strata=strata,
+        referrals=referrals, eligibility=eligibility,
+        treatment=treatment, offenders=offenders, index_offence=index_offence, reoffending=reoffending,
+        custody=custody, conviction=conviction, censoring=censoring, extraction=extraction, analysis=analysis,
+        victims=victims, costs=costs, provenance=provenance, data=data,
+    )
 
+
+def _head(data: dict, problems: list[str]):
+    """``[scenario]``: id, name, description and sources."""
     head = _Section(data, "scenario", problems)
     sid = head.get("id")
     if sid is not None and (not isinstance(sid, str) or not sid.strip()):
@@ -197,10 +251,11 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         problems.append(f"scenario.sources: must be a list of citations, got {sources!r}")
         sources = []
     head.finish()
+    return sid, name, description, sources
 
-    protocol = _protocol(data, problems, base_dir)
 
-    ref = _Section(data, "referrals", problems)
+def _referrals(ref: _Section, problems: list[str], provenance: dict[str, str]) -> Referrals:
+    """``[referrals]``: how many, how fast, from which sites, for which offences, and late sites."""
     randomised = ref.number("randomised", low=1, integer=True)
     rate = ref.number("rate_per_month", low=0, low_open=True)
     sites = ref.shares("sites")
@@ -208,11 +263,14 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
     start = _date(ref, "start", required=False)
     joins = _joins(ref, sites)
     ref.finish(provenance=provenance)
-    for types in (offence_mix or {},):
-        for t in types:
-            if not _identifier(t) or t == "offences":
-                problems.append(f"referrals.offence_mix: offence type {t!r} must be letters, digits or '_' (and not 'offences')")
+    for t in offence_mix or {}:
+        if not _identifier(t) or t == "offences":
+            problems.append(f"referrals.offence_mix: offence type {t!r} must be letters, digits or '_' (and not 'offences')")
+    return Referrals(randomised, rate, _pending(sites), _pending(offence_mix), start, joins)
 
+
+def _eligibility(data: dict, problems: list[str], provenance: dict[str, str], protocol) -> dict[str, float]:
+    """``[eligibility]``: the probability of an eligible answer to each of the protocol's questions."""
     elig = _Section(data, "eligibility", problems, required=bool(protocol and protocol.eligibility))
     eligibility = {}
     for q in (protocol.eligibility if protocol else ()):
@@ -221,12 +279,11 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
             eligibility[q.id] = p
     if protocol is not None:
         elig.finish(provenance=provenance)
+    return eligibility
 
-    treat = _Section(data, "treatment", problems)
-    treatment = Treatment(treat.probability("conference_held"),
-                          treat.distribution("days_to_conference", default={"distribution": "fixed", "value": 0}))
-    treat.finish(provenance=provenance)
 
+def _offenders(data: dict, problems: list[str], provenance: dict[str, str]) -> Offenders:
+    """``[offenders]``: age and sex."""
     off = _Section(data, "offenders", problems)
     offenders = Offenders(
         off.number("age_mean", low=0), off.number("age_sd", low=0, low_open=True),
@@ -235,9 +292,12 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
     if None not in (offenders.age_min, offenders.age_max) and offenders.age_min >= offenders.age_max:
         problems.append("offenders.age_max: must exceed offenders.age_min")
     off.finish(provenance=provenance)
+    return offenders
 
+
+def _index_offence(data: dict, problems: list[str], provenance: dict[str, str], arms: list[str]) -> IndexOffence:
+    """``[index_offence]``: when it was, whether convicted (overall or per arm), custody after it."""
     idx = _Section(data, "index_offence", problems)
-    arms = list(protocol.arms) if protocol is not None else []
     convicted_value = idx.get("convicted")
     if isinstance(convicted_value, Mapping):
         convicted = {}
@@ -254,11 +314,15 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         p = idx.probability("convicted")
         convicted = {arm: p for arm in arms} if p is not None else {}
     index_offence = IndexOffence(
-        idx.distribution("days_before_assignment"), convicted,
-        idx.distribution("sentence_days_after_assignment"), idx.probability("custody"),
+        _pending(idx.distribution("days_before_assignment")), convicted,
+        _pending(idx.distribution("sentence_days_after_assignment")), idx.probability("custody"),
     )
     idx.finish(provenance=provenance)
+    return index_offence
 
+
+def _reoffending(data: dict, problems: list[str], provenance: dict[str, str], referrals: Referrals) -> Reoffending:
+    """``[reoffending]``: the rate model, frailty, the treatment effect and the mix of reoffences."""
     reo = _Section(data, "reoffending", problems)
     reoffending = Reoffending(
         annual_rate=reo.number("annual_rate", low=0, low_open=True),
@@ -269,22 +333,29 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         log_rate_by_site=reo.coefficients("log_rate_by_site"),
         frailty_variance=reo.number("frailty_variance", low=0),
         hazard_ratio_treated=reo.number("hazard_ratio_treated", low=0, low_open=True),
-        offence_mix=reo.shares("offence_mix"),
+        offence_mix=_pending(reo.shares("offence_mix")),
     )
     reo.finish(provenance=provenance)
     for t in (reoffending.offence_mix or {}):
         if not _identifier(t) or t == "offences":
             problems.append(f"reoffending.offence_mix: offence type {t!r} must be letters, digits or '_' (and not 'offences')")
-    if offence_mix is not None:
-        unknown = [t for t in reoffending.log_rate_by_offence if t not in offence_mix]
+    if referrals.offence_mix is not None:
+        unknown = [t for t in reoffending.log_rate_by_offence if t not in referrals.offence_mix]
         if unknown:
-            problems.append(f"reoffending.log_rate_by_offence: {unknown} are not index offence types ({', '.join(offence_mix)})")
-    if sites is not None:
-        unknown = [s for s in reoffending.log_rate_by_site if s not in sites]
+            problems.append(f"reoffending.log_rate_by_offence: {unknown} are not index offence types "
+                            f"({', '.join(referrals.offence_mix)})")
+    if referrals.sites is not None:
+        unknown = [s for s in reoffending.log_rate_by_site if s not in referrals.sites]
         if unknown:
-            problems.append(f"reoffending.log_rate_by_site: {unknown} are not sites ({', '.join(sites)})")
+            problems.append(f"reoffending.log_rate_by_site: {unknown} are not sites ({', '.join(referrals.sites)})")
+    return reoffending
 
-    all_types = list(offence_mix or {}) + [t for t in (reoffending.offence_mix or {}) if t not in (offence_mix or {})]
+
+def _custody(data: dict, problems: list[str], provenance: dict[str, str], referrals: Referrals,
+             reoffending: Reoffending) -> Custody:
+    """``[custody]``: the probability of custody after a conviction (overall or per offence type), its length."""
+    index_types = referrals.offence_mix or {}
+    all_types = list(index_types) + [t for t in (reoffending.offence_mix or {}) if t not in index_types]
     cus = _Section(data, "custody", problems)
     prob = cus.get("probability")
     custody_prob: dict[str, float] = {}
@@ -301,17 +372,13 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
     else:
         p = cus.probability("probability")
         custody_prob = {t: p for t in all_types} if p is not None else {}
-    custody = Custody(custody_prob, cus.distribution("length_days"))
+    custody = Custody(custody_prob, _pending(cus.distribution("length_days")))
     cus.finish(provenance=provenance)
+    return custody
 
-    con = _Section(data, "conviction", problems)
-    conviction = Conviction(con.probability("never_convicted"), con.distribution("lag_days"))
-    con.finish(provenance=provenance)
 
-    cen = _Section(data, "censoring", problems)
-    censoring = Censoring(cen.number("annual_rate", low=0))
-    cen.finish(provenance=provenance)
-
+def _extraction(data: dict, problems: list[str], provenance: dict[str, str], today, *, has_start: bool) -> Extraction:
+    """``[extraction]``: when the records were extracted (never in the future), which count."""
     ext = _Section(data, "extraction", problems)
     extraction_date = _date(ext, "date")
     after = ext.number("days_after_last_assignment", low=0, integer=True, required=False)
@@ -320,22 +387,18 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         problems.append(f"extraction.include_unconvicted: must be true or false, got {include!r}")
     if extraction_date is not None and extraction_date > today:
         problems.append(f"extraction.date: {extraction_date} is in the future (the registry refuses future assignment times)")
-    has_after, has_start = "days_after_last_assignment" in ext.table, "start" in ref.table
+    has_after = "days_after_last_assignment" in ext.table
     if not has_after and not has_start:
         problems.append("extraction.days_after_last_assignment: give it, or referrals.start, to place the trial in time")
     elif has_after and has_start:
         problems.append("referrals.start: give either it or extraction.days_after_last_assignment, not both")
-    extraction = Extraction(extraction_date, after, bool(include))
+    extraction = Extraction(_pending(extraction_date), after, bool(include))
     ext.finish(provenance=provenance)
+    return extraction
 
-    ana = _Section(data, "analysis", problems, required=False)
-    analysis = Analysis(
-        ana.number("window_days", low=1, integer=True, default=730, required=False),
-        ana.number("conviction_lag_days", low=0, integer=True, default=183, required=False),
-        ana.number("prior_window_days", low=0, integer=True, default=730, required=False),
-    )
-    ana.finish(provenance=provenance)
 
+def _victims(data: dict, problems: list[str], provenance: dict[str, str]) -> Victims:
+    """``[victims]``: how many per offender, satisfaction, and post-traumatic stress (IES-R)."""
     vic = _Section(data, "victims", problems)
     victims = Victims(
         per_offender=vic.number("per_offender", low=0),
@@ -352,25 +415,18 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
         ies_r_risk_ratio_conference=vic.number("ies_r_risk_ratio_conference", low=0, low_open=True),
     )
     vic.finish(provenance=provenance)
+    return victims
 
+
+def _costs(data: dict, problems: list[str], provenance: dict[str, str]) -> Costs:
+    """``[costs]``: the currency and the cost of a conference held and of one assigned but not held."""
     cst = _Section(data, "costs", problems)
     currency = cst.get("currency")
     if currency is not None and (not isinstance(currency, str) or not currency.strip()):
         problems.append(f"costs.currency: must be a currency code such as 'GBP', got {currency!r}")
     costs = Costs(currency, cst.number("conference_held", low=0), cst.number("assigned_not_held", low=0))
     cst.finish(provenance=provenance)
-
-    strata = _strata(data, problems, protocol, sites, offence_mix)
-
-    if problems:
-        return None
-    return dict(
-        id=sid, name=name, description=description, sources=tuple(sources), protocol=protocol, strata=strata,
-        referrals=Referrals(randomised, rate, sites, offence_mix, start, joins), eligibility=eligibility,
-        treatment=treatment, offenders=offenders, index_offence=index_offence, reoffending=reoffending,
-        custody=custody, conviction=conviction, censoring=censoring, extraction=extraction, analysis=analysis,
-        victims=victims, costs=costs, provenance=provenance, data=data,
-    )
+    return costs
 
 
 def _identifier(text: str) -> bool:
@@ -408,7 +464,7 @@ def _protocol(data: dict, problems: list[str], base_dir: Path | None) -> Protoco
             path = Path(table["path"])
             if not path.is_absolute() and base_dir is not None:
                 path = (base_dir / path).resolve()
-                table["path"] = str(path)
+                data["protocol"] = {**table, "path": str(path)}  # the scenario's data records where it was
             protocol = Protocol.from_toml(path)
         else:
             protocol = Protocol.from_dict(table)

@@ -125,7 +125,7 @@ class SimulatedTrial:
         from rjtrial import followup
 
         plan = self.scenario.analysis
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "window_days": plan.window_days,
             "extraction_date": self.scenario.extraction.date,
             "conviction_lag_days": plan.conviction_lag_days,
@@ -285,6 +285,8 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
             reg.close()
         return SimulatedTrial(scenario, empty, participants, offences, custody, empty, empty, empty,
                               {"realised": realised})
+    if ref is None:  # pragma: no cover - only a lean trial without a registry has no referral stream
+        raise RuntimeError("no referral stream was drawn")
     eligible = ref["eligible"]
     ids = ref["id"][eligible]
     conference_delay = scenario.treatment.days_to_conference.sample(streams("conference_delay"), n)
@@ -347,6 +349,7 @@ def _referral_stream(sc: Scenario, people, streams: Streams) -> dict[str, Any]:
         "assigned_day": origin + day,
         # referral times during working hours, 09:00-17:00, in arrival order within a day
         "seconds": np.floor((9 + 8 * (arrival - day)) * 3600).astype(np.int64),
+        "elapsed": arrival - arrival[0] if arrival.size else arrival,  # days since the first referral
         "site": np.concatenate([people.site[:, 0], other["site"]])[order],
         "answers": answers,
         "strata": {k: np.concatenate([people.strata[k][:, 0], other["strata"][k]])[order] for k in people.strata},
@@ -423,12 +426,13 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     times = [epoch + _dt.timedelta(seconds=int(x)) for x in ref["assigned_day"] * 86400 + ref["seconds"]]
     sites = np.asarray(list(sc.referrals.sites), dtype=object)[ref["site"]]
-    first = times[0] if times else None
     arms = []
     for i, rid in enumerate(ref["id"]):
-        while late and times[i] >= first + _dt.timedelta(days=late[0][0]):
-            days, name, level = late.pop(0)
-            _join(reg, name, level, first + _dt.timedelta(days=days), schedule_seed)
+        # a site joins at the first referral made after its joining time, on the clock that drew
+        # the sites (days since the first referral; referral times keep to working hours)
+        while late and ref["elapsed"][i] >= late[0][0]:
+            _, name, level = late.pop(0)
+            _join(reg, name, level, times[i], schedule_seed)
         result = reg.enrol(
             rid, strata={k: v[i] for k, v in strata.items()}, answers={k: v[i] for k, v in answers.items()},
             by=f"coordinator-{sites[i]}", at=times[i],

@@ -291,7 +291,7 @@ def sample_size(
             return lambda m: evaluate(m)[column] >= target
 
         floor = int(n_min)
-        results = {}
+        results: dict[str, int] = {}
         first_growth = 1.25 if math.isfinite(schoenfeld_n) else 2.0  # Schoenfeld's guess is near; 200 may not be
         for name, column, growth in (("n", "power", first_growth), ("n_lower", "ci_upper", 1.25),
                                      ("n_upper", "ci_lower", 1.25)):

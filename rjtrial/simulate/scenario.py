@@ -80,6 +80,7 @@ import copy
 import datetime as _dt
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +256,7 @@ class Scenario:
         return [k for k in self.parameters() if k not in self.provenance and k not in _NO_PROVENANCE]
 
 
-def load_scenario(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
+def load_scenario(path: str | os.PathLike[str], *, overrides: Mapping[str, Any] | None = None,
                   strict: bool = False) -> Scenario:
     """Load and validate a scenario file; raise :class:`ScenarioError` listing every problem.
 

@@ -29,6 +29,7 @@ changes neither ``beta`` nor the residuals and keeps the sums well conditioned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -110,6 +111,9 @@ class RiskSets:
         event_frac = (np.arange(len(event_rows)) - group_first[event_k]) / n_tied[event_k]
         at_stop = np.searchsorted(stop, event_times, side="left")
         stop_k = np.searchsorted(event_times, stop, side="right")
+        start_order: np.ndarray | None
+        start_sorted: np.ndarray | None
+        at_start: np.ndarray | None
         if self.start is not None:
             start = self.start[rows]
             start_order = np.argsort(start, kind="stable")
@@ -133,7 +137,7 @@ class RiskSets:
         both[:, 0] = r
         both[:, 1:] = rx
         S = _rev_cumsum_at(both, st.at_stop)
-        if st.start_order is not None:  # minus rows that have not entered yet (start >= t_k)
+        if st.start_order is not None and st.at_start is not None:  # minus rows not yet entered (start >= t_k)
             S -= _rev_cumsum_at(both[st.start_order], st.at_start)
         S_e = S[st.event_k]
         if ties == "efron":
@@ -239,7 +243,16 @@ class RiskSets:
         return self.X @ np.asarray(beta, dtype=float)
 
 
-def newton(risk: RiskSets, beta0, ties: str, *, max_iter: int = 50, tol: float = 1e-10):
+class PartialLikelihood(Protocol):
+    """What :func:`newton` maximises: :class:`RiskSets`, or the Fine-Gray engine's
+    subdistribution risk sets."""
+
+    p: int
+
+    def loglik(self, beta: Any, ties: str = ..., *, derivatives: bool = ...) -> Any: ...
+
+
+def newton(risk: PartialLikelihood, beta0, ties: str, *, max_iter: int = 50, tol: float = 1e-10):
     """Maximise the partial likelihood by Newton-Raphson with step halving (as R ``coxph``).
 
     Converged when the largest absolute Newton step taken is below ``tol`` or the

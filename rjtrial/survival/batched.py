@@ -32,7 +32,10 @@ TIES = ("efron", "breslow")
 
 
 # --------------------------------------------------------------------------- results
+@dataclass(frozen=True, eq=False)
 class _Frame:
+    """Base of the batched results (dataclasses of per-trial arrays)."""
+
     def to_frame(self) -> pd.DataFrame:
         """One row per trial (index ``trial``), one column per field, in field order."""
         columns = {f.name: getattr(self, f.name) for f in fields(self)}

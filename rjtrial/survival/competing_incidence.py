@@ -81,7 +81,7 @@ class CumulativeIncidenceResult(Result):
         out.attrs.update(alpha=self.alpha, conf_type=self.conf_type, variance=self.variance, **self.columns)
         return out
 
-    def at(self, times: Sequence[float]) -> pd.DataFrame:
+    def at(self, times: float | Sequence[float] | np.ndarray) -> pd.DataFrame:
         """Cumulative incidence at chosen times (e.g. 365 and 730 days), per group and cause.
 
         Returns
@@ -335,7 +335,7 @@ def cumulative_incidence(
     if strata is not None and group is None:
         raise ValueError("strata= stratifies Gray's test across groups: give group= too")
     data = competing_data(df, time=time, event=event, cause=cause, group=group, strata=strata)
-    if group is None:
+    if data.group is None:  # no group= given
         labels = np.array(["all"] * len(data.time), dtype=object)
         levels = ["all"]
     else:

@@ -171,7 +171,7 @@ def concordance_counts(stop, event, risk_score, *, start=None, strata=None, clus
         dfbeta = ((conc - disc) - (conc + disc + tied) * somers) / (2 * denominator)
         if cluster is not None:
             codes = pd.factorize(np.asarray(cluster), sort=True)[0]
-            dfbeta = np.bincount(codes, weights=dfbeta)
+            dfbeta = np.asarray(np.bincount(codes, weights=dfbeta), dtype=float)
         variance = float(np.sum(dfbeta**2))
     return ConcordanceResult(c, concordant, discordant, tied_risk, pairs_tied_time - tied_both, tied_both,
                              variance, float(np.sqrt(variance)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import warnings
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Sequence
 
 import numpy as np
@@ -143,8 +144,8 @@ class CoxResult(Result):
     model: str = "cox"
     timescale: str | None = None
     max_event_number: int | None = None
-    _estimable: np.ndarray = field(default=None, repr=False, compare=False)
-    _risk: RiskSets = field(default=None, repr=False, compare=False)
+    _estimable: np.ndarray = field(kw_only=True, repr=False, compare=False)
+    _risk: RiskSets = field(kw_only=True, repr=False, compare=False)
     _index: pd.Index = field(default=None, repr=False, compare=False)
     _cluster_codes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -533,7 +534,7 @@ def _warn(category, message: str) -> str:
 
 def _user_stacklevel() -> int:
     """The ``stacklevel`` that points at the first frame outside ``rjtrial.survival``."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and frame.f_globals.get("__name__", "").startswith("rjtrial.survival"):
         frame = frame.f_back

@@ -51,12 +51,12 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = _TOLERANCE) -> f
     xmax = x[-1]
     # duplicated(y), NA treated as a value
     seen: set = set()
-    keep = []
+    first_seen = []
     for i, v in enumerate(y):
         k = "NA" if np.isnan(v) else v
-        keep.append(k not in seen)
+        first_seen.append(k not in seen)
         seen.add(k)
-    keep = np.array(keep)
+    keep = np.array(first_seen)
     x, y = x[keep], y[keep]
     valid = ~np.isnan(y)
     positions = np.flatnonzero(valid)
@@ -192,7 +192,7 @@ class KaplanMeierResult(Result):
         """Median time to event with confidence interval, per group (R ``quantile(fit, 0.5)``)."""
         return self.quantile(0.5)
 
-    def survival_at(self, times: Sequence[float]) -> pd.DataFrame:
+    def survival_at(self, times: float | Sequence[float] | np.ndarray) -> pd.DataFrame:
         """Survival at chosen times, per group (R ``summary(fit, times = ...)``).
 
         Returns

@@ -91,7 +91,7 @@ def schoenfeld_power(hazard_ratio: float, events: float, *, allocation: float = 
     Schoenfeld (1983): the log-rank statistic is approximately normal with mean
     ``log(HR) sqrt(D p (1 - p))`` and variance 1, for D events and allocation share p.
     It assumes proportional hazards and ignores how the arms' risk sets drift apart
-    over follow-up; :func:`rjtrial.simulate.power.power` shows where that misleads.
+    over follow-up; :func:`rjtrial.simulate.power` shows where that misleads.
 
     References
     ----------

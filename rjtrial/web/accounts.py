@@ -27,6 +27,7 @@ Failed log-ins are not audit entries: they are counted in the bounded security l
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -206,7 +207,8 @@ class Accounts:
             raise AccountError(f"no user {name!r}")
         return user
 
-    def set_password(self, name: str, password: str, *, by: str = "cli", keep_tokens: bool = False) -> list[str]:
+    def set_password(self, name: str, password: str, *, by: str = "cli",
+                     keep_tokens: bool = False) -> builtins.list[str]:
         """Set a new password: ends the user's sessions and revokes their API tokens
         (unless ``keep_tokens``). Returns the ids of the tokens revoked."""
         self._require(name)
@@ -237,6 +239,7 @@ class Accounts:
         """
         row = self.store.user(name) if valid_name(name) else None
         stored = row["password_hash"] if row is not None and row["password_hash"] else _DUMMY_HASH
+        ok: bool
         try:
             ok = _hasher.verify(stored, password if isinstance(password, str) else "")
         except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeError):
@@ -271,7 +274,7 @@ class Accounts:
         self.store.add_token(name, _sha256(token), by=by)
         return token
 
-    def tokens(self, name: str) -> list[dict]:
+    def tokens(self, name: str) -> builtins.list[dict]:  # builtins: Accounts.list is a method
         """A user's API tokens: ``id`` (first 12 hex digits of the SHA-256, as in the audit
         log), ``created_at`` (Unix time) and ``revoked``; never the tokens themselves."""
         self._require(name)

@@ -7,7 +7,7 @@ token NAME`` — never a cookie, so no request can be forged from another site.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -163,7 +163,7 @@ def _require(user: User, *roles: str) -> None:
         raise HTTPException(403, f"a {user.role} may not do this (needs: {' or '.join(roles)})")
 
 
-_ERRORS = {401: {"model": Problem, "description": "no valid token"},
+_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "no valid token"},
            403: {"model": Problem, "description": "role or site not allowed"}}
 
 

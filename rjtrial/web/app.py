@@ -85,18 +85,21 @@ class WebConfig:
         if isinstance(config, WebConfig):
             return config
         source = "configuration"
+        tables: Mapping[str, Any]
         if isinstance(config, (str, Path)):
             source = str(config)
             try:
-                config = tomllib.loads(Path(config).read_text(encoding="utf-8"))
+                tables = tomllib.loads(Path(config).read_text(encoding="utf-8"))
             except FileNotFoundError:
                 raise RjtrialError(f"configuration file {source} not found") from None
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise RjtrialError(f"cannot read configuration file {source}: {exc}") from None
-        unknown = set(config) - {"web", "smtp"}
+        else:
+            tables = config
+        unknown = set(tables) - {"web", "smtp"}
         if unknown:
             raise RjtrialError(f"{source}: unknown table(s) {', '.join(sorted(unknown))} (known: web, smtp)")
-        web = dict(config.get("web") or {})
+        web = dict(tables.get("web") or {})
         bad = set(web) - _WEB_KEYS
         if bad:
             raise RjtrialError(f"{source}: [web] unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(_WEB_KEYS))})")
@@ -124,7 +127,7 @@ class WebConfig:
         proxies = web.get("trusted_proxies", [])
         if not isinstance(proxies, list) or not all(isinstance(p, str) and p for p in proxies):
             raise RjtrialError(f"{source}: [web] trusted_proxies must be a list of addresses")
-        smtp = SmtpSettings.from_table(config["smtp"], source=source) if config.get("smtp") else None
+        smtp = SmtpSettings.from_table(tables["smtp"], source=source) if tables.get("smtp") else None
         return cls(session_secret=secret, secure_cookies=secure, session_max_age=number("session_max_age", 8 * 3600),
                    session_lifetime=number("session_lifetime", 12 * 3600), site_stratum=stratum, throttle=policy,
                    smtp=smtp, trusted_proxies=tuple(proxies),

@@ -32,7 +32,7 @@ class SiteForbidden(Exception):
     """The user may not enrol at (or see) this site."""
 
 
-def _row_dict(row: Mapping[str, Any], order=()) -> dict[str, Any]:
+def _row_dict(row: Mapping[Any, Any], order=()) -> dict[str, Any]:
     strata = json.loads(row["strata"])
     strata = {k: strata[k] for k in order if k in strata} | strata  # the protocol's order of strata
     return {
@@ -126,7 +126,7 @@ def visible(service, user: User, *, randomised_only: bool = False, limit: int = 
     sites = service.allowed_sites(user)
     with store.read_transaction(service.registry._engine) as conn:
         if sites is None:
-            total = conn.execute(count).scalar()
+            total = conn.execute(count).scalar_one()
             rows = conn.execute(query.order_by(table.c.audit_seq.desc()).limit(limit).offset(offset)).mappings().all()
             return [_row_dict(r, service.protocol.strata) for r in rows], int(total)
         # Sites live inside the strata JSON: filter in Python (portable across back ends).

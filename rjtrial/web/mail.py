@@ -141,7 +141,7 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
             if settings.starttls:
                 client.starttls()
             if settings.username is not None:
-                client.login(settings.username, settings.password)
+                client.login(settings.username, settings.password or "")
             client.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

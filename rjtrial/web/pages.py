@@ -365,7 +365,7 @@ def audit_log(request: Request, user: User = Depends(page_user)):
     page = _page_number(request)
     engine = _service(request).registry._engine
     with store.read_transaction(engine) as conn:
-        total = conn.execute(select(func.count()).select_from(store.audit)).scalar()
+        total = conn.execute(select(func.count()).select_from(store.audit)).scalar_one()
         rows = conn.execute(select(store.audit).order_by(store.audit.c.seq.desc())
                             .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
     entries = []

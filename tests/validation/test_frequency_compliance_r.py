@@ -27,7 +27,6 @@ import pytest
 from rjtrial.compliance import cace
 from rjtrial.costs import benefit_cost
 from rjtrial.frequency import (
-    _poisson_exact,
     before_after_smd,
     compare_proportions,
     observed_expected,
@@ -36,6 +35,7 @@ from rjtrial.frequency import (
     risk_difference,
     risk_ratio,
 )
+from rjtrial.frequency.expected import _poisson_exact
 from rjtrial.victims import above_threshold, ancova, binary_outcome
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
