@@ -28,6 +28,7 @@ as a sparse ``K x q`` matrix), so an evaluation costs ``O(n p^2 + K q^2)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -437,7 +438,7 @@ class Variances:
     var: np.ndarray
     var2: np.ndarray
     frailty_variance: np.ndarray
-    frailty_precision: object  # v -> (H^-1)_ff^-1 v
+    frailty_precision: Callable[[np.ndarray], np.ndarray]  # v -> (H^-1)_ff^-1 v
 
 
 def variances(fit: PenalisedFit, *, sparse: bool) -> Variances:

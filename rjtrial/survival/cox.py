@@ -10,7 +10,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence, overload
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from rjtrial._result import Result, jsonable
 from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import _checks
 from rjtrial.survival._coxengine import RiskSets, newton
+
+if TYPE_CHECKING:
+    from rjtrial.survival.frailty import FrailtyCoxResult
 
 TIES = ("efron", "breslow")
 
@@ -287,6 +290,42 @@ class CoxResult(Result):
         return self.format()
 
 
+@overload
+def cox(
+    df: pd.DataFrame,
+    formula: str,
+    *,
+    time: str,
+    event: str,
+    start: str | None = None,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    ties: str = "efron",
+    alpha: float = 0.05,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
+    frailty: None = None,
+) -> CoxResult: ...
+
+
+@overload
+def cox(
+    df: pd.DataFrame,
+    formula: str,
+    *,
+    time: str,
+    event: str,
+    start: str | None = None,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    ties: str = "efron",
+    alpha: float = 0.05,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
+    frailty: str,
+) -> FrailtyCoxResult: ...
+
+
 def cox(
     df: pd.DataFrame,
     formula: str,
@@ -301,7 +340,7 @@ def cox(
     na_action: str = "omit",
     event_coding: str = "0/1",
     frailty: str | None = None,
-) -> CoxResult:
+) -> CoxResult | FrailtyCoxResult:
     """Fit a Cox proportional-hazards model.
 
     Parameters
