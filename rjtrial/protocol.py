@@ -27,6 +27,9 @@ Format::
     eligible_if = "yes"                   # or a list of eligible answers
     answers = ["yes", "no"]               # optional; the default
 
+    [labels]                              # optional: what people read instead of ids
+    site = { label = "Police force area", levels = { london = "London (Metropolitan Police)" } }
+
 Randomisation parameters by method (all optional unless marked):
 
 =====================  =====================================================
@@ -78,9 +81,11 @@ _METHOD_KEYS = {
     "minimisation": {"factors", "weights", "probability", "imbalance"},
     "biased_coin": {"probability"},
 }
-_TOP_KEYS = {"trial", "randomisation", "strata", "eligibility"}
+_TOP_KEYS = {"trial", "randomisation", "strata", "eligibility", "labels"}
 _TRIAL_KEYS = {"id", "name", "arms", "ratio", "description", "registration"}
 _QUESTION_KEYS = {"id", "question", "eligible_if", "answers"}
+_LABEL_KEYS = {"label", "levels"}
+MAX_LABEL = 200
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,10 @@ class Protocol:
         Stratification (or minimisation) factors and their levels, in file order.
     eligibility : tuple of EligibilityQuestion
         Screening questions, asked before random assignment.
+    labels : dict of str to dict
+        Optional words for people (``[labels]``): per stratum, its ``label`` and its
+        ``levels`` (level -> words). Read them with :meth:`stratum_label` and
+        :meth:`level_label`, which fall back to the ids.
     """
 
     id: str
@@ -168,6 +177,15 @@ class Protocol:
     eligibility: tuple[EligibilityQuestion, ...] = ()
     description: str = ""
     registration: str = ""
+    labels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def stratum_label(self, name: str) -> str:
+        """The words for a stratum (its ``[labels]`` entry's ``label``), else its name."""
+        return str(self.labels.get(name, {}).get("label") or name)
+
+    def level_label(self, name: str, level: str) -> str:
+        """The words for a level of a stratum (``[labels]``), else the level itself."""
+        return str(self.labels.get(name, {}).get("levels", {}).get(level) or level)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -220,7 +238,7 @@ class Protocol:
             trial["description"] = self.description
         if self.registration:
             trial["registration"] = self.registration
-        return {
+        out: dict[str, Any] = {
             "trial": trial,
             "randomisation": self.randomisation.to_dict(),
             "strata": {name: list(levels) for name, levels in self.strata.items()},
@@ -234,6 +252,10 @@ class Protocol:
                 for q in self.eligibility
             ],
         }
+        if self.labels:  # absent when none, so that earlier protocols read back unchanged
+            out["labels"] = {name: {k: dict(v) if isinstance(v, Mapping) else v for k, v in entry.items()}
+                             for name, entry in self.labels.items()}
+        return out
 
     # ------------------------------------------------------------- enrolment checks
     def check_strata(self, strata: Mapping[str, Any]) -> list[str]:
@@ -342,6 +364,7 @@ def _build(data: Mapping[str, Any], problems: list[str]) -> Protocol | None:
     strata = _strata(data, problems)
     eligibility = _eligibility(data, problems)
     randomisation = _randomisation(data, problems, strata, arms, ratio)
+    labels = _labels(data, problems, strata)
 
     if problems or randomisation is None:
         return None
@@ -355,6 +378,7 @@ def _build(data: Mapping[str, Any], problems: list[str]) -> Protocol | None:
         eligibility=eligibility,
         description=description,
         registration=registration,
+        labels=labels,
     )
 
 
@@ -437,6 +461,56 @@ def _strata(data, problems) -> dict[str, tuple[str, ...]]:
             continue
         strata[name] = tuple(checked)
     return strata
+
+
+def _label_text(value, where, problems) -> str | None:
+    """A label: 1-200 characters of text on one line (shown on the service's pages)."""
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{where}: must be a non-empty string, got {value!r}")
+        return None
+    if len(value) > MAX_LABEL or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problems.append(f"{where}: must be at most {MAX_LABEL} characters on one line (no control characters)")
+        return None
+    return value.strip()
+
+
+def _labels(data, problems, strata) -> dict[str, dict[str, Any]]:
+    """``[labels]``: per stratum ``{ label = "...", levels = { level = "..." } }``."""
+    table = _table(data, "labels", problems, required=False)
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in table.items():
+        where = f"labels.{name}"
+        if name not in strata:
+            problems.append(f"{where}: not a stratum (strata: {', '.join(strata) or 'none'})")
+            continue
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where}: must be a table {{ label = \"...\", levels = {{ LEVEL = \"...\" }} }}")
+            continue
+        for key in entry:
+            if key not in _LABEL_KEYS:
+                problems.append(f"{where}.{key}: unknown key (expected: {', '.join(sorted(_LABEL_KEYS))})")
+        checked: dict[str, Any] = {}
+        if "label" in entry:
+            label = _label_text(entry["label"], f"{where}.label", problems)
+            if label is not None:
+                checked["label"] = label
+        levels = entry.get("levels", {})
+        if not isinstance(levels, Mapping):
+            problems.append(f"{where}.levels: must be a table of LEVEL = \"words\"")
+            levels = {}
+        words = {}
+        for level, text in levels.items():
+            if level not in strata[name]:
+                problems.append(f"{where}.levels.{level}: not a level of {name} ({', '.join(strata[name])})")
+                continue
+            label = _label_text(text, f"{where}.levels.{level}", problems)
+            if label is not None:
+                words[level] = label
+        if words:
+            checked["levels"] = words
+        if checked:
+            out[name] = checked
+    return out
 
 
 def _eligibility(data, problems) -> tuple[EligibilityQuestion, ...]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import special, stats
 
 from rjtrial import effects
-from rjtrial.errors import DataError
+from rjtrial.errors import DataError, RjtrialWarning
 
 TWO_BY_TWO = [effects.log_odds_ratio, effects.log_risk_ratio, effects.risk_difference, effects.peto_log_odds_ratio]
 COUNTS = dict(events_treatment=[4, 6, 3], n_treatment=[123, 306, 231], events_control=[11, 29, 11],
@@ -95,7 +95,7 @@ def _counts(**changes):
 ])
 def test_bad_counts_name_the_study_row_and_column(function, changes, column, text):
     with pytest.raises(DataError, match=text) as info:
-        function(**_counts(**changes))
+        function(**_counts(**changes), na_action="raise")
     position = next(iter(changes.values()))[0]
     assert info.value.row == ["Aronson", "Ferguson", "Rosenthal"][position]
     assert info.value.column == column and info.value.table == "effects"
@@ -228,7 +228,7 @@ def test_two_sided_p_needs_a_sign():
 ])
 def test_bad_smd_inputs_name_the_row(changes, column, text):
     with pytest.raises(DataError, match=text) as info:
-        effects.hedges_g(**{**SMD, **changes}, study=["Edinburgh", "Orpington"])
+        effects.hedges_g(**{**SMD, **changes}, study=["Edinburgh", "Orpington"], na_action="raise")
     assert info.value.row == "Orpington" and info.value.column == column
 
 
@@ -340,3 +340,34 @@ def test_rate_events_must_be_whole_numbers():
         effects.log_incidence_rate_ratio(events_treatment=[3, 1.5], person_time_treatment=[100.5, 80.25],
                                          events_control=[4, 2], person_time_control=[90, 70])
     assert (info.value.row, info.value.column) == (1, "events_treatment")
+
+
+# --------------------------------------------------------------------------- na_action
+@pytest.mark.parametrize("function", TWO_BY_TWO)
+def test_a_missing_count_is_omitted_counted_and_warned_by_default(function):
+    with pytest.warns(RjtrialWarning, match=r"1 of 3 studies omitted .*Ferguson \(events_control\)"):
+        es = function(**_counts(events_control=(1, np.nan)))
+    assert np.isnan(es.loc["Ferguson", "estimate"]) and np.isnan(es.loc["Ferguson", "variance"])
+    assert es[["estimate", "variance"]].drop(index="Ferguson").notna().all().all()
+    assert es.attrs["n_omitted"] == 1
+    assert es.attrs["omitted"] == [{"study": "Ferguson", "column": "events_control"}]
+
+
+def test_omitted_studies_are_counted_again_by_pool():
+    from rjtrial.meta import pool
+
+    with pytest.warns(RjtrialWarning):
+        es = effects.hedges_g(**{**SMD, "mean_control": [75, np.nan]}, study=["Edinburgh", "Orpington"])
+    with pytest.warns(RjtrialWarning, match="Orpington"):
+        res = pool(es, method="FE")
+    assert res.k == 1 and res.n_omitted == 1
+
+
+def test_nothing_missing_records_zero_omitted():
+    es = effects.log_odds_ratio(**COUNTS)
+    assert es.attrs["n_omitted"] == 0 and es.attrs["omitted"] == []
+
+
+def test_unknown_na_action_lists_the_options():
+    with pytest.raises(ValueError, match="'omit', 'raise'"):
+        effects.log_odds_ratio(**COUNTS, na_action="drop")

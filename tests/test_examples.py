@@ -79,7 +79,7 @@ def test_your_data_page_names_every_protocol_key_and_meta_column():
     text = YOUR_DATA.read_text(encoding="utf-8")
     for section in protocol._TOP_KEYS:
         assert f"``[{section}]``" in text or f"``[[{section}]]``" in text, section
-    keys = protocol._TRIAL_KEYS | protocol._QUESTION_KEYS | {"method", "capacity"}
+    keys = protocol._TRIAL_KEYS | protocol._QUESTION_KEYS | protocol._LABEL_KEYS | {"method", "capacity"}
     for method_keys in protocol._METHOD_KEYS.values():
         keys |= method_keys
     for key in sorted(keys | set(protocol.METHODS)):

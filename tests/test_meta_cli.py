@@ -111,8 +111,13 @@ def test_the_parser_offers_every_method_and_test():
     from rjtrial.meta.regression import TESTS
     from rjtrial.meta.table import MEASURE_COLUMNS
 
+    from rjtrial.meta.bayesian import INTERVALS, TAU_PRIORS
+    from rjtrial.meta.table import MEASURES
+
     assert cli.METHODS == METHODS and cli.TESTS == TESTS
     assert set(MEASURE_COLUMNS) <= set(cli.MEASURES)
+    assert cli.MEASURES == MEASURES and set(effects.MEASURES) < set(cli.MEASURES)
+    assert cli.TAU_PRIORS == TAU_PRIORS and cli.INTERVALS == INTERVALS
 
 
 # ----------------------------------------------- careless and hostile tables: one clear error
@@ -244,6 +249,114 @@ def test_effect_id_text_output(assink_csv, capsys):
 def test_dependent_effects_errors_are_one_line(assink_csv, capsys, argv, message):
     with pytest.raises(DataError, match=message):
         run(["meta", str(assink_csv), "--measure", "cohens_d", *argv], capsys)
+
+
+# ----------------------------------------------- every measure of rjtrial.effects from summary columns
+SUMMARY_TABLES = {
+    "proportion": ("study,events,n\nA,4,20\nB,10,31\nC,1,12\nD,7,40\n", {}),
+    "freeman_tukey_proportion": ("study,events,n\nA,4,20\nB,10,31\nC,0,12\nD,7,40\n", {}),
+    "fisher_z": ("study,correlation,n\nA,0.31,40\nB,0.12,85\nC,0.45,23\n", {}),
+    "log_ratio_of_means": ("study,mean_treatment,sd_treatment,n_treatment,mean_control,sd_control,n_control\n"
+                           "A,3.1,2.5,60,4.0,2.9,58\nB,2.2,1.9,41,2.9,2.4,40\nC,5.0,4.1,30,5.2,3.8,33\n", {}),
+    "standardised_mean_change_raw_score": (
+        "study,mean_before,mean_after,n,sd_before,correlation\nA,10.2,8.1,30,4.0,0.6\nB,9.0,8.2,25,3.1,0.5\n"
+        "C,12.5,9.9,44,5.2,0.7\n", {}),
+    "incidence_rate_difference": (
+        "study,events_treatment,person_time_treatment,events_control,person_time_control\n"
+        "A,9,413,19,398\nB,8,263,19,245\nC,0,237,6,241\n", {}),
+}
+
+
+@pytest.mark.parametrize("measure", list(SUMMARY_TABLES))
+def test_every_measure_is_computed_from_its_columns(tmp_path, capsys, measure):
+    import io
+
+    import pandas as pd
+
+    content, options = SUMMARY_TABLES[measure]
+    path = tmp_path / "studies.csv"
+    path.write_text(content)
+    code, out = run(["meta", str(path), "--measure", measure, "--method", "DL", "--json"], capsys)
+    assert code == 0
+    table = pd.read_csv(io.StringIO(content))
+    inputs = {c: c for c in effects.MEASURES[measure].inputs}
+    es = effects.effect_size(table, measure=measure, study="study", **inputs, **options)
+    assert [row["estimate"] for row in json.loads(out)["studies"]] == pytest.approx(
+        es["estimate"].tolist(), abs=1e-12)
+    assert json.loads(out)["pooled"][-1]["estimate"] == pytest.approx(pool(es, method="DL").estimate, abs=1e-12)
+
+
+def test_a_measure_without_its_columns_names_them(tmp_path, capsys):
+    path = tmp_path / "studies.csv"
+    path.write_text("study,events,total\nA,4,20\nB,10,31\n")
+    with pytest.raises(DataError, match="--measure proportion needs columns events, n .*missing n"):
+        run(["meta", str(path), "--measure", "proportion"], capsys)
+
+
+# ----------------------------------------------- --bayes: few trials
+def _crins(tmp_path):
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "study": ["Spada (2006)", "Ganschow (2005)", "Gibelli (2004)", "Heffron (2003)", "Schuller (2005)",
+                  "Gras (2008)"],
+        "events_treatment": [4, 9, 16, 14, 3, 0], "n_treatment": [36, 54, 28, 61, 18, 50],
+        "events_control": [11, 29, 19, 15, 8, 3], "n_control": [36, 54, 28, 20, 12, 34]})
+    path = tmp_path / "crins.csv"
+    table.to_csv(path, index=False)
+    return path, table
+
+
+@pytest.mark.parametrize("options, argv", [
+    ({}, []),
+    ({"tau_prior": "half-cauchy", "tau_scale": 1.0, "mu_prior": (0.0, 4.0), "interval": "shortest", "alpha": 0.1},
+     ["--tau-prior", "half-cauchy", "--tau-scale", "1", "--mu-prior", "0,4", "--interval", "shortest",
+      "--alpha", "0.1"]),
+])
+def test_bayes_json_agrees_with_the_api(tmp_path, capsys, options, argv):
+    from rjtrial.meta import bayes
+
+    path, table = _crins(tmp_path)
+    code, out = run(["meta", str(path), "--measure", "log_odds_ratio", "--bayes", "--json", *argv], capsys)
+    assert code == 0
+    data = json.loads(out)["bayes"]
+    es = effects.log_odds_ratio(table, events_treatment="events_treatment", n_treatment="n_treatment",
+                                events_control="events_control", n_control="n_control", study="study")
+    res = bayes(es, **options)
+    for name in ("estimate", "ci_lower", "ci_upper", "tau", "tau_ci_upper", "pi_lower", "pi_upper"):
+        assert data[name] == pytest.approx(getattr(res, name), abs=1e-12), name
+    assert data["interval"] == res.interval and data["alpha"] == res.alpha and data["k"] == 6
+    assert [row["estimate"] for row in data["shrinkage"]] == pytest.approx(res.shrinkage["estimate"].tolist(),
+                                                                           abs=1e-12)
+
+
+def test_bayes_text_and_plots(tmp_path, capsys):
+    path, _ = _crins(tmp_path)
+    code, out = run(["meta", str(path), "--measure", "log_odds_ratio", "--bayes", "--mu-prior", "0,4",
+                     "--forest", str(tmp_path / "f.png"), "--posterior", str(tmp_path / "p.png")], capsys)
+    assert code == 0
+    assert "Bayesian random-effects meta-analysis" in out and "mu ~ normal(mean=0, sd=4)" in out
+    assert "Gras (2008)" in out and "wrote posterior plot" in out
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "p.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bayes", "--method", "DL"], "--bayes cannot be combined with --method"),
+    (["--bayes", "--robust", "--test", "t"], "--bayes cannot be combined with --test, --robust"),
+    (["--bayes", "--exponentiate"], "--bayes cannot be combined with --exponentiate"),
+    (["--tau-scale", "1"], "--tau-scale needs --bayes"),
+    (["--posterior", "p.png", "--interval", "shortest"], "--interval, --posterior need --bayes"),
+    (["--bayes", "--mu-prior", "0"], "--mu-prior must be MEAN,SD"),
+    (["--bayes", "--mu-prior", "0,-1"], "positive SD"),
+    (["--bayes", "--tau-scale", "0"], "tau_scale must be a positive number"),
+])
+def test_bayes_option_errors_are_one_line(tmp_path, capsys, argv, message):
+    from rjtrial import cli
+
+    path, _ = _crins(tmp_path)
+    assert cli.main(["meta", str(path), "--measure", "log_odds_ratio", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rjtrial: error: ") and message in err and err.count("\n") == 1
 
 
 # ------------------------------------------------------------------ --exponentiate and the Egger label (issue 16)

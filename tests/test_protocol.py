@@ -437,6 +437,40 @@ def test_toml_nan_and_inf_weights_are_refused_from_a_file():
         Protocol.from_toml_string(text)
 
 
+# ---------------------------------------------------------------- labels
+LABELS = {"site": {"label": "Police force area", "levels": {"a": "Avon and Somerset"}}}
+LABEL_PROBLEMS = {
+    "not a stratum": ({"sight": {"label": "Site"}}, "labels.sight", "not a stratum"),
+    "not a level": ({"site": {"levels": {"c": "C"}}}, "labels.site.levels.c", "not a level of site"),
+    "unknown key": ({"site": {"lable": "Site"}}, "labels.site.lable", "unknown key"),
+    "empty": ({"site": {"label": " "}}, "labels.site.label", "non-empty string"),
+    "not text": ({"site": {"levels": {"a": 3}}}, "labels.site.levels.a", "non-empty string"),
+    "two lines": ({"site": {"label": "Site\n<script>"}}, "labels.site.label", "on one line"),
+    "too long": ({"site": {"label": "x" * 201}}, "labels.site.label", "at most 200 characters"),
+    "not a table": ({"site": "Site"}, "labels.site", "must be a table"),
+    "levels not a table": ({"site": {"levels": ["a"]}}, "labels.site.levels", "must be a table"),
+}
+
+
+@pytest.mark.parametrize("case", list(LABEL_PROBLEMS), ids=list(LABEL_PROBLEMS))
+def test_careless_labels_are_refused_naming_the_key(case):
+    labels, key, phrase = LABEL_PROBLEMS[case]
+    problems = problems_of({**base(), "labels": labels})
+    assert len(problems) == 1 and problems[0].startswith(key + ":") and phrase in problems[0], problems
+
+
+def test_labels_give_words_for_ids_and_round_trip():
+    protocol = Protocol.from_dict({**base(), "labels": LABELS})
+    assert protocol.stratum_label("site") == "Police force area" and protocol.stratum_label("offence") == "offence"
+    assert (protocol.level_label("site", "a"), protocol.level_label("site", "b")) == ("Avon and Somerset", "b")
+    assert Protocol.from_dict(json.loads(json.dumps(protocol.to_dict()))) == protocol
+
+
+def test_a_protocol_without_labels_reads_back_as_before():
+    """Registries sealed before labels existed hold protocols without the key: unchanged."""
+    assert "labels" not in Protocol.from_dict(base()).to_dict()
+
+
 @pytest.mark.parametrize("method, probability", [("biased_coin", 2 / 3), ("minimisation", 0.8)])
 def test_a_randomisation_built_in_python_gets_the_default_probability_of_a_file(method, probability):
     from rjtrial.protocol import Randomisation

@@ -118,8 +118,12 @@ def logged_in(app, name) -> TestClient:
     return client
 
 
-def enrol_fields(page_html, referral_id, strata=LONDON, answers=ELIGIBLE):
+def enrol_fields(page_html, referral_id, strata=LONDON, answers=ELIGIBLE, *, confirmed="yes"):
+    """The fields of the enrolment form, filled in; ``confirmed="yes"``: as the confirmation
+    page posts them (tests/test_web_coordinator.py checks that it does), None: as the form does."""
     fields = {"csrf": csrf_of(page_html), "form_token": form_token_of(page_html), "referral_id": referral_id}
+    if confirmed is not None:
+        fields["confirmed"] = confirmed
     fields.update({f"stratum.{k}": v for k, v in strata.items()})
     fields.update({f"answer.{k}": v for k, v in answers.items()})
     return fields
@@ -127,6 +131,14 @@ def enrol_fields(page_html, referral_id, strata=LONDON, answers=ELIGIBLE):
 
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+def site_number(trial, referral_id):
+    """A randomised referral's number at its site, from the stored rows (what coordinators see)."""
+    rows = trial.rows("SELECT referral_id, strata FROM rj_referrals WHERE sequence_number IS NOT NULL "
+                      "ORDER BY sequence_number")
+    site = {r["referral_id"]: json.loads(r["strata"])["site"] for r in rows}
+    return [r for r in site if site[r] == site[referral_id]].index(referral_id) + 1
 
 
 def text_of(html):
@@ -309,7 +321,8 @@ def test_eligible_referral_is_randomised_once_even_if_submitted_twice(app, carol
     assert row["status"] == "randomised" and row["by"] == "carol"
     shown = text_of(first.text)
     assert f"Allocated to {row['arm']}" in shown
-    assert f"Sequence number {row['sequence_number']}" in shown and row["receipt"] in shown
+    assert f"Number at its site {site_number(trial, 'W-0001')}" in shown and row["receipt"] in shown
+    assert "Sequence number" not in shown  # a coordinator never sees the trial-wide position
     again = carol.post("/enrol", data=fields)  # double click / reload: the same form token
     assert again.status_code == 200 and 'id="replayed"' in again.text and row["receipt"] in again.text
     back = carol.get("/enrol")  # the back button: a new form, the same referral and answers
@@ -452,8 +465,9 @@ def test_api_enrolment_matches_the_registry(app, trial):
     assert response.status_code == 201
     data = response.json()
     row = trial.referral("A-0001")
-    assert (data["status"], data["arm"], data["sequence_number"], data["receipt"]) == (
-        row["status"], row["arm"], row["sequence_number"], row["receipt"])
+    assert (data["status"], data["arm"], data["site_sequence_number"], data["receipt"]) == (
+        row["status"], row["arm"], site_number(trial, "A-0001"), row["receipt"])
+    assert "sequence_number" not in data
     assert data["randomised_on"] == row["at"] and data["strata"] == body["strata"] and data["replayed"] is False
     repeat = api.post("/api/enrolments", json=body, headers=bearer(trial.tokens["carol"]))
     assert repeat.status_code == 200 and repeat.json() == {**data, "replayed": True}
@@ -470,7 +484,7 @@ def test_api_result_has_the_fields_of_registry_enrol(app, trial, tmp_path):
         direct = registry.enrol("T-1", strata=LONDON, answers=ELIGIBLE, by="x").to_dict()
     body = {"referral_id": "A-0002", "strata": LONDON, "answers": ELIGIBLE}
     served = client_for(app).post("/api/enrolments", json=body, headers=bearer(trial.tokens["mary"])).json()
-    assert set(served) == set(direct) | {"replayed"}
+    assert set(served) == set(direct) | {"replayed", "site_sequence_number"}
     assert all(type(served[k]) is type(direct[k]) for k in direct)
 
 
@@ -740,7 +754,8 @@ def test_a_printable_receipt_for_the_coordinators_own_referral(app, trial):
     assert made.status_code == 200 and "/receipt?referral_id=RC-0001" in made.text
     page = carol.get("/receipt", params={"referral_id": "RC-0001"})
     assert page.status_code == 200
-    for shown in (row["receipt"], row["arm"], str(row["sequence_number"]), "rjtrial verify",
+    assert re.search(rf'id="site-sequence-number">{site_number(trial, "RC-0001")}<', page.text)
+    for shown in (row["receipt"], row["arm"], "rjtrial verify",
                   trial.rows("SELECT commitment FROM rj_trial")[0]["commitment"]):
         assert shown in page.text
     # made for printing, from this site only: a print style sheet, no script, no external asset

@@ -1,9 +1,16 @@
 """A coordinator's enrolment in a real browser: headless Chromium through selenium.
 
 The app is served by uvicorn on loopback; Chromium logs in as a coordinator, fills in
-the enrolment form, submits it and reads the allocation from the page, which must be
-the one stored. A screenshot of the result is saved to ``tests/artifacts/web_enrol.png``; the form and
+the enrolment form, reads it back on the confirmation page, confirms and reads the
+allocation from the page, which must be the one stored. Screenshots of the confirmation
+and the result are saved to ``tests/artifacts/web_confirm.png`` and ``web_enrol.png``; the form and
 the list of enrolments must also fit a phone-sized window (screenshots ``*_narrow.png``).
+
+Accessibility: axe-core (pinned :data:`AXE_VERSION`, installed with npm into
+``tests/artifacts/axe`` the first time, or taken from ``RJTRIAL_AXE``, a path to
+``axe.min.js``) is injected through selenium (the DevTools protocol, which the pages'
+CSP does not govern; the pages themselves still run no script) into the log-in,
+enrolment, confirmation, result and list pages: no serious or critical violation.
 
 Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (``scripts/chromium.sh``
 installs them). Outside CI the test is skipped, with that reason, when they are
@@ -25,6 +32,46 @@ import web_fixtures as wf
 CHROMIUM = os.environ.get("RJTRIAL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RJTRIAL_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+AXE_VERSION = "4.14.1"
+
+
+def _missing(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} in CI")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """The axe-core script: ``RJTRIAL_AXE``, or npm's copy under tests/artifacts/axe (installed once)."""
+    import subprocess
+
+    given = os.environ.get("RJTRIAL_AXE")
+    path = Path(given) if given else ARTIFACTS / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+    if not path.exists() and not given:
+        npm = shutil.which("npm")
+        if npm is None:
+            _missing("npm not found (needed once to install axe-core for the accessibility check)")
+        done = subprocess.run([npm, "install", "--prefix", str(path.parents[2]), "--no-save", "--no-audit",
+                               "--no-fund", f"axe-core@{AXE_VERSION}"], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            _missing(f"npm install axe-core@{AXE_VERSION} failed: {done.stderr.strip()[-300:]}")
+    if not path.exists():
+        _missing(f"axe-core not found at {path}")
+    return path.read_text(encoding="utf-8")
+
+
+def serious_violations(browser, axe_source: str) -> list[str]:
+    """axe-core's serious and critical violations on the page now shown (rule: targets)."""
+    if not browser.execute_script("return typeof window.axe !== 'undefined'"):
+        browser.execute_script(axe_source)
+    result = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document).then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' '))}))), e => done([{id: 'axe-error', impact: 'critical',"
+        " help: String(e), nodes: []}]));")
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:5])}"
+            for v in result if v["impact"] in ("serious", "critical")]
 
 
 @pytest.fixture
@@ -52,15 +99,18 @@ def browser(tmp_path):
 
 
 @pytest.mark.slow
-def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser, tmp_path):
+def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser, tmp_path, axe_source):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     db, key = wf.make_trial(tmp_path)
     wf.add_user(db, "carol", "coordinator", sites=("london",))
     referral = f"R-{uuid.uuid4().hex[:8]}"
+    accessibility = {}
     with wf.LiveServer(db, key) as server:
+        browser.set_script_timeout(60)
         browser.get(f"{server.url}/login")
+        accessibility["log-in"] = serious_violations(browser, axe_source)
         user_field = next(e for e in browser.find_elements(By.CSS_SELECTOR, "input")
                           if (e.get_attribute("type") or "text") in ("text", "email")
                           and e.get_attribute("name") and e.is_displayed())
@@ -71,6 +121,7 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
         WebDriverWait(browser, 30).until(lambda b: not b.current_url.split("?")[0].rstrip("/").endswith("/login"))
 
         browser.get(f"{server.url}/enrol")
+        accessibility["enrol"] = serious_violations(browser, axe_source)
         form = next(f for f in browser.find_elements(By.TAG_NAME, "form")
                     if f.find_elements(By.CSS_SELECTOR, "[name*=referral]"))
         form.find_element(By.CSS_SELECTOR, "[name*=referral]").send_keys(referral)
@@ -85,10 +136,20 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
             else:  # radio buttons
                 next(c for c in controls if c.get_attribute("value") == value).click()
         form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+        # the confirmation: the answers read back in words; nothing recorded yet
+        WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "confirm-form"))
+        confirm_page = browser.find_element(By.TAG_NAME, "body").text
+        recorded_before_confirming = referral in wf.referral_rows(db)
+        accessibility["confirm"] = serious_violations(browser, axe_source)
+        ARTIFACTS.mkdir(exist_ok=True)
+        confirm_shot = ARTIFACTS / "web_confirm.png"
+        assert browser.save_screenshot(str(confirm_shot))
+        print(f"screenshot: {confirm_shot}")
+        browser.find_element(By.ID, "confirm-submit").click()
         WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "result"))
         page = browser.find_element(By.TAG_NAME, "body").text
+        accessibility["result"] = serious_violations(browser, axe_source)
 
-        ARTIFACTS.mkdir(exist_ok=True)
         screenshot = ARTIFACTS / "web_enrol.png"
         assert browser.save_screenshot(str(screenshot))
         print(f"screenshot: {screenshot}")
@@ -107,6 +168,9 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
 
         (ARTIFACTS / "web_receipt.pdf").write_bytes(base64.b64decode(pdf["data"]))
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        accessibility["receipt"] = serious_violations(browser, axe_source)
+        browser.get(f"{server.url}/enrolments")
+        accessibility["list"] = serious_violations(browser, axe_source)
         assert printed == {"nav": False, "sheet": True, "buttons": False}, printed
         assert len(re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf["data"]))) == 1  # one sheet of paper
 
@@ -121,10 +185,63 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
             print(f"screenshot: {narrow}")
             assert overflow <= 1, f"{path} overflows a 390 px window by {overflow} px"
 
+    assert accessibility == {name: [] for name in ("log-in", "enrol", "confirm", "result", "receipt", "list")}, (
+        accessibility)
+    assert not recorded_before_confirming
+    from rjtrial import Protocol
+
+    for question in Protocol.from_toml(wf.PROTOCOL_PATH).eligibility:
+        assert question.question in confirm_page and "eligible" in confirm_page
+    assert referral in confirm_page and confirm_shot.stat().st_size > 5_000
     row = wf.referral_rows(db)[referral]
     assert row["status"] == "randomised"
     assert row["receipt"] in page and row["receipt"] in receipt_page and row["arm"] in receipt_page
     other = ({"control", "conference"} - {row["arm"]}).pop()
     assert row["arm"] in page and other not in page
-    assert re.search(rf"sequence number\W+{row['sequence_number']}\b", page, re.I), page
+    assert re.search(rf"number at its site\W+{wf.site_number(db, referral)}\b", page, re.I), page
+    assert "sequence number" not in page.lower()  # a coordinator sees the site's numbers only
     assert screenshot.stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_the_accessibility_check_sees_a_serious_violation(browser, axe_source):
+    """The check above can fail: a text box without a label and an image without text are reported."""
+    browser.get("data:text/html,<!doctype html><html lang=en><title>t</title><main><input type=text>"
+                "<img src=x></main></html>")
+    found = serious_violations(browser, axe_source)
+    assert any(v.startswith("label (critical)") for v in found) and any(v.startswith("image-alt") for v in found), found
+
+
+@pytest.mark.slow
+def test_the_trial_switcher_in_chromium(browser, tmp_path, axe_source):
+    """Two trials on one server: the list, one trial's log-in, and back to the other, logged out there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from rjtrial.web.multi import create_server_app
+
+    made = {}
+    for name in ("north", "south"):
+        (tmp_path / name).mkdir()
+        made[name] = wf.make_trial(tmp_path / name)
+        wf.add_user(made[name][0], "carol", "coordinator", sites=("london",))
+    app = create_server_app({"trials": {n: {"db": str(db), "key": str(key)} for n, (db, key) in made.items()}})
+    with wf.LiveServer(None, None, app=app) as server:
+        browser.get(f"{server.url}/")
+        assert serious_violations(browser, axe_source) == []
+        links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#trials a")]
+        assert links == [f"{server.url}/t/north/", f"{server.url}/t/south/"]
+        browser.find_element(By.ID, "trial-north").click()
+        WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/t/north/login"))
+        browser.find_element(By.ID, "username").send_keys("carol")
+        browser.find_element(By.ID, "password").send_keys(wf.PASSWORD)
+        browser.find_element(By.ID, "login-form").submit()
+        WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/t/north/"))
+        assert "carol (coordinator)" in browser.find_element(By.TAG_NAME, "body").text
+        browser.find_element(By.ID, "all-trials").click()
+        WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "trials"))
+        browser.find_element(By.ID, "trial-south").click()
+        # logged in to north only: south asks for its own log-in
+        WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/t/south/login"))
+        browser.get(f"{server.url}/t/north/enrolments")
+        assert browser.current_url.endswith("/t/north/enrolments")  # still logged in to north

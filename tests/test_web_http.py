@@ -68,8 +68,14 @@ def enrol_form(client: httpx.Client) -> wf.Form:
 
 
 def post_enrol(client, referral_id, strata, answers, *, form=None) -> tuple[httpx.Response, dict]:
+    """Fill in the form, send it and, when the confirmation page answers, confirm (what a
+    coordinator does); (the last response, the data it posted)."""
     form = form or enrol_form(client)
     data = wf.fill_enrol_form(form, referral_id, strata, answers)
+    checked = client.post(form.action or "/enrol", data=data)
+    if checked.status_code != 200 or 'id="confirm-form"' not in checked.text:
+        return checked, data
+    data = wf.confirmation(checked.text)
     return client.post(form.action or "/enrol", data=data), data
 
 
@@ -101,7 +107,8 @@ def test_coordinator_enrols_through_the_form_and_sees_allocation_and_receipt(ser
     assert row["status"] == "randomised"
     shown = text_of(response.text)
     assert row["receipt"] in shown
-    assert re.search(rf"\b{row['sequence_number']}\b", shown)
+    assert re.search(rf"number at its site\W+{wf.site_number(service.db, referral)}\b", shown, re.I)
+    assert "sequence number" not in shown.lower()  # a coordinator sees the site's numbers only
     assert row["arm"] in shown
     other = {"control", "conference"} - {row["arm"]}
     # the allocation shown is the stored one: the other arm is not announced as the result
@@ -145,15 +152,17 @@ def test_double_submitted_form_randomises_once(service, carol):
     form = enrol_form(carol)
     referral = rid()
     data = wf.fill_enrol_form(form, referral, {"site": "london", "offence": "property"}, ELIGIBLE)
+    data = wf.confirmation(carol.post(form.action or "/enrol", data=data).text)
     before = wf.head_sequence_number(service.db)
     first = carol.post(form.action or "/enrol", data=data)
-    second = carol.post(form.action or "/enrol", data=data)  # the same form, submitted again
+    second = carol.post(form.action or "/enrol", data=data)  # the same confirmation, submitted again
     assert first.status_code in (200, 201) and second.status_code in (200, 201), (first.status_code, second.status_code)
     assert wf.head_sequence_number(service.db) == before + 1  # one sequence number consumed
     row = wf.referral_rows(service.db)[referral]
     for page in (first, second):
         shown = text_of(page.text)
-        assert row["receipt"] in shown and re.search(rf"\b{row['sequence_number']}\b", shown)
+        assert row["receipt"] in shown and re.search(rf"number at its site\W+{wf.site_number(service.db, referral)}\b",
+                                                      shown, re.I)
         assert "already enrolled" not in shown.lower()
 
 
@@ -164,6 +173,7 @@ def test_a_form_submitted_several_times_at_once_randomises_once(service, carol):
     form = enrol_form(carol)
     referral = rid()
     data = wf.fill_enrol_form(form, referral, {"site": "london", "offence": "violence"}, ELIGIBLE)
+    data = wf.confirmation(carol.post(form.action or "/enrol", data=data).text)
     before = wf.head_sequence_number(service.db)
     with ThreadPoolExecutor(5) as pool:
         pages = list(pool.map(lambda _: carol.post(form.action or "/enrol", data=data), range(5)))
@@ -183,8 +193,8 @@ def test_repeated_api_request_is_replayed_not_randomised_again(service):
         different = api.post("/api/enrolments", json={**body, "strata": {"site": "london", "offence": "property"}})
     assert (first.status_code, second.status_code) == (201, 200), (first.text, second.text)
     assert second.json()["replayed"] is True
-    assert {k: second.json()[k] for k in ("arm", "sequence_number", "receipt")} == {
-        k: first.json()[k] for k in ("arm", "sequence_number", "receipt")}
+    assert {k: second.json()[k] for k in ("arm", "site_sequence_number", "receipt")} == {
+        k: first.json()[k] for k in ("arm", "site_sequence_number", "receipt")}
     # the same id with different details is not a replay: it is refused, and nothing is consumed
     assert different.status_code == 422, different.text
     assert wf.head_sequence_number(service.db) == before + 1
@@ -216,7 +226,8 @@ def test_coordinator_cannot_enrol_or_see_another_site(service, carol):
         taken = api.post("/api/enrolments", json=wf.api_enrol_body(other, {"site": "london", "offence": "property"}))
     stored = wf.referral_rows(service.db)[other]
     assert taken.status_code == 422, taken.text
-    assert (taken.json()["arm"], taken.json()["sequence_number"], taken.json()["receipt"]) == (None, None, None)
+    assert (taken.json()["arm"], taken.json()["site_sequence_number"], taken.json()["receipt"]) == (None, None, None)
+    assert "sequence_number" not in taken.json()
     assert stored["receipt"] not in taken.text and "northumbria" not in taken.text
     response, _ = post_enrol(carol, other, {"site": "london", "offence": "violence"}, ELIGIBLE)
     assert response.status_code in (200, 409, 422), response.status_code

@@ -23,11 +23,12 @@ def db(tmp_path):
 
 @pytest.fixture
 def engine(db):
-    from rjtrial.registry.store import make_engine
+    """The tables the log is kept in (a database of its own here)."""
+    from rjtrial.registry.accounts import ServiceTables
 
-    engine = make_engine(db)
-    yield engine
-    engine.dispose()
+    tables = ServiceTables.open(db)
+    yield tables
+    tables.close()
 
 
 def table(db):
@@ -132,13 +133,15 @@ def test_the_log_on_postgres():
     from registry_fixtures import fresh_postgres_database, postgres_url_or_skip
 
     with fresh_postgres_database(postgres_url_or_skip()) as url:
-        engine = create_engine(url)
+        from rjtrial.registry.accounts import ServiceTables
+
+        tables = ServiceTables(create_engine(url))
         try:
-            first, second = SecurityLog(engine, b"k" * 32), SecurityLog(engine, b"k" * 32)  # two server processes
+            first, second = SecurityLog(tables, b"k" * 32), SecurityLog(tables, b"k" * 32)  # two server processes
             for log in (first, second, first):
                 log.record("failed", PASSWORD_IN_NAME_BOX, "10.0.0.1", known=False)
                 log.flush()
             rows = first.rows()
         finally:
-            engine.dispose()
+            tables.close()
     assert len(rows) == 1 and rows[0]["count"] == 3 and PASSWORD_IN_NAME_BOX not in rows[0]["name"]

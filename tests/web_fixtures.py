@@ -226,6 +226,7 @@ class Form:
         self.options: dict[str, list[str]] = {}  # select name -> option values
         self.radios: dict[str, list[str]] = {}  # radio name -> values
         self.names: list[str] = []  # every named control, in order
+        self.buttons: dict[str, list[str]] = {}  # submit button name -> values
 
     def csrf(self) -> tuple[str, str]:
         """The hidden CSRF field (name, value)."""
@@ -271,6 +272,8 @@ class _FormParser(HTMLParser):
                     form.fields[name] = a.get("value", "on")
             elif kind not in ("submit", "button", "reset"):
                 form.fields.setdefault(name, a.get("value", ""))
+        elif tag == "button" and name and a.get("type", "submit").lower() == "submit":
+            form.buttons.setdefault(name, []).append(a.get("value", ""))
         elif tag in ("select", "textarea") and name:
             if name not in form.names:
                 form.names.append(name)
@@ -342,6 +345,13 @@ def fill_enrol_form(form: Form, referral_id: str, strata: dict[str, str], answer
     return data
 
 
+def confirmation(html: str) -> dict[str, str]:
+    """The data the confirmation page posts when its *Randomise* button is pressed."""
+    form = form_with(html, "form_token")
+    assert "yes" in form.buttons.get("confirmed", []), f"no confirm button in {form!r}: {form.buttons}"
+    return {**form.fields, "confirmed": "yes"}
+
+
 def api_enrol_body(referral_id: str, strata: dict[str, str], answers: dict[str, str] = ELIGIBLE) -> dict:
     return {"referral_id": referral_id, "strata": dict(strata), "answers": dict(answers)}
 
@@ -376,6 +386,16 @@ def referral_rows(db: str) -> dict[str, dict]:
     finally:
         engine.dispose()
     return {r["referral_id"]: dict(r) for r in rows}
+
+
+def site_number(db: str, referral_id: str) -> int:
+    """A randomised referral's number among the randomisations at its site (what coordinators see)."""
+    import json
+
+    rows = sorted((r for r in referral_rows(db).values() if r["sequence_number"] is not None),
+                  key=lambda r: r["sequence_number"])
+    site = json.loads(referral_rows(db)[referral_id]["strata"])["site"]
+    return [r["referral_id"] for r in rows if json.loads(r["strata"])["site"] == site].index(referral_id) + 1
 
 
 def head_sequence_number(db: str) -> int:

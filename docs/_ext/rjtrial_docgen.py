@@ -350,6 +350,7 @@ TOLERANCE_SOURCES = (
     ("test_metafor_options_bcg.py", "metafor's test and estimator options, permutation tests, BLUPs, regtest"),
     ("test_quine_insurance_rate_ratio.py", "the batched negative binomial engine against MASS glm.nb"),
     ("test_veteran_lung_batched_rmst.py", "the batched RMST engine against survfit"),
+    ("_bayesmeta_reference.py", "rjtrial.meta.bayes against bayesmeta and the numbers printed in Röver (2020)"),
 )
 
 

@@ -10,7 +10,9 @@ and either
   ``log_risk_ratio``, ``log_odds_ratio``, ``risk_difference``; ``mean_treatment,
   sd_treatment, n_treatment, mean_control, sd_control, n_control`` for ``hedges_g``,
   ``cohens_d``; ``events_treatment, person_time_treatment, events_control,
-  person_time_control`` for ``log_incidence_rate_ratio``.
+  person_time_control`` for ``log_incidence_rate_ratio``; every other measure of
+  :mod:`rjtrial.effects` in the columns its function names
+  (:data:`rjtrial.meta.table.MEASURE_COLUMNS`).
 
 An optional ``study`` column labels the rows (``--study`` names another one).
 
@@ -18,6 +20,10 @@ Several effect sizes per study: give ``--effect-id COLUMN`` (the effect's id wit
 for a three-level model (``rjtrial.meta.pool_multilevel``, levels study / effect id; ``--rho``
 correlates the sampling errors within a study), and ``--robust`` for cluster-robust CR2
 standard errors, Satterthwaite df and t tests, clustered by study (``rjtrial.meta.robust``).
+
+Few trials: ``--bayes`` fits the Bayesian normal-normal model exactly (``rjtrial.meta.bayes``;
+``--tau-prior``, ``--tau-scale``, ``--mu-prior MEAN,SD``, ``--interval``; ``--posterior FILE.png``
+draws the joint and marginal posteriors).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import json
 import math
 from typing import TYPE_CHECKING
 
+from rjtrial.cli._base import CommandError
 from rjtrial.cli._io import read_table, write_figure
 from rjtrial.errors import DataError
 
@@ -36,17 +43,25 @@ if TYPE_CHECKING:
 # numpy, pandas and rjtrial.meta are imported when the command runs, not when the
 # parser is built: `rjtrial --help` must not pay for scipy.stats.
 
-#: rjtrial.meta.table.MEASURE_COLUMNS' measures and the others (a test keeps them equal).
-MEASURES = ("log_risk_ratio", "log_odds_ratio", "risk_difference", "hedges_g", "cohens_d",
-            "log_incidence_rate_ratio", "log_hazard_ratio", "mean_difference", "other")
+#: rjtrial.meta.table.MEASURES: every measure of rjtrial.effects, and "other" (a test keeps them equal).
+MEASURES = ("log_odds_ratio", "log_risk_ratio", "risk_difference", "peto_log_odds_ratio", "arcsine_risk_difference",
+            "mean_difference", "hedges_g", "cohens_d", "log_ratio_of_means", "standardised_mean_change_change_score",
+            "standardised_mean_change_raw_score", "correlation", "fisher_z", "proportion", "log_proportion",
+            "logit_proportion", "arcsine_proportion", "freeman_tukey_proportion", "incidence_rate",
+            "log_incidence_rate", "log_incidence_rate_ratio", "incidence_rate_difference", "log_hazard_ratio",
+            "other")
 #: rjtrial.meta.pooling.METHODS and rjtrial.meta.regression.TESTS (a test keeps them equal).
 METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
 TESTS = ("z", "knha", "t", "adhoc")
+#: rjtrial.meta.bayesian.TAU_PRIORS and INTERVALS (a test keeps them equal).
+TAU_PRIORS = ("half-normal", "half-cauchy", "exponential", "uniform")
+INTERVALS = ("central", "shortest")
 #: rjtrial.meta.multilevel.MULTILEVEL_METHODS and MULTILEVEL_TESTS.
 MULTILEVEL_METHODS = ("REML", "ML")
 MULTILEVEL_TESTS = ("z", "t")
 #: Measures on a log scale, which --exponentiate back-transforms ("other": the user knows).
-LOG_MEASURES = ("log_risk_ratio", "log_odds_ratio", "log_incidence_rate_ratio", "log_hazard_ratio", "other")
+LOG_MEASURES = ("log_risk_ratio", "log_odds_ratio", "log_incidence_rate_ratio", "log_hazard_ratio", "log_ratio_of_means",
+                "log_incidence_rate", "log_proportion", "other")
 #: The pooled frame's columns on the measure's scale (exponentiated by --exponentiate).
 SCALE_COLUMNS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")
 
@@ -55,18 +70,21 @@ the studies table (CSV or Parquet), one row per study (or per effect size, with 
   study                          label (optional; --study names another column)
   estimate, variance|std_error   ready-made effect sizes, on the scale --measure names
 or the summary data of --measure:
-  log_risk_ratio, log_odds_ratio, risk_difference:
+  log_risk_ratio, log_odds_ratio, risk_difference, peto_log_odds_ratio, arcsine_risk_difference:
       events_treatment, n_treatment, events_control, n_control
-  hedges_g, cohens_d:
+  hedges_g, cohens_d, mean_difference, log_ratio_of_means:
       mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control
-  log_incidence_rate_ratio:
+  log_incidence_rate_ratio, incidence_rate_difference:
       events_treatment, person_time_treatment, events_control, person_time_control
+  and every other measure of rjtrial.effects in the columns its function names
+  (proportions: events, n; rates: events, person_time; correlations: correlation, n; ...)
 plus any moderator, subgroup (--subgroup), weight (--weights) or effect-id (--effect-id) column.
 An example: synthetic/examples/studies.csv; every column on the documentation site's
 "Your data" page.
 
 --exponentiate prints log-scale measures back-transformed (risk, odds, rate or hazard ratios)
-and draws the forest plot on the ratio scale."""
+and draws the forest plot on the ratio scale. --bayes fits the Bayesian random-effects model
+(few trials), with --tau-prior, --tau-scale, --mu-prior, --interval and --posterior."""
 
 
 def add_commands(subparsers) -> None:
@@ -78,9 +96,9 @@ def add_commands(subparsers) -> None:
                    "or the summary data of --measure (columns below)")
     p.add_argument("--measure", required=True, choices=MEASURES, metavar="MEASURE",
                    help=f"effect measure: {', '.join(MEASURES)}")
-    p.add_argument("--method", default="REML", choices=METHODS, metavar="METHOD",
+    p.add_argument("--method", default=None, choices=METHODS, metavar="METHOD",
                    help=f"pooling method: {', '.join(METHODS)} (default REML)")
-    p.add_argument("--test", default="z", choices=TESTS,
+    p.add_argument("--test", default=None, choices=TESTS,
                    help="z (default), knha (Knapp-Hartung), t (t tests on k - p df) or adhoc (Knapp-Hartung, factor >= 1)")
     p.add_argument("--study", default=None, metavar="COLUMN", help="column of study labels (default: study)")
     p.add_argument("--subgroup", default=None, metavar="COLUMN", help="column of subgroup labels")
@@ -93,6 +111,18 @@ def add_commands(subparsers) -> None:
                    help="with --effect-id: correlation of sampling errors within a study (default 0)")
     p.add_argument("--robust", action="store_true",
                    help="cluster-robust (CR2) standard errors and Satterthwaite t tests, clustered by study")
+    p.add_argument("--bayes", action="store_true",
+                   help="Bayesian random-effects meta-analysis (normal-normal model, exact quadrature): posterior "
+                        "medians and credible intervals of mu and tau, prediction interval, shrunken study effects")
+    p.add_argument("--tau-prior", default=None, choices=TAU_PRIORS,
+                   help="with --bayes: prior of the between-study SD tau (default half-normal)")
+    p.add_argument("--tau-scale", type=float, default=None,
+                   help="with --bayes: scale of the tau prior, on the measure's scale (default 0.5)")
+    p.add_argument("--mu-prior", default=None, metavar="MEAN,SD",
+                   help="with --bayes: normal prior of the overall effect mu (default uniform)")
+    p.add_argument("--interval", default=None, choices=INTERVALS,
+                   help="with --bayes: central (default) or shortest credible intervals")
+    p.add_argument("--posterior", metavar="FILE.png", help="with --bayes: plot the joint and marginal posteriors")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
     p.add_argument("--exponentiate", action="store_true",
                    help="also give the pooled estimate and intervals back-transformed from the log scale "
@@ -170,8 +200,23 @@ def cmd_meta(args) -> int:
     """Run ``rjtrial meta``; returns the exit code (0)."""
     from rjtrial.meta import effects_from_table, pool, small_study_diagnostics
 
+    bayes_only = [f"--{name.replace('_', '-')}" for name in ("tau_prior", "tau_scale", "mu_prior", "interval", "posterior")
+                  if getattr(args, name) is not None]
+    if args.bayes:
+        clash = [f"--{name.replace('_', '-')}" for name in ("method", "test", "subgroup", "weights", "effect_id", "rho",
+                                                             "funnel") if getattr(args, name) is not None]
+        clash += [f"--{name}" for name in ("robust", "exponentiate") if getattr(args, name)]
+        if clash:
+            raise CommandError(f"--bayes cannot be combined with {', '.join(clash)}")
+    elif bayes_only:
+        raise CommandError(f"{', '.join(bayes_only)} {'needs' if len(bayes_only) == 1 else 'need'} --bayes")
+    args.method = "REML" if args.method is None else args.method
+    args.test = "z" if args.test is None else args.test
     _check_exponentiate(args)
     table = _read(args.studies)
+    if args.bayes:
+        es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies)
+        return _cmd_bayes(args, es)
     dependent = args.effect_id is not None or args.robust
     es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies,
                             repeated_studies=dependent)
@@ -280,3 +325,43 @@ def _cmd_dependent(args, table: pd.DataFrame, es: pd.DataFrame) -> int:
         lines += ["", *_exponentiated_lines((rob if rob is not None else res).summary_frame(), args.measure)]
     print("\n".join(lines))
     return 0
+
+
+def _mu_prior(text: str | None):
+    """``--mu-prior MEAN,SD`` as (mean, sd), or None."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        mean, sd = (float(part) for part in parts)
+    except ValueError:
+        raise CommandError(f"--mu-prior must be MEAN,SD (two numbers, e.g. 0,4), got {text!r}") from None
+    if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+        raise CommandError(f"--mu-prior MEAN,SD needs a finite mean and a positive SD, got {text!r}")
+    return mean, sd
+
+
+def _cmd_bayes(args, es: pd.DataFrame) -> int:
+    """``--bayes``: :func:`rjtrial.meta.bayes` on the table's effect sizes."""
+    from rjtrial.meta import bayes
+
+    options = {name: value for name, value in (("tau_prior", args.tau_prior), ("tau_scale", args.tau_scale),
+                                               ("interval", args.interval)) if value is not None}
+    res = bayes(es, mu_prior=_mu_prior(args.mu_prior), alpha=args.alpha, **options)
+    figures = {}
+    for name, path, draw in (("forest", args.forest, lambda r: r.plot_forest()),
+                             ("posterior", args.posterior, lambda r: r.plot())):
+        if path:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            write_figure(draw(res), path)
+            figures[name] = path
+    if args.json:
+        print(json.dumps({"measure": args.measure, "bayes": res.to_dict(), "files": figures}, indent=2))
+        return 0
+    lines = [res.format()]
+    lines += [f"wrote {name} plot to {path}" for name, path in figures.items()]
+    print("\n".join(lines))
+    return 0
+

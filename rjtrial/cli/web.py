@@ -2,6 +2,8 @@
 
 ``rjtrial serve --db DB --key KEYFILE [--host 127.0.0.1] [--port 8000] [--config FILE]``
 prints where it listens (``--port 0`` picks a free port) and never prints the key.
+``rjtrial serve --config SERVER.toml`` (no ``--db``) serves every trial the file lists
+under ``[trials.NAME]`` (``db``, ``key``), each at ``/t/NAME/`` (see :mod:`rjtrial.web.multi`).
 
 ``rjtrial users add|token|revoke|disable|enable|password|email NAME --db DB --key KEYFILE``
 change accounts: each change is a signed entry of the audit log, written with the
@@ -26,11 +28,12 @@ def add_commands(subparsers) -> None:
     """Add ``serve`` and ``users`` to the ``rjtrial`` argparse ``subparsers``."""
     help_text = "run the randomisation service (browser pages and a JSON API)"
     p = subparsers.add_parser("serve", help=help_text, description=help_text)
-    p.add_argument("--db", required=True, help="SQLite file or database URL of the registry")
+    p.add_argument("--db", help="SQLite file or database URL of the registry (without it: the trials of --config)")
     p.add_argument("--key", help="the trial's key file (or RJTRIAL_KEY); kept in this process only")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--config", help="TOML settings: [web] sessions and throttling, [smtp] e-mail reports")
+    p.add_argument("--config", help="TOML settings: [web] sessions and throttling, [smtp] e-mail reports; "
+                   "[trials.NAME] db and key for several trials (then no --db)")
     p.set_defaults(func=cmd_serve)
 
     help_text = "accounts of the randomisation service"
@@ -111,13 +114,22 @@ def cmd_serve(args) -> int:
     from rjtrial.web import security
     from rjtrial.web.app import create_app
 
-    key = key_path_from_env(args.key)
-    if key is None:
-        raise RjtrialError("serve needs the trial's key file: --key KEYFILE or RJTRIAL_KEY=KEYFILE")
     if not 0 <= args.port < 65536:
         raise RjtrialError(f"--port {args.port}: must be 0-65535")
-    app = create_app(args.db, key, config=args.config)
-    service = app.state.service
+    if args.db is None:
+        if args.config is None:
+            raise RjtrialError("serve needs --db DB --key KEYFILE (one trial) or --config FILE listing [trials.NAME]")
+        from rjtrial.web.multi import create_server_app
+
+        app = create_server_app(args.config)
+        services = [(f"/t/{name}/", a.state.service) for name, a in app.state.trials.items()]
+    else:
+        key = key_path_from_env(args.key)
+        if key is None:
+            raise RjtrialError("serve needs the trial's key file: --key KEYFILE or RJTRIAL_KEY=KEYFILE")
+        app = create_app(args.db, key, config=args.config)
+        services = [("/", app.state.service)]
+    service = services[0][1]
     proxies = service.config.trusted_proxies
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             server_header=False, proxy_headers=bool(proxies),
@@ -130,18 +142,23 @@ def cmd_serve(args) -> int:
     sock.listen(config.backlog)  # connections wait in the backlog from the moment we say we listen
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"rjtrial: serving trial {service.protocol.id!r} from {redact_url(str(args.db))}", flush=True)
-    print(f"rjtrial: listening on http://{shown}:{port}/ (API under /api; Ctrl-C stops)", flush=True)
-    if not service.accounts.list():
-        print("rjtrial: no users yet: add one with `rjtrial users add NAME --db DB --role manager`", flush=True)
+    for where, each in services:
+        print(f"rjtrial: serving trial {each.protocol.id!r} from {redact_url(str(each.registry.db))} at {where}",
+              flush=True)
+        if not each.accounts.list():
+            print(f"rjtrial: no users yet in {each.protocol.id!r}: add one with "
+                  "`rjtrial users add NAME --db DB --role manager`", flush=True)
+    api = "/api" if args.db is not None else "/api/t/NAME"
+    print(f"rjtrial: listening on http://{shown}:{port}/ (API under {api}; Ctrl-C stops)", flush=True)
     for warning in security.startup_warnings(args.host, secure_cookies=service.config.secure_cookies,
                                              trusted_proxies=proxies):
         print(f"rjtrial: warning: {warning}", file=sys.stderr, flush=True)
     try:
         server.run(sockets=[sock])
     finally:  # (on SIGTERM uvicorn re-raises the signal: the app's shutdown has flushed the security log)
-        service.security_log.flush()
-        service.registry.close()
+        for _, each in services:
+            each.security_log.flush()
+            each.registry.close()
     return 0
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from rjtrial.effects._frame import Inputs, check_positive_variance, output
+from rjtrial.effects._frame import Inputs, check_positive_variance, check_variance_type, output, weighted_mean
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 
@@ -38,18 +38,38 @@ def _sizes(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return n1, n2, m
 
 
-def _smd_frame(inputs, d, n1, n2, m, *, corrected: bool) -> pd.DataFrame:
-    estimate = correction_factor(m) * d if corrected else d
-    variance = 1 / n1 + 1 / n2 + estimate**2 / (2 * (n1 + n2))
+#: metafor's variance types of the standardised mean difference (``escalc(measure="SMD", vtype=)``).
+SMD_VARIANCE_TYPES = ("LS", "LS2", "UB", "AV")
+
+
+def _smd_frame(inputs, d, n1, n2, m, *, corrected: bool, variance_type: str = "LS") -> pd.DataFrame:
+    check_variance_type(variance_type, SMD_VARIANCE_TYPES, "hedges_g")
+    if not corrected and variance_type != "LS":
+        raise ValueError(f"variance_type={variance_type!r} is for Hedges' g (small_sample_correction=True); "
+                         "Cohen's d has the large-sample variance only")
+    j = correction_factor(m)
+    estimate = j * d if corrected else d
+    n = n1 + n2
+    if variance_type == "LS":
+        variance = 1 / n1 + 1 / n2 + estimate**2 / (2 * n)
+    elif variance_type == "LS2":
+        variance = j**2 * (1 / n1 + 1 / n2 + d**2 / (2 * n))
+    elif variance_type == "UB":
+        variance = 1 / n1 + 1 / n2 + (1 - (m - 2) / (m * j**2)) * estimate**2
+    else:
+        average = weighted_mean(np.where(inputs.omitted, np.nan, estimate), n)
+        variance = 1 / n1 + 1 / n2 + average**2 / (2 * n)
     check_positive_variance(inputs, variance)
+    attrs = {"variance_type": variance_type} if corrected else None
     return output(inputs, estimate, variance, measure="hedges_g" if corrected else "cohens_d",
-                  extra={"n_treatment": n1, "n_control": n2})
+                  extra={"n_treatment": n1, "n_control": n2}, attrs=attrs)
 
 
-def _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study):
+def _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study,
+                na_action):
     inputs = Inputs(data, {"mean_treatment": mean_treatment, "sd_treatment": sd_treatment,
                            "n_treatment": n_treatment, "mean_control": mean_control,
-                           "sd_control": sd_control, "n_control": n_control}, study=study)
+                           "sd_control": sd_control, "n_control": n_control}, study=study, na_action=na_action)
     inputs.finite("mean_treatment", "sd_treatment", "mean_control", "sd_control")
     inputs.non_negative("sd_treatment", "sd_control", what="standard deviation")
     n1, n2, m = _sizes(inputs)
@@ -71,6 +91,8 @@ def hedges_g(
     sd_control,
     n_control,
     study=None,
+    na_action: str = "omit",
+    variance_type: str = "LS",
 ) -> pd.DataFrame:
     """Hedges' g: standardised mean difference with the exact small-sample correction.
 
@@ -82,6 +104,16 @@ def hedges_g(
         Group means, standard deviations and sizes.
     study : str or array-like, optional
         Study labels (index of the result and named in errors).
+    variance_type : {"LS", "LS2", "UB", "AV"}, default "LS"
+        metafor's variance types (``escalc(measure="SMD", vtype=)``): ``"LS"`` the
+        large-sample ``1/n1 + 1/n2 + g^2 / (2 n)``; ``"LS2"`` that of d scaled by the
+        correction, ``J^2 (1/n1 + 1/n2 + d^2 / (2 n))``; ``"UB"`` the unbiased
+        ``1/n1 + 1/n2 + (1 - (m - 2) / (m J^2)) g^2`` (Hedges 1983); ``"AV"`` the large-sample
+        variance with the sample-size weighted average g of all studies in place of g.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
 
     Returns
     -------
@@ -100,15 +132,18 @@ def hedges_g(
     ``d = (mean_treatment - mean_control) / s_pooled`` with
     ``s_pooled^2 = ((n1 - 1) s1^2 + (n2 - 1) s2^2) / m``, ``m = n1 + n2 - 2``;
     ``g = J(m) d`` with the exact ``J(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))``
-    (:func:`correction_factor`), and ``variance = 1/n1 + 1/n2 + g^2 / (2 (n1 + n2))``.
-    Agrees with R ``metafor::escalc(measure="SMD")`` (its default ``vtype="LS"``) to 1e-12
-    (tests/validation/test_metafor_normand1999.py).
+    (:func:`correction_factor`), and (``"LS"``) ``variance = 1/n1 + 1/n2 + g^2 / (2 (n1 + n2))``.
+    Agrees with R ``metafor::escalc(measure="SMD", vtype=)`` for each variance type to 1e-12
+    (tests/validation/test_metafor_normand1999.py, test_normand1999_mean_differences.py).
 
     References
     ----------
     Hedges, L. V. (1981). Distribution theory for Glass's estimator of effect size and
     related estimators. Journal of Educational Statistics, 6(2), 107-128.
     doi:10.3102/10769986006002107
+
+    Hedges, L. V. (1983). A random effects model for effect sizes. Psychological Bulletin,
+    93(2), 388-395. doi:10.1037/0033-2909.93.2.388
 
     Examples
     --------
@@ -119,8 +154,8 @@ def hedges_g(
     0   -0.3552    0.0131
     """
     inputs, d, n1, n2, m = _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control,
-                                       sd_control, n_control, study)
-    return _smd_frame(inputs, d, n1, n2, m, corrected=True)
+                                       sd_control, n_control, study, na_action)
+    return _smd_frame(inputs, d, n1, n2, m, corrected=True, variance_type=variance_type)
 
 
 def cohens_d(
@@ -133,10 +168,11 @@ def cohens_d(
     sd_control,
     n_control,
     study=None,
+    na_action: str = "omit",
 ) -> pd.DataFrame:
     """Cohen's d: standardised mean difference without the small-sample correction.
 
-    Parameters and errors are those of :func:`hedges_g`.
+    Parameters and errors are those of :func:`hedges_g`, without ``variance_type``.
 
     Returns
     -------
@@ -158,7 +194,7 @@ def cohens_d(
     -0.356
     """
     inputs, d, n1, n2, m = _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control,
-                                       sd_control, n_control, study)
+                                       sd_control, n_control, study, na_action)
     return _smd_frame(inputs, d, n1, n2, m, corrected=False)
 
 
@@ -169,7 +205,9 @@ def smd_from_t(
     n_treatment,
     n_control,
     study=None,
+    na_action: str = "omit",
     small_sample_correction: bool = True,
+    variance_type: str = "LS",
 ) -> pd.DataFrame:
     """Standardised mean difference from a two-sample t statistic (treatment minus control).
 
@@ -183,8 +221,14 @@ def smd_from_t(
         Group sizes.
     study : str or array-like, optional
         Study labels.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
     small_sample_correction : bool, default True
         True gives Hedges' g (``measure="hedges_g"``), False Cohen's d.
+    variance_type : {"LS", "LS2", "UB", "AV"}, default "LS"
+        The variance of g, as in :func:`hedges_g` (Cohen's d has ``"LS"`` only).
 
     Returns
     -------
@@ -203,11 +247,11 @@ def smd_from_t(
     0.7578
     """
     inputs = Inputs(data, {"t_statistic": t_statistic, "n_treatment": n_treatment, "n_control": n_control},
-                    study=study)
+                    study=study, na_action=na_action)
     inputs.finite("t_statistic")
     n1, n2, m = _sizes(inputs)
     d = inputs["t_statistic"] * np.sqrt(1 / n1 + 1 / n2)
-    return _smd_frame(inputs, d, n1, n2, m, corrected=small_sample_correction)
+    return _smd_frame(inputs, d, n1, n2, m, corrected=small_sample_correction, variance_type=variance_type)
 
 
 def smd_from_p(
@@ -219,7 +263,9 @@ def smd_from_p(
     sign=None,
     alternative: str = "two-sided",
     study=None,
+    na_action: str = "omit",
     small_sample_correction: bool = True,
+    variance_type: str = "LS",
 ) -> pd.DataFrame:
     """Standardised mean difference from the p value of a two-sample t test.
 
@@ -238,8 +284,14 @@ def smd_from_p(
         The test's alternative: ``"greater"`` means p = P(T >= t), ``"less"`` p = P(T <= t).
     study : str or array-like, optional
         Study labels.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
     small_sample_correction : bool, default True
         True gives Hedges' g, False Cohen's d.
+    variance_type : {"LS", "LS2", "UB", "AV"}, default "LS"
+        The variance of g, as in :func:`hedges_g` (Cohen's d has ``"LS"`` only).
 
     Returns
     -------
@@ -266,7 +318,7 @@ def smd_from_p(
         if sign is None:
             raise ValueError("a two-sided p value carries no direction: give sign (+1 or -1 per study)")
         arguments["sign"] = sign
-    inputs = Inputs(data, arguments, study=study)
+    inputs = Inputs(data, arguments, study=study, na_action=na_action)
     inputs.finite("p_value")
     p = inputs["p_value"]
     inputs.require((p > 0) & (p <= 1), "p_value", lambda i: f"p value {p[i]:g} is not in (0, 1]")
@@ -283,4 +335,4 @@ def smd_from_p(
         t = stats.t.ppf(p, m)
     d = t * np.sqrt(1 / n1 + 1 / n2)
     inputs.require(np.isfinite(d), "p_value", "p value too extreme to recover the t statistic")
-    return _smd_frame(inputs, d, n1, n2, m, corrected=small_sample_correction)
+    return _smd_frame(inputs, d, n1, n2, m, corrected=small_sample_correction, variance_type=variance_type)

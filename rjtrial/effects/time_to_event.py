@@ -17,6 +17,7 @@ def log_hazard_ratio(
     ci_upper,
     alpha: float = 0.05,
     study=None,
+    na_action: str = "omit",
 ) -> pd.DataFrame:
     """Log hazard ratio and its variance from a published hazard ratio and confidence interval.
 
@@ -31,6 +32,10 @@ def log_hazard_ratio(
         1 - the confidence level of the published interval (0.05 for a 95% CI).
     study : str or array-like, optional
         Study labels.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
 
     Returns
     -------
@@ -64,7 +69,8 @@ def log_hazard_ratio(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    inputs = Inputs(data, {"hazard_ratio": hazard_ratio, "ci_lower": ci_lower, "ci_upper": ci_upper}, study=study)
+    inputs = Inputs(data, {"hazard_ratio": hazard_ratio, "ci_lower": ci_lower, "ci_upper": ci_upper}, study=study,
+                    na_action=na_action)
     inputs.finite("hazard_ratio", "ci_lower", "ci_upper")
     inputs.positive("hazard_ratio", "ci_lower", "ci_upper", what="a ratio")
     hr, lower, upper = inputs["hazard_ratio"], inputs["ci_lower"], inputs["ci_upper"]
@@ -82,6 +88,7 @@ def log_hazard_ratio_logrank(
     observed_minus_expected,
     logrank_variance,
     study=None,
+    na_action: str = "omit",
 ) -> pd.DataFrame:
     """Log hazard ratio from the log-rank statistics O - E and V (Peto's method).
 
@@ -95,6 +102,10 @@ def log_hazard_ratio_logrank(
         Its hypergeometric variance V (> 0).
     study : str or array-like, optional
         Study labels.
+    na_action : {"omit", "raise"}, default "omit"
+        A study with a missing input keeps its row, with a missing estimate and variance,
+        counted in ``attrs["n_omitted"]`` and listed in ``attrs["omitted"]``, with a warning
+        (``"omit"``, as R ``escalc``); or raises a DataError naming the row and column.
 
     Returns
     -------
@@ -116,7 +127,7 @@ def log_hazard_ratio_logrank(
     0   -0.1241     0.069
     """
     inputs = Inputs(data, {"observed_minus_expected": observed_minus_expected,
-                           "logrank_variance": logrank_variance}, study=study)
+                           "logrank_variance": logrank_variance}, study=study, na_action=na_action)
     inputs.finite("observed_minus_expected", "logrank_variance")
     v = inputs["logrank_variance"]
     inputs.require(v > 0, "logrank_variance", lambda i: f"log-rank variance {v[i]:g} must be positive")

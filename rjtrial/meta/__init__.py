@@ -25,6 +25,8 @@
 * :mod:`rjtrial.meta.correlated_effects` -- ``rve``: the correlated-effects RVE model (robumeta);
 * :mod:`rjtrial.meta.permutation` -- ``permutation_test`` (metafor's ``permutest``);
 * :mod:`rjtrial.meta.shrinkage` -- ``blup`` and ``ranef``: study-level predictions;
+* :mod:`rjtrial.meta.bayesian` -- ``bayes``: Bayesian random effects for few trials, the exact
+  posterior by quadrature (R ``bayesmeta``'s model), with :mod:`rjtrial.meta.bayesian_plots`;
 * :mod:`rjtrial.meta.ipd` -- ``two_stage``: per-trial effects from individual participants'
   follow-up tables (Cox, rate ratio, risk measures), the first stage of an IPD meta-analysis.
 
@@ -49,6 +51,7 @@ _EXPORTS = {
     "RVEResult": "correlated_effects", "rve": "correlated_effects",
     "PermutationTest": "permutation", "permutation_test": "permutation",
     "blup": "shrinkage", "ranef": "shrinkage",
+    "BayesResult": "bayesian", "bayes": "bayesian",
 }
 __all__ = sorted(_EXPORTS)
 

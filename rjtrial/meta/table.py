@@ -2,14 +2,19 @@
 
 :func:`effects_from_table` reads one row per study holding either ready-made effect sizes
 (``estimate`` and ``variance`` or ``std_error``) or summary data that :mod:`rjtrial.effects`
-turns into effect sizes for the given measure:
+turns into effect sizes for the given measure, in columns named as the measure's function
+names its inputs (:data:`MEASURE_COLUMNS`, from :data:`rjtrial.effects.MEASURES`), e.g.
 
 * ``events_treatment, n_treatment, events_control, n_control`` for ``log_risk_ratio``,
-  ``log_odds_ratio``, ``risk_difference``;
+  ``log_odds_ratio``, ``risk_difference``, ``peto_log_odds_ratio``, ``arcsine_risk_difference``;
 * ``mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control`` for
-  ``hedges_g``, ``cohens_d``;
+  ``hedges_g``, ``cohens_d``, ``mean_difference``, ``log_ratio_of_means``;
 * ``events_treatment, person_time_treatment, events_control, person_time_control`` for
-  ``log_incidence_rate_ratio``.
+  ``log_incidence_rate_ratio``, ``incidence_rate_difference``;
+* ``events, n`` for the proportions, ``events, person_time`` for the incidence rates,
+  ``correlation, n`` for ``correlation`` and ``fisher_z``; the standardised mean changes take
+  ``mean_before, mean_after, n, sd_before`` (``sd_after`` for change scores) and
+  ``correlation``.
 
 An optional ``study`` column labels the rows. Every value is checked; an error names the
 table, the row and the column. ``rjtrial meta`` is this plus :func:`rjtrial.meta.pool`.
@@ -19,18 +24,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from rjtrial.effects import MEASURES as EFFECT_MEASURES
 from rjtrial.errors import DataError
 
 __all__ = ["MEASURE_COLUMNS", "effects_from_table"]
 
-BINARY = ("events_treatment", "n_treatment", "events_control", "n_control")
-MEANS = ("mean_treatment", "sd_treatment", "n_treatment", "mean_control", "sd_control", "n_control")
-RATES = ("events_treatment", "person_time_treatment", "events_control", "person_time_control")
-MEASURE_COLUMNS = {
-    "log_risk_ratio": BINARY, "log_odds_ratio": BINARY, "risk_difference": BINARY,
-    "hedges_g": MEANS, "cohens_d": MEANS, "log_incidence_rate_ratio": RATES,
-}
-MEASURES = tuple(MEASURE_COLUMNS) + ("log_hazard_ratio", "mean_difference", "other")
+#: The columns of summary data each measure needs: its inputs in :data:`rjtrial.effects.MEASURES`.
+MEASURE_COLUMNS = {name: entry.inputs for name, entry in EFFECT_MEASURES.items()}
+MEASURES = tuple(MEASURE_COLUMNS) + ("other",)
 
 #: Largest relative difference between std_error**2 and variance, when both are given, that
 #: rounding explains (each to three significant digits: up to about 1.5%).
@@ -86,7 +87,7 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
         if missing:
             raise DataError(f"--measure {measure} needs columns {', '.join(needed)} (or estimate and variance); "
                             f"missing {', '.join(missing)}", table=source)
-        es = getattr(effects, measure)(table, **{c: c for c in needed})
+        es = effects.effect_size(table, measure=measure, **{c: c for c in needed}, na_action="raise")
         prepare(es)
     except DataError as exc:
         raise (in_table(exc, source) if exc.table != source else exc) from None

@@ -129,6 +129,42 @@ def ensure_tables(engine) -> None:
             conn.execute(text(f"ALTER TABLE {users.name} ADD COLUMN email VARCHAR(254) NOT NULL DEFAULT ''"))
 
 
+class ServiceTables:
+    """Where the randomisation service keeps its own, unaudited tables (one-time forms,
+    log-in throttling counters, the security log): the registry's database, or a server's.
+
+    The service reaches them only through this handle, never the registry's own tables.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        Made by :meth:`open` or :meth:`AccountStore.service_tables`.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, db) -> "ServiceTables":
+        """A SQLite file or database URL of its own (e.g. a multi-trial server's state)."""
+        return cls(store.make_engine(db))
+
+    def create(self, metadata) -> None:
+        """Create the tables of ``metadata`` that are missing."""
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def read(self):
+        """A read-only transaction (a consistent snapshot): ``with tables.read() as conn``."""
+        return store.read_transaction(self.engine)
+
+    def write(self):
+        """A write transaction (on SQLite it takes the write lock first): ``with tables.write() as conn``."""
+        return self.engine.begin()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 class AccountStore:
     """The account tables of a registry; every change is one signed audit entry.
 
@@ -143,6 +179,10 @@ class AccountStore:
         self._registry = registry
         self._engine = registry._engine
         ensure_tables(self._engine)
+
+    def service_tables(self) -> ServiceTables:
+        """The registry's database, for the service's own unaudited tables (see :class:`ServiceTables`)."""
+        return ServiceTables(self._engine)
 
     # ----------------------------------------------------------------- reading
     def user(self, name: str) -> dict[str, Any] | None:

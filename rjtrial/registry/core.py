@@ -34,15 +34,14 @@ from rjtrial.protocol import Protocol
 from rjtrial.randomise import choose, make_schedule, new_seed
 from rjtrial.randomise.schedule import minimisation_probabilities_for
 from rjtrial.registry import amend as amendments
-from rjtrial.registry import audit, retention, seal, store
+from rjtrial.registry import audit, reads, retention, seal, store
+from rjtrial.registry.reads import SITE_STRATUM, decode_map
 
 STATUSES = ("randomised", "ineligible", "refused")
 EVENT_KINDS = ("treatment_received", "treatment_not_received", "withdrawal", "crossover", "note")
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew between the enroller and the store
 #: A referral id, matched in full (``re.fullmatch``: no newline may end it).
 REFERRAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}")
-#: The stratum whose levels are sites (per-site numbers, :meth:`Registry.site_sequence_numbers`).
-SITE_STRATUM = "site"
 
 
 def is_referral_id(value) -> bool:
@@ -424,7 +423,7 @@ class Registry:
         if site_stratum is None or site_stratum not in self.protocol.strata:
             return sum(int(r.n) for r in rows)
         site = strata.get(site_stratum)
-        return sum(int(r.n) for r in rows if json.loads(r.strata).get(site_stratum) == site)
+        return sum(int(r.n) for r in rows if decode_map(r.strata).get(site_stratum) == site)
 
     def site_sequence_numbers(self, *, site_stratum: str = SITE_STRATUM) -> dict[str, int]:
         """Each randomised referral's number at its own site: 1, 2, 3... per level of ``site_stratum``.
@@ -434,18 +433,7 @@ class Registry:
         the protocol the numbers are the trial-wide ones.
         """
         with store.read_transaction(self._engine) as conn:
-            rows = conn.execute(
-                select(store.referrals.c.referral_id, store.referrals.c.strata)
-                .where(store.referrals.c.sequence_number.is_not(None))
-                .order_by(store.referrals.c.sequence_number)
-            ).all()
-        counts: dict[Any, int] = {}
-        out = {}
-        for rid, strata_json in rows:
-            site = json.loads(strata_json).get(site_stratum) if site_stratum in self.protocol.strata else None
-            counts[site] = counts.get(site, 0) + 1
-            out[rid] = counts[site]
-        return out
+            return reads._site_numbers(conn, self.protocol, site_stratum)
 
     def _unseal_mark(self) -> seal.UnsealMark | None:
         """The key file's record of having unsealed the trial (read afresh each time)."""
@@ -462,7 +450,7 @@ class Registry:
             .group_by(store.referrals.c.strata, store.referrals.c.arm)
         ).all()
         arm_index = {arm: i for i, arm in enumerate(self.protocol.arms)}
-        history = [json.loads(r.strata) for r in rows]
+        history = [decode_map(r.strata) for r in rows]
         arms = [arm_index[r.arm] for r in rows]
         probabilities = minimisation_probabilities_for(self.protocol, history, arms, strata,
                                                        multiplicity=[int(r.n) for r in rows])
@@ -609,6 +597,24 @@ class Registry:
         from rjtrial.registry.verify import verify
 
         return verify(self, expected_commitment=expected_commitment, receipts=receipts)
+
+    def referrals(self, *, status: str | None = None, sites=None, site_stratum: str | None = SITE_STRATUM,
+                  newest_first: bool = True, limit: int | None = None, offset: int = 0):
+        """The referrals, newest first, strata decoded and numbered per site; a read (no audit entry).
+
+        See :func:`rjtrial.registry.reads.referrals` for the parameters; returns a
+        :class:`~rjtrial.registry.reads.ReferralPage` (``referrals``, ``total``).
+        """
+        return reads.referrals(self, status=status, sites=sites, site_stratum=site_stratum,
+                               newest_first=newest_first, limit=limit, offset=offset)
+
+    def find(self, referral_id: str, *, site_stratum: str | None = SITE_STRATUM):
+        """The :class:`~rjtrial.registry.reads.Referral` whose id is ``referral_id`` once normalised, or None."""
+        return reads.find(self, referral_id, site_stratum=site_stratum)
+
+    def audit_page(self, *, limit: int = 100, offset: int = 0, newest_first: bool = True):
+        """A page of the audit log, payloads decoded (:class:`~rjtrial.registry.reads.AuditPage`)."""
+        return reads.audit_page(self, limit=limit, offset=offset, newest_first=newest_first)
 
     def audit_log(self):
         """The audit log as a DataFrame (seq, at, actor, action, payload, hash)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from rjtrial.registry import store
 from rjtrial.registry.amend import history
+from rjtrial.registry.reads import decode_list, decode_map
 
 
 def participants_frame(registry) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def participants_frame(registry) -> pd.DataFrame:
     strata_names = list(registry.protocol.strata)
     records = []
     for r in rows:
-        strata = json.loads(r["strata"])
+        strata = decode_map(r["strata"])
         records.append(
             {
                 "id": r["referral_id"],
@@ -177,7 +177,7 @@ def consort_counts(registry) -> ConsortCounts:
     for r in rows:
         if r.status == "ineligible":
             screened += 1
-            reasons.update(json.loads(r.reasons))
+            reasons.update(decode_list(r.reasons))
     by_arm = Counter(frame["arm"])
     treated = frame["treatment_received"]
     return ConsortCounts(

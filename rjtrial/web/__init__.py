@@ -18,6 +18,12 @@ API token once), ``rjtrial users list``, ``rjtrial users disable|enable NAME``,
 ``rjtrial users password NAME [--keep-tokens]`` (a new password revokes the user's
 tokens unless asked), ``rjtrial users email NAME ADDRESS``. Changes need the key.
 
+Several trials on one server: ``rjtrial serve --config SERVER.toml`` with a
+``[trials.NAME]`` table (``db``, ``key``) per trial, or
+:func:`rjtrial.web.multi.create_server_app`. Each trial is this service mounted at
+``/t/NAME/`` (API also at ``/api/t/NAME/``) with its own accounts, tokens and sessions;
+``/`` lists the trials. See :mod:`rjtrial.web.multi`.
+
 Roles
 -----
 coordinator
@@ -41,9 +47,13 @@ GET  /login            log-in form; POST /login checks it (throttled; a success 
                        audited, a failure counted in the security log)
 POST /logout           ends the session (all of the user's sessions)
 GET  /                 dashboard: what the user may do
-GET  /enrol            enrolment form (strata + eligibility questions);
-POST /enrol            screens and randomises; shows status, arm, sequence number,
-                       receipt. A repeated submission shows the first result.
+GET  /enrol            enrolment form (strata + eligibility questions, with the
+                       protocol's labels); nothing is recorded when it is sent:
+POST /enrol            the confirmation page reads the referral back in words;
+                       with ``confirmed=yes`` (its *Randomise* button) screens
+                       and randomises; shows status, arm, number at its site
+                       (managers: also the trial-wide sequence number), receipt.
+                       A repeated confirmation shows the first result.
 GET  /enrolments       referrals the user may see (coordinator: own sites)
 GET  /receipt          ?referral_id=ID: a printable receipt (coordinator: own sites;
                        the same 404 for another site's id and an unknown one)
@@ -75,7 +85,9 @@ POST /api/enrolments       ``{"referral_id", "strata", "answers"}`` -> the
                            ``replayed``; 201 randomised or screened out, 200 the
                            same request repeated (no second randomisation),
                            422 refused or malformed, 403 a site not the caller's
-GET  /api/enrolments       what the caller may see (coordinator, manager)
+GET  /api/enrolments       what the caller may see (coordinator, manager);
+                           coordinators get ``site_sequence_number`` only,
+                           managers also ``sequence_number``
 POST /api/events           manager: ``{"referral_id", "kind", "detail"}``
 GET  /api/verify           auditor, manager: ``VerifyResult.to_dict()``
 GET  /api/openapi.json     the OpenAPI description (also at ``/openapi.json``)

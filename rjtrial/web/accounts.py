@@ -41,7 +41,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, insert, select, update
 
-from rjtrial.registry import store
 from rjtrial.registry.accounts import (  # noqa: F401 - re-exported: part of this module's public names
     ROLES,
     AccountError,
@@ -110,12 +109,10 @@ class LoginOutcome:
     known: bool = False  # the name is an existing account's
 
 
-def ensure_tables(engine) -> None:
-    """Create the ``rj_web_*`` tables if missing (idempotent)."""
-    from rjtrial.registry.accounts import ensure_tables as ensure_account_tables
-
-    ensure_account_tables(engine)
-    metadata.create_all(engine, checkfirst=True)
+def ensure_tables(tables) -> None:
+    """Create the service's own tables (one-time forms) if missing (idempotent); the account
+    tables are created by :class:`~rjtrial.registry.accounts.AccountStore`."""
+    tables.create(metadata)
 
 
 def check_password(password: str) -> str:
@@ -160,16 +157,16 @@ class Accounts:
     def __init__(self, registry, *, site_stratum: str = SITE_STRATUM, policy: ThrottlePolicy | None = None):
         self.registry = registry
         self.store = AccountStore(registry)
-        self.engine = registry._engine
+        self.tables = self.store.service_tables()
         self.site_stratum = site_stratum
         self.policy = policy or ThrottlePolicy()
-        ensure_tables(self.engine)
+        ensure_tables(self.tables)
         self._throttle: Throttle | None = None
 
     @property
     def throttle(self) -> Throttle:
         if self._throttle is None:
-            self._throttle = Throttle(self.engine, self.policy, self.store.derived_secret("throttle"))
+            self._throttle = Throttle(self.tables, self.policy, self.store.derived_secret("throttle"))
         return self._throttle
 
     # ------------------------------------------------------------------ users
@@ -317,7 +314,7 @@ class Accounts:
         """A one-time token for an enrolment form (kept for a day)."""
         token = secrets.token_urlsafe(24)
         now = time.time()
-        with self.engine.begin() as conn:
+        with self.tables.write() as conn:
             conn.execute(delete(submissions).where(submissions.c.issued_at < now - 86400))
             conn.execute(insert(submissions).values(token_hash=_sha256(token), user_name=user.name,
                                                     issued_at=now, state="issued", result=""))
@@ -328,7 +325,7 @@ class Accounts:
         if not isinstance(token, str) or len(token) > 100:
             return "unknown", None
         key = _sha256(token)
-        with self.engine.begin() as conn:
+        with self.tables.write() as conn:
             claimed = conn.execute(update(submissions).where(
                 submissions.c.token_hash == key, submissions.c.user_name == user.name,
                 submissions.c.state == "issued").values(state="pending")).rowcount
@@ -344,7 +341,7 @@ class Accounts:
 
     def form_state(self, user: User, token: str) -> tuple[str, dict | None]:
         """A claimed form's state without claiming it: ("done", result), ("pending" or "issued", None)."""
-        with store.read_transaction(self.engine) as conn:
+        with self.tables.read() as conn:
             row = conn.execute(select(submissions).where(
                 submissions.c.token_hash == _sha256(token), submissions.c.user_name == user.name)).mappings().first()
         if row is None:
@@ -354,7 +351,7 @@ class Accounts:
     def finish_form(self, token: str, result: dict | None) -> None:
         """Store a claimed form's result (None: release it for another try)."""
         key = _sha256(token)
-        with self.engine.begin() as conn:
+        with self.tables.write() as conn:
             if result is None:
                 conn.execute(update(submissions).where(submissions.c.token_hash == key).values(state="issued"))
             else:

@@ -54,13 +54,20 @@ class EnrolmentRequest(BaseModel):
         return _text_map(value, info.field_name)
 
 
+_SEQUENCE_NUMBER = Field(None, description="the trial-wide order of random assignment: in managers' responses only "
+                                         "(absent for coordinators, who see site_sequence_number)")
+_SITE_SEQUENCE_NUMBER = Field(description="the allocation's number at its own site (1, 2, 3... per site); "
+                                         "null when not randomised")
+
+
 class EnrolmentResponse(BaseModel):
     """The registry's result (``Registry.enrol``), plus ``replayed``."""
 
     status: Literal["randomised", "ineligible", "refused"]
     referral_id: str
     arm: str | None
-    sequence_number: int | None
+    sequence_number: int | None = _SEQUENCE_NUMBER
+    site_sequence_number: int | None = _SITE_SEQUENCE_NUMBER
     receipt: str | None
     reasons: list[str]
     randomised_on: str | None
@@ -72,7 +79,8 @@ class EnrolmentRow(BaseModel):
     status: Literal["randomised", "ineligible"]
     referral_id: str
     arm: str | None
-    sequence_number: int | None
+    sequence_number: int | None = _SEQUENCE_NUMBER
+    site_sequence_number: int | None = _SITE_SEQUENCE_NUMBER
     receipt: str
     reasons: list[str]
     randomised_on: str | None
@@ -188,6 +196,7 @@ def protocol(request: Request, user: User = Depends(api_user)) -> dict:
 @router.post(
     "/enrolments",
     response_model=EnrolmentResponse,
+    response_model_exclude_unset=True,  # a coordinator's response has no sequence_number at all
     status_code=201,
     responses={**_ERRORS,
                200: {"model": EnrolmentResponse, "description": "a repeated request: its first result"},
@@ -196,6 +205,9 @@ def protocol(request: Request, user: User = Depends(api_user)) -> dict:
 def create_enrolment(body: EnrolmentRequest, request: Request, response: Response,
                      user: User = Depends(api_user)):
     """Screen a referral and, if eligible, randomise it (``Registry.enrol``).
+
+    A coordinator's response gives ``site_sequence_number`` only; a manager's also the
+    trial-wide ``sequence_number``.
 
     201: randomised or screened out (ineligible, with reasons). 200: the same
     request was made before; its result is returned and nothing new is done.
@@ -214,10 +226,11 @@ def create_enrolment(body: EnrolmentRequest, request: Request, response: Respons
     return result
 
 
-@router.get("/enrolments", response_model=EnrolmentList, responses=_ERRORS)
+@router.get("/enrolments", response_model=EnrolmentList, response_model_exclude_unset=True, responses=_ERRORS)
 def list_enrolments(request: Request, user: User = Depends(api_user),
                     limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=10_000_000)) -> dict:
-    """Referrals the caller may see, newest first (a coordinator: own sites only)."""
+    """Referrals the caller may see, newest first (a coordinator: own sites only, and each
+    allocation's number at its site, never the trial-wide sequence number)."""
     _require(user, "coordinator", "manager")
     rows, total = enrolment.visible(_service(request), user, limit=limit, offset=offset)
     return {"total": total, "enrolments": rows}

@@ -162,7 +162,7 @@ class Service:
         self.registry = registry
         self.config = config
         self.accounts = Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
-        self.security_log = SecurityLog(self.accounts.engine, self.accounts.store.derived_secret("security-log"),
+        self.security_log = SecurityLog(self.accounts.tables, self.accounts.store.derived_secret("security-log"),
                                         max_rows=config.security_log_rows)
         environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
@@ -195,7 +195,7 @@ class LoginRequired(Exception):
     """Raised by page dependencies: redirect to the log-in page."""
 
 
-def create_app(db, key_path, *, config=None):
+def create_app(db, key_path, *, config=None, mount: str = ""):
     """The randomisation service as an ASGI application.
 
     Parameters
@@ -207,6 +207,10 @@ def create_app(db, key_path, *, config=None):
     config : path, dict or WebConfig, optional
         Settings (see the module docstring); default: loopback-friendly defaults,
         a new session secret at each start, no e-mail.
+    mount : str, optional
+        Where a server of several trials mounts this one (``/t/NAME``, see
+        :mod:`rjtrial.web.multi`): its session cookie is then its own (named after it,
+        sent only under that path) and its links and redirects stay under it.
 
     Returns
     -------
@@ -226,7 +230,7 @@ def create_app(db, key_path, *, config=None):
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, RedirectResponse
+    from fastapi.responses import JSONResponse
     from fastapi.staticfiles import StaticFiles
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.middleware.sessions import SessionMiddleware
@@ -259,7 +263,8 @@ def create_app(db, key_path, *, config=None):
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret or security.new_secret(),
-        session_cookie=security.SESSION_COOKIE,
+        session_cookie=security.SESSION_COOKIE + mount.replace("/t/", "_").replace("/", "_"),
+        path=mount + "/" if mount else "/",
         max_age=settings.session_max_age,
         same_site="lax",
         https_only=settings.secure_cookies,
@@ -275,11 +280,11 @@ def create_app(db, key_path, *, config=None):
         return JSONResponse(app.openapi())
 
     def wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api")
+        return request.url.path[len(pages.base(request)):].startswith("/api")
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):
-        return RedirectResponse("/login", status_code=303)
+        return pages.redirect(request, "/login")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

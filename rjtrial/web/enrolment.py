@@ -11,18 +11,19 @@
   reads exactly as it would for an id never used (the duplicate is not mentioned);
   only when the duplicate is the sole reason — when an unused id would have been
   enrolled — does the refusal say that the id is in use, without where or when.
+* A coordinator sees each allocation's number at its own site
+  (``site_sequence_number``), never the trial-wide ``sequence_number``: with one
+  sequence shared by several sites, the trial-wide position tells how far the
+  sequence moved at the other sites, and so where the next referral falls in its
+  block (issue 17). Managers see both (:func:`shown_to`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import Any, Mapping
 
-from sqlalchemy import func, select
-
-from rjtrial.registry import store
 from rjtrial.web.accounts import User
 
 log = logging.getLogger("rjtrial.web")
@@ -32,44 +33,35 @@ class SiteForbidden(Exception):
     """The user may not enrol at (or see) this site."""
 
 
-def _row_dict(row: Mapping[Any, Any], order=()) -> dict[str, Any]:
-    strata = json.loads(row["strata"])
-    strata = {k: strata[k] for k in order if k in strata} | strata  # the protocol's order of strata
-    return {
-        "status": row["status"],
-        "referral_id": row["referral_id"],
-        "arm": row["arm"],
-        "sequence_number": row["sequence_number"],
-        "receipt": row["receipt"],
-        "reasons": json.loads(row["reasons"]),
-        "randomised_on": row["at"] if row["status"] == "randomised" else None,
-        "strata": strata,
-        "at": row["at"],
-        "by": row["by"],
-    }
+def shown_to(user: User, row: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``user`` is shown of a referral or result: a manager everything; anyone else
+    (a coordinator) no trial-wide ``sequence_number``, only ``site_sequence_number``."""
+    if user.role == "manager":
+        return dict(row)
+    return {k: v for k, v in row.items() if k != "sequence_number"}
+
+
+def _row_dict(referral) -> dict[str, Any]:
+    """A :class:`rjtrial.registry.reads.Referral` as the service lists it (for managers)."""
+    return referral.to_dict()
 
 
 def result_dict(result) -> dict[str, Any]:
-    """An EnrolmentResult as the service returns it (``replayed`` False)."""
-    return {**result.to_dict(), "replayed": False}
-
-
-def _existing(service, referral_id: str) -> dict[str, Any] | None:
-    with store.read_transaction(service.registry._engine) as conn:
-        row = conn.execute(select(store.referrals).where(store.referrals.c.referral_id == referral_id)).mappings().first()
-    return None if row is None else dict(row)
+    """An EnrolmentResult as the service returns it to a manager (``replayed`` False)."""
+    return {**result.to_dict(), "site_sequence_number": result.site_sequence_number, "replayed": False}
 
 
 def replay(service, user: User, referral_id: str, strata: Mapping[str, str], answers: Mapping[str, str]):
     """The earlier result of this same request by this same user, or None."""
-    row = _existing(service, referral_id)
-    if row is None or row["by"] != user.name:
+    found = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
+    if found is None or found.referral_id != referral_id or found.by != user.name:
         return None
-    if json.loads(row["strata"]) != dict(strata) or json.loads(row["answers"]) != dict(answers):
+    if dict(found.strata) != dict(strata) or dict(found.answers) != dict(answers):
         return None
-    out = _row_dict(row, service.protocol.strata)
-    return {k: out[k] for k in ("status", "referral_id", "arm", "sequence_number", "receipt", "reasons",
-                                "randomised_on", "strata")} | {"replayed": True}
+    out = _row_dict(found)
+    return shown_to(user, {k: out[k] for k in ("status", "referral_id", "arm", "sequence_number",
+                                               "site_sequence_number", "receipt", "reasons", "randomised_on",
+                                               "strata")} | {"replayed": True})
 
 
 def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answers: Mapping[str, str]) -> dict:
@@ -88,17 +80,18 @@ def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answ
     earlier = replay(service, user, referral_id, strata, answers)
     if earlier is not None:
         return earlier
-    result = service.registry.enrol(referral_id, strata=strata, answers=answers, by=user.name)
+    result = service.registry.enrol(referral_id, strata=strata, answers=answers, by=user.name,
+                                    site_stratum=service.config.site_stratum)
     if result.status != "refused":
         if result.status == "randomised":
             notify(service, result_dict(result) | {"at": result.randomised_on, "by": user.name})
-        return result_dict(result)
+        return shown_to(user, result_dict(result))
     earlier = replay(service, user, referral_id, strata, answers)  # a twin request won the race
     if earlier is not None:
         return earlier
-    out = result_dict(result)
-    existing = _existing(service, referral_id)
-    if existing is not None and not service.may_see(user, json.loads(existing["strata"])):
+    out = shown_to(user, result_dict(result))
+    existing = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
+    if existing is not None and not service.may_see(user, existing.strata):
         others = [r for r in out["reasons"] if "already enrolled" not in r]
         out["reasons"] = others or [f"referral id {referral_id!r} is already in use"]
     return out
@@ -109,30 +102,18 @@ def receipt_row(service, user: User, referral_id: str) -> dict[str, Any] | None:
     may not see it (the same answer, so that other sites' ids cannot be probed)."""
     if user.role not in ("coordinator", "manager") or not isinstance(referral_id, str) or len(referral_id) > 100:
         return None
-    row = _existing(service, referral_id)
-    if row is None or not service.may_see(user, json.loads(row["strata"])):
+    found = service.registry.find(referral_id, site_stratum=service.config.site_stratum)
+    if found is None or not service.may_see(user, found.strata):
         return None
-    return _row_dict(row, service.protocol.strata)
+    return shown_to(user, _row_dict(found))
 
 
 def visible(service, user: User, *, randomised_only: bool = False, limit: int = 200, offset: int = 0):
     """(rows the user may see, newest first; total count) — coordinators: own sites only."""
-    table = store.referrals
-    query = select(table)
-    count = select(func.count()).select_from(table)
-    if randomised_only:
-        query = query.where(table.c.status == "randomised")
-        count = count.where(table.c.status == "randomised")
-    sites = service.allowed_sites(user)
-    with store.read_transaction(service.registry._engine) as conn:
-        if sites is None:
-            total = conn.execute(count).scalar_one()
-            rows = conn.execute(query.order_by(table.c.audit_seq.desc()).limit(limit).offset(offset)).mappings().all()
-            return [_row_dict(r, service.protocol.strata) for r in rows], int(total)
-        # Sites live inside the strata JSON: filter in Python (portable across back ends).
-        rows = conn.execute(query.order_by(table.c.audit_seq.desc())).mappings().all()
-    mine = [_row_dict(r, service.protocol.strata) for r in rows if service.site_of(json.loads(r["strata"])) in sites]
-    return mine[offset:offset + limit], len(mine)
+    page = service.registry.referrals(status="randomised" if randomised_only else None,
+                                      sites=service.allowed_sites(user), site_stratum=service.config.site_stratum,
+                                      limit=limit, offset=offset)
+    return [shown_to(user, _row_dict(r)) for r in page.referrals], page.total
 
 
 def notify(service, row: Mapping[str, Any]) -> None:

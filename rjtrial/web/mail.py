@@ -119,8 +119,10 @@ def receipt_message(settings: SmtpSettings, row: Mapping[str, Any], *, to: str, 
     message["Message-ID"] = make_msgid(domain="rjtrial")
     strata = ", ".join(f"{k}={v}" for k, v in dict(row.get("strata") or {}).items())
     if row["status"] == "randomised":
-        outcome = [f"Allocated to:    {row['arm']}", f"Sequence number: {row['sequence_number']}",
-                   f"Randomised on:   {row['randomised_on']}"]
+        outcome = [f"Allocated to:    {row['arm']}", f"Number at site:  {row['site_sequence_number']}"]
+        if "sequence_number" in row:  # a manager's receipt; a coordinator's has the site's number only
+            outcome.append(f"Sequence number: {row['sequence_number']} (whole trial)")
+        outcome.append(f"Randomised on:   {row['randomised_on']}")
     else:
         outcome = ["Status:          screened out (not randomised)", f"Reasons:         {'; '.join(row['reasons'])}"]
     body = [f"Receipt of an enrolment in trial {trial}", "",

@@ -4,6 +4,14 @@ Every POST form carries the session's CSRF token; pages that need a log-in redir
 to ``/login``; a role that may not gets a 403 page. The enrolment form also carries
 a one-time token, so that submitting it twice (double click, back button, reload)
 shows the first result instead of randomising again. Routes: see :mod:`rjtrial.web`.
+
+Enrolment takes two steps. The form (``GET /enrol``) is checked when posted and
+answered with a confirmation page: the referral's strata and answers in words (the
+protocol's labels and question texts) and whether those answers make it eligible,
+with *Randomise* and *Change the answers*. Only the confirmation (``confirmed=yes``,
+the same fields and one-time token) enrols, so an allocation is never made from a
+form nobody read back; the one-time token still makes a doubly submitted
+confirmation allocate once.
 """
 
 from __future__ import annotations
@@ -15,11 +23,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from rjtrial.errors import RegistryError, RjtrialError
-from rjtrial.registry import EVENT_KINDS, store
+from rjtrial.registry import EVENT_KINDS
+from rjtrial.registry.core import is_referral_id
 from rjtrial.web import enrolment
 from rjtrial.web.accounts import ROLES, AccountError, User
 from rjtrial.web import security
@@ -33,6 +41,16 @@ PENDING_WAIT_SECONDS = 15.0
 # ----------------------------------------------------------------- helpers
 def _service(request: Request):
     return request.app.state.service
+
+
+def base(request: Request) -> str:
+    """Where this trial's service is mounted ("" alone; ``/t/NAME`` on a server of several trials)."""
+    return request.scope.get("root_path", "") or ""
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """A 303 to ``path`` of this trial's service (prefixed with where it is mounted)."""
+    return RedirectResponse(base(request) + path, status_code=303)
 
 
 def _address(request: Request) -> str:
@@ -82,6 +100,7 @@ def render(request: Request, template: str, status: int = 200, user: User | None
         {
             "user": user,
             "csrf": csrf_token(request.session) if has_session else "",
+            "base": base(request),
             "trial": service.protocol,
             "smtp": service.config.smtp is not None,
             **context,
@@ -122,7 +141,7 @@ def _one(fields: dict, name: str) -> str:
 @router.get("/login")
 def login_form(request: Request):
     if session_user(request) is not None:
-        return RedirectResponse("/", status_code=303)
+        return redirect(request, "/")
     return render(request, "login.html", name="", error=None)
 
 
@@ -156,7 +175,7 @@ async def login(request: Request):
     request.session.clear()
     request.session.update({"user": user.name, "epoch": user.session_epoch, "since": security.now()})
     csrf_token(request.session)
-    return RedirectResponse("/", status_code=303)
+    return redirect(request, "/")
 
 
 @router.post("/logout")
@@ -169,7 +188,7 @@ async def logout(request: Request):
         await run_in_threadpool(service.registry.record_access, "logout", by=user.name,
                                 detail={"user": user.name, "address": _address(request)})
     request.session.clear()
-    return RedirectResponse("/login", status_code=303)
+    return redirect(request, "/login")
 
 
 # --------------------------------------------------------------- dashboard
@@ -202,6 +221,32 @@ def enrol_form(request: Request, user: User = Depends(page_user)):
     return render(request, "enrol.html", user=user, **_enrol_context(request, user))
 
 
+def _submitted(protocol, values: dict, repeated) -> tuple[str, dict, dict, list[str]]:
+    """(referral id, strata, answers, problems) of a posted enrolment form."""
+    problems = [f"field {name} was given more than once" for name in repeated]
+    referral_id = ""
+    try:
+        referral_id = clean_text(values["referral_id"], field="referral id", max_length=100)
+    except ValueError as exc:
+        problems.append(str(exc))
+    strata = {name: values[f"stratum.{name}"] for name in protocol.strata if values[f"stratum.{name}"]}
+    answers = {q.id: values[f"answer.{q.id}"] for q in protocol.eligibility if values[f"answer.{q.id}"]}
+    for key, text in list(strata.items()) + list(answers.items()):
+        try:
+            clean_text(text, field=key, max_length=200)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return referral_id, strata, answers, problems
+
+
+def _in_words(protocol, referral_id: str, strata: dict, answers: dict) -> dict:
+    """What the confirmation page reads back: strata and answers in words, and eligibility."""
+    rows = [(protocol.stratum_label(n), protocol.level_label(n, strata[n])) for n in protocol.strata if n in strata]
+    questions = [(q.question, answers.get(q.id, ""), answers.get(q.id) in q.eligible_if) for q in protocol.eligibility]
+    return {"referral_id": referral_id, "strata": rows, "answers": questions,
+            "eligible": all(ok for _, _, ok in questions)}
+
+
 @router.post("/enrol")
 async def enrol(request: Request, user: User = Depends(page_user)):
     _require(user, "coordinator", "manager")
@@ -213,6 +258,8 @@ async def enrol(request: Request, user: User = Depends(page_user)):
     values.update({f"answer.{q.id}": _one(fields, f"answer.{q.id}") for q in protocol.eligibility})
     token = _one(fields, "form_token")
     repeated = sorted(name for name in values if len(fields.get(name) or ()) > 1)
+    if _one(fields, "confirmed") != "yes":
+        return await _confirm(request, user, values, token, repeated, back=_one(fields, "confirmed") == "no")
     state, earlier = await run_in_threadpool(service.accounts.claim_form, user, token)
     waited = 0.0
     while state == "pending" and waited < PENDING_WAIT_SECONDS:  # the twin submission is still at work
@@ -229,23 +276,7 @@ async def enrol(request: Request, user: User = Depends(page_user)):
     if state == "unknown":
         context = _enrol_context(request, user, values, ["This form has expired. Check the answers and submit again."])
         return render(request, "enrol.html", status=409, user=user, **context)
-    problems = [f"field {name} was given more than once" for name in repeated]
-    try:
-        referral_id = clean_text(values["referral_id"], field="referral id", max_length=100)
-    except ValueError as exc:
-        problems.append(str(exc))
-    strata, answers = {}, {}
-    for name in protocol.strata:
-        if values[f"stratum.{name}"]:
-            strata[name] = values[f"stratum.{name}"]
-    for q in protocol.eligibility:
-        if values[f"answer.{q.id}"]:
-            answers[q.id] = values[f"answer.{q.id}"]
-    for key, text in list(strata.items()) + list(answers.items()):
-        try:
-            clean_text(text, field=key, max_length=200)
-        except ValueError as exc:
-            problems.append(str(exc))
+    referral_id, strata, answers, problems = _submitted(protocol, values, repeated)
     if problems:
         await run_in_threadpool(service.accounts.finish_form, token, None)
         context = _enrol_context(request, user, values, problems)
@@ -264,6 +295,35 @@ async def enrol(request: Request, user: User = Depends(page_user)):
         return render(request, "enrol.html", status=422, user=user, **context)
     await run_in_threadpool(service.accounts.finish_form, token, result)
     return render(request, "result.html", user=user, result=result)
+
+
+async def _confirm(request: Request, user: User, values: dict, token: str, repeated, *, back: bool):
+    """The first step: check the form and read it back in words (nothing is enrolled here).
+
+    ``back``: the coordinator chose *Change the answers* — the form again, as filled in.
+    A form already enrolled (the back button after the result) shows its result.
+    """
+    service = _service(request)
+    protocol = service.protocol
+    state, earlier = await run_in_threadpool(service.accounts.form_state, user, token)
+    if state == "done":
+        return render(request, "result.html", user=user, result={**earlier, "replayed": True})
+    if back:
+        return render(request, "enrol.html", user=user, **_enrol_context(request, user, values))
+    referral_id, strata, answers, problems = _submitted(protocol, values, repeated)
+    if referral_id and not is_referral_id(referral_id):
+        problems.append(f"referral id {referral_id!r} must be 1-100 letters, digits or '_ . : / -', "
+                        "starting with a letter or digit")
+    problems += protocol.check_strata(strata) + protocol.check_answers(answers)[0]
+    sites, site = service.allowed_sites(user), service.site_of(strata)
+    if sites is not None and site in protocol.strata.get(service.config.site_stratum, ()) and site not in sites:
+        raise HTTPException(403, f"you may enrol only at {', '.join(sites) or 'no site'}")
+    if state == "unknown":
+        problems.append("This form has expired. Check the answers and submit again.")
+    if problems:
+        return render(request, "enrol.html", status=422, user=user, **_enrol_context(request, user, values, problems))
+    return render(request, "confirm.html", user=user, summary=_in_words(protocol, referral_id, strata, answers),
+                  hidden=values, form_token=token)
 
 
 # ----------------------------------------------------------------- listings
@@ -311,7 +371,7 @@ async def email_assignments(request: Request, user: User = Depends(page_user)):
         await run_in_threadpool(mail.send, settings, message)
     except RjtrialError as exc:
         return render(request, "error.html", status=502, user=user, status_code=502, message=str(exc))
-    return RedirectResponse(f"/assignments?sent={total}", status_code=303)
+    return redirect(request, f"/assignments?sent={total}")
 
 
 # ------------------------------------------------------------------- events
@@ -363,18 +423,14 @@ def verify(request: Request, user: User = Depends(page_user)):
 def audit_log(request: Request, user: User = Depends(page_user)):
     _require(user, "auditor", "manager")
     page = _page_number(request)
-    engine = _service(request).registry._engine
-    with store.read_transaction(engine) as conn:
-        total = conn.execute(select(func.count()).select_from(store.audit)).scalar_one()
-        rows = conn.execute(select(store.audit).order_by(store.audit.c.seq.desc())
-                            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings().all()
+    found = _service(request).registry.audit_page(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    total = found.total
     entries = []
-    for r in rows:
-        try:
-            payload = json.dumps(json.loads(r["payload"]), ensure_ascii=False, sort_keys=True)
-        except ValueError:
-            payload = r["payload"]
-        entries.append({**dict(r), "payload": payload})
+    for e in found.entries:
+        payload = (json.dumps(e.payload, ensure_ascii=False, sort_keys=True) if isinstance(e.payload, dict)
+                   else str(e.payload))
+        entries.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "payload": payload,
+                        "hash": e.hash, "prev_hash": e.prev_hash})
     return render(request, "audit.html", user=user, entries=entries, total=total, page=page,
                   pages=max(1, math.ceil(total / PAGE_SIZE)))
 

@@ -18,14 +18,13 @@ POST /receipt/email        e-mails it to the user's own address (``rjtrial users
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from urllib.parse import quote
 
 from rjtrial.errors import RjtrialError
 from rjtrial.web import enrolment, mail
 from rjtrial.web.accounts import User
-from rjtrial.web.pages import _form, _one, _require, _service, page_user, render
+from rjtrial.web.pages import _form, _one, _require, _service, page_user, redirect, render
 
 router = APIRouter(include_in_schema=False)
 NOT_FOUND = "no referral you may see has this id"
@@ -66,4 +65,4 @@ async def email_receipt(request: Request, user: User = Depends(page_user)):
         await run_in_threadpool(mail.send, settings, message)
     except RjtrialError as exc:
         return render(request, "error.html", status=502, user=user, status_code=502, message=str(exc))
-    return RedirectResponse(f"/receipt?referral_id={quote(row['referral_id'], safe='')}&sent=1", status_code=303)
+    return redirect(request, f"/receipt?referral_id={quote(row['referral_id'], safe='')}&sent=1")

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from rjtrial.registry import store
+from rjtrial.registry.accounts import ServiceTables
 
 KINDS = ("failed", "locked", "lockout", "token_refused")
 OVERFLOW = "(others)"
@@ -61,17 +61,18 @@ class SecurityLog:
 
     Parameters
     ----------
-    engine : sqlalchemy.Engine
+    tables : rjtrial.registry.accounts.ServiceTables
+        The database of the log (the registry's, or a multi-trial server's).
     secret : bytes or None
         Keys the digest of unknown names (None: a new secret for this process).
     max_rows, retention_hours, flush_interval : bounds (see the module docstring).
     """
 
-    def __init__(self, engine, secret: bytes | None, *, max_rows: int = 10_000, retention_hours: int = 720,
+    def __init__(self, tables: ServiceTables, secret: bytes | None, *, max_rows: int = 10_000, retention_hours: int = 720,
                  flush_interval: float = 1.0):
         if max_rows < 2 * len(KINDS):
             raise ValueError(f"max_rows must be at least {2 * len(KINDS)}")
-        self.engine = engine
+        self.tables = tables
         self.max_rows = max_rows
         self.retention_hours = retention_hours
         self.flush_interval = flush_interval
@@ -80,7 +81,7 @@ class SecurityLog:
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._last_flush = time.monotonic()
-        metadata.create_all(engine, checkfirst=True)
+        tables.create(metadata)
 
     def display_name(self, typed: str, *, known: bool) -> str:
         """The name as stored: the user's own when the account exists, else a keyed digest."""
@@ -123,7 +124,7 @@ class SecurityLog:
                 return
             for attempt in range(3):
                 try:
-                    with self.engine.begin() as conn:
+                    with self.tables.write() as conn:
                         self._write(conn, pending)
                         self._bound(conn)
                     return
@@ -171,14 +172,14 @@ class SecurityLog:
     def rows(self, *, limit: int = 200) -> list[dict[str, Any]]:
         """The most recent rows, newest first (after a flush)."""
         self.flush()
-        with store.read_transaction(self.engine) as conn:
+        with self.tables.read() as conn:
             rows = conn.execute(select(security_log).order_by(security_log.c.last_at.desc(), security_log.c.bucket)
                                 .limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
     def count_rows(self) -> int:
         self.flush()
-        with store.read_transaction(self.engine) as conn:
+        with self.tables.read() as conn:
             return int(conn.execute(select(func.count()).select_from(security_log)).scalar())
 
     def totals(self, *, hours: int = 24) -> dict[str, list[tuple[str, int]]]:
@@ -187,7 +188,7 @@ class SecurityLog:
         since = int(time.time() // 3600) - hours
         table = security_log
         out = {}
-        with store.read_transaction(self.engine) as conn:
+        with self.tables.read() as conn:
             for column in ("name", "address"):
                 col = table.c[column]
                 total = func.sum(table.c.count).label("n")

@@ -40,7 +40,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rjtrial.errors import RegistryError
-from rjtrial.registry import store
+from rjtrial.registry.accounts import ServiceTables
 
 STALE_PENDING = 60.0
 ADDRESS_FACTOR = 10
@@ -68,15 +68,15 @@ class ThrottlePolicy:
     lockout: float = 900.0
 
 
-def ensure_table(engine) -> None:
+def ensure_table(tables: ServiceTables) -> None:
     """Create the counter table; an older one (unkeyed SHA-256 keys, no ``pending``) is replaced."""
-    names = set(inspect(engine).get_table_names())
+    names = set(inspect(tables.engine).get_table_names())
     if throttle.name in names:
-        columns = {c["name"] for c in inspect(engine).get_columns(throttle.name)}
+        columns = {c["name"] for c in inspect(tables.engine).get_columns(throttle.name)}
         if "pending" not in columns:  # counters are transient: start afresh
-            with engine.begin() as conn:
+            with tables.write() as conn:
                 conn.exec_driver_sql(f"DROP TABLE {throttle.name}")
-    metadata.create_all(engine, checkfirst=True)
+    tables.create(metadata)
 
 
 class Throttle:
@@ -84,20 +84,21 @@ class Throttle:
 
     Parameters
     ----------
-    engine : sqlalchemy.Engine
+    tables : rjtrial.registry.accounts.ServiceTables
+        The database of the counters (the registry's, or a multi-trial server's).
     policy : ThrottlePolicy
     secret : bytes or None
         Keys the counter names; None draws one for this process (then several server
         processes do not share counters: give the trial key's derived secret).
     """
 
-    def __init__(self, engine, policy: ThrottlePolicy, secret: bytes | None):
-        self.engine = engine
+    def __init__(self, tables: ServiceTables, policy: ThrottlePolicy, secret: bytes | None):
+        self.tables = tables
         self.policy = policy
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._calls = 0
-        ensure_table(engine)
+        ensure_table(tables)
 
     def _keys(self, name: str, address: str) -> list[tuple[str, int]]:
         def keyed(text: str) -> str:
@@ -111,7 +112,7 @@ class Throttle:
         process inserted the same counter first (PostgreSQL), at most three times."""
         for attempt in range(3):
             try:
-                with self._lock, self.engine.begin() as conn:
+                with self._lock, self.tables.write() as conn:
                     return work(conn)
             except IntegrityError:
                 if attempt == 2:
@@ -147,7 +148,7 @@ class Throttle:
         """Whether log-ins for this name from this address are locked now (a read)."""
         now = time.time()
         wanted = [k for k, _ in self._keys(name, address)]
-        with store.read_transaction(self.engine) as conn:
+        with self.tables.read() as conn:
             rows = conn.execute(select(throttle.c.locked_until).where(throttle.c.key.in_(wanted))).all()
         return any(r.locked_until > now for r in rows)
 

@@ -32,6 +32,7 @@ CTRL = "list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)"
 # differences are listed in each test module's docstring.
 TOL = {
     "effect_size": {"abs": 1e-10, "rel": 0},  # escalc yi, vi: closed form
+    "escalc": {"abs": 1e-13, "rel": 1e-12},  # escalc yi, vi of every measure of metafor_escalc.R (15 digits)
     "coef": {"abs": 1e-6, "rel": 0},  # pooled estimates, coefficients, CI / PI limits
     "std_error": {"abs": 1e-6, "rel": 0},
     "statistic": {"abs": 1e-6, "rel": 0},  # z, t, Q, QM, F
