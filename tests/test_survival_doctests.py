@@ -13,6 +13,8 @@ MODULES = [
     "rjtrial.survival.logrank",
     "rjtrial.survival.rmst",
     "rjtrial.survival.recurrent",
+    "rjtrial.survival.frailty",
+    "rjtrial.survival.split",
     "rjtrial.survival.concordance",
     "rjtrial.survival.ph_test",
     "rjtrial.survival.competing_incidence",

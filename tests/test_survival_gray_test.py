@@ -136,6 +136,18 @@ def test_vectorised_score_and_variance_equal_the_loop(rows, rho):
     np.testing.assert_allclose(v, v_loop, atol=1e-12, rtol=1e-10)
 
 
+def test_groups_out_of_risk_once_the_incidence_passes_one():
+    # everyone fails of the cause tested, the last group alone at risk: Gray's F sums past 1
+    # there, (1 - F)^rho is NaN, and crst never uses it (the groups it would weight are out of risk)
+    y, m, ig = np.array([0.0, 1, 2, 3]), np.array([1, 1, 1, 1]), np.array([0, 1, 2, 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_loop, v_loop = crst_loop(y, m, ig, 3, 0.5)
+    s, v = _stratum_score(y, m, ig, 3, 0.5)
+    assert np.all(np.isfinite(s_loop)) and np.all(np.isfinite(v_loop))
+    np.testing.assert_allclose(s, s_loop, atol=1e-12, rtol=1e-10)
+    np.testing.assert_allclose(v, v_loop, atol=1e-12, rtol=1e-10)
+
+
 def test_statistic_does_not_depend_on_the_order_of_groups():
     df = trial()
     a = gray_test(df, time="days", event="outcome", group="arm", cause=None).summary_frame()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rjtrial.errors import DataError
-from rjtrial.survival import andersen_gill, cox
+from rjtrial.survival import andersen_gill, cox, event_number, pwp
 
 
 def _recurrent(seed: int = 1, n: int = 120) -> pd.DataFrame:
@@ -92,3 +92,79 @@ def test_missing_id_value(data):
     # R's default (na.omit) drops the row, and we say so
     fit = andersen_gill(bad, "arm", start="begin", stop="end", event="reoffence", id="person")
     assert fit.n_omitted == 1 and fit.n == len(bad) - 1
+
+
+# ------------------------------------------------------------------ Prentice-Williams-Peterson
+
+
+def test_event_number_counts_the_persons_earlier_events_in_any_row_order():
+    rows = pd.DataFrame({"id": [2, 1, 1, 1, 1, 2], "start": [0, 90, 0, 40, 60, 10],
+                         "stop": [10, 200, 40, 60, 90, 30], "event": [0, 1, 1, 0, 1, 1]})
+    # person 1: (0,40] event, (40,60] a split without an event, (60,90] event, (90,200] event
+    assert event_number(rows, start="start", event="event", id="id").tolist() == [1, 3, 1, 2, 2, 1]
+
+
+def test_pwp_total_time_is_cox_stratified_by_event_number(data):
+    fit = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person")
+    enum = event_number(data, start="begin", event="reoffence", id="person")
+    same = cox(data.assign(enum=enum), "arm", time="end", event="reoffence", start="begin", strata="enum",
+               cluster="person")
+    pd.testing.assert_frame_equal(fit.summary_frame(), same.summary_frame())
+    assert (fit.model, fit.timescale, fit.strata) == ("pwp", "total", ("enum",))
+
+
+def test_pwp_gap_time_is_cox_on_the_gaps(data):
+    fit = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person", timescale="gap")
+    enum = event_number(data, start="begin", event="reoffence", id="person")
+    same = cox(data.assign(enum=enum, gap=data["end"] - data["begin"]), "arm", time="gap", event="reoffence",
+               strata="enum", cluster="person")
+    np.testing.assert_allclose(fit.params_, same.params_, atol=1e-14)
+    np.testing.assert_allclose(fit.variance_, same.variance_, rtol=1e-12)
+    total = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person")
+    assert not np.allclose(fit.params_, total.params_)
+
+
+def test_pwp_caps_the_event_number(data):
+    capped = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person", max_event_number=2)
+    enum = event_number(data, start="begin", event="reoffence", id="person").clip(upper=2)
+    same = cox(data.assign(enum=enum), "arm", time="end", event="reoffence", start="begin", strata="enum",
+               cluster="person")
+    np.testing.assert_allclose(capped.params_, same.params_, atol=1e-14)
+    assert capped.max_event_number == 2 and "numbers 2 and above pooled" in capped.format()
+    assert capped.to_dict()["max_event_number"] == 2 and capped.to_dict()["timescale"] == "total"
+
+
+def test_pwp_crosses_further_strata_with_the_event_number(data):
+    sited = data.assign(site=np.where(data["person"] % 3 == 0, "north", "south"))
+    fit = pwp(sited, "arm", start="begin", stop="end", event="reoffence", id="person", strata="site")
+    assert fit.strata == ("enum", "site")
+    plain = pwp(sited, "arm", start="begin", stop="end", event="reoffence", id="person")
+    assert not np.allclose(fit.params_, plain.params_)
+
+
+def test_pwp_keeps_a_users_enum_column_apart(data):
+    fit = pwp(data.assign(enum="not a number"), "arm", start="begin", stop="end", event="reoffence", id="person")
+    assert fit.strata == ("enum_",)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"timescale": "calendar"}, "timescale must be one of"),
+    ({"max_event_number": 0}, "max_event_number must be a whole number"),
+    ({"max_event_number": 2.5}, "max_event_number must be a whole number"),
+])
+def test_pwp_bad_options(data, options, message):
+    with pytest.raises(ValueError, match=message):
+        pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person", **options)
+
+
+def test_pwp_counts_omitted_rows_and_rejects_overlaps(data):
+    bad = data.astype({"begin": float})
+    bad.loc[3, "begin"] = np.nan
+    fit = pwp(bad, "arm", start="begin", stop="end", event="reoffence", id="person", timescale="gap")
+    assert fit.n_omitted == 1 and "1 rows omitted" in fit.format()
+    overlapping = data.copy()
+    counts = overlapping["person"].value_counts()
+    second = overlapping.index[overlapping["person"] == counts[counts >= 2].index[0]][1]
+    overlapping.loc[second, "begin"] -= 1
+    with pytest.raises(DataError, match="overlaps"):
+        pwp(overlapping, "arm", start="begin", stop="end", event="reoffence", id="person")

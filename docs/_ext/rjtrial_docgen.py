@@ -347,6 +347,8 @@ TOLERANCE_SOURCES = (
     ("_multilevel_reference.py", "rjtrial.meta's multilevel models, cluster-robust inference and RVE "
                                  "(metafor rma.mv, clubSandwich, robumeta)"),
     ("_competing_reference.py", "rjtrial.survival's competing risks (survfit multi-state, cmprsk)"),
+    ("_recurrent_reference.py", "rjtrial.survival's recurrent-event models (PWP, gamma frailty) and "
+                                "split_followup (coxph, tmerge)"),
     ("test_metafor_options_bcg.py", "metafor's test and estimator options, permutation tests, BLUPs, regtest"),
     ("test_quine_insurance_rate_ratio.py", "the batched negative binomial engine against MASS glm.nb"),
     ("test_veteran_lung_batched_rmst.py", "the batched RMST engine against survfit"),

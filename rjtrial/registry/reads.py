@@ -198,13 +198,13 @@ def _site_numbers(conn, protocol, site_stratum: str | None) -> dict[str, int]:
     counts: dict[Any, int] = {}
     out = {}
     for referral_id, strata_json in rows:
-        site = decode_map(strata_json).get(site_stratum) if by_site else None
+        site = decode_map(strata_json).get(site_stratum) if by_site and site_stratum is not None else None
         counts[site] = counts.get(site, 0) + 1
         out[referral_id] = counts[site]
     return out
 
 
-def _referral(row: Mapping[str, Any], protocol, site_numbers: Mapping[str, int]) -> Referral:
+def _referral(row: Mapping[Any, Any], protocol, site_numbers: Mapping[str, int]) -> Referral:
     return Referral(
         referral_id=row["referral_id"],
         status=row["status"],
@@ -260,7 +260,7 @@ def referrals(registry, *, status: str | None = None, sites: Iterable[str] | Non
         query = query.where(table.c.status == status)
     query = query.order_by(table.c.audit_seq.desc() if newest_first else table.c.audit_seq)
     wanted = None if sites is None else set(sites)
-    if wanted is not None and site_stratum not in protocol.strata:
+    if wanted is not None and (site_stratum is None or site_stratum not in protocol.strata):
         wanted = None  # no site stratum: every referral is at "the" site
     with store.read_transaction(registry._engine) as conn:
         numbers = _site_numbers(conn, protocol, site_stratum)
@@ -268,14 +268,15 @@ def referrals(registry, *, status: str | None = None, sites: Iterable[str] | Non
             count = select(func.count()).select_from(table)
             if status is not None:
                 count = count.where(table.c.status == status)
-            total = int(conn.execute(count).scalar())
+            total = int(conn.execute(count).scalar_one())
             if limit is not None:
                 query = query.limit(limit)
             rows = conn.execute(query.offset(offset)).mappings().all()
             return ReferralPage(tuple(_referral(r, protocol, numbers) for r in rows), total)
         # sites live inside the strata JSON: filtered here, after decoding (portable across back ends)
         rows = conn.execute(query).mappings().all()
-    mine = [r for r in (_referral(row, protocol, numbers) for row in rows) if r.strata.get(site_stratum) in wanted]
+    stratum = site_stratum or ""  # not None here: a site filter needs the site stratum
+    mine = [r for r in (_referral(row, protocol, numbers) for row in rows) if r.strata.get(stratum) in wanted]
     end = None if limit is None else offset + limit
     return ReferralPage(tuple(mine[offset:end]), len(mine))
 
@@ -303,7 +304,7 @@ def audit_page(registry, *, limit: int = 100, offset: int = 0, newest_first: boo
         raise ValueError(f"offset must be a whole number >= 0; got {offset!r}")
     table = store.audit
     with store.read_transaction(registry._engine) as conn:
-        total = int(conn.execute(select(func.count()).select_from(table)).scalar())
+        total = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
         rows = conn.execute(select(table).order_by(table.c.seq.desc() if newest_first else table.c.seq)
                             .limit(limit).offset(offset)).mappings().all()
     entries = []

@@ -6,12 +6,11 @@ Verbs on the result live in their own modules: :mod:`~rjtrial.survival.concordan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from types import FrameType
-from typing import Sequence
-
 import sys
 import warnings
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TYPE_CHECKING, Sequence, overload
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,9 @@ from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import _checks
 from rjtrial.survival._coxengine import RiskSets, newton
 
+if TYPE_CHECKING:
+    from rjtrial.survival.frailty import FrailtyCoxResult
+
 TIES = ("efron", "breslow")
 
 
@@ -30,7 +32,7 @@ class ChiSquareTest:
     """A chi-square test statistic with its degrees of freedom and p-value."""
 
     statistic: float
-    df: int
+    df: int | float  # float for the effective degrees of freedom of a penalised fit
     p_value: float
     method: str
 
@@ -112,6 +114,10 @@ class CoxResult(Result):
         (monotone likelihood), aliased columns, an information matrix that is not positive
         definite. Each was also issued as a :class:`~rjtrial.errors.ConvergenceWarning` or
         :class:`~rjtrial.errors.CollinearityWarning` and is printed by :meth:`format`.
+    model : str
+        ``"cox"``, or ``"pwp"`` for a Prentice–Williams–Peterson fit
+        (:func:`~rjtrial.survival.pwp`), whose ``timescale`` (``"total"`` or ``"gap"``) and
+        ``max_event_number`` (the cap on the event-number strata, or None) are recorded.
     """
 
     formula: str
@@ -138,6 +144,9 @@ class CoxResult(Result):
     converged: bool
     n_iterations: int
     notes: tuple = ()
+    model: str = "cox"
+    timescale: str | None = None
+    max_event_number: int | None = None
     _estimable: np.ndarray = field(kw_only=True, repr=False, compare=False)
     _risk: RiskSets = field(kw_only=True, repr=False, compare=False)
     _index: pd.Index = field(default=None, repr=False, compare=False)
@@ -194,7 +203,8 @@ class CoxResult(Result):
     def to_dict(self) -> dict:
         """JSON-ready: the model's description, coefficients, global tests and notes."""
         return {
-            "model": "cox", "formula": self.formula, "ties": self.ties, "alpha": self.alpha,
+            "model": self.model, "formula": self.formula, "ties": self.ties, "alpha": self.alpha,
+            **({"timescale": self.timescale, "max_event_number": self.max_event_number} if self.model == "pwp" else {}),
             "strata": list(self.strata), "cluster": self.cluster, "start": self.start,
             "n": self.n, "n_events": self.n_events, "n_omitted": self.n_omitted, "n_clusters": self.n_clusters,
             "variance": self.variance_kind, "converged": self.converged, "n_iterations": self.n_iterations,
@@ -252,8 +262,12 @@ class CoxResult(Result):
         """The fit as a person reads it: header, coefficients, global tests, and any notes
         (non-convergence, infinite or aliased coefficients)."""
         table = self.summary_frame().set_index("term")
+        title = "Cox model"
+        if self.model == "pwp":
+            cap = f"; numbers {self.max_event_number} and above pooled" if self.max_event_number else ""
+            title = f"Prentice-Williams-Peterson {self.timescale}-time model (strata: event number{cap})"
         lines = [
-            f"Cox model ({self.ties} ties): n = {self.n}, events = {self.n_events}"
+            f"{title} ({self.ties} ties): n = {self.n}, events = {self.n_events}"
             + (f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else "")
             + (f", strata = {', '.join(self.strata)}" if self.strata else "")
             + (f", clusters = {self.n_clusters} ({self.cluster})" if self.cluster else ""),
@@ -276,6 +290,7 @@ class CoxResult(Result):
         return self.format()
 
 
+@overload
 def cox(
     df: pd.DataFrame,
     formula: str,
@@ -289,7 +304,43 @@ def cox(
     alpha: float = 0.05,
     na_action: str = "omit",
     event_coding: str = "0/1",
-) -> CoxResult:
+    frailty: None = None,
+) -> CoxResult: ...
+
+
+@overload
+def cox(
+    df: pd.DataFrame,
+    formula: str,
+    *,
+    time: str,
+    event: str,
+    start: str | None = None,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    ties: str = "efron",
+    alpha: float = 0.05,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
+    frailty: str,
+) -> FrailtyCoxResult: ...
+
+
+def cox(
+    df: pd.DataFrame,
+    formula: str,
+    *,
+    time: str,
+    event: str,
+    start: str | None = None,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    ties: str = "efron",
+    alpha: float = 0.05,
+    na_action: str = "omit",
+    event_coding: str = "0/1",
+    frailty: str | None = None,
+) -> CoxResult | FrailtyCoxResult:
     """Fit a Cox proportional-hazards model.
 
     Parameters
@@ -321,6 +372,12 @@ def cox(
     event_coding : {"0/1", "r"}
         ``"0/1"``: 0 censored, 1 event (or False/True); ``"r"``: R's 1 censored, 2 event.
         Never guessed from the values.
+    frailty : str, optional
+        Column identifying groups that share a gamma frailty (the person, for recurrent
+        reoffending): fits the shared gamma frailty model of
+        :func:`~rjtrial.survival.frailty_cox` (R ``coxph(... + frailty(id))``) with its
+        defaults and returns a :class:`~rjtrial.survival.FrailtyCoxResult`. Not with
+        ``cluster``.
 
     Returns
     -------
@@ -328,7 +385,8 @@ def cox(
         With ``summary_frame()`` (term, estimate, std_error, hazard_ratio, ci_lower,
         ci_upper, statistic, p_value), global tests (``likelihood_ratio_test_``,
         ``wald_test_``, ``score_test_``, ``robust_score_test_``), ``concordance()``,
-        ``proportional_hazards_test()``, ``score_residuals()``.
+        ``proportional_hazards_test()``, ``score_residuals()``; with ``frailty``, a
+        :class:`~rjtrial.survival.FrailtyCoxResult` instead.
 
     Notes
     -----
@@ -369,6 +427,13 @@ def cox(
     >>> round(fit.likelihood_ratio_test_.statistic, 2)
     33.27
     """
+    if frailty is not None:
+        if cluster is not None:
+            raise ValueError("give frailty= or cluster=, not both: the frailty model accounts for the grouping itself")
+        from rjtrial.survival.frailty import frailty_cox
+
+        return frailty_cox(df, formula, time=time, event=event, frailty=frailty, start=start, strata=strata,
+                           ties=ties, alpha=alpha, na_action=na_action, event_coding=event_coding)
     ties = _checks.choice("ties", ties, TIES)
     alpha = _checks.alpha_value(alpha)
     if not isinstance(formula, str) or not formula.strip():
@@ -378,20 +443,7 @@ def cox(
         df, {"time": time, "event": event, "start": start, "strata": strata_cols, "cluster": cluster},
         formula=formula.partition("~")[2] if "~" in formula else formula, na_action=na_action,
     )
-    stop = _checks.times(df, time)
-    evt = _checks.events(df, event, event_coding)
-    begin = None
-    if start is not None:
-        begin = _checks.times(df, start, role="start")
-        bad = begin >= stop
-        if bad.any():
-            raise DataError(
-                f"an interval must end after it starts ({start} < {time}); found start {begin[bad][0]:g} "
-                f">= end {stop[bad][0]:g}",
-                table=_checks.TABLE,
-                row=df.index[int(np.flatnonzero(bad)[0])],
-                column=time,
-            )
+    stop, evt, begin = _outcome(df, time=time, event=event, start=start, event_coding=event_coding)
     for name in strata_cols:
         _checks.labels(df, name, role="strata")
     X, columns, terms = _design(df, formula)
@@ -488,6 +540,25 @@ def cox(
         _index=df.index,
         _cluster_codes=cl if cluster is not None else None,
     )
+
+
+def _outcome(df: pd.DataFrame, *, time: str, event: str, start: str | None, event_coding: str):
+    """Checked ``(stop, event, start)`` arrays (``start`` None for right-censored data)."""
+    stop = _checks.times(df, time)
+    evt = _checks.events(df, event, event_coding)
+    begin = None
+    if start is not None:
+        begin = _checks.times(df, start, role="start")
+        bad = begin >= stop
+        if bad.any():
+            raise DataError(
+                f"an interval must end after it starts ({start} < {time}); found start {begin[bad][0]:g} "
+                f">= end {stop[bad][0]:g}",
+                table=_checks.TABLE,
+                row=df.index[int(np.flatnonzero(bad)[0])],
+                column=time,
+            )
+    return stop, evt, begin
 
 
 def _plural(word: str, items) -> str:

@@ -94,11 +94,12 @@ def _stratum_score_arrays(time, code, group, n_groups: int, rho: float):
     fm = np.concatenate([[0.0], f[:-1]])
     fb = (1 - fm) ** rho
     outer = t1[:, :, None] * t1[:, None, :] / tr[:, None, None]
-    a = fb[:, None, None] * (np.einsum("mi,ij->mij", t1, np.eye(ng)) - outer)
+    both = live[:, :, None] & live[:, None, :]  # crst skips groups no longer at risk: fb is NaN once F > 1
+    a = np.where(both, fb[:, None, None] * (np.einsum("mi,ij->mij", t1, np.eye(ng)) - outer), 0.0)
     step = np.where(a != 0, a * (nd1 / (tr * (1 - fm)))[:, None, None], 0.0)  # cmprsk 2.2-12's guard
     c = np.cumsum(step, axis=0)
     observed_minus_expected = np.where(live, d1 - nd1[:, None] * rs * (1 - f1m) / (skmm * tq[:, None]), 0.0)
-    score = (fb[:, None] * observed_minus_expected)[:, :ng1].sum(axis=0)
+    score = np.where(live, fb[:, None] * observed_minus_expected, 0.0)[:, :ng1].sum(axis=0)
 
     v = np.zeros((ng1, ng1))
     v2 = np.zeros((ng1, ng))

@@ -189,7 +189,7 @@ class Accounts:
             raise AccountError(f"only coordinators have sites; a {role} sees every site")
         password_hash = "" if password is None else _hasher.hash(check_password(password))
         self.store.add_user(name, role=role, sites=sites, password_hash=password_hash, email=email, by=by)
-        return self.get(name)
+        return self._require(name)
 
     def get(self, name: str) -> User | None:
         row = self.store.user(name)

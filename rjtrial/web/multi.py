@@ -58,6 +58,8 @@ def read_server_config(config: str | Path | Mapping[str, Any]) -> tuple[dict[str
             raise RjtrialError(f"configuration file {source} not found") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise RjtrialError(f"cannot read configuration file {source}: {exc}") from None
+    if not isinstance(config, Mapping):
+        raise RjtrialError(f"{source}: the configuration must be a table")
     trials = config.get("trials")
     if not isinstance(trials, Mapping) or not trials:
         raise RjtrialError(f"{source}: no [trials.NAME] table (each with db = ... and key = ...)")
@@ -96,6 +98,7 @@ class _ApiAlias:
     def __init__(self, app, names):
         self.app = app
         self.names = set(names)
+        self.state = app.state  # the root application's state, reachable as on any app
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -152,6 +155,4 @@ def create_server_app(config: str | Path | Mapping[str, Any]):
 
 def _wrap(root, apps):
     """The root application behind the ``/api/t/NAME`` alias, keeping ``state`` reachable."""
-    alias = _ApiAlias(root, apps)
-    alias.state = root.state
-    return alias
+    return _ApiAlias(root, apps)
