@@ -453,9 +453,3 @@ def complete_rows(df: pd.DataFrame, columns, *, na_action: str = "omit", table: 
     if len(kept) == 0:
         raise DataError(f"every row has a missing value in a column used ({', '.join(used)})", table=table)
     return kept, int(rows.sum())
-
-
-# Old private names, kept while work begun on them is merged; nothing in the package uses them
-# (tests/test_layering.py fails on an import of a private name across packages).
-_frame, _require, _first_bad, _numeric, _binary, _groups = check_frame, require_columns, first_bad_row, numeric, binary, groups
-_design, _covariate_list, _alpha, _choice, _wald, _fail_at = design_matrix, covariate_list, check_alpha, check_choice, wald, fail_at

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rjtrial._checks import _binary, _numeric, indicator
+from rjtrial._checks import binary as _binary
+from rjtrial._checks import indicator
+from rjtrial._checks import numeric as _numeric
 from rjtrial.errors import DataError
 
 TRUTH = [True, False, True, True, False]
