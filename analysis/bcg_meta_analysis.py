@@ -41,14 +41,28 @@ def main(argv=None) -> int:
     parser.add_argument("--plots", metavar="DIR", help="write forest.png and funnel.png to DIR")
     args = parser.parse_args(argv)
     bcg = datasets.load_bcg()
-    es = effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                                events_control="cpos", n_control=bcg.cpos + bcg.cneg, study="author")
+    es = effects.log_risk_ratio(
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+        study="author",
+    )
     res = meta.pool(es, method="REML")
     tf = meta.trim_and_fill(res)
     ours = {
-        "estimate": res.estimate, "std_error": res.std_error, "ci_lower": res.ci_lower, "ci_upper": res.ci_upper,
-        "tau2": res.tau2, "i2": res.i2, "q": res.q, "egger_z": meta.egger(res).statistic,
-        "begg_tau": meta.begg(res).statistic, "trimfill_k0": tf.k0, "trimfill_estimate": tf.estimate,
+        "estimate": res.estimate,
+        "std_error": res.std_error,
+        "ci_lower": res.ci_lower,
+        "ci_upper": res.ci_upper,
+        "tau2": res.tau2,
+        "i2": res.i2,
+        "q": res.q,
+        "egger_z": meta.egger(res).statistic,
+        "begg_tau": meta.begg(res).statistic,
+        "trimfill_k0": tf.k0,
+        "trimfill_estimate": tf.estimate,
         "fsn_rosenthal": meta.fail_safe_n(res).n,
     }
     print("BCG vaccine trials (Colditz et al. 1994), REML random effects, log risk ratio")

@@ -53,9 +53,15 @@ def main(argv=None) -> int:
 
     from rjtrial.simulate.power import power
 
-    result = power(args.scenario, n=[int(v) for v in args.n.split(",")],
-                   hazard_ratio=[float(v) for v in args.hazard_ratio.split(",")], reps=args.reps, rng=args.seed,
-                   workers=args.workers, truth_population=args.truth_population)
+    result = power(
+        args.scenario,
+        n=[int(v) for v in args.n.split(",")],
+        hazard_ratio=[float(v) for v in args.hazard_ratio.split(",")],
+        reps=args.reps,
+        rng=args.seed,
+        workers=args.workers,
+        truth_population=args.truth_population,
+    )
     print(result.format())
     args.output_dir.mkdir(parents=True, exist_ok=True)
     ax = result.plot()

@@ -64,8 +64,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Each estimate and the truth it estimates.
-ESTIMANDS = {"log_hazard_ratio": "log_hazard_ratio", "log_rate_ratio": "log_rate_ratio",
-             "log_rate_ratio_nb": "log_rate_ratio", "rmst_difference_days": "rmst_difference_days"}
+ESTIMANDS = {
+    "log_hazard_ratio": "log_hazard_ratio",
+    "log_rate_ratio": "log_rate_ratio",
+    "log_rate_ratio_nb": "log_rate_ratio",
+    "rmst_difference_days": "rmst_difference_days",
+}
 Z95 = 1.959963984540054
 
 
@@ -94,8 +98,13 @@ def analyse(trial, *, cox_robust: bool = True) -> dict:
     scenario = trial.scenario
     table = trial.followup()
     treated = (table["arm"] == scenario.conference_arm).to_numpy().astype(np.int64)
-    data = pd.DataFrame({"time": table["time_at_risk"].to_numpy(), "event": table["event"].to_numpy().astype(int),
-                         "conference": treated})
+    data = pd.DataFrame(
+        {
+            "time": table["time_at_risk"].to_numpy(),
+            "event": table["event"].to_numpy().astype(int),
+            "conference": treated,
+        }
+    )
     out = {"n": int(len(table)), "events": int(table["event"].sum())}
     for kind, robust in (("model", False), ("robust", True))[: 2 if cox_robust else 1]:
         cox = CoxPHFitter().fit(data, "time", "event", robust=robust)
@@ -105,8 +114,9 @@ def analyse(trial, *, cox_robust: bool = True) -> dict:
     with_time = table[table["exposure_days"] > 0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        nb = rate_ratio(with_time, count="reoffences", exposure="exposure_days", group="arm",
-                        control=scenario.control_arm)
+        nb = rate_ratio(
+            with_time, count="reoffences", exposure="exposure_days", group="arm", control=scenario.control_arm
+        )
     out["log_rate_ratio"] = float(nb.params_.iloc[1])
     out["log_rate_ratio_model"] = _wald(out["log_rate_ratio"], float(np.sqrt(nb.variance_.iloc[1, 1])))
     out["rate_ratio_fell_back_to_poisson"] = bool(nb.alpha_ == 0)
@@ -114,8 +124,9 @@ def analyse(trial, *, cox_robust: bool = True) -> dict:
     y = with_time["reoffences"].to_numpy(float)
     x = with_time["exposure_days"].to_numpy(float)
     alpha = float(negative_binomial_batch(y, x, arm, trial=np.zeros(y.size, dtype=np.int64)).dispersion[0])
-    glm = sm.GLM(y, np.column_stack([np.ones_like(y), arm]), family=sm.families.NegativeBinomial(alpha=alpha),
-                 offset=np.log(x))
+    glm = sm.GLM(
+        y, np.column_stack([np.ones_like(y), arm]), family=sm.families.NegativeBinomial(alpha=alpha), offset=np.log(x)
+    )
     for kind, cov in (("model", "nonrobust"), ("robust", "HC1")):
         fit = glm.fit(cov_type=cov, tol=1e-12)
         out["log_rate_ratio_nb"] = float(fit.params[1])
@@ -141,18 +152,21 @@ def batched_estimates(scenario, *, replicates: int, seed: int, batch: int = 500)
         trials = replicate_batch(scenario, np.random.SeedSequence(root.entropy, spawn_key=(b,)), size)
         cox = fit(trials, "cox", None)
         nb = fit(trials, "rate_ratio", None)
-        rm = rmst_batch(trials["time_at_risk"].T, trials["event"].T, trials["treatment"].T,
-                        tau=float(scenario.analysis.window_days))
+        rm = rmst_batch(
+            trials["time_at_risk"].T, trials["event"].T, trials["treatment"].T, tau=float(scenario.analysis.window_days)
+        )
         for k in range(size):
-            out.append({
-                "events": int(cox["events"][k]),
-                "log_hazard_ratio": float(cox["estimate"][k]),
-                "log_hazard_ratio_model": _wald(float(cox["estimate"][k]), float(cox["std_error"][k])),
-                "log_rate_ratio": float(nb["estimate"][k]),
-                "log_rate_ratio_model": _wald(float(nb["estimate"][k]), float(nb["std_error"][k])),
-                "rmst_difference_days": float(rm.estimate[k]),
-                "rmst_difference_days_model": _wald(float(rm.estimate[k]), float(rm.std_error[k])),
-            })
+            out.append(
+                {
+                    "events": int(cox["events"][k]),
+                    "log_hazard_ratio": float(cox["estimate"][k]),
+                    "log_hazard_ratio_model": _wald(float(cox["estimate"][k]), float(cox["std_error"][k])),
+                    "log_rate_ratio": float(nb["estimate"][k]),
+                    "log_rate_ratio_model": _wald(float(nb["estimate"][k]), float(nb["std_error"][k])),
+                    "rmst_difference_days": float(rm.estimate[k]),
+                    "rmst_difference_days_model": _wald(float(rm.estimate[k]), float(rm.std_error[k])),
+                }
+            )
     return out
 
 
@@ -178,8 +192,9 @@ def _replicate(args) -> dict:
     return analyse(generate(scenario, rng=seed), cox_robust=cox_robust)
 
 
-def replicate_estimates(scenario_path, *, replicates: int, seed: int, overrides=None, workers: int = 1,
-                        cox_robust: bool = True) -> list[dict]:
+def replicate_estimates(
+    scenario_path, *, replicates: int, seed: int, overrides=None, workers: int = 1, cox_robust: bool = True
+) -> list[dict]:
     """Estimates from ``replicates`` trials of the scenario, seeds drawn from ``seed``."""
     seeds = [int(s) for s in np.random.default_rng(seed).integers(0, 2**63, size=replicates)]
     jobs = [(str(scenario_path), dict(overrides or {}), s, cox_robust) for s in seeds]
@@ -227,7 +242,8 @@ def summarise(estimates: list[dict], truth: dict, *, alpha: float = 0.05) -> dic
         out[name] = row
     if "rate_ratio_fell_back_to_poisson" in estimates[0]:
         out["log_rate_ratio"]["poisson_fallback_rate"] = float(
-            np.mean([e["rate_ratio_fell_back_to_poisson"] for e in estimates]))
+            np.mean([e["rate_ratio_fell_back_to_poisson"] for e in estimates])
+        )
     return out
 
 
@@ -246,21 +262,33 @@ def truth_values(scenario, *, population: int) -> dict:
 
 
 def format_table(title: str, summary: dict) -> str:
-    lines = [title, f"{'estimand':<22}{'truth':>10}{'mean':>10}{'bias':>10}{'MC SE':>9}{'bias/SE':>9}{'emp. SE':>9}"
-                    f"{'model SE':>10}{'cover':>7}{'reject':>8}{'robust SE':>10}{'cover':>7}{'reject':>8}"]
+    lines = [
+        title,
+        f"{'estimand':<22}{'truth':>10}{'mean':>10}{'bias':>10}{'MC SE':>9}{'bias/SE':>9}{'emp. SE':>9}"
+        f"{'model SE':>10}{'cover':>7}{'reject':>8}{'robust SE':>10}{'cover':>7}{'reject':>8}",
+    ]
     for name, row in summary.items():
         cells = ""
         for kind in ("model", "robust"):
             k = row.get(kind)
-            cells += (f"{k['mean_std_error']:>{10}.4f}{k['coverage']:>7.3f}{k['rejection_rate']:>8.3f}" if k
-                      else f"{'-':>10}{'-':>7}{'-':>8}")
-        lines.append(f"{name:<22}{row['truth']:>10.4f}{row['mean']:>10.4f}{row['bias']:>10.4f}{row['bias_mc_se']:>9.4f}"
-                     f"{row['bias_in_mc_se']:>9.2f}{row['empirical_se']:>9.4f}{cells}")
+            cells += (
+                f"{k['mean_std_error']:>{10}.4f}{k['coverage']:>7.3f}{k['rejection_rate']:>8.3f}"
+                if k
+                else f"{'-':>10}{'-':>7}{'-':>8}"
+            )
+        lines.append(
+            f"{name:<22}{row['truth']:>10.4f}{row['mean']:>10.4f}{row['bias']:>10.4f}{row['bias_mc_se']:>9.4f}"
+            f"{row['bias_in_mc_se']:>9.2f}{row['empirical_se']:>9.4f}{cells}"
+        )
     fallback = summary.get("log_rate_ratio", {}).get("poisson_fallback_rate")
     if fallback is not None:
-        lines.append(f"rate_ratio reported a Poisson fit (NaN negative binomial fit) in {fallback:.1%} of the replicates")
-    lines.append("(coverage of 95% intervals; reject: 5% two-sided Wald test of no effect; MC SE of the bias includes the "
-                 "truth's own Monte Carlo error)")
+        lines.append(
+            f"rate_ratio reported a Poisson fit (NaN negative binomial fit) in {fallback:.1%} of the replicates"
+        )
+    lines.append(
+        "(coverage of 95% intervals; reject: 5% two-sided Wald test of no effect; MC SE of the bias includes the "
+        "truth's own Monte Carlo error)"
+    )
     return "\n".join(lines)
 
 
@@ -268,8 +296,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", default=str(ROOT / "synthetic" / "jrc-multisite.toml"))
     parser.add_argument("--null-scenario", default=str(ROOT / "synthetic" / "null-effect.toml"))
-    parser.add_argument("--engine", choices=["batched", "shipped"], default="batched",
-                        help="batched: the replicate engine and batched fits; shipped: one trial at a time")
+    parser.add_argument(
+        "--engine",
+        choices=["batched", "shipped"],
+        default="batched",
+        help="batched: the replicate engine and batched fits; shipped: one trial at a time",
+    )
     parser.add_argument("--replicates", type=int, default=None, help="default 10,000 batched, 500 shipped")
     parser.add_argument("--randomised", type=int, default=None, help="override the trial size")
     parser.add_argument("--truth-population", type=int, default=10_000_000)
@@ -289,13 +321,23 @@ def main(argv=None) -> int:
     overrides = {}
     if args.randomised is not None:
         base = load_scenario(args.scenario)
-        overrides = {"referrals.randomised": args.randomised,
-                     "referrals.rate_per_month": base.referrals.rate_per_month * args.randomised / base.referrals.randomised}
-    results = {"run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "engine": args.engine,
-               "replicates": args.replicates, "seed": args.seed, "overrides": overrides, "studies": {}}
-    studies = [(label, path, seed) for label, path, seed in
-               (("effect", args.scenario, args.seed), ("null", args.null_scenario, args.seed + 1))
-               if label in args.studies.split(",")]
+        overrides = {
+            "referrals.randomised": args.randomised,
+            "referrals.rate_per_month": base.referrals.rate_per_month * args.randomised / base.referrals.randomised,
+        }
+    results = {
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "engine": args.engine,
+        "replicates": args.replicates,
+        "seed": args.seed,
+        "overrides": overrides,
+        "studies": {},
+    }
+    studies = [
+        (label, path, seed)
+        for label, path, seed in (("effect", args.scenario, args.seed), ("null", args.null_scenario, args.seed + 1))
+        if label in args.studies.split(",")
+    ]
     for label, path, seed in studies:
         scenario = load_scenario(path, overrides=overrides)
         started = time.perf_counter()
@@ -305,18 +347,29 @@ def main(argv=None) -> int:
         if args.engine == "batched":
             estimates = batched_estimates(scenario, replicates=args.replicates, seed=seed)
         else:
-            estimates = replicate_estimates(path, replicates=args.replicates, seed=seed, overrides=overrides,
-                                            workers=args.workers)
+            estimates = replicate_estimates(
+                path, replicates=args.replicates, seed=seed, overrides=overrides, workers=args.workers
+            )
         summary = summarise(estimates, truth)
         results["studies"][label] = {
-            "scenario": scenario.id, "randomised": scenario.referrals.randomised,
-            "hazard_ratio_treated": scenario.reoffending.hazard_ratio_treated, "itt_truth": itt,
-            "truth_seconds": round(truth_s, 1), "replicate_seconds": round(time.perf_counter() - started, 1),
-            "mean_events": float(np.mean([e["events"] for e in estimates])), "summary": summary,
+            "scenario": scenario.id,
+            "randomised": scenario.referrals.randomised,
+            "hazard_ratio_treated": scenario.reoffending.hazard_ratio_treated,
+            "itt_truth": itt,
+            "truth_seconds": round(truth_s, 1),
+            "replicate_seconds": round(time.perf_counter() - started, 1),
+            "mean_events": float(np.mean([e["events"] for e in estimates])),
+            "summary": summary,
         }
-        print(format_table(f"\n{label}: {scenario.id}, {scenario.referrals.randomised} randomised, {args.replicates:,} "
-                           f"replicates, {args.engine} (truth from {args.truth_population:,} people; "
-                           f"{results['studies'][label]['replicate_seconds']} s)", summary), flush=True)
+        print(
+            format_table(
+                f"\n{label}: {scenario.id}, {scenario.referrals.randomised} randomised, {args.replicates:,} "
+                f"replicates, {args.engine} (truth from {args.truth_population:,} people; "
+                f"{results['studies'][label]['replicate_seconds']} s)",
+                summary,
+            ),
+            flush=True,
+        )
     results["versions"] = {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count()}
     name = "recovery_study" + ("-shipped" if args.engine == "shipped" else "") + ("-quick" if args.quick else "")
     output = args.output or RESULTS / f"{name}.json"

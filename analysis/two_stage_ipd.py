@@ -56,13 +56,19 @@ def main(argv=None) -> int:
             low, high = np.exp(row.estimate - z * se), np.exp(row.estimate + z * se)
             n = int(row.n_treatment + row.n_control)
             events = int(row.events_treatment + row.events_control)
-            print(f"  {label:<26}{row.control:>9}{n:>7}{events:>8}{np.exp(row.estimate):>14.3f}"
-                  f"{f'({low:.3f}, {high:.3f})':>20}")
-        print(f"  {'pooled (REML)':<50}{np.exp(result.estimate):>14.3f}"
-              f"{f'({np.exp(result.ci_lower):.3f}, {np.exp(result.ci_upper):.3f})':>20}")
-        print(f"  tau2 {result.tau2:.4f} (Q-profile 95% CI {result.tau2_ci_lower:.4f} to {result.tau2_ci_upper:.4f}), "
-              f"I2 {result.i2:.1f}%, Q {result.q:.2f} on {result.q_df} df (p = {result.q_p_value:.3f}), "
-              f"prediction interval {np.exp(result.pi_lower):.3f} to {np.exp(result.pi_upper):.3f}\n")
+            print(
+                f"  {label:<26}{row.control:>9}{n:>7}{events:>8}{np.exp(row.estimate):>14.3f}"
+                f"{f'({low:.3f}, {high:.3f})':>20}"
+            )
+        print(
+            f"  {'pooled (REML)':<50}{np.exp(result.estimate):>14.3f}"
+            f"{f'({np.exp(result.ci_lower):.3f}, {np.exp(result.ci_upper):.3f})':>20}"
+        )
+        print(
+            f"  tau2 {result.tau2:.4f} (Q-profile 95% CI {result.tau2_ci_lower:.4f} to {result.tau2_ci_upper:.4f}), "
+            f"I2 {result.i2:.1f}%, Q {result.q:.2f} on {result.q_df} df (p = {result.q_p_value:.3f}), "
+            f"prediction interval {np.exp(result.pi_lower):.3f} to {np.exp(result.pi_upper):.3f}\n"
+        )
     return 0
 
 

@@ -60,8 +60,17 @@ def make_data(people: int, seed: int = 11) -> pd.DataFrame:
         t[who] = np.minimum(stop + custody, 729)
         alive[who[done | (t[who] >= 729)]] = False
     id_ = np.concatenate(ids)
-    df = pd.DataFrame({"id": id_, "start": np.concatenate(starts), "stop": np.concatenate(stops),
-                       "event": np.concatenate(events), "arm": arm[id_], "age": age[id_], "prior": prior[id_]})
+    df = pd.DataFrame(
+        {
+            "id": id_,
+            "start": np.concatenate(starts),
+            "stop": np.concatenate(stops),
+            "event": np.concatenate(events),
+            "arm": arm[id_],
+            "age": age[id_],
+            "prior": prior[id_],
+        }
+    )
     return df[df["stop"] > df["start"]].sort_values(["id", "start"], ignore_index=True)
 
 
@@ -115,9 +124,11 @@ def main(argv=None) -> None:
 
     warnings.simplefilter("ignore")
     df = make_data(args.people)
-    print(f"python {platform.python_version()}, numpy {np.__version__}, lifelines {lifelines.__version__}; "
-          f"{len(df):,} rows, {df['id'].nunique():,} people, {int(df['event'].sum()):,} events; "
-          f"median of {args.repeats}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, lifelines {lifelines.__version__}; "
+        f"{len(df):,} rows, {df['id'].nunique():,} people, {int(df['event'].sum()):,} events; "
+        f"median of {args.repeats}"
+    )
 
     def ours():
         return andersen_gill(df, "arm + age + prior", start="start", stop="stop", event="event", id="id")
@@ -129,19 +140,25 @@ def main(argv=None) -> None:
         cols = ["id", "start", "stop", "event", "arm", "age", "prior"]
 
         def theirs():
-            return CoxTimeVaryingFitter().fit(df[cols], id_col="id", start_col="start", stop_col="stop", event_col="event")
+            return CoxTimeVaryingFitter().fit(
+                df[cols], id_col="id", start_col="start", stop_col="stop", event_col="event"
+            )
 
         t_lf, runs = median_time(theirs, args.repeats)
         lf = theirs()
         gap = float(np.max(np.abs(lf.params_[["arm", "age", "prior"]].to_numpy() - fit.params_.to_numpy())))
-        print(f"  lifelines CoxTimeVaryingFitter (Efron, model-based) {t_lf:8.2f} s   runs {['%.2f' % r for r in runs]}"
-              f"   lifelines / rjtrial = {t_lf / t_ours:.1f}x   max |coef diff| {gap:.1e}")
+        print(
+            f"  lifelines CoxTimeVaryingFitter (Efron, model-based) {t_lf:8.2f} s   runs {['%.2f' % r for r in runs]}"
+            f"   lifelines / rjtrial = {t_lf / t_ours:.1f}x   max |coef diff| {gap:.1e}"
+        )
     if not args.no_r:
         r = r_time(df, args.repeats)
         if r is not None:
             gap = float(np.max(np.abs(r[1] - fit.params_.to_numpy())))
-            print(f"  R survival {r[2]} coxph(... + cluster(id)) {r[0]:8.2f} s   R / rjtrial = {r[0] / t_ours:.1f}x"
-                  f"   max |coef diff| {gap:.1e}")
+            print(
+                f"  R survival {r[2]} coxph(... + cluster(id)) {r[0]:8.2f} s   R / rjtrial = {r[0] / t_ours:.1f}x"
+                f"   max |coef diff| {gap:.1e}"
+            )
 
 
 if __name__ == "__main__":

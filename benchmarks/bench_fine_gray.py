@@ -65,21 +65,25 @@ def make_data(n: int, seed: int = 2024) -> pd.DataFrame:
     arm = rng.integers(0, 2, n)
     age = 16 + np.floor(rng.gamma(2.0, 6.0, n))
     prior = rng.poisson(2.0, n)
-    latent = np.column_stack([
-        rng.exponential(900 / np.exp(np.log(0.75) * arm - 0.02 * (age - 30) + 0.15 * prior)),
-        rng.exponential(9000 / np.exp(0.05 * (age - 30))),
-        rng.exponential(5000 / np.exp(0.2 * prior)),
-    ])
+    latent = np.column_stack(
+        [
+            rng.exponential(900 / np.exp(np.log(0.75) * arm - 0.02 * (age - 30) + 0.15 * prior)),
+            rng.exponential(9000 / np.exp(0.05 * (age - 30))),
+            rng.exponential(5000 / np.exp(0.2 * prior)),
+        ]
+    )
     censor = np.where(rng.random(n) < 0.12, rng.uniform(0, 730, n), 730)
     first = latent.min(axis=1)
-    return pd.DataFrame({
-        "id": np.arange(1, n + 1),
-        "time": np.floor(np.minimum(first, censor)),
-        "event": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
-        "arm": arm,
-        "age": age,
-        "prior": prior,
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(1, n + 1),
+            "time": np.floor(np.minimum(first, censor)),
+            "event": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
+            "arm": arm,
+            "age": age,
+            "prior": prior,
+        }
+    )
 
 
 def int32_square(y: np.ndarray) -> np.ndarray:
@@ -171,8 +175,17 @@ def r_results(df: pd.DataFrame, repeats: int, subsets, full_crr: bool):
         df.to_csv(csv, index=False)
         script.write_text(R_SCRIPT)
         run = subprocess.run(  # R's progress lines go to our stderr as they come
-            ["Rscript", str(script), str(csv), str(repeats), ",".join(map(str, subsets)), "yes" if full_crr else "no",
-             str(out)], stdout=subprocess.PIPE, text=True,
+            [
+                "Rscript",
+                str(script),
+                str(csv),
+                str(repeats),
+                ",".join(map(str, subsets)),
+                "yes" if full_crr else "no",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         if run.returncode != 0:
             return None
@@ -200,18 +213,23 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     df = make_data(args.rows)
     load = os.getloadavg()[0]
-    print(f"{args.rows:,} rows: {dict(df['event'].value_counts().sort_index())} by event code, "
-          f"{df['time'].nunique()} distinct times; load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"{args.rows:,} rows: {dict(df['event'].value_counts().sort_index())} by event code, "
+        f"{df['time'].nunique()} distinct times; load average {load:.1f} on {os.cpu_count()} CPUs"
+    )
 
     ours = {}
     ours["fine_gray_crr"] = median_time(lambda: fine_gray(df, FORMULA, time="time", event="event"), args.repeats)
     ours["fine_gray_finegray"] = median_time(
-        lambda: fine_gray(df, FORMULA, time="time", event="event", method="finegray"), args.repeats)
+        lambda: fine_gray(df, FORMULA, time="time", event="event", method="finegray"), args.repeats
+    )
     ours["cif_influence"] = median_time(
-        lambda: cumulative_incidence(df, time="time", event="event", group="arm", cause=None), args.repeats)
+        lambda: cumulative_incidence(df, time="time", event="event", group="arm", cause=None), args.repeats
+    )
     ours["cif_delta"] = median_time(
         lambda: cumulative_incidence(df, time="time", event="event", group="arm", cause=None, variance="delta"),
-        args.repeats)
+        args.repeats,
+    )
 
     def lifelines_aj():
         for g in (0, 1):
@@ -234,17 +252,37 @@ def main(argv=None) -> int:
         print(f"  {label:<52} {seconds:9.3f} s" + (f"   {peer_label} {peer:9.3f} s{ratio}" if peer else ""))
 
     print(f"\nmedians: rjtrial of {args.repeats}, R of {args.r_repeats} (timed inside R)")
-    record = {"rows": args.rows, "load_average": load, "cpus": os.cpu_count(), "repeats": args.repeats,
-              "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-              "lifelines": lifelines.__version__, "ours": {k: {"median": v[0], "all": v[1]} for k, v in ours.items()},
-              "subsets": {str(m): {"median": v[0], "all": v[1]} for m, v in subset_times.items()},
-              "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    line("fine_gray, method='crr' (estimate + crr variance)", ours["fine_gray_crr"][0],
-         r["crr_point"]["median"] if r else None, "crr, variance=FALSE")
-    line("fine_gray, method='finegray' (Efron, robust)", ours["fine_gray_finegray"][0],
-         r["finegray_coxph"]["median"] if r else None, "finegray + coxph")
-    line("cumulative_incidence (influence) + Gray", ours["cif_influence"][0],
-         r["survfit"]["median"] if r else None, "survfit (multi-state)")
+    record = {
+        "rows": args.rows,
+        "load_average": load,
+        "cpus": os.cpu_count(),
+        "repeats": args.repeats,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "lifelines": lifelines.__version__,
+        "ours": {k: {"median": v[0], "all": v[1]} for k, v in ours.items()},
+        "subsets": {str(m): {"median": v[0], "all": v[1]} for m, v in subset_times.items()},
+        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    line(
+        "fine_gray, method='crr' (estimate + crr variance)",
+        ours["fine_gray_crr"][0],
+        r["crr_point"]["median"] if r else None,
+        "crr, variance=FALSE",
+    )
+    line(
+        "fine_gray, method='finegray' (Efron, robust)",
+        ours["fine_gray_finegray"][0],
+        r["finegray_coxph"]["median"] if r else None,
+        "finegray + coxph",
+    )
+    line(
+        "cumulative_incidence (influence) + Gray",
+        ours["cif_influence"][0],
+        r["survfit"]["median"] if r else None,
+        "survfit (multi-state)",
+    )
     line("cumulative_incidence (delta) + Gray", ours["cif_delta"][0], r["cuminc"]["median"] if r else None, "cuminc")
     line("lifelines AalenJohansenFitter (2 arms x 3 causes)", ours["lifelines_aalen_johansen"][0])
     if r:
@@ -254,8 +292,10 @@ def main(argv=None) -> int:
         se_fg = float(np.max(np.abs(fg_fit.summary_frame()["std_error"].to_numpy() / np.array(r["finegray_se"]) - 1)))
         record["agreement"] = {"crr_coef_full": gap, "finegray_coef_full": gap_fg, "finegray_se_rel_full": se_fg}
         print(f"  (coxph alone on finegray's {r['finegray_rows']:,} rows: {r['coxph_on_finegray']['median']:.3f} s)")
-        print(f"  max |coef - R crr (default gtol = 1e-6)| {gap:.1e}; vs finegray + coxph {gap_fg:.1e}, "
-              f"robust SE {se_fg:.1e} relative")
+        print(
+            f"  max |coef - R crr (default gtol = 1e-6)| {gap:.1e}; vs finegray + coxph {gap_fg:.1e}, "
+            f"robust SE {se_fg:.1e} relative"
+        )
         print("\n  crr with its variance, first m rows:")
         for m in subsets:
             rm = r["subsets"][str(m)]
@@ -263,8 +303,10 @@ def main(argv=None) -> int:
             se_gap = float(np.max(np.abs(part_fit.summary_frame()["std_error"].to_numpy() / np.array(rm["se"]) - 1)))
             coef_gap = float(np.max(np.abs(part_fit.params_.to_numpy() - np.array(rm["coef"]))))
             record["agreement"][f"crr_{m}"] = {"coef": coef_gap, "se_rel": se_gap}
-            print(f"  m = {m:>7,}: rjtrial {subset_times[m][0]:7.3f} s   crr {rm['median']:8.2f} s   "
-                  f"R / rjtrial {rm['median'] / subset_times[m][0]:8.0f}   |coef| {coef_gap:.1e}, SE {se_gap:.1e}")
+            print(
+                f"  m = {m:>7,}: rjtrial {subset_times[m][0]:7.3f} s   crr {rm['median']:8.2f} s   "
+                f"R / rjtrial {rm['median'] / subset_times[m][0]:8.0f}   |coef| {coef_gap:.1e}, SE {se_gap:.1e}"
+            )
         if len(subsets) >= 2:
             m1, m2 = subsets[-2], subsets[-1]
             power = np.log(r["subsets"][str(m2)]["median"] / r["subsets"][str(m1)]["median"]) / np.log(m2 / m1)
@@ -277,10 +319,12 @@ def main(argv=None) -> int:
             emulated = float(np.max(np.abs(crr_se_with_overflow(df) / np.array(r["crr_full"]["se"]) - 1)))
             record["agreement"]["crr_full_se_rel"] = se_gap
             record["agreement"]["crr_full_se_rel_int32_emulated"] = emulated
-            print(f"  crr with its variance at {args.rows:,} rows: {r['crr_full']['median']:.0f} s "
-                  f"(R / rjtrial {r['crr_full']['median'] / ours['fine_gray_crr'][0]:.0f}); SE {se_gap:.1e} relative:"
-                  f"\n    crr's Fortran squares icrsk (the number at risk) in 32-bit integers, which overflows above"
-                  f"\n    46,340 at risk; with that emulated our SEs equal crr's to {emulated:.1e}")
+            print(
+                f"  crr with its variance at {args.rows:,} rows: {r['crr_full']['median']:.0f} s "
+                f"(R / rjtrial {r['crr_full']['median'] / ours['fine_gray_crr'][0]:.0f}); SE {se_gap:.1e} relative:"
+                f"\n    crr's Fortran squares icrsk (the number at risk) in 32-bit integers, which overflows above"
+                f"\n    46,340 at risk; with that emulated our SEs equal crr's to {emulated:.1e}"
+            )
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)
         target = RESULTS / "fine_gray.json"

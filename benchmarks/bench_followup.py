@@ -80,7 +80,9 @@ def generate(n_participants: int, n_offences: int, n_custody: int, seed: int, *,
     rng = np.random.default_rng(seed)
     first_day = np.datetime64("2015-01-01", "D").astype(np.int64)
     assigned = first_day + rng.integers(0, 3 * 365, n_participants)
-    died = np.where(rng.random(n_participants) < 0.01, assigned + rng.integers(0, 1000, n_participants), np.iinfo(np.int64).min)
+    died = np.where(
+        rng.random(n_participants) < 0.01, assigned + rng.integers(0, 1000, n_participants), np.iinfo(np.int64).min
+    )
     participants = pd.DataFrame(
         {
             "id": np.arange(n_participants, dtype=np.int64),
@@ -101,13 +103,17 @@ def generate(n_participants: int, n_offences: int, n_custody: int, seed: int, *,
             "id": who,
             "offence_date": _dates(committed),
             "conviction_date": _dates(convicted),
-            "offence_type": pd.Categorical.from_codes(rng.integers(0, len(OFFENCE_TYPES), n_offences), categories=OFFENCE_TYPES),
+            "offence_type": pd.Categorical.from_codes(
+                rng.integers(0, len(OFFENCE_TYPES), n_offences), categories=OFFENCE_TYPES
+            ),
         }
     )
     del who, committed, delay, convicted
 
     holder = rng.integers(0, int(n_participants * 1.05), n_custody)
-    start = np.concatenate([assigned, np.full(n_participants // 20, first_day + 547)])[holder] + rng.integers(-400, 900, n_custody)
+    start = np.concatenate([assigned, np.full(n_participants // 20, first_day + 547)])[holder] + rng.integers(
+        -400, 900, n_custody
+    )
     length = rng.geometric(1 / 60, n_custody)
     custody = pd.DataFrame({"id": holder, "start": _dates(start), "end": _dates(start + length - 1)})
     if string_ids:  # the same people, named by text (data generation, not the builder, loops here)
@@ -133,7 +139,9 @@ def worker(scale: float, seed: int, string_ids: bool = False) -> dict:
 
     sizes = {k: int(v * scale) for k, v in FULL.items()}
     t0 = time.perf_counter()
-    participants, offences, custody = generate(sizes["participants"], sizes["offences"], sizes["custody"], seed, string_ids=string_ids)
+    participants, offences, custody = generate(
+        sizes["participants"], sizes["offences"], sizes["custody"], seed, string_ids=string_ids
+    )
     generate_s = time.perf_counter() - t0
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     rss_before = _status("VmRSS")
@@ -172,7 +180,9 @@ def _versions() -> dict:
     import rjtrial
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
     return {
@@ -192,7 +202,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="1/100 scale; writes followup-quick.json")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20240601)
-    parser.add_argument("--string-ids", action="store_true", help="text ids (\"R-0000001\") instead of integers; writes followup-string-ids.json")
+    parser.add_argument(
+        "--string-ids",
+        action="store_true",
+        help='text ids ("R-0000001") instead of integers; writes followup-string-ids.json',
+    )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=float, default=None, help=argparse.SUPPRESS)
@@ -204,7 +218,15 @@ def main(argv=None) -> int:
 
     runs = []
     for repeat in range(args.repeats):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--scale", str(scale), "--seed", str(args.seed)] + (["--string-ids"] if args.string_ids else [])
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            "--scale",
+            str(scale),
+            "--seed",
+            str(args.seed),
+        ] + (["--string-ids"] if args.string_ids else [])
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         run = json.loads(done.stdout.strip().splitlines()[-1])
         runs.append(run)
@@ -216,8 +238,14 @@ def main(argv=None) -> int:
         )
     median = {
         key: statistics.median(r[key] for r in runs)
-        for key in ("build_seconds", "generate_seconds", "rss_before_build_bytes", "peak_rss_during_build_bytes",
-                    "build_extra_peak_bytes", "process_peak_rss_bytes")
+        for key in (
+            "build_seconds",
+            "generate_seconds",
+            "rss_before_build_bytes",
+            "peak_rss_during_build_bytes",
+            "build_extra_peak_bytes",
+            "process_peak_rss_bytes",
+        )
     }
     result = {
         "benchmark": "rjtrial.followup.build",

@@ -131,8 +131,19 @@ def r_results(followup, offences, repeats: int, exact: bool):
         followup.to_csv(paths[0], index=False)
         offences.to_csv(paths[1], index=False)
         paths[2].write_text(R_SCRIPT)
-        run = subprocess.run(["Rscript", str(paths[2]), str(paths[0]), str(paths[1]), str(repeats),
-                              "yes" if exact else "no", str(paths[3])], stdout=subprocess.PIPE, text=True)
+        run = subprocess.run(
+            [
+                "Rscript",
+                str(paths[2]),
+                str(paths[0]),
+                str(paths[1]),
+                str(repeats),
+                "yes" if exact else "no",
+                str(paths[3]),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if run.returncode != 0:
             return None
         return json.loads(paths[3].read_text())
@@ -150,9 +161,16 @@ def main(argv=None) -> int:
     from rjtrial.survival import event, frailty_cox, pwp, split_followup
 
     warnings.simplefilter("ignore")
-    record = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-              "cpus": os.cpu_count(), "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "repeats": args.repeats, "r_repeats": args.r_repeats, "sizes": {}}
+    record = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "cpus": os.cpu_count(),
+        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "repeats": args.repeats,
+        "r_repeats": args.r_repeats,
+        "sizes": {},
+    }
     for people in sizes:
         followup, offences = make_data(people)
 
@@ -163,22 +181,29 @@ def main(argv=None) -> int:
         load = os.getloadavg()[0]
         row = {"people": people, "rows": len(table), "events": int(table["reoffence"].sum()), "load_average": load}
         repeats = args.repeats if people <= 1000 else 1
-        fit = lambda **kw: frailty_cox(table, FORMULA, time="tstop", start="tstart", event="reoffence",  # noqa: E731
-                                       frailty="id", **kw)
+
+        def fit(table=table, **kw):
+            return frailty_cox(table, FORMULA, time="tstop", start="tstart", event="reoffence", frailty="id", **kw)
+
         ours = {
             "split_followup": median_time(split, args.repeats),
             "frailty_exact": median_time(fit, repeats),
             "frailty_sparse": median_time(lambda: fit(information="sparse"), repeats),
-            "pwp_total": median_time(lambda: pwp(table, FORMULA, start="tstart", stop="tstop", event="reoffence",
-                                                 id="id"), args.repeats),
-            "pwp_gap": median_time(lambda: pwp(table, FORMULA, start="tstart", stop="tstop", event="reoffence",
-                                               id="id", timescale="gap"), args.repeats),
+            "pwp_total": median_time(
+                lambda: pwp(table, FORMULA, start="tstart", stop="tstop", event="reoffence", id="id"), args.repeats
+            ),
+            "pwp_gap": median_time(
+                lambda: pwp(table, FORMULA, start="tstart", stop="tstop", event="reoffence", id="id", timescale="gap"),
+                args.repeats,
+            ),
         }
         row["ours"] = {k: {"median": v[0], "all": v[1]} for k, v in ours.items()}
         exact = fit()
         row["theta"] = exact.theta_
-        print(f"\n{people:,} people: {len(table):,} rows, {row['events']:,} reoffences; theta {exact.theta_:.6f}; "
-              f"load average {load:.1f} on {os.cpu_count()} CPUs")
+        print(
+            f"\n{people:,} people: {len(table):,} rows, {row['events']:,} reoffences; theta {exact.theta_:.6f}; "
+            f"load average {load:.1f} on {os.cpu_count()} CPUs"
+        )
         r = None if args.no_r else r_results(followup, offences, args.r_repeats, people <= EXACT_R_UP_TO)
 
         def line(label, key, r_key=None, r_label=""):
@@ -197,18 +222,28 @@ def main(argv=None) -> int:
             agreement = {
                 "theta_minus_r_default": exact.theta_ - r["frailty_default"]["theta"],
                 "coef_vs_r_default": float(np.max(np.abs(exact.params_.to_numpy() - r["frailty_default"]["coef"]))),
-                "pwp_total_coef": float(np.max(np.abs(
-                    pwp(table, FORMULA, start="tstart", stop="tstop", event="reoffence", id="id").params_.to_numpy()
-                    - r["pwp_total"]["coef"]))),
+                "pwp_total_coef": float(
+                    np.max(
+                        np.abs(
+                            pwp(
+                                table, FORMULA, start="tstart", stop="tstop", event="reoffence", id="id"
+                            ).params_.to_numpy()
+                            - r["pwp_total"]["coef"]
+                        )
+                    )
+                ),
                 "rows_equal_tmerge": len(table) == r["rows"],
             }
             if "frailty_exact" in r:
                 agreement["theta_minus_r_exact"] = exact.theta_ - r["frailty_exact"]["theta"]
-                agreement["coef_vs_r_exact"] = float(np.max(np.abs(exact.params_.to_numpy()
-                                                                    - r["frailty_exact"]["coef"])))
+                agreement["coef_vs_r_exact"] = float(
+                    np.max(np.abs(exact.params_.to_numpy() - r["frailty_exact"]["coef"]))
+                )
             row["agreement"] = agreement
-            print("  agreement: " + ", ".join(f"{k} {v:.1e}" if isinstance(v, float) else f"{k} {v}"
-                                              for k, v in agreement.items()))
+            print(
+                "  agreement: "
+                + ", ".join(f"{k} {v:.1e}" if isinstance(v, float) else f"{k} {v}" for k, v in agreement.items())
+            )
         record["sizes"][str(people)] = row
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)

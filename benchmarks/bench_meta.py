@@ -49,8 +49,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rjtrial.meta import leave_one_out, pool  # noqa: E402
-from rjtrial.meta import sensitivity  # noqa: E402
+from rjtrial.meta import (  # noqa: E402
+    leave_one_out,
+    pool,
+    sensitivity,  # noqa: E402
+)
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(metafor))
@@ -100,8 +103,12 @@ def pymare_time(es: pd.DataFrame, repeats: int):
 
     fit()  # warm-up (imports, first-call costs)
     seconds, times, summary = median_time(fit, repeats)
-    return {"reml_s": seconds, "reml_times_s": times, "tau2": float(np.ravel(summary.tau2)[0]),
-            "version": getattr(pymare, "__version__", "?")}
+    return {
+        "reml_s": seconds,
+        "reml_times_s": times,
+        "tau2": float(np.ravel(summary.tau2)[0]),
+        "version": getattr(pymare, "__version__", "?"),
+    }
 
 
 def r_times(es: pd.DataFrame, repeats: int, *, loo: bool, timeout: float):
@@ -113,8 +120,12 @@ def r_times(es: pd.DataFrame, repeats: int, *, loo: bool, timeout: float):
         pd.DataFrame({"yi": es["estimate"], "vi": es["variance"]}).to_csv(data, index=False, float_format="%.17g")
         script.write_text(R_SCRIPT)
         try:
-            done = subprocess.run(["Rscript", str(script), str(data), str(repeats), "1" if loo else "0"],
-                                  capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(
+                ["Rscript", str(script), str(data), str(repeats), "1" if loo else "0"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             return f"timed out after {timeout:g} s"
         if done.returncode != 0:
@@ -137,9 +148,16 @@ def main(argv=None) -> int:
     parser.add_argument("--no-pymare", action="store_true", help="do not time PyMARE")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "meta.json")
     args = parser.parse_args(argv)
-    results: dict = {"run": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                     "python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
-                     "cpus": os.cpu_count(), "repeats": args.repeats, "r_repeats": args.r_repeats, "runs": []}
+    results: dict = {
+        "run": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "repeats": args.repeats,
+        "r_repeats": args.r_repeats,
+        "runs": [],
+    }
 
     es = studies(args.check_size)
     res = pool(es, method="REML")
@@ -166,17 +184,29 @@ def main(argv=None) -> int:
         es = studies(k)
         t_pool, pool_times, res = median_time(lambda: pool(es, method="REML"), args.repeats)
         t_loo, loo_times, _ = median_time(lambda: leave_one_out(res), args.repeats)
-        run = {"k": k, "pool_reml_s": t_pool, "pool_reml_times_s": pool_times, "leave_one_out_s": t_loo,
-               "leave_one_out_times_s": loo_times, "tau2": res.tau2, "estimate": res.estimate,
-               "tau2_ci_lower": res.tau2_ci_lower, "tau2_ci_upper": res.tau2_ci_upper}
-        print(f"k = {k:>6,}: rjtrial pool(REML + Q-profile CI) {t_pool * 1e3:8.2f} ms; leave_one_out "
-              f"{t_loo * 1e3:8.2f} ms (tau2 {res.tau2:.6f})")
+        run = {
+            "k": k,
+            "pool_reml_s": t_pool,
+            "pool_reml_times_s": pool_times,
+            "leave_one_out_s": t_loo,
+            "leave_one_out_times_s": loo_times,
+            "tau2": res.tau2,
+            "estimate": res.estimate,
+            "tau2_ci_lower": res.tau2_ci_lower,
+            "tau2_ci_upper": res.tau2_ci_upper,
+        }
+        print(
+            f"k = {k:>6,}: rjtrial pool(REML + Q-profile CI) {t_pool * 1e3:8.2f} ms; leave_one_out "
+            f"{t_loo * 1e3:8.2f} ms (tau2 {res.tau2:.6f})"
+        )
         peer = None if args.no_pymare else pymare_time(es, args.repeats)
         if isinstance(peer, dict):
             run["pymare"] = peer
             run["ratio_pymare_over_rjtrial_pool"] = peer["reml_s"] / t_pool
-            print(f"          PyMARE REML (no interval) {peer['reml_s'] * 1e3:8.2f} ms = "
-                  f"{run['ratio_pymare_over_rjtrial_pool']:.2f}x rjtrial; |tau2 diff| {abs(peer['tau2'] - res.tau2):.1e}")
+            print(
+                f"          PyMARE REML (no interval) {peer['reml_s'] * 1e3:8.2f} ms = "
+                f"{run['ratio_pymare_over_rjtrial_pool']:.2f}x rjtrial; |tau2 diff| {abs(peer['tau2'] - res.tau2):.1e}"
+            )
         elif peer is not None:
             run["pymare"] = peer
             print(f"          PyMARE: {peer}")
@@ -189,15 +219,19 @@ def main(argv=None) -> int:
                 run["r"] = r
                 r_pool = r["rma_s"] + r["confint_s"]
                 run["ratio_r_over_rjtrial_pool"] = r_pool / t_pool
-                run["max_abs_difference_vs_r"] = max(abs(r[key] - run[key]) for key in
-                                                     ("tau2", "estimate", "tau2_ci_lower", "tau2_ci_upper"))
-                line = (f"          R rma {r['rma_s']:.3f} s + confint {r['confint_s']:.3f} s = {r_pool:.3f} s "
-                        f"({run['ratio_r_over_rjtrial_pool']:,.0f}x rjtrial); |tau2, estimate, CI diff| "
-                        f"<= {run['max_abs_difference_vs_r']:.1e}")
+                run["max_abs_difference_vs_r"] = max(
+                    abs(r[key] - run[key]) for key in ("tau2", "estimate", "tau2_ci_lower", "tau2_ci_upper")
+                )
+                line = (
+                    f"          R rma {r['rma_s']:.3f} s + confint {r['confint_s']:.3f} s = {r_pool:.3f} s "
+                    f"({run['ratio_r_over_rjtrial_pool']:,.0f}x rjtrial); |tau2, estimate, CI diff| "
+                    f"<= {run['max_abs_difference_vs_r']:.1e}"
+                )
                 if np.isfinite(r["leave1out_s"]):
                     run["ratio_r_over_rjtrial_leave_one_out"] = r["leave1out_s"] / t_loo
-                    line += (f"; R leave1out {r['leave1out_s']:.2f} s "
-                             f"({run['ratio_r_over_rjtrial_leave_one_out']:,.0f}x)")
+                    line += (
+                        f"; R leave1out {r['leave1out_s']:.2f} s ({run['ratio_r_over_rjtrial_leave_one_out']:,.0f}x)"
+                    )
                 print(line)
         results["runs"].append(run)
 

@@ -66,10 +66,16 @@ def studies(n_studies: int, per_study: int = 5, seed: int = 20261205) -> pd.Data
     study = np.repeat(np.arange(n_studies), per_study)
     v = rng.uniform(0.01, 0.2, study.size)
     x = np.repeat(rng.normal(size=n_studies), per_study)
-    y = 0.2 + 0.1 * x + np.repeat(rng.normal(0, 0.2, n_studies), per_study) \
-        + rng.normal(0, 0.1, study.size) + rng.normal(0, np.sqrt(v))
-    return pd.DataFrame({"study": study, "es_id": np.tile(np.arange(per_study), n_studies), "estimate": y,
-                         "variance": v, "x": x})
+    y = (
+        0.2
+        + 0.1 * x
+        + np.repeat(rng.normal(0, 0.2, n_studies), per_study)
+        + rng.normal(0, 0.1, study.size)
+        + rng.normal(0, np.sqrt(v))
+    )
+    return pd.DataFrame(
+        {"study": study, "es_id": np.tile(np.arange(per_study), n_studies), "estimate": y, "variance": v, "x": x}
+    )
 
 
 def median_time(function, repeats: int):
@@ -89,15 +95,23 @@ def r_times(data: pd.DataFrame, repeats: int, timeout: float):
         data.to_csv(path, index=False, float_format="%.17g")
         script.write_text(R_SCRIPT)
         try:
-            done = subprocess.run(["Rscript", str(script), str(path), str(repeats)], capture_output=True, text=True,
-                                  timeout=timeout)
+            done = subprocess.run(
+                ["Rscript", str(script), str(path), str(repeats)], capture_output=True, text=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired:
             return f"timed out after {timeout:g} s"
         if done.returncode != 0:
             return "R failed: " + (done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?")
         v = [float(x) for x in done.stdout.split()]
-        return {"rma_mv_s": v[0], "coef_test_cr2_s": v[1], "robu_s": v[2], "sigma2": v[3:5], "cr2_se": v[5:7],
-                "robu_b": v[7:9], "robu_se": v[9:11]}
+        return {
+            "rma_mv_s": v[0],
+            "coef_test_cr2_s": v[1],
+            "robu_s": v[2],
+            "sigma2": v[3:5],
+            "cr2_se": v[5:7],
+            "robu_b": v[7:9],
+            "robu_se": v[9:11],
+        }
 
 
 def main(argv=None) -> int:
@@ -109,23 +123,42 @@ def main(argv=None) -> int:
     parser.add_argument("--no-r", action="store_true")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "meta_multilevel.json")
     args = parser.parse_args(argv)
-    results = {"run": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
-               "numpy": np.__version__, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-               "repeats": args.repeats, "r_repeats": args.r_repeats, "runs": []}
+    results = {
+        "run": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "repeats": args.repeats,
+        "r_repeats": args.r_repeats,
+        "runs": [],
+    }
     for J in args.studies:
         data = studies(J)
         t_fit, fit_times, res = median_time(
-            lambda: pool_multilevel(data, levels=["study", "es_id"], moderators="x", profile=False), args.repeats)
+            lambda: pool_multilevel(data, levels=["study", "es_id"], moderators="x", profile=False), args.repeats
+        )
         t_profile, _, _ = median_time(
-            lambda: pool_multilevel(data, levels=["study", "es_id"], moderators="x"), max(1, args.repeats // 2))
+            lambda: pool_multilevel(data, levels=["study", "es_id"], moderators="x"), max(1, args.repeats // 2)
+        )
         t_robust, _, rob = median_time(lambda: robust(res), args.repeats)
         t_rve, _, rv = median_time(lambda: rve(data, cluster="study", moderators="x"), args.repeats)
-        run = {"studies": J, "effects": len(data), "multilevel_reml_s": t_fit, "multilevel_reml_times_s": fit_times,
-               "multilevel_reml_with_profile_ci_s": t_profile, "robust_cr2_s": t_robust, "rve_s": t_rve,
-               "sigma2": res.sigma2.tolist(), "n_iterations": res.n_iterations}
-        print(f"{J:>5} studies x 5: multilevel REML {t_fit * 1e3:8.1f} ms ({res.n_iterations} iterations; "
-              f"with profile CIs {t_profile * 1e3:8.1f} ms); robust CR2 {t_robust * 1e3:6.1f} ms; "
-              f"rve {t_rve * 1e3:6.1f} ms")
+        run = {
+            "studies": J,
+            "effects": len(data),
+            "multilevel_reml_s": t_fit,
+            "multilevel_reml_times_s": fit_times,
+            "multilevel_reml_with_profile_ci_s": t_profile,
+            "robust_cr2_s": t_robust,
+            "rve_s": t_rve,
+            "sigma2": res.sigma2.tolist(),
+            "n_iterations": res.n_iterations,
+        }
+        print(
+            f"{J:>5} studies x 5: multilevel REML {t_fit * 1e3:8.1f} ms ({res.n_iterations} iterations; "
+            f"with profile CIs {t_profile * 1e3:8.1f} ms); robust CR2 {t_robust * 1e3:6.1f} ms; "
+            f"rve {t_rve * 1e3:6.1f} ms"
+        )
         if not args.no_r:
             r = r_times(data, args.r_repeats, args.r_timeout)
             run["r"] = r
@@ -140,10 +173,12 @@ def main(argv=None) -> int:
                     "robu_b": float(np.max(np.abs(frame.estimate - r["robu_b"]))),
                     "robu_se": float(np.max(np.abs(frame.std_error - r["robu_se"]))),
                 }
-                print(f"       R: rma.mv {r['rma_mv_s']:.2f} s ({run['ratio_rma_mv_over_rjtrial']:,.0f}x), "
-                      f"coef_test CR2 {r['coef_test_cr2_s']:.2f} s ({run['ratio_coef_test_over_robust']:,.0f}x), "
-                      f"robu {r['robu_s']:.2f} s ({run['ratio_robu_over_rve']:,.0f}x); max |diff| "
-                      + ", ".join(f"{k} {v:.1e}" for k, v in run["max_abs_difference"].items()))
+                print(
+                    f"       R: rma.mv {r['rma_mv_s']:.2f} s ({run['ratio_rma_mv_over_rjtrial']:,.0f}x), "
+                    f"coef_test CR2 {r['coef_test_cr2_s']:.2f} s ({run['ratio_coef_test_over_robust']:,.0f}x), "
+                    f"robu {r['robu_s']:.2f} s ({run['ratio_robu_over_rve']:,.0f}x); max |diff| "
+                    + ", ".join(f"{k} {v:.1e}" for k, v in run["max_abs_difference"].items())
+                )
             else:
                 print(f"       R: {r}")
         results["runs"].append(run)

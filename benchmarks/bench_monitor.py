@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -56,12 +55,35 @@ DESIGNS = {
     "of3_two_sided": dict(looks=3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.8),
     "pocock2_two_sided": dict(looks=2, spending="pocock", alpha=0.05, power=0.8, hazard_ratio=0.75),
     "of5_two_sided": dict(looks=5, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.8),
-    "hsd4_nonbinding_of": dict(looks=4, spending="hsd:-4", alpha=0.025, power=0.8, hazard_ratio=0.8,
-                               futility="obrien-fleming", alternative="less"),
-    "hsd2_5_unequal_pocock": dict(looks=5, spending="hsd:-2", alpha=0.025, power=0.8, hazard_ratio=0.75,
-                                  futility="pocock", information=[0.2, 0.35, 0.6, 0.8, 1], alternative="less"),
-    "hsd1_binding": dict(looks=3, spending="hsd:1", alpha=0.025, power=0.8, hazard_ratio=0.8, futility="hsd:-2",
-                         binding=True, alternative="less"),
+    "hsd4_nonbinding_of": dict(
+        looks=4,
+        spending="hsd:-4",
+        alpha=0.025,
+        power=0.8,
+        hazard_ratio=0.8,
+        futility="obrien-fleming",
+        alternative="less",
+    ),
+    "hsd2_5_unequal_pocock": dict(
+        looks=5,
+        spending="hsd:-2",
+        alpha=0.025,
+        power=0.8,
+        hazard_ratio=0.75,
+        futility="pocock",
+        information=[0.2, 0.35, 0.6, 0.8, 1],
+        alternative="less",
+    ),
+    "hsd1_binding": dict(
+        looks=3,
+        spending="hsd:1",
+        alpha=0.025,
+        power=0.8,
+        hazard_ratio=0.8,
+        futility="hsd:-2",
+        binding=True,
+        alternative="less",
+    ),
 }
 
 R_SCRIPT = r"""
@@ -123,8 +145,9 @@ def r_times(repeats: int) -> dict | None:
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "bench.R"
         script.write_text(R_SCRIPT)
-        done = subprocess.run(["Rscript", str(script), str(repeats), json.dumps(DESIGNS)], capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            ["Rscript", str(script), str(repeats), json.dumps(DESIGNS)], capture_output=True, text=True, check=False
+        )
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)
         return None
@@ -146,10 +169,16 @@ def timings(repeats: int) -> list[dict]:
     for name, seconds in ours.items():
         peer = theirs.get(name)
         bare = theirs.get(f"{name}/design")
-        rows.append({"case": name, "rjtrial_seconds": seconds, "rpact_seconds": peer,
-                     "rpact_over_rjtrial": None if peer is None else peer / seconds,
-                     "rpact_design_only_seconds": bare,
-                     "rpact_design_only_over_rjtrial": None if bare is None else bare / seconds})
+        rows.append(
+            {
+                "case": name,
+                "rjtrial_seconds": seconds,
+                "rpact_seconds": peer,
+                "rpact_over_rjtrial": None if peer is None else peer / seconds,
+                "rpact_design_only_seconds": bare,
+                "rpact_design_only_over_rjtrial": None if bare is None else bare / seconds,
+            }
+        )
     return rows
 
 
@@ -157,17 +186,16 @@ def level(trials: int, workers: int) -> list[dict]:
     from scipy import stats
 
     from rjtrial.monitor import design
-    from rjtrial.simulate import sequential_trials
-
-    from rjtrial.simulate import load_scenario
+    from rjtrial.simulate import load_scenario, sequential_trials
 
     d = design(3, spending="obrien-fleming", alpha=0.05, allocation=2 / 3)
     method = load_scenario("synthetic/null-effect.toml").protocol.randomisation.method
     rows = []
     for allocation in (None, "simple"):
         started = time.perf_counter()
-        sim = sequential_trials("synthetic/null-effect.toml", n=300, reps=trials, rng=20261205, allocation=allocation,
-                                workers=workers)
+        sim = sequential_trials(
+            "synthetic/null-effect.toml", n=300, reps=trials, rng=20261205, allocation=allocation, workers=workers
+        )
         simulated = time.perf_counter() - started
         started = time.perf_counter()
         check = sim.check(d)
@@ -175,15 +203,25 @@ def level(trials: int, workers: int) -> list[dict]:
         z = sim.matrix("statistic")
         naive = float((np.abs(z) >= stats.norm.isf(0.025)).any(axis=1).mean())
         frame = sim.summary_frame()
-        rows.append({
-            "allocation": allocation or f"protocol ({method})", "trials": check.reps, "failed": check.failed,
-            "type_one_error": check.rejection_rate, "mc_std_error": check.mc_std_error,
-            "ci_lower": check.ci_lower, "ci_upper": check.ci_upper, "z_from_alpha": check.z_score,
-            "efficacy": check.efficacy_rate, "harm": check.harm_rate,
-            "naive_196_each_look": naive,
-            "events_by_look": frame["events"].round(1).tolist(), "sd_statistic_by_look": frame["sd_statistic"].tolist(),
-            "seconds_simulation": simulated, "seconds_check": checked,
-        })
+        rows.append(
+            {
+                "allocation": allocation or f"protocol ({method})",
+                "trials": check.reps,
+                "failed": check.failed,
+                "type_one_error": check.rejection_rate,
+                "mc_std_error": check.mc_std_error,
+                "ci_lower": check.ci_lower,
+                "ci_upper": check.ci_upper,
+                "z_from_alpha": check.z_score,
+                "efficacy": check.efficacy_rate,
+                "harm": check.harm_rate,
+                "naive_196_each_look": naive,
+                "events_by_look": frame["events"].round(1).tolist(),
+                "sd_statistic_by_look": frame["sd_statistic"].tolist(),
+                "seconds_simulation": simulated,
+                "seconds_check": checked,
+            }
+        )
     return rows
 
 
@@ -198,8 +236,12 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     result = {
         "run": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "note": "2 shared cores, other sessions running tests: timings are noisy"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "note": "2 shared cores, other sessions running tests: timings are noisy",
+        },
         "timings": timings(repeats),
         "level": level(trials, args.workers),
     }
@@ -208,14 +250,18 @@ def main(argv=None) -> int:
         peer_text = "n/a" if peer is None else f"{1000 * peer:8.1f} ms"
         ratio_text = "" if ratio is None else f"rpact/rjtrial {ratio:.1f}x"
         if row["rpact_design_only_seconds"] is not None:
-            ratio_text += (f"; without getSampleSizeSurvival {1000 * row['rpact_design_only_seconds']:.1f} ms, "
-                           f"{row['rpact_design_only_over_rjtrial']:.1f}x")
+            ratio_text += (
+                f"; without getSampleSizeSurvival {1000 * row['rpact_design_only_seconds']:.1f} ms, "
+                f"{row['rpact_design_only_over_rjtrial']:.1f}x"
+            )
         print(f"{row['case']:<24} rjtrial {1000 * row['rjtrial_seconds']:8.1f} ms   rpact {peer_text}   {ratio_text}")
     for row in result["level"]:
-        print(f"{row['allocation']}: type I error {row['type_one_error']:.4f} (s.e. {row['mc_std_error']:.4f}, "
-              f"{row['ci_lower']:.4f}-{row['ci_upper']:.4f}, {row['z_from_alpha']:+.2f} s.e. from 0.05) over "
-              f"{row['trials']:,} trials; 1.96 at each look {row['naive_196_each_look']:.4f}; "
-              f"{row['seconds_simulation']:.0f} s to simulate")
+        print(
+            f"{row['allocation']}: type I error {row['type_one_error']:.4f} (s.e. {row['mc_std_error']:.4f}, "
+            f"{row['ci_lower']:.4f}-{row['ci_upper']:.4f}, {row['z_from_alpha']:+.2f} s.e. from 0.05) over "
+            f"{row['trials']:,} trials; 1.96 at each look {row['naive_196_each_look']:.4f}; "
+            f"{row['seconds_simulation']:.0f} s to simulate"
+        )
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "monitor.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -55,8 +55,13 @@ README = Path(__file__).resolve().parent / "README.md"
 RESULTS = Path(__file__).resolve().parent / "results"
 START_MARK, END_MARK = "<!-- operations-results:start -->", "<!-- operations-results:end -->"
 AMENDMENTS = (
-    (0.3, {"amendment": {"id": "west-yorkshire-joins", "title": "West Yorkshire joins"},
-           "strata": {"add": {"site": ["west_yorkshire"]}}}),
+    (
+        0.3,
+        {
+            "amendment": {"id": "west-yorkshire-joins", "title": "West Yorkshire joins"},
+            "strata": {"add": {"site": ["west_yorkshire"]}},
+        },
+    ),
     (0.6, {"amendment": {"id": "more-slots", "title": "Capacity raised"}, "randomisation": {"capacity": 30_000}}),
     (0.8, None),  # a new eligibility question, built from the protocol below
 )
@@ -71,8 +76,9 @@ def build(folder: Path, n: int) -> dict:
     data = Protocol.from_toml(PROTOCOL).to_dict()
     data["randomisation"]["capacity"] = 20_000
     protocol = Protocol.from_dict(data)
-    questions = data["eligibility"] + [{"id": "hate_crime", "question": "Is the offence a hate crime?",
-                                        "eligible_if": "no", "answers": ["yes", "no"]}]
+    questions = data["eligibility"] + [
+        {"id": "hate_crime", "question": "Is the offence a hate crime?", "eligible_if": "no", "answers": ["yes", "no"]}
+    ]
     started = time.perf_counter()
     registry = Registry.create(folder / "trial.db", protocol, key_path=folder / "trial.key", seed=20260105, by="bench")
     created = time.perf_counter() - started
@@ -81,8 +87,10 @@ def build(folder: Path, n: int) -> dict:
     started = time.perf_counter()
     for i in range(n):
         if i in amend_at:
-            spec = amend_at[i] or {"amendment": {"id": "hate-crime-excluded", "title": "Hate crime excluded"},
-                                   "eligibility": questions}
+            spec = amend_at[i] or {
+                "amendment": {"id": "hate-crime-excluded", "title": "Hate crime excluded"},
+                "eligibility": questions,
+            }
             registry.amend(Amendment.from_dict(spec), by="bench", reason="benchmark", seed=i)
         protocol = registry.protocol
         strata = {name: levels[int(rng.integers(len(levels)))] for name, levels in protocol.strata.items()}
@@ -105,7 +113,8 @@ def bare_chain(db: Path) -> int:
     try:
         prev, count = GENESIS, 0
         for seq, at, actor, action, payload, prev_hash, digest in conn.execute(
-                "SELECT seq, at, actor, action, payload, prev_hash, hash FROM rj_audit ORDER BY seq"):
+            "SELECT seq, at, actor, action, payload, prev_hash, hash FROM rj_audit ORDER BY seq"
+        ):
             if prev_hash != prev or entry_hash(prev_hash, seq, at, actor, action, payload) != digest:
                 raise RuntimeError(f"chain broken at {seq}")
             prev, count = digest, count + 1
@@ -153,17 +162,26 @@ def run(folder: Path, repeats: int) -> dict:
             raise RuntimeError(result.problems[0])
         return result
 
-    for name, function in (("verify_keyless", lambda: verify(False)), ("verify_keyed", lambda: verify(True)),
-                           ("bare_hash_chain", lambda: bare_chain(db)), ("chain_and_signatures", lambda: signed_chain(db))):
+    for name, function in (
+        ("verify_keyless", lambda: verify(False)),
+        ("verify_keyed", lambda: verify(True)),
+        ("bare_hash_chain", lambda: bare_chain(db)),
+        ("chain_and_signatures", lambda: signed_chain(db)),
+    ):
         median, values, result = timed(function, repeats)
         out[name] = {"median_seconds": median, "seconds": values}
         print(f"  {name}: {median:.2f} s (median of {repeats})", flush=True)
     check = verify(False)
-    out["store"] = {"audit_entries": check.audit_entries, "randomised": check.randomised, "amendments": check.amendments,
-                    "bytes": db.stat().st_size}
+    out["store"] = {
+        "audit_entries": check.audit_entries,
+        "randomised": check.randomised,
+        "amendments": check.amendments,
+        "bytes": db.stat().st_size,
+    }
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-ops-", dir=folder))
     try:
+
         def bare_copy():
             target = scratch / "floor.db"
             target.unlink(missing_ok=True)
@@ -192,9 +210,11 @@ def run(folder: Path, repeats: int) -> dict:
 
         median, values, _ = timed(one_restore, repeats)
         out["restore"] = {"median_seconds": median, "seconds": values}
-        print(f"  backup {out['backup']['median_seconds']:.2f} s ({made.bytes / 1e6:.1f} MB), bare copy "
-              f"{out['sqlite_backup_api_copy']['median_seconds']:.2f} s, restore {out['restore']['median_seconds']:.2f} s",
-              flush=True)
+        print(
+            f"  backup {out['backup']['median_seconds']:.2f} s ({made.bytes / 1e6:.1f} MB), bare copy "
+            f"{out['sqlite_backup_api_copy']['median_seconds']:.2f} s, restore {out['restore']['median_seconds']:.2f} s",
+            flush=True,
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return out
@@ -213,10 +233,12 @@ def markdown(report: dict) -> str:
         "| operation | seconds | ÷ bare hash chain |",
         "|---|---:|---:|",
     ]
-    for key, label in (("bare_hash_chain", "bare hash-chain recomputation (sqlite3 + SHA-256 links only)"),
-                       ("chain_and_signatures", "chain + every Ed25519 signature (`audit.check_chain`)"),
-                       ("verify_keyless", "`verify` keyless (every record, amendment, slot commitment)"),
-                       ("verify_keyed", "`verify --key` (also HMACs, sealed schedule and segments regenerated)")):
+    for key, label in (
+        ("bare_hash_chain", "bare hash-chain recomputation (sqlite3 + SHA-256 links only)"),
+        ("chain_and_signatures", "chain + every Ed25519 signature (`audit.check_chain`)"),
+        ("verify_keyless", "`verify` keyless (every record, amendment, slot commitment)"),
+        ("verify_keyed", "`verify --key` (also HMACs, sealed schedule and segments regenerated)"),
+    ):
         seconds = r[key]["median_seconds"]
         lines.append(f"| {label} | {seconds:.2f} | {seconds / bare:.1f}× |")
     lines += [
@@ -236,7 +258,9 @@ def main(argv=None) -> int:
     import sqlalchemy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5,000 enrolments, 2 repeats; writes results/operations-quick.json")
+    parser.add_argument(
+        "--quick", action="store_true", help="5,000 enrolments, 2 repeats; writes results/operations-quick.json"
+    )
     parser.add_argument("--enrolments", type=int, help="enrolments (default 100,000; --quick 5,000)")
     parser.add_argument("--repeats", type=int, help="repeats of each timing (default 5; --quick 2)")
     parser.add_argument("--keep", help="folder to keep the built registry in (reused if it holds one)")
@@ -257,13 +281,23 @@ def main(argv=None) -> int:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
     report = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__,
-        "platform": platform.platform(), "repeats": repeats, "enrolments": n, "build": built,
-        "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2), "results": results,
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sqlalchemy.__version__,
+        "platform": platform.platform(),
+        "repeats": repeats,
+        "enrolments": n,
+        "build": built,
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / ("operations-quick.json" if args.quick else "operations.json")).write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / ("operations-quick.json" if args.quick else "operations.json")).write_text(
+        json.dumps(report, indent=2) + "\n"
+    )
     table = markdown(report)
     print(table)
     if not args.quick:

@@ -58,15 +58,31 @@ def _load() -> float:
 
 def end_to_end(scenario: str, analysis: str, n: int, reps: int) -> dict:
     """One fresh ``rjtrial power`` process: wall seconds, and its own account of the time."""
-    command = [str(ROOT / ".venv" / "bin" / "rjtrial"), "power", str(ROOT / scenario), "--n", str(n), "--reps",
-               str(reps), "--analysis", analysis, "--no-schoenfeld", "--json"]
+    command = [
+        str(ROOT / ".venv" / "bin" / "rjtrial"),
+        "power",
+        str(ROOT / scenario),
+        "--n",
+        str(n),
+        "--reps",
+        str(reps),
+        "--analysis",
+        analysis,
+        "--no-schoenfeld",
+        "--json",
+    ]
     load = _load()
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     wall = time.perf_counter() - started
     data = json.loads(done.stdout)
-    return {"wall_s": wall, "load_before": load, "inside_s": data["settings"]["seconds"],
-            "power": data["rows"][0]["power"], "workers": data["settings"]["workers"]}
+    return {
+        "wall_s": wall,
+        "load_before": load,
+        "inside_s": data["settings"]["seconds"],
+        "power": data["rows"][0]["power"],
+        "workers": data["settings"]["workers"],
+    }
 
 
 def peers(scenario: str, n: int, reps: int, peer_reps: int) -> dict:
@@ -83,9 +99,18 @@ def peers(scenario: str, n: int, reps: int, peer_reps: int) -> dict:
 
     sized = sized_scenario(load_scenario(ROOT / scenario), n)
     batch = replicate_batch(sized, batch_seed(np.random.SeedSequence(1), 0), peer_reps)
-    trials = [pd.DataFrame({"time": batch["time_at_risk"][:, k], "event": batch["event"][:, k].astype(int),
-                            "treatment": batch["treatment"][:, k], "count": batch["reoffences"][:, k],
-                            "exposure": batch["exposure_days"][:, k]}) for k in range(peer_reps)]
+    trials = [
+        pd.DataFrame(
+            {
+                "time": batch["time_at_risk"][:, k],
+                "event": batch["event"][:, k].astype(int),
+                "treatment": batch["treatment"][:, k],
+                "count": batch["reoffences"][:, k],
+                "exposure": batch["exposure_days"][:, k],
+            }
+        )
+        for k in range(peer_reps)
+    ]
     timings = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -113,9 +138,16 @@ def _versions() -> dict:
     import rjtrial
 
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"rjtrial": rjtrial.__version__, "git_commit": commit or None, "python": platform.python_version(),
-            "numpy": np.__version__, "numba": numba.__version__, "lifelines": lifelines.__version__,
-            "platform": platform.platform(), "cpus": os.cpu_count()}
+    return {
+        "rjtrial": rjtrial.__version__,
+        "git_commit": commit or None,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "lifelines": lifelines.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def main(argv=None) -> int:
@@ -130,7 +162,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     reps = args.reps or (1000 if args.quick else 10_000)
     repeats = args.repeats or (1 if args.quick else 3)
-    analyses = (args.analyses.split(",") if args.analyses else (["cox"] if args.quick else list(ANALYSES)))
+    analyses = args.analyses.split(",") if args.analyses else (["cox"] if args.quick else list(ANALYSES))
 
     # warm numba's cache and the truth-free command once (not timed)
     end_to_end(SCENARIOS["stratified_blocks"], "cox", 60, 10)
@@ -144,30 +176,50 @@ def main(argv=None) -> int:
             for _ in range(repeats):
                 runs.append(end_to_end(scenario, analysis, args.n, reps))
             wall = statistics.median(r["wall_s"] for r in runs)
-            row = {"design": design, "scenario": scenario, "analysis": analysis, "n": args.n, "reps": reps,
-                   "wall_s": wall, "wall_s_repeats": [r["wall_s"] for r in runs],
-                   "load_before": [r["load_before"] for r in runs],
-                   "cpu_s": {k: statistics.median(r["inside_s"][k] for r in runs)
-                             for k in ("generation", "followup", "fitting")},
-                   "peer_lifelines_cox_s": peer["lifelines_cox"],
-                   "peer_own_s": peer[{"cox": "lifelines_cox", "logrank": "lifelines_logrank",
-                                       "rate_ratio": "rjtrial_rate_ratio"}[analysis]],
-                   "power": runs[0]["power"], "workers": runs[0]["workers"]}
+            row = {
+                "design": design,
+                "scenario": scenario,
+                "analysis": analysis,
+                "n": args.n,
+                "reps": reps,
+                "wall_s": wall,
+                "wall_s_repeats": [r["wall_s"] for r in runs],
+                "load_before": [r["load_before"] for r in runs],
+                "cpu_s": {
+                    k: statistics.median(r["inside_s"][k] for r in runs) for k in ("generation", "followup", "fitting")
+                },
+                "peer_lifelines_cox_s": peer["lifelines_cox"],
+                "peer_own_s": peer[
+                    {"cox": "lifelines_cox", "logrank": "lifelines_logrank", "rate_ratio": "rjtrial_rate_ratio"}[
+                        analysis
+                    ]
+                ],
+                "power": runs[0]["power"],
+                "workers": runs[0]["workers"],
+            }
             row["ratio_to_lifelines_cox"] = row["peer_lifelines_cox_s"] / wall
             row["ratio_to_own_peer"] = row["peer_own_s"] / wall
             row["meets_target"] = wall < TARGET_SECONDS and row["ratio_to_lifelines_cox"] >= TARGET_RATIO
             rows.append(row)
             loads = ", ".join(f"{r['load_before']:.1f}" for r in runs)
-            print(f"{design:>17} {analysis:>10}: median {wall:5.2f} s of {[round(r['wall_s'], 2) for r in runs]} "
-                  f"(load {loads}); CPU generation "
-                  f"{row['cpu_s']['generation']:.1f} s, follow-up {row['cpu_s']['followup']:.1f} s, fitting "
-                  f"{row['cpu_s']['fitting']:.1f} s; lifelines Cox loop / this = {row['ratio_to_lifelines_cox']:.0f}x",
-                  flush=True)
-    result = {"benchmark": "power end to end", "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "target": {"seconds": TARGET_SECONDS, "ratio_to_lifelines_cox": TARGET_RATIO},
-              "peer_reps": args.peer_reps, "peer_seconds": peer, "rows": rows, "versions": _versions(),
-              "notes": "Wall time of a fresh `rjtrial power` process (imports, pool start-up and all); peers timed on "
-                       "a subset in the same run and scaled. Shared 2-core machine: load average before each run."}
+            print(
+                f"{design:>17} {analysis:>10}: median {wall:5.2f} s of {[round(r['wall_s'], 2) for r in runs]} "
+                f"(load {loads}); CPU generation "
+                f"{row['cpu_s']['generation']:.1f} s, follow-up {row['cpu_s']['followup']:.1f} s, fitting "
+                f"{row['cpu_s']['fitting']:.1f} s; lifelines Cox loop / this = {row['ratio_to_lifelines_cox']:.0f}x",
+                flush=True,
+            )
+    result = {
+        "benchmark": "power end to end",
+        "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "target": {"seconds": TARGET_SECONDS, "ratio_to_lifelines_cox": TARGET_RATIO},
+        "peer_reps": args.peer_reps,
+        "peer_seconds": peer,
+        "rows": rows,
+        "versions": _versions(),
+        "notes": "Wall time of a fresh `rjtrial power` process (imports, pool start-up and all); peers timed on "
+        "a subset in the same run and scaled. Shared 2-core machine: load average before each run.",
+    }
     output = args.output or RESULTS / ("power-quick.json" if args.quick else "power.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")

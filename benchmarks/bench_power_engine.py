@@ -105,8 +105,9 @@ def compile_seconds():
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         for label in ("cold_cache", "warm_cache"):
-            done = subprocess.run([sys.executable, "-c", COMPILE_PROBE, str(ROOT)], env=env, capture_output=True,
-                                  text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-c", COMPILE_PROBE, str(ROOT)], env=env, capture_output=True, text=True, check=True
+            )
             imported, first = map(float, done.stdout.split())
             out[label] = {"import_seconds": imported, "first_calls_seconds": first}
     return out
@@ -138,10 +139,14 @@ def r_times(time_, event, treatment, repeats: int):
     if shutil.which("Rscript") is None:
         return None
     n_trials, n = time_.shape
-    frame = pd.DataFrame({
-        "trial": np.repeat(np.arange(n_trials), n), "time": time_.ravel(),
-        "event": event.ravel().astype(int), "treatment": treatment.ravel().astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "trial": np.repeat(np.arange(n_trials), n),
+            "time": time_.ravel(),
+            "event": event.ravel().astype(int),
+            "treatment": treatment.ravel().astype(int),
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         csv, script = Path(tmp) / "trials.csv", Path(tmp) / "bench.R"
         frame.to_csv(csv, index=False)
@@ -153,8 +158,14 @@ def r_times(time_, event, treatment, repeats: int):
     lines = done.stdout.split("\n")
     coxph_s, fit_s, version = lines[0].split()
     coefs = np.array([float(v) for v in lines[1:] if v.strip()])
-    return {"coxph_loop_seconds": float(coxph_s), "coxph_fit_loop_seconds": float(fit_s), "survival_version": version,
-            "trials": n_trials, "repeats": repeats, "coef": coefs}
+    return {
+        "coxph_loop_seconds": float(coxph_s),
+        "coxph_fit_loop_seconds": float(fit_s),
+        "survival_version": version,
+        "trials": n_trials,
+        "repeats": repeats,
+        "coef": coefs,
+    }
 
 
 def _versions():
@@ -162,9 +173,17 @@ def _versions():
     import numba
     import scipy
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-            "scipy": scipy.__version__, "numba": numba.__version__, "lifelines": lifelines.__version__,
-            "platform": platform.platform(), "cpus": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scipy": scipy.__version__,
+        "numba": numba.__version__,
+        "lifelines": lifelines.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+    }
 
 
 def main(argv=None) -> int:
@@ -190,34 +209,45 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     load_at_start = os.getloadavg()[0]
     versions = _versions()
-    print(f"python {versions['python']}, numpy {versions['numpy']}, numba {versions['numba']}, lifelines "
-          f"{versions['lifelines']}, {versions['cpus']} CPUs; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"python {versions['python']}, numpy {versions['numpy']}, numba {versions['numba']}, lifelines "
+        f"{versions['lifelines']}, {versions['cpus']} CPUs; load average {os.getloadavg()[0]:.2f}"
+    )
     compiled = compile_seconds()
-    print(f"numba: fresh process, empty cache: import {compiled['cold_cache']['import_seconds']:.2f} s + first calls "
-          f"(compile) {compiled['cold_cache']['first_calls_seconds']:.2f} s; with the cache: first calls "
-          f"{compiled['warm_cache']['first_calls_seconds']:.2f} s")
+    print(
+        f"numba: fresh process, empty cache: import {compiled['cold_cache']['import_seconds']:.2f} s + first calls "
+        f"(compile) {compiled['cold_cache']['first_calls_seconds']:.2f} s; with the cache: first calls "
+        f"{compiled['warm_cache']['first_calls_seconds']:.2f} s"
+    )
 
     time_, event, treatment = make_trials(args.trials, args.n, args.seed)
-    print(f"{args.trials:,} trials x {args.n}: {event.mean():.1%} events, "
-          f"{np.mean([len(np.unique(r)) for r in time_[:100]]):.0f} distinct days per trial (first 100)")
+    print(
+        f"{args.trials:,} trials x {args.n}: {event.mean():.1%} events, "
+        f"{np.mean([len(np.unique(r)) for r in time_[:100]]):.0f} distinct days per trial (first 100)"
+    )
     cox_batch(time_, event, treatment)  # warm-up
     logrank_batch(time_, event, treatment)
     ours, ours_runs = median_seconds(lambda: cox_batch(time_, event, treatment), args.repeats, "cox_batch_efron")
-    ours_1, ours_1_runs = median_seconds(lambda: cox_batch(time_, event, treatment, threads=1), args.repeats,
-                                         "cox_batch_efron_one_thread")
+    ours_1, ours_1_runs = median_seconds(
+        lambda: cox_batch(time_, event, treatment, threads=1), args.repeats, "cox_batch_efron_one_thread"
+    )
     labels = np.repeat(np.arange(args.trials), args.n)
     flat = (time_.ravel(), event.ravel().astype(np.int64), treatment.ravel().astype(np.int64))
     cox_batch(*flat, trial=labels)  # warm-up
-    stacked, stacked_runs = median_seconds(lambda: cox_batch(*flat, trial=labels), args.repeats,
-                                           "cox_batch_efron_stacked")
-    breslow, breslow_runs = median_seconds(lambda: cox_batch(time_, event, treatment, ties="breslow"), args.repeats,
-                                           "cox_batch_breslow")
+    stacked, stacked_runs = median_seconds(
+        lambda: cox_batch(*flat, trial=labels), args.repeats, "cox_batch_efron_stacked"
+    )
+    breslow, breslow_runs = median_seconds(
+        lambda: cox_batch(time_, event, treatment, ties="breslow"), args.repeats, "cox_batch_breslow"
+    )
     lr, lr_runs = median_seconds(lambda: logrank_batch(time_, event, treatment), args.repeats, "logrank_batch")
     fit = cox_batch(time_, event, treatment)
 
     k = min(args.lifelines_trials, args.trials)
-    frames = [pd.DataFrame({"time": time_[j], "event": event[j].astype(int), "treatment": treatment[j].astype(int)})
-              for j in range(k)]
+    frames = [
+        pd.DataFrame({"time": time_[j], "event": event[j].astype(int), "treatment": treatment[j].astype(int)})
+        for j in range(k)
+    ]
     lifelines_coef = np.empty(k)
 
     def lifelines_loop():
@@ -250,57 +280,88 @@ def main(argv=None) -> int:
         (f"lifelines CoxPHFitter loop ({k} trials)", lifelines_full, "extrapolated"),
     ]
     if r:
-        rows += [(f"R coxph loop ({r['trials']} trials)", r["coxph_loop_seconds"] / r["trials"] * per, "extrapolated"),
-                 (f"R coxph.fit loop ({r['trials']} trials)", r["coxph_fit_loop_seconds"] / r["trials"] * per,
-                  "extrapolated")]
+        rows += [
+            (f"R coxph loop ({r['trials']} trials)", r["coxph_loop_seconds"] / r["trials"] * per, "extrapolated"),
+            (
+                f"R coxph.fit loop ({r['trials']} trials)",
+                r["coxph_fit_loop_seconds"] / r["trials"] * per,
+                "extrapolated",
+            ),
+        ]
     print(f"\nseconds for {per:,} trials of {args.n} (median of {args.repeats}; loops extrapolated from subsets)")
     print(f"{'':48s} {'seconds':>10s} {'vs cox_batch':>13s}")
     for label, seconds, kind in rows:
         print(f"{label:48s} {seconds:10.3f} {seconds / ours:12.1f}x  {kind}")
     print("CPU seconds (median, all threads): " + ", ".join(f"{key} {value:.3f}" for key, value in CPU.items()))
     verdict = "meets" if ours < TARGET_SECONDS else "MISSES"
-    print(f"\ncox_batch {ours:.3f} s for {per:,} trials: {verdict} the {TARGET_SECONDS} s target; "
-          f"{lifelines_full / ours:,.0f}x a lifelines loop")
-    print(f"max |coef difference| on the first {k} trials: vs lifelines (default stopping) {gap_lifelines:.1e}, "
-          f"vs rjtrial.survival.cox {gap_exact:.1e}" + (f"; vs R coxph on {r['trials']}: {gap_r:.1e}" if r else ""))
-    print(f"converged {fit.converged.mean():.2%}; power at alpha 0.05: Wald {np.mean(fit.p_value < 0.05):.3f}, "
-          f"log-rank {np.mean(logrank_batch(time_, event, treatment).p_value < 0.05):.3f}")
+    print(
+        f"\ncox_batch {ours:.3f} s for {per:,} trials: {verdict} the {TARGET_SECONDS} s target; "
+        f"{lifelines_full / ours:,.0f}x a lifelines loop"
+    )
+    print(
+        f"max |coef difference| on the first {k} trials: vs lifelines (default stopping) {gap_lifelines:.1e}, "
+        f"vs rjtrial.survival.cox {gap_exact:.1e}" + (f"; vs R coxph on {r['trials']}: {gap_r:.1e}" if r else "")
+    )
+    print(
+        f"converged {fit.converged.mean():.2%}; power at alpha 0.05: Wald {np.mean(fit.p_value < 0.05):.3f}, "
+        f"log-rank {np.mean(logrank_batch(time_, event, treatment).p_value < 0.05):.3f}"
+    )
 
     if args.quick and args.output is None:
         return 0
     result = {
         "benchmark": "rjtrial.survival.batched.cox_batch / logrank_batch",
         "run_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "workload": {"trials": args.trials, "participants_per_trial": args.n, "hazard_ratio": 0.75,
-                     "control_median_days": 900, "entry_days": 365, "analysis_day": 1095, "seed": args.seed,
-                     "events_share": float(event.mean())},
+        "workload": {
+            "trials": args.trials,
+            "participants_per_trial": args.n,
+            "hazard_ratio": 0.75,
+            "control_median_days": 900,
+            "entry_days": 365,
+            "analysis_day": 1095,
+            "seed": args.seed,
+            "events_share": float(event.mean()),
+        },
         "repeats": args.repeats,
         "target_seconds": TARGET_SECONDS,
         "median_seconds": {
-            "cox_batch_efron": ours, "cox_batch_efron_one_thread": ours_1,
-            "cox_batch_efron_stacked_with_trial_labels": stacked, "cox_batch_breslow": breslow,
-            "logrank_batch": lr, "lifelines_loop_extrapolated": lifelines_full,
+            "cox_batch_efron": ours,
+            "cox_batch_efron_one_thread": ours_1,
+            "cox_batch_efron_stacked_with_trial_labels": stacked,
+            "cox_batch_breslow": breslow,
+            "logrank_batch": lr,
+            "lifelines_loop_extrapolated": lifelines_full,
             "r_coxph_loop_extrapolated": r["coxph_loop_seconds"] / r["trials"] * per if r else None,
             "r_coxph_fit_loop_extrapolated": r["coxph_fit_loop_seconds"] / r["trials"] * per if r else None,
         },
         "median_cpu_seconds": dict(CPU),
         "ratios_to_cox_batch": {label: seconds / ours for label, seconds, _ in rows},
-        "runs_seconds": {"cox_batch_efron": ours_runs, "cox_batch_efron_one_thread": ours_1_runs,
-                         "cox_batch_efron_stacked_with_trial_labels": stacked_runs,
-                         "cox_batch_breslow": breslow_runs, "logrank_batch": lr_runs,
-                         f"lifelines_loop_{k}_trials": lifelines_runs},
-        "subsets": {"lifelines_trials": k, "lifelines_loop_seconds": lifelines_subset,
-                    "r": {key: value for key, value in r.items() if key != "coef"} if r else None},
+        "runs_seconds": {
+            "cox_batch_efron": ours_runs,
+            "cox_batch_efron_one_thread": ours_1_runs,
+            "cox_batch_efron_stacked_with_trial_labels": stacked_runs,
+            "cox_batch_breslow": breslow_runs,
+            "logrank_batch": lr_runs,
+            f"lifelines_loop_{k}_trials": lifelines_runs,
+        },
+        "subsets": {
+            "lifelines_trials": k,
+            "lifelines_loop_seconds": lifelines_subset,
+            "r": {key: value for key, value in r.items() if key != "coef"} if r else None,
+        },
         "numba_compile": compiled,
-        "agreement_max_abs_coef_difference": {"lifelines_default": gap_lifelines, "rjtrial_cox": gap_exact,
-                                              "r_coxph": gap_r},
+        "agreement_max_abs_coef_difference": {
+            "lifelines_default": gap_lifelines,
+            "rjtrial_cox": gap_exact,
+            "r_coxph": gap_r,
+        },
         "converged_share": float(fit.converged.mean()),
         "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg()[0],
         "versions": versions,
         "notes": "Wall time (perf_counter) of one call on in-memory arrays, including validation and sorting. "
-                 "Loops are timed on the first trials and scaled linearly. Shared 2-core machine: expect noise; "
-                 "compare ratios within the run.",
+        "Loops are timed on the first trials and scaled linearly. Shared 2-core machine: expect noise; "
+        "compare ratios within the run.",
     }
     output = args.output or RESULTS / "power_engine.json"
     output.parent.mkdir(parents=True, exist_ok=True)

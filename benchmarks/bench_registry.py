@@ -146,7 +146,9 @@ def floor_setup(db: str) -> None:
         "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT, actor TEXT, action TEXT, payload TEXT, "
         "prev_hash TEXT, hash TEXT, mac TEXT)"
     )
-    conn.execute("CREATE TABLE head (id INTEGER PRIMARY KEY, audit_seq INTEGER, audit_hash TEXT, sequence_number INTEGER)")
+    conn.execute(
+        "CREATE TABLE head (id INTEGER PRIMARY KEY, audit_seq INTEGER, audit_hash TEXT, sequence_number INTEGER)"
+    )
     conn.execute("INSERT INTO head VALUES (1, 0, '', 0)")
     conn.close()
 
@@ -164,20 +166,37 @@ def floor_loop(db: str, n: int, prefix: str, full: bool, barrier=None):
         conn.execute("BEGIN IMMEDIATE")
         if full:
             seq, number = conn.execute("SELECT audit_seq, sequence_number FROM head WHERE id = 1").fetchone()
-            conn.execute("INSERT INTO audit VALUES (?, ?, ?, 'enrolment', ?, ?, ?, ?)",
-                         (seq + 1, FLOOR_ROW["at"], prefix, payload, "0" * 64, "1" * 64, "2" * 64))
-            conn.execute("UPDATE head SET audit_seq = ?, audit_hash = ?, sequence_number = ? WHERE id = 1",
-                         (seq + 1, "1" * 64, number + 1))
+            conn.execute(
+                "INSERT INTO audit VALUES (?, ?, ?, 'enrolment', ?, ?, ?, ?)",
+                (seq + 1, FLOOR_ROW["at"], prefix, payload, "0" * 64, "1" * 64, "2" * 64),
+            )
+            conn.execute(
+                "UPDATE head SET audit_seq = ?, audit_hash = ?, sequence_number = ? WHERE id = 1",
+                (seq + 1, "1" * 64, number + 1),
+            )
         else:
             seq = number = None
         conn.execute(
             "INSERT INTO referrals (referral_id, status, at, by, strata, answers, reasons, sequence_number, "
             "sequence_key, slot, arm, value, reveal, receipt, audit_seq) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (f"{prefix}-{i:05d}", FLOOR_ROW["status"], FLOOR_ROW["at"], FLOOR_ROW["by"], FLOOR_ROW["strata"],
-             FLOOR_ROW["answers"], FLOOR_ROW["reasons"], None if number is None else number + 1,
-             FLOOR_ROW["sequence_key"], i, FLOOR_ROW["arm"], FLOOR_ROW["value"], FLOOR_ROW["reveal"],
-             FLOOR_ROW["receipt"], None if seq is None else seq + 1),
+            (
+                f"{prefix}-{i:05d}",
+                FLOOR_ROW["status"],
+                FLOOR_ROW["at"],
+                FLOOR_ROW["by"],
+                FLOOR_ROW["strata"],
+                FLOOR_ROW["answers"],
+                FLOOR_ROW["reasons"],
+                None if number is None else number + 1,
+                FLOOR_ROW["sequence_key"],
+                i,
+                FLOOR_ROW["arm"],
+                FLOOR_ROW["value"],
+                FLOOR_ROW["reveal"],
+                FLOOR_ROW["receipt"],
+                None if seq is None else seq + 1,
+            ),
         )
         conn.execute("COMMIT")
         latencies.append((time.perf_counter() - t0) * 1000.0)
@@ -218,8 +237,7 @@ def growth(latencies: list[float], parts: int = 10) -> list[dict]:
     lat = np.asarray(latencies)
     edges = np.linspace(0, lat.size, parts + 1).astype(int)
     return [
-        {"from": int(a) + 1, "to": int(b), "p50_ms": float(np.median(lat[a:b]))}
-        for a, b in zip(edges[:-1], edges[1:])
+        {"from": int(a) + 1, "to": int(b), "p50_ms": float(np.median(lat[a:b]))} for a, b in zip(edges[:-1], edges[1:])
     ]
 
 
@@ -227,8 +245,12 @@ def machine() -> dict:
     import cryptography
     import sqlalchemy
 
-    return _latency.machine(sqlite=sqlite3.sqlite_version, numpy=np.__version__,
-                            sqlalchemy=sqlalchemy.__version__, cryptography=cryptography.__version__)
+    return _latency.machine(
+        sqlite=sqlite3.sqlite_version,
+        numpy=np.__version__,
+        sqlalchemy=sqlalchemy.__version__,
+        cryptography=cryptography.__version__,
+    )
 
 
 # ----------------------------------------------------------------------- run
@@ -244,8 +266,10 @@ def benchmark(args) -> dict:
     growth_runs: list[list[dict]] = []
     create_seconds: dict[str, list[float]] = {m: [] for m in PROTOCOLS}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="rjtrial-bench-", dir=args.tmpdir) as tmp, \
-            ctx.Pool(args.workers, initializer=_init_worker, initargs=(barrier,)) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="rjtrial-bench-", dir=args.tmpdir) as tmp,
+        ctx.Pool(args.workers, initializer=_init_worker, initargs=(barrier,)) as pool,
+    ):
         tmp = Path(tmp)
 
         def fresh(name: str) -> Path:
@@ -261,21 +285,34 @@ def benchmark(args) -> dict:
                 folder = fresh("single")
                 _, created = create_registry(folder, method, args.single)
                 create_seconds[method].append(created)
-                start, end, lat = enrol_loop(str(folder / "trial.db"), str(folder / "trial.key"), args.single, method,
-                                             seed=100 + r, prefix="S")
+                start, end, lat = enrol_loop(
+                    str(folder / "trial.db"), str(folder / "trial.key"), args.single, method, seed=100 + r, prefix="S"
+                )
                 single.append(stats(end - start, lat))
                 if method == "minimisation":
                     growth_runs.append(growth(lat))
-                say(f"  single writer   {method:<18} repeat {r + 1}/{args.repeats}: "
-                    f"{single[-1]['per_second']:8.1f}/s  p50 {single[-1]['p50_ms']:.2f} ms")
+                say(
+                    f"  single writer   {method:<18} repeat {r + 1}/{args.repeats}: "
+                    f"{single[-1]['per_second']:8.1f}/s  p50 {single[-1]['p50_ms']:.2f} ms"
+                )
 
                 folder = fresh("concurrent")
                 create_registry(folder, method, concurrent_total)
-                wall, lat = run_concurrent(pool, args.workers, "registry", str(folder / "trial.db"),
-                                           str(folder / "trial.key"), args.per_worker, method, seed=1000 * (r + 1))
+                wall, lat = run_concurrent(
+                    pool,
+                    args.workers,
+                    "registry",
+                    str(folder / "trial.db"),
+                    str(folder / "trial.key"),
+                    args.per_worker,
+                    method,
+                    seed=1000 * (r + 1),
+                )
                 concurrent.append(stats(wall, lat))
-                say(f"  {args.workers} writers       {method:<18} repeat {r + 1}/{args.repeats}: "
-                    f"{concurrent[-1]['per_second']:8.1f}/s  p50 {concurrent[-1]['p50_ms']:.2f} ms")
+                say(
+                    f"  {args.workers} writers       {method:<18} repeat {r + 1}/{args.repeats}: "
+                    f"{concurrent[-1]['per_second']:8.1f}/s  p50 {concurrent[-1]['p50_ms']:.2f} ms"
+                )
             results["single_writer"][method] = median_of(single)
             results["concurrent"][method] = median_of(concurrent)
 
@@ -284,16 +321,22 @@ def benchmark(args) -> dict:
             for r in range(args.repeats):
                 folder = fresh("floor")
                 floor_setup(str(folder / "floor.db"))
-                start, end, lat = floor_loop(str(folder / "floor.db"), args.single, "S", full=(kind == "floor_enrolment_writes"))
+                start, end, lat = floor_loop(
+                    str(folder / "floor.db"), args.single, "S", full=(kind == "floor_enrolment_writes")
+                )
                 single.append(stats(end - start, lat))
                 folder = fresh("floor")
                 floor_setup(str(folder / "floor.db"))
-                wall, lat = run_concurrent(pool, args.workers, kind, str(folder / "floor.db"), "", args.per_worker, "", 0)
+                wall, lat = run_concurrent(
+                    pool, args.workers, kind, str(folder / "floor.db"), "", args.per_worker, "", 0
+                )
                 concurrent.append(stats(wall, lat))
             results["single_writer"][kind] = median_of(single)
             results["concurrent"][kind] = median_of(concurrent)
-            say(f"  sqlite floor    {kind:<22}: single {results['single_writer'][kind]['per_second']:8.1f}/s, "
-                f"{args.workers} writers {results['concurrent'][kind]['per_second']:8.1f}/s")
+            say(
+                f"  sqlite floor    {kind:<22}: single {results['single_writer'][kind]['per_second']:8.1f}/s, "
+                f"{args.workers} writers {results['concurrent'][kind]['per_second']:8.1f}/s"
+            )
 
     ratios = {}
     for scenario, table in results.items():
@@ -361,7 +404,11 @@ def markdown(report: dict) -> str:
                 f"| {label} | {name} | {r['per_second']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
                 f"{r['p99_ms']:.2f} | {r['max_ms']:.1f} | {ratio} |"
             )
-    lines += ["", "Minimisation latency (single writer, p50 ms) by tenth of the run (flat: enrolment reads counts by strata and arm, not the history):", ""]
+    lines += [
+        "",
+        "Minimisation latency (single writer, p50 ms) by tenth of the run (flat: enrolment reads counts by strata and arm, not the history):",
+        "",
+    ]
     g = report["minimisation_latency_by_tenth"]
     lines.append("| enrolments | " + " | ".join(f"{x['from']}–{x['to']}" for x in g) + " |")
     lines.append("|---|" + "---:|" * len(g))
@@ -380,7 +427,9 @@ def write_readme(report: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small run (about 20 s): 150 + 8 x 20 enrolments, 1 repeat")
+    parser.add_argument(
+        "--quick", action="store_true", help="small run (about 20 s): 150 + 8 x 20 enrolments, 1 repeat"
+    )
     parser.add_argument("--single", type=int, help="enrolments by the single writer (default 2000)")
     parser.add_argument("--workers", type=int, default=8, help="concurrent writer processes (default 8)")
     parser.add_argument("--per-worker", type=int, help="enrolments per concurrent writer (default 250)")
@@ -392,8 +441,10 @@ def main(argv=None) -> int:
     args.single = args.single or (150 if args.quick else 2000)
     args.per_worker = args.per_worker or (20 if args.quick else 250)
     args.repeats = args.repeats or (1 if args.quick else 5)
-    say(f"rjtrial registry benchmark: single writer {args.single}, {args.workers} x {args.per_worker} concurrent, "
-        f"{args.repeats} repeat(s)")
+    say(
+        f"rjtrial registry benchmark: single writer {args.single}, {args.workers} x {args.per_worker} concurrent, "
+        f"{args.repeats} repeat(s)"
+    )
     report = benchmark(args)
     output = Path(args.output) if args.output else RESULTS / ("registry-quick.json" if args.quick else "registry.json")
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -71,10 +71,12 @@ def worker(n: int, seed: int, truth: bool) -> dict:
     from rjtrial.simulate.truth import compute_truth
 
     base = load_scenario(SCENARIO)
-    scenario = base.with_overrides({
-        "referrals.randomised": n,
-        "referrals.rate_per_month": base.referrals.rate_per_month * n / base.referrals.randomised,
-    })
+    scenario = base.with_overrides(
+        {
+            "referrals.randomised": n,
+            "referrals.rate_per_month": base.referrals.rate_per_month * n / base.referrals.randomised,
+        }
+    )
     out: dict = {"randomised": n}
     _reset_peak()
     rss_before = _status("VmRSS")
@@ -129,12 +131,21 @@ def _versions() -> dict:
     import rjtrial
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
-    return {"rjtrial": rjtrial.__version__, "git_commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "pandas": pd.__version__, "platform": platform.platform(), "cpus": os.cpu_count(),
-            "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")}
+    return {
+        "rjtrial": rjtrial.__version__,
+        "git_commit": commit,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+    }
 
 
 def main(argv=None) -> int:
@@ -144,8 +155,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--output", type=Path, default=None)
-    parser.add_argument("--previous", default=None, metavar="COMMIT",
-                        help="also run the same measurements on this earlier commit (the peer)")
+    parser.add_argument(
+        "--previous",
+        default=None,
+        metavar="COMMIT",
+        help="also run the same measurements on this earlier commit (the peer)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -170,14 +185,23 @@ def main(argv=None) -> int:
             run = json.loads(done.stdout.strip().splitlines()[-1])
             run["load_before"] = load
             into.append(run)
-            line = (f"repeat {repeat + 1} ({label}, load {load:.1f}): simulate {run['simulate_seconds']:.2f} s, peak RSS "
-                    f"{run['simulate_peak_rss_bytes'] / 2**20:,.0f} MiB; follow-up {run['followup_seconds']:.2f} s")
+            line = (
+                f"repeat {repeat + 1} ({label}, load {load:.1f}): simulate {run['simulate_seconds']:.2f} s, peak RSS "
+                f"{run['simulate_peak_rss_bytes'] / 2**20:,.0f} MiB; follow-up {run['followup_seconds']:.2f} s"
+            )
             if args.truth:
-                line += (f"; truth ({run['truth_population']:,}) {run['truth_seconds']:.1f} s, peak "
-                         f"{run['truth_peak_rss_bytes'] / 2**20:,.0f} MiB")
+                line += (
+                    f"; truth ({run['truth_population']:,}) {run['truth_seconds']:.1f} s, peak "
+                    f"{run['truth_peak_rss_bytes'] / 2**20:,.0f} MiB"
+                )
             print(line, flush=True)
-    keys = ["simulate_seconds", "simulate_peak_rss_bytes", "followup_seconds", "followup_peak_rss_bytes",
-            "process_peak_rss_bytes"] + (["truth_seconds", "truth_peak_rss_bytes"] if args.truth else [])
+    keys = [
+        "simulate_seconds",
+        "simulate_peak_rss_bytes",
+        "followup_seconds",
+        "followup_peak_rss_bytes",
+        "process_peak_rss_bytes",
+    ] + (["truth_seconds", "truth_peak_rss_bytes"] if args.truth else [])
     median = {key: statistics.median(r[key] for r in runs) for key in keys}
     previous_median = {key: statistics.median(r[key] for r in previous) for key in keys} if previous else None
     result = {
@@ -190,23 +214,37 @@ def main(argv=None) -> int:
         "repeats": args.repeats,
         "median": median,
         "runs": runs,
-        "previous": None if not previous else {"commit": args.previous, "median": previous_median, "runs": previous,
-                                               "speed_up": {k: previous_median[k] / median[k] for k in keys
-                                                            if k.endswith("seconds")}},
+        "previous": None
+        if not previous
+        else {
+            "commit": args.previous,
+            "median": previous_median,
+            "runs": previous,
+            "speed_up": {k: previous_median[k] / median[k] for k in keys if k.endswith("seconds")},
+        },
         "versions": _versions(),
         "notes": "Each repeat is a fresh process; wall time of one simulate_trial(truth=False) call (perf_counter); "
-                 "peak memory VmHWM from /proc/self/status, reset before the call. Shared 2-core machine: expect noise.",
+        "peak memory VmHWM from /proc/self/status, reset before the call. Shared 2-core machine: expect noise.",
     }
     output = args.output or RESULTS / ("simulate-quick.json" if args.quick else "simulate.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     rows = ", ".join(f"{v:,} {k}" for k, v in result["rows"].items())
-    print(f"median of {args.repeats}: simulate {median['simulate_seconds']:.2f} s, peak RSS "
-          f"{median['simulate_peak_rss_bytes'] / 2**20:,.0f} MiB ({rows}) -> {output}")
+    print(
+        f"median of {args.repeats}: simulate {median['simulate_seconds']:.2f} s, peak RSS "
+        f"{median['simulate_peak_rss_bytes'] / 2**20:,.0f} MiB ({rows}) -> {output}"
+    )
     if previous:
-        print("previous commit " + args.previous + ": " + ", ".join(
-            f"{k} {previous_median[k]:.2f} s ({result['previous']['speed_up'][k]:.1f}x)"
-            for k in keys if k.endswith("seconds")))
+        print(
+            "previous commit "
+            + args.previous
+            + ": "
+            + ", ".join(
+                f"{k} {previous_median[k]:.2f} s ({result['previous']['speed_up'][k]:.1f}x)"
+                for k in keys
+                if k.endswith("seconds")
+            )
+        )
     return 0
 
 

@@ -105,8 +105,10 @@ def main(argv=None) -> None:
     from rjtrial.survival import cox, kaplan_meier
 
     warnings.simplefilter("ignore")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-          f"lifelines {lifelines.__version__}, {platform.machine()}, median of {args.repeats}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"lifelines {lifelines.__version__}, {platform.machine()}, median of {args.repeats}"
+    )
     rows = []
     for n in args.sizes:
         df = make_data(n)
@@ -131,8 +133,10 @@ def main(argv=None) -> None:
         r = None if args.no_r else r_times(df, args.repeats)
         rows.append((n, ours_cox, lifelines_cox, ours_cluster, ours_km, plain_km, r, gap))
         print(f"\nn = {n:,} rows, {int(df['event'].sum()):,} events, {df['time'].nunique()} distinct times")
-        print(f"  Cox   rjtrial {ours_cox:8.3f} s   lifelines {lifelines_cox:8.3f} s   ratio {ours_cox / lifelines_cox:6.2f}"
-              f"   (max |coef difference| {gap:.1e})")
+        print(
+            f"  Cox   rjtrial {ours_cox:8.3f} s   lifelines {lifelines_cox:8.3f} s   ratio {ours_cox / lifelines_cox:6.2f}"
+            f"   (max |coef difference| {gap:.1e})"
+        )
         print(f"  Cox + cluster-robust variance, rjtrial {ours_cluster:8.3f} s")
         print(f"  KM    rjtrial {ours_km:8.3f} s   lifelines {plain_km:8.3f} s   ratio {ours_km / plain_km:6.2f}")
         if r is not None:

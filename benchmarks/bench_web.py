@@ -53,7 +53,6 @@ for extra in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(extra))
 
 import httpx  # noqa: E402
-
 import web_fixtures as wf  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,7 +63,9 @@ POSTGRES_ENV = "RJTRIAL_TEST_POSTGRES_URL"
 def referrals(n: int, seed: int, prefix: str):
     """``n`` eligible referrals of the JRC London protocol with random strata."""
     rng = np.random.default_rng(seed)
-    return [(f"{prefix}-{i:05d}", dict(wf.STRATA[int(rng.integers(len(wf.STRATA)))]), dict(wf.ELIGIBLE)) for i in range(n)]
+    return [
+        (f"{prefix}-{i:05d}", dict(wf.STRATA[int(rng.integers(len(wf.STRATA)))]), dict(wf.ELIGIBLE)) for i in range(n)
+    ]
 
 
 def run_clients(clients: int, work, *, timeout: float = 600) -> tuple[float, list[float], list]:
@@ -167,8 +168,12 @@ def machine() -> dict:
     import sqlalchemy
     import uvicorn
 
-    return _latency.machine(sqlite=sqlite3.sqlite_version, sqlalchemy=sqlalchemy.__version__,
-                            httpx=httpx.__version__, uvicorn=uvicorn.__version__)
+    return _latency.machine(
+        sqlite=sqlite3.sqlite_version,
+        sqlalchemy=sqlalchemy.__version__,
+        httpx=httpx.__version__,
+        uvicorn=uvicorn.__version__,
+    )
 
 
 # ----------------------------------------------------------------------- run
@@ -236,11 +241,16 @@ def benchmark(args) -> dict:
                 web.append(w)
                 bare.append(b)
                 single.append(one)
-                say(f"  {backend:<10} repeat {r + 1}/{args.repeats}: web {w['per_second']:7.1f}/s p50 {w['p50_ms']:.1f} ms"
+                say(
+                    f"  {backend:<10} repeat {r + 1}/{args.repeats}: web {w['per_second']:7.1f}/s p50 {w['p50_ms']:.1f} ms"
                     f" | bare Registry.enrol {b['per_second']:7.1f}/s p50 {b['p50_ms']:.1f} ms"
-                    f" | one bare writer {one['per_second']:7.1f}/s")
-            results[backend] = {"web": median_of(web), "bare_registry": median_of(bare),
-                                "bare_registry_one_writer": median_of(single)}
+                    f" | one bare writer {one['per_second']:7.1f}/s"
+                )
+            results[backend] = {
+                "web": median_of(web),
+                "bare_registry": median_of(bare),
+                "bare_registry_one_writer": median_of(single),
+            }
             results[backend]["bare_over_web_throughput"] = (
                 results[backend]["bare_registry"]["per_second"] / results[backend]["web"]["per_second"]
             )
@@ -279,12 +289,17 @@ def markdown(report: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for backend, table in report["results"].items():
-        for kind, label in (("web", "HTTP POST /api/enrolments"), ("bare_registry", "bare Registry.enrol, same concurrency"),
-                            ("bare_registry_one_writer", "bare Registry.enrol, one writer")):
+        for kind, label in (
+            ("web", "HTTP POST /api/enrolments"),
+            ("bare_registry", "bare Registry.enrol, same concurrency"),
+            ("bare_registry_one_writer", "bare Registry.enrol, one writer"),
+        ):
             r = table[kind]
             ratio = f"{table['bare_over_web_throughput']:.2f}×" if kind == "web" else "—"
-            lines.append(f"| {backend} | {label} | {r['per_second']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-                         f"{r['p99_ms']:.1f} | {r['max_ms']:.0f} | {ratio} |")
+            lines.append(
+                f"| {backend} | {label} | {r['per_second']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+                f"{r['p99_ms']:.1f} | {r['max_ms']:.0f} | {ratio} |"
+            )
     return "\n".join(lines)
 
 

@@ -9,8 +9,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "_ext"))
 
-import rjtrial  # noqa: E402
 import rjtrial_docgen  # noqa: E402
+
+import rjtrial  # noqa: E402
 
 # Pages made from the code before Sphinx looks for sources: API pages, CLI reference,
 # validation tables, the security policy.
@@ -34,8 +35,15 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}  # operations.md, also read on GitHub
 root_doc = "index"
-exclude_patterns = ["_build", "_generated", "auto_examples/*.ipynb", "auto_examples/*.py",
-                    "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.codeobj.json"]
+exclude_patterns = [
+    "_build",
+    "_generated",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.md5",
+    "auto_examples/*.codeobj.json",
+]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["rjtrial.css"]
@@ -47,10 +55,16 @@ nitpicky = True
 nitpick_ignore_regex = [
     # private modules and names (``rjtrial.survival._coxengine``) are not part of the API pages
     (r"py:.*", r"(.*\.)?_[A-Za-z].*"),
-    (r"py:.*", r"(pandas|pd|numpy|np|scipy|statsmodels|lifelines|linearmodels|matplotlib|sqlalchemy|fastapi"
-               r"|starlette|argparse|datetime|pathlib|os|typing|collections|concurrent|dask|jinja2)(\..*)?"),
-    (r"py:.*", r"(int|float|str|bool|dict|list|tuple|set|bytes|callable|object|None|Path|DataFrame|Series"
-               r"|Generator|Axes|Figure|Mapping|Sequence|Iterable|Collection|Any|datetime|date)"),
+    (
+        r"py:.*",
+        r"(pandas|pd|numpy|np|scipy|statsmodels|lifelines|linearmodels|matplotlib|sqlalchemy|fastapi"
+        r"|starlette|argparse|datetime|pathlib|os|typing|collections|concurrent|dask|jinja2)(\..*)?",
+    ),
+    (
+        r"py:.*",
+        r"(int|float|str|bool|dict|list|tuple|set|bytes|callable|object|None|Path|DataFrame|Series"
+        r"|Generator|Axes|Figure|Mapping|Sequence|Iterable|Collection|Any|datetime|date)",
+    ),
 ]
 
 # ------------------------------------------------------------------------ autodoc / numpydoc

@@ -90,14 +90,22 @@ def _classify(value) -> tuple[int, bool | None]:
 
 def _check_coding(coding) -> dict:
     if not isinstance(coding, Mapping) or not coding:
-        raise ValueError(f"coding must map each code to True or False, e.g. {{'yes': True, 'no': False}}; got {coding!r}")
-    if not all(isinstance(v, (bool, np.bool_)) for v in coding.values()) or set(map(bool, coding.values())) != {True, False}:
-        raise ValueError(f"coding must map codes to True and to False (both), e.g. {{'yes': True, 'no': False}}; got {coding!r}")
+        raise ValueError(
+            f"coding must map each code to True or False, e.g. {{'yes': True, 'no': False}}; got {coding!r}"
+        )
+    if not all(isinstance(v, (bool, np.bool_)) for v in coding.values()) or set(map(bool, coding.values())) != {
+        True,
+        False,
+    }:
+        raise ValueError(
+            f"coding must map codes to True and to False (both), e.g. {{'yes': True, 'no': False}}; got {coding!r}"
+        )
     return {k: bool(v) for k, v in coding.items()}
 
 
-def indicator(df: pd.DataFrame, column, *, table: str = TABLE, role: str | None = None, coding=None,
-              hint: str | None = None) -> np.ndarray:
+def indicator(
+    df: pd.DataFrame, column, *, table: str = TABLE, role: str | None = None, coding=None, hint: str | None = None
+) -> np.ndarray:
     """Read a yes/no column strictly, as a boolean array; anything else is a :class:`DataError`.
 
     Accepted without being asked: a boolean column; numbers 0 and 1; and, when the whole
@@ -154,8 +162,9 @@ def indicator(df: pd.DataFrame, column, *, table: str = TABLE, role: str | None 
         bad = ~np.isin(numbers, (0.0, 1.0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            fail_at(df, i, f"{role} must be 0 or 1 (or False/True), found {_show(numbers[i])}"
-                     + (hint or ""), table, column)
+            fail_at(
+                df, i, f"{role} must be 0 or 1 (or False/True), found {_show(numbers[i])}" + (hint or ""), table, column
+            )
         return numbers == 1.0
     cells = values.to_numpy(dtype=object)
     out = np.zeros(n, dtype=bool)
@@ -167,15 +176,24 @@ def indicator(df: pd.DataFrame, column, *, table: str = TABLE, role: str | None 
         if kind == _BAD:
             extra = hint
             if extra is None:
-                extra = ("; a coding other than 0/1 or False/True must be stated, e.g. coding={'yes': True, 'no': False}"
-                         if isinstance(value, str) else "")
+                extra = (
+                    "; a coding other than 0/1 or False/True must be stated, e.g. coding={'yes': True, 'no': False}"
+                    if isinstance(value, str)
+                    else ""
+                )
             fail_at(df, i, f"{role} must be 0 or 1 (or False/True), found {_show(value)}{extra}", table, column)
         if first_class is None:
             first_class, first_row = kind, i
         elif kind != first_class:
-            fail_at(df, i, f"{role} must be 0 or 1 (or False/True) with one coding for the whole column, "
-                     f"found {_show(value)} where row {df.index[first_row]} has {_show(cells[first_row])} "
-                     f"({_CLASS_NAMES[first_class]})", table, column)
+            fail_at(
+                df,
+                i,
+                f"{role} must be 0 or 1 (or False/True) with one coding for the whole column, "
+                f"found {_show(value)} where row {df.index[first_row]} has {_show(cells[first_row])} "
+                f"({_CLASS_NAMES[first_class]})",
+                table,
+                column,
+            )
         out[i] = truth
     return out
 
@@ -243,7 +261,9 @@ def numeric(df, column, *, role, nonnegative=False, integer=False, table: str = 
         raise DataError(f"{role} is missing", table=table, row=first_bad_row(df, bad), column=column)
     bad = ~np.isfinite(out)
     if bad.any():
-        raise DataError(f"{role} is not finite ({out[bad][0]:g})", table=table, row=first_bad_row(df, bad), column=column)
+        raise DataError(
+            f"{role} is not finite ({out[bad][0]:g})", table=table, row=first_bad_row(df, bad), column=column
+        )
     if nonnegative and (out < 0).any():
         bad = out < 0
         raise DataError(f"{role} is negative ({out[bad][0]:g})", table=table, row=first_bad_row(df, bad), column=column)
@@ -251,12 +271,18 @@ def numeric(df, column, *, role, nonnegative=False, integer=False, table: str = 
         bad = out != np.round(out)
         raise DataError(
             f"{role} must be a whole number (a count), found {out[bad][0]:g}",
-            table=table, row=first_bad_row(df, bad), column=column,
+            table=table,
+            row=first_bad_row(df, bad),
+            column=column,
         )
     if integer and (np.abs(out) > MAX_COUNT).any():
         bad = np.abs(out) > MAX_COUNT
-        raise DataError(f"{role} {out[bad][0]:g} is too large to be a count (more than 2**53)",
-                        table=table, row=first_bad_row(df, bad), column=column)
+        raise DataError(
+            f"{role} {out[bad][0]:g} is too large to be a count (more than 2**53)",
+            table=table,
+            row=first_bad_row(df, bad),
+            column=column,
+        )
     return out
 
 
@@ -292,7 +318,8 @@ def groups(df, column, *, control=None, exactly_two=False, role="group") -> tupl
     if exactly_two and len(levels) > 2:
         raise DataError(
             f"compares two arms, found {len(levels)} ({levels!r}); select the rows of two arms first",
-            table=TABLE, column=column,
+            table=TABLE,
+            column=column,
         )
     codes = pd.Categorical(values, categories=levels).codes.astype(int)
     return levels, codes
@@ -314,7 +341,9 @@ def design_matrix(df, group, levels, codes, covariates) -> tuple[np.ndarray, lis
             names.append(f"{name}[T.{level}]")
     X = np.column_stack(columns)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise DataError(f"the model matrix ({', '.join(names)}) is rank deficient: a covariate is collinear", table=TABLE)
+        raise DataError(
+            f"the model matrix ({', '.join(names)}) is rank deficient: a covariate is collinear", table=TABLE
+        )
     return X, names
 
 
@@ -361,8 +390,14 @@ FOLLOWUP_COLUMNS = {
 }
 
 
-def followup_frame(df: pd.DataFrame, *, table: str = "followup", columns=tuple(FOLLOWUP_COLUMNS),
-                   arm: str | None = "arm", id_column: str | None = "id") -> pd.DataFrame:
+def followup_frame(
+    df: pd.DataFrame,
+    *,
+    table: str = "followup",
+    columns=tuple(FOLLOWUP_COLUMNS),
+    arm: str | None = "arm",
+    id_column: str | None = "id",
+) -> pd.DataFrame:
     """Check a follow-up table's analysis columns; a copy with ``event`` boolean and the numbers float.
 
     Checks, each error naming ``table``, the row (index label) and the column: no rows;
@@ -391,8 +426,14 @@ def followup_frame(df: pd.DataFrame, *, table: str = "followup", columns=tuple(F
         if twice.any():
             i = int(np.flatnonzero(twice)[0])
             first = int(np.flatnonzero((ids == ids.iloc[i]).to_numpy())[0])
-            fail_at(df, i, f"duplicate participant id {ids.iloc[i]!r} (first on row {df.index[first]}); "
-                     "a follow-up table has one row per participant", table, id_column)
+            fail_at(
+                df,
+                i,
+                f"duplicate participant id {ids.iloc[i]!r} (first on row {df.index[first]}); "
+                "a follow-up table has one row per participant",
+                table,
+                id_column,
+            )
     if arm is not None:
         bad = df[arm].isna().to_numpy()
         if bad.any():
@@ -402,15 +443,22 @@ def followup_frame(df: pd.DataFrame, *, table: str = "followup", columns=tuple(F
         out["event"] = indicator(df, "event", table=table, role=FOLLOWUP_COLUMNS["event"], hint="")
     for column, integer in (("time_at_risk", False), ("reoffences", True), ("exposure_days", False)):
         if column in columns:
-            out[column] = numeric(df, column, role=FOLLOWUP_COLUMNS[column], nonnegative=True, integer=integer,
-                                   table=table)
+            out[column] = numeric(
+                df, column, role=FOLLOWUP_COLUMNS[column], nonnegative=True, integer=integer, table=table
+            )
     if "time_at_risk" in columns and "exposure_days" in columns:
         longer = (out["time_at_risk"] > out["exposure_days"]).to_numpy()
         if longer.any():
             i = int(np.flatnonzero(longer)[0])
-            fail_at(df, i, f"time at risk {out['time_at_risk'].iloc[i]:g} is longer than the "
-                     f"{out['exposure_days'].iloc[i]:g} street days observed (exposure_days): time at risk counts "
-                     "street days up to the first reoffence", table, "time_at_risk")
+            fail_at(
+                df,
+                i,
+                f"time at risk {out['time_at_risk'].iloc[i]:g} is longer than the "
+                f"{out['exposure_days'].iloc[i]:g} street days observed (exposure_days): time at risk counts "
+                "street days up to the first reoffence",
+                table,
+                "time_at_risk",
+            )
     return out
 
 
@@ -425,8 +473,9 @@ def in_table(exc: DataError, table: str) -> DataError:
     if exc.column is not None:
         where.append(f"column {exc.column!r}")
     text, prefix = str(exc), f"{', '.join(where)}: " if where else ""
-    return DataError(text[len(prefix):] if text.startswith(prefix) else text, table=table, row=exc.row,
-                     column=exc.column)
+    return DataError(
+        text[len(prefix) :] if text.startswith(prefix) else text, table=table, row=exc.row, column=exc.column
+    )
 
 
 NA_ACTIONS = ("omit", "raise")
@@ -447,8 +496,12 @@ def complete_rows(df: pd.DataFrame, columns, *, na_action: str = "omit", table: 
         return df, 0
     if na_action == "raise":
         i = int(np.flatnonzero(rows)[0])
-        raise DataError("missing value (na_action='raise'; na_action='omit' leaves such rows out, as R does)",
-                        table=table, row=df.index[i], column=used[int(np.flatnonzero(missing[i])[0])])
+        raise DataError(
+            "missing value (na_action='raise'; na_action='omit' leaves such rows out, as R does)",
+            table=table,
+            row=df.index[i],
+            column=used[int(np.flatnonzero(missing[i])[0])],
+        )
     kept = df.loc[~rows]
     if len(kept) == 0:
         raise DataError(f"every row has a missing value in a column used ({', '.join(used)})", table=table)

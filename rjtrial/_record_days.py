@@ -61,10 +61,17 @@ class Latest:
         if bad.size == 0:
             return
         pos = int(bad[0])
-        when = (f"after the extraction date {iso(self.day)}" if self.kind == "extraction"
-                else f"in the future (after today, {iso(self.day)})")
-        raise DataError(f"{what} {iso(days[pos])} is {when} (id {ids[pos]!r})" + more(bad.size),
-                        table=table, row=pos + 1, column=column)
+        when = (
+            f"after the extraction date {iso(self.day)}"
+            if self.kind == "extraction"
+            else f"in the future (after today, {iso(self.day)})"
+        )
+        raise DataError(
+            f"{what} {iso(days[pos])} is {when} (id {ids[pos]!r})" + more(bad.size),
+            table=table,
+            row=pos + 1,
+            column=column,
+        )
 
 
 def stamp_day(stamp: pd.Timestamp) -> int:
@@ -96,7 +103,14 @@ def days(frame: pd.DataFrame, table: str, column: str, *, check=None, ids=None):
         if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             rows = np.ones(len(series), bool) if check is None else check
             rows = rows & series.notna().to_numpy()
-            fail(table, column, rows, f"dates must be dates or ISO 8601 text, not {dtype} such as", ids, series.to_numpy())
+            fail(
+                table,
+                column,
+                rows,
+                f"dates must be dates or ISO 8601 text, not {dtype} such as",
+                ids,
+                series.to_numpy(),
+            )
         try:
             parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
         except (TypeError, ValueError) as exc:  # e.g. mixed time zones

@@ -45,7 +45,9 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "to_dict") and not isinstance(value, type):
         return jsonable(value.to_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
+        return {
+            f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")
+        }
     if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (pd.Timestamp,)):

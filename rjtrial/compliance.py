@@ -18,20 +18,20 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from rjtrial._result import Result, jsonable
-from rjtrial.errors import DataError
 from rjtrial._checks import (
     TABLE,
-    check_alpha,
     binary,
+    check_alpha,
     check_choice,
+    check_frame,
     covariate_list,
     design_matrix,
-    check_frame,
     groups,
     numeric,
     require_columns,
 )
+from rjtrial._result import Result, jsonable
+from rjtrial.errors import DataError
 
 if TYPE_CHECKING:
     from linearmodels.iv.results import OLSResults
@@ -107,12 +107,14 @@ class CACEResult(Result):
 
     def format(self, digits: int = 4) -> str:
         fmt = lambda v: f"{v:.{digits}g}"  # noqa: E731
-        return "\n".join([
-            f"ITT and CACE (2SLS, {self.cov_type} covariance): n = {self.n}, control = {self.levels[0]!r}",
-            self._table.to_string(float_format=fmt),
-            f"first-stage F = {self.first_stage_f_:.{digits}g} (p = {self.first_stage_p_value_:.{digits}g})",
-            self._uptake.set_index("group").to_string(float_format=fmt),
-        ])
+        return "\n".join(
+            [
+                f"ITT and CACE (2SLS, {self.cov_type} covariance): n = {self.n}, control = {self.levels[0]!r}",
+                self._table.to_string(float_format=fmt),
+                f"first-stage F = {self.first_stage_f_:.{digits}g} (p = {self.first_stage_p_value_:.{digits}g})",
+                self._uptake.set_index("group").to_string(float_format=fmt),
+            ]
+        )
 
     def format_summary(self, digits: int = 4) -> str:
         """Same as :meth:`format`."""
@@ -121,8 +123,11 @@ class CACEResult(Result):
     def to_dict(self) -> dict[str, Any]:
         """The scalars (not the linearmodels fit), ``summary`` (with its ``effect``),
         ``attrs`` and ``uptake`` (per arm), JSON-ready."""
-        out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)
-               if not f.name.startswith("_") and f.name != "iv_result_"}
+        out = {
+            f.name: jsonable(getattr(self, f.name))
+            for f in fields(self)
+            if not f.name.startswith("_") and f.name != "iv_result_"
+        }
         out["summary"] = jsonable(self._table.reset_index())
         out["attrs"] = jsonable(dict(self._table.attrs))
         out["uptake"] = jsonable(self._uptake)
@@ -211,11 +216,16 @@ def cace(
     alpha = check_alpha(alpha)
     covariates = covariate_list(covariates)
     require_columns(df, outcome=outcome, assigned=assigned, treated=treated, covariates=covariates)
-    y = numeric(df, outcome, role="outcome", integer=False) if df[outcome].dtype != bool else df[outcome].to_numpy(float)
+    y = (
+        numeric(df, outcome, role="outcome", integer=False)
+        if df[outcome].dtype != bool
+        else df[outcome].to_numpy(float)
+    )
     if np.all(y == y[0]):
         raise DataError(
             f"the outcome is the same ({y[0]:g}) for every participant: there is no effect to estimate",
-            table=TABLE, column=outcome,
+            table=TABLE,
+            column=outcome,
         )
     d = binary(df, treated, role="treated").astype(float)
     levels, codes = groups(df, assigned, control=control, exactly_two=True, role="group")
@@ -229,10 +239,12 @@ def cace(
         raise DataError(
             f"treatment received ({treated!r}) is as common in both arms ({uptake[0]:.3g}): assignment "
             "does not move treatment, so the CACE is not identified",
-            table=TABLE, column=treated,
+            table=TABLE,
+            column=treated,
         )
     reduced = IV2SLS(pd.Series(y, name=outcome), pd.concat([exog, z], axis=1), None, None).fit(
-        cov_type=cov_type, debiased=True)
+        cov_type=cov_type, debiased=True
+    )
     first = IV2SLS(dd, pd.concat([exog, z], axis=1), None, None).fit(cov_type=cov_type, debiased=True)
     iv = IV2SLS(pd.Series(y, name=outcome), exog, dd, z).fit(cov_type=cov_type, debiased=True)
 
@@ -243,25 +255,48 @@ def cace(
         se = float(np.sqrt(fit.cov.loc[term, term]))  # not fit.std_errors: other terms may round below 0
         t = est / se
         half = stats.t.ppf(q, dof) * se
-        rows.append({"estimate": est, "std_error": se, "ci_lower": est - half, "ci_upper": est + half,
-                     "statistic": t, "p_value": float(2 * stats.t.sf(abs(t), dof)), "df": dof})
+        rows.append(
+            {
+                "estimate": est,
+                "std_error": se,
+                "ci_lower": est - half,
+                "ci_upper": est + half,
+                "statistic": t,
+                "p_value": float(2 * stats.t.sf(abs(t), dof)),
+                "df": dof,
+            }
+        )
     table = pd.DataFrame(rows, index=pd.Index(ROWS, name="effect"))
     table.attrs.update(alpha=alpha, cov_type=cov_type)
     f_stat = float(table.loc["itt_uptake", "statistic"] ** 2)
-    uptake_table = pd.DataFrame({
-        "group": levels,
-        "n": np.bincount(codes, minlength=2),
-        "treated": np.bincount(codes, weights=d, minlength=2).astype(int),
-        "uptake": uptake,
-        "outcome_mean": [y[codes == k].mean() for k in range(2)],
-    })
+    uptake_table = pd.DataFrame(
+        {
+            "group": levels,
+            "n": np.bincount(codes, minlength=2),
+            "treated": np.bincount(codes, weights=d, minlength=2).astype(int),
+            "uptake": uptake,
+            "outcome_mean": [y[codes == k].mean() for k in range(2)],
+        }
+    )
     row = table.loc["cace"]
     return CACEResult(
-        estimate=float(row["estimate"]), std_error=float(row["std_error"]), ci_lower=float(row["ci_lower"]),
-        ci_upper=float(row["ci_upper"]), statistic=float(row["statistic"]), p_value=float(row["p_value"]),
-        itt_outcome_=float(table.loc["itt_outcome", "estimate"]), itt_uptake_=float(table.loc["itt_uptake", "estimate"]),
+        estimate=float(row["estimate"]),
+        std_error=float(row["std_error"]),
+        ci_lower=float(row["ci_lower"]),
+        ci_upper=float(row["ci_upper"]),
+        statistic=float(row["statistic"]),
+        p_value=float(row["p_value"]),
+        itt_outcome_=float(table.loc["itt_outcome", "estimate"]),
+        itt_uptake_=float(table.loc["itt_uptake", "estimate"]),
         wald_ratio_=float(table.loc["itt_outcome", "estimate"] / table.loc["itt_uptake", "estimate"]),
-        first_stage_f_=f_stat, first_stage_p_value_=float(stats.f.sf(f_stat, 1, first.df_resid)),
-        iv_result_=iv, n=len(df), cov_type=cov_type, alpha=alpha, levels=levels, covariates=covariates,
-        _table=table, _uptake=uptake_table,
+        first_stage_f_=f_stat,
+        first_stage_p_value_=float(stats.f.sf(f_stat, 1, first.df_resid)),
+        iv_result_=iv,
+        n=len(df),
+        cov_type=cov_type,
+        alpha=alpha,
+        levels=levels,
+        covariates=covariates,
+        _table=table,
+        _uptake=uptake_table,
     )

@@ -19,10 +19,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from rjtrial._checks import check_alpha, check_frame, groups, numeric, require_columns
 from rjtrial._result import Result, jsonable
 from rjtrial._version import __version__
 from rjtrial.errors import DataError
-from rjtrial._checks import check_alpha, check_frame, groups, numeric, require_columns
 
 __all__ = ["BenefitCostResult", "benefit_cost"]
 
@@ -82,19 +82,35 @@ class BenefitCostResult(Result):
 
     def format(self, digits: int = 4) -> str:
         fmt = lambda v: f"{v:,.{digits}g}"  # noqa: E731
-        return "\n".join([
-            f"benefit-cost ratio {self.ratio_:.3g} ({1 - self.alpha:.0%} CI {self.ci_lower:.3g} to "
-            f"{self.ci_upper:.3g}; {self.n_bootstrap} bootstrap replicates within arm)",
-            self._summary.to_string(float_format=fmt),
-            self._prevented.set_index("offence_type").to_string(float_format=fmt),
-        ])
+        return "\n".join(
+            [
+                f"benefit-cost ratio {self.ratio_:.3g} ({1 - self.alpha:.0%} CI {self.ci_lower:.3g} to "
+                f"{self.ci_upper:.3g}; {self.n_bootstrap} bootstrap replicates within arm)",
+                self._summary.to_string(float_format=fmt),
+                self._prevented.set_index("offence_type").to_string(float_format=fmt),
+            ]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The scalars (not the replicate ratios), ``summary`` (with its ``quantity``) and
         ``prevented`` (by offence type), JSON-ready."""
-        out = {name: jsonable(getattr(self, name)) for name in (
-            "ratio_", "ci_lower", "ci_upper", "benefit_", "programme_cost_", "seed", "versions", "alpha",
-            "n_bootstrap", "levels", "n_treatment", "n_control")}
+        out = {
+            name: jsonable(getattr(self, name))
+            for name in (
+                "ratio_",
+                "ci_lower",
+                "ci_upper",
+                "benefit_",
+                "programme_cost_",
+                "seed",
+                "versions",
+                "alpha",
+                "n_bootstrap",
+                "levels",
+                "n_treatment",
+                "n_control",
+            )
+        }
         out["summary"] = jsonable(self._summary.reset_index())
         out["prevented"] = jsonable(self._prevented)
         return out
@@ -122,8 +138,7 @@ def _cost_table(costs) -> dict[str, float]:
         missing = [c for c in ("offence_type", "cost") if c not in costs.columns]
         if missing:
             raise ValueError(
-                f"a costs table needs columns 'offence_type' and 'cost'; missing {missing}, "
-                f"found {list(costs.columns)}"
+                f"a costs table needs columns 'offence_type' and 'cost'; missing {missing}, found {list(costs.columns)}"
             )
         if costs["offence_type"].duplicated().any():
             dup = costs.loc[costs["offence_type"].duplicated(), "offence_type"].iloc[0]
@@ -132,12 +147,16 @@ def _cost_table(costs) -> dict[str, float]:
     elif isinstance(costs, pd.Series):
         costs = costs.to_dict()
     if not isinstance(costs, Mapping):
-        raise ValueError("costs must be a mapping offence type -> cost per offence, or a DataFrame with "
-                         "columns 'offence_type' and 'cost'")
+        raise ValueError(
+            "costs must be a mapping offence type -> cost per offence, or a DataFrame with "
+            "columns 'offence_type' and 'cost'"
+        )
     out = {}
     for key, value in costs.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-            raise DataError(f"cost of {key!r} must be a finite number >= 0, got {value!r}", table="costs", column="cost")
+            raise DataError(
+                f"cost of {key!r} must be a finite number >= 0, got {value!r}", table="costs", column="cost"
+            )
         out[str(key)] = float(value)
     return out
 
@@ -157,7 +176,7 @@ def _bootstrap_means(counts: np.ndarray, n_bootstrap: int, rng: np.random.Genera
         b = min(step, n_bootstrap - start)
         draws = rng.integers(0, n, size=(b, n))
         weights = np.bincount((draws + n * np.arange(b)[:, None]).ravel(), minlength=b * n).reshape(b, n)
-        out[start:start + b] = weights @ counts / n
+        out[start : start + b] = weights @ counts / n
     return out
 
 
@@ -252,7 +271,8 @@ def benefit_cost(
     if missing:
         raise DataError(
             f"no cost for offence type(s) {missing!r}; the costs table has {sorted(cost)!r}",
-            table="costs", column="offence_type",
+            table="costs",
+            column="offence_type",
         )
     if (programme_cost_per_participant is None) == (programme_cost_total is None):
         raise ValueError("give exactly one of programme_cost_per_participant and programme_cost_total")
@@ -266,7 +286,9 @@ def benefit_cost(
     levels, codes = groups(df, group, control=control, exactly_two=True)
     counts = np.zeros((len(df), len(types)))
     for column, offence_type in mapping.items():
-        counts[:, types.index(offence_type)] += numeric(df, column, role="offence count", nonnegative=True, integer=True)
+        counts[:, types.index(offence_type)] += numeric(
+            df, column, role="offence count", nonnegative=True, integer=True
+        )
     n_t = int((codes == 1).sum())
     if programme_cost_total is None:
         programme = _positive("programme_cost_per_participant", programme_cost_per_participant) * n_t
@@ -288,8 +310,10 @@ def benefit_cost(
         boot_ratio = boot_benefit / programme
         prevented_ci = np.quantile(boot_prevented, q, axis=0)
         benefit_ci, ratio_ci = np.quantile(boot_benefit, q), np.quantile(boot_ratio, q)
-        benefit_sd, ratio_sd = boot_benefit.std(ddof=1) if n_bootstrap > 1 else np.nan, (
-            boot_ratio.std(ddof=1) if n_bootstrap > 1 else np.nan)
+        benefit_sd, ratio_sd = (
+            boot_benefit.std(ddof=1) if n_bootstrap > 1 else np.nan,
+            (boot_ratio.std(ddof=1) if n_bootstrap > 1 else np.nan),
+        )
     else:
         boot_ratio = np.empty(0)
         prevented_ci = np.full((2, len(types)), np.nan)
@@ -306,16 +330,33 @@ def benefit_cost(
         index=pd.Index(["benefit_cost_ratio", "benefit", "programme_cost", "net_benefit"], name="quantity"),
     )
     summary.attrs.update(alpha=alpha, n_bootstrap=int(n_bootstrap), ci_method="percentile", seed=seed)
-    prevented_table = pd.DataFrame({
-        "offence_type": types, "mean_control": mean_c, "mean_treatment": mean_t, "prevented": prevented,
-        "ci_lower": prevented_ci[0], "ci_upper": prevented_ci[1], "cost_per_offence": unit_cost,
-        "benefit": prevented * unit_cost,
-    })
+    prevented_table = pd.DataFrame(
+        {
+            "offence_type": types,
+            "mean_control": mean_c,
+            "mean_treatment": mean_t,
+            "prevented": prevented,
+            "ci_lower": prevented_ci[0],
+            "ci_upper": prevented_ci[1],
+            "cost_per_offence": unit_cost,
+            "benefit": prevented * unit_cost,
+        }
+    )
     prevented_table.attrs.update(alpha=alpha, treatment=levels[1], control=levels[0])
     return BenefitCostResult(
-        ratio_=ratio, ci_lower=float(ratio_ci[0]), ci_upper=float(ratio_ci[1]), benefit_=benefit,
-        programme_cost_=programme, bootstrap_ratios_=boot_ratio, seed=seed,
-        versions={"rjtrial": __version__, "numpy": np.__version__}, alpha=alpha, n_bootstrap=int(n_bootstrap),
-        levels=levels, n_treatment=n_t, n_control=int((codes == 0).sum()),
-        _summary=summary, _prevented=prevented_table,
+        ratio_=ratio,
+        ci_lower=float(ratio_ci[0]),
+        ci_upper=float(ratio_ci[1]),
+        benefit_=benefit,
+        programme_cost_=programme,
+        bootstrap_ratios_=boot_ratio,
+        seed=seed,
+        versions={"rjtrial": __version__, "numpy": np.__version__},
+        alpha=alpha,
+        n_bootstrap=int(n_bootstrap),
+        levels=levels,
+        n_treatment=n_t,
+        n_control=int((codes == 0).sum()),
+        _summary=summary,
+        _prevented=prevented_table,
     )

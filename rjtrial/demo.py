@@ -173,21 +173,33 @@ def run_demo(
     _prepare(out)
     show = _Progress(progress, steps=7)
     show.say(f"rjtrial demo: {scenario.name}")
-    show.say(f"  protocol {scenario.protocol.id}: {scenario.protocol.randomisation.method}, "
-             f"arms {' / '.join(scenario.protocol.arms)}; {participants} offenders to randomise")
+    show.say(
+        f"  protocol {scenario.protocol.id}: {scenario.protocol.randomisation.method}, "
+        f"arms {' / '.join(scenario.protocol.arms)}; {participants} offenders to randomise"
+    )
 
     show.begin(f"sealing the sequence and randomising referrals as they arrive ({out / 'registry' / 'trial.db'})")
-    trial = simulate_trial(scenario, rng=seed, registry=out / "registry", truth=True,
-                           truth_population=truth_population, progress=show.count)
+    trial = simulate_trial(
+        scenario,
+        rng=seed,
+        registry=out / "registry",
+        truth=True,
+        truth_population=truth_population,
+        progress=show.count,
+    )
     registry_db, key = out / "registry" / "trial.db", out / "registry" / "trial.key"
     realised = trial.truth["realised"]
-    show.say(f"        {realised['referrals']} referred, {realised['randomised']} randomised "
-             f"({', '.join(f'{a} {n}' for a, n in realised['randomised_by_arm'].items())}); "
-             f"{realised['conferences_held']} conferences held")
+    show.say(
+        f"        {realised['referrals']} referred, {realised['randomised']} randomised "
+        f"({', '.join(f'{a} {n}' for a, n in realised['randomised_by_arm'].items())}); "
+        f"{realised['conferences_held']} conferences held"
+    )
     with Registry.open(registry_db) as reg:
         amendments = reg.amendments()
     for a in amendments:
-        show.say(f"        amendment {a['number']} on {a['effective_at'][:10]}: {a['title']} ({'; '.join(a['changes'])})")
+        show.say(
+            f"        amendment {a['number']} on {a['effective_at'][:10]}: {a['title']} ({'; '.join(a['changes'])})"
+        )
 
     show.begin("generating two years of criminal records and building the follow-up table")
     data = out / "data"
@@ -196,14 +208,18 @@ def run_demo(
     followup_path = data / "followup.csv"
     followup_table.to_csv(followup_path, index=False, date_format="%Y-%m-%d")
     outcome.write_definition(followup_table, followup_path)  # the definition travels with the table
-    show.say(f"        {realised['offences']} offences, {realised['custody_spells']} custody spells; "
-             f"{int(followup_table['event'].sum())} of {len(followup_table)} reoffended within the window")
+    show.say(
+        f"        {realised['offences']} offences, {realised['custody_spells']} custody spells; "
+        f"{int(followup_table['event'].sum())} of {len(followup_table)} reoffended within the window"
+    )
 
     show.begin("an interim look halfway through follow-up (group-sequential design; logged in the audit log)")
     interim = interim_look(trial, registry_db, key, data)
     show.say(f"        {interim['text']}")
 
-    show.begin("verifying the registry (audit chain, amendments, interim looks, every allocation against its commitment)")
+    show.begin(
+        "verifying the registry (audit chain, amendments, interim looks, every allocation against its commitment)"
+    )
     with_key = Registry.open(registry_db, key_path=key)
     try:
         verification = with_key.verify()
@@ -216,19 +232,44 @@ def run_demo(
 
     show.begin("blinded analysis: blinded export, analysis plan frozen, then unblinded")
     blinding = _blinded_analysis(registry_db, key, data)
-    show.say(f"        {blinding['blinded_file']} (arms coded {', '.join(blinding['codes'])}); plan frozen "
-             f"(SHA-256 {blinding['sap_sha256'][:16]}...); unblinded: {blinding['mapping_text']}")
+    show.say(
+        f"        {blinding['blinded_file']} (arms coded {', '.join(blinding['codes'])}); plan frozen "
+        f"(SHA-256 {blinding['sap_sha256'][:16]}...); unblinded: {blinding['mapping_text']}"
+    )
 
     show.begin("analysing by intention to treat and writing the report")
     costs = Path(scenario.source).parent / "costs" / f"{scenario.id}.toml" if scenario.source else None
     costs = costs if costs is not None and costs.exists() else None
-    command = shlex.join([_command_name(), "report", "--db", str(registry_db), "--followup", str(followup_path),
-                          "--victims", str(data / "victims.csv"), *(["--costs", str(costs)] if costs else []),
-                          "--design", str(data / "design.json"),
-                          "-o", str(out / "report.html"), "--seed", str(seed)])
-    report = build_report(registry_db, followup_path, victims=data / "victims.csv", costs=costs, key=key,
-                          seed=seed, command=_demo_command(out, seed, participants, scenario_path), by="demo",
-                          sequential_design=data / "design.json")
+    command = shlex.join(
+        [
+            _command_name(),
+            "report",
+            "--db",
+            str(registry_db),
+            "--followup",
+            str(followup_path),
+            "--victims",
+            str(data / "victims.csv"),
+            *(["--costs", str(costs)] if costs else []),
+            "--design",
+            str(data / "design.json"),
+            "-o",
+            str(out / "report.html"),
+            "--seed",
+            str(seed),
+        ]
+    )
+    report = build_report(
+        registry_db,
+        followup_path,
+        victims=data / "victims.csv",
+        costs=costs,
+        key=key,
+        seed=seed,
+        command=_demo_command(out, seed, participants, scenario_path),
+        by="demo",
+        sequential_design=data / "design.json",
+    )
     report.write(out / "report.html")
 
     show.begin("writing the summary")
@@ -273,8 +314,9 @@ def interim_look(trial, registry_db: Path, key: Path, data: Path) -> dict:
 
     scenario = trial.scenario
     ratio = scenario.protocol.ratio
-    plan = design(3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.7,
-                  allocation=ratio[1] / sum(ratio))
+    plan = design(
+        3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.7, allocation=ratio[1] / sum(ratio)
+    )
     (data / "design.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n", encoding="utf-8")
     randomised = pd.to_datetime(trial.participants["randomised_on"])
     start, end = randomised.min(), pd.Timestamp(scenario.extraction.date)
@@ -285,13 +327,20 @@ def interim_look(trial, registry_db: Path, key: Path, data: Path) -> dict:
     offences = trial.offences[trial.offences["id"].isin(known["id"])]
     convicted = pd.to_datetime(offences["conviction_date"])
     offences = offences[convicted.lt(on) | (convicted.isna() & pd.to_datetime(offences["offence_date"]).lt(on))]
-    custody = trial.custody[trial.custody["id"].isin(known["id"]) & pd.to_datetime(trial.custody["start"]).lt(on)].copy()
+    custody = trial.custody[
+        trial.custody["id"].isin(known["id"]) & pd.to_datetime(trial.custody["start"]).lt(on)
+    ].copy()
     custody["end"] = pd.to_datetime(custody["end"]).clip(upper=on - pd.Timedelta(days=1)).dt.date
     analysis = scenario.analysis
-    table = followup.build(known, offences, custody=custody,
-                           window_days=analysis.window_days, extraction_date=on.date(),
-                           conviction_lag_days=analysis.conviction_lag_days,
-                           prior_window_days=analysis.prior_window_days)
+    table = followup.build(
+        known,
+        offences,
+        custody=custody,
+        window_days=analysis.window_days,
+        extraction_date=on.date(),
+        conviction_lag_days=analysis.conviction_lag_days,
+        prior_window_days=analysis.prior_window_days,
+    )
     path = data / "followup-interim.csv"
     table.to_csv(path, index=False, date_format="%Y-%m-%d")
     outcome.write_definition(table, path)
@@ -299,15 +348,33 @@ def interim_look(trial, registry_db: Path, key: Path, data: Path) -> dict:
         return {"summary": None, "text": f"{on.date()}: no interim look (fewer than 10 first reoffences so far)"}
     with Registry.open(registry_db, key_path=key) as registry:
         result = look(plan, table, control=registry.protocol.arms[0])
-        summary = {**result.to_dict(), "design": plan.settings,
-                   "followup": {"file": path.name, "extracted_on": str(on.date()), "rows": len(table)}}
+        summary = {
+            **result.to_dict(),
+            "design": plan.settings,
+            "followup": {"file": path.name, "extracted_on": str(on.date()), "rows": len(table)},
+        }
         seq = registry.record_interim_look(summary, by="DMC statistician (demo)")
-    text = (f"{on.date()}: {result.events} first reoffences of {plan.max_events:.0f} planned (information "
-            f"{result.information_fraction:.2f}), hazard ratio {result.hazard_ratio:.2f}, boundary "
-            f"{result.efficacy_hazard_ratio:.2f}: {result.decision}; audit entry {seq}")
-    return {"summary": {k: summary[k] for k in ("look", "events", "information_fraction", "statistic",
-                                                "hazard_ratio", "critical_value", "decision")} | {"audit_seq": seq},
-            "text": text}
+    text = (
+        f"{on.date()}: {result.events} first reoffences of {plan.max_events:.0f} planned (information "
+        f"{result.information_fraction:.2f}), hazard ratio {result.hazard_ratio:.2f}, boundary "
+        f"{result.efficacy_hazard_ratio:.2f}: {result.decision}; audit entry {seq}"
+    )
+    return {
+        "summary": {
+            k: summary[k]
+            for k in (
+                "look",
+                "events",
+                "information_fraction",
+                "statistic",
+                "hazard_ratio",
+                "critical_value",
+                "decision",
+            )
+        }
+        | {"audit_seq": seq},
+        "text": text,
+    }
 
 
 def _blinded_analysis(registry_db: Path, key: Path, data: Path) -> dict:
@@ -323,9 +390,15 @@ def _blinded_analysis(registry_db: Path, key: Path, data: Path) -> dict:
         frozen = reg.freeze_sap(data / "analysis-plan.md", by="statistician")
         unblinded = reg.unblind(by="statistician", reason="final analysis: follow-up complete, analysis plan frozen")
     mapping = dict(unblinded.mapping)
-    return {"blinded_file": str(data / "participants-blinded.csv"), "codes": sorted(mapping.values()),
-            "sap_sha256": frozen.sha256, "sap_audit_seq": frozen.audit_seq, "unblind_audit_seq": unblinded.audit_seq,
-            "mapping": mapping, "mapping_text": ", ".join(f"{c} = {a}" for a, c in sorted(mapping.items(), key=lambda kv: kv[1]))}
+    return {
+        "blinded_file": str(data / "participants-blinded.csv"),
+        "codes": sorted(mapping.values()),
+        "sap_sha256": frozen.sha256,
+        "sap_audit_seq": frozen.audit_seq,
+        "unblind_audit_seq": unblinded.audit_seq,
+        "mapping": mapping,
+        "mapping_text": ", ".join(f"{c} = {a}" for a, c in sorted(mapping.items(), key=lambda kv: kv[1])),
+    }
 
 
 def _demo_command(out: Path, seed: int, participants: int, scenario_path) -> str:
@@ -369,7 +442,9 @@ def _print_headline(out: Path, summary: dict) -> None:
     print()
     print(f"done in {summary['seconds']} s. Open:")
     print(f"  {out / 'report.html'}   the trial report (one self-contained HTML file)")
-    print(f"  {out / 'data'}/          the tables: referrals, participants (and blinded), offences, custody, victims, costs, followup, analysis plan")
+    print(
+        f"  {out / 'data'}/          the tables: referrals, participants (and blinded), offences, custody, victims, costs, followup, analysis plan"
+    )
     print(f"  {out / 'registry' / 'trial.db'}   the sealed registry; check it with:")
     print(f"      {_command_name()} verify --db {out / 'registry' / 'trial.db'}")
     sys.stdout.flush()

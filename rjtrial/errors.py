@@ -26,9 +26,7 @@ class ProtocolError(RjtrialError, ValueError):
         if len(self.problems) == 1:
             message = f"{where}invalid protocol: {self.problems[0]}"
         else:
-            message = f"{where}invalid protocol ({len(self.problems)} problems): " + "; ".join(
-                self.problems
-            )
+            message = f"{where}invalid protocol ({len(self.problems)} problems): " + "; ".join(self.problems)
         super().__init__(message)
 
 

@@ -104,9 +104,9 @@ doi:10.1007/s10940-014-9222-9
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import sys
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import FrameType
 from typing import Collection, TypedDict
@@ -114,7 +114,6 @@ from typing import Collection, TypedDict
 import numpy as np
 import pandas as pd
 
-from rjtrial._version import __version__
 from rjtrial._record_days import NAT as _NAT
 from rjtrial._record_days import Latest as _Latest
 from rjtrial._record_days import days as _days
@@ -125,6 +124,7 @@ from rjtrial._record_days import positive_int as _positive_int
 from rjtrial._record_days import require as _require
 from rjtrial._record_days import stamp_day as _stamp_day
 from rjtrial._record_days import to_datetime as _to_datetime
+from rjtrial._version import __version__
 from rjtrial.errors import DataError, RjtrialWarning
 
 __all__ = ["FollowupWarning", "OUTPUT_COLUMNS", "PROVEN_REOFFENDING", "build", "proven_reoffending"]
@@ -142,6 +142,7 @@ OUTPUT_COLUMNS = (
     "end_on",
     "end_reason",
 )
+
 
 #: England and Wales proven reoffending: a one-year follow-up, offences proven within
 #: it or a further six-month waiting period (six months taken as 183 days).
@@ -302,19 +303,40 @@ offence_type_column, custody_start_column, custody_end_column : str
     ``a`` reoffended on 2020-03-01, day 60 (31 days of January + 29 of February): 61
     days to that day inclusive, less 10 days in custody (11–20 January), gives 51.
     """
-    columns = {"id": id_column, "assigned_on": assigned_on_column, "offence_date": offence_date_column,
-               "conviction_date": conviction_date_column, "offence_type": offence_type_column,
-               "custody_start": custody_start_column, "custody_end": custody_end_column}
-    settings = _settings(window_days, conviction_lag_days, prior_window_days, date_basis, proven_within_days,
-                         extraction_date, allow_future_extraction, offence_types)
+    columns = {
+        "id": id_column,
+        "assigned_on": assigned_on_column,
+        "offence_date": offence_date_column,
+        "conviction_date": conviction_date_column,
+        "offence_type": offence_type_column,
+        "custody_start": custody_start_column,
+        "custody_end": custody_end_column,
+    }
+    settings = _settings(
+        window_days,
+        conviction_lag_days,
+        prior_window_days,
+        date_basis,
+        proven_within_days,
+        extraction_date,
+        allow_future_extraction,
+        offence_types,
+    )
     for name, frame in (("participants", participants), ("offences", offences), ("custody", custody)):
         if frame is not None and not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{name} must be a pandas DataFrame, not {type(frame).__name__}")
     people = _participants(participants, settings, columns, censor_column)
     record = _reoffending(offences, people, settings, columns)
     custody_before, ignored = _custody(custody, people, settings, columns)
-    return _table(participants, people, record, custody_before, settings, columns,
-                  {"offences": record.ignored, **({"custody": ignored} if ignored is not None else {})})
+    return _table(
+        participants,
+        people,
+        record,
+        custody_before,
+        settings,
+        columns,
+        {"offences": record.ignored, **({"custody": ignored} if ignored is not None else {})},
+    )
 
 
 @dataclass(frozen=True)
@@ -357,8 +379,16 @@ class _Reoffending:
     ignored: dict[str, int]
 
 
-def _settings(window_days, conviction_lag_days, prior_window_days, date_basis, proven_within_days,
-              extraction_date, allow_future_extraction, offence_types) -> _Settings:
+def _settings(
+    window_days,
+    conviction_lag_days,
+    prior_window_days,
+    date_basis,
+    proven_within_days,
+    extraction_date,
+    allow_future_extraction,
+    offence_types,
+) -> _Settings:
     """Step 1 of :func:`build`: the parameters checked; the extraction day (default today)."""
     window = _positive_int("window_days", window_days, minimum=1)
     lag = _positive_int("conviction_lag_days", conviction_lag_days, minimum=0)
@@ -404,7 +434,9 @@ def _participants(participants: pd.DataFrame, settings: _Settings, columns: dict
         raise DataError("the table has no rows: there is nobody to follow up", table="participants")
     for name in OUTPUT_COLUMNS:
         if name in participants.columns:
-            raise DataError("clashes with an output column of the follow-up; rename it", table="participants", column=name)
+            raise DataError(
+                "clashes with an output column of the follow-up; rename it", table="participants", column=name
+            )
     pid = participants[id_column]
     _fail("participants", id_column, pid.isna().to_numpy(), "missing participant id")
     duplicated = pid.duplicated(keep="first").to_numpy()
@@ -412,9 +444,10 @@ def _participants(participants: pd.DataFrame, settings: _Settings, columns: dict
         pos = int(np.flatnonzero(duplicated)[0])
         first_row = int(np.flatnonzero((pid == pid.iloc[pos]).to_numpy())[0])
         raise DataError(
-            f"duplicate participant id {pid.iloc[pos]!r} (first on row {first_row + 1})"
-            + _more(int(duplicated.sum())),
-            table="participants", row=pos + 1, column=id_column,
+            f"duplicate participant id {pid.iloc[pos]!r} (first on row {first_row + 1})" + _more(int(duplicated.sum())),
+            table="participants",
+            row=pos + 1,
+            column=id_column,
         )
     n = len(participants)
     pid_values = pid.to_numpy()
@@ -424,7 +457,8 @@ def _participants(participants: pd.DataFrame, settings: _Settings, columns: dict
         raise DataError(
             f"the extraction date {_iso(extraction)} is before every randomisation (the earliest on "
             f"{_iso(assigned.min())}): nobody can have been followed up; check extraction_date",
-            table="participants", column=assigned_on_column,
+            table="participants",
+            column=assigned_on_column,
         )
     latest.check("participants", assigned_on_column, assigned, present, "randomised on", pid_values)
 
@@ -438,7 +472,13 @@ def _participants(participants: pd.DataFrame, settings: _Settings, columns: dict
         censor, has_censor = _days(participants, "participants", censor_name, ids=pid_values)
         latest.check("participants", censor_name, censor, has_censor, "censor date", pid_values)
         censor_rel = censor - assigned
-        _fail("participants", censor_name, has_censor & (censor_rel < 0), "censor date before the assignment date", pid_values)
+        _fail(
+            "participants",
+            censor_name,
+            has_censor & (censor_rel < 0),
+            "censor date before the assignment date",
+            pid_values,
+        )
         censor_end = np.where(has_censor, censor_rel + 1, window)  # the censor date itself is observed
         reason[censor_end < end] = 1
         end = np.minimum(end, censor_end)
@@ -470,8 +510,13 @@ def _reoffending(offences: pd.DataFrame, people: _People, settings: _Settings, c
         # a conviction after the extraction is ignored below (unknown then), but none is after today
         known = latest if extraction >= today else _Latest(today, "today")
         known.check("offences", conviction_date_column, convicted, member & has_conviction, "conviction date", off_ids)
-        _fail("offences", conviction_date_column, member & has_conviction & (convicted < committed),
-              "conviction date before the offence date", off_ids)
+        _fail(
+            "offences",
+            conviction_date_column,
+            member & has_conviction & (convicted < committed),
+            "conviction date before the offence date",
+            off_ids,
+        )
     else:
         convicted = np.full(len(offences), _NAT, dtype=np.int64)
         has_conviction = np.zeros(len(offences), dtype=bool)
@@ -515,8 +560,13 @@ def _custody(custody: pd.DataFrame | None, people: _People, settings: _Settings,
     _fail("custody", start_column, c_member & (c_start == _NAT), "missing custody start date", c_ids)
     settings.latest.check("custody", start_column, c_start, c_member, "custody start", c_ids)
     c_end, _ = _days(custody, "custody", end_column, check=c_member, ids=c_ids)
-    _fail("custody", end_column, c_member & (c_end == _NAT),
-          "missing custody end date (for a spell still running, give the extraction date)", c_ids)
+    _fail(
+        "custody",
+        end_column,
+        c_member & (c_end == _NAT),
+        "missing custody end date (for a spell still running, give the extraction date)",
+        c_ids,
+    )
     _fail("custody", end_column, c_member & (c_end < c_start), "custody ends before it starts", c_ids)
     cp = c_who[c_member]
     assigned = people.assigned
@@ -524,8 +574,15 @@ def _custody(custody: pd.DataFrame | None, people: _People, settings: _Settings,
     return counter, {"not_participant": int((~c_member).sum())}
 
 
-def _table(participants: pd.DataFrame, people: _People, record: _Reoffending, custody_before, settings: _Settings,
-           columns: dict[str, str], ignored: dict) -> pd.DataFrame:
+def _table(
+    participants: pd.DataFrame,
+    people: _People,
+    record: _Reoffending,
+    custody_before,
+    settings: _Settings,
+    columns: dict[str, str],
+    ignored: dict,
+) -> pd.DataFrame:
     """Step 5 of :func:`build`: street time at risk, and the follow-up columns and attributes."""
     end, first, event, assigned = people.end, record.first, record.event, people.assigned
     days_in_custody = custody_before(np.arange(people.n), end)
@@ -620,8 +677,13 @@ def proven_reoffending(
         raise ValueError(f"proven_reoffending fixes {', '.join(clash)}; use build() to change them")
     lag = PROVEN_REOFFENDING["proven_within_days"] if extraction_date is not None else 0
     table = build(
-        participants, offences, custody=custody, extraction_date=extraction_date,
-        conviction_lag_days=lag, **PROVEN_REOFFENDING, **options,
+        participants,
+        offences,
+        custody=custody,
+        extraction_date=extraction_date,
+        conviction_lag_days=lag,
+        **PROVEN_REOFFENDING,
+        **options,
     )
     table.attrs["preset"] = "proven_reoffending"
     return table

@@ -18,9 +18,20 @@ import pandas as pd
 __all__ = ["DEFINITION_KEYS", "definition", "definition_path", "describe", "read_definition", "write_definition"]
 
 #: The keys of a follow-up table's ``attrs`` that define its outcome.
-DEFINITION_KEYS = ("preset", "window_days", "date_basis", "conviction_lag_days", "extraction_date",
-                   "extraction_date_source", "followup_cutoff", "prior_window_days", "proven_within_days",
-                   "offence_types", "time_unit", "rjtrial_version")
+DEFINITION_KEYS = (
+    "preset",
+    "window_days",
+    "date_basis",
+    "conviction_lag_days",
+    "extraction_date",
+    "extraction_date_source",
+    "followup_cutoff",
+    "prior_window_days",
+    "proven_within_days",
+    "offence_types",
+    "time_unit",
+    "rjtrial_version",
+)
 
 
 def definition(table: pd.DataFrame) -> dict[str, Any] | None:
@@ -38,7 +49,8 @@ def describe(defn: Mapping[str, Any] | None) -> str:
     if not defn:
         return "Outcome definition not recorded with this table (built elsewhere, or its definition file is missing)"
     basis = {"offence": "dated by the offence", "conviction": "dated by the conviction"}.get(
-        str(defn.get("date_basis")), "dated")
+        str(defn.get("date_basis")), "dated"
+    )
     parts = [f"Any reoffence {basis}, within {defn.get('window_days')} days of random assignment"]
     if defn.get("proven_within_days") is not None:
         parts.append(f"proven within a further {defn['proven_within_days']} days")

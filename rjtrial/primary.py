@@ -19,8 +19,8 @@ import pandas as pd
 from rjtrial import frequency, survival
 from rjtrial._checks import followup_frame, in_table
 from rjtrial._result import Result, jsonable
-from rjtrial.outcome import definition, describe
 from rjtrial.errors import DataError
+from rjtrial.outcome import definition, describe
 
 REQUIRED = ("time_at_risk", "event", "reoffences", "exposure_days")
 TABLE = "followup"
@@ -77,20 +77,58 @@ class PrimaryResults(Result):
         risk = self.prevalence
         log_risk = float(np.log(risk.estimate)) if risk.estimate > 0 else float("nan")
         rows = [
-            ("log_hazard_ratio", cox_row["estimate"], cox_row["std_error"], cox_row["hazard_ratio"], cox_row["ci_lower"],
-             cox_row["ci_upper"], cox_row["statistic"], cox_row["p_value"]),
+            (
+                "log_hazard_ratio",
+                cox_row["estimate"],
+                cox_row["std_error"],
+                cox_row["hazard_ratio"],
+                cox_row["ci_lower"],
+                cox_row["ci_upper"],
+                cox_row["statistic"],
+                cox_row["p_value"],
+            ),
             ("logrank", np.nan, np.nan, np.nan, np.nan, np.nan, self.logrank.statistic, self.logrank.p_value),
-            ("rmst_difference", rmst_row["estimate"], rmst_row["std_error"], np.nan, rmst_row["ci_lower"],
-             rmst_row["ci_upper"], rmst_row["statistic"], rmst_row["p_value"]),
-            ("log_rate_ratio", rate_row["estimate"], rate_row["std_error"], rate_row["rate_ratio"], rate_row["ci_lower"],
-             rate_row["ci_upper"], rate_row["statistic"], rate_row["p_value"]),
-            ("log_risk_ratio", log_risk, risk.std_error, risk.estimate, risk.ci_lower, risk.ci_upper, risk.statistic,
-             risk.p_value),
+            (
+                "rmst_difference",
+                rmst_row["estimate"],
+                rmst_row["std_error"],
+                np.nan,
+                rmst_row["ci_lower"],
+                rmst_row["ci_upper"],
+                rmst_row["statistic"],
+                rmst_row["p_value"],
+            ),
+            (
+                "log_rate_ratio",
+                rate_row["estimate"],
+                rate_row["std_error"],
+                rate_row["rate_ratio"],
+                rate_row["ci_lower"],
+                rate_row["ci_upper"],
+                rate_row["statistic"],
+                rate_row["p_value"],
+            ),
+            (
+                "log_risk_ratio",
+                log_risk,
+                risk.std_error,
+                risk.estimate,
+                risk.ci_lower,
+                risk.ci_upper,
+                risk.statistic,
+                risk.p_value,
+            ),
         ]
         columns = ["measure", "estimate", "std_error", "ratio", "ci_lower", "ci_upper", "statistic", "p_value"]
         frame = pd.DataFrame(rows, columns=columns)
-        frame.attrs.update(alpha=self.alpha, control=self.control, treatment=self.treatment, tau=self.tau,
-                           count_model=self.rate_ratio.model_fitted, notes=self.notes)
+        frame.attrs.update(
+            alpha=self.alpha,
+            control=self.control,
+            treatment=self.treatment,
+            tau=self.tau,
+            count_model=self.rate_ratio.model_fitted,
+            notes=self.notes,
+        )
         return frame
 
     def to_dict(self) -> dict:
@@ -122,12 +160,17 @@ class PrimaryResults(Result):
         lines = [
             f"Intention to treat: {self.treatment} vs {self.control} (reference)",
             f"  outcome: {describe(self.outcome)}",
-            "  " + ", ".join(f"{arm}: n = {self.n[arm]}, {self.events[arm]} reoffended" for arm in (self.control, self.treatment)),
+            "  "
+            + ", ".join(
+                f"{arm}: n = {self.n[arm]}, {self.events[arm]} reoffended" for arm in (self.control, self.treatment)
+            ),
             "",
             f"  {'measure':<46} {'estimate':>10} {level + ' CI':>22} {'p':>8}",
         ]
         for row in frame.itertuples():
-            shown = row.statistic if row.measure == "logrank" else (row.ratio if row.measure in RATIOS else row.estimate)
+            shown = (
+                row.statistic if row.measure == "logrank" else (row.ratio if row.measure in RATIOS else row.estimate)
+            )
             ci = "" if np.isnan(row.ci_lower) else f"{row.ci_lower:.{digits}f} to {row.ci_upper:.{digits}f}"
             lines.append(f"  {labels[row.measure]:<46} {shown:>10.{digits}f} {ci:>22} {row.p_value:>8.4f}")
         lines.append(f"  (rate ratio by {self.rate_ratio.model_label()} regression, street-time offset)")
@@ -175,8 +218,12 @@ def primary_results(
         if len(levels) > 2:  # a typo is the rarest label: name its first row
             sizes = labels.value_counts()
             odd = min(levels, key=lambda level: (sizes[level], -int(np.flatnonzero(labels == level)[0])))
-            raise DataError(f"{message}; arm {odd!r} is here", table=TABLE,
-                            row=data.index[int(np.flatnonzero(labels == odd)[0])], column=arm)
+            raise DataError(
+                f"{message}; arm {odd!r} is here",
+                table=TABLE,
+                row=data.index[int(np.flatnonzero(labels == odd)[0])],
+                column=arm,
+            )
         raise DataError(message, table=TABLE, column=arm)
     if control is None:
         control = "control" if "control" in levels else levels[0]
@@ -196,12 +243,17 @@ def primary_results(
             raise DataError(
                 "the log-rank test has no information (its variance is 0): at every reoffence time either one arm "
                 "has nobody left at risk or everyone at risk reoffended that day; check time_at_risk and event",
-                table=TABLE, column="time_at_risk",
+                table=TABLE,
+                column="time_at_risk",
             ) from None
-        rmst = survival.rmst(data, tau=tau, time="time_at_risk", event="event", group=arm, control=control,
-                             alpha=alpha)
+        rmst = survival.rmst(data, tau=tau, time="time_at_risk", event="event", group=arm, control=control, alpha=alpha)
         rate = frequency.rate_ratio(
-            data, count="reoffences", exposure="exposure_days", group=arm, control=control, model=count_model,
+            data,
+            count="reoffences",
+            exposure="exposure_days",
+            group=arm,
+            control=control,
+            model=count_model,
             alpha=alpha,
         )
         prevalence = frequency.risk_ratio(data, outcome="event", group=arm, control=control, alpha=alpha)
@@ -231,12 +283,14 @@ def _check_information(data: pd.DataFrame, arm: str) -> None:
         raise DataError(
             "time at risk is 0 for every participant: nobody was followed up, so there is nothing to analyse "
             "(were the records extracted before the randomisations, or everyone in custody throughout?)",
-            table=TABLE, column="time_at_risk",
+            table=TABLE,
+            column="time_at_risk",
         )
     longest = data.groupby(arm, observed=True)["time_at_risk"].max()
     for level, value in longest.items():
         if value == 0:
             raise DataError(
                 f"time at risk is 0 for everyone in arm {level!r}: nobody in that arm was followed up",
-                table=TABLE, column="time_at_risk",
+                table=TABLE,
+                column="time_at_risk",
             )

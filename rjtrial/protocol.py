@@ -253,8 +253,10 @@ class Protocol:
             ],
         }
         if self.labels:  # absent when none, so that earlier protocols read back unchanged
-            out["labels"] = {name: {k: dict(v) if isinstance(v, Mapping) else v for k, v in entry.items()}
-                             for name, entry in self.labels.items()}
+            out["labels"] = {
+                name: {k: dict(v) if isinstance(v, Mapping) else v for k, v in entry.items()}
+                for name, entry in self.labels.items()
+            }
         return out
 
     # ------------------------------------------------------------- enrolment checks
@@ -265,9 +267,7 @@ class Protocol:
             if name not in strata:
                 problems.append(f"missing stratum {name!r} (levels: {', '.join(levels)})")
             elif strata[name] not in levels:
-                problems.append(
-                    f"unknown level {strata[name]!r} for stratum {name!r} (levels: {', '.join(levels)})"
-                )
+                problems.append(f"unknown level {strata[name]!r} for stratum {name!r} (levels: {', '.join(levels)})")
         for name in strata:
             if name not in self.strata:
                 known = ", ".join(self.strata) or "none"
@@ -288,9 +288,7 @@ class Protocol:
                 continue
             answer = answers[q.id]
             if answer not in q.answers:
-                problems.append(
-                    f"answer {answer!r} to {q.id!r} is not one of: {', '.join(q.answers)}"
-                )
+                problems.append(f"answer {answer!r} to {q.id!r} is not one of: {', '.join(q.answers)}")
             elif answer not in q.eligible_if:
                 reasons.append(f"{q.id}={answer}")
         known = {q.id for q in self.eligibility}
@@ -355,9 +353,7 @@ def _build(data: Mapping[str, Any], problems: list[str]) -> Protocol | None:
     if ratio is None and arms is not None and "ratio" not in trial:
         ratio = [1] * len(arms)
     if ratio is not None and arms is not None and len(ratio) != len(arms):
-        problems.append(
-            f"trial.ratio: has {len(ratio)} entries but trial.arms has {len(arms)}; give one ratio per arm"
-        )
+        problems.append(f"trial.ratio: has {len(ratio)} entries but trial.arms has {len(arms)}; give one ratio per arm")
     if ratio is not None and len(ratio) > 1 and math.gcd(*ratio) > 1:
         problems.append(f"trial.ratio: {ratio} is not in lowest terms (divide by {math.gcd(*ratio)})")
 
@@ -484,7 +480,7 @@ def _labels(data, problems, strata) -> dict[str, dict[str, Any]]:
             problems.append(f"{where}: not a stratum (strata: {', '.join(strata) or 'none'})")
             continue
         if not isinstance(entry, Mapping):
-            problems.append(f"{where}: must be a table {{ label = \"...\", levels = {{ LEVEL = \"...\" }} }}")
+            problems.append(f'{where}: must be a table {{ label = "...", levels = {{ LEVEL = "..." }} }}')
             continue
         for key in entry:
             if key not in _LABEL_KEYS:
@@ -496,7 +492,7 @@ def _labels(data, problems, strata) -> dict[str, dict[str, Any]]:
                 checked["label"] = label
         levels = entry.get("levels", {})
         if not isinstance(levels, Mapping):
-            problems.append(f"{where}.levels: must be a table of LEVEL = \"words\"")
+            problems.append(f'{where}.levels: must be a table of LEVEL = "words"')
             levels = {}
         words = {}
         for level, text in levels.items():
@@ -687,7 +683,8 @@ def _factor_weights(weights, factors, problems) -> dict[str, Any]:
         return {}
     unknown = [k for k in weights if k not in factors]
     bad = [
-        k for k, w in weights.items()
+        k
+        for k, w in weights.items()
         if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w <= MAX_WEIGHT
     ]
     if unknown:
@@ -712,7 +709,9 @@ def _favoured_probability(table, method, arms, problems) -> dict[str, Any]:
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 < p <= 1:
         problems.append(f"randomisation.probability: must be a number in (0, 1], got {p!r}")
     elif arms is not None and p < 1.0 / len(arms):
-        problems.append(f"randomisation.probability: {p} is below 1/{len(arms)}, so it would favour the arms that are ahead")
+        problems.append(
+            f"randomisation.probability: {p} is below 1/{len(arms)}, so it would favour the arms that are ahead"
+        )
     if method == "biased_coin" and arms is not None and len(arms) != 2:
         problems.append("randomisation.method: biased_coin (Efron) is defined for two arms; use minimisation")
     return {"probability": float(p) if isinstance(p, (int, float)) else None}

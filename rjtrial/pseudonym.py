@@ -76,7 +76,7 @@ def read_key_file(path: str | os.PathLike) -> bytes:
     if not text.startswith(KEY_PREFIX):
         raise KeyFileError(f"{path} is not a pseudonymisation key file (make one with `rjtrial pseudonym key`)")
     try:
-        key = base64.b64decode(text[len(KEY_PREFIX):], validate=True)
+        key = base64.b64decode(text[len(KEY_PREFIX) :], validate=True)
     except ValueError:
         key = b""
     if len(key) != 32:
@@ -112,8 +112,9 @@ def pseudonymise_column(frame: pd.DataFrame, column: str, key: bytes, *, table: 
     """A copy of ``frame`` with ``column`` replaced by pseudonyms; a blank identifier is a
     :class:`DataError` naming the table, row (from 1) and column."""
     if column not in frame.columns:
-        raise DataError(f"no column {column!r} to pseudonymise (columns: {', '.join(map(str, frame.columns))})",
-                        table=table)
+        raise DataError(
+            f"no column {column!r} to pseudonymise (columns: {', '.join(map(str, frame.columns))})", table=table
+        )
     out = frame.copy()
     values = out[column]
     blank = values.isna() | (values.astype(str).str.strip() == "")

@@ -49,7 +49,12 @@ def _describe(file: Path) -> str:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return ""
-    for section, key in (("scenario", "name"), ("trial", "name"), ("scenario", "description"), ("costs", "description")):
+    for section, key in (
+        ("scenario", "name"),
+        ("trial", "name"),
+        ("scenario", "description"),
+        ("costs", "description"),
+    ):
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and value:
             return value
@@ -72,8 +77,13 @@ def catalogue() -> list[dict[str, str]]:
         kind = kinds.get(relative.parts[0], "scenario") if len(relative.parts) > 1 else "scenario"
         if kind == "scenario" and file.suffix != ".toml":
             continue
-        out.append({"kind": kind, "name": relative.as_posix(),
-                    "description": _describe(file) if file.suffix == ".toml" else ""})
+        out.append(
+            {
+                "kind": kind,
+                "name": relative.as_posix(),
+                "description": _describe(file) if file.suffix == ".toml" else "",
+            }
+        )
     return out
 
 

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from rjtrial._checks import (
-    check_alpha,
     binary,
+    check_alpha,
+    check_frame,
     covariate_list,
     design_matrix,
-    check_frame,
     groups,
     numeric,
     require_columns,
@@ -61,28 +61,37 @@ class BinaryOutcomeResult:
     def proportions_frame(self) -> pd.DataFrame:
         """Per arm (control first): ``group, n, events, proportion``."""
         r = self.risk_difference
-        return pd.DataFrame({
-            "group": [r.control, r.treatment],
-            "n": [r.n_control, r.n_treatment],
-            "events": [r.events_control, r.events_treatment],
-            "proportion": [r.risk_control, r.risk_treatment],
-        })
+        return pd.DataFrame(
+            {
+                "group": [r.control, r.treatment],
+                "n": [r.n_control, r.n_treatment],
+                "events": [r.events_control, r.events_treatment],
+                "proportion": [r.risk_control, r.risk_treatment],
+            }
+        )
 
     def __str__(self) -> str:
         fmt = lambda v: f"{v:.4g}"  # noqa: E731
-        return "\n".join([
-            f"{self.outcome} by arm",
-            self.proportions_frame().set_index("group").to_string(float_format=fmt),
-            self.summary_frame().to_string(float_format=fmt),
-            f"confidence level {1 - self.alpha:.0%}; risk ratio interval from the log scale",
-        ])
+        return "\n".join(
+            [
+                f"{self.outcome} by arm",
+                self.proportions_frame().set_index("group").to_string(float_format=fmt),
+                self.summary_frame().to_string(float_format=fmt),
+                f"confidence level {1 - self.alpha:.0%}; risk ratio interval from the log scale",
+            ]
+        )
 
 
 def _binary_result(label, events, codes, levels, alpha, correction) -> BinaryOutcomeResult:
     counts = dict(
-        events_treatment=int(events[codes == 1].sum()), n_treatment=int((codes == 1).sum()),
-        events_control=int(events[codes == 0].sum()), n_control=int((codes == 0).sum()),
-        alpha=alpha, correction=correction, treatment=levels[1], control=levels[0],
+        events_treatment=int(events[codes == 1].sum()),
+        n_treatment=int((codes == 1).sum()),
+        events_control=int(events[codes == 0].sum()),
+        n_control=int((codes == 0).sum()),
+        alpha=alpha,
+        correction=correction,
+        treatment=levels[1],
+        control=levels[0],
     )
     return BinaryOutcomeResult(
         outcome=label,
@@ -93,7 +102,13 @@ def _binary_result(label, events, codes, levels, alpha, correction) -> BinaryOut
 
 
 def binary_outcome(
-    df: pd.DataFrame, *, outcome: str, group: str, control=None, alpha: float = 0.05, correction: float = 0.5,
+    df: pd.DataFrame,
+    *,
+    outcome: str,
+    group: str,
+    control=None,
+    alpha: float = 0.05,
+    correction: float = 0.5,
     coding=None,
 ) -> BinaryOutcomeResult:
     """A yes/no victim outcome by arm, with risk difference and risk ratio.
@@ -272,13 +287,15 @@ class AncovaResult(Result):
 
     def format(self, digits: int = 4) -> str:
         fmt = lambda v: f"{v:.{digits}g}"  # noqa: E731
-        return "\n".join([
-            f"ANCOVA of {self.outcome} adjusting for {self.baseline}: n = {self.n}, control = {self.levels[0]!r}",
-            self._table.set_index("term").to_string(float_format=fmt),
-            f"residual standard error {self.residual_std_error_:.{digits}g} on {self.df_resid_} df; confidence level "
-            f"{1 - self.alpha:.0%}",
-            self._means.set_index("group").to_string(float_format=fmt),
-        ])
+        return "\n".join(
+            [
+                f"ANCOVA of {self.outcome} adjusting for {self.baseline}: n = {self.n}, control = {self.levels[0]!r}",
+                self._table.set_index("term").to_string(float_format=fmt),
+                f"residual standard error {self.residual_std_error_:.{digits}g} on {self.df_resid_} df; confidence level "
+                f"{1 - self.alpha:.0%}",
+                self._means.set_index("group").to_string(float_format=fmt),
+            ]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The scalars, ``summary`` (the coefficient table), ``attrs`` and ``means`` (per arm),
@@ -359,20 +376,40 @@ def ancova(
     dof = int(round(fit.df_resid))
     half = stats.t.ppf(1 - alpha / 2, dof) * se
     t = est / se
-    table = pd.DataFrame({"term": names, "estimate": est, "std_error": se, "ci_lower": est - half,
-                          "ci_upper": est + half, "statistic": t, "p_value": 2 * stats.t.sf(np.abs(t), dof)})
+    table = pd.DataFrame(
+        {
+            "term": names,
+            "estimate": est,
+            "std_error": se,
+            "ci_lower": est - half,
+            "ci_upper": est + half,
+            "statistic": t,
+            "p_value": 2 * stats.t.sf(np.abs(t), dof),
+        }
+    )
     table.attrs.update(alpha=alpha, df_resid=dof)
-    means = pd.DataFrame({
-        "group": levels,
-        "n": np.bincount(codes, minlength=len(levels)),
-        "baseline_mean": [base[codes == k].mean() for k in range(len(levels))],
-        "outcome_mean": [y[codes == k].mean() for k in range(len(levels))],
-        "outcome_sd": [y[codes == k].std(ddof=1) if (codes == k).sum() > 1 else np.nan for k in range(len(levels))],
-    })
+    means = pd.DataFrame(
+        {
+            "group": levels,
+            "n": np.bincount(codes, minlength=len(levels)),
+            "baseline_mean": [base[codes == k].mean() for k in range(len(levels))],
+            "outcome_mean": [y[codes == k].mean() for k in range(len(levels))],
+            "outcome_sd": [y[codes == k].std(ddof=1) if (codes == k).sum() > 1 else np.nan for k in range(len(levels))],
+        }
+    )
     return AncovaResult(
         params_=pd.Series(est, index=names),
         variance_=pd.DataFrame(np.asarray(fit.cov_params()), index=names, columns=names),
-        df_resid_=dof, residual_std_error_=float(np.sqrt(fit.scale)), r_squared_=float(fit.rsquared),
-        n=len(df), alpha=alpha, levels=levels, group=group, outcome=outcome, baseline=baseline,
-        covariates=covariates, _table=table, _means=means,
+        df_resid_=dof,
+        residual_std_error_=float(np.sqrt(fit.scale)),
+        r_squared_=float(fit.rsquared),
+        n=len(df),
+        alpha=alpha,
+        levels=levels,
+        group=group,
+        outcome=outcome,
+        baseline=baseline,
+        covariates=covariates,
+        _table=table,
+        _means=means,
     )

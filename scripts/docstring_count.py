@@ -43,8 +43,13 @@ def public_objects(package: str = "rjtrial") -> dict[str, object]:
     for module_name in public_modules(package):
         module = importlib.import_module(module_name)
         exported = [n for n in getattr(module, "__all__", []) if not n.startswith("_")]
-        defined = [n for n, v in vars(module).items() if not n.startswith("_")
-                   and (inspect.isfunction(v) or inspect.isclass(v)) and getattr(v, "__module__", None) == module_name]
+        defined = [
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_")
+            and (inspect.isfunction(v) or inspect.isclass(v))
+            and getattr(v, "__module__", None) == module_name
+        ]
         for name in dict.fromkeys(exported + defined):
             value = getattr(module, name, None)
             if not (inspect.isfunction(value) or inspect.isclass(value)):
@@ -69,8 +74,12 @@ def has_docstring(value) -> bool:
 def count(package: str = "rjtrial") -> dict:
     objects = public_objects(package)
     missing = [name for name, value in objects.items() if not has_docstring(value)]
-    return {"public": len(objects), "with_docstring": len(objects) - len(missing),
-            "without_docstring": len(missing), "missing": missing}
+    return {
+        "public": len(objects),
+        "with_docstring": len(objects) - len(missing),
+        "without_docstring": len(missing),
+        "missing": missing,
+    }
 
 
 def main(argv=None) -> int:

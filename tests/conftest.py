@@ -9,6 +9,7 @@ from rjtrial.protocol import Protocol
 # --- Fixtures for tests/test_protocol.py and tests/test_randomise_*.py --------------
 # (protocol and randomisation tests; other fixtures go below this block)
 
+
 @pytest.fixture(scope="session")
 def make_protocol():
     """Factory: a validated Protocol from a method, ratio, strata and randomisation keys.

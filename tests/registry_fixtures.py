@@ -40,7 +40,9 @@ ELIGIBLE = {"admitted": "yes", "risk": "suitable"}
 START = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 
 
-def protocol_dict(method: str = "stratified_blocks", *, capacity: int = 40, trial_id: str = "test-trial", **params) -> dict:
+def protocol_dict(
+    method: str = "stratified_blocks", *, capacity: int = 40, trial_id: str = "test-trial", **params
+) -> dict:
     """A small two-arm protocol: strata site x offence, two eligibility questions."""
     randomisation = {"method": method, "capacity": capacity, **METHOD_PARAMETERS[method], **params}
     return {
@@ -110,7 +112,9 @@ def when(i: int) -> datetime:
     return START + timedelta(hours=i)
 
 
-def new_registry(folder: Path, protocol: Protocol | None = None, *, seed: int | None = 7, name: str = "trial") -> Registry:
+def new_registry(
+    folder: Path, protocol: Protocol | None = None, *, seed: int | None = 7, name: str = "trial"
+) -> Registry:
     """Create a registry ``folder/name.db`` with key ``folder/name.key``."""
     protocol = protocol if protocol is not None else make_protocol()
     return Registry.create(folder / f"{name}.db", protocol, key_path=folder / f"{name}.key", seed=seed, by="tester")
@@ -161,7 +165,10 @@ def copy_db(src: Path, dst: Path) -> Path:
 
 
 def audit_payloads(db: Path, action: str) -> list[dict]:
-    return [json.loads(r["payload"]) for r in rows(db, "SELECT payload FROM rj_audit WHERE action = ? ORDER BY seq", (action,))]
+    return [
+        json.loads(r["payload"])
+        for r in rows(db, "SELECT payload FROM rj_audit WHERE action = ? ORDER BY seq", (action,))
+    ]
 
 
 def concurrent_worker(db: str, key: str, worker: int, n: int, out: str, ready, go) -> None:
@@ -182,7 +189,9 @@ def concurrent_worker(db: str, key: str, worker: int, n: int, out: str, ready, g
         start = time.time()
         for i in range(n):
             if i == n // 2:
-                result = registry.enrol("SHARED-001", strata=dict(ALL_STRATA[0]), answers=dict(ELIGIBLE), by=f"w{worker}")
+                result = registry.enrol(
+                    "SHARED-001", strata=dict(ALL_STRATA[0]), answers=dict(ELIGIBLE), by=f"w{worker}"
+                )
                 results.append(result.to_dict())
             strata = dict(ALL_STRATA[int(rng.integers(len(ALL_STRATA)))])
             answers = dict(ELIGIBLE) if rng.random() > 0.1 else {"admitted": "no", "risk": "suitable"}

@@ -18,10 +18,32 @@ SCRIPTS = sorted((ROOT / "analysis").glob("*.py"))
 
 # Arguments for a quick smoke run of the long scripts ({tmp} is the test's temporary directory).
 SMOKE_ARGS = {
-    "recovery_study.py": ["--replicates", "2", "--randomised", "200", "--truth-population", "20000",
-                          "--workers", "1", "--output", "{tmp}/recovery_study.json"],
-    "power_curve.py": ["--n", "60,120", "--hazard-ratio", "0.6,0.9", "--reps", "20", "--truth-population", "20000",
-                       "--workers", "1", "--output-dir", "{tmp}"],
+    "recovery_study.py": [
+        "--replicates",
+        "2",
+        "--randomised",
+        "200",
+        "--truth-population",
+        "20000",
+        "--workers",
+        "1",
+        "--output",
+        "{tmp}/recovery_study.json",
+    ],
+    "power_curve.py": [
+        "--n",
+        "60,120",
+        "--hazard-ratio",
+        "0.6,0.9",
+        "--reps",
+        "20",
+        "--truth-population",
+        "20000",
+        "--workers",
+        "1",
+        "--output-dir",
+        "{tmp}",
+    ],
 }
 
 # Lines each script must print (our value, rounded, beside the published / R value).
@@ -49,8 +71,14 @@ def test_there_are_scripts():
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
 def test_script_runs_and_agrees(script, tmp_path):
     extra = [arg.replace("{tmp}", str(tmp_path)) for arg in SMOKE_ARGS.get(script.name, [])]
-    done = subprocess.run([sys.executable, str(script), *extra], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={"MPLBACKEND": "Agg", "PATH": "", "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, str(script), *extra],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"MPLBACKEND": "Agg", "PATH": "", "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     lines = done.stdout.splitlines()
     for name, published in EXPECTED.get(script.name, []):

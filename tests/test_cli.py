@@ -18,15 +18,21 @@ import subprocess
 
 import pandas as pd
 import pytest
-
 from registry_fixtures import protocol_toml, rjtrial_script, rows
+
 from rjtrial.cli import main
 from rjtrial.registry import Registry
 from rjtrial.registry.reports import participants_csv
 
 STRATA = [
-    ("north", "property"), ("south", "violence"), ("north", "violence"), ("south", "property"),
-    ("north", "property"), ("north", "property"), ("south", "violence"), ("north", "violence"),
+    ("north", "property"),
+    ("south", "violence"),
+    ("north", "violence"),
+    ("south", "property"),
+    ("north", "property"),
+    ("north", "property"),
+    ("south", "violence"),
+    ("north", "violence"),
 ]
 
 
@@ -66,9 +72,24 @@ def trial(files, capsys):
 
 
 def enrol_args(f, referral, site="north", offence="property", admitted="yes", risk="suitable", *extra):
-    return ["enrol", "--db", f["db"], "--key", f["key"], "--referral", referral,
-            "--stratum", f"site={site}", "--stratum", f"offence={offence}",
-            "--answer", f"admitted={admitted}", "--answer", f"risk={risk}", *extra]
+    return [
+        "enrol",
+        "--db",
+        f["db"],
+        "--key",
+        f["key"],
+        "--referral",
+        referral,
+        "--stratum",
+        f"site={site}",
+        "--stratum",
+        f"offence={offence}",
+        "--answer",
+        f"admitted={admitted}",
+        "--answer",
+        f"risk={risk}",
+        *extra,
+    ]
 
 
 # ----------------------------------------------------------------------------- init
@@ -117,7 +138,11 @@ def test_enrol_randomised_ineligible_refused_exit_codes(trial, capsys):
 
 @pytest.mark.parametrize(
     "referral, args, status, code",
-    [("R-1", {}, "randomised", 0), ("R-1", {"risk": "not_done"}, "ineligible", 0), ("R-1", {"site": "east"}, "refused", 3)],
+    [
+        ("R-1", {}, "randomised", 0),
+        ("R-1", {"risk": "not_done"}, "ineligible", 0),
+        ("R-1", {"site": "east"}, "refused", 3),
+    ],
     ids=["randomised", "ineligible", "refused"],
 )
 def test_enrol_json(trial, capsys, referral, args, status, code):
@@ -125,7 +150,16 @@ def test_enrol_json(trial, capsys, referral, args, status, code):
     assert got == code
     data = json.loads(out)
     assert data["status"] == status and data["referral_id"] == referral
-    assert set(data) == {"status", "referral_id", "arm", "sequence_number", "receipt", "reasons", "randomised_on", "strata"}
+    assert set(data) == {
+        "status",
+        "referral_id",
+        "arm",
+        "sequence_number",
+        "receipt",
+        "reasons",
+        "randomised_on",
+        "strata",
+    }
     assert (data["arm"] is not None) is (status == "randomised")
 
 
@@ -141,8 +175,14 @@ def test_enrol_with_the_key_from_a_terminal_warns_that_it_is_the_statisticians_t
         env["RJTRIAL_KEY"] = str(trial["key"])
     leader, follower = pty.openpty() if terminal else (None, None)
     try:
-        done = subprocess.run([rjtrial_script(), *argv], stdin=follower if terminal else subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=60, env=env)
+        done = subprocess.run(
+            [rjtrial_script(), *argv],
+            stdin=follower if terminal else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
     finally:
         if terminal:
             os.close(leader), os.close(follower)
@@ -157,8 +197,21 @@ def test_enrol_with_the_key_from_a_terminal_warns_that_it_is_the_statisticians_t
 
 
 def test_enrol_at_and_by_are_recorded(trial, capsys):
-    code, _, _ = run(capsys, *enrol_args(trial, "R-1", "north", "property", "yes", "suitable",
-                                         "--at", "2025-06-01T10:00:00+01:00", "--by", "coordinator"))
+    code, _, _ = run(
+        capsys,
+        *enrol_args(
+            trial,
+            "R-1",
+            "north",
+            "property",
+            "yes",
+            "suitable",
+            "--at",
+            "2025-06-01T10:00:00+01:00",
+            "--by",
+            "coordinator",
+        ),
+    )
     assert code == 0
     (row,) = rows(trial["db"], "SELECT at, by FROM rj_referrals")
     assert (row["at"], row["by"]) == ("2025-06-01T09:00:00.000000+00:00", "coordinator")
@@ -186,8 +239,21 @@ def test_enrol_without_any_key_is_a_usage_error(trial, capsys):
 # --------------------------------------------------------------------------- events
 def test_event_is_recorded_and_shows_in_export(trial, capsys):
     run(capsys, *enrol_args(trial, "R-1"))
-    code, out, _ = run(capsys, "event", "--db", trial["db"], "--key", trial["key"], "--referral", "R-1",
-                       "--kind", "treatment_received", "--detail", "venue=court", "--json")
+    code, out, _ = run(
+        capsys,
+        "event",
+        "--db",
+        trial["db"],
+        "--key",
+        trial["key"],
+        "--referral",
+        "R-1",
+        "--kind",
+        "treatment_received",
+        "--detail",
+        "venue=court",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data == {"referral_id": "R-1", "kind": "treatment_received", "audit_seq": 3}
@@ -200,7 +266,9 @@ def test_event_is_recorded_and_shows_in_export(trial, capsys):
 
 def test_event_text_output(trial, capsys):
     run(capsys, *enrol_args(trial, "R-1"))
-    code, out, _ = run(capsys, "event", "--db", trial["db"], "--key", trial["key"], "--referral", "R-1", "--kind", "withdrawal")
+    code, out, _ = run(
+        capsys, "event", "--db", trial["db"], "--key", trial["key"], "--referral", "R-1", "--kind", "withdrawal"
+    )
     assert code == 0 and out.strip() == "recorded withdrawal for R-1 (audit entry 3)"
 
 
@@ -230,8 +298,12 @@ def _enrol_stream(f, capsys):
     arms = {}
     for i, (site, offence) in enumerate(STRATA):
         risk = "unsuitable" if i == 3 else "suitable"
-        code, out, _ = run(capsys, *enrol_args(f, f"R-{i:02d}", site, offence, "yes", risk,
-                                               "--at", f"2025-04-{i + 1:02d}T12:00:00Z", "--json"))
+        code, out, _ = run(
+            capsys,
+            *enrol_args(
+                f, f"R-{i:02d}", site, offence, "yes", risk, "--at", f"2025-04-{i + 1:02d}T12:00:00Z", "--json"
+            ),
+        )
         assert code == 0
         data = json.loads(out)
         if data["status"] == "randomised":
@@ -247,10 +319,23 @@ def test_cli_export_agrees_with_the_api(trial, capsys):
         api_csv = participants_csv(reg.export())
     assert cli_csv == api_csv
     frame = pd.read_csv(io.StringIO(cli_csv))
-    assert list(frame.columns) == ["id", "arm", "sequence_number", "randomised_at", "randomised_on", "site", "offence",
-                                   "treatment_received", "conference_held", "withdrawn", "receipt"]
+    assert list(frame.columns) == [
+        "id",
+        "arm",
+        "sequence_number",
+        "randomised_at",
+        "randomised_on",
+        "site",
+        "offence",
+        "treatment_received",
+        "conference_held",
+        "withdrawn",
+        "receipt",
+    ]
     assert {r.id: (r.arm, r.sequence_number, r.receipt) for r in frame.itertuples()} == arms
-    assert frame.loc[0, "randomised_at"] == "2025-04-01T12:00:00.000000Z" and frame.loc[0, "randomised_on"] == "2025-04-01"
+    assert (
+        frame.loc[0, "randomised_at"] == "2025-04-01T12:00:00.000000Z" and frame.loc[0, "randomised_on"] == "2025-04-01"
+    )
 
 
 def test_export_to_a_file_is_written_and_logged(trial, capsys):
@@ -289,7 +374,9 @@ def test_unseal_json_then_enrolment_is_refused(trial, capsys):
     assert code == 0
     data = json.loads(out)
     assert data["ok"] is True and data["commitment_ok"] is True and data["regenerated"] is True
-    assert set(data["sequences"]) == {f"site={s}|offence={o}" for s in ("north", "south") for o in ("property", "violence")}
+    assert set(data["sequences"]) == {
+        f"site={s}|offence={o}" for s in ("north", "south") for o in ("property", "violence")
+    }
     for rid, (arm, _, _) in arms.items():
         (row,) = rows(trial["db"], "SELECT sequence_key, slot FROM rj_referrals WHERE referral_id = ?", (rid,))
         assert data["sequences"][row["sequence_key"]][row["slot"]] == arm
@@ -360,8 +447,17 @@ def _error_cases():
         other = f["tmp"] / "other.toml"
         other.write_text(protocol_toml())
         assert main(["init", str(other), "--db", str(f["tmp"] / "o.db"), "--key", str(f["tmp"] / "o.key")]) == 0
-        return enrol_with({**f, "key": f["tmp"] / "o.key"}, "--stratum", "site=north", "--stratum", "offence=property",
-                          "--answer", "admitted=yes", "--answer", "risk=suitable")
+        return enrol_with(
+            {**f, "key": f["tmp"] / "o.key"},
+            "--stratum",
+            "site=north",
+            "--stratum",
+            "offence=property",
+            "--answer",
+            "admitted=yes",
+            "--answer",
+            "risk=suitable",
+        )
 
     def demo_into_foreign_folder(f):
         folder = f["tmp"] / "mine"
@@ -371,23 +467,64 @@ def _error_cases():
 
     return {
         "missing_db": (lambda f: ["verify", "--db", f["tmp"] / "nothing.db"], r"no registry at .*nothing\.db"),
-        "missing_key_file": (lambda f: enrol_with({**f, "key": f["tmp"] / "gone.key"}, "--stratum", "site=north"), r"key file .*gone\.key not found"),
+        "missing_key_file": (
+            lambda f: enrol_with({**f, "key": f["tmp"] / "gone.key"}, "--stratum", "site=north"),
+            r"key file .*gone\.key not found",
+        ),
         "another_trials_key": (other_key, r"does not open trial"),
         "bad_protocol": (bad_protocol, r"randomisation\.method: unknown method 'blocs'"),
         "protocol_not_toml": (not_toml, r"not valid TOML"),
-        "protocol_missing": (lambda f: ["init", f["tmp"] / "none.toml", "--db", f["db"], "--key", f["key"]], r"file not found"),
-        "stratum_without_equals": (lambda f: enrol_with(f, "--stratum", "site"), r"--stratum 'site': expected NAME=VALUE"),
+        "protocol_missing": (
+            lambda f: ["init", f["tmp"] / "none.toml", "--db", f["db"], "--key", f["key"]],
+            r"file not found",
+        ),
+        "stratum_without_equals": (
+            lambda f: enrol_with(f, "--stratum", "site"),
+            r"--stratum 'site': expected NAME=VALUE",
+        ),
         "stratum_without_value": (lambda f: enrol_with(f, "--stratum", "site="), r"expected NAME=VALUE"),
-        "stratum_twice": (lambda f: enrol_with(f, "--stratum", "site=north", "--stratum", "site=south"), r"'site' given twice"),
-        "unreadable_time": (lambda f: enrol_with(f, "--stratum", "site=north", "--stratum", "offence=property",
-                                                 "--answer", "admitted=yes", "--answer", "risk=suitable", "--at", "tuesday"), r"ISO-8601"),
+        "stratum_twice": (
+            lambda f: enrol_with(f, "--stratum", "site=north", "--stratum", "site=south"),
+            r"'site' given twice",
+        ),
+        "unreadable_time": (
+            lambda f: enrol_with(
+                f,
+                "--stratum",
+                "site=north",
+                "--stratum",
+                "offence=property",
+                "--answer",
+                "admitted=yes",
+                "--answer",
+                "risk=suitable",
+                "--at",
+                "tuesday",
+            ),
+            r"ISO-8601",
+        ),
         "unknown_command": (lambda f: ["frobnicate"], r"invalid choice: 'frobnicate'"),
         "missing_required_option": (lambda f: ["enrol", "--db", f["db"]], r"required"),
-        "unknown_event_kind": (lambda f: ["event", "--db", f["db"], "--key", f["key"], "--referral", "R-1", "--kind", "party"], r"invalid choice"),
-        "event_for_unknown_referral": (lambda f: ["event", "--db", f["db"], "--key", f["key"], "--referral", "R-404", "--kind", "note"], r"R-404.*not enrolled"),
-        "export_into_missing_folder": (lambda f: ["export", "--db", f["db"], "-o", f["tmp"] / "no" / "p.csv"], r"does not exist"),
-        "init_over_existing_trial": (lambda f: ["init", f["protocol"], "--db", f["db"], "--key", f["tmp"] / "k2"], r"already holds a trial"),
-        "init_over_existing_key": (lambda f: ["init", f["protocol"], "--db", f["tmp"] / "d2.db", "--key", f["key"]], r"already exists"),
+        "unknown_event_kind": (
+            lambda f: ["event", "--db", f["db"], "--key", f["key"], "--referral", "R-1", "--kind", "party"],
+            r"invalid choice",
+        ),
+        "event_for_unknown_referral": (
+            lambda f: ["event", "--db", f["db"], "--key", f["key"], "--referral", "R-404", "--kind", "note"],
+            r"R-404.*not enrolled",
+        ),
+        "export_into_missing_folder": (
+            lambda f: ["export", "--db", f["db"], "-o", f["tmp"] / "no" / "p.csv"],
+            r"does not exist",
+        ),
+        "init_over_existing_trial": (
+            lambda f: ["init", f["protocol"], "--db", f["db"], "--key", f["tmp"] / "k2"],
+            r"already holds a trial",
+        ),
+        "init_over_existing_key": (
+            lambda f: ["init", f["protocol"], "--db", f["tmp"] / "d2.db", "--key", f["key"]],
+            r"already exists",
+        ),
         "demo_into_foreign_folder": (demo_into_foreign_folder, r"not an rjtrial demo folder"),
     }
 
@@ -437,13 +574,35 @@ def test_console_script_end_to_end(files):
     assert json.loads((files["tmp"] / "enrol.json").read_text())["status"] == "randomised"
     # a refusal and an error, from the real process: exit codes and one line on stderr
     refused = subprocess.run(
-        [rjtrial_script(), "enrol", "--db", str(files["db"]), "--referral", "R-1", "--stratum", "site=north",
-         "--stratum", "offence=violence", "--answer", "admitted=yes", "--answer", "risk=suitable"],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            rjtrial_script(),
+            "enrol",
+            "--db",
+            str(files["db"]),
+            "--referral",
+            "R-1",
+            "--stratum",
+            "site=north",
+            "--stratum",
+            "offence=violence",
+            "--answer",
+            "admitted=yes",
+            "--answer",
+            "risk=suitable",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert refused.returncode == 3 and refused.stdout == ""
     assert_one_line_error(refused.stderr, "already enrolled")
-    missing = subprocess.run([rjtrial_script(), "consort", "--db", str(files["tmp"] / "none.db")],
-                             capture_output=True, text=True, env=env, timeout=60)
+    missing = subprocess.run(
+        [rjtrial_script(), "consort", "--db", str(files["tmp"] / "none.db")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert missing.returncode == 2 and missing.stdout == ""
     assert_one_line_error(missing.stderr, r"^rjtrial: error: no registry at")

@@ -27,14 +27,25 @@ def trial(tmp_path_factory):
     """A synthetic trial of 240 enrolled through a registry; its follow-up at an interim (street day
     300) and in full."""
     folder = tmp_path_factory.mktemp("monitor")
-    result = simulate_trial("synthetic/jrc-london-burglary.toml", rng=11, registry=folder / "registry", truth=False,
-                            overrides={"referrals.randomised": 240})
+    result = simulate_trial(
+        "synthetic/jrc-london-burglary.toml",
+        rng=11,
+        registry=folder / "registry",
+        truth=False,
+        overrides={"referrals.randomised": 240},
+    )
     full = result.followup()
-    interim = full.assign(event=(full["event"] == 1) & (full["time_at_risk"] <= 300),
-                          time_at_risk=full["time_at_risk"].clip(upper=300))
+    interim = full.assign(
+        event=(full["event"] == 1) & (full["time_at_risk"] <= 300), time_at_risk=full["time_at_risk"].clip(upper=300)
+    )
     interim["event"] = interim["event"].astype(int)
-    paths = {"db": folder / "registry" / "trial.db", "key": folder / "registry" / "trial.key",
-             "interim": folder / "interim.csv", "full": folder / "full.csv", "folder": folder}
+    paths = {
+        "db": folder / "registry" / "trial.db",
+        "key": folder / "registry" / "trial.key",
+        "interim": folder / "interim.csv",
+        "full": folder / "full.csv",
+        "folder": folder,
+    }
     interim.to_csv(paths["interim"], index=False)
     full.to_csv(paths["full"], index=False)
     return paths
@@ -48,8 +59,18 @@ def registry_copy(trial, tmp_path):
     return db
 
 
-DESIGN_ARGS = ["--looks", "3", "--spending", "obrien-fleming", "--alpha", "0.05", "--power", "0.8",
-               "--hazard-ratio", "0.7"]
+DESIGN_ARGS = [
+    "--looks",
+    "3",
+    "--spending",
+    "obrien-fleming",
+    "--alpha",
+    "0.05",
+    "--power",
+    "0.8",
+    "--hazard-ratio",
+    "0.7",
+]
 
 
 @pytest.fixture
@@ -75,21 +96,37 @@ def test_design_json_and_defaults_are_the_librarys(capsys):
 
 
 def test_design_with_futility(capsys):
-    code, out, _ = run(capsys, "monitor", "design", "--alternative", "less", "--alpha", "0.025", "--futility",
-                       "hsd:-2", "--binding", "--information", "0.4,0.7,1", "--json")
+    code, out, _ = run(
+        capsys,
+        "monitor",
+        "design",
+        "--alternative",
+        "less",
+        "--alpha",
+        "0.025",
+        "--futility",
+        "hsd:-2",
+        "--binding",
+        "--information",
+        "0.4,0.7,1",
+        "--json",
+    )
     data = json.loads(out)
     assert code == 0 and data["settings"]["binding"] is True and data["settings"]["futility"] == "hsd:-2"
     assert data["settings"]["information"] == [0.4, 0.7, 1.0]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--futility", "pocock"], "a futility boundary needs a one-sided design"),
-    (["--spending", "linear"], "spending must be one of"),
-    (["--information", "0.5,x"], "--information: 'x' is not a number"),
-    (["--information", "0.5,0.9"], "information must end at 1"),
-    (["--looks", "0"], "looks must be a whole number from 1 to 20"),
-    (["--alpha", "abc"], "argument --alpha: invalid float value"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--futility", "pocock"], "a futility boundary needs a one-sided design"),
+        (["--spending", "linear"], "spending must be one of"),
+        (["--information", "0.5,x"], "--information: 'x' is not a number"),
+        (["--information", "0.5,0.9"], "information must end at 1"),
+        (["--looks", "0"], "looks must be a whole number from 1 to 20"),
+        (["--alpha", "abc"], "argument --alpha: invalid float value"),
+    ],
+)
 def test_design_bad_input_is_one_line(capsys, tmp_path, argv, message):
     out_file = tmp_path / "d.json"
     code, out, err = run(capsys, "monitor", "design", *argv, "-o", out_file)
@@ -100,19 +137,43 @@ def test_design_bad_input_is_one_line(capsys, tmp_path, argv, message):
 
 # ----------------------------------------------------------------------------------- look
 def test_looks_are_computed_recorded_and_verified(trial, registry_copy, design_file, capsys):
-    code, out, _ = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"],
-                       "--design", design_file, "--by", "dmc statistician", "--json")
+    code, out, _ = run(
+        capsys,
+        "monitor",
+        "look",
+        "--db",
+        registry_copy,
+        "--followup",
+        trial["interim"],
+        "--design",
+        design_file,
+        "--by",
+        "dmc statistician",
+        "--json",
+    )
     first = json.loads(out)
     assert code == 0 and first["look"] == 1 and first["signed"] is False
     table = pd.read_csv(trial["interim"])
-    api = look(design(3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.7), table,
-               control="control")
+    api = look(design(3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.7), table, control="control")
     assert first["statistic"] == pytest.approx(api.statistic, abs=1e-12)
     assert first["critical_value"] == pytest.approx(api.critical_value, abs=1e-12)
     assert first["decision"] == api.decision and first["events"] == api.events
 
-    code, out, _ = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["full"],
-                       "--design", design_file, "--key", trial["key"], "--by", "dmc statistician")
+    code, out, _ = run(
+        capsys,
+        "monitor",
+        "look",
+        "--db",
+        registry_copy,
+        "--followup",
+        trial["full"],
+        "--design",
+        design_file,
+        "--key",
+        trial["key"],
+        "--by",
+        "dmc statistician",
+    )
     assert code == 0
     assert "interim look 2 of 3" in out or "final analysis 2 of 3" in out
     assert "signed with the trial key" in out
@@ -132,11 +193,16 @@ def _audit_length(db):
 
 
 def test_the_same_look_twice_is_refused_and_nothing_logged(trial, registry_copy, design_file, capsys):
-    assert run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design",
-               design_file)[0] == 0
+    assert (
+        run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design", design_file)[
+            0
+        ]
+        == 0
+    )
     before = _audit_length(registry_copy)
-    code, out, err = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"],
-                         "--design", design_file)
+    code, out, err = run(
+        capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design", design_file
+    )
     assert code == 2 and out == "" and "events must increase from look to look" in err
     assert _audit_length(registry_copy) == before
 
@@ -147,8 +213,7 @@ def test_a_follow_up_of_another_trial_is_refused(trial, registry_copy, design_fi
     path = tmp_path / "other.csv"
     other.to_csv(path, index=False)
     before = _audit_length(registry_copy)
-    code, out, err = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", path, "--design",
-                         design_file)
+    code, out, err = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", path, "--design", design_file)
     assert code == 2 and out == "" and err.startswith("rjtrial: error: ") and "row 5" in err and "'id'" in err
     assert _audit_length(registry_copy) == before
 
@@ -157,8 +222,9 @@ def test_an_edited_design_file_is_refused(trial, registry_copy, design_file, cap
     data = json.loads(design_file.read_text())
     data["looks"][0]["critical_value"] = 2.0
     design_file.write_text(json.dumps(data))
-    code, _, err = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"],
-                       "--design", design_file)
+    code, _, err = run(
+        capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design", design_file
+    )
     assert code == 2 and "its boundaries are not those of its settings (was the file edited?)" in err
 
 
@@ -167,17 +233,23 @@ def test_a_missing_or_broken_design_file_is_one_line(trial, registry_copy, tmp_p
     path = tmp_path / "design.json"
     if content is not None:
         path.write_text(content)
-    code, _, err = run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"],
-                       "--design", path)
+    code, _, err = run(
+        capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design", path
+    )
     assert code == 2 and f"design file {path} {message}" in err and err.count("\n") == 1
 
 
 def test_the_report_shows_the_design_and_the_looks(trial, registry_copy, design_file, capsys, tmp_path):
-    assert run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design",
-               design_file)[0] == 0
+    assert (
+        run(capsys, "monitor", "look", "--db", registry_copy, "--followup", trial["interim"], "--design", design_file)[
+            0
+        ]
+        == 0
+    )
     output = tmp_path / "report.html"
-    code, _, err = run(capsys, "report", "--db", registry_copy, "--followup", trial["full"], "--design", design_file,
-                       "-o", output)
+    code, _, err = run(
+        capsys, "report", "--db", registry_copy, "--followup", trial["full"], "--design", design_file, "-o", output
+    )
     assert code == 0, err
     html = output.read_text(encoding="utf-8")
     assert 'id="monitoring-design"' in html and 'id="monitoring-looks"' in html

@@ -9,6 +9,7 @@ stood behind the broader ``OSError`` one.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -16,9 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from registry_fixtures import protocol_toml, rjtrial_script
-import json
 
 from rjtrial.cli import main
 
@@ -41,8 +40,15 @@ def records(tmp_path):
 
 
 def followup_args(folder: Path, output) -> list[str]:
-    return ["followup", "--participants", str(folder / "participants.csv"), "--offences",
-            str(folder / "offences.csv"), "-o", str(output)]
+    return [
+        "followup",
+        "--participants",
+        str(folder / "participants.csv"),
+        "--offences",
+        str(folder / "offences.csv"),
+        "-o",
+        str(output),
+    ]
 
 
 @pytest.fixture
@@ -52,8 +58,28 @@ def trial(tmp_path, capsys):
     db, key = tmp_path / "trial.db", tmp_path / "trial.key"
     assert main(["init", str(protocol), "--db", str(db), "--key", str(key)]) == 0
     for i in range(3):
-        assert main(["enrol", "--db", str(db), "--key", str(key), "--referral", f"R-{i}", "--stratum", "site=north",
-                     "--stratum", "offence=property", "--answer", "admitted=yes", "--answer", "risk=suitable"]) == 0
+        assert (
+            main(
+                [
+                    "enrol",
+                    "--db",
+                    str(db),
+                    "--key",
+                    str(key),
+                    "--referral",
+                    f"R-{i}",
+                    "--stratum",
+                    "site=north",
+                    "--stratum",
+                    "offence=property",
+                    "--answer",
+                    "admitted=yes",
+                    "--answer",
+                    "risk=suitable",
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
     return {"db": db, "key": key, "folder": tmp_path}
 
@@ -136,8 +162,14 @@ def _into_a_closed_pipe(args: list[str]) -> subprocess.CompletedProcess:
     read, write = os.pipe()
     os.close(read)
     try:
-        return subprocess.run([rjtrial_script(), *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120,
-                              env={k: v for k, v in os.environ.items() if k not in ("RJTRIAL_KEY", "RJTRIAL_DEBUG")})
+        return subprocess.run(
+            [rjtrial_script(), *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if k not in ("RJTRIAL_KEY", "RJTRIAL_DEBUG")},
+        )
     finally:
         os.close(write)
 
@@ -162,9 +194,13 @@ def test_meta_into_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_export_piped_into_head_prints_one_line_and_nothing_else(trial):
-    done = subprocess.run(["bash", "-c", f"set -o pipefail; {rjtrial_script()} export --db {trial['db']} | head -1"],
-                          capture_output=True, text=True, timeout=120,
-                          env={k: v for k, v in os.environ.items() if k not in ("RJTRIAL_KEY", "RJTRIAL_DEBUG")})
+    done = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {rjtrial_script()} export --db {trial['db']} | head -1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k not in ("RJTRIAL_KEY", "RJTRIAL_DEBUG")},
+    )
     assert done.stdout.startswith("id,arm,") and done.stdout.count("\n") == 1
     assert done.stderr == "" and done.returncode in (0, 141)
 
@@ -181,15 +217,25 @@ def test_a_library_warning_is_one_line_naming_the_command(tmp_path, capsys):
     arm = rng.choice(["control", "conference"], n)
     days = rng.integers(100, 731, n)
     reoffences = rng.poisson(days / 365 * np.where(arm == "conference", 0.8, 1.2))
-    table = pd.DataFrame({"id": [f"P{i}" for i in range(n)], "arm": arm, "time_at_risk": days, "event": (reoffences > 0).astype(int),
-                          "reoffences": reoffences, "exposure_days": days})
+    table = pd.DataFrame(
+        {
+            "id": [f"P{i}" for i in range(n)],
+            "arm": arm,
+            "time_at_risk": days,
+            "event": (reoffences > 0).astype(int),
+            "reoffences": reoffences,
+            "exposure_days": days,
+        }
+    )
     table.loc[table["event"] == 1, "time_at_risk"] = np.minimum(table["time_at_risk"], 50)
     path = tmp_path / "followup.csv"
     table.to_csv(path, index=False)
     assert main(["analyse", str(path)]) == 0
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rjtrial analyse: warning: the negative binomial fit found no overdispersion")
+    assert len(lines) == 1 and lines[0].startswith(
+        "rjtrial analyse: warning: the negative binomial fit found no overdispersion"
+    )
     assert ".py" not in captured.err and "model=" not in captured.err
     assert "Poisson (fallback from negative binomial: no overdispersion) regression" in captured.out
     assert main(["analyse", str(path), "--json"]) == 0

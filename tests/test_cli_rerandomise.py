@@ -12,6 +12,7 @@ from rjtrial.cli import main
 from rjtrial.rerandomisation import rerandomise
 from rjtrial.simulate import simulate_trial
 
+
 def _from_registry(db):
     """The protocol and participants a command reads from the registry (statistics never open it)."""
     from rjtrial.registry import Registry
@@ -20,13 +21,17 @@ def _from_registry(db):
         return registry.protocol, registry.participants()
 
 
-
 @pytest.fixture(scope="module")
 def trial_files(tmp_path_factory):
     """A small registry trial and its follow-up CSV (written as `rjtrial followup` writes it)."""
     folder = tmp_path_factory.mktemp("cli")
-    trial = simulate_trial("synthetic/jrc-london-burglary.toml", rng=4, registry=folder, truth=False,
-                           overrides={"referrals.randomised": 80})
+    trial = simulate_trial(
+        "synthetic/jrc-london-burglary.toml",
+        rng=4,
+        registry=folder,
+        truth=False,
+        overrides={"referrals.randomised": 80},
+    )
     path = folder / "followup.csv"
     trial.followup().to_csv(path, index=False, date_format="%Y-%m-%d")
     return folder / "trial.db", path
@@ -41,11 +46,28 @@ def run(argv, capsys):
 @pytest.mark.parametrize("statistic", ["logrank", "rate", "prevalence", "mean:reoffences"])
 def test_json_agrees_with_the_api(trial_files, capsys, statistic):
     db, csv = trial_files
-    code, out, err = run(["rerandomise", "--db", str(db), "--followup", str(csv), "--statistic", statistic,
-                          "--reps", "300", "--seed", "6", "--json"], capsys)
+    code, out, err = run(
+        [
+            "rerandomise",
+            "--db",
+            str(db),
+            "--followup",
+            str(csv),
+            "--statistic",
+            statistic,
+            "--reps",
+            "300",
+            "--seed",
+            "6",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0 and err == ""
     data = json.loads(out)
-    expected = rerandomise(*_from_registry(db), pd.read_csv(csv, dtype={"id": str}), statistic=statistic, reps=300, rng=6).to_dict()
+    expected = rerandomise(
+        *_from_registry(db), pd.read_csv(csv, dtype={"id": str}), statistic=statistic, reps=300, rng=6
+    ).to_dict()
     assert data == json.loads(json.dumps(expected))
     assert set(data) >= {"observed", "p_value", "mc_std_error", "asymptotic_p_value", "reps", "seed", "design"}
     assert data["design"]["method"] == "stratified_blocks" and data["design"]["strata"] == ["site", "offence"]
@@ -53,8 +75,7 @@ def test_json_agrees_with_the_api(trial_files, capsys, statistic):
 
 def test_text_output_names_every_figure(trial_files, capsys):
     db, csv = trial_files
-    code, out, _ = run(["rerandomise", "--db", str(db), "--followup", str(csv), "--reps", "200", "--seed", "1"],
-                       capsys)
+    code, out, _ = run(["rerandomise", "--db", str(db), "--followup", str(csv), "--reps", "200", "--seed", "1"], capsys)
     result = rerandomise(*_from_registry(db), pd.read_csv(csv, dtype={"id": str}), reps=200, rng=1)
     assert code == 0
     assert out.strip() == result.format()
@@ -66,8 +87,10 @@ def test_without_a_seed_the_printed_seed_repeats_the_run(trial_files, capsys):
     db, csv = trial_files
     code, out, _ = run(["rerandomise", "--db", str(db), "--followup", str(csv), "--reps", "100", "--json"], capsys)
     first = json.loads(out)
-    code, out, _ = run(["rerandomise", "--db", str(db), "--followup", str(csv), "--reps", "100", "--json",
-                        "--seed", first["seed"]], capsys)
+    code, out, _ = run(
+        ["rerandomise", "--db", str(db), "--followup", str(csv), "--reps", "100", "--json", "--seed", first["seed"]],
+        capsys,
+    )
     assert code == 0 and json.loads(out) == first
 
 
@@ -98,7 +121,11 @@ def test_a_mismatched_followup_is_one_line_naming_row_column_and_id(trial_files,
     table.to_csv(bad, index=False)
     code, _, err = run(["rerandomise", "--db", str(db), "--followup", str(bad), "--reps", "10", "--seed", "1"], capsys)
     assert code == 2 and err.count("\n") == 1
-    assert "row 17" in err and "'id'" in err and "R-999999 is not a randomised participant of trial jrc-london-burglary" in err
+    assert (
+        "row 17" in err
+        and "'id'" in err
+        and "R-999999 is not a randomised participant of trial jrc-london-burglary" in err
+    )
 
 
 @pytest.mark.parametrize("which", ["db", "followup"])

@@ -24,7 +24,8 @@ def _guarded(parents: list[ast.AST]) -> bool:
             return True
         if isinstance(node, ast.Try) and any(
             "ImportError" in ast.unparse(h.type) or "ModuleNotFoundError" in ast.unparse(h.type)
-            for h in node.handlers if h.type is not None
+            for h in node.handlers
+            if h.type is not None
         ):
             return True
     return False
@@ -51,9 +52,15 @@ def _unguarded_tomllib(source: str) -> list[int]:
 def test_the_check_sees_an_unguarded_import_and_accepts_the_guarded_ones():
     assert _unguarded_tomllib("import tomllib\n") == [1]
     assert _unguarded_tomllib("def f():\n    from tomllib import loads\n") == [2]
-    assert _unguarded_tomllib(
-        "import sys\nif sys.version_info >= (3, 11):\n    import tomllib\nelse:\n    import tomli as tomllib\n") == []
-    assert _unguarded_tomllib("try:\n    import tomllib\nexcept ModuleNotFoundError:\n    import tomli as tomllib\n") == []
+    assert (
+        _unguarded_tomllib(
+            "import sys\nif sys.version_info >= (3, 11):\n    import tomllib\nelse:\n    import tomli as tomllib\n"
+        )
+        == []
+    )
+    assert (
+        _unguarded_tomllib("try:\n    import tomllib\nexcept ModuleNotFoundError:\n    import tomli as tomllib\n") == []
+    )
 
 
 @pytest.mark.parametrize("module", MODULES)

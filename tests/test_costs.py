@@ -43,16 +43,18 @@ def test_point_estimate_by_hand():
 
 def test_total_cost_equals_per_participant_cost():
     per = benefit_cost(TRIAL, rng=3, n_bootstrap=50, **ARGS)
-    total = benefit_cost(TRIAL, rng=3, n_bootstrap=50, **{**ARGS, "programme_cost_per_participant": None},
-                         programme_cost_total=500_000.0)
+    total = benefit_cost(
+        TRIAL, rng=3, n_bootstrap=50, **{**ARGS, "programme_cost_per_participant": None}, programme_cost_total=500_000.0
+    )
     assert total.ratio_ == per.ratio_
     np.testing.assert_array_equal(total.bootstrap_ratios_, per.bootstrap_ratios_)
 
 
 def test_columns_sharing_a_type_are_added():
     mapping = {"reoffences_violence": "any", "reoffences_property": "any", "reoffences_other": "any"}
-    res = benefit_cost(TRIAL, offence_counts=mapping, costs={"any": 1.0}, group="arm",
-                       programme_cost_total=1.0, rng=0, n_bootstrap=0)
+    res = benefit_cost(
+        TRIAL, offence_counts=mapping, costs={"any": 1.0}, group="arm", programme_cost_total=1.0, rng=0, n_bootstrap=0
+    )
     means = TRIAL.groupby("arm")["reoffences"].mean()
     assert res.ratio_ == pytest.approx(250 * (means["control"] - means["rj"]))
 
@@ -60,8 +62,15 @@ def test_columns_sharing_a_type_are_added():
 def test_list_of_columns_and_costs_dataframe():
     df = TRIAL.rename(columns={c: t for c, t in COLUMNS.items()})
     table = pd.DataFrame({"offence_type": list(ILLUSTRATIVE), "cost": list(ILLUSTRATIVE.values())})
-    res = benefit_cost(df, offence_counts=list(ILLUSTRATIVE), costs=table, group="arm",
-                       programme_cost_per_participant=2_000.0, rng=0, n_bootstrap=0)
+    res = benefit_cost(
+        df,
+        offence_counts=list(ILLUSTRATIVE),
+        costs=table,
+        group="arm",
+        programme_cost_per_participant=2_000.0,
+        rng=0,
+        n_bootstrap=0,
+    )
     assert res.ratio_ == pytest.approx(benefit_cost(TRIAL, rng=0, n_bootstrap=0, **ARGS).ratio_)
 
 
@@ -146,7 +155,11 @@ def test_result_follows_the_result_convention():
     assert str(res) == res.format() and res.format().startswith("benefit-cost ratio")
     data = json.loads(json.dumps(res.to_dict(), allow_nan=False))
     assert data["ratio_"] == pytest.approx(res.ratio_) and data["n_bootstrap"] == 20
-    assert [row["quantity"] for row in data["summary"]] == ["benefit_cost_ratio", "benefit", "programme_cost",
-                                                            "net_benefit"]
+    assert [row["quantity"] for row in data["summary"]] == [
+        "benefit_cost_ratio",
+        "benefit",
+        "programme_cost",
+        "net_benefit",
+    ]
     assert [row["offence_type"] for row in data["prevented"]] == ["violence", "property", "other"]
     assert "bootstrap_ratios_" not in data

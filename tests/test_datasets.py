@@ -21,8 +21,13 @@ def test_bcg_is_metadat_dat_bcg():
 def test_bcg_reproduces_the_textbook_reml_fit():
     # R: rma(yi, vi, data = escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg))
     bcg = datasets.load_bcg()
-    es = effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                                events_control="cpos", n_control=bcg.cpos + bcg.cneg)
+    es = effects.log_risk_ratio(
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+    )
     res = pool(es, method="REML")
     assert (round(res.estimate, 4), round(res.tau2, 4), round(res.i2, 2)) == (-0.7145, 0.3132, 92.22)
 

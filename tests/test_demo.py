@@ -38,8 +38,16 @@ def demo(tmp_path_factory):
 def test_the_demo_writes_the_registry_the_tables_and_the_report(demo):
     assert {p.name for p in demo.iterdir()} == {"registry", "data", "report.html", "summary.json"}
     assert {p.name for p in (demo / "data").iterdir()} >= {
-        "referrals.csv", "participants.csv", "offences.csv", "custody.csv", "victims.csv", "costs.csv",
-        "followup.csv", "truth.json", "participants-blinded.csv", "analysis-plan.md",
+        "referrals.csv",
+        "participants.csv",
+        "offences.csv",
+        "custody.csv",
+        "victims.csv",
+        "costs.csv",
+        "followup.csv",
+        "truth.json",
+        "participants-blinded.csv",
+        "analysis-plan.md",
     }
     summary = json.loads((demo / "summary.json").read_text())
     assert summary["verified"] is True and summary["seed"] == 11

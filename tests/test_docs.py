@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 import rjtrial_docgen as docgen  # noqa: E402
 import rjtrial_sphinx  # noqa: E402
+
 from rjtrial.cli import build_parser  # noqa: E402
 
 
@@ -156,9 +157,29 @@ def test_api_pages_are_written_with_the_object_map(tmp_path):
 
 # ------------------------------------------------------------------------- docstring glue
 def test_unknown_sections_are_kept_not_dropped():
-    lines = ["Summary.", "", "Parameters", "----------", "x : int", "    A number.", "",
-             "Fitted attributes", "-----------------", "params_ : Series", "    Estimates.", "",
-             "Columns", "-------", "a : str", "b : float", "    Bee.", "", "Notes", "-----", "A note."]
+    lines = [
+        "Summary.",
+        "",
+        "Parameters",
+        "----------",
+        "x : int",
+        "    A number.",
+        "",
+        "Fitted attributes",
+        "-----------------",
+        "params_ : Series",
+        "    Estimates.",
+        "",
+        "Columns",
+        "-------",
+        "a : str",
+        "b : float",
+        "    Bee.",
+        "",
+        "Notes",
+        "-----",
+        "A note.",
+    ]
     out = rjtrial_sphinx.fold_sections(lines, module=False)
     text = "\n".join(out)
     assert "Fitted attributes" not in text and "Attributes\n----------\nparams_ : Series" in text
@@ -174,8 +195,18 @@ def test_numpydoc_keeps_what_the_fold_moves():
 
 
 def test_module_headings_become_rubrics_and_broken_tables_literal_blocks():
-    lines = ["Module.", "", "Pages", "-----", "=====  =====", "GET /  home", "POST /a/long/path  too wide",
-             "=====  =====", "", "After."]
+    lines = [
+        "Module.",
+        "",
+        "Pages",
+        "-----",
+        "=====  =====",
+        "GET /  home",
+        "POST /a/long/path  too wide",
+        "=====  =====",
+        "",
+        "After.",
+    ]
     out = rjtrial_sphinx.fold_sections(lines, module=True)
     assert out[2:4] == [".. rubric:: Pages", ""]
     assert "::" in out and "    POST /a/long/path  too wide" in out
@@ -185,8 +216,13 @@ def test_module_headings_become_rubrics_and_broken_tables_literal_blocks():
 
 # ---------------------------------------------------------------------------- docstring count
 def test_docstring_count_reports_each_name_without_one():
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "docstring_count.py"), "--json"],
-                          capture_output=True, text=True, check=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "docstring_count.py"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     result = json.loads(done.stdout)
     assert result["public"] == result["with_docstring"] + result["without_docstring"] > 300
     assert result["without_docstring"] == len(result["missing"])
@@ -196,10 +232,13 @@ def test_docstring_count_reports_each_name_without_one():
 def test_docstring_count_sees_a_missing_docstring(tmp_path, monkeypatch):
     package = tmp_path / "fakepkg"
     package.mkdir()
-    (package / "__init__.py").write_text('"""A package."""\n__all__ = ["documented", "bare"]\n'
-                                         "from fakepkg.mod import bare, documented\n")
-    (package / "mod.py").write_text('def documented():\n    """Yes."""\n\n\ndef bare():\n    pass\n\n\n'
-                                    "def _private():\n    pass\n\n\nclass Plain:\n    pass\n")
+    (package / "__init__.py").write_text(
+        '"""A package."""\n__all__ = ["documented", "bare"]\nfrom fakepkg.mod import bare, documented\n'
+    )
+    (package / "mod.py").write_text(
+        'def documented():\n    """Yes."""\n\n\ndef bare():\n    pass\n\n\n'
+        "def _private():\n    pass\n\n\nclass Plain:\n    pass\n"
+    )
     (package / "_hidden.py").write_text("def nothing():\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     spec = importlib.util.spec_from_file_location("docstring_count", ROOT / "scripts" / "docstring_count.py")

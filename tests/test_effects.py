@@ -17,21 +17,36 @@ from rjtrial import effects
 from rjtrial.errors import DataError, RjtrialWarning
 
 TWO_BY_TWO = [effects.log_odds_ratio, effects.log_risk_ratio, effects.risk_difference, effects.peto_log_odds_ratio]
-COUNTS = dict(events_treatment=[4, 6, 3], n_treatment=[123, 306, 231], events_control=[11, 29, 11],
-              n_control=[139, 303, 220])
+COUNTS = dict(
+    events_treatment=[4, 6, 3], n_treatment=[123, 306, 231], events_control=[11, 29, 11], n_control=[139, 303, 220]
+)
 
 
 def trials() -> pd.DataFrame:
-    return pd.DataFrame({"name": ["Aronson", "Ferguson", "Rosenthal"], "a": [4, 6, 3], "n1": [123, 306, 231],
-                         "c": [11, 29, 11], "n2": [139, 303, 220]}, index=[10, 20, 30])
+    return pd.DataFrame(
+        {
+            "name": ["Aronson", "Ferguson", "Rosenthal"],
+            "a": [4, 6, 3],
+            "n1": [123, 306, 231],
+            "c": [11, 29, 11],
+            "n2": [139, 303, 220],
+        },
+        index=[10, 20, 30],
+    )
 
 
 # --------------------------------------------------------------------------- inputs and output frame
 @pytest.mark.parametrize("function", TWO_BY_TWO)
 def test_binary_frame_has_estimate_variance_counts_and_measure(function):
     es = function(**COUNTS)
-    assert list(es.columns) == ["estimate", "variance", "events_treatment", "n_treatment", "events_control",
-                                "n_control"]
+    assert list(es.columns) == [
+        "estimate",
+        "variance",
+        "events_treatment",
+        "n_treatment",
+        "events_control",
+        "n_control",
+    ]
     assert es.attrs["measure"] == function.__name__
     assert isinstance(es.index, pd.RangeIndex)
     assert (es["variance"] > 0).all()
@@ -50,21 +65,26 @@ def test_column_names_arrays_and_series_give_the_same_numbers(function):
 
 
 def test_study_labels_become_the_index():
-    es = effects.log_odds_ratio(trials(), events_treatment="a", n_treatment="n1", events_control="c",
-                                n_control="n2", study="name")
+    es = effects.log_odds_ratio(
+        trials(), events_treatment="a", n_treatment="n1", events_control="c", n_control="n2", study="name"
+    )
     assert list(es.index) == ["Aronson", "Ferguson", "Rosenthal"] and es.index.name == "study"
 
 
 def test_scalars_broadcast():
-    es = effects.hedges_g(mean_treatment=[1.0, 2.0], sd_treatment=1.0, n_treatment=20, mean_control=0.0,
-                          sd_control=1.0, n_control=20)
+    es = effects.hedges_g(
+        mean_treatment=[1.0, 2.0], sd_treatment=1.0, n_treatment=20, mean_control=0.0, sd_control=1.0, n_control=20
+    )
     assert len(es) == 2 and es.estimate[1] > es.estimate[0]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(events_treatment="nope"), "no such column"),
-    (dict(events_treatment=[1, 2]), "has 2 values"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(events_treatment="nope"), "no such column"),
+        (dict(events_treatment=[1, 2]), "has 2 values"),
+    ],
+)
 def test_bad_inputs_raise_value_error(kwargs, match):
     args = {**dict(events_treatment="a", n_treatment="n1", events_control="c", n_control="n2"), **kwargs}
     with pytest.raises(ValueError, match=match):
@@ -78,8 +98,13 @@ def test_column_name_without_data_is_an_error():
 
 # --------------------------------------------------------------------------- bad data names the row
 def _counts(**changes):
-    base = dict(events_treatment=[4, 6, 3], n_treatment=[123, 306, 231], events_control=[11, 29, 11],
-                n_control=[139, 303, 220], study=["Aronson", "Ferguson", "Rosenthal"])
+    base = dict(
+        events_treatment=[4, 6, 3],
+        n_treatment=[123, 306, 231],
+        events_control=[11, 29, 11],
+        n_control=[139, 303, 220],
+        study=["Aronson", "Ferguson", "Rosenthal"],
+    )
     for key, (position, value) in changes.items():
         base[key] = list(base[key])
         base[key][position] = value
@@ -87,12 +112,15 @@ def _counts(**changes):
 
 
 @pytest.mark.parametrize("function", TWO_BY_TWO)
-@pytest.mark.parametrize("changes,column,text", [
-    (dict(events_treatment=(1, -2)), "events_treatment", "negative count"),
-    (dict(events_control=(2, 300)), "events_control", "exceed n_control"),
-    (dict(n_treatment=(1, 0), events_treatment=(1, 0)), "n_treatment", "group size must be positive"),
-    (dict(events_control=(1, np.nan)), "events_control", "missing value"),
-])
+@pytest.mark.parametrize(
+    "changes,column,text",
+    [
+        (dict(events_treatment=(1, -2)), "events_treatment", "negative count"),
+        (dict(events_control=(2, 300)), "events_control", "exceed n_control"),
+        (dict(n_treatment=(1, 0), events_treatment=(1, 0)), "n_treatment", "group size must be positive"),
+        (dict(events_control=(1, np.nan)), "events_control", "missing value"),
+    ],
+)
 def test_bad_counts_name_the_study_row_and_column(function, changes, column, text):
     with pytest.raises(DataError, match=text) as info:
         function(**_counts(**changes), na_action="raise")
@@ -132,8 +160,9 @@ def test_unknown_correction_target_lists_the_options(to):
 
 # --------------------------------------------------------------------------- zero-cell correction
 def test_correction_goes_only_to_tables_with_a_zero_cell():
-    es = effects.log_odds_ratio(events_treatment=[0, 5], n_treatment=[10, 10], events_control=[3, 3],
-                                n_control=[10, 10])
+    es = effects.log_odds_ratio(
+        events_treatment=[0, 5], n_treatment=[10, 10], events_control=[3, 3], n_control=[10, 10]
+    )
     assert es.estimate[0] == pytest.approx(math.log(0.5 * 7.5 / (10.5 * 3.5)))
     assert es.variance[0] == pytest.approx(1 / 0.5 + 1 / 10.5 + 1 / 3.5 + 1 / 7.5)
     assert es.estimate[1] == pytest.approx(math.log(5 * 7 / (5 * 3)))  # untouched
@@ -146,8 +175,9 @@ def test_correction_to_all_and_if_any_zero():
     assert every.estimate[1] == pytest.approx(math.log(5.5 * 7.5 / (5.5 * 3.5)))
     if_any = effects.log_odds_ratio(**args, to="if_any_zero")
     np.testing.assert_allclose(if_any.estimate, every.estimate)
-    none_zero = effects.log_odds_ratio(events_treatment=[1, 5], n_treatment=[10, 10], events_control=[3, 3],
-                                       n_control=[10, 10], to="if_any_zero")
+    none_zero = effects.log_odds_ratio(
+        events_treatment=[1, 5], n_treatment=[10, 10], events_control=[3, 3], n_control=[10, 10], to="if_any_zero"
+    )
     assert none_zero.estimate[0] == pytest.approx(math.log(1 * 7 / (9 * 3)))
 
 
@@ -173,8 +203,14 @@ def test_swapping_arms_negates_the_effect_and_keeps_the_variance(a, b, c, d):
 
 
 # --------------------------------------------------------------------------- standardised mean differences
-SMD = dict(mean_treatment=[55, 27], sd_treatment=[47, 7], n_treatment=[155, 31], mean_control=[75, 29],
-           sd_control=[64, 4], n_control=[156, 32])
+SMD = dict(
+    mean_treatment=[55, 27],
+    sd_treatment=[47, 7],
+    n_treatment=[155, 31],
+    mean_control=[75, 29],
+    sd_control=[64, 4],
+    n_control=[156, 32],
+)
 
 
 @pytest.mark.parametrize("m", [2, 5, 10, 38, 100, 1000])
@@ -191,8 +227,9 @@ def test_hedges_g_is_corrected_cohens_d():
     m = np.array([155 + 156 - 2, 31 + 32 - 2])
     np.testing.assert_allclose(g.estimate, effects.correction_factor(m) * d.estimate, rtol=1e-14)
     n = np.array([311, 63])
-    np.testing.assert_allclose(g.variance, 1 / np.array([155, 31]) + 1 / np.array([156, 32])
-                               + g.estimate**2 / (2 * n), rtol=1e-14)
+    np.testing.assert_allclose(
+        g.variance, 1 / np.array([155, 31]) + 1 / np.array([156, 32]) + g.estimate**2 / (2 * n), rtol=1e-14
+    )
     assert g.attrs["measure"] == "hedges_g" and d.attrs["measure"] == "cohens_d"
 
 
@@ -205,10 +242,10 @@ def test_smd_from_t_and_p_agree_with_means():
     p = 2 * stats.t.sf(np.abs(t), n1 + n2 - 2)
     from_p = effects.smd_from_p(p_value=p, sign=np.sign(t), n_treatment=n1, n_control=n2)
     np.testing.assert_allclose(from_p.estimate, from_t.estimate, rtol=1e-9)
-    greater = effects.smd_from_p(p_value=stats.t.sf(t, n1 + n2 - 2), n_treatment=n1, n_control=n2,
-                                 alternative="greater")
-    less = effects.smd_from_p(p_value=stats.t.cdf(t, n1 + n2 - 2), n_treatment=n1, n_control=n2,
-                              alternative="less")
+    greater = effects.smd_from_p(
+        p_value=stats.t.sf(t, n1 + n2 - 2), n_treatment=n1, n_control=n2, alternative="greater"
+    )
+    less = effects.smd_from_p(p_value=stats.t.cdf(t, n1 + n2 - 2), n_treatment=n1, n_control=n2, alternative="less")
     np.testing.assert_allclose(greater.estimate, from_t.estimate, rtol=1e-9)
     np.testing.assert_allclose(less.estimate, from_t.estimate, rtol=1e-9)
 
@@ -220,12 +257,15 @@ def test_two_sided_p_needs_a_sign():
         effects.smd_from_p(p_value=[0.03], n_treatment=[20], n_control=[20], alternative="bigger")
 
 
-@pytest.mark.parametrize("changes,column,text", [
-    (dict(sd_control=[64, -1]), "sd_control", "negative standard deviation"),
-    (dict(sd_treatment=[47, 0], sd_control=[64, 0]), "sd_treatment", "both standard deviations are 0"),
-    (dict(n_treatment=[155, 1], n_control=[156, 1]), "n_control", "at least 4 participants"),
-    (dict(mean_control=[75, np.nan]), "mean_control", "missing value"),
-])
+@pytest.mark.parametrize(
+    "changes,column,text",
+    [
+        (dict(sd_control=[64, -1]), "sd_control", "negative standard deviation"),
+        (dict(sd_treatment=[47, 0], sd_control=[64, 0]), "sd_treatment", "both standard deviations are 0"),
+        (dict(n_treatment=[155, 1], n_control=[156, 1]), "n_control", "at least 4 participants"),
+        (dict(mean_control=[75, np.nan]), "mean_control", "missing value"),
+    ],
+)
 def test_bad_smd_inputs_name_the_row(changes, column, text):
     with pytest.raises(DataError, match=text) as info:
         effects.hedges_g(**{**SMD, **changes}, study=["Edinburgh", "Orpington"], na_action="raise")
@@ -243,27 +283,33 @@ def test_log_hazard_ratio_from_confidence_interval_round_trips():
     log_hr = np.array([-0.3, 0.1, 0.7])
     se = np.array([0.12, 0.3, 0.05])
     z = stats.norm.isf(0.025)
-    es = effects.log_hazard_ratio(hazard_ratio=np.exp(log_hr), ci_lower=np.exp(log_hr - z * se),
-                                  ci_upper=np.exp(log_hr + z * se))
+    es = effects.log_hazard_ratio(
+        hazard_ratio=np.exp(log_hr), ci_lower=np.exp(log_hr - z * se), ci_upper=np.exp(log_hr + z * se)
+    )
     np.testing.assert_allclose(es.estimate, log_hr, rtol=1e-14)
     np.testing.assert_allclose(es.variance, se**2, rtol=1e-12)
     z90 = stats.norm.isf(0.05)
-    es90 = effects.log_hazard_ratio(hazard_ratio=np.exp(log_hr), ci_lower=np.exp(log_hr - z90 * se),
-                                    ci_upper=np.exp(log_hr + z90 * se), alpha=0.10)
+    es90 = effects.log_hazard_ratio(
+        hazard_ratio=np.exp(log_hr), ci_lower=np.exp(log_hr - z90 * se), ci_upper=np.exp(log_hr + z90 * se), alpha=0.10
+    )
     np.testing.assert_allclose(es90.variance, se**2, rtol=1e-12)
 
 
-@pytest.mark.parametrize("hr,lower,upper,text,column", [
-    (0.5, 0.6, 0.9, "does not contain the hazard ratio", "hazard_ratio"),
-    (0.95, 0.6, 0.9, "does not contain the hazard ratio", "hazard_ratio"),
-    (0.7, 0.9, 0.6, "is not below ci_upper", "ci_lower"),
-    (0.7, 0.0, 0.9, "must be positive", "ci_lower"),
-    (-0.7, 0.5, 0.9, "must be positive", "hazard_ratio"),
-])
+@pytest.mark.parametrize(
+    "hr,lower,upper,text,column",
+    [
+        (0.5, 0.6, 0.9, "does not contain the hazard ratio", "hazard_ratio"),
+        (0.95, 0.6, 0.9, "does not contain the hazard ratio", "hazard_ratio"),
+        (0.7, 0.9, 0.6, "is not below ci_upper", "ci_lower"),
+        (0.7, 0.0, 0.9, "must be positive", "ci_lower"),
+        (-0.7, 0.5, 0.9, "must be positive", "hazard_ratio"),
+    ],
+)
 def test_bad_hazard_ratio_inputs_name_the_row(hr, lower, upper, text, column):
     with pytest.raises(DataError, match=text) as info:
-        effects.log_hazard_ratio(hazard_ratio=[0.8, hr], ci_lower=[0.7, lower], ci_upper=[0.9, upper],
-                                 study=["RISE", "JRC London"])
+        effects.log_hazard_ratio(
+            hazard_ratio=[0.8, hr], ci_lower=[0.7, lower], ci_upper=[0.9, upper], study=["RISE", "JRC London"]
+        )
     assert info.value.row == "JRC London" and info.value.column == column
 
 
@@ -278,13 +324,21 @@ def test_log_hazard_ratio_from_logrank():
 
 # --------------------------------------------------------------------------- rates
 def test_log_incidence_rate_ratio_and_its_checks():
-    es = effects.log_incidence_rate_ratio(events_treatment=[9, 0], person_time_treatment=[413, 200],
-                                          events_control=[19, 4], person_time_control=[398, 210])
+    es = effects.log_incidence_rate_ratio(
+        events_treatment=[9, 0],
+        person_time_treatment=[413, 200],
+        events_control=[19, 4],
+        person_time_control=[398, 210],
+    )
     assert es.estimate[0] == pytest.approx(math.log(9 / 413) - math.log(19 / 398))
     assert es.variance[1] == pytest.approx(1 / 0.5 + 1 / 4.5)  # zero count corrected
     with pytest.raises(DataError, match="person-time must be positive") as info:
-        effects.log_incidence_rate_ratio(events_treatment=[9, 1], person_time_treatment=[413, 0],
-                                         events_control=[19, 4], person_time_control=[398, 210])
+        effects.log_incidence_rate_ratio(
+            events_treatment=[9, 1],
+            person_time_treatment=[413, 0],
+            events_control=[19, 4],
+            person_time_control=[398, 210],
+        )
     assert info.value.row == 1 and info.value.column == "person_time_treatment"
 
 
@@ -326,19 +380,36 @@ def test_docstring_examples_run(name):
 )
 def test_counts_must_be_whole_numbers_and_numbers(column, value, message):
     # a fractional count was pooled as given, text was coerced, True counted as 1 event
-    table = pd.DataFrame({"events_treatment": [3, 2, 6], "n_treatment": [50, 40, 60], "events_control": [5, 4, 9],
-                          "n_control": [50, 40, 60]}, index=["A", "B", "C"], dtype=object)
+    table = pd.DataFrame(
+        {
+            "events_treatment": [3, 2, 6],
+            "n_treatment": [50, 40, 60],
+            "events_control": [5, 4, 9],
+            "n_control": [50, 40, 60],
+        },
+        index=["A", "B", "C"],
+        dtype=object,
+    )
     table.loc["B", column] = value
     with pytest.raises(DataError, match=message) as info:
-        effects.log_risk_ratio(table, events_treatment="events_treatment", n_treatment="n_treatment",
-                               events_control="events_control", n_control="n_control")
+        effects.log_risk_ratio(
+            table,
+            events_treatment="events_treatment",
+            n_treatment="n_treatment",
+            events_control="events_control",
+            n_control="n_control",
+        )
     assert (info.value.table, info.value.row, info.value.column) == ("effects", "B", column)
 
 
 def test_rate_events_must_be_whole_numbers():
     with pytest.raises(DataError, match="whole number") as info:
-        effects.log_incidence_rate_ratio(events_treatment=[3, 1.5], person_time_treatment=[100.5, 80.25],
-                                         events_control=[4, 2], person_time_control=[90, 70])
+        effects.log_incidence_rate_ratio(
+            events_treatment=[3, 1.5],
+            person_time_treatment=[100.5, 80.25],
+            events_control=[4, 2],
+            person_time_control=[90, 70],
+        )
     assert (info.value.row, info.value.column) == (1, "events_treatment")
 
 

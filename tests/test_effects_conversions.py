@@ -9,8 +9,14 @@ import pytest
 from rjtrial import effects
 from rjtrial.errors import RjtrialWarning
 
-MEANS = dict(mean_treatment=[3.1, 2.2], sd_treatment=[2.5, 1.9], n_treatment=[60, 14], mean_control=[4.0, 2.8],
-             sd_control=[2.9, 2.0], n_control=[62, 30])
+MEANS = dict(
+    mean_treatment=[3.1, 2.2],
+    sd_treatment=[2.5, 1.9],
+    n_treatment=[60, 14],
+    mean_control=[4.0, 2.8],
+    sd_control=[2.9, 2.0],
+    n_control=[62, 30],
+)
 
 
 def _frame(measure, estimate, variance, **columns):
@@ -38,11 +44,17 @@ def test_hedges_g_without_group_sizes_cannot_be_converted():
         effects.d_to_correlation(g, n_treatment=[20])
 
 
-@pytest.mark.parametrize("function,measure", [
-    (effects.d_to_correlation, "correlation"), (effects.correlation_to_d, "hedges_g"),
-    (effects.correlation_to_fisher_z, "fisher_z"), (effects.fisher_z_to_correlation, "correlation"),
-    (effects.log_odds_ratio_to_correlation, "cohens_d"), (effects.correlation_to_log_odds_ratio, "fisher_z"),
-])
+@pytest.mark.parametrize(
+    "function,measure",
+    [
+        (effects.d_to_correlation, "correlation"),
+        (effects.correlation_to_d, "hedges_g"),
+        (effects.correlation_to_fisher_z, "fisher_z"),
+        (effects.fisher_z_to_correlation, "correlation"),
+        (effects.log_odds_ratio_to_correlation, "cohens_d"),
+        (effects.correlation_to_log_odds_ratio, "fisher_z"),
+    ],
+)
 def test_each_conversion_checks_the_measure_it_is_given(function, measure):
     with pytest.raises(ValueError, match=f"effects hold measure '{measure}'"):
         function(_frame(measure, [0.3], [0.05], n=[40]))
@@ -76,8 +88,9 @@ def test_omitted_studies_stay_counted_through_a_conversion():
 
 
 def test_log_odds_ratios_to_correlations_and_back():
-    lor = effects.log_odds_ratio(events_treatment=[12, 6], n_treatment=[60, 40], events_control=[18, 9],
-                                 n_control=[62, 41])
+    lor = effects.log_odds_ratio(
+        events_treatment=[12, 6], n_treatment=[60, 40], events_control=[18, 9], n_control=[62, 41]
+    )
     r = effects.log_odds_ratio_to_correlation(lor)
     assert r.attrs["measure"] == "correlation" and r.attrs["converted_from"] == "log_odds_ratio"
     back = effects.correlation_to_log_odds_ratio(r)

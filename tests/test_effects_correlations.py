@@ -13,20 +13,24 @@ STUDIES = ["Canberra", "Leeds"]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-@pytest.mark.parametrize("r,n,column,text", [
-    (1.2, 50, "correlation", "not in \\[-1, 1\\]"),
-    (0.3, 3, "n", "at least 4 participants"),
-    (0.3, -10, "n", "at least 4 participants"),
-    (np.nan, 50, "correlation", "missing value"),
-])
+@pytest.mark.parametrize(
+    "r,n,column,text",
+    [
+        (1.2, 50, "correlation", "not in \\[-1, 1\\]"),
+        (0.3, 3, "n", "at least 4 participants"),
+        (0.3, -10, "n", "at least 4 participants"),
+        (np.nan, 50, "correlation", "missing value"),
+    ],
+)
 def test_bad_inputs_name_the_study(function, r, n, column, text):
     with pytest.raises(DataError, match=text) as info:
         function(correlation=[0.2, r], n=[40, n], study=STUDIES, na_action="raise")
     assert info.value.row == "Leeds" and info.value.column == column
 
 
-@pytest.mark.parametrize("function,text", [(effects.correlation, "sampling variance is 0"),
-                                           (effects.fisher_z, "infinite Fisher's z")])
+@pytest.mark.parametrize(
+    "function,text", [(effects.correlation, "sampling variance is 0"), (effects.fisher_z, "infinite Fisher's z")]
+)
 def test_a_perfect_correlation_cannot_be_pooled(function, text):
     with pytest.raises(DataError, match=text) as info:
         function(correlation=[0.2, -1.0], n=[40, 30], study=STUDIES)

@@ -10,27 +10,61 @@ from rjtrial import effects
 from rjtrial.errors import DataError, RjtrialWarning
 
 STUDIES = ["Canberra", "Leeds", "London"]
-TWO_BY_TWO = dict(events_treatment=[12, 6, 30], n_treatment=[60, 40, 110], events_control=[18, 9, 41],
-                  n_control=[62, 41, 108])
-MEANS = dict(mean_treatment=[3.1, 2.2, 5.0], sd_treatment=[2.5, 1.9, 3.3], n_treatment=[60, 40, 110],
-             mean_control=[4.0, 2.8, 5.6], sd_control=[2.9, 2.0, 3.1], n_control=[62, 41, 108])
-RATES = dict(events_treatment=[20, 11, 52], person_time_treatment=[55.0, 38.5, 101.0], events_control=[31, 15, 60],
-             person_time_control=[57.0, 40.0, 99.5])
-CHANGE = dict(mean_before=[4.1, 3.0, 6.2], mean_after=[3.0, 2.6, 5.1], sd_before=[2.6, 2.1, 3.0],
-              sd_after=[2.4, 2.2, 3.1], correlation=[0.5, 0.6, 0.4], n=[60, 40, 110])
+TWO_BY_TWO = dict(
+    events_treatment=[12, 6, 30], n_treatment=[60, 40, 110], events_control=[18, 9, 41], n_control=[62, 41, 108]
+)
+MEANS = dict(
+    mean_treatment=[3.1, 2.2, 5.0],
+    sd_treatment=[2.5, 1.9, 3.3],
+    n_treatment=[60, 40, 110],
+    mean_control=[4.0, 2.8, 5.6],
+    sd_control=[2.9, 2.0, 3.1],
+    n_control=[62, 41, 108],
+)
+RATES = dict(
+    events_treatment=[20, 11, 52],
+    person_time_treatment=[55.0, 38.5, 101.0],
+    events_control=[31, 15, 60],
+    person_time_control=[57.0, 40.0, 99.5],
+)
+CHANGE = dict(
+    mean_before=[4.1, 3.0, 6.2],
+    mean_after=[3.0, 2.6, 5.1],
+    sd_before=[2.6, 2.1, 3.0],
+    sd_after=[2.4, 2.2, 3.1],
+    correlation=[0.5, 0.6, 0.4],
+    n=[60, 40, 110],
+)
 INPUTS = {
-    **{name: TWO_BY_TWO for name in ("log_odds_ratio", "log_risk_ratio", "risk_difference", "peto_log_odds_ratio",
-                                      "arcsine_risk_difference")},
+    **{
+        name: TWO_BY_TWO
+        for name in (
+            "log_odds_ratio",
+            "log_risk_ratio",
+            "risk_difference",
+            "peto_log_odds_ratio",
+            "arcsine_risk_difference",
+        )
+    },
     **{name: MEANS for name in ("mean_difference", "hedges_g", "cohens_d", "log_ratio_of_means")},
     "standardised_mean_change_change_score": CHANGE,
     "standardised_mean_change_raw_score": {k: v for k, v in CHANGE.items() if k != "sd_after"},
     "correlation": dict(correlation=[0.2, -0.1, 0.35], n=[60, 40, 110]),
     "fisher_z": dict(correlation=[0.2, -0.1, 0.35], n=[60, 40, 110]),
-    **{name: dict(events=[12, 6, 30], n=[60, 40, 110]) for name in ("proportion", "log_proportion",
-                                                                     "logit_proportion", "arcsine_proportion",
-                                                                     "freeman_tukey_proportion")},
-    **{name: dict(events=[20, 11, 52], person_time=[55.0, 38.5, 101.0]) for name in ("incidence_rate",
-                                                                                     "log_incidence_rate")},
+    **{
+        name: dict(events=[12, 6, 30], n=[60, 40, 110])
+        for name in (
+            "proportion",
+            "log_proportion",
+            "logit_proportion",
+            "arcsine_proportion",
+            "freeman_tukey_proportion",
+        )
+    },
+    **{
+        name: dict(events=[20, 11, 52], person_time=[55.0, 38.5, 101.0])
+        for name in ("incidence_rate", "log_incidence_rate")
+    },
     "log_incidence_rate_ratio": RATES,
     "incidence_rate_difference": RATES,
     "log_hazard_ratio": dict(hazard_ratio=[0.8, 0.7, 0.9], ci_lower=[0.6, 0.5, 0.75], ci_upper=[1.07, 0.98, 1.08]),

@@ -8,8 +8,13 @@ import pytest
 from rjtrial import effects
 from rjtrial.errors import DataError
 
-FUNCTIONS = [effects.proportion, effects.log_proportion, effects.logit_proportion, effects.arcsine_proportion,
-             effects.freeman_tukey_proportion]
+FUNCTIONS = [
+    effects.proportion,
+    effects.log_proportion,
+    effects.logit_proportion,
+    effects.arcsine_proportion,
+    effects.freeman_tukey_proportion,
+]
 STUDIES = ["Canberra", "Leeds", "London"]
 
 
@@ -22,40 +27,55 @@ def _inputs(**changes):
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-@pytest.mark.parametrize("changes,column,text", [
-    (dict(events=(1, -1)), "events", "negative count"),
-    (dict(events=(2, 111)), "events", "111 events exceed n = 110"),
-    (dict(events=(0, 2.5)), "events", "whole number"),
-    (dict(n=(1, 0), events=(1, 0)), "n", "sample size must be positive"),
-    (dict(n=(2, 110.5)), "n", "whole number"),
-    (dict(events=(1, "six")), "events", "must be numeric, found 'six'"),
-    (dict(n=(2, np.inf)), "n", "not finite"),
-])
+@pytest.mark.parametrize(
+    "changes,column,text",
+    [
+        (dict(events=(1, -1)), "events", "negative count"),
+        (dict(events=(2, 111)), "events", "111 events exceed n = 110"),
+        (dict(events=(0, 2.5)), "events", "whole number"),
+        (dict(n=(1, 0), events=(1, 0)), "n", "sample size must be positive"),
+        (dict(n=(2, 110.5)), "n", "whole number"),
+        (dict(events=(1, "six")), "events", "must be numeric, found 'six'"),
+        (dict(n=(2, np.inf)), "n", "not finite"),
+    ],
+)
 def test_bad_counts_name_the_study_row_and_column(function, changes, column, text):
     with pytest.raises(DataError, match=text) as info:
         function(**_inputs(**changes), study=STUDIES)
     assert info.value.row == STUDIES[next(iter(changes.values()))[0]] and info.value.column == column
 
 
-@pytest.mark.parametrize("function,variance_type", [(effects.proportion, "HO"), (effects.log_proportion, "UB"),
-                                                    (effects.logit_proportion, "LS2")])
+@pytest.mark.parametrize(
+    "function,variance_type",
+    [(effects.proportion, "HO"), (effects.log_proportion, "UB"), (effects.logit_proportion, "LS2")],
+)
 def test_unknown_variance_type_lists_the_options(function, variance_type):
     with pytest.raises(ValueError, match="choose one of 'LS'"):
         function(**_inputs(), variance_type=variance_type)
 
 
-@pytest.mark.parametrize("options,text", [(dict(to="only0"), "'only_zero', 'all'"), (dict(add=-0.5), "non-negative"),
-                                          (dict(add=float("nan")), "non-negative"), (dict(add=True), "non-negative")])
+@pytest.mark.parametrize(
+    "options,text",
+    [
+        (dict(to="only0"), "'only_zero', 'all'"),
+        (dict(add=-0.5), "non-negative"),
+        (dict(add=float("nan")), "non-negative"),
+        (dict(add=True), "non-negative"),
+    ],
+)
 def test_bad_correction_options(options, text):
     with pytest.raises(ValueError, match=text):
         effects.proportion(**_inputs(), **options)
 
 
-@pytest.mark.parametrize("function,text", [
-    (effects.log_proportion, "log proportion is undefined"),
-    (effects.logit_proportion, "logit of the proportion is undefined"),
-    (effects.proportion, "sampling variance is 0"),
-])
+@pytest.mark.parametrize(
+    "function,text",
+    [
+        (effects.log_proportion, "log proportion is undefined"),
+        (effects.logit_proportion, "logit of the proportion is undefined"),
+        (effects.proportion, "sampling variance is 0"),
+    ],
+)
 def test_a_zero_count_left_uncorrected_names_the_study(function, text):
     with pytest.raises(DataError, match=text) as info:
         function(**_inputs(events=(1, 0)), study=STUDIES, to="none")

@@ -12,11 +12,14 @@ STUDIES = ["Canberra", "Leeds"]
 
 
 @pytest.mark.parametrize("function", [effects.incidence_rate, effects.log_incidence_rate])
-@pytest.mark.parametrize("events,time,column,text", [
-    (-1, 40.0, "events", "negative count"),
-    (2.5, 40.0, "events", "whole number"),
-    (3, 0.0, "person_time", "person-time must be positive"),
-])
+@pytest.mark.parametrize(
+    "events,time,column,text",
+    [
+        (-1, 40.0, "events", "negative count"),
+        (2.5, 40.0, "events", "whole number"),
+        (3, 0.0, "person_time", "person-time must be positive"),
+    ],
+)
 def test_bad_inputs_name_the_study(function, events, time, column, text):
     with pytest.raises(DataError, match=text) as info:
         function(events=[4, events], person_time=[55.0, time], study=STUDIES)
@@ -34,11 +37,20 @@ def test_no_events_are_corrected_by_default_and_an_error_without():
 
 
 def test_rate_difference_corrections_and_double_zero():
-    es = effects.incidence_rate_difference(events_treatment=[0, 0], person_time_treatment=[50.0, 60.0],
-                                           events_control=[3, 0], person_time_control=[45.0, 62.0],
-                                           drop_double_zero=True)
+    es = effects.incidence_rate_difference(
+        events_treatment=[0, 0],
+        person_time_treatment=[50.0, 60.0],
+        events_control=[3, 0],
+        person_time_control=[45.0, 62.0],
+        drop_double_zero=True,
+    )
     assert es.loc[0, "estimate"] == pytest.approx(0.5 / 50 - 3.5 / 45, rel=1e-15)
     assert np.isnan(es.loc[1, "estimate"]) and np.isnan(es.loc[1, "variance"])
     with pytest.raises(DataError, match="sampling variance is 0"):
-        effects.incidence_rate_difference(events_treatment=[0], person_time_treatment=[50.0], events_control=[0],
-                                          person_time_control=[45.0], to="none")
+        effects.incidence_rate_difference(
+            events_treatment=[0],
+            person_time_treatment=[50.0],
+            events_control=[0],
+            person_time_control=[45.0],
+            to="none",
+        )

@@ -29,8 +29,9 @@ def test_protocol():
 
 
 def test_followup_from_participants_offences_and_custody():
-    table = followup.build(_csv("participants.csv"), _csv("offences.csv"), custody=_csv("custody.csv"),
-                           extraction_date="2026-06-30")
+    table = followup.build(
+        _csv("participants.csv"), _csv("offences.csv"), custody=_csv("custody.csv"), extraction_date="2026-06-30"
+    )
     assert len(table) == 6
     assert table["event"].sum() == 3  # P-01, P-02 and P-06 reoffended within two years
     assert table.set_index("id").loc["P-02", "days_in_custody"] == 61  # 15 August to 14 October inclusive
@@ -39,8 +40,11 @@ def test_followup_from_participants_offences_and_custody():
 
 def test_victims():
     participants = _csv("participants.csv")
-    victims = check_victims(read_table(EXAMPLES / "victims.csv", table="victims"), participants,
-                            Protocol.from_toml(EXAMPLES / "protocol.toml").id)
+    victims = check_victims(
+        read_table(EXAMPLES / "victims.csv", table="victims"),
+        participants,
+        Protocol.from_toml(EXAMPLES / "protocol.toml").id,
+    )
     assert len(victims) == 5
     assert victims["would_recommend"].isna().sum() == 1  # a blank answer: not asked
 
@@ -51,8 +55,9 @@ def test_costs():
     assert costs.per_conference_held == 700.0
 
 
-@pytest.mark.parametrize("name, measure", [("studies.csv", "log_risk_ratio"),
-                                           ("studies-estimates.csv", "log_hazard_ratio")])
+@pytest.mark.parametrize(
+    "name, measure", [("studies.csv", "log_risk_ratio"), ("studies-estimates.csv", "log_hazard_ratio")]
+)
 def test_meta_analysis_studies(name, measure):
     table = pd.read_csv(EXAMPLES / name)
     table.index = pd.RangeIndex(1, len(table) + 1)

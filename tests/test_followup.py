@@ -91,7 +91,11 @@ def test_reoffence_on_the_assignment_day_and_at_the_window_edges():
     assert row(table, "p1")["prior_offences"] == 0
     assert row(table, "p1")["first_reoffence_on"] == pd.Timestamp("2020-01-01")
     assert (row(table, "p2")["time_at_risk"], row(table, "p2")["event"]) == (30, True)
-    assert (row(table, "p3")["time_at_risk"], row(table, "p3")["event"], row(table, "p3")["reoffences"]) == (30, False, 0)
+    assert (row(table, "p3")["time_at_risk"], row(table, "p3")["event"], row(table, "p3")["reoffences"]) == (
+        30,
+        False,
+        0,
+    )
 
 
 def test_offences_before_assignment_are_priors_not_reoffences():
@@ -105,8 +109,17 @@ def test_offences_before_assignment_are_priors_not_reoffences():
     p1 = row(table, "p1")
     assert (p1["prior_offences"], p1["reoffences"], p1["event"], p1["time_at_risk"]) == (2, 0, False, 730)
     # a shorter prior window: only day -1 is in days -1..-1
-    assert row(build(people("2022-01-01"), records(("p1", "2021-12-31", None), ("p1", "2021-12-30", None)),
-                     prior_window_days=1), "p1")["prior_offences"] == 1
+    assert (
+        row(
+            build(
+                people("2022-01-01"),
+                records(("p1", "2021-12-31", None), ("p1", "2021-12-30", None)),
+                prior_window_days=1,
+            ),
+            "p1",
+        )["prior_offences"]
+        == 1
+    )
 
 
 def test_lagged_convictions_censor_follow_up_at_extraction_less_the_lag():
@@ -187,7 +200,11 @@ def test_proven_reoffending_preset():
         assert (r["time_at_risk"], r["event"]) == values, pid
         assert r["followup_days"] == 365
     assert table.attrs["preset"] == "proven_reoffending"
-    assert (table.attrs["window_days"], table.attrs["proven_within_days"], table.attrs["conviction_lag_days"]) == (365, 183, 0)
+    assert (table.attrs["window_days"], table.attrs["proven_within_days"], table.attrs["conviction_lag_days"]) == (
+        365,
+        183,
+        0,
+    )
 
 
 def test_proven_reoffending_with_extraction_waits_for_the_six_months():
@@ -232,13 +249,23 @@ def test_overlapping_and_adjacent_custody_spells_are_merged_and_clipped():
         people("2020-01-01", "2020-01-01", "2020-01-01"),
         NO_OFFENCES,
         custody=spells(
-            ("p1", day(15), day(24)), ("p1", day(10), day(19)), ("p1", day(25), day(29)), ("p1", day(27), day(28)),
-            ("p2", day(-30), day(4)), ("p2", day(95), day(200)),
-            ("p3", day(10), day(29)), ("p3", day(12), day(13)), ("p3", day(16), day(17)),
+            ("p1", day(15), day(24)),
+            ("p1", day(10), day(19)),
+            ("p1", day(25), day(29)),
+            ("p1", day(27), day(28)),
+            ("p2", day(-30), day(4)),
+            ("p2", day(95), day(200)),
+            ("p3", day(10), day(29)),
+            ("p3", day(12), day(13)),
+            ("p3", day(16), day(17)),
         ),
         window_days=100,
     )
-    assert (row(table, "p1")["days_in_custody"], row(table, "p1")["exposure_days"], row(table, "p1")["time_at_risk"]) == (20, 80, 80)
+    assert (
+        row(table, "p1")["days_in_custody"],
+        row(table, "p1")["exposure_days"],
+        row(table, "p1")["time_at_risk"],
+    ) == (20, 80, 80)
     assert (row(table, "p2")["days_in_custody"], row(table, "p2")["exposure_days"]) == (10, 90)
     assert (row(table, "p3")["days_in_custody"], row(table, "p3")["exposure_days"]) == (20, 80)
 
@@ -261,14 +288,18 @@ def test_censor_date_ends_follow_up_on_the_day_after():
     assert table.attrs["censor_column"] == "died_on"
     # the same column under another name; or switched off
     renamed = participants.rename(columns={"died_on": "left_country_on"})
-    assert row(build(renamed, NO_OFFENCES, window_days=100, censor_column="left_country_on"), "p1")["followup_days"] == 50
+    assert (
+        row(build(renamed, NO_OFFENCES, window_days=100, censor_column="left_country_on"), "p1")["followup_days"] == 50
+    )
     assert row(build(participants, NO_OFFENCES, window_days=100, censor_column=None), "p1")["followup_days"] == 100
 
 
 def test_offence_types_filter_reoffences_and_priors():
     offences = records(
-        ("p1", "2019-12-01", None, "assault"), ("p1", "2019-12-02", None, "theft"),
-        ("p1", "2020-02-01", None, "theft"), ("p1", "2020-03-01", None, "assault"),  # days 31 and 60
+        ("p1", "2019-12-01", None, "assault"),
+        ("p1", "2019-12-02", None, "theft"),
+        ("p1", "2020-02-01", None, "theft"),
+        ("p1", "2020-03-01", None, "assault"),  # days 31 and 60
     )
     table = build(people("2020-01-01"), offences, offence_types=["assault"])
     p1 = row(table, "p1")
@@ -285,11 +316,16 @@ def test_registry_export_is_accepted_directly(tmp_path):
     first = participants["id"].iloc[0]
     assigned = participants["randomised_on"].iloc[0]
     offences = pd.DataFrame(
-        {"id": [first], "offence_date": [assigned + pd.Timedelta(days=9)], "conviction_date": [pd.NaT], "offence_type": ["theft"]}
+        {
+            "id": [first],
+            "offence_date": [assigned + pd.Timedelta(days=9)],
+            "conviction_date": [pd.NaT],
+            "offence_type": ["theft"],
+        }
     )
     table = build(participants, offences)
     assert list(table.columns[: len(participants.columns)]) == list(participants.columns)
-    assert list(table.columns[len(participants.columns):]) == list(followup.OUTPUT_COLUMNS)
+    assert list(table.columns[len(participants.columns) :]) == list(followup.OUTPUT_COLUMNS)
     pd.testing.assert_frame_equal(table[participants.columns], participants)
     assert table["time_at_risk"].iloc[0] == 10 and table["event"].iloc[0]
     assert table.attrs["trial_id"] == participants.attrs["trial_id"]
@@ -325,56 +361,176 @@ def _error_cases():
     ok_people = people("2020-01-01", "2020-01-01", "2020-01-01")
     ok_offences = records(("p1", "2020-02-01", "2020-03-01"), ("p2", "2020-02-01", None))
     cases = {
-        "participants missing column": (people("2020-01-01").drop(columns="randomised_on"), ok_offences, None, {},
-                                        ("participants", None, "randomised_on")),
-        "duplicate participant id": (ok_people.assign(id=["p1", "p2", "p1"]), ok_offences, None, {},
-                                     ("participants", 3, "id")),
-        "missing participant id": (ok_people.assign(id=["p1", None, "p3"]), ok_offences, None, {},
-                                   ("participants", 2, "id")),
-        "no assignment date": (ok_people.assign(randomised_on=pd.to_datetime(["2020-01-01", None, "2020-01-01"])),
-                               ok_offences, None, {}, ("participants", 2, "randomised_on")),
-        "unparsable assignment date": (ok_people.assign(randomised_on=["2020-01-01", "2020-01-01", "soon"]),
-                                       ok_offences, None, {}, ("participants", 3, "randomised_on")),
-        "censor date before assignment": (ok_people.assign(died_on=[None, "2019-12-31", None]), ok_offences, None, {},
-                                          ("participants", 2, "died_on")),
+        "participants missing column": (
+            people("2020-01-01").drop(columns="randomised_on"),
+            ok_offences,
+            None,
+            {},
+            ("participants", None, "randomised_on"),
+        ),
+        "duplicate participant id": (
+            ok_people.assign(id=["p1", "p2", "p1"]),
+            ok_offences,
+            None,
+            {},
+            ("participants", 3, "id"),
+        ),
+        "missing participant id": (
+            ok_people.assign(id=["p1", None, "p3"]),
+            ok_offences,
+            None,
+            {},
+            ("participants", 2, "id"),
+        ),
+        "no assignment date": (
+            ok_people.assign(randomised_on=pd.to_datetime(["2020-01-01", None, "2020-01-01"])),
+            ok_offences,
+            None,
+            {},
+            ("participants", 2, "randomised_on"),
+        ),
+        "unparsable assignment date": (
+            ok_people.assign(randomised_on=["2020-01-01", "2020-01-01", "soon"]),
+            ok_offences,
+            None,
+            {},
+            ("participants", 3, "randomised_on"),
+        ),
+        "censor date before assignment": (
+            ok_people.assign(died_on=[None, "2019-12-31", None]),
+            ok_offences,
+            None,
+            {},
+            ("participants", 2, "died_on"),
+        ),
         "output column clash": (ok_people.assign(event=1), ok_offences, None, {}, ("participants", None, "event")),
-        "unparsable offence date": (ok_people, records(("p1", "2020-02-01", None), ("p2", "31/02/2020", None)), None, {},
-                                    ("offences", 2, "offence_date")),
-        "missing offence date": (ok_people, records(("p1", "2020-02-01", None), ("p2", "2020-02-01", None), ("p3", None, None)),
-                                 None, {}, ("offences", 3, "offence_date")),
-        "numeric offence date": (ok_people, pd.DataFrame({"id": ["p1"], "offence_date": [20200201]}), None, {},
-                                 ("offences", 1, "offence_date")),
-        "unparsable conviction date": (ok_people, records(("p1", "2020-02-01", "later")), None, {},
-                                       ("offences", 1, "conviction_date")),
-        "conviction before offence": (ok_people, records(("p1", "2020-02-01", None), ("p3", "2020-02-01", "2020-01-31")),
-                                      None, {}, ("offences", 2, "conviction_date")),
-        "missing person id in offences": (ok_people, records(("p1", "2020-02-01", None), (None, "2020-02-01", None)), None, {},
-                                          ("offences", 2, "id")),
-        "conviction column needed": (ok_people, ok_offences.drop(columns="conviction_date"), None, {"date_basis": "conviction"},
-                                     ("offences", None, "conviction_date")),
-        "custody ends before it starts": (ok_people, ok_offences,
-                                          spells(("p1", "2020-01-05", "2020-01-09"), ("p2", "2020-01-05", "2020-01-04")), {},
-                                          ("custody", 2, "end")),
-        "custody without start": (ok_people, ok_offences, spells(("p1", None, "2020-01-09")), {}, ("custody", 1, "start")),
-        "custody without end": (ok_people, ok_offences, spells(("p1", "2020-01-05", "2020-01-09"), ("p3", "2020-01-05", None)), {},
-                                ("custody", 2, "end")),
-        "custody unparsable start": (ok_people, ok_offences, spells(("p2", "Jan 5th", "2020-01-09")), {}, ("custody", 1, "start")),
+        "unparsable offence date": (
+            ok_people,
+            records(("p1", "2020-02-01", None), ("p2", "31/02/2020", None)),
+            None,
+            {},
+            ("offences", 2, "offence_date"),
+        ),
+        "missing offence date": (
+            ok_people,
+            records(("p1", "2020-02-01", None), ("p2", "2020-02-01", None), ("p3", None, None)),
+            None,
+            {},
+            ("offences", 3, "offence_date"),
+        ),
+        "numeric offence date": (
+            ok_people,
+            pd.DataFrame({"id": ["p1"], "offence_date": [20200201]}),
+            None,
+            {},
+            ("offences", 1, "offence_date"),
+        ),
+        "unparsable conviction date": (
+            ok_people,
+            records(("p1", "2020-02-01", "later")),
+            None,
+            {},
+            ("offences", 1, "conviction_date"),
+        ),
+        "conviction before offence": (
+            ok_people,
+            records(("p1", "2020-02-01", None), ("p3", "2020-02-01", "2020-01-31")),
+            None,
+            {},
+            ("offences", 2, "conviction_date"),
+        ),
+        "missing person id in offences": (
+            ok_people,
+            records(("p1", "2020-02-01", None), (None, "2020-02-01", None)),
+            None,
+            {},
+            ("offences", 2, "id"),
+        ),
+        "conviction column needed": (
+            ok_people,
+            ok_offences.drop(columns="conviction_date"),
+            None,
+            {"date_basis": "conviction"},
+            ("offences", None, "conviction_date"),
+        ),
+        "custody ends before it starts": (
+            ok_people,
+            ok_offences,
+            spells(("p1", "2020-01-05", "2020-01-09"), ("p2", "2020-01-05", "2020-01-04")),
+            {},
+            ("custody", 2, "end"),
+        ),
+        "custody without start": (
+            ok_people,
+            ok_offences,
+            spells(("p1", None, "2020-01-09")),
+            {},
+            ("custody", 1, "start"),
+        ),
+        "custody without end": (
+            ok_people,
+            ok_offences,
+            spells(("p1", "2020-01-05", "2020-01-09"), ("p3", "2020-01-05", None)),
+            {},
+            ("custody", 2, "end"),
+        ),
+        "custody unparsable start": (
+            ok_people,
+            ok_offences,
+            spells(("p2", "Jan 5th", "2020-01-09")),
+            {},
+            ("custody", 1, "start"),
+        ),
         # dates after the records were extracted (or, without an extraction date, after today)
-        "randomised after the extraction date": (ok_people.assign(randomised_on=["2020-01-01", "2021-09-01", "2020-01-01"]),
-                                                 ok_offences, None, {"extraction_date": "2021-07-01"},
-                                                 ("participants", 2, "randomised_on")),
-        "randomised in 2090": (ok_people.assign(randomised_on=["2020-01-01", "2020-01-01", "2090-01-01"]), ok_offences,
-                               None, {}, ("participants", 3, "randomised_on")),
-        "offence after the extraction date": (ok_people, records(("p1", "2020-02-01", None), ("p2", "2021-08-01", None)),
-                                              None, {"extraction_date": "2021-07-01"}, ("offences", 2, "offence_date")),
-        "offence in 2999": (ok_people, records(("p1", "2020-02-01", None), ("p2", "2999-02-01", None)), None, {},
-                            ("offences", 2, "offence_date")),
-        "conviction in 2999": (ok_people, records(("p1", "2020-02-01", "2999-03-01")), None, {},
-                               ("offences", 1, "conviction_date")),
-        "custody starting after the extraction date": (ok_people, ok_offences, spells(("p1", "2022-01-05", "2022-01-09")),
-                                                       {"extraction_date": "2021-07-01"}, ("custody", 1, "start")),
-        "death in the future": (ok_people.assign(died_on=[None, "2090-12-31", None]), ok_offences, None, {},
-                                ("participants", 2, "died_on")),
+        "randomised after the extraction date": (
+            ok_people.assign(randomised_on=["2020-01-01", "2021-09-01", "2020-01-01"]),
+            ok_offences,
+            None,
+            {"extraction_date": "2021-07-01"},
+            ("participants", 2, "randomised_on"),
+        ),
+        "randomised in 2090": (
+            ok_people.assign(randomised_on=["2020-01-01", "2020-01-01", "2090-01-01"]),
+            ok_offences,
+            None,
+            {},
+            ("participants", 3, "randomised_on"),
+        ),
+        "offence after the extraction date": (
+            ok_people,
+            records(("p1", "2020-02-01", None), ("p2", "2021-08-01", None)),
+            None,
+            {"extraction_date": "2021-07-01"},
+            ("offences", 2, "offence_date"),
+        ),
+        "offence in 2999": (
+            ok_people,
+            records(("p1", "2020-02-01", None), ("p2", "2999-02-01", None)),
+            None,
+            {},
+            ("offences", 2, "offence_date"),
+        ),
+        "conviction in 2999": (
+            ok_people,
+            records(("p1", "2020-02-01", "2999-03-01")),
+            None,
+            {},
+            ("offences", 1, "conviction_date"),
+        ),
+        "custody starting after the extraction date": (
+            ok_people,
+            ok_offences,
+            spells(("p1", "2022-01-05", "2022-01-09")),
+            {"extraction_date": "2021-07-01"},
+            ("custody", 1, "start"),
+        ),
+        "death in the future": (
+            ok_people.assign(died_on=[None, "2090-12-31", None]),
+            ok_offences,
+            None,
+            {},
+            ("participants", 2, "died_on"),
+        ),
         "no participants": (ok_people.iloc[:0], ok_offences, None, {}, ("participants", None, None)),
     }
     return [pytest.param(*case, id=name) for name, case in cases.items()]
@@ -387,8 +543,12 @@ def test_bad_input_raises_one_error_naming_table_row_and_column(participants, of
         build(participants, offences, custody=custody, **options)
     error = caught.value
     assert (error.table, error.row, error.column) == (table, row_number, column)
-    prefix = (f"table {table}" + (f", row {row_number}" if row_number is not None else "")
-              + (f", column {column!r}" if column is not None else "") + ": ")
+    prefix = (
+        f"table {table}"
+        + (f", row {row_number}" if row_number is not None else "")
+        + (f", column {column!r}" if column is not None else "")
+        + ": "
+    )
     assert str(error).startswith(prefix)
     assert "\n" not in str(error)
 
@@ -401,10 +561,16 @@ def test_duplicate_id_error_names_the_first_occurrence_and_the_id():
 @pytest.mark.parametrize(
     "options, message",
     [
-        pytest.param({}, r"offence date 2999-01-01 is in the future \(after today, \d{4}-\d\d-\d\d\) \(id 'p2'\)",
-                     id="no-extraction-date"),
-        pytest.param({"extraction_date": "2021-07-01"},
-                     r"offence date 2999-01-01 is after the extraction date 2021-07-01 \(id 'p2'\)", id="extraction"),
+        pytest.param(
+            {},
+            r"offence date 2999-01-01 is in the future \(after today, \d{4}-\d\d-\d\d\) \(id 'p2'\)",
+            id="no-extraction-date",
+        ),
+        pytest.param(
+            {"extraction_date": "2021-07-01"},
+            r"offence date 2999-01-01 is after the extraction date 2021-07-01 \(id 'p2'\)",
+            id="extraction",
+        ),
     ],
 )
 def test_an_offence_dated_2999_is_said_to_be_late_not_unparsable(options, message):
@@ -469,7 +635,9 @@ def test_an_explicit_censor_column_must_exist():
 
 def test_records_of_non_participants_are_ignored_and_counted_in_a_warning():
     # rows of non-participants are not even checked (x2's date is junk)
-    offences = records(("p1", "2020-01-05", None), ("x1", "2020-01-05", None), ("x1", "2020-01-06", None), ("x2", "junk", None))
+    offences = records(
+        ("p1", "2020-01-05", None), ("x1", "2020-01-05", None), ("x1", "2020-01-06", None), ("x2", "junk", None)
+    )
     custody = spells(("x3", "2020-01-01", "2020-01-02"))
     with pytest.warns(FollowupWarning) as caught:
         table = build(people("2020-01-01"), offences, custody=custody, window_days=10)
@@ -478,14 +646,20 @@ def test_records_of_non_participants_are_ignored_and_counted_in_a_warning():
     assert "1 custody record(s) of 1 people who are not participants were ignored" in messages
     assert all(w.filename == __file__ for w in caught)  # the warning points at the caller's line
     assert table["reoffences"].tolist() == [1]
-    assert table.attrs["records_ignored"] == {"offences": {"not_participant": 3, "convicted_after_extraction": 0},
-                                              "custody": {"not_participant": 1}}
+    assert table.attrs["records_ignored"] == {
+        "offences": {"not_participant": 3, "convicted_after_extraction": 0},
+        "custody": {"not_participant": 1},
+    }
 
 
 def test_no_warning_when_every_record_belongs_to_a_participant():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        build(people("2020-01-01"), records(("p1", "2020-01-05", None)), custody=spells(("p1", "2020-01-01", "2020-01-02")))
+        build(
+            people("2020-01-01"),
+            records(("p1", "2020-01-05", None)),
+            custody=spells(("p1", "2020-01-01", "2020-01-02")),
+        )
 
 
 def test_warning_explains_ids_of_different_types():
@@ -508,8 +682,20 @@ def test_docstring_examples_run():
 # ---- agreement with a slow, obviously correct reference ------------------------------------
 
 
-def reference(participants, offences, custody, *, window_days, date_basis, conviction_lag_days, extraction_date,
-              prior_window_days, proven_within_days, offence_types, censor_column):
+def reference(
+    participants,
+    offences,
+    custody,
+    *,
+    window_days,
+    date_basis,
+    conviction_lag_days,
+    extraction_date,
+    prior_window_days,
+    proven_within_days,
+    offence_types,
+    censor_column,
+):
     """Day by day, person by person, from the rules in the module docstring."""
     out = []
     for person in participants.itertuples(index=False):
@@ -632,7 +818,10 @@ def trials(draw):
     conviction = st.one_of(st.none(), st.integers(0, 5), st.sampled_from(["extraction", "proven_last", "proven_after"]))
     offence_rows = []
     for person, offset, convicted, kind in draw(
-        st.lists(st.tuples(who, st.integers(-prior - 2, horizon), conviction, st.sampled_from(["theft", "assault"])), max_size=12)
+        st.lists(
+            st.tuples(who, st.integers(-prior - 2, horizon), conviction, st.sampled_from(["theft", "assault"])),
+            max_size=12,
+        )
     ):
         committed = origin[person] + timedelta(days=offset)
         if extraction is not None:
@@ -660,9 +849,15 @@ def trials(draw):
         custody = pd.DataFrame(
             {
                 "id": [r[0] for r in spell_rows],
-                "start": pd.to_datetime([_no_later(origin[r[0]] + timedelta(days=r[1]), extraction) for r in spell_rows]),
-                "end": pd.to_datetime([_no_later(origin[r[0]] + timedelta(days=r[1]), extraction) + timedelta(days=r[2])
-                                       for r in spell_rows]),
+                "start": pd.to_datetime(
+                    [_no_later(origin[r[0]] + timedelta(days=r[1]), extraction) for r in spell_rows]
+                ),
+                "end": pd.to_datetime(
+                    [
+                        _no_later(origin[r[0]] + timedelta(days=r[1]), extraction) + timedelta(days=r[2])
+                        for r in spell_rows
+                    ]
+                ),
             }
         )
     return participants, offences, custody, options

@@ -70,8 +70,16 @@ def test_negative_binomial_agrees_with_statsmodels_discrete_model():
 def test_summary_frame_vocabulary_and_attrs():
     fit = rate_ratio(TRIAL, covariates=["prior_offences", "site"], alpha=0.1, **RATE)
     table = fit.summary_frame()
-    assert list(table.columns) == ["term", "estimate", "std_error", "rate_ratio", "ci_lower", "ci_upper",
-                                   "statistic", "p_value"]
+    assert list(table.columns) == [
+        "term",
+        "estimate",
+        "std_error",
+        "rate_ratio",
+        "ci_lower",
+        "ci_upper",
+        "statistic",
+        "p_value",
+    ]
     assert table["term"].tolist() == ["Intercept", "arm[T.rj]", "prior_offences", "site[T.b]", "site[T.c]"]
     assert table.attrs["alpha"] == 0.1 and table.attrs["ci_scale"] == "rate_ratio"
     row = table.iloc[1]
@@ -136,7 +144,8 @@ def test_underdispersed_counts_report_the_poisson_fit():
     poisson = rate_ratio(df, count="y", exposure="t", group="arm", model="poisson")
     assert fit.dispersion_ == 0 and fit.rate_ratio == pytest.approx(poisson.rate_ratio, rel=1e-12)
     assert fit.summary_frame()["std_error"].to_numpy() == pytest.approx(
-        poisson.summary_frame()["std_error"].to_numpy(), rel=1e-12)
+        poisson.summary_frame()["std_error"].to_numpy(), rel=1e-12
+    )
 
 
 def test_zero_exposure_is_an_error_naming_the_rows():
@@ -207,8 +216,9 @@ def test_zero_cell_correction_only_when_a_cell_is_empty():
     assert r.correction == 0.5
     assert r.estimate == pytest.approx((0.5 / 21) / (5.5 / 23))
     assert r.risk_treatment == 0  # the uncorrected proportion is kept
-    off = compare_proportions(measure="risk_ratio", events_treatment=0, n_treatment=20, events_control=5,
-                              n_control=22, correction=0)
+    off = compare_proportions(
+        measure="risk_ratio", events_treatment=0, n_treatment=20, events_control=5, n_control=22, correction=0
+    )
     assert off.estimate == 0 and off.std_error == math.inf and off.correction == 0
 
 
@@ -247,8 +257,9 @@ def test_compare_proportions_validates(kwargs, message):
 
 # ----------------------------------------------------------------------------- before-after SMD
 def test_before_after_smd_by_hand_and_symmetry():
-    df = pd.DataFrame({"arm": ["c"] * 4 + ["t"] * 4, "before": [2, 3, 1, 4, 3, 2, 4, 1],
-                       "after": [3, 3, 2, 4, 1, 1, 2, 0]})
+    df = pd.DataFrame(
+        {"arm": ["c"] * 4 + ["t"] * 4, "before": [2, 3, 1, 4, 3, 2, 4, 1], "after": [3, 3, 2, 4, 1, 1, 2, 0]}
+    )
     d = before_after_smd(df, before="before", after="after", group="arm")
     change_c, change_t = np.array([1, 0, 1, 0]), np.array([-2, -1, -2, -1])
     sp = math.sqrt((3 * change_c.var(ddof=1) + 3 * change_t.var(ddof=1)) / 6)

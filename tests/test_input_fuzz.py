@@ -37,8 +37,9 @@ from rjtrial import followup
 from rjtrial.cli import main
 from rjtrial.errors import DataError, RjtrialError
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                        HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 # ------------------------------------------------------------ wrong values, by kind of column
 # Each list holds only values that are wrong for every row of such a column (a value that
@@ -93,24 +94,54 @@ def _assert_cli_named(code: int, out: str, err: str, table, row, column) -> None
 
 
 # ------------------------------------------------------------------------------ records
-PARTICIPANTS = pd.DataFrame({
-    "id": [f"P{i:02d}" for i in range(1, 13)],
-    "arm": ["control", "conference"] * 6,
-    "randomised_on": [f"2020-{m:02d}-{d:02d}" for m, d in zip([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6], [3, 17] * 6)],
-    "died_on": [""] * 11 + ["2021-08-01"],
-})
-OFFENCES = pd.DataFrame({
-    "id": ["P01", "P01", "P02", "P03", "P05", "P05", "P06", "P08", "P09", "P10", "P11", "P12"],
-    "offence_date": ["2019-05-01", "2020-06-01", "2020-09-14", "2021-01-02", "2020-04-04", "2021-03-03", "2020-05-05",
-                     "2021-07-07", "2018-08-08", "2020-12-12", "2020-08-01", "2021-02-02"],
-    "conviction_date": ["2019-07-01", "2020-09-01", "", "2021-04-02", "2020-06-04", "", "2020-07-05", "2021-09-07",
-                        "2018-10-08", "", "2020-10-01", ""],
-})
-CUSTODY = pd.DataFrame({
-    "id": ["P01", "P04", "P07", "P10"],
-    "start": ["2020-02-01", "2020-06-01", "2020-09-09", "2021-01-01"],
-    "end": ["2020-02-20", "2020-07-15", "2020-10-01", "2021-02-01"],
-})
+PARTICIPANTS = pd.DataFrame(
+    {
+        "id": [f"P{i:02d}" for i in range(1, 13)],
+        "arm": ["control", "conference"] * 6,
+        "randomised_on": [f"2020-{m:02d}-{d:02d}" for m, d in zip([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6], [3, 17] * 6)],
+        "died_on": [""] * 11 + ["2021-08-01"],
+    }
+)
+OFFENCES = pd.DataFrame(
+    {
+        "id": ["P01", "P01", "P02", "P03", "P05", "P05", "P06", "P08", "P09", "P10", "P11", "P12"],
+        "offence_date": [
+            "2019-05-01",
+            "2020-06-01",
+            "2020-09-14",
+            "2021-01-02",
+            "2020-04-04",
+            "2021-03-03",
+            "2020-05-05",
+            "2021-07-07",
+            "2018-08-08",
+            "2020-12-12",
+            "2020-08-01",
+            "2021-02-02",
+        ],
+        "conviction_date": [
+            "2019-07-01",
+            "2020-09-01",
+            "",
+            "2021-04-02",
+            "2020-06-04",
+            "",
+            "2020-07-05",
+            "2021-09-07",
+            "2018-10-08",
+            "",
+            "2020-10-01",
+            "",
+        ],
+    }
+)
+CUSTODY = pd.DataFrame(
+    {
+        "id": ["P01", "P04", "P07", "P10"],
+        "start": ["2020-02-01", "2020-06-01", "2020-09-09", "2021-01-01"],
+        "end": ["2020-02-20", "2020-07-15", "2020-10-01", "2021-02-01"],
+    }
+)
 RECORD_COLUMNS = {
     "participants": {"id": ID, "randomised_on": DATE, "died_on": OPTIONAL_DATE},
     "offences": {"id": ID, "offence_date": DATE, "conviction_date": OPTIONAL_DATE},
@@ -146,9 +177,19 @@ def test_followup_cli_names_every_careless_cell(case):
         for table, frame in tables.items():
             _write_csv(frame, folder / f"{table}.csv")
         out = folder / "followup.csv"
-        code, stdout, err = _run_cli(["followup", "--participants", str(folder / "participants.csv"),
-                                      "--offences", str(folder / "offences.csv"),
-                                      "--custody", str(folder / "custody.csv"), "-o", str(out)])
+        code, stdout, err = _run_cli(
+            [
+                "followup",
+                "--participants",
+                str(folder / "participants.csv"),
+                "--offences",
+                str(folder / "offences.csv"),
+                "--custody",
+                str(folder / "custody.csv"),
+                "-o",
+                str(out),
+            ]
+        )
         _assert_cli_named(code, stdout, err, name, row, column)
         assert sorted(p.name for p in folder.iterdir()) == ["custody.csv", "offences.csv", "participants.csv"]
 
@@ -175,14 +216,27 @@ def _followup_table(n: int = 60, seed: int = 3) -> pd.DataFrame:
     time = rng.integers(20, 700, n)
     event = rng.random(n) < 0.5
     time = np.where(event, time, 730)
-    return pd.DataFrame({"id": [f"F{i:03d}" for i in range(n)], "arm": arm, "time_at_risk": time,
-                         "event": event, "reoffences": np.where(event, 1 + rng.poisson(1.0, n), 0),
-                         "exposure_days": 730})
+    return pd.DataFrame(
+        {
+            "id": [f"F{i:03d}" for i in range(n)],
+            "arm": arm,
+            "time_at_risk": time,
+            "event": event,
+            "reoffences": np.where(event, 1 + rng.poisson(1.0, n), 0),
+            "exposure_days": 730,
+        }
+    )
 
 
 FOLLOWUP = _followup_table()
-FOLLOWUP_COLUMNS = {"event": INDICATOR, "time_at_risk": TIME, "reoffences": COUNT, "exposure_days": EXPOSURE,
-                    "arm": ARM, "id": ID}
+FOLLOWUP_COLUMNS = {
+    "event": INDICATOR,
+    "time_at_risk": TIME,
+    "reoffences": COUNT,
+    "exposure_days": EXPOSURE,
+    "arm": ARM,
+    "id": ID,
+}
 
 
 @st.composite
@@ -238,12 +292,17 @@ def registry_trial(tmp_path_factory):
     return participants, trial_id, followup_table, victims
 
 
-REPORT_FOLLOWUP = {"event": INDICATOR, "time_at_risk": TIME, "reoffences": COUNT, "exposure_days": EXPOSURE,
-                   "arm": ["contrl", "", None], "id": ID}
+REPORT_FOLLOWUP = {
+    "event": INDICATOR,
+    "time_at_risk": TIME,
+    "reoffences": COUNT,
+    "exposure_days": EXPOSURE,
+    "arm": ["contrl", "", None],
+    "id": ID,
+}
 ANSWER = [2, -1, 0.5, "maybe", "yes", "2", float("inf")]  # a blank answer is "not asked": left out
 SCORE = [-1, 89, 1e308, "high", float("inf")]
-VICTIMS = {"satisfied": ANSWER, "would_recommend": ANSWER, "ies_r_baseline": SCORE, "ies_r_followup": SCORE,
-           "id": ID}
+VICTIMS = {"satisfied": ANSWER, "would_recommend": ANSWER, "ies_r_baseline": SCORE, "ies_r_followup": SCORE, "id": ID}
 
 
 @FUZZ
@@ -267,16 +326,28 @@ def test_report_loading_names_every_careless_cell(registry_trial, data):
     _assert_named(caught.value, path.name, position + 1, column)
 
 
-COSTS = {"currency": "GBP", "source": "assumption", "n_bootstrap": 200,
-         "cost_per_offence": {"reoffences": 5000.0, "prior_offences": 1000.0},
-         "programme_cost": {"per_participant": 600.0}}
+COSTS = {
+    "currency": "GBP",
+    "source": "assumption",
+    "n_bootstrap": 200,
+    "cost_per_offence": {"reoffences": 5000.0, "prior_offences": 1000.0},
+    "programme_cost": {"per_participant": 600.0},
+}
 COST_VALUES = ["5000", -1, True, float("nan"), float("inf"), [1], {"a": 1}, None]
 
 
 @FUZZ
-@given(st.sampled_from([("cost_per_offence", "reoffences"), ("cost_per_offence", "prior_offences"),
-                        ("programme_cost", "per_participant"), (None, "n_bootstrap")]),
-       st.sampled_from(COST_VALUES))
+@given(
+    st.sampled_from(
+        [
+            ("cost_per_offence", "reoffences"),
+            ("cost_per_offence", "prior_offences"),
+            ("programme_cost", "per_participant"),
+            (None, "n_bootstrap"),
+        ]
+    ),
+    st.sampled_from(COST_VALUES),
+)
 def test_costs_file_names_every_careless_value(key, value):
     from rjtrial.report.data import read_costs
 
@@ -293,16 +364,26 @@ def test_costs_file_names_every_careless_value(key, value):
 
 
 @FUZZ
-@given(careless_followup(FOLLOWUP.assign(prior_offences=FOLLOWUP["reoffences"] + 1),
-                         {"reoffences": COUNT, "prior_offences": COUNT}))
+@given(
+    careless_followup(
+        FOLLOWUP.assign(prior_offences=FOLLOWUP["reoffences"] + 1), {"reoffences": COUNT, "prior_offences": COUNT}
+    )
+)
 def test_benefit_cost_names_every_careless_count(case):
     from rjtrial.costs import benefit_cost
 
     frame, position, column = case
     with pytest.raises(DataError) as caught:
-        benefit_cost(frame, offence_counts=["reoffences", "prior_offences"],
-                     costs={"reoffences": 5000.0, "prior_offences": 1000.0}, group="arm", control="control",
-                     programme_cost_total=1e4, n_bootstrap=10, rng=1)
+        benefit_cost(
+            frame,
+            offence_counts=["reoffences", "prior_offences"],
+            costs={"reoffences": 5000.0, "prior_offences": 1000.0},
+            group="arm",
+            control="control",
+            programme_cost_total=1e4,
+            n_bootstrap=10,
+            rng=1,
+        )
     _assert_named(caught.value, "data", position, column)
 
 
@@ -321,18 +402,35 @@ def test_two_stage_names_every_careless_cell(case):
     _assert_named(caught.value, "careless", position, column)
 
 
-ESTIMATES = pd.DataFrame({"study": ["A", "B", "C", "D", "E"], "estimate": [-0.2, 0.1, -0.35, 0.05, -0.1],
-                          "variance": [0.04, 0.09, 0.02, 0.06, 0.05],
-                          "std_error": np.sqrt([0.04, 0.09, 0.02, 0.06, 0.05]).round(6)})
-COUNTS = pd.DataFrame({"study": ["A", "B", "C", "D", "E"], "events_treatment": [4, 6, 3, 10, 7],
-                       "n_treatment": [120, 300, 230, 410, 150], "events_control": [11, 29, 11, 12, 9],
-                       "n_control": [139, 303, 220, 400, 160]})
+ESTIMATES = pd.DataFrame(
+    {
+        "study": ["A", "B", "C", "D", "E"],
+        "estimate": [-0.2, 0.1, -0.35, 0.05, -0.1],
+        "variance": [0.04, 0.09, 0.02, 0.06, 0.05],
+        "std_error": np.sqrt([0.04, 0.09, 0.02, 0.06, 0.05]).round(6),
+    }
+)
+COUNTS = pd.DataFrame(
+    {
+        "study": ["A", "B", "C", "D", "E"],
+        "events_treatment": [4, 6, 3, 10, 7],
+        "n_treatment": [120, 300, 230, 410, 150],
+        "events_control": [11, 29, 11, 12, 9],
+        "n_control": [139, 303, 220, 400, 160],
+    }
+)
 POSITIVE = [0, -1, "x", float("inf"), 1e-308, 1e308, *BLANKS[:3]]
-STUDY_COLUMNS = {"estimate": ["x", float("inf"), 1e308, -1e308, "1,5", *BLANKS[:3]], "variance": POSITIVE,
-                 "std_error": [-0.2, 0.9, *POSITIVE]}  # 0.9: disagrees with the variance
-COUNT_COLUMNS = {"events_treatment": [-1, 2.5, "two", 1e9, float("inf"), *BLANKS[:3]],
-                 "n_treatment": [0, -5, 10.5, "x", *BLANKS[:3]],
-                 "events_control": [-1, 0.5, "seven", *BLANKS[:3]], "n_control": [0, 99.5, "many", *BLANKS[:3]]}
+STUDY_COLUMNS = {
+    "estimate": ["x", float("inf"), 1e308, -1e308, "1,5", *BLANKS[:3]],
+    "variance": POSITIVE,
+    "std_error": [-0.2, 0.9, *POSITIVE],
+}  # 0.9: disagrees with the variance
+COUNT_COLUMNS = {
+    "events_treatment": [-1, 2.5, "two", 1e9, float("inf"), *BLANKS[:3]],
+    "n_treatment": [0, -5, 10.5, "x", *BLANKS[:3]],
+    "events_control": [-1, 0.5, "seven", *BLANKS[:3]],
+    "n_control": [0, 99.5, "many", *BLANKS[:3]],
+}
 
 
 @st.composite
@@ -374,8 +472,11 @@ def test_pool_names_every_careless_estimate(position, column, data):
     from rjtrial.meta import pool
 
     # pool() takes an effects frame (a blank pair is a study "not estimable", left out with a warning)
-    value = data.draw(st.sampled_from([v for v in STUDY_COLUMNS[column] if v not in BLANKS[:2]
-                                       and not (isinstance(v, float) and math.isnan(v))]))
+    value = data.draw(
+        st.sampled_from(
+            [v for v in STUDY_COLUMNS[column] if v not in BLANKS[:2] and not (isinstance(v, float) and math.isnan(v))]
+        )
+    )
     effects = ESTIMATES.set_index("study")[["estimate", "variance"]].astype(object)
     effects.iloc[position, effects.columns.get_loc(column)] = value
     with pytest.raises(DataError) as caught:

@@ -21,19 +21,40 @@ ROOT = Path(__file__).resolve().parents[1] / "rjtrial"
 #: Each top-level unit of the package and its layer (higher may import lower, not the reverse).
 LAYERS = {
     # foundation: no rjtrial imports but each other
-    "rjtrial._version": 0, "rjtrial.errors": 0, "rjtrial._canonical": 0, "rjtrial._result": 0, "rjtrial._files": 0,
-    "rjtrial._checks": 0, "rjtrial.protocol": 0, "rjtrial.pseudonym": 0, "rjtrial._record_days": 0,
+    "rjtrial._version": 0,
+    "rjtrial.errors": 0,
+    "rjtrial._canonical": 0,
+    "rjtrial._result": 0,
+    "rjtrial._files": 0,
+    "rjtrial._checks": 0,
+    "rjtrial.protocol": 0,
+    "rjtrial.pseudonym": 0,
+    "rjtrial._record_days": 0,
     # engines
-    "rjtrial.randomise": 1, "rjtrial.datasets": 1, "rjtrial.scenarios": 1,
+    "rjtrial.randomise": 1,
+    "rjtrial.datasets": 1,
+    "rjtrial.scenarios": 1,
     # analysis (statistics) and the registry (storage of the trial): side by side, never each other
-    "rjtrial.survival": 2, "rjtrial.frequency": 2, "rjtrial.effects": 2, "rjtrial.meta": 2, "rjtrial.followup": 2,
-    "rjtrial.primary": 2, "rjtrial.victims": 2, "rjtrial.compliance": 2, "rjtrial.costs": 2, "rjtrial.outcome": 2,
-    "rjtrial.rerandomisation": 2, "rjtrial.monitor": 2,
+    "rjtrial.survival": 2,
+    "rjtrial.frequency": 2,
+    "rjtrial.effects": 2,
+    "rjtrial.meta": 2,
+    "rjtrial.followup": 2,
+    "rjtrial.primary": 2,
+    "rjtrial.victims": 2,
+    "rjtrial.compliance": 2,
+    "rjtrial.costs": 2,
+    "rjtrial.outcome": 2,
+    "rjtrial.rerandomisation": 2,
+    "rjtrial.monitor": 2,
     "rjtrial.registry": 2,
     # orchestration: run trials end to end (simulator, demo) or read registry and analysis together (report)
-    "rjtrial.report": 3, "rjtrial.simulate": 3, "rjtrial.demo": 3,
+    "rjtrial.report": 3,
+    "rjtrial.simulate": 3,
+    "rjtrial.demo": 3,
     # interfaces
-    "rjtrial.cli": 4, "rjtrial.web": 4,
+    "rjtrial.cli": 4,
+    "rjtrial.web": 4,
     # the package's own namespace (re-exports for users)
     "rjtrial": 5,
 }
@@ -56,13 +77,19 @@ def _modules():
 def _imports(name: str, tree: ast.AST):
     """(imported module, imported names) of every rjtrial import, ``from rjtrial import x`` resolved."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and (node.module == "rjtrial"
-                                                                  or node.module.startswith("rjtrial.")):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and (node.module == "rjtrial" or node.module.startswith("rjtrial."))
+        ):
             if node.module == "rjtrial":
                 for alias in node.names:
                     target = f"rjtrial.{alias.name}"
-                    yield (target if (ROOT / alias.name).exists() or (ROOT / f"{alias.name}.py").exists()
-                           else "rjtrial"), [], node.lineno
+                    yield (
+                        (target if (ROOT / alias.name).exists() or (ROOT / f"{alias.name}.py").exists() else "rjtrial"),
+                        [],
+                        node.lineno,
+                    )
             else:
                 yield node.module, [a.name for a in node.names], node.lineno
         elif isinstance(node, ast.Import):
@@ -87,11 +114,14 @@ def test_imports_never_run_upward(name, path, tree):
         if there == here:
             continue
         assert LAYERS[there] <= LAYERS[here] or there == "rjtrial._version", (
-            f"{path.name}:{line}: {here} (layer {LAYERS[here]}) imports {target} (layer {LAYERS[there]})")
+            f"{path.name}:{line}: {here} (layer {LAYERS[here]}) imports {target} (layer {LAYERS[there]})"
+        )
         assert not (here in STATISTICS and there == "rjtrial.registry"), (
-            f"{path.name}:{line}: statistics ({here}) must not touch the registry")
+            f"{path.name}:{line}: statistics ({here}) must not touch the registry"
+        )
         assert not (here == "rjtrial.registry" and there in STATISTICS), (
-            f"{path.name}:{line}: the registry must not compute statistics ({target})")
+            f"{path.name}:{line}: the registry must not compute statistics ({target})"
+        )
 
 
 @pytest.mark.parametrize("name, path, tree", MODULES, ids=[m[0] for m in MODULES])
@@ -105,11 +135,15 @@ def test_no_private_name_of_another_package(name, path, tree):
         assert not private_module, f"{path.name}:{line}: imports the private module {target}"
         for imported in names:
             assert not (imported.startswith("_") and not imported.startswith("__")), (
-                f"{path.name}:{line}: imports the private name {imported} of {target}")
+                f"{path.name}:{line}: imports the private name {imported} of {target}"
+            )
 
 
-@pytest.mark.parametrize("name, path, tree", [m for m in MODULES if _unit(m[0]) != "rjtrial.registry"],
-                         ids=[m[0] for m in MODULES if _unit(m[0]) != "rjtrial.registry"])
+@pytest.mark.parametrize(
+    "name, path, tree",
+    [m for m in MODULES if _unit(m[0]) != "rjtrial.registry"],
+    ids=[m[0] for m in MODULES if _unit(m[0]) != "rjtrial.registry"],
+)
 def test_nobody_reaches_into_the_registry(name, path, tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in ("_engine", "_key", "_signing_key"):
@@ -126,7 +160,7 @@ def test_no_cycle_between_packages():
 
     def visit(unit):
         if unit in stack:
-            raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(unit):] + [unit]))
+            raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(unit) :] + [unit]))
         if unit in seen:
             return
         stack.append(unit)

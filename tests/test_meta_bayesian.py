@@ -27,28 +27,57 @@ GX, GW = np.polynomial.legendre.leggauss(20)
 PROBABILITY = 1e-9  # brute-force probability of our quantiles, absolute
 MOMENT = 1e-9  # posterior means and SDs, relative
 
-CRINS = pd.DataFrame({  # Crins et al. (2014), as in Röver (2020), Table 3
-    "study": ["Spada (2006)", "Ganschow (2005)", "Gibelli (2004)", "Heffron (2003)", "Schuller (2005)",
-              "Gras (2008)"],
-    "exp_events": [4, 9, 16, 14, 3, 0], "exp_total": [36, 54, 28, 61, 18, 50],
-    "cont_events": [11, 29, 19, 15, 8, 3], "cont_total": [36, 54, 28, 20, 12, 34]})
+CRINS = pd.DataFrame(
+    {  # Crins et al. (2014), as in Röver (2020), Table 3
+        "study": [
+            "Spada (2006)",
+            "Ganschow (2005)",
+            "Gibelli (2004)",
+            "Heffron (2003)",
+            "Schuller (2005)",
+            "Gras (2008)",
+        ],
+        "exp_events": [4, 9, 16, 14, 3, 0],
+        "exp_total": [36, 54, 28, 61, 18, 50],
+        "cont_events": [11, 29, 19, 15, 8, 3],
+        "cont_total": [36, 54, 28, 20, 12, 34],
+    }
+)
 
 
 def crins_effects() -> pd.DataFrame:
-    return effects.log_odds_ratio(CRINS, events_treatment="exp_events", n_treatment="exp_total",
-                                  events_control="cont_events", n_control="cont_total", study="study")
+    return effects.log_odds_ratio(
+        CRINS,
+        events_treatment="exp_events",
+        n_treatment="exp_total",
+        events_control="cont_events",
+        n_control="cont_total",
+        study="study",
+    )
 
 
 def bcg_effects() -> pd.DataFrame:
     bcg = datasets.load_bcg()
-    return effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                                  events_control="cpos", n_control=bcg.cpos + bcg.cneg, study="author")
+    return effects.log_risk_ratio(
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+        study="author",
+    )
 
 
 def hart_effects() -> pd.DataFrame:
     hart = pd.read_csv(Path(__file__).parent / "reference" / "metadat_hart1999.csv")
-    return effects.log_incidence_rate_ratio(hart, events_treatment="x1i", person_time_treatment="t1i",
-                                            events_control="x2i", person_time_control="t2i", study="study")
+    return effects.log_incidence_rate_ratio(
+        hart,
+        events_treatment="x1i",
+        person_time_treatment="t1i",
+        events_control="x2i",
+        person_time_control="t2i",
+        study="study",
+    )
 
 
 LOG_PRIORS = {
@@ -149,9 +178,16 @@ def brute(case: str) -> BruteForce:
     return BruteForce(make(), prior, scale, mu_prior, tau_max, (lo - width, hi + width), core)
 
 
-QUANTITIES = [("mu", "estimate", 0.5), ("mu", "ci_lower", 0.025), ("mu", "ci_upper", 0.975),
-              ("tau", "tau", 0.5), ("tau", "tau_ci_lower", 0.025), ("tau", "tau_ci_upper", 0.975),
-              ("prediction", "pi_lower", 0.025), ("prediction", "pi_upper", 0.975)]
+QUANTITIES = [
+    ("mu", "estimate", 0.5),
+    ("mu", "ci_lower", 0.025),
+    ("mu", "ci_upper", 0.975),
+    ("tau", "tau", 0.5),
+    ("tau", "tau_ci_lower", 0.025),
+    ("tau", "tau_ci_upper", 0.975),
+    ("prediction", "pi_lower", 0.025),
+    ("prediction", "pi_upper", 0.975),
+]
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -203,8 +239,15 @@ def test_summary_frame_study_frame_and_json():
     assert frame.attrs == {"alpha": 0.05, "interval": "central", "measure": "log_odds_ratio"}
     studies = res.study_frame()
     assert list(studies.index) == list(CRINS.study)
-    assert list(studies.columns) == ["observed", "observed_std_error", "estimate", "mean", "std_error", "ci_lower",
-                                     "ci_upper"]
+    assert list(studies.columns) == [
+        "observed",
+        "observed_std_error",
+        "estimate",
+        "mean",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+    ]
     # shrinkage pulls each study towards mu
     assert (np.abs(studies.estimate - res.estimate) < np.abs(studies.observed - res.estimate)).all()
     data = json.loads(json.dumps(res.to_dict()))
@@ -245,8 +288,9 @@ def test_a_flat_tau_prior_gives_the_frequentist_conditional_moments():
     fit = pool(es, method="REML")
     res = bayes(es, tau_prior="uniform")
     _, mean, var = res._posterior.model.conditional(np.array([math.sqrt(fit.tau2)]))
-    assert mean[0] == pytest.approx(fit.estimate, rel=1e-12) and math.sqrt(var[0]) == pytest.approx(fit.std_error,
-                                                                                                    rel=1e-12)
+    assert mean[0] == pytest.approx(fit.estimate, rel=1e-12) and math.sqrt(var[0]) == pytest.approx(
+        fit.std_error, rel=1e-12
+    )
 
 
 def test_a_prior_given_as_a_function_equals_the_named_prior():
@@ -259,19 +303,22 @@ def test_a_prior_given_as_a_function_equals_the_named_prior():
 
 
 # ------------------------------------------------------------------------------------------ careless input
-@pytest.mark.parametrize("options,text", [
-    (dict(tau_prior="half-t"), "choose one of 'half-normal', 'half-cauchy', 'exponential', 'uniform'"),
-    (dict(tau_scale=0), "tau_scale must be a positive number"),
-    (dict(tau_scale=float("nan")), "tau_scale must be a positive number"),
-    (dict(tau_scale="0.5"), "tau_scale must be a positive number"),
-    (dict(mu_prior=(0,)), "mu_prior must be None"),
-    (dict(mu_prior=(0, -1)), "positive sd"),
-    (dict(mu_prior="flat"), "mu_prior must be None"),
-    (dict(interval="hpd"), "'central', 'shortest'"),
-    (dict(alpha=1.5), "alpha must be in \\(0, 1\\)"),
-    (dict(na_action="drop"), "'omit', 'raise'"),
-    (dict(tau_prior=lambda t: -np.ones_like(t)), "non-negative densities"),
-])
+@pytest.mark.parametrize(
+    "options,text",
+    [
+        (dict(tau_prior="half-t"), "choose one of 'half-normal', 'half-cauchy', 'exponential', 'uniform'"),
+        (dict(tau_scale=0), "tau_scale must be a positive number"),
+        (dict(tau_scale=float("nan")), "tau_scale must be a positive number"),
+        (dict(tau_scale="0.5"), "tau_scale must be a positive number"),
+        (dict(mu_prior=(0,)), "mu_prior must be None"),
+        (dict(mu_prior=(0, -1)), "positive sd"),
+        (dict(mu_prior="flat"), "mu_prior must be None"),
+        (dict(interval="hpd"), "'central', 'shortest'"),
+        (dict(alpha=1.5), "alpha must be in \\(0, 1\\)"),
+        (dict(na_action="drop"), "'omit', 'raise'"),
+        (dict(tau_prior=lambda t: -np.ones_like(t)), "non-negative densities"),
+    ],
+)
 def test_bad_options_are_named(options, text):
     with pytest.raises(ValueError, match=text):
         bayes(crins_effects(), **options)

@@ -16,8 +16,14 @@ from rjtrial.meta.bias import BeggTest, EggerTest, FailSafeN, TrimFillResult
 @pytest.fixture(scope="module")
 def bcg():
     data = datasets.load_bcg()
-    es = effects.log_risk_ratio(data, events_treatment="tpos", n_treatment=data.tpos + data.tneg,
-                                events_control="cpos", n_control=data.cpos + data.cneg, study="author")
+    es = effects.log_risk_ratio(
+        data,
+        events_treatment="tpos",
+        n_treatment=data.tpos + data.tneg,
+        events_control="cpos",
+        n_control=data.cpos + data.cneg,
+        study="author",
+    )
     return pool(es, method="REML")
 
 
@@ -65,12 +71,15 @@ def test_asymmetric_funnel_is_detected():
     assert trim_and_fill(res).k0 > 0
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda r: trim_and_fill(r, estimator="Q9"), "choose one of 'L0', 'R0'"),
-    (lambda r: trim_and_fill(r, side="up"), "'left', 'right'"),
-    (lambda r: fail_safe_n(r, method="fisher"), "'rosenthal', 'orwin', 'rosenberg'"),
-    (lambda r: fail_safe_n(r, alpha=2), "alpha"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda r: trim_and_fill(r, estimator="Q9"), "choose one of 'L0', 'R0'"),
+        (lambda r: trim_and_fill(r, side="up"), "'left', 'right'"),
+        (lambda r: fail_safe_n(r, method="fisher"), "'rosenthal', 'orwin', 'rosenberg'"),
+        (lambda r: fail_safe_n(r, alpha=2), "alpha"),
+    ],
+)
 def test_bad_options_name_the_choices(bcg, call, message):
     with pytest.raises(ValueError, match=message):
         call(bcg)
@@ -78,16 +87,26 @@ def test_bad_options_name_the_choices(bcg, call, message):
 
 def test_mantel_haenszel_fits_are_refused():
     data = datasets.load_bcg()
-    es = effects.log_risk_ratio(data, events_treatment="tpos", n_treatment=data.tpos + data.tneg,
-                                events_control="cpos", n_control=data.cpos + data.cneg)
+    es = effects.log_risk_ratio(
+        data,
+        events_treatment="tpos",
+        n_treatment=data.tpos + data.tneg,
+        events_control="cpos",
+        n_control=data.cpos + data.cneg,
+    )
     with pytest.raises(ValueError, match="inverse-variance"):
         egger(pool(es, method="MH"))
 
 
 def test_trim_and_fill_refuses_meta_regression():
     data = datasets.load_bcg()
-    es = effects.log_risk_ratio(data, events_treatment="tpos", n_treatment=data.tpos + data.tneg,
-                                events_control="cpos", n_control=data.cpos + data.cneg).assign(ablat=data.ablat.values)
+    es = effects.log_risk_ratio(
+        data,
+        events_treatment="tpos",
+        n_treatment=data.tpos + data.tneg,
+        events_control="cpos",
+        n_control=data.cpos + data.cneg,
+    ).assign(ablat=data.ablat.values)
     with pytest.raises(ValueError, match="intercept-only"):
         trim_and_fill(pool(es, method="REML", moderators="ablat"))
 
@@ -117,13 +136,20 @@ def test_equal_standard_errors_say_why_egger_and_the_side_of_trim_and_fill_are_n
     with pytest.raises(ValueError, match="all standard errors are equal.*side='left' or 'right'"):
         trim_and_fill(res)
     assert trim_and_fill(res, side="left").k0 >= 0
+
+
 # --------------------------------------------------------------------------- egger's options
 def _bcg_effects():
     from rjtrial import datasets, effects
 
     bcg = datasets.load_bcg()
-    return effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                                  events_control="cpos", n_control=bcg.cpos + bcg.cneg)
+    return effects.log_risk_ratio(
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+    )
 
 
 @pytest.mark.parametrize("kwargs,message", [({"predictor": "se"}, "predictor='se'"), ({"model": "glm"}, "model='glm'")])

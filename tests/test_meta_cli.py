@@ -8,9 +8,9 @@ import json
 import pytest
 
 from rjtrial import datasets, effects
+from rjtrial.cli.meta import add_commands as add_parser
 from rjtrial.errors import DataError, RjtrialError
 from rjtrial.meta import egger, pool, trim_and_fill
-from rjtrial.cli.meta import add_commands as add_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,24 +29,33 @@ def run(argv, capsys):
 @pytest.fixture
 def bcg_csv(tmp_path):
     b = datasets.load_bcg()
-    table = b.assign(study=b.author + " " + b.year.astype(str), events_treatment=b.tpos,
-                     n_treatment=b.tpos + b.tneg, events_control=b.cpos, n_control=b.cpos + b.cneg)
+    table = b.assign(
+        study=b.author + " " + b.year.astype(str),
+        events_treatment=b.tpos,
+        n_treatment=b.tpos + b.tneg,
+        events_control=b.cpos,
+        n_control=b.cpos + b.cneg,
+    )
     path = tmp_path / "bcg.csv"
-    table[["study", "events_treatment", "n_treatment", "events_control", "n_control", "alloc"]].to_csv(path, index=False)
+    table[["study", "events_treatment", "n_treatment", "events_control", "n_control", "alloc"]].to_csv(
+        path, index=False
+    )
     return path
 
 
 def api_fit(**kwargs):
     b = datasets.load_bcg()
-    es = effects.log_risk_ratio(b, events_treatment="tpos", n_treatment=b.tpos + b.tneg, events_control="cpos",
-                                n_control=b.cpos + b.cneg)
+    es = effects.log_risk_ratio(
+        b, events_treatment="tpos", n_treatment=b.tpos + b.tneg, events_control="cpos", n_control=b.cpos + b.cneg
+    )
     return pool(es, **kwargs)
 
 
 @pytest.mark.parametrize("test", ["z", "knha"])
 def test_json_agrees_with_the_api(bcg_csv, capsys, test):
-    code, out = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--method", "REML", "--test", test,
-                     "--json"], capsys)
+    code, out = run(
+        ["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--method", "REML", "--test", test, "--json"], capsys
+    )
     assert code == 0
     data = json.loads(out)
     res = api_fit(method="REML", test=test)
@@ -61,8 +70,21 @@ def test_json_agrees_with_the_api(bcg_csv, capsys, test):
 
 def test_text_output_and_plots(bcg_csv, capsys, tmp_path):
     forest, funnel = tmp_path / "f.png", tmp_path / "u.png"
-    code, out = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--subgroup", "alloc",
-                     "--forest", str(forest), "--funnel", str(funnel)], capsys)
+    code, out = run(
+        [
+            "meta",
+            str(bcg_csv),
+            "--measure",
+            "log_risk_ratio",
+            "--subgroup",
+            "alloc",
+            "--forest",
+            str(forest),
+            "--funnel",
+            str(funnel),
+        ],
+        capsys,
+    )
     assert code == 0
     assert "Egger's regression test" in out and "Trim-and-fill: 1 study imputed on the right" in out
     assert forest.stat().st_size > 5000 and funnel.stat().st_size > 5000
@@ -77,11 +99,14 @@ def test_precomputed_effect_sizes(tmp_path, capsys):
     assert [s["study"] for s in data["studies"]] == ["A", "B", "C", "D"]
 
 
-@pytest.mark.parametrize("content,measure,message", [
-    ("study,estimate,variance\nA,x,0.1\nB,0.1,0.2\n", "cohens_d", "row 1, column 'estimate'"),  # the file's row
-    ("study,m\nA,1\n", "hedges_g", "needs columns mean_treatment"),
-    ("study,estimate,variance\nA,0.1,-1\nB,0.2,0.1\n", "cohens_d", "variance must be positive"),
-])
+@pytest.mark.parametrize(
+    "content,measure,message",
+    [
+        ("study,estimate,variance\nA,x,0.1\nB,0.1,0.2\n", "cohens_d", "row 1, column 'estimate'"),  # the file's row
+        ("study,m\nA,1\n", "hedges_g", "needs columns mean_treatment"),
+        ("study,estimate,variance\nA,0.1,-1\nB,0.2,0.1\n", "cohens_d", "variance must be positive"),
+    ],
+)
 def test_bad_tables_are_one_line_data_errors(tmp_path, capsys, content, measure, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -107,12 +132,10 @@ def test_wired_into_rjtrial_cli(bcg_csv, capsys):
 def test_the_parser_offers_every_method_and_test():
     # the parser's lists are spelled out (so `rjtrial --help` needs no scipy); they must stay the API's
     from rjtrial.cli import meta as cli
+    from rjtrial.meta.bayesian import INTERVALS, TAU_PRIORS
     from rjtrial.meta.pooling import METHODS
     from rjtrial.meta.regression import TESTS
-    from rjtrial.meta.table import MEASURE_COLUMNS
-
-    from rjtrial.meta.bayesian import INTERVALS, TAU_PRIORS
-    from rjtrial.meta.table import MEASURES
+    from rjtrial.meta.table import MEASURE_COLUMNS, MEASURES
 
     assert cli.METHODS == METHODS and cli.TESTS == TESTS
     assert set(MEASURE_COLUMNS) <= set(cli.MEASURES)
@@ -124,29 +147,84 @@ def test_the_parser_offers_every_method_and_test():
 @pytest.mark.parametrize(
     "content, measure, where, message",
     [
-        pytest.param("study,estimate,std_error\nA,0.1,0.1\nB,0.2,-0.3\nC,0.0,0.2\n", "cohens_d",
-                     (2, "std_error"), "positive", id="negative-std-error"),
-        pytest.param("study,estimate,variance,std_error\nA,0.1,0.01,0.1\nB,0.2,0.04,0.3\nC,0.0,0.04,0.2\n",
-                     "cohens_d", (2, "std_error"), "disagree", id="variance-and-std-error-disagree"),
-        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,1e308,0.04\nC,0.0,0.04\n", "cohens_d",
-                     (2, "estimate"), "too large", id="estimate-1e308"),
-        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,0.2,1e-308\nC,0.0,0.04\n", "cohens_d",
-                     (2, "variance"), "too small", id="variance-1e-308"),
-        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,0.2,1e308\nC,0.0,0.04\n", "cohens_d",
-                     (2, "variance"), "too large", id="variance-1e308"),
-        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,,\nC,0.0,0.04\n", "cohens_d",
-                     (2, "estimate"), "missing", id="blank-row"),
-        pytest.param("study,estimate,variance\nA,0.1,0.01\nB,0.2,0.04\nA,0.0,0.04\n", "cohens_d",
-                     (3, "study"), "appears twice", id="duplicate-study"),
-        pytest.param("study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,2.5,40,4,40\n",
-                     "log_risk_ratio", (2, "events_treatment"), "whole number", id="fractional-events"),
-        pytest.param("study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,2,40.5,4,40\n",
-                     "log_odds_ratio", (2, "n_treatment"), "whole number", id="fractional-n"),
-        pytest.param("study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,two,40,4,40\n",
-                     "log_risk_ratio", (2, "events_treatment"), "numeric", id="text-count"),
-        pytest.param("study,events_treatment,person_time_treatment,events_control,person_time_control\n"
-                     "A,3,500,5,500\nB,1.5,400,4,400\n", "log_incidence_rate_ratio", (2, "events_treatment"),
-                     "whole number", id="fractional-rate-events"),
+        pytest.param(
+            "study,estimate,std_error\nA,0.1,0.1\nB,0.2,-0.3\nC,0.0,0.2\n",
+            "cohens_d",
+            (2, "std_error"),
+            "positive",
+            id="negative-std-error",
+        ),
+        pytest.param(
+            "study,estimate,variance,std_error\nA,0.1,0.01,0.1\nB,0.2,0.04,0.3\nC,0.0,0.04,0.2\n",
+            "cohens_d",
+            (2, "std_error"),
+            "disagree",
+            id="variance-and-std-error-disagree",
+        ),
+        pytest.param(
+            "study,estimate,variance\nA,0.1,0.01\nB,1e308,0.04\nC,0.0,0.04\n",
+            "cohens_d",
+            (2, "estimate"),
+            "too large",
+            id="estimate-1e308",
+        ),
+        pytest.param(
+            "study,estimate,variance\nA,0.1,0.01\nB,0.2,1e-308\nC,0.0,0.04\n",
+            "cohens_d",
+            (2, "variance"),
+            "too small",
+            id="variance-1e-308",
+        ),
+        pytest.param(
+            "study,estimate,variance\nA,0.1,0.01\nB,0.2,1e308\nC,0.0,0.04\n",
+            "cohens_d",
+            (2, "variance"),
+            "too large",
+            id="variance-1e308",
+        ),
+        pytest.param(
+            "study,estimate,variance\nA,0.1,0.01\nB,,\nC,0.0,0.04\n",
+            "cohens_d",
+            (2, "estimate"),
+            "missing",
+            id="blank-row",
+        ),
+        pytest.param(
+            "study,estimate,variance\nA,0.1,0.01\nB,0.2,0.04\nA,0.0,0.04\n",
+            "cohens_d",
+            (3, "study"),
+            "appears twice",
+            id="duplicate-study",
+        ),
+        pytest.param(
+            "study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,2.5,40,4,40\n",
+            "log_risk_ratio",
+            (2, "events_treatment"),
+            "whole number",
+            id="fractional-events",
+        ),
+        pytest.param(
+            "study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,2,40.5,4,40\n",
+            "log_odds_ratio",
+            (2, "n_treatment"),
+            "whole number",
+            id="fractional-n",
+        ),
+        pytest.param(
+            "study,events_treatment,n_treatment,events_control,n_control\nA,3,50,5,50\nB,two,40,4,40\n",
+            "log_risk_ratio",
+            (2, "events_treatment"),
+            "numeric",
+            id="text-count",
+        ),
+        pytest.param(
+            "study,events_treatment,person_time_treatment,events_control,person_time_control\n"
+            "A,3,500,5,500\nB,1.5,400,4,400\n",
+            "log_incidence_rate_ratio",
+            (2, "events_treatment"),
+            "whole number",
+            id="fractional-rate-events",
+        ),
     ],
 )
 def test_bad_study_tables_name_the_file_row_and_column(tmp_path, capsys, content, measure, where, message):
@@ -217,8 +295,10 @@ def test_effect_id_fits_the_three_level_model(assink_csv, capsys):
 def test_robust_with_effect_id_agrees_with_the_api(assink_csv, capsys):
     from rjtrial.meta import pool_multilevel, robust
 
-    code, out = run(["meta", str(assink_csv), "--measure", "cohens_d", "--effect-id", "esid", "--robust",
-                     "--test", "t", "--json"], capsys)
+    code, out = run(
+        ["meta", str(assink_csv), "--measure", "cohens_d", "--effect-id", "esid", "--robust", "--test", "t", "--json"],
+        capsys,
+    )
     assert code == 0
     data = json.loads(out)
     api = robust(pool_multilevel(datasets.load_assink2016(), levels=["study", "esid"], test="t"))
@@ -239,13 +319,16 @@ def test_effect_id_text_output(assink_csv, capsys):
     assert "Multilevel random-effects" in out and "rho = 0.6" in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--effect-id", "nope"], "no column 'nope'"),
-    (["--effect-id", "esid", "--method", "DL"], "--method must be one of REML, ML"),
-    (["--effect-id", "esid", "--test", "knha"], "--test must be one of z, t"),
-    (["--rho", "0.5", "--robust"], "--rho needs --effect-id"),
-    (["--effect-id", "esid", "--subgroup", "deltype"], "--subgroup cannot be combined"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--effect-id", "nope"], "no column 'nope'"),
+        (["--effect-id", "esid", "--method", "DL"], "--method must be one of REML, ML"),
+        (["--effect-id", "esid", "--test", "knha"], "--test must be one of z, t"),
+        (["--rho", "0.5", "--robust"], "--rho needs --effect-id"),
+        (["--effect-id", "esid", "--subgroup", "deltype"], "--subgroup cannot be combined"),
+    ],
+)
 def test_dependent_effects_errors_are_one_line(assink_csv, capsys, argv, message):
     with pytest.raises(DataError, match=message):
         run(["meta", str(assink_csv), "--measure", "cohens_d", *argv], capsys)
@@ -256,14 +339,21 @@ SUMMARY_TABLES = {
     "proportion": ("study,events,n\nA,4,20\nB,10,31\nC,1,12\nD,7,40\n", {}),
     "freeman_tukey_proportion": ("study,events,n\nA,4,20\nB,10,31\nC,0,12\nD,7,40\n", {}),
     "fisher_z": ("study,correlation,n\nA,0.31,40\nB,0.12,85\nC,0.45,23\n", {}),
-    "log_ratio_of_means": ("study,mean_treatment,sd_treatment,n_treatment,mean_control,sd_control,n_control\n"
-                           "A,3.1,2.5,60,4.0,2.9,58\nB,2.2,1.9,41,2.9,2.4,40\nC,5.0,4.1,30,5.2,3.8,33\n", {}),
+    "log_ratio_of_means": (
+        "study,mean_treatment,sd_treatment,n_treatment,mean_control,sd_control,n_control\n"
+        "A,3.1,2.5,60,4.0,2.9,58\nB,2.2,1.9,41,2.9,2.4,40\nC,5.0,4.1,30,5.2,3.8,33\n",
+        {},
+    ),
     "standardised_mean_change_raw_score": (
         "study,mean_before,mean_after,n,sd_before,correlation\nA,10.2,8.1,30,4.0,0.6\nB,9.0,8.2,25,3.1,0.5\n"
-        "C,12.5,9.9,44,5.2,0.7\n", {}),
+        "C,12.5,9.9,44,5.2,0.7\n",
+        {},
+    ),
     "incidence_rate_difference": (
         "study,events_treatment,person_time_treatment,events_control,person_time_control\n"
-        "A,9,413,19,398\nB,8,263,19,245\nC,0,237,6,241\n", {}),
+        "A,9,413,19,398\nB,8,263,19,245\nC,0,237,6,241\n",
+        {},
+    ),
 }
 
 
@@ -281,8 +371,7 @@ def test_every_measure_is_computed_from_its_columns(tmp_path, capsys, measure):
     table = pd.read_csv(io.StringIO(content))
     inputs = {c: c for c in effects.MEASURES[measure].inputs}
     es = effects.effect_size(table, measure=measure, study="study", **inputs, **options)
-    assert [row["estimate"] for row in json.loads(out)["studies"]] == pytest.approx(
-        es["estimate"].tolist(), abs=1e-12)
+    assert [row["estimate"] for row in json.loads(out)["studies"]] == pytest.approx(es["estimate"].tolist(), abs=1e-12)
     assert json.loads(out)["pooled"][-1]["estimate"] == pytest.approx(pool(es, method="DL").estimate, abs=1e-12)
 
 
@@ -297,22 +386,54 @@ def test_a_measure_without_its_columns_names_them(tmp_path, capsys):
 def _crins(tmp_path):
     import pandas as pd
 
-    table = pd.DataFrame({
-        "study": ["Spada (2006)", "Ganschow (2005)", "Gibelli (2004)", "Heffron (2003)", "Schuller (2005)",
-                  "Gras (2008)"],
-        "events_treatment": [4, 9, 16, 14, 3, 0], "n_treatment": [36, 54, 28, 61, 18, 50],
-        "events_control": [11, 29, 19, 15, 8, 3], "n_control": [36, 54, 28, 20, 12, 34]})
+    table = pd.DataFrame(
+        {
+            "study": [
+                "Spada (2006)",
+                "Ganschow (2005)",
+                "Gibelli (2004)",
+                "Heffron (2003)",
+                "Schuller (2005)",
+                "Gras (2008)",
+            ],
+            "events_treatment": [4, 9, 16, 14, 3, 0],
+            "n_treatment": [36, 54, 28, 61, 18, 50],
+            "events_control": [11, 29, 19, 15, 8, 3],
+            "n_control": [36, 54, 28, 20, 12, 34],
+        }
+    )
     path = tmp_path / "crins.csv"
     table.to_csv(path, index=False)
     return path, table
 
 
-@pytest.mark.parametrize("options, argv", [
-    ({}, []),
-    ({"tau_prior": "half-cauchy", "tau_scale": 1.0, "mu_prior": (0.0, 4.0), "interval": "shortest", "alpha": 0.1},
-     ["--tau-prior", "half-cauchy", "--tau-scale", "1", "--mu-prior", "0,4", "--interval", "shortest",
-      "--alpha", "0.1"]),
-])
+@pytest.mark.parametrize(
+    "options, argv",
+    [
+        ({}, []),
+        (
+            {
+                "tau_prior": "half-cauchy",
+                "tau_scale": 1.0,
+                "mu_prior": (0.0, 4.0),
+                "interval": "shortest",
+                "alpha": 0.1,
+            },
+            [
+                "--tau-prior",
+                "half-cauchy",
+                "--tau-scale",
+                "1",
+                "--mu-prior",
+                "0,4",
+                "--interval",
+                "shortest",
+                "--alpha",
+                "0.1",
+            ],
+        ),
+    ],
+)
 def test_bayes_json_agrees_with_the_api(tmp_path, capsys, options, argv):
     from rjtrial.meta import bayes
 
@@ -320,36 +441,60 @@ def test_bayes_json_agrees_with_the_api(tmp_path, capsys, options, argv):
     code, out = run(["meta", str(path), "--measure", "log_odds_ratio", "--bayes", "--json", *argv], capsys)
     assert code == 0
     data = json.loads(out)["bayes"]
-    es = effects.log_odds_ratio(table, events_treatment="events_treatment", n_treatment="n_treatment",
-                                events_control="events_control", n_control="n_control", study="study")
+    es = effects.log_odds_ratio(
+        table,
+        events_treatment="events_treatment",
+        n_treatment="n_treatment",
+        events_control="events_control",
+        n_control="n_control",
+        study="study",
+    )
     res = bayes(es, **options)
     for name in ("estimate", "ci_lower", "ci_upper", "tau", "tau_ci_upper", "pi_lower", "pi_upper"):
         assert data[name] == pytest.approx(getattr(res, name), abs=1e-12), name
     assert data["interval"] == res.interval and data["alpha"] == res.alpha and data["k"] == 6
-    assert [row["estimate"] for row in data["shrinkage"]] == pytest.approx(res.shrinkage["estimate"].tolist(),
-                                                                           abs=1e-12)
+    assert [row["estimate"] for row in data["shrinkage"]] == pytest.approx(
+        res.shrinkage["estimate"].tolist(), abs=1e-12
+    )
 
 
 def test_bayes_text_and_plots(tmp_path, capsys):
     path, _ = _crins(tmp_path)
-    code, out = run(["meta", str(path), "--measure", "log_odds_ratio", "--bayes", "--mu-prior", "0,4",
-                     "--forest", str(tmp_path / "f.png"), "--posterior", str(tmp_path / "p.png")], capsys)
+    code, out = run(
+        [
+            "meta",
+            str(path),
+            "--measure",
+            "log_odds_ratio",
+            "--bayes",
+            "--mu-prior",
+            "0,4",
+            "--forest",
+            str(tmp_path / "f.png"),
+            "--posterior",
+            str(tmp_path / "p.png"),
+        ],
+        capsys,
+    )
     assert code == 0
     assert "Bayesian random-effects meta-analysis" in out and "mu ~ normal(mean=0, sd=4)" in out
     assert "Gras (2008)" in out and "wrote posterior plot" in out
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "p.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--bayes", "--method", "DL"], "--bayes cannot be combined with --method"),
-    (["--bayes", "--robust", "--test", "t"], "--bayes cannot be combined with --test, --robust"),
-    (["--bayes", "--exponentiate"], "--bayes cannot be combined with --exponentiate"),
-    (["--tau-scale", "1"], "--tau-scale needs --bayes"),
-    (["--posterior", "p.png", "--interval", "shortest"], "--interval, --posterior need --bayes"),
-    (["--bayes", "--mu-prior", "0"], "--mu-prior must be MEAN,SD"),
-    (["--bayes", "--mu-prior", "0,-1"], "positive SD"),
-    (["--bayes", "--tau-scale", "0"], "tau_scale must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--bayes", "--method", "DL"], "--bayes cannot be combined with --method"),
+        (["--bayes", "--robust", "--test", "t"], "--bayes cannot be combined with --test, --robust"),
+        (["--bayes", "--exponentiate"], "--bayes cannot be combined with --exponentiate"),
+        (["--tau-scale", "1"], "--tau-scale needs --bayes"),
+        (["--posterior", "p.png", "--interval", "shortest"], "--interval, --posterior need --bayes"),
+        (["--bayes", "--mu-prior", "0"], "--mu-prior must be MEAN,SD"),
+        (["--bayes", "--mu-prior", "0,-1"], "positive SD"),
+        (["--bayes", "--tau-scale", "0"], "tau_scale must be a positive number"),
+    ],
+)
 def test_bayes_option_errors_are_one_line(tmp_path, capsys, argv, message):
     from rjtrial import cli
 
@@ -364,8 +509,9 @@ def test_bayes_option_errors_are_one_line(tmp_path, capsys, argv, message):
 def test_exponentiate_gives_the_ratio_scale_of_the_api_fit(bcg_csv, capsys, test):
     import numpy as np
 
-    code, out = run(["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--test", test, "--exponentiate",
-                     "--json"], capsys)
+    code, out = run(
+        ["meta", str(bcg_csv), "--measure", "log_risk_ratio", "--test", test, "--exponentiate", "--json"], capsys
+    )
     res = api_fit(method="REML", test=test)
     row = json.loads(out)["exponentiated"][-1]
     assert code == 0
@@ -388,8 +534,9 @@ def test_exponentiate_refuses_a_measure_not_on_the_log_scale(bcg_csv, capsys):
 def test_exponentiate_with_effect_id_back_transforms_the_three_level_fit(assink_csv, capsys):
     import numpy as np
 
-    _, out = run(["meta", str(assink_csv), "--measure", "other", "--effect-id", "esid", "--exponentiate", "--json"],
-                 capsys)
+    _, out = run(
+        ["meta", str(assink_csv), "--measure", "other", "--effect-id", "esid", "--exponentiate", "--json"], capsys
+    )
     data = json.loads(out)
     assert data["exponentiated"][0]["estimate"] == pytest.approx(np.exp(data["model"]["estimate"]), rel=1e-12)
 

@@ -76,8 +76,16 @@ def test_satterthwaite_df_from_the_dense_p_matrices(model):
 def test_frames_and_json(model):
     rob = robust(model)
     frame = rob.summary_frame()
-    assert list(frame.columns) == ["term", "estimate", "std_error", "statistic", "df", "p_value", "ci_lower",
-                                   "ci_upper"]
+    assert list(frame.columns) == [
+        "term",
+        "estimate",
+        "std_error",
+        "statistic",
+        "df",
+        "p_value",
+        "ci_lower",
+        "ci_upper",
+    ]
     assert frame.attrs["cluster"] == "study" and frame.attrs["n_clusters"] == 17
     assert rob.moderator_test is not None and rob.moderator_test.df_numerator == 3
     assert "HTZ" in rob.format()
@@ -114,8 +122,9 @@ def test_bad_clusters(model, cluster, message):
 
 
 def test_one_cluster_is_refused():
-    es = pd.DataFrame({"estimate": [0.1, 0.3, 0.2], "variance": [0.01, 0.02, 0.03], "study": ["a", "a", "a"],
-                       "es": [1, 2, 3]})
+    es = pd.DataFrame(
+        {"estimate": [0.1, 0.3, 0.2], "variance": [0.01, 0.02, 0.03], "study": ["a", "a", "a"], "es": [1, 2, 3]}
+    )
     res = pool(es)
     with pytest.raises(ValueError, match="at least 2 clusters"):
         robust(res, cluster="study")
@@ -125,8 +134,13 @@ def test_mantel_haenszel_fits_are_refused():
     bcg = datasets.load_bcg()
     from rjtrial import effects
 
-    es = effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                                events_control="cpos", n_control=bcg.cpos + bcg.cneg)
+    es = effects.log_risk_ratio(
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+    )
     with pytest.raises(ValueError, match="inverse-variance"):
         robust(pool(es, method="MH"), cluster=bcg.alloc.to_numpy())
 

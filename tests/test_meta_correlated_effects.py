@@ -59,8 +59,9 @@ def test_omitted_rows_are_counted(assink):
     assert res.n_omitted == 1 and res.k == 99 and np.isnan(res.weights[0])
 
 
-@pytest.mark.parametrize("kwargs,message", [({"rho": 1.5}, "rho"), ({"cluster": "nope"}, "nope"),
-                                            ({"alpha": 2}, "alpha")])
+@pytest.mark.parametrize(
+    "kwargs,message", [({"rho": 1.5}, "rho"), ({"cluster": "nope"}, "nope"), ({"alpha": 2}, "alpha")]
+)
 def test_bad_arguments(assink, kwargs, message):
     with pytest.raises(ValueError, match=message):
         rve(assink, **{"cluster": "study", **kwargs})

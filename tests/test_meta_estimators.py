@@ -16,8 +16,9 @@ from rjtrial.meta import TAU2_METHODS, pool
 from rjtrial.meta.estimators import _log_likelihood, estimate_tau2, generalised_q
 
 BCG = pd.read_csv(Path(__file__).parent / "reference" / "metadat_bcg.csv")
-ES = effects.log_risk_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
-                            events_control="cpos", n_control=BCG.cpos + BCG.cneg)
+ES = effects.log_risk_ratio(
+    BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg, events_control="cpos", n_control=BCG.cpos + BCG.cneg
+)
 YI, VI = ES.estimate.to_numpy(), ES.variance.to_numpy()
 ONES = np.ones((len(YI), 1))
 MODS = np.column_stack([ONES, BCG.ablat.to_numpy(), BCG.year.to_numpy()])
@@ -50,8 +51,9 @@ def test_empirical_bayes_and_paule_mandel_share_one_estimating_equation(X):
 @pytest.mark.parametrize("X", [ONES, MODS], ids=["intercept", "moderators"])
 def test_likelihood_estimators_maximise_their_likelihood(method, reml, X):
     fit = estimate_tau2(YI, VI, X, method=method)
-    best = optimize.minimize_scalar(lambda t: -_log_likelihood(t, YI, VI, X, reml=reml), bounds=(0, 5),
-                                    method="bounded", options={"xatol": 1e-10})
+    best = optimize.minimize_scalar(
+        lambda t: -_log_likelihood(t, YI, VI, X, reml=reml), bounds=(0, 5), method="bounded", options={"xatol": 1e-10}
+    )
     assert fit.tau2 == pytest.approx(best.x, abs=1e-6)
     assert _log_likelihood(fit.tau2, YI, VI, X, reml=reml) >= -best.fun - 1e-12
 

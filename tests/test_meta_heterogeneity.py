@@ -15,8 +15,9 @@ from rjtrial.meta.estimators import generalised_q
 from rjtrial.meta.heterogeneity import cochran_q, i2_h2_fixed, q_profile_interval, typical_variance
 
 BCG = pd.read_csv(Path(__file__).parent / "reference" / "metadat_bcg.csv")
-ES = effects.log_risk_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
-                            events_control="cpos", n_control=BCG.cpos + BCG.cneg)
+ES = effects.log_risk_ratio(
+    BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg, events_control="cpos", n_control=BCG.cpos + BCG.cneg
+)
 YI, VI = ES.estimate.to_numpy(), ES.variance.to_numpy()
 ONES = np.ones((len(YI), 1))
 

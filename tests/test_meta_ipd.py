@@ -43,9 +43,19 @@ CASES = {
 # tests/validation/_metafor_reference.py (1e-6).
 STAGE1_TOL = {"model": 1e-8, "closed_form": 1e-12}
 POOLED_TOL = 1e-6
-POOLED = [("estimate", "beta"), ("std_error", "se"), ("statistic", "zval"), ("p_value", "pval"),
-          ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"), ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"),
-          ("q", "QE"), ("q_p_value", "QEp")]
+POOLED = [
+    ("estimate", "beta"),
+    ("std_error", "se"),
+    ("statistic", "zval"),
+    ("p_value", "pval"),
+    ("ci_lower", "ci_lb"),
+    ("ci_upper", "ci_ub"),
+    ("tau2", "tau2"),
+    ("i2", "I2"),
+    ("h2", "H2"),
+    ("q", "QE"),
+    ("q_p_value", "QEp"),
+]
 SCENARIOS = {"jrc-london-burglary": 5, "canberra-youth-violence": 6, "magistrates-property": 7}
 
 
@@ -58,8 +68,10 @@ def reference_effects():
 
 @pytest.fixture(scope="module")
 def simulated():
-    return {name: simulate_trial(ROOT / "synthetic" / f"{name}.toml", rng=seed, truth=False).followup()
-            for name, seed in SCENARIOS.items()}
+    return {
+        name: simulate_trial(ROOT / "synthetic" / f"{name}.toml", rng=seed, truth=False).followup()
+        for name, seed in SCENARIOS.items()
+    }
 
 
 # ---- stage 1 against R -----------------------------------------------------------------------------------
@@ -67,8 +79,9 @@ def simulated():
 def test_per_trial_effects_match_r(case, reference_effects):
     # R: coxph / glm.nb / glm / escalc per trial (tests/reference/meta_ipd.R)
     es = reference_effects[case]
-    tol = STAGE1_TOL["closed_form" if CASES[case]["measure"] in ("log_risk_ratio", "log_odds_ratio",
-                                                                 "risk_difference") else "model"]
+    tol = STAGE1_TOL[
+        "closed_form" if CASES[case]["measure"] in ("log_risk_ratio", "log_odds_ratio", "risk_difference") else "model"
+    ]
     assert list(es.index) == REF["trials"]
     np.testing.assert_allclose(es["estimate"], REF["per_trial"][case]["yi"], rtol=0, atol=tol)
     np.testing.assert_allclose(es["variance"], REF["per_trial"][case]["vi"], rtol=tol, atol=0)
@@ -92,8 +105,14 @@ def test_effects_frame_has_the_shape_of_rjtrial_effects(reference_effects):
     es = reference_effects["log_risk_ratio"]
     assert es.index.name == "study"
     assert es.attrs["measure"] == "log_risk_ratio"
-    assert list(es.columns[:6]) == ["estimate", "variance", "events_treatment", "n_treatment", "events_control",
-                                    "n_control"]
+    assert list(es.columns[:6]) == [
+        "estimate",
+        "variance",
+        "events_treatment",
+        "n_treatment",
+        "events_control",
+        "n_control",
+    ]
     counts = FOLLOWUP.assign(any=FOLLOWUP.event > 0).groupby(["trial", "arm"])["any"].agg(["sum", "size"])
     row = es.loc["canberra-violence"]
     assert (row.control, row.treatment) == ("court", "conference")
@@ -133,11 +152,18 @@ def test_hazard_ratios_are_rjtrial_cox(simulated):
 
 @pytest.mark.parametrize("count_model", ["negative_binomial", "poisson"])
 def test_rate_ratios_are_rjtrial_rate_ratio(simulated, count_model):
-    es = two_stage(simulated, measure="log_rate_ratio", treatment="conference", count_model=count_model,
-                   covariates=["age"])
+    es = two_stage(
+        simulated, measure="log_rate_ratio", treatment="conference", count_model=count_model, covariates=["age"]
+    )
     for name, table in simulated.items():
-        fit = frequency.rate_ratio(_coded(table, _control(table)), count="reoffences", exposure="exposure_days",
-                                   group="arm", covariates=["age"], model=count_model)
+        fit = frequency.rate_ratio(
+            _coded(table, _control(table)),
+            count="reoffences",
+            exposure="exposure_days",
+            group="arm",
+            covariates=["age"],
+            model=count_model,
+        )
         term = "arm[T.conference]"
         assert es.loc[name, "estimate"] == pytest.approx(fit.params_[term], rel=1e-12, abs=1e-14)
         assert es.loc[name, "variance"] == pytest.approx(fit.variance_.loc[term, term], rel=1e-12)
@@ -145,9 +171,14 @@ def test_rate_ratios_are_rjtrial_rate_ratio(simulated, count_model):
         assert es.loc[name, "person_time_control"] == table.loc[table.arm != "conference", "exposure_days"].sum()
 
 
-@pytest.mark.parametrize("measure,function", [("log_risk_ratio", frequency.risk_ratio),
-                                              ("log_odds_ratio", frequency.odds_ratio),
-                                              ("risk_difference", frequency.risk_difference)])
+@pytest.mark.parametrize(
+    "measure,function",
+    [
+        ("log_risk_ratio", frequency.risk_ratio),
+        ("log_odds_ratio", frequency.odds_ratio),
+        ("risk_difference", frequency.risk_difference),
+    ],
+)
 def test_risk_measures_are_rjtrial_two_by_two(simulated, measure, function):
     es = two_stage(simulated, measure=measure, treatment="conference")
     for name, table in simulated.items():
@@ -241,8 +272,13 @@ def test_bad_options_and_inputs():
 def test_warnings_of_a_trial_fit_name_the_trial():
     # Underdispersed counts: the negative binomial likelihood is largest at no overdispersion and
     # rate_ratio reports the Poisson fit with a FallbackWarning
-    table = pd.DataFrame({"arm": ["control", "conference"] * 5, "reoffences": [1, 1, 1, 1, 2, 1, 1, 1, 2, 1],
-                          "exposure_days": [365] * 10})
+    table = pd.DataFrame(
+        {
+            "arm": ["control", "conference"] * 5,
+            "reoffences": [1, 1, 1, 1, 2, 1, 1, 1, 2, 1],
+            "exposure_days": [365] * 10,
+        }
+    )
     with pytest.warns(FallbackWarning, match="trial 'flat': .*no overdispersion"):
         two_stage({"flat": table}, measure="log_rate_ratio")
 

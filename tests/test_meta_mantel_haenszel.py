@@ -18,13 +18,19 @@ COLLINS = pd.read_csv(REFERENCE / "metadat_collins1985a.csv").dropna(subset=["d.
 
 
 def bcg(function):
-    return function(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg, events_control="cpos",
-                    n_control=BCG.cpos + BCG.cneg)
+    return function(
+        BCG,
+        events_treatment="tpos",
+        n_treatment=BCG.tpos + BCG.tneg,
+        events_control="cpos",
+        n_control=BCG.cpos + BCG.cneg,
+    )
 
 
 def collins(function, **kwargs):
-    return function(COLLINS, events_treatment="d.xti", n_treatment="nti", events_control="d.xci",
-                    n_control="nci", **kwargs)
+    return function(
+        COLLINS, events_treatment="d.xti", n_treatment="nti", events_control="d.xci", n_control="nci", **kwargs
+    )
 
 
 def strata(es: pd.DataFrame) -> StratifiedTable:
@@ -53,8 +59,9 @@ def test_mantel_haenszel_weights():
 
 
 def test_peto_by_hand():
-    es = effects.log_odds_ratio(events_treatment=[2, 5], n_treatment=[10, 20], events_control=[4, 5],
-                                n_control=[10, 20])
+    es = effects.log_odds_ratio(
+        events_treatment=[2, 5], n_treatment=[10, 20], events_control=[4, 5], n_control=[10, 20]
+    )
     N, n1 = np.array([20, 40]), np.array([10, 20])
     events = np.array([6, 10])
     E = events * n1 / N
@@ -66,8 +73,9 @@ def test_peto_by_hand():
 
 
 def test_double_zero_tables_count_in_k_but_not_in_q():
-    es = effects.log_odds_ratio(events_treatment=[2, 5, 0], n_treatment=[10, 20, 15], events_control=[4, 5, 0],
-                                n_control=[10, 20, 15])
+    es = effects.log_odds_ratio(
+        events_treatment=[2, 5, 0], n_treatment=[10, 20, 15], events_control=[4, 5, 0], n_control=[10, 20, 15]
+    )
     for method in ("MH", "Peto"):
         res = pool(es, method=method)
         assert res.k == 3 and res.q_df == 1 and np.isnan(res.yi[2])
@@ -77,23 +85,29 @@ def test_double_zero_tables_count_in_k_but_not_in_q():
 
 
 def test_double_zero_tables_move_the_mantel_haenszel_risk_difference():
-    es = effects.risk_difference(events_treatment=[2, 5, 0], n_treatment=[10, 20, 15], events_control=[4, 5, 0],
-                                 n_control=[10, 20, 15])
+    es = effects.risk_difference(
+        events_treatment=[2, 5, 0], n_treatment=[10, 20, 15], events_control=[4, 5, 0], n_control=[10, 20, 15]
+    )
     with_zero, without = pool(es, method="MH"), pool(es.iloc[:2], method="MH")
     assert abs(with_zero.estimate) < abs(without.estimate)  # a zero difference with weight n1 n2 / N
     assert with_zero.weights[2] > 0
 
 
 def test_undefined_mantel_haenszel_odds_ratio_is_an_error():
-    es = effects.log_odds_ratio(events_treatment=[0, 0], n_treatment=[10, 20], events_control=[4, 5],
-                                n_control=[10, 20])
+    es = effects.log_odds_ratio(
+        events_treatment=[0, 0], n_treatment=[10, 20], events_control=[4, 5], n_control=[10, 20]
+    )
     with pytest.raises(ValueError, match="odds ratio undefined"):
         pool(es, method="MH")
 
 
 def test_mantel_haenszel_rate_ratio_by_hand():
-    es = effects.log_incidence_rate_ratio(events_treatment=[9, 8], person_time_treatment=[413, 263],
-                                          events_control=[19, 19], person_time_control=[398, 245])
+    es = effects.log_incidence_rate_ratio(
+        events_treatment=[9, 8],
+        person_time_treatment=[413, 263],
+        events_control=[19, 19],
+        person_time_control=[398, 245],
+    )
     T = np.array([811, 508])
     R = np.sum(np.array([9, 8]) * np.array([398, 245]) / T)
     S = np.sum(np.array([19, 19]) * np.array([413, 263]) / T)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -29,9 +28,14 @@ def fitted(assink):
 def test_one_level_is_the_random_effects_model():
     # one level with a group per row: M = V + sigma^2 I, i.e. rma.uni's model, so sigma^2 = tau^2
     bcg = datasets.load_bcg()
-    es = pd.DataFrame({"estimate": np.log((bcg.tpos / (bcg.tpos + bcg.tneg)) / (bcg.cpos / (bcg.cpos + bcg.cneg))),
-                       "variance": 1 / bcg.tpos - 1 / (bcg.tpos + bcg.tneg) + 1 / bcg.cpos - 1 / (bcg.cpos + bcg.cneg),
-                       "trial": bcg.trial, "ablat": bcg.ablat})
+    es = pd.DataFrame(
+        {
+            "estimate": np.log((bcg.tpos / (bcg.tpos + bcg.tneg)) / (bcg.cpos / (bcg.cpos + bcg.cneg))),
+            "variance": 1 / bcg.tpos - 1 / (bcg.tpos + bcg.tneg) + 1 / bcg.cpos - 1 / (bcg.cpos + bcg.cneg),
+            "trial": bcg.trial,
+            "ablat": bcg.ablat,
+        }
+    )
     for method in ("REML", "ML"):
         uni = pool(es, method=method, moderators="ablat")
         ml = pool_multilevel(es, levels=["trial"], method=method, moderators="ablat", profile=False)
@@ -58,16 +62,19 @@ def _dense_log_likelihood(res: MultilevelResult, sigma2, reml: bool) -> float:
     e = res.yi_ - res.X_ @ beta
     ll = -0.5 * (np.linalg.slogdet(M)[1] + e @ A @ e)
     if reml:
-        return ll - 0.5 * (k - p) * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(XtAX)[1] \
+        return (
+            ll
+            - 0.5 * (k - p) * np.log(2 * np.pi)
+            - 0.5 * np.linalg.slogdet(XtAX)[1]
             + 0.5 * np.linalg.slogdet(res.X_.T @ res.X_)[1]
+        )
     return ll - 0.5 * k * np.log(2 * np.pi)
 
 
 @pytest.mark.parametrize("method", ["REML", "ML"])
 @pytest.mark.parametrize("rho", [None, 0.5])
 def test_block_likelihood_equals_the_dense_one(assink, method, rho):
-    res = pool_multilevel(assink, levels=["study", "esid"], method=method, moderators="deltype", rho=rho,
-                          profile=False)
+    res = pool_multilevel(assink, levels=["study", "esid"], method=method, moderators="deltype", rho=rho, profile=False)
     for sigma2 in ([0.1, 0.05], [0.0, 0.2], list(res.sigma2)):
         ours = res.model_.evaluate(np.array(sigma2)).log_likelihood
         assert ours == pytest.approx(_dense_log_likelihood(res, sigma2, method == "REML"), abs=1e-9)
@@ -149,8 +156,14 @@ def test_rows_without_an_estimate_are_omitted_and_counted(assink):
 def test_a_component_at_zero():
     rng = np.random.default_rng(3)
     study = np.repeat(np.arange(30), 3)
-    es = pd.DataFrame({"study": study, "es": np.tile(np.arange(3), 30), "variance": 0.05,
-                       "estimate": rng.normal(0.2, np.sqrt(0.05), 90)})  # no heterogeneity at all
+    es = pd.DataFrame(
+        {
+            "study": study,
+            "es": np.tile(np.arange(3), 30),
+            "variance": 0.05,
+            "estimate": rng.normal(0.2, np.sqrt(0.05), 90),
+        }
+    )  # no heterogeneity at all
     res = pool_multilevel(es, levels=["study", "es"])
     assert res.converged
     assert np.all(res.sigma2 >= 0)
@@ -169,14 +182,17 @@ def test_missing_level_label_names_the_row(assink):
         pool_multilevel(bad, levels=["study", "esid"])
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"method": "DL"}, "method='DL'"),
-    ({"test": "knha"}, "test='knha'"),
-    ({"levels": ["study", "nope"]}, "nope"),
-    ({"levels": []}, "at least one"),
-    ({"rho": 1.0}, "rho"),
-    ({"alpha": 0}, "alpha"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"method": "DL"}, "method='DL'"),
+        ({"test": "knha"}, "test='knha'"),
+        ({"levels": ["study", "nope"]}, "nope"),
+        ({"levels": []}, "at least one"),
+        ({"rho": 1.0}, "rho"),
+        ({"alpha": 0}, "alpha"),
+    ],
+)
 def test_bad_arguments(assink, kwargs, message):
     base = {"levels": ["study", "esid"]}
     with pytest.raises(ValueError, match=message):
@@ -185,8 +201,14 @@ def test_bad_arguments(assink, kwargs, message):
 
 def _three_per_study(variance: float) -> pd.DataFrame:
     rng = np.random.default_rng(1)
-    return pd.DataFrame({"study": np.repeat(np.arange(6), 3), "es": np.tile(np.arange(3), 6),
-                         "variance": variance, "estimate": rng.normal(0.0, np.sqrt(variance), 18)})
+    return pd.DataFrame(
+        {
+            "study": np.repeat(np.arange(6), 3),
+            "es": np.tile(np.arange(3), 6),
+            "variance": variance,
+            "estimate": rng.normal(0.0, np.sqrt(variance), 18),
+        }
+    )
 
 
 def test_a_negative_rho_impossible_for_the_group_size_is_named():

@@ -8,15 +8,20 @@ import numpy as np
 import pytest
 
 from rjtrial import datasets, effects
-from rjtrial.meta import pool, permutation_test
+from rjtrial.meta import permutation_test, pool
 from rjtrial.meta.permutation import _distinct_permutations, _sign_flip_statistics
 
 
 @pytest.fixture(scope="module")
 def es():
     bcg = datasets.load_bcg()
-    out = effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                                 events_control="cpos", n_control=bcg.cpos + bcg.cneg)
+    out = effects.log_risk_ratio(
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+    )
     return out.assign(ablat=bcg.ablat.to_numpy())
 
 

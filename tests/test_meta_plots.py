@@ -16,9 +16,14 @@ from rjtrial.meta import pool, trim_and_fill  # noqa: E402
 @pytest.fixture(scope="module")
 def bcg():
     data = datasets.load_bcg()
-    return effects.log_risk_ratio(data, events_treatment="tpos", n_treatment=data.tpos + data.tneg,
-                                  events_control="cpos", n_control=data.cpos + data.cneg,
-                                  study="author").assign(alloc=data.alloc.values)
+    return effects.log_risk_ratio(
+        data,
+        events_treatment="tpos",
+        n_treatment=data.tpos + data.tneg,
+        events_control="cpos",
+        n_control=data.cpos + data.cneg,
+        study="author",
+    ).assign(alloc=data.alloc.values)
 
 
 def save(ax, path):
@@ -28,8 +33,11 @@ def save(ax, path):
     assert path.stat().st_size > 5000
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"exponentiate": True}, {"show_weights": False, "prediction_interval": False}],
-                         ids=["plain", "exp", "bare"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"exponentiate": True}, {"show_weights": False, "prediction_interval": False}],
+    ids=["plain", "exp", "bare"],
+)
 def test_forest_renders(bcg, tmp_path, kwargs):
     save(pool(bcg, method="REML").plot_forest(**kwargs), tmp_path / "forest.png")
 

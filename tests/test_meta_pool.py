@@ -24,8 +24,14 @@ BCG = pd.read_csv(Path(__file__).parent / "reference" / "metadat_bcg.csv")
 
 @pytest.fixture(scope="module")
 def log_rr() -> pd.DataFrame:
-    es = effects.log_risk_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
-                                events_control="cpos", n_control=BCG.cpos + BCG.cneg, study="author")
+    es = effects.log_risk_ratio(
+        BCG,
+        events_treatment="tpos",
+        n_treatment=BCG.tpos + BCG.tneg,
+        events_control="cpos",
+        n_control=BCG.cpos + BCG.cneg,
+        study="author",
+    )
     return es.assign(ablat=BCG.ablat.to_numpy(), year=BCG.year.to_numpy(), alloc=BCG.alloc.to_numpy())
 
 
@@ -35,8 +41,13 @@ def test_every_method_returns_a_result(log_rr, method):
     if method == "Peto":  # Peto's method estimates an odds ratio: it refuses a risk-ratio frame
         with pytest.raises(ValueError, match="got 'log_risk_ratio'"):
             pool(log_rr, method=method)
-        log_rr = effects.log_odds_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
-                                        events_control="cpos", n_control=BCG.cpos + BCG.cneg)
+        log_rr = effects.log_odds_ratio(
+            BCG,
+            events_treatment="tpos",
+            n_treatment=BCG.tpos + BCG.tneg,
+            events_control="cpos",
+            n_control=BCG.cpos + BCG.cneg,
+        )
     weights = (BCG.tpos + BCG.tneg + BCG.cpos + BCG.cneg).to_numpy() if method == "GENQ" else None
     res = pool(log_rr, method=method, weights=weights)
     assert isinstance(res, MetaResult) and res.method == method and res.k == 13
@@ -45,8 +56,9 @@ def test_every_method_returns_a_result(log_rr, method):
 
 
 def test_unknown_method_lists_the_options(log_rr):
-    with pytest.raises(ValueError, match="'FE', 'MH', 'Peto', 'DL', 'HE', 'HS', 'HSk', 'SJ', 'ML', 'REML', 'EB', "
-                                         "'PM', 'PMM', 'GENQ'"):
+    with pytest.raises(
+        ValueError, match="'FE', 'MH', 'Peto', 'DL', 'HE', 'HS', 'HSk', 'SJ', 'ML', 'REML', 'EB', 'PM', 'PMM', 'GENQ'"
+    ):
         pool(log_rr, method="dl")
 
 
@@ -55,14 +67,17 @@ def test_unknown_test_lists_the_options(log_rr):
         pool(log_rr, test="hksj")
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(method="MH", test="knha"), "supports only test='z'"),
-    (dict(method="MH", moderators="ablat"), "pools without moderators"),
-    (dict(subgroup="alloc", moderators="ablat"), "either subgroup or moderators"),
-    (dict(subgroup="alloc", subgroup_tau2="pooled"), "'separate', 'common'"),
-    (dict(alpha=1.5), "alpha must be in"),
-    (dict(moderators="latitude"), "not columns of effects"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(method="MH", test="knha"), "supports only test='z'"),
+        (dict(method="MH", moderators="ablat"), "pools without moderators"),
+        (dict(subgroup="alloc", moderators="ablat"), "either subgroup or moderators"),
+        (dict(subgroup="alloc", subgroup_tau2="pooled"), "'separate', 'common'"),
+        (dict(alpha=1.5), "alpha must be in"),
+        (dict(moderators="latitude"), "not columns of effects"),
+    ],
+)
 def test_bad_options_raise_value_error(log_rr, kwargs, match):
     with pytest.raises(ValueError, match=match):
         pool(log_rr, **kwargs)
@@ -120,8 +135,9 @@ def test_extreme_or_text_values_name_the_study_instead_of_a_nan_result(estimate,
 
 def test_missing_moderator_names_the_study(log_rr):
     with pytest.raises(DataError, match="missing moderator value") as info:
-        pool(log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat",
-             na_action="raise")
+        pool(
+            log_rr.assign(ablat=log_rr.ablat.where(log_rr.index != "TPT Madras")), moderators="ablat", na_action="raise"
+        )
     assert info.value.row == "TPT Madras" and info.value.column == "ablat"
 
 
@@ -196,8 +212,9 @@ def test_knapp_hartung_agrees_with_statsmodels_hksj(log_rr):
 
 
 # --------------------------------------------------------------------------- doctests
-@pytest.mark.parametrize("name", ["pooling", "estimators", "heterogeneity", "regression", "mantel_haenszel",
-                                  "subgroups", "result"])
+@pytest.mark.parametrize(
+    "name", ["pooling", "estimators", "heterogeneity", "regression", "mantel_haenszel", "subgroups", "result"]
+)
 def test_docstring_examples_run(name):
     module = importlib.import_module(f"rjtrial.meta.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -207,8 +224,12 @@ def test_docstring_examples_run(name):
 @pytest.mark.parametrize(
     "values, row, message",
     [
-        pytest.param(lambda y: y.astype(object).where(y.index != "TPT Madras", "1968?"), "TPT Madras",
-                     "mixes numbers and text", id="one-text-cell"),
+        pytest.param(
+            lambda y: y.astype(object).where(y.index != "TPT Madras", "1968?"),
+            "TPT Madras",
+            "mixes numbers and text",
+            id="one-text-cell",
+        ),
         pytest.param(lambda y: y.astype(str), "Aronson", "numbers written as text", id="numbers-as-text"),
     ],
 )
@@ -223,6 +244,8 @@ def test_a_categorical_moderator_of_codes_is_categorical_when_said(log_rr):
     codes = pd.Categorical(log_rr["year"].astype(str))
     res = pool(log_rr.assign(year=codes), moderators="year")
     assert len(res.coefficient_names) == 1 + len(set(log_rr["year"])) - 1
+
+
 # --------------------------------------------------------------------------- missing values
 def test_missing_values_are_omitted_and_counted_by_default(log_rr):
     holed = log_rr.copy()

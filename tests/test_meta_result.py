@@ -18,8 +18,14 @@ VOCABULARY = ["estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_u
 
 @pytest.fixture(scope="module")
 def log_rr() -> pd.DataFrame:
-    es = effects.log_risk_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
-                                events_control="cpos", n_control=BCG.cpos + BCG.cneg, study="author")
+    es = effects.log_risk_ratio(
+        BCG,
+        events_treatment="tpos",
+        n_treatment=BCG.tpos + BCG.tneg,
+        events_control="cpos",
+        n_control=BCG.cpos + BCG.cneg,
+        study="author",
+    )
     return es.assign(ablat=BCG.ablat.to_numpy(), year=BCG.year.to_numpy(), alloc=BCG.alloc.to_numpy())
 
 
@@ -37,9 +43,29 @@ def test_result_is_frozen_and_its_arrays_read_only(res):
 
 
 def test_issue_attributes_are_present(res):
-    for name in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "tau2", "i2", "h2", "q", "q_df",
-                 "q_p_value", "pi_lower", "pi_upper", "converged", "n_iterations", "yi", "vi", "weights", "X",
-                 "method", "test"):
+    for name in (
+        "estimate",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+        "p_value",
+        "tau2",
+        "i2",
+        "h2",
+        "q",
+        "q_df",
+        "q_p_value",
+        "pi_lower",
+        "pi_upper",
+        "converged",
+        "n_iterations",
+        "yi",
+        "vi",
+        "weights",
+        "X",
+        "method",
+        "test",
+    ):
         assert hasattr(res, name)
     assert res.tau == pytest.approx(np.sqrt(res.tau2))
     assert res.X.shape == (13, 1) and res.coefficient_names == ("intercept",)

@@ -55,8 +55,9 @@ def test_residual_maker_quantities_equal_the_dense_matrix(k, p, seed):
     close(implicit.trace_product(d1), float(np.sum(PV * P)))
     close(implicit.trace_product(d1, d2), float(np.trace(P @ np.diag(d1) @ P @ np.diag(d2))))
     close(implicit.log_determinant(), float(np.linalg.slogdet(X.T @ (X * w[:, None]))[1]))
-    np.testing.assert_allclose(implicit.coefficients(yi), np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (w * yi)),
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        implicit.coefficients(yi), np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (w * yi)), rtol=1e-9, atol=1e-12
+    )
 
 
 # ---- tau^2 by the dense formulas (metafor's rma.uni, as rjtrial computed them before) ------------------
@@ -72,16 +73,20 @@ def dense_tau2(yi, vi, X, method, tol=1e-12):
         P = residual_maker(w, X)
         q = float(yi @ P @ yi)
         tau2 = max(0.0, (k / (k - p) * q - k) / w.sum())
-        se = k / (k - p) * np.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tau2 * np.trace(P)
-                                                       + 2 * tau2**2 * np.sum(P * P)))
+        se = (
+            k
+            / (k - p)
+            * np.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tau2 * np.trace(P) + 2 * tau2**2 * np.sum(P * P)))
+        )
         return tau2, se
     if method == "GENQ":  # metafor: (RSS - tr(PV)) / tr(P) with P from the weights
         P = residual_maker(genq_weights(yi, vi), X)
         PV = P * vi[None, :]
         tr_p = float(np.trace(P))
         tau2 = max(0.0, (float(yi @ P @ yi) - np.trace(PV)) / tr_p)
-        return tau2, np.sqrt(1 / tr_p**2 * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.sum(PV * P)
-                                            + 2 * tau2**2 * np.sum(P * P)))
+        return tau2, np.sqrt(
+            1 / tr_p**2 * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.sum(PV * P) + 2 * tau2**2 * np.sum(P * P))
+        )
     if method == "PMM":
         from scipy import stats
 
@@ -89,8 +94,12 @@ def dense_tau2(yi, vi, X, method, tol=1e-12):
 
         def q_minus_median(t):
             return float(yi @ residual_maker(1.0 / (vi + t), X) @ yi) - target
-        tau2 = 0.0 if q_minus_median(0.0) < 0 else optimize.brentq(q_minus_median, 0.0, 1e3, xtol=tol,
-                                                                   rtol=4 * np.finfo(float).eps)
+
+        tau2 = (
+            0.0
+            if q_minus_median(0.0) < 0
+            else optimize.brentq(q_minus_median, 0.0, 1e3, xtol=tol, rtol=4 * np.finfo(float).eps)
+        )
         w = 1.0 / (vi + tau2)
         return tau2, np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
     if method in ("HS", "DL"):
@@ -110,18 +119,22 @@ def dense_tau2(yi, vi, X, method, tol=1e-12):
     he = (float(yi @ P @ yi) - np.trace(PV)) / (k - p)
     if method == "HE":
         tau2 = max(0.0, he)
-        return tau2, np.sqrt(1 / (k - p) ** 2
-                             * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.trace(PV) + 2 * tau2**2 * (k - p)))
+        return tau2, np.sqrt(
+            1 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.trace(PV) + 2 * tau2**2 * (k - p))
+        )
     if method == "SJ":
         t0 = float(np.mean((yi - yi.mean()) ** 2))
         P = residual_maker(1.0 / (vi + t0), X)
         PV = P * vi[None, :]
         tau2 = max(0.0, t0 * float(yi @ P @ yi) / (k - p))
-        return tau2, np.sqrt(t0**2 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.sum(PV * P)
-                                                    + 2 * tau2**2 * np.sum(P * P)))
+        return tau2, np.sqrt(
+            t0**2 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * tau2 * np.sum(PV * P) + 2 * tau2**2 * np.sum(P * P))
+        )
     if method == "PM":
+
         def q_minus(t):
             return float(yi @ residual_maker(1.0 / (vi + t), X) @ yi) - (k - p)
+
         tau2 = 0.0 if q_minus(0.0) < 0 else optimize.brentq(q_minus, 0.0, 1e3, xtol=tol, rtol=4 * np.finfo(float).eps)
         w = 1.0 / (vi + tau2)
         return tau2, np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
@@ -144,8 +157,11 @@ def dense_tau2(yi, vi, X, method, tol=1e-12):
         if abs(step) <= tol * max(1.0, tau2):
             break
     reml = method == "REML"
-    if method in ("ML", "REML") and tau2 > tol and \
-            _log_likelihood(0.0, yi, vi, X, reml=reml) - _log_likelihood(tau2, yi, vi, X, reml=reml) > tol:
+    if (
+        method in ("ML", "REML")
+        and tau2 > tol
+        and _log_likelihood(0.0, yi, vi, X, reml=reml) - _log_likelihood(tau2, yi, vi, X, reml=reml) > tol
+    ):
         tau2 = 0.0
     w = 1.0 / (vi + tau2)
     if method == "ML":
@@ -179,8 +195,10 @@ def test_q_profile_interval_and_typical_variance_equal_the_dense_route(k, p, see
         return float(yi @ residual_maker(1.0 / (vi + t), X) @ yi)
 
     bound = max(100.0, 10 * tau2)
-    for limit, crit, bounded in ((interval.lower, stats.chi2.isf(0.025, df), interval.lower_bounded),
-                                 (interval.upper, stats.chi2.ppf(0.025, df), interval.upper_bounded)):
+    for limit, crit, bounded in (
+        (interval.lower, stats.chi2.isf(0.025, df), interval.lower_bounded),
+        (interval.upper, stats.chi2.ppf(0.025, df), interval.upper_bounded),
+    ):
         if bounded:
             assert limit in (0.0, bound)
         else:  # the dense Q crosses the critical value at our limit
@@ -201,8 +219,7 @@ def test_large_k_stays_linear():
 
 # ---- leave-one-out: the power-series deletion sums against the direct k x k blocks ------------------
 def _loo_both(es, method, test, monkeypatch):
-    from rjtrial.meta import leave_one_out, pool
-    from rjtrial.meta import sensitivity
+    from rjtrial.meta import leave_one_out, pool, sensitivity
 
     res = pool(es, method=method, test=test)
     monkeypatch.setattr(sensitivity, "_SERIES_MIN_K", 10**9)

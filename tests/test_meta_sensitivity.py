@@ -21,8 +21,14 @@ def simulated(k, seed, *, tau=0.3):
 @pytest.fixture(scope="module")
 def bcg():
     data = datasets.load_bcg()
-    return effects.log_risk_ratio(data, events_treatment="tpos", n_treatment=data.tpos + data.tneg,
-                                  events_control="cpos", n_control=data.cpos + data.cneg, study="author")
+    return effects.log_risk_ratio(
+        data,
+        events_treatment="tpos",
+        n_treatment=data.tpos + data.tneg,
+        events_control="cpos",
+        n_control=data.cpos + data.cneg,
+        study="author",
+    )
 
 
 @pytest.mark.parametrize("method", ["FE", "DL", "ML", "REML"])

@@ -13,8 +13,14 @@ from rjtrial.meta import blup, pool, pool_multilevel, ranef
 @pytest.fixture(scope="module")
 def es():
     bcg = datasets.load_bcg()
-    return effects.log_risk_ratio(bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                                  events_control="cpos", n_control=bcg.cpos + bcg.cneg, study="author")
+    return effects.log_risk_ratio(
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+        study="author",
+    )
 
 
 def test_blup_is_the_fit_plus_ranef(es):

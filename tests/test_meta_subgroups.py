@@ -17,8 +17,14 @@ BCG = pd.read_csv(Path(__file__).parent / "reference" / "metadat_bcg.csv")
 
 @pytest.fixture(scope="module")
 def log_rr() -> pd.DataFrame:
-    es = effects.log_risk_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
-                                events_control="cpos", n_control=BCG.cpos + BCG.cneg, study="author")
+    es = effects.log_risk_ratio(
+        BCG,
+        events_treatment="tpos",
+        n_treatment=BCG.tpos + BCG.tneg,
+        events_control="cpos",
+        n_control=BCG.cpos + BCG.cneg,
+        study="author",
+    )
     return es.assign(alloc=BCG.alloc.to_numpy(), ablat=BCG.ablat.to_numpy())
 
 

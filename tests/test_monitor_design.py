@@ -31,29 +31,32 @@ def futility():
 
 
 # ------------------------------------------------------------------------------ settings
-@pytest.mark.parametrize("settings, message", [
-    ({"looks": 0}, "looks must be a whole number from 1 to 20"),
-    ({"looks": 2.5}, "looks must be a whole number"),
-    ({"looks": True}, "looks must be a whole number"),
-    ({"alpha": 0}, "alpha must lie strictly between 0 and 1"),
-    ({"alpha": 0.6, "alternative": "less"}, "alpha must lie strictly between 0 and 0.5"),
-    ({"power": 1.0}, "power must lie strictly between 0 and 1"),
-    ({"power": 0.01}, "power .* must exceed the one-sided level"),
-    ({"hazard_ratio": 1}, "hazard_ratio must be a positive number other than 1"),
-    ({"hazard_ratio": -0.8}, "hazard_ratio must be a positive number"),
-    ({"hazard_ratio": 1.2, "alternative": "less"}, "alternative='less' tests a hazard ratio below 1"),
-    ({"alternative": "one-sided"}, "alternative must be one of two-sided, less, greater"),
-    ({"binding": True}, "binding=True needs a futility spending function"),
-    ({"binding": "yes", "futility": "pocock", "alternative": "less"}, "binding must be True or False"),
-    ({"futility": "pocock"}, "a futility boundary needs a one-sided design: alternative='less'"),
-    ({"allocation": 1}, "allocation must lie strictly between 0 and 1"),
-    ({"information": [0.5, 1]}, "one fraction per look"),
-    ({"information": [0.5, 0.4, 1]}, "increasing fractions"),
-    ({"information": [0.2, 0.6, 0.9]}, "must end at 1"),
-    ({"information": "half"}, "information must be"),
-    ({"spending": "linear"}, "^spending must be one of"),
-    ({"futility": "hsd", "alternative": "less"}, "^futility: hsd needs its GAMMA"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"looks": 0}, "looks must be a whole number from 1 to 20"),
+        ({"looks": 2.5}, "looks must be a whole number"),
+        ({"looks": True}, "looks must be a whole number"),
+        ({"alpha": 0}, "alpha must lie strictly between 0 and 1"),
+        ({"alpha": 0.6, "alternative": "less"}, "alpha must lie strictly between 0 and 0.5"),
+        ({"power": 1.0}, "power must lie strictly between 0 and 1"),
+        ({"power": 0.01}, "power .* must exceed the one-sided level"),
+        ({"hazard_ratio": 1}, "hazard_ratio must be a positive number other than 1"),
+        ({"hazard_ratio": -0.8}, "hazard_ratio must be a positive number"),
+        ({"hazard_ratio": 1.2, "alternative": "less"}, "alternative='less' tests a hazard ratio below 1"),
+        ({"alternative": "one-sided"}, "alternative must be one of two-sided, less, greater"),
+        ({"binding": True}, "binding=True needs a futility spending function"),
+        ({"binding": "yes", "futility": "pocock", "alternative": "less"}, "binding must be True or False"),
+        ({"futility": "pocock"}, "a futility boundary needs a one-sided design: alternative='less'"),
+        ({"allocation": 1}, "allocation must lie strictly between 0 and 1"),
+        ({"information": [0.5, 1]}, "one fraction per look"),
+        ({"information": [0.5, 0.4, 1]}, "increasing fractions"),
+        ({"information": [0.2, 0.6, 0.9]}, "must end at 1"),
+        ({"information": "half"}, "information must be"),
+        ({"spending": "linear"}, "^spending must be one of"),
+        ({"futility": "hsd", "alternative": "less"}, "^futility: hsd needs its GAMMA"),
+    ],
+)
 def test_bad_settings_are_one_clear_error(settings, message):
     with pytest.raises(ValueError, match=message):
         design(**{"looks": 3, **settings})
@@ -72,16 +75,28 @@ def test_a_hazard_ratio_above_one_mirrors_one_below(standard):
     harm = design(3, hazard_ratio=1 / 0.8)
     np.testing.assert_allclose(harm.critical_values, standard.critical_values, rtol=1e-14)
     assert harm.max_events == pytest.approx(standard.max_events, rel=1e-12)
-    np.testing.assert_allclose(harm.summary_frame()["efficacy_hazard_ratio"],
-                               1 / standard.summary_frame()["efficacy_hazard_ratio"], rtol=1e-12)
+    np.testing.assert_allclose(
+        harm.summary_frame()["efficacy_hazard_ratio"], 1 / standard.summary_frame()["efficacy_hazard_ratio"], rtol=1e-12
+    )
 
 
 def test_summary_frame(standard, futility):
     frame = standard.summary_frame()
-    assert list(frame.columns) == ["look", "information_fraction", "events", "critical_value",
-                                   "efficacy_hazard_ratio", "harm_hazard_ratio", "futility_bound",
-                                   "futility_hazard_ratio", "nominal_p", "alpha_spent", "beta_spent", "power",
-                                   "futility_stop"]
+    assert list(frame.columns) == [
+        "look",
+        "information_fraction",
+        "events",
+        "critical_value",
+        "efficacy_hazard_ratio",
+        "harm_hazard_ratio",
+        "futility_bound",
+        "futility_hazard_ratio",
+        "nominal_p",
+        "alpha_spent",
+        "beta_spent",
+        "power",
+        "futility_stop",
+    ]
     assert frame["look"].tolist() == [1, 2, 3]
     assert frame["events"].iloc[-1] == pytest.approx(standard.max_events)
     assert frame["efficacy_hazard_ratio"].lt(1).all() and frame["harm_hazard_ratio"].gt(1).all()
@@ -115,14 +130,17 @@ def test_a_file_of_settings_alone_is_a_design(standard):
     assert SequentialDesign.from_dict({"settings": {"looks": 3}}) == standard
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d["looks"][1].update(critical_value=2.2), "its boundaries are not those of its settings"),
-    (lambda d: d["looks"].pop(), "its boundaries are not those of its settings"),
-    (lambda d: d["settings"].update(colour="blue"), "unknown setting"),
-    (lambda d: d["settings"].update(looks=0), "looks must be a whole number"),
-    (lambda d: d.pop("settings"), "not a design"),
-    (lambda d: d["looks"][0].pop("critical_value"), "must list each look's critical_value"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d["looks"][1].update(critical_value=2.2), "its boundaries are not those of its settings"),
+        (lambda d: d["looks"].pop(), "its boundaries are not those of its settings"),
+        (lambda d: d["settings"].update(colour="blue"), "unknown setting"),
+        (lambda d: d["settings"].update(looks=0), "looks must be a whole number"),
+        (lambda d: d.pop("settings"), "not a design"),
+        (lambda d: d["looks"][0].pop("critical_value"), "must list each look's critical_value"),
+    ],
+)
 def test_an_edited_design_file_is_refused(standard, edit, message):
     data = json.loads(json.dumps(standard.to_dict()))
     edit(data)
@@ -139,8 +157,15 @@ def test_to_dict_is_json(standard):
 # ------------------------------------------------------------------------------ accuracy
 def test_the_integration_is_converged(monkeypatch):
     """Twice the points, narrower panels, wider tails: nothing moves beyond 1e-12."""
-    settings = dict(looks=5, spending="hsd:-2", alpha=0.025, alternative="less", futility="pocock",
-                    information=[0.2, 0.35, 0.6, 0.8, 1], hazard_ratio=0.75)
+    settings = dict(
+        looks=5,
+        spending="hsd:-2",
+        alpha=0.025,
+        alternative="less",
+        futility="pocock",
+        information=[0.2, 0.35, 0.6, 0.8, 1],
+        hazard_ratio=0.75,
+    )
     base = design(**settings)
     monkeypatch.setattr(_integration, "POINTS", 20)
     monkeypatch.setattr(_integration, "PANEL", 0.2)

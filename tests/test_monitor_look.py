@@ -31,8 +31,9 @@ def one_sided():
 
 @pytest.fixture(scope="module")
 def binding():
-    return design(3, spending="obrien-fleming", alpha=0.025, alternative="less", futility="obrien-fleming",
-                  binding=True)
+    return design(
+        3, spending="obrien-fleming", alpha=0.025, alternative="less", futility="obrien-fleming", binding=True
+    )
 
 
 def _quiet(*args, **kwargs):
@@ -42,19 +43,28 @@ def _quiet(*args, **kwargs):
 
 
 # ------------------------------------------------------------------------------ refused inputs
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "give a follow-up table, or both events= and statistic="),
-    ({"events": 200}, "give a follow-up table, or both"),
-    ({"events": 0, "statistic": -1.0}, "events must be a whole number of at least 1"),
-    ({"events": 20.5, "statistic": -1.0}, "events must be a whole number"),
-    ({"events": 200, "statistic": float("nan")}, "statistic must be a finite number"),
-    ({"events": 200, "statistic": "-2"}, "statistic must be a finite number"),
-    ({"events": 200, "statistic": -1.0, "previous_events": [250]}, "events must increase from look to look"),
-    ({"events": 500, "statistic": -1.0, "previous_events": [200, 300, 400]}, "the design has 3 looks; this would be look 4"),
-    ({"events": 700, "statistic": -1.0, "previous_events": [650]}, "an earlier look reached the design's maximum"),
-    ({"events": 600, "statistic": -1.0, "previous_events": [200, 400], "final": False}, "look 3 is the design's last"),
-    ({"events": 640, "statistic": -1.0, "final": False}, "reached the design's maximum"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "give a follow-up table, or both events= and statistic="),
+        ({"events": 200}, "give a follow-up table, or both"),
+        ({"events": 0, "statistic": -1.0}, "events must be a whole number of at least 1"),
+        ({"events": 20.5, "statistic": -1.0}, "events must be a whole number"),
+        ({"events": 200, "statistic": float("nan")}, "statistic must be a finite number"),
+        ({"events": 200, "statistic": "-2"}, "statistic must be a finite number"),
+        ({"events": 200, "statistic": -1.0, "previous_events": [250]}, "events must increase from look to look"),
+        (
+            {"events": 500, "statistic": -1.0, "previous_events": [200, 300, 400]},
+            "the design has 3 looks; this would be look 4",
+        ),
+        ({"events": 700, "statistic": -1.0, "previous_events": [650]}, "an earlier look reached the design's maximum"),
+        (
+            {"events": 600, "statistic": -1.0, "previous_events": [200, 400], "final": False},
+            "look 3 is the design's last",
+        ),
+        ({"events": 640, "statistic": -1.0, "final": False}, "reached the design's maximum"),
+    ],
+)
 def test_bad_inputs_are_one_clear_error(two_sided, kwargs, message):
     with pytest.raises(ValueError, match=message):
         look(two_sided, **kwargs)
@@ -78,8 +88,7 @@ def test_a_table_without_events_is_refused(two_sided):
 
 
 def test_three_arms_are_refused(two_sided):
-    table = pd.DataFrame({"time_at_risk": [1, 2, 3, 4, 5, 6], "event": [1, 1, 0, 1, 1, 0],
-                          "arm": ["a", "b", "c"] * 2})
+    table = pd.DataFrame({"time_at_risk": [1, 2, 3, 4, 5, 6], "event": [1, 1, 0, 1, 1, 0], "arm": ["a", "b", "c"] * 2})
     with pytest.raises(DataError, match="compares two arms; found 3"):
         look(two_sided, table)
 
@@ -157,8 +166,9 @@ def _table(rng, n, hazard_ratio):
     arm = np.where(np.arange(n) % 2 == 0, "control", "rj")
     rate = np.where(arm == "rj", hazard_ratio, 1.0) / 500
     time = rng.exponential(1 / rate)
-    return pd.DataFrame({"time_at_risk": np.minimum(time, 365).round() + 1, "event": (time < 365).astype(int),
-                         "arm": arm})
+    return pd.DataFrame(
+        {"time_at_risk": np.minimum(time, 365).round() + 1, "event": (time < 365).astype(int), "arm": arm}
+    )
 
 
 def test_the_statistic_from_a_table_has_the_sign_of_the_log_hazard_ratio(two_sided):
@@ -200,8 +210,10 @@ def test_boundaries_at_another_maximum_are_those_of_its_fractions(two_sided):
     np.testing.assert_allclose(frame["critical_value"], two_sided.critical_values, atol=1e-12)
 
 
-@pytest.mark.parametrize("events, message", [([], "one or more increasing"), ([20, 10], "increasing"),
-                                             ([1, 2, 3, 4], "the design has 3 looks")])
+@pytest.mark.parametrize(
+    "events, message",
+    [([], "one or more increasing"), ([20, 10], "increasing"), ([1, 2, 3, 4], "the design has 3 looks")],
+)
 def test_boundaries_at_bad_events(two_sided, events, message):
     from rjtrial.monitor import boundaries_at
 

@@ -37,8 +37,9 @@ def followup():
 def test_primary_results_equal_the_module_functions(followup):
     res = primary_results(followup, tau=700)
     frame = res.summary_frame().set_index("measure")
-    data = followup.assign(arm=pd.Categorical(followup["arm"], categories=["control", "conference"]),
-                           e=followup["event"].astype(int))
+    data = followup.assign(
+        arm=pd.Categorical(followup["arm"], categories=["control", "conference"]), e=followup["event"].astype(int)
+    )
     cox = survival.cox(data, "arm", time="time_at_risk", event="e").summary_frame().iloc[0]
     # estimate on the model's scale, the ratio in its own column (CONTRIBUTING.md)
     assert frame.loc["log_hazard_ratio", "estimate"] == pytest.approx(cox["estimate"], rel=1e-12)
@@ -61,7 +62,9 @@ def test_primary_results_equal_the_module_functions(followup):
 
 def test_default_tau_is_the_longest_time_both_arms_are_followed(followup):
     short = followup.copy()
-    short.loc[short["arm"] == "control", "time_at_risk"] = short.loc[short["arm"] == "control", "time_at_risk"].clip(upper=500)
+    short.loc[short["arm"] == "control", "time_at_risk"] = short.loc[short["arm"] == "control", "time_at_risk"].clip(
+        upper=500
+    )
     assert primary_results(short).tau == 500
 
 
@@ -98,8 +101,12 @@ def test_three_arms_are_refused(followup):
 # ------------------------------------------------ careless codes: no silent wrong answer
 @pytest.mark.parametrize(
     "cell",
-    [pytest.param("2", id="two"), pytest.param("maybe", id="maybe"), pytest.param("", id="blank"),
-     pytest.param("yes", id="yes")],
+    [
+        pytest.param("2", id="two"),
+        pytest.param("maybe", id="maybe"),
+        pytest.param("", id="blank"),
+        pytest.param("yes", id="yes"),
+    ],
 )
 def test_one_bad_event_cell_is_an_error_naming_its_row_not_a_reoffence(followup, tmp_path, capsys, cell):
     # The adversarial review: one `2` made pandas read the column as text, and every

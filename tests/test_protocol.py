@@ -129,7 +129,11 @@ SINGLE_PROBLEMS = {
         "eligibility[0] (admitted).eligible_if",
         "screens nothing",
     ),
-    "missing eligible_if": (_delete(("eligibility", 0, "eligible_if")), "eligibility[0] (admitted).eligible_if", "missing"),
+    "missing eligible_if": (
+        _delete(("eligibility", 0, "eligible_if")),
+        "eligibility[0] (admitted).eligible_if",
+        "missing",
+    ),
     "block sizes not multiples of the ratio sum": (
         lambda d: (_set(("trial", "ratio"), [1, 2])(d), _set(("randomisation", "block_sizes"), [3, 4, 6])(d)),
         "randomisation.block_sizes",
@@ -379,17 +383,29 @@ def test_every_referral_maps_to_one_sealed_sequence(path):
 # ------------------------------------------------------------- bounds on careless input
 HARDENING = {
     # case: (key path, value, key named, text the message must hold)
-    "block size of two billion": (("randomisation", "block_sizes"), [2, 2_000_000_000], "randomisation.block_sizes",
-                                  "larger than 1000, the largest block size allowed"),
-    "block size of twenty million": (("randomisation", "block_sizes"), [20_000_000], "randomisation.block_sizes",
-                                     "larger than 1000"),
+    "block size of two billion": (
+        ("randomisation", "block_sizes"),
+        [2, 2_000_000_000],
+        "randomisation.block_sizes",
+        "larger than 1000, the largest block size allowed",
+    ),
+    "block size of twenty million": (
+        ("randomisation", "block_sizes"),
+        [20_000_000],
+        "randomisation.block_sizes",
+        "larger than 1000",
+    ),
     "arm name with a newline": (("trial", "arms"), ["control", "conf\nerence"], "trial.arms", "no spaces, line breaks"),
     "arm name with markup": (("trial", "arms"), ["control", "<b>conference</b>"], "trial.arms", "or markup"),
     "arm name of 65 characters": (("trial", "arms"), ["control", "c" * 65], "trial.arms", "1-64 letters"),
     "arm name with a space": (("trial", "arms"), ["control", "restorative justice"], "trial.arms", "1-64"),
     "trial id ending in a newline": (("trial", "id"), "t-1\n", "trial.id", "must be 1-100 letters"),
-    "block weight infinite": (("randomisation", "block_weights"), [1.0, float("inf")], "randomisation.block_weights",
-                              "positive finite numbers"),
+    "block weight infinite": (
+        ("randomisation", "block_weights"),
+        [1.0, float("inf")],
+        "randomisation.block_weights",
+        "positive finite numbers",
+    ),
 }
 
 
@@ -415,12 +431,16 @@ def test_a_stratum_name_ending_in_a_newline_is_refused():
     assert any(p.startswith("strata.site\n:") for p in problems_of(data))
 
 
-@pytest.mark.parametrize("weights, text", [
-    ({"site": float("nan")}, "numbers from 0 to 1,000,000"),
-    ({"site": float("inf")}, "numbers from 0 to 1,000,000"),
-    ({"site": 1e9}, "numbers from 0 to 1,000,000"),
-    ({"site": 0, "offence": 0}, "every factor's weight is 0"),
-], ids=["nan", "inf", "above_the_limit", "all_zero"])
+@pytest.mark.parametrize(
+    "weights, text",
+    [
+        ({"site": float("nan")}, "numbers from 0 to 1,000,000"),
+        ({"site": float("inf")}, "numbers from 0 to 1,000,000"),
+        ({"site": 1e9}, "numbers from 0 to 1,000,000"),
+        ({"site": 0, "offence": 0}, "every factor's weight is 0"),
+    ],
+    ids=["nan", "inf", "above_the_limit", "all_zero"],
+)
 def test_minimisation_weights_must_be_finite_bounded_and_not_all_zero(weights, text):
     data = base()
     data["randomisation"] = {"method": "minimisation", "weights": weights}
@@ -433,7 +453,9 @@ def test_toml_nan_and_inf_weights_are_refused_from_a_file():
         '[trial]\nid = "t"\nname = "T"\narms = ["a", "b"]\n[randomisation]\nmethod = "minimisation"\n'
         'weights = { site = nan, offence = inf }\n[strata]\nsite = ["x", "y"]\noffence = ["p", "q"]\n'
     )
-    with pytest.raises(ProtocolError, match=r"randomisation\.weights: weights of \['site', 'offence'\] must be numbers"):
+    with pytest.raises(
+        ProtocolError, match=r"randomisation\.weights: weights of \['site', 'offence'\] must be numbers"
+    ):
         Protocol.from_toml_string(text)
 
 

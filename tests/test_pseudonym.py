@@ -7,8 +7,8 @@ import os
 
 import pandas as pd
 import pytest
-
 from registry_fixtures import protocol_toml, when
+
 from rjtrial.cli import main
 from rjtrial.errors import DataError, KeyFileError
 from rjtrial.pseudonym import create_key_file, normalise_identifier, pseudonym, pseudonymise_column, read_key_file
@@ -17,8 +17,9 @@ from rjtrial.registry.core import is_referral_id
 KEY = bytes(range(32))
 
 
-@pytest.mark.parametrize("a, b", [("2001/0012345A", " 2001/0012345a "), ("AB 12  CD", "ab 12 cd"),
-                                  ("ＡＢ１２", "AB12")])
+@pytest.mark.parametrize(
+    "a, b", [("2001/0012345A", " 2001/0012345a "), ("AB 12  CD", "ab 12 cd"), ("ＡＢ１２", "AB12")]
+)
 def test_one_person_one_pseudonym_however_the_identifier_is_typed(a, b):
     assert normalise_identifier(a) == normalise_identifier(b)
     assert pseudonym(a, KEY) == pseudonym(b, KEY)
@@ -30,8 +31,13 @@ def test_pseudonyms_are_referral_ids_and_differ_by_key_and_person():
     assert pseudonym("2001/0012345A", bytes(32)) != p
     assert pseudonym("2001/0012346A", KEY) != p
     # the first 130 bits of HMAC-SHA-256 under the key, base32: fixed by the scheme, not by a library version
-    assert p == "P-" + __import__("base64").b32encode(__import__("hmac").new(
-        KEY, b"rjtrial-pseudonym-v1|2001/0012345A", "sha256").digest()).decode()[:26]
+    assert (
+        p
+        == "P-"
+        + __import__("base64")
+        .b32encode(__import__("hmac").new(KEY, b"rjtrial-pseudonym-v1|2001/0012345A", "sha256").digest())
+        .decode()[:26]
+    )
 
 
 def test_the_key_file_is_owner_only_never_overwritten_and_not_a_trial_key(tmp_path):
@@ -64,37 +70,104 @@ def test_enrol_and_link_the_criminal_record_by_pseudonym_only(tmp_path, capsys):
     assert main(["pseudonym", "key", pkey]) == 0
     pnc = ["2001/0012345A", "1999/0054321B", "2003/0011111C"]
     for i, number in enumerate(pnc):
-        assert main(["enrol", "--db", db, "--key", key, "--referral", number, "--pseudonym-key", pkey,
-                     "--at", when(i).isoformat(), "--stratum", "site=north", "--stratum", "offence=property",
-                     "--answer", "admitted=yes", "--answer", "risk=suitable", "--json"]) == 0
+        assert (
+            main(
+                [
+                    "enrol",
+                    "--db",
+                    db,
+                    "--key",
+                    key,
+                    "--referral",
+                    number,
+                    "--pseudonym-key",
+                    pkey,
+                    "--at",
+                    when(i).isoformat(),
+                    "--stratum",
+                    "site=north",
+                    "--stratum",
+                    "offence=property",
+                    "--answer",
+                    "admitted=yes",
+                    "--answer",
+                    "risk=suitable",
+                    "--json",
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
     assert main(["export", "--db", db, "-o", str(tmp_path / "participants.csv")]) == 0
     participants = pd.read_csv(tmp_path / "participants.csv")
     expected = [pseudonym(n, read_key_file(pkey)) for n in pnc]
     assert list(participants["id"]) == expected
-    offences = pd.DataFrame({"id": [pnc[0].lower(), pnc[2], "2010/0099999Z"],
-                             "offence_date": ["2025-06-01", "2025-07-01", "2025-06-01"],
-                             "conviction_date": ["2025-08-01", "2025-09-01", "2025-08-01"],
-                             "offence_type": ["theft", "violence", "theft"]})
+    offences = pd.DataFrame(
+        {
+            "id": [pnc[0].lower(), pnc[2], "2010/0099999Z"],
+            "offence_date": ["2025-06-01", "2025-07-01", "2025-06-01"],
+            "conviction_date": ["2025-08-01", "2025-09-01", "2025-08-01"],
+            "offence_type": ["theft", "violence", "theft"],
+        }
+    )
     offences.to_csv(tmp_path / "offences.csv", index=False)
-    assert main(["followup", "--participants", str(tmp_path / "participants.csv"), "--offences",
-                 str(tmp_path / "offences.csv"), "--extraction-date", "2026-06-30", "--pseudonym-key", pkey,
-                 "-o", str(tmp_path / "followup.csv")]) == 0
+    assert (
+        main(
+            [
+                "followup",
+                "--participants",
+                str(tmp_path / "participants.csv"),
+                "--offences",
+                str(tmp_path / "offences.csv"),
+                "--extraction-date",
+                "2026-06-30",
+                "--pseudonym-key",
+                pkey,
+                "-o",
+                str(tmp_path / "followup.csv"),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "followup.csv")
     assert dict(zip(table["id"], table["reoffences"])) == {expected[0]: 1, expected[1]: 0, expected[2]: 1}
     for name in ("participants.csv", "followup.csv"):
         text = (tmp_path / name).read_text()
         assert not any(n in text or n.lower() in text for n in pnc)
     # pseudonymise the extract itself, for the research team to keep
-    assert main(["pseudonym", "apply", str(tmp_path / "offences.csv"), "--pseudonym-key", pkey,
-                 "-o", str(tmp_path / "offences-p.csv")]) == 0
+    assert (
+        main(
+            [
+                "pseudonym",
+                "apply",
+                str(tmp_path / "offences.csv"),
+                "--pseudonym-key",
+                pkey,
+                "-o",
+                str(tmp_path / "offences-p.csv"),
+            ]
+        )
+        == 0
+    )
     kept = pd.read_csv(tmp_path / "offences-p.csv")
     assert list(kept["id"][:2]) == [expected[0], expected[2]] and kept["offence_date"][0] == "2025-06-01"
     assert (tmp_path / "offences-p.csv").stat().st_mode & 0o077 == 0
 
 
 def test_cli_pseudonym_errors_are_one_line(tmp_path, capsys):
-    assert main(["pseudonym", "apply", str(tmp_path / "x.csv"), "--pseudonym-key", str(tmp_path / "none.key"),
-                 "-o", str(tmp_path / "o.csv")]) == 2
+    assert (
+        main(
+            [
+                "pseudonym",
+                "apply",
+                str(tmp_path / "x.csv"),
+                "--pseudonym-key",
+                str(tmp_path / "none.key"),
+                "-o",
+                str(tmp_path / "o.csv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pseudonymisation key file" in err and "not found" in err

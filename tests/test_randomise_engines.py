@@ -116,9 +116,7 @@ def test_the_block_bound_is_attained():
 def test_stratified_blocks_balance_within_every_stratum(make_protocol, n, seed, sizes):
     protocol = make_protocol("stratified_blocks", (1, 1), block_sizes=sizes)
     gen = np.random.default_rng(seed)
-    strata = [
-        {"site": str(gen.choice(["a", "b", "c"])), "sex": str(gen.choice(["f", "m"]))} for _ in range(n)
-    ]
+    strata = [{"site": str(gen.choice(["a", "b", "c"])), "sex": str(gen.choice(["f", "m"]))} for _ in range(n)]
     arms = allocate_cohort(protocol, strata, rng=gen)
     keys = np.array([protocol.sequence_key(row) for row in strata])
     for key in set(keys):
@@ -198,7 +196,9 @@ def test_minimisation_probabilities_hand_computed(case):
 
 def test_minimisation_rejects_an_unknown_imbalance_measure():
     with pytest.raises(ValueError, match="'range' or 'variance'"):
-        engines.minimisation_probabilities([np.zeros((2, 2))], [0], [1, 1], weights=[1], probability=0.8, imbalance="gini")
+        engines.minimisation_probabilities(
+            [np.zeros((2, 2))], [0], [1, 1], weights=[1], probability=0.8, imbalance="gini"
+        )
 
 
 def test_minimise_uses_the_given_draws():

@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 import pytest
+from registry_fixtures import make_protocol
 from scipy import stats
 
-from registry_fixtures import make_protocol
 from rjtrial.randomise import engines
 from rjtrial.randomise.keyed import KeyedGenerator, keyed_uniform, schedule_secret
 from rjtrial.randomise.schedule import allocate_cohort, fixed_sequence, make_schedule
@@ -112,15 +112,29 @@ def test_permuted_blocks_from_a_keyed_generator_are_balanced_blocks():
 @pytest.mark.parametrize("method", ["minimisation", "stratified_blocks", "simple", "biased_coin"])
 def test_allocate_cohort_keyed_is_the_sealed_schedule_and_generator_is_numpy(method):
     protocol = make_protocol(method, capacity=100)
-    strata = [{"site": s, "offence": o} for s, o in itertools.product(("north", "south"), ("property", "violence"))] * 10
+    strata = [
+        {"site": s, "offence": o} for s, o in itertools.product(("north", "south"), ("property", "violence"))
+    ] * 10
     keyed = allocate_cohort(protocol, strata, rng=9)
     seed = int(np.random.default_rng(9).integers(0, 2**63))
     schedule = make_schedule(protocol, seed=seed)
     if method == "minimisation":
-        expected = [int(a) for a in engines.minimise(
-            np.array([[("north", "south").index(r["site"]), ("property", "violence").index(r["offence"])] for r in strata]),
-            [2, 2], protocol.ratio, weights=protocol.randomisation.weights,
-            probability=protocol.randomisation.probability, uniforms=schedule.draws[: len(strata)])]
+        expected = [
+            int(a)
+            for a in engines.minimise(
+                np.array(
+                    [
+                        [("north", "south").index(r["site"]), ("property", "violence").index(r["offence"])]
+                        for r in strata
+                    ]
+                ),
+                [2, 2],
+                protocol.ratio,
+                weights=protocol.randomisation.weights,
+                probability=protocol.randomisation.probability,
+                uniforms=schedule.draws[: len(strata)],
+            )
+        ]
     else:
         position: dict[str, int] = {}
         expected = []

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from rjtrial.protocol import Protocol
-from rjtrial.randomise import engines, vectorised, metrics
+from rjtrial.randomise import engines, metrics, vectorised
 from rjtrial.randomise.schedule import allocate_cohort, fixed_sequence
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "synthetic" / "protocols").glob("*.toml"))
@@ -242,7 +242,12 @@ def test_vectorised_minimisation_reproduces_the_engine_draw_for_draw(seed):
     )
     for i in range(10):
         expected = engines.minimise(
-            levels[i], n_levels, ratio, weights=weights, probability=probability, imbalance=measure,
+            levels[i],
+            n_levels,
+            ratio,
+            weights=weights,
+            probability=probability,
+            imbalance=measure,
             uniforms=uniforms[i],
         )
         assert np.array_equal(paths[i], expected)

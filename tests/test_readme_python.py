@@ -6,7 +6,6 @@ names the block by its first line and its line in the README.
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path

@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from registry_fixtures import (
     ALL_STRATA,
     ELIGIBLE,
@@ -33,6 +32,7 @@ from registry_fixtures import (
     rows,
     when,
 )
+
 from rjtrial import Protocol
 from rjtrial.errors import KeyFileError, RegistryError
 from rjtrial.registry import Registry
@@ -266,7 +266,10 @@ def test_randomised_enrolment_returns_arm_sequence_number_and_receipt(reg):
     (row,) = rows(_db(reg), "SELECT * FROM rj_referrals")
     entry = rows(_db(reg), "SELECT * FROM rj_audit WHERE seq = ?", (row["audit_seq"],))[0]
     assert (row["arm"], row["sequence_number"], row["receipt"], row["by"]) == (
-        result.arm, 1, result.receipt, "coordinator"
+        result.arm,
+        1,
+        result.receipt,
+        "coordinator",
     )
     assert result.receipt == audit_module.receipt_for(entry["hash"])
     assert entry["action"] == "enrolment"
@@ -321,7 +324,10 @@ def test_ineligible_referral_consumes_no_slot(tmp_path):
 
 def _refusal_cases():
     dup = lambda r: r.enrol("R-0001", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(0))  # noqa: E731
-    dup_ineligible = lambda r: r.enrol("R-0001", strata=NORTH_PROPERTY, answers={"admitted": "no", "risk": "suitable"}, at=when(0))  # noqa: E731
+
+    def dup_ineligible(r):
+        return r.enrol("R-0001", strata=NORTH_PROPERTY, answers={"admitted": "no", "risk": "suitable"}, at=when(0))
+
     later = lambda r: r.enrol("R-0001", strata=SOUTH_PROPERTY, answers=ELIGIBLE, at=when(10))  # noqa: E731
 
     def exhaust(r):
@@ -338,7 +344,9 @@ def _refusal_cases():
         "unknown_stratum": dict(strata={**NORTH_PROPERTY, "age": "young"}, match="unknown stratum 'age'"),
         "missing_stratum": dict(strata={"site": "north"}, match="missing stratum 'offence'"),
         "missing_answer": dict(answers={"admitted": "yes"}, match="missing answer to 'risk'"),
-        "answer_not_allowed": dict(answers={"admitted": "maybe", "risk": "suitable"}, match="answer 'maybe' to 'admitted'"),
+        "answer_not_allowed": dict(
+            answers={"admitted": "maybe", "risk": "suitable"}, match="answer 'maybe' to 'admitted'"
+        ),
         "unknown_question": dict(answers={**ELIGIBLE, "age": "30"}, match="unknown question 'age'"),
         "answer_not_text": dict(answers={"admitted": True, "risk": "suitable"}, match="must be text"),
         "stratum_not_text": dict(strata={"site": "north", "offence": 3}, match="must be text"),
@@ -351,8 +359,11 @@ def _refusal_cases():
         "id_not_text": dict(referral_id=101, match="referral id"),
         "at_before_last_randomisation": dict(setup=later, at=when(5), match="earlier than the last randomisation"),
         "screened_out_before_last_randomisation": dict(  # the same rule for a referral screened out (issue 16)
-            setup=later, at=when(5), answers={"admitted": "no", "risk": "suitable"},
-            match="earlier than the last randomisation"),
+            setup=later,
+            at=when(5),
+            answers={"admitted": "no", "risk": "suitable"},
+            match="earlier than the last randomisation",
+        ),
         "capacity_exhausted": dict(setup=exhaust, match="exhausted"),
         "closed_after_unseal": dict(setup=unseal, match="closed"),
     }
@@ -369,7 +380,9 @@ def test_refusal_changes_nothing_but_one_audit_entry(tmp_path, case):
         if spec["setup"] is not None:
             spec["setup"](registry)
         before = dump_tables(_db(registry))
-        result = registry.enrol(spec["referral_id"], strata=spec["strata"], answers=spec["answers"], at=spec["at"], by="clerk")
+        result = registry.enrol(
+            spec["referral_id"], strata=spec["strata"], answers=spec["answers"], at=spec["at"], by="clerk"
+        )
         after = dump_tables(_db(registry))
 
         assert result.status == "refused"
@@ -420,7 +433,9 @@ def test_times_are_compared_in_utc_whatever_the_offset_given(reg):
     assert reg.enrol("R-3", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=naive).status == "randomised"
     late = reg.enrol("R-4", strata=NORTH_PROPERTY, answers=ELIGIBLE, at="2025-03-03T10:15:00+02:00")  # 08:15Z
     assert late.status == "refused"
-    same = reg.enrol("R-5", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=datetime(2025, 3, 3, 9, 45, tzinfo=timezone.utc))
+    same = reg.enrol(
+        "R-5", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=datetime(2025, 3, 3, 9, 45, tzinfo=timezone.utc)
+    )
     assert same.status == "randomised"  # equal to the last randomisation is not earlier
 
 
@@ -435,7 +450,12 @@ def test_record_event_never_changes_the_allocation(reg, kind):
     assert after["rj_referrals"] == before["rj_referrals"]
     assert after["rj_slots"] == before["rj_slots"] and after["rj_trial"] == before["rj_trial"]
     (event,) = rows(_db(reg), "SELECT * FROM rj_events")
-    assert (event["audit_seq"], event["referral_id"], event["kind"], event["by"]) == (seq, "R-0003", kind, "facilitator")
+    assert (event["audit_seq"], event["referral_id"], event["kind"], event["by"]) == (
+        seq,
+        "R-0003",
+        kind,
+        "facilitator",
+    )
     assert json.loads(event["detail"]) == {"note": "x", "n": 2}
     pd.testing.assert_frame_equal(reg.export()[["id", "arm", "sequence_number"]], exported_before)
     assert reg.verify().ok
@@ -484,7 +504,11 @@ def test_record_event_for_a_referral_not_randomised_raises_and_writes_nothing(re
 
 @pytest.mark.parametrize(
     "kind, detail, match",
-    [("conference", None, "kind must be one of"), ("note", {"x": object()}, "JSON"), ("note", {"x": float("nan")}, "JSON")],
+    [
+        ("conference", None, "kind must be one of"),
+        ("note", {"x": object()}, "JSON"),
+        ("note", {"x": float("nan")}, "JSON"),
+    ],
     ids=["unknown_kind", "detail_not_json", "detail_nan"],
 )
 def test_record_event_rejects_bad_kind_or_detail(reg, kind, detail, match):
@@ -497,8 +521,17 @@ def test_record_event_rejects_bad_kind_or_detail(reg, kind, detail, match):
 
 # -------------------------------------------------------------------------- export
 EXPORT_COLUMNS = [
-    "id", "arm", "sequence_number", "randomised_at", "randomised_on",
-    "site", "offence", "treatment_received", "conference_held", "withdrawn", "receipt",
+    "id",
+    "arm",
+    "sequence_number",
+    "randomised_at",
+    "randomised_on",
+    "site",
+    "offence",
+    "treatment_received",
+    "conference_held",
+    "withdrawn",
+    "receipt",
 ]
 
 
@@ -683,13 +716,18 @@ OPERATIONS = ("eligible", "ineligible", "unknown_level", "duplicate", "event")
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     method=st.sampled_from(["stratified_blocks", "minimisation", "biased_coin"]),
-    steps=st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, len(ALL_STRATA) - 1)), min_size=1, max_size=25),
+    steps=st.lists(
+        st.tuples(st.sampled_from(OPERATIONS), st.integers(0, len(ALL_STRATA) - 1)), min_size=1, max_size=25
+    ),
 )
 def test_any_sequence_of_operations_keeps_the_registry_consistent(method, steps):
     """Whatever is asked, in whatever order: no duplicate allocation, no gap, slots in order, verify ok."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as folder, new_registry(Path(folder), make_protocol(method, capacity=30), seed=3) as registry:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        new_registry(Path(folder), make_protocol(method, capacity=30), seed=3) as registry,
+    ):
         enrolled: list[str] = []
         expected_status = []
         for i, (operation, stratum) in enumerate(steps):
@@ -702,8 +740,13 @@ def test_any_sequence_of_operations_keeps_the_registry_consistent(method, steps)
                 strata["site"] = "east"
             answers = {"admitted": "no", "risk": "suitable"} if operation == "ineligible" else ELIGIBLE
             result = registry.enrol(rid, strata=strata, answers=answers, at=when(i))
-            expected = {"eligible": "randomised", "ineligible": "ineligible", "unknown_level": "refused",
-                        "duplicate": "refused" if rid != f"P-{i:03d}" else "randomised", "event": "randomised"}[operation]
+            expected = {
+                "eligible": "randomised",
+                "ineligible": "ineligible",
+                "unknown_level": "refused",
+                "duplicate": "refused" if rid != f"P-{i:03d}" else "randomised",
+                "event": "randomised",
+            }[operation]
             expected_status.append((rid, result.status, expected))
             if result.status == "randomised":
                 enrolled.append(rid)
@@ -724,9 +767,11 @@ def test_any_sequence_of_operations_keeps_the_registry_consistent(method, steps)
 
 
 # ------------------------------------------------------------ careless and hostile ids
-@pytest.mark.parametrize("twin", ["R-0002\n", "r-0002", "R-0002 ", " R-0002", "R\u20110002", "R-0002\r\n"],
-                         ids=["trailing_newline", "lower_case", "trailing_space", "leading_space", "unicode_hyphen",
-                              "crlf"])
+@pytest.mark.parametrize(
+    "twin",
+    ["R-0002\n", "r-0002", "R-0002 ", " R-0002", "R\u20110002", "R-0002\r\n"],
+    ids=["trailing_newline", "lower_case", "trailing_space", "leading_space", "unicode_hyphen", "crlf"],
+)
 def test_a_referral_cannot_be_randomised_twice_under_a_variant_of_its_id(reg, twin):
     first = reg.enrol("R-0002", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(1))
     assert first.status == "randomised"
@@ -739,7 +784,9 @@ def test_a_referral_cannot_be_randomised_twice_under_a_variant_of_its_id(reg, tw
 def test_a_case_variant_id_is_refused_naming_the_referral_enrolled(reg):
     reg.enrol("R-0002", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(1))
     again = reg.enrol("r-0002", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(2))
-    assert again.reasons == (f"referral 'r-0002' was already enrolled as 'R-0002' (randomised, {when(1).isoformat(timespec='microseconds')})",)
+    assert again.reasons == (
+        f"referral 'r-0002' was already enrolled as 'R-0002' (randomised, {when(1).isoformat(timespec='microseconds')})",
+    )
 
 
 # ------------------------------------------------------------------------------ times
@@ -757,10 +804,14 @@ def test_a_2099_time_planted_in_the_head_does_not_block_enrolment(reg):
     assert reg.verify().ok
 
 
-@pytest.mark.parametrize("at, match", [
-    (datetime(2099, 1, 1, tzinfo=timezone.utc), "in the future"),
-    (when(0), "before its random assignment"),
-], ids=["in_2099", "before_randomisation"])
+@pytest.mark.parametrize(
+    "at, match",
+    [
+        (datetime(2099, 1, 1, tzinfo=timezone.utc), "in the future"),
+        (when(0), "before its random assignment"),
+    ],
+    ids=["in_2099", "before_randomisation"],
+)
 def test_an_event_dated_outside_the_referrals_trial_is_refused(reg, at, match):
     reg.enrol("R-0001", strata=NORTH_PROPERTY, answers=ELIGIBLE, at=when(1))
     before = dump_tables(_db(reg))

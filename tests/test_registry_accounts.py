@@ -71,13 +71,23 @@ ATTACKS = {
     "manager inserted": (None, (ATTACKER_HASH,), "eve"),  # SQL built from the table's columns
     "coordinator promoted": ("UPDATE rj_web_users SET role = 'manager', sites = '[]' WHERE name = 'cora'", (), "cora"),
     "sites widened": ("""UPDATE rj_web_users SET sites = '["north","south"]' WHERE name = 'cora'""", (), "cora"),
-    "password hash replaced": ("UPDATE rj_web_users SET password_hash = ? WHERE name = 'cora'", (ATTACKER_HASH,), "cora"),
-    "password-less user given a password": ("UPDATE rj_web_users SET password_hash = ? WHERE name = 'otto'",
-                                            (ATTACKER_HASH,), "otto"),
+    "password hash replaced": (
+        "UPDATE rj_web_users SET password_hash = ? WHERE name = 'cora'",
+        (ATTACKER_HASH,),
+        "cora",
+    ),
+    "password-less user given a password": (
+        "UPDATE rj_web_users SET password_hash = ? WHERE name = 'otto'",
+        (ATTACKER_HASH,),
+        "otto",
+    ),
     "disabled user enabled": ("UPDATE rj_web_users SET disabled = 0 WHERE name = 'dora'", (), "dora"),
     "user deleted": ("DELETE FROM rj_web_users WHERE name = 'otto'", (), "otto"),
-    "token hash replaced": ("UPDATE rj_web_tokens SET token_hash = ? WHERE user_name = 'cora'",
-                            (ATTACKER_TOKEN_HASH,), "cora"),
+    "token hash replaced": (
+        "UPDATE rj_web_tokens SET token_hash = ? WHERE user_name = 'cora'",
+        (ATTACKER_TOKEN_HASH,),
+        "cora",
+    ),
     "token inserted": ("INSERT INTO rj_web_tokens VALUES (?, 'mona', 0, 0)", (ATTACKER_TOKEN_HASH,), "mona"),
     "revoked token revived": ("UPDATE rj_web_tokens SET revoked = 0 WHERE user_name = 'otto'", (), "otto"),
     "token moved to a manager": ("UPDATE rj_web_tokens SET user_name = 'mona' WHERE user_name = 'cora'", (), "cora"),
@@ -93,19 +103,25 @@ def test_an_account_row_edited_in_the_database_fails_verify(trial, attack, with_
         with sqlite3.connect(db) as conn:
             columns = [r[1] for r in conn.execute("PRAGMA table_info(rj_web_users)")]
         values = {"name": "'eve'", "role": "'manager'", "password_hash": "?", "disabled": "0"}
-        sql = (f"INSERT INTO rj_web_users ({', '.join(columns)}) SELECT "
-               f"{', '.join(values.get(c, c) for c in columns)} FROM rj_web_users WHERE name = 'mona'")
+        sql = (
+            f"INSERT INTO rj_web_users ({', '.join(columns)}) SELECT "
+            f"{', '.join(values.get(c, c) for c in columns)} FROM rj_web_users WHERE name = 'mona'"
+        )
     edit(db, sql, *params)
     result = verify(db, key if with_key else None)
     assert not result.ok
-    assert any(("rj_web_users" in p or "rj_web_tokens" in p) and repr(user) in p for p in result.problems), \
+    assert any(("rj_web_users" in p or "rj_web_tokens" in p) and repr(user) in p for p in result.problems), (
         result.problems
+    )
 
 
 def test_the_inserted_manager_could_log_in_so_verify_is_what_catches_it(trial):
     db, key = trial
-    edit(db, "UPDATE rj_web_users SET role = 'manager', sites = '[]', password_hash = ? WHERE name = 'cora'",
-         ATTACKER_HASH)
+    edit(
+        db,
+        "UPDATE rj_web_users SET role = 'manager', sites = '[]', password_hash = ? WHERE name = 'cora'",
+        ATTACKER_HASH,
+    )
     with Registry.open(db, key_path=key) as registry:
         assert Accounts(registry).authenticate("cora", ATTACKER_PASSWORD).role == "manager"
         assert not registry.verify().ok
@@ -115,8 +131,9 @@ def _append_account_entry(db, action, payload, row=None, *, mac=""):
     """What someone with write access but no key can do: append an entry (and its row)."""
     with Registry.open(db) as registry:
         with store.write_transaction(registry._engine) as (conn, head):
-            entry = audit.append(conn, head, key=None, at="2026-01-01T00:00:00.000000+00:00", actor="cli",
-                                 action=action, payload=payload)
+            entry = audit.append(
+                conn, head, key=None, at="2026-01-01T00:00:00.000000+00:00", actor="cli", action=action, payload=payload
+            )
             if mac:
                 from sqlalchemy import update
 
@@ -133,8 +150,9 @@ def _mona(db):
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         row = dict(conn.execute("SELECT * FROM rj_web_users WHERE name = 'mona'").fetchone())
-        payload = json.loads(conn.execute(
-            "SELECT payload FROM rj_audit WHERE action = 'user_added' ORDER BY seq").fetchall()[1][0])
+        payload = json.loads(
+            conn.execute("SELECT payload FROM rj_audit WHERE action = 'user_added' ORDER BY seq").fetchall()[1][0]
+        )
     return row, payload
 
 

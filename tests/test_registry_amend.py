@@ -9,10 +9,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from registry_fixtures import (
-    ELIGIBLE, copy_db, dump_tables, make_protocol, new_registry, protocol_toml, rows, when,
+    ELIGIBLE,
+    copy_db,
+    dump_tables,
+    make_protocol,
+    new_registry,
+    protocol_toml,
+    rows,
+    when,
 )
+
 from rjtrial._canonical import canonical_json
 from rjtrial.cli import main
 from rjtrial.errors import AmendmentError
@@ -110,8 +117,12 @@ def test_a_new_site_under_minimisation_is_minimised_with_the_others(tmp_path):
 def test_new_eligibility_questions_apply_from_the_amendment_on(reg):
     questions = [
         {"id": "admitted", "question": "Has the offender admitted the offence?", "eligible_if": "yes"},
-        {"id": "risk", "question": "Outcome of the risk assessment", "answers": ["suitable", "unsuitable", "not_done"],
-         "eligible_if": "suitable"},
+        {
+            "id": "risk",
+            "question": "Outcome of the risk assessment",
+            "answers": ["suitable", "unsuitable", "not_done"],
+            "eligible_if": "suitable",
+        },
         {"id": "hate_crime", "question": "Is the offence a hate crime?", "eligible_if": "no"},
     ]
     result = reg.amend(amendment(eligibility=questions), by="m", reason="hate crime excluded", at=when(5))
@@ -129,8 +140,10 @@ def test_a_closed_level_takes_no_more_referrals(reg):
     refused = reg.enrol("R-010", strata=NP, answers=ELIGIBLE, at=when(6))
     assert refused.status == "refused"
     assert "site level 'north' was closed by amendment 1 (a1)" in refused.reasons[0]
-    assert reg.enrol("R-011", strata={"site": "south", "offence": "property"}, answers=ELIGIBLE,
-                     at=when(7)).status == "randomised"
+    assert (
+        reg.enrol("R-011", strata={"site": "south", "offence": "property"}, answers=ELIGIBLE, at=when(7)).status
+        == "randomised"
+    )
     assert reg.verify().ok
     assert reg.consort().randomised == 5
 
@@ -158,8 +171,9 @@ def test_unsealing_reveals_and_regenerates_every_segment(tmp_path):
         registry.enrol("E-001", strata=EP, answers=ELIGIBLE, at=when(3))
         result = registry.unseal(by="statistician")
     assert result.ok and result.regenerated is True and result.segment_seeds == (11, 12)
-    assert set(result.sequences) == {f"site={s}|offence={o}" for s in ("north", "south", "east")
-                                     for o in ("property", "violence")}
+    assert set(result.sequences) == {
+        f"site={s}|offence={o}" for s in ("north", "south", "east") for o in ("property", "violence")
+    }
     assert all(len(v) == 6 for v in result.sequences.values())
     assert result.sequences["site=east|offence=property"][0] == registry.export()["arm"].iloc[-1]
 
@@ -169,8 +183,10 @@ REFUSED = {
     "remove an arm": ({"trial": {"arms": ["control"]}}, "removing arm(s) 'conference' is refused"),
     "add an arm": ({"trial": {"arms": ["control", "conference", "letter"]}}, "adding arm(s) 'letter' is refused"),
     "change the ratio": ({"trial": {"ratio": [1, 2]}}, "changing the allocation ratio of ongoing strata (1:1 to 1:2)"),
-    "edit a past allocation": ({"allocations": [{"referral": "R-001", "arm": "control"}]},
-                               "never edits a past allocation"),
+    "edit a past allocation": (
+        {"allocations": [{"referral": "R-001", "arm": "control"}]},
+        "never edits a past allocation",
+    ),
     "remove a level": ({"strata": {"remove": {"site": ["south"]}}}, "removing stratum levels is refused"),
     "add a stratum": ({"strata": {"age_band": ["young", "old"]}}, "adding a stratum is refused"),
     "change the method": ({"randomisation": {"method": "simple"}}, "randomisation.method: the randomisation method"),
@@ -189,14 +205,16 @@ def test_a_refused_amendment_says_why_and_leaves_the_store_as_it_was(reg, case):
     sections, reason = REFUSED[case]
     before = dump_tables(Path(reg.db))
     with pytest.raises(AmendmentError, match="amendment refused") as caught:
-        reg.amend(Amendment.from_dict({"amendment": {"id": "x", "title": "x"}, **sections}), by="m", reason="r",
-                  at=when(5))
+        reg.amend(
+            Amendment.from_dict({"amendment": {"id": "x", "title": "x"}, **sections}), by="m", reason="r", at=when(5)
+        )
     assert reason in str(caught.value)
     assert dump_tables(Path(reg.db)) == before
 
 
-@pytest.mark.parametrize("at, reason", [(when(2), "before the last randomisation"),
-                                        ("2999-01-01T00:00:00+00:00", "is in the future")])
+@pytest.mark.parametrize(
+    "at, reason", [(when(2), "before the last randomisation"), ("2999-01-01T00:00:00+00:00", "is in the future")]
+)
 def test_an_amendment_cannot_take_effect_before_allocations_made_or_in_the_future(reg, at, reason):
     with pytest.raises(AmendmentError, match=reason):
         reg.amend(Amendment.from_dict(EAST), by="m", reason="r", at=at)
@@ -213,14 +231,20 @@ def test_an_amendment_needs_a_reason_a_unique_id_and_an_open_trial(reg):
         reg.amend(amendment(randomisation={"capacity": 99}), by="m", reason="r")
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("[amendment]\nid = 'x y'\ntitle = 't'\n", "amendment.id"),
-    ("[strata.add]\nsite = ['east']\n", "missing section [amendment]"),
-    ("[amendment]\nid = 'x'\ntitle = 't'\neffective = 'soon'\n", "amendment.effective: 'soon'"),
-    ("[amendment]\nid = 'x'\ntitle = 't'\n[trial]\nname = 'new'\n", "trial.name: the trial's name cannot be amended"),
-    ("[amendment]\nid = 'x'\ntitle = 't'\n[sites]\n", "sites: unknown section"),
-    ("[amendment\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("[amendment]\nid = 'x y'\ntitle = 't'\n", "amendment.id"),
+        ("[strata.add]\nsite = ['east']\n", "missing section [amendment]"),
+        ("[amendment]\nid = 'x'\ntitle = 't'\neffective = 'soon'\n", "amendment.effective: 'soon'"),
+        (
+            "[amendment]\nid = 'x'\ntitle = 't'\n[trial]\nname = 'new'\n",
+            "trial.name: the trial's name cannot be amended",
+        ),
+        ("[amendment]\nid = 'x'\ntitle = 't'\n[sites]\n", "sites: unknown section"),
+        ("[amendment\n", "not valid TOML"),
+    ],
+)
 def test_an_amendment_file_that_cannot_be_read_names_the_key(text, problem):
     with pytest.raises(AmendmentError, match="amendment refused") as caught:
         Amendment.from_toml_string(text, source="a.toml")
@@ -233,8 +257,10 @@ def test_the_example_amendment_applies_to_its_protocol(tmp_path):
     example = root / "synthetic" / "protocols" / "amendments" / "jrc-london-burglary-west-yorkshire-joins.toml"
     with Registry.create(tmp_path / "t.db", protocol, key_path=tmp_path / "t.key", seed=1) as registry:
         result = registry.amend(example, by="m", reason="r")
-        assert result.changes == ("adds site level(s) west_yorkshire",
-                                  "raises capacity from 500 to 1000 slots per sequence")
+        assert result.changes == (
+            "adds site level(s) west_yorkshire",
+            "raises capacity from 500 to 1000 slots per sequence",
+        )
         assert registry.verify().ok
 
 
@@ -275,8 +301,10 @@ def _rehash(db: Path, edit) -> None:
             edit(e["seq"], e["action"], payload)
             e["payload"] = canonical_json(payload)
             e["prev_hash"], e["hash"] = prev, entry_hash(prev, e["seq"], e["at"], e["actor"], e["action"], e["payload"])
-            conn.execute("UPDATE rj_audit SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-                         (e["payload"], e["prev_hash"], e["hash"], e["seq"]))
+            conn.execute(
+                "UPDATE rj_audit SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (e["payload"], e["prev_hash"], e["hash"], e["seq"]),
+            )
             prev = e["hash"]
         conn.execute("UPDATE rj_head SET audit_hash = ?", (prev,))
     conn.close()
@@ -288,22 +316,30 @@ def _verify(db, key=None, **kwargs):
 
 
 def test_the_amended_store_survives_verify_at_every_level(amended, tmp_path):
-    commitment = json.loads(rows(amended / "trial.db", "SELECT payload FROM rj_audit WHERE seq = 6")[0][0])["commitment"]
+    commitment = json.loads(rows(amended / "trial.db", "SELECT payload FROM rj_audit WHERE seq = 6")[0][0])[
+        "commitment"
+    ]
     assert _verify(amended / "trial.db", amended / "trial.key", expected_commitment=commitment).ok
 
 
 SEGMENT_EDITS = {
     "a segment slot commitment edited": (
         "UPDATE rj_slots SET commitment = '00' || substr(commitment, 3) WHERE sequence_key = "
-        "'site=east|offence=violence' AND slot = 3", "slot commitments of its sealed segment"),
+        "'site=east|offence=violence' AND slot = 3",
+        "slot commitments of its sealed segment",
+    ),
     "a segment slot deleted": (
         "DELETE FROM rj_slots WHERE sequence_key = 'site=east|offence=violence' AND slot = 5",
-        "slot commitments of its sealed segment"),
+        "slot commitments of its sealed segment",
+    ),
     "a slot inserted beyond every segment": (
-        "INSERT INTO rj_slots VALUES ('site=east|offence=violence', 6, 'ab')", "belongs to no sealed schedule"),
+        "INSERT INTO rj_slots VALUES ('site=east|offence=violence', 6, 'ab')",
+        "belongs to no sealed schedule",
+    ),
     "the amendment's payload edited": (
         "UPDATE rj_audit SET payload = replace(payload, '\"east joins\"', '\"north leaves\"') WHERE seq = 6",
-        "audit log entry 6 (amendment): contents do not match its hash"),
+        "audit log entry 6 (amendment): contents do not match its hash",
+    ),
     "the amendment entry deleted": ("DELETE FROM rj_audit WHERE seq = 6", "expected entry 6 here"),
 }
 
@@ -336,8 +372,9 @@ def test_an_amendment_rewritten_with_recomputed_hashes_fails_on_its_signature(am
     result = _verify(db)
     assert not result.ok
     assert any("audit log entry 6 (amendment): its signature does not verify" in p for p in result.problems)
-    assert any("commitment does not match its contents" in p or "not the protocol before it" in p
-               for p in result.problems), result.problems
+    assert any(
+        "commitment does not match its contents" in p or "not the protocol before it" in p for p in result.problems
+    ), result.problems
 
 
 def test_enrolments_at_a_new_site_without_their_amendment_fail_keyless_verify(amended, tmp_path):
@@ -367,10 +404,14 @@ def test_an_enrolment_at_a_closed_level_forged_into_the_log_is_named(tmp_path):
         if action == "enrolment" and payload["referral_id"] == "R-002":
             payload["strata"] = south
             payload["sequence_key"], payload["slot"] = "site=south|offence=property", 0
+
     _rehash(db, move_to_south)
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE rj_referrals SET strata = ?, sequence_key = 'site=south|offence=property', slot = 0 "
-                     "WHERE referral_id = 'R-002'", (canonical_json(south),))
+        conn.execute(
+            "UPDATE rj_referrals SET strata = ?, sequence_key = 'site=south|offence=property', slot = 0 "
+            "WHERE referral_id = 'R-002'",
+            (canonical_json(south),),
+        )
     conn.close()
     result = _verify(db)
     assert any("enrolled at site=south, a level an amendment before it had closed" in p for p in result.problems)
@@ -384,8 +425,14 @@ def test_a_segment_not_drawn_from_its_seed_is_caught_by_keyed_verify_only(tmp_pa
 
     def chosen(number, protocol, ranges, *, seed):
         drawn = segments.make_segment(number, protocol, ranges, seed=seed)
-        return segments.OpenedSegment(drawn.number, drawn.seed, drawn.nonce_secret, drawn.ranges,
-                                      {k: [1] * len(v) for k, v in drawn.sequences.items()}, drawn.draws)
+        return segments.OpenedSegment(
+            drawn.number,
+            drawn.seed,
+            drawn.nonce_secret,
+            drawn.ranges,
+            {k: [1] * len(v) for k, v in drawn.sequences.items()},
+            drawn.draws,
+        )
 
     with new_registry(tmp_path, make_protocol(capacity=6), seed=4) as registry:
         registry.enrol("R-001", strata=NP, answers=ELIGIBLE, at=when(1))
@@ -409,29 +456,67 @@ def test_a_garbled_segment_breaks_the_chain_and_stops_enrolment(amended, tmp_pat
     def garble(seq, action, payload):
         if action == "amendment":
             payload["sealed"] = "AAAA" + payload["sealed"][4:]
+
     _rehash(db, garble)
     with Registry.open(db, key_path=tmp_path / "t.key") as registry:
         refused = registry.enrol("E-003", strata=EP, answers=ELIGIBLE, at=when(8))
         keyed = registry.verify()
     assert refused.status == "refused" and "the amendment chain is damaged" in refused.reasons[0]
     assert not keyed.ok
-    assert any("audit log entry 6 (amendment 1): its commitment does not match its contents" in p for p in keyed.problems)
+    assert any(
+        "audit log entry 6 (amendment 1): its commitment does not match its contents" in p for p in keyed.problems
+    )
 
 
 # ------------------------------------------------------------------ the command line
 def test_cli_amend_prints_the_new_commitment_and_consort_the_history(tmp_path, capsys):
     (tmp_path / "p.toml").write_text(protocol_toml(capacity=10))
-    assert main(["init", str(tmp_path / "p.toml"), "--db", str(tmp_path / "t.db"), "--key", str(tmp_path / "t.key")]) == 0
+    assert (
+        main(["init", str(tmp_path / "p.toml"), "--db", str(tmp_path / "t.db"), "--key", str(tmp_path / "t.key")]) == 0
+    )
     (tmp_path / "east.toml").write_text(
-        '[amendment]\nid = "east-joins"\ntitle = "East joins"\n[strata.add]\nsite = ["east"]\n')
+        '[amendment]\nid = "east-joins"\ntitle = "East joins"\n[strata.add]\nsite = ["east"]\n'
+    )
     capsys.readouterr()
-    code = main(["amend", str(tmp_path / "east.toml"), "--db", str(tmp_path / "t.db"), "--key", str(tmp_path / "t.key"),
-                 "--by", "manager", "--reason", "east police join", "--json"])
+    code = main(
+        [
+            "amend",
+            str(tmp_path / "east.toml"),
+            "--db",
+            str(tmp_path / "t.db"),
+            "--key",
+            str(tmp_path / "t.key"),
+            "--by",
+            "manager",
+            "--reason",
+            "east police join",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["number"] == 1 and len(out["commitment"]) == 64
-    assert main(["enrol", "--db", str(tmp_path / "t.db"), "--key", str(tmp_path / "t.key"), "--referral", "E-1",
-                 "--stratum", "site=east", "--stratum", "offence=property", "--answer", "admitted=yes",
-                 "--answer", "risk=suitable"]) == 0
+    assert (
+        main(
+            [
+                "enrol",
+                "--db",
+                str(tmp_path / "t.db"),
+                "--key",
+                str(tmp_path / "t.key"),
+                "--referral",
+                "E-1",
+                "--stratum",
+                "site=east",
+                "--stratum",
+                "offence=property",
+                "--answer",
+                "admitted=yes",
+                "--answer",
+                "risk=suitable",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["consort", "--db", str(tmp_path / "t.db")]) == 0
     text = capsys.readouterr().out
@@ -446,8 +531,18 @@ def test_cli_refuses_an_amendment_in_one_line_and_writes_nothing(tmp_path, capsy
     (tmp_path / "bad.toml").write_text('[amendment]\nid = "x"\ntitle = "x"\n[trial]\narms = ["control"]\n')
     before = dump_tables(tmp_path / "t.db")
     capsys.readouterr()
-    code = main(["amend", str(tmp_path / "bad.toml"), "--db", str(tmp_path / "t.db"), "--key", str(tmp_path / "t.key"),
-                 "--reason", "drop the programme"])
+    code = main(
+        [
+            "amend",
+            str(tmp_path / "bad.toml"),
+            "--db",
+            str(tmp_path / "t.db"),
+            "--key",
+            str(tmp_path / "t.key"),
+            "--reason",
+            "drop the programme",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("rjtrial: error: ") and "removing arm(s) 'conference'" in err

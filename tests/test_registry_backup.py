@@ -12,11 +12,19 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from registry_fixtures import (
-    ALL_STRATA, ELIGIBLE, dump_tables, fresh_postgres_database, make_protocol, new_registry, postgres_url_or_skip,
-    protocol_toml, rows, when,
+    ALL_STRATA,
+    ELIGIBLE,
+    dump_tables,
+    fresh_postgres_database,
+    make_protocol,
+    new_registry,
+    postgres_url_or_skip,
+    protocol_toml,
+    rows,
+    when,
 )
+
 from rjtrial.cli import main
 from rjtrial.errors import RegistryError, TamperError
 from rjtrial.registry import Registry
@@ -25,9 +33,28 @@ from rjtrial.registry.backup import backup, read_manifest, restore
 
 def _enrol_cli(db, key, rid, i, capsys):
     strata = ALL_STRATA[i % 4]
-    code = main(["enrol", "--db", str(db), "--key", str(key), "--referral", rid, "--at", when(i).isoformat(),
-                 "--stratum", f"site={strata['site']}", "--stratum", f"offence={strata['offence']}",
-                 "--answer", "admitted=yes", "--answer", "risk=suitable", "--json"])
+    code = main(
+        [
+            "enrol",
+            "--db",
+            str(db),
+            "--key",
+            str(key),
+            "--referral",
+            rid,
+            "--at",
+            when(i).isoformat(),
+            "--stratum",
+            f"site={strata['site']}",
+            "--stratum",
+            f"offence={strata['offence']}",
+            "--answer",
+            "admitted=yes",
+            "--answer",
+            "risk=suitable",
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     return f"{out['receipt']} {rid} {out['arm']}"  # a receipt as a coordinator keeps it
@@ -61,8 +88,23 @@ def test_enrol_back_up_enrol_more_lose_the_store_restore_and_find_exactly_what_i
     assert err.count("\n") == 1 and "is older than 3 receipt(s) you hold" in err and after[0] in err
     assert list(new.parent.iterdir()) == []
     # accepted knowingly: restored, and the missing allocations are listed
-    assert main(["restore", str(tmp_path / "nightly.rjbackup"), "--db", str(new), "--receipts", str(receipts),
-                 "--accept-missing", "--key", str(key), "--json"]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                str(tmp_path / "nightly.rjbackup"),
+                "--db",
+                str(new),
+                "--receipts",
+                str(receipts),
+                "--accept-missing",
+                "--key",
+                str(key),
+                "--json",
+            ]
+        )
+        == 0
+    )
     restored = json.loads(capsys.readouterr().out)
     assert restored["missing_receipts"] == after and restored["head_seq"] == made["head_seq"]
     assert new.stat().st_mode & 0o077 == 0
@@ -72,8 +114,10 @@ def test_enrol_back_up_enrol_more_lose_the_store_restore_and_find_exactly_what_i
     assert len(problems) == 3
     for problem, line in zip(problems, after):
         receipt, rid, arm = line.split()
-        assert problem.startswith(f"receipt {receipt} ({rid} {arm}): not in the log: an allocation made after the "
-                                  "backup this store was restored from")
+        assert problem.startswith(
+            f"receipt {receipt} ({rid} {arm}): not in the log: an allocation made after the "
+            "backup this store was restored from"
+        )
     # re-entered in their original order at their original times, each gets the arm it was given
     again = [_enrol_cli(new, key, f"R-{i:03d}", i, capsys) for i in range(6, 9)]
     assert [line.split()[1:] for line in again] == [line.split()[1:] for line in after]
@@ -107,7 +151,10 @@ def _rewrite_backup(src: Path, dst: Path, change, *, fix_manifest: bool) -> None
     if fix_manifest:
         manifest["payload"]["sha256"] = hashlib.sha256(payload).hexdigest()
     with tarfile.open(dst, "w:gz") as tar:
-        for name, data in (("manifest.json", json.dumps(manifest).encode()), (manifest["payload"]["name"], bytes(payload))):
+        for name, data in (
+            ("manifest.json", json.dumps(manifest).encode()),
+            (manifest["payload"]["name"], bytes(payload)),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -121,20 +168,26 @@ def _edit_arm(payload: bytearray) -> bytearray:
     folder = Path(tempfile.mkdtemp())
     (folder / "r.db").write_bytes(payload)
     with sqlite3.connect(folder / "r.db") as conn:
-        conn.execute("UPDATE rj_referrals SET arm = CASE arm WHEN 'control' THEN 'conference' ELSE 'control' END "
-                     "WHERE referral_id = 'R-002'")
+        conn.execute(
+            "UPDATE rj_referrals SET arm = CASE arm WHEN 'control' THEN 'conference' ELSE 'control' END "
+            "WHERE referral_id = 'R-002'"
+        )
     conn.close()
     data = bytearray((folder / "r.db").read_bytes())
     shutil.rmtree(folder)
     return data
 
 
-@pytest.mark.parametrize("change, fix_manifest, error, message", [
-    (lambda p: p[:-4096] + bytes(4096), False, RegistryError, "is corrupt: its copy's SHA-256"),
-    (_edit_arm, True, TamperError, "does not verify, not restored: referral 'R-002'"),
-])
+@pytest.mark.parametrize(
+    "change, fix_manifest, error, message",
+    [
+        (lambda p: p[:-4096] + bytes(4096), False, RegistryError, "is corrupt: its copy's SHA-256"),
+        (_edit_arm, True, TamperError, "does not verify, not restored: referral 'R-002'"),
+    ],
+)
 def test_a_backup_that_is_corrupt_or_does_not_verify_is_refused_and_nothing_is_written(
-        trial, tmp_path, capsys, change, fix_manifest, error, message):
+    trial, tmp_path, capsys, change, fix_manifest, error, message
+):
     db, key = trial
     for i in range(1, 4):
         _enrol_cli(db, key, f"R-{i:03d}", i, capsys)
@@ -169,8 +222,10 @@ def test_a_recovery_drill_checks_a_backup_without_restoring_it(trial, tmp_path, 
     db, key = trial
     lines = [_enrol_cli(db, key, f"R-{i:03d}", i, capsys) for i in range(1, 3)]
     backup(db, tmp_path / "b.rjbackup")
-    assert main(["restore", str(tmp_path / "b.rjbackup"), "--check", "--key", str(key),
-                 "--receipt", lines[0].split()[0]]) == 0
+    assert (
+        main(["restore", str(tmp_path / "b.rjbackup"), "--check", "--key", str(key), "--receipt", lines[0].split()[0]])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("backup verifies; restorable: audit entries 1-3, 2 randomised") and "keyed" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.rjbackup", "live", "p.toml", "trial.key"]
@@ -185,6 +240,7 @@ def test_a_backup_taken_while_referrals_are_enrolled_is_consistent(tmp_path):
             while not stop.is_set() and i < 150:
                 registry.enrol(f"W-{i:04d}", strata=ALL_STRATA[i % 4], answers=ELIGIBLE, by="w")
                 i += 1
+
         worker = threading.Thread(target=enrol)
         worker.start()
         try:
@@ -202,8 +258,10 @@ def test_postgres_backup_and_restore_with_pg_dump(tmp_path):
     url = postgres_url_or_skip()
     with fresh_postgres_database(url) as source, fresh_postgres_database(url) as target:
         with Registry.create(source, make_protocol(capacity=20), key_path=tmp_path / "t.key", seed=4) as registry:
-            receipts = [registry.enrol(f"R-{i}", strata=ALL_STRATA[i % 4], answers=ELIGIBLE, at=when(i)).receipt
-                        for i in range(1, 6)]
+            receipts = [
+                registry.enrol(f"R-{i}", strata=ALL_STRATA[i % 4], answers=ELIGIBLE, at=when(i)).receipt
+                for i in range(1, 6)
+            ]
         made = backup(source, tmp_path / "pg.rjbackup")
         assert read_manifest(tmp_path / "pg.rjbackup")["backend"] == "postgresql"
         with Registry.open(source, key_path=tmp_path / "t.key") as registry:

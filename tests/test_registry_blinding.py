@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from registry_fixtures import ELIGIBLE, copy_db, dump_tables, make_protocol, new_registry, rows, when
+
 from rjtrial._canonical import canonical_json
 from rjtrial.cli import main
 from rjtrial.errors import DataError, KeyFileError, RegistryError
@@ -48,7 +48,9 @@ def test_a_blinded_export_codes_the_arms_and_leaves_out_what_shows_them(reg):
 
 def test_the_mapping_is_sealed_not_stored(reg):
     reg.export(blinded=True)
-    payload = next(json.loads(r["payload"]) for r in rows(Path(reg.db), "SELECT payload FROM rj_audit WHERE action = 'blinding'"))
+    payload = next(
+        json.loads(r["payload"]) for r in rows(Path(reg.db), "SELECT payload FROM rj_audit WHERE action = 'blinding'")
+    )
     assert set(payload) == {"codes", "sealed", "commitment"}
     text = json.dumps(payload)
     assert "control" not in text and "conference" not in text
@@ -60,9 +62,14 @@ def test_a_blinded_export_needs_the_key(reg, tmp_path):
             keyless.export(blinded=True)
 
 
-@pytest.mark.parametrize("arms, codes", [(["control", "conference"], ("A", "B")),
-                                         (["A", "treated"], ("group-A", "group-B")),
-                                         (["x", "y", "z"], ("A", "B", "C"))])
+@pytest.mark.parametrize(
+    "arms, codes",
+    [
+        (["control", "conference"], ("A", "B")),
+        (["A", "treated"], ("group-A", "group-B")),
+        (["x", "y", "z"], ("A", "B", "C")),
+    ],
+)
 def test_codes_never_collide_with_an_arm_name(arms, codes):
     assert codes_for(arms) == codes
 
@@ -84,10 +91,13 @@ def test_unblinding_is_refused_until_a_plan_is_frozen_then_reveals_the_mapping(r
     assert reg.verify().ok
 
 
-@pytest.mark.parametrize("step, message", [
-    ("no export", "no blinded export has been made"),
-    ("no reason", "needs a reason"),
-])
+@pytest.mark.parametrize(
+    "step, message",
+    [
+        ("no export", "no blinded export has been made"),
+        ("no reason", "needs a reason"),
+    ],
+)
 def test_unblinding_needs_a_blinding_and_a_reason(reg, tmp_path, step, message):
     if step != "no export":
         reg.export(blinded=True)
@@ -130,8 +140,10 @@ def _rehash(db: Path, edit, drop=()) -> None:
             edit(e["action"], payload)
             e["payload"] = canonical_json(payload)
             digest = entry_hash(prev, seq, e["at"], e["actor"], e["action"], e["payload"])
-            conn.execute("INSERT INTO rj_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (seq, e["at"], e["actor"], e["action"], e["payload"], prev, digest, e["mac"], e["signature"]))
+            conn.execute(
+                "INSERT INTO rj_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, e["at"], e["actor"], e["action"], e["payload"], prev, digest, e["mac"], e["signature"]),
+            )
             prev = digest
         conn.execute("UPDATE rj_head SET audit_seq = ?, audit_hash = ?", (len(entries), prev))
     conn.close()
@@ -148,12 +160,15 @@ def _other_plan(action, payload):
         payload["sap"]["sha256"] = "0" * 64
 
 
-@pytest.mark.parametrize("edit, drop, problem", [
-    (_swap_mapping, (), "its mapping and nonce do not open the blinding's commitment"),
-    (_other_plan, (), "names no analysis plan frozen before it"),
-    (lambda action, payload: None, ("sap_frozen",), "names no analysis plan frozen before it"),
-    (lambda action, payload: None, ("blinding",), "unblinds with no blinding before it"),
-])
+@pytest.mark.parametrize(
+    "edit, drop, problem",
+    [
+        (_swap_mapping, (), "its mapping and nonce do not open the blinding's commitment"),
+        (_other_plan, (), "names no analysis plan frozen before it"),
+        (lambda action, payload: None, ("sap_frozen",), "names no analysis plan frozen before it"),
+        (lambda action, payload: None, ("blinding",), "unblinds with no blinding before it"),
+    ],
+)
 def test_a_rewritten_unblinding_fails_keyless_verify(unblinded, tmp_path, edit, drop, problem):
     db = copy_db(unblinded / "trial.db", tmp_path / "t.db")
     _rehash(db, edit, drop)
@@ -175,6 +190,7 @@ def test_a_mapping_sealed_under_another_key_fails_keyed_verify(unblinded, tmp_pa
     def replace(action, payload):
         if action == "blinding":
             payload["sealed"] = foreign["sealed"]
+
     _rehash(db, replace)
     with Registry.open(db, key_path=tmp_path / "t.key") as registry:
         result = registry.verify()
@@ -207,8 +223,13 @@ def simulated(tmp_path_factory):
     from rjtrial.simulate import simulate_trial
 
     folder = tmp_path_factory.mktemp("blinded-report")
-    trial = simulate_trial("synthetic/jrc-london-burglary.toml", rng=7, registry=folder, truth=False,
-                           overrides={"referrals.randomised": 80})
+    trial = simulate_trial(
+        "synthetic/jrc-london-burglary.toml",
+        rng=7,
+        registry=folder,
+        truth=False,
+        overrides={"referrals.randomised": 80},
+    )
     with Registry.open(folder / "trial.db", key_path=folder / "trial.key") as registry:
         codes = registry.export(blinded=True, by="analyst").set_index("id")["arm"]
     followup = trial.followup()
@@ -230,7 +251,8 @@ def _sections(html):
 
 @pytest.mark.parametrize("with_key", [False, True])
 def test_the_report_on_blinded_data_says_so_on_every_section_and_never_names_an_arm_in_a_result(
-        simulated_copy, with_key):
+    simulated_copy, with_key
+):
     from rjtrial.report import build_report
 
     folder, _, blinded = simulated_copy
@@ -277,8 +299,13 @@ def test_codes_in_a_follow_up_of_a_registry_never_blinded_are_an_error(tmp_path)
     from rjtrial.report import build_report
     from rjtrial.simulate import simulate_trial
 
-    trial = simulate_trial("synthetic/jrc-london-burglary.toml", rng=3, registry=tmp_path, truth=False,
-                           overrides={"referrals.randomised": 40})
+    trial = simulate_trial(
+        "synthetic/jrc-london-burglary.toml",
+        rng=3,
+        registry=tmp_path,
+        truth=False,
+        overrides={"referrals.randomised": 40},
+    )
     followup = trial.followup()
     coded = followup.assign(arm=followup["arm"].map({"control": "A", "conference": "B"}))
     with pytest.raises(DataError, match="this registry has made no blinded export"):

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from registry_fixtures import TABLES, enrol_all, make_protocol, new_registry, referral_stream, rows
+
 from rjtrial.errors import KeyFileError
 from rjtrial.registry import seal
 
@@ -47,15 +47,22 @@ class Trial:
         with new_registry(folder / "b", protocol, seed=SEED) as b:
             self.b_commitment = b.commitment
             enrol_all(b, referral_stream(14, seed=21, p_ineligible=0.2))
-            self.b_reveals = {(r["sequence_key"], r["slot"]): r["reveal"] for r in rows(folder / "b" / "trial.db",
-                              "SELECT sequence_key, slot, reveal FROM rj_referrals WHERE reveal IS NOT NULL")}
+            self.b_reveals = {
+                (r["sequence_key"], r["slot"]): r["reveal"]
+                for r in rows(
+                    folder / "b" / "trial.db",
+                    "SELECT sequence_key, slot, reveal FROM rj_referrals WHERE reveal IS NOT NULL",
+                )
+            }
             self.b_key = seal.read_key_file(folder / "b" / "trial.key")
             revealed = b.unseal()
         self.sequences = revealed.sequences  # arm names, per sequence key
         self.draws = revealed.draws
         used = rows(self.db, "SELECT sequence_key, slot, value, reveal FROM rj_referrals WHERE reveal IS NOT NULL")
         self.used = {(r["sequence_key"], r["slot"]): (r["value"], r["reveal"]) for r in used}
-        self.slot_commitments = {(r["sequence_key"], r["slot"]): r["commitment"] for r in rows(self.db, "SELECT * FROM rj_slots")}
+        self.slot_commitments = {
+            (r["sequence_key"], r["slot"]): r["commitment"] for r in rows(self.db, "SELECT * FROM rj_slots")
+        }
         self.plaintext = self._decrypt()
 
     def _decrypt(self) -> bytes:
@@ -79,7 +86,7 @@ class Trial:
             return needles
         index = {arm: i for i, arm in enumerate(self.protocol.arms)}
         for key, arms in self.sequences.items():
-            future = arms[self.next_slot(key):][:20]
+            future = arms[self.next_slot(key) :][:20]
             ints = [index[a] for a in future]
             needles[f"{key}: indices as JSON"] = json.dumps(ints, separators=(",", ":"))[1:-1].encode()
             needles[f"{key}: indices spaced"] = json.dumps(ints)[1:-1].encode()
@@ -160,7 +167,9 @@ def test_future_slots_cannot_be_opened_even_knowing_their_true_value(trial):
 @pytest.mark.parametrize("which", ["random_key", "twin_with_the_same_seed", "right_key_other_trial_id"])
 def test_the_sealed_record_does_not_decrypt_without_its_key(trial, which):
     (sealed,) = rows(trial.db, "SELECT sealed FROM rj_trial")[0]
-    key = {"random_key": os.urandom(32), "twin_with_the_same_seed": trial.b_key, "right_key_other_trial_id": trial.key}[which]
+    key = {"random_key": os.urandom(32), "twin_with_the_same_seed": trial.b_key, "right_key_other_trial_id": trial.key}[
+        which
+    ]
     trial_id = "other-trial" if which == "right_key_other_trial_id" else trial.protocol.id
     with pytest.raises(KeyFileError):
         seal.unseal_schedule(sealed, key, trial_id)
@@ -225,9 +234,11 @@ def test_the_revealed_minimisation_draws_are_keyed_not_a_pcg64_stream(tmp_path):
     assert len(draws) == 300
     assert draws == [keyed_uniform(schedule_secret(seed), "minimisation", r["slot"]) for r in used]
     root = np.random.SeedSequence(seed)
-    for stream in (np.random.default_rng(seed).random(200_000),
-                   np.random.Generator(np.random.PCG64(root)).random(200_000),
-                   np.random.Generator(np.random.PCG64(root.spawn(1)[0])).random(200_000)):
+    for stream in (
+        np.random.default_rng(seed).random(200_000),
+        np.random.Generator(np.random.PCG64(root)).random(200_000),
+        np.random.Generator(np.random.PCG64(root.spawn(1)[0])).random(200_000),
+    ):
         assert not set(draws) & set(stream.tolist())
 
 
@@ -237,9 +248,9 @@ THREE_SITES = {"site": ["north", "south", "east"], "offence": ["property", "viol
 
 def _three_site_registry(folder, interleave: bool):
     """One `blocks` sequence shared by three sites; north enrols five, others in between or not."""
-    from rjtrial import Protocol
-
     from registry_fixtures import ELIGIBLE, protocol_dict, when
+
+    from rjtrial import Protocol
 
     data = protocol_dict("blocks", capacity=60)
     data["strata"] = THREE_SITES
@@ -249,8 +260,9 @@ def _three_site_registry(folder, interleave: bool):
     for k in range(5):
         if interleave:
             for site in ("south", "east"):
-                reg.enrol(f"{site[0].upper()}-{k}", strata={"site": site, "offence": "property"}, answers=ELIGIBLE,
-                          at=when(i))
+                reg.enrol(
+                    f"{site[0].upper()}-{k}", strata={"site": site, "offence": "property"}, answers=ELIGIBLE, at=when(i)
+                )
                 i += 1
         north.append(reg.enrol(f"N-{k}", strata={"site": "north", "offence": "property"}, answers=ELIGIBLE, at=when(i)))
         i += 1

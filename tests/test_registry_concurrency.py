@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from registry_fixtures import ELIGIBLE, KILL_WRITER, concurrent_worker, make_protocol, new_registry, rows
+
 from rjtrial.registry import Registry
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,10 @@ def _check_store(db: Path, key: Path):
     times = [r["at"] for r in used]
     assert times == sorted(times)
     # each referral row has its enrolment entry and each enrolment entry its row
-    logged = [json.loads(r["payload"])["referral_id"] for r in rows(db, "SELECT payload FROM rj_audit WHERE action = 'enrolment'")]
+    logged = [
+        json.loads(r["payload"])["referral_id"]
+        for r in rows(db, "SELECT payload FROM rj_audit WHERE action = 'enrolment'")
+    ]
     stored = [r["referral_id"] for r in rows(db, "SELECT referral_id FROM rj_referrals")]
     assert sorted(logged) == sorted(stored) and len(set(stored)) == len(stored)
     (head,) = rows(db, "SELECT * FROM rj_head")
@@ -66,7 +69,9 @@ def test_eight_processes_enrolling_at_once_share_one_gap_free_sequence(tmp_path,
     ctx = multiprocessing.get_context("spawn")
     ready, go = ctx.Queue(), ctx.Event()
     procs = [
-        ctx.Process(target=concurrent_worker, args=(str(db), str(key), w, per_worker, str(tmp_path / f"w{w}.json"), ready, go))
+        ctx.Process(
+            target=concurrent_worker, args=(str(db), str(key), w, per_worker, str(tmp_path / f"w{w}.json"), ready, go)
+        )
         for w in range(WORKERS)
     ]
     for p in procs:
@@ -116,7 +121,8 @@ def test_a_writer_killed_with_sigkill_leaves_complete_or_absent_enrolments(tmp_p
         with open(out, "w") as handle:
             proc = subprocess.Popen(
                 [sys.executable, "-c", KILL_WRITER, str(db), str(key), f"K{round_}"],
-                stdout=handle, stderr=subprocess.STDOUT,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
             )
         try:
             deadline = time.monotonic() + 60

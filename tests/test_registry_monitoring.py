@@ -11,8 +11,8 @@ import json
 import sqlite3
 
 import pytest
-
 from registry_fixtures import enrol_all, new_registry, referral_stream
+
 from rjtrial._canonical import canonical_json
 from rjtrial.errors import RegistryError
 from rjtrial.registry import Registry
@@ -21,8 +21,14 @@ FINGERPRINT = "f" * 64
 
 
 def summary(look: int, events: int, **extra) -> dict:
-    return {"look": look, "events": events, "design_fingerprint": FINGERPRINT, "decision": "continue",
-            "hazard_ratio": 0.81, **extra}
+    return {
+        "look": look,
+        "events": events,
+        "design_fingerprint": FINGERPRINT,
+        "decision": "continue",
+        "hazard_ratio": 0.81,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -42,7 +48,9 @@ def test_looks_are_logged_and_read_back_in_order(trial):
         assert reg.verify().ok
     assert second == first + 1
     assert [(x["look"], x["events"], x["by"], x["seq"]) for x in looks] == [
-        (1, 40, "dmc statistician", first), (2, 80, "dmc statistician", second)]
+        (1, 40, "dmc statistician", first),
+        (2, 80, "dmc statistician", second),
+    ]
     assert looks[0]["hazard_ratio"] == 0.81 and looks[0]["at"]
     with Registry.open(db, key_path=key) as reg:
         assert reg.verify().ok
@@ -60,11 +68,14 @@ def test_looks_of_another_design_are_kept_apart(trial):
         assert len(reg.interim_looks()) == 2
 
 
-@pytest.mark.parametrize("looks, message", [
-    ([summary(2, 40)], "interim look 2 has no earlier look"),
-    ([summary(1, 40), summary(3, 80)], "interim look 3 at 80 events does not follow look 1 at 40"),
-    ([summary(1, 40), summary(2, 40)], "does not follow look 1 at 40 events"),
-])
+@pytest.mark.parametrize(
+    "looks, message",
+    [
+        ([summary(2, 40)], "interim look 2 has no earlier look"),
+        ([summary(1, 40), summary(3, 80)], "interim look 3 at 80 events does not follow look 1 at 40"),
+        ([summary(1, 40), summary(2, 40)], "does not follow look 1 at 40 events"),
+    ],
+)
 def test_a_look_out_of_order_is_refused_and_nothing_written(trial, looks, message):
     db, key = trial
     with Registry.open(db, key_path=key) as reg:
@@ -76,14 +87,17 @@ def test_a_look_out_of_order_is_refused_and_nothing_written(trial, looks, messag
         assert len(reg.audit_log()) == before
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("not a dict", "summary must be a JSON object"),
-    ({"events": 40, "design_fingerprint": FINGERPRINT}, r"summary\['look'\] must be a whole number"),
-    ({**summary(1, 40), "events": 40.5}, r"summary\['events'\] must be a whole number"),
-    ({**summary(1, 40), "design_fingerprint": None}, r"summary\['design_fingerprint'\] must be text"),
-    ({**summary(1, 40), "hazard_ratio": float("nan")}, "no NaN"),
-    ({**summary(1, 40), "blob": "x" * 300_000}, "too large"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("not a dict", "summary must be a JSON object"),
+        ({"events": 40, "design_fingerprint": FINGERPRINT}, r"summary\['look'\] must be a whole number"),
+        ({**summary(1, 40), "events": 40.5}, r"summary\['events'\] must be a whole number"),
+        ({**summary(1, 40), "design_fingerprint": None}, r"summary\['design_fingerprint'\] must be text"),
+        ({**summary(1, 40), "hazard_ratio": float("nan")}, "no NaN"),
+        ({**summary(1, 40), "blob": "x" * 300_000}, "too large"),
+    ],
+)
 def test_a_bad_summary_is_refused(trial, bad, message):
     db, key = trial
     with Registry.open(db, key_path=key) as reg:
@@ -102,7 +116,9 @@ def test_editing_a_logged_look_fails_verify(trial):
     db, key = trial
     with Registry.open(db, key_path=key) as reg:
         seq = reg.record_interim_look(summary(1, 40), by="a")
-    payload = json.loads(sqlite3.connect(db).execute("SELECT payload FROM rj_audit WHERE seq = ?", (seq,)).fetchone()[0])
+    payload = json.loads(
+        sqlite3.connect(db).execute("SELECT payload FROM rj_audit WHERE seq = ?", (seq,)).fetchone()[0]
+    )
     payload["decision"] = "efficacy"
     _tamper(db, "UPDATE rj_audit SET payload = ? WHERE seq = ?", (canonical_json(payload), seq))
     with Registry.open(db) as reg:

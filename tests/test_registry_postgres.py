@@ -102,8 +102,12 @@ def test_tampered_allocation_fails_verify_on_postgres(database, tmp_path):
 def _writer(url: str, key: str, worker: int, count: int, queue) -> None:
     try:
         with Registry.open(url, key_path=key) as reg:
-            out = [reg.enrol(f"W{worker}-{i}", strata=_strata(worker + i), answers=ANSWERS, by=f"w{worker}").sequence_number
-                   for i in range(count)]
+            out = [
+                reg.enrol(
+                    f"W{worker}-{i}", strata=_strata(worker + i), answers=ANSWERS, by=f"w{worker}"
+                ).sequence_number
+                for i in range(count)
+            ]
         queue.put(("ok", out))
     except Exception as exc:  # pragma: no cover - reported to the parent
         queue.put(("error", repr(exc)))
@@ -147,7 +151,9 @@ def _thread_client(url: str, key: str, worker: int, count: int, barrier, out: li
             if i == count // 2:
                 results.append(reg.enrol("SHARED-1", strata=_strata(0), answers=ANSWERS, by=f"c{worker}"))
             answers = ANSWERS if (worker + i) % 7 else {"victim_consent": "no"}
-            results.append(reg.enrol(f"C{worker}-{i}", strata=_strata(worker * 3 + i), answers=answers, by=f"c{worker}"))
+            results.append(
+                reg.enrol(f"C{worker}-{i}", strata=_strata(worker * 3 + i), answers=answers, by=f"c{worker}")
+            )
         out.append((start, time.monotonic(), results))
 
 
@@ -198,7 +204,9 @@ def test_sixteen_concurrent_clients_share_one_gap_free_sequence_on_postgres(data
         frame = reg.export()
     stored = frame.dropna(subset=["sequence_number"])
     told = {r.referral_id: (r.arm, r.sequence_number) for r in randomised}
-    assert {rid: (arm, int(n)) for rid, arm, n in stored[["id", "arm", "sequence_number"]].itertuples(index=False)} == told
+    assert {
+        rid: (arm, int(n)) for rid, arm, n in stored[["id", "arm", "sequence_number"]].itertuples(index=False)
+    } == told
 
 
 @pytest.mark.slow
@@ -219,7 +227,10 @@ def test_capacity_events_consort_unseal_on_postgres(database, tmp_path):
     from sqlalchemy import create_engine, text
 
     protocol = Protocol.from_toml_string(
-        PROTOCOL.format(method="stratified_blocks", params=PARAMS["stratified_blocks"]).replace("capacity = 400", "capacity = 4"))
+        PROTOCOL.format(method="stratified_blocks", params=PARAMS["stratified_blocks"]).replace(
+            "capacity = 400", "capacity = 4"
+        )
+    )
     reg = Registry.create(database, protocol, key_path=tmp_path / "k.key", seed=23)
     london = {"site": "london", "offence": "property"}
     results = [reg.enrol(f"L{i}", strata=london, answers=ANSWERS, by="t") for i in range(5)]
@@ -233,8 +244,10 @@ def test_capacity_events_consort_unseal_on_postgres(database, tmp_path):
     assert (counts.referred, counts.screened_out, counts.randomised, counts.refusals) == (6, 1, 5, 1)
     from collections import Counter
 
-    assert dict(counts.randomised_by_arm) == {**{a: 0 for a in protocol.arms},
-                                              **Counter(r.arm for r in [*results[:4], other])}
+    assert dict(counts.randomised_by_arm) == {
+        **{a: 0 for a in protocol.arms},
+        **Counter(r.arm for r in [*results[:4], other]),
+    }
     assert counts.treatment_received_by_arm[results[0].arm] == 1
     assert counts.withdrawn_by_arm[results[1].arm] == 1
     assert reg.verify(receipts=[r.receipt for r in results[:4]]).ok
@@ -243,8 +256,7 @@ def test_capacity_events_consort_unseal_on_postgres(database, tmp_path):
     assert revealed.ok, revealed.problems
     engine = create_engine(database)
     with engine.connect() as conn:
-        used = conn.execute(text(
-            "SELECT sequence_key, slot, arm FROM rj_referrals WHERE status = 'randomised'")).all()
+        used = conn.execute(text("SELECT sequence_key, slot, arm FROM rj_referrals WHERE status = 'randomised'")).all()
     engine.dispose()
     assert len(used) == 5
     for key, slot, arm in used:  # every allocation is the sealed sequence's entry at its slot

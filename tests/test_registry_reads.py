@@ -13,8 +13,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from registry_fixtures import enrol_all, new_registry, referral_stream, rows, when
 
-from registry_fixtures import ELIGIBLE, enrol_all, new_registry, referral_stream, rows, when
 from rjtrial.registry.reads import decode_list, decode_map
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,14 @@ def test_referrals_are_every_stored_row_newest_first(registry):
     assert [r.referral_id for r in page.referrals] == [row["referral_id"] for row in table]
     for got, row in zip(page.referrals, table):
         assert (got.status, got.arm, got.sequence_number, got.receipt, got.at, got.by, got.audit_seq) == (
-            row["status"], row["arm"], row["sequence_number"], row["receipt"], row["at"], row["by"], row["audit_seq"])
+            row["status"],
+            row["arm"],
+            row["sequence_number"],
+            row["receipt"],
+            row["at"],
+            row["by"],
+            row["audit_seq"],
+        )
         assert dict(got.strata) == json.loads(row["strata"]) and list(got.strata) == ["site", "offence"]
         assert dict(got.answers) == json.loads(row["answers"])
         assert list(got.reasons) == json.loads(row["reasons"])
@@ -50,8 +57,10 @@ def test_referrals_are_every_stored_row_newest_first(registry):
 
 
 def test_site_numbers_count_randomisations_at_each_site_in_sequence_order(registry):
-    table = stored(registry, "SELECT referral_id, strata FROM rj_referrals WHERE sequence_number IS NOT NULL "
-                             "ORDER BY sequence_number")
+    table = stored(
+        registry,
+        "SELECT referral_id, strata FROM rj_referrals WHERE sequence_number IS NOT NULL ORDER BY sequence_number",
+    )
     expected, counts = {}, {}
     for row in table:
         site = json.loads(row["strata"])["site"]
@@ -61,17 +70,25 @@ def test_site_numbers_count_randomisations_at_each_site_in_sequence_order(regist
     assert {k: v for k, v in got.items() if v is not None} == expected == registry.site_sequence_numbers()
     assert all(got[r.referral_id] is None for r in registry.referrals(status="ineligible").referrals)
     # without a site stratum, the trial-wide numbers
-    wide = {r.referral_id: r.site_sequence_number for r in registry.referrals(site_stratum="region").referrals
-            if r.status == "randomised"}
-    assert wide == {r["referral_id"]: r["sequence_number"] for r in stored(
-        registry, "SELECT referral_id, sequence_number FROM rj_referrals WHERE sequence_number IS NOT NULL")}
+    wide = {
+        r.referral_id: r.site_sequence_number
+        for r in registry.referrals(site_stratum="region").referrals
+        if r.status == "randomised"
+    }
+    assert wide == {
+        r["referral_id"]: r["sequence_number"]
+        for r in stored(
+            registry, "SELECT referral_id, sequence_number FROM rj_referrals WHERE sequence_number IS NOT NULL"
+        )
+    }
 
 
 @pytest.mark.parametrize("status", ["randomised", "ineligible"])
 @pytest.mark.parametrize("sites", [None, ("north",), ("south",), ("north", "south"), ()])
 def test_filters_and_pages(registry, status, sites):
-    table = stored(registry, "SELECT referral_id, strata FROM rj_referrals WHERE status = ? ORDER BY audit_seq DESC",
-                   (status,))
+    table = stored(
+        registry, "SELECT referral_id, strata FROM rj_referrals WHERE status = ? ORDER BY audit_seq DESC", (status,)
+    )
     wanted = [r["referral_id"] for r in table if sites is None or json.loads(r["strata"])["site"] in sites]
     page = registry.referrals(status=status, sites=sites)
     assert [r.referral_id for r in page.referrals] == wanted and page.total == len(wanted)
@@ -109,7 +126,12 @@ def test_audit_page_is_the_log_newest_first(registry):
     assert [e.seq for e in page.entries] == [r["seq"] for r in log[2:7]]
     for entry, row in zip(page.entries, log[2:7]):
         assert (entry.at, entry.actor, entry.action, entry.hash, entry.prev_hash) == (
-            row["at"], row["actor"], row["action"], row["hash"], row["prev_hash"])
+            row["at"],
+            row["actor"],
+            row["action"],
+            row["hash"],
+            row["prev_hash"],
+        )
         assert entry.payload == json.loads(row["payload"]) and entry.signed == bool(row["signature"])
     assert [e.seq for e in registry.audit_page(limit=3, newest_first=False).entries] == [1, 2, 3]
 
@@ -126,12 +148,15 @@ def test_a_damaged_payload_is_shown_as_stored(tmp_path):
     reg.close()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"status": "refused"}, "status must be one of randomised, ineligible"),
-    ({"limit": -1}, "limit must be"),
-    ({"offset": -5}, "offset must be"),
-    ({"limit": True}, "limit must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"status": "refused"}, "status must be one of randomised, ineligible"),
+        ({"limit": -1}, "limit must be"),
+        ({"offset": -5}, "offset must be"),
+        ({"limit": True}, "limit must be"),
+    ],
+)
 def test_bad_arguments_name_what_is_allowed(registry, kwargs, message):
     with pytest.raises(ValueError, match=message):
         registry.referrals(**kwargs)
@@ -143,8 +168,7 @@ def test_reading_writes_nothing(registry):
     assert stored(registry, "SELECT count(*) AS n FROM rj_audit")[0]["n"] == before
 
 
-@pytest.mark.parametrize("text, expected", [('{"b": "1", "a": "2"}', ["a", "b"]), ("[1]", []), ("{", []),
-                                            (None, [])])
+@pytest.mark.parametrize("text, expected", [('{"b": "1", "a": "2"}', ["a", "b"]), ("[1]", []), ("{", []), (None, [])])
 def test_decode_map_orders_keys_and_survives_damage(text, expected):
     assert list(decode_map(text, ["a"])) == expected
 
@@ -168,7 +192,8 @@ def test_the_web_never_queries_the_registrys_tables(path):
             assert node.attr not in REGISTRY_TABLES, f"{path.name}:{node.lineno}: store.{node.attr}"
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             assert not any(f"rj_{t}" in node.value for t in ("referrals", "audit", "events", "slots", "head")), (
-                f"{path.name}:{node.lineno}: SQL on a registry table")
+                f"{path.name}:{node.lineno}: SQL on a registry table"
+            )
 
 
 def _decodes_strata(path: Path) -> list[int]:
@@ -176,8 +201,12 @@ def _decodes_strata(path: Path) -> list[int]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     hits = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "loads"
-                and "strata" in ast.unparse(node.args[0] if node.args else node)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "loads"
+            and "strata" in ast.unparse(node.args[0] if node.args else node)
+        ):
             hits.append(node.lineno)
     return hits
 

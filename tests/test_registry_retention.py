@@ -10,8 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from registry_fixtures import ELIGIBLE, copy_db, dump_tables, make_protocol, new_registry, protocol_toml, rows, when
+
 from rjtrial._canonical import canonical_json
 from rjtrial.cli import main
 from rjtrial.errors import KeyFileError
@@ -28,9 +28,16 @@ def folder(tmp_path):
     R-005 without personal fields; an event with personal fields for R-001 on day 1."""
     with new_registry(tmp_path, make_protocol(capacity=20), seed=6) as registry:
         for i in range(1, 4):
-            registry.enrol(f"R-{i:03d}", strata=NP, answers=ELIGIBLE, at=when(i),
-                           personal={"name": f"Person {i}", "notes": "lives with victim's cousin"})
-        registry.record_event("R-001", "treatment_received", at=when(24), personal={"facilitator_notes": "J. Smith came"})
+            registry.enrol(
+                f"R-{i:03d}",
+                strata=NP,
+                answers=ELIGIBLE,
+                at=when(i),
+                personal={"name": f"Person {i}", "notes": "lives with victim's cousin"},
+            )
+        registry.record_event(
+            "R-001", "treatment_received", at=when(24), personal={"facilitator_notes": "J. Smith came"}
+        )
         registry.enrol("R-004", strata=NP, answers=ELIGIBLE, at=when(72), personal={"name": "Person 4"})
         registry.enrol("R-005", strata=NP, answers=ELIGIBLE, at=when(73))
         assert registry.verify().ok
@@ -87,6 +94,7 @@ def test_a_failed_erasure_erases_nothing(folder, monkeypatch):
 
     def fail(*args, **kwargs):
         raise OSError("disk full")
+
     monkeypatch.setattr(audit, "append", fail)
     with Registry.open(folder / "trial.db", key_path=folder / "trial.key") as registry:
         with pytest.raises(OSError):
@@ -106,11 +114,14 @@ def test_a_store_made_before_personal_fields_existed_gets_the_table_on_first_use
         assert registry.verify().ok
 
 
-@pytest.mark.parametrize("personal, message", [
-    ({"name": 3}, "personal fields must be text"),
-    ({"first name": "x"}, "personal field names must be identifiers"),
-    ({"notes": "x" * 10_001}, "at most 10,000 characters"),
-])
+@pytest.mark.parametrize(
+    "personal, message",
+    [
+        ({"name": 3}, "personal fields must be text"),
+        ({"first name": "x"}, "personal field names must be identifiers"),
+        ({"notes": "x" * 10_001}, "at most 10,000 characters"),
+    ],
+)
 def test_personal_fields_are_checked_before_anything_is_written(folder, personal, message):
     before = dump_tables(folder / "trial.db")
     with Registry.open(folder / "trial.db", key_path=folder / "trial.key") as registry:
@@ -145,14 +156,24 @@ def _verify(db):
         return registry.verify()
 
 
-@pytest.mark.parametrize("sql, problem", [
-    ("UPDATE rj_personal SET fields = NULL, salt = NULL WHERE referral_id = 'R-004'",
-     "referral 'R-004' (audit log entry 6): personal fields missing from table rj_personal with no audited erasure"),
-    ("DELETE FROM rj_personal WHERE referral_id = 'R-004'", "personal fields missing from table rj_personal"),
-    ("UPDATE rj_personal SET fields = '{\"name\":\"Someone Else\"}' WHERE referral_id = 'R-004'",
-     "do not match the digest logged (edited)"),
-    ("INSERT INTO rj_personal VALUES (8, 'R-005', '{\"name\":\"x\"}', 'aa', NULL)", "that no record logged (inserted)"),
-])
+@pytest.mark.parametrize(
+    "sql, problem",
+    [
+        (
+            "UPDATE rj_personal SET fields = NULL, salt = NULL WHERE referral_id = 'R-004'",
+            "referral 'R-004' (audit log entry 6): personal fields missing from table rj_personal with no audited erasure",
+        ),
+        ("DELETE FROM rj_personal WHERE referral_id = 'R-004'", "personal fields missing from table rj_personal"),
+        (
+            "UPDATE rj_personal SET fields = '{\"name\":\"Someone Else\"}' WHERE referral_id = 'R-004'",
+            "do not match the digest logged (edited)",
+        ),
+        (
+            "INSERT INTO rj_personal VALUES (8, 'R-005', '{\"name\":\"x\"}', 'aa', NULL)",
+            "that no record logged (inserted)",
+        ),
+    ],
+)
 def test_personal_data_erased_or_edited_outside_an_erasure_fails_keyless_verify(erased, tmp_path, sql, problem):
     db = _copy(erased, tmp_path)
     _sql(db, sql)
@@ -164,11 +185,15 @@ def test_erased_fields_put_back_from_an_old_copy_are_detected(folder, tmp_path):
     old = rows(folder / "trial.db", "SELECT audit_seq, fields, salt FROM rj_personal WHERE referral_id = 'R-002'")[0]
     with Registry.open(folder / "trial.db", key_path=folder / "trial.key") as registry:
         apply_retention(registry, before=RETENTION_DATE, by="data manager")
-    _sql(folder / "trial.db", "UPDATE rj_personal SET fields = ?, salt = ? WHERE audit_seq = ?",
-         (old["fields"], old["salt"], old["audit_seq"]))
+    _sql(
+        folder / "trial.db",
+        "UPDATE rj_personal SET fields = ?, salt = ? WHERE audit_seq = ?",
+        (old["fields"], old["salt"], old["audit_seq"]),
+    )
     result = _verify(folder / "trial.db")
-    assert any("referral 'R-002'" in p and "personal fields present again after their erasure" in p
-               for p in result.problems), result.problems
+    assert any(
+        "referral 'R-002'" in p and "personal fields present again after their erasure" in p for p in result.problems
+    ), result.problems
 
 
 def _rehash(db: Path, edit) -> None:
@@ -181,7 +206,9 @@ def _rehash(db: Path, edit) -> None:
             edit(e["action"], payload)
             text = canonical_json(payload)
             digest = entry_hash(prev, e["seq"], e["at"], e["actor"], e["action"], text)
-            conn.execute("UPDATE rj_audit SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?", (text, prev, digest, e["seq"]))
+            conn.execute(
+                "UPDATE rj_audit SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?", (text, prev, digest, e["seq"])
+            )
             prev = digest
         conn.execute("UPDATE rj_head SET audit_hash = ?", (prev,))
     conn.close()
@@ -194,12 +221,15 @@ def test_an_erasure_rewritten_to_reach_past_its_date_fails_on_signature_and_date
     def reach(action, payload):
         if action == "erasure":
             payload["erased"].append([6, digest])
+
     _rehash(db, reach)
     _sql(db, "UPDATE rj_personal SET fields = NULL, salt = NULL, erased_by = 8 WHERE audit_seq = 6")
     result = _verify(db)
     assert any("(erasure): its signature does not verify" in p for p in result.problems)
-    assert any("erased referral 'R-004' (audit log entry 6)" in p and "not before its retention date 2025-03-05" in p
-               for p in result.problems), result.problems
+    assert any(
+        "erased referral 'R-004' (audit log entry 6)" in p and "not before its retention date 2025-03-05" in p
+        for p in result.problems
+    ), result.problems
 
 
 def test_an_erasure_entry_cut_off_the_log_leaves_erased_records_unexplained(erased, tmp_path):
@@ -218,16 +248,75 @@ def test_cli_enrol_with_personal_fields_then_retention_apply(tmp_path, capsys):
     (tmp_path / "p.toml").write_text(protocol_toml(capacity=10))
     db, key = str(tmp_path / "t.db"), str(tmp_path / "t.key")
     assert main(["init", str(tmp_path / "p.toml"), "--db", db, "--key", key]) == 0
-    assert main(["enrol", "--db", db, "--key", key, "--referral", "R-1", "--at", when(1).isoformat(),
-                 "--stratum", "site=north", "--stratum", "offence=property", "--answer", "admitted=yes",
-                 "--answer", "risk=suitable", "--personal", "name=Ann Example", "--personal", "notes=see file"]) == 0
-    assert main(["event", "--db", db, "--key", key, "--referral", "R-1", "--kind", "note", "--at", when(2).isoformat(),
-                 "--personal", "notes=victim's brother called"]) == 0
+    assert (
+        main(
+            [
+                "enrol",
+                "--db",
+                db,
+                "--key",
+                key,
+                "--referral",
+                "R-1",
+                "--at",
+                when(1).isoformat(),
+                "--stratum",
+                "site=north",
+                "--stratum",
+                "offence=property",
+                "--answer",
+                "admitted=yes",
+                "--answer",
+                "risk=suitable",
+                "--personal",
+                "name=Ann Example",
+                "--personal",
+                "notes=see file",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "event",
+                "--db",
+                db,
+                "--key",
+                key,
+                "--referral",
+                "R-1",
+                "--kind",
+                "note",
+                "--at",
+                when(2).isoformat(),
+                "--personal",
+                "notes=victim's brother called",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["retention", "apply", "--db", db, "--key", key, "--before", "2025-04-01", "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("would erase the personal fields of 2 record(s) dated before 2025-04-01")
-    assert main(["retention", "apply", "--db", db, "--key", key, "--before", "2025-04-01", "--reason",
-                 "2 years after follow-up", "--json"]) == 0
+    assert (
+        main(
+            [
+                "retention",
+                "apply",
+                "--db",
+                db,
+                "--key",
+                key,
+                "--before",
+                "2025-04-01",
+                "--reason",
+                "2 years after follow-up",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["erased"] == 2
     assert main(["verify", "--db", db]) == 0
     assert main(["retention", "apply", "--db", db, "--before", "2025-04-01"]) == 2

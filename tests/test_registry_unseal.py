@@ -16,11 +16,10 @@ import stat
 import subprocess
 
 import pytest
-
 from registry_fixtures import ELIGIBLE, make_protocol, new_registry, rjtrial_script, rows, when
+
 from rjtrial.errors import KeyFileError
-from rjtrial.registry import Registry
-from rjtrial.registry import seal
+from rjtrial.registry import Registry, seal
 
 NP = {"site": "north", "offence": "property"}
 
@@ -60,10 +59,16 @@ def test_a_trial_reopened_after_unseal_fails_keyed_verify(unsealed):
     with Registry.open(unsealed / "trial.db", key_path=unsealed / "trial.key") as keyed:
         result = keyed.verify()
     assert not result.ok
-    assert any("the key file records that it unsealed the trial at audit log entry" in p and "reopened" in p
-               for p in result.problems), result.problems
-    done = subprocess.run([rjtrial_script(), "verify", "--db", str(unsealed / "trial.db"), "--key",
-                           str(unsealed / "trial.key")], capture_output=True, text=True, timeout=60)
+    assert any(
+        "the key file records that it unsealed the trial at audit log entry" in p and "reopened" in p
+        for p in result.problems
+    ), result.problems
+    done = subprocess.run(
+        [rjtrial_script(), "verify", "--db", str(unsealed / "trial.db"), "--key", str(unsealed / "trial.key")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1 and "reopened" in done.stdout
 
 

@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from registry_fixtures import ELIGIBLE, copy_db, make_protocol, new_registry, rjtrial_script, rows, when
+
 from rjtrial._canonical import canonical_json
 from rjtrial.registry import Registry
 from rjtrial.registry.audit import GENESIS, entry_hash, receipt_for
@@ -49,8 +49,20 @@ def pristine(tmp_path_factory):
         reg.record_event("R-002", "note", at=when(10), detail={"text": "called"})
         assert reg.verify().ok
     actions = [r["action"] for r in rows(folder / "trial.db", "SELECT action FROM rj_audit ORDER BY seq")]
-    assert actions == ["init", "enrolment", "enrolment", "enrolment", "refusal", "enrolment", "event",
-                       "enrolment", "event", "enrolment", "export", "event"]
+    assert actions == [
+        "init",
+        "enrolment",
+        "enrolment",
+        "enrolment",
+        "refusal",
+        "enrolment",
+        "event",
+        "enrolment",
+        "event",
+        "enrolment",
+        "export",
+        "event",
+    ]
     return folder
 
 
@@ -97,7 +109,9 @@ def edit_answers(conn):
 
 
 def edit_at(conn):
-    conn.execute("UPDATE rj_referrals SET at = ? WHERE referral_id = 'R-006'", (when(4).isoformat(timespec="microseconds"),))
+    conn.execute(
+        "UPDATE rj_referrals SET at = ? WHERE referral_id = 'R-006'", (when(4).isoformat(timespec="microseconds"),)
+    )
     return r"referral 'R-006' \(audit log entry 8\).*\bat\b"
 
 
@@ -124,10 +138,23 @@ def delete_referral(conn):
 
 
 def insert_referral(conn):
-    row = dict(zip([d[0] for d in conn.execute("SELECT * FROM rj_referrals").description],
-                   conn.execute("SELECT * FROM rj_referrals WHERE referral_id = 'R-007'").fetchone()))
-    row.update(referral_id="R-999", referral_key="r-999", sequence_number=99, slot=row["slot"] + 1, audit_seq=99, at=when(20).isoformat())
-    conn.execute(f"INSERT INTO rj_referrals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    row = dict(
+        zip(
+            [d[0] for d in conn.execute("SELECT * FROM rj_referrals").description],
+            conn.execute("SELECT * FROM rj_referrals WHERE referral_id = 'R-007'").fetchone(),
+        )
+    )
+    row.update(
+        referral_id="R-999",
+        referral_key="r-999",
+        sequence_number=99,
+        slot=row["slot"] + 1,
+        audit_seq=99,
+        at=when(20).isoformat(),
+    )
+    conn.execute(
+        f"INSERT INTO rj_referrals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+    )
     return r"referral 'R-999' \(table rj_referrals\): has no enrolment entry"
 
 
@@ -196,12 +223,18 @@ def swap_audit_entries(conn):
 
 
 def edit_unused_slot_commitment(conn):
-    conn.execute("UPDATE rj_slots SET commitment = ? WHERE sequence_key = 'site=south|offence=property' AND slot = 5", ("0" * 64,))
+    conn.execute(
+        "UPDATE rj_slots SET commitment = ? WHERE sequence_key = 'site=south|offence=property' AND slot = 5",
+        ("0" * 64,),
+    )
     return r"^table rj_trial: the commitment does not match .*rj_slots edited"
 
 
 def edit_used_slot_commitment(conn):
-    conn.execute("UPDATE rj_slots SET commitment = ? WHERE sequence_key = 'site=north|offence=property' AND slot = 0", ("f" * 64,))
+    conn.execute(
+        "UPDATE rj_slots SET commitment = ? WHERE sequence_key = 'site=north|offence=property' AND slot = 0",
+        ("f" * 64,),
+    )
     return r"^table rj_trial: the commitment does not match .*rj_slots edited"
 
 
@@ -239,8 +272,10 @@ def edit_trial_sealed(conn):
 
 
 def insert_second_trial(conn):
-    conn.execute("INSERT INTO rj_trial SELECT 'other-trial', schema_version, protocol, schedule, sealed, commitment, "
-                 "created_at, audit_public_key FROM rj_trial")
+    conn.execute(
+        "INSERT INTO rj_trial SELECT 'other-trial', schema_version, protocol, schedule, sealed, commitment, "
+        "created_at, audit_public_key FROM rj_trial"
+    )
     return None  # Registry.open refuses a store with two trial rows (checked below)
 
 
@@ -301,15 +336,40 @@ def insert_event(conn):
 
 
 TAMPERS = [
-    edit_arm, edit_strata, edit_answers, edit_at, edit_status, edit_receipt, swap_arms_of_two_referrals,
-    delete_referral, insert_referral,
-    edit_audit_payload, edit_audit_actor, delete_audit_middle, delete_audit_last, delete_audit_first,
-    insert_audit_at_end, insert_audit_in_middle, swap_audit_entries,
-    edit_unused_slot_commitment, edit_used_slot_commitment, delete_slot,
-    edit_trial_commitment, edit_trial_protocol, edit_trial_schedule, edit_trial_sealed,
-    edit_head_audit_seq, edit_head_audit_hash, edit_head_sequence_number,
-    edit_head_last_randomised_at_future, edit_head_last_randomised_at_past, edit_head_closed,
-    edit_event, edit_event_referral, delete_event, insert_event,
+    edit_arm,
+    edit_strata,
+    edit_answers,
+    edit_at,
+    edit_status,
+    edit_receipt,
+    swap_arms_of_two_referrals,
+    delete_referral,
+    insert_referral,
+    edit_audit_payload,
+    edit_audit_actor,
+    delete_audit_middle,
+    delete_audit_last,
+    delete_audit_first,
+    insert_audit_at_end,
+    insert_audit_in_middle,
+    swap_audit_entries,
+    edit_unused_slot_commitment,
+    edit_used_slot_commitment,
+    delete_slot,
+    edit_trial_commitment,
+    edit_trial_protocol,
+    edit_trial_schedule,
+    edit_trial_sealed,
+    edit_head_audit_seq,
+    edit_head_audit_hash,
+    edit_head_sequence_number,
+    edit_head_last_randomised_at_future,
+    edit_head_last_randomised_at_past,
+    edit_head_closed,
+    edit_event,
+    edit_event_referral,
+    delete_event,
+    insert_event,
 ]
 
 
@@ -355,7 +415,9 @@ def test_reopening_enrolment_after_unseal_is_detected(tampered, tmp_path):
     _tamper(db, lambda conn: conn.execute("UPDATE rj_head SET closed = 0"))
     result = check()
     assert not result.ok
-    assert re.match(r"table rj_head: enrolment is marked open, but the log has unseal entry", result.problems[0]), result.problems
+    assert re.match(r"table rj_head: enrolment is marked open, but the log has unseal entry", result.problems[0]), (
+        result.problems
+    )
 
 
 def test_a_second_trial_row_is_refused_at_open(tampered):
@@ -374,7 +436,9 @@ def _rewrite_chain(conn, *, mac_mode: str):
     signatures and the HMACs (which need the key) can tell. ``mac_mode``: "stale"
     leaves the old signatures and HMACs in place, "blank" empties them.
     """
-    entries = conn.execute("SELECT seq, at, actor, action, payload, mac, signature FROM rj_audit ORDER BY seq").fetchall()
+    entries = conn.execute(
+        "SELECT seq, at, actor, action, payload, mac, signature FROM rj_audit ORDER BY seq"
+    ).fetchall()
     prev = GENESIS
     for seq, at, actor, action, payload, old_mac, old_signature in entries:
         record = json.loads(payload)
@@ -382,7 +446,9 @@ def _rewrite_chain(conn, *, mac_mode: str):
             record["at"] = when(6).isoformat(timespec="microseconds")
             record["by"] = "intruder"
             payload = canonical_json(record)
-            conn.execute("UPDATE rj_referrals SET at = ?, by = ? WHERE referral_id = 'R-006'", (record["at"], record["by"]))
+            conn.execute(
+                "UPDATE rj_referrals SET at = ?, by = ? WHERE referral_id = 'R-006'", (record["at"], record["by"])
+            )
         digest = entry_hash(prev, seq, at, actor, action, payload)
         stale = mac_mode == "stale"
         conn.execute(
@@ -398,13 +464,18 @@ def _rewrite_chain(conn, *, mac_mode: str):
 @pytest.mark.parametrize(
     "mac_mode, keyless_first, keyed_first",
     [
-        ("stale", r"audit log entry 8 \(enrolment\): its signature does not verify",
-         r"audit log entry 8 \(enrolment\): its signature does not verify"),
+        (
+            "stale",
+            r"audit log entry 8 \(enrolment\): its signature does not verify",
+            r"audit log entry 8 \(enrolment\): its signature does not verify",
+        ),
         ("blank", r"audit log entry 1 \(init\): has no signature", r"audit log entry 1 \(init\): has no signature"),
     ],
     ids=["signatures_left_as_they_were", "signatures_blanked"],
 )
-def test_a_log_rewritten_without_the_key_fails_verify_even_without_the_key(tampered, mac_mode, keyless_first, keyed_first):
+def test_a_log_rewritten_without_the_key_fails_verify_even_without_the_key(
+    tampered, mac_mode, keyless_first, keyed_first
+):
     db, check = tampered
     _tamper(db, lambda conn: _rewrite_chain(conn, mac_mode=mac_mode))
     keyless = check()
@@ -425,11 +496,17 @@ def test_expected_commitment(tampered, pristine, given, ok):
     _, check = tampered
     with Registry.open(pristine / "trial.db") as reg:
         commitment = reg.commitment
-    value = {"published": commitment, "PUBLISHED-UPPER": commitment.upper(), "published-spaced": f"  {commitment}\n"}.get(given, given)
+    value = {
+        "published": commitment,
+        "PUBLISHED-UPPER": commitment.upper(),
+        "published-spaced": f"  {commitment}\n",
+    }.get(given, given)
     result = check(expected_commitment=value)
     assert result.ok is ok
     if not ok:
-        assert re.match(r"table rj_trial: stored commitment [0-9a-f]{64} differs from the published", result.problems[0])
+        assert re.match(
+            r"table rj_trial: stored commitment [0-9a-f]{64} differs from the published", result.problems[0]
+        )
 
 
 @pytest.mark.parametrize("change", [None, delete_audit_middle], ids=["intact", "delete_audit"])
@@ -541,8 +618,13 @@ def _rewrite(db: Path, edit, *, forge: bool) -> None:
                 trial = conn.execute("SELECT * FROM rj_trial").fetchone()
                 slots = [tuple(r) for r in conn.execute("SELECT sequence_key, slot, commitment FROM rj_slots")]
                 protocol = make_protocol(capacity=20)
-                commitment = seal.trial_commitment(trial["protocol"], trial["schedule"], trial["sealed"],
-                                                   seal.slots_digest(_slot_order(protocol, slots)), public)
+                commitment = seal.trial_commitment(
+                    trial["protocol"],
+                    trial["schedule"],
+                    trial["sealed"],
+                    seal.slots_digest(_slot_order(protocol, slots)),
+                    public,
+                )
                 conn.execute("UPDATE rj_trial SET audit_public_key = ?, commitment = ?", (public, commitment))
                 entries[0]["payload"].update(commitment=commitment, audit_public_key=public)
             conn.execute("DELETE FROM rj_audit")
@@ -561,8 +643,10 @@ def _rewrite(db: Path, edit, *, forge: bool) -> None:
                     if e["payload"]["status"] == "randomised":
                         last_at = e["payload"]["at"]
                 prev = digest
-            conn.execute("UPDATE rj_head SET audit_seq = ?, audit_hash = ?, last_randomised_at = ?",
-                         (len(entries), prev, last_at))
+            conn.execute(
+                "UPDATE rj_head SET audit_seq = ?, audit_hash = ?, last_randomised_at = ?",
+                (len(entries), prev, last_at),
+            )
     finally:
         conn.close()
 
@@ -573,26 +657,38 @@ def _enrolment(entries, rid):
 
 def swap_arms_within_a_stratum(ids):
     """Two referrals of one stratum exchange their allocations (each takes the other's slot record)."""
+
     def edit(conn, entries):
         a, b = _enrolment(entries, ids["a"])["payload"], _enrolment(entries, ids["b"])["payload"]
         for column in ("referral_id", "by"):
             a[column], b[column] = b[column], a[column]
-        conn.execute("UPDATE rj_referrals SET referral_id = 'tmp', referral_key = 'tmp' WHERE referral_id = ?", (ids["a"],))
-        conn.execute("UPDATE rj_referrals SET referral_id = ?, referral_key = ? WHERE referral_id = ?",
-                     (ids["a"], ids["a"].lower(), ids["b"]))
-        conn.execute("UPDATE rj_referrals SET referral_id = ?, referral_key = ? WHERE referral_id = 'tmp'",
-                     (ids["b"], ids["b"].lower()))
+        conn.execute(
+            "UPDATE rj_referrals SET referral_id = 'tmp', referral_key = 'tmp' WHERE referral_id = ?", (ids["a"],)
+        )
+        conn.execute(
+            "UPDATE rj_referrals SET referral_id = ?, referral_key = ? WHERE referral_id = ?",
+            (ids["a"], ids["a"].lower(), ids["b"]),
+        )
+        conn.execute(
+            "UPDATE rj_referrals SET referral_id = ?, referral_key = ? WHERE referral_id = 'tmp'",
+            (ids["b"], ids["b"].lower()),
+        )
         return entries
+
     return edit
 
 
 def change_strata(ids):
     """One referral's strata rewritten (north -> south), its slot left as it was."""
+
     def edit(conn, entries):
         record = _enrolment(entries, ids["a"])["payload"]
         record["strata"] = {**record["strata"], "site": "south"}
-        conn.execute("UPDATE rj_referrals SET strata = ? WHERE referral_id = ?", (canonical_json(record["strata"]), ids["a"]))
+        conn.execute(
+            "UPDATE rj_referrals SET strata = ? WHERE referral_id = ?", (canonical_json(record["strata"]), ids["a"])
+        )
         return entries
+
     return edit
 
 
@@ -602,6 +698,7 @@ def _backdate(ids, to):
         record["at"] = to.isoformat(timespec="microseconds")
         conn.execute("UPDATE rj_referrals SET at = ? WHERE referral_id = ?", (record["at"], ids["last"]))
         return entries
+
     return edit
 
 
@@ -624,10 +721,12 @@ def date_in_2099(ids):
 
 def delete_a_withdrawal(ids):
     """The withdrawal event and its audit entry removed, later entries renumbered."""
+
     def edit(conn, entries):
         event = next(e for e in entries if e["action"] == "event" and e["payload"]["kind"] == "withdrawal")
         conn.execute("DELETE FROM rj_events WHERE audit_seq = ?", (event["seq"],))
         return [e for e in entries if e is not event]
+
     return edit
 
 
@@ -676,8 +775,11 @@ def test_the_rewrite_helper_leaves_an_untouched_store_intact(rewrite_pristine, t
 @pytest.mark.parametrize(
     "attack, problem",
     [
-        (change_strata, r"drew slot \d+ of sequence 'site=north\|offence=property', but its strata belong to sequence "
-                        r"'site=south\|offence=property'"),
+        (
+            change_strata,
+            r"drew slot \d+ of sequence 'site=north\|offence=property', but its strata belong to sequence "
+            r"'site=south\|offence=property'",
+        ),
         (backdate_before_the_previous, r"randomised at .*, before the randomisation logged before it"),
         (date_in_2099, r"dated 2099-01-01T00:00:00\.000000\+00:00, after it was logged .*future-dated"),
     ],
@@ -694,35 +796,50 @@ def test_a_forged_record_that_breaks_the_protocol_is_named(rewrite_pristine, tmp
 
 def _forge_record(change):
     """A forgery (re-signed) that changes one enrolment record of the rewrite trial with ``change(record)``."""
+
     def edit(conn, entries):
         entry = _enrolment(entries, "P-002")
         change(entry["payload"])
         from rjtrial.registry.core import referral_row
 
         row = referral_row(entry["payload"])
-        taken = conn.execute("SELECT 1 FROM rj_referrals WHERE referral_key = ? AND referral_id != 'P-002'",
-                             (row["referral_key"],)).fetchone()
+        taken = conn.execute(
+            "SELECT 1 FROM rj_referrals WHERE referral_key = ? AND referral_id != 'P-002'", (row["referral_key"],)
+        ).fetchone()
         if taken:  # the table's unique constraint holds: the forger stores another key there
             row["referral_key"] += "#"
-        conn.execute(f"UPDATE rj_referrals SET {', '.join(f'{c} = ?' for c in row)} WHERE referral_id = 'P-002'",
-                     [*row.values()])
+        conn.execute(
+            f"UPDATE rj_referrals SET {', '.join(f'{c} = ?' for c in row)} WHERE referral_id = 'P-002'", [*row.values()]
+        )
         return entries
+
     return edit
 
 
 @pytest.mark.parametrize(
     "change, problem",
     [
-        (lambda r: r.update(strata={"site": "east", "offence": "property"}), r"strata not in the protocol: unknown level 'east'"),
+        (
+            lambda r: r.update(strata={"site": "east", "offence": "property"}),
+            r"strata not in the protocol: unknown level 'east'",
+        ),
         (lambda r: r.update(strata={"site": "north"}), r"strata not in the protocol: missing stratum 'offence'"),
-        (lambda r: r.update(answers={"admitted": "no", "risk": "suitable"}),
-         r"randomised, but its answers make it ineligible \(admitted=no\)"),
+        (
+            lambda r: r.update(answers={"admitted": "no", "risk": "suitable"}),
+            r"randomised, but its answers make it ineligible \(admitted=no\)",
+        ),
         (lambda r: r.update(answers={"admitted": "yes"}), r"answers not in the protocol: missing answer to 'risk'"),
         (lambda r: r.update(referral_id="P-002\n"), r"not a canonical referral id"),
         (lambda r: r.update(referral_id="p-001"), r"the same referral as 'P-001' once normalised"),
     ],
-    ids=["unknown_stratum_level", "missing_stratum", "ineligible_but_randomised", "missing_answer",
-         "id_with_newline", "duplicate_once_normalised"],
+    ids=[
+        "unknown_stratum_level",
+        "missing_stratum",
+        "ineligible_but_randomised",
+        "missing_answer",
+        "id_with_newline",
+        "duplicate_once_normalised",
+    ],
 )
 def test_keyless_verify_checks_every_record_against_the_protocol(rewrite_pristine, tmp_path, change, problem):
     folder, _, _ = rewrite_pristine
@@ -737,10 +854,16 @@ def test_a_referral_row_inserted_with_a_trailing_newline_is_reported(tampered):
     db, check = tampered
 
     def insert(conn):
-        row = dict(zip([d[0] for d in conn.execute("SELECT * FROM rj_referrals").description],
-                       conn.execute("SELECT * FROM rj_referrals WHERE referral_id = 'R-005'").fetchone()))
+        row = dict(
+            zip(
+                [d[0] for d in conn.execute("SELECT * FROM rj_referrals").description],
+                conn.execute("SELECT * FROM rj_referrals WHERE referral_id = 'R-005'").fetchone(),
+            )
+        )
         row.update(referral_id="R-005\n", referral_key="r-005\n", sequence_number=None, slot=None, audit_seq=77)
-        conn.execute(f"INSERT INTO rj_referrals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        conn.execute(
+            f"INSERT INTO rj_referrals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+        )
 
     _tamper(db, insert)
     problems = check().problems
@@ -761,8 +884,12 @@ def test_an_audit_payload_that_is_json_but_not_an_object_fails_verify_with_exit_
 
 @pytest.mark.parametrize(
     "options, level",
-    [([], "keyless"), (["--commitment", "PUBLISHED"], "keyless + published commitment"),
-     (["--receipt", "RECEIPT"], "keyless + 1 receipt"), (["--key", "KEY"], "keyed")],
+    [
+        ([], "keyless"),
+        (["--commitment", "PUBLISHED"], "keyless + published commitment"),
+        (["--receipt", "RECEIPT"], "keyless + 1 receipt"),
+        (["--key", "KEY"], "keyed"),
+    ],
     ids=["keyless", "commitment", "receipt", "keyed"],
 )
 def test_cli_verify_says_which_level_of_check_ran(tampered, pristine, options, level):
@@ -772,17 +899,30 @@ def test_cli_verify_says_which_level_of_check_ran(tampered, pristine, options, l
     receipt = rows(db, "SELECT receipt FROM rj_referrals WHERE referral_id = 'R-001'")[0]["receipt"]
     values = {"PUBLISHED": commitment, "RECEIPT": receipt, "KEY": str(db.with_name("trial.key"))}
     argv = [values.get(o, o) for o in options]
-    done = subprocess.run([rjtrial_script(), "verify", "--db", str(db), *argv], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [rjtrial_script(), "verify", "--db", str(db), *argv], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"checks run: {level};" in done.stdout
-    data = json.loads(subprocess.run([rjtrial_script(), "verify", "--db", str(db), *argv, "--json"],
-                                     capture_output=True, text=True, timeout=60).stdout)
+    data = json.loads(
+        subprocess.run(
+            [rjtrial_script(), "verify", "--db", str(db), *argv, "--json"], capture_output=True, text=True, timeout=60
+        ).stdout
+    )
     assert data["level"] == level
 
 
 def test_cli_verify_help_states_what_each_level_detects():
     done = subprocess.run([rjtrial_script(), "verify", "--help"], capture_output=True, text=True, timeout=60)
     text = " ".join(done.stdout.split())
-    for phrase in ("keyless", "--commitment", "--receipt", "--key", "truncation", "signature",
-                   "forged under a new signing key", "reopened"):
+    for phrase in (
+        "keyless",
+        "--commitment",
+        "--receipt",
+        "--key",
+        "truncation",
+        "signature",
+        "forged under a new signing key",
+        "reopened",
+    ):
         assert phrase in text, phrase

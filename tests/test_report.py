@@ -41,8 +41,14 @@ def simulated_trial_folder(base: Path) -> Path:
 
 
 def _build_and_keep(folder: Path) -> TrialReport:
-    report = build_report(folder / "trial.db", folder / "followup.csv", victims=folder / "victims.csv",
-                          costs=COSTS, command="tests/test_report.py", output=folder / "report.html")
+    report = build_report(
+        folder / "trial.db",
+        folder / "followup.csv",
+        victims=folder / "victims.csv",
+        costs=COSTS,
+        command="tests/test_report.py",
+        output=folder / "report.html",
+    )
     (folder / "numbers.json").write_text(json.dumps(report.numbers))
     return report
 
@@ -135,8 +141,13 @@ def test_primary_numbers_are_primary_results(report, followup):
 def test_hazard_ratio_agrees_with_lifelines(report, followup):
     from lifelines import CoxPHFitter
 
-    data = pd.DataFrame({"t": followup["time_at_risk"], "e": followup["event"].astype(int),
-                         "rj": (followup["arm"] == "conference").astype(int)})
+    data = pd.DataFrame(
+        {
+            "t": followup["time_at_risk"],
+            "e": followup["event"].astype(int),
+            "rj": (followup["arm"] == "conference").astype(int),
+        }
+    )
     fit = CoxPHFitter().fit(data, "t", "e", fit_options={"precision": 1e-12})  # default stops ~6e-5 short
     assert report.numbers["hazard_ratio"] == pytest.approx(float(np.exp(fit.params_["rj"])), rel=1e-7)
 
@@ -151,7 +162,7 @@ def test_cace_is_the_compliance_module_on_the_registry_record(report, followup, 
     assert report.numbers["itt"] == pytest.approx(result.itt_outcome_, rel=1e-10)
     # the Wald ratio by hand: ITT on the outcome over ITT on uptake
     by_arm = data.groupby("arm")[["reoffended", "conference_held"]].mean()
-    wald = (by_arm.loc["conference"] - by_arm.loc["control"])
+    wald = by_arm.loc["conference"] - by_arm.loc["control"]
     assert report.numbers["cace"] == pytest.approx(wald["reoffended"] / wald["conference_held"], rel=1e-9)
 
 
@@ -162,9 +173,16 @@ def test_benefit_cost_is_costs_module_with_the_printed_seed(report, followup, tr
     received = participants["treatment_received"].astype(str)
     held = int((received == "True").sum())
     not_held = int(((participants["arm"] == "conference") & (received != "True")).sum())
-    result = benefit_cost(followup, offence_counts=["reoffences"], costs={"reoffences": 5000.0}, group="arm",
-                          control="control", rng=DEFAULT_SEED, programme_cost_total=held * 700.0 + not_held * 150.0,
-                          n_bootstrap=2000)
+    result = benefit_cost(
+        followup,
+        offence_counts=["reoffences"],
+        costs={"reoffences": 5000.0},
+        group="arm",
+        control="control",
+        rng=DEFAULT_SEED,
+        programme_cost_total=held * 700.0 + not_held * 150.0,
+        n_bootstrap=2000,
+    )
     assert report.numbers["benefit_cost_ratio"] == pytest.approx(result.ratio_, rel=1e-12)
     assert report.numbers["bcr_ci_lower"] == pytest.approx(result.ci_lower, rel=1e-12)
     assert f"seed {DEFAULT_SEED}" in report.html
@@ -181,8 +199,17 @@ def test_victim_numbers_are_victims_module(report, victims):
 
 def test_every_number_shown_is_the_number_returned(report):
     shown = parse(report.html).numbers
-    for key in ("hazard_ratio", "hr_ci_lower", "hr_ci_upper", "logrank_p", "rmst_difference", "rate_ratio",
-                "risk_ratio", "cace", "benefit_cost_ratio"):
+    for key in (
+        "hazard_ratio",
+        "hr_ci_lower",
+        "hr_ci_upper",
+        "logrank_p",
+        "rmst_difference",
+        "rate_ratio",
+        "risk_ratio",
+        "cace",
+        "benefit_cost_ratio",
+    ):
         assert key in shown, key
     for key, values in shown.items():
         for value, text in values:
@@ -222,20 +249,24 @@ def test_subgroup_hazard_ratio_agrees_with_lifelines(report, followup):
 
     row = next(r for r in report.sections["subgroups"]["rows"] if r["label"].strip() == "under 25")
     young = followup[followup["age"] < 25]
-    data = pd.DataFrame({"t": young["time_at_risk"], "e": young["event"].astype(int),
-                         "rj": (young["arm"] == "conference").astype(int)})
+    data = pd.DataFrame(
+        {"t": young["time_at_risk"], "e": young["event"].astype(int), "rj": (young["arm"] == "conference").astype(int)}
+    )
     fit = CoxPHFitter().fit(data, "t", "e", fit_options={"precision": 1e-12})
     assert row["n"] == len(young)
     assert row["estimate"] == pytest.approx(float(np.exp(fit.params_["rj"])), rel=1e-7)
 
 
 def test_age_band_interaction_is_a_likelihood_ratio_test(report, followup):
-    from rjtrial import survival
     from scipy import stats
 
-    data = followup.assign(band=pd.cut(followup["age"], [0, 25, 35, 200], right=False).astype(str),
-                           e=followup["event"].astype(int),
-                           arm=pd.Categorical(followup["arm"], ["control", "conference"]))
+    from rjtrial import survival
+
+    data = followup.assign(
+        band=pd.cut(followup["age"], [0, 25, 35, 200], right=False).astype(str),
+        e=followup["event"].astype(int),
+        arm=pd.Categorical(followup["arm"], ["control", "conference"]),
+    )
     full = survival.cox(data, "arm * band", time="time_at_risk", event="e")
     reduced = survival.cox(data, "arm + band", time="time_at_risk", event="e")
     statistic = 2 * (full.log_likelihood_ - reduced.log_likelihood_)
@@ -257,16 +288,24 @@ def test_report_is_self_contained(report):
     assert "url(" not in report.html
 
 
-def test_seed_changes_only_the_bootstrap_and_is_printed_with_versions_and_command(report, trial_folder, followup,
-                                                                                 victims):
+def test_seed_changes_only_the_bootstrap_and_is_printed_with_versions_and_command(
+    report, trial_folder, followup, victims
+):
     import numpy
 
-    other = build_report(trial_folder / "trial.db", followup, victims=victims, costs=COSTS, seed=1,
-                         command="rjtrial report --db X --followup Y -o Z")
+    other = build_report(
+        trial_folder / "trial.db",
+        followup,
+        victims=victims,
+        costs=COSTS,
+        seed=1,
+        command="rjtrial report --db X --followup Y -o Z",
+    )
     assert other.numbers["benefit_cost_ratio"] == report.numbers["benefit_cost_ratio"]
     assert other.numbers["bcr_ci_lower"] != report.numbers["bcr_ci_lower"]
     assert {k: v for k, v in other.numbers.items() if not k.startswith("bcr")} == {
-        k: v for k, v in report.numbers.items() if not k.startswith("bcr")}
+        k: v for k, v in report.numbers.items() if not k.startswith("bcr")
+    }
     assert "<dt>Seed</dt><dd>1 " in other.html and f"<dt>Seed</dt><dd>{DEFAULT_SEED} " in report.html
     assert "rjtrial report --db X --followup Y -o Z" in other.html
     assert f"numpy {numpy.__version__}" in other.html
@@ -359,10 +398,10 @@ def test_missing_files_are_named(trial_folder, tmp_path, which):
 
 def test_costs_file_format_is_checked(trial_folder, followup, tmp_path):
     bad = tmp_path / "costs.toml"
-    bad.write_text('[cost_per_offence]\nreoffences = 5000\n[programme_cost]\nper_participant = 600\ntotal = 10\n')
+    bad.write_text("[cost_per_offence]\nreoffences = 5000\n[programme_cost]\nper_participant = 600\ntotal = 10\n")
     with pytest.raises(RjtrialError, match="exactly one"):
         build_report(trial_folder / "trial.db", followup, costs=bad)
-    bad.write_text('[cost_per_offence]\nburglaries = 5000\n[programme_cost]\ntotal = 1000\n')
+    bad.write_text("[cost_per_offence]\nburglaries = 5000\n[programme_cost]\ntotal = 1000\n")
     with pytest.raises(DataError, match="burglaries"):
         build_report(trial_folder / "trial.db", followup, costs=bad)
 
@@ -392,8 +431,13 @@ def test_a_subgroup_without_events_in_an_arm_is_not_estimable(followup, trial_fo
     data = _analysis_data(followup, trial_folder)
     young_treated = (data["age"] < 25) & (data["arm"] == "conference")
     data.loc[young_treated, "reoffended"] = 0
-    result = sections.subgroups(data, ["control", "conference"], ["site", "offence"], alpha=0.05,
-                                overall={"estimate": 1.0, "ci_lower": 0.5, "ci_upper": 2.0})
+    result = sections.subgroups(
+        data,
+        ["control", "conference"],
+        ["site", "offence"],
+        alpha=0.05,
+        overall={"estimate": 1.0, "ci_lower": 0.5, "ci_upper": 2.0},
+    )
     row = next(r for r in result["rows"] if r["label"].strip() == "under 25")
     assert np.isnan(row["estimate"]) and row["events"]["conference"] == 0
     other = next(r for r in result["rows"] if r["label"].strip() == "25\u201334")
@@ -504,14 +548,24 @@ def one_factor_trial(tmp_path_factory):
     folder = tmp_path_factory.mktemp("one-factor")
     (folder / "protocol.toml").write_text(ONE_FACTOR_PROTOCOL)
     rng = np.random.default_rng(5)
-    with Registry.create(folder / "trial.db", Protocol.from_toml(folder / "protocol.toml"),
-                         key_path=folder / "trial.key") as registry:
+    with Registry.create(
+        folder / "trial.db", Protocol.from_toml(folder / "protocol.toml"), key_path=folder / "trial.key"
+    ) as registry:
         for i in range(120):
-            registry.enrol(f"R-{i:03d}", strata={"site": ["leeds", "york"][i % 2]}, answers={"consent": "yes"},
-                           by="test", at=f"2022-{1 + i // 12:02d}-{1 + i % 12 * 2:02d}T10:00:00")
+            registry.enrol(
+                f"R-{i:03d}",
+                strata={"site": ["leeds", "york"][i % 2]},
+                answers={"consent": "yes"},
+                by="test",
+                at=f"2022-{1 + i // 12:02d}-{1 + i % 12 * 2:02d}T10:00:00",
+            )
         participants = registry.export(by="test")
-    offences = pd.DataFrame({"id": rng.choice(participants["id"], 140),
-                             "offence_date": pd.Timestamp("2022-03-01") + pd.to_timedelta(rng.integers(0, 900, 140), "D")})
+    offences = pd.DataFrame(
+        {
+            "id": rng.choice(participants["id"], 140),
+            "offence_date": pd.Timestamp("2022-03-01") + pd.to_timedelta(rng.integers(0, 900, 140), "D"),
+        }
+    )
     table = build(participants, offences, extraction_date="2025-06-30", conviction_lag_days=90)
     table.to_csv(folder / "followup.csv", index=False, date_format="%Y-%m-%d")
     return folder, table
@@ -544,12 +598,20 @@ def test_report_for_a_funder_on_a_real_data_like_trial(one_factor_trial):
     html = build_report(folder / "trial.db", folder / "followup.csv").html
     assert "within 730 days of random assignment" in html and "90-day conviction lag" in html
     # every abbreviation spelled out, with a glossary
-    for words in ("intention to treat (ITT)", "Complier average causal effect (CACE)",
-                  "Restricted mean survival time (RMST)", "confidence interval (CI)", 'id="glossary"'):
+    for words in (
+        "intention to treat (ITT)",
+        "Complier average causal effect (CACE)",
+        "Restricted mean survival time (RMST)",
+        "confidence interval (CI)",
+        'id="glossary"',
+    ):
         assert words in html
         # spelled out before the abbreviation is first used alone
-    for short, long in (("RMST", "Restricted mean survival time (RMST)"), ("CACE", "Complier average causal effect (CACE)")):
-        body = re.sub(r'src="data:[^"]*"', "", html[html.index("<body>"):])  # text, not the embedded figures
+    for short, long in (
+        ("RMST", "Restricted mean survival time (RMST)"),
+        ("CACE", "Complier average causal effect (CACE)"),
+    ):
+        body = re.sub(r'src="data:[^"]*"', "", html[html.index("<body>") :])  # text, not the embedded figures
         assert body.index(long) <= body.index(short) + len(long)
 
 
@@ -568,6 +630,6 @@ def test_the_report_shows_relative_paths_only(one_factor_trial, monkeypatch):
     folder, _ = one_factor_trial
     monkeypatch.chdir(folder.parent)
     html = build_report(folder.resolve() / "trial.db", folder.resolve() / "followup.csv").html
-    provenance = html[html.index('id="provenance"'):]
+    provenance = html[html.index('id="provenance"') :]
     assert str(folder.parent) not in provenance
     assert f"{folder.name}/followup.csv" in provenance

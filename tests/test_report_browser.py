@@ -19,13 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_report import ROOT, simulated_report
 
 WIDTH, HEIGHT = 1280, 9000
 COLUMN = 1080  # the page's max-width (main), centred
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium() -> str:
@@ -49,8 +56,7 @@ def written_report(tmp_path_factory) -> Path:
 
 
 def _run(browser: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", *arguments],
-                          capture_output=True, timeout=180)
+    return subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", *arguments], capture_output=True, timeout=180)
 
 
 def test_screenshot_is_whole_and_nothing_overflows(written_report, tmp_path):
@@ -59,8 +65,13 @@ def test_screenshot_is_whole_and_nothing_overflows(written_report, tmp_path):
     browser = chromium()
     shot = written_report.with_name("report.png")
     shot.unlink(missing_ok=True)
-    done = _run(browser, tmp_path / "profile", f"--window-size={WIDTH},{HEIGHT}", f"--screenshot={shot}",
-                written_report.resolve().as_uri())
+    done = _run(
+        browser,
+        tmp_path / "profile",
+        f"--window-size={WIDTH},{HEIGHT}",
+        f"--screenshot={shot}",
+        written_report.resolve().as_uri(),
+    )
     assert done.returncode == 0 and shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
     grey = np.asarray(Image.open(shot).convert("L"))
     assert grey.shape == (HEIGHT, WIDTH)
@@ -69,7 +80,7 @@ def test_screenshot_is_whole_and_nothing_overflows(written_report, tmp_path):
     assert inked_rows.max() > 3000, "the page is too short to hold the report"
     margin = (WIDTH - COLUMN) // 2 - 4
     assert (grey[:, :margin] >= 250).all(), "something is drawn left of the page's column"
-    assert (grey[:, WIDTH - margin:] >= 250).all(), "something overflows right of the page's column"
+    assert (grey[:, WIDTH - margin :] >= 250).all(), "something overflows right of the page's column"
 
 
 class _Images(HTMLParser):

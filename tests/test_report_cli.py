@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_report import COSTS, simulated_report, simulated_trial_folder
 
 from rjtrial.cli import main
-from test_report import COSTS, simulated_report, simulated_trial_folder
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +51,23 @@ def cli_report(trial_folder, tmp_path_factory):
 
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
-        code = main(["report", "--db", str(trial_folder / "trial.db"), "--followup", str(trial_folder / "followup.csv"),
-                     "--victims", str(trial_folder / "victims.csv"), "--costs", str(COSTS),
-                     "--key", str(trial_folder / "trial.key"), "-o", str(out)])
+        code = main(
+            [
+                "report",
+                "--db",
+                str(trial_folder / "trial.db"),
+                "--followup",
+                str(trial_folder / "followup.csv"),
+                "--victims",
+                str(trial_folder / "victims.csv"),
+                "--costs",
+                str(COSTS),
+                "--key",
+                str(trial_folder / "trial.key"),
+                "-o",
+                str(out),
+            ]
+        )
     return subprocess.CompletedProcess([], code, "", stderr.getvalue()), out
 
 
@@ -63,8 +77,18 @@ def test_cli_writes_the_report_the_api_builds(cli_report, tmp_path_factory):
     assert done.stderr.startswith(f"wrote {out}: hazard ratio")
     _, api_numbers = simulated_report(tmp_path_factory.getbasetemp())  # build_report on the same files
     shown = shown_numbers(out)
-    for key in ("hazard_ratio", "hr_ci_lower", "logrank_p", "rmst_difference", "rate_ratio", "risk_ratio", "cace",
-                "benefit_cost_ratio", "bcr_ci_upper", "victims_satisfied_risk_ratio"):
+    for key in (
+        "hazard_ratio",
+        "hr_ci_lower",
+        "logrank_p",
+        "rmst_difference",
+        "rate_ratio",
+        "risk_ratio",
+        "cace",
+        "benefit_cost_ratio",
+        "bcr_ci_upper",
+        "victims_satisfied_risk_ratio",
+    ):
         assert shown[key] == api_numbers[key], key
 
 
@@ -98,7 +122,10 @@ def bad_followups(trial_folder, tmp_path):
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("stranger.csv", "table stranger.csv, row 12, column 'id': 'X-1' is not a participant of trial jrc-london-burglary"),
+        (
+            "stranger.csv",
+            "table stranger.csv, row 12, column 'id': 'X-1' is not a participant of trial jrc-london-burglary",
+        ),
         ("partial.csv", "1 randomised participant(s) of trial jrc-london-burglary have no row"),
         ("other-trial.csv", "row 1, column 'id': 'OTHER-R-"),
         ("missing.csv", "follow-up file"),
@@ -108,8 +135,16 @@ def bad_followups(trial_folder, tmp_path):
 def test_bad_followup_is_one_line_and_leaves_nothing(capsys, trial_folder, bad_followups, case, expected):
     out_dir = bad_followups / "out"
     out_dir.mkdir()
-    code, _, err = run(capsys, "report", "--db", str(trial_folder / "trial.db"),
-                       "--followup", str(bad_followups / case), "-o", str(out_dir / "report.html"))
+    code, _, err = run(
+        capsys,
+        "report",
+        "--db",
+        str(trial_folder / "trial.db"),
+        "--followup",
+        str(bad_followups / case),
+        "-o",
+        str(out_dir / "report.html"),
+    )
     assert expected in _one_line_error(code, err)
     assert list(out_dir.iterdir()) == []
 
@@ -117,9 +152,22 @@ def test_bad_followup_is_one_line_and_leaves_nothing(capsys, trial_folder, bad_f
 def test_the_installed_command_prints_one_line_and_no_traceback(trial_folder, tmp_path):
     """The real entry point in its own process (the other tests call ``main`` in-process)."""
     done = subprocess.run(
-        [sys.executable, "-m", "rjtrial.cli", "report", "--db", str(trial_folder / "trial.db"),
-         "--followup", str(trial_folder / "participants.csv"), "-o", str(tmp_path / "r.html")],
-        capture_output=True, text=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "RJTRIAL_DEBUG"},
+        [
+            sys.executable,
+            "-m",
+            "rjtrial.cli",
+            "report",
+            "--db",
+            str(trial_folder / "trial.db"),
+            "--followup",
+            str(trial_folder / "participants.csv"),
+            "-o",
+            str(tmp_path / "r.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "RJTRIAL_DEBUG"},
     )
     line = _one_line_error(done.returncode, done.stderr)
     assert "table participants.csv: missing column(s) 'time_at_risk'" in line
@@ -127,8 +175,16 @@ def test_the_installed_command_prints_one_line_and_no_traceback(trial_folder, tm
 
 
 def test_missing_registry_is_one_line(capsys, trial_folder, tmp_path):
-    code, _, err = run(capsys, "report", "--db", str(tmp_path / "nope.db"),
-                       "--followup", str(trial_folder / "followup.csv"), "-o", str(tmp_path / "r.html"))
+    code, _, err = run(
+        capsys,
+        "report",
+        "--db",
+        str(tmp_path / "nope.db"),
+        "--followup",
+        str(trial_folder / "followup.csv"),
+        "-o",
+        str(tmp_path / "r.html"),
+    )
     assert str(tmp_path / "nope.db") in _one_line_error(code, err)
     assert list(tmp_path.iterdir()) == []
 
@@ -137,24 +193,49 @@ def test_victims_of_another_trial_are_one_line(capsys, trial_folder, tmp_path):
     victims = pd.read_csv(trial_folder / "victims.csv", dtype={"id": str})
     victims.loc[0, "id"] = "Z-9"
     victims.to_csv(tmp_path / "victims.csv", index=False)
-    code, _, err = run(capsys, "report", "--db", str(trial_folder / "trial.db"), "--followup",
-                       str(trial_folder / "followup.csv"), "--victims", str(tmp_path / "victims.csv"),
-                       "-o", str(tmp_path / "r.html"))
+    code, _, err = run(
+        capsys,
+        "report",
+        "--db",
+        str(trial_folder / "trial.db"),
+        "--followup",
+        str(trial_folder / "followup.csv"),
+        "--victims",
+        str(tmp_path / "victims.csv"),
+        "-o",
+        str(tmp_path / "r.html"),
+    )
     assert "table victims.csv, row 1, column 'id': 'Z-9'" in _one_line_error(code, err)
     assert not (tmp_path / "r.html").exists()
 
 
 def test_output_folder_must_exist(capsys, trial_folder, tmp_path):
-    code, _, err = run(capsys, "report", "--db", str(trial_folder / "trial.db"), "--followup",
-                       str(trial_folder / "followup.csv"), "-o", str(tmp_path / "no" / "r.html"))
+    code, _, err = run(
+        capsys,
+        "report",
+        "--db",
+        str(trial_folder / "trial.db"),
+        "--followup",
+        str(trial_folder / "followup.csv"),
+        "-o",
+        str(tmp_path / "no" / "r.html"),
+    )
     assert "does not exist" in _one_line_error(code, err)
 
 
 def test_a_failed_run_keeps_the_previous_report(capsys, trial_folder, bad_followups):
     previous = bad_followups / "report.html"
     previous.write_text("previous report")
-    code, _, err = run(capsys, "report", "--db", str(trial_folder / "trial.db"),
-                       "--followup", str(bad_followups / "stranger.csv"), "-o", str(previous))
+    code, _, err = run(
+        capsys,
+        "report",
+        "--db",
+        str(trial_folder / "trial.db"),
+        "--followup",
+        str(bad_followups / "stranger.csv"),
+        "-o",
+        str(previous),
+    )
     _one_line_error(code, err)
     assert previous.read_text() == "previous report"
     assert not [p for p in bad_followups.iterdir() if p.name.startswith(".report.html")]
@@ -169,8 +250,16 @@ def test_a_registry_that_does_not_verify_is_reported_and_exits_1(capsys, trial_f
         source.backup(target)  # with what is still in the -wal file
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE rj_audit SET actor = 'mallory' WHERE seq = 2")
-    code, _, err = run(capsys, "report", "--db", str(db), "--followup", str(trial_folder / "followup.csv"),
-                       "-o", str(tmp_path / "report.html"))
+    code, _, err = run(
+        capsys,
+        "report",
+        "--db",
+        str(db),
+        "--followup",
+        str(trial_folder / "followup.csv"),
+        "-o",
+        str(tmp_path / "report.html"),
+    )
     assert code == 1 and "DID NOT VERIFY" in err
     assert "The registry did NOT verify" in (tmp_path / "report.html").read_text(encoding="utf-8")
 

@@ -8,14 +8,14 @@ import re
 import shutil
 
 import pytest
+from registry_fixtures import copy_db
+from test_report import simulated_trial_folder
 
 from rjtrial.errors import RjtrialError
 from rjtrial.monitor import design, look
 from rjtrial.registry import Registry
 from rjtrial.report import build_report
 from rjtrial.report.monitoring import monitoring_section
-from registry_fixtures import copy_db
-from test_report import simulated_trial_folder
 
 PLAN = dict(looks=3, spending="obrien-fleming", alpha=0.05, power=0.8, hazard_ratio=0.7)
 
@@ -77,8 +77,14 @@ def test_looks_of_another_design_are_counted_not_shown(trial):
     assert content["looks"] == [] and content["other_designs"] == 1
 
 
-@pytest.mark.parametrize("content, message", [(None, "design file .* not found"), ("[", "is not JSON"),
-                                              ('{"settings": {"looks": 0}}', "looks must be a whole number")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "design file .* not found"),
+        ("[", "is not JSON"),
+        ('{"settings": {"looks": 0}}', "looks must be a whole number"),
+    ],
+)
 def test_a_bad_design_file_is_one_error(trial, tmp_path, content, message):
     path = tmp_path / "design.json"
     if content is not None:

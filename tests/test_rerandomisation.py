@@ -23,13 +23,13 @@ from statsmodels.stats.weightstats import ttest_ind
 
 from rjtrial.errors import DataError
 from rjtrial.protocol import Protocol
+from rjtrial.randomise.schedule import allocate_cohort
+from rjtrial.registry import Registry
 from rjtrial.rerandomisation import (
     CHUNK_SIZE,
     design_allocations,
     rerandomise,
 )
-from rjtrial.randomise.schedule import allocate_cohort
-from rjtrial.registry import Registry
 from rjtrial.simulate import simulate_trial
 
 LONDON = "synthetic/jrc-london-burglary.toml"
@@ -39,13 +39,13 @@ MINIMISATION_PROTOCOL = "synthetic/protocols/jrc-multisite-minimisation.toml"
 EXACT = 1e-10  # the same quantity computed by another route
 Z = 4.0  # Monte Carlo agreement: within four standard errors (fixed seeds)
 
+
 def _from_registry(db):
     """The protocol and participants a command reads from the registry (statistics never open it)."""
     from rjtrial.registry import Registry
 
     with Registry.open(db) as registry:
         return registry.protocol, registry.participants()
-
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -153,7 +153,9 @@ def test_rerandomisations_of_the_registry_trial_keep_its_strata_and_order(multis
     # the same engine on the registry's participants, in enrolment order, gives the same first draw
     rows = people.sort_values("sequence_number")[list(protocol.strata)].to_dict("records")
     first = design_allocations(protocol, rows, reps=1, rng=1)[0]
-    np.testing.assert_array_equal(first, allocate_cohort(protocol, rows, rng=child_generator(1, 0, 0), draws="generator"))
+    np.testing.assert_array_equal(
+        first, allocate_cohort(protocol, rows, rng=child_generator(1, 0, 0), draws="generator")
+    )
 
 
 def test_the_compiled_minimisation_gives_the_registry_arms_from_its_revealed_draws(multisite):
@@ -169,15 +171,22 @@ def test_the_compiled_minimisation_gives_the_registry_arms_from_its_revealed_dra
     with Registry.open(db) as reg:
         protocol = reg.protocol
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT strata, arm, value FROM rj_referrals WHERE sequence_number IS NOT NULL "
-                            "ORDER BY sequence_number").fetchall()
+        rows = conn.execute(
+            "SELECT strata, arm, value FROM rj_referrals WHERE sequence_number IS NOT NULL ORDER BY sequence_number"
+        ).fetchall()
     strata = [json.loads(r[0]) for r in rows]
     draws = np.array([[float.fromhex(r[2]) for r in rows]])
     spec = protocol.randomisation
     design = _design(protocol, strata)
-    arms = minimisation_kernel()(design.levels[None], max(len(protocol.strata[f]) for f in spec.factors),
-                                  np.asarray(protocol.ratio, dtype=float), np.asarray(spec.weights, dtype=float),
-                                  float(spec.probability), spec.imbalance == "variance", draws)
+    arms = minimisation_kernel()(
+        design.levels[None],
+        max(len(protocol.strata[f]) for f in spec.factors),
+        np.asarray(protocol.ratio, dtype=float),
+        np.asarray(spec.weights, dtype=float),
+        float(spec.probability),
+        spec.imbalance == "variance",
+        draws,
+    )
     assert [protocol.arms[a] for a in arms[0]] == [r[1] for r in rows]
     assert len(rows) == 150
 
@@ -187,8 +196,12 @@ def test_logrank_agrees_with_lifelines(london):
     db, followup = london
     result = rerandomise(*_from_registry(db), followup, statistic="logrank", reps=200, rng=2)
     treated = followup["arm"] == "conference"
-    ref = logrank_test(followup.time_at_risk[treated], followup.time_at_risk[~treated],
-                       followup.event[treated], followup.event[~treated])
+    ref = logrank_test(
+        followup.time_at_risk[treated],
+        followup.time_at_risk[~treated],
+        followup.event[treated],
+        followup.event[~treated],
+    )
     assert result.observed**2 == pytest.approx(ref.test_statistic, rel=EXACT)
     assert result.asymptotic_p_value == pytest.approx(ref.p_value, rel=EXACT)
     # sign: positive when the second arm (conference) has more events than expected
@@ -210,8 +223,9 @@ def test_rate_agrees_with_statsmodels_robust_poisson(london):
     used = followup[followup.exposure_days > 0]
     assert (followup.loc[followup.exposure_days == 0, "reoffences"] == 0).all()  # nothing dropped that counts
     X = sm.add_constant((used.arm == "conference").astype(float).to_numpy())
-    fit = sm.GLM(used.reoffences.to_numpy(), X, family=sm.families.Poisson(),
-                 offset=np.log(used.exposure_days.to_numpy())).fit(cov_type="HC0", tol=1e-12)
+    fit = sm.GLM(
+        used.reoffences.to_numpy(), X, family=sm.families.Poisson(), offset=np.log(used.exposure_days.to_numpy())
+    ).fit(cov_type="HC0", tol=1e-12)
     assert result.observed == pytest.approx(fit.params[1], rel=1e-8)
     assert result.asymptotic_p_value == pytest.approx(fit.pvalues[1], rel=1e-6)
 
@@ -222,8 +236,7 @@ def test_prevalence_agrees_with_pearson_chi_square(london):
     share = followup.groupby("arm")["event"].mean()
     assert result.observed == pytest.approx(share["conference"] - share["control"], rel=EXACT)
     table = pd.crosstab(followup.arm, followup.event).to_numpy()
-    assert result.asymptotic_p_value == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue,
-                                                      rel=1e-9)
+    assert result.asymptotic_p_value == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue, rel=1e-9)
 
 
 def test_mean_agrees_with_statsmodels_welch(london):
@@ -232,8 +245,7 @@ def test_mean_agrees_with_statsmodels_welch(london):
     treated = followup.arm == "conference"
     y = followup.prior_offences.astype(float)
     assert result.observed == pytest.approx(y[treated].mean() - y[~treated].mean(), rel=EXACT)
-    assert result.asymptotic_p_value == pytest.approx(ttest_ind(y[treated], y[~treated], usevar="unequal")[1],
-                                                      rel=1e-9)
+    assert result.asymptotic_p_value == pytest.approx(ttest_ind(y[treated], y[~treated], usevar="unequal")[1], rel=1e-9)
 
 
 def test_callable_statistic_sees_the_followup_rows_in_their_order(london):
@@ -312,23 +324,26 @@ def null_p_values(protocol: Protocol, n: int, replicates: int) -> np.ndarray:
     for i in range(replicates):
         rows = random_strata(protocol, n, seed=10_000 + i)
         arms = allocate_cohort(protocol, rows, rng=i)
-        participants = pd.DataFrame(rows).assign(id=[f"P{k}" for k in range(n)],
-                                                 arm=np.asarray(protocol.arms)[arms], sequence_number=np.arange(1, n + 1))
+        participants = pd.DataFrame(rows).assign(
+            id=[f"P{k}" for k in range(n)], arm=np.asarray(protocol.arms)[arms], sequence_number=np.arange(1, n + 1)
+        )
         # outcomes depend on the first stratum (prognostic) but not on the arm
         factor, levels = next(iter(protocol.strata.items()))
         hazard = np.where(participants[factor] == levels[0], 1.0, 2.5)
         event_time = gen.exponential(1.0 / hazard)
         censor = gen.uniform(0.2, 1.5, n)
-        followup = participants[["id"]].assign(time_at_risk=np.minimum(event_time, censor),
-                                               event=event_time <= censor)
+        followup = participants[["id"]].assign(time_at_risk=np.minimum(event_time, censor), event=event_time <= censor)
         p[i] = rerandomise(protocol, participants, followup, reps=99, rng=i).p_value
     return p
 
 
 @pytest.mark.parametrize(
     "path, n, replicates",
-    [(LONDON_PROTOCOL, 60, 200), (MINIMISATION_PROTOCOL, 30, 120),
-     ("synthetic/protocols/sheffield-magistrates-biased-coin.toml", 40, 200)],
+    [
+        (LONDON_PROTOCOL, 60, 200),
+        (MINIMISATION_PROTOCOL, 30, 120),
+        ("synthetic/protocols/sheffield-magistrates-biased-coin.toml", 40, 200),
+    ],
 )
 def test_p_values_are_uniform_under_the_null(path, n, replicates):
     p = null_p_values(Protocol.from_toml(path), n, replicates=replicates)
@@ -364,7 +379,13 @@ def followup_cases(followup: pd.DataFrame):
     return {
         "missing participant": (dropped, None, "id", followup.loc[5, "id"], "intention to treat"),
         "duplicate": (duplicated, len(followup) + 1, "id", followup.loc[7, "id"], "more than once (first at row 8)"),
-        "not randomised": (foreign, 17, "id", "R-999999", "is not a randomised participant of trial jrc-london-burglary"),
+        "not randomised": (
+            foreign,
+            17,
+            "id",
+            "R-999999",
+            "is not a randomised participant of trial jrc-london-burglary",
+        ),
         "arm differs": (swapped, 4, "arm", followup.loc[3, "id"], "differs from the arm randomised"),
         "missing id": (blank, 10, "id", "", "missing"),
     }
@@ -438,13 +459,15 @@ def test_built_in_statistics_need_two_arms(make_protocol):
     protocol = make_protocol("simple", (1, 1, 1))
     rows = random_strata(protocol, 30, seed=1)
     arms = np.arange(30) % 3
-    participants = pd.DataFrame(rows).assign(id=[f"P{i}" for i in range(30)], arm=np.asarray(protocol.arms)[arms],
-                                             sequence_number=np.arange(1, 31))
+    participants = pd.DataFrame(rows).assign(
+        id=[f"P{i}" for i in range(30)], arm=np.asarray(protocol.arms)[arms], sequence_number=np.arange(1, 31)
+    )
     followup = participants[["id"]].assign(time_at_risk=np.arange(1.0, 31.0), event=arms == 0)
     with pytest.raises(ValueError, match="compares two arms; this trial has 3"):
         rerandomise(protocol, participants, followup, reps=10, rng=1)
     # a callable handles any number of arms
     y = np.arange(30.0)
-    result = rerandomise(protocol, participants, followup, statistic=lambda a: y[a == 2].mean() - y[a == 0].mean(),
-                                  reps=50, rng=1)
+    result = rerandomise(
+        protocol, participants, followup, statistic=lambda a: y[a == 2].mean() - y[a == 0].mean(), reps=50, rng=1
+    )
     assert result.observed == pytest.approx(y[arms == 2].mean() - y[arms == 0].mean())

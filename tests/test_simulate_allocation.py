@@ -25,11 +25,13 @@ FALSE_ALARM = 1e-3  # of each two-sample test: the chance a correct sampler fail
 def protocol(method: str, **randomisation) -> Protocol:
     ratio = randomisation.pop("ratio", [1, 2])
     spec = {"method": method, "capacity": 5000, **randomisation}
-    return Protocol.from_dict({
-        "trial": {"id": "t", "name": "t", "arms": ["control", "conference"], "ratio": ratio},
-        "randomisation": spec,
-        "strata": {"site": ["a", "b", "c"], "offence": ["property", "violence"]},
-    })
+    return Protocol.from_dict(
+        {
+            "trial": {"id": "t", "name": "t", "arms": ["control", "conference"], "ratio": ratio},
+            "randomisation": spec,
+            "strata": {"site": ["a", "b", "c"], "offence": ["property", "violence"]},
+        }
+    )
 
 
 def codes(n: int, replicates: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -44,19 +46,27 @@ def streams(seed: int) -> Streams:
 @pytest.mark.parametrize("imbalance", ["range", "variance"])
 @pytest.mark.parametrize("ratio", [[1, 2], [1, 1]])
 def test_minimisation_is_the_engine_draw_for_draw(ratio, imbalance):
-    p = Protocol.from_dict({
-        "trial": {"id": "t", "name": "t", "arms": ["control", "conference"], "ratio": ratio},
-        "randomisation": {"method": "minimisation", "capacity": 5000, "probability": 0.8, "imbalance": imbalance,
-                          "weights": {"site": 1, "offence": 2}},
-        "strata": {"site": ["a", "b", "c"], "offence": ["property", "violence"]},
-    })
+    p = Protocol.from_dict(
+        {
+            "trial": {"id": "t", "name": "t", "arms": ["control", "conference"], "ratio": ratio},
+            "randomisation": {
+                "method": "minimisation",
+                "capacity": 5000,
+                "probability": 0.8,
+                "imbalance": imbalance,
+                "weights": {"site": 1, "offence": 2},
+            },
+            "strata": {"site": ["a", "b", "c"], "offence": ["property", "violence"]},
+        }
+    )
     strata = codes(120, 6)
     arms = allocate(p, strata, streams(5), n=120, replicates=6)
     uniforms = streams(5)("allocation", 0).random((120, 6))
     for r in range(6):
         levels = np.column_stack([strata["site"][:, r], strata["offence"][:, r]])
-        expected = engines.minimise(levels, [3, 2], ratio, weights=[1.0, 2.0], probability=0.8, imbalance=imbalance,
-                                    uniforms=uniforms[:, r])
+        expected = engines.minimise(
+            levels, [3, 2], ratio, weights=[1.0, 2.0], probability=0.8, imbalance=imbalance, uniforms=uniforms[:, r]
+        )
         np.testing.assert_array_equal(arms[:, r], expected)
 
 
@@ -87,8 +97,9 @@ def test_permuted_blocks_have_the_engines_law(ratio, sizes, weights):
     length, reps = 6, 20_000
     ours = allocate(p, codes(length, reps), streams(9), n=length, replicates=reps).T
     gen = np.random.default_rng(10)
-    theirs = np.array([engines.permuted_blocks(ratio, length, block_sizes=sizes, block_weights=weights, rng=gen)
-                       for _ in range(reps)])
+    theirs = np.array(
+        [engines.permuted_blocks(ratio, length, block_sizes=sizes, block_weights=weights, rng=gen) for _ in range(reps)]
+    )
     patterns = list(itertools.product([0, 1], repeat=length))
     index = {pattern: i for i, pattern in enumerate(patterns)}
     table = np.zeros((2, len(patterns)))
@@ -121,9 +132,13 @@ def test_every_sequence_is_balanced_at_the_end_of_each_block(method):
 
 @pytest.mark.parametrize("method", ["blocks", "stratified_blocks", "minimisation", "biased_coin", "simple"])
 def test_the_first_referrals_allocation_does_not_depend_on_the_trials_size(method):
-    extra = {"blocks": {"block_sizes": [3, 6]}, "stratified_blocks": {"block_sizes": [3, 6], "stratify_by": ["site"]},
-             "minimisation": {"probability": 0.8, "weights": {"site": 1, "offence": 1}},
-             "biased_coin": {"probability": 0.7, "ratio": [1, 1]}, "simple": {}}[method]
+    extra = {
+        "blocks": {"block_sizes": [3, 6]},
+        "stratified_blocks": {"block_sizes": [3, 6], "stratify_by": ["site"]},
+        "minimisation": {"probability": 0.8, "weights": {"site": 1, "offence": 1}},
+        "biased_coin": {"probability": 0.7, "ratio": [1, 1]},
+        "simple": {},
+    }[method]
     p = protocol(method, **extra)
     strata = codes(200, 4, seed=8)
     large = allocate(p, strata, streams(6), n=200, replicates=4)

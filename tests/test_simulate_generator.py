@@ -21,9 +21,10 @@ import pandas as pd
 import pytest
 
 from rjtrial import followup
+from rjtrial.cli.simulate import add_commands as add_parser
+from rjtrial.cli.simulate import cmd_simulate, parse_overrides
 from rjtrial.registry import Registry
 from rjtrial.simulate import load_scenario, simulate_trial
-from rjtrial.cli.simulate import add_commands as add_parser, cmd_simulate, parse_overrides
 from rjtrial.simulate.generator import TABLES, generate
 from rjtrial.simulate.scenario import ScenarioError
 
@@ -67,7 +68,9 @@ def test_a_generator_is_accepted_as_rng():
 
 
 # ----------------------------------------------------------------------------- registry agreement
-@pytest.mark.parametrize("name", ["jrc-london-burglary", "jrc-multisite", "magistrates-property", "canberra-youth-violence"])
+@pytest.mark.parametrize(
+    "name", ["jrc-london-burglary", "jrc-multisite", "magistrates-property", "canberra-youth-violence"]
+)
 def test_registry_and_in_memory_paths_randomise_the_same_referrals(name, tmp_path):
     """The registry allocates from its own sealed sequence, the in-memory path by the protocol's law
     from the trial's streams: the same referrals, screened alike, each path a valid allocation, and
@@ -105,17 +108,31 @@ def test_tables_have_the_documented_columns(london):
     scenario = london.scenario
     strata = list(scenario.protocol.strata)
     assert list(london.participants.columns) == (
-        EXPORT_COLUMNS + strata + ["treatment_received", "conference_held", "withdrawn", "receipt", "age", "sex"]
-        + [f"prior_{t}" for t in scenario.offence_types] + ["died_on"]
+        EXPORT_COLUMNS
+        + strata
+        + ["treatment_received", "conference_held", "withdrawn", "receipt", "age", "sex"]
+        + [f"prior_{t}" for t in scenario.offence_types]
+        + ["died_on"]
     )
     assert list(london.offences.columns) == ["id", "offence_date", "conviction_date", "offence_type"]
     assert list(london.custody.columns) == ["id", "start", "end"]
-    assert list(london.victims.columns) == ["victim_id", "id", "arm", "conference_held", "satisfied",
-                                            "would_recommend", "ies_r_baseline", "ies_r_followup"]
+    assert list(london.victims.columns) == [
+        "victim_id",
+        "id",
+        "arm",
+        "conference_held",
+        "satisfied",
+        "would_recommend",
+        "ies_r_baseline",
+        "ies_r_followup",
+    ]
     assert list(london.costs.columns) == ["id", "arm", "conference_held", "programme_cost"]
-    assert list(london.referrals.columns) == (["id", "referred_at"] + strata
-                                              + [f"answer_{q.id}" for q in scenario.protocol.eligibility]
-                                              + ["status", "reasons", "arm", "sequence_number"])
+    assert list(london.referrals.columns) == (
+        ["id", "referred_at"]
+        + strata
+        + [f"answer_{q.id}" for q in scenario.protocol.eligibility]
+        + ["status", "reasons", "arm", "sequence_number"]
+    )
 
 
 def test_referrals_screening_matches_the_protocol(london):
@@ -134,13 +151,16 @@ def test_referrals_screening_matches_the_protocol(london):
 def test_the_trial_is_placed_by_counting_back_from_the_extraction_date(london):
     scenario = london.scenario
     last = london.participants["randomised_on"].max()
-    assert last == pd.Timestamp(scenario.extraction.date) - pd.Timedelta(days=scenario.extraction.days_after_last_assignment)
+    assert last == pd.Timestamp(scenario.extraction.date) - pd.Timedelta(
+        days=scenario.extraction.days_after_last_assignment
+    )
 
 
 def test_a_fixed_start_places_the_first_referral():
     def starting(start):
         return small("magistrates-property").with_overrides(
-            {"referrals.start": start, "extraction.days_after_last_assignment": None})
+            {"referrals.start": start, "extraction.days_after_last_assignment": None}
+        )
 
     trial = generate(starting("2003-01-06"), rng=2)
     assert trial.referrals["referred_at"].iloc[0].date().isoformat() == "2003-01-06"
@@ -154,15 +174,35 @@ def test_followup_builder_and_cli_run_unchanged_on_the_written_tables(london, tm
 
     london.write(tmp_path)
     api = london.followup()
-    read = {name: pd.read_csv(tmp_path / f"{name}.csv", dtype={"id": str}) for name in ("participants", "offences", "custody")}
+    read = {
+        name: pd.read_csv(tmp_path / f"{name}.csv", dtype={"id": str})
+        for name in ("participants", "offences", "custody")
+    }
     plan = london.scenario.analysis
-    from_csv = followup.build(read["participants"], read["offences"], custody=read["custody"],
-                              extraction_date=str(london.scenario.extraction.date),
-                              conviction_lag_days=plan.conviction_lag_days)
-    code = main(["followup", "--participants", str(tmp_path / "participants.csv"), "--offences",
-                 str(tmp_path / "offences.csv"), "--custody", str(tmp_path / "custody.csv"),
-                 "--extraction-date", str(london.scenario.extraction.date), "--conviction-lag",
-                 str(plan.conviction_lag_days), "-o", str(tmp_path / "followup.csv")])
+    from_csv = followup.build(
+        read["participants"],
+        read["offences"],
+        custody=read["custody"],
+        extraction_date=str(london.scenario.extraction.date),
+        conviction_lag_days=plan.conviction_lag_days,
+    )
+    code = main(
+        [
+            "followup",
+            "--participants",
+            str(tmp_path / "participants.csv"),
+            "--offences",
+            str(tmp_path / "offences.csv"),
+            "--custody",
+            str(tmp_path / "custody.csv"),
+            "--extraction-date",
+            str(london.scenario.extraction.date),
+            "--conviction-lag",
+            str(plan.conviction_lag_days),
+            "-o",
+            str(tmp_path / "followup.csv"),
+        ]
+    )
     assert code == 0
     cli = pd.read_csv(tmp_path / "followup.csv")
     for column in ("time_at_risk", "event", "reoffences", "prior_offences", "exposure_days", "days_in_custody"):
@@ -225,8 +265,11 @@ def test_unconvicted_offences_can_be_included():
 def test_prior_counts_are_the_convictions_known_at_assignment(large):
     window = large.scenario.analysis.prior_window_days
     off = large.offences.merge(large.participants[["id", "randomised_on"]], on="id")
-    known = ((off["offence_date"] >= off["randomised_on"] - pd.Timedelta(days=window))
-             & (off["offence_date"] < off["randomised_on"]) & (off["conviction_date"] < off["randomised_on"]))
+    known = (
+        (off["offence_date"] >= off["randomised_on"] - pd.Timedelta(days=window))
+        & (off["offence_date"] < off["randomised_on"])
+        & (off["conviction_date"] < off["randomised_on"])
+    )
     counts = off[known].groupby(["id", "offence_type"], observed=False).size().unstack(fill_value=0)
     for t in large.scenario.offence_types:
         expected = large.participants["id"].map(counts[t]).fillna(0).astype(int)
@@ -249,10 +292,17 @@ def test_counts_are_negative_binomial_with_the_frailty_variance():
     """With no custody, no lag, no censoring and no covariate effects, reoffences in the window
     are Poisson(Z * rate * 2 years), Z ~ Gamma(mean 1, variance v): mean m, variance m + v m^2."""
     v, rate = 1.5, 1.4
-    plain = {"custody.probability": 0.0, "index_offence.custody": 0.0, "conviction.never_convicted": 0.0,
-             "conviction.lag_days": {"distribution": "fixed", "value": 0.0}, "censoring.annual_rate": 0.0,
-             "reoffending.log_rate_per_year_of_age": 0.0, "reoffending.log_rate_male": 0.0,
-             "reoffending.hazard_ratio_treated": 1.0, "analysis.conviction_lag_days": 0}
+    plain = {
+        "custody.probability": 0.0,
+        "index_offence.custody": 0.0,
+        "conviction.never_convicted": 0.0,
+        "conviction.lag_days": {"distribution": "fixed", "value": 0.0},
+        "censoring.annual_rate": 0.0,
+        "reoffending.log_rate_per_year_of_age": 0.0,
+        "reoffending.log_rate_male": 0.0,
+        "reoffending.hazard_ratio_treated": 1.0,
+        "analysis.conviction_lag_days": 0,
+    }
     trial = generate(small("jrc-london-burglary", 20000, **plain), rng=9, lean=True)
     counts = trial.followup()["reoffences"].to_numpy()
     m = rate * 730 / 365.25
@@ -264,9 +314,14 @@ def test_the_effect_applies_to_those_who_had_a_conference():
     """Observed reoffences over those expected from each person's own latent rate: about 1 in
     every group when the hazard ratio is applied to the treated only (and to no one else)."""
     hr = 0.5
-    plain = {"reoffending.hazard_ratio_treated": hr, "custody.probability": 0.0, "index_offence.custody": 0.0,
-             "conviction.never_convicted": 0.0, "conviction.lag_days": {"distribution": "fixed", "value": 0.0},
-             "analysis.conviction_lag_days": 0}
+    plain = {
+        "reoffending.hazard_ratio_treated": hr,
+        "custody.probability": 0.0,
+        "index_offence.custody": 0.0,
+        "conviction.never_convicted": 0.0,
+        "conviction.lag_days": {"distribution": "fixed", "value": 0.0},
+        "analysis.conviction_lag_days": 0,
+    }
     trial = generate(small("jrc-london-burglary", 6000, **plain), rng=2)
     table = trial.followup().merge(trial.latent[["id", "treated", "annual_rate"]], on="id")
     expected = table["annual_rate"] * table["exposure_days"] / 365.25 * np.where(table["treated"], hr, 1.0)
@@ -324,8 +379,22 @@ def run_cli(*argv):
 
 def test_cli_writes_tables_registry_and_truth(tmp_path, capsys):
     out = tmp_path / "out"
-    code = run_cli(LONDON, "--seed", 3, "-o", out, "--set", "referrals.randomised=30", "--set",
-                   "referrals.rate_per_month=3.0", "--truth-population", 20000, "--truth-cache", "none", "--json")
+    code = run_cli(
+        LONDON,
+        "--seed",
+        3,
+        "-o",
+        out,
+        "--set",
+        "referrals.randomised=30",
+        "--set",
+        "referrals.rate_per_month=3.0",
+        "--truth-population",
+        20000,
+        "--truth-cache",
+        "none",
+        "--json",
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert sum(data["randomised_by_arm"].values()) == 30 and data["itt"]["hazard_ratio"] > 0
@@ -336,14 +405,23 @@ def test_cli_writes_tables_registry_and_truth(tmp_path, capsys):
     assert json.loads((out / "consort.json").read_text())["randomised"] == 30
     with Registry.open(out / "trial.db") as reg:
         assert reg.verify().ok
-    api = simulate_trial(LONDON, rng=3, overrides={"referrals.randomised": 30, "referrals.rate_per_month": 3.0},
-                         truth=False, registry=tmp_path / "api")
+    api = simulate_trial(
+        LONDON,
+        rng=3,
+        overrides={"referrals.randomised": 30, "referrals.rate_per_month": 3.0},
+        truth=False,
+        registry=tmp_path / "api",
+    )
     written = pd.read_csv(out / "offences.csv")
     assert len(written) == len(api.offences)
     assert written["id"].tolist() == api.offences["id"].tolist()
     # a re-run replaces the previous simulation; --null makes the effect vanish
-    assert run_cli(LONDON, "--seed", 3, "-o", out, "--null", "--no-truth", "--no-registry",
-                   "--set", "referrals.randomised=30") == 0
+    assert (
+        run_cli(
+            LONDON, "--seed", 3, "-o", out, "--null", "--no-truth", "--no-registry", "--set", "referrals.randomised=30"
+        )
+        == 0
+    )
     assert json.loads((out / "truth.json").read_text())["null"] is True
     assert not (out / "trial.db").exists()
 
@@ -367,8 +445,9 @@ def test_cli_parquet_needs_pyarrow(tmp_path):
 
 
 def test_overrides_are_read_as_toml_values():
-    assert parse_overrides(["a.b=1.0", "a.c=12", "a.d=true", "a.e=text", 'a.f={ distribution = "fixed", value = 3 }']) == {
-        "a.b": 1.0, "a.c": 12, "a.d": True, "a.e": "text", "a.f": {"distribution": "fixed", "value": 3}}
+    assert parse_overrides(
+        ["a.b=1.0", "a.c=12", "a.d=true", "a.e=text", 'a.f={ distribution = "fixed", value = 3 }']
+    ) == {"a.b": 1.0, "a.c": 12, "a.d": True, "a.e": "text", "a.f": {"distribution": "fixed", "value": 3}}
     with pytest.raises(ScenarioError, match="expected SECTION.KEY=VALUE"):
         parse_overrides(["nothing"])
 
@@ -394,8 +473,11 @@ def test_a_site_that_joins_late_refers_only_after_it_joined_through_an_amendment
     """Stratified blocks (new sequences sealed for the new site) and minimisation (none needed)."""
     from rjtrial.registry import Registry
 
-    overrides = {"referrals.randomised": 200, "referrals.joins": {"thames_valley": 4},
-                 "referrals.sites": {"london": 0.5, "northumbria": 0.3, "thames_valley": 0.2}}
+    overrides = {
+        "referrals.randomised": 200,
+        "referrals.joins": {"thames_valley": 4},
+        "referrals.sites": {"london": 0.5, "northumbria": 0.3, "thames_valley": 0.2},
+    }
     trial = simulate_trial(scenario, rng=5, registry=tmp_path, truth=False, overrides=overrides)
     memory = simulate_trial(scenario, rng=5, truth=False, overrides=overrides)
     referred = trial.referrals
@@ -419,8 +501,12 @@ def test_a_site_that_joins_late_refers_only_after_it_joined_through_an_amendment
 
 def test_no_late_site_leaves_the_draws_as_they_were():
     plain = simulate_trial("synthetic/jrc-multisite.toml", rng=9, truth=False, overrides={"referrals.randomised": 100})
-    zero = simulate_trial("synthetic/jrc-multisite.toml", rng=9, truth=False,
-                          overrides={"referrals.randomised": 100, "referrals.joins": {"thames_valley": 0}})
+    zero = simulate_trial(
+        "synthetic/jrc-multisite.toml",
+        rng=9,
+        truth=False,
+        overrides={"referrals.randomised": 100, "referrals.joins": {"thames_valley": 0}},
+    )
     pd.testing.assert_frame_equal(plain.participants, zero.participants)
 
 
@@ -430,8 +516,9 @@ def test_a_late_site_is_never_refused_by_the_registry_at_the_edge_of_its_joining
     a referral just after the joining time on the arrival clock can fall before ``first + months`` by
     the wall clock. The amendment takes effect at that referral: none is refused (as the demo's was)."""
     overrides = {"referrals.randomised": 300, "referrals.joins": {"thames_valley": 1.5}}
-    trial = simulate_trial("synthetic/jrc-multisite.toml", rng=seed, registry=tmp_path, truth=False,
-                           overrides=overrides)
+    trial = simulate_trial(
+        "synthetic/jrc-multisite.toml", rng=seed, registry=tmp_path, truth=False, overrides=overrides
+    )
     referred = trial.referrals
     wall_clock_join = referred["referred_at"].min() + pd.Timedelta(days=1.5 * 365.25 / 12)
     assert (referred.loc[referred["site"] == "thames_valley", "referred_at"] < wall_clock_join).any()  # the gap

@@ -53,8 +53,16 @@ def test_no_import_cycle_through(module):
     assert _cycle_from(module) is None, " -> ".join(_cycle_from(module))
 
 
-@pytest.mark.parametrize("lower, upper", [("_validate", "scenario"), ("truth", "generator"), ("_runner", "power"),
-                                          ("_offending", "generator"), ("_replicates", "generator")])
+@pytest.mark.parametrize(
+    "lower, upper",
+    [
+        ("_validate", "scenario"),
+        ("truth", "generator"),
+        ("_runner", "power"),
+        ("_offending", "generator"),
+        ("_replicates", "generator"),
+    ],
+)
 def test_the_lower_module_does_not_import_the_upper(lower, upper):
     assert upper not in GRAPH[lower]
 

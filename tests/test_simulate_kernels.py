@@ -29,8 +29,9 @@ def test_the_street_clock_matches_a_per_person_reference(seed):
         mine = person == p
         return x + length[mine & (point < x)].sum() - length[mine & (point < 0)].sum()
 
-    expected = np.array([reference(p, x) for p, x in zip(who[:50], u[:50])] +
-                        [reference(p, x) for p, x in zip(who[50:], u[50:])])
+    expected = np.array(
+        [reference(p, x) for p, x in zip(who[:50], u[:50])] + [reference(p, x) for p, x in zip(who[50:], u[50:])]
+    )
     got = _kernels.calendar(offsets, s, w, before0, np.concatenate([person[:50], who[50:]]), u)
     expected[:50] = [reference(p, x) for p, x in zip(person[:50], u[:50])]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)

@@ -47,8 +47,18 @@ def _trial(scenario, seed, replicate, *, chunk_size=P.CHUNK_SIZE, reps=None):
 # Stat Med 2017;36(26):4121-4140, doi:10.1002/sim.7421, Table 3, "# Events N for PH
 # assumption (80% power, alpha = 0.05 one-sided, r = 1)", N rounded up to an even number.
 # One-sided 0.05 is two-sided alpha 0.10 in our two-sided parameterisation.
-STAT_MED_2017_TABLE_3 = [(0.85, 938), (0.8, 498), (0.75, 300), (0.7, 196), (0.65, 134), (0.6, 96), (0.55, 70),
-                         (0.5, 52), (0.45, 40), (0.4, 30)]
+STAT_MED_2017_TABLE_3 = [
+    (0.85, 938),
+    (0.8, 498),
+    (0.75, 300),
+    (0.7, 196),
+    (0.65, 134),
+    (0.6, 96),
+    (0.55, 70),
+    (0.5, 52),
+    (0.45, 40),
+    (0.4, 30),
+]
 
 
 @pytest.mark.parametrize("hazard_ratio, events", STAT_MED_2017_TABLE_3)
@@ -75,14 +85,17 @@ def test_schoenfeld_power_at_the_null_is_half_alpha():
     assert P.schoenfeld_power(1.0, 500, alpha=0.05) == pytest.approx(0.025)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: P.schoenfeld_power(0.0, 10), "hazard_ratio"),
-    (lambda: P.schoenfeld_power(0.8, -1), "events"),
-    (lambda: P.schoenfeld_power(0.8, 10, alpha=1.0), "alpha"),
-    (lambda: P.schoenfeld_power(0.8, 10, allocation=1.0), "allocation"),
-    (lambda: P.schoenfeld_events(1.0, 0.8), "hazard_ratio"),
-    (lambda: P.schoenfeld_events(0.8, 1.2), "power"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: P.schoenfeld_power(0.0, 10), "hazard_ratio"),
+        (lambda: P.schoenfeld_power(0.8, -1), "events"),
+        (lambda: P.schoenfeld_power(0.8, 10, alpha=1.0), "alpha"),
+        (lambda: P.schoenfeld_power(0.8, 10, allocation=1.0), "allocation"),
+        (lambda: P.schoenfeld_events(1.0, 0.8), "hazard_ratio"),
+        (lambda: P.schoenfeld_events(0.8, 1.2), "power"),
+    ],
+)
 def test_schoenfeld_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -101,19 +114,32 @@ def test_replicate_results_agree_with_lifelines(london, analysis):
     for size in (70, 120):
         for k in (0, 5):
             trial = _trial(sized_scenario(london, size), 21, k, chunk_size=4, reps=6)
-            table = pd.DataFrame({"time_at_risk": trial["time_at_risk"], "event": trial["event"].astype(int),
-                                  "treatment": trial["treatment"]})
+            table = pd.DataFrame(
+                {
+                    "time_at_risk": trial["time_at_risk"],
+                    "event": trial["event"].astype(int),
+                    "treatment": trial["treatment"],
+                }
+            )
             got = reps[(reps["n"] == size) & (reps["replicate"] == k)].iloc[0]
             assert got["events"] == table["event"].sum()
             if analysis == "cox":
-                cph = CoxPHFitter().fit(table, "time_at_risk", "event", fit_options={"precision": 1e-12, "r_precision": 1e-15,
-                                                                                "step_size": 0.95, "max_steps": 500})
+                cph = CoxPHFitter().fit(
+                    table,
+                    "time_at_risk",
+                    "event",
+                    fit_options={"precision": 1e-12, "r_precision": 1e-15, "step_size": 0.95, "max_steps": 500},
+                )
                 assert got["log_estimate"] == pytest.approx(cph.params_["treatment"], abs=TOL["coef"])
                 assert got["p_value"] == pytest.approx(cph.summary.loc["treatment", "p"], abs=TOL["p_value"])
             else:
                 arm = table["treatment"] == 1
-                ref = logrank_test(table.loc[arm, "time_at_risk"], table.loc[~arm, "time_at_risk"],
-                                   table.loc[arm, "event"], table.loc[~arm, "event"])
+                ref = logrank_test(
+                    table.loc[arm, "time_at_risk"],
+                    table.loc[~arm, "time_at_risk"],
+                    table.loc[arm, "event"],
+                    table.loc[~arm, "event"],
+                )
                 assert got["p_value"] == pytest.approx(ref.p_value, abs=TOL["p_value"])
 
 
@@ -123,10 +149,20 @@ def test_rate_ratio_power_agrees_with_frequency_rate_ratio(london):
     res = P.power(london, n=[100], reps=4, analysis="rate_ratio", rng=8, workers=1, schoenfeld=False)
     for k in range(4):
         trial = _trial(sized_scenario(london, 100), 8, k, reps=4)
-        table = pd.DataFrame({"reoffences": trial["reoffences"], "exposure_days": trial["exposure_days"],
-                              "arm": np.where(trial["treatment"] == 1, "conference", "control")})
-        ref = rate_ratio(table[table["exposure_days"] > 0], count="reoffences", exposure="exposure_days", group="arm",
-                         control="control")
+        table = pd.DataFrame(
+            {
+                "reoffences": trial["reoffences"],
+                "exposure_days": trial["exposure_days"],
+                "arm": np.where(trial["treatment"] == 1, "conference", "control"),
+            }
+        )
+        ref = rate_ratio(
+            table[table["exposure_days"] > 0],
+            count="reoffences",
+            exposure="exposure_days",
+            group="arm",
+            control="control",
+        )
         got = res.replicates.iloc[k]
         assert got["estimate"] == pytest.approx(ref.rate_ratio, rel=1e-6)
         assert got["p_value"] == pytest.approx(ref.p_value, abs=TOL["p_value"])
@@ -158,14 +194,16 @@ def test_null_scenario_rejects_at_alpha():
 
 @pytest.mark.parametrize("analysis", ["logrank", "rate_ratio"])
 def test_null_rejects_at_alpha_for_the_other_tests(london, analysis):
-    res = P.power(london.with_null(), n=[80], reps=1000, analysis=analysis, alpha=0.1, rng=5, workers=1,
-                  schoenfeld=False)
+    res = P.power(
+        london.with_null(), n=[80], reps=1000, analysis=analysis, alpha=0.1, rng=5, workers=1, schoenfeld=False
+    )
     assert _within(res.summary_frame().iloc[0]["power"], 0.1, 1000)
 
 
 def test_power_grows_with_n_and_with_the_effect(london):
-    frame = P.power(london, n=[40, 240], hazard_ratio=[0.45, 0.8], reps=300, rng=4, workers=1,
-                    schoenfeld=False).summary_frame()
+    frame = P.power(
+        london, n=[40, 240], hazard_ratio=[0.45, 0.8], reps=300, rng=4, workers=1, schoenfeld=False
+    ).summary_frame()
     assert frame[["hazard_ratio", "n"]].values.tolist() == [[0.45, 40], [0.45, 240], [0.8, 40], [0.8, 240]]
     power = frame.set_index(["hazard_ratio", "n"])["power"]
     se = frame.set_index(["hazard_ratio", "n"])["mc_std_error"]
@@ -192,9 +230,22 @@ def test_summary_columns_and_schoenfeld_with_the_itt_and_naive_ratio(london, tmp
 
     res = P.power(london, n=[60, 150], reps=30, rng=9, workers=1, truth_population=40_000, truth_cache_dir=tmp_path)
     frame = res.summary_frame()
-    assert list(frame.columns) == ["hazard_ratio", "n", "reps", "power", "mc_std_error", "ci_lower", "ci_upper",
-                                   "mean_events", "mean_estimate", "failed", "itt_hazard_ratio", "expected_events",
-                                   "schoenfeld_power", "schoenfeld_power_naive"]
+    assert list(frame.columns) == [
+        "hazard_ratio",
+        "n",
+        "reps",
+        "power",
+        "mc_std_error",
+        "ci_lower",
+        "ci_upper",
+        "mean_events",
+        "mean_estimate",
+        "failed",
+        "itt_hazard_ratio",
+        "expected_events",
+        "schoenfeld_power",
+        "schoenfeld_power_naive",
+    ]
     pd.testing.assert_frame_equal(res.frame(), frame)
     truth = compute_truth(london, population=40_000, cache_dir=tmp_path)
     per_person = sum(truth["events"].values()) / truth["population"]
@@ -217,8 +268,16 @@ def test_the_figure_draws_each_effect_with_its_band_and_schoenfeld(london, tmp_p
     import matplotlib
 
     matplotlib.use("Agg")
-    res = P.power(london, n=[60, 150], hazard_ratio=[0.6, 0.8], reps=20, rng=9, workers=1, truth_population=20_000,
-                  truth_cache_dir=tmp_path)
+    res = P.power(
+        london,
+        n=[60, 150],
+        hazard_ratio=[0.6, 0.8],
+        reps=20,
+        rng=9,
+        workers=1,
+        truth_population=20_000,
+        truth_cache_dir=tmp_path,
+    )
     ax = res.plot()
     solid = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) == 2]
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata()) > 2]
@@ -232,8 +291,9 @@ def test_the_figure_draws_each_effect_with_its_band_and_schoenfeld(london, tmp_p
 def test_every_cell_draws_its_trials_from_the_same_batches(london):
     """Common random numbers: trial k of every size and effect starts from the same batch seed, so
     trials differing only in the effect differ only among those who had a conference."""
-    res = P.power(london, n=[80], hazard_ratio=[0.82, 1.0], reps=40, rng=12, workers=1, schoenfeld=False,
-                  analysis="rate_ratio")
+    res = P.power(
+        london, n=[80], hazard_ratio=[0.82, 1.0], reps=40, rng=12, workers=1, schoenfeld=False, analysis="rate_ratio"
+    )
     events = res.replicates.pivot(index="replicate", columns="hazard_ratio", values="events")
     assert (events[0.82] <= events[1.0]).mean() > 0.8 and (events[0.82] < events[1.0]).any()
 
@@ -251,8 +311,11 @@ def test_same_seed_same_result_whatever_the_workers(london):
 
 def test_dask_local_cluster_gives_the_pool_numbers(london):
     import distributed  # a dependency: the test fails, never skips, without it
+
     kwargs = dict(n=[50, 80], reps=20, rng=5, analysis="rate_ratio", schoenfeld=False, chunk_size=10)
-    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
         on_dask = P.power(london, scheduler=cluster.scheduler_address, **kwargs)
         with distributed.Client(cluster) as client:
             with_client = P.power(london, scheduler=client, **kwargs)
@@ -270,16 +333,31 @@ def test_the_deprecated_batch_name_still_answers(london):
 
 
 # ----------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("options, name", [
-    ({"n": [0]}, "n"), ({"n": [200, -5]}, "n"), ({"n": []}, "n"), ({"n": [2.5]}, "n"), ({"n": [50, 50]}, "n"),
-    ({"reps": 0}, "reps"), ({"reps": 1.5}, "reps"),
-    ({"analysis": "weibull"}, "analysis"),
-    ({"alpha": 0.0}, "alpha"), ({"alpha": 1.0}, "alpha"), ({"alpha": -0.1}, "alpha"),
-    ({"workers": 0}, "workers"), ({"rng": -1}, "rng"), ({"rng": "seed"}, "rng"), ({"chunk_size": 0}, "chunk_size"),
-    ({"schoenfeld": True, "truth_population": 0}, "truth_population"),
-    ({"hazard_ratio": 0.0}, "hazard_ratio"), ({"hazard_ratio": [0.7, 0.7]}, "hazard_ratio"),
-    ({"hazard_ratio": []}, "hazard_ratio"), ({"hazard_ratio": ["x"]}, "hazard_ratio"),
-])
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        ({"n": [0]}, "n"),
+        ({"n": [200, -5]}, "n"),
+        ({"n": []}, "n"),
+        ({"n": [2.5]}, "n"),
+        ({"n": [50, 50]}, "n"),
+        ({"reps": 0}, "reps"),
+        ({"reps": 1.5}, "reps"),
+        ({"analysis": "weibull"}, "analysis"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"alpha": -0.1}, "alpha"),
+        ({"workers": 0}, "workers"),
+        ({"rng": -1}, "rng"),
+        ({"rng": "seed"}, "rng"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"schoenfeld": True, "truth_population": 0}, "truth_population"),
+        ({"hazard_ratio": 0.0}, "hazard_ratio"),
+        ({"hazard_ratio": [0.7, 0.7]}, "hazard_ratio"),
+        ({"hazard_ratio": []}, "hazard_ratio"),
+        ({"hazard_ratio": ["x"]}, "hazard_ratio"),
+    ],
+)
 def test_bad_input_names_the_option(london, options, name):
     kwargs = {"n": [50], "reps": 2, "rng": 1, "workers": 1, "schoenfeld": False, **options}
     with pytest.raises(ValueError, match=rf"\b{name}\b"):

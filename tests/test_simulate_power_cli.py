@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from rjtrial.cli import main
-from rjtrial.simulate import power as P
 from rjtrial.cli import power as power_cli
+from rjtrial.simulate import power as P
 from rjtrial.simulate.sample_size import sample_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,12 @@ def test_json_is_the_api_result(capsys, truth_options, tmp_path):
     assert data["rows"] == expected["rows"]
     settings = data["settings"]
     assert (settings["analysis"], settings["alpha"], settings["seed"], settings["reps"], settings["n"]) == (
-        "cox", 0.05, "4", 12, [40, 90])
+        "cox",
+        0.05,
+        "4",
+        12,
+        [40, 90],
+    )
     assert settings["truths"] == expected["settings"]["truths"]
 
 
@@ -65,16 +70,53 @@ def test_table_output_ends_with_the_time_split(capsys, truth_options):
 
 def test_the_grid_over_sizes_and_effects_with_its_figure_and_csv(capsys, truth_options, tmp_path):
     figure, grid = tmp_path / "power.png", tmp_path / "power.csv"
-    assert main(["power", LONDON, "--n", "40,90,150", "--hazard-ratio", "0.6,0.9", "--reps", "10", "--seed", "2",
-                 "--workers", "1", "--plot", str(figure), "--csv", str(grid), *truth_options]) == 0
+    assert (
+        main(
+            [
+                "power",
+                LONDON,
+                "--n",
+                "40,90,150",
+                "--hazard-ratio",
+                "0.6,0.9",
+                "--reps",
+                "10",
+                "--seed",
+                "2",
+                "--workers",
+                "1",
+                "--plot",
+                str(figure),
+                "--csv",
+                str(grid),
+                *truth_options,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     written = pd.read_csv(grid)
-    expected = P.power(LONDON, n=[40, 90, 150], hazard_ratio=[0.6, 0.9], reps=10, rng=2, workers=1,
-                       truth_population=20000, truth_cache_dir=tmp_path).summary_frame()
-    pd.testing.assert_frame_equal(written, expected.reset_index(drop=True), check_dtype=False, check_like=False,
-                                  check_exact=False, rtol=1e-12)
-    assert written[["hazard_ratio", "n"]].values.tolist() == [[0.6, 40], [0.6, 90], [0.6, 150], [0.9, 40], [0.9, 90],
-                                                              [0.9, 150]]
+    expected = P.power(
+        LONDON,
+        n=[40, 90, 150],
+        hazard_ratio=[0.6, 0.9],
+        reps=10,
+        rng=2,
+        workers=1,
+        truth_population=20000,
+        truth_cache_dir=tmp_path,
+    ).summary_frame()
+    pd.testing.assert_frame_equal(
+        written, expected.reset_index(drop=True), check_dtype=False, check_like=False, check_exact=False, rtol=1e-12
+    )
+    assert written[["hazard_ratio", "n"]].values.tolist() == [
+        [0.6, 40],
+        [0.6, 90],
+        [0.6, 150],
+        [0.9, 40],
+        [0.9, 90],
+        [0.9, 150],
+    ]
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     assert f"wrote the figure to {figure}" in out and f"wrote the grid to {grid}" in out
 
@@ -121,23 +163,35 @@ def test_workers_option_runs_a_pool_with_the_same_numbers(capsys):
 def test_scheduler_option_runs_on_dask(capsys):
     import distributed  # a dependency: the test fails, never skips, without it
 
-    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
         assert main(["power", *BASE[:-2], "--scheduler", cluster.scheduler_address, "--no-schoenfeld", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["settings"]["backend"] == "dask"
     assert data["rows"] == _api(schoenfeld=False).to_dict()["rows"]
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--n", "0"], "--n"), (["--n", "200,x"], "--n"), (["--reps", "0"], "--reps"),
-    (["--alpha", "1.5"], "--alpha"), (["--alpha", "0"], "--alpha"), (["--workers", "0"], "--workers"),
-    (["--analysis", "weibull"], "--analysis"), (["--seed", "-3"], "--seed"),
-    (["--truth-population", "0"], "--truth-population"),
-    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
-    (["--hazard-ratio", "0.8,x"], "--hazard-ratio"), (["--hazard-ratio", "0,0.8"], "--hazard-ratio"),
-    (["--hazard-ratio", "0.8", "--null"], "--null"),
-    (["--plot", "/no/such/folder/p.png"], "--plot"), (["--csv", "/no/such/folder/p.csv"], "--csv"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--n", "0"], "--n"),
+        (["--n", "200,x"], "--n"),
+        (["--reps", "0"], "--reps"),
+        (["--alpha", "1.5"], "--alpha"),
+        (["--alpha", "0"], "--alpha"),
+        (["--workers", "0"], "--workers"),
+        (["--analysis", "weibull"], "--analysis"),
+        (["--seed", "-3"], "--seed"),
+        (["--truth-population", "0"], "--truth-population"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
+        (["--hazard-ratio", "0.8,x"], "--hazard-ratio"),
+        (["--hazard-ratio", "0,0.8"], "--hazard-ratio"),
+        (["--hazard-ratio", "0.8", "--null"], "--null"),
+        (["--plot", "/no/such/folder/p.png"], "--plot"),
+        (["--csv", "/no/such/folder/p.csv"], "--csv"),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_option(capsys, options, message):
     assert main(["power", LONDON, *options]) == 2
     out, err = capsys.readouterr()
@@ -165,15 +219,37 @@ def test_mc_standard_error_in_json_is_binomial(capsys):
 
 
 # ----------------------------------------------------------------------------- sample-size
-SEARCH = [LONDON, "--power", "0.5", "--hazard-ratio", "0.5", "--reps", "40", "--seed", "3", "--workers", "1",
-          "--resolution", "0.1"]
+SEARCH = [
+    LONDON,
+    "--power",
+    "0.5",
+    "--hazard-ratio",
+    "0.5",
+    "--reps",
+    "40",
+    "--seed",
+    "3",
+    "--workers",
+    "1",
+    "--resolution",
+    "0.1",
+]
 
 
 def test_sample_size_json_is_the_api_result(capsys, truth_options, tmp_path):
     assert main(["sample-size", *SEARCH, "--json", *truth_options]) == 0
     data = json.loads(capsys.readouterr().out)
-    expected = sample_size(LONDON, power=0.5, hazard_ratio=0.5, reps=40, rng=3, workers=1, resolution=0.1,
-                           truth_population=20000, truth_cache_dir=tmp_path).to_dict()
+    expected = sample_size(
+        LONDON,
+        power=0.5,
+        hazard_ratio=0.5,
+        reps=40,
+        rng=3,
+        workers=1,
+        resolution=0.1,
+        truth_population=20000,
+        truth_cache_dir=tmp_path,
+    ).to_dict()
     for key in ("n", "power", "n_lower", "n_upper", "schoenfeld_n", "schoenfeld_n_naive", "evaluations"):
         assert data[key] == expected[key], key
 
@@ -187,11 +263,18 @@ def test_sample_size_text(capsys, truth_options):
     assert "Schoenfeld:" in out and "sizes simulated (power)" in out and "CPU seconds" in lines[-1]
 
 
-@pytest.mark.parametrize("options, message", [
-    (["--power", "1"], "--power"), (["--power", "0"], "--power"), (["--hazard-ratio", "0"], "--hazard-ratio"),
-    (["--resolution", "1"], "--resolution"), (["--reps", "0"], "--reps"), (["--hazard-ratio", "1"], "hazard_ratio"),
-    (["--n-max", "5"], "n_max"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--power", "1"], "--power"),
+        (["--power", "0"], "--power"),
+        (["--hazard-ratio", "0"], "--hazard-ratio"),
+        (["--resolution", "1"], "--resolution"),
+        (["--reps", "0"], "--reps"),
+        (["--hazard-ratio", "1"], "hazard_ratio"),
+        (["--n-max", "5"], "n_max"),
+    ],
+)
 def test_sample_size_bad_input_is_one_line(capsys, options, message):
     assert main(["sample-size", LONDON, "--no-schoenfeld", *options]) == 2
     out, err = capsys.readouterr()

@@ -50,8 +50,16 @@ def population():
     scenario = scaled(LONDON, 400)
     truth = compute_truth(scenario, population=24_000, chunk_size=3_000, rng=17)
     rows = truth_module._population(scenario, [3_000] * 8, np.random.default_rng(17))
-    table = pd.DataFrame({"time": rows["time"], "event": rows["event"].astype(int), "conference": rows["treatment"],
-                          "exposure": rows["exposure"], "count": rows["count"], "chunk": rows["chunk"]})
+    table = pd.DataFrame(
+        {
+            "time": rows["time"],
+            "event": rows["event"].astype(int),
+            "conference": rows["treatment"],
+            "exposure": rows["exposure"],
+            "count": rows["count"],
+            "chunk": rows["chunk"],
+        }
+    )
     return scenario, truth, table
 
 
@@ -80,10 +88,13 @@ def test_the_truth_is_the_library_fits_on_its_population(population):
     assert truth["negative_binomial_alpha"] == pytest.approx(nb.alpha_, rel=TOL["agreement"])
     restricted = rmst(table, tau=730, time="time", event="event", group="conference", reference=0)
     assert truth["rmst_difference_days"] == pytest.approx(restricted.difference.loc[0, "estimate"], abs=1e-9)
-    per_chunk = [cox(table[table["chunk"] == c], "conference", time="time", event="event").params_["conference"]
-                 for c in range(8)]
-    assert truth["log_hazard_ratio_mc_se"] == pytest.approx(np.std(per_chunk, ddof=1) / math.sqrt(8),
-                                                            abs=TOL["agreement"])
+    per_chunk = [
+        cox(table[table["chunk"] == c], "conference", time="time", event="event").params_["conference"]
+        for c in range(8)
+    ]
+    assert truth["log_hazard_ratio_mc_se"] == pytest.approx(
+        np.std(per_chunk, ddof=1) / math.sqrt(8), abs=TOL["agreement"]
+    )
     assert sum(truth["events"].values()) == table["event"].sum()
 
 
@@ -110,9 +121,13 @@ def test_the_truth_seed_follows_the_scenario_not_the_trial():
 
 # Known answers: full compliance, no custody, no censoring, no conviction loss or lag.
 IDEAL = {
-    "treatment.conference_held": 1.0, "custody.probability": 0.0, "index_offence.custody": 0.0,
-    "censoring.annual_rate": 0.0, "conviction.never_convicted": 0.0,
-    "conviction.lag_days": {"distribution": "fixed", "value": 0.0}, "analysis.conviction_lag_days": 0,
+    "treatment.conference_held": 1.0,
+    "custody.probability": 0.0,
+    "index_offence.custody": 0.0,
+    "censoring.annual_rate": 0.0,
+    "conviction.never_convicted": 0.0,
+    "conviction.lag_days": {"distribution": "fixed", "value": 0.0},
+    "analysis.conviction_lag_days": 0,
     "reoffending.hazard_ratio_treated": 0.7,
 }
 
@@ -122,8 +137,11 @@ def test_without_frailty_the_itt_hazard_ratio_is_the_parameter():
     are proportional and the Cox limit is 0.7. (Rates that differ with age and sex act as a
     frailty: the marginal hazards drift apart and the Cox limit moves towards 1, by about 0.012
     in the log here.)"""
-    alike = {"reoffending.frailty_variance": 0.0, "reoffending.log_rate_per_year_of_age": 0.0,
-             "reoffending.log_rate_male": 0.0}
+    alike = {
+        "reoffending.frailty_variance": 0.0,
+        "reoffending.log_rate_per_year_of_age": 0.0,
+        "reoffending.log_rate_male": 0.0,
+    }
     truth = compute_truth(scaled(LONDON, 1000, **IDEAL, **alike), population=400_000, chunk_size=50_000)
     for key in ("log_hazard_ratio", "log_rate_ratio"):
         assert truth[key] == pytest.approx(math.log(0.7), abs=TOL["mc_se"] * truth[f"{key}_mc_se"])
@@ -141,7 +159,9 @@ def test_with_frailty_the_cox_limit_is_attenuated_but_the_rate_ratio_is_not():
 
 
 def test_the_null_is_exact_only_when_the_arms_differ_in_nothing_else():
-    assert compute_truth(scaled(SYNTHETIC / "null-effect.toml", 300), population=30_000, chunk_size=10_000)["exact_null"]
+    assert compute_truth(scaled(SYNTHETIC / "null-effect.toml", 300), population=30_000, chunk_size=10_000)[
+        "exact_null"
+    ]
     canberra = scaled(SYNTHETIC / "canberra-youth-violence.toml", 300).with_null()  # diversion differs by arm
     assert not compute_truth(canberra, population=30_000, chunk_size=10_000)["exact_null"]
 
@@ -173,10 +193,17 @@ def study():
     null_truth = {name: (0.0, 0.0) for name in truth}  # exact: the arms differ only in the conferences
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        effect = recovery_study.replicate_estimates(LONDON, replicates=REPLICATES, seed=101, overrides=overrides,
-                                                    workers=2, cox_robust=False)
-        null = recovery_study.replicate_estimates(LONDON, replicates=REPLICATES, seed=202, workers=2, cox_robust=False,
-                                                  overrides={**overrides, "reoffending.hazard_ratio_treated": 1.0})
+        effect = recovery_study.replicate_estimates(
+            LONDON, replicates=REPLICATES, seed=101, overrides=overrides, workers=2, cox_robust=False
+        )
+        null = recovery_study.replicate_estimates(
+            LONDON,
+            replicates=REPLICATES,
+            seed=202,
+            workers=2,
+            cox_robust=False,
+            overrides={**overrides, "reoffending.hazard_ratio_treated": 1.0},
+        )
     return {"effect": recovery_study.summarise(effect, truth), "null": recovery_study.summarise(null, null_truth)}
 
 
@@ -186,7 +213,9 @@ def _within(value, target, se):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("design", ["effect", "null"])
-@pytest.mark.parametrize("estimand", ["log_hazard_ratio", "log_rate_ratio", "log_rate_ratio_nb", "rmst_difference_days"])
+@pytest.mark.parametrize(
+    "estimand", ["log_hazard_ratio", "log_rate_ratio", "log_rate_ratio_nb", "rmst_difference_days"]
+)
 def test_estimators_are_unbiased_for_the_truth(study, design, estimand):
     row = study[design][estimand]
     assert _within(row["mean"], row["truth"], row["bias_mc_se"]), row

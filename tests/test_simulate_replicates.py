@@ -44,15 +44,30 @@ CASES = {
     "magistrates (biased coin)": ("magistrates-property", None, {}),
     "canberra (diversion)": ("canberra-youth-violence", None, {}),
     "null effect": ("null-effect", 300, {}),
-    "deaths and a tight extraction": ("jrc-london-burglary", None, {
-        "censoring.annual_rate": 0.4, "extraction.days_after_last_assignment": 200,
-        "analysis.conviction_lag_days": 30}),
+    "deaths and a tight extraction": (
+        "jrc-london-burglary",
+        None,
+        {
+            "censoring.annual_rate": 0.4,
+            "extraction.days_after_last_assignment": 200,
+            "analysis.conviction_lag_days": 30,
+        },
+    ),
     "unconvicted offences on record": ("jrc-london-burglary", None, {"extraction.include_unconvicted": True}),
-    "harmful effect, no frailty": ("jrc-london-burglary", None, {
-        "reoffending.hazard_ratio_treated": 1.6, "reoffending.frailty_variance": 0.0}),
-    "fixed start, long custody": ("jrc-london-burglary", None, {
-        "extraction.days_after_last_assignment": None, "referrals.start": "2000-03-01",
-        "custody.length_days": {"distribution": "fixed", "value": 400.0}}),
+    "harmful effect, no frailty": (
+        "jrc-london-burglary",
+        None,
+        {"reoffending.hazard_ratio_treated": 1.6, "reoffending.frailty_variance": 0.0},
+    ),
+    "fixed start, long custody": (
+        "jrc-london-burglary",
+        None,
+        {
+            "extraction.days_after_last_assignment": None,
+            "referrals.start": "2000-03-01",
+            "custody.length_days": {"distribution": "fixed", "value": 400.0},
+        },
+    ),
 }
 
 
@@ -108,9 +123,12 @@ def _replicated(sc, trials: int) -> dict[str, np.ndarray]:
     b = replicate_batch(sc, 20_000, trials)
     conference = b["treatment"] == 1
     return {
-        "reoffences": b["reoffences"].ravel(), "first_time": b["time_at_risk"][b["event"]],
-        "custody": b["days_in_custody"].ravel(), "held": b["held"][conference],
-        "conference_arm": conference.sum(axis=0), "events_per_trial": b["event"].sum(axis=0),
+        "reoffences": b["reoffences"].ravel(),
+        "first_time": b["time_at_risk"][b["event"]],
+        "custody": b["days_in_custody"].ravel(),
+        "held": b["held"][conference],
+        "conference_arm": conference.sum(axis=0),
+        "events_per_trial": b["event"].sum(axis=0),
     }
 
 
@@ -147,8 +165,9 @@ def test_conferences_are_held_at_the_same_rate(two_routes):
 def test_a_larger_trial_from_the_same_seed_shares_its_first_participants(name):
     """Person-major streams: trial k of size 150 and of size 300 from one batch seed have the
     same first 150 allocations and conferences held (arrival times scale with the size)."""
-    small, large = (replicate_batch(scenario(name, n), batch_seed(np.random.SeedSequence(7), 0), 20)
-                    for n in (150, 300))
+    small, large = (
+        replicate_batch(scenario(name, n), batch_seed(np.random.SeedSequence(7), 0), 20) for n in (150, 300)
+    )
     np.testing.assert_array_equal(small["treatment"], large["treatment"][:150])
     np.testing.assert_array_equal(small["held"], large["held"][:150])
 
@@ -157,8 +176,10 @@ def test_a_stronger_effect_removes_offences_of_the_treated_only():
     """Thinning: from one seed, hazard ratio 0.6 keeps a subset of the offences drawn at 0.9. Those
     without a conference keep their whole follow-up; those with one lose offences (a lost
     custody spell can let a later offence into the window, so not each person's count falls)."""
-    mild, strong = (replicate_batch(scenario("jrc-london-burglary", 200, **{"reoffending.hazard_ratio_treated": hr}),
-                                    3, 30) for hr in (0.9, 0.6))
+    mild, strong = (
+        replicate_batch(scenario("jrc-london-burglary", 200, **{"reoffending.hazard_ratio_treated": hr}), 3, 30)
+        for hr in (0.9, 0.6)
+    )
     np.testing.assert_array_equal(strong["held"], mild["held"])
     untreated = ~mild["held"]
     for column in COLUMNS:

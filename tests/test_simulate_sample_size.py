@@ -35,8 +35,11 @@ def test_the_answer_is_the_smallest_size_reaching_the_target(found):
 
 def test_the_answer_is_powers_own_estimate_at_that_size(london, found):
     """Every evaluation is power() from the same seed: common random numbers."""
-    frame = P.power(london, n=[found.n, found.n - 1], hazard_ratio=0.5, reps=60, rng=3, workers=1,
-                    schoenfeld=False).summary_frame().set_index("n")
+    frame = (
+        P.power(london, n=[found.n, found.n - 1], hazard_ratio=0.5, reps=60, rng=3, workers=1, schoenfeld=False)
+        .summary_frame()
+        .set_index("n")
+    )
     assert frame.loc[found.n, "power"] == found.power and frame.loc[found.n - 1, "power"] < 0.5
 
 
@@ -71,8 +74,9 @@ def test_the_same_seed_gives_the_same_answer_on_a_pool(london, found, tmp_path):
 
 
 def test_without_the_truth_the_search_starts_from_200(london):
-    res = sample_size(london, resolution=0.2, schoenfeld=False, **{k: v for k, v in SEARCH.items()
-                                                                      if k != "truth_population"})
+    res = sample_size(
+        london, resolution=0.2, schoenfeld=False, **{k: v for k, v in SEARCH.items() if k != "truth_population"}
+    )
     assert res.evaluations["n"].iloc[0] == 200 and math.isnan(res.schoenfeld_n)
 
 
@@ -88,11 +92,21 @@ def test_bisection_helpers():
         _bracket(lambda m: False, 100, [], floor=20, ceiling=1000, growth=2.0)
 
 
-@pytest.mark.parametrize("options, name", [
-    ({"power": 1.0}, "power"), ({"power": 0}, "power"), ({"hazard_ratio": [0.5, 0.6]}, "hazard_ratio"),
-    ({"hazard_ratio": 1.0}, "hazard_ratio"), ({"resolution": -0.1}, "resolution"), ({"resolution": 1}, "resolution"),
-    ({"n_min": 1}, "n_min"), ({"n_max": 20}, "n_max"), ({"reps": 0}, "reps"), ({"analysis": "x"}, "analysis"),
-])
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        ({"power": 1.0}, "power"),
+        ({"power": 0}, "power"),
+        ({"hazard_ratio": [0.5, 0.6]}, "hazard_ratio"),
+        ({"hazard_ratio": 1.0}, "hazard_ratio"),
+        ({"resolution": -0.1}, "resolution"),
+        ({"resolution": 1}, "resolution"),
+        ({"n_min": 1}, "n_min"),
+        ({"n_max": 20}, "n_max"),
+        ({"reps": 0}, "reps"),
+        ({"analysis": "x"}, "analysis"),
+    ],
+)
 def test_bad_input_names_the_option(london, options, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
         sample_size(london, **{**SEARCH, "schoenfeld": False, **options})

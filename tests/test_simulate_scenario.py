@@ -167,14 +167,30 @@ _DELETE = object()
         ("strata.offence.map", {"burglary": "arson"}, "not levels of stratum 'offence'"),
         ("strata.colour", {"source": "site"}, "strata.colour: the protocol has no stratum"),
         ("strata.site.source", "postcode", "strata.site.source: must be one of"),
-        ("custody.length_days", {"distribution": "weibull", "shape": 1}, "custody.length_days.distribution: unknown 'weibull'"),
-        ("custody.length_days", {"distribution": "gamma", "mean": 10}, "custody.length_days: gamma takes mean, shape; missing ['shape']"),
+        (
+            "custody.length_days",
+            {"distribution": "weibull", "shape": 1},
+            "custody.length_days.distribution: unknown 'weibull'",
+        ),
+        (
+            "custody.length_days",
+            {"distribution": "gamma", "mean": 10},
+            "custody.length_days: gamma takes mean, shape; missing ['shape']",
+        ),
         ("custody.probability", {"burglary": 0.5}, "custody.probability.theft: must be a probability"),
-        ("conviction.lag_days", {"distribution": "uniform", "low": 5, "high": 1}, "conviction.lag_days: low must not exceed high"),
+        (
+            "conviction.lag_days",
+            {"distribution": "uniform", "low": 5, "high": 1},
+            "conviction.lag_days: low must not exceed high",
+        ),
         ("extraction.date", "2999-01-01", "extraction.date: 2999-01-01 is in the future"),
         ("extraction.date", "yesterday", "extraction.date: must be a date"),
         ("referrals.start", "2001-01-01", "referrals.start: give either it or extraction.days_after_last_assignment"),
-        ("extraction.days_after_last_assignment", _DELETE, "extraction.days_after_last_assignment: give it, or referrals.start"),
+        (
+            "extraction.days_after_last_assignment",
+            _DELETE,
+            "extraction.days_after_last_assignment: give it, or referrals.start",
+        ),
         ("reoffending.provenance.anual_rate", "assumption", "reoffending.provenance.anual_rate: no parameter"),
         ("reoffending.log_rate_by_offence", {"arson": 0.1}, "reoffending.log_rate_by_offence: ['arson']"),
         ("victims.ies_r_threshold", 120, "victims.ies_r_threshold: must be a number >= 0 and <= 88"),
@@ -286,11 +302,14 @@ def test_distribution_means_and_samples(name, params, mean):
     assert np.array_equal(d.sample(5, 10), d.sample(5, 10))
 
 
-@pytest.mark.parametrize("joins, problem", [
-    ({"west_yorkshire": 6}, "referrals.joins.west_yorkshire: not one of referrals.sites"),
-    ({"london": -1}, "referrals.joins.london: must be months from 0"),
-    ({"london": 1, "northumbria": 2, "thames_valley": 3}, "every site joins late"),
-])
+@pytest.mark.parametrize(
+    "joins, problem",
+    [
+        ({"west_yorkshire": 6}, "referrals.joins.west_yorkshire: not one of referrals.sites"),
+        ({"london": -1}, "referrals.joins.london: must be months from 0"),
+        ({"london": 1, "northumbria": 2, "thames_valley": 3}, "every site joins late"),
+    ],
+)
 def test_late_sites_are_checked(joins, problem):
     from rjtrial.simulate import load_scenario
 

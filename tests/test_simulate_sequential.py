@@ -45,11 +45,13 @@ def test_each_look_is_the_log_rank_test_of_the_data_known_that_day(batch, r):
         event = batch["event"][:, r].astype(bool)
         event_day = assigned + batch["first_reoffence_day"][:, r]
         full_time = np.where(event, batch["first_reoffence_day"][:, r], batch["followup_days"][:, r])
-        table = pd.DataFrame({
-            "time": np.minimum(full_time, day - assigned)[inside],
-            "event": (event & (event_day <= day))[inside].astype(int),
-            "arm": np.where(batch["treatment"][:, r] == 1, "conference", "control")[inside],
-        })
+        table = pd.DataFrame(
+            {
+                "time": np.minimum(full_time, day - assigned)[inside],
+                "event": (event & (event_day <= day))[inside].astype(int),
+                "arm": np.where(batch["treatment"][:, r] == 1, "conference", "control")[inside],
+            }
+        )
         res = logrank(table, time="time", event="event", group="arm")
         row = res.table.set_index("group").loc["conference"]
         z = math.copysign(math.sqrt(res.statistic), row["observed"] - row["expected"])
@@ -116,10 +118,13 @@ def test_the_statistics_are_standard_normal_under_no_effect(null_trials):
     assert (frame["sd_statistic"].sub(1).abs() < Z_FALSE_ALARM * math.sqrt(1 / (2 * REPS))).all()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"hypothesis": "maybe"}, "hypothesis must be 'null' or 'alternative'"),
-    ({"futility": "sometimes"}, "futility must be 'ignore' or 'obey'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"hypothesis": "maybe"}, "hypothesis must be 'null' or 'alternative'"),
+        ({"futility": "sometimes"}, "futility must be 'ignore' or 'obey'"),
+    ],
+)
 def test_check_bad_options(null_trials, kwargs, message):
     with pytest.raises(ValueError, match=message):
         null_trials.check(design(3), **kwargs)
@@ -130,12 +135,15 @@ def test_check_refuses_a_design_with_other_looks(null_trials):
         null_trials.check(design(4))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"information": (0.5, 0.9)}, "ending at 1"),
-    ({"information": (0.6, 0.5, 1)}, "increasing"),
-    ({"reps": 0}, "reps must be a whole number"),
-    ({"allocation": "blocks"}, "allocation must be None"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"information": (0.5, 0.9)}, "ending at 1"),
+        ({"information": (0.6, 0.5, 1)}, "increasing"),
+        ({"reps": 0}, "reps must be a whole number"),
+        ({"allocation": "blocks"}, "allocation must be None"),
+    ],
+)
 def test_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         sequential_trials("synthetic/null-effect.toml", rng=1, **{"reps": 10, **kwargs})

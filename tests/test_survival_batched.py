@@ -24,7 +24,13 @@ from lifelines.statistics import logrank_test
 from rjtrial.errors import DataError
 from rjtrial.survival import cox, logrank
 from rjtrial.survival.batched import (
-    BatchedCox, BatchedLogrank, BatchedRateRatio, BatchedRMST, cox_batch, logrank_batch, negative_binomial_batch,
+    BatchedCox,
+    BatchedLogrank,
+    BatchedRateRatio,
+    BatchedRMST,
+    cox_batch,
+    logrank_batch,
+    negative_binomial_batch,
     rmst_batch,
 )
 
@@ -80,8 +86,11 @@ def _stacked(trials, *, shuffle_seed=None):
 
 def _batch(frame, **options):
     return cox_batch(
-        frame["time"].to_numpy(), frame["event"].to_numpy(), frame["treatment"].to_numpy(),
-        trial=frame["trial"].to_numpy(), **options,
+        frame["time"].to_numpy(),
+        frame["event"].to_numpy(),
+        frame["treatment"].to_numpy(),
+        trial=frame["trial"].to_numpy(),
+        **options,
     )
 
 
@@ -263,7 +272,9 @@ def test_packed_whole_days_equal_general_times(verb, transform):
 def test_unequal_trials_equal_one_at_a_time(efron):
     for j in (0, 5, 12):
         df = TRIALS[j]
-        alone = cox_batch(df["time"].to_numpy()[None, :], df["event"].to_numpy()[None, :], df["treatment"].to_numpy()[None, :])
+        alone = cox_batch(
+            df["time"].to_numpy()[None, :], df["event"].to_numpy()[None, :], df["treatment"].to_numpy()[None, :]
+        )
         assert alone.estimate[0] == pytest.approx(efron.estimate[j], rel=1e-12)
         assert alone.loglik[0] == pytest.approx(efron.loglik[j], rel=1e-12)
 
@@ -295,8 +306,16 @@ def test_to_frame_has_one_row_per_trial(efron, ranks):
     assert isinstance(efron, BatchedCox) and isinstance(ranks, BatchedLogrank)
     assert frame.index.name == "trial" and len(frame) == len(TRIALS)
     assert list(frame.columns[:10]) == [
-        "estimate", "std_error", "statistic", "p_value", "loglik", "loglik_null",
-        "lr_statistic", "score_statistic", "n_iterations", "converged",
+        "estimate",
+        "std_error",
+        "statistic",
+        "p_value",
+        "loglik",
+        "loglik_null",
+        "lr_statistic",
+        "score_statistic",
+        "n_iterations",
+        "converged",
     ]
     assert list(ranks.to_frame().columns[:6]) == ["observed", "expected", "variance", "statistic", "z", "p_value"]
     np.testing.assert_array_equal(frame["estimate"].to_numpy(), efron.estimate)
@@ -368,7 +387,12 @@ def test_non_numeric_time_names_the_column():
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"ties": "exact"}, "ties"), ({"threads": 0}, "threads"), ({"tol": 0}, "tol"), ({"max_iterations": 0}, "max_iterations")],
+    [
+        ({"ties": "exact"}, "ties"),
+        ({"threads": 0}, "threads"),
+        ({"tol": 0}, "tol"),
+        ({"max_iterations": 0}, "max_iterations"),
+    ],
 )
 def test_bad_options_raise_value_error(options, message):
     data = _good()
@@ -380,8 +404,10 @@ def test_bad_options_raise_value_error(options, message):
 @pytest.fixture(scope="module")
 def restricted():
     frame = _stacked(TRIALS, shuffle_seed=4)
-    return {tau: rmst_batch(frame["time"], frame["event"], frame["treatment"], tau=tau, trial=frame["trial"])
-            for tau in (0.5, 0.9)}
+    return {
+        tau: rmst_batch(frame["time"], frame["event"], frame["treatment"], tau=tau, trial=frame["trial"])
+        for tau in (0.5, 0.9)
+    }
 
 
 @pytest.mark.parametrize("tau", [0.5, 0.9])
@@ -438,8 +464,9 @@ def count_table():
     from rjtrial.simulate._replicates import replicate_followup, sized_scenario
     from rjtrial.simulate.scenario import load_scenario
 
-    scenario = sized_scenario(load_scenario(Path(__file__).resolve().parents[1] / "synthetic" / "jrc-london-burglary.toml"),
-                              150)
+    scenario = sized_scenario(
+        load_scenario(Path(__file__).resolve().parents[1] / "synthetic" / "jrc-london-burglary.toml"), 150
+    )
     table, _ = replicate_followup(scenario, [np.random.SeedSequence(3)], replicates=8)
     return table[table["exposure_days"] > 0].reset_index(drop=True)
 
@@ -447,12 +474,21 @@ def count_table():
 def test_negative_binomial_batch_agrees_with_frequency_rate_ratio(count_table):
     from rjtrial.frequency import rate_ratio
 
-    fit = negative_binomial_batch(count_table["reoffences"], count_table["exposure_days"], count_table["treatment"],
-                                  trial=count_table["replicate"].to_numpy())
+    fit = negative_binomial_batch(
+        count_table["reoffences"],
+        count_table["exposure_days"],
+        count_table["treatment"],
+        trial=count_table["replicate"].to_numpy(),
+    )
     assert isinstance(fit, BatchedRateRatio) and fit.converged.all()
     for k in range(8):
-        ref = rate_ratio(count_table[count_table["replicate"] == k], count="reoffences", exposure="exposure_days",
-                         group="treatment", control=0)
+        ref = rate_ratio(
+            count_table[count_table["replicate"] == k],
+            count="reoffences",
+            exposure="exposure_days",
+            group="treatment",
+            control=0,
+        )
         row = ref.summary_frame().iloc[-1]
         assert fit.estimate[k] == pytest.approx(row["estimate"], abs=TOL["coef"])
         assert fit.std_error[k] == pytest.approx(row["std_error"], abs=TOL["coef"])
@@ -462,11 +498,16 @@ def test_negative_binomial_batch_agrees_with_frequency_rate_ratio(count_table):
 
 
 def test_negative_binomial_batch_fits_each_trial_on_its_own(count_table):
-    full = negative_binomial_batch(count_table["reoffences"], count_table["exposure_days"], count_table["treatment"],
-                                   trial=count_table["replicate"].to_numpy())
+    full = negative_binomial_batch(
+        count_table["reoffences"],
+        count_table["exposure_days"],
+        count_table["treatment"],
+        trial=count_table["replicate"].to_numpy(),
+    )
     rows = count_table[count_table["replicate"] == 5]
-    alone = negative_binomial_batch(rows["reoffences"], rows["exposure_days"], rows["treatment"],
-                                    trial=np.zeros(len(rows), dtype=int))
+    alone = negative_binomial_batch(
+        rows["reoffences"], rows["exposure_days"], rows["treatment"], trial=np.zeros(len(rows), dtype=int)
+    )
     assert alone.estimate[0] == full.estimate[5] and alone.p_value[0] == full.p_value[5]
 
 
@@ -475,11 +516,14 @@ def test_negative_binomial_batch_two_dimensional_equals_labels(count_table):
     first = rows[rows["replicate"] == 0].iloc[:100]
     second = rows[rows["replicate"] == 1].iloc[:100]
     stacked = pd.concat([first, second])
-    labelled = negative_binomial_batch(stacked["reoffences"], stacked["exposure_days"], stacked["treatment"],
-                                       trial=np.repeat([0, 1], 100))
-    grid = negative_binomial_batch(np.vstack([first["reoffences"], second["reoffences"]]),
-                                   np.vstack([first["exposure_days"], second["exposure_days"]]),
-                                   np.vstack([first["treatment"], second["treatment"]]))
+    labelled = negative_binomial_batch(
+        stacked["reoffences"], stacked["exposure_days"], stacked["treatment"], trial=np.repeat([0, 1], 100)
+    )
+    grid = negative_binomial_batch(
+        np.vstack([first["reoffences"], second["reoffences"]]),
+        np.vstack([first["exposure_days"], second["exposure_days"]]),
+        np.vstack([first["treatment"], second["treatment"]]),
+    )
     _same(labelled, grid)
 
 
@@ -490,11 +534,16 @@ def test_negative_binomial_batch_without_events_in_an_arm_is_not_converged():
     assert fit.converged[1]
 
 
-@pytest.mark.parametrize("column, position, value, message", [
-    ("count", 3, -1.0, "non-negative"), ("count", 4, np.nan, "non-negative"),
-    ("exposure", 2, 0.0, "positive"), ("exposure", 5, np.inf, "positive"),
-    ("treatment", 1, 2, "0 \\(control\\) or 1"),
-])
+@pytest.mark.parametrize(
+    "column, position, value, message",
+    [
+        ("count", 3, -1.0, "non-negative"),
+        ("count", 4, np.nan, "non-negative"),
+        ("exposure", 2, 0.0, "positive"),
+        ("exposure", 5, np.inf, "positive"),
+        ("treatment", 1, 2, "0 \\(control\\) or 1"),
+    ],
+)
 def test_negative_binomial_bad_values_name_the_column_and_row(column, position, value, message):
     data = {"count": np.arange(12.0), "exposure": np.full(12, 10.0), "treatment": np.tile([0, 1], 6)}
     data[column] = data[column].astype(float) if column != "treatment" else data[column]
@@ -504,12 +553,14 @@ def test_negative_binomial_bad_values_name_the_column_and_row(column, position, 
     assert info.value.column == column and info.value.row == position
 
 
-@pytest.mark.parametrize("options, message", [({"tol": 0}, "tol"), ({"max_iterations": 0}, "max_iterations"),
-                                              ({"n_trials": 1}, "n_trials")])
+@pytest.mark.parametrize(
+    "options, message", [({"tol": 0}, "tol"), ({"max_iterations": 0}, "max_iterations"), ({"n_trials": 1}, "n_trials")]
+)
 def test_negative_binomial_bad_options(options, message):
     with pytest.raises((ValueError, DataError), match=message):
-        negative_binomial_batch(np.arange(6.0), np.ones(6), np.tile([0, 1], 3), trial=np.array([0, 0, 0, 1, 1, 1]),
-                                **options)
+        negative_binomial_batch(
+            np.arange(6.0), np.ones(6), np.tile([0, 1], 3), trial=np.array([0, 0, 0, 1, 1, 1]), **options
+        )
 
 
 def test_negative_binomial_batch_fits_non_whole_counts_by_maximum_likelihood():
@@ -528,12 +579,21 @@ def test_negative_binomial_batch_fits_non_whole_counts_by_maximum_likelihood():
         theta = np.exp(log_theta)
         eta = np.log(x) + np.where(arm == 1, a1, a0)
         mu = np.exp(eta)
-        ll = special.gammaln(y + theta) - special.gammaln(theta) + theta * log_theta - (theta + y) * np.log(theta + mu) \
+        ll = (
+            special.gammaln(y + theta)
+            - special.gammaln(theta)
+            + theta * log_theta
+            - (theta + y) * np.log(theta + mu)
             + y * eta
+        )
         return -ll.sum()
 
-    best = optimize.minimize(minus_loglik, [np.log(2.0 / 365), np.log(1.6 / 365), 0.0], method="Nelder-Mead",
-                             options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000})
+    best = optimize.minimize(
+        minus_loglik,
+        [np.log(2.0 / 365), np.log(1.6 / 365), 0.0],
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000, "maxfev": 40_000},
+    )
     assert fit.converged[0]
     assert fit.estimate[0] == pytest.approx(best.x[1] - best.x[0], abs=1e-5)
     assert fit.dispersion[0] == pytest.approx(np.exp(-best.x[2]), rel=1e-4)

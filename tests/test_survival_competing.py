@@ -12,13 +12,15 @@ from rjtrial.survival.competing import competing_data, confidence_limits, event_
 
 
 def trial() -> pd.DataFrame:
-    return pd.DataFrame({
-        "days": [5, 8, 12, 20, 30, 31, 40, 41, 50, 60, 9, 70],
-        "outcome": [1, 2, 1, 0, 1, 1, 2, 0, 1, 0, 2, 1],
-        "arm": ["rj"] * 6 + ["control"] * 6,
-        "site": ["a", "b"] * 6,
-        "age": [20, 31, 25, 40, 22, 35, 28, 19, 45, 33, 26, 30],
-    })
+    return pd.DataFrame(
+        {
+            "days": [5, 8, 12, 20, 30, 31, 40, 41, 50, 60, 9, 70],
+            "outcome": [1, 2, 1, 0, 1, 1, 2, 0, 1, 0, 2, 1],
+            "arm": ["rj"] * 6 + ["control"] * 6,
+            "site": ["a", "b"] * 6,
+            "age": [20, 31, 25, 40, 22, 35, 28, 19, 45, 33, 26, 30],
+        }
+    )
 
 
 VERBS = {
@@ -29,11 +31,14 @@ VERBS = {
 
 
 @pytest.mark.parametrize("verb", VERBS)
-@pytest.mark.parametrize("value, message", [
-    (np.nan, r"row 3, column 'outcome': event is missing"),
-    (-1, r"row 3, column 'outcome': event must be 0 \(censored\) or a cause 1, 2, \.\.\., found -1"),
-    (1.5, r"row 3, column 'outcome': event must be 0 \(censored\) or a cause 1, 2, \.\.\., found 1\.5"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.nan, r"row 3, column 'outcome': event is missing"),
+        (-1, r"row 3, column 'outcome': event must be 0 \(censored\) or a cause 1, 2, \.\.\., found -1"),
+        (1.5, r"row 3, column 'outcome': event must be 0 \(censored\) or a cause 1, 2, \.\.\., found 1\.5"),
+    ],
+)
 def test_bad_event_code_names_row_and_column(verb, value, message):
     df = trial()
     df["outcome"] = df["outcome"].astype(float)
@@ -56,11 +61,14 @@ def test_a_cause_that_never_occurs_is_an_error_naming_the_column(verb):
 
 
 @pytest.mark.parametrize("verb", VERBS)
-@pytest.mark.parametrize("column, value, message", [
-    ("days", np.nan, r"row 4, column 'days': time is missing"),
-    ("days", -2.0, r"row 4, column 'days': time is negative"),
-    ("arm", None, r"row 4, column 'arm': (group|covariate) is missing"),
-])
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("days", np.nan, r"row 4, column 'days': time is missing"),
+        ("days", -2.0, r"row 4, column 'days': time is negative"),
+        ("arm", None, r"row 4, column 'arm': (group|covariate) is missing"),
+    ],
+)
 def test_missing_or_bad_values_name_row_and_column(verb, column, value, message):
     df = trial()
     if column == "days":
@@ -94,12 +102,15 @@ def test_every_row_censored_is_an_error():
         competing_data(trial().assign(outcome=0), time="days", event="outcome", cause=None)
 
 
-@pytest.mark.parametrize("values, expected", [
-    (pd.Series([0, 1, 2, 3]), [0, 1, 2, 3]),
-    (pd.Series([0.0, 1.0, 2.0]), [0, 1, 2]),
-    (pd.Series([False, True]), [0, 1]),
-    (pd.Series([0, 1, None], dtype="Int64").fillna(0), [0, 1, 0]),
-])
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (pd.Series([0, 1, 2, 3]), [0, 1, 2, 3]),
+        (pd.Series([0.0, 1.0, 2.0]), [0, 1, 2]),
+        (pd.Series([False, True]), [0, 1]),
+        (pd.Series([0, 1, None], dtype="Int64").fillna(0), [0, 1, 0]),
+    ],
+)
 def test_event_codes_read_numbers_and_booleans(values, expected):
     assert event_codes(pd.DataFrame({"e": values}), "e").tolist() == expected
 

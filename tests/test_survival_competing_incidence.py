@@ -24,16 +24,19 @@ COLUMNS = ["group", "cause", "time", "at_risk", "events", "censored", "estimate"
 def trial(seed: int = 1, n: int = 300) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     arm = rng.choice(["control", "rj"], n)
-    latent = np.column_stack([rng.exponential(600, n) * np.where(arm == "rj", 1.3, 1.0), rng.exponential(3000, n),
-                              rng.exponential(5000, n)])
+    latent = np.column_stack(
+        [rng.exponential(600, n) * np.where(arm == "rj", 1.3, 1.0), rng.exponential(3000, n), rng.exponential(5000, n)]
+    )
     censor = np.where(rng.random(n) < 0.2, rng.uniform(0, 730, n), 730)
     first = latent.min(axis=1)
-    return pd.DataFrame({
-        "days": np.floor(np.minimum(first, censor)),
-        "outcome": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
-        "arm": arm,
-        "site": rng.choice(["north", "south"], n),
-    })
+    return pd.DataFrame(
+        {
+            "days": np.floor(np.minimum(first, censor)),
+            "outcome": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
+            "arm": arm,
+            "site": rng.choice(["north", "south"], n),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,14 @@ def result() -> CumulativeIncidenceResult:
 def test_summary_frame_columns_and_attrs(result):
     table = result.summary_frame()
     assert list(table.columns) == COLUMNS
-    assert table.attrs == {"alpha": 0.05, "conf_type": "log-log", "variance": "influence", "time": "days",
-                           "event": "outcome", "group": "arm"}
+    assert table.attrs == {
+        "alpha": 0.05,
+        "conf_type": "log-log",
+        "variance": "influence",
+        "time": "days",
+        "event": "outcome",
+        "group": "arm",
+    }
     assert set(table["cause"]) == {1, 2, 3} and set(table["group"]) == {"control", "rj"}
 
 
@@ -124,12 +133,15 @@ def test_strata_need_a_group():
         cumulative_incidence(trial(), time="days", event="outcome", strata="site")
 
 
-@pytest.mark.parametrize("argument, value, message", [
-    ("conf_type", "probit", "conf_type must be one of"),
-    ("variance", "greenwood", "variance must be one of"),
-    ("alpha", 1.5, "alpha must be"),
-    ("rho", "one", "rho must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "argument, value, message",
+    [
+        ("conf_type", "probit", "conf_type must be one of"),
+        ("variance", "greenwood", "variance must be one of"),
+        ("alpha", 1.5, "alpha must be"),
+        ("rho", "one", "rho must be a finite number"),
+    ],
+)
 def test_bad_arguments_name_the_options(argument, value, message):
     with pytest.raises(ValueError, match=message):
         cumulative_incidence(trial(), time="days", event="outcome", group="arm", **{argument: value})
@@ -206,5 +218,6 @@ def test_closed_form_influence_variance_equals_the_recursion(rows):
     code = np.array([r[1] for r in rows])
     causes = (1, 2, 3)
     curves = aj.curves(time, code, causes)
-    np.testing.assert_allclose(aj.influence_variance(curves), influence_by_recursion(time, code, causes),
-                               atol=1e-13, rtol=1e-9)
+    np.testing.assert_allclose(
+        aj.influence_variance(curves), influence_by_recursion(time, code, causes), atol=1e-13, rtol=1e-9
+    )

@@ -76,7 +76,9 @@ def test_agrees_with_lifelines_concordance_index():
 
 def test_count_lower_before_small_case():
     # points at positions 0..4 with values 3, 1, 4, 1, 5
-    lt, le = _count_lower_before(np.arange(5), np.array([3, 1, 4, 1, 5]), np.array([0, 3, 5, 5]), np.array([9, 3, 1, 4]))
+    lt, le = _count_lower_before(
+        np.arange(5), np.array([3, 1, 4, 1, 5]), np.array([0, 3, 5, 5]), np.array([9, 3, 1, 4])
+    )
     assert lt.tolist() == [0, 1, 0, 3]
     assert le.tolist() == [0, 2, 2, 4]
 

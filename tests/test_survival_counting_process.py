@@ -59,8 +59,14 @@ def test_bladder_like_repeated_starts_agree_with_lifelines():
 def _lifelines(df: pd.DataFrame, covariates: list[str], strata: str | None = None) -> CoxTimeVaryingFitter:
     columns = ["start", "stop", "event", *covariates] + ([strata] if strata else [])
     fitter = CoxTimeVaryingFitter()
-    fitter.fit(df[columns], event_col="event", start_col="start", stop_col="stop", strata=[strata] if strata else None,
-               fit_options={"precision": 1e-12, "r_precision": 1e-14, "max_steps": 200})
+    fitter.fit(
+        df[columns],
+        event_col="event",
+        start_col="start",
+        stop_col="stop",
+        strata=[strata] if strata else None,
+        fit_options={"precision": 1e-12, "r_precision": 1e-14, "max_steps": 200},
+    )
     return fitter
 
 
@@ -128,8 +134,9 @@ def test_all_starts_zero_is_the_right_censored_fit(df, ties):
         counting = cox(first, "x + g", time="stop", event="event", start="start", ties=ties, strata="site")
         right = cox(first, "x + g", time="stop", event="event", ties=ties, strata="site")
     np.testing.assert_allclose(counting.params_.to_numpy(), right.params_.to_numpy(), atol=1e-10, equal_nan=True)
-    np.testing.assert_allclose(counting.naive_variance_.to_numpy(), right.naive_variance_.to_numpy(),
-                               rtol=1e-8, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        counting.naive_variance_.to_numpy(), right.naive_variance_.to_numpy(), rtol=1e-8, atol=1e-12, equal_nan=True
+    )
     assert counting.log_likelihood_ == pytest.approx(right.log_likelihood_, rel=1e-12, abs=1e-12)
     assert counting.notes == right.notes
 
@@ -141,8 +148,15 @@ def test_single_row_and_all_censored_strata_contribute_nothing():
     df["stop"] = df["start"] + np.ceil(rng.exponential(5, n))
     df["event"] = (rng.random(n) < 0.6).astype(int)
     base = cox(df, "x", time="stop", event="event", start="start", strata="site")
-    extra = pd.DataFrame({"start": [0.0, 1.0, 2.0, 0.0], "stop": [3.0, 4.0, 6.0, 2.0], "x": [5.0, -2.0, 1.0, 0.3],
-                          "event": [1, 0, 0, 0], "site": ["single", "censored", "censored", "censored"]})
+    extra = pd.DataFrame(
+        {
+            "start": [0.0, 1.0, 2.0, 0.0],
+            "stop": [3.0, 4.0, 6.0, 2.0],
+            "x": [5.0, -2.0, 1.0, 0.3],
+            "event": [1, 0, 0, 0],
+            "site": ["single", "censored", "censored", "censored"],
+        }
+    )
     both = cox(pd.concat([df, extra], ignore_index=True), "x", time="stop", event="event", start="start", strata="site")
     assert both.params_["x"] == pytest.approx(base.params_["x"], abs=1e-12)
     assert both.log_likelihood_ == pytest.approx(base.log_likelihood_, abs=1e-10)

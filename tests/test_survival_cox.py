@@ -42,11 +42,23 @@ def _clustered(seed: int, *, tied: bool) -> pd.DataFrame:
 def test_summary_frame_columns_and_attrs(rossi_fit):
     table = rossi_fit.summary_frame()
     assert list(table.columns) == [
-        "term", "estimate", "std_error", "hazard_ratio", "ci_lower", "ci_upper", "statistic", "p_value"
+        "term",
+        "estimate",
+        "std_error",
+        "hazard_ratio",
+        "ci_lower",
+        "ci_upper",
+        "statistic",
+        "p_value",
     ]
     assert table.attrs == {
-        "alpha": 0.05, "ci_scale": "hazard_ratio", "variance": "model-based", "ties": "efron",
-        "converged": True, "n_iterations": rossi_fit.n_iterations, "notes": (),
+        "alpha": 0.05,
+        "ci_scale": "hazard_ratio",
+        "variance": "model-based",
+        "ties": "efron",
+        "converged": True,
+        "n_iterations": rossi_fit.n_iterations,
+        "notes": (),
     }
     np.testing.assert_allclose(table["hazard_ratio"], np.exp(table["estimate"]))
     assert (table["ci_lower"] < table["hazard_ratio"]).all() and (table["hazard_ratio"] < table["ci_upper"]).all()
@@ -241,13 +253,20 @@ def test_r_event_coding_only_when_asked(rossi):
         cox(rossi, "fin", time="week", event="arrest", event_coding="r")
 
 
-@pytest.mark.parametrize("formula", ['fin + Q("ph.ecog")', "fin + `ph.ecog`", "fin + ph.ecog", "fin * ph.ecog", "C(ph.ecog) + fin", "ph.ecog:fin"])
+@pytest.mark.parametrize(
+    "formula",
+    ['fin + Q("ph.ecog")', "fin + `ph.ecog`", "fin + ph.ecog", "fin * ph.ecog", "C(ph.ecog) + fin", "ph.ecog:fin"],
+)
 @pytest.mark.filterwarnings("ignore::rjtrial.errors.ConvergenceWarning")  # C(prio) has one-person levels
 def test_column_names_that_are_not_identifiers(rossi, formula):
     data = rossi.rename(columns={"prio": "ph.ecog"})
     fit = cox(data, formula, time="week", event="arrest")
-    reference = cox(rossi, formula.replace('Q("ph.ecog")', "prio").replace("`ph.ecog`", "prio").replace("ph.ecog", "prio"),
-                    time="week", event="arrest")
+    reference = cox(
+        rossi,
+        formula.replace('Q("ph.ecog")', "prio").replace("`ph.ecog`", "prio").replace("ph.ecog", "prio"),
+        time="week",
+        event="arrest",
+    )
     np.testing.assert_allclose(fit.params_.to_numpy(), reference.params_.to_numpy(), rtol=1e-12)
 
 
@@ -355,8 +374,9 @@ def test_a_good_fit_warns_nothing(rossi):
 
 def test_times_within_floating_point_noise_tie_as_in_r():
     # R's coxph applies aeqSurv (timefix = TRUE): 0.1 + 0.2 and 0.3 are one time
-    df = pd.DataFrame({"time": [0.1 + 0.2, 0.3, 0.5, 0.7, 0.3, 0.9], "event": [1, 1, 1, 0, 1, 1],
-                       "x": [1.0, 0.0, 1.0, 0.0, 0.5, 0.2]})
+    df = pd.DataFrame(
+        {"time": [0.1 + 0.2, 0.3, 0.5, 0.7, 0.3, 0.9], "event": [1, 1, 1, 0, 1, 1], "x": [1.0, 0.0, 1.0, 0.0, 0.5, 0.2]}
+    )
     exact = df.assign(time=[0.3, 0.3, 0.5, 0.7, 0.3, 0.9])
     a = cox(df, "x", time="time", event="event")
     b = cox(exact, "x", time="time", event="event")
@@ -393,7 +413,9 @@ def test_interaction_test_is_the_likelihood_ratio_of_two_fits(rossi):
 def test_interaction_test_keeps_what_the_fits_said():
     rng = np.random.default_rng(3)
     n = 200
-    df = pd.DataFrame({"arm": rng.integers(0, 2, n), "site": rng.choice(["a", "b"], n), "time": rng.exponential(size=n)})
+    df = pd.DataFrame(
+        {"arm": rng.integers(0, 2, n), "site": rng.choice(["a", "b"], n), "time": rng.exponential(size=n)}
+    )
     df["event"] = ((rng.random(n) < 0.6) & ~((df["site"] == "b") & (df["arm"] == 1))).astype(int)  # no event there
     from rjtrial.survival import interaction_test
 

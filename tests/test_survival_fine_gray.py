@@ -17,8 +17,16 @@ from rjtrial.survival import FineGrayResult, cox, fine_gray
 from rjtrial.survival._coxengine import newton
 from rjtrial.survival._finegray_engine import SubdistributionRiskSets, censoring_survival
 
-COLUMNS = ["term", "estimate", "std_error", "subdistribution_hazard_ratio", "ci_lower", "ci_upper", "statistic",
-           "p_value"]
+COLUMNS = [
+    "term",
+    "estimate",
+    "std_error",
+    "subdistribution_hazard_ratio",
+    "ci_lower",
+    "ci_upper",
+    "statistic",
+    "p_value",
+]
 
 
 def trial(seed: int = 5, n: int = 300) -> pd.DataFrame:
@@ -26,13 +34,24 @@ def trial(seed: int = 5, n: int = 300) -> pd.DataFrame:
     arm = rng.choice(["control", "rj"], n)
     age = rng.integers(16, 60, n)
     site = rng.choice(["north", "south", "west"], n)
-    latent = np.column_stack([rng.exponential(600, n) * np.where(arm == "rj", 1.3, 1.0) * np.exp(0.01 * (age - 30)),
-                              rng.exponential(2500, n) * np.exp(-0.03 * (age - 30))])
+    latent = np.column_stack(
+        [
+            rng.exponential(600, n) * np.where(arm == "rj", 1.3, 1.0) * np.exp(0.01 * (age - 30)),
+            rng.exponential(2500, n) * np.exp(-0.03 * (age - 30)),
+        ]
+    )
     censor = np.where(rng.random(n) < 0.25, rng.uniform(0, 730, n), 730)
     first = latent.min(axis=1)
-    return pd.DataFrame({"days": np.floor(np.minimum(first, censor)),
-                         "outcome": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
-                         "arm": arm, "age": age, "site": site, "case_id": rng.integers(0, n // 2, n)})
+    return pd.DataFrame(
+        {
+            "days": np.floor(np.minimum(first, censor)),
+            "outcome": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
+            "arm": arm,
+            "age": age,
+            "site": site,
+            "case_id": rng.integers(0, n // 2, n),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +72,11 @@ def test_summary_frame_columns_and_attrs(fit):
 def test_counts_tests_format_and_json(fit):
     df = trial()
     assert (fit.n, fit.events, fit.competing_events, fit.censored) == (
-        len(df), int((df.outcome == 1).sum()), int((df.outcome == 2).sum()), int((df.outcome == 0).sum()))
+        len(df),
+        int((df.outcome == 1).sum()),
+        int((df.outcome == 2).sum()),
+        int((df.outcome == 0).sum()),
+    )
     tests = fit.tests_frame()
     assert list(tests.index) == ["pseudo_likelihood_ratio", "wald"] and (tests["df"] == 4).all()
     text = fit.format()
@@ -126,16 +149,19 @@ def test_strata_predict_and_baseline():
 
 
 # --------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("kwargs, message", [
-    ({"method": "fg"}, "method must be one of"),
-    ({"ties": "exact"}, "ties must be one of"),
-    ({"ties": "efron"}, "Breslow ties only"),
-    ({"strata": "site"}, "strata= needs method='finegray'"),
-    ({"cluster": "case_id"}, "cluster= needs method='finegray'"),
-    ({"cause": [1, 2]}, "one positive whole number"),
-    ({"cause": 0}, "one positive whole number"),
-    ({"alpha": 0}, "alpha must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "fg"}, "method must be one of"),
+        ({"ties": "exact"}, "ties must be one of"),
+        ({"ties": "efron"}, "Breslow ties only"),
+        ({"strata": "site"}, "strata= needs method='finegray'"),
+        ({"cluster": "case_id"}, "cluster= needs method='finegray'"),
+        ({"cause": [1, 2]}, "one positive whole number"),
+        ({"cause": 0}, "one positive whole number"),
+        ({"alpha": 0}, "alpha must be"),
+    ],
+)
 def test_bad_arguments_name_the_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fine_gray(trial(), "arm", time="days", event="outcome", **kwargs)
@@ -216,7 +242,7 @@ def crr_loops(t, ici, X, b):
         if ici[i] == 1:
             eta += X[i] - S1[i] / S0[i]
         if i == 0 or t[i] > t[i - 1]:
-            block = (t == t[i])
+            block = t == t[i]
             if (ici[block] == 0).any():
                 qu = np.zeros(p)
                 for j1 in range(i, n):
@@ -242,8 +268,13 @@ def crr_loops(t, ici, X, b):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 8), st.sampled_from([0, 1, 1, 2]), st.floats(-1, 1), st.integers(0, 1)),
-                min_size=6, max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 8), st.sampled_from([0, 1, 1, 2]), st.floats(-1, 1), st.integers(0, 1)),
+        min_size=6,
+        max_size=30,
+    )
+)
 def test_running_sums_equal_crrs_loops(rows):
     rows = sorted(rows, key=lambda r: r[0])
     t = np.array([r[0] for r in rows], dtype=float)
@@ -264,14 +295,17 @@ def test_running_sums_equal_crrs_loops(rows):
     np.testing.assert_allclose(H @ infl.T @ infl @ H, var_loop, atol=1e-10, rtol=1e-8)
 
 
-@pytest.mark.parametrize("convention, expected", [
-    # The example of survival's finegray.Rnw: cause-1 failures at 1, 4, 5, 10, other causes at
-    # 2, 5, 8, censorings at 3, 4, 4, 6, 8, 9, 12. On day 4 the failure leaves the censoring
-    # risk set before the two censorings under finegray's rule (8/10) and stays in it under
-    # crr's ordinary Kaplan-Meier (9/11); likewise on day 8 (3/4 against 4/5).
-    ("finegray", {5: 11 / 12 * 8 / 10, 10: 11 / 12 * 8 / 10 * 5 / 6 * 3 / 4 * 2 / 3}),
-    ("crr", {5: 11 / 12 * 9 / 11, 10: 11 / 12 * 9 / 11 * 5 / 6 * 4 / 5 * 2 / 3}),
-])
+@pytest.mark.parametrize(
+    "convention, expected",
+    [
+        # The example of survival's finegray.Rnw: cause-1 failures at 1, 4, 5, 10, other causes at
+        # 2, 5, 8, censorings at 3, 4, 4, 6, 8, 9, 12. On day 4 the failure leaves the censoring
+        # risk set before the two censorings under finegray's rule (8/10) and stays in it under
+        # crr's ordinary Kaplan-Meier (9/11); likewise on day 8 (3/4 against 4/5).
+        ("finegray", {5: 11 / 12 * 8 / 10, 10: 11 / 12 * 8 / 10 * 5 / 6 * 3 / 4 * 2 / 3}),
+        ("crr", {5: 11 / 12 * 9 / 11, 10: 11 / 12 * 9 / 11 * 5 / 6 * 4 / 5 * 2 / 3}),
+    ],
+)
 def test_censoring_weights_follow_each_r_convention(convention, expected):
     t = np.array([1, 4, 5, 10, 2, 5, 8, 3, 4, 4, 6, 8, 9, 12], dtype=float)
     status = np.array([1, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0])
@@ -283,8 +317,9 @@ def test_censoring_weights_follow_each_r_convention(convention, expected):
 def test_newton_reaches_the_optimum_of_the_weighted_likelihood():
     df = trial()
     X = np.column_stack([(df["arm"] == "rj").astype(float), df["age"]])
-    risk = SubdistributionRiskSets(X, df["days"].to_numpy(float), np.where(df.outcome == 0, 0, df.outcome),
-                                   convention="crr")
+    risk = SubdistributionRiskSets(
+        X, df["days"].to_numpy(float), np.where(df.outcome == 0, 0, df.outcome), convention="crr"
+    )
     beta, ll, U, _, converged, _ = newton(risk, np.zeros(2), "breslow")
     assert converged and np.max(np.abs(U)) < 1e-8
     for step in (1e-4, -1e-4):
@@ -303,8 +338,12 @@ def test_crr_variance_scales_exactly_when_every_row_is_repeated_beyond_46340_at_
     np.testing.assert_allclose(many.params_, one.params_, atol=1e-10)
     np.testing.assert_allclose(many.variance_.to_numpy() * k, one.variance_.to_numpy(), rtol=1e-8)
     # and the overflow, emulated, would break it
-    risk = SubdistributionRiskSets(np.column_stack([(repeated["arm"] == "rj"), repeated["age"]]).astype(float),
-                                   repeated["days"].to_numpy(float), repeated["outcome"].to_numpy(), convention="crr")
+    risk = SubdistributionRiskSets(
+        np.column_stack([(repeated["arm"] == "rj"), repeated["age"]]).astype(float),
+        repeated["days"].to_numpy(float),
+        repeated["outcome"].to_numpy(),
+        convention="crr",
+    )
     beta = many.params_.to_numpy()
     wrapped = risk.censoring_residuals(beta, square=lambda y: (y.astype(np.int64) ** 2).astype(np.int32).astype(float))
     assert not np.allclose(wrapped, risk.censoring_residuals(beta), rtol=1e-6)

@@ -23,8 +23,9 @@ def _clustered(seed: int = 3, n: int = 60, per: int = 3, variance: float = 1.0) 
     propensity = np.repeat(rng.gamma(1 / variance, variance, n), per) if variance > 0 else np.ones(n * per)
     age = rng.integers(18, 50, n * per)
     days = np.ceil(rng.exponential(150 / (propensity * np.where(arm == "rj", 0.7, 1.0) * np.exp(0.02 * (age - 30)))))
-    return pd.DataFrame({"id": person, "arm": arm, "age": age, "days": np.minimum(days, 365),
-                         "event": (days <= 365).astype(int)})
+    return pd.DataFrame(
+        {"id": person, "arm": arm, "age": age, "days": np.minimum(days, 365), "event": (days <= 365).astype(int)}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +124,9 @@ def test_strata_and_breslow_ties_change_the_fit(data, fit):
 
 
 def test_r_event_coding(data, fit):
-    coded = frailty_cox(data.assign(event=data["event"] + 1), "arm + age", time="days", event="event", frailty="id",
-                        event_coding="r")
+    coded = frailty_cox(
+        data.assign(event=data["event"] + 1), "arm + age", time="days", event="event", frailty="id", event_coding="r"
+    )
     np.testing.assert_allclose(coded.params_, fit.params_, atol=1e-12)
 
 
@@ -140,8 +142,9 @@ def test_no_heterogeneity_puts_theta_on_the_boundary_and_says_so():
 
 def test_an_aliased_column_is_nan_and_warned(data):
     with pytest.warns(CollinearityWarning, match="age2"):
-        fit = frailty_cox(data.assign(age2=2 * data["age"]), "arm + age + age2", time="days", event="event",
-                          frailty="id")
+        fit = frailty_cox(
+            data.assign(age2=2 * data["age"]), "arm + age + age2", time="days", event="event", frailty="id"
+        )
     assert np.isnan(fit.params_["age2"]) and np.isfinite(fit.params_["age"])
     assert list(fit.degrees_of_freedom_.index) == ["arm", "age", "frailty(id)"]
 
@@ -156,14 +159,17 @@ def test_missing_values_are_omitted_and_counted(data, fit):
     assert (info.value.row, info.value.column) == (4, "id")
 
 
-@pytest.mark.parametrize("options, error, message", [
-    ({"information": "dense"}, ValueError, "information must be one of"),
-    ({"theta": -1.0}, ValueError, "theta must be a number >= 0"),
-    ({"theta": float("nan")}, ValueError, "theta must be a number >= 0"),
-    ({"ties": "exact"}, ValueError, "ties must be one of"),
-    ({"frailty": "person"}, DataError, "no column 'person'"),
-    ({"frailty": ["id"]}, ValueError, "frailty must be the name"),
-])
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"information": "dense"}, ValueError, "information must be one of"),
+        ({"theta": -1.0}, ValueError, "theta must be a number >= 0"),
+        ({"theta": float("nan")}, ValueError, "theta must be a number >= 0"),
+        ({"ties": "exact"}, ValueError, "ties must be one of"),
+        ({"frailty": "person"}, DataError, "no column 'person'"),
+        ({"frailty": ["id"]}, ValueError, "frailty must be the name"),
+    ],
+)
 def test_bad_arguments(data, options, error, message):
     arguments = {"time": "days", "event": "event", "frailty": "id", **options}
     with pytest.raises(error, match=message):
@@ -172,8 +178,17 @@ def test_bad_arguments(data, options, error, message):
 
 def test_result_shape(fit):
     table = fit.summary_frame()
-    assert list(table.columns) == ["term", "estimate", "std_error", "std_error2", "hazard_ratio", "ci_lower",
-                                   "ci_upper", "statistic", "p_value"]
+    assert list(table.columns) == [
+        "term",
+        "estimate",
+        "std_error",
+        "std_error2",
+        "hazard_ratio",
+        "ci_lower",
+        "ci_upper",
+        "statistic",
+        "p_value",
+    ]
     assert table.attrs["theta"] == fit.theta_ and table.attrs["alpha"] == 0.05
     assert (table["std_error2"] < table["std_error"]).all()  # var2 = H^-1 I H^-1 is the smaller
     assert list(fit.tests_frame().index) == ["likelihood_ratio", "frailty(id)"]
@@ -259,5 +274,4 @@ def _engine_data():
     data = _clustered()
     X = np.column_stack([(data["arm"] == "rj").to_numpy(float), data["age"].to_numpy(float)])
     codes = pd.factorize(data["id"], sort=True)[0]
-    return engine.FrailtyRiskSets(X, codes, codes.max() + 1, data["days"].to_numpy(float),
-                                  data["event"].to_numpy(bool))
+    return engine.FrailtyRiskSets(X, codes, codes.max() + 1, data["days"].to_numpy(float), data["event"].to_numpy(bool))

@@ -21,9 +21,14 @@ def trial(seed: int = 3, n: int = 240) -> pd.DataFrame:
     latent = np.column_stack([rng.exponential(500, n) * np.where(arm == "control", 1.0, 1.4), rng.exponential(2500, n)])
     censor = np.where(rng.random(n) < 0.2, rng.uniform(0, 730, n), 730)
     first = latent.min(axis=1)
-    return pd.DataFrame({"days": np.floor(np.minimum(first, censor)),
-                         "outcome": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
-                         "arm": arm, "site": rng.choice(["north", "south"], n)})
+    return pd.DataFrame(
+        {
+            "days": np.floor(np.minimum(first, censor)),
+            "outcome": np.where(first <= censor, latent.argmin(axis=1) + 1, 0),
+            "arm": arm,
+            "site": rng.choice(["north", "south"], n),
+        }
+    )
 
 
 def crst_loop(y, m, ig, ng, rho):
@@ -122,8 +127,10 @@ def crst_loop(y, m, ig, ng, rho):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 10), st.integers(0, 2), st.integers(0, 2)), min_size=2, max_size=45),
-       st.sampled_from([0.0, 1.0, 0.5]))
+@given(
+    st.lists(st.tuples(st.integers(0, 10), st.integers(0, 2), st.integers(0, 2)), min_size=2, max_size=45),
+    st.sampled_from([0.0, 1.0, 0.5]),
+)
 def test_vectorised_score_and_variance_equal_the_loop(rows, rho):
     # ties, groups that empty early or never have events, everyone failing, day 0
     y = np.array([r[0] for r in rows], dtype=float)

@@ -83,7 +83,9 @@ def test_categorical_group_order_is_kept(tiny):
 
 def test_boolean_events(tiny):
     a = kaplan_meier(tiny, time="days", event="reoffended", group="arm").table
-    b = kaplan_meier(tiny.assign(reoffended=tiny["reoffended"] == 1), time="days", event="reoffended", group="arm").table
+    b = kaplan_meier(
+        tiny.assign(reoffended=tiny["reoffended"] == 1), time="days", event="reoffended", group="arm"
+    ).table
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -181,13 +183,13 @@ def test_conf_types_as_r_survfit(conf_type):
     # f <- survfit(Surv(t, e) ~ 1, d, conf.type = ct); cbind(f$lower, f$upper)
     expected = {
         "log": [(1, 1), (1, 1), (0.4259323, 1), (0.1876589, 1), (0.1876589, 1), (np.nan, np.nan)],
-        "log-log": [(np.nan, np.nan)] * 2 + [(0.12794692, 0.9605486), (0.05784708, 0.8448613),
-                                             (0.05784708, 0.8448613), (np.nan, np.nan)],
+        "log-log": [(np.nan, np.nan)] * 2
+        + [(0.12794692, 0.9605486), (0.05784708, 0.8448613), (0.05784708, 0.8448613), (np.nan, np.nan)],
         "plain": [(1, 1), (1, 1), (0.3256553, 1), (0.0100090, 0.989991), (0.0100090, 0.989991), (np.nan, np.nan)],
-        "logit": [(np.nan, np.nan)] * 2 + [(0.2378398, 0.9664886), (0.1234709, 0.8765291),
-                                           (0.1234709, 0.8765291), (np.nan, np.nan)],
-        "arcsin": [(np.nan, np.nan)] * 2 + [(0.27964781, 0.9988709), (0.08475633, 0.9152437),
-                                            (0.08475633, 0.9152437), (np.nan, np.nan)],
+        "logit": [(np.nan, np.nan)] * 2
+        + [(0.2378398, 0.9664886), (0.1234709, 0.8765291), (0.1234709, 0.8765291), (np.nan, np.nan)],
+        "arcsin": [(np.nan, np.nan)] * 2
+        + [(0.27964781, 0.9988709), (0.08475633, 0.9152437), (0.08475633, 0.9152437), (np.nan, np.nan)],
     }[conf_type]
     data = pd.DataFrame({"t": np.arange(1.0, 7.0), "e": [0, 0, 1, 1, 0, 1]})
     km = kaplan_meier(data, time="t", event="e", conf_type=conf_type)

@@ -55,8 +55,13 @@ def test_plain_savefig_shows_every_at_risk_label_with_words_and_report_colours(t
 
     rng = np.random.default_rng(1)
     n = 200
-    df = pd.DataFrame({"arm": rng.choice(["control", "conference"], n), "time_at_risk": rng.integers(1, 730, n),
-                       "event": rng.integers(0, 2, n)})
+    df = pd.DataFrame(
+        {
+            "arm": rng.choice(["control", "conference"], n),
+            "time_at_risk": rng.integers(1, 730, n),
+            "event": rng.integers(0, 2, n),
+        }
+    )
     ax = kaplan_meier(df, time="time_at_risk", event="event", group="arm").plot()
     figure = ax.figure
     figure.savefig(tmp_path / "km.png")  # plain: no bbox_inches="tight"

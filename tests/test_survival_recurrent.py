@@ -98,8 +98,14 @@ def test_missing_id_value(data):
 
 
 def test_event_number_counts_the_persons_earlier_events_in_any_row_order():
-    rows = pd.DataFrame({"id": [2, 1, 1, 1, 1, 2], "start": [0, 90, 0, 40, 60, 10],
-                         "stop": [10, 200, 40, 60, 90, 30], "event": [0, 1, 1, 0, 1, 1]})
+    rows = pd.DataFrame(
+        {
+            "id": [2, 1, 1, 1, 1, 2],
+            "start": [0, 90, 0, 40, 60, 10],
+            "stop": [10, 200, 40, 60, 90, 30],
+            "event": [0, 1, 1, 0, 1, 1],
+        }
+    )
     # person 1: (0,40] event, (40,60] a split without an event, (60,90] event, (90,200] event
     assert event_number(rows, start="start", event="event", id="id").tolist() == [1, 3, 1, 2, 2, 1]
 
@@ -107,8 +113,9 @@ def test_event_number_counts_the_persons_earlier_events_in_any_row_order():
 def test_pwp_total_time_is_cox_stratified_by_event_number(data):
     fit = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person")
     enum = event_number(data, start="begin", event="reoffence", id="person")
-    same = cox(data.assign(enum=enum), "arm", time="end", event="reoffence", start="begin", strata="enum",
-               cluster="person")
+    same = cox(
+        data.assign(enum=enum), "arm", time="end", event="reoffence", start="begin", strata="enum", cluster="person"
+    )
     pd.testing.assert_frame_equal(fit.summary_frame(), same.summary_frame())
     assert (fit.model, fit.timescale, fit.strata) == ("pwp", "total", ("enum",))
 
@@ -116,8 +123,14 @@ def test_pwp_total_time_is_cox_stratified_by_event_number(data):
 def test_pwp_gap_time_is_cox_on_the_gaps(data):
     fit = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person", timescale="gap")
     enum = event_number(data, start="begin", event="reoffence", id="person")
-    same = cox(data.assign(enum=enum, gap=data["end"] - data["begin"]), "arm", time="gap", event="reoffence",
-               strata="enum", cluster="person")
+    same = cox(
+        data.assign(enum=enum, gap=data["end"] - data["begin"]),
+        "arm",
+        time="gap",
+        event="reoffence",
+        strata="enum",
+        cluster="person",
+    )
     np.testing.assert_allclose(fit.params_, same.params_, atol=1e-14)
     np.testing.assert_allclose(fit.variance_, same.variance_, rtol=1e-12)
     total = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person")
@@ -127,8 +140,9 @@ def test_pwp_gap_time_is_cox_on_the_gaps(data):
 def test_pwp_caps_the_event_number(data):
     capped = pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person", max_event_number=2)
     enum = event_number(data, start="begin", event="reoffence", id="person").clip(upper=2)
-    same = cox(data.assign(enum=enum), "arm", time="end", event="reoffence", start="begin", strata="enum",
-               cluster="person")
+    same = cox(
+        data.assign(enum=enum), "arm", time="end", event="reoffence", start="begin", strata="enum", cluster="person"
+    )
     np.testing.assert_allclose(capped.params_, same.params_, atol=1e-14)
     assert capped.max_event_number == 2 and "numbers 2 and above pooled" in capped.format()
     assert capped.to_dict()["max_event_number"] == 2 and capped.to_dict()["timescale"] == "total"
@@ -147,11 +161,14 @@ def test_pwp_keeps_a_users_enum_column_apart(data):
     assert fit.strata == ("enum_",)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"timescale": "calendar"}, "timescale must be one of"),
-    ({"max_event_number": 0}, "max_event_number must be a whole number"),
-    ({"max_event_number": 2.5}, "max_event_number must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"timescale": "calendar"}, "timescale must be one of"),
+        ({"max_event_number": 0}, "max_event_number must be a whole number"),
+        ({"max_event_number": 2.5}, "max_event_number must be a whole number"),
+    ],
+)
 def test_pwp_bad_options(data, options, message):
     with pytest.raises(ValueError, match=message):
         pwp(data, "arm", start="begin", stop="end", event="reoffence", id="person", **options)

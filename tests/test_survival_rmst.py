@@ -18,9 +18,7 @@ from rjtrial.survival import rmst
 @pytest.fixture
 def uncensored():
     # arm a: 2, 4, 6, 8; arm b: 1, 3, 5, 7, 9 -- no censoring
-    return pd.DataFrame(
-        {"t": [2, 4, 6, 8, 1, 3, 5, 7, 9], "e": [1] * 9, "arm": ["a"] * 4 + ["b"] * 5}
-    )
+    return pd.DataFrame({"t": [2, 4, 6, 8, 1, 3, 5, 7, 9], "e": [1] * 9, "arm": ["a"] * 4 + ["b"] * 5})
 
 
 def test_hand_computed(uncensored):
@@ -44,7 +42,14 @@ def test_difference(uncensored):
     assert diff["ci_upper"] - diff["estimate"] == pytest.approx(1.6448536269514722 * diff["std_error"])
     assert res.difference.attrs == {"alpha": 0.1, "tau": 5.0}
     assert list(res.difference.columns) == [
-        "group", "control", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"
+        "group",
+        "control",
+        "estimate",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+        "statistic",
+        "p_value",
     ]
 
 

@@ -28,8 +28,9 @@ _ERROR = re.compile(r"^(?P<file>[^:\s]+\.pyi?):\d+(?::\d+)?: error: ", re.MULTIL
 
 
 def _mypy(*args: str) -> tuple[str, str, int]:
-    return mypy_api.run(["--config-file", str(CONFIG), "--cache-dir", str(ROOT / ".mypy_cache"),
-                         "--no-color-output", *args])
+    return mypy_api.run(
+        ["--config-file", str(CONFIG), "--cache-dir", str(ROOT / ".mypy_cache"), "--no-color-output", *args]
+    )
 
 
 def errors_by_file(report: str) -> Counter[str]:
@@ -40,31 +41,42 @@ def errors_by_file(report: str) -> Counter[str]:
 def check_counts(found: Counter[str], allowed: dict[str, int]) -> list[str]:
     """The problems with ``found`` errors per file against the allow-list."""
     problems = [f"{file}: {n} mypy error(s)" for file, n in sorted(found.items()) if file not in allowed]
-    problems += [f"{file}: {found[file]} mypy error(s), more than the {n} it is allowed"
-                 for file, n in sorted(allowed.items()) if found[file] > n]
-    problems += [f"{file}: no mypy errors left: remove it from ALLOWED in tests/test_types.py"
-                 for file, n in sorted(allowed.items()) if found[file] == 0]
+    problems += [
+        f"{file}: {found[file]} mypy error(s), more than the {n} it is allowed"
+        for file, n in sorted(allowed.items())
+        if found[file] > n
+    ]
+    problems += [
+        f"{file}: no mypy errors left: remove it from ALLOWED in tests/test_types.py"
+        for file, n in sorted(allowed.items())
+        if found[file] == 0
+    ]
     return problems
 
 
 def test_the_count_check_sees_new_errors_and_a_finished_file():
-    report = ("rjtrial/a.py:3: error: Incompatible types  [assignment]\n"
-              "rjtrial/a.py:3: note: see this\n"
-              "rjtrial/b.py:9:5: error: Item None has no attribute  [union-attr]\n")
+    report = (
+        "rjtrial/a.py:3: error: Incompatible types  [assignment]\n"
+        "rjtrial/a.py:3: note: see this\n"
+        "rjtrial/b.py:9:5: error: Item None has no attribute  [union-attr]\n"
+    )
     assert errors_by_file(report) == {"rjtrial/a.py": 1, "rjtrial/b.py": 1}
     assert check_counts(errors_by_file(report), {"rjtrial/b.py": 1}) == ["rjtrial/a.py: 1 mypy error(s)"]
     assert check_counts(errors_by_file(report), {"rjtrial/a.py": 1, "rjtrial/b.py": 2}) == []
     assert check_counts(Counter({"rjtrial/a.py": 2}), {"rjtrial/a.py": 1}) == [
-        "rjtrial/a.py: 2 mypy error(s), more than the 1 it is allowed"]
+        "rjtrial/a.py: 2 mypy error(s), more than the 1 it is allowed"
+    ]
     assert check_counts(Counter(), {"rjtrial/a.py": 1}) == [
-        "rjtrial/a.py: no mypy errors left: remove it from ALLOWED in tests/test_types.py"]
+        "rjtrial/a.py: no mypy errors left: remove it from ALLOWED in tests/test_types.py"
+    ]
 
 
 def test_the_configuration_checks_untyped_code_and_unused_ignores(tmp_path):
     # the strictness pyproject.toml states: bodies of unannotated functions are checked
     # (check_untyped_defs), and an ignore that silences nothing is itself an error
     probe = tmp_path / "_rjtrial_mypy_probe.py"
-    probe.write_text(textwrap.dedent("""\
+    probe.write_text(
+        textwrap.dedent("""\
         import re
 
         def untyped(text):
@@ -72,7 +84,9 @@ def test_the_configuration_checks_untyped_code_and_unused_ignores(tmp_path):
             return match.group(0)
 
         x: int = 1  # type: ignore[assignment]
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     out, err, status = _mypy(str(probe))
     assert status == 1, err
     assert 'Item "None" of "Match[str] | None" has no attribute "group"  [union-attr]' in out

@@ -102,16 +102,37 @@ def test_ancova_result_follows_the_result_convention():
 @pytest.mark.parametrize(
     "call, column, message",
     [
-        (lambda d: binary_outcome(d.assign(victim_satisfied=d["victim_satisfied"].where(d["id"] != 9)),
-                                  outcome="victim_satisfied", group="arm"), "victim_satisfied", "missing"),
-        (lambda d: binary_outcome(d.assign(victim_fearful="yes"), outcome="victim_fearful", group="arm"),
-         "victim_fearful", "0/1"),
+        (
+            lambda d: binary_outcome(
+                d.assign(victim_satisfied=d["victim_satisfied"].where(d["id"] != 9)),
+                outcome="victim_satisfied",
+                group="arm",
+            ),
+            "victim_satisfied",
+            "missing",
+        ),
+        (
+            lambda d: binary_outcome(d.assign(victim_fearful="yes"), outcome="victim_fearful", group="arm"),
+            "victim_fearful",
+            "0/1",
+        ),
         (lambda d: binary_outcome(d.assign(arm="control"), outcome="victim_fearful", group="arm"), "arm", "two groups"),
-        (lambda d: ancova(d.assign(ies_baseline=d["ies_baseline"].astype(str)), outcome="ies_followup",
-                          baseline="ies_baseline", group="arm"), "ies_baseline", "numeric"),
+        (
+            lambda d: ancova(
+                d.assign(ies_baseline=d["ies_baseline"].astype(str)),
+                outcome="ies_followup",
+                baseline="ies_baseline",
+                group="arm",
+            ),
+            "ies_baseline",
+            "numeric",
+        ),
         (lambda d: ancova(d, outcome="ies", baseline="ies_baseline", group="arm"), "ies", "no column"),
-        (lambda d: above_threshold(d.assign(ies_followup=np.nan), score="ies_followup", group="arm"),
-         "ies_followup", "missing"),
+        (
+            lambda d: above_threshold(d.assign(ies_followup=np.nan), score="ies_followup", group="arm"),
+            "ies_followup",
+            "missing",
+        ),
     ],
 )
 def test_bad_input_names_the_column(call, column, message):

@@ -12,10 +12,10 @@ import json
 import sqlite3
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from argon2 import PasswordHasher
 
 from rjtrial import Protocol
@@ -58,8 +58,10 @@ def rows(db, sql, *params):
 
 
 def audit_entries(db, action):
-    return [json.loads(r["payload"]) | {"actor": r["actor"], "mac": r["mac"]}
-            for r in rows(db, "SELECT * FROM rj_audit WHERE action = ? ORDER BY seq", action)]
+    return [
+        json.loads(r["payload"]) | {"actor": r["actor"], "mac": r["mac"]}
+        for r in rows(db, "SELECT * FROM rj_audit WHERE action = ? ORDER BY seq", action)
+    ]
 
 
 # ---------------------------------------------------------------- users
@@ -215,9 +217,13 @@ def test_log_ins_and_account_changes_need_the_key(trial):
         with pytest.raises(KeyFileError):
             registry.record_access("login", by="cora", detail={})
         accounts = Accounts(registry)
-        for change in (lambda: accounts.add("nokey", role="auditor"), lambda: accounts.disable("cora"),
-                       lambda: accounts.set_password("cora", "a brand new password"),
-                       lambda: accounts.issue_token("cora"), lambda: accounts.set_email("cora", "c@example.org")):
+        for change in (
+            lambda: accounts.add("nokey", role="auditor"),
+            lambda: accounts.disable("cora"),
+            lambda: accounts.set_password("cora", "a brand new password"),
+            lambda: accounts.issue_token("cora"),
+            lambda: accounts.set_email("cora", "c@example.org"),
+        ):
             with pytest.raises(KeyFileError, match="key"):
                 change()
     assert not rows(db, "SELECT * FROM rj_web_users WHERE name = 'nokey'")
@@ -235,14 +241,23 @@ def test_verify_catches_a_forged_unsigned_login_and_an_edited_access_entry(tmp_p
 
     with Registry.open(db) as registry:
         with store.write_transaction(registry._engine) as (conn, head):
-            audit.append(conn, head, key=None, at="2026-01-01T00:00:00+00:00", actor="eve", action="login",
-                         payload={"user": "eve"})
+            audit.append(
+                conn,
+                head,
+                key=None,
+                at="2026-01-01T00:00:00+00:00",
+                actor="eve",
+                action="login",
+                payload={"user": "eve"},
+            )
     with Registry.open(db, key_path=key) as registry:
         result = registry.verify()
     assert not result.ok and any("not signed" in p for p in result.problems)
     # editing a signed access entry breaks the chain even without the key
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE rj_audit SET payload = ? WHERE action = 'login' AND actor = 'cora'", ('{"user":"mallory"}',))
+        conn.execute(
+            "UPDATE rj_audit SET payload = ? WHERE action = 'login' AND actor = 'cora'", ('{"user":"mallory"}',)
+        )
     with Registry.open(db) as registry:
         result = registry.verify()
     assert not result.ok and any("edited" in p for p in result.problems)
@@ -260,19 +275,39 @@ def test_cli_users_add_token_list_disable(tmp_path, monkeypatch, capsys):
     db, key = tmp_path / "t.db", tmp_path / "t.key"
     Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
     k = ["--key", str(key)]
-    code, out, err = run(["users", "add", "carol", "--db", str(db), *k, "--role", "coordinator", "--site", "london",
-                          "--password-stdin", "--email", "carol@example.org"], monkeypatch, capsys,
-                         stdin=PASSWORD + "\n")
+    code, out, err = run(
+        [
+            "users",
+            "add",
+            "carol",
+            "--db",
+            str(db),
+            *k,
+            "--role",
+            "coordinator",
+            "--site",
+            "london",
+            "--password-stdin",
+            "--email",
+            "carol@example.org",
+        ],
+        monkeypatch,
+        capsys,
+        stdin=PASSWORD + "\n",
+    )
     assert code == 0, err
     (row,) = rows(db, "SELECT * FROM rj_web_users")
     assert PasswordHasher().verify(row["password_hash"], PASSWORD)  # the newline is not part of it
     code, out, err = run(["users", "token", "carol", "--db", str(db), *k], monkeypatch, capsys)
     token = out.strip()
     assert code == 0 and token.startswith("rjt_") and "only this once" in err
-    assert rows(db, "SELECT token_hash FROM rj_web_tokens")[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    assert (
+        rows(db, "SELECT token_hash FROM rj_web_tokens")[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    )
     code, out, _ = run(["users", "list", "--db", str(db), "--json"], monkeypatch, capsys)  # reading needs no key
-    assert json.loads(out)["users"] == [{"name": "carol", "role": "coordinator", "sites": ["london"],
-                                         "disabled": False, "email": "carol@example.org"}]
+    assert json.loads(out)["users"] == [
+        {"name": "carol", "role": "coordinator", "sites": ["london"], "disabled": False, "email": "carol@example.org"}
+    ]
     code, out, _ = run(["users", "disable", "carol", "--db", str(db), *k], monkeypatch, capsys)
     assert code == 0 and rows(db, "SELECT disabled FROM rj_web_users")[0]["disabled"] == 1
     with Registry.open(db, key_path=key) as registry:
@@ -282,15 +317,29 @@ def test_cli_users_add_token_list_disable(tmp_path, monkeypatch, capsys):
     assert audit_entries(db, "user_disabled")[-1]["tokens_revoked"] == [hashlib.sha256(token.encode()).hexdigest()[:12]]
 
 
-@pytest.mark.parametrize("command", [["add", "newbie", "--role", "auditor", "--no-password"], ["token", "carol"],
-                                     ["disable", "carol"], ["enable", "carol"], ["email", "carol", "c@example.org"],
-                                     ["revoke", "carol", "--token", "abcdef"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["add", "newbie", "--role", "auditor", "--no-password"],
+        ["token", "carol"],
+        ["disable", "carol"],
+        ["enable", "carol"],
+        ["email", "carol", "c@example.org"],
+        ["revoke", "carol", "--token", "abcdef"],
+    ],
+)
 def test_cli_account_changes_without_the_key_are_refused_in_one_line(tmp_path, monkeypatch, capsys, command):
     db, key = tmp_path / "t.db", tmp_path / "t.key"
     Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
     monkeypatch.delenv("RJTRIAL_KEY", raising=False)
-    assert run(["users", "add", "carol", "--db", str(db), "--key", str(key), "--role", "auditor", "--no-password"],
-               monkeypatch, capsys)[0] == 0
+    assert (
+        run(
+            ["users", "add", "carol", "--db", str(db), "--key", str(key), "--role", "auditor", "--no-password"],
+            monkeypatch,
+            capsys,
+        )[0]
+        == 0
+    )
     before = rows(db, "SELECT * FROM rj_audit")
     code, _, err = run(["users", command[0], *command[1:], "--db", str(db)], monkeypatch, capsys)
     assert code == 2 and "key" in err and err.count("\n") == 1 and "Traceback" not in err
@@ -300,8 +349,11 @@ def test_cli_account_changes_without_the_key_are_refused_in_one_line(tmp_path, m
 def test_cli_refuses_a_user_name_with_a_trailing_newline(tmp_path, monkeypatch, capsys):
     db, key = tmp_path / "t.db", tmp_path / "t.key"
     Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
-    code, _, err = run(["users", "add", "eve\n", "--db", str(db), "--key", str(key), "--role", "manager",
-                        "--no-password"], monkeypatch, capsys)
+    code, _, err = run(
+        ["users", "add", "eve\n", "--db", str(db), "--key", str(key), "--role", "manager", "--no-password"],
+        monkeypatch,
+        capsys,
+    )
     assert code == 2 and "user name" in err and err.count("\n") == 1
     assert not rows(db, "SELECT * FROM rj_web_users")
     assert [r["action"] for r in rows(db, "SELECT action FROM rj_audit")] == ["init"]
@@ -311,8 +363,10 @@ def test_one_token_is_revoked_by_its_id_and_a_user_enabled_again(tmp_path, monke
     db, key = tmp_path / "t.db", tmp_path / "t.key"
     Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
     k = ["--key", str(key)]
-    assert run(["users", "add", "ivy", "--db", str(db), *k, "--role", "auditor", "--no-password"],
-               monkeypatch, capsys)[0] == 0
+    assert (
+        run(["users", "add", "ivy", "--db", str(db), *k, "--role", "auditor", "--no-password"], monkeypatch, capsys)[0]
+        == 0
+    )
     first = run(["users", "token", "ivy", "--db", str(db), *k], monkeypatch, capsys)[1].strip()
     second = run(["users", "token", "ivy", "--db", str(db), *k], monkeypatch, capsys)[1].strip()
     code, out, _ = run(["users", "tokens", "ivy", "--db", str(db), "--json"], monkeypatch, capsys)
@@ -368,14 +422,26 @@ def test_cli_password_revokes_tokens_unless_keep_tokens(tmp_path, monkeypatch, c
     db, key = tmp_path / "t.db", tmp_path / "t.key"
     Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
     k = ["--key", str(key)]
-    run(["users", "add", "pat", "--db", str(db), *k, "--role", "auditor", "--password-stdin"], monkeypatch, capsys,
-        stdin=PASSWORD + "\n")
+    run(
+        ["users", "add", "pat", "--db", str(db), *k, "--role", "auditor", "--password-stdin"],
+        monkeypatch,
+        capsys,
+        stdin=PASSWORD + "\n",
+    )
     kept = run(["users", "token", "pat", "--db", str(db), *k], monkeypatch, capsys)[1].strip()
-    code, out, _ = run(["users", "password", "pat", "--db", str(db), *k, "--password-stdin", "--keep-tokens"],
-                       monkeypatch, capsys, stdin="second long password\n")
+    code, out, _ = run(
+        ["users", "password", "pat", "--db", str(db), *k, "--password-stdin", "--keep-tokens"],
+        monkeypatch,
+        capsys,
+        stdin="second long password\n",
+    )
     assert code == 0 and "kept" in out
-    code, out, _ = run(["users", "password", "pat", "--db", str(db), *k, "--password-stdin"], monkeypatch, capsys,
-                       stdin="third long password!\n")
+    code, out, _ = run(
+        ["users", "password", "pat", "--db", str(db), *k, "--password-stdin"],
+        monkeypatch,
+        capsys,
+        stdin="third long password!\n",
+    )
     assert code == 0 and "1 API token(s) revoked" in out
     with Registry.open(db, key_path=key) as registry:
         assert Accounts(registry).user_for_token(kept) is None and registry.verify().ok
@@ -449,8 +515,10 @@ def test_throttle_counters_hold_no_guessable_form_of_the_name_typed(trial, accou
     typed = "Hunter2-typed-in-the-name-box"
     accounts.record_failure(typed, "10.3.3.3")
     keys = [r["key"] for r in rows(db, "SELECT key FROM rj_web_throttle")]
-    unkeyed = {hashlib.sha256(f"user|{typed}|10.3.3.3".encode()).hexdigest(),
-               hashlib.sha256(f"address|10.3.3.3".encode()).hexdigest()}
+    unkeyed = {
+        hashlib.sha256(f"user|{typed}|10.3.3.3".encode()).hexdigest(),
+        hashlib.sha256("address|10.3.3.3".encode()).hexdigest(),
+    }
     assert keys and not unkeyed & set(keys)
     assert typed.encode() not in b"".join(p.read_bytes() for p in Path(db).parent.glob(Path(db).name + "*"))
 
@@ -459,10 +527,14 @@ def test_an_older_throttle_table_with_unkeyed_names_is_replaced(tmp_path):
     db, key = tmp_path / "t.db", tmp_path / "t.key"
     Registry.create(db, small_jrc_protocol(), key_path=key, seed=5).close()
     with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE rj_web_throttle (key VARCHAR(64) PRIMARY KEY, failures INTEGER NOT NULL, "
-                     "window_start FLOAT NOT NULL, locked_until FLOAT NOT NULL)")
-        conn.execute("INSERT INTO rj_web_throttle VALUES (?, 1, 0, 0)",
-                     (hashlib.sha256(b"user|password123|1.2.3.4").hexdigest(),))
+        conn.execute(
+            "CREATE TABLE rj_web_throttle (key VARCHAR(64) PRIMARY KEY, failures INTEGER NOT NULL, "
+            "window_start FLOAT NOT NULL, locked_until FLOAT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO rj_web_throttle VALUES (?, 1, 0, 0)",
+            (hashlib.sha256(b"user|password123|1.2.3.4").hexdigest(),),
+        )
     with Registry.open(db, key_path=key) as registry:
         accounts = Accounts(registry)
         assert accounts.record_failure("someone", "1.2.3.4") is False

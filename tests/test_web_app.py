@@ -12,10 +12,10 @@ import socket
 import sqlite3
 import threading
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from fastapi.testclient import TestClient
 
 from rjtrial import Protocol
@@ -36,8 +36,12 @@ def small_jrc_protocol() -> Protocol:
     return Protocol.from_dict(data)
 
 
-USERS = [("carol", "coordinator", ["london"]), ("nina", "coordinator", ["northumbria"]),
-         ("mary", "manager", []), ("alan", "auditor", [])]
+USERS = [
+    ("carol", "coordinator", ["london"]),
+    ("nina", "coordinator", ["northumbria"]),
+    ("mary", "manager", []),
+    ("alan", "auditor", []),
+]
 
 
 class Trial:
@@ -67,8 +71,10 @@ class Trial:
         return self.rows("SELECT sequence_number FROM rj_head")[0]["sequence_number"]
 
     def audit(self, action):
-        return [json.loads(r["payload"]) | {"actor": r["actor"]}
-                for r in self.rows("SELECT * FROM rj_audit WHERE action = ? ORDER BY seq", action)]
+        return [
+            json.loads(r["payload"]) | {"actor": r["actor"]}
+            for r in self.rows("SELECT * FROM rj_audit WHERE action = ? ORDER BY seq", action)
+        ]
 
     def security(self, app, kind):
         """The security log's rows of one kind (flushed first)."""
@@ -135,8 +141,9 @@ def bearer(token):
 
 def site_number(trial, referral_id):
     """A randomised referral's number at its site, from the stored rows (what coordinators see)."""
-    rows = trial.rows("SELECT referral_id, strata FROM rj_referrals WHERE sequence_number IS NOT NULL "
-                      "ORDER BY sequence_number")
+    rows = trial.rows(
+        "SELECT referral_id, strata FROM rj_referrals WHERE sequence_number IS NOT NULL ORDER BY sequence_number"
+    )
     site = {r["referral_id"]: json.loads(r["strata"])["site"] for r in rows}
     return [r for r in site if site[r] == site[referral_id]].index(referral_id) + 1
 
@@ -177,8 +184,9 @@ def test_log_in_is_audited_and_failed_log_ins_are_counted_in_the_security_log(ap
     assert trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"] == chain  # no audit entry for a failure
     failures = trial.security(app, "failed")
     assert any(r["name"] == "nina" and r["count"] >= 1 for r in failures)
-    assert any(r["name"].startswith("unknown-") for r in failures) and not any("no-such-user" in r["name"]
-                                                                             for r in failures)
+    assert any(r["name"].startswith("unknown-") for r in failures) and not any(
+        "no-such-user" in r["name"] for r in failures
+    )
     assert login(client, "nina").status_code == 303
     assert len(trial.audit("login")) == before_ok + 1 and trial.audit("login")[-1]["user"] == "nina"
     home = client.get("/")
@@ -219,7 +227,8 @@ def test_throttling_locks_after_failures_even_for_the_right_password(trial):
     assert client.get("/").status_code == 303  # not logged in
     assert trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"] == chain  # neither failures nor locks
     assert [(r["name"], r["address"], r["count"]) for r in trial.security(app, "lockout")] == [
-        ("locky", "testclient", 1)]
+        ("locky", "testclient", 1)
+    ]
     assert [(r["name"], r["count"]) for r in trial.security(app, "locked") if r["name"] == "locky"] == [("locky", 1)]
     assert [(r["name"], r["count"]) for r in trial.security(app, "failed") if r["name"] == "locky"] == [("locky", 3)]
 
@@ -247,8 +256,9 @@ def test_the_default_absolute_lifetime_is_twelve_hours():
 
 def test_a_session_cookie_without_a_log_in_time_is_no_session(trial):
     """A cookie signed by an older version (no log-in time) would otherwise live forever."""
-    from itsdangerous import TimestampSigner
     import base64
+
+    from itsdangerous import TimestampSigner
 
     secret = "a session secret of some length"
     app = create_app(trial.db, trial.key, config={"web": {"session_secret": secret}})
@@ -259,15 +269,18 @@ def test_a_session_cookie_without_a_log_in_time_is_no_session(trial):
     assert client.get("/").status_code == 303
 
 
-@pytest.mark.parametrize("host, trusted, secure, expected", [
-    ("127.0.0.1", [], False, []),
-    ("::1", [], False, []),
-    ("localhost", [], False, []),
-    ("0.0.0.0", [], True, ["trusted_proxies"]),
-    ("0.0.0.0", [], False, ["secure_cookies", "trusted_proxies"]),
-    ("192.0.2.10", ["192.0.2.1"], True, []),
-    ("::", ["192.0.2.1"], False, ["secure_cookies"]),
-])
+@pytest.mark.parametrize(
+    "host, trusted, secure, expected",
+    [
+        ("127.0.0.1", [], False, []),
+        ("::1", [], False, []),
+        ("localhost", [], False, []),
+        ("0.0.0.0", [], True, ["trusted_proxies"]),
+        ("0.0.0.0", [], False, ["secure_cookies", "trusted_proxies"]),
+        ("192.0.2.10", ["192.0.2.1"], True, []),
+        ("::", ["192.0.2.1"], False, ["secure_cookies"]),
+    ],
+)
 def test_serve_warns_when_it_listens_beyond_loopback_without_trusted_proxies(host, trusted, secure, expected):
     from rjtrial.web.security import startup_warnings
 
@@ -307,7 +320,9 @@ def test_enrolment_form_shows_the_protocol_and_no_allocation(app, carol, trial):
     for q in protocol.eligibility:
         assert q.question in page.text and f'name="answer.{q.id}"' in page.text
     # a coordinator is offered only their own site
-    assert re.findall(r'<option value="([^"]+)"', page.text.split('name="stratum.site"')[1].split("</select>")[0]) == ["london"]
+    assert re.findall(r'<option value="([^"]+)"', page.text.split('name="stratum.site"')[1].split("</select>")[0]) == [
+        "london"
+    ]
     assert "Allocated to" not in page.text and not re.search(r"RJ-[0-9A-F]{4}-", page.text)
 
 
@@ -359,7 +374,9 @@ def test_simultaneous_double_submission_randomises_once(app, trial):
 def test_ineligible_referral_is_screened_out_with_reasons(app, carol, trial):
     before = trial.sequence_number()
     page = carol.get("/enrol")
-    response = carol.post("/enrol", data=enrol_fields(page.text, "W-0003", answers={**ELIGIBLE, "victim_consent": "no"}))
+    response = carol.post(
+        "/enrol", data=enrol_fields(page.text, "W-0003", answers={**ELIGIBLE, "victim_consent": "no"})
+    )
     assert response.status_code == 200 and "Screened out" in response.text
     row = trial.referral("W-0003")
     assert row["status"] == "ineligible" and row["arm"] is None
@@ -373,15 +390,19 @@ def test_refusal_shows_the_form_again_with_reasons_escaped(app, carol, trial):
     assert response.status_code == 422
     assert "<script>alert" not in response.text and "&lt;script&gt;" in response.text
     assert trial.rows("SELECT count(*) AS n FROM rj_referrals WHERE referral_id LIKE '<script>%'")[0]["n"] == 0
-    missing = carol.post("/enrol", data={k: v for k, v in enrol_fields(carol.get("/enrol").text, "W-0004").items()
-                                         if k != "answer.admitted"})
+    missing = carol.post(
+        "/enrol",
+        data={k: v for k, v in enrol_fields(carol.get("/enrol").text, "W-0004").items() if k != "answer.admitted"},
+    )
     assert missing.status_code == 422 and "missing answer to &#39;admitted&#39;" in missing.text
     assert trial.referral("W-0004") is None
 
 
 def test_coordinator_cannot_enrol_at_another_site(app, carol, trial):
     page = carol.get("/enrol")
-    response = carol.post("/enrol", data=enrol_fields(page.text, "W-0005", {"site": "northumbria", "offence": "property"}))
+    response = carol.post(
+        "/enrol", data=enrol_fields(page.text, "W-0005", {"site": "northumbria", "offence": "property"})
+    )
     assert response.status_code == 403
     assert trial.referral("W-0005") is None
 
@@ -404,7 +425,7 @@ def test_coordinators_see_only_their_sites(app, trial):
     listing = carol.get("/enrolments")
     assert listing.status_code == 200 and "W-0001" in listing.text and "W-N001" not in listing.text
     api = client_for(app).get("/api/enrolments", headers=bearer(trial.tokens["carol"])).json()
-    london = trial.rows("SELECT referral_id FROM rj_referrals WHERE strata LIKE '%\"site\":\"london\"%'")
+    london = trial.rows('SELECT referral_id FROM rj_referrals WHERE strata LIKE \'%"site":"london"%\'')
     assert {e["referral_id"] for e in api["enrolments"]} == {r["referral_id"] for r in london}
     assert api["total"] == len(london)
     manager = client_for(app).get("/api/enrolments", headers=bearer(trial.tokens["mary"])).json()
@@ -418,40 +439,58 @@ def test_a_taken_id_at_another_site_is_not_described(app, trial):
     assert response.json()["reasons"] == ["referral id 'W-N001' is already in use"]
 
 
-@pytest.mark.parametrize("probe", [
-    {"strata": {"site": "london", "offence": "nonsense"}, "answers": ELIGIBLE},  # an invalid stratum
-    {"strata": LONDON, "answers": {**ELIGIBLE, "admitted": "perhaps"}},  # an invalid answer
-    {"strata": LONDON, "answers": {"admitted": "yes"}},  # answers missing
-])
+@pytest.mark.parametrize(
+    "probe",
+    [
+        {"strata": {"site": "london", "offence": "nonsense"}, "answers": ELIGIBLE},  # an invalid stratum
+        {"strata": LONDON, "answers": {**ELIGIBLE, "admitted": "perhaps"}},  # an invalid answer
+        {"strata": LONDON, "answers": {"admitted": "yes"}},  # answers missing
+    ],
+)
 def test_a_coordinator_cannot_tell_whether_an_id_exists_at_another_site(app, trial, probe):
     """A refused probe reads the same for an id taken at another site and for an id never used."""
     nina = bearer(trial.tokens["nina"])
-    client_for(app).post("/api/enrolments", json={"referral_id": "P-ELSEWHERE", "answers": ELIGIBLE,
-                                                   "strata": {"site": "northumbria", "offence": "violence"}},
-                         headers=nina)
+    client_for(app).post(
+        "/api/enrolments",
+        json={
+            "referral_id": "P-ELSEWHERE",
+            "answers": ELIGIBLE,
+            "strata": {"site": "northumbria", "offence": "violence"},
+        },
+        headers=nina,
+    )
     assert trial.referral("P-ELSEWHERE") is not None
     carol = bearer(trial.tokens["carol"])
     answers = {}
     for referral_id in ("P-ELSEWHERE", "P-NEVER-USED"):
         response = client_for(app).post("/api/enrolments", json={"referral_id": referral_id, **probe}, headers=carol)
         body = response.json()
-        answers[referral_id] = (response.status_code, body["status"],
-                                [r.replace(referral_id, "ID") for r in body["reasons"]])
+        answers[referral_id] = (
+            response.status_code,
+            body["status"],
+            [r.replace(referral_id, "ID") for r in body["reasons"]],
+        )
     assert answers["P-ELSEWHERE"] == answers["P-NEVER-USED"]
     assert answers["P-NEVER-USED"][0] == 422 and trial.referral("P-NEVER-USED") is None
 
 
 def test_a_coordinators_form_probe_reads_the_same_too(app, trial):
-    client_for(app).post("/api/enrolments", json={"referral_id": "F-ELSEWHERE", "answers": ELIGIBLE,
-                                                   "strata": {"site": "northumbria", "offence": "violence"}},
-                         headers=bearer(trial.tokens["nina"]))
+    client_for(app).post(
+        "/api/enrolments",
+        json={
+            "referral_id": "F-ELSEWHERE",
+            "answers": ELIGIBLE,
+            "strata": {"site": "northumbria", "offence": "violence"},
+        },
+        headers=bearer(trial.tokens["nina"]),
+    )
     carol = logged_in(app, "carol")
     pages = {}
     for referral_id in ("F-ELSEWHERE", "F-NEVER-USED"):
         form = carol.get("/enrol")
         fields = enrol_fields(form.text, referral_id, answers={**ELIGIBLE, "admitted": "perhaps"})
         page = carol.post("/enrol", data=fields)
-        errors = re.findall(r'<li>(.*?)</li>', page.text.split('class="error', 1)[-1].split("</ul>")[0])
+        errors = re.findall(r"<li>(.*?)</li>", page.text.split('class="error', 1)[-1].split("</ul>")[0])
         pages[referral_id] = (page.status_code, [e.replace(referral_id, "ID") for e in errors])
     assert pages["F-ELSEWHERE"] == pages["F-NEVER-USED"] and pages["F-NEVER-USED"][0] == 422
     assert pages["F-NEVER-USED"][1]  # the refusal's reasons were read
@@ -466,13 +505,20 @@ def test_api_enrolment_matches_the_registry(app, trial):
     data = response.json()
     row = trial.referral("A-0001")
     assert (data["status"], data["arm"], data["site_sequence_number"], data["receipt"]) == (
-        row["status"], row["arm"], site_number(trial, "A-0001"), row["receipt"])
+        row["status"],
+        row["arm"],
+        site_number(trial, "A-0001"),
+        row["receipt"],
+    )
     assert "sequence_number" not in data
     assert data["randomised_on"] == row["at"] and data["strata"] == body["strata"] and data["replayed"] is False
     repeat = api.post("/api/enrolments", json=body, headers=bearer(trial.tokens["carol"]))
     assert repeat.status_code == 200 and repeat.json() == {**data, "replayed": True}
-    changed = api.post("/api/enrolments", json={**body, "answers": {**ELIGIBLE, "admitted": "no"}},
-                       headers=bearer(trial.tokens["carol"]))
+    changed = api.post(
+        "/api/enrolments",
+        json={**body, "answers": {**ELIGIBLE, "admitted": "no"}},
+        headers=bearer(trial.tokens["carol"]),
+    )
     assert changed.status_code == 422 and changed.json()["status"] == "refused"
     assert "already enrolled" in changed.json()["reasons"][0]
 
@@ -488,15 +534,20 @@ def test_api_result_has_the_fields_of_registry_enrol(app, trial, tmp_path):
     assert all(type(served[k]) is type(direct[k]) for k in direct)
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer rjt_wrong"}, {"Authorization": "Basic eDp5"},
-                                     {"Authorization": "Bearer"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer rjt_wrong"}, {"Authorization": "Basic eDp5"}, {"Authorization": "Bearer"}]
+)
 def test_api_needs_a_valid_token(app, trial, headers):
     api = client_for(app)
     before = trial.sequence_number()
     body = {"referral_id": "A-401", "strata": LONDON, "answers": ELIGIBLE}
-    for method, path, kwargs in [("POST", "/api/enrolments", {"json": body}), ("GET", "/api/enrolments", {}),
-                                 ("GET", "/api/verify", {}), ("GET", "/api/protocol", {}),
-                                 ("POST", "/api/enrolments", {"content": b"not json"})]:
+    for method, path, kwargs in [
+        ("POST", "/api/enrolments", {"json": body}),
+        ("GET", "/api/enrolments", {}),
+        ("GET", "/api/verify", {}),
+        ("GET", "/api/protocol", {}),
+        ("POST", "/api/enrolments", {"content": b"not json"}),
+    ]:
         response = api.request(method, path, headers=headers, **kwargs)
         assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer", (method, path)
     assert trial.sequence_number() == before
@@ -521,20 +572,26 @@ def test_api_roles(app, trial):
         assert verified.json()["commitment"] == registry.commitment
 
 
-@pytest.mark.parametrize("body", [
-    {"referral_id": "A-1", "strata": {"site": 1, "offence": "property"}, "answers": ELIGIBLE},
-    {"referral_id": "A-1", "strata": LONDON, "answers": ELIGIBLE, "extra": 1},
-    {"referral_id": "A-1\x00", "strata": LONDON, "answers": ELIGIBLE},
-    {"referral_id": "A-1", "strata": {"site": "london\ud800", "offence": "property"}, "answers": ELIGIBLE},
-    {"referral_id": "", "strata": LONDON, "answers": ELIGIBLE},
-    {"referral_id": "A-1", "strata": ["london"], "answers": ELIGIBLE},
-    {"referral_id": "A-1", "strata": {f"k{i}": "v" for i in range(60)}, "answers": ELIGIBLE},
-    [],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"referral_id": "A-1", "strata": {"site": 1, "offence": "property"}, "answers": ELIGIBLE},
+        {"referral_id": "A-1", "strata": LONDON, "answers": ELIGIBLE, "extra": 1},
+        {"referral_id": "A-1\x00", "strata": LONDON, "answers": ELIGIBLE},
+        {"referral_id": "A-1", "strata": {"site": "london\ud800", "offence": "property"}, "answers": ELIGIBLE},
+        {"referral_id": "", "strata": LONDON, "answers": ELIGIBLE},
+        {"referral_id": "A-1", "strata": ["london"], "answers": ELIGIBLE},
+        {"referral_id": "A-1", "strata": {f"k{i}": "v" for i in range(60)}, "answers": ELIGIBLE},
+        [],
+    ],
+)
 def test_api_malformed_body_is_422_and_records_nothing(app, trial, body):
     before = trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"]
-    response = client_for(app).post("/api/enrolments", content=json.dumps(body).encode(),
-                                    headers={**bearer(trial.tokens["mary"]), "content-type": "application/json"})
+    response = client_for(app).post(
+        "/api/enrolments",
+        content=json.dumps(body).encode(),
+        headers={**bearer(trial.tokens["mary"]), "content-type": "application/json"},
+    )
     assert response.status_code == 422
     assert trial.rows("SELECT count(*) AS n FROM rj_audit")[0]["n"] == before
 
@@ -555,7 +612,11 @@ def test_api_events_by_managers_only(app, trial):
     assert response.status_code == 201
     (row,) = trial.rows("SELECT * FROM rj_events WHERE audit_seq = ?", response.json()["audit_seq"])
     assert (row["referral_id"], row["kind"], json.loads(row["detail"]), row["by"]) == (
-        "W-0001", "treatment_received", {"note": "held"}, "mary")
+        "W-0001",
+        "treatment_received",
+        {"note": "held"},
+        "mary",
+    )
     screened = api.post("/api/events", json={**event, "referral_id": "W-0003"}, headers=bearer(trial.tokens["mary"]))
     assert screened.status_code == 422 and "not randomised" in screened.json()["detail"]
 
@@ -583,23 +644,39 @@ def test_manager_pages(app, mary, trial):
     assert exported == {r["referral_id"] for r in trial.rows("SELECT * FROM rj_referrals WHERE status = 'randomised'")}
     assert trial.audit("export")[-1]["actor"] == "mary"
     events = mary.get("/events")
-    recorded = mary.post("/events", data={"csrf": csrf_of(events.text), "referral_id": "W-0002",
-                                          "kind": "withdrawal", "note": "moved away"})
+    recorded = mary.post(
+        "/events",
+        data={"csrf": csrf_of(events.text), "referral_id": "W-0002", "kind": "withdrawal", "note": "moved away"},
+    )
     assert recorded.status_code == 200 and "Recorded withdrawal" in recorded.text
     assert trial.rows("SELECT kind FROM rj_events WHERE referral_id = 'W-0002'") == [{"kind": "withdrawal"}]
 
 
 def test_manager_adds_a_user_who_issues_their_own_token_shown_once(app, mary, trial):
     page = mary.get("/users")
-    added = mary.post("/users", data={"csrf": csrf_of(page.text), "name": "tess", "role": "coordinator",
-                                      "sites": "thames_valley", "password": PASSWORD,
-                                      "email": "tess@example.org"})
+    added = mary.post(
+        "/users",
+        data={
+            "csrf": csrf_of(page.text),
+            "name": "tess",
+            "role": "coordinator",
+            "sites": "thames_valley",
+            "password": PASSWORD,
+            "email": "tess@example.org",
+        },
+    )
     assert added.status_code == 200 and "added user tess" in added.text
     assert trial.rows("SELECT role, sites, email FROM rj_web_users WHERE name = 'tess'") == [
-        {"role": "coordinator", "sites": '["thames_valley"]', "email": "tess@example.org"}]
+        {"role": "coordinator", "sites": '["thames_valley"]', "email": "tess@example.org"}
+    ]
     assert trial.audit("user_added")[-1] | {"password": ""} == {
-        "user": "tess", "role": "coordinator", "sites": ["thames_valley"], "email": "tess@example.org",
-        "password": "", "actor": "mary"}
+        "user": "tess",
+        "role": "coordinator",
+        "sites": ["thames_valley"],
+        "email": "tess@example.org",
+        "password": "",
+        "actor": "mary",
+    }
     tess = logged_in(app, "tess")
     tokens_page = tess.get("/tokens")
     assert tokens_page.status_code == 200 and "No tokens" in tokens_page.text
@@ -661,8 +738,13 @@ def test_verify_page_reports_tampering(tmp_path):
 
 # ------------------------------------------------------------ nothing leaks
 def test_security_headers_on_every_response(app, carol):
-    for response in (carol.get("/"), carol.get("/enrol"), client_for(app).get("/login"),
-                     client_for(app).get("/api/health"), client_for(app).get("/nowhere")):
+    for response in (
+        carol.get("/"),
+        carol.get("/enrol"),
+        client_for(app).get("/login"),
+        client_for(app).get("/api/health"),
+        client_for(app).get("/nowhere"),
+    ):
         assert "default-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
@@ -671,8 +753,16 @@ def test_security_headers_on_every_response(app, carol):
 
 def test_no_page_serves_the_key_or_shows_an_unmade_allocation(app, trial, mary):
     key_text = trial.key.read_text().strip()
-    probes = ["/static/../trial.key", "/static/%2e%2e/trial.key", "/trial.key", "/static/style.css",
-              "/docs", "/redoc", "/nowhere", "/api/nowhere"]
+    probes = [
+        "/static/../trial.key",
+        "/static/%2e%2e/trial.key",
+        "/trial.key",
+        "/static/style.css",
+        "/docs",
+        "/redoc",
+        "/nowhere",
+        "/api/nowhere",
+    ]
     for path in probes:
         response = client_for(app).get(path)
         assert key_text not in response.text, path
@@ -701,8 +791,15 @@ def test_mail_report_of_assignments(trial, mary):
     controller = Controller(Collect(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        config = {"smtp": {"host": "127.0.0.1", "port": port, "from": "randomiser@example.org",
-                           "to": ["team@example.org"], "notify_each": True}}
+        config = {
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": port,
+                "from": "randomiser@example.org",
+                "to": ["team@example.org"],
+                "notify_each": True,
+            }
+        }
         app = create_app(trial.db, trial.key, config=config)
         manager = logged_in(app, "mary")
         page = manager.get("/assignments")
@@ -755,8 +852,12 @@ def test_a_printable_receipt_for_the_coordinators_own_referral(app, trial):
     page = carol.get("/receipt", params={"referral_id": "RC-0001"})
     assert page.status_code == 200
     assert re.search(rf'id="site-sequence-number">{site_number(trial, "RC-0001")}<', page.text)
-    for shown in (row["receipt"], row["arm"], "rjtrial verify",
-                  trial.rows("SELECT commitment FROM rj_trial")[0]["commitment"]):
+    for shown in (
+        row["receipt"],
+        row["arm"],
+        "rjtrial verify",
+        trial.rows("SELECT commitment FROM rj_trial")[0]["commitment"],
+    ):
         assert shown in page.text
     # made for printing, from this site only: a print style sheet, no script, no external asset
     assert re.search(r'<link rel="stylesheet" href="/static/print\.css" media="print">', page.text)
@@ -769,9 +870,11 @@ def test_a_printable_receipt_for_the_coordinators_own_referral(app, trial):
 
 
 def test_a_receipt_at_another_site_reads_exactly_as_one_that_does_not_exist(app, trial):
-    client_for(app).post("/api/enrolments", json={"referral_id": "RN-0001", "answers": ELIGIBLE,
-                                                   "strata": {"site": "northumbria", "offence": "violence"}},
-                         headers=bearer(trial.tokens["nina"]))
+    client_for(app).post(
+        "/api/enrolments",
+        json={"referral_id": "RN-0001", "answers": ELIGIBLE, "strata": {"site": "northumbria", "offence": "violence"}},
+        headers=bearer(trial.tokens["nina"]),
+    )
     carol = logged_in(app, "carol")
     elsewhere = carol.get("/receipt", params={"referral_id": "RN-0001"})
     nowhere = carol.get("/receipt", params={"referral_id": "RN-NEVER"})
@@ -786,8 +889,9 @@ def test_a_receipt_at_another_site_reads_exactly_as_one_that_does_not_exist(app,
 def test_a_receipt_is_e_mailed_to_the_users_own_address(trial):
     controller, port, received = smtp_server()
     try:
-        config = {"smtp": {"host": "127.0.0.1", "port": port, "from": "randomiser@example.org",
-                           "to": ["team@example.org"]}}
+        config = {
+            "smtp": {"host": "127.0.0.1", "port": port, "from": "randomiser@example.org", "to": ["team@example.org"]}
+        }
         app = create_app(trial.db, trial.key, config=config)
         trial.accounts().set_email("carol", "carol@example.org")
         carol = logged_in(app, "carol")
@@ -803,9 +907,15 @@ def test_a_receipt_is_e_mailed_to_the_users_own_address(trial):
         body = message.get_payload(decode=True).decode()
         assert row["receipt"] in body and row["arm"] in body and f"--receipt {row['receipt']}" in body
         # another site's referral cannot be mailed, and a user without an address is told why
-        client_for(app).post("/api/enrolments", json={"referral_id": "RE-N001", "answers": ELIGIBLE,
-                                                       "strata": {"site": "northumbria", "offence": "violence"}},
-                             headers=bearer(trial.tokens["nina"]))
+        client_for(app).post(
+            "/api/enrolments",
+            json={
+                "referral_id": "RE-N001",
+                "answers": ELIGIBLE,
+                "strata": {"site": "northumbria", "offence": "violence"},
+            },
+            headers=bearer(trial.tokens["nina"]),
+        )
         count = len(received)
         refused = carol.post("/receipt/email", data={"csrf": csrf_of(page.text), "referral_id": "RE-N001"})
         assert refused.status_code == 404 and len(received) == count
@@ -900,8 +1010,22 @@ def test_rjtrial_serve_prints_where_it_listens_and_never_the_key(trial, tmp_path
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from rjtrial.cli import main; sys.exit(main())", "serve", "--db", str(trial.db), "--key", str(trial.key), "--port", "0"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from rjtrial.cli import main; sys.exit(main())",
+                "serve",
+                "--db",
+                str(trial.db),
+                "--key",
+                str(trial.key),
+                "--port",
+                "0",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     try:
         deadline, url = time.time() + 60, None
         while url is None and time.time() < deadline and process.poll() is None:
@@ -920,18 +1044,21 @@ def test_rjtrial_serve_prints_where_it_listens_and_never_the_key(trial, tmp_path
 
 
 # ----------------------------------------------------------- configuration
-@pytest.mark.parametrize("config, message", [
-    ({"wbe": {}}, "unknown table"),
-    ({"web": {"login_failure": 3}}, "unknown key"),
-    ({"web": {"login_failures": 0}}, "login_failures must be a number >= 1"),
-    ({"web": {"session_secret": "short"}}, "at least 16"),
-    ({"web": {"secure_cookies": "yes"}}, "true or false"),
-    ({"web": {"trusted_proxies": "10.0.0.1"}}, "list of addresses"),
-    ({"smtp": {"host": "h", "from": "a@b"}}, "to is required"),
-    ({"smtp": {"host": "h", "from": "a@b", "to": "c@d", "port": 70000}}, "port must be"),
-    ({"smtp": {"host": "h", "from": "a@b", "to": "c@d", "username": "u"}}, "go together"),
-    ({"smtp": {"host": "h", "from": "nobody", "to": "c@d"}}, "from must be an e-mail address"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"wbe": {}}, "unknown table"),
+        ({"web": {"login_failure": 3}}, "unknown key"),
+        ({"web": {"login_failures": 0}}, "login_failures must be a number >= 1"),
+        ({"web": {"session_secret": "short"}}, "at least 16"),
+        ({"web": {"secure_cookies": "yes"}}, "true or false"),
+        ({"web": {"trusted_proxies": "10.0.0.1"}}, "list of addresses"),
+        ({"smtp": {"host": "h", "from": "a@b"}}, "to is required"),
+        ({"smtp": {"host": "h", "from": "a@b", "to": "c@d", "port": 70000}}, "port must be"),
+        ({"smtp": {"host": "h", "from": "a@b", "to": "c@d", "username": "u"}}, "go together"),
+        ({"smtp": {"host": "h", "from": "nobody", "to": "c@d"}}, "from must be an e-mail address"),
+    ],
+)
 def test_bad_configuration_is_refused_naming_the_key(config, message):
     from rjtrial.errors import RjtrialError
     from rjtrial.web.app import WebConfig
@@ -944,10 +1071,17 @@ def test_configuration_file_is_read(tmp_path):
     from rjtrial.web.app import WebConfig
 
     path = tmp_path / "service.toml"
-    path.write_text('[web]\nlogin_failures = 7\nsecure_cookies = true\n'
-                    '[smtp]\nhost = "mail.example.org"\nport = 587\nfrom = "r@example.org"\nto = ["t@example.org"]\n'
-                    'starttls = true\n', encoding="utf-8")
+    path.write_text(
+        "[web]\nlogin_failures = 7\nsecure_cookies = true\n"
+        '[smtp]\nhost = "mail.example.org"\nport = 587\nfrom = "r@example.org"\nto = ["t@example.org"]\n'
+        "starttls = true\n",
+        encoding="utf-8",
+    )
     config = WebConfig.load(path)
     assert (config.throttle.failures, config.secure_cookies) == (7, True)
     assert (config.smtp.host, config.smtp.port, config.smtp.recipients, config.smtp.starttls) == (
-        "mail.example.org", 587, ("t@example.org",), True)
+        "mail.example.org",
+        587,
+        ("t@example.org",),
+        True,
+    )

@@ -26,7 +26,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 import web_fixtures as wf
 
 CHROMIUM = os.environ.get("RJTRIAL_CHROMIUM", "/usr/bin/chromium")
@@ -52,8 +51,21 @@ def axe_source() -> str:
         npm = shutil.which("npm")
         if npm is None:
             _missing("npm not found (needed once to install axe-core for the accessibility check)")
-        done = subprocess.run([npm, "install", "--prefix", str(path.parents[2]), "--no-save", "--no-audit",
-                               "--no-fund", f"axe-core@{AXE_VERSION}"], capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(path.parents[2]),
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                f"axe-core@{AXE_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode != 0:
             _missing(f"npm install axe-core@{AXE_VERSION} failed: {done.stderr.strip()[-300:]}")
     if not path.exists():
@@ -69,9 +81,13 @@ def serious_violations(browser, axe_source: str) -> list[str]:
         "const done = arguments[arguments.length - 1];"
         "axe.run(document).then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
         " nodes: v.nodes.map(n => n.target.join(' '))}))), e => done([{id: 'axe-error', impact: 'critical',"
-        " help: String(e), nodes: []}]));")
-    return [f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:5])}"
-            for v in result if v["impact"] in ("serious", "critical")]
+        " help: String(e), nodes: []}]));"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:5])}"
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 @pytest.fixture
@@ -86,9 +102,19 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={tmp_path / 'profile'}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -111,9 +137,11 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
         browser.set_script_timeout(60)
         browser.get(f"{server.url}/login")
         accessibility["log-in"] = serious_violations(browser, axe_source)
-        user_field = next(e for e in browser.find_elements(By.CSS_SELECTOR, "input")
-                          if (e.get_attribute("type") or "text") in ("text", "email")
-                          and e.get_attribute("name") and e.is_displayed())
+        user_field = next(
+            e
+            for e in browser.find_elements(By.CSS_SELECTOR, "input")
+            if (e.get_attribute("type") or "text") in ("text", "email") and e.get_attribute("name") and e.is_displayed()
+        )
         user_field.send_keys("carol")
         browser.find_element(By.CSS_SELECTOR, "input[type=password]").send_keys(wf.PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "form [type=submit]").submit()
@@ -122,13 +150,19 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
 
         browser.get(f"{server.url}/enrol")
         accessibility["enrol"] = serious_violations(browser, axe_source)
-        form = next(f for f in browser.find_elements(By.TAG_NAME, "form")
-                    if f.find_elements(By.CSS_SELECTOR, "[name*=referral]"))
+        form = next(
+            f
+            for f in browser.find_elements(By.TAG_NAME, "form")
+            if f.find_elements(By.CSS_SELECTOR, "[name*=referral]")
+        )
         form.find_element(By.CSS_SELECTOR, "[name*=referral]").send_keys(referral)
         wanted = {"site": "london", "offence": "property", **wf.ELIGIBLE}
         for key_name, value in wanted.items():
-            controls = [c for c in form.find_elements(By.CSS_SELECTOR, "select, input")
-                        if key_name in (c.get_attribute("name") or "")]
+            controls = [
+                c
+                for c in form.find_elements(By.CSS_SELECTOR, "select, input")
+                if key_name in (c.get_attribute("name") or "")
+            ]
             assert controls, f"no control for {key_name} on the form"
             control = controls[0]
             if control.tag_name == "select":
@@ -159,9 +193,11 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
         WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "receipt-sheet"))
         receipt_page = browser.find_element(By.ID, "receipt-sheet").text
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
-        printed = {"nav": browser.find_element(By.TAG_NAME, "nav").is_displayed(),
-                   "sheet": browser.find_element(By.ID, "receipt-sheet").is_displayed(),
-                   "buttons": any(b.is_displayed() for b in browser.find_elements(By.TAG_NAME, "button"))}
+        printed = {
+            "nav": browser.find_element(By.TAG_NAME, "nav").is_displayed(),
+            "sheet": browser.find_element(By.ID, "receipt-sheet").is_displayed(),
+            "buttons": any(b.is_displayed() for b in browser.find_elements(By.TAG_NAME, "button")),
+        }
         assert browser.save_screenshot(str(ARTIFACTS / "web_receipt_print.png"))
         pdf = browser.execute_cdp_cmd("Page.printToPDF", {"printBackground": False})
         import base64
@@ -179,14 +215,16 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
         for path in ("/enrol", "/enrolments"):
             browser.get(f"{server.url}{path}")
             overflow = browser.execute_script(
-                "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             narrow = ARTIFACTS / f"web{path.replace('/', '_')}_narrow.png"
             browser.save_screenshot(str(narrow))
             print(f"screenshot: {narrow}")
             assert overflow <= 1, f"{path} overflows a 390 px window by {overflow} px"
 
     assert accessibility == {name: [] for name in ("log-in", "enrol", "confirm", "result", "receipt", "list")}, (
-        accessibility)
+        accessibility
+    )
     assert not recorded_before_confirming
     from rjtrial import Protocol
 
@@ -206,8 +244,9 @@ def test_coordinator_logs_in_enrols_and_reads_the_allocation_in_chromium(browser
 @pytest.mark.slow
 def test_the_accessibility_check_sees_a_serious_violation(browser, axe_source):
     """The check above can fail: a text box without a label and an image without text are reported."""
-    browser.get("data:text/html,<!doctype html><html lang=en><title>t</title><main><input type=text>"
-                "<img src=x></main></html>")
+    browser.get(
+        "data:text/html,<!doctype html><html lang=en><title>t</title><main><input type=text><img src=x></main></html>"
+    )
     found = serious_violations(browser, axe_source)
     assert any(v.startswith("label (critical)") for v in found) and any(v.startswith("image-alt") for v in found), found
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from test_web_app import ELIGIBLE, Trial, bearer, client_for, enrol_fields, logged_in, text_of
+
 from rjtrial.web import create_app
 
 NORTH = {"site": "northumbria", "offence": "violence"}
@@ -29,8 +29,10 @@ def app(trial):
 
 def site_number(trial, referral_id):
     """The referral's number among the randomisations at its site, from the stored rows."""
-    rows = trial.rows("SELECT referral_id, strata, sequence_number FROM rj_referrals "
-                      "WHERE sequence_number IS NOT NULL ORDER BY sequence_number")
+    rows = trial.rows(
+        "SELECT referral_id, strata, sequence_number FROM rj_referrals "
+        "WHERE sequence_number IS NOT NULL ORDER BY sequence_number"
+    )
     site = {r["referral_id"]: re.search(r'"site":"([^"]+)"', r["strata"]).group(1) for r in rows}
     mine = [r["referral_id"] for r in rows if site[r["referral_id"]] == site[referral_id]]
     return mine.index(referral_id) + 1
@@ -39,9 +41,11 @@ def site_number(trial, referral_id):
 def nina_enrols_two(app, trial):
     """Two randomisations at northumbria first: london's first is then number 3 in the trial."""
     for referral_id in ("N-1", "N-2"):
-        response = client_for(app).post("/api/enrolments", json={"referral_id": referral_id, "strata": NORTH,
-                                                                 "answers": ELIGIBLE},
-                                        headers=bearer(trial.tokens["nina"]))
+        response = client_for(app).post(
+            "/api/enrolments",
+            json={"referral_id": referral_id, "strata": NORTH, "answers": ELIGIBLE},
+            headers=bearer(trial.tokens["nina"]),
+        )
         assert response.status_code == 201
 
 
@@ -59,18 +63,28 @@ def test_a_coordinators_api_result_has_the_site_number_only(app, trial):
 
 def test_a_coordinators_api_list_has_site_numbers_only_and_a_managers_both(app, trial):
     nina_enrols_two(app, trial)
-    client_for(app).post("/api/enrolments", json={"referral_id": "L-1", "strata": LONDON, "answers": ELIGIBLE},
-                         headers=bearer(trial.tokens["carol"]))
+    client_for(app).post(
+        "/api/enrolments",
+        json={"referral_id": "L-1", "strata": LONDON, "answers": ELIGIBLE},
+        headers=bearer(trial.tokens["carol"]),
+    )
     for name in ("carol", "nina"):
         rows = client_for(app).get("/api/enrolments", headers=bearer(trial.tokens[name])).json()["enrolments"]
         assert rows and all("sequence_number" not in r for r in rows)
         assert {r["referral_id"]: r["site_sequence_number"] for r in rows} == {
-            r["referral_id"]: site_number(trial, r["referral_id"]) for r in rows}
+            r["referral_id"]: site_number(trial, r["referral_id"]) for r in rows
+        }
     rows = client_for(app).get("/api/enrolments", headers=bearer(trial.tokens["mary"])).json()["enrolments"]
     assert {r["referral_id"]: (r["sequence_number"], r["site_sequence_number"]) for r in rows} == {
-        "N-1": (1, 1), "N-2": (2, 2), "L-1": (3, 1)}
-    manager = client_for(app).post("/api/enrolments", json={"referral_id": "M-1", "strata": LONDON,
-                                                            "answers": ELIGIBLE}, headers=bearer(trial.tokens["mary"]))
+        "N-1": (1, 1),
+        "N-2": (2, 2),
+        "L-1": (3, 1),
+    }
+    manager = client_for(app).post(
+        "/api/enrolments",
+        json={"referral_id": "M-1", "strata": LONDON, "answers": ELIGIBLE},
+        headers=bearer(trial.tokens["mary"]),
+    )
     assert (manager.json()["sequence_number"], manager.json()["site_sequence_number"]) == (4, 2)
 
 
@@ -96,30 +110,44 @@ def test_a_coordinators_e_mailed_receipt_has_the_site_number_only():
     from rjtrial.web.mail import SmtpSettings, receipt_message
 
     settings = SmtpSettings(host="localhost", port=25, sender="rj@example.org", recipients=("team@example.org",))
-    row = {"status": "randomised", "referral_id": "L-1", "arm": "conference", "site_sequence_number": 1,
-           "receipt": "RJ-0000-0000-0000", "reasons": [], "randomised_on": "2026-12-05T10:00:00Z",
-           "strata": LONDON, "at": "2026-12-05T10:00:00Z", "by": "carol"}
+    row = {
+        "status": "randomised",
+        "referral_id": "L-1",
+        "arm": "conference",
+        "site_sequence_number": 1,
+        "receipt": "RJ-0000-0000-0000",
+        "reasons": [],
+        "randomised_on": "2026-12-05T10:00:00Z",
+        "strata": LONDON,
+        "at": "2026-12-05T10:00:00Z",
+        "by": "carol",
+    }
     text = receipt_message(settings, row, to="carol@example.org", trial="t", commitment="c").get_content()
     assert "Number at site:  1" in text and "Sequence number" not in text
-    text = receipt_message(settings, {**row, "sequence_number": 3}, to="m@example.org", trial="t",
-                           commitment="c").get_content()
+    text = receipt_message(
+        settings, {**row, "sequence_number": 3}, to="m@example.org", trial="t", commitment="c"
+    ).get_content()
     assert "Sequence number: 3 (whole trial)" in text
 
 
 # ------------------------------------------------------- the confirmation step
-LABELS = {"site": {"label": "Police force area", "levels": {"london": "London (Metropolitan Police)"}},
-          "offence": {"label": "Offence", "levels": {"property": "Burglary or theft"}}}
+LABELS = {
+    "site": {"label": "Police force area", "levels": {"london": "London (Metropolitan Police)"}},
+    "offence": {"label": "Offence", "levels": {"property": "Burglary or theft"}},
+}
 
 
 @pytest.fixture
 def labelled(tmp_path, monkeypatch):
     """A trial whose protocol gives words for its strata and levels."""
     import test_web_app
+
     from rjtrial import Protocol
 
     plain = test_web_app.small_jrc_protocol
-    monkeypatch.setattr(test_web_app, "small_jrc_protocol",
-                        lambda: Protocol.from_dict({**plain().to_dict(), "labels": LABELS}))
+    monkeypatch.setattr(
+        test_web_app, "small_jrc_protocol", lambda: Protocol.from_dict({**plain().to_dict(), "labels": LABELS})
+    )
     return Trial(tmp_path)
 
 
@@ -136,6 +164,7 @@ def first_step(client, referral_id, strata=LONDON, answers=ELIGIBLE):
 
 def test_the_form_is_read_back_in_words_and_nothing_is_recorded_before_confirming(labelled_app, labelled):
     import web_fixtures as wf
+
     from rjtrial import Protocol
 
     carol = logged_in(labelled_app, "carol")
@@ -189,8 +218,10 @@ def test_change_the_answers_goes_back_to_the_form_as_filled_in(app, trial):
 
     back = carol.post("/enrol", data={**wf.confirmation(page.text), "confirmed": "no"})
     assert back.status_code == 200 and 'id="enrol-form"' in back.text and 'value="C-3"' in back.text
-    assert re.search(r'value="no" required checked', back.text.split('name="answer.victim_consent"', 1)[0]
-                     + back.text.split('answer-victim_consent-no"', 1)[1][:80])
+    assert re.search(
+        r'value="no" required checked',
+        back.text.split('name="answer.victim_consent"', 1)[0] + back.text.split('answer-victim_consent-no"', 1)[1][:80],
+    )
     assert trial.referral("C-3") is None
 
 
@@ -200,18 +231,24 @@ def test_answers_that_screen_out_are_said_before_confirming(app, trial):
     carol = logged_in(app, "carol")
     page, _ = first_step(carol, "C-4", answers={**ELIGIBLE, "victim_consent": "no"})
     shown = text_of(page.text)
-    assert "not eligible" in shown and "Has the victim consented to meet the offender? no (screens the referral out)" in shown
+    assert (
+        "not eligible" in shown
+        and "Has the victim consented to meet the offender? no (screens the referral out)" in shown
+    )
     assert "Record as screened out" in shown and trial.referral("C-4") is None
     done = carol.post("/enrol", data=wf.confirmation(page.text))
     assert done.status_code == 200 and "Screened out" in done.text and trial.referral("C-4")["status"] == "ineligible"
 
 
-@pytest.mark.parametrize("referral_id, strata, answers, problem", [
-    ("C-5", LONDON, {k: v for k, v in ELIGIBLE.items() if k != "admitted"}, "missing answer to &#39;admitted&#39;"),
-    ("C-6", {"site": "london", "offence": "fraud"}, ELIGIBLE, "unknown level &#39;fraud&#39;"),
-    ("C-7", LONDON, {**ELIGIBLE, "admitted": "perhaps"}, "answer &#39;perhaps&#39; to &#39;admitted&#39;"),
-    ("has space", LONDON, ELIGIBLE, "referral id &#39;has space&#39; must be"),
-])
+@pytest.mark.parametrize(
+    "referral_id, strata, answers, problem",
+    [
+        ("C-5", LONDON, {k: v for k, v in ELIGIBLE.items() if k != "admitted"}, "missing answer to &#39;admitted&#39;"),
+        ("C-6", {"site": "london", "offence": "fraud"}, ELIGIBLE, "unknown level &#39;fraud&#39;"),
+        ("C-7", LONDON, {**ELIGIBLE, "admitted": "perhaps"}, "answer &#39;perhaps&#39; to &#39;admitted&#39;"),
+        ("has space", LONDON, ELIGIBLE, "referral id &#39;has space&#39; must be"),
+    ],
+)
 def test_a_careless_form_is_sent_back_at_the_first_step(app, trial, referral_id, strata, answers, problem):
     carol = logged_in(app, "carol")
     page, _ = first_step(carol, referral_id, strata, answers)
@@ -231,8 +268,11 @@ def test_labels_replace_ids_on_the_result_receipt_and_list(labelled_app, labelle
 
     carol = logged_in(labelled_app, "carol")
     page, _ = first_step(carol, "C-9")
-    pages = [carol.post("/enrol", data=wf.confirmation(page.text)), carol.get("/receipt", params={"referral_id": "C-9"}),
-             carol.get("/enrolments")]
+    pages = [
+        carol.post("/enrol", data=wf.confirmation(page.text)),
+        carol.get("/receipt", params={"referral_id": "C-9"}),
+        carol.get("/enrolments"),
+    ]
     for shown in pages:
         text = text_of(shown.text)
         assert "Police force area: London (Metropolitan Police); Offence: Burglary or theft" in text, text
@@ -241,8 +281,11 @@ def test_labels_replace_ids_on_the_result_receipt_and_list(labelled_app, labelle
 
 def test_the_event_menu_has_no_default_choice(app, trial):
     mary = logged_in(app, "mary")
-    client_for(app).post("/api/enrolments", json={"referral_id": "E-1", "strata": LONDON, "answers": ELIGIBLE},
-                         headers=bearer(trial.tokens["mary"]))
+    client_for(app).post(
+        "/api/enrolments",
+        json={"referral_id": "E-1", "strata": LONDON, "answers": ELIGIBLE},
+        headers=bearer(trial.tokens["mary"]),
+    )
     page = mary.get("/events")
     menu = page.text.split('name="kind"', 1)[1].split("</select>")[0]
     options = re.findall(r'<option value="([^"]*)"( selected)?', menu)

@@ -15,7 +15,6 @@ import uuid
 
 import httpx
 import pytest
-
 import web_fixtures as wf
 from web_fixtures import ELIGIBLE, INELIGIBLE, PASSWORD
 
@@ -139,12 +138,18 @@ def test_ineligible_referral_is_recorded_as_screened_out_with_reasons(service, c
 def test_api_enrolment_returns_the_stored_result(service):
     referral = rid()
     with httpx.Client(base_url=service.url, headers=wf.bearer(service.tokens["mary"]), timeout=30) as api:
-        response = api.post("/api/enrolments", json=wf.api_enrol_body(referral, {"site": "thames_valley", "offence": "violence"}))
+        response = api.post(
+            "/api/enrolments", json=wf.api_enrol_body(referral, {"site": "thames_valley", "offence": "violence"})
+        )
     assert response.status_code == 201, response.text
     body = response.json()
     row = wf.referral_rows(service.db)[referral]
     assert (body["status"], body["arm"], body["sequence_number"], body["receipt"]) == (
-        "randomised", row["arm"], row["sequence_number"], row["receipt"])
+        "randomised",
+        row["arm"],
+        row["sequence_number"],
+        row["receipt"],
+    )
     assert body["replayed"] is False
 
 
@@ -161,8 +166,9 @@ def test_double_submitted_form_randomises_once(service, carol):
     row = wf.referral_rows(service.db)[referral]
     for page in (first, second):
         shown = text_of(page.text)
-        assert row["receipt"] in shown and re.search(rf"number at its site\W+{wf.site_number(service.db, referral)}\b",
-                                                      shown, re.I)
+        assert row["receipt"] in shown and re.search(
+            rf"number at its site\W+{wf.site_number(service.db, referral)}\b", shown, re.I
+        )
         assert "already enrolled" not in shown.lower()
 
 
@@ -194,7 +200,8 @@ def test_repeated_api_request_is_replayed_not_randomised_again(service):
     assert (first.status_code, second.status_code) == (201, 200), (first.text, second.text)
     assert second.json()["replayed"] is True
     assert {k: second.json()[k] for k in ("arm", "site_sequence_number", "receipt")} == {
-        k: first.json()[k] for k in ("arm", "site_sequence_number", "receipt")}
+        k: first.json()[k] for k in ("arm", "site_sequence_number", "receipt")
+    }
     # the same id with different details is not a replay: it is refused, and nothing is consumed
     assert different.status_code == 422, different.text
     assert wf.head_sequence_number(service.db) == before + 1
@@ -204,14 +211,21 @@ def test_repeated_api_request_is_replayed_not_randomised_again(service):
 def test_coordinator_cannot_enrol_or_see_another_site(service, carol):
     other = rid("NORTH")
     with httpx.Client(base_url=service.url, headers=wf.bearer(service.tokens["nina"]), timeout=30) as nina:
-        assert nina.post("/api/enrolments", json=wf.api_enrol_body(other, {"site": "northumbria", "offence": "property"})).status_code == 201
+        assert (
+            nina.post(
+                "/api/enrolments", json=wf.api_enrol_body(other, {"site": "northumbria", "offence": "property"})
+            ).status_code
+            == 201
+        )
     # the form refuses a site not hers
     refused = rid()
     response, _ = post_enrol(carol, refused, {"site": "northumbria", "offence": "property"}, ELIGIBLE)
     assert response.status_code == 403, response.status_code
     assert refused not in wf.referral_rows(service.db)
     with httpx.Client(base_url=service.url, headers=wf.bearer(service.tokens["carol"]), timeout=30) as api:
-        response = api.post("/api/enrolments", json=wf.api_enrol_body(refused, {"site": "northumbria", "offence": "violence"}))
+        response = api.post(
+            "/api/enrolments", json=wf.api_enrol_body(refused, {"site": "northumbria", "offence": "violence"})
+        )
         assert response.status_code == 403, response.text
         listed = api.get("/api/enrolments")
     assert refused not in wf.referral_rows(service.db)
@@ -254,8 +268,12 @@ def test_coordinator_is_refused_export_user_management_and_manager_pages(service
         assert carol.post(path, data={**data, csrf[0]: csrf[1]}).status_code == 403, path
     with httpx.Client(base_url=service.url, headers=wf.bearer(service.tokens["carol"]), timeout=30) as api:
         assert api.get("/api/verify").status_code == 403
-        assert api.post("/api/events", json={"referral_id": "X-1", "kind": "withdrawal", "detail": {}}).status_code == 403
-    names = {line.split()[0] for line in wf.run_cli("users", "list", "--db", service.db)[1].splitlines() if line.strip()}
+        assert (
+            api.post("/api/events", json={"referral_id": "X-1", "kind": "withdrawal", "detail": {}}).status_code == 403
+        )
+    names = {
+        line.split()[0] for line in wf.run_cli("users", "list", "--db", service.db)[1].splitlines() if line.strip()
+    }
     assert "mallory" not in names
 
 
@@ -263,11 +281,14 @@ def test_auditor_cannot_enrol_but_can_verify_and_read_the_audit_log(service, ala
     assert alan.get("/enrol").status_code == 403
     name, token = session_csrf(alan)
     referral = rid()
-    response = alan.post("/enrol", data={name: token, "referral_id": referral, "site": "london", "offence": "property",
-                                         **ELIGIBLE})
+    response = alan.post(
+        "/enrol", data={name: token, "referral_id": referral, "site": "london", "offence": "property", **ELIGIBLE}
+    )
     assert response.status_code == 403
     with httpx.Client(base_url=service.url, headers=wf.bearer(service.tokens["alan"]), timeout=30) as api:
-        response = api.post("/api/enrolments", json=wf.api_enrol_body(referral, {"site": "london", "offence": "property"}))
+        response = api.post(
+            "/api/enrolments", json=wf.api_enrol_body(referral, {"site": "london", "offence": "property"})
+        )
         assert response.status_code == 403, response.text
         verified = api.get("/api/verify")
         assert verified.status_code == 200 and verified.json()["ok"] is True
@@ -322,8 +343,17 @@ def concrete_routes(app) -> list[tuple[str, str]]:
 
 def test_every_route_refuses_anonymous_callers(service):
     routes = concrete_routes(service.app)
-    documented = {("GET", "/enrol"), ("POST", "/enrol"), ("GET", "/export"), ("GET", "/users"), ("GET", "/audit"),
-                  ("GET", "/verify"), ("POST", "/api/enrolments"), ("GET", "/api/enrolments"), ("GET", "/api/verify")}
+    documented = {
+        ("GET", "/enrol"),
+        ("POST", "/enrol"),
+        ("GET", "/export"),
+        ("GET", "/users"),
+        ("GET", "/audit"),
+        ("GET", "/verify"),
+        ("POST", "/api/enrolments"),
+        ("GET", "/api/enrolments"),
+        ("GET", "/api/verify"),
+    }
     assert documented <= set(routes), documented - set(routes)
     before = wf.head_sequence_number(service.db)
     checked = 0
@@ -361,8 +391,11 @@ def test_a_forged_or_tampered_session_cookie_is_no_session(service, carol):
     genuine = carol.cookies.get(SESSION_COOKIE)
     assert genuine and carol.get("/enrol", follow_redirects=False).status_code == 200
     flipped = genuine[:-3] + ("A" if genuine[-3] != "A" else "B") + genuine[-2:]
-    gets = [p for m, p in concrete_routes(service.app)
-            if m == "GET" and p not in PUBLIC_PATHS and not p.startswith(("/api", "/static"))]
+    gets = [
+        p
+        for m, p in concrete_routes(service.app)
+        if m == "GET" and p not in PUBLIC_PATHS and not p.startswith(("/api", "/static"))
+    ]
     assert gets
     for cookie in (flipped, "garbage", genuine.split(".")[0] + ".e30." + "x" * 20, ""):
         with httpx.Client(base_url=service.url, timeout=30, cookies={SESSION_COOKIE: cookie}) as forged:
@@ -415,7 +448,9 @@ def test_posts_without_or_with_a_wrong_csrf_token_are_refused(service, mary):
     for label, (response, referral) in attempts.items():
         assert response.status_code in (400, 403), (label, response.status_code)
         assert referral not in wf.referral_rows(service.db), label
-    page_posts = sorted({p for m, p in concrete_routes(service.app) if m == "POST" and not p.startswith("/api")} - {"/login"})
+    page_posts = sorted(
+        {p for m, p in concrete_routes(service.app) if m == "POST" and not p.startswith("/api")} - {"/login"}
+    )
     for path in page_posts:
         response = mary.post(path, data={"name": "carol", "referral_id": "X-1", "kind": "withdrawal"})
         assert response.status_code in (400, 403), (path, response.status_code)
@@ -506,8 +541,15 @@ def test_hostile_api_input_is_refused_or_stored_safely(service, mary):
             if not (isinstance(body, dict) and body.get("extra")):
                 assert 400 <= response.status_code < 500, (repr(body)[:120], response.status_code)
             assert response.headers["content-type"].startswith("application/json")  # 413 included
-        raw = [b"{", b'{"referral_id": "R-1", ', b"\xff\xfe\x00", b"null", b"[1, 2", b'{"referral_id": "R\\u0000"}',
-               b"x" * (70 * 1024)]
+        raw = [
+            b"{",
+            b'{"referral_id": "R-1", ',
+            b"\xff\xfe\x00",
+            b"null",
+            b"[1, 2",
+            b'{"referral_id": "R\\u0000"}',
+            b"x" * (70 * 1024),
+        ]
         for content in raw:
             response = api.post("/api/enrolments", content=content, headers={"content-type": "application/json"})
             assert_safe(response, where=repr(content[:40]))
@@ -550,7 +592,12 @@ def test_hostile_form_input_is_refused_or_echoed_escaped(service, mary):
     # the pages that list referrals and the audit log (which records refusals) escape everything
     for path in ("/", "/enrolments", "/audit", "/audit?page=2", "/assignments", "/verify"):
         assert_safe(mary.get(path), where=path)
-    for path in ("/audit?page=-1", "/audit?page=abc", "/audit?page=99999999999999999999", "/enrolments?site=%3Cscript%3E"):
+    for path in (
+        "/audit?page=-1",
+        "/audit?page=abc",
+        "/audit?page=99999999999999999999",
+        "/enrolments?site=%3Cscript%3E",
+    ):
         assert_safe(mary.get(path), where=path)
 
 
@@ -609,8 +656,7 @@ def test_eighty_simultaneous_log_ins_check_at_most_the_allowed_guesses(tmp_path)
 
         def attempt(i: int) -> None:
             client, fields = clients[i]
-            data = {**fields, "username": "victim",
-                    "password": PASSWORD if i == 79 else f"wrong guess number {i:02d}"}
+            data = {**fields, "username": "victim", "password": PASSWORD if i == 79 else f"wrong guess number {i:02d}"}
             barrier.wait(timeout=60)
             if i == 79:
                 import time
@@ -667,15 +713,16 @@ def test_a_flood_of_failed_log_ins_leaves_the_audit_chain_alone_and_the_security
         stop = time.monotonic() + 240  # bounded in time as well as in count
 
         def flood() -> None:
-            (client, fields), = _login_clients(url, 1)
+            ((client, fields),) = _login_clients(url, 1)
             try:
                 for i in range(attempts):
                     if time.monotonic() > stop:
                         break
                     # wrong passwords for a real user, and passwords typed as the name (each different)
                     name = "carol" if i % 3 == 0 else f"S3cret-passw0rd-{i}"
-                    statuses.append(client.post("/login", data={**fields, "username": name,
-                                                                "password": f"guess {i}"}).status_code)
+                    statuses.append(
+                        client.post("/login", data={**fields, "username": name, "password": f"guess {i}"}).status_code
+                    )
             finally:
                 client.close()
 
@@ -696,10 +743,12 @@ def test_a_flood_of_failed_log_ins_leaves_the_audit_chain_alone_and_the_security
     assert counted == attempts
     assert not any("S3cret" in r["name"] for r in log_rows)
     with capsys.disabled():
-        print(f"\nlog-in flood: {attempts} log-ins in {flood_seconds:.1f} s ({statuses.count(401)} failed, "
-              f"{statuses.count(429)} locked); median enrolment latency {1000 * statistics.median(before):.1f} ms "
-              f"before, {1000 * statistics.median(during):.1f} ms during; audit chain +{enrolments} "
-              f"(the enrolments); security log {len(log_rows)} rows (cap {cap})")
+        print(
+            f"\nlog-in flood: {attempts} log-ins in {flood_seconds:.1f} s ({statuses.count(401)} failed, "
+            f"{statuses.count(429)} locked); median enrolment latency {1000 * statistics.median(before):.1f} ms "
+            f"before, {1000 * statistics.median(during):.1f} ms during; audit chain +{enrolments} "
+            f"(the enrolments); security log {len(log_rows)} rows (cap {cap})"
+        )
 
 
 def audit_length(db: str) -> int:

@@ -12,9 +12,9 @@ import subprocess
 
 import httpx
 import pytest
-
 import web_fixtures as wf
 from test_web_app import ELIGIBLE, PASSWORD, Trial, bearer, client_for, csrf_of
+
 from rjtrial.errors import RjtrialError
 from rjtrial.web.multi import create_server_app, read_server_config
 
@@ -33,14 +33,19 @@ def trials(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_app(trials):
-    return create_server_app({"trials": {n: {"db": str(t.db), "key": str(t.key)} for n, t in trials.items()},
-                              "web": {"session_secret": "s" * 32}})
+    return create_server_app(
+        {
+            "trials": {n: {"db": str(t.db), "key": str(t.key)} for n, t in trials.items()},
+            "web": {"session_secret": "s" * 32},
+        }
+    )
 
 
 def log_in(client, trial, name="carol"):
     page = client.get(f"/t/{trial}/login")
-    response = client.post(f"/t/{trial}/login", data={"username": name, "password": PASSWORD,
-                                                       "csrf": csrf_of(page.text)})
+    response = client.post(
+        f"/t/{trial}/login", data={"username": name, "password": PASSWORD, "csrf": csrf_of(page.text)}
+    )
     assert response.status_code == 303 and response.headers["location"] == f"/t/{trial}/", response.text[:300]
     return response
 
@@ -52,8 +57,13 @@ def routes_of(app):
     return [(m, p) for m, p in concrete_routes(app) if not p.startswith("/static")]
 
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/api/health"), ("GET", "/api/openapi.json"),
-          ("GET", "/openapi.json")}
+PUBLIC = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/api/health"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/openapi.json"),
+}
 
 
 def test_each_trial_is_served_under_its_name_and_the_root_lists_them(server_app, trials):
@@ -69,20 +79,23 @@ def test_each_trial_is_served_under_its_name_and_the_root_lists_them(server_app,
 
 def test_an_enrolment_in_one_trial_is_in_its_registry_only(server_app, trials):
     carol = bearer(trials["a"].tokens["carol"])
-    response = client_for(server_app).post("/api/t/a/enrolments", headers=carol,
-                                           json={"referral_id": "MA-1", "strata": LONDON, "answers": ELIGIBLE})
+    response = client_for(server_app).post(
+        "/api/t/a/enrolments", headers=carol, json={"referral_id": "MA-1", "strata": LONDON, "answers": ELIGIBLE}
+    )
     assert response.status_code == 201 and "sequence_number" not in response.json()
     assert trials["a"].referral("MA-1")["status"] == "randomised" and trials["b"].referral("MA-1") is None
-    same = client_for(server_app).post("/t/a/api/enrolments", headers=carol,
-                                       json={"referral_id": "MA-1", "strata": LONDON, "answers": ELIGIBLE})
+    same = client_for(server_app).post(
+        "/t/a/api/enrolments", headers=carol, json={"referral_id": "MA-1", "strata": LONDON, "answers": ELIGIBLE}
+    )
     assert same.status_code == 200 and same.json()["replayed"]  # /t/a/api is the same API
 
 
 def test_a_coordinator_of_one_trial_reaches_nothing_of_another(server_app, trials):
     """Every route of trial b, with carol's session and token of trial a: a log-in page, 401 or 403."""
     mary_b = bearer(trials["b"].tokens["mary"])
-    made = client_for(server_app).post("/api/t/b/enrolments", headers=mary_b,
-                                       json={"referral_id": "MB-SECRET", "strata": LONDON, "answers": ELIGIBLE})
+    made = client_for(server_app).post(
+        "/api/t/b/enrolments", headers=mary_b, json={"referral_id": "MB-SECRET", "strata": LONDON, "answers": ELIGIBLE}
+    )
     assert made.status_code == 201
     secret = trials["b"].referral("MB-SECRET")
     carol = client_for(server_app)
@@ -100,8 +113,13 @@ def test_a_coordinator_of_one_trial_reaches_nothing_of_another(server_app, trial
         if path.startswith("/api/"):
             urls.append(f"/api/t/b{path[4:]}")
         for url in urls:
-            response = carol.request(method, url, headers=headers, params={"referral_id": "MB-SECRET"},
-                                     data={"referral_id": "MB-SECRET", "name": "carol"} if method == "POST" else None)
+            response = carol.request(
+                method,
+                url,
+                headers=headers,
+                params={"referral_id": "MB-SECRET"},
+                data={"referral_id": "MB-SECRET", "name": "carol"} if method == "POST" else None,
+            )
             if path.startswith("/api/"):
                 assert response.status_code == 401, (method, url, response.status_code)
             else:
@@ -121,12 +139,15 @@ def test_her_own_trial_still_works_after_the_attempts(server_app, trials):
     assert carol.get("/t/b/enrolments").headers["location"] == "/t/b/login"
 
 
-@pytest.mark.parametrize("config, message", [
-    ({}, "no [trials.NAME] table"),
-    ({"trials": {"a b": {"db": "x.db", "key": "x.key"}}}, "[trials.a b]: a trial's name must be"),
-    ({"trials": {"a": {"db": "x.db"}}}, "[trials.a]: key is missing"),
-    ({"trials": {"a": {"db": "x.db", "key": "k", "port": 1}}}, "[trials.a]: unknown key(s) port"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({}, "no [trials.NAME] table"),
+        ({"trials": {"a b": {"db": "x.db", "key": "x.key"}}}, "[trials.a b]: a trial's name must be"),
+        ({"trials": {"a": {"db": "x.db"}}}, "[trials.a]: key is missing"),
+        ({"trials": {"a": {"db": "x.db", "key": "k", "port": 1}}}, "[trials.a]: unknown key(s) port"),
+    ],
+)
 def test_a_careless_server_configuration_is_one_clear_error(config, message):
     with pytest.raises(RjtrialError) as info:
         read_server_config(config)
@@ -136,10 +157,15 @@ def test_a_careless_server_configuration_is_one_clear_error(config, message):
 def test_rjtrial_serve_serves_the_trials_of_a_configuration_file(trials, tmp_path):
     """Through the running service (HTTP), started as users start it."""
     config = tmp_path / "server.toml"
-    config.write_text("".join(f'[trials.{n}]\ndb = "{t.db}"\nkey = "{t.key}"\n\n' for n, t in trials.items()),
-                      encoding="utf-8")
-    process = subprocess.Popen([wf.rjtrial_script(), "serve", "--config", str(config), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    config.write_text(
+        "".join(f'[trials.{n}]\ndb = "{t.db}"\nkey = "{t.key}"\n\n' for n, t in trials.items()), encoding="utf-8"
+    )
+    process = subprocess.Popen(
+        [wf.rjtrial_script(), "serve", "--config", str(config), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = [process.stdout.readline() for _ in range(3)]
         found = re.search(r"listening on (http://\S+?)/ ", lines[-1])

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+import web_fixtures as wf
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-
-import web_fixtures as wf
 
 MAX_EXAMPLES = 50
 
@@ -59,8 +58,13 @@ def test_no_request_makes_a_server_error(live, api_schema, mode):
         calls = []
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                  derandomize=True, database=None)
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def run(case):
             response = case.call(base_url=live.url, headers=wf.bearer(live.token), timeout=30)
             calls.append(response.status_code)

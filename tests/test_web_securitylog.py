@@ -56,8 +56,7 @@ def test_a_known_users_name_is_kept_as_it_is(db, engine):
     log = SecurityLog(engine, b"k" * 32)
     log.record("failed", "carol", "10.0.0.1", known=True)
     log.flush()
-    assert [(r["kind"], r["name"], r["address"], r["count"]) for r in table(db)] == [
-        ("failed", "carol", "10.0.0.1", 1)]
+    assert [(r["kind"], r["name"], r["address"], r["count"]) for r in table(db)] == [("failed", "carol", "10.0.0.1", 1)]
 
 
 def test_events_are_aggregated_per_kind_name_address_and_hour(db, engine):

@@ -28,13 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL_PATH = ROOT / "synthetic" / "protocols" / "jrc-london-burglary.toml"
 ELIGIBLE = {"admitted": "yes", "offender_consent": "yes", "victim_consent": "yes", "domestic_abuse": "no"}
 INELIGIBLE = {"admitted": "yes", "offender_consent": "no", "victim_consent": "yes", "domestic_abuse": "yes"}
-STRATA = tuple({"site": s, "offence": o} for s in ("london", "northumbria", "thames_valley") for o in ("property", "violence"))
+STRATA = tuple(
+    {"site": s, "offence": o} for s in ("london", "northumbria", "thames_valley") for o in ("property", "violence")
+)
 PASSWORD = "a long test passphrase 42"
 _KEYS: dict[str, Path] = {}  # db -> the key file make_trial wrote (account changes are signed with it)
 
 
 # ----------------------------------------------------------------- the trial
-def make_trial(folder: Path, *, db: str | None = None, seed: int = 20261122, capacity: int | None = 100) -> tuple[str, Path]:
+def make_trial(
+    folder: Path, *, db: str | None = None, seed: int = 20261122, capacity: int | None = 100
+) -> tuple[str, Path]:
     """Seal the JRC London burglary protocol into ``db`` (default ``folder/trial.db``).
 
     ``capacity`` sealed slots per stratum (default 100, fewer than the protocol's 500,
@@ -80,8 +84,15 @@ def run_cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def add_user(db: str, name: str, role: str, *, sites: tuple[str, ...] = (), password: str = PASSWORD,
-             key: Path | str | None = None) -> None:
+def add_user(
+    db: str,
+    name: str,
+    role: str,
+    *,
+    sites: tuple[str, ...] = (),
+    password: str = PASSWORD,
+    key: Path | str | None = None,
+) -> None:
     """``rjtrial users add NAME --db DB --key KEY --role ROLE [--site S ...] --password-stdin``."""
     argv = ["users", "add", name, "--db", str(db), "--key", _key_of(db, key), "--role", role, "--password-stdin"]
     for site in sites:
@@ -176,8 +187,9 @@ def rjtrial_script() -> str:
 
 
 @contextlib.contextmanager
-def serve_process(db: str, key: Path | str, *, log: Path | None = None, timeout: float = 60,
-                  config: Path | None = None) -> Iterator[str]:
+def serve_process(
+    db: str, key: Path | str, *, log: Path | None = None, timeout: float = 60, config: Path | None = None
+) -> Iterator[str]:
     """``rjtrial serve --db DB --key KEY --host 127.0.0.1 --port P [--config FILE]`` in a
     subprocess; yields the URL. The server is stopped with SIGTERM (a graceful shutdown)."""
     port = free_port()
@@ -186,8 +198,7 @@ def serve_process(db: str, key: Path | str, *, log: Path | None = None, timeout:
     argv = [rjtrial_script(), "serve", "--db", str(db), "--key", str(key), "--host", "127.0.0.1", "--port", str(port)]
     if config is not None:
         argv += ["--config", str(config)]
-    proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -380,9 +391,15 @@ def referral_rows(db: str) -> dict[str, dict]:
     engine = _engine(db)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT referral_id, status, arm, sequence_number, receipt, reasons, strata, answers FROM rj_referrals"
-            )).mappings().all()
+            rows = (
+                conn.execute(
+                    text(
+                        "SELECT referral_id, status, arm, sequence_number, receipt, reasons, strata, answers FROM rj_referrals"
+                    )
+                )
+                .mappings()
+                .all()
+            )
     finally:
         engine.dispose()
     return {r["referral_id"]: dict(r) for r in rows}
@@ -392,8 +409,9 @@ def site_number(db: str, referral_id: str) -> int:
     """A randomised referral's number among the randomisations at its site (what coordinators see)."""
     import json
 
-    rows = sorted((r for r in referral_rows(db).values() if r["sequence_number"] is not None),
-                  key=lambda r: r["sequence_number"])
+    rows = sorted(
+        (r for r in referral_rows(db).values() if r["sequence_number"] is not None), key=lambda r: r["sequence_number"]
+    )
     site = json.loads(referral_rows(db)[referral_id]["strata"])["site"]
     return [r["referral_id"] for r in rows if json.loads(r["strata"])["site"] == site].index(referral_id) + 1
 
@@ -411,8 +429,9 @@ def head_sequence_number(db: str) -> int:
 
 
 # -------------------------------------------------- concurrent HTTP clients
-def concurrent_api_enrolments(url: str, token: str, *, clients: int = 16, per_client: int = 8,
-                              ineligible_every: int = 0) -> list[tuple[int, dict]]:
+def concurrent_api_enrolments(
+    url: str, token: str, *, clients: int = 16, per_client: int = 8, ineligible_every: int = 0
+) -> list[tuple[int, dict]]:
     """``clients`` threads, each its own HTTP connection, POST referrals at once.
 
     Client ``w`` enrols ``C{w}-{i}`` for i < per_client (ineligible when
@@ -435,8 +454,9 @@ def concurrent_api_enrolments(url: str, token: str, *, clients: int = 16, per_cl
                         with lock:
                             out.append((r.status_code, r.json()))
                     eligible = not (ineligible_every and (worker + i) % ineligible_every == 0)
-                    body = api_enrol_body(f"C{worker}-{i}", STRATA[(worker + i) % len(STRATA)],
-                                          ELIGIBLE if eligible else INELIGIBLE)
+                    body = api_enrol_body(
+                        f"C{worker}-{i}", STRATA[(worker + i) % len(STRATA)], ELIGIBLE if eligible else INELIGIBLE
+                    )
                     r = client.post("/api/enrolments", json=body)
                     with lock:
                         out.append((r.status_code, r.json()))
@@ -454,8 +474,9 @@ def concurrent_api_enrolments(url: str, token: str, *, clients: int = 16, per_cl
     return out
 
 
-def check_concurrent_outcome(db: str, key, outcome: list[tuple[int, dict]], *, clients: int, per_client: int,
-                             ineligible_every: int = 0) -> None:
+def check_concurrent_outcome(
+    db: str, key, outcome: list[tuple[int, dict]], *, clients: int, per_client: int, ineligible_every: int = 0
+) -> None:
     """Assert what :func:`concurrent_api_enrolments` must leave: 1..N, no duplicate, verify ok."""
     from collections import Counter
 
@@ -473,8 +494,9 @@ def check_concurrent_outcome(db: str, key, outcome: list[tuple[int, dict]], *, c
         else:
             assert code in (201, 422), (code, body)
     own = [body for code, body in outcome if body.get("referral_id") != "SHARED-1"]
-    expected_ineligible = sum(1 for w in range(clients) for i in range(per_client)
-                              if ineligible_every and (w + i) % ineligible_every == 0)
+    expected_ineligible = sum(
+        1 for w in range(clients) for i in range(per_client) if ineligible_every and (w + i) % ineligible_every == 0
+    )
     assert Counter(b["status"] for b in own) == {
         "randomised": clients * per_client - expected_ineligible,
         **({"ineligible": expected_ineligible} if expected_ineligible else {}),
@@ -483,7 +505,9 @@ def check_concurrent_outcome(db: str, key, outcome: list[tuple[int, dict]], *, c
     told["SHARED-1"] = (first["arm"], first["sequence_number"])
     numbers = sorted(n for _, n in told.values())
     assert numbers == list(range(1, len(told) + 1))  # no duplicate, no gap
-    stored = {rid: (r["arm"], r["sequence_number"]) for rid, r in referral_rows(db).items() if r["status"] == "randomised"}
+    stored = {
+        rid: (r["arm"], r["sequence_number"]) for rid, r in referral_rows(db).items() if r["status"] == "randomised"
+    }
     assert stored == told
     assert head_sequence_number(db) == len(told)
     with Registry.open(db, key_path=key) as reg:

@@ -37,11 +37,23 @@ ROOT = Path(__file__).resolve().parents[2]
 #: API pages, grouped as the user guide is (title, modules). Every module listed here gets a page.
 API_GROUPS = (
     ("The package", ("rjtrial", "rjtrial.errors")),
-    ("Protocols, randomisation and the registry", ("rjtrial.protocol", "rjtrial.randomise", "rjtrial.registry",
-                                                   "rjtrial.web")),
-    ("Follow-up and the trial's analysis", ("rjtrial.followup", "rjtrial.primary", "rjtrial.survival",
-                                           "rjtrial.frequency", "rjtrial.victims", "rjtrial.compliance",
-                                           "rjtrial.costs", "rjtrial.report")),
+    (
+        "Protocols, randomisation and the registry",
+        ("rjtrial.protocol", "rjtrial.randomise", "rjtrial.registry", "rjtrial.web"),
+    ),
+    (
+        "Follow-up and the trial's analysis",
+        (
+            "rjtrial.followup",
+            "rjtrial.primary",
+            "rjtrial.survival",
+            "rjtrial.frequency",
+            "rjtrial.victims",
+            "rjtrial.compliance",
+            "rjtrial.costs",
+            "rjtrial.report",
+        ),
+    ),
     ("Effect sizes and meta-analysis", ("rjtrial.effects", "rjtrial.meta", "rjtrial.datasets")),
     ("Synthetic trials and power", ("rjtrial.simulate",)),
     ("Interim monitoring", ("rjtrial.monitor",)),
@@ -54,8 +66,10 @@ def public_names(module) -> list[str]:
     """The names a module offers: its ``__all__`` and the public functions and classes it defines
     (listed in ``__all__`` or not); without ``__all__``, also the upper-case constants it assigns."""
     defined = [
-        name for name, value in vars(module).items()
-        if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or inspect.isclass(value))
         and getattr(value, "__module__", None) == module.__name__
     ]
     names = getattr(module, "__all__", None)
@@ -73,8 +87,9 @@ def _constants(module) -> list[str]:
         return []
     names = []
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         for target in targets:
             if isinstance(target, ast.Name) and target.id.isupper() and not target.id.startswith("_"):
                 names.append(target.id)
@@ -86,7 +101,8 @@ def public_submodules(module) -> list[str]:
     if not hasattr(module, "__path__"):
         return []
     return sorted(
-        f"{module.__name__}.{info.name}" for info in pkgutil.iter_modules(module.__path__)
+        f"{module.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(module.__path__)
         if not info.name.startswith("_")
     )
 
@@ -151,8 +167,12 @@ def api_plan() -> dict:
         for page, alias in where:
             if page != home:
                 pages[page]["aliases"].append((alias, objects[key]))
-    return {"pages": pages, "objects": objects, "modules": [m for m in modules if m not in API_MODULES],
-            "values": values}
+    return {
+        "pages": pages,
+        "objects": objects,
+        "modules": [m for m in modules if m not in API_MODULES],
+        "values": values,
+    }
 
 
 def _page(name: str, plan: dict, *, generated: str, colliding: bool = False) -> str:
@@ -170,20 +190,33 @@ def _page(name: str, plan: dict, *, generated: str, colliding: bool = False) -> 
     for kind in ("functions", "classes", "constants"):
         if not groups[kind]:
             continue
-        lines += [headings[kind], "-" * len(headings[kind]), "", ".. autosummary::", f"   :toctree: {generated}",
-                  "   :nosignatures:"]
+        lines += [
+            headings[kind],
+            "-" * len(headings[kind]),
+            "",
+            ".. autosummary::",
+            f"   :toctree: {generated}",
+            "   :nosignatures:",
+        ]
         lines += [""] + [f"   {public}" for public in groups[kind]] + [""]
     if entry["aliases"]:
-        lines += ["Also available here", "-------------------", "",
-                  f"These names can be imported from ``{name}``; each is documented once, where it belongs:", ""]
+        lines += [
+            "Also available here",
+            "-------------------",
+            "",
+            f"These names can be imported from ``{name}``; each is documented once, where it belongs:",
+            "",
+        ]
         lines += [f"- ``{name}.{alias}``: :obj:`{documented}`" for alias, documented in entry["aliases"]] + [""]
     # the command modules of rjtrial.cli are documented by the CLI reference, not here
     subs = [] if name == "rjtrial.cli" else [sub for sub in public_submodules(module) if sub not in API_MODULES]
     if subs:
         lines += ["Modules", "-------", "", ".. list-table::", "   :widths: 30 70", ""]
         for sub in subs:
-            lines += [f"   * - :doc:`{sub} </api/modules/{sub}>`",
-                      f"     - {_first_line(importlib.import_module(sub)) or ' '}"]
+            lines += [
+                f"   * - :doc:`{sub} </api/modules/{sub}>`",
+                f"     - {_first_line(importlib.import_module(sub)) or ' '}",
+            ]
         lines += ["", ".. toctree::", "   :hidden:", ""] + [f"   /api/modules/{sub}" for sub in subs] + [""]
     return "\n".join(lines)
 
@@ -194,10 +227,17 @@ def _first_line(obj) -> str:
 
 
 def api_index() -> str:
-    lines = [".. _api:", "", "API reference", "=============", "",
-             "Generated from the docstrings of the public names each package exports (its ``__all__``) "
-             "and of the public functions and classes of its modules. Each object is documented once, "
-             "on the page of the package that exports it.", ""]
+    lines = [
+        ".. _api:",
+        "",
+        "API reference",
+        "=============",
+        "",
+        "Generated from the docstrings of the public names each package exports (its ``__all__``) "
+        "and of the public functions and classes of its modules. Each object is documented once, "
+        "on the page of the package that exports it.",
+        "",
+    ]
     for title, names in API_GROUPS:
         lines += [title, "-" * len(title), "", ".. toctree::", "   :maxdepth: 1", ""]
         lines += [f"   {name}" for name in names] + [""]
@@ -214,11 +254,22 @@ def write_api_pages(outdir: Path) -> list[Path]:
     for name in API_MODULES:
         written.append(_write(outdir / f"{name}.rst", _page(name, plan, generated="generated/")))
     for name in plan["modules"]:
-        written.append(_write(outdir / "modules" / f"{name}.rst",
-                              _page(name, plan, generated="../generated/", colliding=name in exported)))
-    written.append(_write(outdir / "objects.json", json.dumps(
-        {"objects": plan["objects"], "modules": {m: f"api/modules/{m}" for m in plan["modules"]}},
-        indent=1, sort_keys=True)))
+        written.append(
+            _write(
+                outdir / "modules" / f"{name}.rst",
+                _page(name, plan, generated="../generated/", colliding=name in exported),
+            )
+        )
+    written.append(
+        _write(
+            outdir / "objects.json",
+            json.dumps(
+                {"objects": plan["objects"], "modules": {m: f"api/modules/{m}" for m in plan["modules"]}},
+                indent=1,
+                sort_keys=True,
+            ),
+        )
+    )
     _remove_stale(outdir, written, set(plan["objects"].values()))
     return written
 
@@ -246,8 +297,9 @@ def _subparsers(parser: argparse.ArgumentParser):
 
 def _default_text(action: argparse.Action) -> str | None:
     default = action.default
-    if default in (None, False, argparse.SUPPRESS) or isinstance(action, (argparse._HelpAction,
-                                                                         argparse._VersionAction)):
+    if default in (None, False, argparse.SUPPRESS) or isinstance(
+        action, (argparse._HelpAction, argparse._VersionAction)
+    ):
         return None
     if isinstance(default, str) and default and default == os.environ.get("USER"):
         return "$USER"  # a default read from the environment: not the builder's own name
@@ -301,12 +353,14 @@ def _command_section(name: str, parser: argparse.ArgumentParser, help_text: str 
         lines += [_escape(description), ""]
     usage = parser.format_usage().strip()
     lines += ["::", "", textwrap.indent(usage, "   "), ""]
-    rows = [_argument_row(action, parser.prog) for action in parser._actions
-            if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
-            and action.help is not argparse.SUPPRESS]
+    rows = [
+        _argument_row(action, parser.prog)
+        for action in parser._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+        and action.help is not argparse.SUPPRESS
+    ]
     if rows:
-        lines += [".. list-table::", "   :header-rows: 1", "   :widths: 35 65", "", "   * - argument",
-                  "     - meaning"]
+        lines += [".. list-table::", "   :header-rows: 1", "   :widths: 35 65", "", "   * - argument", "     - meaning"]
         for first, second in rows:
             lines += [f"   * - {first}", f"     - {second}"]
         lines.append("")
@@ -323,8 +377,17 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
         from rjtrial.cli import build_parser
 
         parser = build_parser()
-    lines = ["Commands", "--------", "", ".. list-table::", "   :header-rows: 1", "   :widths: 25 75", "",
-             "   * - command", "     - what it does"]
+    lines = [
+        "Commands",
+        "--------",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 25 75",
+        "",
+        "   * - command",
+        "     - what it does",
+    ]
     commands = list(_subparsers(parser))
     for name, sub, help_text in commands:
         lines += [f"   * - :ref:`rjtrial {name} <cli-rjtrial-{name}>`", f"     - {_escape(help_text or '')}"]
@@ -339,16 +402,22 @@ VALIDATION = ROOT / "tests" / "validation"
 REFERENCE = ROOT / "tests" / "reference"
 #: Modules holding the tolerance tables, and what they serve (the tests import them).
 TOLERANCE_SOURCES = (
-    ("_survival_reference.py", "rjtrial.survival (every survival test module) and the MASS count "
-                               "models (``test_quine_insurance_mass_frequency.py``)"),
-    ("_metafor_reference.py", "rjtrial.effects and rjtrial.meta (every metafor test module, diagnostics "
-                              "included)"),
+    (
+        "_survival_reference.py",
+        "rjtrial.survival (every survival test module) and the MASS count "
+        "models (``test_quine_insurance_mass_frequency.py``)",
+    ),
+    ("_metafor_reference.py", "rjtrial.effects and rjtrial.meta (every metafor test module, diagnostics included)"),
     ("test_frequency_compliance_r.py", "rjtrial.frequency, victims, compliance and costs on a generated trial"),
-    ("_multilevel_reference.py", "rjtrial.meta's multilevel models, cluster-robust inference and RVE "
-                                 "(metafor rma.mv, clubSandwich, robumeta)"),
+    (
+        "_multilevel_reference.py",
+        "rjtrial.meta's multilevel models, cluster-robust inference and RVE (metafor rma.mv, clubSandwich, robumeta)",
+    ),
     ("_competing_reference.py", "rjtrial.survival's competing risks (survfit multi-state, cmprsk)"),
-    ("_recurrent_reference.py", "rjtrial.survival's recurrent-event models (PWP, gamma frailty) and "
-                                "split_followup (coxph, tmerge)"),
+    (
+        "_recurrent_reference.py",
+        "rjtrial.survival's recurrent-event models (PWP, gamma frailty) and split_followup (coxph, tmerge)",
+    ),
     ("test_metafor_options_bcg.py", "metafor's test and estimator options, permutation tests, BLUPs, regtest"),
     ("test_quine_insurance_rate_ratio.py", "the batched negative binomial engine against MASS glm.nb"),
     ("test_veteran_lung_batched_rmst.py", "the batched RMST engine against survfit"),
@@ -362,8 +431,11 @@ def tolerance_table(path: Path) -> list[dict]:
     comment written beside each kind (what quantities it covers)."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
-    node = next(n for n in tree.body if isinstance(n, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "TOL" for t in n.targets))
+    node = next(
+        n
+        for n in tree.body
+        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "TOL" for t in n.targets)
+    )
     comments = {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
@@ -378,12 +450,14 @@ def tolerance_table(path: Path) -> list[dict]:
         spec = ast.literal_eval(value)
         if not isinstance(spec, dict):  # one number: the tolerance, as the module applies it
             spec = {"abs": spec, "rel": spec}
-        rows.append({
-            "kind": ast.literal_eval(key),
-            "abs": spec.get("abs", spec.get("atol", 0)),
-            "rel": spec.get("rel", spec.get("rtol", 0)),
-            "covers": comments.get(key.lineno, ""),
-        })
+        rows.append(
+            {
+                "kind": ast.literal_eval(key),
+                "abs": spec.get("abs", spec.get("atol", 0)),
+                "rel": spec.get("rel", spec.get("rtol", 0)),
+                "covers": comments.get(key.lineno, ""),
+            }
+        )
     return rows
 
 
@@ -422,8 +496,13 @@ def _kinds_used(source: str, kinds: set[str]) -> list[str]:
     for match in _KIND.finditer(source):
         used.update(k for k in match.groups() if k in kinds)
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Tuple) and node.elts and isinstance(node.elts[-1], ast.Constant) \
-                and node.elts[-1].value in kinds and len(node.elts) >= 3:
+        if (
+            isinstance(node, ast.Tuple)
+            and node.elts
+            and isinstance(node.elts[-1], ast.Constant)
+            and node.elts[-1].value in kinds
+            and len(node.elts) >= 3
+        ):
             used.add(node.elts[-1].value)
     return sorted(used)
 
@@ -445,25 +524,43 @@ def validation_modules() -> list[dict]:
             if match and match.group(1).strip() not in r_calls:
                 r_calls.append(match.group(1).strip())
         if "_survival_datasets" in {h.stem for h in helpers}:
-            prefix = re.search(r"""(?:cox_params|cases|km_params|logrank_params|rmst_params)\(\s*["'](\w+)["']""",
-                               source)
+            prefix = re.search(
+                r"""(?:cox_params|cases|km_params|logrank_params|rmst_params)\(\s*["'](\w+)["']""", source
+            )
             if prefix:
-                r_calls += [case["r_call"] for name, case in datasets.items()
-                            if name.startswith(prefix.group(1) + "_") and case.get("r_call")]
-        tolerance = next((name for name, _ in TOLERANCE_SOURCES
-                          if name == path.name or Path(name).stem in {h.stem for h in helpers}
-                          or (name == "_metafor_reference.py" and "_metafor_diagnostics_reference" in
-                              {h.stem for h in helpers})), "")
+                r_calls += [
+                    case["r_call"]
+                    for name, case in datasets.items()
+                    if name.startswith(prefix.group(1) + "_") and case.get("r_call")
+                ]
+        tolerance = next(
+            (
+                name
+                for name, _ in TOLERANCE_SOURCES
+                if name == path.name
+                or Path(name).stem in {h.stem for h in helpers}
+                or (name == "_metafor_reference.py" and "_metafor_diagnostics_reference" in {h.stem for h in helpers})
+            ),
+            "",
+        )
         kinds = _kinds_used(source + "\n" + helper_source, all_kinds)
         if not kinds and tolerance and [r["kind"] for r in tolerance_table(VALIDATION / tolerance)] == ["all"]:
             kinds = ["all"]  # one tolerance for the whole module
         jsons = sorted(set(_JSON.findall(source + helper_source)))
         n_tests = sum(isinstance(node, ast.FunctionDef) and node.name.startswith("test_") for node in ast.walk(tree))
-        records.append({
-            "file": path.name, "title": title, "data": data, "agreement": agreement, "r_calls": r_calls,
-            "kinds": kinds, "tolerance": tolerance,
-            "references": jsons, "tests": n_tests,
-        })
+        records.append(
+            {
+                "file": path.name,
+                "title": title,
+                "data": data,
+                "agreement": agreement,
+                "r_calls": r_calls,
+                "kinds": kinds,
+                "tolerance": tolerance,
+                "references": jsons,
+                "tests": n_tests,
+            }
+        )
     return records
 
 
@@ -484,11 +581,20 @@ def reference_scripts() -> list[dict]:
         versions = ""
         if output.is_file():
             data = json.loads(output.read_text())
-            meta = data.get("meta") or data.get("versions") or {
-                k: v for k, v in data.items() if k in ("r_version", "survival_version", "R", "packages")}
+            meta = (
+                data.get("meta")
+                or data.get("versions")
+                or {k: v for k, v in data.items() if k in ("r_version", "survival_version", "R", "packages")}
+            )
             versions = _versions(meta)
-        rows.append({"script": script.name, "output": output.name if output.is_file() else "",
-                     "versions": versions, "used_by": sorted(users.get(output.name, []))})
+        rows.append(
+            {
+                "script": script.name,
+                "output": output.name if output.is_file() else "",
+                "versions": versions,
+                "used_by": sorted(users.get(output.name, [])),
+            }
+        )
     return rows
 
 
@@ -516,24 +622,47 @@ def _number(value) -> str:
 
 def validation_tables() -> str:
     """reST of the validation page's generated part (tolerances, modules, reference scripts)."""
-    lines = ["Tolerances, by kind of quantity", "-------------------------------", "",
-             "Each test holds a number to R within the tolerance of its kind: it passes when "
-             "``|ours - R| <= absolute + relative * |R|``. One table per helper module, read from its "
-             "``TOL`` dict when this page was built.", ""]
+    lines = [
+        "Tolerances, by kind of quantity",
+        "-------------------------------",
+        "",
+        "Each test holds a number to R within the tolerance of its kind: it passes when "
+        "``|ours - R| <= absolute + relative * |R|``. One table per helper module, read from its "
+        "``TOL`` dict when this page was built.",
+        "",
+    ]
     for name, serves in TOLERANCE_SOURCES:
-        lines += [f"``tests/validation/{name}``: {serves}.", "", ".. list-table::", "   :header-rows: 1",
-                  "   :widths: 18 12 12 58", "", "   * - kind", "     - absolute", "     - relative",
-                  "     - quantities"]
+        lines += [
+            f"``tests/validation/{name}``: {serves}.",
+            "",
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 18 12 12 58",
+            "",
+            "   * - kind",
+            "     - absolute",
+            "     - relative",
+            "     - quantities",
+        ]
         for row in tolerance_table(VALIDATION / name):
-            lines += [f"   * - ``{row['kind']}``", f"     - {_number(row['abs'])}", f"     - {_number(row['rel'])}",
-                      f"     - {_escape(row['covers']) or ' '}"]
+            lines += [
+                f"   * - ``{row['kind']}``",
+                f"     - {_number(row['abs'])}",
+                f"     - {_number(row['rel'])}",
+                f"     - {_escape(row['covers']) or ' '}",
+            ]
         lines.append("")
     records = validation_modules()
-    lines += ["What is held to R", "-----------------", "",
-              f"{len(records)} validation modules in ``tests/validation/``, "
-              f"{sum(r['tests'] for r in records)} test functions (many parametrized over cases and "
-              "quantities). For each: the data, the R calls beside its assertions, the kinds of tolerance "
-              "it uses and the agreement observed when it was written (from its docstring).", ""]
+    lines += [
+        "What is held to R",
+        "-----------------",
+        "",
+        f"{len(records)} validation modules in ``tests/validation/``, "
+        f"{sum(r['tests'] for r in records)} test functions (many parametrized over cases and "
+        "quantities). For each: the data, the R calls beside its assertions, the kinds of tolerance "
+        "it uses and the agreement observed when it was written (from its docstring).",
+        "",
+    ]
     for record in records:
         title = record["file"]
         lines += [title, "~" * len(title), "", _escape(record["title"]), ""]
@@ -551,15 +680,30 @@ def validation_tables() -> str:
         if record["r_calls"]:
             lines += ["R calls:", "", ".. code-block:: none", ""]
             lines += [f"   {call}" for call in record["r_calls"]] + [""]
-    lines += ["Reference scripts", "-----------------", "",
-              "The R scripts that produced the numbers, the file each wrote (committed beside it), the "
-              "versions it recorded, and the tests that read it. The test suite itself does not need R.", "",
-              ".. list-table::", "   :header-rows: 1", "   :widths: 22 20 28 30", "", "   * - script",
-              "     - output", "     - R and packages", "     - read by"]
+    lines += [
+        "Reference scripts",
+        "-----------------",
+        "",
+        "The R scripts that produced the numbers, the file each wrote (committed beside it), the "
+        "versions it recorded, and the tests that read it. The test suite itself does not need R.",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 22 20 28 30",
+        "",
+        "   * - script",
+        "     - output",
+        "     - R and packages",
+        "     - read by",
+    ]
     for row in reference_scripts():
         used = ", ".join(f"``{u}``" for u in row["used_by"]) or " "
-        lines += [f"   * - ``{row['script']}``", f"     - ``{row['output']}``" if row["output"] else "     - (CSV)",
-                  f"     - {_escape(row['versions']) or ' '}", f"     - {used}"]
+        lines += [
+            f"   * - ``{row['script']}``",
+            f"     - ``{row['output']}``" if row["output"] else "     - (CSV)",
+            f"     - {_escape(row['versions']) or ' '}",
+            f"     - {used}",
+        ]
     lines.append("")
     return "\n".join(lines)
 
@@ -569,9 +713,11 @@ def security_page() -> str:
     """Include ``SECURITY.md`` if the project has one; otherwise say where security is described."""
     if (ROOT / "SECURITY.md").is_file():
         return ".. include:: /../SECURITY.md\n   :parser: myst_parser.sphinx_\n"
-    return ("Security\n========\n\nThe project's security policy (``SECURITY.md``) is not in this checkout. "
-            "How concealment is protected is described in :doc:`/guide/coordinator` (the sealed sequence, "
-            "the commitment, the audit log and ``verify``).\n")
+    return (
+        "Security\n========\n\nThe project's security policy (``SECURITY.md``) is not in this checkout. "
+        "How concealment is protected is described in :doc:`/guide/coordinator` (the sealed sequence, "
+        "the commitment, the audit log and ``verify``).\n"
+    )
 
 
 # ------------------------------------------------------------------------------------ writing

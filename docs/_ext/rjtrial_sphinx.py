@@ -23,8 +23,22 @@ from pathlib import Path
 
 #: Sections numpydoc parses (after its own capitalisation of each word).
 NUMPYDOC_SECTIONS = {
-    "Signature", "Summary", "Extended Summary", "Parameters", "Returns", "Yields", "Receives", "Raises",
-    "Warns", "Other Parameters", "Attributes", "Methods", "See Also", "Notes", "Warnings", "References",
+    "Signature",
+    "Summary",
+    "Extended Summary",
+    "Parameters",
+    "Returns",
+    "Yields",
+    "Receives",
+    "Raises",
+    "Warns",
+    "Other Parameters",
+    "Attributes",
+    "Methods",
+    "See Also",
+    "Notes",
+    "Warnings",
+    "References",
     "Examples",
 }
 _UNDERLINE = re.compile(r"^\s*-{3,}\s*$")
@@ -34,8 +48,12 @@ def _sections(lines: list[str]) -> list[tuple[int, str]]:
     """(line index, heading) of each numpydoc-style heading: a text line over a line of dashes."""
     found = []
     for i in range(len(lines) - 1):
-        if lines[i].strip() and not _UNDERLINE.match(lines[i]) and _UNDERLINE.match(lines[i + 1]) \
-                and (i == 0 or not lines[i - 1].strip()):
+        if (
+            lines[i].strip()
+            and not _UNDERLINE.match(lines[i])
+            and _UNDERLINE.match(lines[i + 1])
+            and (i == 0 or not lines[i - 1].strip())
+        ):
             found.append((i, lines[i].strip()))
     return found
 
@@ -80,8 +98,7 @@ def _literal_bad_tables(lines: list[str]) -> list[str]:
             continue
         indent = len(match.group(1))
         border = lines[i]
-        gaps = [k for k, char in enumerate(border) if k >= indent and char == " "
-                and k < len(border.rstrip())]
+        gaps = [k for k, char in enumerate(border) if k >= indent and char == " " and k < len(border.rstrip())]
         borders = [i]
         j = i + 1
         while j < len(lines) and len(borders) < 3:
@@ -91,11 +108,11 @@ def _literal_bad_tables(lines: list[str]) -> list[str]:
                 break
             j += 1
         end = borders[-1]
-        rows = [line for line in lines[i:end + 1] if not _BORDER.match(line)]
+        rows = [line for line in lines[i : end + 1] if not _BORDER.match(line)]
         if any(k < len(row) and row[k] != " " for row in rows for k in gaps):
-            out += ["::", ""] + ["    " + line[indent:] if line.strip() else "" for line in lines[i:end + 1]]
+            out += ["::", ""] + ["    " + line[indent:] if line.strip() else "" for line in lines[i : end + 1]]
         else:
-            out += lines[i:end + 1]
+            out += lines[i : end + 1]
         i = end + 1
     return out
 
@@ -105,19 +122,21 @@ def fold_sections(lines: list[str], *, module: bool) -> list[str]:
     if module:  # no numpydoc parsing: every heading becomes a rubric
         out = _literal_bad_tables(list(lines))
         for i, heading in reversed(_sections(out)):
-            out[i:i + 2] = [f".. rubric:: {heading}", ""]
+            out[i : i + 2] = [f".. rubric:: {heading}", ""]
         return out
     heads = _sections(lines)
     if not heads:
         return lines
-    bounds = [(start, heads[k + 1][0] if k + 1 < len(heads) else len(lines), heading)
-              for k, (start, heading) in enumerate(heads)]
-    head = lines[:heads[0][0]]
+    bounds = [
+        (start, heads[k + 1][0] if k + 1 < len(heads) else len(lines), heading)
+        for k, (start, heading) in enumerate(heads)
+    ]
+    head = lines[: heads[0][0]]
     known: list[tuple[str, list[str]]] = []
     extra_attributes: list[str] = []
     extra_notes: list[str] = []
     for start, stop, heading in bounds:
-        body = lines[start + 2:stop]
+        body = lines[start + 2 : stop]
         name = _canonical(heading)
         if name in NUMPYDOC_SECTIONS:
             known.append((heading, body))
@@ -159,8 +178,9 @@ class GalleryArguments:
         source = script_vars["src_file"]
         script_vars["example_globals"]["__file__"] = source
         # sphinx-gallery blanks __doc__ too; the scripts describe themselves from it (argparse)
-        script_vars["example_globals"]["__doc__"] = ast.get_docstring(ast.parse(Path(source).read_text("utf-8")),
-                                                                     clean=False)
+        script_vars["example_globals"]["__doc__"] = ast.get_docstring(
+            ast.parse(Path(source).read_text("utf-8")), clean=False
+        )
         if Path(source).name == "bcg_meta_analysis.py":
             return ["--plots", tempfile.mkdtemp(prefix="rjtrial-docs-")]
         return []

@@ -19,39 +19,52 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import warnings
 import sys
+import warnings
 from typing import Sequence
 
 from rjtrial._version import __version__
 from rjtrial.cli._base import (
-    EXIT_INTERNAL, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_VERIFY_FAILED, CommandError, Parser,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    EXIT_VERIFY_FAILED,
+    CommandError,
+    Parser,
 )
 from rjtrial.errors import RjtrialError
 
 __all__ = [
-    "COMMAND_MODULES", "EXIT_INTERNAL", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "EXIT_VERIFY_FAILED",
-    "CommandError", "build_parser", "main",
+    "COMMAND_MODULES",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "EXIT_VERIFY_FAILED",
+    "CommandError",
+    "build_parser",
+    "main",
 ]
 
 #: Command modules, in the order of ``rjtrial --help``.
 COMMAND_MODULES = (
-    "registry",     # init, enrol, event, verify, export, consort, unseal
-    "amend",        # amend
-    "blinding",     # sap freeze, unblind
-    "backup",       # backup, restore
+    "registry",  # init, enrol, event, verify, export, consort, unseal
+    "amend",  # amend
+    "blinding",  # sap freeze, unblind
+    "backup",  # backup, restore
     "dataprotection",  # pseudonym key|apply, retention apply, access-log
-    "design",       # design check
-    "analysis",     # followup, analyse
-    "demo",         # demo
-    "scenarios",    # scenarios
-    "meta",         # meta
-    "simulate",     # simulate
-    "power",        # power
-    "monitor",      # monitor design, monitor look
+    "design",  # design check
+    "analysis",  # followup, analyse
+    "demo",  # demo
+    "scenarios",  # scenarios
+    "meta",  # meta
+    "simulate",  # simulate
+    "power",  # power
+    "monitor",  # monitor design, monitor look
     "rerandomise",  # rerandomise
-    "report",       # report
-    "web",          # serve, users
+    "report",  # report
+    "web",  # serve, users
 )
 
 

@@ -113,8 +113,9 @@ def confirm_irreversible(args, *, what: str, trial_id: str) -> None:
     if getattr(args, "yes", False):
         return
     if not sys.stdin.isatty():
-        raise CommandError(f"{what} cannot be undone: run it from a terminal and type the trial id when asked, "
-                           "or pass --yes")
+        raise CommandError(
+            f"{what} cannot be undone: run it from a terminal and type the trial id when asked, or pass --yes"
+        )
     print(f"{what} cannot be undone. Type the trial id ({trial_id}) to go on: ", end="", file=sys.stderr, flush=True)
     answer = sys.stdin.readline().strip()
     if answer != trial_id:

@@ -9,8 +9,11 @@ from rjtrial.cli._base import EXIT_OK, add_command, by_option, db_option, emit, 
 def add_commands(sub) -> None:
     """Add ``amend`` to the ``rjtrial`` command-line parser."""
     p = add_command(
-        sub, "amend", "amend the protocol (add sites or strata levels, close levels, new eligibility questions, "
-        "more capacity) by appending a sealed segment", cmd_amend,
+        sub,
+        "amend",
+        "amend the protocol (add sites or strata levels, close levels, new eligibility questions, "
+        "more capacity) by appending a sealed segment",
+        cmd_amend,
         description="Amend the protocol of a running trial. The amendment is appended: past allocations, sealed "
         "sequences and the published commitment are never rewritten. Refused with the reason: removing an arm, "
         "changing the ratio of ongoing strata, editing a past allocation. Amendment format: "

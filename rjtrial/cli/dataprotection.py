@@ -8,15 +8,26 @@ from __future__ import annotations
 import sys
 
 from rjtrial.cli._base import (
-    EXIT_OK, Parser, add_command, by_option, db_option, emit, json_option, key_option, require_key,
+    EXIT_OK,
+    Parser,
+    add_command,
+    by_option,
+    db_option,
+    emit,
+    json_option,
+    key_option,
+    require_key,
 )
 from rjtrial.cli._io import write_private
 
 
 def add_commands(sub) -> None:
     """Add ``pseudonym``, ``retention`` and ``access-log`` to the ``rjtrial`` command-line parser."""
-    group = sub.add_parser("pseudonym", help="keyed pseudonyms (HMAC-SHA-256) of police and court identifiers",
-                           description="Keyed pseudonyms of police and court identifiers (rjtrial.pseudonym).")
+    group = sub.add_parser(
+        "pseudonym",
+        help="keyed pseudonyms (HMAC-SHA-256) of police and court identifiers",
+        description="Keyed pseudonyms of police and court identifiers (rjtrial.pseudonym).",
+    )
     inner = group.add_subparsers(dest="pseudonym_command", metavar="COMMAND", parser_class=Parser)
     group.set_defaults(func=lambda args: group.error("choose a command: key, apply"))
     p = add_command(inner, "key", "write a new pseudonymisation key file (owner-only; never overwrites)", cmd_key)
@@ -27,12 +38,19 @@ def add_commands(sub) -> None:
     p.add_argument("--column", default="id", help="the identifier column (default: id)")
     p.add_argument("-o", "--output", required=True, help="CSV to write (owner-only)")
 
-    group = sub.add_parser("retention", help="erase personal fields after the retention date (audited)",
-                           description="The retention policy (rjtrial.registry.retention).")
+    group = sub.add_parser(
+        "retention",
+        help="erase personal fields after the retention date (audited)",
+        description="The retention policy (rjtrial.registry.retention).",
+    )
     inner = group.add_subparsers(dest="retention_command", metavar="COMMAND", parser_class=Parser)
     group.set_defaults(func=lambda args: group.error("choose a command: apply"))
-    p = add_command(inner, "apply", "erase the personal fields of records dated before a date; allocations and "
-                    "the audit chain stay verifiable", cmd_retention)
+    p = add_command(
+        inner,
+        "apply",
+        "erase the personal fields of records dated before a date; allocations and the audit chain stay verifiable",
+        cmd_retention,
+    )
     db_option(p)
     key_option(p, required=True)
     by_option(p)
@@ -41,8 +59,12 @@ def add_commands(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="say what would be erased, erase nothing")
     json_option(p)
 
-    p = add_command(sub, "access-log", "who viewed or exported which participant data (CSV for the data-protection "
-                    "officer)", cmd_access_log)
+    p = add_command(
+        sub,
+        "access-log",
+        "who viewed or exported which participant data (CSV for the data-protection officer)",
+        cmd_access_log,
+    )
     db_option(p)
     p.add_argument("-o", "--output", help="CSV file (owner-only; default: standard output)")
 
@@ -52,8 +74,11 @@ def cmd_key(args) -> int:
     from rjtrial.pseudonym import create_key_file
 
     create_key_file(args.path)
-    print(f"wrote pseudonymisation key {args.path} (owner-only): whoever holds it can re-identify; keep it apart "
-          "from the trial key and the research data, and back it up offline", file=sys.stderr)
+    print(
+        f"wrote pseudonymisation key {args.path} (owner-only): whoever holds it can re-identify; keep it apart "
+        "from the trial key and the research data, and back it up offline",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -76,8 +101,13 @@ def cmd_retention(args) -> int:
     from rjtrial.registry.retention import apply_retention
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:
-        result = apply_retention(reg, before=args.before, by=args.by, dry_run=args.dry_run,
-                                 **({} if args.reason is None else {"reason": args.reason}))
+        result = apply_retention(
+            reg,
+            before=args.before,
+            by=args.by,
+            dry_run=args.dry_run,
+            **({} if args.reason is None else {"reason": args.reason}),
+        )
     emit(args, result.to_dict(), result.format())
     return EXIT_OK
 

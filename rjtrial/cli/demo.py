@@ -19,6 +19,8 @@ def cmd_demo(args) -> int:
     """Run ``rjtrial demo``; returns the exit code."""
     from rjtrial.demo import run_demo
 
-    run_demo(**given(output=args.output, seed=args.seed, participants=args.participants,
-                     scenario_path=args.scenario), progress=not args.quiet)
+    run_demo(
+        **given(output=args.output, seed=args.seed, participants=args.participants, scenario_path=args.scenario),
+        progress=not args.quiet,
+    )
     return EXIT_OK

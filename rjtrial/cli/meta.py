@@ -44,12 +44,32 @@ if TYPE_CHECKING:
 # parser is built: `rjtrial --help` must not pay for scipy.stats.
 
 #: rjtrial.meta.table.MEASURES: every measure of rjtrial.effects, and "other" (a test keeps them equal).
-MEASURES = ("log_odds_ratio", "log_risk_ratio", "risk_difference", "peto_log_odds_ratio", "arcsine_risk_difference",
-            "mean_difference", "hedges_g", "cohens_d", "log_ratio_of_means", "standardised_mean_change_change_score",
-            "standardised_mean_change_raw_score", "correlation", "fisher_z", "proportion", "log_proportion",
-            "logit_proportion", "arcsine_proportion", "freeman_tukey_proportion", "incidence_rate",
-            "log_incidence_rate", "log_incidence_rate_ratio", "incidence_rate_difference", "log_hazard_ratio",
-            "other")
+MEASURES = (
+    "log_odds_ratio",
+    "log_risk_ratio",
+    "risk_difference",
+    "peto_log_odds_ratio",
+    "arcsine_risk_difference",
+    "mean_difference",
+    "hedges_g",
+    "cohens_d",
+    "log_ratio_of_means",
+    "standardised_mean_change_change_score",
+    "standardised_mean_change_raw_score",
+    "correlation",
+    "fisher_z",
+    "proportion",
+    "log_proportion",
+    "logit_proportion",
+    "arcsine_proportion",
+    "freeman_tukey_proportion",
+    "incidence_rate",
+    "log_incidence_rate",
+    "log_incidence_rate_ratio",
+    "incidence_rate_difference",
+    "log_hazard_ratio",
+    "other",
+)
 #: rjtrial.meta.pooling.METHODS and rjtrial.meta.regression.TESTS (a test keeps them equal).
 METHODS = ("FE", "MH", "Peto", "DL", "HE", "HS", "HSk", "SJ", "ML", "REML", "EB", "PM", "PMM", "GENQ")
 TESTS = ("z", "knha", "t", "adhoc")
@@ -60,8 +80,16 @@ INTERVALS = ("central", "shortest")
 MULTILEVEL_METHODS = ("REML", "ML")
 MULTILEVEL_TESTS = ("z", "t")
 #: Measures on a log scale, which --exponentiate back-transforms ("other": the user knows).
-LOG_MEASURES = ("log_risk_ratio", "log_odds_ratio", "log_incidence_rate_ratio", "log_hazard_ratio", "log_ratio_of_means",
-                "log_incidence_rate", "log_proportion", "other")
+LOG_MEASURES = (
+    "log_risk_ratio",
+    "log_odds_ratio",
+    "log_incidence_rate_ratio",
+    "log_hazard_ratio",
+    "log_ratio_of_means",
+    "log_incidence_rate",
+    "log_proportion",
+    "other",
+)
 #: The pooled frame's columns on the measure's scale (exponentiated by --exponentiate).
 SCALE_COLUMNS = ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")
 
@@ -90,43 +118,99 @@ and draws the forest plot on the ratio scale. --bayes fits the Bayesian random-e
 def add_commands(subparsers) -> None:
     """Add the ``meta`` command to the ``rjtrial`` command-line parser."""
     help_text = "meta-analysis of a CSV of studies (pooled estimate, heterogeneity, bias tests)"
-    p = subparsers.add_parser("meta", help=help_text, description=help_text, epilog=FORMATS_HELP,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("studies", metavar="STUDIES.csv", help="one row per study: estimate and variance (or std_error), "
-                   "or the summary data of --measure (columns below)")
-    p.add_argument("--measure", required=True, choices=MEASURES, metavar="MEASURE",
-                   help=f"effect measure: {', '.join(MEASURES)}")
-    p.add_argument("--method", default=None, choices=METHODS, metavar="METHOD",
-                   help=f"pooling method: {', '.join(METHODS)} (default REML)")
-    p.add_argument("--test", default=None, choices=TESTS,
-                   help="z (default), knha (Knapp-Hartung), t (t tests on k - p df) or adhoc (Knapp-Hartung, factor >= 1)")
+    p = subparsers.add_parser(
+        "meta",
+        help=help_text,
+        description=help_text,
+        epilog=FORMATS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "studies",
+        metavar="STUDIES.csv",
+        help="one row per study: estimate and variance (or std_error), "
+        "or the summary data of --measure (columns below)",
+    )
+    p.add_argument(
+        "--measure", required=True, choices=MEASURES, metavar="MEASURE", help=f"effect measure: {', '.join(MEASURES)}"
+    )
+    p.add_argument(
+        "--method",
+        default=None,
+        choices=METHODS,
+        metavar="METHOD",
+        help=f"pooling method: {', '.join(METHODS)} (default REML)",
+    )
+    p.add_argument(
+        "--test",
+        default=None,
+        choices=TESTS,
+        help="z (default), knha (Knapp-Hartung), t (t tests on k - p df) or adhoc (Knapp-Hartung, factor >= 1)",
+    )
     p.add_argument("--study", default=None, metavar="COLUMN", help="column of study labels (default: study)")
     p.add_argument("--subgroup", default=None, metavar="COLUMN", help="column of subgroup labels")
-    p.add_argument("--weights", default=None, metavar="COLUMN",
-                   help="column of user weights (metafor's weights=; needed by --method GENQ)")
-    p.add_argument("--effect-id", default=None, metavar="COLUMN",
-                   help="column of effect ids within study: fit a three-level model (study / effect) "
-                        "for several effect sizes per study (method REML or ML; test z or t)")
-    p.add_argument("--rho", type=float, default=None,
-                   help="with --effect-id: correlation of sampling errors within a study (default 0)")
-    p.add_argument("--robust", action="store_true",
-                   help="cluster-robust (CR2) standard errors and Satterthwaite t tests, clustered by study")
-    p.add_argument("--bayes", action="store_true",
-                   help="Bayesian random-effects meta-analysis (normal-normal model, exact quadrature): posterior "
-                        "medians and credible intervals of mu and tau, prediction interval, shrunken study effects")
-    p.add_argument("--tau-prior", default=None, choices=TAU_PRIORS,
-                   help="with --bayes: prior of the between-study SD tau (default half-normal)")
-    p.add_argument("--tau-scale", type=float, default=None,
-                   help="with --bayes: scale of the tau prior, on the measure's scale (default 0.5)")
-    p.add_argument("--mu-prior", default=None, metavar="MEAN,SD",
-                   help="with --bayes: normal prior of the overall effect mu (default uniform)")
-    p.add_argument("--interval", default=None, choices=INTERVALS,
-                   help="with --bayes: central (default) or shortest credible intervals")
+    p.add_argument(
+        "--weights",
+        default=None,
+        metavar="COLUMN",
+        help="column of user weights (metafor's weights=; needed by --method GENQ)",
+    )
+    p.add_argument(
+        "--effect-id",
+        default=None,
+        metavar="COLUMN",
+        help="column of effect ids within study: fit a three-level model (study / effect) "
+        "for several effect sizes per study (method REML or ML; test z or t)",
+    )
+    p.add_argument(
+        "--rho",
+        type=float,
+        default=None,
+        help="with --effect-id: correlation of sampling errors within a study (default 0)",
+    )
+    p.add_argument(
+        "--robust",
+        action="store_true",
+        help="cluster-robust (CR2) standard errors and Satterthwaite t tests, clustered by study",
+    )
+    p.add_argument(
+        "--bayes",
+        action="store_true",
+        help="Bayesian random-effects meta-analysis (normal-normal model, exact quadrature): posterior "
+        "medians and credible intervals of mu and tau, prediction interval, shrunken study effects",
+    )
+    p.add_argument(
+        "--tau-prior",
+        default=None,
+        choices=TAU_PRIORS,
+        help="with --bayes: prior of the between-study SD tau (default half-normal)",
+    )
+    p.add_argument(
+        "--tau-scale",
+        type=float,
+        default=None,
+        help="with --bayes: scale of the tau prior, on the measure's scale (default 0.5)",
+    )
+    p.add_argument(
+        "--mu-prior",
+        default=None,
+        metavar="MEAN,SD",
+        help="with --bayes: normal prior of the overall effect mu (default uniform)",
+    )
+    p.add_argument(
+        "--interval",
+        default=None,
+        choices=INTERVALS,
+        help="with --bayes: central (default) or shortest credible intervals",
+    )
     p.add_argument("--posterior", metavar="FILE.png", help="with --bayes: plot the joint and marginal posteriors")
     p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level (default 0.05)")
-    p.add_argument("--exponentiate", action="store_true",
-                   help="also give the pooled estimate and intervals back-transformed from the log scale "
-                        "(measures on the log scale), and draw the forest plot on the ratio scale")
+    p.add_argument(
+        "--exponentiate",
+        action="store_true",
+        help="also give the pooled estimate and intervals back-transformed from the log scale "
+        "(measures on the log scale), and draw the forest plot on the ratio scale",
+    )
     p.add_argument("--forest", metavar="FILE.png", help="write a forest plot")
     p.add_argument("--funnel", metavar="FILE.png", help="write a funnel plot (with trim-and-fill)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -136,7 +220,6 @@ def add_commands(subparsers) -> None:
 def _read(path: str) -> pd.DataFrame:
     """The studies table, its rows labelled 1, 2, ... as the user counts them (under the header)."""
     return read_table(path, "studies", dtype={}, empty_ok=False)
-
 
 
 def _clean(value):
@@ -165,19 +248,30 @@ def _exponentiated_lines(frame: pd.DataFrame, measure: str) -> list[str]:
 
 def _check_exponentiate(args) -> None:
     if args.exponentiate and args.measure not in LOG_MEASURES:
-        raise DataError(f"--exponentiate back-transforms a log-scale measure ({', '.join(LOG_MEASURES)}); "
-                        f"{args.measure} is not one", table=args.studies)
+        raise DataError(
+            f"--exponentiate back-transforms a log-scale measure ({', '.join(LOG_MEASURES)}); "
+            f"{args.measure} is not one",
+            table=args.studies,
+        )
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{"study" if frame.index.name in (None, "study") else frame.index.name: _clean(idx),
-             **{k: _clean(v) for k, v in row.items()}} for idx, row in zip(frame.index, frame.to_dict("records"))]
-
+    return [
+        {
+            "study" if frame.index.name in (None, "study") else frame.index.name: _clean(idx),
+            **{k: _clean(v) for k, v in row.items()},
+        }
+        for idx, row in zip(frame.index, frame.to_dict("records"))
+    ]
 
 
 #: The bias diagnostics, in the order they are printed, with their labels.
-DIAGNOSTICS = {"egger": "Egger's regression test", "begg": "Begg's rank correlation",
-               "trim_and_fill": "Trim-and-fill", "fail_safe_n": "Fail-safe N (Rosenthal)"}
+DIAGNOSTICS = {
+    "egger": "Egger's regression test",
+    "begg": "Begg's rank correlation",
+    "trim_and_fill": "Trim-and-fill",
+    "fail_safe_n": "Fail-safe N (Rosenthal)",
+}
 
 
 def _diagnostic_line(name: str, d: dict) -> str:
@@ -186,13 +280,17 @@ def _diagnostic_line(name: str, d: dict) -> str:
         return f"  {label}: not computable: {d['reason']}"
     if name == "egger":
         stat = "z" if d.get("df") is None else f"t({d['df']:g})"  # a t test on k - 2 df under Knapp-Hartung
-        return (f"  {label}: {stat} = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
-                f" (limit estimate {d['limit_estimate']:.4f})")
+        return (
+            f"  {label}: {stat} = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
+            f" (limit estimate {d['limit_estimate']:.4f})"
+        )
     if name == "begg":
         return f"  {label}: Kendall's tau = {d['statistic']:.4f}, p = {d['p_value']:.4f}"
     if name == "trim_and_fill":
-        return (f"  {label}: {d['k0']} {'study' if d['k0'] == 1 else 'studies'} imputed on the {d['side']}; "
-                f"adjusted estimate {d['estimate']:.4f} [{d['ci_lower']:.4f}, {d['ci_upper']:.4f}]")
+        return (
+            f"  {label}: {d['k0']} {'study' if d['k0'] == 1 else 'studies'} imputed on the {d['side']}; "
+            f"adjusted estimate {d['estimate']:.4f} [{d['ci_lower']:.4f}, {d['ci_upper']:.4f}]"
+        )
     return f"  {label}: {d['n']}"
 
 
@@ -200,11 +298,17 @@ def cmd_meta(args) -> int:
     """Run ``rjtrial meta``; returns the exit code (0)."""
     from rjtrial.meta import effects_from_table, pool, small_study_diagnostics
 
-    bayes_only = [f"--{name.replace('_', '-')}" for name in ("tau_prior", "tau_scale", "mu_prior", "interval", "posterior")
-                  if getattr(args, name) is not None]
+    bayes_only = [
+        f"--{name.replace('_', '-')}"
+        for name in ("tau_prior", "tau_scale", "mu_prior", "interval", "posterior")
+        if getattr(args, name) is not None
+    ]
     if args.bayes:
-        clash = [f"--{name.replace('_', '-')}" for name in ("method", "test", "subgroup", "weights", "effect_id", "rho",
-                                                             "funnel") if getattr(args, name) is not None]
+        clash = [
+            f"--{name.replace('_', '-')}"
+            for name in ("method", "test", "subgroup", "weights", "effect_id", "rho", "funnel")
+            if getattr(args, name) is not None
+        ]
         clash += [f"--{name}" for name in ("robust", "exponentiate") if getattr(args, name)]
         if clash:
             raise CommandError(f"--bayes cannot be combined with {', '.join(clash)}")
@@ -218,8 +322,9 @@ def cmd_meta(args) -> int:
         es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies)
         return _cmd_bayes(args, es)
     dependent = args.effect_id is not None or args.robust
-    es = effects_from_table(table, measure=args.measure, study=args.study, source=args.studies,
-                            repeated_studies=dependent)
+    es = effects_from_table(
+        table, measure=args.measure, study=args.study, source=args.studies, repeated_studies=dependent
+    )
     if dependent:
         return _cmd_dependent(args, table, es)
     if args.subgroup is not None and args.subgroup not in es.columns:
@@ -228,11 +333,13 @@ def cmd_meta(args) -> int:
         raise DataError(f"no column {args.weights!r} for --weights", table=args.studies)
     if args.method == "GENQ" and args.weights is None:
         raise DataError("--method GENQ needs --weights COLUMN", table=args.studies)
-    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha,
-               weights=args.weights)
+    res = pool(es, method=args.method, test=args.test, subgroup=args.subgroup, alpha=args.alpha, weights=args.weights)
     if not all(math.isfinite(getattr(res, name)) for name in ("estimate", "std_error")):
-        raise DataError(f"the pooled estimate is {res.estimate} (standard error {res.std_error}): the values are too "
-                        "extreme to pool in double precision", table=args.studies)
+        raise DataError(
+            f"the pooled estimate is {res.estimate} (standard error {res.std_error}): the values are too "
+            "extreme to pool in double precision",
+            table=args.studies,
+        )
     diagnostics: dict = {}
     notes: list[str] = []
     inverse_variance = res.method not in ("MH", "Peto")
@@ -254,7 +361,10 @@ def cmd_meta(args) -> int:
         write_figure(ax.figure, args.funnel)
     if args.json:
         out = {
-            "measure": args.measure, "method": res.method, "test": res.test, "alpha": res.alpha,
+            "measure": args.measure,
+            "method": res.method,
+            "test": res.test,
+            "alpha": res.alpha,
             "pooled": _records(res.summary_frame()),
             "exponentiated": _records(_exponentiated(res.summary_frame())) if args.exponentiate else None,
             "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "h2", "q", "q_df", "q_p_value")},
@@ -290,17 +400,24 @@ def _cmd_dependent(args, table: pd.DataFrame, es: pd.DataFrame) -> int:
     es["_study"] = es.index.to_numpy()
     if args.effect_id is not None:
         if args.effect_id not in es.columns:
-            raise DataError(f"no column {args.effect_id!r} for --effect-id (columns: "
-                            f"{', '.join(map(str, table.columns))})", table=args.studies)
+            raise DataError(
+                f"no column {args.effect_id!r} for --effect-id (columns: {', '.join(map(str, table.columns))})",
+                table=args.studies,
+            )
         if args.method not in MULTILEVEL_METHODS:
-            raise DataError(f"--effect-id fits a multilevel model: --method must be one of "
-                            f"{', '.join(MULTILEVEL_METHODS)}, not {args.method}", table=args.studies)
+            raise DataError(
+                f"--effect-id fits a multilevel model: --method must be one of "
+                f"{', '.join(MULTILEVEL_METHODS)}, not {args.method}",
+                table=args.studies,
+            )
         if args.test not in MULTILEVEL_TESTS:
-            raise DataError(f"--effect-id: --test must be one of {', '.join(MULTILEVEL_TESTS)}, not {args.test}",
-                            table=args.studies)
+            raise DataError(
+                f"--effect-id: --test must be one of {', '.join(MULTILEVEL_TESTS)}, not {args.test}", table=args.studies
+            )
         es = es.rename(columns={"_study": study}) if study not in es.columns else es.assign(**{study: es["_study"]})
-        res = pool_multilevel(es, levels=[study, args.effect_id], method=args.method, test=args.test,
-                              rho=args.rho, alpha=args.alpha)
+        res = pool_multilevel(
+            es, levels=[study, args.effect_id], method=args.method, test=args.test, rho=args.rho, alpha=args.alpha
+        )
     else:
         if args.rho is not None:
             raise DataError("--rho needs --effect-id", table=args.studies)
@@ -308,11 +425,19 @@ def _cmd_dependent(args, table: pd.DataFrame, es: pd.DataFrame) -> int:
         res = pool(es, method=args.method, test=args.test, alpha=args.alpha)
     rob = robust(res, cluster=study) if args.robust else None
     if args.json:
-        out = {"measure": args.measure, "model": res.to_dict() if hasattr(res, "to_dict") and args.effect_id
-               else {"method": res.method, "test": res.test, "alpha": res.alpha,
-                     "pooled": _records(res.summary_frame()),
-                     "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "q", "q_df", "q_p_value")}},
-               "robust": rob.to_dict() if rob is not None else None}
+        out = {
+            "measure": args.measure,
+            "model": res.to_dict()
+            if hasattr(res, "to_dict") and args.effect_id
+            else {
+                "method": res.method,
+                "test": res.test,
+                "alpha": res.alpha,
+                "pooled": _records(res.summary_frame()),
+                "heterogeneity": {k: _clean(getattr(res, k)) for k in ("tau2", "i2", "q", "q_df", "q_p_value")},
+            },
+            "robust": rob.to_dict() if rob is not None else None,
+        }
         if args.exponentiate:
             out["exponentiated"] = _records(_exponentiated((rob if rob is not None else res).summary_frame()))
         print(json.dumps(out, indent=2))
@@ -345,12 +470,17 @@ def _cmd_bayes(args, es: pd.DataFrame) -> int:
     """``--bayes``: :func:`rjtrial.meta.bayes` on the table's effect sizes."""
     from rjtrial.meta import bayes
 
-    options = {name: value for name, value in (("tau_prior", args.tau_prior), ("tau_scale", args.tau_scale),
-                                               ("interval", args.interval)) if value is not None}
+    options = {
+        name: value
+        for name, value in (("tau_prior", args.tau_prior), ("tau_scale", args.tau_scale), ("interval", args.interval))
+        if value is not None
+    }
     res = bayes(es, mu_prior=_mu_prior(args.mu_prior), alpha=args.alpha, **options)
     figures = {}
-    for name, path, draw in (("forest", args.forest, lambda r: r.plot_forest()),
-                             ("posterior", args.posterior, lambda r: r.plot())):
+    for name, path, draw in (
+        ("forest", args.forest, lambda r: r.plot_forest()),
+        ("posterior", args.posterior, lambda r: r.plot()),
+    ):
         if path:
             import matplotlib
 
@@ -364,4 +494,3 @@ def _cmd_bayes(args, es: pd.DataFrame) -> int:
     lines += [f"wrote {name} plot to {path}" for name, path in figures.items()]
     print("\n".join(lines))
     return 0
-

@@ -22,7 +22,17 @@ import json
 import sys
 from pathlib import Path
 
-from rjtrial.cli._base import EXIT_OK, CommandError, by_option, db_option, emit, given, json_option, key_option, key_path
+from rjtrial.cli._base import (
+    EXIT_OK,
+    CommandError,
+    by_option,
+    db_option,
+    emit,
+    given,
+    json_option,
+    key_option,
+    key_path,
+)
 from rjtrial.cli._io import write_private
 
 
@@ -34,8 +44,9 @@ def _fractions(text: str | None) -> list[float] | None:
         try:
             values.append(float(item.strip()))
         except ValueError:
-            raise CommandError(f"--information: {item.strip()!r} is not a number (expected e.g. "
-                               "--information 0.3,0.6,1)") from None
+            raise CommandError(
+                f"--information: {item.strip()!r} is not a number (expected e.g. --information 0.3,0.6,1)"
+            ) from None
     return values
 
 
@@ -47,24 +58,43 @@ def add_commands(subparsers) -> None:
 
     text = "boundaries, alpha spending and events of a group-sequential design (log-rank test)"
     p = commands.add_parser("design", help=text, description=text)
-    p.add_argument("--looks", type=int, help="number of analyses, the last final (default 3, or as many as "
-                                             "--information gives)")
-    p.add_argument("--spending", help="alpha spending: obrien-fleming (default), pocock, hsd:GAMMA (e.g. hsd:-4) "
-                                      "or kim-demets:RHO")
-    p.add_argument("--alpha", type=float, help="significance level of the whole trial (default 0.05; two-sided "
-                                               "unless --alternative less/greater)")
+    p.add_argument(
+        "--looks", type=int, help="number of analyses, the last final (default 3, or as many as --information gives)"
+    )
+    p.add_argument(
+        "--spending", help="alpha spending: obrien-fleming (default), pocock, hsd:GAMMA (e.g. hsd:-4) or kim-demets:RHO"
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        help="significance level of the whole trial (default 0.05; two-sided unless --alternative less/greater)",
+    )
     p.add_argument("--power", type=float, help="power at --hazard-ratio (default 0.8)")
-    p.add_argument("--hazard-ratio", type=float, help="effect to detect: the conference arm's hazard of "
-                                                      "reoffending over control's (default 0.8)")
-    p.add_argument("--futility", help="beta spending for a futility boundary (same names as --spending; needs "
-                                      "--alternative less)")
-    p.add_argument("--binding", action="store_true", default=None,
-                   help="the futility boundary binds (default: non-binding, the committee may continue past it)")
+    p.add_argument(
+        "--hazard-ratio",
+        type=float,
+        help="effect to detect: the conference arm's hazard of reoffending over control's (default 0.8)",
+    )
+    p.add_argument(
+        "--futility", help="beta spending for a futility boundary (same names as --spending; needs --alternative less)"
+    )
+    p.add_argument(
+        "--binding",
+        action="store_true",
+        default=None,
+        help="the futility boundary binds (default: non-binding, the committee may continue past it)",
+    )
     p.add_argument("--allocation", type=float, help="share randomised to the conference arm (default 0.5)")
-    p.add_argument("--information", metavar="T[,T...]",
-                   help="information fractions of the looks, comma-separated, ending at 1 (default equal)")
-    p.add_argument("--alternative", choices=["two-sided", "less", "greater"],
-                   help="two-sided (default: stop for benefit or harm) or one-sided in the effect's direction")
+    p.add_argument(
+        "--information",
+        metavar="T[,T...]",
+        help="information fractions of the looks, comma-separated, ending at 1 (default equal)",
+    )
+    p.add_argument(
+        "--alternative",
+        choices=["two-sided", "less", "greater"],
+        help="two-sided (default: stop for benefit or harm) or one-sided in the effect's direction",
+    )
     p.add_argument("-o", "--output", help="write the design as JSON (for `rjtrial monitor look --design`)")
     json_option(p)
     p.set_defaults(func=cmd_design)
@@ -77,9 +107,13 @@ def add_commands(subparsers) -> None:
     key_option(p, required=False)
     by_option(p)
     p.add_argument("--control", help="the control arm (default: the protocol's first arm)")
-    p.add_argument("--final", action="store_true", default=None,
-                   help="this is the final analysis (spend all the alpha left; default: at the last look or "
-                        "when the events reach the maximum)")
+    p.add_argument(
+        "--final",
+        action="store_true",
+        default=None,
+        help="this is the final analysis (spend all the alpha left; default: at the last look or "
+        "when the events reach the maximum)",
+    )
     json_option(p)
     p.set_defaults(func=cmd_look)
 
@@ -90,16 +124,27 @@ def cmd_design(args) -> int:
 
     information = _fractions(args.information)
     looks = args.looks if args.looks is not None or information is None else len(information)
-    result = design(**given(
-        looks=looks, spending=args.spending, alpha=args.alpha, power=args.power,
-        hazard_ratio=args.hazard_ratio, futility=args.futility, binding=args.binding, allocation=args.allocation,
-        information=information, alternative=args.alternative,
-    ))
+    result = design(
+        **given(
+            looks=looks,
+            spending=args.spending,
+            alpha=args.alpha,
+            power=args.power,
+            hazard_ratio=args.hazard_ratio,
+            futility=args.futility,
+            binding=args.binding,
+            allocation=args.allocation,
+            information=information,
+            alternative=args.alternative,
+        )
+    )
     data = result.to_dict()
     if args.output:
         write_private(args.output, json.dumps(data, indent=2) + "\n")
-        print(f"wrote the design to {args.output} (use it with: rjtrial monitor look --design {args.output})",
-              file=sys.stderr)
+        print(
+            f"wrote the design to {args.output} (use it with: rjtrial monitor look --design {args.output})",
+            file=sys.stderr,
+        )
     emit(args, data, result.format())
     return EXIT_OK
 
@@ -131,16 +176,30 @@ def cmd_look(args) -> int:
         frame = check_followup(table, reg.participants(), reg.trial_id, allow_missing=True)
         control = args.control if args.control is not None else reg.protocol.arms[0]
         earlier = reg.interim_looks(design_fingerprint=design.fingerprint)
-        result = look(design, frame, previous_events=[entry["events"] for entry in earlier], control=control,
-                      **given(final=args.final))
+        result = look(
+            design,
+            frame,
+            previous_events=[entry["events"] for entry in earlier],
+            control=control,
+            **given(final=args.final),
+        )
         definition = outcome.read_definition(args.followup) or {}
-        summary = {**result.to_dict(), "design": design.to_dict()["settings"],
-                   "followup": {"file": table.name, "sha256": table.sha256, "rows": len(frame),
-                                "extracted_on": definition.get("extraction_date")}}
+        summary = {
+            **result.to_dict(),
+            "design": design.to_dict()["settings"],
+            "followup": {
+                "file": table.name,
+                "sha256": table.sha256,
+                "rows": len(frame),
+                "extracted_on": definition.get("extraction_date"),
+            },
+        }
         seq = reg.record_interim_look(summary, by=args.by)
         signed = reg.has_key
     data = {**summary, "audit_seq": seq, "signed": signed}
-    text = (result.format() + f"\nrecorded in the audit log as entry {seq} "
-            f"({'signed with the trial key' if signed else 'unsigned: no key given'}), by {args.by}")
+    text = (
+        result.format() + f"\nrecorded in the audit log as entry {seq} "
+        f"({'signed with the trial key' if signed else 'unsigned: no key given'}), by {args.by}"
+    )
     emit(args, data, text)
     return EXIT_OK

@@ -32,26 +32,56 @@ ANALYSES = ("cox", "logrank", "rate_ratio")  # rjtrial.simulate.power.ANALYSES (
 def _common(p) -> None:
     """Options shared by ``power`` and ``sample-size``."""
     p.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file, e.g. synthetic/jrc-multisite.toml")
-    p.add_argument("--analysis", default="cox", choices=ANALYSES,
-                   help="cox (Efron, Wald; default), logrank, or rate_ratio (negative binomial)")
+    p.add_argument(
+        "--analysis",
+        default="cox",
+        choices=ANALYSES,
+        help="cox (Efron, Wald; default), logrank, or rate_ratio (negative binomial)",
+    )
     p.add_argument("--alpha", default=0.05, type=float, help="two-sided significance level (default 0.05)")
     p.add_argument("--seed", default=1, type=int, help="seed of the simulation (default 1; printed with the result)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", default=None, type=int,
-                       help="processes of the local pool (default: one per CPU; 1 runs in this process)")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="Dask scheduler address (e.g. tcp://host:8786): run there instead of the local pool")
-    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", dest="overrides",
-                   help="replace a scenario value (TOML syntax), e.g. --set treatment.conference_held=0.9 (repeat)")
-    p.add_argument("--no-schoenfeld", action="store_true",
-                   help="skip the Monte Carlo truth and Schoenfeld's approximation")
-    p.add_argument("--truth-population", type=int, default=2_000_000,
-                   help="simulated people for the truth behind Schoenfeld's columns (default 2,000,000)")
-    p.add_argument("--truth-cache", default=None,
-                   help="folder caching truths per scenario (default: $XDG_CACHE_HOME/rjtrial/truth; 'none' to disable)")
+    where.add_argument(
+        "--workers",
+        default=None,
+        type=int,
+        help="processes of the local pool (default: one per CPU; 1 runs in this process)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address (e.g. tcp://host:8786): run there instead of the local pool",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        dest="overrides",
+        help="replace a scenario value (TOML syntax), e.g. --set treatment.conference_held=0.9 (repeat)",
+    )
+    p.add_argument(
+        "--no-schoenfeld", action="store_true", help="skip the Monte Carlo truth and Schoenfeld's approximation"
+    )
+    p.add_argument(
+        "--truth-population",
+        type=int,
+        default=2_000_000,
+        help="simulated people for the truth behind Schoenfeld's columns (default 2,000,000)",
+    )
+    p.add_argument(
+        "--truth-cache",
+        default=None,
+        help="folder caching truths per scenario (default: $XDG_CACHE_HOME/rjtrial/truth; 'none' to disable)",
+    )
     progress = p.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="show the progress bar even when standard error is not a terminal")
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show the progress bar even when standard error is not a terminal",
+    )
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -62,11 +92,19 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("power", help=text, description=text)
     p.set_defaults(func=cmd_power)
     _common(p)
-    p.add_argument("--n", default="200,400,800", metavar="N[,N...]",
-                   help="numbers randomised, comma-separated (default 200,400,800)")
-    p.add_argument("--hazard-ratio", default=None, metavar="HR[,HR...]",
-                   help="effects of a conference among those who had one (reoffending.hazard_ratio_treated), "
-                        "comma-separated (default: the scenario's)")
+    p.add_argument(
+        "--n",
+        default="200,400,800",
+        metavar="N[,N...]",
+        help="numbers randomised, comma-separated (default 200,400,800)",
+    )
+    p.add_argument(
+        "--hazard-ratio",
+        default=None,
+        metavar="HR[,HR...]",
+        help="effects of a conference among those who had one (reoffending.hazard_ratio_treated), "
+        "comma-separated (default: the scenario's)",
+    )
     p.add_argument("--reps", default=2000, type=int, help="simulated trials per size and effect (default 2000)")
     p.add_argument("--null", action="store_true", help="no treatment effect (type I error instead of power)")
     p.add_argument("--plot", default=None, metavar="FILE", help="draw the power curves to FILE (.png, .pdf, .svg)")
@@ -77,11 +115,20 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=cmd_sample_size)
     _common(p)
     p.add_argument("--power", default=0.8, type=float, help="target power (default 0.8)")
-    p.add_argument("--hazard-ratio", default=None, type=float, metavar="HR",
-                   help="effect of a conference among those who had one (default: the scenario's)")
+    p.add_argument(
+        "--hazard-ratio",
+        default=None,
+        type=float,
+        metavar="HR",
+        help="effect of a conference among those who had one (default: the scenario's)",
+    )
     p.add_argument("--reps", default=2000, type=int, help="simulated trials per size evaluated (default 2000)")
-    p.add_argument("--resolution", default=0.01, type=float,
-                   help="stop when the bracket is within this share of n (default 0.01; 0: one participant)")
+    p.add_argument(
+        "--resolution",
+        default=0.01,
+        type=float,
+        help="stop when the bracket is within this share of n (default 0.01; 0: one participant)",
+    )
     p.add_argument("--n-max", default=100_000, type=int, help="the largest trial considered (default 100,000)")
 
 
@@ -140,10 +187,18 @@ def _options(args) -> dict:
     from rjtrial.cli.simulate import _cache_dir
 
     show = args.progress if args.progress is not None else _is_terminal(sys.stderr)
-    return {"reps": args.reps, "analysis": args.analysis, "alpha": args.alpha, "rng": args.seed,
-            "workers": args.workers, "scheduler": args.scheduler, "progress": show,
-            "schoenfeld": not args.no_schoenfeld, "truth_population": args.truth_population,
-            "truth_cache_dir": _cache_dir(args.truth_cache)}
+    return {
+        "reps": args.reps,
+        "analysis": args.analysis,
+        "alpha": args.alpha,
+        "rng": args.seed,
+        "workers": args.workers,
+        "scheduler": args.scheduler,
+        "progress": show,
+        "schoenfeld": not args.no_schoenfeld,
+        "truth_population": args.truth_population,
+        "truth_cache_dir": _cache_dir(args.truth_cache),
+    }
 
 
 def _prestart(args) -> None:
@@ -196,8 +251,14 @@ def cmd_sample_size(args) -> int:
         raise ValueError(f"--hazard-ratio must be positive, got {args.hazard_ratio:g}")
     if not 0.0 <= args.resolution < 1.0:
         raise ValueError(f"--resolution must lie in [0, 1), got {args.resolution}")
-    result = sample_size(_scenario(args), power=args.power, hazard_ratio=args.hazard_ratio,
-                         resolution=args.resolution, n_max=args.n_max, **_options(args))
+    result = sample_size(
+        _scenario(args),
+        power=args.power,
+        hazard_ratio=args.hazard_ratio,
+        resolution=args.resolution,
+        n_max=args.n_max,
+        **_options(args),
+    )
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.format())
     return 0
 

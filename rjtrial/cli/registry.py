@@ -9,8 +9,21 @@ import sys
 from pathlib import Path
 
 from rjtrial.cli._base import (
-    EXIT_OK, EXIT_REFUSED, EXIT_VERIFY_FAILED, CommandError, add_command, by_option, db_option, emit, json_option,
-    confirm_irreversible, key_option, key_path, pairs, require_key, yes_option,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_VERIFY_FAILED,
+    CommandError,
+    add_command,
+    by_option,
+    confirm_irreversible,
+    db_option,
+    emit,
+    json_option,
+    key_option,
+    key_path,
+    pairs,
+    require_key,
+    yes_option,
 )
 from rjtrial.cli._io import write_private
 
@@ -35,13 +48,22 @@ def add_commands(sub) -> None:
     p.add_argument("--referral", required=True, help="referral id")
     p.add_argument("--stratum", action="append", metavar="NAME=LEVEL", help="a stratum level (repeat)")
     p.add_argument("--answer", action="append", metavar="QUESTION=ANSWER", help="an eligibility answer (repeat)")
-    p.add_argument("--at", help="time of screening and assignment, ISO-8601 (default: now); never earlier than "
-                   "the last randomisation (times follow the sequence: a trial cannot be back-filled out of "
-                   "order, screened-out referrals included) nor in the future")
-    p.add_argument("--personal", action="append", metavar="FIELD=TEXT",
-                   help="free text identifying people (a name, notes), kept erasably out of the audit chain (repeat)")
-    p.add_argument("--pseudonym-key", help="pseudonymisation key file: --referral is a police or court identifier, "
-                                           "enrolled as its keyed pseudonym")
+    p.add_argument(
+        "--at",
+        help="time of screening and assignment, ISO-8601 (default: now); never earlier than "
+        "the last randomisation (times follow the sequence: a trial cannot be back-filled out of "
+        "order, screened-out referrals included) nor in the future",
+    )
+    p.add_argument(
+        "--personal",
+        action="append",
+        metavar="FIELD=TEXT",
+        help="free text identifying people (a name, notes), kept erasably out of the audit chain (repeat)",
+    )
+    p.add_argument(
+        "--pseudonym-key",
+        help="pseudonymisation key file: --referral is a police or court identifier, enrolled as its keyed pseudonym",
+    )
     by_option(p)
     json_option(p)
 
@@ -55,8 +77,12 @@ def add_commands(sub) -> None:
         choices=["treatment_received", "treatment_not_received", "withdrawal", "crossover", "note"],
     )
     p.add_argument("--detail", action="append", metavar="NAME=VALUE")
-    p.add_argument("--personal", action="append", metavar="FIELD=TEXT",
-                   help="free text identifying people, kept erasably out of the audit chain (repeat)")
+    p.add_argument(
+        "--personal",
+        action="append",
+        metavar="FIELD=TEXT",
+        help="free text identifying people, kept erasably out of the audit chain (repeat)",
+    )
     p.add_argument("--at", help="when it happened, ISO-8601 (default: now)")
     by_option(p)
     json_option(p)
@@ -77,18 +103,26 @@ def add_commands(sub) -> None:
     key_option(p, required=False)
     by_option(p)
     p.add_argument("-o", "--output", help="CSV file (default: standard output)")
-    p.add_argument("--blinded", action="store_true",
-                   help="arms replaced by neutral codes A, B... sealed under the key (needs --key); columns that "
-                        "show the arm (treatment_received, receipt) left out")
+    p.add_argument(
+        "--blinded",
+        action="store_true",
+        help="arms replaced by neutral codes A, B... sealed under the key (needs --key); columns that "
+        "show the arm (treatment_received, receipt) left out",
+    )
 
     p = add_command(sub, "consort", "CONSORT flow counts", cmd_consort)
     db_option(p)
     json_option(p)
 
-    p = add_command(sub, "unseal", "reveal the sequence after the trial and check it against the commitment", cmd_unseal,
-                    description="Reveal the whole allocation sequence and its seed, check them against the published "
-                                "commitment, and close the trial to enrolment for good. This cannot be undone: the "
-                                "command asks you to type the trial id (or pass --yes in a script).")
+    p = add_command(
+        sub,
+        "unseal",
+        "reveal the sequence after the trial and check it against the commitment",
+        cmd_unseal,
+        description="Reveal the whole allocation sequence and its seed, check them against the published "
+        "commitment, and close the trial to enrolment for good. This cannot be undone: the "
+        "command asks you to type the trial id (or pass --yes in a script).",
+    )
     db_option(p)
     key_option(p, required=True)
     by_option(p)
@@ -165,8 +199,11 @@ def cmd_event(args) -> int:
     personal = pairs(args.personal, "--personal") or None
     with Registry.open(args.db, key_path=require_key(args)) as reg:
         seq = reg.record_event(args.referral, args.kind, by=args.by, detail=detail, at=args.at, personal=personal)
-    emit(args, {"referral_id": args.referral, "kind": args.kind, "audit_seq": seq},
-          f"recorded {args.kind} for {args.referral} (audit entry {seq})")
+    emit(
+        args,
+        {"referral_id": args.referral, "kind": args.kind, "audit_seq": seq},
+        f"recorded {args.kind} for {args.referral} (audit entry {seq})",
+    )
     return EXIT_OK
 
 
@@ -224,8 +261,9 @@ def cmd_unseal(args) -> int:
     from rjtrial.registry import Registry
 
     with Registry.open(args.db, key_path=require_key(args)) as reg:
-        confirm_irreversible(args, what=f"unsealing trial {reg.trial_id!r} (it closes enrolment for good)",
-                             trial_id=reg.trial_id)
+        confirm_irreversible(
+            args, what=f"unsealing trial {reg.trial_id!r} (it closes enrolment for good)", trial_id=reg.trial_id
+        )
         result = reg.unseal(by=args.by)
     data = {
         "ok": result.ok,

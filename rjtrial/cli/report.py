@@ -68,16 +68,31 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("report", help=help_text, description=help_text)
     p.set_defaults(func=cmd_report)
     p.add_argument("--db", required=True, help="registry: a SQLite file or a database URL")
-    p.add_argument("--followup", required=True, help="follow-up CSV (`rjtrial followup`), one row per randomised participant")
-    p.add_argument("--victims", help="victims CSV: offender id, arm, satisfied, would_recommend, ies_r_baseline, ies_r_followup")
+    p.add_argument(
+        "--followup", required=True, help="follow-up CSV (`rjtrial followup`), one row per randomised participant"
+    )
+    p.add_argument(
+        "--victims", help="victims CSV: offender id, arm, satisfied, would_recommend, ies_r_baseline, ies_r_followup"
+    )
     p.add_argument("--costs", help="unit costs TOML for the benefit-cost ratio (see synthetic/costs/)")
     p.add_argument("--key", help="trial key file: verify also checks the sealed sequence (default: $RJTRIAL_KEY)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the benefit-cost bootstrap (default {DEFAULT_SEED})")
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the benefit-cost bootstrap (default {DEFAULT_SEED})"
+    )
     p.add_argument("--tau", type=float, help="RMST horizon in days (default: the longest time both arms are followed)")
-    p.add_argument("--design", help="the group-sequential design JSON (`rjtrial monitor design -o`): shown with the "
-                                    "interim looks logged in the registry")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="report even if randomised participants lack a follow-up row (not a full ITT analysis)")
+    p.add_argument(
+        "--design",
+        help="the group-sequential design JSON (`rjtrial monitor design -o`): shown with the "
+        "interim looks logged in the registry",
+    )
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="report even if randomised participants lack a follow-up row (not a full ITT analysis)",
+    )
     p.add_argument("-o", "--output", required=True, help="HTML file to write")
-    p.add_argument("--by", default=os.environ.get("USER", "unknown"),
-                   help="who makes the report (the registry's access log records it)")
+    p.add_argument(
+        "--by",
+        default=os.environ.get("USER", "unknown"),
+        help="who makes the report (the registry's access log records it)",
+    )

@@ -28,9 +28,15 @@ def add_commands(subparsers) -> None:
     p.add_argument("--followup", required=True, help="follow-up CSV (from `rjtrial followup`), one row per participant")
     p.add_argument("--statistic", type=_statistic, default="logrank", help=STATISTIC_HELP)
     p.add_argument("--reps", type=int, default=10_000, help="number of re-randomisations (default 10,000)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the re-randomisations (default: a fresh one, printed so the run can be repeated)")
-    p.add_argument("--workers", type=int, default=None, help="processes to use (default 1; the result does not depend on it)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the re-randomisations (default: a fresh one, printed so the run can be repeated)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes to use (default 1; the result does not depend on it)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -49,8 +55,9 @@ def cmd_rerandomise(args) -> int:
     seed = new_seed() if args.seed is None else args.seed
     with Registry.open(args.db) as registry:  # read only: no key, nothing written
         protocol, participants = registry.protocol, registry.participants()
-    result = rerandomise(protocol, participants, followup, statistic=args.statistic, reps=args.reps, rng=seed,
-                         workers=args.workers)
+    result = rerandomise(
+        protocol, participants, followup, statistic=args.statistic, reps=args.reps, rng=seed, workers=args.workers
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

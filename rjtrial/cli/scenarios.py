@@ -8,8 +8,9 @@ from rjtrial.cli._base import EXIT_OK, add_command, emit, json_option
 
 def add_commands(sub) -> None:
     """Add ``scenarios`` to the ``rjtrial`` command-line parser."""
-    p = add_command(sub, "scenarios", "list the scenarios, protocols, cost files and examples rjtrial ships",
-                    run_scenarios)
+    p = add_command(
+        sub, "scenarios", "list the scenarios, protocols, cost files and examples rjtrial ships", run_scenarios
+    )
     p.add_argument("--copy", metavar="DIR", help="copy them all into a new folder DIR, to edit")
     json_option(p)
 
@@ -25,9 +26,12 @@ def run_scenarios(args) -> int:
     items = scenarios.catalogue()
     width = max((len(item["name"]) for item in items), default=10)
     lines = [f"rjtrial ships these files (from {scenarios.folder()}; `rjtrial scenarios --copy DIR` to edit them):"]
-    for kind, title in (("scenario", "scenarios (rjtrial simulate, power, demo)"), ("protocol", "protocols (rjtrial init)"),
-                        ("costs", "unit costs (rjtrial report --costs; illustrative assumptions)"),
-                        ("example", "examples of every input format")):
+    for kind, title in (
+        ("scenario", "scenarios (rjtrial simulate, power, demo)"),
+        ("protocol", "protocols (rjtrial init)"),
+        ("costs", "unit costs (rjtrial report --costs; illustrative assumptions)"),
+        ("example", "examples of every input format"),
+    ):
         chosen = [item for item in items if item["kind"] == kind]
         if chosen:
             lines.append(f"\n{title}:")

@@ -22,16 +22,33 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=cmd_simulate)
     p.add_argument("scenario", help="scenario TOML file, e.g. synthetic/jrc-london-burglary.toml")
     p.add_argument("--seed", type=int, required=True, help="seed of the trial's randomness")
-    p.add_argument("-o", "--output", required=True, help="output folder (created; a previous simulation there is replaced)")
+    p.add_argument(
+        "-o", "--output", required=True, help="output folder (created; a previous simulation there is replaced)"
+    )
     p.add_argument("--null", action="store_true", help="no treatment effect (reoffending.hazard_ratio_treated = 1)")
-    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", dest="overrides",
-                   help="replace a scenario value (TOML syntax), e.g. --set referrals.randomised=500 (repeat)")
-    p.add_argument("--no-registry", action="store_true",
-                   help="allocate in memory, by the protocol's law from the seed, instead of enrolling through a registry")
-    p.add_argument("--no-truth", action="store_true", help="skip the Monte Carlo truth (truth.json keeps the parameters)")
-    p.add_argument("--truth-population", type=int, default=2_000_000, help="simulated people for the truth (default 2,000,000)")
-    p.add_argument("--truth-cache", default=None,
-                   help="folder caching truths per scenario (default: $XDG_CACHE_HOME/rjtrial/truth; 'none' to disable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        dest="overrides",
+        help="replace a scenario value (TOML syntax), e.g. --set referrals.randomised=500 (repeat)",
+    )
+    p.add_argument(
+        "--no-registry",
+        action="store_true",
+        help="allocate in memory, by the protocol's law from the seed, instead of enrolling through a registry",
+    )
+    p.add_argument(
+        "--no-truth", action="store_true", help="skip the Monte Carlo truth (truth.json keeps the parameters)"
+    )
+    p.add_argument(
+        "--truth-population", type=int, default=2_000_000, help="simulated people for the truth (default 2,000,000)"
+    )
+    p.add_argument(
+        "--truth-cache",
+        default=None,
+        help="folder caching truths per scenario (default: $XDG_CACHE_HOME/rjtrial/truth; 'none' to disable)",
+    )
     p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format (parquet needs pyarrow)")
     p.add_argument("--latent", action="store_true", help="also write latent.csv (frailty, treated: not in real data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -97,8 +114,12 @@ def cmd_simulate(args) -> int:
     folder = Path(args.output)
     _prepare(folder)
     trial = simulate_trial(
-        scenario, rng=args.seed, registry=None if args.no_registry else folder, truth=not args.no_truth,
-        truth_population=args.truth_population, truth_cache_dir=_cache_dir(args.truth_cache),
+        scenario,
+        rng=args.seed,
+        registry=None if args.no_registry else folder,
+        truth=not args.no_truth,
+        truth_population=args.truth_population,
+        truth_cache_dir=_cache_dir(args.truth_cache),
     )
     written = trial.write(folder, format=args.format, latent=args.latent)
     if not args.no_registry:
@@ -131,8 +152,10 @@ def cmd_simulate(args) -> int:
         f"  truth: hazard ratio among the treated {trial.truth['hazard_ratio_treated']:g}",
     ]
     if itt is not None:
-        lines.append(f"         intention to treat: hazard ratio {itt['hazard_ratio']:.4f}, rate ratio {itt['rate_ratio']:.4f}, "
-                     f"RMST difference {itt['rmst_difference_days']:.2f} days (Monte Carlo, {itt['population']:,} people)")
+        lines.append(
+            f"         intention to treat: hazard ratio {itt['hazard_ratio']:.4f}, rate ratio {itt['rate_ratio']:.4f}, "
+            f"RMST difference {itt['rmst_difference_days']:.2f} days (Monte Carlo, {itt['population']:,} people)"
+        )
     lines.append(f"wrote {len(written)} files to {folder}")
     print("\n".join(lines))
     return 0

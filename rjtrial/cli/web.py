@@ -32,8 +32,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("--key", help="the trial's key file (or RJTRIAL_KEY); kept in this process only")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--config", help="TOML settings: [web] sessions and throttling, [smtp] e-mail reports; "
-                   "[trials.NAME] db and key for several trials (then no --db)")
+    p.add_argument(
+        "--config",
+        help="TOML settings: [web] sessions and throttling, [smtp] e-mail reports; "
+        "[trials.NAME] db and key for several trials (then no --db)",
+    )
     p.set_defaults(func=cmd_serve)
 
     help_text = "accounts of the randomisation service"
@@ -42,8 +45,11 @@ def add_commands(subparsers) -> None:
 
     def common(parser):
         parser.add_argument("--db", required=True, help="SQLite file or database URL of the registry")
-        parser.add_argument("--key", help="the trial's key file (or RJTRIAL_KEY): account changes are signed "
-                            "audit entries and need it; listing does not")
+        parser.add_argument(
+            "--key",
+            help="the trial's key file (or RJTRIAL_KEY): account changes are signed "
+            "audit entries and need it; listing does not",
+        )
         parser.add_argument("--config", help="service settings (for [web] site_stratum)")
         parser.add_argument("--by", default="cli", help="who makes the change (audit log; default cli)")
 
@@ -95,8 +101,11 @@ def add_commands(subparsers) -> None:
     passwd.add_argument("name")
     common(passwd)
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    passwd.add_argument("--keep-tokens", action="store_true",
-                        help="keep the user's API tokens working (default: a new password revokes them)")
+    passwd.add_argument(
+        "--keep-tokens",
+        action="store_true",
+        help="keep the user's API tokens working (default: a new password revokes them)",
+    )
     passwd.set_defaults(func=cmd_users_password)
 
     email = commands.add_parser("email", help="set the address a user's receipts may be e-mailed to")
@@ -131,9 +140,16 @@ def cmd_serve(args) -> int:
         services = [("/", app.state.service)]
     service = services[0][1]
     proxies = service.config.trusted_proxies
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                            server_header=False, proxy_headers=bool(proxies),
-                            forwarded_allow_ips=",".join(proxies) or None)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) or None,
+    )
     server = uvicorn.Server(config)
     try:
         sock = config.bind_socket()
@@ -143,15 +159,21 @@ def cmd_serve(args) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     for where, each in services:
-        print(f"rjtrial: serving trial {each.protocol.id!r} from {redact_url(str(each.registry.db))} at {where}",
-              flush=True)
+        print(
+            f"rjtrial: serving trial {each.protocol.id!r} from {redact_url(str(each.registry.db))} at {where}",
+            flush=True,
+        )
         if not each.accounts.list():
-            print(f"rjtrial: no users yet in {each.protocol.id!r}: add one with "
-                  "`rjtrial users add NAME --db DB --role manager`", flush=True)
+            print(
+                f"rjtrial: no users yet in {each.protocol.id!r}: add one with "
+                "`rjtrial users add NAME --db DB --role manager`",
+                flush=True,
+            )
     api = "/api" if args.db is not None else "/api/t/NAME"
     print(f"rjtrial: listening on http://{shown}:{port}/ (API under {api}; Ctrl-C stops)", flush=True)
-    for warning in security.startup_warnings(args.host, secure_cookies=service.config.secure_cookies,
-                                             trusted_proxies=proxies):
+    for warning in security.startup_warnings(
+        args.host, secure_cookies=service.config.secure_cookies, trusted_proxies=proxies
+    ):
         print(f"rjtrial: warning: {warning}", file=sys.stderr, flush=True)
     try:
         server.run(sockets=[sock])
@@ -166,16 +188,17 @@ def cmd_serve(args) -> int:
 @contextlib.contextmanager
 def _accounts(args, *, change: bool = True):
     """The accounts of ``--db``, its registry closed afterwards; a change needs the key."""
-    from rjtrial.registry import Registry
-    from rjtrial.registry import key_path_from_env
+    from rjtrial.registry import Registry, key_path_from_env
     from rjtrial.web.accounts import Accounts
     from rjtrial.web.app import WebConfig
 
     config = WebConfig.load(args.config)
     key = key_path_from_env(args.key)
     if change and key is None:
-        raise RjtrialError(f"users {args.users_command} changes an account, which is a signed audit entry: "
-                           "it needs the trial's key file (--key KEYFILE or RJTRIAL_KEY)")
+        raise RjtrialError(
+            f"users {args.users_command} changes an account, which is a signed audit entry: "
+            "it needs the trial's key file (--key KEYFILE or RJTRIAL_KEY)"
+        )
     registry = Registry.open(args.db, key_path=key)
     try:
         yield Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
@@ -198,8 +221,7 @@ def _read_password(from_stdin: bool) -> str:
 def cmd_users_add(args) -> int:
     with _accounts(args) as accounts:
         password = None if args.no_password else _read_password(args.password_stdin)
-        user = accounts.add(args.name, role=args.role, sites=args.site, password=password, email=args.email,
-                            by=args.by)
+        user = accounts.add(args.name, role=args.role, sites=args.site, password=password, email=args.email, by=args.by)
     sites = f" at {', '.join(user.sites)}" if user.sites else ""
     print(f"added {user.role} {user.name}{sites}{' (no password: API tokens only)' if password is None else ''}")
     return 0
@@ -264,8 +286,9 @@ def cmd_users_revoke(args) -> int:
 
 def cmd_users_password(args) -> int:
     with _accounts(args) as accounts:
-        revoked = accounts.set_password(args.name, _read_password(args.password_stdin), by=args.by,
-                                        keep_tokens=args.keep_tokens)
+        revoked = accounts.set_password(
+            args.name, _read_password(args.password_stdin), by=args.by, keep_tokens=args.keep_tokens
+        )
     tokens = "API tokens kept" if args.keep_tokens else f"{len(revoked)} API token(s) revoked"
     print(f"new password set for {args.name}; their sessions have ended; {tokens}")
     return 0

@@ -162,8 +162,15 @@ def _missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and np.isnan(value))
 
 
-def output(inputs: Inputs, estimate, variance, *, measure: str, extra: Mapping[str, np.ndarray] | None = None,
-           attrs: Mapping[str, object] | None = None) -> pd.DataFrame:
+def output(
+    inputs: Inputs,
+    estimate,
+    variance,
+    *,
+    measure: str,
+    extra: Mapping[str, np.ndarray] | None = None,
+    attrs: Mapping[str, object] | None = None,
+) -> pd.DataFrame:
     """The effect-size frame: ``estimate, variance`` then ``extra`` columns; attrs record the measure
     and the studies omitted for a missing input (``n_omitted``, ``omitted``), with a warning."""
     omitted = inputs.omitted
@@ -185,14 +192,18 @@ def record_omitted(frame: pd.DataFrame, inputs: Inputs) -> None:
     out for a missing input), and a warning naming them: never silently."""
     positions = np.flatnonzero(inputs.omitted)
     frame.attrs["n_omitted"] = int(positions.size)
-    frame.attrs["omitted"] = [{"study": _label(inputs.index[i]), "column": inputs.omitted_column[int(i)]}
-                              for i in positions]
+    frame.attrs["omitted"] = [
+        {"study": _label(inputs.index[i]), "column": inputs.omitted_column[int(i)]} for i in positions
+    ]
     if positions.size:
         shown = ", ".join(f"{item['study']} ({item['column']})" for item in frame.attrs["omitted"][:10])
         more = f" and {positions.size - 10} more" if positions.size > 10 else ""
-        warnings.warn(f"{positions.size} of {len(frame)} studies omitted for a missing value (na_action='omit'; "
-                      f"na_action='raise' makes it an error): {shown}{more}", RjtrialWarning,
-                      stacklevel=outside_stacklevel())
+        warnings.warn(
+            f"{positions.size} of {len(frame)} studies omitted for a missing value (na_action='omit'; "
+            f"na_action='raise' makes it an error): {shown}{more}",
+            RjtrialWarning,
+            stacklevel=outside_stacklevel(),
+        )
 
 
 def outside_stacklevel() -> int:
@@ -212,9 +223,14 @@ def _label(value):
 def check_positive_variance(inputs: Inputs, variance: np.ndarray, *, hint: str = "") -> None:
     """Zero (or undefined) sampling variance makes a study unusable: name its row."""
     ok = np.isnan(variance) | (variance > 0)
-    inputs.require(ok & ~np.isinf(variance), None,
-                   lambda i: f"sampling variance is {variance[i]:g}; the study carries no usable information"
-                   + (f" ({hint})" if hint else ""))
+    inputs.require(
+        ok & ~np.isinf(variance),
+        None,
+        lambda i: (
+            f"sampling variance is {variance[i]:g}; the study carries no usable information"
+            + (f" ({hint})" if hint else "")
+        ),
+    )
 
 
 # ---- shared by the measures: zero-count corrections, variance types, weighted means ------------------
@@ -226,8 +242,12 @@ def check_correction(add: float, to: str) -> None:
     """``add`` a non-negative number and ``to`` one of :data:`CORRECTION_TARGETS` (ValueError otherwise)."""
     if to not in CORRECTION_TARGETS:
         raise ValueError(f"to={to!r}: choose one of {', '.join(map(repr, CORRECTION_TARGETS))}")
-    if isinstance(add, bool) or not isinstance(add, (int, float, np.integer, np.floating)) or not np.isfinite(add) \
-            or add < 0:
+    if (
+        isinstance(add, bool)
+        or not isinstance(add, (int, float, np.integer, np.floating))
+        or not np.isfinite(add)
+        or add < 0
+    ):
         raise ValueError(f"add must be a non-negative number, got {add!r}")
 
 
@@ -249,8 +269,9 @@ def correction_mask(has_zero: np.ndarray, to: str, *, eligible: np.ndarray | Non
 
 def check_variance_type(variance_type: str, allowed: tuple[str, ...], measure: str) -> str:
     if variance_type not in allowed:
-        raise ValueError(f"variance_type={variance_type!r} for {measure}: choose one of "
-                         f"{', '.join(map(repr, allowed))}")
+        raise ValueError(
+            f"variance_type={variance_type!r} for {measure}: choose one of {', '.join(map(repr, allowed))}"
+        )
     return variance_type
 
 

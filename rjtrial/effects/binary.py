@@ -40,9 +40,14 @@ def _validate_choice(to: str) -> None:
 def _counts(data, events_treatment, n_treatment, events_control, n_control, study, na_action) -> Inputs:
     inputs = Inputs(
         data,
-        {"events_treatment": events_treatment, "n_treatment": n_treatment,
-         "events_control": events_control, "n_control": n_control},
-        study=study, na_action=na_action,
+        {
+            "events_treatment": events_treatment,
+            "n_treatment": n_treatment,
+            "events_control": events_control,
+            "n_control": n_control,
+        },
+        study=study,
+        na_action=na_action,
     )
     inputs.finite(*COUNT_COLUMNS)
     inputs.non_negative(*COUNT_COLUMNS)
@@ -83,16 +88,22 @@ def _binary_output(inputs, estimate, variance, dropped, *, measure, add, to, dro
     variance = np.where(dropped, np.nan, variance)
     check_positive_variance(inputs, variance)
     return output(
-        inputs, estimate, variance, measure=measure,
+        inputs,
+        estimate,
+        variance,
+        measure=measure,
         extra={name: inputs[name] for name in COUNT_COLUMNS},
         attrs={"zero_cell_correction": {"add": float(add), "to": to, "drop_double_zero": bool(drop_double_zero)}},
     )
 
 
 def _undefined(inputs: Inputs, bad: np.ndarray, dropped: np.ndarray, measure: str) -> None:
-    inputs.require(~(bad & ~dropped), None,
-                   f"a zero cell leaves the {measure} undefined without a correction (to='none'); "
-                   "use to='only_zero' or leave the study out")
+    inputs.require(
+        ~(bad & ~dropped),
+        None,
+        f"a zero cell leaves the {measure} undefined without a correction (to='none'); "
+        "use to='only_zero' or leave the study out",
+    )
 
 
 @_with_correction_doc
@@ -166,8 +177,9 @@ def log_odds_ratio(
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = np.log(a * d / (b * c))
         variance = 1 / a + 1 / b + 1 / c + 1 / d
-    return _binary_output(inputs, estimate, variance, dropped, measure="log_odds_ratio",
-                          add=add, to=to, drop_double_zero=drop_double_zero)
+    return _binary_output(
+        inputs, estimate, variance, dropped, measure="log_odds_ratio", add=add, to=to, drop_double_zero=drop_double_zero
+    )
 
 
 def log_risk_ratio(
@@ -213,8 +225,9 @@ def log_risk_ratio(
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = np.log(a / n1) - np.log(c / n2)
         variance = 1 / a - 1 / n1 + 1 / c - 1 / n2
-    return _binary_output(inputs, estimate, variance, dropped, measure="log_risk_ratio",
-                          add=add, to=to, drop_double_zero=drop_double_zero)
+    return _binary_output(
+        inputs, estimate, variance, dropped, measure="log_risk_ratio", add=add, to=to, drop_double_zero=drop_double_zero
+    )
 
 
 def risk_difference(
@@ -259,8 +272,16 @@ def risk_difference(
     p1, p2 = a / n1, c / n2
     estimate = p1 - p2
     variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-    return _binary_output(inputs, estimate, variance, dropped, measure="risk_difference",
-                          add=add, to=to, drop_double_zero=drop_double_zero)
+    return _binary_output(
+        inputs,
+        estimate,
+        variance,
+        dropped,
+        measure="risk_difference",
+        add=add,
+        to=to,
+        drop_double_zero=drop_double_zero,
+    )
 
 
 def peto_log_odds_ratio(
@@ -326,14 +347,25 @@ def peto_log_odds_ratio(
     inputs.require(N > 1, None, "Peto's method needs at least two participants")
     expected = (a + c) * n1 / N
     V = (a + c) * (b + d) * (n1 / N) * (n2 / N) / (N - 1)
-    inputs.require((V > 0) | dropped, None,
-                   "no events (or only events) in both arms: Peto's variance is 0 "
-                   "(pass drop_double_zero=True or leave the study out)")
+    inputs.require(
+        (V > 0) | dropped,
+        None,
+        "no events (or only events) in both arms: Peto's variance is 0 "
+        "(pass drop_double_zero=True or leave the study out)",
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = (a - expected) / V
         variance = 1 / V
-    return _binary_output(inputs, estimate, variance, dropped, measure="peto_log_odds_ratio",
-                          add=add, to=to, drop_double_zero=drop_double_zero)
+    return _binary_output(
+        inputs,
+        estimate,
+        variance,
+        dropped,
+        measure="peto_log_odds_ratio",
+        add=add,
+        to=to,
+        drop_double_zero=drop_double_zero,
+    )
 
 
 def arcsine_risk_difference(
@@ -387,5 +419,13 @@ def arcsine_risk_difference(
     n1, n2 = a + b, c + d
     estimate = np.arcsin(np.sqrt(a / n1)) - np.arcsin(np.sqrt(c / n2))
     variance = 1 / (4 * n1) + 1 / (4 * n2)
-    return _binary_output(inputs, estimate, variance, dropped, measure="arcsine_risk_difference",
-                          add=add, to=to, drop_double_zero=drop_double_zero)
+    return _binary_output(
+        inputs,
+        estimate,
+        variance,
+        dropped,
+        measure="arcsine_risk_difference",
+        add=add,
+        to=to,
+        drop_double_zero=drop_double_zero,
+    )

@@ -38,8 +38,9 @@ def _check_options(standardiser: str, variance_type: str) -> None:
     check_variance_type(variance_type, VARIANCE_TYPES, "standardised_mean_change")
 
 
-def _arm_arguments(standardiser: str, suffix: str, *, mean_before, mean_after, n, sd_before, sd_after, correlation,
-                   sd_change) -> dict:
+def _arm_arguments(
+    standardiser: str, suffix: str, *, mean_before, mean_after, n, sd_before, sd_after, correlation, sd_change
+) -> dict:
     """The inputs one arm needs, by name (``mean_before`` + suffix...); a ValueError names what is missing."""
     given = {"mean_before": mean_before, "mean_after": mean_after, "n": n}
     if standardiser == "raw_score":
@@ -61,8 +62,9 @@ def _arm(inputs: Inputs, standardiser: str, variance_type: str, suffix: str):
     inputs.finite(*names)
     n = inputs["n" + suffix]
     inputs.positive("n" + suffix, what="sample size")
-    inputs.require(n > 2, "n" + suffix, lambda i: f"sample size {n[i]:g}: a standardised mean change needs at least "
-                                                  "3 participants")
+    inputs.require(
+        n > 2, "n" + suffix, lambda i: f"sample size {n[i]:g}: a standardised mean change needs at least 3 participants"
+    )
     sds = [name for name in ("sd_before", "sd_after", "sd_change") if name + suffix in inputs.values]
     inputs.non_negative(*(name + suffix for name in sds), what="standard deviation")
     if "correlation" + suffix in inputs.values:
@@ -187,13 +189,28 @@ def standardised_mean_change(
     0    0.5056    0.0594
     """
     _check_options(standardiser, variance_type)
-    arguments = _arm_arguments(standardiser, "", mean_before=mean_before, mean_after=mean_after, n=n,
-                               sd_before=sd_before, sd_after=sd_after, correlation=correlation, sd_change=sd_change)
+    arguments = _arm_arguments(
+        standardiser,
+        "",
+        mean_before=mean_before,
+        mean_after=mean_after,
+        n=n,
+        sd_before=sd_before,
+        sd_after=sd_after,
+        correlation=correlation,
+        sd_change=sd_change,
+    )
     inputs = Inputs(data, arguments, study=study, na_action=na_action)
     estimate, variance = _arm(inputs, standardiser, variance_type, "")
     check_positive_variance(inputs, variance)
-    return output(inputs, estimate, variance, measure=_MEASURE.format(standardiser=standardiser),
-                  extra={"n": inputs["n"]}, attrs={"variance_type": variance_type})
+    return output(
+        inputs,
+        estimate,
+        variance,
+        measure=_MEASURE.format(standardiser=standardiser),
+        extra={"n": inputs["n"]},
+        attrs={"variance_type": variance_type},
+    )
 
 
 def standardised_mean_change_difference(
@@ -284,20 +301,39 @@ def standardised_mean_change_difference(
     """
     _check_options(standardiser, variance_type)
     arguments = {
-        **_arm_arguments(standardiser, "_treatment", mean_before=mean_before_treatment,
-                         mean_after=mean_after_treatment, n=n_treatment, sd_before=sd_before_treatment,
-                         sd_after=sd_after_treatment, correlation=correlation_treatment,
-                         sd_change=sd_change_treatment),
-        **_arm_arguments(standardiser, "_control", mean_before=mean_before_control, mean_after=mean_after_control,
-                         n=n_control, sd_before=sd_before_control, sd_after=sd_after_control,
-                         correlation=correlation_control, sd_change=sd_change_control),
+        **_arm_arguments(
+            standardiser,
+            "_treatment",
+            mean_before=mean_before_treatment,
+            mean_after=mean_after_treatment,
+            n=n_treatment,
+            sd_before=sd_before_treatment,
+            sd_after=sd_after_treatment,
+            correlation=correlation_treatment,
+            sd_change=sd_change_treatment,
+        ),
+        **_arm_arguments(
+            standardiser,
+            "_control",
+            mean_before=mean_before_control,
+            mean_after=mean_after_control,
+            n=n_control,
+            sd_before=sd_before_control,
+            sd_after=sd_after_control,
+            correlation=correlation_control,
+            sd_change=sd_change_control,
+        ),
     }
     inputs = Inputs(data, arguments, study=study, na_action=na_action)
     treatment, treatment_variance = _arm(inputs, standardiser, variance_type, "_treatment")
     control, control_variance = _arm(inputs, standardiser, variance_type, "_control")
     variance = treatment_variance + control_variance
     check_positive_variance(inputs, variance)
-    return output(inputs, treatment - control, variance,
-                  measure=f"standardised_mean_change_difference_{standardiser}",
-                  extra={"n_treatment": inputs["n_treatment"], "n_control": inputs["n_control"]},
-                  attrs={"variance_type": variance_type})
+    return output(
+        inputs,
+        treatment - control,
+        variance,
+        measure=f"standardised_mean_change_difference_{standardiser}",
+        extra={"n_treatment": inputs["n_treatment"], "n_control": inputs["n_control"]},
+        attrs={"variance_type": variance_type},
+    )

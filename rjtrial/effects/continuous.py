@@ -24,8 +24,9 @@ def correction_factor(df) -> np.ndarray:
     """
     m = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(m > 1, np.exp(special.gammaln(m / 2) - np.log(np.sqrt(m / 2)) - special.gammaln((m - 1) / 2)),
-                        np.nan)
+        return np.where(
+            m > 1, np.exp(special.gammaln(m / 2) - np.log(np.sqrt(m / 2)) - special.gammaln((m - 1) / 2)), np.nan
+        )
 
 
 def _sizes(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,8 +34,9 @@ def _sizes(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     inputs.positive("n_treatment", "n_control", what="group size")
     n1, n2 = inputs["n_treatment"], inputs["n_control"]
     m = n1 + n2 - 2
-    inputs.require(m > 1, "n_control",
-                   lambda i: f"n_treatment + n_control = {n1[i] + n2[i]:g}: at least 4 participants are needed")
+    inputs.require(
+        m > 1, "n_control", lambda i: f"n_treatment + n_control = {n1[i] + n2[i]:g}: at least 4 participants are needed"
+    )
     return n1, n2, m
 
 
@@ -45,8 +47,10 @@ SMD_VARIANCE_TYPES = ("LS", "LS2", "UB", "AV")
 def _smd_frame(inputs, d, n1, n2, m, *, corrected: bool, variance_type: str = "LS") -> pd.DataFrame:
     check_variance_type(variance_type, SMD_VARIANCE_TYPES, "hedges_g")
     if not corrected and variance_type != "LS":
-        raise ValueError(f"variance_type={variance_type!r} is for Hedges' g (small_sample_correction=True); "
-                         "Cohen's d has the large-sample variance only")
+        raise ValueError(
+            f"variance_type={variance_type!r} is for Hedges' g (small_sample_correction=True); "
+            "Cohen's d has the large-sample variance only"
+        )
     j = correction_factor(m)
     estimate = j * d if corrected else d
     n = n1 + n2
@@ -61,22 +65,38 @@ def _smd_frame(inputs, d, n1, n2, m, *, corrected: bool, variance_type: str = "L
         variance = 1 / n1 + 1 / n2 + average**2 / (2 * n)
     check_positive_variance(inputs, variance)
     attrs = {"variance_type": variance_type} if corrected else None
-    return output(inputs, estimate, variance, measure="hedges_g" if corrected else "cohens_d",
-                  extra={"n_treatment": n1, "n_control": n2}, attrs=attrs)
+    return output(
+        inputs,
+        estimate,
+        variance,
+        measure="hedges_g" if corrected else "cohens_d",
+        extra={"n_treatment": n1, "n_control": n2},
+        attrs=attrs,
+    )
 
 
-def _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study,
-                na_action):
-    inputs = Inputs(data, {"mean_treatment": mean_treatment, "sd_treatment": sd_treatment,
-                           "n_treatment": n_treatment, "mean_control": mean_control,
-                           "sd_control": sd_control, "n_control": n_control}, study=study, na_action=na_action)
+def _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study, na_action):
+    inputs = Inputs(
+        data,
+        {
+            "mean_treatment": mean_treatment,
+            "sd_treatment": sd_treatment,
+            "n_treatment": n_treatment,
+            "mean_control": mean_control,
+            "sd_control": sd_control,
+            "n_control": n_control,
+        },
+        study=study,
+        na_action=na_action,
+    )
     inputs.finite("mean_treatment", "sd_treatment", "mean_control", "sd_control")
     inputs.non_negative("sd_treatment", "sd_control", what="standard deviation")
     n1, n2, m = _sizes(inputs)
     s1, s2 = inputs["sd_treatment"], inputs["sd_control"]
     pooled_sd = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / m)
-    inputs.require(pooled_sd > 0, "sd_treatment",
-                   "both standard deviations are 0: the standardised mean difference is undefined")
+    inputs.require(
+        pooled_sd > 0, "sd_treatment", "both standard deviations are 0: the standardised mean difference is undefined"
+    )
     d = (inputs["mean_treatment"] - inputs["mean_control"]) / pooled_sd
     return inputs, d, n1, n2, m
 
@@ -153,8 +173,9 @@ def hedges_g(
        estimate  variance
     0   -0.3552    0.0131
     """
-    inputs, d, n1, n2, m = _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control,
-                                       sd_control, n_control, study, na_action)
+    inputs, d, n1, n2, m = _from_means(
+        data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study, na_action
+    )
     return _smd_frame(inputs, d, n1, n2, m, corrected=True, variance_type=variance_type)
 
 
@@ -193,8 +214,9 @@ def cohens_d(
     >>> print(round(es.loc[0, "estimate"], 4))
     -0.356
     """
-    inputs, d, n1, n2, m = _from_means(data, mean_treatment, sd_treatment, n_treatment, mean_control,
-                                       sd_control, n_control, study, na_action)
+    inputs, d, n1, n2, m = _from_means(
+        data, mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control, study, na_action
+    )
     return _smd_frame(inputs, d, n1, n2, m, corrected=False)
 
 
@@ -246,8 +268,12 @@ def smd_from_t(
     >>> print(round(es.loc[0, "estimate"], 4))
     0.7578
     """
-    inputs = Inputs(data, {"t_statistic": t_statistic, "n_treatment": n_treatment, "n_control": n_control},
-                    study=study, na_action=na_action)
+    inputs = Inputs(
+        data,
+        {"t_statistic": t_statistic, "n_treatment": n_treatment, "n_control": n_control},
+        study=study,
+        na_action=na_action,
+    )
     inputs.finite("t_statistic")
     n1, n2, m = _sizes(inputs)
     d = inputs["t_statistic"] * np.sqrt(1 / n1 + 1 / n2)

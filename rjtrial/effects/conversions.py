@@ -170,8 +170,10 @@ def _cohens_d(effects: pd.DataFrame, n_treatment, n_control) -> tuple[np.ndarray
     if effects.attrs.get("measure") == "hedges_g":
         sizes = _group_sizes(effects, n_treatment, n_control)
         if sizes is None:
-            raise ValueError("converting Hedges' g needs the group sizes (n_treatment, n_control) to undo its "
-                             "small-sample correction")
+            raise ValueError(
+                "converting Hedges' g needs the group sizes (n_treatment, n_control) to undo its "
+                "small-sample correction"
+            )
         j = correction_factor(sizes[0] + sizes[1] - 2)
         d, v = d / j, v / j**2
     return d, v
@@ -268,8 +270,9 @@ def correlation_to_d(effects: pd.DataFrame, *, n_treatment=None, n_control=None)
     return out
 
 
-def log_odds_ratio_to_correlation(effects: pd.DataFrame, *, method: str = "logistic", n_treatment=None,
-                                  n_control=None) -> pd.DataFrame:
+def log_odds_ratio_to_correlation(
+    effects: pd.DataFrame, *, method: str = "logistic", n_treatment=None, n_control=None
+) -> pd.DataFrame:
     """Convert log odds ratios to correlations, through d.
 
     Parameters
@@ -305,8 +308,9 @@ def log_odds_ratio_to_correlation(effects: pd.DataFrame, *, method: str = "logis
     return out
 
 
-def correlation_to_log_odds_ratio(effects: pd.DataFrame, *, method: str = "logistic", n_treatment=None,
-                                  n_control=None) -> pd.DataFrame:
+def correlation_to_log_odds_ratio(
+    effects: pd.DataFrame, *, method: str = "logistic", n_treatment=None, n_control=None
+) -> pd.DataFrame:
     """Convert correlations to log odds ratios, through d.
 
     Parameters
@@ -348,8 +352,9 @@ def _sample_size(effects: pd.DataFrame, n) -> np.ndarray:
         elif {"n_treatment", "n_control"} <= set(effects.columns):
             n = effects["n_treatment"].to_numpy(dtype=float) + effects["n_control"].to_numpy(dtype=float)
         else:
-            raise ValueError("Fisher's z needs the sample sizes: give n, or a frame with column n (or n_treatment and "
-                             "n_control)")
+            raise ValueError(
+                "Fisher's z needs the sample sizes: give n, or a frame with column n (or n_treatment and n_control)"
+            )
     n = np.broadcast_to(np.asarray(n, dtype=float), (len(effects),))
     if np.any(n[np.isfinite(n)] <= 3):
         raise ValueError("Fisher's z needs sample sizes above 3")

@@ -48,8 +48,11 @@ def _inputs(data, correlation_, n, study, na_action) -> Inputs:
     inputs.finite("correlation", "n")
     r, size = inputs["correlation"], inputs["n"]
     inputs.require(np.abs(r) <= 1, "correlation", lambda i: f"correlation {r[i]:g} is not in [-1, 1]")
-    inputs.require(size > 3, "n", lambda i: f"sample size {size[i]:g}: a correlation needs at least 4 participants "
-                                            "for a sampling variance")
+    inputs.require(
+        size > 3,
+        "n",
+        lambda i: f"sample size {size[i]:g}: a correlation needs at least 4 participants for a sampling variance",
+    )
     return inputs
 
 
@@ -109,8 +112,7 @@ def correlation(
         average = weighted_mean(np.where(inputs.omitted, np.nan, r), size)
         variance = (1 - average**2) ** 2 / (size - 1)
     check_positive_variance(inputs, variance, hint="a correlation of -1 or 1")
-    return output(inputs, r, variance, measure="correlation", extra={"n": size},
-                  attrs={"variance_type": variance_type})
+    return output(inputs, r, variance, measure="correlation", extra={"n": size}, attrs={"variance_type": variance_type})
 
 
 @_with_parameters

@@ -58,8 +58,14 @@ def _pooled_sd(inputs) -> np.ndarray:
 
 def _frame(inputs, estimate, variance, *, measure, variance_type):
     check_positive_variance(inputs, variance, hint="both standard deviations are 0")
-    return output(inputs, estimate, variance, measure=measure,
-                  extra={name: inputs[name] for name in MEAN_COLUMNS}, attrs={"variance_type": variance_type})
+    return output(
+        inputs,
+        estimate,
+        variance,
+        measure=measure,
+        extra={name: inputs[name] for name in MEAN_COLUMNS},
+        attrs={"variance_type": variance_type},
+    )
 
 
 @_with_parameters
@@ -114,8 +120,9 @@ def mean_difference(
     0     -20.0    40.508
     """
     variance_type = check_variance_type(variance_type, ("LS", "HO"), "mean_difference")
-    inputs = _means(data, (mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control), study,
-                    na_action)
+    inputs = _means(
+        data, (mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control), study, na_action
+    )
     n1, n2 = inputs["n_treatment"], inputs["n_control"]
     estimate = inputs["mean_treatment"] - inputs["mean_control"]
     if variance_type == "LS":
@@ -187,16 +194,19 @@ def log_ratio_of_means(
     0   -0.2549    0.0199
     """
     variance_type = check_variance_type(variance_type, ("LS", "HO", "AV", "AVHO"), "log_ratio_of_means")
-    inputs = _means(data, (mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control), study,
-                    na_action)
+    inputs = _means(
+        data, (mean_treatment, sd_treatment, n_treatment, mean_control, sd_control, n_control), study, na_action
+    )
     m1, m2 = inputs["mean_treatment"], inputs["mean_control"]
     s1, s2 = inputs["sd_treatment"], inputs["sd_control"]
     n1, n2 = inputs["n_treatment"], inputs["n_control"]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = m1 / m2
-    inputs.require((ratio > 0) & np.isfinite(ratio), "mean_control",
-                   lambda i: f"means {m1[i]:g} and {m2[i]:g}: the ratio of means needs two non-zero means of the "
-                             "same sign")
+    inputs.require(
+        (ratio > 0) & np.isfinite(ratio),
+        "mean_control",
+        lambda i: f"means {m1[i]:g} and {m2[i]:g}: the ratio of means needs two non-zero means of the same sign",
+    )
     estimate = np.log(ratio)
     omitted = inputs.omitted
     with np.errstate(divide="ignore", invalid="ignore"):

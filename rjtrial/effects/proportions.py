@@ -64,10 +64,11 @@ _RETURNS = """
 
 def _doc(func, *, add: str, measure: str, what: str, variance_type: bool = False):
     extra = ', ``attrs["variance_type"]``' if variance_type else ""
-    func.__doc__ = (func.__doc__
-                    .replace("    %(parameters)s", _PARAMETERS.strip("\n"))
-                    .replace("    %(correction)s", _CORRECTION.format(add=add).strip("\n"))
-                    .replace("    %(returns)s", _RETURNS.format(measure=measure, extra=extra, what=what).strip("\n")))
+    func.__doc__ = (
+        func.__doc__.replace("    %(parameters)s", _PARAMETERS.strip("\n"))
+        .replace("    %(correction)s", _CORRECTION.format(add=add).strip("\n"))
+        .replace("    %(returns)s", _RETURNS.format(measure=measure, extra=extra, what=what).strip("\n"))
+    )
     return func
 
 
@@ -88,14 +89,19 @@ def _counts(data, events, n, study, na_action, add, to):
 
 
 def _frame(inputs, estimate, variance, *, measure, add, to, variance_type=None, what):
-    require_defined(inputs, estimate, "events", f"the {what} is undefined (a zero count without a correction: "
-                                                "use to='only_zero' or leave the study out)")
+    require_defined(
+        inputs,
+        estimate,
+        "events",
+        f"the {what} is undefined (a zero count without a correction: use to='only_zero' or leave the study out)",
+    )
     check_positive_variance(inputs, variance, hint="a proportion of 0 or 1 without a correction")
     attrs = {"zero_cell_correction": {"add": float(add), "to": to}}
     if variance_type is not None:
         attrs["variance_type"] = variance_type
-    return output(inputs, estimate, variance, measure=measure,
-                  extra={"events": inputs["events"], "n": inputs["n"]}, attrs=attrs)
+    return output(
+        inputs, estimate, variance, measure=measure, extra={"events": inputs["events"], "n": inputs["n"]}, attrs=attrs
+    )
 
 
 def proportion(
@@ -150,8 +156,9 @@ def proportion(
         else:
             average = weighted_mean(np.where(inputs.omitted, np.nan, p), size)
             variance = average * (1 - average) / size
-    return _frame(inputs, p, variance, measure="proportion", add=add, to=to, variance_type=variance_type,
-                  what="proportion")
+    return _frame(
+        inputs, p, variance, measure="proportion", add=add, to=to, variance_type=variance_type, what="proportion"
+    )
 
 
 _doc(proportion, add="0.5", measure="proportion", what="proportion", variance_type=True)
@@ -205,8 +212,16 @@ def log_proportion(
         else:
             average = weighted_mean(np.where(inputs.omitted, np.nan, p), size)
             variance = 1 / (average * size) - 1 / size
-    return _frame(inputs, estimate, variance, measure="log_proportion", add=add, to=to, variance_type=variance_type,
-                  what="log proportion")
+    return _frame(
+        inputs,
+        estimate,
+        variance,
+        measure="log_proportion",
+        add=add,
+        to=to,
+        variance_type=variance_type,
+        what="log proportion",
+    )
 
 
 _doc(log_proportion, add="0.5", measure="log_proportion", what="log proportion", variance_type=True)
@@ -259,8 +274,16 @@ def logit_proportion(
         else:
             average = weighted_mean(np.where(inputs.omitted, np.nan, p), size)
             variance = 1 / (average * size) + 1 / ((1 - average) * size)
-    return _frame(inputs, estimate, variance, measure="logit_proportion", add=add, to=to,
-                  variance_type=variance_type, what="logit of the proportion")
+    return _frame(
+        inputs,
+        estimate,
+        variance,
+        measure="logit_proportion",
+        add=add,
+        to=to,
+        variance_type=variance_type,
+        what="logit of the proportion",
+    )
 
 
 _doc(logit_proportion, add="0.5", measure="logit_proportion", what="logit", variance_type=True)
@@ -302,8 +325,9 @@ def arcsine_proportion(
     inputs, x, m = _counts(data, events, n, study, na_action, add, to)
     size = x + m
     estimate = np.arcsin(np.sqrt(x / size))
-    return _frame(inputs, estimate, 1 / (4 * size), measure="arcsine_proportion", add=add, to=to,
-                  what="transformed proportion")
+    return _frame(
+        inputs, estimate, 1 / (4 * size), measure="arcsine_proportion", add=add, to=to, what="transformed proportion"
+    )
 
 
 _doc(arcsine_proportion, add="0", measure="arcsine_proportion", what="transformed proportion")
@@ -351,8 +375,15 @@ def freeman_tukey_proportion(
     inputs, x, m = _counts(data, events, n, study, na_action, add, to)
     size = x + m
     estimate = (np.arcsin(np.sqrt(x / (size + 1))) + np.arcsin(np.sqrt((x + 1) / (size + 1)))) / 2
-    return _frame(inputs, estimate, 1 / (4 * size + 2), measure="freeman_tukey_proportion", add=add, to=to,
-                  what="transformed proportion")
+    return _frame(
+        inputs,
+        estimate,
+        1 / (4 * size + 2),
+        measure="freeman_tukey_proportion",
+        add=add,
+        to=to,
+        what="transformed proportion",
+    )
 
 
 _doc(freeman_tukey_proportion, add="0", measure="freeman_tukey_proportion", what="transformed proportion")

@@ -77,9 +77,17 @@ def log_incidence_rate_ratio(
     _validate_choice(to)
     if not np.isfinite(add) or add < 0:
         raise ValueError(f"add must be a non-negative number, got {add!r}")
-    inputs = Inputs(data, {"events_treatment": events_treatment, "person_time_treatment": person_time_treatment,
-                           "events_control": events_control, "person_time_control": person_time_control},
-                    study=study, na_action=na_action)
+    inputs = Inputs(
+        data,
+        {
+            "events_treatment": events_treatment,
+            "person_time_treatment": person_time_treatment,
+            "events_control": events_control,
+            "person_time_control": person_time_control,
+        },
+        study=study,
+        na_action=na_action,
+    )
     inputs.finite(*RATE_COLUMNS)
     inputs.non_negative("events_treatment", "events_control")
     inputs.whole("events_treatment", "events_control")
@@ -98,16 +106,23 @@ def log_incidence_rate_ratio(
         target = np.zeros_like(has_zero)
     x1 = x1 + np.where(target, add, 0.0)
     x2 = x2 + np.where(target, add, 0.0)
-    inputs.require(~(((x1 == 0) | (x2 == 0)) & ~dropped), None,
-                   "a zero count leaves the log rate ratio undefined without a correction (to='none')")
+    inputs.require(
+        ~(((x1 == 0) | (x2 == 0)) & ~dropped),
+        None,
+        "a zero count leaves the log rate ratio undefined without a correction (to='none')",
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = np.where(dropped, np.nan, np.log(x1 / t1) - np.log(x2 / t2))
         variance = np.where(dropped, np.nan, 1 / x1 + 1 / x2)
     check_positive_variance(inputs, variance)
-    return output(inputs, estimate, variance, measure="log_incidence_rate_ratio",
-                  extra={name: inputs[name] for name in RATE_COLUMNS},
-                  attrs={"zero_cell_correction": {"add": float(add), "to": to,
-                                                  "drop_double_zero": bool(drop_double_zero)}})
+    return output(
+        inputs,
+        estimate,
+        variance,
+        measure="log_incidence_rate_ratio",
+        extra={name: inputs[name] for name in RATE_COLUMNS},
+        attrs={"zero_cell_correction": {"add": float(add), "to": to, "drop_double_zero": bool(drop_double_zero)}},
+    )
 
 
 def _one_arm(data, events, person_time, study, na_action, add, to):
@@ -123,12 +138,22 @@ def _one_arm(data, events, person_time, study, na_action, add, to):
 
 
 def _one_arm_frame(inputs, estimate, variance, *, measure, add, to, what):
-    require_defined(inputs, estimate, "events", f"no events leave the {what} undefined without a correction "
-                                                "(to='none'): use to='only_zero' or leave the study out")
+    require_defined(
+        inputs,
+        estimate,
+        "events",
+        f"no events leave the {what} undefined without a correction "
+        "(to='none'): use to='only_zero' or leave the study out",
+    )
     check_positive_variance(inputs, variance, hint="no events and no correction")
-    return output(inputs, estimate, variance, measure=measure,
-                  extra={"events": inputs["events"], "person_time": inputs["person_time"]},
-                  attrs={"zero_cell_correction": {"add": float(add), "to": to}})
+    return output(
+        inputs,
+        estimate,
+        variance,
+        measure=measure,
+        extra={"events": inputs["events"], "person_time": inputs["person_time"]},
+        attrs={"zero_cell_correction": {"add": float(add), "to": to}},
+    )
 
 
 _ONE_ARM_PARAMETERS = """
@@ -165,8 +190,9 @@ _ONE_ARM_RETURNS = """
 
 
 def _one_arm_doc(func, measure):
-    func.__doc__ = (func.__doc__.replace("    %(parameters)s", _ONE_ARM_PARAMETERS.strip("\n"))
-                    .replace("    %(returns)s", _ONE_ARM_RETURNS.format(measure=measure).strip("\n")))
+    func.__doc__ = func.__doc__.replace("    %(parameters)s", _ONE_ARM_PARAMETERS.strip("\n")).replace(
+        "    %(returns)s", _ONE_ARM_RETURNS.format(measure=measure).strip("\n")
+    )
     return func
 
 
@@ -243,8 +269,7 @@ def log_incidence_rate(
     inputs, x, t = _one_arm(data, events, person_time, study, na_action, add, to)
     with np.errstate(divide="ignore"):
         estimate, variance = np.log(x / t), 1 / x
-    return _one_arm_frame(inputs, estimate, variance, measure="log_incidence_rate", add=add, to=to,
-                          what="log rate")
+    return _one_arm_frame(inputs, estimate, variance, measure="log_incidence_rate", add=add, to=to, what="log rate")
 
 
 _one_arm_doc(log_incidence_rate, "log_incidence_rate")
@@ -296,9 +321,17 @@ def incidence_rate_difference(
     0 -0.025947  0.000173
     """
     check_correction(add, to)
-    inputs = Inputs(data, {"events_treatment": events_treatment, "person_time_treatment": person_time_treatment,
-                           "events_control": events_control, "person_time_control": person_time_control},
-                    study=study, na_action=na_action)
+    inputs = Inputs(
+        data,
+        {
+            "events_treatment": events_treatment,
+            "person_time_treatment": person_time_treatment,
+            "events_control": events_control,
+            "person_time_control": person_time_control,
+        },
+        study=study,
+        na_action=na_action,
+    )
     inputs.finite(*RATE_COLUMNS)
     inputs.non_negative("events_treatment", "events_control")
     inputs.whole("events_treatment", "events_control")
@@ -311,7 +344,11 @@ def incidence_rate_difference(
     estimate = np.where(dropped, np.nan, x1 / t1 - x2 / t2)
     variance = np.where(dropped, np.nan, x1 / t1**2 + x2 / t2**2)
     check_positive_variance(inputs, variance, hint="no events in either arm and no correction")
-    return output(inputs, estimate, variance, measure="incidence_rate_difference",
-                  extra={name: inputs[name] for name in RATE_COLUMNS},
-                  attrs={"zero_cell_correction": {"add": float(add), "to": to,
-                                                  "drop_double_zero": bool(drop_double_zero)}})
+    return output(
+        inputs,
+        estimate,
+        variance,
+        measure="incidence_rate_difference",
+        extra={name: inputs[name] for name in RATE_COLUMNS},
+        attrs={"zero_cell_correction": {"add": float(add), "to": to, "drop_double_zero": bool(drop_double_zero)}},
+    )

@@ -69,15 +69,21 @@ def log_hazard_ratio(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    inputs = Inputs(data, {"hazard_ratio": hazard_ratio, "ci_lower": ci_lower, "ci_upper": ci_upper}, study=study,
-                    na_action=na_action)
+    inputs = Inputs(
+        data,
+        {"hazard_ratio": hazard_ratio, "ci_lower": ci_lower, "ci_upper": ci_upper},
+        study=study,
+        na_action=na_action,
+    )
     inputs.finite("hazard_ratio", "ci_lower", "ci_upper")
     inputs.positive("hazard_ratio", "ci_lower", "ci_upper", what="a ratio")
     hr, lower, upper = inputs["hazard_ratio"], inputs["ci_lower"], inputs["ci_upper"]
     inputs.require(lower < upper, "ci_lower", lambda i: f"ci_lower {lower[i]:g} is not below ci_upper {upper[i]:g}")
-    inputs.require((lower <= hr) & (hr <= upper), "hazard_ratio",
-                   lambda i: f"the confidence interval [{lower[i]:g}, {upper[i]:g}] does not contain "
-                             f"the hazard ratio {hr[i]:g}")
+    inputs.require(
+        (lower <= hr) & (hr <= upper),
+        "hazard_ratio",
+        lambda i: f"the confidence interval [{lower[i]:g}, {upper[i]:g}] does not contain the hazard ratio {hr[i]:g}",
+    )
     se = (np.log(upper) - np.log(lower)) / (2 * stats.norm.isf(alpha / 2))
     return output(inputs, np.log(hr), se**2, measure="log_hazard_ratio")
 
@@ -126,8 +132,12 @@ def log_hazard_ratio_logrank(
        estimate  variance
     0   -0.1241     0.069
     """
-    inputs = Inputs(data, {"observed_minus_expected": observed_minus_expected,
-                           "logrank_variance": logrank_variance}, study=study, na_action=na_action)
+    inputs = Inputs(
+        data,
+        {"observed_minus_expected": observed_minus_expected, "logrank_variance": logrank_variance},
+        study=study,
+        na_action=na_action,
+    )
     inputs.finite("observed_minus_expected", "logrank_variance")
     v = inputs["logrank_variance"]
     inputs.require(v > 0, "logrank_variance", lambda i: f"log-rank variance {v[i]:g} must be positive")

@@ -34,6 +34,17 @@ from rjtrial.frequency.proportions import (
 from rjtrial.frequency.rates import MODELS, RateRatioResult, rate_ratio
 
 __all__ = [
-    "MEASURES", "MODELS", "BeforeAfterSMDResult", "ObservedExpectedResult", "RateRatioResult", "TwoByTwoResult", "before_after_smd",
-    "compare_proportions", "observed_expected", "odds_ratio", "rate_ratio", "risk_difference", "risk_ratio",
+    "MEASURES",
+    "MODELS",
+    "BeforeAfterSMDResult",
+    "ObservedExpectedResult",
+    "RateRatioResult",
+    "TwoByTwoResult",
+    "before_after_smd",
+    "compare_proportions",
+    "observed_expected",
+    "odds_ratio",
+    "rate_ratio",
+    "risk_difference",
+    "risk_ratio",
 ]

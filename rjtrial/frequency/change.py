@@ -22,6 +22,7 @@ from rjtrial.errors import DataError
 
 __all__ = ["BeforeAfterSMDResult", "before_after_smd"]
 
+
 # ----------------------------------------------------------------------------- before-after SMD
 @dataclass(frozen=True)
 class BeforeAfterSMDResult:
@@ -127,17 +128,30 @@ def before_after_smd(
     m = nt + nc - 2
     pooled = math.sqrt(((nt - 1) * st**2 + (nc - 1) * sc**2) / m)
     if pooled == 0:
-        raise DataError("the change after - before is the same for everyone: no spread to standardise by",
-                        table=TABLE, column=after)
+        raise DataError(
+            "the change after - before is the same for everyone: no spread to standardise by", table=TABLE, column=after
+        )
     estimate = (ct.mean() - cc.mean()) / pooled
     if hedges:
         estimate *= math.exp(special.gammaln(m / 2) - math.log(math.sqrt(m / 2)) - special.gammaln((m - 1) / 2))
     se = math.sqrt(1 / nt + 1 / nc + estimate**2 / (2 * (nt + nc)))
     statistic, p_value, lower, upper = wald(estimate, se, alpha)
     return BeforeAfterSMDResult(
-        estimate=float(estimate), std_error=se, ci_lower=float(lower), ci_upper=float(upper),
-        statistic=float(statistic), p_value=float(p_value), alpha=alpha, hedges=bool(hedges),
-        mean_change_treatment=float(ct.mean()), mean_change_control=float(cc.mean()),
-        sd_change_treatment=float(st), sd_change_control=float(sc), pooled_sd=pooled,
-        n_treatment=nt, n_control=nc, treatment=levels[1], control=levels[0],
+        estimate=float(estimate),
+        std_error=se,
+        ci_lower=float(lower),
+        ci_upper=float(upper),
+        statistic=float(statistic),
+        p_value=float(p_value),
+        alpha=alpha,
+        hedges=bool(hedges),
+        mean_change_treatment=float(ct.mean()),
+        mean_change_control=float(cc.mean()),
+        sd_change_treatment=float(st),
+        sd_change_control=float(sc),
+        pooled_sd=pooled,
+        n_treatment=nt,
+        n_control=nc,
+        treatment=levels[1],
+        control=levels[0],
     )

@@ -21,6 +21,7 @@ from rjtrial.errors import DataError
 
 __all__ = ["ObservedExpectedResult", "observed_expected"]
 
+
 # ----------------------------------------------------------------------------- observed vs expected
 def _poisson_exact(x: int, expected: float, alpha: float) -> tuple[float, float, float]:
     """Exact CI of x/expected and two-sided p of ratio 1 (R ``poisson.test(x, expected)``)."""
@@ -64,8 +65,12 @@ class ObservedExpectedResult:
 
     def __str__(self) -> str:
         fmt = lambda v: f"{v:.4g}"  # noqa: E731
-        return "\n".join([self._arms.set_index("group").to_string(float_format=fmt),
-                          self._comparisons.set_index("group").to_string(float_format=fmt)])
+        return "\n".join(
+            [
+                self._arms.set_index("group").to_string(float_format=fmt),
+                self._comparisons.set_index("group").to_string(float_format=fmt),
+            ]
+        )
 
 
 def observed_expected(
@@ -117,9 +122,20 @@ def observed_expected(
         if ek <= 0:
             raise DataError(f"expected sums to 0 in arm {level!r}", table=TABLE, column=expected)
         lower, upper, p = _poisson_exact(ok, ek, alpha)
-        rows.append({"group": level, "n": nk, "observed": ok, "expected": ek, "observed_mean": ok / nk,
-                     "expected_mean": ek / nk, "estimate": ok / ek, "ci_lower": lower, "ci_upper": upper,
-                     "p_value": p})
+        rows.append(
+            {
+                "group": level,
+                "n": nk,
+                "observed": ok,
+                "expected": ek,
+                "observed_mean": ok / nk,
+                "expected_mean": ek / nk,
+                "estimate": ok / ek,
+                "ci_lower": lower,
+                "ci_upper": upper,
+                "p_value": p,
+            }
+        )
     arms = pd.DataFrame(rows)
     comparisons = []
     oc, ec = arms.loc[0, "observed"], arms.loc[0, "expected"]

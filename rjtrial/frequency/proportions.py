@@ -64,8 +64,19 @@ class TwoByTwoResult:
     def summary_frame(self) -> pd.DataFrame:
         """One row: ``measure, estimate, std_error, ci_lower, ci_upper, statistic, p_value,
         events_treatment, n_treatment, events_control, n_control``; ``attrs``: ``alpha``, ``scale``."""
-        keys = ["measure", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value",
-                "events_treatment", "n_treatment", "events_control", "n_control"]
+        keys = [
+            "measure",
+            "estimate",
+            "std_error",
+            "ci_lower",
+            "ci_upper",
+            "statistic",
+            "p_value",
+            "events_treatment",
+            "n_treatment",
+            "events_control",
+            "n_control",
+        ]
         out = pd.DataFrame([{key: getattr(self, key) for key in keys}])
         out.attrs.update(alpha=self.alpha, scale=self.scale)
         return out
@@ -124,8 +135,12 @@ def compare_proportions(
     """
     measure = check_choice("measure", measure, MEASURES)
     alpha = check_alpha(alpha)
-    counts = {"events_treatment": events_treatment, "n_treatment": n_treatment,
-              "events_control": events_control, "n_control": n_control}
+    counts = {
+        "events_treatment": events_treatment,
+        "n_treatment": n_treatment,
+        "events_control": events_control,
+        "n_control": n_control,
+    }
     for key, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{key} must be a non-negative whole number, got {value!r}")
@@ -151,11 +166,22 @@ def compare_proportions(
         ratio = measure != "risk_difference"
         statistic, p_value, lower, upper = wald(est, se, alpha, exponentiate=ratio)
     return TwoByTwoResult(
-        measure=measure, estimate=float(np.exp(est) if ratio else est), std_error=float(se),
-        ci_lower=float(lower), ci_upper=float(upper), statistic=float(statistic), p_value=float(p_value),
-        scale="log" if ratio else "difference", alpha=alpha, events_treatment=int(events_treatment),
-        n_treatment=int(n_treatment), events_control=int(events_control), n_control=int(n_control),
-        treatment=treatment, control=control, correction=added,
+        measure=measure,
+        estimate=float(np.exp(est) if ratio else est),
+        std_error=float(se),
+        ci_lower=float(lower),
+        ci_upper=float(upper),
+        statistic=float(statistic),
+        p_value=float(p_value),
+        scale="log" if ratio else "difference",
+        alpha=alpha,
+        events_treatment=int(events_treatment),
+        n_treatment=int(n_treatment),
+        events_control=int(events_control),
+        n_control=int(n_control),
+        treatment=treatment,
+        control=control,
+        correction=added,
     )
 
 
@@ -165,9 +191,15 @@ def _from_frame(df, measure, outcome, group, control, alpha, correction) -> TwoB
     y = binary(df, outcome, role="outcome")
     levels, codes = groups(df, group, control=control, exactly_two=True)
     return compare_proportions(
-        measure=measure, events_treatment=int(y[codes == 1].sum()), n_treatment=int((codes == 1).sum()),
-        events_control=int(y[codes == 0].sum()), n_control=int((codes == 0).sum()),
-        alpha=alpha, correction=correction, treatment=levels[1], control=levels[0],
+        measure=measure,
+        events_treatment=int(y[codes == 1].sum()),
+        n_treatment=int((codes == 1).sum()),
+        events_control=int(y[codes == 0].sum()),
+        n_control=int((codes == 0).sum()),
+        alpha=alpha,
+        correction=correction,
+        treatment=levels[1],
+        control=levels[0],
     )
 
 

@@ -94,8 +94,11 @@ class RateRatioResult(Result):
     @property
     def alpha_(self) -> float | None:
         """Deprecated name of :attr:`dispersion_` (``alpha`` is the significance level)."""
-        warnings.warn("RateRatioResult.alpha_ is now dispersion_ (alpha is the significance level); alpha_ will be "
-                      "removed", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "RateRatioResult.alpha_ is now dispersion_ (alpha is the significance level); alpha_ will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.dispersion_
 
     def summary_frame(self) -> pd.DataFrame:
@@ -114,11 +117,25 @@ class RateRatioResult(Result):
         se = np.sqrt(np.diag(self.variance_.to_numpy()))
         statistic, p_value, lower, upper = wald(est, se, self.alpha, exponentiate=True)
         out = pd.DataFrame(
-            {"term": self.params_.index, "estimate": est, "std_error": se, "rate_ratio": np.exp(est),
-             "ci_lower": lower, "ci_upper": upper, "statistic": statistic, "p_value": p_value}
+            {
+                "term": self.params_.index,
+                "estimate": est,
+                "std_error": se,
+                "rate_ratio": np.exp(est),
+                "ci_lower": lower,
+                "ci_upper": upper,
+                "statistic": statistic,
+                "p_value": p_value,
+            }
         )
-        out.attrs.update(alpha=self.alpha, ci_scale="rate_ratio", model=self.model_fitted, model_requested=self.model,
-                         converged=self.converged, notes=self.notes)
+        out.attrs.update(
+            alpha=self.alpha,
+            ci_scale="rate_ratio",
+            model=self.model_fitted,
+            model_requested=self.model,
+            converged=self.converged,
+            notes=self.notes,
+        )
         return out
 
     def rates_frame(self) -> pd.DataFrame:
@@ -131,13 +148,13 @@ class RateRatioResult(Result):
 
     def _treatment_row(self) -> pd.Series:
         if len(self.levels) != 2:
-            raise ValueError(
-                f"{len(self.levels)} arms were compared; read each arm's rate ratio from summary_frame()"
-            )
+            raise ValueError(f"{len(self.levels)} arms were compared; read each arm's rate ratio from summary_frame()")
         return self.summary_frame().iloc[1]
 
-    rate_ratio = property(lambda self: float(self._treatment_row()["rate_ratio"]),
-                          doc="Rate ratio of the treatment arm against control (two arms only).")
+    rate_ratio = property(
+        lambda self: float(self._treatment_row()["rate_ratio"]),
+        doc="Rate ratio of the treatment arm against control (two arms only).",
+    )
     ci_lower = property(lambda self: float(self._treatment_row()["ci_lower"]))
     ci_upper = property(lambda self: float(self._treatment_row()["ci_upper"]))
     p_value = property(lambda self: float(self._treatment_row()["p_value"]))
@@ -171,11 +188,20 @@ class RateRatioResult(Result):
 
     def to_dict(self) -> dict:
         return {
-            "model": self.model_fitted, "model_requested": self.model, "model_label": self.model_label(),
-            "n": self.n, "n_omitted": self.n_omitted, "control": jsonable(self.levels[0]), "alpha": self.alpha,
-            "dispersion": jsonable(self.dispersion_), "theta": jsonable(self.theta_),
-            "converged": self.converged, "n_iterations": self.n_iterations, "notes": list(self.notes),
-            "coefficients": jsonable(self.summary_frame()), "rates": jsonable(self.rates_frame()),
+            "model": self.model_fitted,
+            "model_requested": self.model,
+            "model_label": self.model_label(),
+            "n": self.n,
+            "n_omitted": self.n_omitted,
+            "control": jsonable(self.levels[0]),
+            "alpha": self.alpha,
+            "dispersion": jsonable(self.dispersion_),
+            "theta": jsonable(self.theta_),
+            "converged": self.converged,
+            "n_iterations": self.n_iterations,
+            "notes": list(self.notes),
+            "coefficients": jsonable(self.summary_frame()),
+            "rates": jsonable(self.rates_frame()),
         }
 
     def __repr__(self) -> str:
@@ -184,10 +210,15 @@ class RateRatioResult(Result):
 
 def _theta_information(y, mu, theta) -> float:
     """Observed information of theta given the means (R ``MASS::theta.ml``)."""
-    return float(np.sum(
-        -special.polygamma(1, theta + y) + special.polygamma(1, theta) - 1 / theta
-        + 2 / (mu + theta) - (y + theta) / (mu + theta) ** 2
-    ))
+    return float(
+        np.sum(
+            -special.polygamma(1, theta + y)
+            + special.polygamma(1, theta)
+            - 1 / theta
+            + 2 / (mu + theta)
+            - (y + theta) / (mu + theta) ** 2
+        )
+    )
 
 
 def _fit_negative_binomial(y, X, offset):
@@ -333,19 +364,22 @@ def rate_ratio(
         raise DataError(
             f"exposure is 0 in {len(rows)} row(s) ({shown}); no time at risk gives no information about "
             "a rate: drop these rows (as the Campbell review's sensitivity analysis did) before fitting",
-            table=TABLE, row=rows[0], column=exposure,
+            table=TABLE,
+            row=rows[0],
+            column=exposure,
         )
     if not (isinstance(per, (int, float)) and per > 0):
         raise ValueError(f"per must be a positive number, got {per!r}")
     levels, codes = groups(df, group, control=control)
     if not y.any():
-        raise DataError(f"{count} is 0 in every row: a rate ratio needs at least one event", table=TABLE,
-                        column=count)
+        raise DataError(f"{count} is 0 in every row: a rate ratio needs at least one event", table=TABLE, column=count)
     for k, level in enumerate(levels):
         if not y[codes == k].any():
             raise DataError(
                 f"{count} is 0 in every row of group {level!r}: its rate is 0, so the rate ratio is 0 or "
-                "infinite (no estimate)", table=TABLE, column=count,
+                "infinite (no estimate)",
+                table=TABLE,
+                column=count,
             )
     X, names = design_matrix(df, group, levels, codes, covariates)
     offset = np.log(t)
@@ -376,22 +410,47 @@ def rate_ratio(
     notes = []
     fell_back = model != "poisson" and alpha_hat == 0
     if fell_back:
-        notes.append(_note(FallbackWarning,
-                           "the negative binomial fit found no overdispersion (its likelihood is largest at theta -> "
-                           "infinity, where R's glm.nb stops at its iteration limit): the Poisson fit is reported"))
+        notes.append(
+            _note(
+                FallbackWarning,
+                "the negative binomial fit found no overdispersion (its likelihood is largest at theta -> "
+                "infinity, where R's glm.nb stops at its iteration limit): the Poisson fit is reported",
+            )
+        )
     elif not converged:
         notes.append(_note(ConvergenceWarning, f"the {model.replace('_', ' ')} fit did not converge"))
     loglik = float(final.llf)  # the full log-likelihood (theta fixed at its estimate for the NB)
     events = np.rint(np.bincount(codes, weights=y, minlength=len(levels))).astype(np.int64)
     time = np.bincount(codes, weights=t, minlength=len(levels))
-    rates = pd.DataFrame({"group": levels, "n": np.bincount(codes, minlength=len(levels)),
-                          "events": events, "exposure": time, "rate": events / time * per})
+    rates = pd.DataFrame(
+        {
+            "group": levels,
+            "n": np.bincount(codes, minlength=len(levels)),
+            "events": events,
+            "exposure": time,
+            "rate": events / time * per,
+        }
+    )
     rates.attrs.update(per=per)
     return RateRatioResult(
         params_=pd.Series(np.asarray(final.params), index=names),
         variance_=pd.DataFrame(np.asarray(final.cov_params()), index=names, columns=names),
-        dispersion_=alpha_hat, theta_=theta, theta_std_error_=theta_se, log_likelihood_=loglik,
-        converged=converged, n_iterations=n_iter, model=model, model_fitted="poisson" if fell_back else model,
-        alpha=alpha, n=len(df), levels=levels, group=group, count=count, exposure=exposure, covariates=covariates,
-        notes=tuple(notes), n_omitted=n_omitted, _rates=rates,
+        dispersion_=alpha_hat,
+        theta_=theta,
+        theta_std_error_=theta_se,
+        log_likelihood_=loglik,
+        converged=converged,
+        n_iterations=n_iter,
+        model=model,
+        model_fitted="poisson" if fell_back else model,
+        alpha=alpha,
+        n=len(df),
+        levels=levels,
+        group=group,
+        count=count,
+        exposure=exposure,
+        covariates=covariates,
+        notes=tuple(notes),
+        n_omitted=n_omitted,
+        _rates=rates,
     )

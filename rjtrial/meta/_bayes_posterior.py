@@ -51,7 +51,7 @@ class Model:
         out_var = np.empty(tau.shape)
         chunk = max(1, int(4_000_000 // max(self.y.size, 1)))
         for start in range(0, tau.size, chunk):
-            t = tau[start:start + chunk, None]
+            t = tau[start : start + chunk, None]
             total = self.v[None, :] + t**2
             w = 1.0 / total
             sw = w.sum(axis=1)
@@ -65,9 +65,9 @@ class Model:
             q = (w * (self.y[None, :] - mean[:, None]) ** 2).sum(axis=1)
             if self.mu_sd is not None and self.mu_mean is not None:
                 q = q + (self.mu_mean - mean) ** 2 / self.mu_sd**2
-            out_ll[start:start + chunk] = -0.5 * (logdet + q + np.log(sw))
-            out_mean[start:start + chunk] = mean
-            out_var[start:start + chunk] = 1.0 / sw
+            out_ll[start : start + chunk] = -0.5 * (logdet + q + np.log(sw))
+            out_mean[start : start + chunk] = mean
+            out_var[start : start + chunk] = 1.0 / sw
         return out_ll, out_mean, out_var
 
     def log_posterior(self, tau) -> np.ndarray:
@@ -124,8 +124,12 @@ class Posterior:
         i = int(np.argmax(np.where(np.isfinite(lp), lp, -np.inf)))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
         if hi > lo:
-            found = optimize.minimize_scalar(lambda t: -self.model.log_posterior(t)[0], bounds=(lo, hi),
-                                             method="bounded", options={"xatol": 1e-12 * max(hi, 1e-300)})
+            found = optimize.minimize_scalar(
+                lambda t: -self.model.log_posterior(t)[0],
+                bounds=(lo, hi),
+                method="bounded",
+                options={"xatol": 1e-12 * max(hi, 1e-300)},
+            )
             best = max(best, -float(found.fun))
         return best
 
@@ -255,8 +259,9 @@ class Posterior:
         mean, sd = self.moments(means, sds)
         lo = np.broadcast_to(np.min(means - 40 * sds, axis=-1), p.shape).astype(float)
         hi = np.broadcast_to(np.max(means + 40 * sds, axis=-1), p.shape).astype(float)
-        x = np.clip(np.broadcast_to(mean, p.shape) + np.broadcast_to(sd, p.shape) * special.ndtri(np.clip(p, 1e-300, 1)),
-                    lo, hi)
+        x = np.clip(
+            np.broadcast_to(mean, p.shape) + np.broadcast_to(sd, p.shape) * special.ndtri(np.clip(p, 1e-300, 1)), lo, hi
+        )
         active = ~edge
         for _ in range(300):
             idx = np.flatnonzero(active)
@@ -285,11 +290,13 @@ class Posterior:
         if means is None:
             quantile, density = self.tau_quantile, lambda x: float(self.tau_density(x)[0])
         else:
+
             def quantile(q):
                 return float(self.quantile(q, means, sds)[0])
 
             def density(x):
                 return float(self.density(x, means, sds)[0])
+
         if how == "central":
             return quantile(alpha / 2), quantile(1 - alpha / 2)
 

@@ -49,12 +49,30 @@ class MetaData:
         counts = self.counts.loc[keep] if self.counts is not None else None
         frame = self.frame.iloc[np.flatnonzero(keep)] if self.frame is not None else None
         weights = self.weights[keep] if self.weights is not None else None
-        return MetaData(self.yi[keep], self.vi[keep], self.X[keep], self.names, self.studies[keep],
-                        self.measure, counts, frame, weights)
+        return MetaData(
+            self.yi[keep],
+            self.vi[keep],
+            self.X[keep],
+            self.names,
+            self.studies[keep],
+            self.measure,
+            counts,
+            frame,
+            weights,
+        )
 
     def intercept_only(self) -> "MetaData":
-        return MetaData(self.yi, self.vi, self.X[:, :1], self.names[:1], self.studies, self.measure, self.counts,
-                        self.frame, self.weights)
+        return MetaData(
+            self.yi,
+            self.vi,
+            self.X[:, :1],
+            self.names[:1],
+            self.studies,
+            self.measure,
+            self.counts,
+            self.frame,
+            self.weights,
+        )
 
 
 #: What double precision can pool: weights 1/v, their squares and sums, and y**2 / v stay finite
@@ -120,8 +138,9 @@ def _design(effects: pd.DataFrame, moderators, na_action: str = "raise"):
     elif isinstance(moderators, (list, tuple)) and all(isinstance(m, str) for m in moderators):
         missing = [m for m in moderators if m not in effects.columns]
         if missing:
-            raise ValueError(f"moderators {missing} are not columns of effects "
-                             f"(columns: {', '.join(map(str, effects.columns))})")
+            raise ValueError(
+                f"moderators {missing} are not columns of effects (columns: {', '.join(map(str, effects.columns))})"
+            )
         frame = effects[list(moderators)]
     else:
         array = np.asarray(moderators)
@@ -190,12 +209,20 @@ def _text_or_numbers(col: pd.Series, name: str) -> pd.Series:
     text_numbers = np.array([_numeric_text(v) for v in cells]) & present
     if (numbers | text_numbers | ~present).all():
         i = int(np.flatnonzero(text_numbers)[0])
-        _fail(f"moderator holds numbers written as text ({cells[i]!r}): convert the column to numbers, or to a "
-              "pandas Categorical if the codes are categories", row=col.index[i], column=name)
+        _fail(
+            f"moderator holds numbers written as text ({cells[i]!r}): convert the column to numbers, or to a "
+            "pandas Categorical if the codes are categories",
+            row=col.index[i],
+            column=name,
+        )
     if (numbers | text_numbers).any():
         i = int(np.flatnonzero(~(numbers | text_numbers))[0])
-        _fail(f"moderator mixes numbers and text, found {cells[i]!r}: a typo in a numeric column? (make it a "
-              "pandas Categorical if the values are labels)", row=col.index[i], column=name)
+        _fail(
+            f"moderator mixes numbers and text, found {cells[i]!r}: a typo in a numeric column? (make it a "
+            "pandas Categorical if the values are labels)",
+            row=col.index[i],
+            column=name,
+        )
     return col
 
 
@@ -244,8 +271,9 @@ def prepare(effects: pd.DataFrame, moderators=None, weights=None, na_action: str
         skip = skip | nan_y | nan_v
     low, high = VARIANCE_RANGE
     with np.errstate(invalid="ignore", over="ignore"):
-        bad = ~skip & (~np.isfinite(yi) | ~np.isfinite(vi) | (vi <= 0) | (np.abs(yi) > ESTIMATE_LIMIT)
-                       | (vi < low) | (vi > high))
+        bad = ~skip & (
+            ~np.isfinite(yi) | ~np.isfinite(vi) | (vi <= 0) | (np.abs(yi) > ESTIMATE_LIMIT) | (vi < low) | (vi > high)
+        )
     if bad.any():  # the first offending row, reported as the row-by-row check always did
         i = int(np.flatnonzero(bad)[0])
         if not np.isfinite(yi[i]):
@@ -255,11 +283,18 @@ def prepare(effects: pd.DataFrame, moderators=None, weights=None, na_action: str
         if vi[i] <= 0:
             _fail(f"variance must be positive, got {vi[i]:g}", row=studies[i], column="variance")
         if abs(yi[i]) > ESTIMATE_LIMIT:
-            _fail(f"estimate {yi[i]:g} is too large to pool (|estimate| at most {ESTIMATE_LIMIT:g}): "
-                  "is it on the measure's own scale (log ratios, standardised differences)?",
-                  row=studies[i], column="estimate")
-        _fail(f"variance {vi[i]:g} is too {'small' if vi[i] < low else 'large'} to pool (between {low:g} and "
-              f"{high:g}): is it a variance on the measure's scale?", row=studies[i], column="variance")
+            _fail(
+                f"estimate {yi[i]:g} is too large to pool (|estimate| at most {ESTIMATE_LIMIT:g}): "
+                "is it on the measure's own scale (log ratios, standardised differences)?",
+                row=studies[i],
+                column="estimate",
+            )
+        _fail(
+            f"variance {vi[i]:g} is too {'small' if vi[i] < low else 'large'} to pool (between {low:g} and "
+            f"{high:g}): is it a variance on the measure's scale?",
+            row=studies[i],
+            column="variance",
+        )
     X, names, missing_moderator = _design(effects, moderators, na_action)
     omit = skip | missing_moderator
     if omit.any():

@@ -187,13 +187,21 @@ def _derivatives(evaluation: Evaluation) -> tuple[np.ndarray, np.ndarray]:
     """Score and information of an evaluation made with ``derivatives=True``; a model whose
     marginal covariance is not positive definite there has none."""
     if evaluation.score is None or evaluation.information is None:
-        raise ValueError("the marginal covariance of the effects is not positive definite at the starting values "
-                         "of the variance components: no likelihood to maximise")
+        raise ValueError(
+            "the marginal covariance of the effects is not positive definite at the starting values "
+            "of the variance components: no likelihood to maximise"
+        )
     return evaluation.score, evaluation.information
 
 
-def fit_components(model: MultilevelModel, start: np.ndarray, *, fixed: dict[int, float] | None = None,
-                   tol: float = 1e-12, max_iterations: int = 1000) -> ComponentFit:
+def fit_components(
+    model: MultilevelModel,
+    start: np.ndarray,
+    *,
+    fixed: dict[int, float] | None = None,
+    tol: float = 1e-12,
+    max_iterations: int = 1000,
+) -> ComponentFit:
     """Maximise the log-likelihood over the components not in ``fixed`` (position -> value).
 
     Fisher scoring with a backtracking line search on the log-likelihood, on sigma^2 >= 0: a
@@ -254,8 +262,9 @@ def fit_components(model: MultilevelModel, start: np.ndarray, *, fixed: dict[int
     return ComponentFit(s, current.log_likelihood, converged, iterations)
 
 
-def profile_limits(model: MultilevelModel, fit: ComponentFit, level: int, *, critical: float, tol: float,
-                   max_iterations: int) -> tuple[float, float, bool, bool, bool]:
+def profile_limits(
+    model: MultilevelModel, fit: ComponentFit, level: int, *, critical: float, tol: float, max_iterations: int
+) -> tuple[float, float, bool, bool, bool]:
     """Profile-likelihood limits of component ``level``: the values where
     ``2 (ll_max - ll_profile(sigma^2))`` equals ``critical`` (chi^2_1 quantile).
 
@@ -281,8 +290,9 @@ def profile_limits(model: MultilevelModel, fit: ComponentFit, level: int, *, cri
 
     def root(a: float, b: float) -> float:
         nonlocal ok
-        value, info = optimize.brentq(excess, a, b, xtol=tol, rtol=4 * np.finfo(float).eps,
-                                      maxiter=max_iterations, full_output=True, disp=False)
+        value, info = optimize.brentq(
+            excess, a, b, xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=max_iterations, full_output=True, disp=False
+        )
         ok = ok and info.converged
         return float(value)
 

@@ -55,8 +55,12 @@ class SandwichFit:
         """<P_ab, P_cd> = sum of the elementwise product of two J x J matrices P."""
         hab = np.einsum("jr,jr->j", H[a], H[b])
         hcd = np.einsum("jr,jr->j", H[c], H[d])
-        return float(np.sum(D[a, b] * D[c, d]) - np.sum(D[a, b] * hcd) - np.sum(D[c, d] * hab)
-                     + np.sum((H[a].T @ H[c]) * (H[b].T @ H[d])))
+        return float(
+            np.sum(D[a, b] * D[c, d])
+            - np.sum(D[a, b] * hcd)
+            - np.sum(D[c, d] * hab)
+            + np.sum((H[a].T @ H[c]) * (H[b].T @ H[d]))
+        )
 
     @staticmethod
     def _omega(D, H) -> np.ndarray:
@@ -95,12 +99,19 @@ class SandwichFit:
         df = nu - q + 1
         F = delta * Q / q
         p_value = float(stats.f.sf(F, q, df)) if df > 0 else np.nan
-        return {"statistic": F, "q_statistic": Q, "delta": delta, "df_numerator": float(q),
-                "df_denominator": float(df), "p_value": p_value}
+        return {
+            "statistic": F,
+            "q_statistic": Q,
+            "delta": delta,
+            "df_numerator": float(q),
+            "df_denominator": float(df),
+            "p_value": p_value,
+        }
 
 
-def sandwich(y: np.ndarray, X: np.ndarray, beta: np.ndarray, blocks: Blocks, phi: list[np.ndarray], *,
-             adjust: str = "CR2") -> SandwichFit:
+def sandwich(
+    y: np.ndarray, X: np.ndarray, beta: np.ndarray, blocks: Blocks, phi: list[np.ndarray], *, adjust: str = "CR2"
+) -> SandwichFit:
     """Cluster-robust covariance of the weighted least-squares fit ``beta`` with weights
     ``Phi^-1`` (``phi``: the blocks of the working covariance over ``blocks``' clusters)."""
     if adjust not in ADJUSTMENTS:

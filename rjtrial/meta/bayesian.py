@@ -41,6 +41,7 @@ PARAMETERS = ("mu", "tau", "prediction")
 def _tau_prior(tau_prior, tau_scale):
     """(log density of tau on [0, inf), description, scale or None, proper or None if unknown)."""
     if callable(tau_prior):
+
         def log_density(t):
             values = np.broadcast_to(np.asarray(tau_prior(t), dtype=float), np.shape(t))
             if np.any(~np.isfinite(values) | (values < 0)):
@@ -50,23 +51,33 @@ def _tau_prior(tau_prior, tau_scale):
 
         return log_density, f"{getattr(tau_prior, '__name__', 'user-supplied density')} (user-supplied)", None, None
     if tau_prior not in TAU_PRIORS:
-        raise ValueError(f"tau_prior={tau_prior!r}: choose one of {', '.join(map(repr, TAU_PRIORS))}, or give a "
-                         "density function of tau")
+        raise ValueError(
+            f"tau_prior={tau_prior!r}: choose one of {', '.join(map(repr, TAU_PRIORS))}, or give a "
+            "density function of tau"
+        )
     if tau_prior == "uniform":
         return (lambda t: np.zeros(np.shape(t))), "uniform on [0, inf) (improper)", None, False
-    if isinstance(tau_scale, bool) or not isinstance(tau_scale, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(tau_scale) or tau_scale <= 0:
+    if (
+        isinstance(tau_scale, bool)
+        or not isinstance(tau_scale, (int, float, np.integer, np.floating))
+        or not math.isfinite(tau_scale)
+        or tau_scale <= 0
+    ):
         raise ValueError(f"tau_scale must be a positive number, got {tau_scale!r}")
     s = float(tau_scale)
     if tau_prior == "half-normal":
+
         def log_density(t):
             return math.log(2) - 0.5 * math.log(2 * math.pi) - math.log(s) - 0.5 * (np.asarray(t) / s) ** 2
     elif tau_prior == "half-cauchy":
+
         def log_density(t):
             return math.log(2 / (math.pi * s)) - np.log1p((np.asarray(t) / s) ** 2)
     else:
+
         def log_density(t):
             return -math.log(s) - np.asarray(t) / s
+
     return log_density, f"{tau_prior}(scale={s:g})", s, True
 
 
@@ -157,14 +168,16 @@ class BayesResult(Result):
         """``term`` (mu, tau, prediction), ``estimate`` (posterior median), ``mean``,
         ``std_error`` (posterior SD), ``ci_lower``, ``ci_upper`` (credible / prediction interval);
         ``attrs``: ``alpha``, ``interval``, ``measure``."""
-        frame = pd.DataFrame({
-            "term": list(PARAMETERS),
-            "estimate": [self.estimate, self.tau, self.prediction],
-            "mean": [self.mean, self.tau_mean, self.prediction_mean],
-            "std_error": [self.std_error, self.tau_std_error, self.prediction_std_error],
-            "ci_lower": [self.ci_lower, self.tau_ci_lower, self.pi_lower],
-            "ci_upper": [self.ci_upper, self.tau_ci_upper, self.pi_upper],
-        })
+        frame = pd.DataFrame(
+            {
+                "term": list(PARAMETERS),
+                "estimate": [self.estimate, self.tau, self.prediction],
+                "mean": [self.mean, self.tau_mean, self.prediction_mean],
+                "std_error": [self.std_error, self.tau_std_error, self.prediction_std_error],
+                "ci_lower": [self.ci_lower, self.tau_ci_lower, self.pi_lower],
+                "ci_upper": [self.ci_upper, self.tau_ci_upper, self.pi_upper],
+            }
+        )
         frame.attrs.update(alpha=self.alpha, interval=self.interval, measure=self.measure)
         return frame
 
@@ -178,8 +191,10 @@ class BayesResult(Result):
             return self._posterior.mixture(parameter)
         labels = list(self.shrinkage.index)
         if parameter not in labels:
-            raise ValueError(f"parameter={parameter!r}: give 'mu', 'tau', 'prediction' or a study label "
-                             f"({', '.join(map(str, labels[:5]))}{'...' if len(labels) > 5 else ''})")
+            raise ValueError(
+                f"parameter={parameter!r}: give 'mu', 'tau', 'prediction' or a study label "
+                f"({', '.join(map(str, labels[:5]))}{'...' if len(labels) > 5 else ''})"
+            )
         return self._posterior.mixture("study", labels.index(parameter))
 
     def cdf(self, parameter, x) -> np.ndarray:
@@ -248,17 +263,29 @@ class BayesResult(Result):
         ]
 
         def row(name, median, mean, sd, lo, hi):
-            return (f"{name:12s}{median:>10.{digits}f}{mean:>10.{digits}f}{sd:>10.{digits}f}   "
-                    f"[{lo:.{digits}f}, {hi:.{digits}f}]")
+            return (
+                f"{name:12s}{median:>10.{digits}f}{mean:>10.{digits}f}{sd:>10.{digits}f}   "
+                f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+            )
 
         lines.append(row("mu", self.estimate, self.mean, self.std_error, self.ci_lower, self.ci_upper))
         lines.append(row("tau", self.tau, self.tau_mean, self.tau_std_error, self.tau_ci_lower, self.tau_ci_upper))
-        lines.append(row("prediction", self.prediction, self.prediction_mean, self.prediction_std_error,
-                         self.pi_lower, self.pi_upper))
+        lines.append(
+            row(
+                "prediction",
+                self.prediction,
+                self.prediction_mean,
+                self.prediction_std_error,
+                self.pi_lower,
+                self.pi_upper,
+            )
+        )
         lines.append("Shrunken study effects (posterior median and interval; observed in parentheses):")
         for label, r in self.shrinkage.iterrows():
-            lines.append(f"  {str(label):24.24s}{r.estimate:>10.{digits}f}   [{r.ci_lower:.{digits}f}, "
-                         f"{r.ci_upper:.{digits}f}]   ({r.observed:.{digits}f})")
+            lines.append(
+                f"  {str(label):24.24s}{r.estimate:>10.{digits}f}   [{r.ci_lower:.{digits}f}, "
+                f"{r.ci_upper:.{digits}f}]   ({r.observed:.{digits}f})"
+            )
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -391,9 +418,11 @@ def bayes(
         left_out = ", ".join(map(str, data.studies[~rows]))
         notes.append(f"studies left out (missing estimate or variance): {left_out}")
     if proper is False and k < (2 if mu_sd is not None else 3):
-        raise ValueError(f"with the improper uniform prior on tau the posterior is improper for {k} "
-                         f"{'study' if k == 1 else 'studies'}: it needs at least {2 if mu_sd is not None else 3} "
-                         "(or a proper tau_prior)")
+        raise ValueError(
+            f"with the improper uniform prior on tau the posterior is improper for {k} "
+            f"{'study' if k == 1 else 'studies'}: it needs at least {2 if mu_sd is not None else 3} "
+            "(or a proper tau_prior)"
+        )
     try:
         posterior = Posterior(Model(y, v, log_prior, mu_mean, mu_sd))
     except PosteriorError as exc:
@@ -403,10 +432,12 @@ def bayes(
     exponent = posterior.tail_exponent()
     mean_exists, variance_exists = exponent < -2, exponent < -3
     if not variance_exists:
-        notes.append(f"the posterior of tau has a heavy tail (density ~ tau^{exponent:.0f}): its "
-                     f"{'mean and SD do' if not mean_exists else 'SD does'} not exist, nor those of "
-                     f"{'mu and ' if mu_sd is None else ''}a new study's effect (reported as NaN); medians and "
-                     "intervals are unaffected")
+        notes.append(
+            f"the posterior of tau has a heavy tail (density ~ tau^{exponent:.0f}): its "
+            f"{'mean and SD do' if not mean_exists else 'SD does'} not exist, nor those of "
+            f"{'mu and ' if mu_sd is None else ''}a new study's effect (reported as NaN); medians and "
+            "intervals are unaffected"
+        )
     for note in notes:
         category = ConvergenceWarning if "quadrature" in note else RjtrialWarning
         warnings.warn(note, category, stacklevel=2)
@@ -419,21 +450,44 @@ def bayes(
     for name in ("mu", "prediction"):
         means, sds = posterior.mixture(name)
         median = float(posterior.quantile(0.5, means, sds)[0])
-        summaries[name] = (median, *moments(means, sds, bounded=name == "mu" and mu_sd is not None),
-                           *posterior.interval(alpha, interval, means=means, sds=sds))
+        summaries[name] = (
+            median,
+            *moments(means, sds, bounded=name == "mu" and mu_sd is not None),
+            *posterior.interval(alpha, interval, means=means, sds=sds),
+        )
     tau_mean, tau_sd = moments(posterior.tau, np.zeros_like(posterior.tau))
     tau_summary = (posterior.tau_quantile(0.5), tau_mean, tau_sd, *posterior.interval(alpha, interval))
     studies = data.studies[rows]
     shrinkage = _shrinkage(posterior, y, v, studies, alpha, interval)
     mu, pred = summaries["mu"], summaries["prediction"]
     return BayesResult(
-        estimate=mu[0], mean=mu[1], std_error=mu[2], ci_lower=mu[3], ci_upper=mu[4],
-        tau=tau_summary[0], tau_mean=tau_summary[1], tau_std_error=tau_summary[2], tau_ci_lower=tau_summary[3],
+        estimate=mu[0],
+        mean=mu[1],
+        std_error=mu[2],
+        ci_lower=mu[3],
+        ci_upper=mu[4],
+        tau=tau_summary[0],
+        tau_mean=tau_summary[1],
+        tau_std_error=tau_summary[2],
+        tau_ci_lower=tau_summary[3],
         tau_ci_upper=tau_summary[4],
-        prediction=pred[0], prediction_mean=pred[1], prediction_std_error=pred[2], pi_lower=pred[3], pi_upper=pred[4],
-        k=k, n_omitted=int(data.n_rows - k), measure=data.measure, alpha=alpha, interval=interval,
-        tau_prior=prior_text, tau_scale=scale, mu_prior=mu_text, shrinkage=shrinkage,
-        converged=bool(posterior.converged), n_nodes=int(posterior.tau.size), notes=tuple(notes),
+        prediction=pred[0],
+        prediction_mean=pred[1],
+        prediction_std_error=pred[2],
+        pi_lower=pred[3],
+        pi_upper=pred[4],
+        k=k,
+        n_omitted=int(data.n_rows - k),
+        measure=data.measure,
+        alpha=alpha,
+        interval=interval,
+        tau_prior=prior_text,
+        tau_scale=scale,
+        mu_prior=mu_text,
+        shrinkage=shrinkage,
+        converged=bool(posterior.converged),
+        n_nodes=int(posterior.tau.size),
+        notes=tuple(notes),
         _posterior=posterior,
     )
 
@@ -455,7 +509,17 @@ def _shrinkage(posterior: Posterior, y, v, studies, alpha: float, interval: str)
         else:
             for j, i in enumerate(idx):
                 lower[i], upper[i] = posterior.interval(alpha, interval, means=means[j], sds=sds[j])
-    frame = pd.DataFrame({"observed": y, "observed_std_error": np.sqrt(v), "estimate": median, "mean": mean,
-                          "std_error": sd, "ci_lower": lower, "ci_upper": upper}, index=studies)
+    frame = pd.DataFrame(
+        {
+            "observed": y,
+            "observed_std_error": np.sqrt(v),
+            "estimate": median,
+            "mean": mean,
+            "std_error": sd,
+            "ci_lower": lower,
+            "ci_upper": upper,
+        },
+        index=studies,
+    )
     frame.attrs.update(alpha=alpha, interval=interval)
     return frame

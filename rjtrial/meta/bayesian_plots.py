@@ -152,16 +152,27 @@ def plot_forest(result, *, ax=None):
     z = 1.959963984540054
     rows = np.arange(k + 2)[::-1]
     for y, (_, r) in zip(rows[:k], studies.iterrows()):
-        ax.plot([r.observed - z * r.observed_std_error, r.observed + z * r.observed_std_error], [y + 0.12] * 2,
-                color="black", lw=1)
+        ax.plot(
+            [r.observed - z * r.observed_std_error, r.observed + z * r.observed_std_error],
+            [y + 0.12] * 2,
+            color="black",
+            lw=1,
+        )
         ax.plot(r.observed, y + 0.12, "s", color="black", ms=4)
         ax.plot([r.ci_lower, r.ci_upper], [y - 0.12] * 2, color="grey", lw=1)
         ax.plot(r.estimate, y - 0.12, "o", color="grey", ms=4)
     y_mu, y_new = rows[k], rows[k + 1]
-    ax.fill([result.ci_lower, result.estimate, result.ci_upper, result.estimate],
-            [y_mu, y_mu + 0.25, y_mu, y_mu - 0.25], color="red")
-    ax.fill([result.pi_lower, result.pi_upper, result.pi_upper, result.pi_lower],
-            [y_new - 0.1, y_new - 0.1, y_new + 0.1, y_new + 0.1], color="blue", alpha=0.5)
+    ax.fill(
+        [result.ci_lower, result.estimate, result.ci_upper, result.estimate],
+        [y_mu, y_mu + 0.25, y_mu, y_mu - 0.25],
+        color="red",
+    )
+    ax.fill(
+        [result.pi_lower, result.pi_upper, result.pi_upper, result.pi_lower],
+        [y_new - 0.1, y_new - 0.1, y_new + 0.1, y_new + 0.1],
+        color="blue",
+        alpha=0.5,
+    )
     ax.axvline(result.estimate, color="red", lw=0.6, ls=":")
     ax.set_yticks(rows)
     ax.set_yticklabels([*map(str, studies.index), "mu", "new study"])

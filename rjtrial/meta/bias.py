@@ -99,8 +99,9 @@ def _inverse_variance_rows(result: MetaResult, verb: str) -> tuple[np.ndarray, n
     if not isinstance(result, MetaResult):
         raise TypeError(f"{verb} needs a MetaResult from rjtrial.meta.pool, not {type(result).__name__}")
     if result.method in ("MH", "Peto"):
-        raise ValueError(f"{verb} needs an inverse-variance model (method 'FE' or a tau^2 estimator), "
-                         f"not method={result.method!r}")
+        raise ValueError(
+            f"{verb} needs an inverse-variance model (method 'FE' or a tau^2 estimator), not method={result.method!r}"
+        )
     rows = np.isfinite(result.yi) & np.isfinite(result.vi)
     return result.yi[rows], result.vi[rows], result.studies[rows]
 
@@ -110,8 +111,9 @@ def _fit(yi, vi, X, names, studies, result: MetaResult, *, test: str | None = No
 
     o = result.options_
     options = Options(o.method, o.test if test is None else test, o.alpha, o.tol, o.max_iterations)
-    return fit(MetaData(np.asarray(yi, float), np.asarray(vi, float), X, names, pd.Index(studies),
-                        result.measure), options)
+    return fit(
+        MetaData(np.asarray(yi, float), np.asarray(vi, float), X, names, pd.Index(studies), result.measure), options
+    )
 
 
 EGGER_PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
@@ -124,8 +126,9 @@ def _sample_sizes(result: MetaResult, n, rows) -> np.ndarray:
     frame = result.data_.frame
     if n is None:
         if frame is not None and {"n_treatment", "n_control"} <= set(frame.columns):
-            values = pd.to_numeric(frame["n_treatment"], errors="coerce") + pd.to_numeric(frame["n_control"],
-                                                                                          errors="coerce")
+            values = pd.to_numeric(frame["n_treatment"], errors="coerce") + pd.to_numeric(
+                frame["n_control"], errors="coerce"
+            )
         elif frame is not None and "n" in frame.columns:
             values = pd.to_numeric(frame["n"], errors="coerce")
         else:
@@ -219,8 +222,10 @@ def egger(result: MetaResult, *, predictor: str = "sei", model: str = "rma", n=N
     if len(yi) <= p:
         raise ValueError(f"Egger's test needs more than {p} studies, got {len(yi)}")
     if np.linalg.matrix_rank(X) < p:
-        raise ValueError(f"the predictor {predictor!r} is collinear with the model's design "
-                         "(e.g. all variances or sample sizes equal): the test cannot be done")
+        raise ValueError(
+            f"the predictor {predictor!r} is collinear with the model's design "
+            "(e.g. all variances or sample sizes equal): the test cannot be done"
+        )
     limit = predictor in ("sei", "vi", "ninv", "sqrtninv") and not result.has_moderators
     j = p - 1
     if model == "rma":
@@ -242,10 +247,21 @@ def egger(result: MetaResult, *, predictor: str = "sei", model: str = "rma", n=N
         lim = (float(beta[0]), float(beta[0] - crit * se[0]), float(beta[0] + crit * se[0]))
     if not limit:
         lim = (np.nan, np.nan, np.nan)
-    return EggerTest(statistic=statistic, p_value=p_value, df=df, slope=slope, slope_std_error=slope_se,
-                     limit_estimate=lim[0], limit_ci_lower=lim[1], limit_ci_upper=lim[2], tau2=float(tau2),
-                     method=f"Egger's regression test ({'mixed-effects model' if model == 'rma' else 'weighted regression'}"
-                            f", predictor: {predictor})", predictor=predictor, model=model)
+    return EggerTest(
+        statistic=statistic,
+        p_value=p_value,
+        df=df,
+        slope=slope,
+        slope_std_error=slope_se,
+        limit_estimate=lim[0],
+        limit_ci_lower=lim[1],
+        limit_ci_upper=lim[2],
+        tau2=float(tau2),
+        method=f"Egger's regression test ({'mixed-effects model' if model == 'rma' else 'weighted regression'}"
+        f", predictor: {predictor})",
+        predictor=predictor,
+        model=model,
+    )
 
 
 def begg(result: MetaResult) -> BeggTest:
@@ -290,8 +306,10 @@ def begg(result: MetaResult) -> BeggTest:
 
 def _equal_standard_errors(vi, verb: str, remedy: str = "") -> None:
     if np.ptp(vi) <= 1e-12 * np.max(vi):
-        raise ValueError(f"{verb} is not computable: all standard errors are equal (the regression on the standard "
-                         f"error has a constant predictor){remedy}")
+        raise ValueError(
+            f"{verb} is not computable: all standard errors are equal (the regression on the standard "
+            f"error has a constant predictor){remedy}"
+        )
 
 
 def _side(yi, vi, studies, result) -> str:
@@ -301,8 +319,9 @@ def _side(yi, vi, studies, result) -> str:
     return "right" if fit.coefficients[1] < 0 else "left"
 
 
-def trim_and_fill(result: MetaResult, *, side: str | None = None, estimator: str = "L0",
-                  max_iterations: int = 100) -> TrimFillResult:
+def trim_and_fill(
+    result: MetaResult, *, side: str | None = None, estimator: str = "L0", max_iterations: int = 100
+) -> TrimFillResult:
     """Duval and Tweedie's trim-and-fill.
 
     Parameters
@@ -381,28 +400,38 @@ def trim_and_fill(result: MetaResult, *, side: str | None = None, estimator: str
         else:
             sr = float(np.sum(signed[signed > 0]))
             raw = (4 * sr - k * (k + 1)) / (2 * k - 1)
-            var_sr = (k * (k + 1) * (2 * k + 1) + 10 * raw**3 + 27 * raw**2 + 17 * raw - 18 * k * raw**2
-                      - 18 * k * raw + 6 * k**2 * raw) / 24
+            var_sr = (
+                k * (k + 1) * (2 * k + 1)
+                + 10 * raw**3
+                + 27 * raw**2
+                + 17 * raw
+                - 18 * k * raw**2
+                - 18 * k * raw
+                + 6 * k**2 * raw
+            ) / 24
             se = 4 * math.sqrt(var_sr) / (2 * k - 1) if var_sr > 0 else 0.0
         k0 = max(0, int(np.round(raw)))  # R's round: half to even, as numpy
         se_k0 = max(0.0, se)
     if k0 > 0:
-        reflected = sign * -(centred - beta)[k - k0:]
-        imputed = pd.DataFrame({"estimate": reflected, "variance": vi[k - k0:]},
-                               index=pd.Index([f"Filled {j + 1}" for j in range(k0)]))
+        reflected = sign * -(centred - beta)[k - k0 :]
+        imputed = pd.DataFrame(
+            {"estimate": reflected, "variance": vi[k - k0 :]}, index=pd.Index([f"Filled {j + 1}" for j in range(k0)])
+        )
         all_studies = pd.Index(list(studies) + list(imputed.index))
         y_all = np.concatenate([yi0, reflected])
-        v_all = np.concatenate([vi0, vi[k - k0:]])
+        v_all = np.concatenate([vi0, vi[k - k0 :]])
         filled = _fit(y_all, v_all, np.ones((len(y_all), 1)), ("intercept",), all_studies, result, test="z")
     else:
         imputed = pd.DataFrame({"estimate": [], "variance": []}, dtype=float)
         filled = result  # nothing imputed: the original fit, as metafor
-    return TrimFillResult(k0=int(k0), k0_std_error=float(se_k0), side=side, estimator=estimator,
-                          result=filled, imputed=imputed)
+    return TrimFillResult(
+        k0=int(k0), k0_std_error=float(se_k0), side=side, estimator=estimator, result=filled, imputed=imputed
+    )
 
 
-def fail_safe_n(result: MetaResult, *, method: str = "rosenthal", alpha: float = 0.05,
-                target: float | None = None) -> FailSafeN:
+def fail_safe_n(
+    result: MetaResult, *, method: str = "rosenthal", alpha: float = 0.05, target: float | None = None
+) -> FailSafeN:
     """Fail-safe N: how many unpublished null studies would overturn the result.
 
     Parameters
@@ -512,15 +541,26 @@ def small_study_diagnostics(res) -> dict[str, dict]:
 
     def trim_and_fill_values():
         t = trim_and_fill(res)
-        return {"k0": t.k0, "side": t.side, "estimate": t.estimate, "std_error": t.std_error,
-                "ci_lower": t.ci_lower, "ci_upper": t.ci_upper, "tau2": t.tau2}
+        return {
+            "k0": t.k0,
+            "side": t.side,
+            "estimate": t.estimate,
+            "std_error": t.std_error,
+            "ci_lower": t.ci_lower,
+            "ci_upper": t.ci_upper,
+            "tau2": t.tau2,
+        }
 
     def fail_safe_n_values():
         f = fail_safe_n(res)
         return {"n": f.n, "method": f.method, "p_value": f.p_value}
 
-    computed = {"egger": egger_values, "begg": begg_values, "trim_and_fill": trim_and_fill_values,
-                "fail_safe_n": fail_safe_n_values}
+    computed = {
+        "egger": egger_values,
+        "begg": begg_values,
+        "trim_and_fill": trim_and_fill_values,
+        "fail_safe_n": fail_safe_n_values,
+    }
     out: dict[str, dict] = {}
     for name, compute in computed.items():
         if equal and name != "fail_safe_n":

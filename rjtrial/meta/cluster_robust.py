@@ -90,11 +90,26 @@ class RobustResult(Result):
         se = self.std_errors
         t = self.coefficients / se
         crit = stats.t.isf(self.alpha / 2, self.df)
-        frame = pd.DataFrame({"term": list(self.coefficient_names), "estimate": self.coefficients, "std_error": se,
-                              "statistic": t, "df": self.df, "p_value": 2 * stats.t.sf(np.abs(t), self.df),
-                              "ci_lower": self.coefficients - crit * se, "ci_upper": self.coefficients + crit * se})
-        frame.attrs.update(alpha=self.alpha, adjust=self.adjust, cluster=self.cluster, n_clusters=self.n_clusters,
-                           variance=f"cluster-robust ({self.adjust}, {self.cluster})", notes=self.notes)
+        frame = pd.DataFrame(
+            {
+                "term": list(self.coefficient_names),
+                "estimate": self.coefficients,
+                "std_error": se,
+                "statistic": t,
+                "df": self.df,
+                "p_value": 2 * stats.t.sf(np.abs(t), self.df),
+                "ci_lower": self.coefficients - crit * se,
+                "ci_upper": self.coefficients + crit * se,
+            }
+        )
+        frame.attrs.update(
+            alpha=self.alpha,
+            adjust=self.adjust,
+            cluster=self.cluster,
+            n_clusters=self.n_clusters,
+            variance=f"cluster-robust ({self.adjust}, {self.cluster})",
+            notes=self.notes,
+        )
         return frame
 
     def wald_test(self, terms=None, *, constraints=None) -> WaldTest:
@@ -135,7 +150,9 @@ class RobustResult(Result):
                 for t in terms:
                     if isinstance(t, str):
                         if t not in self.coefficient_names:
-                            raise ValueError(f"no coefficient {t!r} (coefficients: {', '.join(self.coefficient_names)})")
+                            raise ValueError(
+                                f"no coefficient {t!r} (coefficients: {', '.join(self.coefficient_names)})"
+                            )
                         positions.append(self.coefficient_names.index(t))
                     else:
                         positions.append(int(t))
@@ -145,18 +162,29 @@ class RobustResult(Result):
             C[np.arange(len(positions)), positions] = 1.0
             names = tuple(self.coefficient_names[i] for i in positions)
         out = self.sandwich_.htz(C, self.coefficients)
-        return WaldTest(out["statistic"], out["df_numerator"], out["df_denominator"], out["p_value"],
-                        out["q_statistic"], out["delta"], names)
+        return WaldTest(
+            out["statistic"],
+            out["df_numerator"],
+            out["df_denominator"],
+            out["p_value"],
+            out["q_statistic"],
+            out["delta"],
+            names,
+        )
 
     def format(self, digits: int = 4) -> str:
         f = f"{{:.{digits}f}}"
-        lines = [f"Cluster-robust inference ({self.adjust}, Satterthwaite df) on {self.model}",
-                 f"{self.k} effects in {self.n_clusters} clusters ({self.cluster})",
-                 self.summary_frame().to_string(index=False, float_format=f.format)]
+        lines = [
+            f"Cluster-robust inference ({self.adjust}, Satterthwaite df) on {self.model}",
+            f"{self.k} effects in {self.n_clusters} clusters ({self.cluster})",
+            self.summary_frame().to_string(index=False, float_format=f.format),
+        ]
         if self.moderator_test is not None:
             t = self.moderator_test
-            lines.append(f"Moderators (HTZ): F({t.df_numerator:g}, {t.df_denominator:.2f}) = {t.statistic:.4f}, "
-                         f"p = {t.p_value:.4f}")
+            lines.append(
+                f"Moderators (HTZ): F({t.df_numerator:g}, {t.df_denominator:.2f}) = {t.statistic:.4f}, "
+                f"p = {t.p_value:.4f}"
+            )
         if np.any(self.df < 4):
             lines.append("note: df below 4 -- the t reference is unreliable (Tipton 2015)")
         for note in self.notes:
@@ -164,9 +192,19 @@ class RobustResult(Result):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"adjust": self.adjust, "cluster": self.cluster, "n_clusters": self.n_clusters,
-                         "k": self.k, "alpha": self.alpha, "model": self.model, "notes": list(self.notes),
-                         "summary": self.summary_frame(), "moderator_test": self.moderator_test})
+        return jsonable(
+            {
+                "adjust": self.adjust,
+                "cluster": self.cluster,
+                "n_clusters": self.n_clusters,
+                "k": self.k,
+                "alpha": self.alpha,
+                "model": self.model,
+                "notes": list(self.notes),
+                "summary": self.summary_frame(),
+                "moderator_test": self.moderator_test,
+            }
+        )
 
 
 def _labels(result, cluster) -> tuple[np.ndarray, str]:
@@ -193,8 +231,9 @@ def _labels(result, cluster) -> tuple[np.ndarray, str]:
         name = getattr(cluster, "name", None) or "cluster"
         expected = len(result.yi_) if isinstance(result, MultilevelResult) else len(result.yi)
         if labels.shape != (expected,):
-            raise ValueError(f"cluster must have one label per row of the effects frame ({expected}), "
-                             f"got shape {labels.shape}")
+            raise ValueError(
+                f"cluster must have one label per row of the effects frame ({expected}), got shape {labels.shape}"
+            )
         if not isinstance(result, MultilevelResult):
             labels = labels[np.isfinite(result.yi) & np.isfinite(result.vi)]
     if pd.isna(pd.Series(labels)).any():
@@ -266,8 +305,10 @@ def robust(result, *, cluster=None, adjust: str = "CR2") -> RobustResult:
         top = result.level_codes_[0]
         per_group = pd.Series(codes).groupby(top).nunique()
         if (per_group > 1).any():
-            raise ValueError(f"the random effects are not nested within cluster {name!r}: "
-                             f"a {result.levels[0]} spans several clusters")
+            raise ValueError(
+                f"the random effects are not nested within cluster {name!r}: "
+                f"a {result.levels[0]} spans several clusters"
+            )
         y, X, beta = result.yi_, result.X_, result.coefficients
         phi = result.marginal_blocks(blocks)
         model = f"a multilevel model ({result.method}, {', '.join(result.levels)})"
@@ -289,15 +330,26 @@ def robust(result, *, cluster=None, adjust: str = "CR2") -> RobustResult:
     else:
         raise TypeError(f"robust needs a MetaResult or MultilevelResult, not {type(result).__name__}")
     fit = sandwich(y, X, np.asarray(beta, float), blocks, phi, adjust=adjust)
-    return _result(fit, beta, result.coefficient_names, adjust=adjust, cluster=name, k=len(y), alpha=alpha,
-                   model=model)
+    return _result(fit, beta, result.coefficient_names, adjust=adjust, cluster=name, k=len(y), alpha=alpha, model=model)
 
 
 def _result(fit: SandwichFit, beta, names, *, adjust, cluster, k, alpha, model, df=None, notes=()) -> RobustResult:
     df = fit.satterthwaite() if df is None else np.asarray(df, dtype=float)
-    out = RobustResult(coefficient_names=tuple(names), coefficients=np.asarray(beta, float), vcov=fit.vcov, df=df,
-                       moderator_test=None, adjust=adjust, cluster=cluster, n_clusters=fit.n_clusters, k=int(k),
-                       alpha=float(alpha), model=model, notes=tuple(notes), sandwich_=fit)
+    out = RobustResult(
+        coefficient_names=tuple(names),
+        coefficients=np.asarray(beta, float),
+        vcov=fit.vcov,
+        df=df,
+        moderator_test=None,
+        adjust=adjust,
+        cluster=cluster,
+        n_clusters=fit.n_clusters,
+        k=int(k),
+        alpha=float(alpha),
+        model=model,
+        notes=tuple(notes),
+        sandwich_=fit,
+    )
     if len(names) > 1:
         object.__setattr__(out, "moderator_test", out.wald_test())
     return out

@@ -78,16 +78,20 @@ class RVEResult(Result):
 
     def format(self, digits: int = 4) -> str:
         f = f"{{:.{digits}f}}"
-        lines = [f"RVE: correlated effects model{' with small-sample corrections' if self.small else ''} "
-                 f"(rho = {self.rho:g})",
-                 f"{self.k} effects in {self.n_clusters} clusters ({self.cluster})"
-                 + (f"; {self.n_omitted} row(s) omitted" if self.n_omitted else ""),
-                 f"tau^2 = {f.format(self.tau2)}   I^2 = {self.i2:.2f}%",
-                 self.summary_frame().to_string(index=False, float_format=f.format)]
+        lines = [
+            f"RVE: correlated effects model{' with small-sample corrections' if self.small else ''} "
+            f"(rho = {self.rho:g})",
+            f"{self.k} effects in {self.n_clusters} clusters ({self.cluster})"
+            + (f"; {self.n_omitted} row(s) omitted" if self.n_omitted else ""),
+            f"tau^2 = {f.format(self.tau2)}   I^2 = {self.i2:.2f}%",
+            self.summary_frame().to_string(index=False, float_format=f.format),
+        ]
         if self.robust.moderator_test is not None:
             t = self.robust.moderator_test
-            lines.append(f"Moderators (HTZ): F({t.df_numerator:g}, {t.df_denominator:.2f}) = {t.statistic:.4f}, "
-                         f"p = {t.p_value:.4f}")
+            lines.append(
+                f"Moderators (HTZ): F({t.df_numerator:g}, {t.df_denominator:.2f}) = {t.statistic:.4f}, "
+                f"p = {t.p_value:.4f}"
+            )
         if np.any(self.robust.df < 4):
             lines.append("note: df below 4 -- do not trust these p values (Tipton 2015)")
         for note in self.notes:
@@ -95,14 +99,35 @@ class RVEResult(Result):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"tau2": self.tau2, "i2": self.i2, "rho": self.rho, "small": self.small, "k": self.k,
-                         "n_clusters": self.n_clusters, "n_omitted": self.n_omitted, "cluster": self.cluster,
-                         "alpha": self.alpha, "measure": self.measure, "notes": list(self.notes),
-                         "summary": self.summary_frame(), "moderator_test": self.robust.moderator_test})
+        return jsonable(
+            {
+                "tau2": self.tau2,
+                "i2": self.i2,
+                "rho": self.rho,
+                "small": self.small,
+                "k": self.k,
+                "n_clusters": self.n_clusters,
+                "n_omitted": self.n_omitted,
+                "cluster": self.cluster,
+                "alpha": self.alpha,
+                "measure": self.measure,
+                "notes": list(self.notes),
+                "summary": self.summary_frame(),
+                "moderator_test": self.robust.moderator_test,
+            }
+        )
 
 
-def rve(effects: pd.DataFrame, *, cluster: str = "study", rho: float = 0.8, small: bool = True, moderators=None,
-        alpha: float = 0.05, na_action: str = "omit") -> RVEResult:
+def rve(
+    effects: pd.DataFrame,
+    *,
+    cluster: str = "study",
+    rho: float = 0.8,
+    small: bool = True,
+    moderators=None,
+    alpha: float = 0.05,
+    na_action: str = "omit",
+) -> RVEResult:
     """Robust variance estimation meta-analysis (correlated-effects weights).
 
     Parameters
@@ -220,17 +245,47 @@ def rve(effects: pd.DataFrame, *, cluster: str = "study", rho: float = 0.8, smal
         phi.append(block)
     if small:
         fit = sandwich(y, X, beta, blocks, phi, adjust="CR2")
-        robust_result = _result(fit, beta, data.names, adjust="CR2", cluster=cluster, k=M, alpha=alpha,
-                                model=f"RVE correlated effects (rho = {rho:g})")
+        robust_result = _result(
+            fit,
+            beta,
+            data.names,
+            adjust="CR2",
+            cluster=cluster,
+            k=M,
+            alpha=alpha,
+            model=f"RVE correlated effects (rho = {rho:g})",
+        )
     else:
         fit = sandwich(y, X, beta, blocks, phi, adjust="CR0")
-        robust_result = RobustResult(coefficient_names=tuple(data.names), coefficients=beta,
-                                     vcov=fit.vcov * J / (J - p), df=np.full(p, float(J - p)), moderator_test=None,
-                                     adjust="CR0 x J/(J-p)", cluster=cluster, n_clusters=J, k=M, alpha=float(alpha),
-                                     model=f"RVE correlated effects (rho = {rho:g})", sandwich_=None)
+        robust_result = RobustResult(
+            coefficient_names=tuple(data.names),
+            coefficients=beta,
+            vcov=fit.vcov * J / (J - p),
+            df=np.full(p, float(J - p)),
+            moderator_test=None,
+            adjust="CR0 x J/(J-p)",
+            cluster=cluster,
+            n_clusters=J,
+            k=M,
+            alpha=float(alpha),
+            model=f"RVE correlated effects (rho = {rho:g})",
+            sandwich_=None,
+        )
     weights = np.full(len(rows), np.nan)
     weights[rows] = wr
     weights.flags.writeable = False
-    return RVEResult(robust=robust_result, tau2=float(tau2), i2=float(i2), rho=float(rho), weights=weights,
-                     small=bool(small), k=int(M), n_clusters=int(J), n_omitted=n_omitted, cluster=cluster,
-                     alpha=float(alpha), measure=data.measure, notes=tuple(notes))
+    return RVEResult(
+        robust=robust_result,
+        tau2=float(tau2),
+        i2=float(i2),
+        rho=float(rho),
+        weights=weights,
+        small=bool(small),
+        k=int(M),
+        n_clusters=int(J),
+        n_omitted=n_omitted,
+        cluster=cluster,
+        alpha=float(alpha),
+        measure=data.measure,
+        notes=tuple(notes),
+    )

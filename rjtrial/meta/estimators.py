@@ -148,8 +148,9 @@ def _log_likelihood(tau2: float, yi, vi, X, *, reml: bool) -> float:
     P = ResidualMaker(1.0 / (vi + tau2), X)
     rss = P.quadratic(yi)
     if reml:
-        return -0.5 * (k - p) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(vi + tau2)) \
-            - 0.5 * P.log_determinant() - 0.5 * rss
+        return (
+            -0.5 * (k - p) * np.log(2 * np.pi) - 0.5 * np.sum(np.log(vi + tau2)) - 0.5 * P.log_determinant() - 0.5 * rss
+        )
     return -0.5 * k * np.log(2 * np.pi) - 0.5 * np.sum(np.log(vi + tau2)) - 0.5 * rss
 
 
@@ -161,8 +162,16 @@ def _hedges(yi, vi, X):
     return (rss - tr_pv) / (k - p), P, tr_pv
 
 
-def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str, tol: float = 1e-12,
-                  max_iterations: int = 1000, weights: np.ndarray | None = None) -> Tau2Estimate:
+def estimate_tau2(
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray,
+    *,
+    method: str,
+    tol: float = 1e-12,
+    max_iterations: int = 1000,
+    weights: np.ndarray | None = None,
+) -> Tau2Estimate:
     """Estimate tau^2 by ``method`` (one of :data:`TAU2_METHODS`).
 
     Parameters
@@ -202,8 +211,7 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str,
         q = P.quadratic(yi)
         factor = k / (k - p) if method == "HSk" else 1.0
         tau2 = max(0.0, (factor * q - k) / w.sum())
-        se = factor * np.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tau2 * P.trace()
-                                                  + 2 * tau2**2 * P.trace_product()))
+        se = factor * np.sqrt(1 / w.sum() ** 2 * (2 * (k - p) + 4 * tau2 * P.trace() + 2 * tau2**2 * P.trace_product()))
         return Tau2Estimate(tau2, float(se), True, 0, method)
     if method == "GENQ":
         if weights is None:
@@ -212,8 +220,11 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str,
         tr_p = P.trace()
         tr_pv = P.trace(vi)
         tau2 = max(0.0, (P.quadratic(yi) - tr_pv) / tr_p)
-        se = np.sqrt(1 / tr_p**2 * (2 * P.trace_product(vi, vi) + 4 * tau2 * P.trace_product(vi)
-                                    + 2 * tau2**2 * P.trace_product()))
+        se = np.sqrt(
+            1
+            / tr_p**2
+            * (2 * P.trace_product(vi, vi) + 4 * tau2 * P.trace_product(vi) + 2 * tau2**2 * P.trace_product())
+        )
         return Tau2Estimate(tau2, float(se), True, 0, method)
     if method == "DL":
         w = 1.0 / vi
@@ -232,8 +243,11 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, method: str,
         tau2_0 = float(np.mean((yi - yi.mean()) ** 2))
         P = ResidualMaker(1.0 / (vi + tau2_0), X)
         tau2 = max(0.0, tau2_0 * P.quadratic(yi) / (k - p))
-        se = np.sqrt(tau2_0**2 / (k - p) ** 2
-                     * (2 * P.trace_product(vi, vi) + 4 * tau2 * P.trace_product(vi) + 2 * tau2**2 * P.trace_product()))
+        se = np.sqrt(
+            tau2_0**2
+            / (k - p) ** 2
+            * (2 * P.trace_product(vi, vi) + 4 * tau2 * P.trace_product(vi) + 2 * tau2**2 * P.trace_product())
+        )
         return Tau2Estimate(tau2, float(se), True, 0, method)
     if method in ("PM", "PMM"):
         return _paule_mandel(yi, vi, X, tol=tol, max_iterations=max_iterations, median=method == "PMM")
@@ -262,8 +276,16 @@ def _paule_mandel(yi, vi, X, *, tol, max_iterations, median: bool = False) -> Ta
         if objective(upper) < 0:
             break
         upper *= 10
-    root, info = optimize.brentq(objective, 0.0, upper, xtol=tol, rtol=4 * np.finfo(float).eps,
-                                 maxiter=max_iterations, full_output=True, disp=False)
+    root, info = optimize.brentq(
+        objective,
+        0.0,
+        upper,
+        xtol=tol,
+        rtol=4 * np.finfo(float).eps,
+        maxiter=max_iterations,
+        full_output=True,
+        disp=False,
+    )
     tau2 = max(0.0, float(root))
     return Tau2Estimate(tau2, _se_morris(tau2, vi, k, p), bool(info.converged), int(info.iterations), name)
 
@@ -300,8 +322,10 @@ def _scoring(yi, vi, X, *, method, tol, max_iterations) -> Tau2Estimate:
     if converged and method in ("ML", "REML"):
         # metafor's ll0check: a boundary maximum at tau^2 = 0 that scoring stepped past
         reml = method == "REML"
-        if _log_likelihood(0.0, yi, vi, X, reml=reml) - _log_likelihood(tau2, yi, vi, X, reml=reml) > tol \
-                and tau2 > tol:
+        if (
+            _log_likelihood(0.0, yi, vi, X, reml=reml) - _log_likelihood(tau2, yi, vi, X, reml=reml) > tol
+            and tau2 > tol
+        ):
             tau2 = 0.0
     tau2 = max(0.0, tau2)
     w = 1.0 / (vi + tau2)

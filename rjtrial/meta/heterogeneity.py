@@ -75,8 +75,16 @@ def i2_h2_fixed(q: QTest) -> tuple[float, float]:
     return i2, q.statistic / q.df
 
 
-def q_profile_interval(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, tau2: float, alpha: float = 0.05,
-                       tol: float = 1e-12, max_iterations: int = 1000) -> Tau2Interval:
+def q_profile_interval(
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray,
+    *,
+    tau2: float,
+    alpha: float = 0.05,
+    tol: float = 1e-12,
+    max_iterations: int = 1000,
+) -> Tau2Interval:
     """Q-profile (1 - alpha) confidence interval of tau^2 (Viechtbauer 2007).
 
     The limits solve Q(tau^2) = chi^2_{k-p}(1 - alpha/2) (lower) and chi^2_{k-p}(alpha/2)
@@ -103,9 +111,16 @@ def q_profile_interval(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, *, tau2: f
 
     def root(target):
         nonlocal iterations, converged
-        value, info = optimize.brentq(lambda t: generalised_q(t, yi, vi, X) - target, 0.0, upper_bound,
-                                      xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=max_iterations,
-                                      full_output=True, disp=False)
+        value, info = optimize.brentq(
+            lambda t: generalised_q(t, yi, vi, X) - target,
+            0.0,
+            upper_bound,
+            xtol=tol,
+            rtol=4 * np.finfo(float).eps,
+            maxiter=max_iterations,
+            full_output=True,
+            disp=False,
+        )
         iterations += info.iterations
         converged = converged and info.converged
         return float(value)

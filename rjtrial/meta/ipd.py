@@ -38,8 +38,13 @@ from rjtrial.errors import DataError
 MEASURES = ("log_hazard_ratio", "log_rate_ratio", "log_risk_ratio", "log_odds_ratio", "risk_difference")
 COUNT_MODELS = ("negative_binomial", "poisson")
 _BINARY = {"log_risk_ratio": "risk_ratio", "log_odds_ratio": "odds_ratio", "risk_difference": "risk_difference"}
-_NEEDS = {"log_hazard_ratio": ("time_at_risk", "event"), "log_rate_ratio": ("reoffences", "exposure_days"),
-          "log_risk_ratio": ("event",), "log_odds_ratio": ("event",), "risk_difference": ("event",)}
+_NEEDS = {
+    "log_hazard_ratio": ("time_at_risk", "event"),
+    "log_rate_ratio": ("reoffences", "exposure_days"),
+    "log_risk_ratio": ("event",),
+    "log_odds_ratio": ("event",),
+    "risk_difference": ("event",),
+}
 
 
 def two_stage(
@@ -133,26 +138,43 @@ def two_stage(
         raise ValueError(f"count_model={count_model!r}: choose one of {', '.join(map(repr, COUNT_MODELS))}")
     covariates = [covariates] if isinstance(covariates, str) else list(covariates or [])
     if covariates and measure in _BINARY:
-        raise ValueError(f"measure={measure!r} is an unadjusted comparison of proportions: covariates apply to "
-                         "'log_hazard_ratio' and 'log_rate_ratio'")
+        raise ValueError(
+            f"measure={measure!r} is an unadjusted comparison of proportions: covariates apply to "
+            "'log_hazard_ratio' and 'log_rate_ratio'"
+        )
     tables = _split(followups, trial)
     rows = []
     for name, table in tables.items():
-        rows.append(_analyse(name, table, measure=measure, control=_pick(control, name, "control"),
-                             treatment=_pick(treatment, name, "treatment"), covariates=covariates,
-                             count_model=count_model, arm=arm))
+        rows.append(
+            _analyse(
+                name,
+                table,
+                measure=measure,
+                control=_pick(control, name, "control"),
+                treatment=_pick(treatment, name, "treatment"),
+                covariates=covariates,
+                count_model=count_model,
+                arm=arm,
+            )
+        )
     effects = pd.DataFrame(rows, index=pd.Index(list(tables), name="study"))
     effects.attrs["measure"] = measure
-    effects.attrs["two_stage"] = {"covariates": covariates,
-                                  "count_model": count_model if measure == "log_rate_ratio" else None}
+    effects.attrs["two_stage"] = {
+        "covariates": covariates,
+        "count_model": count_model if measure == "log_rate_ratio" else None,
+    }
     return effects
 
 
 def _split(followups, trial: str) -> dict[str, pd.DataFrame]:
     if isinstance(followups, pd.DataFrame):
         if trial not in followups.columns:
-            raise DataError(f"one follow-up table needs a {trial!r} column naming each row's trial "
-                            "(or pass a mapping trial name -> table)", table="followups", column=trial)
+            raise DataError(
+                f"one follow-up table needs a {trial!r} column naming each row's trial "
+                "(or pass a mapping trial name -> table)",
+                table="followups",
+                column=trial,
+            )
         labels = followups[trial]
         if labels.isna().any():
             row = followups.index[np.flatnonzero(labels.isna().to_numpy())[0]]
@@ -164,8 +186,10 @@ def _split(followups, trial: str) -> dict[str, pd.DataFrame]:
             if not isinstance(table, pd.DataFrame):
                 raise TypeError(f"followups[{name!r}] must be a pandas DataFrame, not {type(table).__name__}")
     else:
-        raise TypeError("followups must be a mapping trial name -> follow-up table, or one DataFrame with a "
-                        f"trial column; got {type(followups).__name__}")
+        raise TypeError(
+            "followups must be a mapping trial name -> follow-up table, or one DataFrame with a "
+            f"trial column; got {type(followups).__name__}"
+        )
     if not tables:
         raise ValueError("followups holds no trial")
     return tables
@@ -181,8 +205,9 @@ def _pick(value, name, role: str):
 
 def _arms(name, table: pd.DataFrame, arm: str, control, treatment) -> tuple[object, object]:
     if arm not in table.columns:
-        raise DataError(f"no {arm!r} column: is this a follow-up table from rjtrial.followup.build?",
-                        table=name, column=arm)
+        raise DataError(
+            f"no {arm!r} column: is this a follow-up table from rjtrial.followup.build?", table=name, column=arm
+        )
     labels = table[arm]
     if labels.isna().any():
         row = table.index[np.flatnonzero(labels.isna().to_numpy())[0]]
@@ -191,12 +216,16 @@ def _arms(name, table: pd.DataFrame, arm: str, control, treatment) -> tuple[obje
     if not levels:
         raise DataError("no participants", table=name, column=arm)
     if len(levels) < 2:
-        raise DataError(f"only one arm ({levels[0]!r}) among its {len(table)} participants: a comparison "
-                        "needs two", table=name, column=arm)
+        raise DataError(
+            f"only one arm ({levels[0]!r}) among its {len(table)} participants: a comparison needs two",
+            table=name,
+            column=arm,
+        )
     for role, value in (("control", control), ("treatment", treatment)):
         if value is not None and value not in levels:
-            raise ValueError(f"trial {name!r}: {role}={value!r} is not an arm; its arms are "
-                             f"{', '.join(map(repr, levels))}")
+            raise ValueError(
+                f"trial {name!r}: {role}={value!r} is not an arm; its arms are {', '.join(map(repr, levels))}"
+            )
     if control is not None and treatment is not None:
         if control == treatment:
             raise ValueError(f"trial {name!r}: control and treatment are both {control!r}")
@@ -204,8 +233,10 @@ def _arms(name, table: pd.DataFrame, arm: str, control, treatment) -> tuple[obje
     if control is None and treatment is None and "control" in levels and len(levels) == 2:
         control = "control"
     if len(levels) != 2 or (control is None and treatment is None):
-        message = (f"trial {name!r} has arms {', '.join(map(repr, levels))}: say which are compared "
-                   "with control= and/or treatment= (a label, or a mapping trial -> label)")
+        message = (
+            f"trial {name!r} has arms {', '.join(map(repr, levels))}: say which are compared "
+            "with control= and/or treatment= (a label, or a mapping trial -> label)"
+        )
         if len(levels) > 2:  # perhaps a typo: name the first row of the rarest arm
             sizes = labels.value_counts()
             odd = min(levels, key=lambda level: (sizes[level], -int(np.flatnonzero((labels == level).to_numpy())[0])))
@@ -223,41 +254,59 @@ def _analyse(name, table, *, measure, control, treatment, covariates, count_mode
     control, treatment = _arms(name, table, arm, control, treatment)
     missing = [c for c in (*_NEEDS[measure], *covariates) if c not in table.columns]
     if missing:
-        raise DataError(f"missing column(s) {', '.join(map(repr, missing))} needed for {measure}",
-                        table=name)
+        raise DataError(f"missing column(s) {', '.join(map(repr, missing))} needed for {measure}", table=name)
     data = table.loc[table[arm].isin([control, treatment])]
     # strict codes and named rows, for every analysis column the table has (a bad cell is a bad table)
-    checked = [c for c in ("time_at_risk", "event", "reoffences", "exposure_days")
-               if c in _NEEDS[measure] or c in data.columns]
+    checked = [
+        c for c in ("time_at_risk", "event", "reoffences", "exposure_days") if c in _NEEDS[measure] or c in data.columns
+    ]
     data = followup_frame(data, table=name, columns=checked, arm=None)
     data[arm] = pd.Categorical(data[arm], categories=[control, treatment])
     treated = (data[arm] == treatment).to_numpy()
     if measure == "log_rate_ratio":
         y = data["reoffences"].to_numpy(dtype=float)
         exposure = data["exposure_days"].to_numpy(dtype=float)
-        counts = {"events_treatment": float(y[treated].sum()), "n_treatment": float(treated.sum()),
-                  "events_control": float(y[~treated].sum()), "n_control": float((~treated).sum()),
-                  "person_time_treatment": float(exposure[treated].sum()),
-                  "person_time_control": float(exposure[~treated].sum())}
+        counts = {
+            "events_treatment": float(y[treated].sum()),
+            "n_treatment": float(treated.sum()),
+            "events_control": float(y[~treated].sum()),
+            "n_control": float((~treated).sum()),
+            "person_time_treatment": float(exposure[treated].sum()),
+            "person_time_control": float(exposure[~treated].sum()),
+        }
         what = "reoffences"
     else:
         event = data["event"].to_numpy(dtype=bool)
-        counts = {"events_treatment": float(event[treated].sum()), "n_treatment": float(treated.sum()),
-                  "events_control": float(event[~treated].sum()), "n_control": float((~treated).sum())}
+        counts = {
+            "events_treatment": float(event[treated].sum()),
+            "n_treatment": float(treated.sum()),
+            "events_control": float(event[~treated].sum()),
+            "n_control": float((~treated).sum()),
+        }
         what = "events (reoffenders)"
     if counts["events_treatment"] + counts["events_control"] == 0:
         raise DataError(f"no {what} in either arm: the trial has no information on {measure}", table=name)
     if measure in ("log_hazard_ratio", "log_rate_ratio"):
         for label, key in ((control, "events_control"), (treatment, "events_treatment")):
             if counts[key] == 0:
-                raise DataError(f"no {what} in arm {label!r}: the {measure.replace('_', ' ')} is infinite; "
-                                "leave the trial out or use a risk measure (with its 0.5 correction)",
-                                table=name, column=arm)
+                raise DataError(
+                    f"no {what} in arm {label!r}: the {measure.replace('_', ' ')} is infinite; "
+                    "leave the trial out or use a risk measure (with its 0.5 correction)",
+                    table=name,
+                    column=arm,
+                )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            estimate, variance = _fit(data, measure, control=control, treatment=treatment, covariates=covariates,
-                                      count_model=count_model, arm=arm)
+            estimate, variance = _fit(
+                data,
+                measure,
+                control=control,
+                treatment=treatment,
+                covariates=covariates,
+                count_model=count_model,
+                arm=arm,
+            )
         except DataError as exc:
             raise DataError(str(exc), table=name, row=exc.row, column=exc.column) from exc
     for warning in caught:
@@ -278,8 +327,15 @@ def _fit(data, measure, *, control, treatment, covariates, count_model, arm) -> 
     if measure == "log_rate_ratio":
         from rjtrial.frequency import rate_ratio
 
-        rates = rate_ratio(data, count="reoffences", exposure="exposure_days", group=arm, covariates=covariates,
-                           model=count_model, control=control)
+        rates = rate_ratio(
+            data,
+            count="reoffences",
+            exposure="exposure_days",
+            group=arm,
+            covariates=covariates,
+            model=count_model,
+            control=control,
+        )
         return float(rates.params_[term]), float(rates.variance_.loc[term, term])
     from rjtrial import frequency
 

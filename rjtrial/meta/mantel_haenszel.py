@@ -46,16 +46,19 @@ def _double_zero(counts, measure: str) -> np.ndarray:
 def _require_counts(data: MetaData, method: str, allowed: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
     """The count columns and the measure of ``data``, checked for ``method``."""
     if data.X.shape[1] > 1:
-        raise ValueError(f"method={method!r} pools without moderators; "
-                         "use an inverse-variance method for meta-regression")
+        raise ValueError(
+            f"method={method!r} pools without moderators; use an inverse-variance method for meta-regression"
+        )
     if data.measure is None or data.measure not in allowed:
         raise ValueError(
             f"method={method!r} needs effects with measure in {', '.join(allowed)} "
             f"(from rjtrial.effects), got {data.measure!r}"
         )
     if data.counts is None:
-        raise ValueError(f"method={method!r} needs the count columns that rjtrial.effects adds "
-                         "(events_treatment, n_treatment, events_control, n_control)")
+        raise ValueError(
+            f"method={method!r} needs the count columns that rjtrial.effects adds "
+            "(events_treatment, n_treatment, events_control, n_control)"
+        )
     return data.counts, data.measure
 
 
@@ -116,8 +119,13 @@ def mantel_haenszel(data: MetaData) -> TableFit:
         else:  # risk difference
             total = np.sum(n1 * n2 / N)
             estimate = np.sum(a * n2 / N - c * n1 / N) / total
-            se = np.sqrt((estimate * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2)
-                          + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2) / total**2)
+            se = np.sqrt(
+                (
+                    estimate * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2)
+                    + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2
+                )
+                / total**2
+            )
             weights = n1 * n2 / N
     keep = ~_double_zero(counts, measure) & np.isfinite(data.yi) & np.isfinite(data.vi)
     yi = np.where(keep, data.yi, np.nan)

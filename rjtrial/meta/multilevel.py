@@ -147,21 +147,37 @@ class MultilevelResult(Result):
         else:
             p = 2 * stats.t.sf(np.abs(z), self.df)
         crit = self._critical()
-        frame = pd.DataFrame({"term": list(self.coefficient_names), "estimate": self.coefficients, "std_error": se,
-                              "statistic": z, "p_value": p, "ci_lower": self.coefficients - crit * se,
-                              "ci_upper": self.coefficients + crit * se})
-        frame.attrs.update(alpha=self.alpha, method=self.method, test=self.test, df=self.df, measure=self.measure,
-                           notes=self.notes)
+        frame = pd.DataFrame(
+            {
+                "term": list(self.coefficient_names),
+                "estimate": self.coefficients,
+                "std_error": se,
+                "statistic": z,
+                "p_value": p,
+                "ci_lower": self.coefficients - crit * se,
+                "ci_upper": self.coefficients + crit * se,
+            }
+        )
+        frame.attrs.update(
+            alpha=self.alpha, method=self.method, test=self.test, df=self.df, measure=self.measure, notes=self.notes
+        )
         return frame
 
     def variance_components_frame(self) -> pd.DataFrame:
         """One row per level: ``level``, ``n_groups``, ``sigma2``, ``sigma``, ``ci_lower``,
         ``ci_upper`` (profile-likelihood limits of sigma^2) and ``i2`` (percent of the total
         variance at that level). ``attrs["alpha"]``."""
-        frame = pd.DataFrame({"level": [self._level_label(i) for i in range(len(self.levels))],
-                              "n_groups": list(self.n_groups), "sigma2": self.sigma2, "sigma": np.sqrt(self.sigma2),
-                              "ci_lower": self.sigma2_ci_lower, "ci_upper": self.sigma2_ci_upper,
-                              "i2": self.i2_levels})
+        frame = pd.DataFrame(
+            {
+                "level": [self._level_label(i) for i in range(len(self.levels))],
+                "n_groups": list(self.n_groups),
+                "sigma2": self.sigma2,
+                "sigma": np.sqrt(self.sigma2),
+                "ci_lower": self.sigma2_ci_lower,
+                "ci_upper": self.sigma2_ci_upper,
+                "i2": self.i2_levels,
+            }
+        )
         frame.attrs.update(alpha=self.alpha, method=self.method, i2_total=self.i2)
         return frame
 
@@ -174,9 +190,15 @@ class MultilevelResult(Result):
         computed now if the fit was made with ``profile=False``."""
         if np.all(np.isfinite(self.sigma2_ci_lower)):
             return self.variance_components_frame()
-        lower, upper, notes = _profile(self.model_, self.sigma2, self.log_likelihood, alpha=self.alpha,
-                                       tol=self.options_["tol"], max_iterations=self.options_["max_iterations"],
-                                       labels=[self._level_label(i) for i in range(len(self.levels))])
+        lower, upper, notes = _profile(
+            self.model_,
+            self.sigma2,
+            self.log_likelihood,
+            alpha=self.alpha,
+            tol=self.options_["tol"],
+            max_iterations=self.options_["max_iterations"],
+            labels=[self._level_label(i) for i in range(len(self.levels))],
+        )
         frame = self.variance_components_frame()
         frame["ci_lower"], frame["ci_upper"] = lower, upper
         if notes:
@@ -205,16 +227,24 @@ class MultilevelResult(Result):
         else:
             values = np.atleast_2d(np.asarray(moderators, dtype=float))
             if values.shape[1] != p - 1:
-                raise ValueError(f"moderators need {p - 1} columns ({', '.join(self.coefficient_names[1:])}), "
-                                 f"got {values.shape[1]}")
+                raise ValueError(
+                    f"moderators need {p - 1} columns ({', '.join(self.coefficient_names[1:])}), got {values.shape[1]}"
+                )
             x = np.column_stack([np.ones(len(values)), values])
         pred = x @ self.coefficients
         se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.vcov, x))
         crit = self._critical()
         total = float(np.sum(self.sigma2))
-        frame = pd.DataFrame({"estimate": pred, "std_error": se, "ci_lower": pred - crit * se,
-                              "ci_upper": pred + crit * se, "pi_lower": pred - crit * np.sqrt(se**2 + total),
-                              "pi_upper": pred + crit * np.sqrt(se**2 + total)})
+        frame = pd.DataFrame(
+            {
+                "estimate": pred,
+                "std_error": se,
+                "ci_lower": pred - crit * se,
+                "ci_upper": pred + crit * se,
+                "pi_lower": pred - crit * np.sqrt(se**2 + total),
+                "pi_upper": pred + crit * np.sqrt(se**2 + total),
+            }
+        )
         frame.attrs["alpha"] = self.alpha
         return frame
 
@@ -258,8 +288,11 @@ class MultilevelResult(Result):
         f = f"{{:.{digits}f}}"
         level = f"{100 * (1 - self.alpha):g}%"
         kind = "Multilevel mixed-effects" if self.has_moderators else "Multilevel random-effects"
-        head = (f"{kind} meta-analysis (k = {self.k}; {self.method}"
-                + (", t tests on {:g} df".format(self.df) if self.df is not None else "") + ")")
+        head = (
+            f"{kind} meta-analysis (k = {self.k}; {self.method}"
+            + (", t tests on {:g} df".format(self.df) if self.df is not None else "")
+            + ")"
+        )
         lines = [head]
         if self.n_omitted:
             lines.append(f"{self.n_omitted} row(s) omitted (missing estimate, variance or moderator)")
@@ -271,11 +304,14 @@ class MultilevelResult(Result):
         vc = self.variance_components_frame()
         for _, row in vc.iterrows():
             ci = "" if not np.isfinite(row.ci_lower) else f" [{f.format(row.ci_lower)}, {f.format(row.ci_upper)}]"
-            lines.append(f"  sigma^2 {row.level:<24} {f.format(row.sigma2)}{ci}  "
-                         f"(groups {row.n_groups}; I^2 {row.i2:.2f}%)")
+            lines.append(
+                f"  sigma^2 {row.level:<24} {f.format(row.sigma2)}{ci}  (groups {row.n_groups}; I^2 {row.i2:.2f}%)"
+            )
         lines.append(f"I^2 total = {self.i2:.2f}%   logLik = {self.log_likelihood:.4f}")
-        lines.append(f"{'Residual heterogeneity' if self.has_moderators else 'Heterogeneity'}: "
-                     f"Q({self.q_df}) = {self.q:.4f}, {_p(self.q_p_value)}")
+        lines.append(
+            f"{'Residual heterogeneity' if self.has_moderators else 'Heterogeneity'}: "
+            f"Q({self.q_df}) = {self.q:.4f}, {_p(self.q_p_value)}"
+        )
         if self.moderator_test is not None:
             t = self.moderator_test
             dist = f"F({t.df:g}, {t.df_denominator:g})" if t.distribution == "F" else f"QM({t.df:g})"
@@ -289,14 +325,30 @@ class MultilevelResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         out = {
-            "method": self.method, "test": self.test, "alpha": self.alpha, "df": self.df, "k": self.k,
-            "n_omitted": self.n_omitted, "rho": self.rho, "measure": self.measure,
-            "estimate": self.estimate, "std_error": self.std_error, "ci_lower": self.ci_lower,
-            "ci_upper": self.ci_upper, "pi_lower": self.pi_lower, "pi_upper": self.pi_upper,
-            "i2": self.i2, "q": self.q, "q_df": self.q_df, "q_p_value": self.q_p_value,
-            "log_likelihood": self.log_likelihood, "converged": self.converged,
-            "n_iterations": self.n_iterations, "notes": list(self.notes),
-            "coefficients": self.summary_frame(), "variance_components": self.variance_components_frame(),
+            "method": self.method,
+            "test": self.test,
+            "alpha": self.alpha,
+            "df": self.df,
+            "k": self.k,
+            "n_omitted": self.n_omitted,
+            "rho": self.rho,
+            "measure": self.measure,
+            "estimate": self.estimate,
+            "std_error": self.std_error,
+            "ci_lower": self.ci_lower,
+            "ci_upper": self.ci_upper,
+            "pi_lower": self.pi_lower,
+            "pi_upper": self.pi_upper,
+            "i2": self.i2,
+            "q": self.q,
+            "q_df": self.q_df,
+            "q_p_value": self.q_p_value,
+            "log_likelihood": self.log_likelihood,
+            "converged": self.converged,
+            "n_iterations": self.n_iterations,
+            "notes": list(self.notes),
+            "coefficients": self.summary_frame(),
+            "variance_components": self.variance_components_frame(),
             "moderator_test": self.moderator_test,
         }
         out["summary"] = out["coefficients"]
@@ -314,8 +366,9 @@ def _profile(model, sigma2, log_likelihood, *, alpha, tol, max_iterations, label
     critical = float(stats.chi2.ppf(1 - alpha, 1))
     lower, upper, notes = [], [], []
     for level in range(len(sigma2)):
-        lo, hi, lo_bounded, hi_bounded, ok = profile_limits(model, fit, level, critical=critical, tol=tol,
-                                                            max_iterations=max_iterations)
+        lo, hi, lo_bounded, hi_bounded, ok = profile_limits(
+            model, fit, level, critical=critical, tol=tol, max_iterations=max_iterations
+        )
         lower.append(lo)
         upper.append(hi)
         if hi_bounded:
@@ -333,7 +386,9 @@ def _level_columns(effects: pd.DataFrame, levels) -> list[str]:
         raise ValueError("levels must name at least one column (the study)")
     missing = [c for c in levels if c not in effects.columns]
     if missing:
-        raise ValueError(f"levels {missing} are not columns of effects (columns: {', '.join(map(str, effects.columns))})")
+        raise ValueError(
+            f"levels {missing} are not columns of effects (columns: {', '.join(map(str, effects.columns))})"
+        )
     for name in levels:
         col = effects[name]
         if col.isna().any():
@@ -460,8 +515,11 @@ def pool_multilevel(
     rows = data.estimable
     n_omitted = int((~rows).sum())
     if n_omitted:
-        note = f"{n_omitted} row(s) with a missing estimate, variance or moderator omitted: " + \
-            ", ".join(map(str, data.studies[~rows][:10])) + (" ..." if n_omitted > 10 else "")
+        note = (
+            f"{n_omitted} row(s) with a missing estimate, variance or moderator omitted: "
+            + ", ".join(map(str, data.studies[~rows][:10]))
+            + (" ..." if n_omitted > 10 else "")
+        )
         warnings.warn(note, RjtrialWarning, stacklevel=2)
         notes.append(note)
     yi, vi, X = data.yi[rows], data.vi[rows], data.X[rows]
@@ -469,12 +527,13 @@ def pool_multilevel(
     if k == 0:
         raise ValueError("no effect has an estimate and a variance")
     if np.linalg.matrix_rank(X) < p:
-        raise ValueError(f"the design ({', '.join(data.names)}) is rank deficient on the {k} effects used: "
-                         "a moderator is constant or collinear with others")
+        raise ValueError(
+            f"the design ({', '.join(data.names)}) is rank deficient on the {k} effects used: "
+            "a moderator is constant or collinear with others"
+        )
     if k <= p:
         raise ValueError(f"{k} effects cannot fit {p} coefficients and variance components")
-    level_codes = tuple(codes_of(*[effects[c].to_numpy()[rows] for c in columns[: i + 1]])
-                        for i in range(len(columns)))
+    level_codes = tuple(codes_of(*[effects[c].to_numpy()[rows] for c in columns[: i + 1]]) for i in range(len(columns)))
     n_groups = tuple(int(c.max()) + 1 for c in level_codes)
     blocks = Blocks(level_codes[0])
     if rho is not None:
@@ -496,8 +555,9 @@ def pool_multilevel(
     i2_levels = 100 * fit.sigma2 / (total + typical)
     labels = ["/".join(columns[: i + 1]) for i in range(len(columns))]
     if profile:
-        lower, upper, profile_notes = _profile(model, fit.sigma2, fit.log_likelihood, alpha=alpha, tol=tol,
-                                               max_iterations=max_iterations, labels=labels)
+        lower, upper, profile_notes = _profile(
+            model, fit.sigma2, fit.log_likelihood, alpha=alpha, tol=tol, max_iterations=max_iterations, labels=labels
+        )
         for note in profile_notes:
             warnings.warn(note, ConvergenceWarning if "converge" in note else RjtrialWarning, stacklevel=2)
         notes.extend(profile_notes)
@@ -511,34 +571,75 @@ def pool_multilevel(
         qm = float(b @ np.linalg.solve(vcov[1:, 1:], b))
         m = p - 1
         if df is None:
-            moderator_test = TestResult(qm, float(m), float(stats.chi2.sf(qm, m)), "chi2",
-                                        "omnibus Wald test of moderators")
+            moderator_test = TestResult(
+                qm, float(m), float(stats.chi2.sf(qm, m)), "chi2", "omnibus Wald test of moderators"
+            )
         else:
-            moderator_test = TestResult(qm / m, float(m), float(stats.f.sf(qm / m, m, df)), "F",
-                                        "omnibus F test of moderators", df)
+            moderator_test = TestResult(
+                qm / m, float(m), float(stats.f.sf(qm / m, m, df)), "F", "omnibus F test of moderators", df
+            )
     crit = float(stats.norm.isf(alpha / 2) if df is None else stats.t.isf(alpha / 2, df))
     if p == 1:
         se = float(np.sqrt(vcov[0, 0]))
         est = float(beta[0])
         z = est / se
         pval = float(2 * (stats.norm.sf(abs(z)) if df is None else stats.t.sf(abs(z), df)))
-        pooled = (est, se, z, pval, est - crit * se, est + crit * se,
-                  est - crit * np.sqrt(se**2 + total), est + crit * np.sqrt(se**2 + total))
+        pooled = (
+            est,
+            se,
+            z,
+            pval,
+            est - crit * se,
+            est + crit * se,
+            est - crit * np.sqrt(se**2 + total),
+            est + crit * np.sqrt(se**2 + total),
+        )
     else:
         pooled = (np.nan,) * 8
     for array in (beta, vcov, fit.sigma2, lower, upper, i2_levels, yi, vi, X):
         array.flags.writeable = False
     return MultilevelResult(
-        coefficient_names=tuple(data.names), coefficients=beta, vcov=vcov,
-        estimate=pooled[0], std_error=pooled[1], statistic=pooled[2], p_value=pooled[3], ci_lower=pooled[4],
-        ci_upper=pooled[5], pi_lower=pooled[6], pi_upper=pooled[7],
-        levels=tuple(map(str, columns)), sigma2=fit.sigma2, sigma2_ci_lower=lower, sigma2_ci_upper=upper,
-        n_groups=n_groups, i2=float(100 * total / (total + typical)), i2_levels=i2_levels,
-        typical_variance=float(typical), q=q, q_df=int(q_df), q_p_value=float(stats.chi2.sf(q, q_df)),
-        moderator_test=moderator_test, log_likelihood=float(fit.log_likelihood), k=int(k), n_omitted=n_omitted,
-        method=method, test=test, alpha=float(alpha), df=df, rho=None if rho is None else float(rho),
-        measure=data.measure, converged=bool(fit.converged), n_iterations=int(fit.n_iterations),
-        notes=tuple(notes), yi_=yi, vi_=vi, X_=X, level_codes_=level_codes, studies_=data.studies[rows],
+        coefficient_names=tuple(data.names),
+        coefficients=beta,
+        vcov=vcov,
+        estimate=pooled[0],
+        std_error=pooled[1],
+        statistic=pooled[2],
+        p_value=pooled[3],
+        ci_lower=pooled[4],
+        ci_upper=pooled[5],
+        pi_lower=pooled[6],
+        pi_upper=pooled[7],
+        levels=tuple(map(str, columns)),
+        sigma2=fit.sigma2,
+        sigma2_ci_lower=lower,
+        sigma2_ci_upper=upper,
+        n_groups=n_groups,
+        i2=float(100 * total / (total + typical)),
+        i2_levels=i2_levels,
+        typical_variance=float(typical),
+        q=q,
+        q_df=int(q_df),
+        q_p_value=float(stats.chi2.sf(q, q_df)),
+        moderator_test=moderator_test,
+        log_likelihood=float(fit.log_likelihood),
+        k=int(k),
+        n_omitted=n_omitted,
+        method=method,
+        test=test,
+        alpha=float(alpha),
+        df=df,
+        rho=None if rho is None else float(rho),
+        measure=data.measure,
+        converged=bool(fit.converged),
+        n_iterations=int(fit.n_iterations),
+        notes=tuple(notes),
+        yi_=yi,
+        vi_=vi,
+        X_=X,
+        level_codes_=level_codes,
+        studies_=data.studies[rows],
         frame_=effects.iloc[np.flatnonzero(rows)],
-        model_=model, options_={"tol": tol, "max_iterations": max_iterations},
+        model_=model,
+        options_={"tol": tol, "max_iterations": max_iterations},
     )

@@ -13,8 +13,8 @@ more than ``reps`` refits or when asked, else ``reps`` random ones (the first th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,19 +69,33 @@ class PermutationTest(Result):
     def summary_frame(self) -> pd.DataFrame:
         """``term, estimate, statistic, p_value`` (permutation), ``model_p_value``;
         ``attrs``: ``n_permutations``, ``exact``, ``moderator_p_value``."""
-        frame = pd.DataFrame({"term": list(self.coefficient_names), "estimate": self.coefficients,
-                              "statistic": self.statistics, "p_value": self.p_values,
-                              "model_p_value": self.model_p_values})
-        frame.attrs.update(n_permutations=self.n_permutations, exact=self.exact, method=self.method,
-                           test=self.test, moderator_p_value=self.moderator_p_value, alpha=self.alpha)
+        frame = pd.DataFrame(
+            {
+                "term": list(self.coefficient_names),
+                "estimate": self.coefficients,
+                "statistic": self.statistics,
+                "p_value": self.p_values,
+                "model_p_value": self.model_p_values,
+            }
+        )
+        frame.attrs.update(
+            n_permutations=self.n_permutations,
+            exact=self.exact,
+            method=self.method,
+            test=self.test,
+            moderator_p_value=self.moderator_p_value,
+            alpha=self.alpha,
+        )
         return frame
 
     def format(self, digits: int = 4) -> str:
         kind = "exact" if self.exact else "approximate"
-        lines = [f"Permutation test ({kind}, {self.n_permutations} "
-                 f"{'sign flips' if len(self.coefficient_names) == 1 else 'permutations'}; "
-                 f"{self.method}, test {self.test})",
-                 self.summary_frame().to_string(index=False, float_format=lambda v: f"{v:.{digits}f}")]
+        lines = [
+            f"Permutation test ({kind}, {self.n_permutations} "
+            f"{'sign flips' if len(self.coefficient_names) == 1 else 'permutations'}; "
+            f"{self.method}, test {self.test})",
+            self.summary_frame().to_string(index=False, float_format=lambda v: f"{v:.{digits}f}"),
+        ]
         if self.moderator_p_value is not None:
             lines.append(f"Omnibus test of moderators: permutation p = {self.moderator_p_value:.{digits}f}")
         if self.n_failed:
@@ -89,9 +103,17 @@ class PermutationTest(Result):
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"n_permutations": self.n_permutations, "exact": self.exact, "n_failed": self.n_failed,
-                         "method": self.method, "test": self.test, "moderator_p_value": self.moderator_p_value,
-                         "summary": self.summary_frame()})
+        return jsonable(
+            {
+                "n_permutations": self.n_permutations,
+                "exact": self.exact,
+                "n_failed": self.n_failed,
+                "method": self.method,
+                "test": self.test,
+                "moderator_p_value": self.moderator_p_value,
+                "summary": self.summary_frame(),
+            }
+        )
 
 
 def _statistics(y, v, X, options, a) -> tuple[np.ndarray, np.ndarray, float]:
@@ -100,8 +122,9 @@ def _statistics(y, v, X, options, a) -> tuple[np.ndarray, np.ndarray, float]:
     if options.method == "FE" or k == 1:
         tau2 = 0.0
     else:
-        tau2 = estimate_tau2(y, v, X, method=options.method, tol=options.tol,
-                             max_iterations=options.max_iterations, weights=a).tau2
+        tau2 = estimate_tau2(
+            y, v, X, method=options.method, tol=options.tol, max_iterations=options.max_iterations, weights=a
+        ).tau2
     fixed = fit_fixed_part(y, v, X, tau2, test=options.test, alpha=options.alpha, weights=a)
     qm = np.nan
     if p > 1:
@@ -193,7 +216,7 @@ def _distinct_permutations(labels: np.ndarray):
         while a[j] <= a[i]:
             j -= 1
         a[i], a[j] = a[j], a[i]
-        a[i + 1:] = reversed(a[i + 1:])
+        a[i + 1 :] = reversed(a[i + 1 :])
 
 
 def permutation_test(result: MetaResult, *, reps: int = 1000, rng=None, exact: bool | None = None) -> PermutationTest:
@@ -308,9 +331,18 @@ def permutation_test(result: MetaResult, *, reps: int = 1000, rng=None, exact: b
         ok = np.isfinite(qm)
         moderator_p = float(np.mean(qm[ok] >= observed_qm - COMPARISON_TOLERANCE))
     return PermutationTest(
-        coefficient_names=result.coefficient_names, coefficients=np.asarray(observed_beta, float),
-        statistics=np.asarray(observed_stat, float), p_values=p_values,
-        model_p_values=np.asarray(result.coefficient_p_values, float), moderator_p_value=moderator_p,
-        n_permutations=int(n), exact=bool(is_exact), n_failed=failed, method=result.method, test=result.test,
-        alpha=result.alpha, permuted_statistics_=stats, permuted_moderator_statistics_=qm,
+        coefficient_names=result.coefficient_names,
+        coefficients=np.asarray(observed_beta, float),
+        statistics=np.asarray(observed_stat, float),
+        p_values=p_values,
+        model_p_values=np.asarray(result.coefficient_p_values, float),
+        moderator_p_value=moderator_p,
+        n_permutations=int(n),
+        exact=bool(is_exact),
+        n_failed=failed,
+        method=result.method,
+        test=result.test,
+        alpha=result.alpha,
+        permuted_statistics_=stats,
+        permuted_moderator_statistics_=qm,
     )

@@ -9,9 +9,14 @@ from scipy import stats
 from rjtrial.meta.result import MetaResult
 
 MEASURE_LABELS = {
-    "log_risk_ratio": "log risk ratio", "log_odds_ratio": "log odds ratio", "risk_difference": "risk difference",
-    "hedges_g": "Hedges' g", "cohens_d": "Cohen's d", "log_hazard_ratio": "log hazard ratio",
-    "log_incidence_rate_ratio": "log incidence rate ratio", "peto_log_odds_ratio": "Peto log odds ratio",
+    "log_risk_ratio": "log risk ratio",
+    "log_odds_ratio": "log odds ratio",
+    "risk_difference": "risk difference",
+    "hedges_g": "Hedges' g",
+    "cohens_d": "Cohen's d",
+    "log_hazard_ratio": "log hazard ratio",
+    "log_incidence_rate_ratio": "log incidence rate ratio",
+    "peto_log_odds_ratio": "Peto log odds ratio",
 }
 
 
@@ -26,7 +31,9 @@ def _subgroup_of(result: MetaResult, subgroup) -> pd.Series | None:
     if subgroup is not None:
         values = subgroup.to_numpy() if isinstance(subgroup, pd.Series) else np.asarray(subgroup)
         if values.shape != (len(result.studies),):
-            raise ValueError(f"subgroup must have one label per study ({len(result.studies)}), got shape {values.shape}")
+            raise ValueError(
+                f"subgroup must have one label per study ({len(result.studies)}), got shape {values.shape}"
+            )
         return pd.Series(values, index=result.studies)
     if result.subgroup_results:
         # each subgroup fit holds its studies in the original order: match them by position
@@ -35,16 +42,28 @@ def _subgroup_of(result: MetaResult, subgroup) -> pd.Series | None:
             wanted = list(zip(fit.studies, fit.yi, fit.vi))
             j = 0
             for i, key in enumerate(zip(result.studies, result.yi, result.vi)):
-                if j < len(wanted) and labels[i] is None and key[0] == wanted[j][0] \
-                        and np.array_equal(key[1:], wanted[j][1:], equal_nan=True):
+                if (
+                    j < len(wanted)
+                    and labels[i] is None
+                    and key[0] == wanted[j][0]
+                    and np.array_equal(key[1:], wanted[j][1:], equal_nan=True)
+                ):
                     labels[i] = level
                     j += 1
         return pd.Series(labels, index=result.studies)
     return None
 
 
-def forest(result: MetaResult, *, ax=None, subgroup=None, exponentiate: bool = False, show_weights: bool = True,
-           prediction_interval: bool = True, title: str | None = None):
+def forest(
+    result: MetaResult,
+    *,
+    ax=None,
+    subgroup=None,
+    exponentiate: bool = False,
+    show_weights: bool = True,
+    prediction_interval: bool = True,
+    title: str | None = None,
+):
     """Forest plot: one row per study (estimate, confidence interval, square sized by weight),
     the weight and the estimate with its interval written on the right, the pooled diamond,
     the prediction interval and, with subgroups, a heading and a diamond per subgroup.
@@ -104,10 +123,26 @@ def forest(result: MetaResult, *, ax=None, subgroup=None, exponentiate: bool = F
     text_x = 1.02
     level_pct = f"{100 * (1 - result.alpha):g}%"
     yaxis = ax.get_yaxis_transform()
-    ax.text(text_x, n + 1, "Weight" if show_weights else "", transform=yaxis, ha="left", va="center",
-            fontsize=8, fontweight="bold")
-    ax.text(text_x + (0.16 if show_weights else 0), n + 1, f"Estimate [{level_pct} CI]", transform=yaxis,
-            ha="left", va="center", fontsize=8, fontweight="bold")
+    ax.text(
+        text_x,
+        n + 1,
+        "Weight" if show_weights else "",
+        transform=yaxis,
+        ha="left",
+        va="center",
+        fontsize=8,
+        fontweight="bold",
+    )
+    ax.text(
+        text_x + (0.16 if show_weights else 0),
+        n + 1,
+        f"Estimate [{level_pct} CI]",
+        transform=yaxis,
+        ha="left",
+        va="center",
+        fontsize=8,
+        fontweight="bold",
+    )
 
     def right_text(y, weight, est, lo, hi, bold=False):
         style = dict(transform=yaxis, va="center", fontsize=8, fontweight="bold" if bold else "normal")
@@ -116,8 +151,16 @@ def forest(result: MetaResult, *, ax=None, subgroup=None, exponentiate: bool = F
         ax.text(text_x + (0.16 if show_weights else 0), y, f"{est:.2f} [{lo:.2f}, {hi:.2f}]", ha="left", **style)
 
     def diamond(y, est, lo, hi, colour):
-        ax.add_patch(Polygon([(f(lo), y), (f(est), y + 0.35), (f(hi), y), (f(est), y - 0.35)], closed=True,
-                             facecolor=colour, edgecolor="black", linewidth=0.8, zorder=3))
+        ax.add_patch(
+            Polygon(
+                [(f(lo), y), (f(est), y + 0.35), (f(hi), y), (f(est), y - 0.35)],
+                closed=True,
+                facecolor=colour,
+                edgecolor="black",
+                linewidth=0.8,
+                zorder=3,
+            )
+        )
 
     subgroup_results = result.subgroup_results or {}  # "subgroup" rows are laid out only from these
     for i, (kind, payload) in enumerate(layout):
@@ -131,8 +174,7 @@ def forest(result: MetaResult, *, ax=None, subgroup=None, exponentiate: bool = F
             ticklabels.append(str(frame.index[payload]))
             right_text(y, r["weight"], f(r["estimate"]), f(r["ci_lower"]), f(r["ci_upper"]))
         elif kind == "heading":
-            ax.text(-0.02, y, str(payload), transform=yaxis, ha="right", va="center", fontsize=9,
-                    fontweight="bold")
+            ax.text(-0.02, y, str(payload), transform=yaxis, ha="right", va="center", fontsize=9, fontweight="bold")
         elif kind == "subgroup":
             sub = subgroup_results[payload]
             diamond(y, sub.estimate, sub.ci_lower, sub.ci_upper, "0.6")
@@ -180,8 +222,7 @@ def forest(result: MetaResult, *, ax=None, subgroup=None, exponentiate: bool = F
     return ax
 
 
-def funnel(result: MetaResult, *, ax=None, levels=(0.90, 0.95, 0.99), trim_and_fill=None,
-           centre: float | None = None):
+def funnel(result: MetaResult, *, ax=None, levels=(0.90, 0.95, 0.99), trim_and_fill=None, centre: float | None = None):
     """Funnel plot: each study's estimate against its standard error (0 at the top), with
     contour-enhanced pseudo-confidence regions about ``centre`` and, optionally, the studies
     imputed by trim-and-fill (open circles).
@@ -227,16 +268,30 @@ def funnel(result: MetaResult, *, ax=None, levels=(0.90, 0.95, 0.99), trim_and_f
     shades = ["0.93", "0.82", "0.7", "0.6", "0.5"]
     for j, level in enumerate(reversed(levels)):
         z = stats.norm.isf((1 - level) / 2)
-        ax.fill_betweenx(grid, centre - z * grid, centre + z * grid, color=shades[j % len(shades)],
-                         linewidth=0, zorder=0, label=f"{100 * level:g}% pseudo-CI")
+        ax.fill_betweenx(
+            grid,
+            centre - z * grid,
+            centre + z * grid,
+            color=shades[j % len(shades)],
+            linewidth=0,
+            zorder=0,
+            label=f"{100 * level:g}% pseudo-CI",
+        )
     z95 = stats.norm.isf(0.025)
     for sign in (-1, 1):
         ax.plot(centre + sign * z95 * grid, grid, color="0.4", linewidth=0.6, linestyle="--", zorder=1)
     ax.axvline(centre, color="black", linewidth=0.9, zorder=1)
     ax.scatter(yi, se, s=28, color="black", zorder=3, label="studies")
     if tf is not None and tf.k0 > 0:
-        ax.scatter(tf.imputed["estimate"], np.sqrt(tf.imputed["variance"]), s=28, facecolors="white",
-                   edgecolors="black", zorder=3, label=f"imputed (trim-and-fill, k0 = {tf.k0})")
+        ax.scatter(
+            tf.imputed["estimate"],
+            np.sqrt(tf.imputed["variance"]),
+            s=28,
+            facecolors="white",
+            edgecolors="black",
+            zorder=3,
+            label=f"imputed (trim-and-fill, k0 = {tf.k0})",
+        )
     ax.set_ylim(top, 0)
     half = max(float(np.max(np.abs(np.concatenate([yi, [centre]]) - centre))), z95 * top) * 1.05
     if tf is not None and tf.k0 > 0:

@@ -169,8 +169,10 @@ def pool(
     if subgroup_tau2 not in SUBGROUP_TAU2:
         raise ValueError(f"subgroup_tau2={subgroup_tau2!r}: choose one of {', '.join(map(repr, SUBGROUP_TAU2))}")
     if subgroup is not None and moderators is not None:
-        raise ValueError("give either subgroup or moderators: a subgroup with moderators is a meta-regression "
-                         "with the subgroup among the moderators")
+        raise ValueError(
+            "give either subgroup or moderators: a subgroup with moderators is a meta-regression "
+            "with the subgroup among the moderators"
+        )
     from rjtrial.meta.estimators import WEIGHTED_METHODS
 
     if method in WEIGHTED_METHODS and weights is None:
@@ -200,18 +202,45 @@ def _fit_tables(data: MetaData, options: Options) -> MetaResult:
     i2, h2 = het.i2_h2_fixed(het.QTest(q, q_df, q_p))
     fixed = _scalar_fixed(table.estimate, table.std_error, options.alpha)
     weights = 100 * table.weights / table.weights.sum()
-    return _result(data, options, fixed, tau2=0.0, tau2_se=np.nan, interval=None, i2=i2, h2=h2, vt=np.nan,
-                   q=(q, q_df, q_p), k=table.k, yi=table.yi, vi=table.vi, weights=weights,
-                   converged=True, n_iterations=0, X=data.X, moderator_test=None, r2=None)
+    return _result(
+        data,
+        options,
+        fixed,
+        tau2=0.0,
+        tau2_se=np.nan,
+        interval=None,
+        i2=i2,
+        h2=h2,
+        vt=np.nan,
+        q=(q, q_df, q_p),
+        k=table.k,
+        yi=table.yi,
+        vi=table.vi,
+        weights=weights,
+        converged=True,
+        n_iterations=0,
+        X=data.X,
+        moderator_test=None,
+        r2=None,
+    )
 
 
 def _scalar_fixed(estimate: float, se: float, alpha: float) -> FixedPart:
     """The fixed part of a Mantel-Haenszel / Peto fit: one coefficient with z tests."""
     z = estimate / se
     crit = float(stats.norm.isf(alpha / 2))
-    return FixedPart(np.array([estimate]), np.array([[se**2]]), np.array([se]), np.array([z]),
-                     np.array([2 * stats.norm.sf(abs(z))]), np.array([estimate - crit * se]),
-                     np.array([estimate + crit * se]), None, crit, 1.0)
+    return FixedPart(
+        np.array([estimate]),
+        np.array([[se**2]]),
+        np.array([se]),
+        np.array([z]),
+        np.array([2 * stats.norm.sf(abs(z))]),
+        np.array([estimate - crit * se]),
+        np.array([estimate + crit * se]),
+        None,
+        crit,
+        1.0,
+    )
 
 
 def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
@@ -220,21 +249,27 @@ def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
         raise ValueError("no study has an estimate and a variance")
     if not rows.all():
         left_out = ", ".join(map(str, data.studies[~rows]))
-        warnings.warn(f"studies left out of pooling: {left_out} (missing estimate, variance or moderator)",
-                      RjtrialWarning, stacklevel=4)
+        warnings.warn(
+            f"studies left out of pooling: {left_out} (missing estimate, variance or moderator)",
+            RjtrialWarning,
+            stacklevel=4,
+        )
     yi, vi, X = data.yi[rows], data.vi[rows], data.X[rows]
     a = data.weights[rows] if data.weights is not None else None
     k, p = X.shape
     if np.linalg.matrix_rank(X) < p:
-        raise ValueError(f"the design ({', '.join(data.names)}) is rank deficient on the {k} studies used: "
-                         "a moderator is constant or collinear with others")
+        raise ValueError(
+            f"the design ({', '.join(data.names)}) is rank deficient on the {k} studies used: "
+            "a moderator is constant or collinear with others"
+        )
     if k < p or (k == p and p > 1):
         raise ValueError(f"{k} studies cannot fit {p} coefficients")
     if options.method == "FE" or k == 1:
         tau2, tau2_se, converged, n_iterations = 0.0, np.nan, True, 0
     else:
-        fit_tau2 = estimate_tau2(yi, vi, X, method=options.method, tol=options.tol,
-                                 max_iterations=options.max_iterations, weights=a)
+        fit_tau2 = estimate_tau2(
+            yi, vi, X, method=options.method, tol=options.tol, max_iterations=options.max_iterations, weights=a
+        )
         tau2, tau2_se = fit_tau2.tau2, fit_tau2.std_error
         converged, n_iterations = fit_tau2.converged, fit_tau2.n_iterations
     fixed = fit_fixed_part(yi, vi, X, tau2, test=options.test, alpha=options.alpha, weights=a)
@@ -247,12 +282,16 @@ def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
         i2, h2 = 0.0, 1.0
     elif options.method == "GENQ":
         i2, h2 = het.i2_h2_random(tau2, vt)
-        warnings.warn("method='GENQ': the confidence interval of tau^2 (metafor's generalised Q-profile) is not "
-                      "computed", RjtrialWarning, stacklevel=4)
+        warnings.warn(
+            "method='GENQ': the confidence interval of tau^2 (metafor's generalised Q-profile) is not computed",
+            RjtrialWarning,
+            stacklevel=4,
+        )
     else:
         i2, h2 = het.i2_h2_random(tau2, vt)
-        interval = het.q_profile_interval(yi, vi, X, tau2=tau2, alpha=options.alpha, tol=options.tol,
-                                          max_iterations=options.max_iterations)
+        interval = het.q_profile_interval(
+            yi, vi, X, tau2=tau2, alpha=options.alpha, tol=options.tol, max_iterations=options.max_iterations
+        )
     weights = np.full(data.n_rows, np.nan)
     w = 1.0 / (vi + tau2) if a is None else a
     weights[rows] = 100 * w / w.sum()
@@ -262,22 +301,69 @@ def _fit_inverse_variance(data: MetaData, options: Options) -> MetaResult:
         if options.method == "FE":
             r2 = fixed_effect_r2(yi, vi, X)
         else:
-            without = estimate_tau2(yi, vi, X[:, :1], method=options.method, tol=options.tol,
-                                    max_iterations=options.max_iterations, weights=a)
+            without = estimate_tau2(
+                yi,
+                vi,
+                X[:, :1],
+                method=options.method,
+                tol=options.tol,
+                max_iterations=options.max_iterations,
+                weights=a,
+            )
             r2 = pseudo_r2(without.tau2, tau2)
     yi_all = np.where(rows, data.yi, np.nan)
     vi_all = np.where(rows, data.vi, np.nan)
-    return _result(data, options, fixed, tau2=tau2, tau2_se=tau2_se, interval=interval, i2=i2, h2=h2, vt=vt,
-                   q=(q.statistic, q.df, q.p_value), k=k, yi=yi_all, vi=vi_all, weights=weights,
-                   converged=converged, n_iterations=n_iterations, X=data.X, moderator_test=moderator_test, r2=r2)
+    return _result(
+        data,
+        options,
+        fixed,
+        tau2=tau2,
+        tau2_se=tau2_se,
+        interval=interval,
+        i2=i2,
+        h2=h2,
+        vt=vt,
+        q=(q.statistic, q.df, q.p_value),
+        k=k,
+        yi=yi_all,
+        vi=vi_all,
+        weights=weights,
+        converged=converged,
+        n_iterations=n_iterations,
+        X=data.X,
+        moderator_test=moderator_test,
+        r2=r2,
+    )
 
 
-def _result(data, options, fixed, *, tau2, tau2_se, interval, i2, h2, vt, q, k, yi, vi, weights, converged,
-            n_iterations, X, moderator_test, r2) -> MetaResult:
+def _result(
+    data,
+    options,
+    fixed,
+    *,
+    tau2,
+    tau2_se,
+    interval,
+    i2,
+    h2,
+    vt,
+    q,
+    k,
+    yi,
+    vi,
+    weights,
+    converged,
+    n_iterations,
+    X,
+    moderator_test,
+    r2,
+) -> MetaResult:
     nan = np.nan
     if X.shape[1] == 1:
-        pooled = tuple(float(v[0]) for v in (fixed.beta, fixed.std_error, fixed.statistic, fixed.p_value,
-                                             fixed.ci_lower, fixed.ci_upper))
+        pooled = tuple(
+            float(v[0])
+            for v in (fixed.beta, fixed.std_error, fixed.statistic, fixed.p_value, fixed.ci_lower, fixed.ci_upper)
+        )
         pred = prediction(fixed, np.ones((1, 1)), tau2)
         pi_lower, pi_upper = float(pred["pi_lower"][0]), float(pred["pi_upper"][0])
     else:
@@ -290,27 +376,70 @@ def _result(data, options, fixed, *, tau2, tau2_se, interval, i2, h2, vt, q, k, 
         converged = converged and interval.converged
     else:
         tau2_ci = i2_ci = h2_ci = (nan, nan)
-    for array in (fixed.beta, fixed.vcov, fixed.std_error, fixed.statistic, fixed.p_value, fixed.ci_lower,
-                  fixed.ci_upper, yi, vi, weights):
+    for array in (
+        fixed.beta,
+        fixed.vcov,
+        fixed.std_error,
+        fixed.statistic,
+        fixed.p_value,
+        fixed.ci_lower,
+        fixed.ci_upper,
+        yi,
+        vi,
+        weights,
+    ):
         array.flags.writeable = False
     estimate, std_error, statistic, p_value, ci_lower, ci_upper = pooled
     return MetaResult(
-        estimate=estimate, std_error=std_error, statistic=statistic, p_value=p_value, ci_lower=ci_lower,
-        ci_upper=ci_upper, pi_lower=pi_lower, pi_upper=pi_upper,
-        tau2=float(tau2), tau2_std_error=float(tau2_se), tau2_ci_lower=float(tau2_ci[0]),
+        estimate=estimate,
+        std_error=std_error,
+        statistic=statistic,
+        p_value=p_value,
+        ci_lower=ci_lower,
+        ci_upper=ci_upper,
+        pi_lower=pi_lower,
+        pi_upper=pi_upper,
+        tau2=float(tau2),
+        tau2_std_error=float(tau2_se),
+        tau2_ci_lower=float(tau2_ci[0]),
         tau2_ci_upper=float(tau2_ci[1]),
-        i2=float(i2), i2_ci_lower=float(i2_ci[0]), i2_ci_upper=float(i2_ci[1]),
-        h2=float(h2), h2_ci_lower=float(h2_ci[0]), h2_ci_upper=float(h2_ci[1]),
-        q=float(q[0]), q_df=int(q[1]), q_p_value=float(q[2]),
-        k=int(k), method=options.method, test=options.test, measure=data.measure, alpha=options.alpha,
-        df=fixed.df, converged=bool(converged), n_iterations=int(n_iterations),
-        coefficient_names=data.names[: X.shape[1]], coefficients=fixed.beta, vcov=fixed.vcov,
-        coefficient_std_errors=fixed.std_error, coefficient_statistics=fixed.statistic,
-        coefficient_p_values=fixed.p_value, coefficient_ci_lower=fixed.ci_lower, coefficient_ci_upper=fixed.ci_upper,
-        moderator_test=moderator_test, r2=r2,
-        yi=yi, vi=vi, weights=weights, X=X, studies=data.studies, typical_variance=float(vt),
+        i2=float(i2),
+        i2_ci_lower=float(i2_ci[0]),
+        i2_ci_upper=float(i2_ci[1]),
+        h2=float(h2),
+        h2_ci_lower=float(h2_ci[0]),
+        h2_ci_upper=float(h2_ci[1]),
+        q=float(q[0]),
+        q_df=int(q[1]),
+        q_p_value=float(q[2]),
+        k=int(k),
+        method=options.method,
+        test=options.test,
+        measure=data.measure,
+        alpha=options.alpha,
+        df=fixed.df,
+        converged=bool(converged),
+        n_iterations=int(n_iterations),
+        coefficient_names=data.names[: X.shape[1]],
+        coefficients=fixed.beta,
+        vcov=fixed.vcov,
+        coefficient_std_errors=fixed.std_error,
+        coefficient_statistics=fixed.statistic,
+        coefficient_p_values=fixed.p_value,
+        coefficient_ci_lower=fixed.ci_lower,
+        coefficient_ci_upper=fixed.ci_upper,
+        moderator_test=moderator_test,
+        r2=r2,
+        yi=yi,
+        vi=vi,
+        weights=weights,
+        X=X,
+        studies=data.studies,
+        typical_variance=float(vt),
         knha_factor=float(fixed.knha_factor),
-        data_=data, options_=options, n_omitted=int(data.n_rows - k),
+        data_=data,
+        options_=options,
+        n_omitted=int(data.n_rows - k),
     )
 
 

@@ -54,8 +54,16 @@ class FixedPart:
     knha_factor: float
 
 
-def fit_fixed_part(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, *, test: str,
-                   alpha: float, weights: np.ndarray | None = None) -> FixedPart:
+def fit_fixed_part(
+    yi: np.ndarray,
+    vi: np.ndarray,
+    X: np.ndarray,
+    tau2: float,
+    *,
+    test: str,
+    alpha: float,
+    weights: np.ndarray | None = None,
+) -> FixedPart:
     """Weighted least squares of ``yi`` on ``X`` with weights 1 / (v + tau^2).
 
     With user ``weights`` a (metafor's ``rma(..., weights = a)``): ``b = (X' A X)^-1 X' A y``
@@ -100,8 +108,9 @@ def fit_fixed_part(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, *
     else:
         critical = np.nan
         p_value = np.full(p, np.nan)
-    return FixedPart(beta, vcov, se, statistic, p_value, beta - critical * se, beta + critical * se,
-                     df, critical, factor)
+    return FixedPart(
+        beta, vcov, se, statistic, p_value, beta - critical * se, beta + critical * se, df, critical, factor
+    )
 
 
 def omnibus_test(fixed: FixedPart, columns: np.ndarray, *, k: int, p: int) -> TestResult:
@@ -168,5 +177,11 @@ def prediction(fixed: FixedPart, x: np.ndarray, tau2: float) -> dict[str, np.nda
     se = np.sqrt(np.einsum("ij,jk,ik->i", x, fixed.vcov, x))
     half = fixed.critical * se
     pi_half = fixed.critical * np.sqrt(se**2 + tau2)
-    return {"estimate": pred, "std_error": se, "ci_lower": pred - half, "ci_upper": pred + half,
-            "pi_lower": pred - pi_half, "pi_upper": pred + pi_half}
+    return {
+        "estimate": pred,
+        "std_error": se,
+        "ci_lower": pred - half,
+        "ci_upper": pred + half,
+        "pi_lower": pred - pi_half,
+        "pi_upper": pred + pi_half,
+    }

@@ -164,9 +164,14 @@ class MetaResult:
         ``attrs["alpha"]`` and, with Knapp-Hartung, ``attrs["df"]``.
         """
         frame = pd.DataFrame(
-            {"estimate": self.coefficients, "std_error": self.coefficient_std_errors,
-             "statistic": self.coefficient_statistics, "p_value": self.coefficient_p_values,
-             "ci_lower": self.coefficient_ci_lower, "ci_upper": self.coefficient_ci_upper},
+            {
+                "estimate": self.coefficients,
+                "std_error": self.coefficient_std_errors,
+                "statistic": self.coefficient_statistics,
+                "p_value": self.coefficient_p_values,
+                "ci_lower": self.coefficient_ci_lower,
+                "ci_upper": self.coefficient_ci_upper,
+            },
             index=pd.Index(self.coefficient_names, name="coefficient"),
         )
         return self._attrs(frame)
@@ -180,9 +185,17 @@ class MetaResult:
         """
         if self.has_moderators:
             return self.coefficients_frame()
-        row = {"k": self.k, **{c: getattr(self, c) for c in POOLED_COLUMNS},
-               "pi_lower": self.pi_lower, "pi_upper": self.pi_upper, "tau2": self.tau2, "i2": self.i2,
-               "q": self.q, "q_df": self.q_df, "q_p_value": self.q_p_value}
+        row = {
+            "k": self.k,
+            **{c: getattr(self, c) for c in POOLED_COLUMNS},
+            "pi_lower": self.pi_lower,
+            "pi_upper": self.pi_upper,
+            "tau2": self.tau2,
+            "i2": self.i2,
+            "q": self.q,
+            "q_df": self.q_df,
+            "q_p_value": self.q_p_value,
+        }
         frame = pd.DataFrame([row], index=pd.Index(["overall"], name="subgroup"))
         if self.subgroups is not None:
             parts = self.subgroups.reindex(columns=frame.columns)
@@ -194,9 +207,11 @@ class MetaResult:
         """Rows ``tau2, tau, i2, h2`` with ``estimate, ci_lower, ci_upper`` (metafor's
         ``confint(res)$random``); ``attrs["alpha"]``."""
         frame = pd.DataFrame(
-            {"estimate": [self.tau2, self.tau, self.i2, self.h2],
-             "ci_lower": [self.tau2_ci_lower, np.sqrt(self.tau2_ci_lower), self.i2_ci_lower, self.h2_ci_lower],
-             "ci_upper": [self.tau2_ci_upper, np.sqrt(self.tau2_ci_upper), self.i2_ci_upper, self.h2_ci_upper]},
+            {
+                "estimate": [self.tau2, self.tau, self.i2, self.h2],
+                "ci_lower": [self.tau2_ci_lower, np.sqrt(self.tau2_ci_lower), self.i2_ci_lower, self.h2_ci_lower],
+                "ci_upper": [self.tau2_ci_upper, np.sqrt(self.tau2_ci_upper), self.i2_ci_upper, self.h2_ci_upper],
+            },
             index=pd.Index(["tau2", "tau", "i2", "h2"], name="quantity"),
         )
         return self._attrs(frame)
@@ -209,8 +224,14 @@ class MetaResult:
         se = np.sqrt(self.vi)
         crit = stats.norm.isf(self.alpha / 2)
         frame = pd.DataFrame(
-            {"estimate": self.yi, "variance": self.vi, "std_error": se, "ci_lower": self.yi - crit * se,
-             "ci_upper": self.yi + crit * se, "weight": self.weights},
+            {
+                "estimate": self.yi,
+                "variance": self.vi,
+                "std_error": se,
+                "ci_lower": self.yi - crit * se,
+                "ci_upper": self.yi + crit * se,
+                "weight": self.weights,
+            },
             index=self.studies,
         )
         return self._attrs(frame)
@@ -251,15 +272,25 @@ class MetaResult:
         else:
             values = np.atleast_2d(np.asarray(moderators, dtype=float))
             if values.shape[1] != p - 1:
-                raise ValueError(f"moderators need {p - 1} columns ({', '.join(self.coefficient_names[1:])}), "
-                                 f"got {values.shape[1]}")
+                raise ValueError(
+                    f"moderators need {p - 1} columns ({', '.join(self.coefficient_names[1:])}), got {values.shape[1]}"
+                )
             x = np.column_stack([np.ones(len(values)), values])
         from scipy import stats
 
         crit = stats.norm.isf(self.alpha / 2) if self.df is None else stats.t.isf(self.alpha / 2, self.df)
-        fixed = FixedPart(self.coefficients, self.vcov, self.coefficient_std_errors, self.coefficient_statistics,
-                          self.coefficient_p_values, self.coefficient_ci_lower, self.coefficient_ci_upper,
-                          self.df, float(crit), self.knha_factor)
+        fixed = FixedPart(
+            self.coefficients,
+            self.vcov,
+            self.coefficient_std_errors,
+            self.coefficient_statistics,
+            self.coefficient_p_values,
+            self.coefficient_ci_lower,
+            self.coefficient_ci_upper,
+            self.df,
+            float(crit),
+            self.knha_factor,
+        )
         return self._attrs(pd.DataFrame(prediction(fixed, x, self.tau2)))
 
     def leave_one_out(self, *, fast: bool = True) -> pd.DataFrame:

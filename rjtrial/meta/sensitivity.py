@@ -23,10 +23,29 @@ from scipy import stats
 
 from rjtrial.meta.result import MetaResult
 
-LOO_COLUMNS = ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper", "q", "q_p_value", "tau2",
-               "i2", "h2")
-INFLUENCE_COLUMNS = ("rstudent", "dffits", "cooks_distance", "covariance_ratio", "tau2_deleted", "q_deleted",
-                     "hat", "weight")
+LOO_COLUMNS = (
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "ci_lower",
+    "ci_upper",
+    "q",
+    "q_p_value",
+    "tau2",
+    "i2",
+    "h2",
+)
+INFLUENCE_COLUMNS = (
+    "rstudent",
+    "dffits",
+    "cooks_distance",
+    "covariance_ratio",
+    "tau2_deleted",
+    "q_deleted",
+    "hat",
+    "weight",
+)
 FAST_METHODS = ("FE", "DL", "ML", "REML")
 _BLOCK = 250_000  # elements of the weight matrix held at once (fits in cache)
 _SERIES_MIN_K = 400  # from this many studies on, deletion sums by the power series (O(k) per deletion)
@@ -35,23 +54,35 @@ _SERIES_MIN_K = 400  # from this many studies on, deletion sums by the power ser
 def _check(result: MetaResult, verb: str) -> np.ndarray:
     if not isinstance(result, MetaResult):
         raise TypeError(f"{verb} needs a MetaResult from rjtrial.meta.pool, not {type(result).__name__}")
-    rows = np.isfinite(result.yi) & np.isfinite(result.vi) if result.method not in ("MH", "Peto") \
+    rows = (
+        np.isfinite(result.yi) & np.isfinite(result.vi)
+        if result.method not in ("MH", "Peto")
         else np.isfinite(result.weights)
+    )
     if rows.sum() < 2:
         raise ValueError(f"{verb} needs at least 2 studies")
     return rows
 
 
 def _row(fit: MetaResult) -> dict:
-    return {"estimate": fit.estimate, "std_error": fit.std_error, "statistic": fit.statistic,
-            "p_value": fit.p_value, "ci_lower": fit.ci_lower, "ci_upper": fit.ci_upper, "q": fit.q,
-            "q_p_value": fit.q_p_value, "tau2": fit.tau2, "i2": fit.i2, "h2": fit.h2}
+    return {
+        "estimate": fit.estimate,
+        "std_error": fit.std_error,
+        "statistic": fit.statistic,
+        "p_value": fit.p_value,
+        "ci_lower": fit.ci_lower,
+        "ci_upper": fit.ci_upper,
+        "q": fit.q,
+        "q_p_value": fit.q_p_value,
+        "tau2": fit.tau2,
+        "i2": fit.i2,
+        "h2": fit.h2,
+    }
 
 
 def _frame(result: MetaResult, rows: dict | pd.DataFrame, index) -> pd.DataFrame:
     frame = pd.DataFrame(rows, index=index)
-    frame.attrs.update({"alpha": result.alpha, "method": result.method, "test": result.test,
-                        "measure": result.measure})
+    frame.attrs.update({"alpha": result.alpha, "method": result.method, "test": result.test, "measure": result.measure})
     if result.df is not None:
         frame.attrs["df"] = result.df - 1
     return frame
@@ -104,8 +135,9 @@ def leave_one_out(result: MetaResult, *, fast: bool = True) -> pd.DataFrame:
         keep = rows.copy()
         keep[i] = False
         records.append(_row(result.refit(keep)))
-    return _frame(result, pd.DataFrame.from_records(records, columns=LOO_COLUMNS).to_dict("list"),
-                  result.studies[positions])
+    return _frame(
+        result, pd.DataFrame.from_records(records, columns=LOO_COLUMNS).to_dict("list"), result.studies[positions]
+    )
 
 
 # ---- the vectorised leave-one-out ------------------------------------------------------------------
@@ -139,10 +171,10 @@ def _rss_direct(yi, vi, tau2, mu, idx=None):
     out = np.empty(len(idx))
     size = max(1, _BLOCK // max(k, 1))
     for a in range(0, len(idx), size):
-        rows = idx[a:a + size]
+        rows = idx[a : a + size]
         W = 1.0 / (vi[None, :] + tau2[rows, None])
         W[np.arange(len(rows)), rows] = 0.0
-        out[a:a + size] = (W * (yi[None, :] - mu[rows, None]) ** 2).sum(1)
+        out[a : a + size] = (W * (yi[None, :] - mu[rows, None]) ** 2).sum(1)
     return out
 
 
@@ -248,7 +280,7 @@ def _series_sums(G: np.ndarray, vi, tau2, idx, *, powers: int):
     w_own = 1.0 / (vi[idx] + tau2[idx]) / u_max  # the deleted study's own (scaled) weight
     for a in range(1, powers + 1):
         coefficient = np.array([(-1) ** m * comb(a + m - 1, m) for m in range(terms + 1)], dtype=float)
-        full = (d_powers * coefficient) @ moments[:, a:a + terms + 1].T  # n x len(G)
+        full = (d_powers * coefficient) @ moments[:, a : a + terms + 1].T  # n x len(G)
         out[:, a - 1, :] = (full - np.outer(w_own**a, np.ones(G.shape[0])) * G[:, idx].T).T * u_max**a
         if a == powers:
             ok &= w_own**a <= 0.5 * full[:, 0]
@@ -263,7 +295,7 @@ def _scoring_sums_direct(yi, vi, tau2, idx):
     basis2 = np.column_stack([np.ones(k), yi, yi * yi])
     size = max(1, _BLOCK // max(k, 1))
     for a in range(0, n, size):
-        rows = idx[a:a + size]
+        rows = idx[a : a + size]
         m = len(rows)
         W = np.add(vi[None, :], tau2[rows, None])
         np.reciprocal(W, out=W)
@@ -272,9 +304,9 @@ def _scoring_sums_direct(yi, vi, tau2, idx):
         first = W @ basis1
         second = W2 @ basis2
         W2 *= W
-        out[0, a:a + m], out[1, a:a + m] = first[:, 0], first[:, 1]
-        out[2, a:a + m], out[4, a:a + m], out[5, a:a + m] = second[:, 0], second[:, 1], second[:, 2]
-        out[3, a:a + m] = W2 @ np.ones(k)
+        out[0, a : a + m], out[1, a : a + m] = first[:, 0], first[:, 1]
+        out[2, a : a + m], out[4, a : a + m], out[5, a : a + m] = second[:, 0], second[:, 1], second[:, 2]
+        out[3, a : a + m] = W2 @ np.ones(k)
     return out
 
 
@@ -283,7 +315,7 @@ def _ll_subset(yi, vi, tau2, idx, reml):
     out = np.empty(len(idx))
     size = max(1, _BLOCK // max(k, 1))
     for a in range(0, len(idx), size):
-        rows = idx[a:a + size]
+        rows = idx[a : a + size]
         V = vi[None, :] + tau2[rows, None]
         W = 1.0 / V
         W[np.arange(len(rows)), rows] = 0.0
@@ -295,7 +327,7 @@ def _ll_subset(yi, vi, tau2, idx, reml):
         ll = -0.5 * logv.sum(1) - 0.5 * rss
         if reml:
             ll -= 0.5 * np.log(sw)
-        out[a:a + size] = ll
+        out[a : a + size] = ll
     return out
 
 
@@ -325,8 +357,9 @@ def _fast_leave_one_out(result: MetaResult, rows: np.ndarray) -> dict:
     elif options.method == "DL":
         tau2 = np.maximum(0.0, (q - q_df) / (s_w - s_w2 / s_w))
     else:
-        tau2, _ = _scoring_tau2(yi, vi, result.tau2, reml=options.method == "REML", tol=options.tol,
-                                max_iterations=options.max_iterations)
+        tau2, _ = _scoring_tau2(
+            yi, vi, result.tau2, reml=options.method == "REML", tol=options.tol, max_iterations=options.max_iterations
+        )
     if options.method == "FE":
         sw, mu = s_w, mu_fe
     else:
@@ -356,9 +389,19 @@ def _fast_leave_one_out(result: MetaResult, rows: np.ndarray) -> dict:
     else:
         i2 = 100 * tau2 / (vt + tau2)
         h2 = tau2 / vt + 1
-    return {"estimate": mu, "std_error": se, "statistic": statistic, "p_value": p_value,
-            "ci_lower": mu - crit * se, "ci_upper": mu + crit * se, "q": q, "q_p_value": q_p, "tau2": tau2,
-            "i2": i2, "h2": h2}
+    return {
+        "estimate": mu,
+        "std_error": se,
+        "statistic": statistic,
+        "p_value": p_value,
+        "ci_lower": mu - crit * se,
+        "ci_upper": mu + crit * se,
+        "q": q,
+        "q_p_value": q_p,
+        "tau2": tau2,
+        "i2": i2,
+        "h2": h2,
+    }
 
 
 def cumulative(result: MetaResult, *, order=None) -> pd.DataFrame:
@@ -390,15 +433,19 @@ def cumulative(result: MetaResult, *, order=None) -> pd.DataFrame:
     positions = np.flatnonzero(rows)
     if order is not None:
         values = order.to_numpy() if isinstance(order, pd.Series) else np.asarray(order)
-        if values.shape == (len(result.studies),) and set(values) == set(result.studies) \
-                and len(set(values)) == len(values):
+        if (
+            values.shape == (len(result.studies),)
+            and set(values) == set(result.studies)
+            and len(set(values)) == len(values)
+        ):
             ranks = pd.Index(values).get_indexer(result.studies)
             sequence = positions[np.argsort(ranks[positions], kind="stable")]
         elif values.shape == (len(result.studies),):
             sequence = positions[np.argsort(values[positions], kind="stable")]
         else:
-            raise ValueError(f"order must give one label or sort key per study ({len(result.studies)}), "
-                             f"got shape {values.shape}")
+            raise ValueError(
+                f"order must give one label or sort key per study ({len(result.studies)}), got shape {values.shape}"
+            )
     else:
         sequence = positions
     records, ks = [], []

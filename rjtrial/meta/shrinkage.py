@@ -31,8 +31,10 @@ def _check(result: MetaResult, verb: str) -> None:
 
 
 def _frame(result, pred, se, crit) -> pd.DataFrame:
-    frame = pd.DataFrame({"estimate": pred, "std_error": se, "pi_lower": pred - crit * se,
-                          "pi_upper": pred + crit * se}, index=result.studies)
+    frame = pd.DataFrame(
+        {"estimate": pred, "std_error": se, "pi_lower": pred - crit * se, "pi_upper": pred + crit * se},
+        index=result.studies,
+    )
     frame.attrs.update(alpha=result.alpha, method=result.method, test=result.test)
     return frame
 
@@ -166,8 +168,10 @@ def _ranef_multilevel(result) -> dict[str, pd.DataFrame]:
         first_rows = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
         names = frame_rows[list(result.levels[: level + 1])].iloc[first_rows]
         index = names.iloc[:, 0] if level == 0 else pd.MultiIndex.from_frame(names)
-        frame = pd.DataFrame({"estimate": pred, "std_error": se, "pi_lower": pred - crit * se,
-                              "pi_upper": pred + crit * se}, index=pd.Index(index) if level == 0 else index)
+        frame = pd.DataFrame(
+            {"estimate": pred, "std_error": se, "pi_lower": pred - crit * se, "pi_upper": pred + crit * se},
+            index=pd.Index(index) if level == 0 else index,
+        )
         frame.attrs.update(alpha=result.alpha, level=label, sigma2=float(s2))
         out[label] = frame
     return out

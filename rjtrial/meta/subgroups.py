@@ -25,8 +25,20 @@ from rjtrial.meta.estimators import estimate_tau2
 from rjtrial.meta.regression import TestResult, contrast_test, fit_fixed_part
 from rjtrial.meta.result import MetaResult
 
-SUBGROUP_COLUMNS = ("k", "estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper", "tau2", "q",
-                    "q_df", "q_p_value", "i2")
+SUBGROUP_COLUMNS = (
+    "k",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "ci_lower",
+    "ci_upper",
+    "tau2",
+    "q",
+    "q_df",
+    "q_p_value",
+    "i2",
+)
 
 
 def _levels(labels: pd.Series) -> list:
@@ -65,19 +77,31 @@ def _separate(result: MetaResult, labels: pd.Series, levels: list):
     se = table["std_error"].to_numpy(dtype=float)
     if np.all(np.isfinite(se)) and np.all(se > 0):
         q = het.cochran_q(est, se**2, np.ones((len(est), 1)))
-        test = TestResult(q.statistic, float(q.df), q.p_value, "chi2",
-                          "test of subgroup differences (fixed-effect Q between subgroups)")
+        test = TestResult(
+            q.statistic,
+            float(q.df),
+            q.p_value,
+            "chi2",
+            "test of subgroup differences (fixed-effect Q between subgroups)",
+        )
     else:
-        test = TestResult(np.nan, float(len(levels) - 1), np.nan, "chi2",
-                          "test of subgroup differences (undefined: a subgroup has no standard error)")
+        test = TestResult(
+            np.nan,
+            float(len(levels) - 1),
+            np.nan,
+            "chi2",
+            "test of subgroup differences (undefined: a subgroup has no standard error)",
+        )
     return table, test, fits
 
 
 def _common(result: MetaResult, labels: pd.Series, levels: list):
     data, options = result.data_, result.options_
     if options.method in ("MH", "Peto"):
-        raise ValueError(f"subgroup_tau2='common' needs an inverse-variance method, not {options.method!r}; "
-                         "use subgroup_tau2='separate'")
+        raise ValueError(
+            f"subgroup_tau2='common' needs an inverse-variance method, not {options.method!r}; "
+            "use subgroup_tau2='separate'"
+        )
     rows = data.estimable
     yi, vi = data.yi[rows], data.vi[rows]
     group = labels.to_numpy()[rows]
@@ -89,19 +113,37 @@ def _common(result: MetaResult, labels: pd.Series, levels: list):
     if options.method == "FE":
         tau2 = 0.0
     else:
-        tau2 = estimate_tau2(yi, vi, X, method=options.method, tol=options.tol,
-                             max_iterations=options.max_iterations).tau2
+        tau2 = estimate_tau2(
+            yi, vi, X, method=options.method, tol=options.tol, max_iterations=options.max_iterations
+        ).tau2
     fixed = fit_fixed_part(yi, vi, X, tau2, test=options.test, alpha=options.alpha)
     contrasts = np.column_stack([-np.ones(p - 1), np.eye(p - 1)])
-    test = contrast_test(fixed, contrasts, k=k, p=p,
-                         method="test of subgroup differences (common tau^2: omnibus test of subgroup dummies)")
+    test = contrast_test(
+        fixed,
+        contrasts,
+        k=k,
+        p=p,
+        method="test of subgroup differences (common tau^2: omnibus test of subgroup dummies)",
+    )
     records = []
     for j, level in enumerate(levels):
         in_group = group == level
         q = het.cochran_q(yi[in_group], vi[in_group], np.ones((int(in_group.sum()), 1)))
-        records.append({"k": int(in_group.sum()), "estimate": fixed.beta[j], "std_error": fixed.std_error[j],
-                        "statistic": fixed.statistic[j], "p_value": fixed.p_value[j],
-                        "ci_lower": fixed.ci_lower[j], "ci_upper": fixed.ci_upper[j], "tau2": tau2,
-                        "q": q.statistic, "q_df": q.df, "q_p_value": q.p_value, "i2": np.nan})
+        records.append(
+            {
+                "k": int(in_group.sum()),
+                "estimate": fixed.beta[j],
+                "std_error": fixed.std_error[j],
+                "statistic": fixed.statistic[j],
+                "p_value": fixed.p_value[j],
+                "ci_lower": fixed.ci_lower[j],
+                "ci_upper": fixed.ci_upper[j],
+                "tau2": tau2,
+                "q": q.statistic,
+                "q_df": q.df,
+                "q_p_value": q.p_value,
+                "i2": np.nan,
+            }
+        )
     table = pd.DataFrame(records, index=pd.Index(levels, name="subgroup"))
     return table, test

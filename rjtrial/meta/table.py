@@ -38,8 +38,14 @@ MEASURES = tuple(MEASURE_COLUMNS) + ("other",)
 AGREEMENT = 0.02
 
 
-def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None = None,
-                       source: str = "STUDIES.csv", repeated_studies: bool = False) -> pd.DataFrame:
+def effects_from_table(
+    table: pd.DataFrame,
+    *,
+    measure: str,
+    study: str | None = None,
+    source: str = "STUDIES.csv",
+    repeated_studies: bool = False,
+) -> pd.DataFrame:
     """The effect-size frame of a studies table (see the module docstring).
 
     Every value is checked before the rows are labelled by study, so that an error names
@@ -51,7 +57,7 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
     several effect sizes of one study, for a multilevel model or cluster-robust inference).
     """
     from rjtrial import effects
-    from rjtrial._checks import numeric, in_table
+    from rjtrial._checks import in_table, numeric
     from rjtrial.meta._data import prepare
 
     label = study if study is not None else ("study" if "study" in table.columns else None)
@@ -80,13 +86,15 @@ def effects_from_table(table: pd.DataFrame, *, measure: str, study: str | None =
             es.attrs["measure"] = measure
             return es
         if measure not in MEASURE_COLUMNS:
-            raise DataError(f"measure {measure!r} needs the columns estimate and variance (or std_error)",
-                            table=source)
+            raise DataError(f"measure {measure!r} needs the columns estimate and variance (or std_error)", table=source)
         needed = MEASURE_COLUMNS[measure]
         missing = [c for c in needed if c not in table.columns]
         if missing:
-            raise DataError(f"--measure {measure} needs columns {', '.join(needed)} (or estimate and variance); "
-                            f"missing {', '.join(missing)}", table=source)
+            raise DataError(
+                f"--measure {measure} needs columns {', '.join(needed)} (or estimate and variance); "
+                f"missing {', '.join(missing)}",
+                table=source,
+            )
         es = effects.effect_size(table, measure=measure, **{c: c for c in needed}, na_action="raise")
         prepare(es)
     except DataError as exc:
@@ -106,14 +114,18 @@ def _check_labels(table: pd.DataFrame, label: str, source: str, *, repeated: boo
     labels = table[label]
     bad = labels.isna().to_numpy()
     if bad.any():
-        raise DataError("missing study label", table=source, row=table.index[int(np.flatnonzero(bad)[0])],
-                        column=label)
+        raise DataError("missing study label", table=source, row=table.index[int(np.flatnonzero(bad)[0])], column=label)
     twice = labels.duplicated().to_numpy()
     if twice.any() and not repeated:
         i = int(np.flatnonzero(twice)[0])
         first = table.index[int(np.flatnonzero((labels == labels.iloc[i]).to_numpy())[0])]
-        raise DataError(f"study {labels.iloc[i]!r} appears twice (first on row {first}): each row is one study; "
-                        "give each a distinct label", table=source, row=table.index[i], column=label)
+        raise DataError(
+            f"study {labels.iloc[i]!r} appears twice (first on row {first}): each row is one study; "
+            "give each a distinct label",
+            table=source,
+            row=table.index[i],
+            column=label,
+        )
 
 
 def _positive(table: pd.DataFrame, values, column: str, source: str) -> None:
@@ -121,8 +133,12 @@ def _positive(table: pd.DataFrame, values, column: str, source: str) -> None:
 
     bad = np.flatnonzero(values <= 0)
     if bad.size:
-        raise DataError(f"{column} must be positive, got {values[bad[0]]:g}", table=source,
-                        row=table.index[int(bad[0])], column=column)
+        raise DataError(
+            f"{column} must be positive, got {values[bad[0]]:g}",
+            table=source,
+            row=table.index[int(bad[0])],
+            column=column,
+        )
 
 
 def _poolable_std_error(table: pd.DataFrame, se, source: str) -> None:
@@ -136,9 +152,13 @@ def _poolable_std_error(table: pd.DataFrame, se, source: str) -> None:
     bad = np.flatnonzero((variance < low) | (variance > high))
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"std_error {se[i]:g} is too {'small' if variance[i] < low else 'large'} to pool (its square "
-                        f"between {low:g} and {high:g}): is it on the measure's scale?",
-                        table=source, row=table.index[i], column="std_error")
+        raise DataError(
+            f"std_error {se[i]:g} is too {'small' if variance[i] < low else 'large'} to pool (its square "
+            f"between {low:g} and {high:g}): is it on the measure's scale?",
+            table=source,
+            row=table.index[i],
+            column="std_error",
+        )
 
 
 def _agree(table: pd.DataFrame, se, variance, source: str) -> None:
@@ -152,5 +172,7 @@ def _agree(table: pd.DataFrame, se, variance, source: str) -> None:
         raise DataError(
             f"std_error {se[i]:g} squared is {se[i] ** 2:g}, but variance is {variance[i]:g}: the two "
             f"columns disagree beyond rounding ({100 * AGREEMENT:g}%); give one of them",
-            table=source, row=table.index[i], column="std_error",
+            table=source,
+            row=table.index[i],
+            column="std_error",
         )

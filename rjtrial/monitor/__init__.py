@@ -18,4 +18,12 @@ from rjtrial.monitor.design import SequentialDesign, design
 from rjtrial.monitor.look import InterimLook, boundaries_at, look
 from rjtrial.monitor.spending import SpendingFunction, spending_function
 
-__all__ = ["InterimLook", "SequentialDesign", "SpendingFunction", "boundaries_at", "design", "look", "spending_function"]
+__all__ = [
+    "InterimLook",
+    "SequentialDesign",
+    "SpendingFunction",
+    "boundaries_at",
+    "design",
+    "look",
+    "spending_function",
+]

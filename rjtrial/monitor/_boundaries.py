@@ -77,16 +77,28 @@ def _exit(path: Recursion, info: float, c: float, sides: int) -> float:
 def solve_critical(path: Recursion, info: float, alpha: float, sides: int, notes: list, look: int) -> float:
     """The efficacy bound spending ``alpha`` at this look (``path`` under no effect)."""
     if alpha <= _exit(path, info, UPPER_CAP, sides):
-        notes.append(f"look {look + 1}: the alpha to spend ({alpha:.3g}) is below P(Z > {UPPER_CAP:g}); "
-                     f"the efficacy bound is capped at {UPPER_CAP:g}")
+        notes.append(
+            f"look {look + 1}: the alpha to spend ({alpha:.3g}) is below P(Z > {UPPER_CAP:g}); "
+            f"the efficacy bound is capped at {UPPER_CAP:g}"
+        )
         return UPPER_CAP
     lowest = 0.0 if sides == 2 else -UPPER_CAP
     if alpha >= _exit(path, info, lowest, sides):
-        notes.append(f"look {look + 1}: the alpha to spend ({alpha:.3g}) is more than the probability of "
-                     f"reaching this look; the efficacy bound is set to {lowest:g}")
+        notes.append(
+            f"look {look + 1}: the alpha to spend ({alpha:.3g}) is more than the probability of "
+            f"reaching this look; the efficacy bound is set to {lowest:g}"
+        )
         return lowest
-    return float(optimize.brentq(lambda c: _exit(path, info, c, sides) - alpha, lowest, UPPER_CAP,
-                                 xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200))
+    return float(
+        optimize.brentq(
+            lambda c: _exit(path, info, c, sides) - alpha,
+            lowest,
+            UPPER_CAP,
+            xtol=_XTOL,
+            rtol=4 * np.finfo(float).eps,
+            maxiter=200,
+        )
+    )
 
 
 def solve_futility(path: Recursion, info: float, beta: float, critical: float, notes: list, look: int) -> float:
@@ -94,12 +106,22 @@ def solve_futility(path: Recursion, info: float, beta: float, critical: float, n
     if beta <= 0:
         return -math.inf
     if path.below(info, critical) <= beta:
-        notes.append(f"look {look + 1}: the futility bound reaches the efficacy bound (the beta to spend, "
-                     f"{beta:.3g}, needs all of the region below it); it is set equal to the efficacy bound")
+        notes.append(
+            f"look {look + 1}: the futility bound reaches the efficacy bound (the beta to spend, "
+            f"{beta:.3g}, needs all of the region below it); it is set equal to the efficacy bound"
+        )
         return critical
     lowest = min(_LOWEST, critical - 1.0)
-    return float(optimize.brentq(lambda b: path.below(info, b) - beta, lowest, critical,
-                                 xtol=_XTOL, rtol=4 * np.finfo(float).eps, maxiter=200))
+    return float(
+        optimize.brentq(
+            lambda b: path.below(info, b) - beta,
+            lowest,
+            critical,
+            xtol=_XTOL,
+            rtol=4 * np.finfo(float).eps,
+            maxiter=200,
+        )
+    )
 
 
 def walk(
@@ -127,8 +149,13 @@ def walk(
     looks = len(info)
     null = Recursion(0.0)
     path = Recursion(drift)
-    out = Walk(critical=np.full(looks, math.nan), futility=np.full(looks, math.nan), upper=np.full(looks, math.nan),
-               lower=np.full(looks, math.nan), stop_futility=np.full(looks, math.nan))
+    out = Walk(
+        critical=np.full(looks, math.nan),
+        futility=np.full(looks, math.nan),
+        upper=np.full(looks, math.nan),
+        lower=np.full(looks, math.nan),
+        stop_futility=np.full(looks, math.nan),
+    )
     need_null = critical is None or any(math.isnan(c) for c in critical)
     for k, t in enumerate(info):
         last = k == looks - 1
@@ -156,8 +183,16 @@ def walk(
     return out
 
 
-def conditional_power(info: Sequence[float], critical: Sequence[float], futility: Sequence[float], *, sides: int,
-                      drift: float, start_info: float, start_z: float) -> np.ndarray:
+def conditional_power(
+    info: Sequence[float],
+    critical: Sequence[float],
+    futility: Sequence[float],
+    *,
+    sides: int,
+    drift: float,
+    start_info: float,
+    start_z: float,
+) -> np.ndarray:
     """P(crossing the efficacy bound at each later look, before stopping) from ``Z = start_z`` at
     ``start_info``, under ``drift``: cumulative, one entry per later look. Futility bounds of
     later looks count as stopping (as rpact's ``getConditionalPower`` does); the last look has none."""

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -36,11 +36,33 @@ __all__ = ["ALTERNATIVES", "SequentialDesign", "design"]
 ALTERNATIVES = ("two-sided", "less", "greater")
 MAX_LOOKS = 20
 #: Settings of a design, in the order :func:`design` takes them (what a design file must hold).
-SETTINGS = ("looks", "spending", "alpha", "power", "hazard_ratio", "futility", "binding", "allocation",
-            "information", "alternative")
-_COLUMNS = ["look", "information_fraction", "events", "critical_value", "efficacy_hazard_ratio",
-            "harm_hazard_ratio", "futility_bound", "futility_hazard_ratio", "nominal_p", "alpha_spent",
-            "beta_spent", "power", "futility_stop"]
+SETTINGS = (
+    "looks",
+    "spending",
+    "alpha",
+    "power",
+    "hazard_ratio",
+    "futility",
+    "binding",
+    "allocation",
+    "information",
+    "alternative",
+)
+_COLUMNS = [
+    "look",
+    "information_fraction",
+    "events",
+    "critical_value",
+    "efficacy_hazard_ratio",
+    "harm_hazard_ratio",
+    "futility_bound",
+    "futility_hazard_ratio",
+    "nominal_p",
+    "alpha_spent",
+    "beta_spent",
+    "power",
+    "futility_stop",
+]
 
 
 @dataclass(frozen=True)
@@ -130,8 +152,9 @@ class SequentialDesign(Result):
     @property
     def settings(self) -> dict:
         """The arguments of :func:`design` that made this design."""
-        return {name: (list(getattr(self, name)) if name == "information" else getattr(self, name))
-                for name in SETTINGS}
+        return {
+            name: (list(getattr(self, name)) if name == "information" else getattr(self, name)) for name in SETTINGS
+        }
 
     @property
     def fingerprint(self) -> str:
@@ -172,23 +195,31 @@ class SequentialDesign(Result):
         futility = np.full(k, np.nan)
         if self.futility_bounds is not None:
             futility[:-1] = self.futility_bounds
-        frame = pd.DataFrame({
-            "look": np.arange(1, k + 1),
-            "information_fraction": np.asarray(self.information),
-            "events": events,
-            "critical_value": critical,
-            "efficacy_hazard_ratio": self.hazard_ratio_at(critical, events),
-            "harm_hazard_ratio": self.hazard_ratio_at(-critical, events) if self.sides == 2 else np.nan,
-            "futility_bound": futility,
-            "futility_hazard_ratio": self.hazard_ratio_at(futility, events),
-            "nominal_p": special.ndtr(-critical),
-            "alpha_spent": np.asarray(self.alpha_spent),
-            "beta_spent": np.asarray(self.beta_spent) if self.beta_spent is not None else np.nan,
-            "power": np.asarray(self.power_by_look),
-            "futility_stop": np.asarray(self.futility_by_look),
-        }, columns=_COLUMNS)
-        frame.attrs.update(self.settings, max_events=self.max_events, inflation_factor=self.inflation_factor,
-                           drift=self.drift, notes=self.notes)
+        frame = pd.DataFrame(
+            {
+                "look": np.arange(1, k + 1),
+                "information_fraction": np.asarray(self.information),
+                "events": events,
+                "critical_value": critical,
+                "efficacy_hazard_ratio": self.hazard_ratio_at(critical, events),
+                "harm_hazard_ratio": self.hazard_ratio_at(-critical, events) if self.sides == 2 else np.nan,
+                "futility_bound": futility,
+                "futility_hazard_ratio": self.hazard_ratio_at(futility, events),
+                "nominal_p": special.ndtr(-critical),
+                "alpha_spent": np.asarray(self.alpha_spent),
+                "beta_spent": np.asarray(self.beta_spent) if self.beta_spent is not None else np.nan,
+                "power": np.asarray(self.power_by_look),
+                "futility_stop": np.asarray(self.futility_by_look),
+            },
+            columns=_COLUMNS,
+        )
+        frame.attrs.update(
+            self.settings,
+            max_events=self.max_events,
+            inflation_factor=self.inflation_factor,
+            drift=self.drift,
+            notes=self.notes,
+        )
         return frame
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,9 +233,11 @@ class SequentialDesign(Result):
             "max_events": jsonable(self.max_events),
             "inflation_factor": jsonable(self.inflation_factor),
             "drift": jsonable(self.drift),
-            "expected_events": {"null": jsonable(self.expected_events_null),
-                                "half": jsonable(self.expected_events_half),
-                                "alternative": jsonable(self.expected_events_alternative)},
+            "expected_events": {
+                "null": jsonable(self.expected_events_null),
+                "half": jsonable(self.expected_events_half),
+                "alternative": jsonable(self.expected_events_alternative),
+            },
             "looks": jsonable(self.summary_frame()),
             "notes": list(self.notes),
         }
@@ -237,10 +270,14 @@ class SequentialDesign(Result):
     # ------------------------------------------------------------------ display
     def format(self, digits: int = 4) -> str:
         """The design as a person reads it: settings, one line per look, events and notes."""
-        sided = {"two-sided": "two-sided", "less": "one-sided (hazard ratio below 1)",
-                 "greater": "one-sided (hazard ratio above 1)"}[self.alternative]
-        futility = ("none" if self.futility is None
-                    else f"{self.futility} ({'binding' if self.binding else 'non-binding'})")
+        sided = {
+            "two-sided": "two-sided",
+            "less": "one-sided (hazard ratio below 1)",
+            "greater": "one-sided (hazard ratio above 1)",
+        }[self.alternative]
+        futility = (
+            "none" if self.futility is None else f"{self.futility} ({'binding' if self.binding else 'non-binding'})"
+        )
         lines = [
             f"group-sequential design: {self.looks} looks, {self.spending} alpha spending, {sided} alpha "
             f"{self.alpha:g}, power {self.power:g} at hazard ratio {self.hazard_ratio:g}",
@@ -255,8 +292,10 @@ class SequentialDesign(Result):
         header += f" {'alpha spent':>11} {'power':>7}"
         lines.append(header)
         for r in frame.itertuples(index=False):
-            line = (f"{r.look:>4} {r.information_fraction:>6.3f} {math.ceil(r.events - 1e-9):>7} "
-                    f"{r.critical_value:>8.{digits}f} {r.efficacy_hazard_ratio:>9.{digits}f}")
+            line = (
+                f"{r.look:>4} {r.information_fraction:>6.3f} {math.ceil(r.events - 1e-9):>7} "
+                f"{r.critical_value:>8.{digits}f} {r.efficacy_hazard_ratio:>9.{digits}f}"
+            )
             if self.sides == 2:
                 line += f" {r.harm_hazard_ratio:>8.{digits}f}"
             if self.futility is not None:
@@ -265,10 +304,12 @@ class SequentialDesign(Result):
                 line += f" {fz:>7} {fh:>8}"
             line += f" {r.alpha_spent:>11.{digits}g} {r.power:>7.{digits}f}"
             lines.append(line)
-        lines.append(f"maximum events {self.max_events:.2f} (round up: {math.ceil(self.max_events - 1e-9)}), "
-                     f"inflation factor {self.inflation_factor:.{digits}f}; expected events "
-                     f"{self.expected_events_null:.1f} with no effect, {self.expected_events_alternative:.1f} "
-                     f"at the design's effect")
+        lines.append(
+            f"maximum events {self.max_events:.2f} (round up: {math.ceil(self.max_events - 1e-9)}), "
+            f"inflation factor {self.inflation_factor:.{digits}f}; expected events "
+            f"{self.expected_events_null:.1f} with no effect, {self.expected_events_alternative:.1f} "
+            f"at the design's effect"
+        )
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -299,8 +340,9 @@ def _information(looks: int, information) -> tuple:
     return tuple(values)
 
 
-def check_settings(looks, spending, alpha, power, hazard_ratio, futility, binding, allocation, information,
-                   alternative) -> dict:
+def check_settings(
+    looks, spending, alpha, power, hazard_ratio, futility, binding, allocation, information, alternative
+) -> dict:
     """The settings of :func:`design`, validated (``ValueError`` naming the argument)."""
     if isinstance(looks, bool) or not isinstance(looks, (int, np.integer)) or not 1 <= looks <= MAX_LOOKS:
         raise ValueError(f"looks must be a whole number from 1 to {MAX_LOOKS}, got {looks!r}")
@@ -312,30 +354,43 @@ def check_settings(looks, spending, alpha, power, hazard_ratio, futility, bindin
     power = _fraction("power", power)
     if not power > alpha / sides:
         raise ValueError(f"power ({power:g}) must exceed the one-sided level ({alpha / sides:g})")
-    if isinstance(hazard_ratio, bool) or not isinstance(hazard_ratio, (int, float, np.integer, np.floating)) \
-            or not 0 < float(hazard_ratio) < math.inf or float(hazard_ratio) == 1:
-        raise ValueError(f"hazard_ratio must be a positive number other than 1 (the effect to detect), "
-                         f"got {hazard_ratio!r}")
+    if (
+        isinstance(hazard_ratio, bool)
+        or not isinstance(hazard_ratio, (int, float, np.integer, np.floating))
+        or not 0 < float(hazard_ratio) < math.inf
+        or float(hazard_ratio) == 1
+    ):
+        raise ValueError(
+            f"hazard_ratio must be a positive number other than 1 (the effect to detect), got {hazard_ratio!r}"
+        )
     hazard_ratio = float(hazard_ratio)
     if alternative == "less" and hazard_ratio > 1 or alternative == "greater" and hazard_ratio < 1:
-        raise ValueError(f"alternative={alternative!r} tests a hazard ratio {'below' if alternative == 'less' else 'above'} "
-                         f"1, but hazard_ratio is {hazard_ratio:g}")
+        raise ValueError(
+            f"alternative={alternative!r} tests a hazard ratio {'below' if alternative == 'less' else 'above'} "
+            f"1, but hazard_ratio is {hazard_ratio:g}"
+        )
     if not isinstance(binding, (bool, np.bool_)):
         raise ValueError(f"binding must be True or False, got {binding!r}")
     if binding and futility is None:
         raise ValueError("binding=True needs a futility spending function (futility=...)")
     if futility is not None and sides == 2:
-        raise ValueError("a futility boundary needs a one-sided design: alternative='less' (a hazard ratio below 1), "
-                         "usually with alpha=0.025; two-sided beta spending is not settled (rpact marks its own "
-                         "experimental)")
+        raise ValueError(
+            "a futility boundary needs a one-sided design: alternative='less' (a hazard ratio below 1), "
+            "usually with alpha=0.025; two-sided beta spending is not settled (rpact marks its own "
+            "experimental)"
+        )
     allocation = _fraction("allocation", allocation)
     return {
         "looks": looks,
         "spending": spending_function(spending, option="spending"),
-        "alpha": alpha, "power": power, "hazard_ratio": hazard_ratio,
+        "alpha": alpha,
+        "power": power,
+        "hazard_ratio": hazard_ratio,
         "futility": None if futility is None else spending_function(futility, option="futility"),
-        "binding": bool(binding), "allocation": allocation,
-        "information": _information(looks, information), "alternative": alternative,
+        "binding": bool(binding),
+        "allocation": allocation,
+        "information": _information(looks, information),
+        "alternative": alternative,
     }
 
 
@@ -447,8 +502,9 @@ def design(
     >>> round(d.max_events, 1), round(d.inflation_factor, 4)
     (638.6, 1.0128)
     """
-    s = check_settings(looks, spending, alpha, power, hazard_ratio, futility, binding, allocation, information,
-                       alternative)
+    s = check_settings(
+        looks, spending, alpha, power, hazard_ratio, futility, binding, allocation, information, alternative
+    )
     sides = 2 if s["alternative"] == "two-sided" else 1
     t = np.asarray(s["information"])
     alpha_spent = s["spending"].cumulative(t, s["alpha"], sides=sides)
@@ -462,8 +518,9 @@ def design(
     critical = None if efficacy is None else efficacy.critical
 
     def run(eta: float) -> _boundaries.Walk:
-        return _boundaries.walk(t, alpha_due, sides=sides, drift=eta, beta=beta_due, binding=s["binding"],
-                                critical=critical)
+        return _boundaries.walk(
+            t, alpha_due, sides=sides, drift=eta, beta=beta_due, binding=s["binding"], critical=critical
+        )
 
     drift = _solve_drift(lambda eta: run(eta).power - s["power"], fixed)
     final = run(drift)
@@ -476,19 +533,27 @@ def design(
         return float((stopped * t[:-1]).sum() + (1.0 - stopped.sum()) * t[-1])
 
     log_hr = math.log(s["hazard_ratio"])
-    max_events = drift ** 2 / (s["allocation"] * (1.0 - s["allocation"]) * log_hr ** 2)
+    max_events = drift**2 / (s["allocation"] * (1.0 - s["allocation"]) * log_hr**2)
     for note in notes:
         warnings.warn(note, RjtrialWarning, stacklevel=2)
     return SequentialDesign(
-        looks=s["looks"], spending=s["spending"].name, alpha=s["alpha"], power=s["power"],
-        hazard_ratio=s["hazard_ratio"], futility=None if s["futility"] is None else s["futility"].name,
-        binding=s["binding"], allocation=s["allocation"], alternative=s["alternative"],
+        looks=s["looks"],
+        spending=s["spending"].name,
+        alpha=s["alpha"],
+        power=s["power"],
+        hazard_ratio=s["hazard_ratio"],
+        futility=None if s["futility"] is None else s["futility"].name,
+        binding=s["binding"],
+        allocation=s["allocation"],
+        alternative=s["alternative"],
         information=tuple(float(v) for v in t),
         critical_values=tuple(float(c) for c in final.critical),
         futility_bounds=None if beta_due is None else tuple(float(b) for b in final.futility[:-1]),
         alpha_spent=tuple(float(a) for a in alpha_spent),
         beta_spent=None if beta_spent is None else tuple(float(b) for b in beta_spent),
-        drift=drift, inflation_factor=float(drift ** 2 / fixed ** 2), max_events=float(max_events),
+        drift=drift,
+        inflation_factor=float(drift**2 / fixed**2),
+        max_events=float(max_events),
         power_by_look=tuple(float(p) for p in np.cumsum(final.upper)),
         futility_by_look=tuple(float(p) for p in final.stop_futility),
         expected_events_null=expected(0.0) * max_events,

@@ -135,17 +135,29 @@ class InterimLook(Result):
             ``conditional_power_design``, ``conditional_power_trend``. ``attrs``:
             ``ci_scale`` (``"hazard_ratio"``), ``ci`` (``"repeated"``), ``final``, ``notes``.
         """
-        frame = pd.DataFrame([{
-            "term": f"look {self.look} of {self.looks}", "estimate": math.log(self.hazard_ratio),
-            "std_error": self._std_error(),
-            "hazard_ratio": self.hazard_ratio, "ci_lower": self.ci_lower, "ci_upper": self.ci_upper,
-            "statistic": self.statistic, "events": self.events, "information_fraction": self.information_fraction,
-            "critical_value": self.critical_value, "efficacy_hazard_ratio": self.efficacy_hazard_ratio,
-            "futility_bound": self.futility_bound, "futility_hazard_ratio": self.futility_hazard_ratio,
-            "alpha_spent": self.alpha_spent, "decision": self.decision,
-            "conditional_power_design": self.conditional_power_design,
-            "conditional_power_trend": self.conditional_power_trend,
-        }])
+        frame = pd.DataFrame(
+            [
+                {
+                    "term": f"look {self.look} of {self.looks}",
+                    "estimate": math.log(self.hazard_ratio),
+                    "std_error": self._std_error(),
+                    "hazard_ratio": self.hazard_ratio,
+                    "ci_lower": self.ci_lower,
+                    "ci_upper": self.ci_upper,
+                    "statistic": self.statistic,
+                    "events": self.events,
+                    "information_fraction": self.information_fraction,
+                    "critical_value": self.critical_value,
+                    "efficacy_hazard_ratio": self.efficacy_hazard_ratio,
+                    "futility_bound": self.futility_bound,
+                    "futility_hazard_ratio": self.futility_hazard_ratio,
+                    "alpha_spent": self.alpha_spent,
+                    "decision": self.decision,
+                    "conditional_power_design": self.conditional_power_design,
+                    "conditional_power_trend": self.conditional_power_trend,
+                }
+            ]
+        )
         frame.attrs.update(ci_scale="hazard_ratio", ci="repeated", final=self.final, notes=self.notes)
         return frame
 
@@ -168,21 +180,32 @@ class InterimLook(Result):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: every field, the boundaries as records; what the audit log records of the look."""
         return {
-            "look": self.look, "looks": self.looks, "events": self.events,
+            "look": self.look,
+            "looks": self.looks,
+            "events": self.events,
             "previous_events": list(self.previous_events),
-            "information_fraction": jsonable(self.information_fraction), "final": self.final,
-            "statistic": jsonable(self.statistic), "hazard_ratio": jsonable(self.hazard_ratio),
+            "information_fraction": jsonable(self.information_fraction),
+            "final": self.final,
+            "statistic": jsonable(self.statistic),
+            "hazard_ratio": jsonable(self.hazard_ratio),
             "critical_value": jsonable(self.critical_value),
             "efficacy_hazard_ratio": jsonable(self.efficacy_hazard_ratio),
             "harm_hazard_ratio": jsonable(self.harm_hazard_ratio),
             "futility_bound": jsonable(self.futility_bound),
             "futility_hazard_ratio": jsonable(self.futility_hazard_ratio),
-            "alpha_spent": jsonable(self.alpha_spent), "decision": self.decision, "stop": self.stop,
+            "alpha_spent": jsonable(self.alpha_spent),
+            "decision": self.decision,
+            "stop": self.stop,
             "conditional_power_design": jsonable(self.conditional_power_design),
             "conditional_power_trend": jsonable(self.conditional_power_trend),
-            "ci_lower": jsonable(self.ci_lower), "ci_upper": jsonable(self.ci_upper), "ci": "repeated",
-            "method": self.method, "n": self.n, "design_fingerprint": self.design_fingerprint,
-            "boundaries": jsonable(self.boundaries), "notes": list(self.notes),
+            "ci_lower": jsonable(self.ci_lower),
+            "ci_upper": jsonable(self.ci_upper),
+            "ci": "repeated",
+            "method": self.method,
+            "n": self.n,
+            "design_fingerprint": self.design_fingerprint,
+            "boundaries": jsonable(self.boundaries),
+            "notes": list(self.notes),
         }
 
     def format(self, digits: int = 3) -> str:
@@ -199,29 +222,49 @@ class InterimLook(Result):
         if not math.isnan(self.harm_hazard_ratio):
             lines.append(f"harm boundary: hazard ratio {self.harm_hazard_ratio:.{digits}f}")
         if not math.isnan(self.futility_bound):
-            lines.append(f"futility boundary: z {self.futility_bound:.{digits}f} "
-                         f"(hazard ratio {self.futility_hazard_ratio:.{digits}f}, "
-                         f"{'binding' if self._binding else 'non-binding'})")
-        lines.append(f"decision: {DECISIONS[self.decision]}"
-                     + (" (non-binding: the committee may continue)" if self.decision == "futility"
-                        and not self._binding else ""))
+            lines.append(
+                f"futility boundary: z {self.futility_bound:.{digits}f} "
+                f"(hazard ratio {self.futility_hazard_ratio:.{digits}f}, "
+                f"{'binding' if self._binding else 'non-binding'})"
+            )
+        lines.append(
+            f"decision: {DECISIONS[self.decision]}"
+            + (
+                " (non-binding: the committee may continue)"
+                if self.decision == "futility" and not self._binding
+                else ""
+            )
+        )
         if not self.final:
-            lines.append(f"conditional power: {self.conditional_power_design:.{digits}f} under the design's effect, "
-                         f"{self.conditional_power_trend:.{digits}f} under the current trend")
+            lines.append(
+                f"conditional power: {self.conditional_power_design:.{digits}f} under the design's effect, "
+                f"{self.conditional_power_trend:.{digits}f} under the current trend"
+            )
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- inputs
 def _whole(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) \
-            or not float(value).is_integer() or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer, float, np.floating))
+        or not float(value).is_integer()
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
     return int(value)
 
 
-def logrank_statistic(followup: pd.DataFrame, *, time: str = "time_at_risk", event: str = "event",
-                      group: str = "arm", control: str | None = None, strata=None) -> dict:
+def logrank_statistic(
+    followup: pd.DataFrame,
+    *,
+    time: str = "time_at_risk",
+    event: str = "event",
+    group: str = "arm",
+    control: str | None = None,
+    strata=None,
+) -> dict:
     """The log-rank ``z`` of a follow-up table: ``(O - E) / sqrt(V)`` of the arm that is not
     ``control`` (default ``"control"`` if it is an arm, else the first in sorted order), with the
     events and participants; by :func:`rjtrial.survival.logrank`."""
@@ -230,14 +273,20 @@ def logrank_statistic(followup: pd.DataFrame, *, time: str = "time_at_risk", eve
     if not isinstance(followup, pd.DataFrame):
         raise TypeError(f"followup must be a pandas DataFrame, got {type(followup).__name__}")
     if group not in followup.columns:
-        raise DataError(f"no column {group!r} (given as group=); the columns are {', '.join(map(str, followup.columns))}",
-                        table="followup", column=group)
+        raise DataError(
+            f"no column {group!r} (given as group=); the columns are {', '.join(map(str, followup.columns))}",
+            table="followup",
+            column=group,
+        )
     result = logrank(followup, time=time, event=event, group=group, strata=strata)
     table = result.table
     levels = [str(g) for g in table["group"]]
     if len(levels) != 2:
-        raise DataError(f"an interim look compares two arms; found {len(levels)}: {', '.join(levels)}",
-                        table="followup", column=group)
+        raise DataError(
+            f"an interim look compares two arms; found {len(levels)}: {', '.join(levels)}",
+            table="followup",
+            column=group,
+        )
     if control is None:
         control = "control" if "control" in levels else sorted(levels)[0]
     control = str(control)
@@ -246,9 +295,15 @@ def logrank_statistic(followup: pd.DataFrame, *, time: str = "time_at_risk", eve
     row = table[[str(g) != control for g in table["group"]]].iloc[0]
     difference = float(row["observed"] - row["expected"])
     z = math.copysign(math.sqrt(result.statistic), difference) if difference else 0.0
-    return {"statistic": z, "events": int(round(float(table["observed"].sum()))),
-            "n": int(table["n"].sum()), "n_treatment": int(row["n"]), "treatment": str(row["group"]),
-            "control": control, "n_omitted": result.n_omitted}
+    return {
+        "statistic": z,
+        "events": int(round(float(table["observed"].sum()))),
+        "n": int(table["n"].sum()),
+        "n_treatment": int(row["n"]),
+        "treatment": str(row["group"]),
+        "control": control,
+        "n_omitted": result.n_omitted,
+    }
 
 
 def look(
@@ -341,9 +396,11 @@ def look(
         events, statistic, n, method = found["events"], found["statistic"], found["n"], "log-rank"
         share = found["n_treatment"] / found["n"]
         if abs(share - design.allocation) > 0.05:
-            notes.append(f"{share:.0%} of the follow-up table is in the {found['treatment']} arm but the design "
-                         f"assumed {design.allocation:.0%}: the hazard ratio and its interval use the design's "
-                         "allocation (give the design the trial's own)")
+            notes.append(
+                f"{share:.0%} of the follow-up table is in the {found['treatment']} arm but the design "
+                f"assumed {design.allocation:.0%}: the hazard ratio and its interval use the design's "
+                "allocation (give the design the trial's own)"
+            )
         if found["n_omitted"]:
             notes.append(f"{found['n_omitted']} rows of the follow-up table omitted for a missing value")
         if events == 0:
@@ -351,8 +408,11 @@ def look(
     elif events is None or statistic is None:
         raise ValueError("give a follow-up table, or both events= and statistic=")
     events = _whole("events", events)
-    if isinstance(statistic, bool) or not isinstance(statistic, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(statistic)):
+    if (
+        isinstance(statistic, bool)
+        or not isinstance(statistic, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(statistic))
+    ):
         raise ValueError(f"statistic must be a finite number (the log-rank z), got {statistic!r}")
     statistic = float(statistic)
     previous = [_whole("previous_events", e) for e in previous_events]
@@ -384,9 +444,17 @@ def look(
         later = slice(k, len(info))
 
         def conditional(drift: float) -> float:
-            return float(_boundaries.conditional_power(info[later], walk.critical[later], walk.futility[later],
-                                                       sides=sides, drift=drift, start_info=t_done[-1],
-                                                       start_z=oriented)[-1])
+            return float(
+                _boundaries.conditional_power(
+                    info[later],
+                    walk.critical[later],
+                    walk.futility[later],
+                    sides=sides,
+                    drift=drift,
+                    start_info=t_done[-1],
+                    start_z=oriented,
+                )[-1]
+            )
 
         power_design = conditional(design.drift)
         power_trend = conditional(oriented / math.sqrt(t_done[-1]))
@@ -396,16 +464,30 @@ def look(
     for note in notes:
         warnings.warn(note, RjtrialWarning, stacklevel=2)
     return InterimLook(
-        look=k, looks=design.looks, events=events, previous_events=tuple(previous),
-        information_fraction=t_done[-1], final=final, statistic=statistic, hazard_ratio=math.exp(estimate),
-        critical_value=c, efficacy_hazard_ratio=float(design.hazard_ratio_at(c, events)),
+        look=k,
+        looks=design.looks,
+        events=events,
+        previous_events=tuple(previous),
+        information_fraction=t_done[-1],
+        final=final,
+        statistic=statistic,
+        hazard_ratio=math.exp(estimate),
+        critical_value=c,
+        efficacy_hazard_ratio=float(design.hazard_ratio_at(c, events)),
         harm_hazard_ratio=float(design.hazard_ratio_at(-c, events)) if sides == 2 else math.nan,
         futility_bound=b if has_futility else math.nan,
         futility_hazard_ratio=float(design.hazard_ratio_at(b, events)) if has_futility else math.nan,
-        alpha_spent=float(alpha_spent[k - 1]), decision=decision,
-        conditional_power_design=power_design, conditional_power_trend=power_trend,
-        ci_lower=math.exp(estimate - half), ci_upper=math.exp(estimate + half),
-        boundaries=boundaries, method=method, n=n, design_fingerprint=design.fingerprint, notes=tuple(notes),
+        alpha_spent=float(alpha_spent[k - 1]),
+        decision=decision,
+        conditional_power_design=power_design,
+        conditional_power_trend=power_trend,
+        ci_lower=math.exp(estimate - half),
+        ci_upper=math.exp(estimate + half),
+        boundaries=boundaries,
+        method=method,
+        n=n,
+        design_fingerprint=design.fingerprint,
+        notes=tuple(notes),
     )
 
 
@@ -420,18 +502,23 @@ def _schedule(design: SequentialDesign, history: list, final: bool | None, maxim
     if final is None:
         final = k == design.looks or t_done[-1] >= 1
         if t_done[-1] >= 1 and k < design.looks:
-            notes.append(f"the events ({history[-1]}) reached the design's maximum ({maximum:.1f}) at look {k}: "
-                         "this is the final analysis")
+            notes.append(
+                f"the events ({history[-1]}) reached the design's maximum ({maximum:.1f}) at look {k}: "
+                "this is the final analysis"
+            )
     elif not final and k == design.looks:
         raise ValueError(f"look {k} is the design's last: it is the final analysis (final=False was given)")
     elif not final and t_done[-1] >= 1:
-        raise ValueError(f"the events ({history[-1]}) reached the design's maximum ({maximum:.1f}): this is the "
-                         "final analysis (final=False was given)")
+        raise ValueError(
+            f"the events ({history[-1]}) reached the design's maximum ({maximum:.1f}): this is the "
+            "final analysis (final=False was given)"
+        )
     final = bool(final)
     planned = [] if final else [t for t in design.information[k:] if t > t_done[-1]]
     if not final and len(planned) < design.looks - k:
-        notes.append(f"{design.looks - k - len(planned)} planned look(s) fall before the information reached and "
-                     "are dropped")
+        notes.append(
+            f"{design.looks - k - len(planned)} planned look(s) fall before the information reached and are dropped"
+        )
     info = t_done + planned
     spend_at = [min(t, 1.0) for t in info]
     if final:
@@ -440,14 +527,16 @@ def _schedule(design: SequentialDesign, history: list, final: bool | None, maxim
     beta_due = None
     if design.futility is not None:
         beta_due = increments(spending_function(design.futility).cumulative(spend_at, 1.0 - design.power))[:-1]
-    walk = _boundaries.walk(info, increments(alpha_spent), sides=design.sides, drift=design.drift, beta=beta_due,
-                            binding=design.binding)
+    walk = _boundaries.walk(
+        info, increments(alpha_spent), sides=design.sides, drift=design.drift, beta=beta_due, binding=design.binding
+    )
     notes.extend(dict.fromkeys(walk.notes))
     return info, final, walk, alpha_spent, notes
 
 
-def boundaries_at(design: SequentialDesign, events: Sequence[int], *, final: bool | None = None,
-                  max_events: float | None = None) -> pd.DataFrame:
+def boundaries_at(
+    design: SequentialDesign, events: Sequence[int], *, final: bool | None = None, max_events: float | None = None
+) -> pd.DataFrame:
     """The boundaries of every look when the looks so far came at ``events`` (cumulative, in order).
 
     What :func:`look` computes for its last look, without a statistic: earlier looks and the last
@@ -485,24 +574,27 @@ def boundaries_at(design: SequentialDesign, events: Sequence[int], *, final: boo
     return frame
 
 
-def _boundaries_frame(design: SequentialDesign, info, walk, alpha_spent, k: int, history, final: bool,
-                      maximum: float) -> pd.DataFrame:
+def _boundaries_frame(
+    design: SequentialDesign, info, walk, alpha_spent, k: int, history, final: bool, maximum: float
+) -> pd.DataFrame:
     looks = len(info)
     events = [float(e) for e in history] + [t * maximum for t in info[k:]]
     futility = np.where(np.isfinite(walk.futility), walk.futility, np.nan)
     if design.futility is None:
         futility[:] = np.nan
     futility[looks - 1] = np.nan
-    frame = pd.DataFrame({
-        "look": np.arange(1, looks + 1),
-        "status": ["done"] * (k - 1) + ["this look"] + ["planned"] * (looks - k),
-        "events": events,
-        "information_fraction": np.asarray(info, dtype=float),
-        "critical_value": walk.critical,
-        "efficacy_hazard_ratio": design.hazard_ratio_at(walk.critical, events),
-        "futility_bound": futility,
-        "futility_hazard_ratio": design.hazard_ratio_at(futility, events),
-        "alpha_spent": np.asarray(alpha_spent, dtype=float),
-    })
+    frame = pd.DataFrame(
+        {
+            "look": np.arange(1, looks + 1),
+            "status": ["done"] * (k - 1) + ["this look"] + ["planned"] * (looks - k),
+            "events": events,
+            "information_fraction": np.asarray(info, dtype=float),
+            "critical_value": walk.critical,
+            "efficacy_hazard_ratio": design.hazard_ratio_at(walk.critical, events),
+            "futility_bound": futility,
+            "futility_hazard_ratio": design.hazard_ratio_at(futility, events),
+            "alpha_spent": np.asarray(alpha_spent, dtype=float),
+        }
+    )
     frame.attrs.update(binding=design.binding, allocation=design.allocation, final=final)
     return frame

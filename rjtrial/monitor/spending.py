@@ -108,8 +108,13 @@ def spending_function(name: str | SpendingFunction, *, option: str = "spending")
         raise ValueError(f"{option} must be one of {allowed}; got {name!r}")
     family, sep, text = name.strip().lower().partition(":")
     family = family.strip().replace("_", "-").replace(" ", "-")
-    family = {"of": "obrien-fleming", "o'brien-fleming": "obrien-fleming", "obf": "obrien-fleming",
-              "kd": "kim-demets", "hwang-shih-decani": "hsd"}.get(family, family)
+    family = {
+        "of": "obrien-fleming",
+        "o'brien-fleming": "obrien-fleming",
+        "obf": "obrien-fleming",
+        "kd": "kim-demets",
+        "hwang-shih-decani": "hsd",
+    }.get(family, family)
     if family not in SPENDING_FAMILIES:
         raise ValueError(f"{option} must be one of {allowed}; got {name!r}")
     needs = SPENDING_FAMILIES[family]
@@ -120,8 +125,9 @@ def spending_function(name: str | SpendingFunction, *, option: str = "spending")
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{option}: {family} needs its {needs}, e.g. {family}:{-4 if family == 'hsd' else 3}; "
-                         f"got {name!r}") from None
+        raise ValueError(
+            f"{option}: {family} needs its {needs}, e.g. {family}:{-4 if family == 'hsd' else 3}; got {name!r}"
+        ) from None
     if not math.isfinite(value) or (family == "kim-demets" and value <= 0) or abs(value) > 50:
         what = "a positive number" if family == "kim-demets" else "a number between -50 and 50"
         raise ValueError(f"{option}: the {needs} of {family} must be {what}; got {name!r}")

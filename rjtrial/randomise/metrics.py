@@ -28,9 +28,9 @@ import numpy as np
 from scipy import stats
 
 from rjtrial.protocol import Protocol
-from rjtrial.randomise.vectorised import simulate_trials
 from rjtrial.randomise.engines import RNGLike, as_generator
 from rjtrial.randomise.schedule import shared_sequence_warning
+from rjtrial.randomise.vectorised import simulate_trials
 
 COMPUTATIONS = ("auto", "exact", "simulation")
 DEFAULT_CHECK_SIZE = 500
@@ -203,8 +203,7 @@ class DesignReport:
             f"  at the end:        mean {imb.expected_final:.2f} (SE {imb.std_error_final:.2f}), "
             f"95th percentile {imb.final_quantile_95:.2f}",
             f"  largest over time: mean {imb.expected_max:.2f} (SE {imb.std_error_max:.2f})",
-            "  worst case possible: "
-            + ("not known exactly" if imb.worst_case is None else f"{imb.worst_case:.4g}"),
+            "  worst case possible: " + ("not known exactly" if imb.worst_case is None else f"{imb.worst_case:.4g}"),
         ]
         if imb.expected_max_stratum is not None:
             lines.append(
@@ -229,8 +228,7 @@ def _describe(result: PredictabilityResult) -> str:
     if result.method == "exact":
         return f"{result.correct_guess_probability:.4f} (exact)"
     return (
-        f"{result.correct_guess_probability:.4f} (SE {result.std_error:.4f}, "
-        f"{result.n_simulations} simulated trials)"
+        f"{result.correct_guess_probability:.4f} (SE {result.std_error:.4f}, {result.n_simulations} simulated trials)"
     )
 
 
@@ -556,7 +554,8 @@ def _exact_predictability(protocol, n, probabilities) -> float | Fraction | None
             return cumulative[n] / n
         counts = np.arange(n + 1)
         expected = sum(
-            float(stats.binom.pmf(counts, n, pi) @ cumulative) for pi in _sequence_probabilities(protocol, probabilities)
+            float(stats.binom.pmf(counts, n, pi) @ cumulative)
+            for pi in _sequence_probabilities(protocol, probabilities)
         )
         return expected / n
     return None
@@ -660,8 +659,9 @@ def _block_worst(ratio, sizes, n) -> float | None:
         for c in itertools.product(*(range(cap + 1) for cap in caps)):
             j = sum(c)
             if 0 < j <= n:
-                worst = max(worst, sum((abs(Fraction(ck) - Fraction(j * r, unit)) for ck, r in zip(c, ratio)),
-                                       Fraction(0)))
+                worst = max(
+                    worst, sum((abs(Fraction(ck) - Fraction(j * r, unit)) for ck, r in zip(c, ratio)), Fraction(0))
+                )
     return float(worst)
 
 

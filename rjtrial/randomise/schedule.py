@@ -123,11 +123,16 @@ def shared_sequence_warning(protocol: Protocol, *, site_stratum: str = "site") -
         return None
     if spec.method == "stratified_blocks" and site_stratum in spec.stratify_by:
         return None
-    what = {"blocks": "one block sequence", "stratified_blocks": "each block sequence",
-            "biased_coin": "one biased-coin sequence", "minimisation": "one minimisation history"}[spec.method]
+    what = {
+        "blocks": "one block sequence",
+        "stratified_blocks": "each block sequence",
+        "biased_coin": "one biased-coin sequence",
+        "minimisation": "one minimisation history",
+    }[spec.method]
     remedy = (
-        f"stratify the blocks by {site_stratum} (method = \"stratified_blocks\", stratify_by including \"{site_stratum}\")"
-        if spec.method in ("blocks", "stratified_blocks") else f"randomise each {site_stratum} separately"
+        f'stratify the blocks by {site_stratum} (method = "stratified_blocks", stratify_by including "{site_stratum}")'
+        if spec.method in ("blocks", "stratified_blocks")
+        else f"randomise each {site_stratum} separately"
     )
     return (
         f"{what} is shared by the {len(sites)} sites ({', '.join(sites)}): trial-wide sequence numbers would tell "
@@ -137,8 +142,12 @@ def shared_sequence_warning(protocol: Protocol, *, site_stratum: str = "site") -
 
 
 def minimisation_probabilities_for(
-    protocol: Protocol, history: Sequence[Mapping[str, str]], history_arms: Sequence[int], strata: Mapping[str, str],
-    *, multiplicity: Sequence[int] | None = None,
+    protocol: Protocol,
+    history: Sequence[Mapping[str, str]],
+    history_arms: Sequence[int],
+    strata: Mapping[str, str],
+    *,
+    multiplicity: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Minimisation probabilities for a referral with ``strata`` after ``history``.
 
@@ -159,7 +168,12 @@ def minimisation_probabilities_for(
         counts.append(table)
     levels = [protocol.strata[f].index(strata[f]) for f in spec.factors]
     return engines.minimisation_probabilities(
-        counts, levels, protocol.ratio, weights=spec.weights, probability=spec.favoured_probability, imbalance=spec.imbalance
+        counts,
+        levels,
+        protocol.ratio,
+        weights=spec.weights,
+        probability=spec.favoured_probability,
+        imbalance=spec.imbalance,
     )
 
 
@@ -221,7 +235,9 @@ def allocate_cohort(
     if secret is not None:
         streams = {key: KeyedGenerator(secret, sequence_stream(key)) for key in needed}
     else:
-        children = dict(zip(protocol.sequence_keys(), np.random.SeedSequence(seed).spawn(len(protocol.sequence_keys()))))
+        children = dict(
+            zip(protocol.sequence_keys(), np.random.SeedSequence(seed).spawn(len(protocol.sequence_keys())))
+        )
         streams = {key: np.random.Generator(np.random.PCG64(children[key])) for key in needed}
     sequences = {key: fixed_sequence(protocol, count, rng=streams[key]) for key, count in needed.items()}
     position: dict[str, int] = {}

@@ -15,6 +15,13 @@ from rjtrial.registry.store import _redact as redact_url
 from rjtrial.registry.verify import VerifyResult
 
 __all__ = [
-    "EVENT_KINDS", "ConsortCounts", "EnrolmentResult", "Registry", "UnsealResult", "VerifyResult",
-    "key_path_from_env", "participants_csv", "redact_url",
+    "EVENT_KINDS",
+    "ConsortCounts",
+    "EnrolmentResult",
+    "Registry",
+    "UnsealResult",
+    "VerifyResult",
+    "key_path_from_env",
+    "participants_csv",
+    "redact_url",
 ]

@@ -36,8 +36,9 @@ ACCESS_ACTIONS = ("export", ACTION, "unseal", "unblind", "erasure")
 MAX_REFERRALS = 10_000
 
 
-def record(registry, what: str, *, by: str, referrals: Sequence[str] | None = None,
-           detail: Mapping[str, Any] | None = None) -> int:
+def record(
+    registry, what: str, *, by: str, referrals: Sequence[str] | None = None, detail: Mapping[str, Any] | None = None
+) -> int:
     """Log that ``by`` accessed participant data: ``what`` (e.g. ``"report"``), which referrals
     (None: all of them), and any detail. Returns the entry's audit sequence number.
 
@@ -50,15 +51,24 @@ def record(registry, what: str, *, by: str, referrals: Sequence[str] | None = No
         raise ValueError("what must name the access, e.g. 'report'")
     payload: dict[str, Any] = {"what": what, "referrals": None if referrals is None else [str(r) for r in referrals]}
     if referrals is not None and len(payload["referrals"]) > MAX_REFERRALS:
-        raise ValueError(f"at most {MAX_REFERRALS} referrals per entry; log an access to all of them with referrals=None")
+        raise ValueError(
+            f"at most {MAX_REFERRALS} referrals per entry; log an access to all of them with referrals=None"
+        )
     payload["detail"] = dict(detail or {})
     try:
         canonical_json(payload)
     except (TypeError, ValueError):
         raise ValueError("detail must be JSON-serialisable (text, numbers, lists, tables)") from None
     with store.write_transaction(registry._engine) as (conn, head_row):
-        entry = audit.append(conn, head_row, key=registry._key, at=now_utc(), actor=str(by)[:100] or "unknown",
-                             action=ACTION, payload=payload)
+        entry = audit.append(
+            conn,
+            head_row,
+            key=registry._key,
+            at=now_utc(),
+            actor=str(by)[:100] or "unknown",
+            action=ACTION,
+            payload=payload,
+        )
     return entry.seq
 
 
@@ -78,8 +88,11 @@ def _what(action: str, payload: Mapping[str, Any]) -> str:
         return str(payload.get("what"))
     if action == "export":
         return "blinded export" if payload.get("blinded") else "export"
-    return {"unseal": "unseal: every allocation and the seed revealed", "unblind": "unblinding: arm codes revealed",
-            "erasure": f"retention: erasure of data before {payload.get('before')}"}.get(action, action)
+    return {
+        "unseal": "unseal: every allocation and the seed revealed",
+        "unblind": "unblinding: arm codes revealed",
+        "erasure": f"retention: erasure of data before {payload.get('before')}",
+    }.get(action, action)
 
 
 def access_log(registry, *, actions: Sequence[str] = ACCESS_ACTIONS) -> pd.DataFrame:
@@ -105,11 +118,22 @@ def access_log(registry, *, actions: Sequence[str] = ACCESS_ACTIONS) -> pd.DataF
         Whether the entry was written with the trial key.
     """
     with store.read_transaction(registry._engine) as conn:
-        rows = conn.execute(
-            select(store.audit.c.seq, store.audit.c.at, store.audit.c.actor, store.audit.c.action,
-                   store.audit.c.payload, store.audit.c.signature)
-            .where(store.audit.c.action.in_(list(actions))).order_by(store.audit.c.seq)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(
+                    store.audit.c.seq,
+                    store.audit.c.at,
+                    store.audit.c.actor,
+                    store.audit.c.action,
+                    store.audit.c.payload,
+                    store.audit.c.signature,
+                )
+                .where(store.audit.c.action.in_(list(actions)))
+                .order_by(store.audit.c.seq)
+            )
+            .mappings()
+            .all()
+        )
     records = []
     for r in rows:
         try:
@@ -117,10 +141,22 @@ def access_log(registry, *, actions: Sequence[str] = ACCESS_ACTIONS) -> pd.DataF
         except ValueError:
             payload = {}
         payload = payload if isinstance(payload, dict) else {}
-        detail = payload.get("detail") if r["action"] == ACTION else {
-            k: v for k, v in payload.items() if k in ("rows", "columns", "reason", "before", "blinded")}
-        records.append({"audit_seq": r["seq"], "at": r["at"], "who": r["actor"], "action": r["action"],
-                        "what": _what(r["action"], payload), "participants": _participants(r["action"], payload),
-                        "detail": canonical_json(detail or {}), "signed": bool(r["signature"])})
+        detail = (
+            payload.get("detail")
+            if r["action"] == ACTION
+            else {k: v for k, v in payload.items() if k in ("rows", "columns", "reason", "before", "blinded")}
+        )
+        records.append(
+            {
+                "audit_seq": r["seq"],
+                "at": r["at"],
+                "who": r["actor"],
+                "action": r["action"],
+                "what": _what(r["action"], payload),
+                "participants": _participants(r["action"], payload),
+                "detail": canonical_json(detail or {}),
+                "signed": bool(r["signature"]),
+            }
+        )
     columns = ["audit_seq", "at", "who", "action", "what", "participants", "detail", "signed"]
     return pd.DataFrame.from_records(records, columns=columns)

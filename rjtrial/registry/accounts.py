@@ -40,15 +40,22 @@ import re
 import time
 from typing import Any, Iterable, Iterator, Mapping
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, inspect, insert, select, text, update
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, insert, inspect, select, text, update
 
 from rjtrial._canonical import sha256_hex
 from rjtrial.errors import RjtrialError
 from rjtrial.registry import audit, store
 
 ROLES = ("coordinator", "manager", "auditor")
-ACTIONS = ("user_added", "user_password", "user_disabled", "user_enabled", "user_email", "token_issued",
-           "token_revoked")
+ACTIONS = (
+    "user_added",
+    "user_password",
+    "user_disabled",
+    "user_enabled",
+    "user_email",
+    "token_issued",
+    "token_revoked",
+)
 ACCESS_ACTIONS = ("login", "logout")  # log-ins of the service: signed, checked as links of the chain
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 EMAIL_PATTERN = re.compile(r"[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,63}")
@@ -201,17 +208,25 @@ class AccountStore:
     def tokens(self, name: str) -> list[dict[str, Any]]:
         """The user's token rows, oldest first (``token_hash``, ``created_at``, ``revoked``)."""
         with store.read_transaction(self._engine) as conn:
-            rows = conn.execute(select(tokens).where(tokens.c.user_name == name)
-                                .order_by(tokens.c.created_at)).mappings().all()
+            rows = (
+                conn.execute(select(tokens).where(tokens.c.user_name == name).order_by(tokens.c.created_at))
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def user_for_token_hash(self, token_hash: str) -> dict[str, Any] | None:
         """The active user holding this unrevoked token, or None."""
         with store.read_transaction(self._engine) as conn:
-            row = conn.execute(
-                select(users).join(tokens, tokens.c.user_name == users.c.name).where(
-                    tokens.c.token_hash == token_hash, tokens.c.revoked == 0, users.c.disabled == 0)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(users)
+                    .join(tokens, tokens.c.user_name == users.c.name)
+                    .where(tokens.c.token_hash == token_hash, tokens.c.revoked == 0, users.c.disabled == 0)
+                )
+                .mappings()
+                .first()
+            )
         return None if row is None else _user_dict(row)
 
     def derived_secret(self, purpose: str) -> bytes | None:
@@ -219,11 +234,14 @@ class AccountStore:
         without the key. The service keys its throttling counters and security log with it,
         so that a name typed at the log-in page is never stored in a form one can guess at."""
         key = self._registry._key
-        return None if key is None else hmac.new(key, b"rjtrial-derived-v1|" + purpose.encode(), hashlib.sha256).digest()
+        return (
+            None if key is None else hmac.new(key, b"rjtrial-derived-v1|" + purpose.encode(), hashlib.sha256).digest()
+        )
 
     # ----------------------------------------------------------------- changes
-    def add_user(self, name: str, *, role: str, sites: Iterable[str], password_hash: str, email: str = "",
-                 by: str) -> None:
+    def add_user(
+        self, name: str, *, role: str, sites: Iterable[str], password_hash: str, email: str = "", by: str
+    ) -> None:
         """Insert a user (name, role and e-mail checked here; sites by the caller)."""
         check_name(name)
         if role not in ROLES:
@@ -233,15 +251,36 @@ class AccountStore:
         with self._change("adding a user") as (conn, head, key):
             if conn.execute(select(users.c.name).where(users.c.name == name)).first() is not None:
                 raise AccountError(f"user {name!r} already exists")
-            conn.execute(insert(users).values(
-                name=name, role=role, sites=json.dumps(sites), password_hash=password_hash, disabled=0,
-                session_epoch=0, created_at=time.time(), email=email))
-            self._log(conn, head, key, by, "user_added", {
-                "user": name, "role": role, "sites": sites, "email": email,
-                "password": password_digest(password_hash)})
+            conn.execute(
+                insert(users).values(
+                    name=name,
+                    role=role,
+                    sites=json.dumps(sites),
+                    password_hash=password_hash,
+                    disabled=0,
+                    session_epoch=0,
+                    created_at=time.time(),
+                    email=email,
+                )
+            )
+            self._log(
+                conn,
+                head,
+                key,
+                by,
+                "user_added",
+                {
+                    "user": name,
+                    "role": role,
+                    "sites": sites,
+                    "email": email,
+                    "password": password_digest(password_hash),
+                },
+            )
 
-    def set_password_hash(self, name: str, password_hash: str, *, by: str, revoke_tokens: bool = True,
-                          reason: str = "set") -> list[str]:
+    def set_password_hash(
+        self, name: str, password_hash: str, *, by: str, revoke_tokens: bool = True, reason: str = "set"
+    ) -> list[str]:
         """Store a new password hash and end the user's sessions; by default also revoke
         every active API token of the user. Returns the ids of the tokens revoked."""
         with self._change("setting a password") as (conn, head, key):
@@ -251,9 +290,14 @@ class AccountStore:
                 values["session_epoch"] = users.c.session_epoch + 1
             conn.execute(update(users).where(users.c.name == name).values(**values))
             revoked = self._revoke_all(conn, name) if revoke_tokens else []
-            self._log(conn, head, key, by, "user_password", {
-                "user": name, "password": password_digest(password_hash), "reason": reason,
-                "tokens_revoked": revoked})
+            self._log(
+                conn,
+                head,
+                key,
+                by,
+                "user_password",
+                {"user": name, "password": password_digest(password_hash), "reason": reason, "tokens_revoked": revoked},
+            )
         return revoked
 
     def set_disabled(self, name: str, disabled: bool, *, by: str) -> list[str]:
@@ -261,8 +305,11 @@ class AccountStore:
         with self._change("disabling an account" if disabled else "enabling an account") as (conn, head, key):
             self._require(conn, name)
             if disabled:
-                conn.execute(update(users).where(users.c.name == name).values(
-                    disabled=1, session_epoch=users.c.session_epoch + 1))
+                conn.execute(
+                    update(users)
+                    .where(users.c.name == name)
+                    .values(disabled=1, session_epoch=users.c.session_epoch + 1)
+                )
                 revoked = self._revoke_all(conn, name)
                 self._log(conn, head, key, by, "user_disabled", {"user": name, "tokens_revoked": revoked})
                 return revoked
@@ -283,16 +330,24 @@ class AccountStore:
             row = self._require(conn, name)
             if row["disabled"]:
                 raise AccountError(f"user {name!r} is disabled")
-            conn.execute(insert(tokens).values(token_hash=token_hash, user_name=name, created_at=time.time(),
-                                               revoked=0))
-            self._log(conn, head, key, by, "token_issued", {
-                "user": name, "token": token_id(token_hash), "digest": token_digest(token_hash)})
+            conn.execute(
+                insert(tokens).values(token_hash=token_hash, user_name=name, created_at=time.time(), revoked=0)
+            )
+            self._log(
+                conn,
+                head,
+                key,
+                by,
+                "token_issued",
+                {"user": name, "token": token_id(token_hash), "digest": token_digest(token_hash)},
+            )
 
     def revoke_token(self, name: str, token_hash: str, *, by: str) -> None:
         with self._change("revoking a token") as (conn, head, key):
             self._require(conn, name)
-            done = conn.execute(update(tokens).where(tokens.c.token_hash == token_hash, tokens.c.user_name == name)
-                                .values(revoked=1)).rowcount
+            done = conn.execute(
+                update(tokens).where(tokens.c.token_hash == token_hash, tokens.c.user_name == name).values(revoked=1)
+            ).rowcount
             if done != 1:
                 raise AccountError(f"no token of {name!r} has id {token_id(token_hash)!r}")
             self._log(conn, head, key, by, "token_revoked", {"user": name, "token": token_id(token_hash)})
@@ -319,8 +374,15 @@ class AccountStore:
 
     @staticmethod
     def _revoke_all(conn, name: str) -> list[str]:
-        active = conn.execute(select(tokens.c.token_hash).where(tokens.c.user_name == name, tokens.c.revoked == 0)
-                              .order_by(tokens.c.created_at)).scalars().all()
+        active = (
+            conn.execute(
+                select(tokens.c.token_hash)
+                .where(tokens.c.user_name == name, tokens.c.revoked == 0)
+                .order_by(tokens.c.created_at)
+            )
+            .scalars()
+            .all()
+        )
         if active:
             conn.execute(update(tokens).where(tokens.c.user_name == name).values(revoked=1))
         return [token_id(h) for h in active]
@@ -329,8 +391,9 @@ class AccountStore:
     def _log(conn, head, key, by, action, payload) -> None:
         from rjtrial.registry.core import now_utc
 
-        audit.append(conn, head, key=key, at=now_utc(), actor=str(by)[:100] or "unknown", action=action,
-                     payload=payload)
+        audit.append(
+            conn, head, key=key, at=now_utc(), actor=str(by)[:100] or "unknown", action=action, payload=payload
+        )
 
 
 def _user_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -344,10 +407,23 @@ def _user_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
 def read_rows(conn) -> tuple[list[dict], list[dict]]:
     """The user and token rows as stored (empty when the tables do not exist)."""
     names = set(inspect(conn).get_table_names())
-    user_rows = ([dict(r) for r in conn.execute(select(users.c.name, users.c.role, users.c.sites,
-                                                          users.c.password_hash, users.c.disabled,
-                                                          *([users.c.email] if _has_email(conn) else [])))
-                  .mappings()] if users.name in names else [])
+    user_rows = (
+        [
+            dict(r)
+            for r in conn.execute(
+                select(
+                    users.c.name,
+                    users.c.role,
+                    users.c.sites,
+                    users.c.password_hash,
+                    users.c.disabled,
+                    *([users.c.email] if _has_email(conn) else []),
+                )
+            ).mappings()
+        ]
+        if users.name in names
+        else []
+    )
     token_rows = [dict(r) for r in conn.execute(select(tokens)).mappings()] if tokens.name in names else []
     return user_rows, token_rows
 
@@ -356,8 +432,9 @@ def _has_email(conn) -> bool:
     return "email" in {c["name"] for c in inspect(conn).get_columns(users.name)}
 
 
-def check(audit_rows: Iterable[Mapping[Any, Any]], user_rows: list[dict], token_rows: list[dict], *,
-          key_checked: bool) -> list[str]:
+def check(
+    audit_rows: Iterable[Mapping[Any, Any]], user_rows: list[dict], token_rows: list[dict], *, key_checked: bool
+) -> list[str]:
     """Replay the account entries of the audit log; compare with the account tables.
 
     Returns the problems, each naming the audit entry or the table and the account.
@@ -373,8 +450,10 @@ def check(audit_rows: Iterable[Mapping[Any, Any]], user_rows: list[dict], token_
             continue
         where = f"audit log entry {row['seq']} ({action})"
         if row["mac"] == "" and (action in ACTIONS or not key_checked):
-            problems.append(f"{where}: not signed: account changes and log-ins are signed with the trial key "
-                            "(written without the key)")
+            problems.append(
+                f"{where}: not signed: account changes and log-ins are signed with the trial key "
+                "(written without the key)"
+            )
         if action in ACCESS_ACTIONS:
             continue
         try:
@@ -394,8 +473,13 @@ def _replay(state, issued, action, p) -> str | None:
     if action == "user_added":
         if name in state:
             return f"adds user {name!r} a second time"
-        state[name] = {"role": p["role"], "sites": list(p["sites"]), "password": p["password"],
-                       "disabled": False, "email": p["email"]}
+        state[name] = {
+            "role": p["role"],
+            "sites": list(p["sites"]),
+            "password": p["password"],
+            "disabled": False,
+            "email": p["email"],
+        }
         return None
     if action == "token_issued":
         if name not in state:
@@ -442,12 +526,19 @@ def _compare_users(state, user_rows) -> list[str]:
             sites = json.loads(row["sites"])
         except (TypeError, ValueError):
             sites = None
-        stored = {"role": row["role"], "sites": sites, "password": password_digest(row["password_hash"] or ""),
-                  "disabled": bool(row["disabled"]), "email": row.get("email", "") or ""}
+        stored = {
+            "role": row["role"],
+            "sites": sites,
+            "password": password_digest(row["password_hash"] or ""),
+            "disabled": bool(row["disabled"]),
+            "email": row.get("email", "") or "",
+        }
         changed = [column for column, value in stored.items() if logged[column] != value]
         if changed:
             columns = ", ".join("password_hash" if c == "password" else c for c in changed)
-            problems.append(f"user {name!r} (table {table}): differs from the audit log in column(s) {columns} (edited)")
+            problems.append(
+                f"user {name!r} (table {table}): differs from the audit log in column(s) {columns} (edited)"
+            )
     for name in state:
         if name not in rows:
             problems.append(f"user {name!r} (table {table}): missing, but the audit log added it (deleted)")
@@ -470,10 +561,13 @@ def _compare_tokens(issued, token_rows) -> list[str]:
             problems.append(f"{where}: the audit log issued it to {logged['user']!r} (edited)")
         if logged["revoked"] != bool(row["revoked"]):
             state = "revoked" if logged["revoked"] else "active"
-            problems.append(f"{where}: is {'active' if not row['revoked'] else 'revoked'}, but {state} in the "
-                            "audit log (edited)")
+            problems.append(
+                f"{where}: is {'active' if not row['revoked'] else 'revoked'}, but {state} in the audit log (edited)"
+            )
     for digest, logged in issued.items():
         if digest not in seen:
-            problems.append(f"token {logged['id']} of user {logged['user']!r} (table {table}): missing, but the "
-                            "audit log issued it (deleted, or its hash replaced)")
+            problems.append(
+                f"token {logged['id']} of user {logged['user']!r} (table {table}): missing, but the "
+                "audit log issued it (deleted, or its hash replaced)"
+            )
     return problems

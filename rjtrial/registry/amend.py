@@ -79,12 +79,24 @@ from rjtrial.errors import AmendmentError, KeyFileError, ProtocolError, Registry
 from rjtrial.protocol import Protocol
 from rjtrial.registry import audit, store
 from rjtrial.registry.segments import (
-    OpenedSegment, chain_commitment, make_segment, open_segment, seal_segment, segment_ranges, segment_record,
+    OpenedSegment,
+    chain_commitment,
+    make_segment,
+    open_segment,
+    seal_segment,
+    segment_ranges,
+    segment_record,
     segment_slot_commitments,
 )
 
 __all__ = [
-    "Amendment", "AmendmentResult", "ChainState", "amend", "apply_amendment", "history", "load_state",
+    "Amendment",
+    "AmendmentResult",
+    "ChainState",
+    "amend",
+    "apply_amendment",
+    "history",
+    "load_state",
 ]
 
 ACTION = "amendment"
@@ -237,8 +249,11 @@ def _parse(data, problems: list[str]) -> Amendment | None:
                 problems.append(f"strata.{key}: must be a table of stratum = [levels]")
                 continue
             for name, levels in value.items():
-                if (not isinstance(levels, list) or not levels
-                        or not all(isinstance(v, str) and v.strip() for v in levels)):
+                if (
+                    not isinstance(levels, list)
+                    or not levels
+                    or not all(isinstance(v, str) and v.strip() for v in levels)
+                ):
                     problems.append(f"strata.{key}.{name}: must be a non-empty list of level names, got {levels!r}")
                 elif len(set(levels)) != len(levels):
                     problems.append(f"strata.{key}.{name}: a level is listed twice")
@@ -289,8 +304,18 @@ def _parse(data, problems: list[str]) -> Amendment | None:
             problems.append(f"trial.{key}: the trial's {key} cannot be amended")
     if problems or not isinstance(ident, str) or not isinstance(title, str):  # (each not-text is a problem above)
         return None
-    return Amendment(id=ident, title=title.strip(), description=description, add_levels=add, close_levels=close,
-                     eligibility=eligibility, capacity=capacity, arms=arms, ratio=ratio, effective=effective)
+    return Amendment(
+        id=ident,
+        title=title.strip(),
+        description=description,
+        add_levels=add,
+        close_levels=close,
+        eligibility=eligibility,
+        capacity=capacity,
+        arms=arms,
+        ratio=ratio,
+        effective=effective,
+    )
 
 
 def _effective(value, problems) -> str | None:
@@ -372,8 +397,9 @@ def apply_amendment(
             continue
         unknown = [lv for lv in levels if lv not in strata[name]]
         if unknown:
-            problems.append(f"strata.close.{name}: no level(s) {', '.join(map(repr, unknown))} "
-                            f"(levels: {', '.join(strata[name])})")
+            problems.append(
+                f"strata.close.{name}: no level(s) {', '.join(map(repr, unknown))} (levels: {', '.join(strata[name])})"
+            )
             continue
         already = [lv for lv in levels if lv in closed_now.get(name, ())]
         if already:
@@ -419,7 +445,9 @@ def describe(amendment: Amendment, before: Protocol, after: Protocol) -> list[st
     for name, levels in amendment.close_levels.items():
         out.append(f"closes {name} level(s) {', '.join(levels)}")
     if after.randomisation.capacity != before.randomisation.capacity:
-        out.append(f"raises capacity from {before.randomisation.capacity} to {after.randomisation.capacity} slots per sequence")
+        out.append(
+            f"raises capacity from {before.randomisation.capacity} to {after.randomisation.capacity} slots per sequence"
+        )
     if amendment.eligibility is not None:
         old = {q.id for q in before.eligibility}
         new = {q.id for q in after.eligibility}
@@ -513,21 +541,29 @@ class ChainState:
 
 def amendment_rows(conn) -> list[Mapping[str, Any]]:
     """The amendment entries of the audit log (seq, at, payload), in order."""
-    return conn.execute(
-        select(store.audit.c.seq, store.audit.c.at, store.audit.c.payload)
-        .where(store.audit.c.action == ACTION).order_by(store.audit.c.seq)
-    ).mappings().all()
+    return (
+        conn.execute(
+            select(store.audit.c.seq, store.audit.c.at, store.audit.c.payload)
+            .where(store.audit.c.action == ACTION)
+            .order_by(store.audit.c.seq)
+        )
+        .mappings()
+        .all()
+    )
 
 
 def count(conn) -> int:
     """How many amendments the audit log holds."""
     from sqlalchemy import func
 
-    return int(conn.execute(select(func.count()).select_from(store.audit).where(store.audit.c.action == ACTION)).scalar())
+    return int(
+        conn.execute(select(func.count()).select_from(store.audit).where(store.audit.c.action == ACTION)).scalar()
+    )
 
 
-def parse_record(seq: int, logged_at: str, payload: Any, previous: Protocol, closed, previous_commitment: str
-                 ) -> AmendmentRecord:
+def parse_record(
+    seq: int, logged_at: str, payload: Any, previous: Protocol, closed, previous_commitment: str
+) -> AmendmentRecord:
     """One logged amendment, re-applied to the protocol before it; ValueError naming what does not hold."""
     try:
         amendment = Amendment.from_record(payload["amendment"])
@@ -553,10 +589,19 @@ def parse_record(seq: int, logged_at: str, payload: Any, previous: Protocol, clo
     if payload.get("commitment") != commitment:
         raise ValueError("its commitment does not match its contents")
     return AmendmentRecord(
-        number=number, audit_seq=seq, logged_at=logged_at, amendment=amendment, by=str(payload.get("by")),
-        reason=str(payload.get("reason")), effective_at=str(payload.get("effective_at")), protocol=protocol,
-        closed=closed_after, changes=tuple(describe(amendment, previous, protocol)),
-        slots=int(payload.get("slots", 0)), commitment=commitment, payload=payload,
+        number=number,
+        audit_seq=seq,
+        logged_at=logged_at,
+        amendment=amendment,
+        by=str(payload.get("by")),
+        reason=str(payload.get("reason")),
+        effective_at=str(payload.get("effective_at")),
+        protocol=protocol,
+        closed=closed_after,
+        changes=tuple(describe(amendment, previous, protocol)),
+        slots=int(payload.get("slots", 0)),
+        commitment=commitment,
+        payload=payload,
     )
 
 
@@ -622,19 +667,24 @@ class AmendmentResult(Result):
     def summary_frame(self):
         import pandas as pd
 
-        return pd.DataFrame({"term": [f"change {i + 1}" for i in range(len(self.changes))], "change": list(self.changes)})
+        return pd.DataFrame(
+            {"term": [f"change {i + 1}" for i in range(len(self.changes))], "change": list(self.changes)}
+        )
 
     def format(self, digits: int = 4) -> str:
-        lines = [f"amendment {self.number} ({self.id}: {self.title}) applied, audit entry {self.audit_seq}, "
-                 f"effective {self.effective_at}"]
+        lines = [
+            f"amendment {self.number} ({self.id}: {self.title}) applied, audit entry {self.audit_seq}, "
+            f"effective {self.effective_at}"
+        ]
         lines += [f"  {change}" for change in self.changes]
         lines.append(f"  {self.slots_sealed} new slot(s) sealed" if self.slots_sealed else "  no new slots needed")
         lines.append(f"commitment (publish this with the amendment):\n{self.commitment}")
         return "\n".join(lines)
 
 
-def amend(registry, amendment: Amendment | str | Path, *, by: str, reason: str, at=None, seed: int | None = None
-          ) -> AmendmentResult:
+def amend(
+    registry, amendment: Amendment | str | Path, *, by: str, reason: str, at=None, seed: int | None = None
+) -> AmendmentResult:
     """Amend the protocol of a running trial by appending a sealed segment (see the module notes).
 
     Parameters
@@ -696,24 +746,34 @@ def amend(registry, amendment: Amendment | str | Path, *, by: str, reason: str, 
         if state.problem:
             raise RegistryError(f"the amendment chain is damaged ({state.problem}); run rjtrial verify")
         if head_row["closed"] or core._unsealed_in_log(conn) or registry._unseal_mark() is not None:
-            raise AmendmentError(["the trial has been unsealed: its sequence is known and enrolment is closed"],
-                                 source=source)
+            raise AmendmentError(
+                ["the trial has been unsealed: its sequence is known and enrolment is closed"], source=source
+            )
         if any(r.amendment.id == amendment.id for r in state.records):
-            raise AmendmentError([f"amendment.id: {amendment.id!r} was already applied (ids are unique in a trial)"],
-                                 source=source)
+            raise AmendmentError(
+                [f"amendment.id: {amendment.id!r} was already applied (ids are unique in a trial)"], source=source
+            )
         protocol, closed = apply_amendment(state.protocol, state.closed, amendment, source=source)
         latest = core._timestamp(datetime.now(timezone.utc) + core.FUTURE_TOLERANCE)
         when = core._timestamp(at if at is not None else amendment.effective)  # None: now
         if when > latest:
-            raise AmendmentError([f"effective {when} is in the future: apply the amendment when it takes effect"],
-                                 source=source)
+            raise AmendmentError(
+                [f"effective {when} is in the future: apply the amendment when it takes effect"], source=source
+            )
         last = core._last_randomised_at(conn, head_row, latest)
         if when < last:
-            raise AmendmentError([f"effective {when} is before the last randomisation ({last}): an amendment "
-                                  "cannot reach back over allocations already made"], source=source)
+            raise AmendmentError(
+                [
+                    f"effective {when} is before the last randomisation ({last}): an amendment "
+                    "cannot reach back over allocations already made"
+                ],
+                source=source,
+            )
         if state.records and when < state.records[-1].effective_at:
-            raise AmendmentError([f"effective {when} is before amendment {state.records[-1].number} "
-                                  f"({state.records[-1].effective_at})"], source=source)
+            raise AmendmentError(
+                [f"effective {when} is before amendment {state.records[-1].number} ({state.records[-1].effective_at})"],
+                source=source,
+            )
         number = len(state.records) + 1
         ranges = segment_ranges(state.protocol, protocol)
         segment = make_segment(number, protocol, ranges, seed=new_seed() if seed is None else seed)
@@ -721,14 +781,21 @@ def amend(registry, amendment: Amendment | str | Path, *, by: str, reason: str, 
         slot_rows = list(segment_slot_commitments(segment, trial_id, protocol.arms))
         if slot_rows:
             for key_name, start, _ in ranges:
-                clash = conn.execute(select(store.slots.c.sequence_key, store.slots.c.slot).where(
-                    store.slots.c.sequence_key == key_name, store.slots.c.slot >= start).limit(1)).first()
+                clash = conn.execute(
+                    select(store.slots.c.sequence_key, store.slots.c.slot)
+                    .where(store.slots.c.sequence_key == key_name, store.slots.c.slot >= start)
+                    .limit(1)
+                ).first()
                 if clash is not None:
                     break
             if clash is not None:
-                raise RegistryError(f"table {store.slots.name}: slot {clash.slot} of sequence {clash.sequence_key!r} "
-                                    "already exists (the store was edited); run rjtrial verify")
-            conn.execute(insert(store.slots), [{"sequence_key": k, "slot": s, "commitment": c} for k, s, c in slot_rows])
+                raise RegistryError(
+                    f"table {store.slots.name}: slot {clash.slot} of sequence {clash.sequence_key!r} "
+                    "already exists (the store was edited); run rjtrial verify"
+                )
+            conn.execute(
+                insert(store.slots), [{"sequence_key": k, "slot": s, "commitment": c} for k, s, c in slot_rows]
+            )
         payload = {
             "number": number,
             "amendment": amendment.to_dict(),
@@ -748,9 +815,15 @@ def amend(registry, amendment: Amendment | str | Path, *, by: str, reason: str, 
         entry = audit.append(conn, head_row, key=key, at=core.now_utc(), actor=by, action=ACTION, payload=payload)
     registry.refresh()
     return AmendmentResult(
-        number=number, id=amendment.id, title=amendment.title, changes=tuple(describe(amendment, state.protocol, protocol)),
-        effective_at=when, slots_sealed=len(slot_rows), commitment=commitment,
-        previous_commitment=state.commitment, audit_seq=entry.seq,
+        number=number,
+        id=amendment.id,
+        title=amendment.title,
+        changes=tuple(describe(amendment, state.protocol, protocol)),
+        effective_at=when,
+        slots_sealed=len(slot_rows),
+        commitment=commitment,
+        previous_commitment=state.commitment,
+        audit_seq=entry.seq,
     )
 
 

@@ -28,8 +28,7 @@ from rjtrial.registry.seal import mac, sign, signature_ok
 GENESIS = "0" * 64
 # Entries of the randomisation service (rjtrial.web): log-ins, and account changes.
 ACCESS_ACTIONS = ("login", "login_failed", "login_locked", "logout")
-ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_enabled", "user_password", "token_issued",
-                   "token_revoked")
+ACCOUNT_ACTIONS = ("user_added", "user_disabled", "user_enabled", "user_password", "token_issued", "token_revoked")
 # Actions that someone without the key may log (they carry no allocation): exports, freezing the
 # analysis plan (rjtrial.registry.blinding), a record that someone viewed participant data
 # (rjtrial.registry.access), account changes, and an interim look (rjtrial.registry.monitoring).
@@ -129,7 +128,9 @@ def check_chain(
             if not row["signature"]:
                 problems.append(f"{where}: has no signature (written without the trial key)")
             elif not signature_ok(public_key, row["hash"], row["signature"]):
-                problems.append(f"{where}: its signature does not verify with the trial's public key (forged or edited)")
+                problems.append(
+                    f"{where}: its signature does not verify with the trial's public key (forged or edited)"
+                )
         if key is not None and mac(key, row["hash"]) != row["mac"] and not unsigned_allowed:
             problems.append(f"{where}: not signed with the trial key (written without the key)")
         try:
@@ -140,7 +141,9 @@ def check_chain(
         if not isinstance(payload, dict):
             problems.append(f"{where}: payload is not a JSON object (found {type(payload).__name__})")
             payload = {}
-        entries.append(AuditEntry(row["seq"], row["at"], row["actor"], row["action"], payload, row["prev_hash"], row["hash"]))
+        entries.append(
+            AuditEntry(row["seq"], row["at"], row["actor"], row["action"], payload, row["prev_hash"], row["hash"])
+        )
         prev = row["hash"]
         expected_seq += 1
     return entries, problems

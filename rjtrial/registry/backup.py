@@ -85,14 +85,22 @@ def _head_info(conn) -> dict[str, Any]:
     trial = conn.execute(select(store.trial.c.id, store.trial.c.commitment)).first()
     if head is None or trial is None:
         raise RegistryError("the store holds no initialised trial registry; nothing to back up")
-    last = conn.execute(select(store.audit.c.hash).where(store.audit.c.action == "enrolment")
-                        .order_by(store.audit.c.seq.desc()).limit(1)).scalar()
+    last = conn.execute(
+        select(store.audit.c.hash)
+        .where(store.audit.c.action == "enrolment")
+        .order_by(store.audit.c.seq.desc())
+        .limit(1)
+    ).scalar()
     last_at = conn.execute(select(store.audit.c.at).where(store.audit.c.seq == head["audit_seq"])).scalar()
     referrals = conn.execute(select(func.count()).select_from(store.referrals)).scalar()
-    return {"trial_id": trial.id, "commitment": trial.commitment,
-            "head": {"audit_seq": int(head["audit_seq"]), "audit_hash": head["audit_hash"], "at": last_at},
-            "last_receipt": None if last is None else audit.receipt_for(last),
-            "randomised": int(head["sequence_number"]), "referrals": int(referrals)}
+    return {
+        "trial_id": trial.id,
+        "commitment": trial.commitment,
+        "head": {"audit_seq": int(head["audit_seq"]), "audit_hash": head["audit_hash"], "at": last_at},
+        "last_receipt": None if last is None else audit.receipt_for(last),
+        "randomised": int(head["sequence_number"]),
+        "referrals": int(referrals),
+    }
 
 
 def _libpq(url: str) -> tuple[str, dict[str, str]]:
@@ -134,13 +142,24 @@ class BackupResult(Result):
     def summary_frame(self):
         import pandas as pd
 
-        return pd.DataFrame([{"term": "backup", "path": self.path, "sha256": self.sha256, "head_seq": self.head_seq,
-                              "randomised": self.randomised}])
+        return pd.DataFrame(
+            [
+                {
+                    "term": "backup",
+                    "path": self.path,
+                    "sha256": self.sha256,
+                    "head_seq": self.head_seq,
+                    "randomised": self.randomised,
+                }
+            ]
+        )
 
     def format(self, digits: int = 4) -> str:
-        return (f"backed up trial {self.trial_id} ({self.backend}) to {self.path}: audit entries 1-{self.head_seq}, "
-                f"{self.referrals} referrals, {self.randomised} randomised, last receipt {self.last_receipt or 'none'}\n"
-                f"SHA-256 of the backup file (keep it with the file): {self.sha256}")
+        return (
+            f"backed up trial {self.trial_id} ({self.backend}) to {self.path}: audit entries 1-{self.head_seq}, "
+            f"{self.referrals} referrals, {self.randomised} randomised, last receipt {self.last_receipt or 'none'}\n"
+            f"SHA-256 of the backup file (keep it with the file): {self.sha256}"
+        )
 
 
 def backup(db, output, *, by: str = "unknown") -> BackupResult:
@@ -176,9 +195,15 @@ def backup(db, output, *, by: str = "unknown") -> BackupResult:
         else:
             info = _postgres_dump(engine, str(db), payload)
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        manifest = {"format": FORMAT, "backend": backend, **info, "created_at": created, "by": str(by)[:100],
-                    "rjtrial_version": __version__,
-                    "payload": {"name": payload.name, "sha256": _sha256_file(payload), "bytes": payload.stat().st_size}}
+        manifest = {
+            "format": FORMAT,
+            "backend": backend,
+            **info,
+            "created_at": created,
+            "by": str(by)[:100],
+            "rjtrial_version": __version__,
+            "payload": {"name": payload.name, "sha256": _sha256_file(payload), "bytes": payload.stat().st_size},
+        }
         data = json.dumps(manifest, indent=2).encode("utf-8")
         with private_file(output) as handle:
             with tarfile.open(fileobj=handle, mode="w:gz", compresslevel=6) as tar:
@@ -189,11 +214,29 @@ def backup(db, output, *, by: str = "unknown") -> BackupResult:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     sha = _sha256_file(output)
-    _log(engine, by, {"what": "backup", "referrals": None,
-                      "detail": {"file": output.name, "sha256": sha, "head_seq": info["head"]["audit_seq"]}})
+    _log(
+        engine,
+        by,
+        {
+            "what": "backup",
+            "referrals": None,
+            "detail": {"file": output.name, "sha256": sha, "head_seq": info["head"]["audit_seq"]},
+        },
+    )
     engine.dispose()
-    return BackupResult(str(output), sha, output.stat().st_size, info["trial_id"], backend, info["head"]["audit_seq"],
-                        info["head"]["audit_hash"], info["last_receipt"], info["randomised"], info["referrals"], created)
+    return BackupResult(
+        str(output),
+        sha,
+        output.stat().st_size,
+        info["trial_id"],
+        backend,
+        info["head"]["audit_seq"],
+        info["head"]["audit_hash"],
+        info["last_receipt"],
+        info["randomised"],
+        info["referrals"],
+        created,
+    )
 
 
 def _private_member(member: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -206,8 +249,15 @@ def _log(engine, by: str, payload: Mapping[str, Any]) -> None:
     from rjtrial.registry.core import now_utc
 
     with store.write_transaction(engine) as (conn, head_row):
-        audit.append(conn, head_row, key=None, at=now_utc(), actor=str(by)[:100] or "unknown", action="data_access",
-                     payload=dict(payload))
+        audit.append(
+            conn,
+            head_row,
+            key=None,
+            at=now_utc(),
+            actor=str(by)[:100] or "unknown",
+            action="data_access",
+            payload=dict(payload),
+        )
 
 
 def _sqlite_copy(source: Path, target: Path) -> dict[str, Any]:
@@ -237,8 +287,23 @@ def _postgres_dump(engine, url: str, target: Path) -> dict[str, Any]:
         with conn.begin():
             snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
             info = _head_info(conn)
-            _run(["pg_dump", "--dbname", uri, "--snapshot", snapshot, "--no-owner", "--no-privileges",
-                  "--format", "plain", "--file", str(target)], env, "backup")
+            _run(
+                [
+                    "pg_dump",
+                    "--dbname",
+                    uri,
+                    "--snapshot",
+                    snapshot,
+                    "--no-owner",
+                    "--no-privileges",
+                    "--format",
+                    "plain",
+                    "--file",
+                    str(target),
+                ],
+                env,
+                "backup",
+            )
     return info
 
 
@@ -262,7 +327,9 @@ def read_manifest(path) -> dict[str, Any]:
             for chunk in iter(lambda: handle.read(_CHUNK), b""):
                 digest.update(chunk)
     except (tarfile.TarError, OSError, EOFError, KeyError, TypeError, ValueError, AttributeError):
-        raise RegistryError(f"{path} is not an rjtrial backup, or it is damaged (cannot read its manifest and copy)") from None
+        raise RegistryError(
+            f"{path} is not an rjtrial backup, or it is damaged (cannot read its manifest and copy)"
+        ) from None
     if manifest.get("format") != FORMAT or manifest.get("backend") not in PAYLOADS:
         raise RegistryError(f"{path}: unknown backup format {manifest.get('format')!r} (this rjtrial reads {FORMAT})")
     if digest.hexdigest() != manifest["payload"].get("sha256"):
@@ -308,22 +375,37 @@ class RestoreResult(Result):
     def summary_frame(self):
         import pandas as pd
 
-        return pd.DataFrame({"term": ["missing receipt"] * len(self.missing_receipts), "receipt": list(self.missing_receipts)})
+        return pd.DataFrame(
+            {"term": ["missing receipt"] * len(self.missing_receipts), "receipt": list(self.missing_receipts)}
+        )
 
     def format(self, digits: int = 4) -> str:
         verb = "backup verifies; restorable" if self.check_only else f"restored trial {self.trial_id} into {self.db}"
-        lines = [f"{verb}: audit entries 1-{self.head_seq}, {self.randomised} randomised, backup of "
-                 f"{self.backup_created_at}; checks run: {self.level}"]
+        lines = [
+            f"{verb}: audit entries 1-{self.head_seq}, {self.randomised} randomised, backup of "
+            f"{self.backup_created_at}; checks run: {self.level}"
+        ]
         if self.missing_receipts:
-            lines.append(f"{len(self.missing_receipts)} receipt(s) you hold are not in this backup: allocations made "
-                         "after it. Re-enter them in their original order with their original times (--at) before any "
-                         "new referral, and check each arm against your record:")
+            lines.append(
+                f"{len(self.missing_receipts)} receipt(s) you hold are not in this backup: allocations made "
+                "after it. Re-enter them in their original order with their original times (--at) before any "
+                "new referral, and check each arm against your record:"
+            )
             lines += [f"  {r}" for r in self.missing_receipts]
         return "\n".join(lines)
 
 
-def restore(backup_file, db, *, key_path=None, expected_commitment: str | None = None, receipts=(),
-            accept_missing: bool = False, check_only: bool = False, by: str = "unknown") -> RestoreResult:
+def restore(
+    backup_file,
+    db,
+    *,
+    key_path=None,
+    expected_commitment: str | None = None,
+    receipts=(),
+    accept_missing: bool = False,
+    check_only: bool = False,
+    by: str = "unknown",
+) -> RestoreResult:
     """Restore a backup into a new store, after checking it (see the module notes).
 
     Parameters
@@ -362,17 +444,23 @@ def restore(backup_file, db, *, key_path=None, expected_commitment: str | None =
     manifest = read_manifest(backup_file)
     backend = manifest["backend"]
     if check_only and backend != "sqlite":
-        raise RegistryError("a check without restoring needs a SQLite backup; restore a PostgreSQL backup into a "
-                            "scratch database instead")
+        raise RegistryError(
+            "a check without restoring needs a SQLite backup; restore a PostgreSQL backup into a "
+            "scratch database instead"
+        )
     if not check_only and store.is_sqlite(db) != (backend == "sqlite"):
-        raise RegistryError(f"{backup_file} is a {backend} backup: restore it into a "
-                            f"{'SQLite file' if backend == 'sqlite' else 'PostgreSQL database'}")
+        raise RegistryError(
+            f"{backup_file} is a {backend} backup: restore it into a "
+            f"{'SQLite file' if backend == 'sqlite' else 'PostgreSQL database'}"
+        )
     scratch: Path | None = None
     if backend == "sqlite":
         file = None if check_only else store.sqlite_path(db)
         if not check_only and file is None:
-            raise RegistryError(f"cannot restore into {store._redact(str(db))}: a SQLite backup restores into a file "
-                                "(--db PATH), not an in-memory database")
+            raise RegistryError(
+                f"cannot restore into {store._redact(str(db))}: a SQLite backup restores into a file "
+                "(--db PATH), not an in-memory database"
+            )
         target = Path(tempfile.mkdtemp(prefix=".rjtrial-check-")) / "registry.db" if file is None else file
         if not check_only:
             if target.exists():
@@ -390,16 +478,23 @@ def restore(backup_file, db, *, key_path=None, expected_commitment: str | None =
         with Registry.open(location, key_path=key_path) as registry:
             result = registry.verify(expected_commitment=expected_commitment)
             if not result.ok:
-                raise TamperError(f"{backup_file} does not verify, not restored: {result.problems[0]}"
-                                  + (f" (and {len(result.problems) - 1} more problems)" if len(result.problems) > 1 else ""))
+                raise TamperError(
+                    f"{backup_file} does not verify, not restored: {result.problems[0]}"
+                    + (f" (and {len(result.problems) - 1} more problems)" if len(result.problems) > 1 else "")
+                )
             with store.read_transaction(registry._engine) as conn:
                 info = _head_info(conn)
                 logged = set(conn.execute(select(store.referrals.c.receipt)).scalars())
             head = manifest.get("head") or {}
             if (info["head"]["audit_seq"], info["head"]["audit_hash"], info["trial_id"]) != (
-                    head.get("audit_seq"), head.get("audit_hash"), manifest.get("trial_id")):
-                raise TamperError(f"{backup_file}: its copy ends at audit entry {info['head']['audit_seq']}, not at the "
-                                  f"head its manifest records ({manifest['head']['audit_seq']})")
+                head.get("audit_seq"),
+                head.get("audit_hash"),
+                manifest.get("trial_id"),
+            ):
+                raise TamperError(
+                    f"{backup_file}: its copy ends at audit entry {info['head']['audit_seq']}, not at the "
+                    f"head its manifest records ({manifest['head']['audit_seq']})"
+                )
             missing = []
             for line in receipts:
                 receipt, label = audit.split_receipt(line)
@@ -414,10 +509,20 @@ def restore(backup_file, db, *, key_path=None, expected_commitment: str | None =
                 )
             if not check_only:
                 registry_engine = registry._engine
-                _log(registry_engine, by, {"what": "restore", "referrals": None, "detail": {
-                    "backup_sha256": _sha256_file(backup_file), "backup_created_at": manifest["created_at"],
-                    "backup_head_seq": manifest["head"]["audit_seq"],
-                    "missing_receipts": [audit.split_receipt(m)[0] for m in missing]}})
+                _log(
+                    registry_engine,
+                    by,
+                    {
+                        "what": "restore",
+                        "referrals": None,
+                        "detail": {
+                            "backup_sha256": _sha256_file(backup_file),
+                            "backup_created_at": manifest["created_at"],
+                            "backup_head_seq": manifest["head"]["audit_seq"],
+                            "missing_receipts": [audit.split_receipt(m)[0] for m in missing],
+                        },
+                    },
+                )
         if scratch is not None and not check_only:  # SQLite
             try:
                 os.link(scratch, target)  # never over an existing file
@@ -433,9 +538,16 @@ def restore(backup_file, db, *, key_path=None, expected_commitment: str | None =
         raise
     if cleanup is not None:
         cleanup()
-    return RestoreResult(str(target) if backend == "sqlite" else store._redact(str(db)), info["trial_id"],
-                         info["head"]["audit_seq"], info["randomised"], result.level, manifest["created_at"],
-                         tuple(missing), check_only)
+    return RestoreResult(
+        str(target) if backend == "sqlite" else store._redact(str(db)),
+        info["trial_id"],
+        info["head"]["audit_seq"],
+        info["randomised"],
+        result.level,
+        manifest["created_at"],
+        tuple(missing),
+        check_only,
+    )
 
 
 def _sqlite_cleanup(scratch: Path, folder):
@@ -444,6 +556,7 @@ def _sqlite_cleanup(scratch: Path, folder):
             Path(f"{scratch}{suffix}").unlink(missing_ok=True)
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
+
     return cleanup
 
 
@@ -461,8 +574,22 @@ def _postgres_load(backup_file: Path, manifest, url: str):
         payload = folder / manifest["payload"]["name"]
         _extract(backup_file, manifest, payload)
         uri, env = _libpq(url)
-        _run(["psql", "--dbname", uri, "--single-transaction", "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1",
-              "--file", str(payload)], env, "restore")
+        _run(
+            [
+                "psql",
+                "--dbname",
+                uri,
+                "--single-transaction",
+                "--no-psqlrc",
+                "--quiet",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--file",
+                str(payload),
+            ],
+            env,
+            "restore",
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -474,4 +601,5 @@ def _postgres_load(backup_file: Path, manifest, url: str):
                     conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
         finally:
             engine.dispose()
+
     return cleanup

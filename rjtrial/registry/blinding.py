@@ -55,7 +55,14 @@ from rjtrial.errors import KeyFileError, RegistryError
 from rjtrial.registry import audit, store
 
 __all__ = [
-    "BlindingStatus", "SapFreeze", "UnblindResult", "blinded_export", "codes_for", "freeze_sap", "mapping", "status",
+    "BlindingStatus",
+    "SapFreeze",
+    "UnblindResult",
+    "blinded_export",
+    "codes_for",
+    "freeze_sap",
+    "mapping",
+    "status",
     "unblind",
 ]
 
@@ -82,11 +89,22 @@ def _aad(trial_id: str) -> bytes:
 
 
 def _entries(conn, actions=ACTIONS) -> list[Mapping[str, Any]]:
-    rows = conn.execute(
-        select(store.audit.c.seq, store.audit.c.at, store.audit.c.actor, store.audit.c.action, store.audit.c.payload,
-               store.audit.c.signature)
-        .where(store.audit.c.action.in_(actions)).order_by(store.audit.c.seq)
-    ).mappings().all()
+    rows = (
+        conn.execute(
+            select(
+                store.audit.c.seq,
+                store.audit.c.at,
+                store.audit.c.actor,
+                store.audit.c.action,
+                store.audit.c.payload,
+                store.audit.c.signature,
+            )
+            .where(store.audit.c.action.in_(actions))
+            .order_by(store.audit.c.seq)
+        )
+        .mappings()
+        .all()
+    )
     out: list[Mapping[str, Any]] = []
     for r in rows:
         try:
@@ -102,7 +120,9 @@ def _open(entry: Mapping[str, Any], key: bytes, trial_id: str) -> tuple[dict[str
         raw = base64.b64decode(entry["payload"]["sealed"], validate=True)
         data = json.loads(AESGCM(key).decrypt(raw[:12], raw[12:], _aad(trial_id)))
     except (InvalidTag, ValueError, KeyError, TypeError):
-        raise KeyFileError("the key does not open the sealed blinding (wrong key file, or the record was altered)") from None
+        raise KeyFileError(
+            "the key does not open the sealed blinding (wrong key file, or the record was altered)"
+        ) from None
     return dict(data["mapping"]), str(data["nonce"])
 
 
@@ -119,8 +139,12 @@ def _get_or_create(registry, conn, head_row, key: bytes, by: str) -> tuple[dict[
     arm_codes = dict(zip(arms, codes))
     nonce = secrets.token_hex(32)
     iv = secrets.token_bytes(12)
-    sealed = base64.b64encode(iv + AESGCM(key).encrypt(
-        iv, canonical_json({"mapping": arm_codes, "nonce": nonce}).encode("utf-8"), _aad(registry.trial_id))).decode()
+    sealed = base64.b64encode(
+        iv
+        + AESGCM(key).encrypt(
+            iv, canonical_json({"mapping": arm_codes, "nonce": nonce}).encode("utf-8"), _aad(registry.trial_id)
+        )
+    ).decode()
     payload = {"codes": sorted(codes), "sealed": sealed, "commitment": _commitment(registry.trial_id, arm_codes, nonce)}
     entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action=BLINDING, payload=payload)
     return arm_codes, {**head_row, "audit_seq": entry.seq, "audit_hash": entry.hash}
@@ -143,8 +167,15 @@ def blinded_export(registry, *, by: str = "unknown"):
         arm_codes, head_row = _get_or_create(registry, conn, head_row, key, by)
         out = frame.drop(columns=[c for c in WITHHELD if c in frame.columns])
         out["arm"] = out["arm"].map(arm_codes)
-        audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action="export",
-                     payload={"rows": int(len(out)), "columns": list(out.columns), "blinded": True})
+        audit.append(
+            conn,
+            head_row,
+            key=key,
+            at=now_utc(),
+            actor=by,
+            action="export",
+            payload={"rows": int(len(out)), "columns": list(out.columns), "blinded": True},
+        )
     out.attrs.update(frame.attrs, blinded=True, codes=sorted(arm_codes.values()))
     return out
 
@@ -175,13 +206,26 @@ class SapFreeze(Result):
     def summary_frame(self):
         import pandas as pd
 
-        return pd.DataFrame([{"term": "sap", "sha256": self.sha256, "name": self.name, "bytes": self.bytes,
-                              "audit_seq": self.audit_seq, "at": self.at, "version": self.version}])
+        return pd.DataFrame(
+            [
+                {
+                    "term": "sap",
+                    "sha256": self.sha256,
+                    "name": self.name,
+                    "bytes": self.bytes,
+                    "audit_seq": self.audit_seq,
+                    "at": self.at,
+                    "version": self.version,
+                }
+            ]
+        )
 
     def format(self, digits: int = 4) -> str:
-        return (f"statistical analysis plan {self.name} frozen (version {self.version}, audit entry {self.audit_seq}"
-                f"{'' if self.signed else ', unsigned: recorded without the trial key'})\n"
-                f"  SHA-256 {self.sha256}, {self.bytes} bytes, at {self.at} by {self.by}")
+        return (
+            f"statistical analysis plan {self.name} frozen (version {self.version}, audit entry {self.audit_seq}"
+            f"{'' if self.signed else ', unsigned: recorded without the trial key'})\n"
+            f"  SHA-256 {self.sha256}, {self.bytes} bytes, at {self.at} by {self.by}"
+        )
 
 
 def freeze_sap(registry, plan: str | Path | bytes, *, by: str = "unknown", name: str | None = None) -> SapFreeze:
@@ -220,8 +264,9 @@ def freeze_sap(registry, plan: str | Path | bytes, *, by: str = "unknown", name:
     payload = {"sha256": digest, "name": plan_name, "bytes": len(data)}
     with store.write_transaction(registry._engine) as (conn, head_row):
         version = len(_entries(conn, (SAP_FROZEN,))) + 1
-        entry = audit.append(conn, head_row, key=registry._key, at=now_utc(), actor=by, action=SAP_FROZEN,
-                             payload=payload)
+        entry = audit.append(
+            conn, head_row, key=registry._key, at=now_utc(), actor=by, action=SAP_FROZEN, payload=payload
+        )
     return SapFreeze(digest, plan_name, len(data), entry.seq, entry.at, by, registry._key is not None, version)
 
 
@@ -245,7 +290,9 @@ class UnblindResult(Result):
     def format(self, digits: int = 4) -> str:
         lines = [f"unblinded (audit entry {self.audit_seq}): {self.reason}"]
         lines += [f"  {code} = {arm}" for arm, code in sorted(self.mapping.items(), key=lambda kv: kv[1])]
-        lines.append(f"analysis plan frozen before it: {self.sap_name}, SHA-256 {self.sap_sha256}, at {self.sap_frozen_at}")
+        lines.append(
+            f"analysis plan frozen before it: {self.sap_name}, SHA-256 {self.sap_sha256}, at {self.sap_frozen_at}"
+        )
         return "\n".join(lines)
 
 
@@ -276,12 +323,21 @@ def unblind(registry, *, by: str, reason: str) -> UnblindResult:
             )
         plan = plans[-1]
         arm_codes, nonce = _open(blinding, key, registry.trial_id)
-        payload = {"mapping": arm_codes, "nonce": nonce, "reason": reason, "commitment": blinding["payload"].get("commitment"),
-                   "sap": {"audit_seq": plan["seq"], "sha256": plan["payload"].get("sha256"),
-                           "name": plan["payload"].get("name")}}
+        payload = {
+            "mapping": arm_codes,
+            "nonce": nonce,
+            "reason": reason,
+            "commitment": blinding["payload"].get("commitment"),
+            "sap": {
+                "audit_seq": plan["seq"],
+                "sha256": plan["payload"].get("sha256"),
+                "name": plan["payload"].get("name"),
+            },
+        }
         entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action=UNBLIND, payload=payload)
-    return UnblindResult(arm_codes, str(plan["payload"].get("sha256")), str(plan["payload"].get("name")), plan["at"],
-                         reason, entry.seq)
+    return UnblindResult(
+        arm_codes, str(plan["payload"].get("sha256")), str(plan["payload"].get("name")), plan["at"], reason, entry.seq
+    )
 
 
 # ------------------------------------------------------------------ status and verify
@@ -300,8 +356,13 @@ class BlindingStatus:
         return bool(self.codes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"codes": list(self.codes), "blinded_at": self.blinded_at, "blinded_exports": self.blinded_exports,
-                "plans": [dict(p) for p in self.plans], "unblindings": [dict(u) for u in self.unblindings]}
+        return {
+            "codes": list(self.codes),
+            "blinded_at": self.blinded_at,
+            "blinded_exports": self.blinded_exports,
+            "plans": [dict(p) for p in self.plans],
+            "unblindings": [dict(u) for u in self.unblindings],
+        }
 
 
 def status(registry) -> BlindingStatus:
@@ -309,15 +370,38 @@ def status(registry) -> BlindingStatus:
     with store.read_transaction(registry._engine) as conn:
         found = _entries(conn, ACTIONS + ("export",))
     blinding = next((e for e in found if e["action"] == BLINDING), None)
-    plans = tuple({"audit_seq": e["seq"], "at": e["at"], "by": e["actor"], "sha256": e["payload"].get("sha256"),
-                   "name": e["payload"].get("name"), "signed": bool(e["signature"])}
-                  for e in found if e["action"] == SAP_FROZEN)
-    unblindings = tuple({"audit_seq": e["seq"], "at": e["at"], "by": e["actor"], "reason": e["payload"].get("reason"),
-                         "sap": e["payload"].get("sap"), "mapping": e["payload"].get("mapping")}
-                        for e in found if e["action"] == UNBLIND)
+    plans = tuple(
+        {
+            "audit_seq": e["seq"],
+            "at": e["at"],
+            "by": e["actor"],
+            "sha256": e["payload"].get("sha256"),
+            "name": e["payload"].get("name"),
+            "signed": bool(e["signature"]),
+        }
+        for e in found
+        if e["action"] == SAP_FROZEN
+    )
+    unblindings = tuple(
+        {
+            "audit_seq": e["seq"],
+            "at": e["at"],
+            "by": e["actor"],
+            "reason": e["payload"].get("reason"),
+            "sap": e["payload"].get("sap"),
+            "mapping": e["payload"].get("mapping"),
+        }
+        for e in found
+        if e["action"] == UNBLIND
+    )
     exports = sum(1 for e in found if e["action"] == "export" and e["payload"].get("blinded"))
-    return BlindingStatus(tuple((blinding or {}).get("payload", {}).get("codes") or ()),
-                          None if blinding is None else blinding["at"], exports, plans, unblindings)
+    return BlindingStatus(
+        tuple((blinding or {}).get("payload", {}).get("codes") or ()),
+        None if blinding is None else blinding["at"],
+        exports,
+        plans,
+        unblindings,
+    )
 
 
 def check_entries(entries, protocol, *, key: bytes | None = None) -> list[str]:
@@ -358,7 +442,9 @@ def check_entries(entries, protocol, *, key: bytes | None = None) -> list[str]:
             if plan is None or plan.payload.get("sha256") != sap.get("sha256"):
                 problems.append(f"{where}: names no analysis plan frozen before it")
             arm_codes = p.get("mapping") if isinstance(p.get("mapping"), dict) else {}
-            if sorted(arm_codes) != sorted(protocol.arms) or sorted(arm_codes.values()) != sorted(blinding.payload.get("codes") or []):
+            if sorted(arm_codes) != sorted(protocol.arms) or sorted(arm_codes.values()) != sorted(
+                blinding.payload.get("codes") or []
+            ):
                 problems.append(f"{where}: its mapping is not one-to-one from the arms to the codes")
             elif _commitment(protocol.id, arm_codes, str(p.get("nonce"))) != blinding.payload.get("commitment"):
                 problems.append(f"{where}: its mapping and nonce do not open the blinding's commitment")

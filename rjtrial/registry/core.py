@@ -149,8 +149,15 @@ class Registry:
     CONSORT counts do not.
     """
 
-    def __init__(self, engine, protocol: Protocol, trial_row: Mapping[Any, Any], key: bytes | None, db: str,
-                 key_path: str | Path | None = None):
+    def __init__(
+        self,
+        engine,
+        protocol: Protocol,
+        trial_row: Mapping[Any, Any],
+        key: bytes | None,
+        db: str,
+        key_path: str | Path | None = None,
+    ):
         self._engine = engine
         #: The protocol in force: the trial's, with every amendment applied (:meth:`refresh`).
         self.protocol = protocol
@@ -259,8 +266,12 @@ class Registry:
                     at=at,
                     actor=by,
                     action="init",
-                    payload={"trial_id": protocol.id, "commitment": commitment, "schedule": public,
-                             "audit_public_key": public_key},
+                    payload={
+                        "trial_id": protocol.id,
+                        "commitment": commitment,
+                        "schedule": public,
+                        "audit_public_key": public_key,
+                    },
                 )
         except BaseException as exc:
             Path(key_path).unlink(missing_ok=True)
@@ -269,7 +280,9 @@ class Registry:
                 for suffix in ("", "-wal", "-shm", "-journal"):
                     Path(str(sqlite_file) + suffix).unlink(missing_ok=True)
             if isinstance(exc, IntegrityError):
-                raise RegistryError(f"{db} already holds a trial registry (created meanwhile by another process)") from None
+                raise RegistryError(
+                    f"{db} already holds a trial registry (created meanwhile by another process)"
+                ) from None
             raise
         registry = cls.open(db, key_path=key_path)
         return registry
@@ -402,8 +415,16 @@ class Registry:
         """
         from rjtrial.registry.enrolment import enrol
 
-        return enrol(self, referral_id, strata=strata, answers=answers, by=by, at=at, site_stratum=site_stratum,
-                     personal=personal)
+        return enrol(
+            self,
+            referral_id,
+            strata=strata,
+            answers=answers,
+            by=by,
+            at=at,
+            site_stratum=site_stratum,
+            personal=personal,
+        )
 
     def amend(self, amendment, *, by: str, reason: str, at: datetime | str | None = None, seed: int | None = None):
         """Amend the protocol by appending a sealed segment. See :func:`rjtrial.registry.amend.amend`."""
@@ -452,8 +473,9 @@ class Registry:
         arm_index = {arm: i for i, arm in enumerate(self.protocol.arms)}
         history = [decode_map(r.strata) for r in rows]
         arms = [arm_index[r.arm] for r in rows]
-        probabilities = minimisation_probabilities_for(self.protocol, history, arms, strata,
-                                                       multiplicity=[int(r.n) for r in rows])
+        probabilities = minimisation_probabilities_for(
+            self.protocol, history, arms, strata, multiplicity=[int(r.n) for r in rows]
+        )
         return choose(probabilities, draw)
 
     # -------------------------------------------------------------------- events
@@ -490,7 +512,9 @@ class Registry:
         by = str(by)[:100] or "unknown"
         with store.write_transaction(self._engine) as (conn, head_row):
             row = conn.execute(
-                select(store.referrals.c.status, store.referrals.c.at).where(store.referrals.c.referral_id == referral_id)
+                select(store.referrals.c.status, store.referrals.c.at).where(
+                    store.referrals.c.referral_id == referral_id
+                )
             ).first()
             if row is None or row.status != "randomised":
                 state = "not enrolled" if row is None else f"{row.status}, not randomised"
@@ -598,15 +622,30 @@ class Registry:
 
         return verify(self, expected_commitment=expected_commitment, receipts=receipts)
 
-    def referrals(self, *, status: str | None = None, sites=None, site_stratum: str | None = SITE_STRATUM,
-                  newest_first: bool = True, limit: int | None = None, offset: int = 0):
+    def referrals(
+        self,
+        *,
+        status: str | None = None,
+        sites=None,
+        site_stratum: str | None = SITE_STRATUM,
+        newest_first: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ):
         """The referrals, newest first, strata decoded and numbered per site; a read (no audit entry).
 
         See :func:`rjtrial.registry.reads.referrals` for the parameters; returns a
         :class:`~rjtrial.registry.reads.ReferralPage` (``referrals``, ``total``).
         """
-        return reads.referrals(self, status=status, sites=sites, site_stratum=site_stratum,
-                               newest_first=newest_first, limit=limit, offset=offset)
+        return reads.referrals(
+            self,
+            status=status,
+            sites=sites,
+            site_stratum=site_stratum,
+            newest_first=newest_first,
+            limit=limit,
+            offset=offset,
+        )
 
     def find(self, referral_id: str, *, site_stratum: str | None = SITE_STRATUM):
         """The :class:`~rjtrial.registry.reads.Referral` whose id is ``referral_id`` once normalised, or None."""

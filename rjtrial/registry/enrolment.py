@@ -20,9 +20,17 @@ from rjtrial.registry import audit, core, retention, segments, store
 from rjtrial.registry.core import EnrolmentResult
 
 
-def enrol(registry, referral_id: str, *, strata: Mapping[str, str], answers: Mapping[str, str], by: str = "unknown",
-          at: datetime | str | None = None, site_stratum: str | None = core.SITE_STRATUM,
-          personal: Mapping[str, str] | None = None) -> EnrolmentResult:
+def enrol(
+    registry,
+    referral_id: str,
+    *,
+    strata: Mapping[str, str],
+    answers: Mapping[str, str],
+    by: str = "unknown",
+    at: datetime | str | None = None,
+    site_stratum: str | None = core.SITE_STRATUM,
+    personal: Mapping[str, str] | None = None,
+) -> EnrolmentResult:
     """See :meth:`rjtrial.registry.Registry.enrol`."""
     key = registry._require_key("enrolment")
     personal_logged, personal_row = retention.prepare(personal)
@@ -31,8 +39,9 @@ def enrol(registry, referral_id: str, *, strata: Mapping[str, str], answers: Map
     strata, answers = dict(strata), dict(answers)
     problems, referral_id, mark = _before_the_lock(registry, referral_id)
     with store.write_transaction(registry._engine) as (conn, head_row):
-        when, screened, reasons = _screen(registry, conn, head_row, referral_id, strata, answers, when,
-                                          unsealed_by_key=mark is not None)
+        when, screened, reasons = _screen(
+            registry, conn, head_row, referral_id, strata, answers, when, unsealed_by_key=mark is not None
+        )
         problems += screened
         target: tuple[str, int] | None = None  # (sequence key, slot) of a referral to randomise
         if not problems and not reasons:
@@ -40,13 +49,30 @@ def enrol(registry, referral_id: str, *, strata: Mapping[str, str], answers: Map
             problems += exhausted
             target = (sequence_key, slot)
         if problems:
-            audit.append(conn, head_row, key=key, at=core.now_utc(), actor=by, action="refusal",
-                         payload={"referral_id": referral_id, "reasons": problems})
+            audit.append(
+                conn,
+                head_row,
+                key=key,
+                at=core.now_utc(),
+                actor=by,
+                action="refusal",
+                payload={"referral_id": referral_id, "reasons": problems},
+            )
             return EnrolmentResult("refused", referral_id, reasons=tuple(problems), strata=strata)
         record: dict[str, Any] = {
-            "referral_id": referral_id, "status": "ineligible" if reasons else "randomised", "at": when, "by": by,
-            "strata": strata, "answers": answers, "reasons": reasons, "sequence_number": None,
-            "sequence_key": None, "slot": None, "arm": None, "value": None, "reveal": None,
+            "referral_id": referral_id,
+            "status": "ineligible" if reasons else "randomised",
+            "at": when,
+            "by": by,
+            "strata": strata,
+            "answers": answers,
+            "reasons": reasons,
+            "sequence_number": None,
+            "sequence_key": None,
+            "slot": None,
+            "arm": None,
+            "value": None,
+            "reveal": None,
         }
         if personal_logged is not None:
             record["personal"] = personal_logged
@@ -56,15 +82,29 @@ def enrol(registry, referral_id: str, *, strata: Mapping[str, str], answers: Map
             site_number = registry._site_count(conn, strata, site_stratum) + 1
             record.update(_allocation(registry, conn, head_row, strata, *target))
             head_updates = {"sequence_number": record["sequence_number"], "last_randomised_at": when}
-        entry = audit.append(conn, head_row, key=key, at=core.now_utc(), actor=by, action="enrolment",
-                             payload=record, head_updates=head_updates)
+        entry = audit.append(
+            conn,
+            head_row,
+            key=key,
+            at=core.now_utc(),
+            actor=by,
+            action="enrolment",
+            payload=record,
+            head_updates=head_updates,
+        )
         receipt = audit.receipt_for(entry.hash)
         conn.execute(insert(store.referrals).values(**core.referral_row(record), receipt=receipt, audit_seq=entry.seq))
         if personal_row is not None:
             retention.store_row(conn, entry.seq, referral_id, personal_row)
     return EnrolmentResult(
-        record["status"], referral_id, arm=record["arm"], sequence_number=record["sequence_number"],
-        receipt=receipt, reasons=tuple(reasons), randomised_on=when if not reasons else None, strata=strata,
+        record["status"],
+        referral_id,
+        arm=record["arm"],
+        sequence_number=record["sequence_number"],
+        receipt=receipt,
+        reasons=tuple(reasons),
+        randomised_on=when if not reasons else None,
+        strata=strata,
         site_sequence_number=site_number,
     )
 
@@ -116,8 +156,9 @@ def _screen(registry, conn, head_row, referral_id, strata, answers, when, *, uns
         if when < last:
             problems.append(f"at={when} is earlier than the last randomisation ({last})")
         elif records and when < records[-1].effective_at:
-            problems.append(f"at={when} is before the protocol amendment in force took effect "
-                            f"({records[-1].effective_at})")
+            problems.append(
+                f"at={when} is before the protocol amendment in force took effect ({records[-1].effective_at})"
+            )
     return when, problems, reasons
 
 
@@ -129,8 +170,10 @@ def _next_slot(registry, conn, head_row, strata) -> tuple[str, int, list[str]]:
         slot = head_row["sequence_number"]
     else:
         used = conn.execute(
-            select(store.referrals.c.slot).where(store.referrals.c.sequence_key == sequence_key)
-            .order_by(store.referrals.c.slot.desc()).limit(1)
+            select(store.referrals.c.slot)
+            .where(store.referrals.c.sequence_key == sequence_key)
+            .order_by(store.referrals.c.slot.desc())
+            .limit(1)
         ).scalar()
         slot = 0 if used is None else used + 1
     capacity = protocol.randomisation.capacity
@@ -147,5 +190,11 @@ def _allocation(registry, conn, head_row, strata, sequence_key: str, slot: int) 
         arm = protocol.arms[registry._adaptive_arm(conn, strata, float.fromhex(value))]
     else:
         arm = value
-    return {"sequence_number": head_row["sequence_number"] + 1, "sequence_key": sequence_key, "slot": slot,
-            "arm": arm, "value": value, "reveal": reveal}
+    return {
+        "sequence_number": head_row["sequence_number"] + 1,
+        "sequence_key": sequence_key,
+        "slot": slot,
+        "arm": arm,
+        "value": value,
+        "reveal": reveal,
+    }

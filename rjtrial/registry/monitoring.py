@@ -57,7 +57,8 @@ def record(registry, summary: Mapping[str, Any], *, by: str) -> int:
             last = earlier[-1]
             raise RegistryError(
                 f"interim look {payload['look']} at {payload['events']} events does not follow look {last['look']} "
-                f"at {last['events']} events (audit log entry {last['seq']}) of the same design")
+                f"at {last['events']} events (audit log entry {last['seq']}) of the same design"
+            )
         if not earlier and payload["look"] != 1:
             raise RegistryError(f"interim look {payload['look']} has no earlier look of its design in the audit log")
         entry = audit.append(conn, head_row, key=registry._key, at=now_utc(), actor=by, action=ACTION, payload=payload)
@@ -65,8 +66,11 @@ def record(registry, summary: Mapping[str, Any], *, by: str) -> int:
 
 
 def _entries(conn) -> list[dict[str, Any]]:
-    rows = conn.execute(select(store.audit.c.seq, store.audit.c.at, store.audit.c.actor, store.audit.c.payload)
-                        .where(store.audit.c.action == ACTION).order_by(store.audit.c.seq)).all()
+    rows = conn.execute(
+        select(store.audit.c.seq, store.audit.c.at, store.audit.c.actor, store.audit.c.payload)
+        .where(store.audit.c.action == ACTION)
+        .order_by(store.audit.c.seq)
+    ).all()
     out = []
     for row in rows:
         try:

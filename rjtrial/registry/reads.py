@@ -221,9 +221,16 @@ def _referral(row: Mapping[Any, Any], protocol, site_numbers: Mapping[str, int])
     )
 
 
-def referrals(registry, *, status: str | None = None, sites: Iterable[str] | None = None,
-              site_stratum: str | None = SITE_STRATUM, newest_first: bool = True, limit: int | None = None,
-              offset: int = 0) -> ReferralPage:
+def referrals(
+    registry,
+    *,
+    status: str | None = None,
+    sites: Iterable[str] | None = None,
+    site_stratum: str | None = SITE_STRATUM,
+    newest_first: bool = True,
+    limit: int | None = None,
+    offset: int = 0,
+) -> ReferralPage:
     """The referrals (randomised and screened out) of a registry, a page at a time.
 
     Parameters
@@ -288,8 +295,11 @@ def find(registry, referral_id: str, *, site_stratum: str | None = SITE_STRATUM)
     if not isinstance(referral_id, str) or not 0 < len(referral_id) <= 400:
         return None
     with store.read_transaction(registry._engine) as conn:
-        row = conn.execute(select(store.referrals).where(
-            store.referrals.c.referral_key == referral_key(referral_id))).mappings().first()
+        row = (
+            conn.execute(select(store.referrals).where(store.referrals.c.referral_key == referral_key(referral_id)))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         numbers = _site_numbers(conn, registry.protocol, site_stratum) if row["sequence_number"] is not None else {}
@@ -305,14 +315,22 @@ def audit_page(registry, *, limit: int = 100, offset: int = 0, newest_first: boo
     table = store.audit
     with store.read_transaction(registry._engine) as conn:
         total = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-        rows = conn.execute(select(table).order_by(table.c.seq.desc() if newest_first else table.c.seq)
-                            .limit(limit).offset(offset)).mappings().all()
+        rows = (
+            conn.execute(
+                select(table).order_by(table.c.seq.desc() if newest_first else table.c.seq).limit(limit).offset(offset)
+            )
+            .mappings()
+            .all()
+        )
     entries = []
     for r in rows:
         try:
             payload = json.loads(r["payload"])
         except (TypeError, ValueError):
             payload = r["payload"]
-        entries.append(LogEntry(r["seq"], r["at"], r["actor"], r["action"], payload, r["prev_hash"], r["hash"],
-                                bool(r["signature"])))
+        entries.append(
+            LogEntry(
+                r["seq"], r["at"], r["actor"], r["action"], payload, r["prev_hash"], r["hash"], bool(r["signature"])
+            )
+        )
     return AuditPage(tuple(entries), total)

@@ -42,11 +42,15 @@ def participants_frame(registry) -> pd.DataFrame:
         The enrolment receipt.
     """
     with store.read_transaction(registry._engine) as conn:
-        rows = conn.execute(
-            select(store.referrals)
-            .where(store.referrals.c.status == "randomised")
-            .order_by(store.referrals.c.sequence_number)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(store.referrals)
+                .where(store.referrals.c.status == "randomised")
+                .order_by(store.referrals.c.sequence_number)
+            )
+            .mappings()
+            .all()
+        )
         event_rows = conn.execute(select(store.events).order_by(store.events.c.audit_seq)).mappings().all()
     treated: dict[str, bool] = {}
     withdrawn: set[str] = set()
@@ -73,14 +77,26 @@ def participants_frame(registry) -> pd.DataFrame:
                 "receipt": r["receipt"],
             }
         )
-    columns = ["id", "arm", "sequence_number", "randomised_at", *strata_names, "treatment_received", "withdrawn", "receipt"]
+    columns = [
+        "id",
+        "arm",
+        "sequence_number",
+        "randomised_at",
+        *strata_names,
+        "treatment_received",
+        "withdrawn",
+        "receipt",
+    ]
     frame = pd.DataFrame.from_records(records, columns=columns)
     frame["randomised_at"] = pd.to_datetime(frame["randomised_at"], utc=True, format="ISO8601")
     frame.insert(4, "randomised_on", frame["randomised_at"].dt.tz_localize(None).dt.normalize())
     frame["sequence_number"] = frame["sequence_number"].astype("int64")
     frame["treatment_received"] = frame["treatment_received"].astype("boolean")
-    frame.insert(frame.columns.get_loc("treatment_received") + 1, "conference_held",
-                 frame["treatment_received"].fillna(False).astype("int64"))
+    frame.insert(
+        frame.columns.get_loc("treatment_received") + 1,
+        "conference_held",
+        frame["treatment_received"].fillna(False).astype("int64"),
+    )
     frame["withdrawn"] = frame["withdrawn"].astype(bool)
     frame.attrs["trial_id"] = registry.trial_id
     frame.attrs["commitment"] = registry.commitment
@@ -168,7 +184,14 @@ class ConsortCounts:
 def consort_counts(registry) -> ConsortCounts:
     """CONSORT flow counts of a registry (see :meth:`rjtrial.registry.Registry.consort`)."""
     with store.read_transaction(registry._engine) as conn:
-        rows = conn.execute(select(store.referrals.c.referral_id, store.referrals.c.status, store.referrals.c.arm, store.referrals.c.reasons)).all()
+        rows = conn.execute(
+            select(
+                store.referrals.c.referral_id,
+                store.referrals.c.status,
+                store.referrals.c.arm,
+                store.referrals.c.reasons,
+            )
+        ).all()
         refusals = conn.execute(select(store.audit.c.seq).where(store.audit.c.action == "refusal")).all()
     frame = participants_frame(registry)
     arms = registry.protocol.arms

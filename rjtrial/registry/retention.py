@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
-from sqlalchemy import inspect, insert, select, update
+from sqlalchemy import insert, inspect, select, update
 
 from rjtrial._canonical import canonical_json, sha256_hex
 from rjtrial._result import Result
@@ -73,8 +73,10 @@ def prepare(personal: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, 
     if sum(len(v) for v in fields.values()) > MAX_CHARACTERS:
         raise ValueError(f"personal fields hold at most {MAX_CHARACTERS:,} characters")
     salt = secrets.token_hex(32)
-    return ({"digest": digest(salt, fields), "fields": sorted(fields)},
-            {"fields": canonical_json(fields), "salt": salt})
+    return (
+        {"digest": digest(salt, fields), "fields": sorted(fields)},
+        {"fields": canonical_json(fields), "salt": salt},
+    )
 
 
 def store_row(conn, seq: int, referral_id: str, row: Mapping[str, str]) -> None:
@@ -108,8 +110,10 @@ class ErasureResult(Result):
     def format(self, digits: int = 4) -> str:
         verb = "would erase" if self.dry_run else "erased"
         where = "" if self.audit_seq is None else f" (audit entry {self.audit_seq})"
-        return (f"{verb} the personal fields of {self.erased} record(s) dated before {self.before}{where}, "
-                f"{len(set(self.referrals))} referral(s); allocations and the audit chain are kept")
+        return (
+            f"{verb} the personal fields of {self.erased} record(s) dated before {self.before}{where}, "
+            f"{len(set(self.referrals))} referral(s); allocations and the audit chain are kept"
+        )
 
 
 def _day(value) -> str:
@@ -125,8 +129,9 @@ def _day(value) -> str:
     return value.isoformat()
 
 
-def apply_retention(registry, *, before, by: str, reason: str = "retention period ended",
-                    dry_run: bool = False) -> ErasureResult:
+def apply_retention(
+    registry, *, before, by: str, reason: str = "retention period ended", dry_run: bool = False
+) -> ErasureResult:
     """Erase the personal fields of every enrolment and event dated before ``before`` (a date).
 
     Needs the key (the erasure entry is signed). ``before`` may not be after today. In one
@@ -145,23 +150,39 @@ def apply_retention(registry, *, before, by: str, reason: str = "retention perio
         rows = {seq: r for seq, r in _rows(conn).items() if r["fields"] is not None}
         dated: dict[int, str] = {}
         if rows:
-            for seq, at in conn.execute(select(store.referrals.c.audit_seq, store.referrals.c.at)
-                                        .where(store.referrals.c.audit_seq.in_(list(rows)))):
+            for seq, at in conn.execute(
+                select(store.referrals.c.audit_seq, store.referrals.c.at).where(
+                    store.referrals.c.audit_seq.in_(list(rows))
+                )
+            ):
                 dated[seq] = at
-            for seq, at in conn.execute(select(store.events.c.audit_seq, store.events.c.at)
-                                        .where(store.events.c.audit_seq.in_(list(rows)))):
+            for seq, at in conn.execute(
+                select(store.events.c.audit_seq, store.events.c.at).where(store.events.c.audit_seq.in_(list(rows)))
+            ):
                 dated[seq] = at
         chosen = sorted(seq for seq, at in dated.items() if at < cutoff)
         referrals = tuple(rows[seq]["referral_id"] for seq in chosen)
         if dry_run or not chosen:
             return ErasureResult(day, len(chosen), referrals, None, dry_run=dry_run)
-        logged = {r.seq: json.loads(r.payload) for r in conn.execute(
-            select(store.audit.c.seq, store.audit.c.payload).where(store.audit.c.seq.in_(chosen)))}
+        logged = {
+            r.seq: json.loads(r.payload)
+            for r in conn.execute(select(store.audit.c.seq, store.audit.c.payload).where(store.audit.c.seq.in_(chosen)))
+        }
         erased = [[seq, (logged[seq].get("personal") or {}).get("digest")] for seq in chosen]
-        entry = audit.append(conn, head_row, key=key, at=now_utc(), actor=by, action=ACTION,
-                             payload={"before": day, "reason": str(reason)[:500], "erased": erased})
-        conn.execute(update(store.personal).where(store.personal.c.audit_seq.in_(chosen))
-                     .values(fields=None, salt=None, erased_by=entry.seq))
+        entry = audit.append(
+            conn,
+            head_row,
+            key=key,
+            at=now_utc(),
+            actor=by,
+            action=ACTION,
+            payload={"before": day, "reason": str(reason)[:500], "erased": erased},
+        )
+        conn.execute(
+            update(store.personal)
+            .where(store.personal.c.audit_seq.in_(chosen))
+            .values(fields=None, salt=None, erased_by=entry.seq)
+        )
     return ErasureResult(day, len(chosen), referrals, entry.seq)
 
 
@@ -202,9 +223,16 @@ def check(entries, rows: Mapping[int, Mapping[str, Any]]) -> list[str]:
     for e in entries:
         p = e.payload
         if e.action in ("enrolment", "event") and isinstance(p.get("personal"), dict):
-            where = (f"referral {p.get('referral_id')!r} (audit log entry {e.seq})" if e.action == "enrolment"
-                     else f"event (audit log entry {e.seq})")
-            recorded[e.seq] = (p["personal"].get("digest"), p.get("at") if isinstance(p.get("at"), str) else None, where)
+            where = (
+                f"referral {p.get('referral_id')!r} (audit log entry {e.seq})"
+                if e.action == "enrolment"
+                else f"event (audit log entry {e.seq})"
+            )
+            recorded[e.seq] = (
+                p["personal"].get("digest"),
+                p.get("at") if isinstance(p.get("at"), str) else None,
+                where,
+            )
         elif e.action == ACTION:
             where = f"audit log entry {e.seq} (erasure)"
             try:
@@ -218,7 +246,9 @@ def check(entries, rows: Mapping[int, Mapping[str, Any]]) -> list[str]:
             for item in items:
                 seq, logged_digest = (item + [None, None])[:2] if isinstance(item, list) else (None, None)
                 if seq not in recorded:
-                    problems.append(f"{where}: lists audit entry {seq}, which holds no personal fields logged before it")
+                    problems.append(
+                        f"{where}: lists audit entry {seq}, which holds no personal fields logged before it"
+                    )
                     continue
                 digest_, at, what = recorded[seq]
                 if seq in erased:
@@ -235,18 +265,22 @@ def check(entries, rows: Mapping[int, Mapping[str, Any]]) -> list[str]:
                 problems.append(f"{what}: personal fields present again after their erasure (entry {erased[seq]})")
             continue
         if row is None or row["fields"] is None or row["salt"] is None:
-            problems.append(f"{what}: personal fields missing from table {store.personal.name} with no audited "
-                            "erasure (deleted)")
+            problems.append(
+                f"{what}: personal fields missing from table {store.personal.name} with no audited erasure (deleted)"
+            )
         else:
             try:
                 fields = json.loads(row["fields"])
             except ValueError:
                 fields = None
             if not isinstance(fields, dict) or digest(row["salt"], fields) != digest_:
-                problems.append(f"{what}: personal fields in table {store.personal.name} do not match the digest "
-                                "logged (edited)")
+                problems.append(
+                    f"{what}: personal fields in table {store.personal.name} do not match the digest logged (edited)"
+                )
     for seq, row in rows.items():
         if seq not in recorded:
-            problems.append(f"table {store.personal.name}: row for audit entry {seq} ({row['referral_id']!r}) that no "
-                            "record logged (inserted)")
+            problems.append(
+                f"table {store.personal.name}: row for audit entry {seq} ({row['referral_id']!r}) that no "
+                "record logged (inserted)"
+            )
     return problems

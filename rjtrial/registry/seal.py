@@ -265,7 +265,9 @@ def slots_digest(rows) -> str:
     return digest.hexdigest()
 
 
-def trial_commitment(protocol_json: str, schedule_json: str, sealed: str, slots_sha256: str, audit_public_key: str) -> str:
+def trial_commitment(
+    protocol_json: str, schedule_json: str, sealed: str, slots_sha256: str, audit_public_key: str
+) -> str:
     """The commitment published in the trial registration."""
     return sha256_hex(
         "rjtrial-commitment-v2",

@@ -28,6 +28,7 @@ from rjtrial.errors import KeyFileError, RegistryError
 from rjtrial.protocol import Protocol
 from rjtrial.registry import store
 
+
 @dataclass(frozen=True)
 class OpenedSegment:
     """A decrypted segment: the slots an amendment sealed, held by a process with the key."""
@@ -101,15 +102,19 @@ def _aad(trial_id: str, number: int) -> bytes:
 
 def seal_segment(segment: OpenedSegment, key: bytes, trial_id: str) -> str:
     """The segment encrypted with AES-256-GCM under the trial key (base64)."""
-    plaintext = canonical_json({
-        "seed": str(segment.seed),
-        "nonce_secret": segment.nonce_secret.hex(),
-        "ranges": [list(r) for r in segment.ranges],
-        "sequences": segment.sequences,
-        "draws": None if segment.draws is None else [d.hex() for d in segment.draws],
-    }).encode("utf-8")
+    plaintext = canonical_json(
+        {
+            "seed": str(segment.seed),
+            "nonce_secret": segment.nonce_secret.hex(),
+            "ranges": [list(r) for r in segment.ranges],
+            "sequences": segment.sequences,
+            "draws": None if segment.draws is None else [d.hex() for d in segment.draws],
+        }
+    ).encode("utf-8")
     nonce = secrets.token_bytes(12)
-    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, _aad(trial_id, segment.number))).decode("ascii")
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, _aad(trial_id, segment.number))).decode(
+        "ascii"
+    )
 
 
 def open_segment(sealed: str, key: bytes, trial_id: str, number: int) -> OpenedSegment:
@@ -131,13 +136,19 @@ def open_segment(sealed: str, key: bytes, trial_id: str, number: int) -> OpenedS
     )
 
 
-def segment_slot_commitments(segment: OpenedSegment, trial_id: str, arms: tuple[str, ...]) -> Iterator[tuple[str, int, str]]:
+def segment_slot_commitments(
+    segment: OpenedSegment, trial_id: str, arms: tuple[str, ...]
+) -> Iterator[tuple[str, int, str]]:
     """Every slot commitment of a segment, in the order of its ranges and slot number."""
     from rjtrial.registry.seal import slot_commitment
 
     for key, start, stop in segment.ranges:
         for slot in range(start, stop):
-            yield key, slot, slot_commitment(trial_id, key, slot, segment.value(key, slot, arms), segment.nonce(key, slot))
+            yield (
+                key,
+                slot,
+                slot_commitment(trial_id, key, slot, segment.value(key, slot, arms), segment.nonce(key, slot)),
+            )
 
 
 def segment_record(segment: OpenedSegment, protocol: Protocol) -> dict[str, Any]:
@@ -197,13 +208,18 @@ def unsealed_slots_problems(registry) -> list[str]:
     initial = registry.initial_protocol
     with store.read_transaction(registry._engine) as conn:
         stored = {(r.sequence_key, r.slot): r.commitment for r in conn.execute(select(store.slots)).all()}
-    expected = list(slot_commitments(registry._opened, initial.id, initial.arms, initial.sequence_keys(),
-                                     initial.randomisation.capacity))
+    expected = list(
+        slot_commitments(
+            registry._opened, initial.id, initial.arms, initial.sequence_keys(), initial.randomisation.capacity
+        )
+    )
     for segment in registry._chain.segments:
         expected += list(segment_slot_commitments(segment, initial.id, initial.arms))
     mismatched = [f"{k}#{s}" for k, s, c in expected if stored.get((k, s)) != c]
     if mismatched or len(stored) != len(expected):
-        return [f"sealed sequence does not match the slot commitments (first: {mismatched[0] if mismatched else 'slot count'})"]
+        return [
+            f"sealed sequence does not match the slot commitments (first: {mismatched[0] if mismatched else 'slot count'})"
+        ]
     return []
 
 

@@ -47,5 +47,12 @@ def unseal(registry, *, by: str = "unknown") -> UnsealResult:
             # before the commit: a crash between the two leaves the key marked, the trial closed
             seal.mark_unsealed(registry._key_path, registry.trial_id, entry.seq, entry.hash)
     sequences, draws = segments.whole_schedule(opened, chain.segments, initial.arms)
-    return UnsealResult(commitment_ok, regenerated, opened.seed, sequences, draws, tuple(problems),
-                        segment_seeds=tuple(segment.seed for segment in chain.segments))
+    return UnsealResult(
+        commitment_ok,
+        regenerated,
+        opened.seed,
+        sequences,
+        draws,
+        tuple(problems),
+        segment_seeds=tuple(segment.seed for segment in chain.segments),
+    )

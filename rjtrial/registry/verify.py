@@ -161,7 +161,11 @@ class VerifyResult:
         lines = [
             f"verification {state}: {self.audit_entries} audit entries, {self.referrals} referrals, "
             f"{self.randomised} randomised"
-            + (f", {self.amendments} protocol amendment{'s' if self.amendments != 1 else ''}" if self.amendments else ""),
+            + (
+                f", {self.amendments} protocol amendment{'s' if self.amendments != 1 else ''}"
+                if self.amendments
+                else ""
+            ),
             f"checks run: {self.level}; key {'checked' if self.key_checked else 'not given'}",
         ]
         if cannot:
@@ -187,7 +191,10 @@ def recompute_commitment(registry, trial_row=None, slot_rows=None) -> str:
         if trial_row is None:
             trial_row = conn.execute(select(store.trial)).mappings().one()
         if slot_rows is None:
-            slot_rows = [tuple(r) for r in conn.execute(select(store.slots.c.sequence_key, store.slots.c.slot, store.slots.c.commitment))]
+            slot_rows = [
+                tuple(r)
+                for r in conn.execute(select(store.slots.c.sequence_key, store.slots.c.slot, store.slots.c.commitment))
+            ]
     protocol = registry.initial_protocol
     first = initial_slots(protocol)
     digest = seal.slots_digest(_slot_order(protocol, [r for r in slot_rows if (r[0], r[1]) in first]))
@@ -233,8 +240,9 @@ def verify(registry, *, expected_commitment: str | None = None, receipts=()) -> 
     problems += records.leftovers()
     problems += blinding.check_entries(entries, protocol, key=key)
     problems += retention.check(entries, rows.personal)
-    problems += _commitment_slot_and_head_checks(records, protocol, slot_commitments, rows.head, commitment,
-                                                 expected_commitment)
+    problems += _commitment_slot_and_head_checks(
+        records, protocol, slot_commitments, rows.head, commitment, expected_commitment
+    )
     problems += _receipt_checks(entries, receipts)
     # with the key: the slot commitments are those of the sealed schedule; an unseal stays
     if key is not None:
@@ -264,15 +272,27 @@ class _Rows:
 def _read(registry) -> _Rows:
     with store.read_transaction(registry._engine) as conn:
         trial_rows = conn.execute(select(store.trial)).mappings().all()
-        slot_rows = [tuple(r) for r in conn.execute(select(store.slots.c.sequence_key, store.slots.c.slot, store.slots.c.commitment))]
+        slot_rows = [
+            tuple(r)
+            for r in conn.execute(select(store.slots.c.sequence_key, store.slots.c.slot, store.slots.c.commitment))
+        ]
         audit_rows = conn.execute(select(store.audit).order_by(store.audit.c.seq)).mappings().all()
         referral_rows = {r["referral_id"]: dict(r) for r in conn.execute(select(store.referrals)).mappings()}
         event_rows = {r["audit_seq"]: dict(r) for r in conn.execute(select(store.events)).mappings()}
         head_rows = conn.execute(select(store.head)).mappings().all()
         user_rows, token_rows = accounts.read_rows(conn)  # the service's accounts (registry.accounts)
         personal_rows = retention.read_rows(conn)
-    return _Rows(list(trial_rows), slot_rows, list(audit_rows), referral_rows, event_rows, list(head_rows),
-                 list(user_rows), list(token_rows), personal_rows)
+    return _Rows(
+        list(trial_rows),
+        slot_rows,
+        list(audit_rows),
+        referral_rows,
+        event_rows,
+        list(head_rows),
+        list(user_rows),
+        list(token_rows),
+        personal_rows,
+    )
 
 
 def _trial_checks(registry, trial_row, slot_rows, key) -> list[str]:
@@ -312,16 +332,20 @@ def _chain_checks(rows: _Rows, trial_row, key):
     return entries, problems
 
 
-def _commitment_slot_and_head_checks(records, protocol, slot_commitments, head_rows, commitment,
-                                     expected_commitment) -> list[str]:
+def _commitment_slot_and_head_checks(
+    records, protocol, slot_commitments, head_rows, commitment, expected_commitment
+) -> list[str]:
     """The published commitment (the trial's or an amendment's), no unsealed slot, and the head's
     counters equal to what the log replayed."""
     problems = []
     if expected_commitment is not None and expected_commitment.strip().lower() not in records.chain_commitments:
         problems.append(
             f"table {store.trial.name}: stored commitment {commitment} differs from the published {expected_commitment}"
-            + (f" (nor is it the commitment of any of the {len(records.chain_commitments) - 1} amendments)"
-               if len(records.chain_commitments) > 1 else "")
+            + (
+                f" (nor is it the commitment of any of the {len(records.chain_commitments) - 1} amendments)"
+                if len(records.chain_commitments) > 1
+                else ""
+            )
         )
     sealed = initial_slots(protocol) | records.segment_slots
     extra = sorted(k for k in slot_commitments if k not in sealed)
@@ -356,8 +380,12 @@ def _receipt_checks(entries, receipts) -> list[str]:
     """Receipts handed out are external anchors: each must still be in the log."""
     problems = []
     logged = {audit.receipt_for(e.hash) for e in entries if e.action == "enrolment"}
-    restored = {r: e.seq for e in entries if e.action == "data_access" and e.payload.get("what") == "restore"
-                for r in ((e.payload.get("detail") or {}).get("missing_receipts") or [])}
+    restored = {
+        r: e.seq
+        for e in entries
+        if e.action == "data_access" and e.payload.get("what") == "restore"
+        for r in ((e.payload.get("detail") or {}).get("missing_receipts") or [])
+    }
     for line in receipts:
         receipt, label = audit.split_receipt(line)
         if receipt not in logged:
@@ -387,8 +415,10 @@ def _keyed_segment_checks(registry, amendment_records, slot_commitments) -> list
             problems.append(f"{where}: its sealed segment covers other slots than its public record says")
         for k, s, c in segments.segment_slot_commitments(segment, protocol.id, protocol.arms):
             if slot_commitments.get((k, s)) != c:
-                problems.append(f"table {store.slots.name}: slot {s} of sequence {k!r} does not commit to the "
-                                f"allocation sealed by amendment {record.number}")
+                problems.append(
+                    f"table {store.slots.name}: slot {s} of sequence {k!r} does not commit to the "
+                    f"allocation sealed by amendment {record.number}"
+                )
                 break
         if not segments.regenerated_matches(segment, record.protocol):
             problems.append(f"{where}: its sealed segment does not regenerate from its seed")
@@ -477,7 +507,9 @@ class _Records:
             self.problems.append(f"{where}: logged after the trial was unsealed")
         before = self.protocol
         try:
-            record = amend.parse_record(entry.seq, entry.at, entry.payload, before, self.closed, self.chain_commitments[-1])
+            record = amend.parse_record(
+                entry.seq, entry.at, entry.payload, before, self.closed, self.chain_commitments[-1]
+            )
             if record.number != number:
                 raise ValueError(f"it is numbered {record.number}, expected {number}")
             ranges = [tuple(r) for r in entry.payload["segment"]["ranges"]]
@@ -488,15 +520,20 @@ class _Records:
         if ranges != [tuple(r) for r in segments.segment_ranges(before, record.protocol)]:
             self.problems.append(f"{where}: its sealed segment does not cover exactly the slots the amendment needs")
         rows = [(k, s, self.slot_commitments.get((k, s))) for k, a, b in ranges for s in range(a, b)]
-        if any(c is None for _, _, c in rows) or seal.slots_digest(rows) != entry.payload.get("slots_sha256") \
-                or len(rows) != entry.payload.get("slots"):
+        if (
+            any(c is None for _, _, c in rows)
+            or seal.slots_digest(rows) != entry.payload.get("slots_sha256")
+            or len(rows) != entry.payload.get("slots")
+        ):
             self.problems.append(
                 f"{where}: the slot commitments of its sealed segment in table {store.slots.name} are not those it "
                 "logged (edited, deleted or inserted)"
             )
         effective = _time(record.effective_at)
         if effective is None:
-            self.problems.append(f"{where}: effective time {record.effective_at!r} is not an ISO-8601 time with a time zone")
+            self.problems.append(
+                f"{where}: effective time {record.effective_at!r} is not an ISO-8601 time with a time zone"
+            )
         else:
             if logged_at is not None and effective > logged_at + CLOCK_SKEW:
                 self.problems.append(f"{where}: effective {record.effective_at}, after it was logged ({entry.at})")
@@ -541,7 +578,9 @@ class _Records:
         where = f"referral {rid!r} (audit log entry {entry.seq})"
         problems = self.problems
         if not is_referral_id(rid):
-            problems.append(f"{where}: not a canonical referral id (letters, digits, '_ . : / -'; no spaces or line breaks)")
+            problems.append(
+                f"{where}: not a canonical referral id (letters, digits, '_ . : / -'; no spaces or line breaks)"
+            )
         if rid in self.seen:
             problems.append(f"{where}: enrolled twice in the audit log")
         elif isinstance(rid, str):
@@ -620,7 +659,9 @@ class _Records:
         if at is not None and at <= self.now + CLOCK_SKEW:
             self.last_valid_at = at if self.last_valid_at is None else max(at, self.last_valid_at)
         if record.get("sequence_number") != self.sequence_number:
-            problems.append(f"{where}: sequence number {record.get('sequence_number')}, expected {self.sequence_number}")
+            problems.append(
+                f"{where}: sequence number {record.get('sequence_number')}, expected {self.sequence_number}"
+            )
         key_name, slot = record.get("sequence_key"), record.get("slot")
         if not self.protocol.check_strata(strata):
             belongs = protocol.sequence_key(strata)
@@ -648,8 +689,12 @@ class _Records:
                 draw = float.fromhex(value)
                 cells = list(self.history_counts)
                 probs = minimisation_probabilities_for(
-                    protocol, [self.history_strata[text] for text, _ in cells], [a for _, a in cells],
-                    strata, multiplicity=[self.history_counts[c] for c in cells])
+                    protocol,
+                    [self.history_strata[text] for text, _ in cells],
+                    [a for _, a in cells],
+                    strata,
+                    multiplicity=[self.history_counts[c] for c in cells],
+                )
                 expected_arm = protocol.arms[choose(probs, draw)]
             except (TypeError, ValueError, KeyError):
                 expected_arm = None
@@ -682,7 +727,9 @@ class _Records:
             }
             changed = [c for c, v in expected.items() if row.get(c) != v]
             if changed:
-                self.problems.append(f"{where}: table {store.events.name} row differs in column(s) {', '.join(changed)} (edited)")
+                self.problems.append(
+                    f"{where}: table {store.events.name} row differs in column(s) {', '.join(changed)} (edited)"
+                )
         if p.get("kind") not in EVENT_KINDS:
             self.problems.append(f"{where}: unknown kind {p.get('kind')!r}")
         rid = p.get("referral_id")

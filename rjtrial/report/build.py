@@ -14,15 +14,24 @@ import pandas as pd
 from rjtrial import outcome
 from rjtrial._version import __version__
 from rjtrial.errors import RjtrialError
-from rjtrial.report import DEFAULT_SEED
+from rjtrial.report import DEFAULT_SEED, sections
 from rjtrial.report import data as inputs
-from rjtrial.report import sections
 from rjtrial.report.html import TrialReport, render
 from rjtrial.report.monitoring import monitoring_section, read_design
 
 __all__ = ["DEFAULT_SEED", "build_report"]
-LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "linearmodels", "formulaic", "SQLAlchemy",
-             "matplotlib", "Jinja2")
+LIBRARIES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "lifelines",
+    "linearmodels",
+    "formulaic",
+    "SQLAlchemy",
+    "matplotlib",
+    "Jinja2",
+)
 
 
 def _versions() -> dict[str, str]:
@@ -67,8 +76,12 @@ def _numbers(primary: dict, compliance: dict, victims: dict | None, costs: dict 
     """The headline numbers, as floats, keyed as :attr:`TrialReport.numbers` documents."""
     frame = primary["frame"]
     out: dict[str, float] = {}
-    for measure, name, prefix in (("log_hazard_ratio", "hazard_ratio", "hr"), ("rmst_difference", "rmst_difference",
-                                   "rmst"), ("log_rate_ratio", "rate_ratio", "rate"), ("log_risk_ratio", "risk_ratio", "risk")):
+    for measure, name, prefix in (
+        ("log_hazard_ratio", "hazard_ratio", "hr"),
+        ("rmst_difference", "rmst_difference", "rmst"),
+        ("log_rate_ratio", "rate_ratio", "rate"),
+        ("log_risk_ratio", "risk_ratio", "risk"),
+    ):
         row = frame.loc[measure]
         out[name] = float(row["ratio"] if name != measure else row["estimate"])
         out[f"{prefix}_ci_lower"] = float(row["ci_lower"])
@@ -99,9 +112,13 @@ def _numbers(primary: dict, compliance: dict, victims: dict | None, costs: dict 
             out["victims_ies_r_ci_upper"] = float(res.ci_upper)
     if costs:
         res = costs["result"]
-        out.update(benefit_cost_ratio=float(res.ratio_), bcr_ci_lower=float(res.ci_lower),
-                   bcr_ci_upper=float(res.ci_upper), benefit=float(res.benefit_),
-                   programme_cost=float(res.programme_cost_))
+        out.update(
+            benefit_cost_ratio=float(res.ratio_),
+            bcr_ci_lower=float(res.ci_lower),
+            bcr_ci_upper=float(res.ci_upper),
+            benefit=float(res.benefit_),
+            programme_cost=float(res.programme_cost_),
+        )
     return out
 
 
@@ -237,9 +254,12 @@ def build_report(
         design.update(protocol_arms=arms, arms=list(blind.codes))
         arms = list(blind.codes)
     strata = list(design["strata"])
-    followup_frame = inputs.check_followup(followup_table, participants, design["trial_id"], allow_missing=allow_missing)
-    victims_frame = (None if victims_table is None
-                     else inputs.check_victims(victims_table, participants, design["trial_id"]))
+    followup_frame = inputs.check_followup(
+        followup_table, participants, design["trial_id"], allow_missing=allow_missing
+    )
+    victims_frame = (
+        None if victims_table is None else inputs.check_victims(victims_table, participants, design["trial_id"])
+    )
     data = sections.analysis_frame(followup_frame, participants)
     if cost_settings is not None:
         inputs.check_cost_columns(cost_settings, followup_table)
@@ -253,18 +273,27 @@ def build_report(
         "primary": primary,
         "compliance": (sections.WITHHELD_COMPLIANCE if blinded else sections.complier_effect(data, arms, alpha=alpha)),
         "subgroups": sections.subgroups(
-            data, arms, strata, alpha=alpha,
-            overall={"estimate": float(overall["ratio"]), "ci_lower": float(overall["ci_lower"]),
-                     "ci_upper": float(overall["ci_upper"])}),
+            data,
+            arms,
+            strata,
+            alpha=alpha,
+            overall={
+                "estimate": float(overall["ratio"]),
+                "ci_lower": float(overall["ci_lower"]),
+                "ci_upper": float(overall["ci_upper"]),
+            },
+        ),
         "victims": None if victims_frame is None else sections.victim_outcomes(victims_frame, arms, alpha=alpha),
-        "costs": None if cost_settings is None or blinded else sections.benefit_cost(
-            data, cost_settings, counts, arms, seed=seed, alpha=alpha),
+        "costs": None
+        if cost_settings is None or blinded
+        else sections.benefit_cost(data, cost_settings, counts, arms, seed=seed, alpha=alpha),
         "costs_withheld": cost_settings is not None and blinded,
         "blinding": design["blinding"],
     }
     numbers = _numbers(primary, context["compliance"], context["victims"], context["costs"])
-    power = sections.power_statement(sum(primary["results"].events.values()),
-                                     primary["results"].n[arms[-1]] / len(data), alpha=alpha)
+    power = sections.power_statement(
+        sum(primary["results"].events.values()), primary["results"].n[arms[-1]] / len(data), alpha=alpha
+    )
     numbers.update(mdhr_80=power["mdhr"], mdhr_80_above=power["mdhr_above"])
     missing = len(participants) - len(followup_frame)
     context.update(
@@ -289,11 +318,33 @@ def build_report(
             "versions": _versions(),
             "inputs": [
                 {"role": "registry", "name": _shown_location(db), "sha256": None},
-                {"role": "follow-up", "name": _relative(followup_table.path) or "DataFrame", "sha256": followup_table.sha256},
-                *([] if victims_table is None else [
-                    {"role": "victims", "name": _relative(victims_table.path) or "DataFrame", "sha256": victims_table.sha256}]),
-                *([] if cost_settings is None else [
-                    {"role": "costs", "name": _relative(cost_settings.path) or "dict", "sha256": cost_settings.sha256}]),
+                {
+                    "role": "follow-up",
+                    "name": _relative(followup_table.path) or "DataFrame",
+                    "sha256": followup_table.sha256,
+                },
+                *(
+                    []
+                    if victims_table is None
+                    else [
+                        {
+                            "role": "victims",
+                            "name": _relative(victims_table.path) or "DataFrame",
+                            "sha256": victims_table.sha256,
+                        }
+                    ]
+                ),
+                *(
+                    []
+                    if cost_settings is None
+                    else [
+                        {
+                            "role": "costs",
+                            "name": _relative(cost_settings.path) or "dict",
+                            "sha256": cost_settings.sha256,
+                        }
+                    ]
+                ),
             ],
             "key_given": key is not None,
         },

@@ -22,7 +22,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 import numpy as np
 import pandas as pd
 
-from rjtrial._checks import is_missing, numeric, followup_frame, indicator
+from rjtrial._checks import followup_frame, indicator, is_missing, numeric
 from rjtrial.errors import DataError, RjtrialError
 
 __all__ = ["CostSettings", "Table", "check_followup", "check_victims", "read_costs", "read_table"]
@@ -115,7 +115,9 @@ def _check_ids(table: Table, participants: pd.DataFrame, trial_id: str, *, uniqu
             hint = f" (none of its {len(ids)} ids is: is this another trial's table?)"
         raise DataError(
             f"{ids.iloc[bad]!r} is not a participant of trial {trial_id}{hint}",
-            table=table.name, row=bad + 1, column="id",
+            table=table.name,
+            row=bad + 1,
+            column="id",
         )
     if unique:
         bad = _first_bad(ids.duplicated().to_numpy())
@@ -130,7 +132,9 @@ def _check_ids(table: Table, participants: pd.DataFrame, trial_id: str, *, uniqu
             raise DataError(
                 f"arm {frame['arm'].iloc[bad]!r}, but the registry allocated {ids.iloc[bad]!r} to "
                 f"{allocated.iloc[bad]!r}",
-                table=table.name, row=bad + 1, column="arm",
+                table=table.name,
+                row=bad + 1,
+                column="arm",
             )
 
 
@@ -158,11 +162,14 @@ def check_followup(
         raise DataError(
             f"{len(missing)} randomised participant(s) of trial {trial_id} have no row, first {missing.iloc[0]!r}; "
             "intention to treat needs every one (allow_missing=True / --allow-missing to report the others)",
-            table=table.name, column="id",
+            table=table.name,
+            column="id",
         )
     frame = followup_frame(frame, table=table.name, columns=FOLLOWUP_REQUIRED[2:], arm=None, id_column=None)
     order = participants.reset_index(drop=True).reset_index().set_index("id")["index"]
-    return frame.assign(_order=frame["id"].map(order)).sort_values("_order").drop(columns="_order").reset_index(drop=True)
+    return (
+        frame.assign(_order=frame["id"].map(order)).sort_values("_order").drop(columns="_order").reset_index(drop=True)
+    )
 
 
 def check_victims(table: Table, participants: pd.DataFrame, trial_id: str) -> pd.DataFrame:
@@ -192,8 +199,12 @@ def check_victims(table: Table, participants: pd.DataFrame, trial_id: str) -> pd
             outside = (scores < 0) | (scores > IES_R_MAX)
             bad = _first_bad(outside)
             if bad is not None:
-                raise DataError(f"IES-R score {scores[bad]:g}: IES-R scores run from 0 to {IES_R_MAX}",
-                                table=table.name, row=frame.index[bad], column=column)
+                raise DataError(
+                    f"IES-R score {scores[bad]:g}: IES-R scores run from 0 to {IES_R_MAX}",
+                    table=table.name,
+                    row=frame.index[bad],
+                    column=column,
+                )
             frame[column] = scores
     return frame
 
@@ -218,7 +229,9 @@ def is_blinded(table: Table, arms, status) -> bool:
     if not status.active:
         raise DataError(
             f"its arms are blinding codes ({', '.join(sorted(given))}), but this registry has made no blinded export "
-            "(rjtrial export --blinded): is this another trial's table?", table=table.name, column="arm",
+            "(rjtrial export --blinded): is this another trial's table?",
+            table=table.name,
+            column="arm",
         )
     return True
 
@@ -308,7 +321,9 @@ def read_costs(source) -> CostSettings:
         raise RjtrialError(f"{name}: unknown key(s) {unknown}; allowed: {sorted(known)}")
     per_offence = data.get("cost_per_offence")
     if not isinstance(per_offence, Mapping) or not per_offence:
-        raise RjtrialError(f"{name}: [cost_per_offence] must map follow-up count columns to a cost, e.g. reoffences = 5000")
+        raise RjtrialError(
+            f"{name}: [cost_per_offence] must map follow-up count columns to a cost, e.g. reoffences = 5000"
+        )
     costs = {str(k): _number(v, f"{name}: cost_per_offence.{k}") for k, v in per_offence.items()}
     programme = data.get("programme_cost")
     if not isinstance(programme, Mapping):

@@ -55,16 +55,30 @@ def _box(ax, x, y, width, lines: Sequence[str], *, bold_first=True, wrap=34, fac
     top = y + height / 2 - 0.2
     first = len(textwrap.wrap(lines[0], wrap)) if lines else 0
     for i, line in enumerate(text_lines):
-        ax.text(x, top - 0.32 * i, line, ha="center", va="top", fontsize=FONT,
-                fontweight="bold" if bold_first and i < first else "normal")
+        ax.text(
+            x,
+            top - 0.32 * i,
+            line,
+            ha="center",
+            va="top",
+            fontsize=FONT,
+            fontweight="bold" if bold_first and i < first else "normal",
+        )
     return y + height / 2, y - height / 2, x - width / 2
 
 
 def _rectangle(x, y, width, height, face):
     from matplotlib.patches import FancyBboxPatch
 
-    return FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.02,rounding_size=0.08",
-                          facecolor=face, edgecolor="#44546a", linewidth=1.1)
+    return FancyBboxPatch(
+        (x, y),
+        width,
+        height,
+        boxstyle="round,pad=0.02,rounding_size=0.08",
+        facecolor=face,
+        edgecolor="#44546a",
+        linewidth=1.1,
+    )
 
 
 def _arrow(ax, start, end):
@@ -113,9 +127,11 @@ def consort_figure(consort: dict, analysed: dict) -> str:
         if consort.get("blinded"):  # conference records would show which code is the programme's arm
             lines.append("conference records withheld (blinded)")
         else:
-            lines += [f"conference held: {consort['treatment_received_by_arm'].get(arm, 0)}",
-                      f"not held: {consort['treatment_not_received_by_arm'].get(arm, 0)}",
-                      f"not recorded: {consort['treatment_unknown_by_arm'].get(arm, 0)}"]
+            lines += [
+                f"conference held: {consort['treatment_received_by_arm'].get(arm, 0)}",
+                f"not held: {consort['treatment_not_received_by_arm'].get(arm, 0)}",
+                f"not recorded: {consort['treatment_unknown_by_arm'].get(arm, 0)}",
+            ]
         withdrawn = consort["withdrawn_by_arm"].get(arm, 0)
         if withdrawn:
             lines.append(f"withdrawn: {withdrawn}")
@@ -153,8 +169,15 @@ def kaplan_meier_figure(km, *, at_risk_times: Sequence[float], time_label: str =
 
 
 # ------------------------------------------------------------------- forest
-def forest_figure(rows: list[dict], *, null: float = 1.0, label: str = "hazard ratio (log scale)",
-                  left: str = "favours treatment", right: str = "favours control", level: str = "95%") -> str:
+def forest_figure(
+    rows: list[dict],
+    *,
+    null: float = 1.0,
+    label: str = "hazard ratio (log scale)",
+    left: str = "favours treatment",
+    right: str = "favours control",
+    level: str = "95%",
+) -> str:
     """A forest plot of hazard ratios in subgroups.
 
     ``rows``: dicts with ``label``, ``n``, ``estimate``, ``ci_lower``, ``ci_upper`` (NaN when
@@ -164,8 +187,13 @@ def forest_figure(rows: list[dict], *, null: float = 1.0, label: str = "hazard r
     n_rows = len(rows)
     figure = _figure(8.6, 0.34 * n_rows + 1.3)
     ax = figure.add_axes((0.36, 0.9 / (0.34 * n_rows + 1.3), 0.40, 1 - 1.2 / (0.34 * n_rows + 1.3)))
-    values = [v for r in rows if not r.get("heading") for v in (r["ci_lower"], r["ci_upper"])
-              if v is not None and np.isfinite(v) and v > 0]
+    values = [
+        v
+        for r in rows
+        if not r.get("heading")
+        for v in (r["ci_lower"], r["ci_upper"])
+        if v is not None and np.isfinite(v) and v > 0
+    ]
     low = min(values + [null]) if values else 0.5
     high = max(values + [null]) if values else 2.0
     low, high = max(low / 1.15, 0.02), min(high * 1.15, 50.0)
@@ -180,8 +208,9 @@ def forest_figure(rows: list[dict], *, null: float = 1.0, label: str = "hazard r
     for i, row in enumerate(rows):
         y = n_rows - 1 - i
         if row.get("heading"):
-            ax.text(-0.85, y, row["label"], transform=transform, ha="left", va="center", fontsize=FONT,
-                    fontweight="bold")
+            ax.text(
+                -0.85, y, row["label"], transform=transform, ha="left", va="center", fontsize=FONT, fontweight="bold"
+            )
             continue
         ax.text(-0.82, y, row["label"], transform=transform, ha="left", va="center", fontsize=FONT)
         ax.text(-0.08, y, f"{row['n']}", transform=transform, ha="right", va="center", fontsize=FONT)
@@ -193,13 +222,30 @@ def forest_figure(rows: list[dict], *, null: float = 1.0, label: str = "hazard r
                 ax.fill([lo, est, hi, est], [y, y + 0.3, y, y - 0.3], color="#1f3b73")
             else:
                 ax.plot([max(lo, low), min(hi, high)], [y, y], color="#1f3b73", linewidth=1.4)
-                ax.plot([est], [y], "s", color="#1f3b73", markersize=5 + 5 * math.sqrt(row["n"] / max(r.get("n", 1) or 1 for r in rows)))
+                ax.plot(
+                    [est],
+                    [y],
+                    "s",
+                    color="#1f3b73",
+                    markersize=5 + 5 * math.sqrt(row["n"] / max(r.get("n", 1) or 1 for r in rows)),
+                )
         else:
             text = "not estimable"
         ax.text(1.04, y, text, transform=transform, ha="left", va="center", fontsize=FONT)
-    ax.text(-0.82, n_rows - 0.2, "subgroup", transform=transform, ha="left", va="bottom", fontsize=FONT, color="#555555")
+    ax.text(
+        -0.82, n_rows - 0.2, "subgroup", transform=transform, ha="left", va="bottom", fontsize=FONT, color="#555555"
+    )
     ax.text(-0.08, n_rows - 0.2, "n", transform=transform, ha="right", va="bottom", fontsize=FONT, color="#555555")
-    ax.text(1.04, n_rows - 0.2, f"HR ({level} CI)", transform=transform, ha="left", va="bottom", fontsize=FONT, color="#555555")
+    ax.text(
+        1.04,
+        n_rows - 0.2,
+        f"HR ({level} CI)",
+        transform=transform,
+        ha="left",
+        va="bottom",
+        fontsize=FONT,
+        color="#555555",
+    )
     ax.set_xlabel(f"{label}\n\u2190 {left}        {right} \u2192", fontsize=FONT)
     ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10) if low <= t <= high]
     ax.set_xticks(ticks)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-
 __all__ = ["TrialReport", "render"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -19,8 +19,13 @@ from rjtrial.monitor import SequentialDesign
 
 __all__ = ["monitoring_section", "read_design"]
 
-DECISIONS = {"efficacy": "stop for efficacy", "harm": "stop for harm", "futility": "futility bound crossed",
-             "continue": "continue", "no_effect_shown": "final: no effect shown"}
+DECISIONS = {
+    "efficacy": "stop for efficacy",
+    "harm": "stop for harm",
+    "futility": "futility bound crossed",
+    "continue": "continue",
+    "no_effect_shown": "final: no effect shown",
+}
 
 
 def read_design(source) -> SequentialDesign | None:
@@ -55,8 +60,9 @@ BLINDED_DECISIONS = {"continue": "continue", "no_effect_shown": "final: no effec
 COMPARATIVE = ("statistic", "hazard_ratio", "ci_lower", "ci_upper", "cp_design", "cp_trend")
 
 
-def monitoring_section(design: SequentialDesign | None, looks: Sequence[dict[str, Any]], *,
-                       blinded: bool = False) -> dict | None:
+def monitoring_section(
+    design: SequentialDesign | None, looks: Sequence[dict[str, Any]], *, blinded: bool = False
+) -> dict | None:
     """The section's content, or None when there is neither a design nor a look.
 
     Returns a dict: ``design`` (settings line and per-look boundaries, or None), ``looks`` (one
@@ -82,38 +88,53 @@ def monitoring_section(design: SequentialDesign | None, looks: Sequence[dict[str
     shown = [x for x in looks if design is None or x.get("design_fingerprint") == design.fingerprint]
     rows = []
     for x in shown:
-        rows.append({
-            "look": x.get("look"), "at": str(x.get("at", ""))[:10], "by": x.get("by"), "seq": x.get("seq"),
-            "records_to": str((x.get("followup") or {}).get("extracted_on") or "")[:10],
-            "events": x.get("events"), "fraction": _number(x.get("information_fraction")),
-            "statistic": _number(x.get("statistic")), "hazard_ratio": _number(x.get("hazard_ratio")),
-            "ci_lower": _number(x.get("ci_lower")), "ci_upper": _number(x.get("ci_upper")),
-            "critical_value": _number(x.get("critical_value")),
-            "efficacy_hazard_ratio": _number(x.get("efficacy_hazard_ratio")),
-            "futility_hazard_ratio": _number(x.get("futility_hazard_ratio")),
-            "decision": DECISIONS.get(str(x.get("decision")), str(x.get("decision"))),
-            "cp_design": _number(x.get("conditional_power_design")),
-            "cp_trend": _number(x.get("conditional_power_trend")),
-            "final": bool(x.get("final")),
-        })
+        rows.append(
+            {
+                "look": x.get("look"),
+                "at": str(x.get("at", ""))[:10],
+                "by": x.get("by"),
+                "seq": x.get("seq"),
+                "records_to": str((x.get("followup") or {}).get("extracted_on") or "")[:10],
+                "events": x.get("events"),
+                "fraction": _number(x.get("information_fraction")),
+                "statistic": _number(x.get("statistic")),
+                "hazard_ratio": _number(x.get("hazard_ratio")),
+                "ci_lower": _number(x.get("ci_lower")),
+                "ci_upper": _number(x.get("ci_upper")),
+                "critical_value": _number(x.get("critical_value")),
+                "efficacy_hazard_ratio": _number(x.get("efficacy_hazard_ratio")),
+                "futility_hazard_ratio": _number(x.get("futility_hazard_ratio")),
+                "decision": DECISIONS.get(str(x.get("decision")), str(x.get("decision"))),
+                "cp_design": _number(x.get("conditional_power_design")),
+                "cp_trend": _number(x.get("conditional_power_trend")),
+                "final": bool(x.get("final")),
+            }
+        )
     if blinded:
         for row, x in zip(rows, shown):
             for name in COMPARATIVE:
                 del row[name]
             row["decision"] = BLINDED_DECISIONS.get(str(x.get("decision")), "withheld while the analysis is blinded")
-    out: dict[str, Any] = {"looks": rows, "other_designs": len(looks) - len(shown), "design": None,
-                           "blinded": blinded}
+    out: dict[str, Any] = {"looks": rows, "other_designs": len(looks) - len(shown), "design": None, "blinded": blinded}
     if design is not None:
         frame = design.summary_frame()
         sided = "two-sided" if design.sides == 2 else "one-sided"
-        futility = ("no futility boundary" if design.futility is None else
-                    f"{'binding' if design.binding else 'non-binding'} {design.futility} futility boundary")
+        futility = (
+            "no futility boundary"
+            if design.futility is None
+            else f"{'binding' if design.binding else 'non-binding'} {design.futility} futility boundary"
+        )
         out["design"] = {
-            "summary": (f"{design.looks} looks, {design.spending} alpha spending (Lan–DeMets), {sided} alpha "
-                        f"{design.alpha:g}, power {design.power:g} to detect a hazard ratio of {design.hazard_ratio:g}; "
-                        f"{futility}"),
-            "max_events": design.max_events, "inflation_factor": design.inflation_factor,
-            "two_sided": design.sides == 2, "has_futility": design.futility is not None,
-            "rows": frame.to_dict(orient="records"), "fingerprint": design.fingerprint,
+            "summary": (
+                f"{design.looks} looks, {design.spending} alpha spending (Lan–DeMets), {sided} alpha "
+                f"{design.alpha:g}, power {design.power:g} to detect a hazard ratio of {design.hazard_ratio:g}; "
+                f"{futility}"
+            ),
+            "max_events": design.max_events,
+            "inflation_factor": design.inflation_factor,
+            "two_sided": design.sides == 2,
+            "has_futility": design.futility is not None,
+            "rows": frame.to_dict(orient="records"),
+            "fingerprint": design.fingerprint,
         }
     return out

@@ -20,9 +20,19 @@ from rjtrial.errors import RjtrialError
 from rjtrial.report import figures
 
 __all__ = [
-    "AGE_BREAKS", "AT_RISK_TIMES", "WITHHELD_COMPLIANCE", "baseline", "benefit_cost", "blinded_counts", "blinding",
-    "complier_effect", "consort", "design",
-    "primary", "subgroups", "victim_outcomes",
+    "AGE_BREAKS",
+    "AT_RISK_TIMES",
+    "WITHHELD_COMPLIANCE",
+    "baseline",
+    "benefit_cost",
+    "blinded_counts",
+    "blinding",
+    "complier_effect",
+    "consort",
+    "design",
+    "primary",
+    "subgroups",
+    "victim_outcomes",
 ]
 
 AGE_BREAKS = (25, 35)
@@ -72,16 +82,23 @@ def design(registry, verification) -> dict:
 
 
 #: The complier section of a blinded report: whether a conference was held shows which group is the programme's.
-WITHHELD_COMPLIANCE: dict[str, Any] = {"rows": [], "note": None, "withheld": (
-    "withheld while the analysis is blinded: whether a conference was held shows which group is the programme's")}
+WITHHELD_COMPLIANCE: dict[str, Any] = {
+    "rows": [],
+    "note": None,
+    "withheld": (
+        "withheld while the analysis is blinded: whether a conference was held shows which group is the programme's"
+    ),
+}
 
 
 def blinding(status, *, blinded: bool, arms: Sequence[str], ratio: str) -> dict:
     """The blinding's record for the report: codes, plans frozen, unblindings, and whether this report is blinded."""
     out = {"blinded": blinded, **status.to_dict(), "active": status.active, "size_note": None}
     if blinded and len(set(ratio.split(":"))) > 1:
-        out["size_note"] = (f"the allocation ratio is {ratio}: group sizes differ by design and suggest which code "
-                            "is which arm; blinding conceals the labels, not the sizes")
+        out["size_note"] = (
+            f"the allocation ratio is {ratio}: group sizes differ by design and suggest which code "
+            "is which arm; blinding conceals the labels, not the sizes"
+        )
     return out
 
 
@@ -91,9 +108,12 @@ def blinded_counts(counts, participants: pd.DataFrame, codes: Sequence[str]):
 
     coded = participants.dropna(subset=["arm"])
     return dataclasses.replace(
-        counts, arms=tuple(codes),
+        counts,
+        arms=tuple(codes),
         randomised_by_arm={c: int((coded["arm"] == c).sum()) for c in codes},
-        treatment_received_by_arm={}, treatment_not_received_by_arm={}, treatment_unknown_by_arm={},
+        treatment_received_by_arm={},
+        treatment_not_received_by_arm={},
+        treatment_unknown_by_arm={},
         withdrawn_by_arm={c: int(coded.loc[coded["arm"] == c, "withdrawn"].sum()) for c in codes},
     )
 
@@ -138,25 +158,34 @@ def baseline(followup: pd.DataFrame, arms: Sequence[str], strata: Sequence[str])
     """
     control, treatment = arms[0], arms[-1]
     by_arm = {arm: followup[followup["arm"] == arm] for arm in arms}
-    rows: list[dict[str, Any]] = [{"label": "n", "kind": "count", "values": {arm: f"{len(by_arm[arm])}" for arm in arms}, "smd": None}]
+    rows: list[dict[str, Any]] = [
+        {"label": "n", "kind": "count", "values": {arm: f"{len(by_arm[arm])}" for arm in arms}, "smd": None}
+    ]
     for name in baseline_variables(followup, strata):
         column = followup[name]
         missing = {arm: int(by_arm[arm][name].isna().sum()) for arm in arms}
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-            values = {
-                arm: f"{by_arm[arm][name].mean():.2f} ({by_arm[arm][name].std(ddof=1):.2f})" for arm in arms
-            }
-            smd = _smd_numeric(by_arm[control][name].dropna().astype(float), by_arm[treatment][name].dropna().astype(float))
-            rows.append({"label": f"{name}, mean (SD)", "kind": "numeric", "values": values, "smd": smd,
-                         "missing": missing})
+            values = {arm: f"{by_arm[arm][name].mean():.2f} ({by_arm[arm][name].std(ddof=1):.2f})" for arm in arms}
+            smd = _smd_numeric(
+                by_arm[control][name].dropna().astype(float), by_arm[treatment][name].dropna().astype(float)
+            )
+            rows.append(
+                {"label": f"{name}, mean (SD)", "kind": "numeric", "values": values, "smd": smd, "missing": missing}
+            )
             continue
         rows.append({"label": f"{name}, n (%)", "kind": "heading", "values": {}, "smd": None, "missing": missing})
         for level in sorted(column.dropna().astype(str).unique()):
             counts = {arm: int((by_arm[arm][name].astype(str) == level).sum()) for arm in arms}
             shares = {arm: counts[arm] / len(by_arm[arm]) if len(by_arm[arm]) else float("nan") for arm in arms}
             values = {arm: f"{counts[arm]} ({100 * shares[arm]:.1f}%)" for arm in arms}
-            rows.append({"label": level, "kind": "level", "values": values,
-                         "smd": _smd_binary(shares[control], shares[treatment])})
+            rows.append(
+                {
+                    "label": level,
+                    "kind": "level",
+                    "values": values,
+                    "smd": _smd_binary(shares[control], shares[treatment]),
+                }
+            )
     for row in rows:
         if row.get("missing") and any(row["missing"].values()):
             row["label"] += f" — missing {', '.join(f'{a}: {m}' for a, m in row['missing'].items())}"
@@ -197,16 +226,18 @@ def primary(data: pd.DataFrame, arms: Sequence[str], *, alpha: float, tau: float
     rmst = results.rmst.table.set_index("group")
     arms_rows = []
     for arm in (results.control, results.treatment):
-        arms_rows.append({
-            "arm": arm,
-            "n": results.n[arm],
-            "events": results.events[arm],
-            "proportion": results.events[arm] / results.n[arm],
-            "reoffences": int(data.loc[data["arm"] == arm, "reoffences"].sum()),
-            "rate_per_year": _f(rates.loc[arm, "rate"]),
-            "rmst": _f(rmst.loc[arm, "estimate"]),
-            "median": _f(medians.loc[arm, "estimate"]) if arm in medians.index else float("nan"),
-        })
+        arms_rows.append(
+            {
+                "arm": arm,
+                "n": results.n[arm],
+                "events": results.events[arm],
+                "proportion": results.events[arm] / results.n[arm],
+                "reoffences": int(data.loc[data["arm"] == arm, "reoffences"].sum()),
+                "rate_per_year": _f(rates.loc[arm, "rate"]),
+                "rmst": _f(rmst.loc[arm, "estimate"]),
+                "median": _f(medians.loc[arm, "estimate"]) if arm in medians.index else float("nan"),
+            }
+        )
     return {
         "results": results,
         "frame": frame,
@@ -227,17 +258,24 @@ def complier_effect(data: pd.DataFrame, arms: Sequence[str], *, alpha: float) ->
     rows, note = [], None
     for outcome, label in (("reoffended", "any reoffence (proportion)"), ("reoffences", "reoffences per participant")):
         try:
-            result = cace(data, outcome=outcome, assigned="arm", treated="conference_held", control=arms[0], alpha=alpha)
+            result = cace(
+                data, outcome=outcome, assigned="arm", treated="conference_held", control=arms[0], alpha=alpha
+            )
         except RjtrialError as exc:
             note = str(exc)
             break
         table = result.summary_frame()
-        rows.append({
-            "outcome": outcome, "label": label,
-            "itt": table.loc["itt_outcome"].to_dict(), "cace": table.loc["cace"].to_dict(),
-            "uptake": table.loc["itt_uptake"].to_dict(), "first_stage_f": result.first_stage_f_,
-            "uptake_frame": result.uptake_frame().to_dict(orient="records"),
-        })
+        rows.append(
+            {
+                "outcome": outcome,
+                "label": label,
+                "itt": table.loc["itt_outcome"].to_dict(),
+                "cace": table.loc["cace"].to_dict(),
+                "uptake": table.loc["itt_uptake"].to_dict(),
+                "first_stage_f": result.first_stage_f_,
+                "uptake_frame": result.uptake_frame().to_dict(orient="records"),
+            }
+        )
     return {"rows": rows, "note": note}
 
 
@@ -298,32 +336,56 @@ def subgroups(data: pd.DataFrame, arms: Sequence[str], strata: Sequence[str], *,
             subset = data[column == level]
             events = subset.groupby("arm", observed=False)["reoffended"].sum()
             sizes = subset.groupby("arm", observed=False).size()
-            row = {"label": f"  {level}", "n": int(len(subset)), "estimate": float("nan"),
-                   "ci_lower": float("nan"), "ci_upper": float("nan"),
-                   "events": {str(k): int(v) for k, v in events.items()}, "sizes": {str(k): int(v) for k, v in sizes.items()}}
+            row = {
+                "label": f"  {level}",
+                "n": int(len(subset)),
+                "estimate": float("nan"),
+                "ci_lower": float("nan"),
+                "ci_upper": float("nan"),
+                "events": {str(k): int(v) for k, v in events.items()},
+                "sizes": {str(k): int(v) for k, v in sizes.items()},
+            }
             if (sizes > 0).all() and (events > 0).all():
                 try:
                     with warnings.catch_warnings():  # a level's own fit: shown, or marked not estimable
                         warnings.simplefilter("ignore", RjtrialWarning)
                         fit = _cox_arm(subset, "arm", alpha).summary_frame().iloc[0]
-                    row.update(estimate=float(fit["hazard_ratio"]), ci_lower=float(fit["ci_lower"]),
-                               ci_upper=float(fit["ci_upper"]))
+                    row.update(
+                        estimate=float(fit["hazard_ratio"]),
+                        ci_lower=float(fit["ci_lower"]),
+                        ci_upper=float(fit["ci_upper"]),
+                    )
                 except (RjtrialError, ValueError, np.linalg.LinAlgError):
                     pass
             rows.append(row)
-        test = {"variable": title, "levels": len(levels), "statistic": float("nan"), "df": 0, "p_value": float("nan"),
-                "notes": ()}
+        test = {
+            "variable": title,
+            "levels": len(levels),
+            "statistic": float("nan"),
+            "df": 0,
+            "p_value": float("nan"),
+            "notes": (),
+        }
         if len(levels) > 1 and column.notna().all():
             try:
-                result = survival.interaction_test(data.assign(**{name: column.astype(object)}), time="time_at_risk",
-                                                   event="reoffended", group="arm", by=name)
+                result = survival.interaction_test(
+                    data.assign(**{name: column.astype(object)}),
+                    time="time_at_risk",
+                    event="reoffended",
+                    group="arm",
+                    by=name,
+                )
                 test.update(statistic=result.statistic, df=result.df, p_value=result.p_value, notes=result.notes)
             except (RjtrialError, ValueError, np.linalg.LinAlgError):
                 pass
         tests.append(test)
     level = f"{100 * (1 - alpha):g}%"
-    return {"rows": rows, "tests": tests, "age_source": age_source,
-            "figure": figures.forest_figure(rows, left=f"favours {arms[-1]}", right=f"favours {arms[0]}", level=level)}
+    return {
+        "rows": rows,
+        "tests": tests,
+        "age_source": age_source,
+        "figure": figures.forest_figure(rows, left=f"favours {arms[-1]}", right=f"favours {arms[0]}", level=level),
+    }
 
 
 # --------------------------------------------------------------------- victims
@@ -333,25 +395,44 @@ def victim_outcomes(victims: pd.DataFrame, arms: Sequence[str], *, alpha: float,
     from rjtrial import victims as v
 
     control = arms[0]
-    out: dict[str, Any] = {"n": {arm: int((victims["arm"] == arm).sum()) for arm in arms}, "binary": [], "ancova": None,
-           "offenders": int(victims["id"].nunique())}
+    out: dict[str, Any] = {
+        "n": {arm: int((victims["arm"] == arm).sum()) for arm in arms},
+        "binary": [],
+        "ancova": None,
+        "offenders": int(victims["id"].nunique()),
+    }
     labels = {"satisfied": "satisfied with how the case was dealt with", "would_recommend": "would recommend RJ"}
     for column, label in labels.items():
         if column in victims.columns:
-            result = v.binary_outcome(victims.dropna(subset=[column]), outcome=column, group="arm", control=control,
-                                      alpha=alpha)
-            out["binary"].append({"key": column, "label": label, "result": result,
-                                  "proportions": result.proportions_frame().set_index("group")})
+            result = v.binary_outcome(
+                victims.dropna(subset=[column]), outcome=column, group="arm", control=control, alpha=alpha
+            )
+            out["binary"].append(
+                {
+                    "key": column,
+                    "label": label,
+                    "result": result,
+                    "proportions": result.proportions_frame().set_index("group"),
+                }
+            )
     if "ies_r_followup" in victims.columns:
         scored = victims.dropna(subset=["ies_r_followup"])
-        result = v.above_threshold(scored, score="ies_r_followup", group="arm", threshold=threshold, control=control,
-                                   alpha=alpha)
-        out["binary"].append({"key": "ies_r_above_threshold", "label": f"IES-R \u2265 {threshold:g} at follow-up",
-                              "result": result, "proportions": result.proportions_frame().set_index("group")})
+        result = v.above_threshold(
+            scored, score="ies_r_followup", group="arm", threshold=threshold, control=control, alpha=alpha
+        )
+        out["binary"].append(
+            {
+                "key": "ies_r_above_threshold",
+                "label": f"IES-R \u2265 {threshold:g} at follow-up",
+                "result": result,
+                "proportions": result.proportions_frame().set_index("group"),
+            }
+        )
         if "ies_r_baseline" in victims.columns:
             both = scored.dropna(subset=["ies_r_baseline"])
-            fit = v.ancova(both, outcome="ies_r_followup", baseline="ies_r_baseline", group="arm", control=control,
-                           alpha=alpha)
+            fit = v.ancova(
+                both, outcome="ies_r_followup", baseline="ies_r_baseline", group="arm", control=control, alpha=alpha
+            )
             out["ancova"] = {"result": fit, "means": fit.means_frame().set_index("group")}
     return out
 
@@ -364,43 +445,60 @@ def programme_cost(settings, counts, treatment: str) -> tuple[float, str]:
         return settings.total, "total given"
     if settings.per_participant is not None:
         return settings.per_participant * n_treatment, (
-            f"{n_treatment} assigned to {treatment} \u00d7 {settings.per_participant:,.2f}")
+            f"{n_treatment} assigned to {treatment} \u00d7 {settings.per_participant:,.2f}"
+        )
     held = sum(counts.treatment_received_by_arm.values())
     not_held = n_treatment - counts.treatment_received_by_arm.get(treatment, 0)
     total = held * settings.per_conference_held + not_held * settings.per_assigned_not_held
-    return total, (f"{held} conferences held \u00d7 {settings.per_conference_held:,.2f} + {not_held} assigned "
-                   f"without one \u00d7 {settings.per_assigned_not_held:,.2f}")
+    return total, (
+        f"{held} conferences held \u00d7 {settings.per_conference_held:,.2f} + {not_held} assigned "
+        f"without one \u00d7 {settings.per_assigned_not_held:,.2f}"
+    )
 
 
 def benefit_cost(data: pd.DataFrame, settings, counts, arms: Sequence[str], *, seed: int, alpha: float) -> dict:
     """:func:`rjtrial.costs.benefit_cost` with the costs file's unit costs, seeded."""
     from rjtrial.costs import benefit_cost as compute
+
     total, how = programme_cost(settings, counts, arms[-1])
     if total <= 0:
         raise RjtrialError("the programme's cost is 0: the benefit–cost ratio is undefined")
-    result = compute(data, offence_counts=list(settings.cost_per_offence), costs=dict(settings.cost_per_offence),
-                     group="arm", control=arms[0], rng=seed, programme_cost_total=total,
-                     n_bootstrap=settings.n_bootstrap, alpha=alpha)
-    return {"result": result, "summary": result.summary_frame(), "prevented": result.prevented_frame(),
-            "settings": settings, "programme_how": how}
+    result = compute(
+        data,
+        offence_counts=list(settings.cost_per_offence),
+        costs=dict(settings.cost_per_offence),
+        group="arm",
+        control=arms[0],
+        rng=seed,
+        programme_cost_total=total,
+        n_bootstrap=settings.n_bootstrap,
+        alpha=alpha,
+    )
+    return {
+        "result": result,
+        "summary": result.summary_frame(),
+        "prevented": result.prevented_frame(),
+        "settings": settings,
+        "programme_how": how,
+    }
 
 
 # --------------------------------------------------------------------- words for a funder
 #: Abbreviations and terms the report uses, spelled out (shown as its glossary).
 GLOSSARY = {
     "RJ": "restorative justice: victim and offender (and supporters) meet or communicate about the harm, with a "
-          "trained facilitator",
+    "trained facilitator",
     "ITT": "intention to treat: everyone is analysed in the arm they were randomised to, whether or not a "
-           "conference took place",
+    "conference took place",
     "CACE": "complier average causal effect: the effect among those who would take part in a conference if offered "
-            "one, estimated by two-stage least squares (2SLS) with random assignment as the instrument",
+    "one, estimated by two-stage least squares (2SLS) with random assignment as the instrument",
     "HR": "hazard ratio: how much more (above 1) or less (below 1) often a first reoffence happens, at any moment, in "
-          "one arm than in the other (Cox model)",
+    "one arm than in the other (Cox model)",
     "CI": "confidence interval: the range of effects compatible with the data at the stated confidence level",
     "RMST": "restricted mean survival time: the average number of days free of reoffending up to a fixed day",
     "CONSORT": "Consolidated Standards of Reporting Trials: the flow of referrals from screening to analysis",
     "IES-R": "Impact of Event Scale - Revised: a victim's post-traumatic stress symptoms; 25 or more suggests "
-             "clinically important distress",
+    "clinically important distress",
     "2SLS": "two-stage least squares, the instrumental-variable estimator behind the CACE",
     "p": "p-value: how often a difference at least this large would arise by chance if the arms did not differ",
 }
@@ -422,21 +520,30 @@ def missing_data(missing_followup: int, randomised: int, victims: dict | None, f
     victims were not surveyed, participants with no time at risk."""
     lines = []
     if missing_followup:
-        lines.append(f"{missing_followup} of {randomised} randomised participants have no follow-up record and are "
-                     "not analysed (the analysis is then not a full intention-to-treat analysis).")
+        lines.append(
+            f"{missing_followup} of {randomised} randomised participants have no follow-up record and are "
+            "not analysed (the analysis is then not a full intention-to-treat analysis)."
+        )
     else:
         lines.append(f"Every one of the {randomised} randomised participants has a follow-up record.")
     zero = int((followup["exposure_days"] == 0).sum()) if "exposure_days" in followup else 0
     if zero:
-        lines.append(f"{zero} participant(s) spent the whole follow-up in custody or died at once: they had no time "
-                     "at risk and add nothing to the rate ratio.")
+        lines.append(
+            f"{zero} participant(s) spent the whole follow-up in custody or died at once: they had no time "
+            "at risk and add nothing to the rate ratio."
+        )
     if victims is None:
         lines.append("No victim survey was given: victims' outcomes are not reported.")
     else:
         unsurveyed = randomised - int(victims["offenders"])
-        lines.append(f"Victims were surveyed for {victims['offenders']} of the {randomised} offenders"
-                     + (f"; {unsurveyed} offenders have no surveyed victim (no victim, or no response)."
-                        if unsurveyed > 0 else "."))
+        lines.append(
+            f"Victims were surveyed for {victims['offenders']} of the {randomised} offenders"
+            + (
+                f"; {unsurveyed} offenders have no surveyed victim (no victim, or no response)."
+                if unsurveyed > 0
+                else "."
+            )
+        )
     return lines
 
 

@@ -238,13 +238,15 @@ def _logrank_arrays(time: np.ndarray, event: np.ndarray) -> dict[str, np.ndarray
     }
 
 
-def _column(table: pd.DataFrame, column: str, *, role: str, nonnegative=False, binary=False,
-            logical=False) -> np.ndarray:
+def _column(
+    table: pd.DataFrame, column: str, *, role: str, nonnegative=False, binary=False, logical=False
+) -> np.ndarray:
     """A complete numeric column as float (``binary``: 0/1 only; ``logical``: True/False taken as 1/0)."""
     if column not in table.columns:
         raise DataError(
             f"no column {column!r} (needed as {role}); the columns are {', '.join(map(str, table.columns))}",
-            table=FOLLOWUP, column=column,
+            table=FOLLOWUP,
+            column=column,
         )
     values = table[column]
     if (binary or logical) and values.dtype == bool:
@@ -272,8 +274,9 @@ def _statistic(statistic, followup: pd.DataFrame, order: np.ndarray, n_arms: int
     """
     if callable(statistic):
         name = getattr(statistic, "__name__", type(statistic).__name__)
-        return _Statistic(name, "custom statistic of the allocation", {}, function=statistic,
-                          to_followup=np.argsort(order))
+        return _Statistic(
+            name, "custom statistic of the allocation", {}, function=statistic, to_followup=np.argsort(order)
+        )
     if not isinstance(statistic, str) or (
         statistic not in ("logrank", "rate", "prevalence") and not statistic.startswith("mean:")
     ):
@@ -287,19 +290,24 @@ def _statistic(statistic, followup: pd.DataFrame, order: np.ndarray, n_arms: int
         event = _column(followup, columns["event"], role="event", binary=True)[order] == 1.0
         if not event.any():
             raise DataError("no events: the log-rank statistic is undefined", table=FOLLOWUP, column=columns["event"])
-        return _Statistic("logrank", "standardised log-rank statistic (O - E) / sqrt(V) of the second arm",
-                          _logrank_arrays(time, event))
+        return _Statistic(
+            "logrank",
+            "standardised log-rank statistic (O - E) / sqrt(V) of the second arm",
+            _logrank_arrays(time, event),
+        )
     if statistic == "rate":
         count = _column(followup, columns["count"], role="count", nonnegative=True)[order]
         exposure = _column(followup, columns["exposure"], role="exposure", nonnegative=True)[order]
         if count.sum() == 0:
             raise DataError("no reoffences: the rate ratio is undefined", table=FOLLOWUP, column=columns["count"])
-        return _Statistic("rate", "log rate ratio (second arm / first arm) of count per exposure",
-                          {"count": count, "exposure": exposure})
+        return _Statistic(
+            "rate",
+            "log rate ratio (second arm / first arm) of count per exposure",
+            {"count": count, "exposure": exposure},
+        )
     if statistic == "prevalence":
         y = _column(followup, columns["event"], role="event", binary=True)[order]
-        return _Statistic("prevalence", "difference in the proportion with an event (second arm - first arm)",
-                          {"y": y})
+        return _Statistic("prevalence", "difference in the proportion with an event (second arm - first arm)", {"y": y})
     column = statistic.partition(":")[2]
     if not column:
         raise ValueError("statistic 'mean:COLUMN' needs a column name, e.g. 'mean:reoffences'")
@@ -338,8 +346,9 @@ def _align(participants: pd.DataFrame, followup: pd.DataFrame, protocol: Protoco
     if not isinstance(followup, pd.DataFrame):
         raise TypeError(f"followup must be a pandas DataFrame, got {type(followup).__name__}")
     if "id" not in followup.columns:
-        raise DataError(f"no column 'id'; the columns are {', '.join(map(str, followup.columns))}",
-                        table=FOLLOWUP, column="id")
+        raise DataError(
+            f"no column 'id'; the columns are {', '.join(map(str, followup.columns))}", table=FOLLOWUP, column="id"
+        )
     index = {str(pid): i for i, pid in enumerate(participants["id"])}
     ids = followup["id"]
     seen: dict[str, int] = {}
@@ -349,11 +358,13 @@ def _align(participants: pd.DataFrame, followup: pd.DataFrame, protocol: Protoco
             raise DataError("the participant id is missing", table=FOLLOWUP, row=row, column="id")
         pid = str(value)
         if pid not in index:
-            raise DataError(f"{pid} is not a randomised participant of trial {trial_id}",
-                            table=FOLLOWUP, row=row, column="id")
+            raise DataError(
+                f"{pid} is not a randomised participant of trial {trial_id}", table=FOLLOWUP, row=row, column="id"
+            )
         if pid in seen:
-            raise DataError(f"{pid} appears more than once (first at row {seen[pid]})",
-                            table=FOLLOWUP, row=row, column="id")
+            raise DataError(
+                f"{pid} appears more than once (first at row {seen[pid]})", table=FOLLOWUP, row=row, column="id"
+            )
         seen[pid] = row
         position[row - 1] = index[pid]
     if len(seen) < len(index):
@@ -361,7 +372,9 @@ def _align(participants: pd.DataFrame, followup: pd.DataFrame, protocol: Protoco
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DataError(
             f"randomised participant {missing[0]}{more} of trial {trial_id} is missing; intention to treat "
-            "analyses everyone randomised", table=FOLLOWUP, column="id",
+            "analyses everyone randomised",
+            table=FOLLOWUP,
+            column="id",
         )
     if "arm" in followup.columns:
         given = followup["arm"].astype(str).to_numpy()
@@ -371,7 +384,9 @@ def _align(participants: pd.DataFrame, followup: pd.DataFrame, protocol: Protoco
             i = int(bad[0])
             raise DataError(
                 f"arm {given[i]!r} of {ids.iloc[i]} differs from the arm randomised in trial {trial_id} ({actual[i]!r})",
-                table=FOLLOWUP, row=i + 1, column="arm",
+                table=FOLLOWUP,
+                row=i + 1,
+                column="arm",
             )
     return position
 
@@ -380,16 +395,23 @@ def _participants(participants: pd.DataFrame, protocol: Protocol) -> pd.DataFram
     """The participants in enrolment order, checked against the protocol."""
     missing = [c for c in ("id", "arm", "sequence_number", *protocol.strata) if c not in participants.columns]
     if missing:
-        raise DataError(f"no column {missing[0]!r}; the registry export has id, arm, sequence_number and the strata",
-                        table=PARTICIPANTS, column=missing[0])
+        raise DataError(
+            f"no column {missing[0]!r}; the registry export has id, arm, sequence_number and the strata",
+            table=PARTICIPANTS,
+            column=missing[0],
+        )
     if len(participants) == 0:
         raise DataError("no randomised participants", table=PARTICIPANTS)
     ordered = participants.sort_values("sequence_number", kind="stable").reset_index(drop=True)
     bad = ~ordered["arm"].isin(protocol.arms).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"arm {ordered['arm'].iloc[i]!r} is not an arm of the protocol ({', '.join(protocol.arms)})",
-                        table=PARTICIPANTS, row=i + 1, column="arm")
+        raise DataError(
+            f"arm {ordered['arm'].iloc[i]!r} is not an arm of the protocol ({', '.join(protocol.arms)})",
+            table=PARTICIPANTS,
+            row=i + 1,
+            column="arm",
+        )
     if ordered["id"].duplicated().any():
         i = int(np.flatnonzero(ordered["id"].duplicated().to_numpy())[0])
         raise DataError(f"{ordered['id'].iloc[i]} appears more than once", table=PARTICIPANTS, row=i + 1, column="id")
@@ -449,8 +471,9 @@ def _test(
 
     observed = float(stat(actual[None, :])[0])
     if not math.isfinite(observed) and stat.name != "rate":
-        raise DataError(f"statistic {stat.name!r} is undefined under the trial's own allocation ({observed})",
-                        table=FOLLOWUP)
+        raise DataError(
+            f"statistic {stat.name!r} is undefined under the trial's own allocation ({observed})", table=FOLLOWUP
+        )
     if math.isnan(observed):
         raise DataError(f"statistic {stat.name!r} is undefined under the trial's own allocation", table=FOLLOWUP)
 
@@ -470,8 +493,11 @@ def _test(
         asymptotic, method = None, f"{method}: undefined for these data"
     spec = protocol.randomisation
     balanced_on = (
-        list(spec.stratify_by) if spec.method == "stratified_blocks"
-        else list(spec.factors) if spec.method == "minimisation" else []
+        list(spec.stratify_by)
+        if spec.method == "stratified_blocks"
+        else list(spec.factors)
+        if spec.method == "minimisation"
+        else []
     )
     design_record = {
         "trial_id": trial_id,
@@ -619,6 +645,16 @@ def rerandomise(
     (999, 'stratified_blocks', True)
     """
     return _test(
-        protocol, participants, followup, statistic=statistic, reps=reps, rng=rng, workers=workers,
-        time=time, event=event, count=count, exposure=exposure, trial_id=protocol.id,
+        protocol,
+        participants,
+        followup,
+        statistic=statistic,
+        reps=reps,
+        rng=rng,
+        workers=workers,
+        time=time,
+        event=event,
+        count=count,
+        exposure=exposure,
+        trial_id=protocol.id,
     )

@@ -21,6 +21,7 @@ CHUNK_SIZE = 1000
 MAX_REPS = 10_000_000
 PARTICIPANTS = "participants"
 
+
 # ------------------------------------------------------------------------------ design
 @dataclass(frozen=True)
 class _Design:
@@ -41,8 +42,9 @@ def _design(protocol: Protocol, strata_rows: list[Mapping[str, str]]) -> _Design
     sequence = np.array([keys[protocol.sequence_key(row)] for row in strata_rows], dtype=np.int64)
     if spec.is_adaptive:
         index = [{level: i for i, level in enumerate(protocol.strata[f])} for f in spec.factors]
-        levels = np.array([[index[j][row[f]] for j, f in enumerate(spec.factors)] for row in strata_rows],
-                          dtype=np.int64).reshape(len(strata_rows), len(spec.factors))
+        levels = np.array(
+            [[index[j][row[f]] for j, f in enumerate(spec.factors)] for row in strata_rows], dtype=np.int64
+        ).reshape(len(strata_rows), len(spec.factors))
     else:
         levels = np.zeros((len(strata_rows), 0), dtype=np.int64)
     return _Design(protocol, sequence, levels)
@@ -143,9 +145,7 @@ def _workers(workers) -> int:
     return int(workers)
 
 
-def design_allocations(
-    protocol: Protocol, strata: list[Mapping[str, str]], *, reps: int, rng
-) -> np.ndarray:
+def design_allocations(protocol: Protocol, strata: list[Mapping[str, str]], *, reps: int, rng) -> np.ndarray:
     """Re-randomised allocations of a cohort, by the protocol's design.
 
     Parameters

@@ -23,9 +23,22 @@ batches: ``_streams``, ``_people``, ``_allocation``, ``_offending``, ``_kernels`
 
 from __future__ import annotations
 
-__all__ = ["PowerResult", "SampleSizeResult", "Scenario", "ScenarioError", "SequentialTrials", "SimulatedTrial",
-           "compute_truth", "load_scenario", "sample_size", "schoenfeld_events", "schoenfeld_power",
-           "schoenfeld_sample_size", "sequential_trials", "simulate_trial"]
+__all__ = [
+    "PowerResult",
+    "SampleSizeResult",
+    "Scenario",
+    "ScenarioError",
+    "SequentialTrials",
+    "SimulatedTrial",
+    "compute_truth",
+    "load_scenario",
+    "sample_size",
+    "schoenfeld_events",
+    "schoenfeld_power",
+    "schoenfeld_sample_size",
+    "sequential_trials",
+    "simulate_trial",
+]
 
 _WHERE = {
     "Scenario": "rjtrial.simulate.scenario",

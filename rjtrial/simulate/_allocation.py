@@ -42,8 +42,15 @@ METHODS = ("simple", "blocks", "stratified_blocks", "biased_coin", "minimisation
 _UNIFORMS, _BLOCK_SIZES, _SLOTS, REGISTRY_SEED = 0, 1, 2, 3
 
 
-def allocate(protocol: Protocol, strata: Mapping[str, np.ndarray], streams: Streams, *, n: int, replicates: int,
-             method: str | None = None) -> np.ndarray:
+def allocate(
+    protocol: Protocol,
+    strata: Mapping[str, np.ndarray],
+    streams: Streams,
+    *,
+    n: int,
+    replicates: int,
+    method: str | None = None,
+) -> np.ndarray:
     """Arm indices (into ``protocol.arms``), shape ``(n, replicates)``.
 
     ``strata`` maps each protocol stratum to its level codes (indices into
@@ -60,16 +67,22 @@ def allocate(protocol: Protocol, strata: Mapping[str, np.ndarray], streams: Stre
         return np.minimum(np.searchsorted(cdf / cdf[-1], u, side="right"), ratio.size - 1).astype(np.int64)
     if method == "biased_coin":
         u = streams("allocation", _UNIFORMS).random(shape)
-        return _biased_coin(np.ascontiguousarray(u.T), int(ratio[0]), int(ratio[1]), spec.favoured_probability).T.astype(np.int64)
+        return _biased_coin(
+            np.ascontiguousarray(u.T), int(ratio[0]), int(ratio[1]), spec.favoured_probability
+        ).T.astype(np.int64)
     if method == "minimisation":
         from rjtrial.randomise.compiled import minimisation_kernel
 
         u = streams("allocation", _UNIFORMS).random(shape)
         levels = np.stack([strata[f] for f in spec.factors], axis=-1).transpose(1, 0, 2)  # (R, n, factors)
         arms = minimisation_kernel()(
-            np.ascontiguousarray(levels, dtype=np.int64), max(len(protocol.strata[f]) for f in spec.factors),
-            ratio.astype(float), np.asarray(spec.weights, dtype=float), spec.favoured_probability,
-            spec.imbalance == "variance", np.ascontiguousarray(u.T),
+            np.ascontiguousarray(levels, dtype=np.int64),
+            max(len(protocol.strata[f]) for f in spec.factors),
+            ratio.astype(float),
+            np.asarray(spec.weights, dtype=float),
+            spec.favoured_probability,
+            spec.imbalance == "variance",
+            np.ascontiguousarray(u.T),
         )
         return arms.T.astype(np.int64)
     if method in ("blocks", "stratified_blocks"):

@@ -26,8 +26,21 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["sort_pauses", "merge_pauses", "calendar", "followup", "latest_conviction", "lay_out", "convictions", "owners", "extract", "spells",
-           "order_runs", "categories", "poisson"]
+__all__ = [
+    "sort_pauses",
+    "merge_pauses",
+    "calendar",
+    "followup",
+    "latest_conviction",
+    "lay_out",
+    "convictions",
+    "owners",
+    "extract",
+    "spells",
+    "order_runs",
+    "categories",
+    "poisson",
+]
 
 
 def _jit(function):
@@ -263,8 +276,22 @@ def calendar(offsets, s, w, before0, person, u):  # pragma: no cover - compiled
 
 
 @_jit
-def followup(offsets, s, w, before0, o_offsets, o_street, o_sigma, o_keep, horizon, death, cutoff, window,
-             include_unconvicted, out):  # pragma: no cover - compiled
+def followup(
+    offsets,
+    s,
+    w,
+    before0,
+    o_offsets,
+    o_street,
+    o_sigma,
+    o_keep,
+    horizon,
+    death,
+    cutoff,
+    window,
+    include_unconvicted,
+    out,
+):  # pragma: no cover - compiled
     """Follow-up of every person into the rows of ``out`` (int64; rows: time_at_risk, event,
     reoffences, exposure_days, days_in_custody, followup_days, first reoffence day or -1).
 
@@ -361,8 +388,27 @@ _NAT = np.iinfo(np.int64).min
 
 
 @_jit
-def extract(offsets, s, w, before0, who, street, sigma, kept, kind, assigned, horizon, include_unconvicted,
-            prior_window, out_who, out_offence, out_conviction, out_kind, start, prior):  # pragma: no cover
+def extract(
+    offsets,
+    s,
+    w,
+    before0,
+    who,
+    street,
+    sigma,
+    kept,
+    kind,
+    assigned,
+    horizon,
+    include_unconvicted,
+    prior_window,
+    out_who,
+    out_offence,
+    out_conviction,
+    out_kind,
+    start,
+    prior,
+):  # pragma: no cover
     """Write the offences on record into ``out_*`` from position ``start``; return the end.
 
     Offences at street points ``street`` of people ``who`` with convictions at ``sigma``

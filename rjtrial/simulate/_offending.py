@@ -54,8 +54,15 @@ __all__ = ["HISTORY_MARGIN_DAYS", "FOLLOWUP_COLUMNS", "offending"]
 
 HISTORY_MARGIN_DAYS = 365  # the process starts this long before the prior window
 #: Columns of the follow-up arrays (``scope="followup"``), as :func:`rjtrial.followup.build` names them.
-FOLLOWUP_COLUMNS = ("time_at_risk", "event", "reoffences", "exposure_days", "days_in_custody", "followup_days",
-                    "first_reoffence_day")
+FOLLOWUP_COLUMNS = (
+    "time_at_risk",
+    "event",
+    "reoffences",
+    "exposure_days",
+    "days_in_custody",
+    "followup_days",
+    "first_reoffence_day",
+)
 
 
 def _counts(gen: np.random.Generator, mean: np.ndarray) -> np.ndarray:
@@ -115,8 +122,17 @@ def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p
     custody = np.flatnonzero(custody)
     length = _length(sc, streams(f"{name}_length"), custody.size)
     kept = keep[custody]
-    return {"who": who, "street": street, "keep": keep, "sigma": sigma, "v": u[:, 3], "count": count,
-            "pause_who": who[custody[kept]], "pause_sigma": sigma[custody[kept]], "pause_length": length[kept]}
+    return {
+        "who": who,
+        "street": street,
+        "keep": keep,
+        "sigma": sigma,
+        "v": u[:, 3],
+        "count": count,
+        "pause_who": who[custody[kept]],
+        "pause_sigma": sigma[custody[kept]],
+        "pause_length": length[kept],
+    }
 
 
 def _clock(who: list, sigma: list, length: list, size: int):
@@ -143,8 +159,12 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     mix = _Mix(sc)
     by_offence = np.array([r.log_rate_by_offence.get(t, 0.0) for t in sc.referrals.offence_mix])
     by_site = np.array([r.log_rate_by_site.get(s, 0.0) for s in sc.referrals.sites])
-    linear = (r.log_rate_per_year_of_age * (people["age"] - r.reference_age) + r.log_rate_male * people["male"]
-              + by_offence[people["index_type"]] + by_site[people["site"]])
+    linear = (
+        r.log_rate_per_year_of_age * (people["age"] - r.reference_age)
+        + r.log_rate_male * people["male"]
+        + by_offence[people["index_type"]]
+        + by_site[people["site"]]
+    )
     v = r.frailty_variance
     frailty = streams("frailty").gamma(1.0 / v, v, shape).ravel() if v > 0 else np.ones(size)
     mu = r.annual_rate / 365.25 * np.exp(linear) * frailty  # per street day, untreated
@@ -200,8 +220,22 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
         np.cumsum(post["count"], out=o_offsets[1:])
         cutoff = extraction_day - sc.analysis.conviction_lag_days - people["assigned_day"]
         out = np.empty((len(FOLLOWUP_COLUMNS), size), dtype=np.int64)
-        _kernels.followup(offsets, s, w, before0, o_offsets, post["street"], post["sigma"], post["keep"],
-                          horizon_ext, death, cutoff, int(window), bool(sc.extraction.include_unconvicted), out)
+        _kernels.followup(
+            offsets,
+            s,
+            w,
+            before0,
+            o_offsets,
+            post["street"],
+            post["sigma"],
+            post["keep"],
+            horizon_ext,
+            death,
+            cutoff,
+            int(window),
+            bool(sc.extraction.include_unconvicted),
+            out,
+        )
         result = {name: out[j].reshape(shape) for j, name in enumerate(FOLLOWUP_COLUMNS)}
         result["event"] = result["event"].astype(bool)
         return result
@@ -224,8 +258,9 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     pause_sigma.append(after["pause_sigma"])
     pause_length.append(after["pause_length"])
 
-    index_street = -np.maximum(sc.index_offence.days_before_assignment.sample(streams("index_date"), shape).ravel(),
-                               1e-6)
+    index_street = -np.maximum(
+        sc.index_offence.days_before_assignment.sample(streams("index_date"), shape).ravel(), 1e-6
+    )
     index_kind = np.array([types.index(t) for t in sc.referrals.offence_mix])[people["index_type"]]
     everyone = np.ones(0, dtype=bool)  # no thinning
     pieces_out = [  # who, street point, conviction street point (nan: never convicted), type, kept
@@ -234,8 +269,9 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
         (person, index_street, np.where(index_convicted, index_sigma, np.nan), index_kind, everyone),
     ] + [(p["who"], p["street"], p["sigma"], mix.kind(p["v"]), p["keep"]) for p in pieces]
     clock = _clock(pause_who, pause_sigma, pause_length, size)
-    return _records(sc, people, clock, pieces_out, horizon_ext=horizon_ext, death=death, horizon=horizon,
-                    frailty=frailty, mu=mu)
+    return _records(
+        sc, people, clock, pieces_out, horizon_ext=horizon_ext, death=death, horizon=horizon, frailty=frailty, mu=mu
+    )
 
 
 def _records(sc, people, clock, pieces, *, horizon_ext, death, horizon, frailty, mu) -> dict[str, Any]:
@@ -255,21 +291,47 @@ def _records(sc, people, clock, pieces, *, horizon_ext, death, horizon, frailty,
     n_types = len(sc.offence_types)
     prior = np.zeros((size, n_types), dtype=np.int64)
     total = sum(piece[0].size for piece in pieces)
-    columns = {"who": np.empty(total, dtype=np.int64), "offence_day": np.empty(total, dtype=np.int64),
-               "conviction_day": np.empty(total, dtype=np.int64), "type": np.empty(total, dtype=np.int64)}
+    columns = {
+        "who": np.empty(total, dtype=np.int64),
+        "offence_day": np.empty(total, dtype=np.int64),
+        "conviction_day": np.empty(total, dtype=np.int64),
+        "type": np.empty(total, dtype=np.int64),
+    }
     bounds = [0]
     for who, street, sigma, kind, kept in pieces:
-        bounds.append(_kernels.extract(
-            *clock, who, street, sigma, kept, kind, assigned, horizon, bool(sc.extraction.include_unconvicted),
-            int(sc.analysis.prior_window_days), columns["who"], columns["offence_day"], columns["conviction_day"],
-            columns["type"], bounds[-1], prior))
+        bounds.append(
+            _kernels.extract(
+                *clock,
+                who,
+                street,
+                sigma,
+                kept,
+                kind,
+                assigned,
+                horizon,
+                bool(sc.extraction.include_unconvicted),
+                int(sc.analysis.prior_window_days),
+                columns["who"],
+                columns["offence_day"],
+                columns["conviction_day"],
+                columns["type"],
+                bounds[-1],
+                prior,
+            )
+        )
     died = death < horizon_ext
     died_rel = np.floor(np.where(died, death, 0)).astype(np.int64)
     died_day = np.where(died, assigned + died_rel, nat)
     spell_who, start, end = _kernels.spells(*clock, horizon, np.where(died, died_rel, horizon_ext))
     return {
-        **{k: v[: bounds[-1]] for k, v in columns.items()}, "bounds": np.asarray(bounds, dtype=np.int64),
-        "custody_who": spell_who, "custody_start": assigned[spell_who] + start,
-        "custody_end": assigned[spell_who] + end, "died_day": died_day, "death": death,
-        "prior": prior, "frailty": frailty, "annual_rate": mu * 365.25,
+        **{k: v[: bounds[-1]] for k, v in columns.items()},
+        "bounds": np.asarray(bounds, dtype=np.int64),
+        "custody_who": spell_who,
+        "custody_start": assigned[spell_who] + start,
+        "custody_end": assigned[spell_who] + end,
+        "died_day": died_day,
+        "death": death,
+        "prior": prior,
+        "frailty": frailty,
+        "annual_rate": mu * 365.25,
     }

@@ -128,13 +128,21 @@ def _attributes(sc, u: np.ndarray, elapsed: np.ndarray | None = None) -> _Attrib
         elif src.source == "age":
             strata[name] = np.searchsorted(np.asarray(src.breaks), age, side="right")
         else:
-            values = {"site": list(sc.referrals.sites), "offence_type": list(sc.referrals.offence_mix),
-                      "sex": list(SEXES)}[src.source]
+            values = {
+                "site": list(sc.referrals.sites),
+                "offence_type": list(sc.referrals.offence_mix),
+                "sex": list(SEXES),
+            }[src.source]
             lookup = np.array([levels.index(src.map[v]) for v in values])
             codes = {"site": site, "offence_type": offence, "sex": male.astype(np.int64)}[src.source]
             strata[name] = lookup[codes]
-    return {"site": site, "offence": offence, "age": age, "male": male,
-            "strata": {name: strata[name] for name in sc.protocol.strata}}
+    return {
+        "site": site,
+        "offence": offence,
+        "age": age,
+        "male": male,
+        "strata": {name: strata[name] for name in sc.protocol.strata},
+    }
 
 
 def _uniform_columns(sc) -> int:
@@ -146,25 +154,31 @@ def draw_people(sc, n: int, replicates: int, streams: Streams) -> People:
     p = eligible_share(sc)
     month = DAYS_PER_MONTH / sc.referrals.rate_per_month
     arrival = np.cumsum(streams("arrivals").exponential(month / p, (n, replicates)), axis=0)
-    first_ineligible = (streams("referrals_ineligible").exponential(month / (1.0 - p), replicates) if p < 1.0
-                        else np.full(replicates, np.inf))
+    first_ineligible = (
+        streams("referrals_ineligible").exponential(month / (1.0 - p), replicates)
+        if p < 1.0
+        else np.full(replicates, np.inf)
+    )
     origin_time = np.minimum(arrival[0], first_ineligible)  # the trial's first referral, eligible or not
-    attributes = _attributes(sc, streams("people").random((n, replicates, _uniform_columns(sc))),
-                             arrival - origin_time[None, :])
+    attributes = _attributes(
+        sc, streams("people").random((n, replicates, _uniform_columns(sc))), arrival - origin_time[None, :]
+    )
     day = np.floor(arrival).astype(np.int64)
     if sc.referrals.start is not None:
         first = np.floor(np.minimum(arrival[0], first_ineligible)).astype(np.int64)
         origin = date_to_day(sc.referrals.start) - first
         last = int((origin + day[-1]).max())
         if last >= date_to_day(sc.extraction.date):
-            raise ScenarioError([
-                f"referrals.start: the trial would still be randomising on {day_to_date(last)}, "
-                f"after extraction.date {sc.extraction.date}; start earlier or raise referrals.rate_per_month"
-            ], source=sc.source)
+            raise ScenarioError(
+                [
+                    f"referrals.start: the trial would still be randomising on {day_to_date(last)}, "
+                    f"after extraction.date {sc.extraction.date}; start earlier or raise referrals.rate_per_month"
+                ],
+                source=sc.source,
+            )
     else:
         origin = date_to_day(sc.extraction.date) - sc.extraction.days_after_last_assignment - day[-1]
-    return People(arrival=arrival, assigned_day=origin[None, :] + day, first_ineligible=first_ineligible,
-                  **attributes)
+    return People(arrival=arrival, assigned_day=origin[None, :] + day, first_ineligible=first_ineligible, **attributes)
 
 
 def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, Any]:
@@ -182,7 +196,7 @@ def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, Any]
     if p < 1.0:
         gen.exponential(1.0, 1)  # the first arrival, drawn by draw_people from this stream
     gaps = []
-    total, t = 0, first
+    t = first
     scale = DAYS_PER_MONTH / sc.referrals.rate_per_month / (1.0 - p) if p < 1.0 else math.inf
     while t <= end:
         more = gen.exponential(scale, max(16, int((end - t) / scale * 1.2) + 16))
@@ -191,8 +205,13 @@ def ineligible_referrals(sc, people: People, streams: Streams) -> dict[str, Any]
     points = np.concatenate([[first], first + np.cumsum(np.concatenate(gaps))]) if gaps else np.empty(0)
     arrival = points[points <= end]
     m = arrival.size
-    out: dict[str, Any] = dict(_attributes(sc, streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))),
-                                           arrival - min(float(people.arrival[0, 0]), first)))
+    out: dict[str, Any] = dict(
+        _attributes(
+            sc,
+            streams("referrals_ineligible", 1).random((m, _uniform_columns(sc))),
+            arrival - min(float(people.arrival[0, 0]), first),
+        )
+    )
     out["arrival"] = arrival
     gen = streams("referrals_ineligible", 2)
     questions = sc.protocol.eligibility

@@ -37,10 +37,12 @@ def sized_scenario(scenario: Scenario, n: int) -> Scenario:
     base = scenario.referrals.randomised
     if int(n) == base:
         return scenario
-    return scenario.with_overrides({
-        "referrals.randomised": int(n),
-        "referrals.rate_per_month": scenario.referrals.rate_per_month * int(n) / base,
-    })
+    return scenario.with_overrides(
+        {
+            "referrals.randomised": int(n),
+            "referrals.rate_per_month": scenario.referrals.rate_per_month * int(n) / base,
+        }
+    )
 
 
 def batch_seed(root: np.random.SeedSequence, batch: int) -> np.random.SeedSequence:
@@ -48,8 +50,9 @@ def batch_seed(root: np.random.SeedSequence, batch: int) -> np.random.SeedSequen
     return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, int(batch)), pool_size=root.pool_size)
 
 
-def replicate_batch(scenario: Scenario, rng, replicates: int, *, allocation: str | None = None,
-                    seconds: dict | None = None) -> dict[str, np.ndarray]:
+def replicate_batch(
+    scenario: Scenario, rng, replicates: int, *, allocation: str | None = None, seconds: dict | None = None
+) -> dict[str, np.ndarray]:
     """``replicates`` trials of ``scenario`` (at its size ``n``), as ``(n, R)`` arrays.
 
     Parameters
@@ -87,9 +90,16 @@ def replicate_batch(scenario: Scenario, rng, replicates: int, *, allocation: str
     people = draw_people(scenario, n, shape[1], streams)
     arm = allocate(scenario.protocol, people.strata, streams, n=n, replicates=shape[1], method=allocation)
     held = (arm == 1) & (streams("treatment").random(shape) < scenario.treatment.conference_held)
-    flat = {"assigned_day": people.assigned_day.ravel(), "age": people.age.ravel(), "male": people.male.ravel(),
-            "index_type": people.offence.ravel(), "site": people.site.ravel(), "arm": arm.ravel(),
-            "held": held.ravel(), "shape": shape}
+    flat = {
+        "assigned_day": people.assigned_day.ravel(),
+        "age": people.age.ravel(),
+        "male": people.male.ravel(),
+        "index_type": people.offence.ravel(),
+        "site": people.site.ravel(),
+        "arm": arm.ravel(),
+        "held": held.ravel(),
+        "shape": shape,
+    }
     generated = time.process_time()
     out = offending(scenario, flat, streams, scope="followup")
     out["treatment"] = arm
@@ -101,7 +111,9 @@ def replicate_batch(scenario: Scenario, rng, replicates: int, *, allocation: str
     return out
 
 
-def replicate_followup(scenario: Scenario, seeds: Sequence, *, replicates: int | None = None) -> tuple[pd.DataFrame, dict]:
+def replicate_followup(
+    scenario: Scenario, seeds: Sequence, *, replicates: int | None = None
+) -> tuple[pd.DataFrame, dict]:
     """The follow-up rows of replicate trials as one table (for inspection and tests).
 
     ``seeds``: one seed per batch; each batch holds ``replicates`` trials (default 1, so

@@ -31,9 +31,15 @@ __all__ = ["ANALYSES", "Runner", "run_batch"]
 ANALYSES = ("cox", "logrank", "rate_ratio")
 #: What a worker process needs, imported once by the fork server rather than by each worker
 #: (``_warm`` also loads the compiled kernels, so that forked workers start with them).
-_WORKER_MODULES = ("rjtrial.simulate._runner", "rjtrial.simulate._replicates", "rjtrial.simulate._offending",
-                   "rjtrial.simulate._allocation", "rjtrial.survival.batched", "rjtrial.frequency",
-                   "rjtrial.simulate._warm")
+_WORKER_MODULES = (
+    "rjtrial.simulate._runner",
+    "rjtrial.simulate._replicates",
+    "rjtrial.simulate._offending",
+    "rjtrial.simulate._allocation",
+    "rjtrial.survival.batched",
+    "rjtrial.frequency",
+    "rjtrial.simulate._warm",
+)
 
 
 def _pool_context():
@@ -83,23 +89,39 @@ def fit(batch: Mapping[str, np.ndarray], analysis: str, threads: int | None) -> 
     treatment = np.ascontiguousarray(batch["treatment"].T)
     if analysis == "cox":
         hazards = cox_batch(time_at_risk, event, treatment, ties="efron", threads=threads)
-        return {"estimate": hazards.estimate, "std_error": hazards.std_error, "p_value": hazards.p_value,
-                "events": hazards.events.astype(float), "converged": hazards.converged}
+        return {
+            "estimate": hazards.estimate,
+            "std_error": hazards.std_error,
+            "p_value": hazards.p_value,
+            "events": hazards.events.astype(float),
+            "converged": hazards.converged,
+        }
     if analysis == "logrank":
         test = logrank_batch(time_at_risk, event, treatment, threads=threads)
         with np.errstate(divide="ignore", invalid="ignore"):
             estimate = (test.observed - test.expected) / test.variance  # Peto's log hazard ratio of the treated arm
             std_error = 1.0 / np.sqrt(test.variance)
-        return {"estimate": estimate, "std_error": std_error, "p_value": test.p_value,
-                "events": test.events.astype(float), "converged": np.isfinite(test.p_value)}
+        return {
+            "estimate": estimate,
+            "std_error": std_error,
+            "p_value": test.p_value,
+            "events": test.events.astype(float),
+            "converged": np.isfinite(test.p_value),
+        }
     exposure = np.ascontiguousarray(batch["exposure_days"].T)
     count = np.ascontiguousarray(batch["reoffences"].T)
     keep = exposure > 0  # participants with some street time
     trial = np.broadcast_to(np.arange(exposure.shape[0])[:, None], exposure.shape)
-    res = negative_binomial_batch(count[keep], exposure[keep], treatment[keep], trial=trial[keep],
-                                  n_trials=exposure.shape[0])
-    out = {"estimate": res.estimate.copy(), "std_error": res.std_error.copy(), "p_value": res.p_value.copy(),
-           "events": np.where(keep, count, 0).sum(axis=1).astype(float), "converged": res.converged.copy()}
+    res = negative_binomial_batch(
+        count[keep], exposure[keep], treatment[keep], trial=trial[keep], n_trials=exposure.shape[0]
+    )
+    out = {
+        "estimate": res.estimate.copy(),
+        "std_error": res.std_error.copy(),
+        "p_value": res.p_value.copy(),
+        "events": np.where(keep, count, 0).sum(axis=1).astype(float),
+        "converged": res.converged.copy(),
+    }
     for k in np.flatnonzero(~res.converged):  # the few the batch could not fit: the reference, one by one
         mine = keep[k]
         estimate, std_error, p_value = _rate_ratio_one(count[k, mine], exposure[k, mine], treatment[k, mine])
@@ -247,6 +269,5 @@ class Runner:
             except ImportError:  # pragma: no cover - dask is a dependency
                 raise RjtrialError("scheduler: running on a Dask cluster needs dask[distributed] installed") from None
             self._own_client = not isinstance(self.scheduler, distributed.Client)
-            self._client = (distributed.Client(self.scheduler, timeout="30s") if self._own_client
-                            else self.scheduler)
+            self._client = distributed.Client(self.scheduler, timeout="30s") if self._own_client else self.scheduler
         return self._client

@@ -18,8 +18,19 @@ from rjtrial.errors import RjtrialError
 
 #: Sections whose keys are parameters of the data-generating process (need provenance).
 PARAMETER_SECTIONS = (
-    "referrals", "eligibility", "treatment", "offenders", "index_offence", "reoffending",
-    "custody", "conviction", "censoring", "extraction", "analysis", "victims", "costs",
+    "referrals",
+    "eligibility",
+    "treatment",
+    "offenders",
+    "index_offence",
+    "reoffending",
+    "custody",
+    "conviction",
+    "censoring",
+    "extraction",
+    "analysis",
+    "victims",
+    "costs",
 )
 _STRUCTURAL = ("scenario", "protocol", "strata")
 #: Parameters that are choices of format rather than claims about the world.
@@ -34,7 +45,6 @@ DISTRIBUTIONS = {
 }
 SEXES = ("female", "male")
 DAYS_PER_MONTH = 365.25 / 12
-
 
 
 class ScenarioError(RjtrialError, ValueError):

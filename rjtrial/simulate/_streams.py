@@ -66,7 +66,8 @@ def seed_sequence(rng, *, name: str = "rng") -> np.random.SeedSequence:
     if isinstance(rng, np.random.SeedSequence):
         return np.random.SeedSequence(rng.entropy, spawn_key=rng.spawn_key, pool_size=rng.pool_size)
     if isinstance(rng, np.random.Generator) or (
-            isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and int(rng) >= 0):
+        isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and int(rng) >= 0
+    ):
         return np.random.SeedSequence(int(np.random.default_rng(rng).integers(0, 2**63)))
     raise ValueError(f"{name} must be a non-negative int seed, a numpy SeedSequence or a Generator, got {rng!r}")
 

@@ -15,11 +15,26 @@ from typing import Mapping, TypeVar, cast
 from rjtrial.errors import ProtocolError
 from rjtrial.protocol import Protocol
 from rjtrial.simulate._sections import (
-    _STRUCTURAL, DISTRIBUTIONS, PARAMETER_SECTIONS, SEXES, STRATUM_SOURCES, Analysis, Censoring, Conviction, Costs,
-    Custody, Distribution, Extraction, IndexOffence, Offenders, Referrals, Reoffending, StratumSource, Treatment,
+    _STRUCTURAL,
+    DISTRIBUTIONS,
+    PARAMETER_SECTIONS,
+    SEXES,
+    STRATUM_SOURCES,
+    Analysis,
+    Censoring,
+    Conviction,
+    Costs,
+    Custody,
+    Distribution,
+    Extraction,
+    IndexOffence,
+    Offenders,
+    Referrals,
+    Reoffending,
+    StratumSource,
+    Treatment,
     Victims,
 )
-
 
 _T = TypeVar("_T")
 
@@ -78,7 +93,9 @@ class _Section:
                 bounds.append(f"{'>' if low_open else '>='} {low}")
             if high is not None:
                 bounds.append(f"<= {high}")
-            self.problems.append(f"{self.where(key)}: must be {kind}{' ' + ' and '.join(bounds) if bounds else ''}, got {value!r}")
+            self.problems.append(
+                f"{self.where(key)}: must be {kind}{' ' + ' and '.join(bounds) if bounds else ''}, got {value!r}"
+            )
             return None
         return int(value) if integer else float(value)
 
@@ -121,7 +138,9 @@ class _Section:
             return None
         where = self.where(key)
         if not isinstance(value, Mapping) or "distribution" not in value:
-            self.problems.append(f"{where}: must be a table with a 'distribution' ({', '.join(DISTRIBUTIONS)}), got {value!r}")
+            self.problems.append(
+                f"{where}: must be a table with a 'distribution' ({', '.join(DISTRIBUTIONS)}), got {value!r}"
+            )
             return None
         name = value["distribution"]
         if name not in DISTRIBUTIONS:
@@ -131,8 +150,11 @@ class _Section:
         extra = sorted(set(value) - set(needed) - {"distribution"})
         missing = [k for k in needed if k not in value]
         if extra or missing:
-            self.problems.append(f"{where}: {name} takes {', '.join(needed)}"
-                                 + (f"; missing {missing}" if missing else "") + (f"; unknown {extra}" if extra else ""))
+            self.problems.append(
+                f"{where}: {name} takes {', '.join(needed)}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unknown {extra}" if extra else "")
+            )
             return None
         params = {}
         for k in needed:
@@ -152,12 +174,14 @@ class _Section:
     def finish(self, *, provenance: dict[str, str] | None = None) -> None:
         unknown = [k for k in self.table if k not in self.used]
         for key in unknown:
-            self.problems.append(f"{self.where(key)}: unknown key (expected: {', '.join(sorted(self.used - {'provenance'}))})")
+            self.problems.append(
+                f"{self.where(key)}: unknown key (expected: {', '.join(sorted(self.used - {'provenance'}))})"
+            )
         if provenance is None:
             return
         labels = self.table.get("provenance", {})
         if not isinstance(labels, Mapping):
-            self.problems.append(f"{self.name}.provenance: must be a table of key = \"source or assumption\"")
+            self.problems.append(f'{self.name}.provenance: must be a table of key = "source or assumption"')
             return
         for key, label in labels.items():
             if key not in self.table or key == "provenance":
@@ -202,8 +226,10 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
     referrals = _referrals(ref, problems, provenance)
     eligibility = _eligibility(data, problems, provenance, protocol)
     treat = _Section(data, "treatment", problems)
-    treatment = Treatment(treat.probability("conference_held"), _pending(
-        treat.distribution("days_to_conference", default={"distribution": "fixed", "value": 0})))
+    treatment = Treatment(
+        treat.probability("conference_held"),
+        _pending(treat.distribution("days_to_conference", default={"distribution": "fixed", "value": 0})),
+    )
     treat.finish(provenance=provenance)
     offenders = _offenders(data, problems, provenance)
     index_offence = _index_offence(data, problems, provenance, list(protocol.arms) if protocol is not None else [])
@@ -229,11 +255,27 @@ def build(data: dict, problems: list[str], base_dir: Path | None, today) -> dict
     if problems:
         return None
     return dict(
-        id=sid, name=name, description=description, sources=tuple(sources), protocol=protocol, strata=strata,
-        referrals=referrals, eligibility=eligibility,
-        treatment=treatment, offenders=offenders, index_offence=index_offence, reoffending=reoffending,
-        custody=custody, conviction=conviction, censoring=censoring, extraction=extraction, analysis=analysis,
-        victims=victims, costs=costs, provenance=provenance, data=data,
+        id=sid,
+        name=name,
+        description=description,
+        sources=tuple(sources),
+        protocol=protocol,
+        strata=strata,
+        referrals=referrals,
+        eligibility=eligibility,
+        treatment=treatment,
+        offenders=offenders,
+        index_offence=index_offence,
+        reoffending=reoffending,
+        custody=custody,
+        conviction=conviction,
+        censoring=censoring,
+        extraction=extraction,
+        analysis=analysis,
+        victims=victims,
+        costs=costs,
+        provenance=provenance,
+        data=data,
     )
 
 
@@ -265,7 +307,9 @@ def _referrals(ref: _Section, problems: list[str], provenance: dict[str, str]) -
     ref.finish(provenance=provenance)
     for t in offence_mix or {}:
         if not _identifier(t) or t == "offences":
-            problems.append(f"referrals.offence_mix: offence type {t!r} must be letters, digits or '_' (and not 'offences')")
+            problems.append(
+                f"referrals.offence_mix: offence type {t!r} must be letters, digits or '_' (and not 'offences')"
+            )
     return Referrals(randomised, rate, _pending(sites), _pending(offence_mix), start, joins)
 
 
@@ -273,7 +317,7 @@ def _eligibility(data: dict, problems: list[str], provenance: dict[str, str], pr
     """``[eligibility]``: the probability of an eligible answer to each of the protocol's questions."""
     elig = _Section(data, "eligibility", problems, required=bool(protocol and protocol.eligibility))
     eligibility = {}
-    for q in (protocol.eligibility if protocol else ()):
+    for q in protocol.eligibility if protocol else ():
         p = elig.probability(q.id)
         if p is not None:
             eligibility[q.id] = p
@@ -286,8 +330,11 @@ def _offenders(data: dict, problems: list[str], provenance: dict[str, str]) -> O
     """``[offenders]``: age and sex."""
     off = _Section(data, "offenders", problems)
     offenders = Offenders(
-        off.number("age_mean", low=0), off.number("age_sd", low=0, low_open=True),
-        off.number("age_min", low=0), off.number("age_max", low=0), off.probability("male"),
+        off.number("age_mean", low=0),
+        off.number("age_sd", low=0, low_open=True),
+        off.number("age_min", low=0),
+        off.number("age_max", low=0),
+        off.probability("male"),
     )
     if None not in (offenders.age_min, offenders.age_max) and offenders.age_min >= offenders.age_max:
         problems.append("offenders.age_max: must exceed offenders.age_min")
@@ -314,8 +361,10 @@ def _index_offence(data: dict, problems: list[str], provenance: dict[str, str], 
         p = idx.probability("convicted")
         convicted = {arm: p for arm in arms} if p is not None else {}
     index_offence = IndexOffence(
-        _pending(idx.distribution("days_before_assignment")), convicted,
-        _pending(idx.distribution("sentence_days_after_assignment")), idx.probability("custody"),
+        _pending(idx.distribution("days_before_assignment")),
+        convicted,
+        _pending(idx.distribution("sentence_days_after_assignment")),
+        idx.probability("custody"),
     )
     idx.finish(provenance=provenance)
     return index_offence
@@ -336,14 +385,18 @@ def _reoffending(data: dict, problems: list[str], provenance: dict[str, str], re
         offence_mix=_pending(reo.shares("offence_mix")),
     )
     reo.finish(provenance=provenance)
-    for t in (reoffending.offence_mix or {}):
+    for t in reoffending.offence_mix or {}:
         if not _identifier(t) or t == "offences":
-            problems.append(f"reoffending.offence_mix: offence type {t!r} must be letters, digits or '_' (and not 'offences')")
+            problems.append(
+                f"reoffending.offence_mix: offence type {t!r} must be letters, digits or '_' (and not 'offences')"
+            )
     if referrals.offence_mix is not None:
         unknown = [t for t in reoffending.log_rate_by_offence if t not in referrals.offence_mix]
         if unknown:
-            problems.append(f"reoffending.log_rate_by_offence: {unknown} are not index offence types "
-                            f"({', '.join(referrals.offence_mix)})")
+            problems.append(
+                f"reoffending.log_rate_by_offence: {unknown} are not index offence types "
+                f"({', '.join(referrals.offence_mix)})"
+            )
     if referrals.sites is not None:
         unknown = [s for s in reoffending.log_rate_by_site if s not in referrals.sites]
         if unknown:
@@ -351,8 +404,9 @@ def _reoffending(data: dict, problems: list[str], provenance: dict[str, str], re
     return reoffending
 
 
-def _custody(data: dict, problems: list[str], provenance: dict[str, str], referrals: Referrals,
-             reoffending: Reoffending) -> Custody:
+def _custody(
+    data: dict, problems: list[str], provenance: dict[str, str], referrals: Referrals, reoffending: Reoffending
+) -> Custody:
     """``[custody]``: the probability of custody after a conviction (overall or per offence type), its length."""
     index_types = referrals.offence_mix or {}
     all_types = list(index_types) + [t for t in (reoffending.offence_mix or {}) if t not in index_types]
@@ -386,10 +440,14 @@ def _extraction(data: dict, problems: list[str], provenance: dict[str, str], tod
     if not isinstance(include, bool):
         problems.append(f"extraction.include_unconvicted: must be true or false, got {include!r}")
     if extraction_date is not None and extraction_date > today:
-        problems.append(f"extraction.date: {extraction_date} is in the future (the registry refuses future assignment times)")
+        problems.append(
+            f"extraction.date: {extraction_date} is in the future (the registry refuses future assignment times)"
+        )
     has_after = "days_after_last_assignment" in ext.table
     if not has_after and not has_start:
-        problems.append("extraction.days_after_last_assignment: give it, or referrals.start, to place the trial in time")
+        problems.append(
+            "extraction.days_after_last_assignment: give it, or referrals.start, to place the trial in time"
+        )
     elif has_after and has_start:
         problems.append("referrals.start: give either it or extraction.days_after_last_assignment, not both")
     extraction = Extraction(_pending(extraction_date), after, bool(include))
@@ -453,7 +511,7 @@ def _date(section: _Section, key: str, *, required=True) -> _dt.date | None:
 def _protocol(data: dict, problems: list[str], base_dir: Path | None) -> Protocol | None:
     table = data.get("protocol")
     if not isinstance(table, Mapping):
-        problems.append("protocol: missing section [protocol] (path = \"protocols/NAME.toml\" or inline tables)")
+        problems.append('protocol: missing section [protocol] (path = "protocols/NAME.toml" or inline tables)')
         return None
     try:
         if "path" in table:
@@ -472,7 +530,9 @@ def _protocol(data: dict, problems: list[str], base_dir: Path | None) -> Protoco
         problems.extend(f"protocol: {p}" for p in (exc.problems if exc.source is None else [str(exc)]))
         return None
     if len(protocol.arms) != 2:
-        problems.append(f"protocol: the generator simulates two-arm trials (control, conference); got arms {list(protocol.arms)}")
+        problems.append(
+            f"protocol: the generator simulates two-arm trials (control, conference); got arms {list(protocol.arms)}"
+        )
         return None
     return protocol
 
@@ -487,12 +547,16 @@ def _strata(data, problems, protocol, sites, offence_mix) -> dict[str, StratumSo
     out = {}
     for name in table:
         if name not in protocol.strata:
-            problems.append(f"strata.{name}: the protocol has no stratum {name!r} (strata: {', '.join(protocol.strata) or 'none'})")
+            problems.append(
+                f"strata.{name}: the protocol has no stratum {name!r} (strata: {', '.join(protocol.strata) or 'none'})"
+            )
     for name, levels in protocol.strata.items():
         where = f"strata.{name}"
         entry = table.get(name)
         if not isinstance(entry, Mapping):
-            problems.append(f"{where}: missing: say how the stratum is derived (source = {' | '.join(STRATUM_SOURCES)})")
+            problems.append(
+                f"{where}: missing: say how the stratum is derived (source = {' | '.join(STRATUM_SOURCES)})"
+            )
             continue
         extra = [k for k in entry if k not in ("source", "breaks", "map", "shares")]
         if extra:
@@ -503,10 +567,15 @@ def _strata(data, problems, protocol, sites, offence_mix) -> dict[str, StratumSo
             continue
         if src == "age":
             breaks = entry.get("breaks")
-            if (not isinstance(breaks, list) or len(breaks) != len(levels) - 1
-                    or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in breaks)
-                    or any(b2 <= b1 for b1, b2 in zip(breaks, breaks[1:]))):
-                problems.append(f"{where}.breaks: must be {len(levels) - 1} increasing ages splitting {list(levels)}, got {breaks!r}")
+            if (
+                not isinstance(breaks, list)
+                or len(breaks) != len(levels) - 1
+                or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in breaks)
+                or any(b2 <= b1 for b1, b2 in zip(breaks, breaks[1:]))
+            ):
+                problems.append(
+                    f"{where}.breaks: must be {len(levels) - 1} increasing ages splitting {list(levels)}, got {breaks!r}"
+                )
                 continue
             out[name] = StratumSource("age", breaks=tuple(float(b) for b in breaks))
         elif src == "shares":

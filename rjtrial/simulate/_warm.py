@@ -25,13 +25,26 @@ def warm() -> None:
     _kernels.latest_conviction(count, sigma, np.zeros(2))
     clock = _kernels.merge_pauses(who, sigma, np.ones(3), 2, np.array([0, 3], dtype=np.int64))
     out = np.empty((7, 2), dtype=np.int64)
-    _kernels.followup(*clock, np.array([0, 2, 3], dtype=np.int64), street, sigma, keep, np.array([900, 900]),
-                      np.full(2, np.inf), np.array([800, 800]), 730, False, out)
-    _allocation._block_slots(np.full((2, 1), 0.5), np.full((2, 1), 0.5), np.array([2, 4]), np.array([0.5, 1.0]),
-                             np.array([1, 1]))
+    _kernels.followup(
+        *clock,
+        np.array([0, 2, 3], dtype=np.int64),
+        street,
+        sigma,
+        keep,
+        np.array([900, 900]),
+        np.full(2, np.inf),
+        np.array([800, 800]),
+        730,
+        False,
+        out,
+    )
+    _allocation._block_slots(
+        np.full((2, 1), 0.5), np.full((2, 1), 0.5), np.array([2, 4]), np.array([0.5, 1.0]), np.array([1, 1])
+    )
     _allocation._biased_coin(np.full((1, 2), 0.5), 1, 1, 0.7)
-    minimisation_kernel()(np.zeros((1, 2, 1), dtype=np.int64), 1, np.array([1.0, 1.0]), np.array([1.0]), 0.8, False,
-                           np.full((1, 2), 0.5))
+    minimisation_kernel()(
+        np.zeros((1, 2, 1), dtype=np.int64), 1, np.array([1.0, 1.0]), np.array([1.0]), 0.8, False, np.full((1, 2), 0.5)
+    )
     time = np.array([[1.0, 2.0, 3.0, 4.0]])
     event = np.array([[1, 0, 1, 1]])
     arm = np.array([[0, 1, 0, 1]])

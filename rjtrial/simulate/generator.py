@@ -63,7 +63,12 @@ import pandas as pd
 from scipy import optimize, special
 
 from rjtrial.simulate._people import (
-    date_to_day as _date_to_day, day_to_date as _day_to_date, draw_people, eligible_answers, ineligible_referrals,
+    day_to_date as _day_to_date,
+)
+from rjtrial.simulate._people import (
+    draw_people,
+    eligible_answers,
+    ineligible_referrals,
 )
 from rjtrial.simulate._streams import Streams, seed_label, seed_sequence
 from rjtrial.simulate.scenario import DAYS_PER_MONTH, SEXES, Scenario, ScenarioError, load_scenario
@@ -239,8 +244,15 @@ def simulate_trial(
     return SimulatedTrial(**{**trial.__dict__, "truth": truth_record(scenario, itt=record, realised=info, rng=rng)})
 
 
-def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, allocation: str = "protocol",
-             lean: bool = False, progress: Callable[[int, int], None] | None = None) -> SimulatedTrial:
+def generate(
+    scenario: Scenario,
+    *,
+    rng,
+    registry: str | Path | None = None,
+    allocation: str = "protocol",
+    lean: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulatedTrial:
     """The tables of one trial, without the Monte Carlo truth (``truth`` holds what was realised).
 
     ``allocation="simple"`` allocates by simple randomisation with the protocol's ratio
@@ -264,27 +276,41 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
         schedule_seed = int(streams("allocation", REGISTRY_SEED).integers(0, 2**63))
         arm, reg = _enrol_in_registry(scenario, ref, schedule_seed, Path(registry), progress=progress)
     else:
-        arm = allocate(protocol, people.strata, streams, n=n, replicates=1,
-                       method="simple" if allocation == "simple" else None)[:, 0]
+        arm = allocate(
+            protocol, people.strata, streams, n=n, replicates=1, method="simple" if allocation == "simple" else None
+        )[:, 0]
         reg = None
     arm = np.asarray(arm, dtype=np.int64)
     held = (arm == 1) & (streams("treatment").random((n, 1))[:, 0] < scenario.treatment.conference_held)
-    flat = {"assigned_day": people.assigned_day[:, 0], "age": people.age[:, 0], "male": people.male[:, 0],
-            "index_type": people.offence[:, 0], "site": people.site[:, 0], "arm": arm, "held": held,
-            "shape": (n, 1)}
+    flat = {
+        "assigned_day": people.assigned_day[:, 0],
+        "age": people.age[:, 0],
+        "male": people.male[:, 0],
+        "index_type": people.offence[:, 0],
+        "site": people.site[:, 0],
+        "arm": arm,
+        "held": held,
+        "shape": (n, 1),
+    }
     records = offending(scenario, flat, streams, scope="records")
     realised = {"randomised": n, "seed": seed_label(rng, seed)}
     if lean:
         ids = np.arange(n, dtype=np.int64)
-        participants = pd.DataFrame({"id": ids, "arm": np.asarray(protocol.arms, dtype=object)[arm],
-                                     "randomised_on": _days_to_datetime(flat["assigned_day"]),
-                                     "died_on": _days_to_datetime(records["died_day"])})
+        participants = pd.DataFrame(
+            {
+                "id": ids,
+                "arm": np.asarray(protocol.arms, dtype=object)[arm],
+                "randomised_on": _days_to_datetime(flat["assigned_day"]),
+                "died_on": _days_to_datetime(records["died_day"]),
+            }
+        )
         offences, custody = _record_frames(scenario, ids, records, sort=False)
         empty = pd.DataFrame()
         if reg is not None:
             reg.close()
-        return SimulatedTrial(scenario, empty, participants, offences, custody, empty, empty, empty,
-                              {"realised": realised})
+        return SimulatedTrial(
+            scenario, empty, participants, offences, custody, empty, empty, empty, {"realised": realised}
+        )
     if ref is None:  # pragma: no cover - only a lean trial without a registry has no referral stream
         raise RuntimeError("no referral stream was drawn")
     eligible = ref["eligible"]
@@ -298,32 +324,45 @@ def generate(scenario: Scenario, *, rng, registry: str | Path | None = None, all
     participants = _add_covariates(participants, scenario, flat, records)
     offences, custody = _record_frames(scenario, ids, records)
     referrals = _referrals_frame(scenario, ref, arm)
-    costs = pd.DataFrame({
-        "id": ids,
-        "arm": np.asarray(protocol.arms, dtype=object)[arm],
-        "conference_held": held,
-        "programme_cost": np.where(held, scenario.costs.conference_held,
-                                   np.where(arm == 1, scenario.costs.assigned_not_held, 0.0)),
-    })
+    costs = pd.DataFrame(
+        {
+            "id": ids,
+            "arm": np.asarray(protocol.arms, dtype=object)[arm],
+            "conference_held": held,
+            "programme_cost": np.where(
+                held, scenario.costs.conference_held, np.where(arm == 1, scenario.costs.assigned_not_held, 0.0)
+            ),
+        }
+    )
     costs.attrs["currency"] = scenario.costs.currency
     victim_frame, shift = _victims(scenario, ids, arm, held, streams("victims"))
-    latent = pd.DataFrame({"id": ids, "frailty": records["frailty"], "annual_rate": records["annual_rate"],
-                           "treated": held, "death_day": records["death"]})
-    realised.update({
-        "referrals": int(len(ref["id"])),
-        "randomised_by_arm": {a: int((arm == k).sum()) for k, a in enumerate(protocol.arms)},
-        "conferences_held": int(held.sum()),
-        "first_referral": str(_day_to_date(int(ref["assigned_day"][0]))),
-        "last_assignment": str(_day_to_date(int(ref["assigned_day"][eligible][-1]))),
-        "extraction_date": str(scenario.extraction.date),
-        "offences": int(len(offences)),
-        "custody_spells": int(len(custody)),
-        "victims": int(len(victim_frame)),
-        "ies_r_shift_conference": shift,
-        "allocation": "registry" if registry is not None else allocation,
-    })
-    return SimulatedTrial(scenario, referrals, participants, offences, custody, victim_frame, costs, latent,
-                          {"realised": realised})
+    latent = pd.DataFrame(
+        {
+            "id": ids,
+            "frailty": records["frailty"],
+            "annual_rate": records["annual_rate"],
+            "treated": held,
+            "death_day": records["death"],
+        }
+    )
+    realised.update(
+        {
+            "referrals": int(len(ref["id"])),
+            "randomised_by_arm": {a: int((arm == k).sum()) for k, a in enumerate(protocol.arms)},
+            "conferences_held": int(held.sum()),
+            "first_referral": str(_day_to_date(int(ref["assigned_day"][0]))),
+            "last_assignment": str(_day_to_date(int(ref["assigned_day"][eligible][-1]))),
+            "extraction_date": str(scenario.extraction.date),
+            "offences": int(len(offences)),
+            "custody_spells": int(len(custody)),
+            "victims": int(len(victim_frame)),
+            "ies_r_shift_conference": shift,
+            "allocation": "registry" if registry is not None else allocation,
+        }
+    )
+    return SimulatedTrial(
+        scenario, referrals, participants, offences, custody, victim_frame, costs, latent, {"realised": realised}
+    )
 
 
 # ----------------------------------------------------------------------------- referrals
@@ -380,8 +419,10 @@ def _answer_codes(q, ok: np.ndarray, pick: np.ndarray) -> np.ndarray:
 
 
 def _answer_strings(sc: Scenario, ref) -> dict[str, np.ndarray]:
-    return {q.id: np.asarray(q.answers, dtype=object)[_answer_codes(q, *ref["answers"][q.id])]
-            for q in sc.protocol.eligibility}
+    return {
+        q.id: np.asarray(q.answers, dtype=object)[_answer_codes(q, *ref["answers"][q.id])]
+        for q in sc.protocol.eligibility
+    }
 
 
 def _strata_strings(sc: Scenario, codes: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -409,10 +450,13 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
         keys = [protocol.sequence_key(row) for row in rows] if strata else ["all"] * int(eligible.sum())
         needed = max(pd.Series(keys).value_counts()) if keys else 0
     if needed > protocol.randomisation.capacity:
-        raise ScenarioError([
-            f"protocol: randomisation.capacity {protocol.randomisation.capacity} is too small for this trial "
-            f"({needed} allocations in one sealed sequence); raise it or randomise in memory"
-        ], source=sc.source)
+        raise ScenarioError(
+            [
+                f"protocol: randomisation.capacity {protocol.randomisation.capacity} is too small for this trial "
+                f"({needed} allocations in one sealed sequence); raise it or randomise in memory"
+            ],
+            source=sc.source,
+        )
     folder.mkdir(parents=True, exist_ok=True)
     late = late_levels(sc)
     initial = protocol
@@ -421,7 +465,9 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
         for _, name, level in late:
             data["strata"][name] = [lv for lv in data["strata"][name] if lv != level]
         initial = type(protocol).from_dict(data)
-    reg = Registry.create(folder / "trial.db", initial, key_path=folder / "trial.key", seed=schedule_seed, by="simulate")
+    reg = Registry.create(
+        folder / "trial.db", initial, key_path=folder / "trial.key", seed=schedule_seed, by="simulate"
+    )
     answers = _answer_strings(sc, ref)
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
     times = [epoch + _dt.timedelta(seconds=int(x)) for x in ref["assigned_day"] * 86400 + ref["seconds"]]
@@ -434,8 +480,11 @@ def _enrol_in_registry(sc: Scenario, ref, schedule_seed: int, folder: Path, *, p
             _, name, level = late.pop(0)
             _join(reg, name, level, times[i], schedule_seed)
         result = reg.enrol(
-            rid, strata={k: v[i] for k, v in strata.items()}, answers={k: v[i] for k, v in answers.items()},
-            by=f"coordinator-{sites[i]}", at=times[i],
+            rid,
+            strata={k: v[i] for k, v in strata.items()},
+            answers={k: v[i] for k, v in answers.items()},
+            by=f"coordinator-{sites[i]}",
+            at=times[i],
         )
         expected = "randomised" if eligible[i] else "ineligible"
         if result.status != expected:
@@ -455,8 +504,9 @@ def _join(reg, stratum: str, level: str, at, seed: int) -> None:
     from rjtrial.registry.amend import Amendment
 
     title = f"{level.replace('_', ' ').title()} joins the trial"
-    amendment = Amendment.from_dict({"amendment": {"id": f"{level}-joins".replace("_", "-"), "title": title},
-                                     "strata": {"add": {stratum: [level]}}})
+    amendment = Amendment.from_dict(
+        {"amendment": {"id": f"{level}-joins".replace("_", "-"), "title": title}, "strata": {"add": {stratum: [level]}}}
+    )
     reg.amend(amendment, by="trial manager", reason=f"{level.replace('_', ' ')} starts referring", at=at, seed=seed)
 
 
@@ -465,7 +515,9 @@ def _registry_participants(reg, ref, arm, held, delay) -> pd.DataFrame:
     eligible = ref["eligible"]
     ids = ref["id"][eligible]
     epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-    seconds = (ref["assigned_day"] * 86400 + ref["seconds"])[eligible] + np.rint(np.asarray(delay) * 86400).astype(np.int64)
+    seconds = (ref["assigned_day"] * 86400 + ref["seconds"])[eligible] + np.rint(np.asarray(delay) * 86400).astype(
+        np.int64
+    )
     for i in np.flatnonzero(arm == 1):
         at = epoch + _dt.timedelta(seconds=int(seconds[i]))
         reg.record_event(ids[i], "treatment_received" if held[i] else "treatment_not_received", by="facilitator", at=at)
@@ -480,12 +532,14 @@ def _participants_frame(sc: Scenario, ref, arm, held) -> pd.DataFrame:
     eligible = ref["eligible"]
     n = int(eligible.sum())
     at = _timestamps(ref)[eligible].reset_index(drop=True)
-    frame = pd.DataFrame({
-        "id": ref["id"][eligible],
-        "arm": np.asarray(sc.protocol.arms, dtype=object)[arm],
-        "sequence_number": np.arange(1, n + 1, dtype=np.int64),
-        "randomised_at": at,
-    })
+    frame = pd.DataFrame(
+        {
+            "id": ref["id"][eligible],
+            "arm": np.asarray(sc.protocol.arms, dtype=object)[arm],
+            "sequence_number": np.arange(1, n + 1, dtype=np.int64),
+            "randomised_at": at,
+        }
+    )
     frame["randomised_on"] = frame["randomised_at"].dt.tz_localize(None).dt.normalize()
     for name, values in _strata_strings(sc, {k: v[eligible] for k, v in ref["strata"].items()}).items():
         frame[name] = values
@@ -547,20 +601,27 @@ def _record_frames(sc: Scenario, ids, records, *, sort: bool = True) -> tuple[pd
     """The offences (by person, then offence date) and custody spells (by person, then start) tables."""
     from rjtrial.simulate import _kernels
 
-    order = (_kernels.order_runs(records["who"], records["offence_day"], records["bounds"], len(ids)) if sort
-             else slice(None))
+    order = (
+        _kernels.order_runs(records["who"], records["offence_day"], records["bounds"], len(ids))
+        if sort
+        else slice(None)
+    )
     types = pd.Categorical.from_codes(records["type"][order], categories=list(sc.offence_types))
-    offences = pd.DataFrame({
-        "id": ids[records["who"][order]],
-        "offence_date": _days_to_datetime(records["offence_day"][order]),
-        "conviction_date": _days_to_datetime(records["conviction_day"][order]),
-        "offence_type": types,
-    })
-    custody = pd.DataFrame({  # already in order of person and start (the street clock's)
-        "id": ids[records["custody_who"]],
-        "start": _days_to_datetime(records["custody_start"]),
-        "end": _days_to_datetime(records["custody_end"]),
-    })
+    offences = pd.DataFrame(
+        {
+            "id": ids[records["who"][order]],
+            "offence_date": _days_to_datetime(records["offence_day"][order]),
+            "conviction_date": _days_to_datetime(records["conviction_day"][order]),
+            "offence_type": types,
+        }
+    )
+    custody = pd.DataFrame(
+        {  # already in order of person and start (the street clock's)
+            "id": ids[records["custody_who"]],
+            "start": _days_to_datetime(records["custody_start"]),
+            "end": _days_to_datetime(records["custody_end"]),
+        }
+    )
     return offences, custody
 
 
@@ -575,7 +636,10 @@ def _ies_r_shift(v) -> float:
     a score at or above the threshold (after rounding to whole points), over the baseline
     distribution (truncated normal on 0-88, rounded)."""
     x = np.arange(0, 89)
-    lo, hi = special.ndtr((x - 0.5 - v.ies_r_baseline_mean) / v.ies_r_baseline_sd), special.ndtr((x + 0.5 - v.ies_r_baseline_mean) / v.ies_r_baseline_sd)
+    lo, hi = (
+        special.ndtr((x - 0.5 - v.ies_r_baseline_mean) / v.ies_r_baseline_sd),
+        special.ndtr((x + 0.5 - v.ies_r_baseline_mean) / v.ies_r_baseline_sd),
+    )
     w = (hi - lo) / (hi - lo).sum()
     cut = v.ies_r_threshold - 0.5
 
@@ -585,8 +649,12 @@ def _ies_r_shift(v) -> float:
 
     target = v.ies_r_risk_ratio_conference * above(0.0)
     if not 0.0 < target < 1.0:
-        raise ScenarioError([f"victims.ies_r_risk_ratio_conference: {v.ies_r_risk_ratio_conference} is impossible when "
-                             f"{above(0.0):.3f} of untreated victims are above the threshold"])
+        raise ScenarioError(
+            [
+                f"victims.ies_r_risk_ratio_conference: {v.ies_r_risk_ratio_conference} is impossible when "
+                f"{above(0.0):.3f} of untreated victims are above the threshold"
+            ]
+        )
     return float(optimize.brentq(lambda s: above(s) - target, -500.0, 500.0, xtol=1e-12))
 
 
@@ -600,19 +668,25 @@ def _victims(sc: Scenario, ids, arm, held, gen) -> tuple[pd.DataFrame, float]:
     recommend = gen.random(m) < np.where(had, v.recommend_conference, v.recommend_otherwise)
     shift = _ies_r_shift(v)
     baseline = np.rint(_truncated_normal(gen, v.ies_r_baseline_mean, v.ies_r_baseline_sd, -0.5, 88.5, m))
-    follow = (v.ies_r_followup_intercept + v.ies_r_followup_slope * baseline
-              + v.ies_r_residual_sd * gen.standard_normal(m) + shift * had)
+    follow = (
+        v.ies_r_followup_intercept
+        + v.ies_r_followup_slope * baseline
+        + v.ies_r_residual_sd * gen.standard_normal(m)
+        + shift * had
+    )
     follow = np.clip(np.rint(follow), 0, 88)
-    frame = pd.DataFrame({
-        "victim_id": _ids("V-", m),
-        "id": ids[case],
-        "arm": np.asarray(sc.protocol.arms, dtype=object)[arm[case]],
-        "conference_held": had,
-        "satisfied": satisfied,
-        "would_recommend": recommend,
-        "ies_r_baseline": np.clip(baseline, 0, 88).astype(np.int64),
-        "ies_r_followup": follow.astype(np.int64),
-    })
+    frame = pd.DataFrame(
+        {
+            "victim_id": _ids("V-", m),
+            "id": ids[case],
+            "arm": np.asarray(sc.protocol.arms, dtype=object)[arm[case]],
+            "conference_held": had,
+            "satisfied": satisfied,
+            "would_recommend": recommend,
+            "ies_r_baseline": np.clip(baseline, 0, 88).astype(np.int64),
+            "ies_r_followup": follow.astype(np.int64),
+        }
+    )
     return frame, shift
 
 

@@ -52,8 +52,15 @@ def plot_power(result, ax=None, *, target: float | None = 0.8):
         ax.plot(rows["n"], rows["power"], "o-", color=colour, label=label)
         truth = (settings.get("truths") or {}).get(repr(float(hr)))
         if truth is not None and settings["analysis"] in ("cox", "logrank"):
-            curve = [schoenfeld_power(truth["itt_hazard_ratio"], truth["events_per_participant"] * m,
-                                      allocation=settings["allocation"], alpha=settings["alpha"]) for m in grid]
+            curve = [
+                schoenfeld_power(
+                    truth["itt_hazard_ratio"],
+                    truth["events_per_participant"] * m,
+                    allocation=settings["allocation"],
+                    alpha=settings["alpha"],
+                )
+                for m in grid
+            ]
             ax.plot(grid, curve, "--", color=colour, linewidth=1.2)
     if target is not None:
         ax.axhline(target, color="0.5", linewidth=0.8, linestyle=":")
@@ -63,8 +70,11 @@ def plot_power(result, ax=None, *, target: float | None = 0.8):
     ax.set_ylabel(f"power (two-sided alpha {settings['alpha']:g})")
     ax.set_ylim(0.0, 1.0)
     level = int(round(100 * settings["ci_level"]))
-    ax.set_title(f"{settings['scenario']}: {settings['analysis']}, {settings['reps']:,} trials per point "
-                 f"({level}% Monte Carlo bands)", fontsize=10)
+    ax.set_title(
+        f"{settings['scenario']}: {settings['analysis']}, {settings['reps']:,} trials per point "
+        f"({level}% Monte Carlo bands)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, alpha=0.3)
     if math.isfinite(float(grid.max() if grid.size else math.nan)):

@@ -69,8 +69,9 @@ CI_LEVEL = 0.95
 
 
 # ----------------------------------------------------------------------------- deprecated
-def negative_binomial_batch(count, exposure, treatment, trial, *, n_trials: int | None = None, tol: float = 1e-10,
-                            max_iterations: int = 100) -> dict[str, np.ndarray]:
+def negative_binomial_batch(
+    count, exposure, treatment, trial, *, n_trials: int | None = None, tol: float = 1e-10, max_iterations: int = 100
+) -> dict[str, np.ndarray]:
     """Deprecated: use :func:`rjtrial.survival.batched.negative_binomial_batch` (a result object).
 
     Returns the old dict: ``estimate, std_error, p_value, alpha`` (the dispersion),
@@ -78,18 +79,42 @@ def negative_binomial_batch(count, exposure, treatment, trial, *, n_trials: int 
     """
     from rjtrial.survival.batched import negative_binomial_batch as batch
 
-    warnings.warn("rjtrial.simulate.power.negative_binomial_batch is deprecated; use "
-                  "rjtrial.survival.batched.negative_binomial_batch", DeprecationWarning, stacklevel=2)
-    res = batch(count, exposure, treatment, trial=np.asarray(trial), n_trials=n_trials, tol=tol,
-                max_iterations=max_iterations)
-    return {"estimate": res.estimate, "std_error": res.std_error, "p_value": res.p_value, "alpha": res.dispersion,
-            "n_iterations": res.n_iterations, "converged": res.converged}
+    warnings.warn(
+        "rjtrial.simulate.power.negative_binomial_batch is deprecated; use "
+        "rjtrial.survival.batched.negative_binomial_batch",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    res = batch(
+        count, exposure, treatment, trial=np.asarray(trial), n_trials=n_trials, tol=tol, max_iterations=max_iterations
+    )
+    return {
+        "estimate": res.estimate,
+        "std_error": res.std_error,
+        "p_value": res.p_value,
+        "alpha": res.dispersion,
+        "n_iterations": res.n_iterations,
+        "converged": res.converged,
+    }
 
 
 # ----------------------------------------------------------------------------- the result
-_COLUMNS = ["hazard_ratio", "n", "reps", "power", "mc_std_error", "ci_lower", "ci_upper", "mean_events",
-            "mean_estimate", "failed", "itt_hazard_ratio", "expected_events", "schoenfeld_power",
-            "schoenfeld_power_naive"]
+_COLUMNS = [
+    "hazard_ratio",
+    "n",
+    "reps",
+    "power",
+    "mc_std_error",
+    "ci_lower",
+    "ci_upper",
+    "mean_events",
+    "mean_estimate",
+    "failed",
+    "itt_hazard_ratio",
+    "expected_events",
+    "schoenfeld_power",
+    "schoenfeld_power_naive",
+]
 
 
 def wilson(successes: float, trials: int, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -156,14 +181,24 @@ class PowerResult(Result):
                     naive = schoenfeld_power(hr, expected, allocation=s["allocation"], alpha=s["alpha"])
                 else:
                     expected = math.nan
-            rows.append({
-                "hazard_ratio": float(hr), "n": int(n), "reps": reps, "power": p,
-                "mc_std_error": math.sqrt(p * (1 - p) / reps), "ci_lower": lower, "ci_upper": upper,
-                "mean_events": float(group["events"].mean()),
-                "mean_estimate": float(np.exp(log_estimate.mean())) if log_estimate.size else math.nan,
-                "failed": int((~group["converged"]).sum()), "itt_hazard_ratio": itt_hr,
-                "expected_events": expected, "schoenfeld_power": itt, "schoenfeld_power_naive": naive,
-            })
+            rows.append(
+                {
+                    "hazard_ratio": float(hr),
+                    "n": int(n),
+                    "reps": reps,
+                    "power": p,
+                    "mc_std_error": math.sqrt(p * (1 - p) / reps),
+                    "ci_lower": lower,
+                    "ci_upper": upper,
+                    "mean_events": float(group["events"].mean()),
+                    "mean_estimate": float(np.exp(log_estimate.mean())) if log_estimate.size else math.nan,
+                    "failed": int((~group["converged"]).sum()),
+                    "itt_hazard_ratio": itt_hr,
+                    "expected_events": expected,
+                    "schoenfeld_power": itt,
+                    "schoenfeld_power_naive": naive,
+                }
+            )
         frame = pd.DataFrame(rows, columns=_COLUMNS)
         frame.attrs.update(dict(s))
         return frame
@@ -174,8 +209,11 @@ class PowerResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         """``settings``, ``rows`` (:meth:`summary_frame`'s rows) and ``notes``, JSON-ready."""
-        return {"settings": jsonable(dict(self.settings)), "rows": jsonable(self.summary_frame()),
-                "notes": list(self.notes)}
+        return {
+            "settings": jsonable(dict(self.settings)),
+            "rows": jsonable(self.summary_frame()),
+            "notes": list(self.notes),
+        }
 
     def to_csv(self, path) -> None:
         """Write :meth:`summary_frame` as CSV."""
@@ -192,30 +230,41 @@ class PowerResult(Result):
         """The grid as text, with the settings, the truths used by Schoenfeld and the time split."""
         s = self.settings
         frame = self.summary_frame()
-        what = {"cox": "Cox (Efron) Wald test", "logrank": "log-rank test",
-                "rate_ratio": "negative binomial rate ratio, Wald test"}[s["analysis"]]
+        what = {
+            "cox": "Cox (Efron) Wald test",
+            "logrank": "log-rank test",
+            "rate_ratio": "negative binomial rate ratio, Wald test",
+        }[s["analysis"]]
         ratio = "RR" if s["analysis"] == "rate_ratio" else "HR"
-        lines = [f"power by simulation: {s['scenario']} — {what}, two-sided alpha {s['alpha']:g}, "
-                 f"{s['reps']} trials per cell, seed {s['seed']}"]
+        lines = [
+            f"power by simulation: {s['scenario']} — {what}, two-sided alpha {s['alpha']:g}, "
+            f"{s['reps']} trials per cell, seed {s['seed']}"
+        ]
         survival = s["analysis"] in ("cox", "logrank") and bool(s.get("truths"))
-        header = (f"{'HR treated':>10} {'n':>6} {'power':>7} {'MC s.e.':>8} {'95% interval':>15} {'events':>8} "
-                  f"{'mean ' + ratio:>8}")
+        header = (
+            f"{'HR treated':>10} {'n':>6} {'power':>7} {'MC s.e.':>8} {'95% interval':>15} {'events':>8} "
+            f"{'mean ' + ratio:>8}"
+        )
         if survival:
             header += f" {'ITT HR':>7} {'Schoenfeld ITT':>15} {'naive':>7}"
         lines.append(header)
         for r in frame.itertuples(index=False):
-            line = (f"{r.hazard_ratio:>10g} {r.n:>6} {r.power:>7.{digits}f} {r.mc_std_error:>8.4f} "
-                    f"{f'{r.ci_lower:.{digits}f}-{r.ci_upper:.{digits}f}':>15} {r.mean_events:>8.1f} "
-                    f"{r.mean_estimate:>8.3f}")
+            line = (
+                f"{r.hazard_ratio:>10g} {r.n:>6} {r.power:>7.{digits}f} {r.mc_std_error:>8.4f} "
+                f"{f'{r.ci_lower:.{digits}f}-{r.ci_upper:.{digits}f}':>15} {r.mean_events:>8.1f} "
+                f"{r.mean_estimate:>8.3f}"
+            )
             if survival:
                 line += f" {r.itt_hazard_ratio:>7.3f} {r.schoenfeld_power:>15.{digits}f} {r.schoenfeld_power_naive:>7.{digits}f}"
             if r.failed:
                 line += f"  ({r.failed} fits failed)"
             lines.append(line)
         if survival:
-            lines.append(f"Schoenfeld ITT: the intention-to-treat hazard ratio of the Monte Carlo truth "
-                         f"({s['truth_population']:,} people per effect) and its events per participant; naive: "
-                         "the treated hazard ratio itself (as if every conference were held and frailty did nothing).")
+            lines.append(
+                f"Schoenfeld ITT: the intention-to-treat hazard ratio of the Monte Carlo truth "
+                f"({s['truth_population']:,} people per effect) and its events per participant; naive: "
+                "the treated hazard ratio itself (as if every conference were held and frailty did nothing)."
+            )
         lines.extend(f"note: {note}" for note in self.notes)
         lines.append(time_split(s))
         return "\n".join(lines)
@@ -225,13 +274,20 @@ def time_split(settings: Mapping[str, Any]) -> str:
     """The one-line account of where the time went."""
     seconds = settings["seconds"]
     backend, workers = settings["backend"], settings["workers"]
-    where = ("this process" if backend == "in-process" else backend if workers is None
-             else f"a {backend} of {workers} workers")
+    where = (
+        "this process"
+        if backend == "in-process"
+        else backend
+        if workers is None
+        else f"a {backend} of {workers} workers"
+    )
     trials = settings.get("trials_simulated")
     count = f"{trials:,} trials " if trials else ""
     truth = f", truth {seconds['truth']:.1f} s" if seconds.get("truth") else ""
-    return (f"{count}in {seconds['total']:.1f} s on {where}; CPU seconds: generation {seconds['generation']:.1f}, "
-            f"follow-up {seconds['followup']:.1f}, fitting {seconds['fitting']:.1f}{truth}")
+    return (
+        f"{count}in {seconds['total']:.1f} s on {where}; CPU seconds: generation {seconds['generation']:.1f}, "
+        f"follow-up {seconds['followup']:.1f}, fitting {seconds['fitting']:.1f}{truth}"
+    )
 
 
 # ----------------------------------------------------------------------------- checks
@@ -295,8 +351,16 @@ def check_common(*, analysis, alpha, reps, workers, chunk_size, schoenfeld, trut
 
 
 # ----------------------------------------------------------------------------- simulation
-def simulate_cells(runner: Runner, cells: Sequence[tuple[Scenario, float, int]], *, reps: int, analysis: str,
-                   alpha: float, root: np.random.SeedSequence, chunk_size: int) -> tuple[pd.DataFrame, dict]:
+def simulate_cells(
+    runner: Runner,
+    cells: Sequence[tuple[Scenario, float, int]],
+    *,
+    reps: int,
+    analysis: str,
+    alpha: float,
+    root: np.random.SeedSequence,
+    chunk_size: int,
+) -> tuple[pd.DataFrame, dict]:
     """Replicate trials of each cell ``(scenario, hazard_ratio, n)``: one row per trial, and CPU seconds."""
     from rjtrial.simulate._replicates import batch_seed, sized_scenario
 
@@ -304,8 +368,16 @@ def simulate_cells(runner: Runner, cells: Sequence[tuple[Scenario, float, int]],
     for c, (scenario, hr, n) in enumerate(cells):
         sized = sized_scenario(with_effect(scenario, hr), n)
         for b, lo in enumerate(range(0, reps, chunk_size)):
-            tasks.append({"scenario": sized, "seed": batch_seed(root, b), "replicates": min(chunk_size, reps - lo),
-                          "analysis": analysis, "threads": runner.threads, "key": (c, b)})
+            tasks.append(
+                {
+                    "scenario": sized,
+                    "seed": batch_seed(root, b),
+                    "replicates": min(chunk_size, reps - lo),
+                    "analysis": analysis,
+                    "threads": runner.threads,
+                    "key": (c, b),
+                }
+            )
     runner.expect(len(cells) * reps)
     seconds = {"generation": 0.0, "followup": 0.0, "fitting": 0.0}
     frames = []
@@ -316,13 +388,22 @@ def simulate_cells(runner: Runner, cells: Sequence[tuple[Scenario, float, int]],
             seconds[key] += r["seconds"][key]
         log_estimate = np.asarray(r["estimate"], dtype=float)
         p = np.asarray(r["p_value"], dtype=float)
-        frames.append(pd.DataFrame({
-            "hazard_ratio": float(hr), "n": int(n), "replicate": b * chunk_size + np.arange(p.size),
-            "estimate": np.exp(log_estimate), "log_estimate": log_estimate,
-            "std_error": np.asarray(r["std_error"], dtype=float), "p_value": p,
-            "reject": np.nan_to_num(p, nan=1.0) < alpha,
-            "events": np.asarray(r["events"], dtype=float), "converged": np.asarray(r["converged"], dtype=bool),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "hazard_ratio": float(hr),
+                    "n": int(n),
+                    "replicate": b * chunk_size + np.arange(p.size),
+                    "estimate": np.exp(log_estimate),
+                    "log_estimate": log_estimate,
+                    "std_error": np.asarray(r["std_error"], dtype=float),
+                    "p_value": p,
+                    "reject": np.nan_to_num(p, nan=1.0) < alpha,
+                    "events": np.asarray(r["events"], dtype=float),
+                    "converged": np.asarray(r["converged"], dtype=bool),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True), seconds
 
 
@@ -333,8 +414,11 @@ def truths(scenario: Scenario, effects: Sequence[float], *, population: int, cac
     out = {}
     for hr in effects:
         record = compute_truth(with_effect(scenario, hr), population=int(population), cache_dir=cache_dir)
-        out[repr(float(hr))] = {"itt_hazard_ratio": record["hazard_ratio"], "itt_rate_ratio": record["rate_ratio"],
-                                "events_per_participant": sum(record["events"].values()) / record["population"]}
+        out[repr(float(hr))] = {
+            "itt_hazard_ratio": record["hazard_ratio"],
+            "itt_rate_ratio": record["rate_ratio"],
+            "events_per_participant": sum(record["events"].values()) / record["population"],
+        }
     return out
 
 
@@ -342,8 +426,10 @@ def _notes(replicates: pd.DataFrame) -> tuple[str, ...]:
     failed = int((~replicates["converged"]).sum())
     if not failed:
         return ()
-    return (f"{failed} of {len(replicates):,} simulated trials could not be fitted (no event in an arm, or a fit "
-            "that did not converge); they count as not rejecting",)
+    return (
+        f"{failed} of {len(replicates):,} simulated trials could not be fitted (no event in an arm, or a fit "
+        "that did not converge); they count as not rejecting",
+    )
 
 
 def power(
@@ -419,8 +505,15 @@ def power(
     from rjtrial._version import __version__
     from rjtrial.simulate.scenario import load_scenario
 
-    alpha = check_common(analysis=analysis, alpha=alpha, reps=reps, workers=workers, chunk_size=chunk_size,
-                         schoenfeld=schoenfeld, truth_population=truth_population)
+    alpha = check_common(
+        analysis=analysis,
+        alpha=alpha,
+        reps=reps,
+        workers=workers,
+        chunk_size=chunk_size,
+        schoenfeld=schoenfeld,
+        truth_population=truth_population,
+    )
     sizes = _sizes(n)
     root = seed_sequence(rng)
     if not isinstance(scenario, Scenario):
@@ -431,8 +524,9 @@ def power(
     if workers is None and scheduler is None and len(cells) * math.ceil(int(reps) / int(chunk_size)) <= 2:
         workers = 1  # one or two batches: starting a pool would cost more than it saves (same result)
     with Runner(workers=workers, scheduler=scheduler, progress=progress) as runner:
-        replicates, seconds = simulate_cells(runner, cells, reps=int(reps), analysis=analysis, alpha=alpha,
-                                             root=root, chunk_size=int(chunk_size))
+        replicates, seconds = simulate_cells(
+            runner, cells, reps=int(reps), analysis=analysis, alpha=alpha, root=root, chunk_size=int(chunk_size)
+        )
         backend, n_workers = runner.backend, runner.workers
     truth = {}
     if schoenfeld:
@@ -442,11 +536,23 @@ def power(
     ratio = scenario.protocol.ratio
     seconds["total"] = time.perf_counter() - started
     settings = {
-        "scenario": scenario.id, "scenario_fingerprint": scenario.fingerprint(), "analysis": analysis,
-        "alpha": alpha, "seed": seed_label(rng, root), "reps": int(reps), "n": sizes, "hazard_ratio": effects,
-        "ci_level": CI_LEVEL, "truths": truth, "allocation": ratio[1] / sum(ratio),
-        "truth_population": int(truth_population) if schoenfeld else None, "backend": backend, "workers": n_workers,
-        "chunk_size": int(chunk_size), "trials_simulated": len(replicates), "seconds": seconds,
+        "scenario": scenario.id,
+        "scenario_fingerprint": scenario.fingerprint(),
+        "analysis": analysis,
+        "alpha": alpha,
+        "seed": seed_label(rng, root),
+        "reps": int(reps),
+        "n": sizes,
+        "hazard_ratio": effects,
+        "ci_level": CI_LEVEL,
+        "truths": truth,
+        "allocation": ratio[1] / sum(ratio),
+        "truth_population": int(truth_population) if schoenfeld else None,
+        "backend": backend,
+        "workers": n_workers,
+        "chunk_size": int(chunk_size),
+        "trials_simulated": len(replicates),
+        "seconds": seconds,
         "versions": {"rjtrial": __version__, "numpy": np.__version__},
     }
     notes = _notes(replicates)
@@ -459,5 +565,3 @@ def _warning_class():
     from rjtrial.errors import ConvergenceWarning
 
     return ConvergenceWarning
-
-

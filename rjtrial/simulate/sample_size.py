@@ -37,8 +37,15 @@ from rjtrial.errors import RjtrialWarning
 from rjtrial.simulate._runner import Runner
 from rjtrial.simulate._streams import seed_label, seed_sequence
 from rjtrial.simulate.power import (
-    CHUNK_SIZE, CI_LEVEL, _effects, check_common, schoenfeld_sample_size, simulate_cells, time_split,
-    truths, wilson,
+    CHUNK_SIZE,
+    CI_LEVEL,
+    _effects,
+    check_common,
+    schoenfeld_sample_size,
+    simulate_cells,
+    time_split,
+    truths,
+    wilson,
 )
 from rjtrial.simulate.scenario import Scenario
 
@@ -101,9 +108,23 @@ class SampleSizeResult(Result):
         return frame
 
     def to_dict(self) -> dict[str, Any]:
-        out = {name: jsonable(getattr(self, name)) for name in (
-            "n", "power", "mc_std_error", "ci_lower", "ci_upper", "n_lower", "n_upper", "target", "hazard_ratio",
-            "itt_hazard_ratio", "schoenfeld_n", "schoenfeld_n_naive")}
+        out = {
+            name: jsonable(getattr(self, name))
+            for name in (
+                "n",
+                "power",
+                "mc_std_error",
+                "ci_lower",
+                "ci_upper",
+                "n_lower",
+                "n_upper",
+                "target",
+                "hazard_ratio",
+                "itt_hazard_ratio",
+                "schoenfeld_n",
+                "schoenfeld_n_naive",
+            )
+        }
         out["evaluations"] = jsonable(self.summary_frame())
         out["settings"] = jsonable(dict(self.settings))
         out["notes"] = list(self.notes)
@@ -111,8 +132,11 @@ class SampleSizeResult(Result):
 
     def format(self, digits: int = 3) -> str:
         s = self.settings
-        what = {"cox": "Cox (Efron) Wald test", "logrank": "log-rank test",
-                "rate_ratio": "negative binomial rate ratio, Wald test"}[s["analysis"]]
+        what = {
+            "cox": "Cox (Efron) Wald test",
+            "logrank": "log-rank test",
+            "rate_ratio": "negative binomial rate ratio, Wald test",
+        }[s["analysis"]]
         lines = [
             f"sample size by simulation: {s['scenario']} — {what}, two-sided alpha {s['alpha']:g}, "
             f"power {self.target:g}, hazard ratio {self.hazard_ratio:g} among the treated",
@@ -123,9 +147,11 @@ class SampleSizeResult(Result):
             f"first reaches {self.target:g} at its upper and at its lower end)",
         ]
         if math.isfinite(self.schoenfeld_n):
-            lines.append(f"  Schoenfeld: {self.schoenfeld_n:,.0f} with the intention-to-treat hazard ratio "
-                         f"{self.itt_hazard_ratio:.4f}; {self.schoenfeld_n_naive:,.0f} with the naive "
-                         f"{self.hazard_ratio:g}")
+            lines.append(
+                f"  Schoenfeld: {self.schoenfeld_n:,.0f} with the intention-to-treat hazard ratio "
+                f"{self.itt_hazard_ratio:.4f}; {self.schoenfeld_n_naive:,.0f} with the naive "
+                f"{self.hazard_ratio:g}"
+            )
         sizes = ", ".join(f"{int(r.n):,} ({r.power:.{digits}f})" for r in self.summary_frame().itertuples())
         lines.append(f"  sizes simulated (power): {sizes}")
         lines.extend(f"note: {note}" for note in self.notes)
@@ -145,8 +171,9 @@ def _smallest(reaches: Callable[[int], bool], lo: int, hi: int, resolution: floa
     return hi
 
 
-def _bracket(reaches: Callable[[int], bool], start: int, known, *, floor: int, ceiling: int,
-             growth: float) -> tuple[int, int]:
+def _bracket(
+    reaches: Callable[[int], bool], start: int, known, *, floor: int, ceiling: int, growth: float
+) -> tuple[int, int]:
     """``(lo, hi)`` with ``not reaches(lo)`` and ``reaches(hi)``: from the sizes already
     ``known``, else from ``start``, multiplying or dividing by ``growth`` (up to ``ceiling``,
     down to ``floor``; ``lo = floor - 1`` when even ``floor`` reaches it)."""
@@ -158,8 +185,10 @@ def _bracket(reaches: Callable[[int], bool], start: int, known, *, floor: int, c
         m = max(start, (lo or 0) + 1)
         while not reaches(m):
             if m >= ceiling:
-                raise ValueError(f"n_max: no trial of up to {ceiling:,} randomised reaches the target power; "
-                                 "raise n_max, or check the effect")
+                raise ValueError(
+                    f"n_max: no trial of up to {ceiling:,} randomised reaches the target power; "
+                    "raise n_max, or check the effect"
+                )
             lo = m
             m = min(ceiling, max(m + 1, math.ceil(m * growth)))
         hi = m
@@ -230,8 +259,15 @@ def sample_size(
     from rjtrial._version import __version__
     from rjtrial.simulate.scenario import load_scenario
 
-    alpha = check_common(analysis=analysis, alpha=alpha, reps=reps, workers=workers, chunk_size=chunk_size,
-                         schoenfeld=schoenfeld, truth_population=truth_population)
+    alpha = check_common(
+        analysis=analysis,
+        alpha=alpha,
+        reps=reps,
+        workers=workers,
+        chunk_size=chunk_size,
+        schoenfeld=schoenfeld,
+        truth_population=truth_population,
+    )
     target = float(power) if isinstance(power, (int, float)) and not isinstance(power, bool) else math.nan
     if not 0.0 < target < 1.0:
         raise ValueError(f"power must lie strictly between 0 and 1, got {power!r}")
@@ -271,19 +307,33 @@ def sample_size(
     frames = []
 
     with Runner(workers=workers, scheduler=scheduler, progress=progress) as runner:
+
         def evaluate(m: int) -> dict:
             if m not in evaluated:
-                reps_frame, spent = simulate_cells(runner, [(scenario, hr, m)], reps=int(reps), analysis=analysis,
-                                                   alpha=alpha, root=root, chunk_size=int(chunk_size))
+                reps_frame, spent = simulate_cells(
+                    runner,
+                    [(scenario, hr, m)],
+                    reps=int(reps),
+                    analysis=analysis,
+                    alpha=alpha,
+                    root=root,
+                    chunk_size=int(chunk_size),
+                )
                 for key in ("generation", "followup", "fitting"):
                     seconds[key] += spent[key]
                 successes = float(reps_frame["reject"].sum())
                 p = successes / len(reps_frame)
                 lower, upper = wilson(successes, len(reps_frame))
-                evaluated[m] = {"n": m, "reps": len(reps_frame), "power": p,
-                                "mc_std_error": math.sqrt(p * (1 - p) / len(reps_frame)), "ci_lower": lower,
-                                "ci_upper": upper, "mean_events": float(reps_frame["events"].mean()),
-                                "failed": int((~reps_frame["converged"]).sum())}
+                evaluated[m] = {
+                    "n": m,
+                    "reps": len(reps_frame),
+                    "power": p,
+                    "mc_std_error": math.sqrt(p * (1 - p) / len(reps_frame)),
+                    "ci_lower": lower,
+                    "ci_upper": upper,
+                    "mean_events": float(reps_frame["events"].mean()),
+                    "failed": int((~reps_frame["converged"]).sum()),
+                }
                 frames.append(reps_frame)
             return evaluated[m]
 
@@ -293,31 +343,59 @@ def sample_size(
         floor = int(n_min)
         results: dict[str, int] = {}
         first_growth = 1.25 if math.isfinite(schoenfeld_n) else 2.0  # Schoenfeld's guess is near; 200 may not be
-        for name, column, growth in (("n", "power", first_growth), ("n_lower", "ci_upper", 1.25),
-                                     ("n_upper", "ci_lower", 1.25)):
+        for name, column, growth in (
+            ("n", "power", first_growth),
+            ("n_lower", "ci_upper", 1.25),
+            ("n_upper", "ci_lower", 1.25),
+        ):
             reaches = criterion(column)
-            lo, hi = _bracket(reaches, guess if name == "n" else results["n"], list(evaluated), floor=floor,
-                              ceiling=int(n_max), growth=growth)
+            lo, hi = _bracket(
+                reaches,
+                guess if name == "n" else results["n"],
+                list(evaluated),
+                floor=floor,
+                ceiling=int(n_max),
+                growth=growth,
+            )
             results[name] = _smallest(reaches, lo, hi, float(resolution))
         backend, n_workers = runner.backend, runner.workers
     chosen = evaluated[results["n"]]
     seconds["total"] = time.perf_counter() - started
     settings = {
-        "scenario": scenario.id, "scenario_fingerprint": scenario.fingerprint(), "analysis": analysis,
-        "alpha": alpha, "seed": seed_label(rng, root), "reps": int(reps), "hazard_ratio": [hr], "ci_level": CI_LEVEL,
-        "truths": truth, "allocation": allocation, "truth_population": int(truth_population) if schoenfeld else None,
-        "resolution": float(resolution), "n_min": floor, "n_max": int(n_max), "backend": backend, "workers": n_workers,
-        "chunk_size": int(chunk_size), "trials_simulated": int(sum(len(f) for f in frames)), "seconds": seconds,
+        "scenario": scenario.id,
+        "scenario_fingerprint": scenario.fingerprint(),
+        "analysis": analysis,
+        "alpha": alpha,
+        "seed": seed_label(rng, root),
+        "reps": int(reps),
+        "hazard_ratio": [hr],
+        "ci_level": CI_LEVEL,
+        "truths": truth,
+        "allocation": allocation,
+        "truth_population": int(truth_population) if schoenfeld else None,
+        "resolution": float(resolution),
+        "n_min": floor,
+        "n_max": int(n_max),
+        "backend": backend,
+        "workers": n_workers,
+        "chunk_size": int(chunk_size),
+        "trials_simulated": int(sum(len(f) for f in frames)),
+        "seconds": seconds,
         "versions": {"rjtrial": __version__, "numpy": np.__version__},
     }
     notes = []
     monotone = sorted(evaluated.values(), key=lambda r: r["n"])
     # common random numbers keep the curve nearly monotone; a fall beyond its Monte Carlo error is worth saying
-    drops = [(a["n"], b["n"]) for a, b in zip(monotone, monotone[1:])
-             if b["power"] < a["power"] - max(a["mc_std_error"], 1.0 / b["reps"])]
+    drops = [
+        (a["n"], b["n"])
+        for a, b in zip(monotone, monotone[1:])
+        if b["power"] < a["power"] - max(a["mc_std_error"], 1.0 / b["reps"])
+    ]
     if drops:
-        notes.append(f"the simulated power fell with n between {drops[0][0]:,} and {drops[0][1]:,} by more than its "
-                     "Monte Carlo standard error; the bisection assumes it grows: raise reps for a steadier curve")
+        notes.append(
+            f"the simulated power fell with n between {drops[0][0]:,} and {drops[0][1]:,} by more than its "
+            "Monte Carlo standard error; the bisection assumes it grows: raise reps for a steadier curve"
+        )
     failed = sum(r["failed"] for r in evaluated.values())
     if failed:
         notes.append(f"{failed} simulated trials could not be fitted; they count as not rejecting")
@@ -325,11 +403,19 @@ def sample_size(
         warnings.warn(note, RjtrialWarning, stacklevel=2)
     evaluations = pd.DataFrame(list(evaluated.values()))
     return SampleSizeResult(
-        n=int(results["n"]), power=chosen["power"], mc_std_error=chosen["mc_std_error"],
-        ci_lower=chosen["ci_lower"], ci_upper=chosen["ci_upper"], n_lower=int(results["n_lower"]),
-        n_upper=int(results["n_upper"]), target=target, hazard_ratio=float(hr), itt_hazard_ratio=float(itt),
-        schoenfeld_n=float(schoenfeld_n), schoenfeld_n_naive=float(naive_n), evaluations=evaluations,
-        settings=settings, notes=tuple(notes),
+        n=int(results["n"]),
+        power=chosen["power"],
+        mc_std_error=chosen["mc_std_error"],
+        ci_lower=chosen["ci_lower"],
+        ci_upper=chosen["ci_upper"],
+        n_lower=int(results["n_lower"]),
+        n_upper=int(results["n_upper"]),
+        target=target,
+        hazard_ratio=float(hr),
+        itt_hazard_ratio=float(itt),
+        schoenfeld_n=float(schoenfeld_n),
+        schoenfeld_n_naive=float(naive_n),
+        evaluations=evaluations,
+        settings=settings,
+        notes=tuple(notes),
     )
-
-

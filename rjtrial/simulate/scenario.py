@@ -93,13 +93,35 @@ else:  # pragma: no cover - Python 3.10 only
 
 from rjtrial.protocol import Protocol
 from rjtrial.simulate._sections import (  # noqa: F401  (re-exported: the format's public names)
-    _NO_PROVENANCE, DAYS_PER_MONTH, DISTRIBUTIONS, PARAMETER_SECTIONS, SEXES, STRATUM_SOURCES, Analysis, Censoring,
-    Conviction, Costs, Custody, Distribution, Extraction, IndexOffence, Offenders, Referrals, Reoffending,
-    ScenarioError, StratumSource, Treatment, Victims,
+    _NO_PROVENANCE,
+    DAYS_PER_MONTH,
+    DISTRIBUTIONS,
+    PARAMETER_SECTIONS,
+    SEXES,
+    STRATUM_SOURCES,
+    Analysis,
+    Censoring,
+    Conviction,
+    Costs,
+    Custody,
+    Distribution,
+    Extraction,
+    IndexOffence,
+    Offenders,
+    Referrals,
+    Reoffending,
+    ScenarioError,
+    StratumSource,
+    Treatment,
+    Victims,
 )
 
 __all__ = [
-    "Distribution", "Scenario", "ScenarioError", "load_scenario", "PARAMETER_SECTIONS",
+    "Distribution",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "PARAMETER_SECTIONS",
 ]
 
 
@@ -138,14 +160,21 @@ class Scenario:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, base_dir: str | Path | None = None,
-                  source: str | None = None, today: _dt.date | None = None) -> "Scenario":
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        base_dir: str | Path | None = None,
+        source: str | None = None,
+        today: _dt.date | None = None,
+    ) -> "Scenario":
         """Validate a scenario given as nested dicts (parsed TOML); raise ScenarioError."""
         from rjtrial.simulate._validate import build
 
         problems: list[str] = []
-        fields = build(copy.deepcopy(dict(data)), problems, Path(base_dir) if base_dir else None,
-                       today or _dt.date.today())
+        fields = build(
+            copy.deepcopy(dict(data)), problems, Path(base_dir) if base_dir else None, today or _dt.date.today()
+        )
         if problems or fields is None:
             raise ScenarioError(problems, source=source)
         return cls(**fields, source=source)
@@ -256,8 +285,9 @@ class Scenario:
         return [k for k in self.parameters() if k not in self.provenance and k not in _NO_PROVENANCE]
 
 
-def load_scenario(path: str | os.PathLike[str], *, overrides: Mapping[str, Any] | None = None,
-                  strict: bool = False) -> Scenario:
+def load_scenario(
+    path: str | os.PathLike[str], *, overrides: Mapping[str, Any] | None = None, strict: bool = False
+) -> Scenario:
     """Load and validate a scenario file; raise :class:`ScenarioError` listing every problem.
 
     Parameters
@@ -283,8 +313,10 @@ def load_scenario(path: str | os.PathLike[str], *, overrides: Mapping[str, Any] 
     if overrides:
         scenario = scenario.with_overrides(overrides)
     if strict and scenario.unlabelled():
-        raise ScenarioError([f"{k}: no provenance (add it to [{k.split('.')[0]}.provenance])"
-                             for k in scenario.unlabelled()], source=str(path))
+        raise ScenarioError(
+            [f"{k}: no provenance (add it to [{k.split('.')[0]}.provenance])" for k in scenario.unlabelled()],
+            source=str(path),
+        )
     return scenario
 
 

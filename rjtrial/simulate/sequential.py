@@ -51,8 +51,9 @@ def _wilson(successes: float, trials: int, level: float = CI_LEVEL) -> tuple[flo
 
 
 # ----------------------------------------------------------------------------- one batch
-def looks_of_batch(batch: Mapping[str, np.ndarray], information: Sequence[float], *,
-                   threads: int | None = None) -> dict[str, np.ndarray]:
+def looks_of_batch(
+    batch: Mapping[str, np.ndarray], information: Sequence[float], *, threads: int | None = None
+) -> dict[str, np.ndarray]:
     """The log-rank statistic of every trial of a replicate batch at each look.
 
     ``batch``: :func:`~rjtrial.simulate._replicates.replicate_batch`'s ``(n, R)`` arrays
@@ -87,8 +88,9 @@ def looks_of_batch(batch: Mapping[str, np.ndarray], information: Sequence[float]
     horizon = cut_k - assigned[None, :, :]
     time_k = np.minimum(time_full[None, :, :], horizon)
     event_k = event[None, :, :] & (event_day[None, :, :] <= cut_k)
-    label = np.broadcast_to(np.arange(trials)[None, None, :] * looks + np.arange(looks)[:, None, None],
-                            (looks, n, trials))
+    label = np.broadcast_to(
+        np.arange(trials)[None, None, :] * looks + np.arange(looks)[:, None, None], (looks, n, trials)
+    )
     events = event_k.sum(axis=1).T.astype(np.int64)  # (R, K)
     counted = inside.sum(axis=1).T.astype(np.int64)
     ok &= (np.diff(events, axis=1) > 0).all(axis=1)  # ties on a look's day can merge two looks
@@ -98,8 +100,13 @@ def looks_of_batch(batch: Mapping[str, np.ndarray], information: Sequence[float]
         labels = label[keep]
         used = np.unique(labels)
         compact = np.searchsorted(used, labels)
-        result = logrank_batch(time_k[keep].astype(float), event_k[keep], np.broadcast_to(treatment, keep.shape)[keep],
-                               trial=compact, threads=threads)
+        result = logrank_batch(
+            time_k[keep].astype(float),
+            event_k[keep],
+            np.broadcast_to(treatment, keep.shape)[keep],
+            trial=compact,
+            threads=threads,
+        )
         z = np.full(trials * looks, np.nan)
         z[used] = result.z
         statistic = z.reshape(trials, looks)
@@ -170,18 +177,27 @@ class SequentialCheck(Result):
     def summary_frame(self) -> pd.DataFrame:
         """Per look (see :attr:`by_look`); ``attrs``: the overall rates, interval and target."""
         frame = self.by_look.copy()
-        frame.attrs.update(rejection_rate=self.rejection_rate, mc_std_error=self.mc_std_error,
-                           ci_lower=self.ci_lower, ci_upper=self.ci_upper, target=self.target, reps=self.reps,
-                           futility=self.futility, ci_level=CI_LEVEL)
+        frame.attrs.update(
+            rejection_rate=self.rejection_rate,
+            mc_std_error=self.mc_std_error,
+            ci_lower=self.ci_lower,
+            ci_upper=self.ci_upper,
+            target=self.target,
+            reps=self.reps,
+            futility=self.futility,
+            ci_level=CI_LEVEL,
+        )
         return frame
 
     def format(self, digits: int = 4) -> str:
         """The check as text: the level or power found, its Monte Carlo error and the per-look stops."""
         what = "type I error" if self.hypothesis == "null" else "power"
-        lines = [f"{what} by simulation: {self.rejection_rate:.{digits}f} (Monte Carlo s.e. {self.mc_std_error:.{digits}f}, "
-                 f"95% interval {self.ci_lower:.{digits}f} to {self.ci_upper:.{digits}f}) over {self.reps:,} trials; "
-                 f"the design's {'alpha' if self.hypothesis == 'null' else 'power'} {self.target:g} "
-                 f"({self.z_score:+.2f} standard errors)"]
+        lines = [
+            f"{what} by simulation: {self.rejection_rate:.{digits}f} (Monte Carlo s.e. {self.mc_std_error:.{digits}f}, "
+            f"95% interval {self.ci_lower:.{digits}f} to {self.ci_upper:.{digits}f}) over {self.reps:,} trials; "
+            f"the design's {'alpha' if self.hypothesis == 'null' else 'power'} {self.target:g} "
+            f"({self.z_score:+.2f} standard errors)"
+        ]
         lines.append(self.by_look.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}"))
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
@@ -211,9 +227,17 @@ class SequentialTrials(Result):
         ``trials``."""
         good = self.statistics[self.statistics["ok"]]
         planned = dict(enumerate(self.settings["information"], start=1))
-        frame = good.groupby("look").agg(mean_fraction=("information_fraction", "mean"), events=("events", "mean"),
-                                         mean_statistic=("statistic", "mean"), sd_statistic=("statistic", "std"),
-                                         trials=("statistic", "size")).reset_index()
+        frame = (
+            good.groupby("look")
+            .agg(
+                mean_fraction=("information_fraction", "mean"),
+                events=("events", "mean"),
+                mean_statistic=("statistic", "mean"),
+                sd_statistic=("statistic", "std"),
+                trials=("statistic", "size"),
+            )
+            .reset_index()
+        )
         frame.insert(1, "information_fraction", frame["look"].map(planned))
         frame.attrs.update(dict(self.settings))
         return frame
@@ -252,10 +276,13 @@ class SequentialTrials(Result):
             futility = "obey" if design.binding or hypothesis == "alternative" else "ignore"
         if futility not in ("ignore", "obey"):
             raise ValueError(f"futility must be 'ignore' or 'obey', got {futility!r}")
-        if len(design.information) != len(self.settings["information"]) or \
-                not np.allclose(design.information, self.settings["information"], rtol=0, atol=1e-12):
-            raise ValueError(f"the design's information fractions {list(design.information)} are not the "
-                             f"simulation's {list(self.settings['information'])}")
+        if len(design.information) != len(self.settings["information"]) or not np.allclose(
+            design.information, self.settings["information"], rtol=0, atol=1e-12
+        ):
+            raise ValueError(
+                f"the design's information fractions {list(design.information)} are not the "
+                f"simulation's {list(self.settings['information'])}"
+            )
         z = design.direction * self.matrix("statistic")
         events = self.matrix("events")
         trials, looks = z.shape
@@ -284,28 +311,44 @@ class SequentialTrials(Result):
         rate = float(success.any(axis=1).mean())
         lower, upper = _wilson(rate * trials, trials)
         target = design.alpha if hypothesis == "null" else design.power
-        by_look = pd.DataFrame({
-            "look": np.arange(1, looks + 1),
-            "information_fraction": (events / events[:, -1:]).mean(axis=0),
-            "events": events.mean(axis=0),
-            "efficacy": efficacy.mean(axis=0), "harm": harm.mean(axis=0), "futility": halted.mean(axis=0),
-            "rejected": np.cumsum(success.mean(axis=0)),
-        })
+        by_look = pd.DataFrame(
+            {
+                "look": np.arange(1, looks + 1),
+                "information_fraction": (events / events[:, -1:]).mean(axis=0),
+                "events": events.mean(axis=0),
+                "efficacy": efficacy.mean(axis=0),
+                "harm": harm.mean(axis=0),
+                "futility": halted.mean(axis=0),
+                "rejected": np.cumsum(success.mean(axis=0)),
+            }
+        )
         failed = int((~self.statistics.groupby("replicate")["ok"].first()).sum())
-        notes = ((f"{failed} simulated trials were too small to hold the looks and are left out",) if failed else ())
+        notes = (f"{failed} simulated trials were too small to hold the looks and are left out",) if failed else ()
         return SequentialCheck(
-            rejection_rate=rate, efficacy_rate=float(efficacy.any(axis=1).mean()),
-            harm_rate=float(harm.any(axis=1).mean()), futility_rate=float(halted.any(axis=1).mean()),
-            mc_std_error=math.sqrt(rate * (1 - rate) / trials), ci_lower=lower, ci_upper=upper, target=target,
-            hypothesis=hypothesis, reps=trials, failed=failed, futility=futility, by_look=by_look, notes=notes,
+            rejection_rate=rate,
+            efficacy_rate=float(efficacy.any(axis=1).mean()),
+            harm_rate=float(harm.any(axis=1).mean()),
+            futility_rate=float(halted.any(axis=1).mean()),
+            mc_std_error=math.sqrt(rate * (1 - rate) / trials),
+            ci_lower=lower,
+            ci_upper=upper,
+            target=target,
+            hypothesis=hypothesis,
+            reps=trials,
+            failed=failed,
+            futility=futility,
+            by_look=by_look,
+            notes=notes,
         )
 
     def format(self, digits: int = 3) -> str:
         """The simulated trials as text: the settings, then the events and statistics per look."""
         s = self.settings
-        head = (f"{s['reps']:,} simulated trials of {s['scenario']} (n = {s['n']}, hazard ratio treated "
-                f"{s['hazard_ratio']:g}), looks at information {', '.join(f'{t:.3g}' for t in s['information'])}; "
-                f"seed {s['seed']}")
+        head = (
+            f"{s['reps']:,} simulated trials of {s['scenario']} (n = {s['n']}, hazard ratio treated "
+            f"{s['hazard_ratio']:g}), looks at information {', '.join(f'{t:.3g}' for t in s['information'])}; "
+            f"seed {s['seed']}"
+        )
         return head + "\n" + self.summary_frame().to_string(index=False, float_format=lambda v: f"{v:.{digits}f}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,8 +415,12 @@ def sequential_trials(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     fractions = [float(t) for t in information]
-    if not fractions or fractions[-1] != 1.0 or any(not 0 < t <= 1 for t in fractions) \
-            or any(b <= a for a, b in zip(fractions, fractions[1:])):
+    if (
+        not fractions
+        or fractions[-1] != 1.0
+        or any(not 0 < t <= 1 for t in fractions)
+        or any(b <= a for a, b in zip(fractions, fractions[1:]))
+    ):
         raise ValueError(f"information must be increasing fractions in (0, 1] ending at 1, got {list(information)}")
     for name, value in (("reps", reps), ("chunk_size", chunk_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -384,10 +431,18 @@ def sequential_trials(
     effect = scenario.reoffending.hazard_ratio_treated if hazard_ratio is None else float(hazard_ratio)
     sized = sized_scenario(with_effect(scenario, effect), size)
     root = seed_sequence(rng)
-    tasks = [{"scenario": sized, "seed": batch_seed(root, b), "replicates": min(chunk_size, reps - lo),
-              "information": fractions, "key": b, "threads": None if workers == 1 else 1,
-              "allocation": allocation}
-             for b, lo in enumerate(range(0, int(reps), int(chunk_size)))]
+    tasks = [
+        {
+            "scenario": sized,
+            "seed": batch_seed(root, b),
+            "replicates": min(chunk_size, reps - lo),
+            "information": fractions,
+            "key": b,
+            "threads": None if workers == 1 else 1,
+            "allocation": allocation,
+        }
+        for b, lo in enumerate(range(0, int(reps), int(chunk_size)))
+    ]
     started = time.perf_counter()
     if workers == 1 or len(tasks) == 1:
         results = [_run(task) for task in tasks]
@@ -407,15 +462,31 @@ def sequential_trials(
         final = result["events"][:, -1:].astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             fraction = result["events"] / final
-        frames.append(pd.DataFrame({
-            "replicate": np.repeat(np.arange(first, first + trials), looks),
-            "look": np.tile(np.arange(1, looks + 1), trials),
-            "events": result["events"].ravel(), "n": result["n"].ravel(),
-            "information_fraction": fraction.ravel(), "statistic": result["statistic"].ravel(),
-            "ok": np.repeat(result["ok"], looks),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "replicate": np.repeat(np.arange(first, first + trials), looks),
+                    "look": np.tile(np.arange(1, looks + 1), trials),
+                    "events": result["events"].ravel(),
+                    "n": result["n"].ravel(),
+                    "information_fraction": fraction.ravel(),
+                    "statistic": result["statistic"].ravel(),
+                    "ok": np.repeat(result["ok"], looks),
+                }
+            )
+        )
     seconds["total"] = time.perf_counter() - started
-    settings = {"scenario": scenario.id, "n": size, "hazard_ratio": effect, "information": fractions,
-                "reps": int(reps), "seed": seed_label(rng, root), "chunk_size": int(chunk_size),
-                "allocation": allocation or "protocol", "workers": workers, "time_scale": "calendar days from random assignment", "seconds": seconds}
+    settings = {
+        "scenario": scenario.id,
+        "n": size,
+        "hazard_ratio": effect,
+        "information": fractions,
+        "reps": int(reps),
+        "seed": seed_label(rng, root),
+        "chunk_size": int(chunk_size),
+        "allocation": allocation or "protocol",
+        "workers": workers,
+        "time_scale": "calendar days from random assignment",
+        "seconds": seconds,
+    }
     return SequentialTrials(pd.concat(frames, ignore_index=True), settings)

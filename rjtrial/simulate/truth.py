@@ -69,8 +69,14 @@ def default_truth_seed(scenario: Scenario) -> int:
     return int(scenario.fingerprint()[:15], 16)
 
 
-def compute_truth(scenario: Scenario, *, population: int = 2_000_000, rng=None, chunk_size: int = 250_000,
-                  cache_dir: str | Path | None = None) -> dict[str, Any]:
+def compute_truth(
+    scenario: Scenario,
+    *,
+    population: int = 2_000_000,
+    rng=None,
+    chunk_size: int = 250_000,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """The ITT effects implied by ``scenario``, by Monte Carlo (see the module notes).
 
     Parameters
@@ -112,8 +118,10 @@ def compute_truth(scenario: Scenario, *, population: int = 2_000_000, rng=None, 
         return dict(_CACHE[key])
     path = None
     if cacheable and cache_dir is not None:
-        path = (Path(cache_dir) / f"truth-v{TRUTH_VERSION}-{scenario.id}-{key[0][:16]}-{seed}-{population}-"
-                f"{chunk_size}.json")
+        path = (
+            Path(cache_dir) / f"truth-v{TRUTH_VERSION}-{scenario.id}-{key[0][:16]}-{seed}-{population}-"
+            f"{chunk_size}.json"
+        )
         if path.exists():
             result = json.loads(path.read_text(encoding="utf-8"))
             _CACHE[key] = result
@@ -168,12 +176,21 @@ def _compute(scenario: Scenario, population: int, gen: np.random.Generator, chun
         cox = cox_batch(rows["time"], rows["event"], rows["treatment"], trial=trial, tol=1e-12)
         rmst = rmst_batch(rows["time"], rows["event"], rows["treatment"], tau=float(window), trial=trial)
         at_liberty = rows["exposure"] > 0
-        nb = negative_binomial_batch(rows["count"][at_liberty], rows["exposure"][at_liberty],
-                                     rows["treatment"][at_liberty], trial=trial[at_liberty],
-                                     n_trials=int(trial.max()) + 1)
-        estimates[label] = {"log_hazard_ratio": cox.estimate, "log_rate_ratio": nb.estimate,
-                            "alpha": nb.dispersion, "rmst0": rmst.rmst_control, "rmst1": rmst.rmst_treated,
-                            "rmst_difference_days": rmst.estimate}
+        nb = negative_binomial_batch(
+            rows["count"][at_liberty],
+            rows["exposure"][at_liberty],
+            rows["treatment"][at_liberty],
+            trial=trial[at_liberty],
+            n_trials=int(trial.max()) + 1,
+        )
+        estimates[label] = {
+            "log_hazard_ratio": cox.estimate,
+            "log_rate_ratio": nb.estimate,
+            "alpha": nb.dispersion,
+            "rmst0": rmst.rmst_control,
+            "rmst1": rmst.rmst_treated,
+            "rmst_difference_days": rmst.estimate,
+        }
     total = {k: float(v[0]) for k, v in estimates["total"].items()}
     se = {}
     for name in ("log_hazard_ratio", "log_rate_ratio", "rmst_difference_days"):
@@ -212,16 +229,16 @@ def _compute(scenario: Scenario, population: int, gen: np.random.Generator, chun
             "rate_ratio": "negative binomial (NB2), reoffences ~ arm + offset(log(exposure_days)), exposure_days > 0",
             "rmst": f"Kaplan-Meier of time_at_risk by arm, restricted to {window} days",
         },
-        "exact_null": bool(scenario.reoffending.hazard_ratio_treated == 1.0
-                           and len({convicted[a] for a in arms}) == 1),
+        "exact_null": bool(scenario.reoffending.hazard_ratio_treated == 1.0 and len({convicted[a] for a in arms}) == 1),
         "engine": f"rjtrial.simulate._replicates + rjtrial.survival.batched (truth version {TRUTH_VERSION})",
         "seconds": round(time.perf_counter() - started, 2),
     }
 
 
 # ----------------------------------------------------------------------------- the record
-def truth_record(scenario: Scenario, *, itt: Mapping[str, Any] | None, realised: Mapping[str, Any] | None = None,
-                 rng=None) -> dict[str, Any]:
+def truth_record(
+    scenario: Scenario, *, itt: Mapping[str, Any] | None, realised: Mapping[str, Any] | None = None, rng=None
+) -> dict[str, Any]:
     """The ``truth.json`` of a simulated trial.
 
     Keys: ``scenario`` (id, name, source, fingerprint), ``hazard_ratio_treated`` and its
@@ -234,8 +251,12 @@ def truth_record(scenario: Scenario, *, itt: Mapping[str, Any] | None, realised:
 
     hr = scenario.reoffending.hazard_ratio_treated
     return {
-        "scenario": {"id": scenario.id, "name": scenario.name, "source": scenario.source,
-                     "fingerprint": scenario.fingerprint()},
+        "scenario": {
+            "id": scenario.id,
+            "name": scenario.name,
+            "source": scenario.source,
+            "fingerprint": scenario.fingerprint(),
+        },
         "hazard_ratio_treated": hr,
         "log_hazard_ratio_treated": math.log(hr),
         "null": hr == 1.0,
@@ -244,6 +265,10 @@ def truth_record(scenario: Scenario, *, itt: Mapping[str, Any] | None, realised:
         "parameters": scenario.to_dict(),
         "provenance": dict(scenario.provenance),
         "rng": str(rng) if isinstance(rng, (int, np.integer)) else type(rng).__name__,
-        "versions": {"rjtrial": __version__, "numpy": np.__version__, "pandas": pd.__version__,
-                     "scipy": scipy.__version__},
+        "versions": {
+            "rjtrial": __version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "scipy": scipy.__version__,
+        },
     }

@@ -56,8 +56,11 @@ def curves(time: np.ndarray, code: np.ndarray, causes: tuple) -> Curves:
     at_risk = np.cumsum(total[::-1])[::-1]
     failed = code > 0
     all_events = np.bincount(inverse[failed], minlength=T).astype(float)
-    events = np.column_stack([np.bincount(inverse[code == k], minlength=T) for k in causes]).astype(float) \
-        if causes else np.zeros((T, 0))
+    events = (
+        np.column_stack([np.bincount(inverse[code == k], minlength=T) for k in causes]).astype(float)
+        if causes
+        else np.zeros((T, 0))
+    )
     survival = np.cumprod(1.0 - all_events / at_risk)
     before = np.concatenate([[1.0], survival[:-1]])
     incidence = np.cumsum(before[:, None] * events / at_risk[:, None], axis=0)

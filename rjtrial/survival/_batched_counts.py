@@ -22,8 +22,13 @@ def fit(count, exposure, treatment, trial, n_trials: int, tol: float, max_iterat
     # rows alike in (trial, arm, exposure, count) contribute alike: fit the distinct ones, weighted
     # (most participants have the whole window at liberty and few reoffences)
     span_x, span_y = (float(v.max()) + 1.0 if v.size else 1.0 for v in (x, y))
-    if (np.all(x == np.floor(x)) and np.all(y == np.floor(y)) and x.min(initial=0) >= 0 and y.min(initial=0) >= 0
-            and 2.0 * T * span_x * span_y < 2.0**62):  # whole days and counts: one integer key sorts faster
+    if (
+        np.all(x == np.floor(x))
+        and np.all(y == np.floor(y))
+        and x.min(initial=0) >= 0
+        and y.min(initial=0) >= 0
+        and 2.0 * T * span_x * span_y < 2.0**62
+    ):  # whole days and counts: one integer key sorts faster
         key = ((2 * t + g) * int(span_x) + x.astype(np.int64)) * int(span_y) + y.astype(np.int64)
         order = np.argsort(key, kind="stable")
     else:
@@ -41,5 +46,11 @@ def fit(count, exposure, treatment, trial, n_trials: int, tol: float, max_iterat
     out = np.empty((T, len(NB_COLUMNS)))
     negative_binomial_trials(offsets, g.astype(np.int64), x, y, w, whole, float(tol), int(max_iterations), 0, T, out)
     estimate, std_error, p_value, dispersion, iterations, converged = out.T
-    return {"estimate": estimate, "std_error": std_error, "p_value": p_value, "dispersion": dispersion,
-            "n_iterations": iterations.astype(np.int64), "converged": converged == 1.0}
+    return {
+        "estimate": estimate,
+        "std_error": std_error,
+        "p_value": p_value,
+        "dispersion": dispersion,
+        "n_iterations": iterations.astype(np.int64),
+        "converged": converged == 1.0,
+    }

@@ -45,7 +45,6 @@ COX_COLUMNS = (
 LOGRANK_COLUMNS = ("observed", "expected", "variance", "events")
 
 
-
 def _jit(function):
     """``numba.njit(cache=True, nogil=True)``; without the on-disk cache if there is nowhere to write it.
 
@@ -233,9 +232,7 @@ def cox_trials(time, event, treatment, index, offsets, mode, efron, tol, max_ite
         if stop == start:
             row[8] = 0.0
             continue
-        at_risk0, at_risk1, events0, events1, m, n0, n1 = _event_table(
-            time, event, treatment, index, start, stop, mode
-        )
+        at_risk0, at_risk1, events0, events1, m, n0, n1 = _event_table(time, event, treatment, index, start, stop, mode)
         total = 0.0
         for k in range(m):
             total += events0[k] + events1[k]
@@ -254,9 +251,7 @@ def logrank_trials(time, event, treatment, index, offsets, mode, first, last, ou
         stop = offsets[j + 1]
         if stop == start:
             continue
-        at_risk0, at_risk1, events0, events1, m, n0, n1 = _event_table(
-            time, event, treatment, index, start, stop, mode
-        )
+        at_risk0, at_risk1, events0, events1, m, n0, n1 = _event_table(time, event, treatment, index, start, stop, mode)
         observed = 0.0
         expected = 0.0
         variance = 0.0
@@ -401,8 +396,12 @@ def _digamma(x):
         x += 1.0
     inv = 1.0 / x
     inv2 = inv * inv
-    return result + math.log(x) - 0.5 * inv - inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (
-        1.0 / 240 - inv2 * (1.0 / 132)))))
+    return (
+        result
+        + math.log(x)
+        - 0.5 * inv
+        - inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132)))))
+    )
 
 
 @_jit
@@ -414,8 +413,12 @@ def _trigamma(x):
         x += 1.0
     inv = 1.0 / x
     inv2 = inv * inv
-    return result + inv + 0.5 * inv2 + inv * inv2 * (1.0 / 6 - inv2 * (1.0 / 30 - inv2 * (1.0 / 42 - inv2 * (
-        1.0 / 30 - inv2 * (5.0 / 66)))))
+    return (
+        result
+        + inv
+        + 0.5 * inv2
+        + inv * inv2 * (1.0 / 6 - inv2 * (1.0 / 30 - inv2 * (1.0 / 42 - inv2 * (1.0 / 30 - inv2 * (5.0 / 66)))))
+    )
 
 
 @_jit

@@ -55,8 +55,14 @@ def times(df: pd.DataFrame, column: str, *, role: str = "time") -> np.ndarray:
     return out
 
 
-def aeq_times(stop: np.ndarray, start: np.ndarray | None = None, *, index=None, column: str | None = None,
-              tolerance: float = np.sqrt(np.finfo(float).eps)):
+def aeq_times(
+    stop: np.ndarray,
+    start: np.ndarray | None = None,
+    *,
+    index=None,
+    column: str | None = None,
+    tolerance: float = np.sqrt(np.finfo(float).eps),
+):
     """Merge times that differ only by floating-point noise, as R ``aeqSurv`` (``timefix = TRUE``).
 
     The sorted unique values of ``stop`` and ``start`` are compared; two neighbours within
@@ -108,14 +114,20 @@ def events(df: pd.DataFrame, column: str, coding: str = "0/1") -> np.ndarray:
         if coding == "r":
             raise DataError(
                 "event is True/False, but event_coding='r' expects 1 (censored) / 2 (event)",
-                table=TABLE, column=column,
+                table=TABLE,
+                column=column,
             )
         return values.to_numpy()
     if not pd.api.types.is_numeric_dtype(values) and coding == "0/1":
         # text read from a file: '0'/'1' or 'False'/'True' when the whole column is such; any
         # other cell is an error naming its row (never read by truthiness)
-        return indicator(df, column, table=TABLE, role="event",
-                         hint="event must be coded 0/1 or False/True (for R's 1/2 coding pass event_coding='r')")
+        return indicator(
+            df,
+            column,
+            table=TABLE,
+            role="event",
+            hint="event must be coded 0/1 or False/True (for R's 1/2 coding pass event_coding='r')",
+        )
     if not pd.api.types.is_numeric_dtype(values):
         meaning = "0/1 or False/True" if coding == "0/1" else "1 (censored) / 2 (event) (event_coding='r')"
         raise DataError(f"event must be coded {meaning}, found dtype {values.dtype}", table=TABLE, column=column)
@@ -123,7 +135,11 @@ def events(df: pd.DataFrame, column: str, coding: str = "0/1") -> np.ndarray:
     bad = ~np.isin(out, allowed)
     if bad.any():
         if coding == "0/1":
-            hint = " (for R's 1 = censored / 2 = event coding pass event_coding='r')" if np.isin(out, (1.0, 2.0)).all() else ""
+            hint = (
+                " (for R's 1 = censored / 2 = event coding pass event_coding='r')"
+                if np.isin(out, (1.0, 2.0)).all()
+                else ""
+            )
             message = f"event must be 0 (censored) or 1 (event), found {out[bad][0]!r}{hint}"
         else:
             message = f"event must be 1 (censored) or 2 (event) with event_coding='r', found {out[bad][0]!r}"
@@ -164,7 +180,8 @@ def formula_columns(df: pd.DataFrame, formula: str) -> list[str]:
             continue
         raise DataError(
             f"no column {name!r} (named in the formula); the columns are {', '.join(columns)}",
-            table=TABLE, column=name,
+            table=TABLE,
+            column=name,
         )
     return [c for c in columns if c in used]
 
@@ -213,7 +230,9 @@ def prepare(
         column = used[int(np.flatnonzero(missing[i])[0])]
         raise DataError(
             "missing value (na_action='raise'; na_action='omit' leaves such rows out, as R does)",
-            table=TABLE, row=df.index[i], column=column,
+            table=TABLE,
+            row=df.index[i],
+            column=column,
         )
     kept = df.loc[~rows]
     if len(kept) == 0:

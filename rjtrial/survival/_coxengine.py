@@ -124,8 +124,21 @@ class RiskSets:
             start_order = start_sorted = at_start = None
             start_k = np.zeros(len(rows), dtype=np.int64)
         return _Stratum(
-            rows, self.X[rows], stop, start_order, start_sorted, event_times, at_stop, at_start, event_rows,
-            event_k, event_frac, group_first, n_tied, stop_k, start_k,
+            rows,
+            self.X[rows],
+            stop,
+            start_order,
+            start_sorted,
+            event_times,
+            at_stop,
+            at_start,
+            event_rows,
+            event_k,
+            event_frac,
+            group_first,
+            n_tied,
+            stop_k,
+            start_k,
         )
 
     # ------------------------------------------------------------------ risk-set sums

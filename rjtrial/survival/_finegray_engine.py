@@ -124,11 +124,27 @@ class SubdistributionRiskSets:
         at = np.searchsorted(t, event_times, side="left")
         G_event = G_row[at] if len(at) else np.zeros(0)
         group_first = np.concatenate([[0], np.cumsum(n_tied)[:-1]]).astype(np.int64)
-        event_frac = (np.arange(len(event_rows)) - group_first[event_k]) / n_tied[event_k] \
-            if len(event_rows) else np.zeros(0)
+        event_frac = (
+            (np.arange(len(event_rows)) - group_first[event_k]) / n_tied[event_k] if len(event_rows) else np.zeros(0)
+        )
         stop_k = np.searchsorted(event_times, t, side="right")
-        return _Stratum(rows, self.X[rows], t, st, G_row, comp_w, event_times, G_event, at, n_tied,
-                        event_rows, event_k, event_frac, group_first, stop_k)
+        return _Stratum(
+            rows,
+            self.X[rows],
+            t,
+            st,
+            G_row,
+            comp_w,
+            event_times,
+            G_event,
+            at,
+            n_tied,
+            event_rows,
+            event_k,
+            event_frac,
+            group_first,
+            stop_k,
+        )
 
     # ------------------------------------------------------------------ sums
     def _sums(self, st: _Stratum, r: np.ndarray, ties: str):
@@ -244,8 +260,9 @@ class SubdistributionRiskSets:
             before = np.searchsorted(st.time, u, side="left")  # rows with t < u
             from_k = np.searchsorted(st.event_times, u, side="left")  # event times >= u
             q = A[before][:, 1:] * Q0[from_k][:, None] - A[before][:, :1] * Q1[from_k]
-            term = np.concatenate([np.zeros((1, self.p)),
-                                   np.cumsum(censored[:, None] * q / square(Y)[:, None], axis=0)])
+            term = np.concatenate(
+                [np.zeros((1, self.p)), np.cumsum(censored[:, None] * q / square(Y)[:, None], axis=0)]
+            )
             res = -term[inverse + 1]
             cens = st.status == 0
             res[cens] += q[inverse[cens]] / Y[inverse[cens], None]

@@ -85,8 +85,10 @@ class FrailtyRiskSets:
             # risk of each group at each event time (K x q): +r from the first event time after
             # the row's start, -r from the first after its stop
             size = (K + 1) * q
-            G = (np.bincount(st.start_k * q + g, weights=r, minlength=size)
-                 - np.bincount(st.stop_k * q + g, weights=r, minlength=size)).reshape(K + 1, q)
+            G = (
+                np.bincount(st.start_k * q + g, weights=r, minlength=size)
+                - np.bincount(st.stop_k * q + g, weights=r, minlength=size)
+            ).reshape(K + 1, q)
             G = np.cumsum(G, axis=0)[:K]
             # the tied events' own risk, by group (Efron): M_e = (G_k - f_e D_k) / S0_e for the Z columns
             D = sparse.csr_matrix((r[ev], (k, g[ev])), shape=(K, q)) if ties == "efron" else None
@@ -101,16 +103,22 @@ class FrailtyRiskSets:
             XX += (X * w[:, None]).T @ X - MX.T @ MX
             # sum_e M_e M_e' by event time: G' diag(alpha) G - G' diag(beta) D - D' diag(beta) G + D' diag(gamma) D
             alpha = np.bincount(k, weights=1 / S0**2, minlength=K)
-            P = np.column_stack([np.bincount(k, weights=MX[:, j] / S0, minlength=K) for j in range(p)]) \
-                if p else np.zeros((K, 0))
+            P = (
+                np.column_stack([np.bincount(k, weights=MX[:, j] / S0, minlength=K) for j in range(p)])
+                if p
+                else np.zeros((K, 0))
+            )
             XZ -= P.T @ G
             part = {"G": G, "alpha": alpha, "D": D}
             if D is not None:
                 U[p:] += D.T @ c
                 part["beta"] = np.bincount(k, weights=frac / S0**2, minlength=K)
                 part["gamma"] = np.bincount(k, weights=frac**2 / S0**2, minlength=K)
-                Q = np.column_stack([np.bincount(k, weights=frac * MX[:, j] / S0, minlength=K) for j in range(p)]) \
-                    if p else np.zeros((K, 0))
+                Q = (
+                    np.column_stack([np.bincount(k, weights=frac * MX[:, j] / S0, minlength=K) for j in range(p)])
+                    if p
+                    else np.zeros((K, 0))
+                )
                 XZ += np.asarray((D.T @ Q).T)
             if p:
                 XZ += np.column_stack([np.bincount(g, weights=w * X[:, j], minlength=q) for j in range(p)]).T
@@ -258,8 +266,9 @@ def _newton_step(info: Information, grad: np.ndarray, pen: np.ndarray, free: boo
     if solver == "cg" or (solver == "auto" and p + info.q > DENSE_UP_TO):
         precondition = _schur_preconditioner(info, pen)
         if precondition is not None:
-            step = _conjugate_gradients(lambda v: info.matvec(v) + np.concatenate([np.zeros(p), pen * v[p:]]),
-                                        precondition, grad)
+            step = _conjugate_gradients(
+                lambda v: info.matvec(v) + np.concatenate([np.zeros(p), pen * v[p:]]), precondition, grad
+            )
             if step is not None:
                 return step
     H = info.dense()
@@ -267,8 +276,17 @@ def _newton_step(info: Information, grad: np.ndarray, pen: np.ndarray, free: boo
     return np.linalg.solve(H, grad)
 
 
-def penalised_fit(frs: FrailtyRiskSets, theta: float, ties: str, *, beta0=None, b0=None,
-                  max_iter: int = 100, tol: float = 1e-11, solver: str = "auto") -> PenalisedFit:
+def penalised_fit(
+    frs: FrailtyRiskSets,
+    theta: float,
+    ties: str,
+    *,
+    beta0=None,
+    b0=None,
+    max_iter: int = 100,
+    tol: float = 1e-11,
+    solver: str = "auto",
+) -> PenalisedFit:
     """Maximise ``PL + nu * sum(b - exp(b))`` by Newton–Raphson with step halving.
 
     ``theta = 0`` fixes every frailty at 0 (the ordinary Cox model), as R does. Each Newton
@@ -383,8 +401,9 @@ class ThetaSearch:
     message: str
 
 
-def search_theta(frs: FrailtyRiskSets, ties: str, *, lower: float = 1e-8, upper: float = 1e6,
-                 xtol: float = 1e-14) -> tuple[ThetaSearch, dict]:
+def search_theta(
+    frs: FrailtyRiskSets, ties: str, *, lower: float = 1e-8, upper: float = 1e6, xtol: float = 1e-14
+) -> tuple[ThetaSearch, dict]:
     """The ``theta`` maximising the integrated likelihood: bracket the root of its exact
     derivative (from ``theta = 1``, by factors of 4) and find it by Brent's method.
 
@@ -398,8 +417,13 @@ def search_theta(frs: FrailtyRiskSets, ties: str, *, lower: float = 1e-8, upper:
             return cache[theta]
         near = min(cache, key=lambda t: abs(np.log(t) - np.log(theta)), default=None) if cache else None
         start = cache[near] if near is not None else None
-        fit = penalised_fit(frs, theta, ties, beta0=None if start is None else start.beta,
-                            b0=None if start is None else start.b * (theta / near) ** 0.5)
+        fit = penalised_fit(
+            frs,
+            theta,
+            ties,
+            beta0=None if start is None else start.beta,
+            b0=None if start is None else start.b * (theta / near) ** 0.5,
+        )
         cache[theta] = fit
         return fit
 
@@ -411,20 +435,31 @@ def search_theta(frs: FrailtyRiskSets, ties: str, *, lower: float = 1e-8, upper:
     if s > 0:
         while s > 0:
             if theta >= upper:
-                return ThetaSearch(theta, False, len(cache), False,
-                                   f"the integrated likelihood still increases at theta = {theta:g}"), cache
+                return ThetaSearch(
+                    theta, False, len(cache), False, f"the integrated likelihood still increases at theta = {theta:g}"
+                ), cache
             lo, theta = theta, theta * 4
             s = slope(theta)
         hi = theta
     else:
         while s < 0:
             if theta <= lower:
-                return ThetaSearch(0.0, True, len(cache), True, "the integrated likelihood is largest at theta = 0"), cache
+                return ThetaSearch(
+                    0.0, True, len(cache), True, "the integrated likelihood is largest at theta = 0"
+                ), cache
             hi, theta = theta, theta / 4
             s = slope(theta)
         lo = theta
-    root, info = optimize.brentq(slope, lo, hi, xtol=xtol * max(lo, 1e-300), rtol=4 * np.finfo(float).eps,
-                                 maxiter=200, full_output=True, disp=False)
+    root, info = optimize.brentq(
+        slope,
+        lo,
+        hi,
+        xtol=xtol * max(lo, 1e-300),
+        rtol=4 * np.finfo(float).eps,
+        maxiter=200,
+        full_output=True,
+        disp=False,
+    )
     return ThetaSearch(float(root), bool(info.converged), len(cache), False, ""), cache
 
 
@@ -469,6 +504,7 @@ def variances(fit: PenalisedFit, *, sparse: bool) -> Variances:
 
         def precision(v):  # (H^-1)_ff^-1 = H_ff - H_fb H_bb^-1 H_bf
             return H[p:, p:] @ v - (H[p:, :p] @ np.linalg.solve(H[:p, :p], H[:p, p:] @ v) if p else 0)
+
     var2 = var - (cross * pen) @ cross.T
     return Variances(var, var2, fvar, precision)
 

@@ -334,7 +334,9 @@ def _order(times, events, arms, offsets, labels, workers):
     no_index = np.empty(0, dtype=np.int64)
     keys = np.empty_like(times)
     exact = all(
-        _in_threads(lambda i, j: kernels.packed_keys(times, events, arms, i, j, keys), times.size, workers, minimum=50_000)
+        _in_threads(
+            lambda i, j: kernels.packed_keys(times, events, arms, i, j, keys), times.size, workers, minimum=50_000
+        )
     )
     if sizes.min() == sizes.max():
         size = int(sizes[0])
@@ -634,14 +636,29 @@ def rmst_batch(time, event, treatment, *, tau: float, trial=None, threads: int |
     with np.errstate(invalid="ignore", divide="ignore"):
         z = estimate / std_error
     return BatchedRMST(
-        estimate=estimate, std_error=std_error, statistic=z, p_value=_two_sided(z), rmst_control=rmst0,
-        std_error_control=se0, rmst_treated=rmst1, std_error_treated=se1, n=np.diff(offsets),
+        estimate=estimate,
+        std_error=std_error,
+        statistic=z,
+        p_value=_two_sided(z),
+        rmst_control=rmst0,
+        std_error_control=se0,
+        rmst_treated=rmst1,
+        std_error_treated=se1,
+        n=np.diff(offsets),
         events=events.astype(np.int64),
     )
 
 
-def negative_binomial_batch(count, exposure, treatment, *, trial=None, n_trials: int | None = None, tol: float = 1e-10,
-                            max_iterations: int = 100) -> BatchedRateRatio:
+def negative_binomial_batch(
+    count,
+    exposure,
+    treatment,
+    *,
+    trial=None,
+    n_trials: int | None = None,
+    tol: float = 1e-10,
+    max_iterations: int = 100,
+) -> BatchedRateRatio:
     """Negative binomial (NB2) rate ratio of treated versus control in every trial of a batch.
 
     Parameters
@@ -719,38 +736,61 @@ def negative_binomial_batch(count, exposure, treatment, *, trial=None, n_trials:
     g = _numeric("treatment", treatment)
     if trial is None:
         if y.ndim != 2:
-            raise DataError(f"count must be 2-D (n_trials, n), one row a trial, or 1-D with trial= labels; got {y.ndim}-D",
-                            table=TABLE, column="count")
+            raise DataError(
+                f"count must be 2-D (n_trials, n), one row a trial, or 1-D with trial= labels; got {y.ndim}-D",
+                table=TABLE,
+                column="count",
+            )
         labels = np.repeat(np.arange(y.shape[0], dtype=np.int64), y.shape[1])
         total = y.shape[0]
     else:
         labels = np.asarray(trial)
         if labels.dtype.kind not in "iu":
-            raise DataError(f"trial must hold integer labels 0 .. n_trials - 1, found dtype {labels.dtype}",
-                            table=TABLE, column="trial")
+            raise DataError(
+                f"trial must hold integer labels 0 .. n_trials - 1, found dtype {labels.dtype}",
+                table=TABLE,
+                column="trial",
+            )
         if labels.size and labels.min() < 0:
             first = int(np.flatnonzero(labels < 0)[0])
-            raise DataError(f"trial labels must be 0 .. n_trials - 1, found {labels[first]}", table=TABLE, row=first,
-                            column="trial")
+            raise DataError(
+                f"trial labels must be 0 .. n_trials - 1, found {labels[first]}", table=TABLE, row=first, column="trial"
+            )
         total = (int(labels.max()) + 1 if labels.size else 0) if n_trials is None else int(n_trials)
         if labels.size and labels.max() >= total:
-            raise DataError(f"trial label {int(labels.max())} is not below n_trials = {total}", table=TABLE,
-                            column="trial")
-    for name, other in (("exposure", x), ("treatment", g), ("trial", labels.reshape(y.shape) if trial is None else labels)):
+            raise DataError(
+                f"trial label {int(labels.max())} is not below n_trials = {total}", table=TABLE, column="trial"
+            )
+    for name, other in (
+        ("exposure", x),
+        ("treatment", g),
+        ("trial", labels.reshape(y.shape) if trial is None else labels),
+    ):
         if other.shape != y.shape:
-            raise DataError(f"{name} has shape {other.shape} but count has shape {y.shape}; they must match",
-                            table=TABLE, column=name)
+            raise DataError(
+                f"{name} has shape {other.shape} but count has shape {y.shape}; they must match",
+                table=TABLE,
+                column=name,
+            )
     y = np.asarray(y, dtype=np.float64).ravel()
     x = np.asarray(x, dtype=np.float64).ravel()
     shape = np.asarray(count).shape
     if not (y.size == 0 or (y.min() >= 0 and y.max() < np.inf)):
         first = int(np.flatnonzero(~((y >= 0) & (y < np.inf)))[0])
-        raise DataError(f"count must be a non-negative number, found {y[first]!r}", table=TABLE,
-                        row=_where(shape, first), column="count")
+        raise DataError(
+            f"count must be a non-negative number, found {y[first]!r}",
+            table=TABLE,
+            row=_where(shape, first),
+            column="count",
+        )
     if not (x.size == 0 or (x.min() > 0 and x.max() < np.inf)):
         first = int(np.flatnonzero(~((x > 0) & (x < np.inf)))[0])
-        raise DataError(f"exposure must be a positive number, found {x[first]!r}", table=TABLE,
-                        row=_where(shape, first), column="exposure")
+        raise DataError(
+            f"exposure must be a positive number, found {x[first]!r}",
+            table=TABLE,
+            row=_where(shape, first),
+            column="exposure",
+        )
     arms = _binary("treatment", g, "0 (control) or 1 (treated)")
     labels = labels.astype(np.int64, copy=False).ravel()
     if total == 0:
@@ -758,8 +798,14 @@ def negative_binomial_batch(count, exposure, treatment, *, trial=None, n_trials:
     fit = _batched_counts.fit(y, x, arms.astype(np.int64), labels, total, float(tol), int(max_iterations))
     estimate = fit["estimate"]
     return BatchedRateRatio(
-        estimate=estimate, std_error=fit["std_error"], statistic=estimate / fit["std_error"], p_value=fit["p_value"],
-        rate_ratio=np.exp(estimate), dispersion=fit["dispersion"], n_iterations=fit["n_iterations"],
-        converged=fit["converged"], n=np.bincount(labels, minlength=total),
+        estimate=estimate,
+        std_error=fit["std_error"],
+        statistic=estimate / fit["std_error"],
+        p_value=fit["p_value"],
+        rate_ratio=np.exp(estimate),
+        dispersion=fit["dispersion"],
+        n_iterations=fit["n_iterations"],
+        converged=fit["converged"],
+        n=np.bincount(labels, minlength=total),
         events=np.bincount(labels, weights=y, minlength=total).astype(np.int64),
     )

@@ -153,8 +153,15 @@ def competing_data(
     df = _checks.check_frame(df)
     wanted = _cause_list(cause)
     _checks.require_columns(
-        df, {"time": time, "event": event, "group": group, "strata": strata, "cluster": cluster,
-             "formula": list(covariates)}
+        df,
+        {
+            "time": time,
+            "event": event,
+            "group": group,
+            "strata": strata,
+            "cluster": cluster,
+            "formula": list(covariates),
+        },
     )
     # Every missing-value check is here, in column order of the roles: to omit incomplete
     # rows instead (R's na.omit), filter `df` by these masks before reading the arrays.

@@ -112,8 +112,9 @@ class CumulativeIncidenceResult(Result):
                 else:
                     v = np.where(step < 0, np.nan, v)
                 values[name] = np.where(times > t[-1], np.nan, v)
-            pieces.append(pd.DataFrame({"group": g, "cause": k, "time": times, "at_risk": at_risk.astype(np.int64),
-                                        **values}))
+            pieces.append(
+                pd.DataFrame({"group": g, "cause": k, "time": times, "at_risk": at_risk.astype(np.int64), **values})
+            )
         out = pd.concat(pieces, ignore_index=True)
         out.attrs.update(alpha=self.alpha, conf_type=self.conf_type, variance=self.variance)
         return out
@@ -175,8 +176,16 @@ class CumulativeIncidenceResult(Result):
             for ki, k in enumerate(self.causes):
                 c = curves[curves["cause"] == k]
                 f = np.concatenate([[0.0], c["estimate"].to_numpy()])
-                ax.fill_between(t, bottom, bottom + f, step="post", color=colours[ki % len(colours)], alpha=0.7,
-                                linewidth=0, label=f"cause {k}")
+                ax.fill_between(
+                    t,
+                    bottom,
+                    bottom + f,
+                    step="post",
+                    color=colours[ki % len(colours)],
+                    alpha=0.7,
+                    linewidth=0,
+                    label=f"cause {k}",
+                )
                 bottom = bottom + f
             ax.step(t, bottom, where="post", color="black", linewidth=0.8)
             ax.set_ylabel("cumulative incidence (stacked)")
@@ -352,17 +361,35 @@ def cumulative_incidence(
         se = np.sqrt(var)
         for j, k in enumerate(data.causes):
             lower, upper = confidence_limits(c.incidence[:, j], se[:, j], z, conf_type)
-            pieces.append(pd.DataFrame({
-                "group": g, "cause": k, "time": c.time, "at_risk": c.at_risk.astype(np.int64),
-                "events": c.events[:, j].astype(np.int64), "censored": c.censored.astype(np.int64),
-                "estimate": c.incidence[:, j], "std_error": se[:, j], "ci_lower": lower, "ci_upper": upper,
-            }))
+            pieces.append(
+                pd.DataFrame(
+                    {
+                        "group": g,
+                        "cause": k,
+                        "time": c.time,
+                        "at_risk": c.at_risk.astype(np.int64),
+                        "events": c.events[:, j].astype(np.int64),
+                        "censored": c.censored.astype(np.int64),
+                        "estimate": c.incidence[:, j],
+                        "std_error": se[:, j],
+                        "ci_lower": lower,
+                        "ci_upper": upper,
+                    }
+                )
+            )
     table = pd.concat(pieces, ignore_index=True)[_COLUMNS]
     tests = None
     if group is not None and len(levels) > 1:
         tests = _gray(data, levels, strata, float(rho))
     return CumulativeIncidenceResult(
-        table=table, groups=tuple(levels), causes=tuple(data.causes), n=n, alpha=alpha, conf_type=conf_type,
-        variance=variance, columns={"time": time, "event": event, "group": group}, tests=tests,
+        table=table,
+        groups=tuple(levels),
+        causes=tuple(data.causes),
+        n=n,
+        alpha=alpha,
+        conf_type=conf_type,
+        variance=variance,
+        columns={"time": time, "event": event, "group": group},
+        tests=tests,
         notes=tests.notes if tests is not None else (),
     )

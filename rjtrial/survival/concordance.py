@@ -173,8 +173,9 @@ def concordance_counts(stop, event, risk_score, *, start=None, strata=None, clus
             codes = pd.factorize(np.asarray(cluster), sort=True)[0]
             dfbeta = np.asarray(np.bincount(codes, weights=dfbeta), dtype=float)
         variance = float(np.sum(dfbeta**2))
-    return ConcordanceResult(c, concordant, discordant, tied_risk, pairs_tied_time - tied_both, tied_both,
-                             variance, float(np.sqrt(variance)))
+    return ConcordanceResult(
+        c, concordant, discordant, tied_risk, pairs_tied_time - tied_both, tied_both, variance, float(np.sqrt(variance))
+    )
 
 
 def _member_counts(strata, stop_rank, start_rank, event, val, deaths, R):
@@ -191,8 +192,11 @@ def _member_counts(strata, stop_rank, start_rank, event, val, deaths, R):
     pos[order] = np.arange(len(deaths))
     ordered = key[order]
     base = strata * (R + 1)
-    upper = np.where(event, np.searchsorted(ordered, base + stop_rank, side="left"),
-                     np.searchsorted(ordered, base + stop_rank, side="right"))
+    upper = np.where(
+        event,
+        np.searchsorted(ordered, base + stop_rank, side="left"),
+        np.searchsorted(ordered, base + stop_rank, side="right"),
+    )
     if start_rank is None:
         lower = np.searchsorted(ordered, base, side="left")
     else:
@@ -242,8 +246,9 @@ def concordance(fit: "CoxResult") -> ConcordanceResult:
     """
     risk = fit._risk
     lp = tie_exact_linear_predictor(risk.X, fit.estimable_params_.to_numpy())
-    return concordance_counts(risk.stop, risk.event, lp, start=risk.start, strata=risk.strata,
-                              cluster=fit._cluster_codes)
+    return concordance_counts(
+        risk.stop, risk.event, lp, start=risk.start, strata=risk.strata, cluster=fit._cluster_codes
+    )
 
 
 def tie_exact_linear_predictor(X: np.ndarray, beta: np.ndarray) -> np.ndarray:

@@ -180,8 +180,13 @@ class CoxResult(Result):
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # an infinite coefficient was warned of
             out = self._coefficient_table(est, se, z)
         out.attrs.update(
-            alpha=self.alpha, ci_scale="hazard_ratio", variance=self.variance_kind, ties=self.ties,
-            converged=self.converged, n_iterations=self.n_iterations, notes=self.notes,
+            alpha=self.alpha,
+            ci_scale="hazard_ratio",
+            variance=self.variance_kind,
+            ties=self.ties,
+            converged=self.converged,
+            n_iterations=self.n_iterations,
+            notes=self.notes,
         )
         return out
 
@@ -203,12 +208,23 @@ class CoxResult(Result):
     def to_dict(self) -> dict:
         """JSON-ready: the model's description, coefficients, global tests and notes."""
         return {
-            "model": self.model, "formula": self.formula, "ties": self.ties, "alpha": self.alpha,
+            "model": self.model,
+            "formula": self.formula,
+            "ties": self.ties,
+            "alpha": self.alpha,
             **({"timescale": self.timescale, "max_event_number": self.max_event_number} if self.model == "pwp" else {}),
-            "strata": list(self.strata), "cluster": self.cluster, "start": self.start,
-            "n": self.n, "n_events": self.n_events, "n_omitted": self.n_omitted, "n_clusters": self.n_clusters,
-            "variance": self.variance_kind, "converged": self.converged, "n_iterations": self.n_iterations,
-            "log_likelihood": jsonable(self.log_likelihood_), "log_likelihood_null": jsonable(self.log_likelihood_null_),
+            "strata": list(self.strata),
+            "cluster": self.cluster,
+            "start": self.start,
+            "n": self.n,
+            "n_events": self.n_events,
+            "n_omitted": self.n_omitted,
+            "n_clusters": self.n_clusters,
+            "variance": self.variance_kind,
+            "converged": self.converged,
+            "n_iterations": self.n_iterations,
+            "log_likelihood": jsonable(self.log_likelihood_),
+            "log_likelihood_null": jsonable(self.log_likelihood_null_),
             "coefficients": jsonable(self.summary_frame()),
             "tests": jsonable(self.tests_frame().reset_index()),
             "notes": list(self.notes),
@@ -220,7 +236,11 @@ class CoxResult(Result):
         if self.robust_score_test_ is not None:
             tests.append(self.robust_score_test_)
         return pd.DataFrame(
-            {"statistic": [t.statistic for t in tests], "df": [t.df for t in tests], "p_value": [t.p_value for t in tests]},
+            {
+                "statistic": [t.statistic for t in tests],
+                "df": [t.df for t in tests],
+                "p_value": [t.p_value for t in tests],
+            },
             index=pd.Index([t.method for t in tests], name="test"),
         )
 
@@ -432,16 +452,29 @@ def cox(
             raise ValueError("give frailty= or cluster=, not both: the frailty model accounts for the grouping itself")
         from rjtrial.survival.frailty import frailty_cox
 
-        return frailty_cox(df, formula, time=time, event=event, frailty=frailty, start=start, strata=strata,
-                           ties=ties, alpha=alpha, na_action=na_action, event_coding=event_coding)
+        return frailty_cox(
+            df,
+            formula,
+            time=time,
+            event=event,
+            frailty=frailty,
+            start=start,
+            strata=strata,
+            ties=ties,
+            alpha=alpha,
+            na_action=na_action,
+            event_coding=event_coding,
+        )
     ties = _checks.choice("ties", ties, TIES)
     alpha = _checks.alpha_value(alpha)
     if not isinstance(formula, str) or not formula.strip():
         raise ValueError("formula must be a non-empty string of terms, e.g. 'arm + age'")
     strata_cols = [strata] if isinstance(strata, str) else (list(strata) if strata is not None else [])
     df, n_omitted = _checks.prepare(
-        df, {"time": time, "event": event, "start": start, "strata": strata_cols, "cluster": cluster},
-        formula=formula.partition("~")[2] if "~" in formula else formula, na_action=na_action,
+        df,
+        {"time": time, "event": event, "start": start, "strata": strata_cols, "cluster": cluster},
+        formula=formula.partition("~")[2] if "~" in formula else formula,
+        na_action=na_action,
     )
     stop, evt, begin = _outcome(df, time=time, event=event, start=start, event_coding=event_coding)
     for name in strata_cols:
@@ -460,12 +493,14 @@ def cox(
         estimable = ~_aliased_columns(info0)
         if not estimable.all():
             names = [columns[j] for j in np.flatnonzero(~estimable)]
-            notes.append(_warn(
-                CollinearityWarning,
-                f"{_plural('column', names)} {', '.join(map(repr, names))} of the model matrix "
-                f"{'is' if len(names) == 1 else 'are'} a linear combination of the others (or constant within "
-                "strata): not estimable, reported as NaN (R: NA)",
-            ))
+            notes.append(
+                _warn(
+                    CollinearityWarning,
+                    f"{_plural('column', names)} {', '.join(map(repr, names))} of the model matrix "
+                    f"{'is' if len(names) == 1 else 'are'} a linear combination of the others (or constant within "
+                    "strata): not estimable, reported as NaN (R: NA)",
+                )
+            )
             risk = RiskSets(X[:, estimable], stop, evt, start=begin, strata=strata_codes)
     kept = [c for c, keep in zip(columns, estimable) if keep]
     beta, ll, U, info, converged, n_iter = newton(risk, np.zeros(risk.p), ties)
@@ -476,29 +511,35 @@ def cox(
     except np.linalg.LinAlgError:
         naive = np.full((p, p), np.nan)
     if not converged:
-        notes.append(_warn(
-            ConvergenceWarning,
-            f"the Cox model did not converge in {n_iter} Newton iterations; the estimates are its last iterate",
-        ))
+        notes.append(
+            _warn(
+                ConvergenceWarning,
+                f"the Cox model did not converge in {n_iter} Newton iterations; the estimates are its last iterate",
+            )
+        )
     elif p:
         # R coxph.fit's check: a Newton step still large at convergence means beta -> infinity
         step = np.abs(naive @ U)
         infinite = (step > 1e-9) & (step > np.sqrt(1e-9) * np.abs(beta))
         if infinite.any():
             names = [kept[j] for j in np.flatnonzero(infinite)]
-            notes.append(_warn(
-                ConvergenceWarning,
-                f"the likelihood is monotone in {', '.join(map(repr, names))} (it separates those with and without "
-                "events): the coefficient tends to infinity and its standard error is meaningless",
-            ))
+            notes.append(
+                _warn(
+                    ConvergenceWarning,
+                    f"the likelihood is monotone in {', '.join(map(repr, names))} (it separates those with and without "
+                    "events): the coefficient tends to infinity and its standard error is meaningless",
+                )
+            )
     diag = np.diag(naive)
     if p and not (np.all(np.isfinite(diag)) and np.all(diag > 0)):
         names = [kept[j] for j in np.flatnonzero(~(np.isfinite(diag) & (diag > 0)))]
-        notes.append(_warn(
-            ConvergenceWarning,
-            f"the information matrix is not positive definite at the estimate ({', '.join(map(repr, names))}): "
-            "standard errors are not available",
-        ))
+        notes.append(
+            _warn(
+                ConvergenceWarning,
+                f"the information matrix is not positive definite at the estimate ({', '.join(map(repr, names))}): "
+                "standard errors are not available",
+            )
+        )
     variance = naive
     robust_score = None
     n_clusters = None
@@ -620,4 +661,8 @@ def _expand(values: np.ndarray, estimable: np.ndarray) -> np.ndarray:
 
 
 def _sum_by(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    return np.column_stack([np.bincount(codes, weights=values[:, j], minlength=n_groups) for j in range(values.shape[1])]) if values.shape[1] else np.zeros((n_groups, 0))
+    return (
+        np.column_stack([np.bincount(codes, weights=values[:, j], minlength=n_groups) for j in range(values.shape[1])])
+        if values.shape[1]
+        else np.zeros((n_groups, 0))
+    )

@@ -16,7 +16,15 @@ from rjtrial.survival._coxengine import newton
 from rjtrial.survival._finegray_engine import SubdistributionRiskSets
 from rjtrial.survival.competing import competing_data
 from rjtrial.survival.cox import (
-    ChiSquareTest, _aliased_columns, _chi2, _design, _expand, _plural, _quadratic, _sum_by, _warn,
+    ChiSquareTest,
+    _aliased_columns,
+    _chi2,
+    _design,
+    _expand,
+    _plural,
+    _quadratic,
+    _sum_by,
+    _warn,
 )
 
 METHODS = ("crr", "finegray")
@@ -102,20 +110,28 @@ class FineGrayResult(Result):
         se = np.sqrt(np.diag(self.variance_.to_numpy())) if est.size else np.zeros(0)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             stat = est / se
-            out = pd.DataFrame({
-                "term": self.params_.index,
-                "estimate": est,
-                "std_error": se,
-                "subdistribution_hazard_ratio": np.exp(est),
-                "ci_lower": np.exp(est - z * se),
-                "ci_upper": np.exp(est + z * se),
-                "statistic": stat,
-                "p_value": 2 * stats.norm.sf(np.abs(stat)),
-            })
+            out = pd.DataFrame(
+                {
+                    "term": self.params_.index,
+                    "estimate": est,
+                    "std_error": se,
+                    "subdistribution_hazard_ratio": np.exp(est),
+                    "ci_lower": np.exp(est - z * se),
+                    "ci_upper": np.exp(est + z * se),
+                    "statistic": stat,
+                    "p_value": 2 * stats.norm.sf(np.abs(stat)),
+                }
+            )
         out.attrs.update(
-            alpha=self.alpha, ci_scale="subdistribution_hazard_ratio", variance=self.variance_kind,
-            method=self.method, ties=self.ties, cause=self.cause, converged=self.converged,
-            n_iterations=self.n_iterations, notes=self.notes,
+            alpha=self.alpha,
+            ci_scale="subdistribution_hazard_ratio",
+            variance=self.variance_kind,
+            method=self.method,
+            ties=self.ties,
+            cause=self.cause,
+            converged=self.converged,
+            n_iterations=self.n_iterations,
+            notes=self.notes,
         )
         return out
 
@@ -123,8 +139,11 @@ class FineGrayResult(Result):
         """Global tests indexed by ``test``: columns ``statistic, df, p_value``."""
         tests = [self.likelihood_ratio_test_, self.wald_test_]
         return pd.DataFrame(
-            {"statistic": [t.statistic for t in tests], "df": [t.df for t in tests],
-             "p_value": [t.p_value for t in tests]},
+            {
+                "statistic": [t.statistic for t in tests],
+                "df": [t.df for t in tests],
+                "p_value": [t.p_value for t in tests],
+            },
             index=pd.Index([t.method for t in tests], name="test"),
         )
 
@@ -137,8 +156,9 @@ class FineGrayResult(Result):
         """
         pieces = []
         for label, (times, jumps) in zip(self._strata_levels, self._baseline):
-            pieces.append(pd.DataFrame({"stratum": label, "time": times, "hazard": jumps,
-                                        "cumulative_hazard": np.cumsum(jumps)}))
+            pieces.append(
+                pd.DataFrame({"stratum": label, "time": times, "hazard": jumps, "cumulative_hazard": np.cumsum(jumps)})
+            )
         return pd.concat(pieces, ignore_index=True)
 
     def predict(self, df: pd.DataFrame, *, times: Sequence[float] | None = None) -> pd.DataFrame:
@@ -170,7 +190,9 @@ class FineGrayResult(Result):
                     raise DataError(
                         f"{df[column].to_numpy()[unseen][0]!r} is not a level the model was fitted to "
                         f"({', '.join(map(repr, levels))})",
-                        table="profiles", row=df.index[int(np.flatnonzero(unseen)[0])], column=column,
+                        table="profiles",
+                        row=df.index[int(np.flatnonzero(unseen)[0])],
+                        column=column,
                     )
         X = np.zeros((len(df), 0))
         if self._spec is not None:
@@ -185,8 +207,9 @@ class FineGrayResult(Result):
             X = np.asarray(mm[[c for c in mm.columns if c != "Intercept"]], dtype=float)[:, self._estimable]
             bad = np.isnan(X).any(axis=1)
             if bad.any():
-                raise DataError("a covariate value is missing", table="profiles",
-                                row=df.index[int(np.flatnonzero(bad)[0])])
+                raise DataError(
+                    "a covariate value is missing", table="profiles", row=df.index[int(np.flatnonzero(bad)[0])]
+                )
         beta = self.params_.to_numpy()[self._estimable]
         if self.strata is None:
             which = [0] * len(df)
@@ -206,8 +229,9 @@ class FineGrayResult(Result):
             at = event_times if times is None else np.atleast_1d(np.asarray(times, dtype=float))
             position = np.searchsorted(event_times, at, side="right") - 1
             hazard = np.where(position >= 0, cumulative[np.maximum(position, 0)] if len(cumulative) else 0.0, 0.0)
-            pieces.append(pd.DataFrame({"profile": label, "time": at,
-                                        "estimate": 1 - np.exp(-np.exp(X[row] @ beta) * hazard)}))
+            pieces.append(
+                pd.DataFrame({"profile": label, "time": at, "estimate": 1 - np.exp(-np.exp(X[row] @ beta) * hazard)})
+            )
         return pd.concat(pieces, ignore_index=True)
 
     # ------------------------------------------------------------------ display
@@ -234,8 +258,10 @@ class FineGrayResult(Result):
         return out
 
     def __repr__(self) -> str:
-        return (f"<FineGrayResult {self.formula!r}: cause={self.cause}, n={self.n}, events={self.events}, "
-                f"method={self.method!r}>")
+        return (
+            f"<FineGrayResult {self.formula!r}: cause={self.cause}, n={self.n}, events={self.events}, "
+            f"method={self.method!r}>"
+        )
 
 
 def fine_gray(
@@ -353,8 +379,15 @@ def fine_gray(
         for name, value in (("strata", strata), ("cluster", cluster)):
             if value is not None:
                 raise ValueError(f"{name}= needs method='finegray' (R crr has no {name})")
-    data = competing_data(df, time=time, event=event, cause=cause, strata=strata, cluster=cluster,
-                          covariates=_formula_variables(df, formula))
+    data = competing_data(
+        df,
+        time=time,
+        event=event,
+        cause=cause,
+        strata=strata,
+        cluster=cluster,
+        covariates=_formula_variables(df, formula),
+    )
     X, columns, terms = _design(data.frame, formula)
     status = np.where(data.code == 0, 0, np.where(data.code == cause, 1, 2))
     strata_codes, strata_levels = None, ["all"]
@@ -370,12 +403,14 @@ def fine_gray(
         estimable = ~_aliased_columns(info0)
         if not estimable.all():
             names = [columns[j] for j in np.flatnonzero(~estimable)]
-            notes.append(_warn(
-                CollinearityWarning,
-                f"{_plural('column', names)} {', '.join(map(repr, names))} of the model matrix "
-                f"{'is' if len(names) == 1 else 'are'} a linear combination of the others (or constant among those "
-                "at risk): not estimable, reported as NaN (R: NA)",
-            ))
+            notes.append(
+                _warn(
+                    CollinearityWarning,
+                    f"{_plural('column', names)} {', '.join(map(repr, names))} of the model matrix "
+                    f"{'is' if len(names) == 1 else 'are'} a linear combination of the others (or constant among those "
+                    "at risk): not estimable, reported as NaN (R: NA)",
+                )
+            )
             risk = SubdistributionRiskSets(X[:, estimable], data.time, status, strata=strata_codes, convention=method)
     kept = [c for c, keep in zip(columns, estimable) if keep]
     beta, ll, U, info, converged, n_iter = newton(risk, np.zeros(risk.p), ties)
@@ -386,20 +421,24 @@ def fine_gray(
     except np.linalg.LinAlgError:
         naive = np.full((p, p), np.nan)
     if not converged:
-        notes.append(_warn(
-            ConvergenceWarning,
-            f"the Fine-Gray model did not converge in {n_iter} Newton iterations; the estimates are its last iterate",
-        ))
+        notes.append(
+            _warn(
+                ConvergenceWarning,
+                f"the Fine-Gray model did not converge in {n_iter} Newton iterations; the estimates are its last iterate",
+            )
+        )
     elif p:
         step = np.abs(naive @ U)
         infinite = (step > 1e-9) & (step > np.sqrt(1e-9) * np.abs(beta))
         if infinite.any():
             names = [kept[j] for j in np.flatnonzero(infinite)]
-            notes.append(_warn(
-                ConvergenceWarning,
-                f"the likelihood is monotone in {', '.join(map(repr, names))}: the coefficient tends to infinity "
-                "and its standard error is meaningless",
-            ))
+            notes.append(
+                _warn(
+                    ConvergenceWarning,
+                    f"the likelihood is monotone in {', '.join(map(repr, names))}: the coefficient tends to infinity "
+                    "and its standard error is meaningless",
+                )
+            )
     eta = risk.score_residuals(beta, ties)
     if method == "crr":
         influence = eta + risk.censoring_residuals(beta)
@@ -415,18 +454,33 @@ def fine_gray(
     names = pd.Index(columns, name="term")
     spec, levels = _model_spec(data.frame, formula)
     return FineGrayResult(
-        formula=formula, cause=int(cause), method=method, ties=ties, alpha=alpha, strata=strata, cluster=cluster,
-        n=len(status), events=int((status == 1).sum()), competing_events=int((status == 2).sum()),
+        formula=formula,
+        cause=int(cause),
+        method=method,
+        ties=ties,
+        alpha=alpha,
+        strata=strata,
+        cluster=cluster,
+        n=len(status),
+        events=int((status == 1).sum()),
+        competing_events=int((status == 2).sum()),
         censored=int((status == 0).sum()),
         params_=pd.Series(_expand(beta, estimable), index=names, name="estimate"),
         variance_=pd.DataFrame(_expand(variance, estimable), index=names, columns=names),
         naive_variance_=pd.DataFrame(_expand(naive, estimable), index=names, columns=names),
         variance_kind=kind,
-        log_likelihood_=float(ll), log_likelihood_null_=float(ll0),
+        log_likelihood_=float(ll),
+        log_likelihood_null_=float(ll0),
         likelihood_ratio_test_=_chi2(2 * (ll - ll0), p, "pseudo_likelihood_ratio"),
         wald_test_=_chi2(_quadratic(beta, variance), p, "wald"),
-        converged=bool(converged), n_iterations=int(n_iter), notes=tuple(notes), term_columns_=terms,
-        _baseline=risk.baseline_jumps(beta), _spec=spec, _levels=levels, _estimable=estimable,
+        converged=bool(converged),
+        n_iterations=int(n_iter),
+        notes=tuple(notes),
+        term_columns_=terms,
+        _baseline=risk.baseline_jumps(beta),
+        _spec=spec,
+        _levels=levels,
+        _estimable=estimable,
         _strata_levels=tuple(strata_levels),
     )
 

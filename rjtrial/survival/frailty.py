@@ -130,13 +130,28 @@ class FrailtyCoxResult(Result):
         se2 = np.sqrt(np.diag(self.variance2_.to_numpy())) if est.size else np.zeros(0)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             stat = est / se
-            out = pd.DataFrame({
-                "term": self.params_.index, "estimate": est, "std_error": se, "std_error2": se2,
-                "hazard_ratio": np.exp(est), "ci_lower": np.exp(est - z * se), "ci_upper": np.exp(est + z * se),
-                "statistic": stat, "p_value": 2 * stats.norm.sf(np.abs(stat)),
-            })
-        out.attrs.update(alpha=self.alpha, ci_scale="hazard_ratio", theta=self.theta_, information=self.information,
-                         ties=self.ties, converged=self.converged, notes=self.notes)
+            out = pd.DataFrame(
+                {
+                    "term": self.params_.index,
+                    "estimate": est,
+                    "std_error": se,
+                    "std_error2": se2,
+                    "hazard_ratio": np.exp(est),
+                    "ci_lower": np.exp(est - z * se),
+                    "ci_upper": np.exp(est + z * se),
+                    "statistic": stat,
+                    "p_value": 2 * stats.norm.sf(np.abs(stat)),
+                }
+            )
+        out.attrs.update(
+            alpha=self.alpha,
+            ci_scale="hazard_ratio",
+            theta=self.theta_,
+            information=self.information,
+            ties=self.ties,
+            converged=self.converged,
+            notes=self.notes,
+        )
         return out
 
     def tests_frame(self) -> pd.DataFrame:
@@ -144,29 +159,52 @@ class FrailtyCoxResult(Result):
         columns ``statistic, df, p_value`` (``df`` effective, not whole)."""
         tests = [self.likelihood_ratio_test_, self.frailty_test_]
         return pd.DataFrame(
-            {"statistic": [t.statistic for t in tests], "df": [t.df for t in tests], "p_value": [t.p_value for t in tests]},
+            {
+                "statistic": [t.statistic for t in tests],
+                "df": [t.df for t in tests],
+                "p_value": [t.p_value for t in tests],
+            },
             index=pd.Index([t.method for t in tests], name="test"),
         )
 
     def frailties(self) -> pd.DataFrame:
         """One row per group: ``group``, ``estimate`` (log frailty ``b``), ``std_error``
         (from ``frailty_variance_``) and ``frailty`` (``exp(b)``, the hazard multiplier)."""
-        return pd.DataFrame({
-            "group": self.frailty_.index, "estimate": self.frailty_.to_numpy(),
-            "std_error": np.sqrt(self.frailty_variance_.to_numpy()), "frailty": np.exp(self.frailty_.to_numpy()),
-        })
+        return pd.DataFrame(
+            {
+                "group": self.frailty_.index,
+                "estimate": self.frailty_.to_numpy(),
+                "std_error": np.sqrt(self.frailty_variance_.to_numpy()),
+                "frailty": np.exp(self.frailty_.to_numpy()),
+            }
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready: the model's description, coefficients, theta, likelihoods, tests and notes."""
         return {
-            "model": "frailty_cox", "distribution": "gamma", "formula": self.formula, "frailty": self.frailty,
-            "ties": self.ties, "alpha": self.alpha, "strata": list(self.strata), "start": self.start,
-            "information": self.information, "theta_method": self.theta_method,
-            "n": self.n, "n_events": self.n_events, "n_omitted": self.n_omitted, "n_groups": self.n_groups,
-            "theta": jsonable(self.theta_), "converged": self.converged, "n_iterations": self.n_iterations,
-            "theta_converged": self.theta_converged, "n_theta_evaluations": self.n_theta_evaluations,
-            "log_likelihood": jsonable(self.log_likelihood_), "log_likelihood_null": jsonable(self.log_likelihood_null_),
-            "penalty": jsonable(self.penalty_), "penalized_log_likelihood": jsonable(self.penalized_log_likelihood_),
+            "model": "frailty_cox",
+            "distribution": "gamma",
+            "formula": self.formula,
+            "frailty": self.frailty,
+            "ties": self.ties,
+            "alpha": self.alpha,
+            "strata": list(self.strata),
+            "start": self.start,
+            "information": self.information,
+            "theta_method": self.theta_method,
+            "n": self.n,
+            "n_events": self.n_events,
+            "n_omitted": self.n_omitted,
+            "n_groups": self.n_groups,
+            "theta": jsonable(self.theta_),
+            "converged": self.converged,
+            "n_iterations": self.n_iterations,
+            "theta_converged": self.theta_converged,
+            "n_theta_evaluations": self.n_theta_evaluations,
+            "log_likelihood": jsonable(self.log_likelihood_),
+            "log_likelihood_null": jsonable(self.log_likelihood_null_),
+            "penalty": jsonable(self.penalty_),
+            "penalized_log_likelihood": jsonable(self.penalized_log_likelihood_),
             "integrated_log_likelihood": jsonable(self.integrated_log_likelihood_),
             "degrees_of_freedom": jsonable(self.degrees_of_freedom_.to_dict()),
             "coefficients": jsonable(self.summary_frame()),
@@ -202,8 +240,10 @@ class FrailtyCoxResult(Result):
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"<FrailtyCoxResult {self.formula!r} + frailty({self.frailty}): n={self.n}, events={self.n_events}, "
-                f"theta={self.theta_:.4g}>")
+        return (
+            f"<FrailtyCoxResult {self.formula!r} + frailty({self.frailty}): n={self.n}, events={self.n_events}, "
+            f"theta={self.theta_:.4g}>"
+        )
 
     def __str__(self) -> str:
         return self.format()
@@ -326,8 +366,10 @@ def frailty_cox(
         raise ValueError(f"frailty must be the name of the column identifying the groups, got {frailty!r}")
     strata_cols = [strata] if isinstance(strata, str) else (list(strata) if strata is not None else [])
     df, n_omitted = _checks.prepare(
-        df, {"time": time, "event": event, "start": start, "strata": strata_cols, "frailty": frailty},
-        formula=formula.partition("~")[2] if "~" in formula else formula, na_action=na_action,
+        df,
+        {"time": time, "event": event, "start": start, "strata": strata_cols, "frailty": frailty},
+        formula=formula.partition("~")[2] if "~" in formula else formula,
+        na_action=na_action,
     )
     stop, evt, begin = _outcome(df, time=time, event=event, start=start, event_coding=event_coding)
     for name in strata_cols:
@@ -348,32 +390,38 @@ def frailty_cox(
         estimable = ~_aliased_columns(info0)
         if not estimable.all():
             names = [columns[j] for j in np.flatnonzero(~estimable)]
-            notes.append(_warn(
-                CollinearityWarning,
-                f"{'column' if len(names) == 1 else 'columns'} {', '.join(map(repr, names))} of the model matrix "
-                f"{'is' if len(names) == 1 else 'are'} a linear combination of the others: not estimable, reported "
-                "as NaN (R: NA)",
-            ))
-            frs = engine.FrailtyRiskSets(X[:, estimable], codes, len(levels), stop, evt, start=begin,
-                                         strata=strata_codes)
+            notes.append(
+                _warn(
+                    CollinearityWarning,
+                    f"{'column' if len(names) == 1 else 'columns'} {', '.join(map(repr, names))} of the model matrix "
+                    f"{'is' if len(names) == 1 else 'are'} a linear combination of the others: not estimable, reported "
+                    "as NaN (R: NA)",
+                )
+            )
+            frs = engine.FrailtyRiskSets(
+                X[:, estimable], codes, len(levels), stop, evt, start=begin, strata=strata_codes
+            )
     p = frs.p
 
     if theta is None:
         search, cache = engine.search_theta(frs, ties)
         theta_value = search.theta
         if search.boundary:
-            notes.append(_warn(
-                RjtrialWarning,
-                f"the variance of the frailty is estimated as 0 (the integrated likelihood is largest at theta = 0): "
-                f"no heterogeneity between the groups of {frailty!r} beyond the covariates; the fit is the Cox model",
-            ))
+            notes.append(
+                _warn(
+                    RjtrialWarning,
+                    f"the variance of the frailty is estimated as 0 (the integrated likelihood is largest at theta = 0): "
+                    f"no heterogeneity between the groups of {frailty!r} beyond the covariates; the fit is the Cox model",
+                )
+            )
         elif not search.converged:
             notes.append(_warn(ConvergenceWarning, f"the search for theta did not converge: {search.message}"))
         fit = cache.get(theta_value)
         if fit is None:  # theta = 0, or a root Brent's method did not evaluate last
             near = cache[min(cache, key=lambda t: abs(t - theta_value))] if theta_value > 0 else None
-            fit = engine.penalised_fit(frs, theta_value, ties, beta0=None if near is None else near.beta,
-                                       b0=None if near is None else near.b)
+            fit = engine.penalised_fit(
+                frs, theta_value, ties, beta0=None if near is None else near.beta, b0=None if near is None else near.b
+            )
         n_evaluations = search.n_evaluations
         theta_converged = search.converged
     else:
@@ -382,11 +430,13 @@ def frailty_cox(
         n_evaluations = 0
         theta_converged = True
     if not fit.converged:
-        notes.append(_warn(
-            ConvergenceWarning,
-            f"the penalised Cox model did not converge in {fit.n_iterations} Newton iterations at theta = "
-            f"{theta_value:.6g}; the estimates are its last iterate",
-        ))
+        notes.append(
+            _warn(
+                ConvergenceWarning,
+                f"the penalised Cox model did not converge in {fit.n_iterations} Newton iterations at theta = "
+                f"{theta_value:.6g}; the estimates are its last iterate",
+            )
+        )
     sparse = information == "sparse"
     term_cols = _estimable_terms(terms, estimable)
     if theta_value > 0:
@@ -407,25 +457,47 @@ def frailty_cox(
     names = pd.Index(columns, name="term")
     frailty_term = f"frailty({frailty})"
     return FrailtyCoxResult(
-        formula=formula, frailty=frailty, ties=ties, alpha=alpha, strata=tuple(strata_cols), start=start,
-        information=information, theta_method="maximum" if theta is None else "fixed",
-        n=len(df), n_events=int(evt.sum()), n_omitted=n_omitted, n_groups=len(levels),
+        formula=formula,
+        frailty=frailty,
+        ties=ties,
+        alpha=alpha,
+        strata=tuple(strata_cols),
+        start=start,
+        information=information,
+        theta_method="maximum" if theta is None else "fixed",
+        n=len(df),
+        n_events=int(evt.sum()),
+        n_omitted=n_omitted,
+        n_groups=len(levels),
         theta_=float(theta_value),
         params_=pd.Series(_expand(fit.beta, estimable), index=names, name="estimate"),
         variance_=pd.DataFrame(_expand(beta_var, estimable), index=names, columns=names),
         variance2_=pd.DataFrame(_expand(beta_var2, estimable), index=names, columns=names),
         frailty_=pd.Series(fit.b, index=pd.Index(levels, name=frailty), name="frailty"),
         frailty_variance_=pd.Series(frailty_var, index=pd.Index(levels, name=frailty), name="variance"),
-        degrees_of_freedom_=pd.Series(term_dfs + [frailty_df], index=list(term_cols) + [frailty_term],
-                                      name="degrees_of_freedom"),
-        log_likelihood_=float(fit.loglik), log_likelihood_null_=float(ll0), penalty_=float(penalty),
-        penalized_log_likelihood_=float(fit.loglik - penalty), integrated_log_likelihood_=float(integrated),
-        likelihood_ratio_test_=ChiSquareTest(float(lr), total_df, float(stats.chi2.sf(lr, total_df)),
-                                             "likelihood_ratio"),
-        frailty_test_=ChiSquareTest(float(frailty_chisq), float(frailty_df),
-                                    float(stats.chi2.sf(frailty_chisq, max(frailty_df, 0.5))), frailty_term),
-        term_columns_=terms, converged=bool(fit.converged), n_iterations=int(fit.n_iterations),
-        theta_converged=bool(theta_converged), n_theta_evaluations=int(n_evaluations), notes=tuple(notes),
+        degrees_of_freedom_=pd.Series(
+            term_dfs + [frailty_df], index=list(term_cols) + [frailty_term], name="degrees_of_freedom"
+        ),
+        log_likelihood_=float(fit.loglik),
+        log_likelihood_null_=float(ll0),
+        penalty_=float(penalty),
+        penalized_log_likelihood_=float(fit.loglik - penalty),
+        integrated_log_likelihood_=float(integrated),
+        likelihood_ratio_test_=ChiSquareTest(
+            float(lr), total_df, float(stats.chi2.sf(lr, total_df)), "likelihood_ratio"
+        ),
+        frailty_test_=ChiSquareTest(
+            float(frailty_chisq),
+            float(frailty_df),
+            float(stats.chi2.sf(frailty_chisq, max(frailty_df, 0.5))),
+            frailty_term,
+        ),
+        term_columns_=terms,
+        converged=bool(fit.converged),
+        n_iterations=int(fit.n_iterations),
+        theta_converged=bool(theta_converged),
+        n_theta_evaluations=int(n_evaluations),
+        notes=tuple(notes),
     )
 
 

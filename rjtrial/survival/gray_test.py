@@ -225,8 +225,9 @@ def _gray(data, levels: list, strata: str | None, rho: float) -> GrayTestResult:
     rows, notes = [], []
     df_ = len(levels) - 1
     for k in data.causes:
-        stat, _, _ = gray_statistics(data.time, data.code, group_codes, len(levels), k,
-                                     strata_codes=strata_codes, rho=rho)
+        stat, _, _ = gray_statistics(
+            data.time, data.code, group_codes, len(levels), k, strata_codes=strata_codes, rho=rho
+        )
         if np.isnan(stat):
             note = f"cause {k}: the variance of Gray's score is singular; no test (cmprsk reports -1)"
             notes.append(note)

@@ -51,17 +51,43 @@ class InteractionTestResult(Result):
     method: str = "likelihood ratio"
 
     def summary_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"term": f"{self.group}:{self.by}", "statistic": self.statistic, "df": self.df,
-                              "p_value": self.p_value, "n": self.n, "events": self.events}])
+        return pd.DataFrame(
+            [
+                {
+                    "term": f"{self.group}:{self.by}",
+                    "statistic": self.statistic,
+                    "df": self.df,
+                    "p_value": self.p_value,
+                    "n": self.n,
+                    "events": self.events,
+                }
+            ]
+        )
 
     def format(self, digits: int = 4) -> str:
-        lines = [f"Interaction of {self.group} with {self.by} ({self.levels} levels), {self.method} test: "
-                 f"chi-square = {self.statistic:.{digits}g} on {self.df} df, p = {self.p_value:.{digits}g}"]
+        lines = [
+            f"Interaction of {self.group} with {self.by} ({self.levels} levels), {self.method} test: "
+            f"chi-square = {self.statistic:.{digits}g} on {self.df} df, p = {self.p_value:.{digits}g}"
+        ]
         return "\n".join(lines + [f"note: {note}" for note in self.notes])
 
     def to_dict(self) -> dict:
-        return {k: jsonable(getattr(self, k)) for k in
-                ("group", "by", "levels", "statistic", "df", "p_value", "n", "events", "n_omitted", "notes", "method")}
+        return {
+            k: jsonable(getattr(self, k))
+            for k in (
+                "group",
+                "by",
+                "levels",
+                "statistic",
+                "df",
+                "p_value",
+                "n",
+                "events",
+                "n_omitted",
+                "notes",
+                "method",
+            )
+        }
 
 
 def interaction_test(
@@ -114,13 +140,15 @@ def interaction_test(
     1
     """
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
-    data, n_omitted = _checks.prepare(df, {"time": time, "event": event, "group": group, "by": by,
-                                           "covariates": list(covariates), "strata": strata_cols}, na_action=na_action)
+    data, n_omitted = _checks.prepare(
+        df,
+        {"time": time, "event": event, "group": group, "by": by, "covariates": list(covariates), "strata": strata_cols},
+        na_action=na_action,
+    )
     data = data.assign(**{by: data[by].astype(str)}) if not isinstance(data[by].dtype, pd.CategoricalDtype) else data
     levels = data[by].nunique()
     if levels < 2:
-        raise DataError(f"needs at least two subgroups to compare, found {levels}", table=_checks.TABLE,
-                                column=by)
+        raise DataError(f"needs at least two subgroups to compare, found {levels}", table=_checks.TABLE, column=by)
     extra = "".join(f" + {c}" for c in covariates)
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
@@ -135,7 +163,14 @@ def interaction_test(
     statistic = max(2 * (full.log_likelihood_ - reduced.log_likelihood_), 0.0)
     dof = len(full.estimable_params_) - len(reduced.estimable_params_)
     return InteractionTestResult(
-        group=group, by=by, levels=int(levels), statistic=float(statistic), df=dof,
+        group=group,
+        by=by,
+        levels=int(levels),
+        statistic=float(statistic),
+        df=dof,
         p_value=float(stats.chi2.sf(statistic, dof)) if dof > 0 else float("nan"),
-        n=full.n, events=full.n_events, n_omitted=n_omitted, notes=tuple(dict.fromkeys(notes)),
+        n=full.n,
+        events=full.n_events,
+        n_omitted=n_omitted,
+        notes=tuple(dict.fromkeys(notes)),
     )

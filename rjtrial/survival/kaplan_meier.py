@@ -144,9 +144,15 @@ class KaplanMeierResult(Result):
     def to_dict(self) -> dict:
         """JSON-ready: groups, sizes, medians and the curves."""
         return {
-            "model": "kaplan_meier", "alpha": self.alpha, "conf_type": self.conf_type, "columns": self.columns,
-            "groups": jsonable(self.groups), "n": jsonable(self.n), "n_omitted": self.n_omitted,
-            "median": jsonable(self.median()), "curves": jsonable(self.table),
+            "model": "kaplan_meier",
+            "alpha": self.alpha,
+            "conf_type": self.conf_type,
+            "columns": self.columns,
+            "groups": jsonable(self.groups),
+            "n": jsonable(self.n),
+            "n_omitted": self.n_omitted,
+            "median": jsonable(self.median()),
+            "curves": jsonable(self.table),
         }
 
     def _curve(self, group) -> pd.DataFrame:
@@ -226,8 +232,17 @@ class KaplanMeierResult(Result):
         out.attrs.update(alpha=self.alpha, conf_type=self.conf_type)
         return out
 
-    def plot(self, *, ax=None, ci: bool = True, censor_marks: bool = True, at_risk: bool = True, at_risk_times=None,
-             control=None, xlabel: str | None = None):
+    def plot(
+        self,
+        *,
+        ax=None,
+        ci: bool = True,
+        censor_marks: bool = True,
+        at_risk: bool = True,
+        at_risk_times=None,
+        control=None,
+        xlabel: str | None = None,
+    ):
         """Step plot of the curves with a numbers-at-risk table underneath; returns the Axes.
 
         See :func:`rjtrial.survival.plots.plot_kaplan_meier`.
@@ -235,8 +250,14 @@ class KaplanMeierResult(Result):
         from rjtrial.survival.plots import plot_kaplan_meier
 
         return plot_kaplan_meier(
-            self, ax=ax, ci=ci, censor_marks=censor_marks, at_risk=at_risk, at_risk_times=at_risk_times,
-            control=control, xlabel=xlabel,
+            self,
+            ax=ax,
+            ci=ci,
+            censor_marks=censor_marks,
+            at_risk=at_risk,
+            at_risk_times=at_risk_times,
+            control=control,
+            xlabel=xlabel,
         )
 
     def __repr__(self) -> str:
@@ -361,5 +382,6 @@ def kaplan_meier(
         )
     out = pd.concat(pieces, ignore_index=True)
     out.attrs.update(alpha=alpha, conf_type=conf_type, time=time, event=event, group=group)
-    return KaplanMeierResult(out, groups, n, alpha, {"time": time, "event": event, "group": group},
-                             conf_type=conf_type, n_omitted=n_omitted)
+    return KaplanMeierResult(
+        out, groups, n, alpha, {"time": time, "event": event, "group": group}, conf_type=conf_type, n_omitted=n_omitted
+    )

@@ -44,19 +44,28 @@ class LogrankResult(Result):
     def summary_frame(self) -> pd.DataFrame:
         """One row: ``method, statistic`` (chi-square), ``df, p_value``; the per-group
         observed and expected counts are in :attr:`table`."""
-        return pd.DataFrame([{"method": self.method, "statistic": self.statistic, "df": self.df,
-                              "p_value": self.p_value}])
+        return pd.DataFrame(
+            [{"method": self.method, "statistic": self.statistic, "df": self.df, "p_value": self.p_value}]
+        )
 
     def format(self, digits: int = 4) -> str:
-        lines = [f"{self.method} test: chi-square = {self.statistic:.{digits}g} on {self.df} df, "
-                 f"p = {self.p_value:.{digits}g}"
-                 + (f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else "")]
+        lines = [
+            f"{self.method} test: chi-square = {self.statistic:.{digits}g} on {self.df} df, "
+            f"p = {self.p_value:.{digits}g}"
+            + (f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else "")
+        ]
         lines.append(self.table.to_string(index=False, float_format=lambda v: f"{v:.{digits}g}"))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "statistic": jsonable(self.statistic), "df": self.df,
-                "p_value": jsonable(self.p_value), "n_omitted": self.n_omitted, "groups": jsonable(self.table)}
+        return {
+            "method": self.method,
+            "statistic": jsonable(self.statistic),
+            "df": self.df,
+            "p_value": jsonable(self.p_value),
+            "n_omitted": self.n_omitted,
+            "groups": jsonable(self.table),
+        }
 
 
 def _stratum_sums(t: np.ndarray, e: np.ndarray, g: np.ndarray, n_groups: int):
@@ -137,8 +146,9 @@ def logrank(
     (3.84, 1)
     """
     strata_cols = [strata] if isinstance(strata, str) else (list(strata) if strata is not None else [])
-    df, n_omitted = _checks.prepare(df, {"time": time, "event": event, "group": group, "strata": strata_cols},
-                                    na_action=na_action)
+    df, n_omitted = _checks.prepare(
+        df, {"time": time, "event": event, "group": group, "strata": strata_cols}, na_action=na_action
+    )
     t = _checks.times(df, time)
     e = _checks.events(df, event, event_coding)
     labels = _checks.labels(df, group, role="group")
@@ -166,7 +176,8 @@ def logrank(
         raise DataError(
             "the log-rank test has no information (its variance is 0): at every event time either a group has "
             "nobody at risk or everyone at risk has the event",
-            table=_checks.TABLE, column=time,
+            table=_checks.TABLE,
+            column=time,
         ) from None
     table = pd.DataFrame(
         {"group": levels, "n": np.bincount(g, minlength=G), "observed": observed, "expected": expected}

@@ -92,8 +92,7 @@ def plot_kaplan_meier(
         ax.text(-0.06, -0.22, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=8, fontweight="bold")
         for k, g in enumerate(order):
             y = -0.30 - 0.07 * k
-            ax.text(-0.06, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8,
-                    color=colours[g])
+            ax.text(-0.06, y, str(g), transform=ax.transAxes, ha="right", va="top", fontsize=8, color=colours[g])
             rows = table[table["group"] == g]
             for when, n in zip(rows["time"], rows["at_risk"]):
                 texts.append(ax.text(when, y, f"{int(n)}", transform=transform, ha="center", va="top", fontsize=8))
@@ -104,8 +103,11 @@ def plot_kaplan_meier(
 
 
 #: Follow-up columns whose meaning is known: the axis says it in words.
-_TIME_LABELS = {"time_at_risk": "days at liberty since random assignment",
-                "followup_days": "days since random assignment", "exposure_days": "days at liberty"}
+_TIME_LABELS = {
+    "time_at_risk": "days at liberty since random assignment",
+    "followup_days": "days since random assignment",
+    "exposure_days": "days at liberty",
+}
 
 
 def _time_label(column: str | None) -> str:

@@ -89,11 +89,26 @@ def andersen_gill(
     """
     original = _checks.check_frame(df)
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
-    df, _ = _checks.prepare(df, {"start": start, "stop": stop, "event": event, "id": id, "strata": strata_cols},
-                            formula=formula, na_action=na_action)
+    df, _ = _checks.prepare(
+        df,
+        {"start": start, "stop": stop, "event": event, "id": id, "strata": strata_cols},
+        formula=formula,
+        na_action=na_action,
+    )
     _check_no_overlap(df, start=start, stop=stop, id=id)
-    fit = cox(df, formula, time=stop, event=event, start=start, strata=strata, cluster=id, ties=ties, alpha=alpha,
-              na_action=na_action, event_coding=event_coding)
+    fit = cox(
+        df,
+        formula,
+        time=stop,
+        event=event,
+        start=start,
+        strata=strata,
+        cluster=id,
+        ties=ties,
+        alpha=alpha,
+        na_action=na_action,
+        event_coding=event_coding,
+    )
     return dataclasses.replace(fit, n_omitted=len(original) - len(df)) if len(original) != len(df) else fit
 
 
@@ -237,13 +252,20 @@ def pwp(
     ('pwp', 'gap', ('enum',))
     """
     _checks.choice("timescale", timescale, TIMESCALES)
-    if max_event_number is not None and not (isinstance(max_event_number, (int, np.integer))
-                                             and not isinstance(max_event_number, bool) and max_event_number >= 1):
+    if max_event_number is not None and not (
+        isinstance(max_event_number, (int, np.integer))
+        and not isinstance(max_event_number, bool)
+        and max_event_number >= 1
+    ):
         raise ValueError(f"max_event_number must be a whole number >= 1, got {max_event_number!r}")
     original = _checks.check_frame(df)
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
-    df, _ = _checks.prepare(df, {"start": start, "stop": stop, "event": event, "id": id, "strata": strata_cols},
-                            formula=formula, na_action=na_action)
+    df, _ = _checks.prepare(
+        df,
+        {"start": start, "stop": stop, "event": event, "id": id, "strata": strata_cols},
+        formula=formula,
+        na_action=na_action,
+    )
     _check_no_overlap(df, start=start, stop=stop, id=id)
     enum = event_number(df, start=start, event=event, id=id, event_coding=event_coding)
     if max_event_number is not None:
@@ -251,16 +273,41 @@ def pwp(
     enum_name = _free_name(df, "enum")
     work = df.assign(**{enum_name: enum})
     if timescale == "total":
-        fit = cox(work, formula, time=stop, event=event, start=start, strata=[enum_name, *strata_cols], cluster=id,
-                  ties=ties, alpha=alpha, na_action=na_action, event_coding=event_coding)
+        fit = cox(
+            work,
+            formula,
+            time=stop,
+            event=event,
+            start=start,
+            strata=[enum_name, *strata_cols],
+            cluster=id,
+            ties=ties,
+            alpha=alpha,
+            na_action=na_action,
+            event_coding=event_coding,
+        )
     else:
         gap_name = _free_name(work, "gap_time")
         gap = _checks.times(df, stop, role="stop") - _checks.times(df, start, role="start")
-        fit = cox(work.assign(**{gap_name: gap}), formula, time=gap_name, event=event,
-                  strata=[enum_name, *strata_cols], cluster=id, ties=ties, alpha=alpha, na_action=na_action,
-                  event_coding=event_coding)
-    return dataclasses.replace(fit, n_omitted=len(original) - len(df), model="pwp", timescale=timescale,
-                               max_event_number=None if max_event_number is None else int(max_event_number))
+        fit = cox(
+            work.assign(**{gap_name: gap}),
+            formula,
+            time=gap_name,
+            event=event,
+            strata=[enum_name, *strata_cols],
+            cluster=id,
+            ties=ties,
+            alpha=alpha,
+            na_action=na_action,
+            event_coding=event_coding,
+        )
+    return dataclasses.replace(
+        fit,
+        n_omitted=len(original) - len(df),
+        model="pwp",
+        timescale=timescale,
+        max_event_number=None if max_event_number is None else int(max_event_number),
+    )
 
 
 def _free_name(df: pd.DataFrame, name: str) -> str:

@@ -45,21 +45,28 @@ class RMSTResult(Result):
         then one per difference (``term`` = ``"<group> - <control>"``), with ``std_error,
         ci_lower, ci_upper, statistic, p_value`` (NaN statistic/p for the group rows)."""
         groups = self.table.assign(term=self.table["group"].astype(str), statistic=np.nan, p_value=np.nan)
-        diffs = self.difference.assign(term=self.difference["group"].astype(str) + " - "
-                                       + self.difference["control"].astype(str))
+        diffs = self.difference.assign(
+            term=self.difference["group"].astype(str) + " - " + self.difference["control"].astype(str)
+        )
         columns = ["term", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"]
         out = pd.concat([groups[columns], diffs[columns]], ignore_index=True)
         out.attrs.update(alpha=self.alpha, tau=self.tau)
         return out
 
     def format(self, digits: int = 4) -> str:
-        head = (f"Restricted mean time free of the event up to tau = {self.tau:g}, {1 - self.alpha:.0%} intervals"
-                + (f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else ""))
+        head = f"Restricted mean time free of the event up to tau = {self.tau:g}, {1 - self.alpha:.0%} intervals" + (
+            f" ({self.n_omitted} rows omitted for missing values)" if self.n_omitted else ""
+        )
         return head + "\n" + self.summary_frame().to_string(index=False, float_format=lambda v: f"{v:.{digits}g}")
 
     def to_dict(self) -> dict:
-        return {"tau": self.tau, "alpha": self.alpha, "n_omitted": self.n_omitted,
-                "groups": jsonable(self.table), "difference": jsonable(self.difference)}
+        return {
+            "tau": self.tau,
+            "alpha": self.alpha,
+            "n_omitted": self.n_omitted,
+            "groups": jsonable(self.table),
+            "difference": jsonable(self.difference),
+        }
 
 
 def restricted_mean(time: np.ndarray, surv: np.ndarray, at_risk: np.ndarray, events: np.ndarray, tau: float):
@@ -158,13 +165,17 @@ def rmst(
     if not isinstance(tau, (int, float, np.integer, np.floating)) or not np.isfinite(tau) or tau <= 0:
         raise ValueError(f"tau must be a positive number, got {tau!r}")
     if reference is not None:
-        warnings.warn("rmst(reference=) is now rmst(control=), as in every other verb; reference= will be removed",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "rmst(reference=) is now rmst(control=), as in every other verb; reference= will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         if control is not None:
             raise ValueError("give control= only (reference= is its deprecated name)")
         control = reference
-    km = kaplan_meier(df, time=time, event=event, group=group, alpha=alpha, na_action=na_action,
-                      event_coding=event_coding)
+    km = kaplan_meier(
+        df, time=time, event=event, group=group, alpha=alpha, na_action=na_action, event_coding=event_coding
+    )
     levels = km.groups
     _checks.need_two_groups(levels, group)
     if control is None:
@@ -185,7 +196,11 @@ def rmst(
                 column=time,
             )
         est, se = restricted_mean(
-            c["time"].to_numpy(), c["survival"].to_numpy(), c["at_risk"].to_numpy(float), c["events"].to_numpy(float), tau
+            c["time"].to_numpy(),
+            c["survival"].to_numpy(),
+            c["at_risk"].to_numpy(float),
+            c["events"].to_numpy(float),
+            tau,
         )
         rows.append((g, est, se, est - z * se, est + z * se, km.n[g], int(c["events"].sum())))
     table = pd.DataFrame(rows, columns=["group", "estimate", "std_error", "ci_lower", "ci_upper", "n", "events"])

@@ -12,8 +12,9 @@ import math
 from scipy import special
 
 
-def minimum_detectable_hazard_ratio(events: float, *, allocation: float = 0.5, alpha: float = 0.05,
-                                    power: float = 0.8) -> float:
+def minimum_detectable_hazard_ratio(
+    events: float, *, allocation: float = 0.5, alpha: float = 0.05, power: float = 0.8
+) -> float:
     """The hazard ratio (below 1) that a two-sided log-rank test on ``events`` events detects with
     ``power``, by Schoenfeld's approximation.
 
@@ -134,8 +135,9 @@ def schoenfeld_events(hazard_ratio: float, power: float, *, allocation: float = 
     return float(z * z / (allocation * (1.0 - allocation) * math.log(hazard_ratio) ** 2))
 
 
-def schoenfeld_sample_size(hazard_ratio: float, power: float, events_per_participant: float, *,
-                           allocation: float = 0.5, alpha: float = 0.05) -> int:
+def schoenfeld_sample_size(
+    hazard_ratio: float, power: float, events_per_participant: float, *, allocation: float = 0.5, alpha: float = 0.05
+) -> int:
     """Participants needed for ``power`` by Schoenfeld's formula: the events needed
     (:func:`schoenfeld_events`) over the events expected per participant, rounded up.
 

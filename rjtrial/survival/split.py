@@ -268,8 +268,10 @@ def split_followup(
         state = _first_call(table, id=id, stop=stop, start=start)
     else:
         if start is not None:
-            raise ValueError("start= and stop= establish the follow-up on the first call only; leave both out when "
-                             "adding variables to a table split_followup returned")
+            raise ValueError(
+                "start= and stop= establish the follow-up on the first call only; leave both out when "
+                "adding variables to a table split_followup returned"
+            )
         state = _later_call(table, id=id, event_columns=event_columns)
     if events is None:
         events = table
@@ -280,10 +282,12 @@ def split_followup(
         counts.append(_add_variable(state, events, name, spec, id=id, delay=float(delay), na_action=na_action))
     out = state.frame.reset_index(drop=True)
     previous = table.attrs.get("counts") if stop is None else None
-    new_counts = pd.DataFrame([c for _, c in counts], columns=list(COUNT_COLUMNS),
-                              index=pd.Index([n for n, _ in counts], name="variable"))
+    new_counts = pd.DataFrame(
+        [c for _, c in counts], columns=list(COUNT_COLUMNS), index=pd.Index([n for n, _ in counts], name="variable")
+    )
     out.attrs = {
-        "counts": new_counts if previous is None or not isinstance(previous, pd.DataFrame)
+        "counts": new_counts
+        if previous is None or not isinstance(previous, pd.DataFrame)
         else pd.concat([previous, new_counts]),
         "split_followup": {"id": id, "events": dict(state.events), "covariates": list(state.covariates)},
     }
@@ -311,8 +315,11 @@ class _State:
 def _require(df: pd.DataFrame, table: str, columns) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataError(f"no column {missing[0]!r}; the columns are {', '.join(map(str, df.columns))}",
-                        table=table, column=missing[0])
+        raise DataError(
+            f"no column {missing[0]!r}; the columns are {', '.join(map(str, df.columns))}",
+            table=table,
+            column=missing[0],
+        )
 
 
 def _numeric_times(df: pd.DataFrame, column: str, table: str, *, allow_missing: bool) -> np.ndarray:
@@ -320,15 +327,22 @@ def _numeric_times(df: pd.DataFrame, column: str, table: str, *, allow_missing: 
     if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
         raise DataError(
             f"times must be numbers (days since random assignment), found dtype {values.dtype}; convert dates first, "
-            "e.g. (offence_date - randomised_on).dt.days", table=table, column=column)
+            "e.g. (offence_date - randomised_on).dt.days",
+            table=table,
+            column=column,
+        )
     if values.dtype == bool:
         raise DataError("times must be numbers, found True/False", table=table, column=column)
     if not pd.api.types.is_numeric_dtype(values):  # text: every cell must read as a number (or be empty)
         converted = pd.to_numeric(values, errors="coerce")
         bad = converted.isna().to_numpy() & values.notna().to_numpy()
         if bad.any():
-            raise DataError(f"times must be numbers, found {values[bad].iloc[0]!r}", table=table,
-                            row=first_bad_row(df, bad), column=column)
+            raise DataError(
+                f"times must be numbers, found {values[bad].iloc[0]!r}",
+                table=table,
+                row=first_bad_row(df, bad),
+                column=column,
+            )
         values = converted
     out = values.to_numpy(dtype=float, na_value=np.nan)
     bad = np.isinf(out) | (np.isnan(out) if not allow_missing else np.zeros(len(out), dtype=bool))
@@ -348,16 +362,25 @@ def _first_call(table: pd.DataFrame, *, id: str, stop: str, start: str | None) -
         raise DataError("id is missing", table=name, row=first_bad_row(table, bad), column=id)
     dup = ids.duplicated().to_numpy()
     if dup.any():
-        raise DataError(f"id {ids[dup].iloc[0]!r} appears twice; the first call (which sets each person's follow-up) "
-                        "takes one row per person", table=name, row=first_bad_row(table, dup), column=id)
+        raise DataError(
+            f"id {ids[dup].iloc[0]!r} appears twice; the first call (which sets each person's follow-up) "
+            "takes one row per person",
+            table=name,
+            row=first_bad_row(table, dup),
+            column=id,
+        )
     end = _numeric_times(table, stop, name, allow_missing=False)
     begin = np.zeros(len(table)) if start is None else _numeric_times(table, start, name, allow_missing=False)
     bad = begin >= end
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         what = "follow-up must end after it starts" + ("" if start is not None else " (at 0)")
-        raise DataError(f"{what}; found start {begin[i]:g} >= end {end[i]:g}", table=name,
-                        row=first_bad_row(table, bad), column=stop)
+        raise DataError(
+            f"{what}; found start {begin[i]:g} >= end {end[i]:g}",
+            table=name,
+            row=first_bad_row(table, bad),
+            column=stop,
+        )
     frame = table.copy()
     frame[START] = begin
     frame[STOP] = end
@@ -377,7 +400,8 @@ def _later_call(table: pd.DataFrame, *, id: str, event_columns) -> _State:
     else:
         raise ValueError(
             "table is not one split_followup returned (its attrs are gone): give stop= (and start=) to start from "
-            "one row per person, or event_columns= to say which of its columns are events")
+            "one row per person, or event_columns= to say which of its columns are events"
+        )
     _require(table, name, [START, STOP])
     bad = table[id].isna().to_numpy()
     if bad.any():
@@ -393,8 +417,9 @@ def _later_call(table: pd.DataFrame, *, id: str, event_columns) -> _State:
     overlap = (sorted_code[1:] == sorted_code[:-1]) & (sorted_begin[1:] < sorted_end[:-1])
     if overlap.any():
         row = table.index[order[1:][overlap][0]]
-        raise DataError(f"this interval overlaps an earlier interval of the same {id}", table=name, row=row,
-                        column=START)
+        raise DataError(
+            f"this interval overlaps an earlier interval of the same {id}", table=name, row=row, column=START
+        )
     return _State(table.iloc[order], id, events, covariates)
 
 
@@ -420,8 +445,10 @@ def _variables(variables) -> list[tuple[str, SplitVariable]]:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a variable's name must be a non-empty string, got {name!r}")
         if not isinstance(spec, SplitVariable):
-            raise ValueError(f"variable {name!r} must be made by event(), cumulative_event(), covariate() or "
-                             f"cumulative_covariate(), got {spec!r}")
+            raise ValueError(
+                f"variable {name!r} must be made by event(), cumulative_event(), covariate() or "
+                f"cumulative_covariate(), got {spec!r}"
+            )
         if name in (START, STOP):
             raise ValueError(f"{name!r} is the name of the interval column; choose another name for the variable")
         out.append((name, spec))
@@ -429,8 +456,9 @@ def _variables(variables) -> list[tuple[str, SplitVariable]]:
 
 
 # ---------------------------------------------------------------------------- one variable
-def _add_variable(state: _State, events: pd.DataFrame, name: str, spec: SplitVariable, *, id: str, delay: float,
-                  na_action: str):
+def _add_variable(
+    state: _State, events: pd.DataFrame, name: str, spec: SplitVariable, *, id: str, delay: float, na_action: str
+):
     table = "events"
     _require(events, table, [id, spec.time] + ([spec.value] if spec.value is not None else []))
     if name == id:
@@ -438,8 +466,12 @@ def _add_variable(state: _State, events: pd.DataFrame, name: str, spec: SplitVar
     code = pd.Index(state.uniques).get_indexer(events[id])
     missid = int(np.sum(code < 0))
     if missid == len(events) and len(events):
-        raise DataError(f"no {id} of the events table is in the follow-up table (compare their types: "
-                        f"{events[id].dtype} and {state.frame[id].dtype})", table=table, column=id)
+        raise DataError(
+            f"no {id} of the events table is in the follow-up table (compare their types: "
+            f"{events[id].dtype} and {state.frame[id].dtype})",
+            table=table,
+            column=id,
+        )
     etime = _numeric_times(events, spec.time, table, allow_missing=True)
     keep = (code >= 0) & ~np.isnan(etime)
     value = None
@@ -447,8 +479,12 @@ def _add_variable(state: _State, events: pd.DataFrame, name: str, spec: SplitVar
         value = events[spec.value]
         missing = value.isna().to_numpy()
         if na_action == "raise" and (missing & keep).any():
-            raise DataError("missing value (na_action='raise'; na_action='omit' leaves such records out, as R does)",
-                            table=table, row=first_bad_row(events, missing & keep), column=spec.value)
+            raise DataError(
+                "missing value (na_action='raise'; na_action='omit' leaves such records out, as R does)",
+                table=table,
+                row=first_bad_row(events, missing & keep),
+                column=spec.value,
+            )
         keep &= ~missing
     rows = np.flatnonzero(keep)
     order = rows[np.lexsort((etime[rows], code[rows]))]  # by person, then time; ties in the table's order
@@ -478,8 +514,9 @@ def _add_variable(state: _State, events: pd.DataFrame, name: str, spec: SplitVar
         if spec.kind == "cumulative_event":
             numbers = pd.to_numeric(incr.astype(float) if incr.dtype == bool else incr, errors="coerce")
             if numbers.isna().any():
-                raise DataError(f"a cumulative event's value must be numeric; {spec.value!r} is not",
-                                table=table, column=spec.value)
+                raise DataError(
+                    f"a cumulative event's value must be numeric; {spec.value!r} is not", table=table, column=spec.value
+                )
             assign &= numbers.to_numpy() != 0
             incr = numbers.groupby(ecode).cumsum().reset_index(drop=True)
         if name in frame.columns and name in state.events:
@@ -499,8 +536,11 @@ def _add_variable(state: _State, events: pd.DataFrame, name: str, spec: SplitVar
         if name not in state.covariates:
             state.covariates.append(name)
             if existing and spec.kind == "covariate":
-                warnings.warn(f"column {name!r} of the table is replaced by the time-dependent covariate {name!r}",
-                              RjtrialWarning, stacklevel=3)
+                warnings.warn(
+                    f"column {name!r} of the table is replaced by the time-dependent covariate {name!r}",
+                    RjtrialWarning,
+                    stacklevel=3,
+                )
                 existing = False
         if spec.kind == "covariate":
             frame[name] = _covariate(frame[name] if existing else None, state, ecode, t, values, spec, n)
@@ -527,8 +567,7 @@ def _classify(state: _State, ecode: np.ndarray, t: np.ndarray):
     itype = np.where(on_edge, 5, itype)
     subtype = np.zeros(len(t), dtype=np.int64)
     five = itype == 5
-    subtype[five] = np.where(indx1[five] == indx2[five] + 1, 1,
-                             np.where(t[five] == state.start[indx1[five]], 2, 3))
+    subtype[five] = np.where(indx1[five] == indx2[five] + 1, 1, np.where(t[five] == state.start[indx1[five]], 2, 3))
     return itype, subtype, indx1, indx2
 
 
@@ -649,8 +688,11 @@ def _cumulative(current, state: _State, ecode, t, values, spec: SplitVariable, i
         v = values[keep]
         incr = pd.to_numeric(v.astype(float) if v.dtype == bool else v, errors="coerce").to_numpy(dtype=float)
         if np.isnan(incr).any():
-            raise DataError(f"a cumulative covariate's value must be numeric; {spec.value!r} is not",
-                            table="events", column=spec.value)
+            raise DataError(
+                f"a cumulative covariate's value must be numeric; {spec.value!r} is not",
+                table="events",
+                column=spec.value,
+            )
     running = pd.Series(incr).groupby(ecode).cumsum().to_numpy() if len(t) else np.zeros(0)
     index = _last_record_at_start(state, ecode, t)
     found = index >= 0

@@ -93,8 +93,13 @@ class User:
         return site is None or site in self.sites
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "role": self.role, "sites": list(self.sites), "disabled": self.disabled,
-                "email": self.email}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "sites": list(self.sites),
+            "disabled": self.disabled,
+            "email": self.email,
+        }
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,14 @@ def site_levels(protocol, site_stratum: str = SITE_STRATUM) -> tuple[str, ...] |
 
 
 def _user(row: dict) -> User:
-    return User(name=row["name"], role=row["role"], sites=tuple(row["sites"]), disabled=bool(row["disabled"]),
-                session_epoch=int(row["session_epoch"]), email=row.get("email", "") or "")
+    return User(
+        name=row["name"],
+        role=row["role"],
+        sites=tuple(row["sites"]),
+        disabled=bool(row["disabled"]),
+        session_epoch=int(row["session_epoch"]),
+        email=row.get("email", "") or "",
+    )
 
 
 def _sha256(text: str) -> str:
@@ -170,8 +181,16 @@ class Accounts:
         return self._throttle
 
     # ------------------------------------------------------------------ users
-    def add(self, name: str, *, role: str, sites: Iterable[str] = (), password: str | None = None,
-            email: str = "", by: str = "cli") -> User:
+    def add(
+        self,
+        name: str,
+        *,
+        role: str,
+        sites: Iterable[str] = (),
+        password: str | None = None,
+        email: str = "",
+        by: str = "cli",
+    ) -> User:
         """Add a user; coordinators need at least one site of the protocol."""
         check_name(name)
         if role not in ROLES:
@@ -204,8 +223,9 @@ class Accounts:
             raise AccountError(f"no user {name!r}")
         return user
 
-    def set_password(self, name: str, password: str, *, by: str = "cli",
-                     keep_tokens: bool = False) -> builtins.list[str]:
+    def set_password(
+        self, name: str, password: str, *, by: str = "cli", keep_tokens: bool = False
+    ) -> builtins.list[str]:
         """Set a new password: ends the user's sessions and revokes their API tokens
         (unless ``keep_tokens``). Returns the ids of the tokens revoked."""
         self._require(name)
@@ -275,8 +295,10 @@ class Accounts:
         """A user's API tokens: ``id`` (first 12 hex digits of the SHA-256, as in the audit
         log), ``created_at`` (Unix time) and ``revoked``; never the tokens themselves."""
         self._require(name)
-        return [{"id": r["token_hash"][:12], "created_at": r["created_at"], "revoked": bool(r["revoked"])}
-                for r in self.store.tokens(name)]
+        return [
+            {"id": r["token_hash"][:12], "created_at": r["created_at"], "revoked": bool(r["revoked"])}
+            for r in self.store.tokens(name)
+        ]
 
     def revoke_token(self, name: str, token_id: str, *, by: str = "cli") -> None:
         """Revoke one of a user's tokens by its id (see :meth:`tokens`)."""
@@ -316,8 +338,11 @@ class Accounts:
         now = time.time()
         with self.tables.write() as conn:
             conn.execute(delete(submissions).where(submissions.c.issued_at < now - 86400))
-            conn.execute(insert(submissions).values(token_hash=_sha256(token), user_name=user.name,
-                                                    issued_at=now, state="issued", result=""))
+            conn.execute(
+                insert(submissions).values(
+                    token_hash=_sha256(token), user_name=user.name, issued_at=now, state="issued", result=""
+                )
+            )
         return token
 
     def claim_form(self, user: User, token: str) -> tuple[str, dict | None]:
@@ -326,13 +351,24 @@ class Accounts:
             return "unknown", None
         key = _sha256(token)
         with self.tables.write() as conn:
-            claimed = conn.execute(update(submissions).where(
-                submissions.c.token_hash == key, submissions.c.user_name == user.name,
-                submissions.c.state == "issued").values(state="pending")).rowcount
+            claimed = conn.execute(
+                update(submissions)
+                .where(
+                    submissions.c.token_hash == key,
+                    submissions.c.user_name == user.name,
+                    submissions.c.state == "issued",
+                )
+                .values(state="pending")
+            ).rowcount
             if claimed == 1:
                 return "claimed", None
-            row = conn.execute(select(submissions).where(
-                submissions.c.token_hash == key, submissions.c.user_name == user.name)).mappings().first()
+            row = (
+                conn.execute(
+                    select(submissions).where(submissions.c.token_hash == key, submissions.c.user_name == user.name)
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return "unknown", None
         if row["state"] == "done":
@@ -342,8 +378,15 @@ class Accounts:
     def form_state(self, user: User, token: str) -> tuple[str, dict | None]:
         """A claimed form's state without claiming it: ("done", result), ("pending" or "issued", None)."""
         with self.tables.read() as conn:
-            row = conn.execute(select(submissions).where(
-                submissions.c.token_hash == _sha256(token), submissions.c.user_name == user.name)).mappings().first()
+            row = (
+                conn.execute(
+                    select(submissions).where(
+                        submissions.c.token_hash == _sha256(token), submissions.c.user_name == user.name
+                    )
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return "unknown", None
         return row["state"], json.loads(row["result"]) if row["state"] == "done" else None
@@ -355,5 +398,8 @@ class Accounts:
             if result is None:
                 conn.execute(update(submissions).where(submissions.c.token_hash == key).values(state="issued"))
             else:
-                conn.execute(update(submissions).where(submissions.c.token_hash == key).values(
-                    state="done", result=json.dumps(result)))
+                conn.execute(
+                    update(submissions)
+                    .where(submissions.c.token_hash == key)
+                    .values(state="done", result=json.dumps(result))
+                )

@@ -27,17 +27,32 @@ MAX_ITEMS = 50
 def _text_map(value: dict, field: str) -> dict:
     if len(value) > MAX_ITEMS:
         raise ValueError(f"{field}: at most {MAX_ITEMS} entries")
-    return {clean_text(k, field=f"{field} name", max_length=100): clean_text(v, field=f"{field}.{k}", max_length=200)
-            for k, v in value.items()}
+    return {
+        clean_text(k, field=f"{field} name", max_length=100): clean_text(v, field=f"{field}.{k}", max_length=200)
+        for k, v in value.items()
+    }
 
 
 class EnrolmentRequest(BaseModel):
     """A referral to screen and, if eligible, randomise."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "referral_id": "R-0001", "strata": {"site": "london", "offence": "property"},
-        "answers": {"admitted": "yes", "offender_consent": "yes", "victim_consent": "yes", "domestic_abuse": "no"},
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "referral_id": "R-0001",
+                    "strata": {"site": "london", "offence": "property"},
+                    "answers": {
+                        "admitted": "yes",
+                        "offender_consent": "yes",
+                        "victim_consent": "yes",
+                        "domestic_abuse": "no",
+                    },
+                }
+            ]
+        },
+    )
 
     referral_id: str = Field(min_length=1, max_length=100, description="letters, digits, _ . : / -")
     strata: dict[str, str] = Field(description="the referral's level of every stratum")
@@ -54,10 +69,14 @@ class EnrolmentRequest(BaseModel):
         return _text_map(value, info.field_name)
 
 
-_SEQUENCE_NUMBER = Field(None, description="the trial-wide order of random assignment: in managers' responses only "
-                                         "(absent for coordinators, who see site_sequence_number)")
-_SITE_SEQUENCE_NUMBER = Field(description="the allocation's number at its own site (1, 2, 3... per site); "
-                                         "null when not randomised")
+_SEQUENCE_NUMBER = Field(
+    None,
+    description="the trial-wide order of random assignment: in managers' responses only "
+    "(absent for coordinators, who see site_sequence_number)",
+)
+_SITE_SEQUENCE_NUMBER = Field(
+    description="the allocation's number at its own site (1, 2, 3... per site); null when not randomised"
+)
 
 
 class EnrolmentResponse(BaseModel):
@@ -161,8 +180,9 @@ def api_user(request: Request, credentials: HTTPAuthorizationCredentials | None 
     if credentials is not None and credentials.scheme.lower() == "bearer":
         user = _service(request).accounts.user_for_token(credentials.credentials)
     if user is None:
-        raise HTTPException(401, "a valid API token is required (Authorization: Bearer TOKEN)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "a valid API token is required (Authorization: Bearer TOKEN)", headers={"WWW-Authenticate": "Bearer"}
+        )
     return user
 
 
@@ -171,8 +191,10 @@ def _require(user: User, *roles: str) -> None:
         raise HTTPException(403, f"a {user.role} may not do this (needs: {' or '.join(roles)})")
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "no valid token"},
-           403: {"model": Problem, "description": "role or site not allowed"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid token"},
+    403: {"model": Problem, "description": "role or site not allowed"},
+}
 
 
 @router.get("/health", response_model=Health)
@@ -186,10 +208,14 @@ def protocol(request: Request, user: User = Depends(api_user)) -> dict:
     """Arms, strata and eligibility questions: what an enrolment must give."""
     p = _service(request).protocol
     return {
-        "id": p.id, "name": p.name, "arms": list(p.arms),
+        "id": p.id,
+        "name": p.name,
+        "arms": list(p.arms),
         "strata": {k: list(v) for k, v in p.strata.items()},
-        "eligibility": [{"id": q.id, "question": q.question, "answers": list(q.answers),
-                         "eligible_if": list(q.eligible_if)} for q in p.eligibility],
+        "eligibility": [
+            {"id": q.id, "question": q.question, "answers": list(q.answers), "eligible_if": list(q.eligible_if)}
+            for q in p.eligibility
+        ],
     }
 
 
@@ -198,12 +224,13 @@ def protocol(request: Request, user: User = Depends(api_user)) -> dict:
     response_model=EnrolmentResponse,
     response_model_exclude_unset=True,  # a coordinator's response has no sequence_number at all
     status_code=201,
-    responses={**_ERRORS,
-               200: {"model": EnrolmentResponse, "description": "a repeated request: its first result"},
-               422: {"description": "refused (an EnrolmentResponse with reasons) or a malformed request"}},
+    responses={
+        **_ERRORS,
+        200: {"model": EnrolmentResponse, "description": "a repeated request: its first result"},
+        422: {"description": "refused (an EnrolmentResponse with reasons) or a malformed request"},
+    },
 )
-def create_enrolment(body: EnrolmentRequest, request: Request, response: Response,
-                     user: User = Depends(api_user)):
+def create_enrolment(body: EnrolmentRequest, request: Request, response: Response, user: User = Depends(api_user)):
     """Screen a referral and, if eligible, randomise it (``Registry.enrol``).
 
     A coordinator's response gives ``site_sequence_number`` only; a manager's also the
@@ -227,8 +254,12 @@ def create_enrolment(body: EnrolmentRequest, request: Request, response: Respons
 
 
 @router.get("/enrolments", response_model=EnrolmentList, response_model_exclude_unset=True, responses=_ERRORS)
-def list_enrolments(request: Request, user: User = Depends(api_user),
-                    limit: int = Query(200, ge=1, le=1000), offset: int = Query(0, ge=0, le=10_000_000)) -> dict:
+def list_enrolments(
+    request: Request,
+    user: User = Depends(api_user),
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10_000_000),
+) -> dict:
     """Referrals the caller may see, newest first (a coordinator: own sites only, and each
     allocation's number at its site, never the trial-wide sequence number)."""
     _require(user, "coordinator", "manager")
@@ -236,8 +267,12 @@ def list_enrolments(request: Request, user: User = Depends(api_user),
     return {"total": total, "enrolments": rows}
 
 
-@router.post("/events", response_model=EventResponse, status_code=201,
-             responses={**_ERRORS, 422: {"model": Problem, "description": "not a randomised referral"}})
+@router.post(
+    "/events",
+    response_model=EventResponse,
+    status_code=201,
+    responses={**_ERRORS, 422: {"model": Problem, "description": "not a randomised referral"}},
+)
 def create_event(body: EventRequest, request: Request, user: User = Depends(api_user)) -> dict:
     """Record a post-randomisation event (manager); the allocation never changes."""
     _require(user, "manager")

@@ -59,8 +59,18 @@ else:  # pragma: no cover
 log = logging.getLogger("rjtrial.web")
 HERE = Path(__file__).parent
 
-_WEB_KEYS = {"session_secret", "secure_cookies", "session_max_age", "session_lifetime", "site_stratum",
-             "login_failures", "login_window", "login_lockout", "trusted_proxies", "security_log_rows"}
+_WEB_KEYS = {
+    "session_secret",
+    "secure_cookies",
+    "session_max_age",
+    "session_lifetime",
+    "site_stratum",
+    "login_failures",
+    "login_window",
+    "login_lockout",
+    "trusted_proxies",
+    "security_log_rows",
+}
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,9 @@ class WebConfig:
         web = dict(tables.get("web") or {})
         bad = set(web) - _WEB_KEYS
         if bad:
-            raise RjtrialError(f"{source}: [web] unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(_WEB_KEYS))})")
+            raise RjtrialError(
+                f"{source}: [web] unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(_WEB_KEYS))})"
+            )
 
         def number(name, default, kind=int, minimum=1):
             value = web.get(name, default)
@@ -128,10 +140,17 @@ class WebConfig:
         if not isinstance(proxies, list) or not all(isinstance(p, str) and p for p in proxies):
             raise RjtrialError(f"{source}: [web] trusted_proxies must be a list of addresses")
         smtp = SmtpSettings.from_table(tables["smtp"], source=source) if tables.get("smtp") else None
-        return cls(session_secret=secret, secure_cookies=secure, session_max_age=number("session_max_age", 8 * 3600),
-                   session_lifetime=number("session_lifetime", 12 * 3600), site_stratum=stratum, throttle=policy,
-                   smtp=smtp, trusted_proxies=tuple(proxies),
-                   security_log_rows=number("security_log_rows", 10_000, int, 100))
+        return cls(
+            session_secret=secret,
+            secure_cookies=secure,
+            session_max_age=number("session_max_age", 8 * 3600),
+            session_lifetime=number("session_lifetime", 12 * 3600),
+            site_stratum=stratum,
+            throttle=policy,
+            smtp=smtp,
+            trusted_proxies=tuple(proxies),
+            security_log_rows=number("security_log_rows", 10_000, int, 100),
+        )
 
 
 def when(value) -> str:
@@ -162,8 +181,9 @@ class Service:
         self.registry = registry
         self.config = config
         self.accounts = Accounts(registry, site_stratum=config.site_stratum, policy=config.throttle)
-        self.security_log = SecurityLog(self.accounts.tables, self.accounts.store.derived_secret("security-log"),
-                                        max_rows=config.security_log_rows)
+        self.security_log = SecurityLog(
+            self.accounts.tables, self.accounts.store.derived_secret("security-log"), max_rows=config.security_log_rows
+        )
         environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
         )
@@ -280,7 +300,7 @@ def create_app(db, key_path, *, config=None, mount: str = ""):
         return JSONResponse(app.openapi())
 
     def wants_json(request: Request) -> bool:
-        return request.url.path[len(pages.base(request)):].startswith("/api")
+        return request.url.path[len(pages.base(request)) :].startswith("/api")
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):
@@ -296,10 +316,17 @@ def create_app(db, key_path, *, config=None, mount: str = ""):
     async def invalid_request(request: Request, exc: RequestValidationError):
         if wants_json(request):
             if not _has_valid_token(request):  # 401 comes before any complaint about the body
-                return JSONResponse({"detail": "a valid API token is required (Authorization: Bearer TOKEN)"},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return JSONResponse(
+                    {"detail": "a valid API token is required (Authorization: Bearer TOKEN)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             problems = [
-                {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                {
+                    "loc": [str(p) for p in e.get("loc", ())],
+                    "msg": str(e.get("msg", "")),
+                    "type": str(e.get("type", "")),
+                }
                 for e in exc.errors()
             ]
             return JSONResponse({"detail": problems}, status_code=422)

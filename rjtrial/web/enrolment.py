@@ -59,9 +59,24 @@ def replay(service, user: User, referral_id: str, strata: Mapping[str, str], ans
     if dict(found.strata) != dict(strata) or dict(found.answers) != dict(answers):
         return None
     out = _row_dict(found)
-    return shown_to(user, {k: out[k] for k in ("status", "referral_id", "arm", "sequence_number",
-                                               "site_sequence_number", "receipt", "reasons", "randomised_on",
-                                               "strata")} | {"replayed": True})
+    return shown_to(
+        user,
+        {
+            k: out[k]
+            for k in (
+                "status",
+                "referral_id",
+                "arm",
+                "sequence_number",
+                "site_sequence_number",
+                "receipt",
+                "reasons",
+                "randomised_on",
+                "strata",
+            )
+        }
+        | {"replayed": True},
+    )
 
 
 def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answers: Mapping[str, str]) -> dict:
@@ -80,8 +95,9 @@ def enrol(service, user: User, referral_id: str, strata: Mapping[str, str], answ
     earlier = replay(service, user, referral_id, strata, answers)
     if earlier is not None:
         return earlier
-    result = service.registry.enrol(referral_id, strata=strata, answers=answers, by=user.name,
-                                    site_stratum=service.config.site_stratum)
+    result = service.registry.enrol(
+        referral_id, strata=strata, answers=answers, by=user.name, site_stratum=service.config.site_stratum
+    )
     if result.status != "refused":
         if result.status == "randomised":
             notify(service, result_dict(result) | {"at": result.randomised_on, "by": user.name})
@@ -110,9 +126,13 @@ def receipt_row(service, user: User, referral_id: str) -> dict[str, Any] | None:
 
 def visible(service, user: User, *, randomised_only: bool = False, limit: int = 200, offset: int = 0):
     """(rows the user may see, newest first; total count) — coordinators: own sites only."""
-    page = service.registry.referrals(status="randomised" if randomised_only else None,
-                                      sites=service.allowed_sites(user), site_stratum=service.config.site_stratum,
-                                      limit=limit, offset=offset)
+    page = service.registry.referrals(
+        status="randomised" if randomised_only else None,
+        sites=service.allowed_sites(user),
+        site_stratum=service.config.site_stratum,
+        limit=limit,
+        offset=offset,
+    )
     return [shown_to(user, _row_dict(r)) for r in page.referrals], page.total
 
 
@@ -132,7 +152,9 @@ def _send_one(service, settings, row) -> None:
     from rjtrial.web import mail
 
     message = mail.assignments_message(
-        settings, [row], trial=service.protocol.id,
+        settings,
+        [row],
+        trial=service.protocol.id,
         subject=f"[rjtrial] {service.protocol.id}: {row['referral_id']} randomised (#{row['sequence_number']})",
     )
     try:

@@ -55,8 +55,9 @@ class SmtpSettings:
         table = dict(table)
         unknown = set(table) - _SMTP_KEYS
         if unknown:
-            raise RjtrialError(f"{source}: [smtp] unknown key(s) {', '.join(sorted(unknown))} "
-                               f"(known: {', '.join(sorted(_SMTP_KEYS))})")
+            raise RjtrialError(
+                f"{source}: [smtp] unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_SMTP_KEYS))})"
+            )
         for name in ("host", "from", "to"):
             if name not in table:
                 raise RjtrialError(f"{source}: [smtp] {name} is required")
@@ -80,19 +81,30 @@ class SmtpSettings:
         timeout = table.get("timeout", 10.0)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise RjtrialError(f"{source}: [smtp] timeout must be a positive number of seconds")
-        return cls(host=host, port=port, sender=sender, recipients=recipients,
-                   starttls=table.get("starttls", False), username=username, password=password,
-                   timeout=float(timeout), notify_each=table.get("notify_each", False))
+        return cls(
+            host=host,
+            port=port,
+            sender=sender,
+            recipients=recipients,
+            starttls=table.get("starttls", False),
+            username=username,
+            password=password,
+            timeout=float(timeout),
+            notify_each=table.get("notify_each", False),
+        )
 
 
 def _line(row: Mapping[str, Any]) -> str:
     strata = ", ".join(f"{k}={v}" for k, v in dict(row.get("strata") or {}).items())
-    return (f"#{row['sequence_number']:>5}  {row['referral_id']:<20} {row['arm']:<14} "
-            f"{row['at']}  {strata}  receipt {row['receipt']}  by {row['by']}")
+    return (
+        f"#{row['sequence_number']:>5}  {row['referral_id']:<20} {row['arm']:<14} "
+        f"{row['at']}  {strata}  receipt {row['receipt']}  by {row['by']}"
+    )
 
 
-def assignments_message(settings: SmtpSettings, rows: Iterable[Mapping[str, Any]], *, trial: str,
-                        subject: str | None = None) -> EmailMessage:
+def assignments_message(
+    settings: SmtpSettings, rows: Iterable[Mapping[str, Any]], *, trial: str, subject: str | None = None
+) -> EmailMessage:
     """A plain-text message listing random assignments already made (one line each)."""
     rows = list(rows)
     message = EmailMessage()
@@ -108,8 +120,9 @@ def assignments_message(settings: SmtpSettings, rows: Iterable[Mapping[str, Any]
     return message
 
 
-def receipt_message(settings: SmtpSettings, row: Mapping[str, Any], *, to: str, trial: str,
-                    commitment: str) -> EmailMessage:
+def receipt_message(
+    settings: SmtpSettings, row: Mapping[str, Any], *, to: str, trial: str, commitment: str
+) -> EmailMessage:
     """A plain-text receipt of one referral (already enrolled), to one address."""
     message = EmailMessage()
     message["Subject"] = f"[rjtrial] {trial}: receipt {row['receipt']} for referral {row['referral_id']}"
@@ -125,13 +138,20 @@ def receipt_message(settings: SmtpSettings, row: Mapping[str, Any], *, to: str, 
         outcome.append(f"Randomised on:   {row['randomised_on']}")
     else:
         outcome = ["Status:          screened out (not randomised)", f"Reasons:         {'; '.join(row['reasons'])}"]
-    body = [f"Receipt of an enrolment in trial {trial}", "",
-            f"Referral:        {row['referral_id']}", *outcome, f"Strata:          {strata}",
-            f"Enrolled by:     {row['by']} at {row['at']}", f"Receipt:         {row['receipt']}",
-            f"Trial commitment: {commitment}", "",
-            "Keep this message. Anyone can later check that this enrolment is still in the trial's",
-            f"audit log, unchanged: rjtrial verify --db DB --receipt {row['receipt']}",
-            "(a receipt is what detects enrolments deleted from the end of the log)."]
+    body = [
+        f"Receipt of an enrolment in trial {trial}",
+        "",
+        f"Referral:        {row['referral_id']}",
+        *outcome,
+        f"Strata:          {strata}",
+        f"Enrolled by:     {row['by']} at {row['at']}",
+        f"Receipt:         {row['receipt']}",
+        f"Trial commitment: {commitment}",
+        "",
+        "Keep this message. Anyone can later check that this enrolment is still in the trial's",
+        f"audit log, unchanged: rjtrial verify --db DB --receipt {row['receipt']}",
+        "(a receipt is what detects enrolments deleted from the end of the log).",
+    ]
     message.set_content("\n".join(body) + "\n")
     return message
 

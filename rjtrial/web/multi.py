@@ -87,8 +87,9 @@ def _trial_settings(shared: Mapping[str, Any], name: str) -> dict:
     web = dict(shared.get("web") or {})
     secret = web.get("session_secret")
     if isinstance(secret, str) and len(secret) >= 16:
-        web["session_secret"] = hmac.new(secret.encode(), f"rjtrial-trial-session|{name}".encode(),
-                                         hashlib.sha256).hexdigest()
+        web["session_secret"] = hmac.new(
+            secret.encode(), f"rjtrial-trial-session|{name}".encode(), hashlib.sha256
+        ).hexdigest()
     return {**shared, "web": web}
 
 
@@ -126,24 +127,32 @@ def create_server_app(config: str | Path | Mapping[str, Any]):
     from rjtrial.web.app import create_app
 
     trials, shared, _ = read_server_config(config)
-    apps = {name: create_app(t["db"], t["key"], config=_trial_settings(shared, name), mount=f"/t/{name}")
-            for name, t in trials.items()}
-    root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None,
-                   routes=[Mount(f"/t/{name}", app=app) for name, app in apps.items()])
+    apps = {
+        name: create_app(t["db"], t["key"], config=_trial_settings(shared, name), mount=f"/t/{name}")
+        for name, t in trials.items()
+    }
+    root = FastAPI(
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        routes=[Mount(f"/t/{name}", app=app) for name, app in apps.items()],
+    )
     root.state.trials = apps
 
     @root.get("/", include_in_schema=False)
     def trial_list():
         items = "".join(
             f'<li><a href="/t/{html.escape(name)}/" id="trial-{html.escape(name)}">'
-            f"{html.escape(app.state.service.protocol.name)}</a> <span class=\"id\">({html.escape(name)})</span></li>"
-            for name, app in apps.items())
+            f'{html.escape(app.state.service.protocol.name)}</a> <span class="id">({html.escape(name)})</span></li>'
+            for name, app in apps.items()
+        )
         return HTMLResponse(
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Trials · rjtrial</title>'
             f'<link rel="stylesheet" href="/t/{html.escape(next(iter(apps)))}/static/style.css"></head><body>'
             '<header><p class="trial">rjtrial randomisation service</p></header><main><h1>Trials</h1>'
-            f'<p>Log in to a trial with your account for that trial.</p><ul id="trials">{items}</ul></main></body></html>')
+            f'<p>Log in to a trial with your account for that trial.</p><ul id="trials">{items}</ul></main></body></html>'
+        )
 
     @root.get("/api/health", include_in_schema=False)
     def health():

@@ -28,9 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from rjtrial.errors import RegistryError, RjtrialError
 from rjtrial.registry import EVENT_KINDS
 from rjtrial.registry.core import is_referral_id
-from rjtrial.web import enrolment
+from rjtrial.web import enrolment, security
 from rjtrial.web.accounts import ROLES, AccountError, User
-from rjtrial.web import security
 from rjtrial.web.security import clean_text, csrf_ok, csrf_token
 
 router = APIRouter(include_in_schema=False)
@@ -162,16 +161,25 @@ async def login(request: Request):
     outcome = await run_in_threadpool(service.accounts.log_in, typed, password, address)
     if outcome.status == "locked":
         await run_in_threadpool(service.security_log.record, "locked", typed, address, known=outcome.known)
-        return render(request, "login.html", status=429, name=name,
-                      error="Too many failed log-ins: this account is locked here for a while. Try again later.")
+        return render(
+            request,
+            "login.html",
+            status=429,
+            name=name,
+            error="Too many failed log-ins: this account is locked here for a while. Try again later.",
+        )
     if outcome.status == "failed":
         await run_in_threadpool(service.security_log.record, "failed", typed, address, known=outcome.known)
         if outcome.just_locked:
             await run_in_threadpool(service.security_log.record, "lockout", typed, address, known=outcome.known)
         return render(request, "login.html", status=401, name=name, error="Wrong user name or password.")
     user = outcome.user
-    await run_in_threadpool(service.registry.record_access, "login", by=user.name,
-                            detail={"user": user.name, "role": user.role, "address": address})
+    await run_in_threadpool(
+        service.registry.record_access,
+        "login",
+        by=user.name,
+        detail={"user": user.name, "role": user.role, "address": address},
+    )
     request.session.clear()
     request.session.update({"user": user.name, "epoch": user.session_epoch, "since": security.now()})
     csrf_token(request.session)
@@ -185,8 +193,12 @@ async def logout(request: Request):
     if user is not None:
         service = _service(request)
         await run_in_threadpool(service.accounts.end_sessions, user.name)
-        await run_in_threadpool(service.registry.record_access, "logout", by=user.name,
-                                detail={"user": user.name, "address": _address(request)})
+        await run_in_threadpool(
+            service.registry.record_access,
+            "logout",
+            by=user.name,
+            detail={"user": user.name, "address": _address(request)},
+        )
     request.session.clear()
     return redirect(request, "/login")
 
@@ -243,8 +255,12 @@ def _in_words(protocol, referral_id: str, strata: dict, answers: dict) -> dict:
     """What the confirmation page reads back: strata and answers in words, and eligibility."""
     rows = [(protocol.stratum_label(n), protocol.level_label(n, strata[n])) for n in protocol.strata if n in strata]
     questions = [(q.question, answers.get(q.id, ""), answers.get(q.id) in q.eligible_if) for q in protocol.eligibility]
-    return {"referral_id": referral_id, "strata": rows, "answers": questions,
-            "eligible": all(ok for _, _, ok in questions)}
+    return {
+        "referral_id": referral_id,
+        "strata": rows,
+        "answers": questions,
+        "eligible": all(ok for _, _, ok in questions),
+    }
 
 
 @router.post("/enrol")
@@ -271,8 +287,14 @@ async def enrol(request: Request, user: User = Depends(page_user)):
     if state == "done":
         return render(request, "result.html", user=user, result={**earlier, "replayed": True})
     if state == "pending":
-        return render(request, "error.html", status=409, user=user, status_code=409,
-                      message="This form is still being processed. Look for the referral under Enrolments.")
+        return render(
+            request,
+            "error.html",
+            status=409,
+            user=user,
+            status_code=409,
+            message="This form is still being processed. Look for the referral under Enrolments.",
+        )
     if state == "unknown":
         context = _enrol_context(request, user, values, ["This form has expired. Check the answers and submit again."])
         return render(request, "enrol.html", status=409, user=user, **context)
@@ -312,8 +334,9 @@ async def _confirm(request: Request, user: User, values: dict, token: str, repea
         return render(request, "enrol.html", user=user, **_enrol_context(request, user, values))
     referral_id, strata, answers, problems = _submitted(protocol, values, repeated)
     if referral_id and not is_referral_id(referral_id):
-        problems.append(f"referral id {referral_id!r} must be 1-100 letters, digits or '_ . : / -', "
-                        "starting with a letter or digit")
+        problems.append(
+            f"referral id {referral_id!r} must be 1-100 letters, digits or '_ . : / -', starting with a letter or digit"
+        )
     problems += protocol.check_strata(strata) + protocol.check_answers(answers)[0]
     sites, site = service.allowed_sites(user), service.site_of(strata)
     if sites is not None and site in protocol.strata.get(service.config.site_stratum, ()) and site not in sites:
@@ -322,8 +345,14 @@ async def _confirm(request: Request, user: User, values: dict, token: str, repea
         problems.append("This form has expired. Check the answers and submit again.")
     if problems:
         return render(request, "enrol.html", status=422, user=user, **_enrol_context(request, user, values, problems))
-    return render(request, "confirm.html", user=user, summary=_in_words(protocol, referral_id, strata, answers),
-                  hidden=values, form_token=token)
+    return render(
+        request,
+        "confirm.html",
+        user=user,
+        summary=_in_words(protocol, referral_id, strata, answers),
+        hidden=values,
+        form_token=token,
+    )
 
 
 # ----------------------------------------------------------------- listings
@@ -340,18 +369,34 @@ def enrolments(request: Request, user: User = Depends(page_user)):
     _require(user, "coordinator", "manager")
     page = _page_number(request)
     rows, total = enrolment.visible(_service(request), user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    return render(request, "enrolments.html", user=user, rows=rows, total=total, page=page,
-                  pages=max(1, math.ceil(total / PAGE_SIZE)))
+    return render(
+        request,
+        "enrolments.html",
+        user=user,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+    )
 
 
 @router.get("/assignments")
 def assignments(request: Request, user: User = Depends(page_user)):
     _require(user, "manager")
     page = _page_number(request)
-    rows, total = enrolment.visible(_service(request), user, randomised_only=True,
-                                    limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    return render(request, "assignments.html", user=user, rows=rows, total=total, page=page,
-                  pages=max(1, math.ceil(total / PAGE_SIZE)), sent=request.query_params.get("sent"))
+    rows, total = enrolment.visible(
+        _service(request), user, randomised_only=True, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    return render(
+        request,
+        "assignments.html",
+        user=user,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+        sent=request.query_params.get("sent"),
+    )
 
 
 @router.post("/assignments/email")
@@ -391,13 +436,22 @@ async def record_event(request: Request, user: User = Depends(page_user)):
         referral_id = clean_text(values["referral_id"], field="referral id", max_length=100)
         note = clean_text(values["note"], field="note", max_length=500, allow_empty=True)
         detail = {"note": note} if note else {}
-        seq = await run_in_threadpool(service.registry.record_event, referral_id, values["kind"],
-                                      by=user.name, detail=detail)
+        seq = await run_in_threadpool(
+            service.registry.record_event, referral_id, values["kind"], by=user.name, detail=detail
+        )
     except (RegistryError, ValueError) as exc:
-        return render(request, "events.html", status=422, user=user, kinds=EVENT_KINDS, values=values,
-                      error=str(exc), done=None)
-    return render(request, "events.html", user=user, kinds=EVENT_KINDS, values={}, error=None,
-                  done={"referral_id": referral_id, "kind": values["kind"], "seq": seq})
+        return render(
+            request, "events.html", status=422, user=user, kinds=EVENT_KINDS, values=values, error=str(exc), done=None
+        )
+    return render(
+        request,
+        "events.html",
+        user=user,
+        kinds=EVENT_KINDS,
+        values={},
+        error=None,
+        done={"referral_id": referral_id, "kind": values["kind"], "seq": seq},
+    )
 
 
 # ------------------------------------------------------------------- export
@@ -407,8 +461,11 @@ def export(request: Request, user: User = Depends(page_user)):
     from rjtrial.registry.reports import participants_csv
 
     frame = _service(request).registry.export(by=user.name)
-    return Response(participants_csv(frame), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="participants.csv"'})
+    return Response(
+        participants_csv(frame),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="participants.csv"'},
+    )
 
 
 # ----------------------------------------------------------- verify, audit
@@ -427,12 +484,29 @@ def audit_log(request: Request, user: User = Depends(page_user)):
     total = found.total
     entries = []
     for e in found.entries:
-        payload = (json.dumps(e.payload, ensure_ascii=False, sort_keys=True) if isinstance(e.payload, dict)
-                   else str(e.payload))
-        entries.append({"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "payload": payload,
-                        "hash": e.hash, "prev_hash": e.prev_hash})
-    return render(request, "audit.html", user=user, entries=entries, total=total, page=page,
-                  pages=max(1, math.ceil(total / PAGE_SIZE)))
+        payload = (
+            json.dumps(e.payload, ensure_ascii=False, sort_keys=True) if isinstance(e.payload, dict) else str(e.payload)
+        )
+        entries.append(
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "payload": payload,
+                "hash": e.hash,
+                "prev_hash": e.prev_hash,
+            }
+        )
+    return render(
+        request,
+        "audit.html",
+        user=user,
+        entries=entries,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+    )
 
 
 # -------------------------------------------------------------------- users
@@ -441,8 +515,16 @@ def _users_page(request: Request, user: User, status: int = 200, **context):
     levels = service.protocol.strata.get(service.config.site_stratum, ())
     context.setdefault("error", None)
     context.setdefault("message", None)
-    return render(request, "users.html", status=status, user=user, users=service.accounts.list(),
-                  roles=ROLES, sites=levels, **context)
+    return render(
+        request,
+        "users.html",
+        status=status,
+        user=user,
+        users=service.accounts.list(),
+        roles=ROLES,
+        sites=levels,
+        **context,
+    )
 
 
 @router.get("/users")
@@ -458,10 +540,15 @@ async def add_user(request: Request, user: User = Depends(page_user)):
     accounts = _service(request).accounts
     name = _one(fields, "name").strip()
     try:
-        await run_in_threadpool(accounts.add, name, role=_one(fields, "role"),
-                                sites=[s for s in fields.get("sites", []) if isinstance(s, str)],
-                                password=_one(fields, "password"), email=_one(fields, "email").strip(),
-                                by=user.name)
+        await run_in_threadpool(
+            accounts.add,
+            name,
+            role=_one(fields, "role"),
+            sites=[s for s in fields.get("sites", []) if isinstance(s, str)],
+            password=_one(fields, "password"),
+            email=_one(fields, "email").strip(),
+            by=user.name,
+        )
     except (AccountError, RegistryError) as exc:
         return _users_page(request, user, status=422, error=str(exc))
     return _users_page(request, user, message=f"added user {name}")
@@ -490,10 +577,12 @@ async def issue_token(request: Request, user: User = Depends(page_user)):
     name = _one(fields, "name")
     service = _service(request)
     if name != user.name:
-        await run_in_threadpool(service.security_log.record, "token_refused", user.name, _address(request),
-                                known=True)
-        raise HTTPException(403, "an API token is issued only by its own user (logged in, under API tokens) or by "
-                                 "the server's operator (rjtrial users token NAME --key KEYFILE)")
+        await run_in_threadpool(service.security_log.record, "token_refused", user.name, _address(request), known=True)
+        raise HTTPException(
+            403,
+            "an API token is issued only by its own user (logged in, under API tokens) or by "
+            "the server's operator (rjtrial users token NAME --key KEYFILE)",
+        )
     return await _issue_own_token(request, user)
 
 
@@ -512,8 +601,14 @@ def _tokens_page(request: Request, user: User, status: int = 200, **context):
     rows = _service(request).accounts.tokens(user.name)
     context.setdefault("error", None)
     context.setdefault("message", None)
-    return render(request, "tokens.html", status=status, user=user,
-                  tokens=[{**t, "issued": when(t["created_at"])} for t in reversed(rows)], **context)
+    return render(
+        request,
+        "tokens.html",
+        status=status,
+        user=user,
+        tokens=[{**t, "issued": when(t["created_at"])} for t in reversed(rows)],
+        **context,
+    )
 
 
 @router.get("/tokens")
@@ -543,5 +638,11 @@ async def revoke_own_token(request: Request, user: User = Depends(page_user)):
 def security_log(request: Request, user: User = Depends(page_user)):
     _require(user, "auditor", "manager")
     log = _service(request).security_log
-    return render(request, "security.html", user=user, rows=log.rows(limit=PAGE_SIZE), totals=log.totals(hours=24),
-                  max_rows=log.max_rows)
+    return render(
+        request,
+        "security.html",
+        user=user,
+        rows=log.rows(limit=PAGE_SIZE),
+        totals=log.totals(hours=24),
+        max_rows=log.max_rows,
+    )

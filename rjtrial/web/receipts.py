@@ -17,9 +17,10 @@ POST /receipt/email        e-mails it to the user's own address (``rjtrial users
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
-from urllib.parse import quote
 
 from rjtrial.errors import RjtrialError
 from rjtrial.web import enrolment, mail
@@ -43,8 +44,15 @@ def receipt(request: Request, user: User = Depends(page_user)):
     referral_id = request.query_params.get("referral_id", "")
     row = _row(request, user, referral_id)
     service = _service(request)
-    return render(request, "receipt.html", user=user, row=row, commitment=service.registry.commitment,
-                  sent=request.query_params.get("sent"), can_email=service.config.smtp is not None and bool(user.email))
+    return render(
+        request,
+        "receipt.html",
+        user=user,
+        row=row,
+        commitment=service.registry.commitment,
+        sent=request.query_params.get("sent"),
+        can_email=service.config.smtp is not None and bool(user.email),
+    )
 
 
 @router.post("/receipt/email")
@@ -57,10 +65,14 @@ async def email_receipt(request: Request, user: User = Depends(page_user)):
     if settings is None:
         raise HTTPException(409, "e-mail is not configured: add an [smtp] table to the configuration file")
     if not user.email:
-        raise HTTPException(409, "your account has no e-mail address; ask the server's operator to set one "
-                                 "(rjtrial users email NAME ADDRESS)")
-    message = mail.receipt_message(settings, row, to=user.email, trial=service.protocol.id,
-                                   commitment=service.registry.commitment)
+        raise HTTPException(
+            409,
+            "your account has no e-mail address; ask the server's operator to set one "
+            "(rjtrial users email NAME ADDRESS)",
+        )
+    message = mail.receipt_message(
+        settings, row, to=user.email, trial=service.protocol.id, commitment=service.registry.commitment
+    )
     try:
         await run_in_threadpool(mail.send, settings, message)
     except RjtrialError as exc:

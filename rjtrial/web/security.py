@@ -30,9 +30,11 @@ SESSION_COOKIE = "rjtrial_session"
 SESSION_MAX_AGE = 8 * 3600
 
 SECURITY_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
-     b"form-action 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+        b"form-action 'self'; frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -67,7 +69,8 @@ def startup_warnings(host: str, *, secure_cookies: bool, trusted_proxies) -> lis
         warnings.append(
             "listening beyond loopback without [web] trusted_proxies: behind a reverse proxy every request "
             "comes from the proxy's address, so 50 failed log-ins by anyone lock the log-in page for every "
-            "user; set trusted_proxies to the proxy's address (and the proxy must set X-Forwarded-For)")
+            "user; set trusted_proxies to the proxy's address (and the proxy must set X-Forwarded-For)"
+        )
     return warnings
 
 

@@ -68,8 +68,15 @@ class SecurityLog:
     max_rows, retention_hours, flush_interval : bounds (see the module docstring).
     """
 
-    def __init__(self, tables: ServiceTables, secret: bytes | None, *, max_rows: int = 10_000, retention_hours: int = 720,
-                 flush_interval: float = 1.0):
+    def __init__(
+        self,
+        tables: ServiceTables,
+        secret: bytes | None,
+        *,
+        max_rows: int = 10_000,
+        retention_hours: int = 720,
+        flush_interval: float = 1.0,
+    ):
         if max_rows < 2 * len(KINDS):
             raise ValueError(f"max_rows must be at least {2 * len(KINDS)}")
         self.tables = tables
@@ -102,13 +109,19 @@ class SecurityLog:
         with self._pending_lock:
             entry = self._pending.get(bucket)
             if entry is None:
-                self._pending[bucket] = {"kind": kind, "name": name, "address": address, "hour": hour, "count": 1,
-                                         "first_at": now, "last_at": now}
+                self._pending[bucket] = {
+                    "kind": kind,
+                    "name": name,
+                    "address": address,
+                    "hour": hour,
+                    "count": 1,
+                    "first_at": now,
+                    "last_at": now,
+                }
             else:
                 entry["count"] += 1
                 entry["last_at"] = now
-            due = (len(self._pending) >= MAX_PENDING
-                   or time.monotonic() - self._last_flush >= self.flush_interval)
+            due = len(self._pending) >= MAX_PENDING or time.monotonic() - self._last_flush >= self.flush_interval
         if due:
             self.flush(wait=len(self._pending) >= MAX_PENDING)
 
@@ -138,8 +151,11 @@ class SecurityLog:
     def _write(conn, pending: dict[str, dict[str, Any]]) -> None:
         table = security_log
         for bucket, entry in pending.items():
-            done = conn.execute(update(table).where(table.c.bucket == bucket).values(
-                count=table.c.count + entry["count"], last_at=entry["last_at"])).rowcount
+            done = conn.execute(
+                update(table)
+                .where(table.c.bucket == bucket)
+                .values(count=table.c.count + entry["count"], last_at=entry["last_at"])
+            ).rowcount
             if not done:
                 conn.execute(insert(table).values(bucket=bucket, **entry))
 
@@ -151,8 +167,11 @@ class SecurityLog:
         excess = regular - (self.max_rows - len(KINDS))
         if excess <= 0:
             return
-        old = conn.execute(select(table).where(table.c.hour >= 0).order_by(table.c.last_at, table.c.bucket)
-                           .limit(excess)).mappings().all()
+        old = (
+            conn.execute(select(table).where(table.c.hour >= 0).order_by(table.c.last_at, table.c.bucket).limit(excess))
+            .mappings()
+            .all()
+        )
         folded: dict[str, dict[str, Any]] = {}
         for row in old:
             entry = folded.setdefault(row["kind"], {"count": 0, "first_at": row["first_at"], "last_at": row["last_at"]})
@@ -162,19 +181,28 @@ class SecurityLog:
         conn.execute(delete(table).where(table.c.bucket.in_([r["bucket"] for r in old])))
         for kind, entry in folded.items():
             bucket = f"overflow|{kind}"
-            done = conn.execute(update(table).where(table.c.bucket == bucket).values(
-                count=table.c.count + entry["count"], last_at=entry["last_at"])).rowcount  # folded rows are newer
+            done = conn.execute(
+                update(table)
+                .where(table.c.bucket == bucket)
+                .values(count=table.c.count + entry["count"], last_at=entry["last_at"])
+            ).rowcount  # folded rows are newer
             if not done:
-                conn.execute(insert(table).values(bucket=bucket, kind=kind, name=OVERFLOW, address=OVERFLOW, hour=-1,
-                                                  **entry))
+                conn.execute(
+                    insert(table).values(bucket=bucket, kind=kind, name=OVERFLOW, address=OVERFLOW, hour=-1, **entry)
+                )
 
     # ------------------------------------------------------------------ reading
     def rows(self, *, limit: int = 200) -> list[dict[str, Any]]:
         """The most recent rows, newest first (after a flush)."""
         self.flush()
         with self.tables.read() as conn:
-            rows = conn.execute(select(security_log).order_by(security_log.c.last_at.desc(), security_log.c.bucket)
-                                .limit(limit)).mappings().all()
+            rows = (
+                conn.execute(
+                    select(security_log).order_by(security_log.c.last_at.desc(), security_log.c.bucket).limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def count_rows(self) -> int:
@@ -192,7 +220,8 @@ class SecurityLog:
             for column in ("name", "address"):
                 col = table.c[column]
                 total = func.sum(table.c.count).label("n")
-                rows = conn.execute(select(col, total).where(table.c.hour >= since).group_by(col)
-                                    .order_by(total.desc(), col).limit(50)).all()
+                rows = conn.execute(
+                    select(col, total).where(table.c.hour >= since).group_by(col).order_by(total.desc(), col).limit(50)
+                ).all()
                 out[column] = [(r[0], int(r[1])) for r in rows]
         return out

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, inspect, insert, select, update
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rjtrial.errors import RegistryError
@@ -104,8 +104,10 @@ class Throttle:
         def keyed(text: str) -> str:
             return hmac.new(self._secret, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
-        return [(keyed(f"user|{name}|{address}"), self.policy.failures),
-                (keyed(f"address|{address}"), ADDRESS_FACTOR * self.policy.failures)]
+        return [
+            (keyed(f"user|{name}|{address}"), self.policy.failures),
+            (keyed(f"address|{address}"), ADDRESS_FACTOR * self.policy.failures),
+        ]
 
     def _run(self, work: Callable[[Any], Any]) -> Any:
         """``work(conn)`` in one serialised write transaction; run again when a concurrent
@@ -122,14 +124,27 @@ class Throttle:
 
     def _rows(self, conn, keys: list[tuple[str, int]], now: float) -> dict[str, dict]:
         wanted = [k for k, _ in keys]
-        rows = {r["key"]: dict(r) for r in conn.execute(
-            select(throttle).where(throttle.c.key.in_(wanted)).order_by(throttle.c.key).with_for_update()).mappings()}
+        rows = {
+            r["key"]: dict(r)
+            for r in conn.execute(
+                select(throttle).where(throttle.c.key.in_(wanted)).order_by(throttle.c.key).with_for_update()
+            ).mappings()
+        }
         for key in wanted:
             if key not in rows:
-                conn.execute(insert(throttle).values(key=key, failures=0, window_start=now, locked_until=0.0,
-                                                     pending=0, pending_at=0.0))
-                rows[key] = {"key": key, "failures": 0, "window_start": now, "locked_until": 0.0, "pending": 0,
-                             "pending_at": 0.0}
+                conn.execute(
+                    insert(throttle).values(
+                        key=key, failures=0, window_start=now, locked_until=0.0, pending=0, pending_at=0.0
+                    )
+                )
+                rows[key] = {
+                    "key": key,
+                    "failures": 0,
+                    "window_start": now,
+                    "locked_until": 0.0,
+                    "pending": 0,
+                    "pending_at": 0.0,
+                }
         for row in rows.values():
             if now - row["window_start"] > self.policy.window:
                 row["failures"], row["window_start"] = 0, now
@@ -139,9 +154,17 @@ class Throttle:
 
     @staticmethod
     def _save(conn, row: dict) -> None:
-        conn.execute(update(throttle).where(throttle.c.key == row["key"]).values(
-            failures=row["failures"], window_start=row["window_start"], locked_until=row["locked_until"],
-            pending=row["pending"], pending_at=row["pending_at"]))
+        conn.execute(
+            update(throttle)
+            .where(throttle.c.key == row["key"])
+            .values(
+                failures=row["failures"],
+                window_start=row["window_start"],
+                locked_until=row["locked_until"],
+                pending=row["pending"],
+                pending_at=row["pending_at"],
+            )
+        )
 
     # ------------------------------------------------------------------ public
     def locked(self, name: str, address: str) -> bool:
@@ -160,8 +183,9 @@ class Throttle:
 
         def work(conn) -> bool:
             rows = self._rows(conn, keys, now)
-            if any(rows[k]["locked_until"] > now or rows[k]["failures"] + rows[k]["pending"] >= limit
-                   for k, limit in keys):
+            if any(
+                rows[k]["locked_until"] > now or rows[k]["failures"] + rows[k]["pending"] >= limit for k, limit in keys
+            ):
                 return False
             for key, _ in keys:
                 rows[key]["pending"] += 1
@@ -197,8 +221,11 @@ class Throttle:
     def clear(self, name: str, address: str) -> None:
         """Forget the failures of this name at this address."""
         key = self._keys(name, address)[0][0]
-        self._run(lambda conn: conn.execute(
-            update(throttle).where(throttle.c.key == key).values(failures=0, locked_until=0.0)))
+        self._run(
+            lambda conn: conn.execute(
+                update(throttle).where(throttle.c.key == key).values(failures=0, locked_until=0.0)
+            )
+        )
 
     def _tidy(self, now: float) -> None:
         """Now and then, delete counters that hold nothing any more (bounded table)."""
@@ -206,6 +233,12 @@ class Throttle:
         if self._calls % 100 != 1:
             return
         horizon = max(self.policy.window, self.policy.lockout, STALE_PENDING)
-        self._run(lambda conn: conn.execute(delete(throttle).where(
-            throttle.c.locked_until < now, throttle.c.window_start < now - horizon,
-            throttle.c.pending_at < now - STALE_PENDING)))
+        self._run(
+            lambda conn: conn.execute(
+                delete(throttle).where(
+                    throttle.c.locked_until < now,
+                    throttle.c.window_start < now - horizon,
+                    throttle.c.pending_at < now - STALE_PENDING,
+                )
+            )
+        )

@@ -80,7 +80,11 @@ def make_trial(seed: int = SEED) -> pd.DataFrame:
     death_hazard = DEATH_DAILY_HAZARD * np.exp(0.05 * (age - 30))
     custody_hazard = CUSTODY_DAILY_HAZARD * np.exp(0.2 * prior)
     latent = np.column_stack(
-        [rng.exponential(1.0 / reoffence_hazard), rng.exponential(1.0 / death_hazard), rng.exponential(1.0 / custody_hazard)]
+        [
+            rng.exponential(1.0 / reoffence_hazard),
+            rng.exponential(1.0 / death_hazard),
+            rng.exponential(1.0 / custody_hazard),
+        ]
     )
     first = latent.min(axis=1)
     cause = latent.argmin(axis=1) + 1

@@ -105,9 +105,7 @@ def make_trial(seed: int = SEED) -> pd.DataFrame:
     recommend = (rng.random(n) < np.where(rj, 0.75, 0.55)).astype(int)
     fearful = (rng.random(n) < np.where(rj, 0.20, 0.30)).astype(int)
     ies_baseline = np.clip(np.round(rng.normal(30, 14, size=n)), 0, 88).astype(int)
-    ies_followup = np.clip(
-        np.round(6 + 0.65 * ies_baseline - 5 * rj + rng.normal(0, 9, size=n)), 0, 88
-    ).astype(int)
+    ies_followup = np.clip(np.round(6 + 0.65 * ies_baseline - 5 * rj + rng.normal(0, 9, size=n)), 0, 88).astype(int)
 
     table = pd.DataFrame(
         {

@@ -54,8 +54,17 @@ def make_trial(seed: int = SEED) -> dict[str, pd.DataFrame]:
     starts = (arm == "rj") & (rng.random(N) < 0.6)
     programme = np.where(starts, np.ceil(rng.uniform(1, 200, size=N)), np.nan)
     programme = [None if np.isnan(v) else int(v) for v in programme]
-    people = pd.DataFrame({"id": ids, "arm": arm, "site": site, "age": age, "prior": prior,
-                           "followup_days": followup, "programme_day": pd.array(programme, dtype="Int64")})
+    people = pd.DataFrame(
+        {
+            "id": ids,
+            "arm": arm,
+            "site": site,
+            "age": age,
+            "prior": prior,
+            "followup_days": followup,
+            "programme_day": pd.array(programme, dtype="Int64"),
+        }
+    )
 
     frailty = rng.gamma(1.5, 1 / 1.5, size=N)
     rate = 0.004 * np.exp(np.log(0.8) * (arm == "rj") + 0.15 * prior) * frailty
@@ -80,9 +89,11 @@ def make_trial(seed: int = SEED) -> dict[str, pd.DataFrame]:
     custody = pd.DataFrame(custody, columns=["id", "day", "in_custody"])
     # the cases real records hold (each with its own row, so tests can find them)
     extra = pd.DataFrame(
-        [(ids[0], 0, 1),  # on the day of random assignment
-         (ids[1], int(followup[1]), 2),  # on the last day of follow-up
-         (N + 7, 100, 1)],  # an id that is not in the trial
+        [
+            (ids[0], 0, 1),  # on the day of random assignment
+            (ids[1], int(followup[1]), 2),  # on the last day of follow-up
+            (N + 7, 100, 1),
+        ],  # an id that is not in the trial
         columns=["id", "day", "seriousness"],
     )
     offences = pd.concat([offences, extra], ignore_index=True)

@@ -66,12 +66,7 @@ def make_trial(seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
     arm = case_arm[case_index]
     age = 16 + np.floor(rng.gamma(shape=2.0, scale=6.0, size=N_PARTICIPANTS)).astype(int)
     prior = rng.poisson(2.0, size=N_PARTICIPANTS)
-    linear = (
-        LOG_HAZARD_RATIO_RJ * (arm == "rj")
-        + 0.15 * prior
-        - 0.02 * (age - 30)
-        + np.log(case_frailty[case_index])
-    )
+    linear = LOG_HAZARD_RATIO_RJ * (arm == "rj") + 0.15 * prior - 0.02 * (age - 30) + np.log(case_frailty[case_index])
     hazard = np.array([BASE_DAILY_HAZARD[s] for s in site]) * np.exp(linear)
 
     # First reoffence; loss to follow-up for 15% at a uniform day.

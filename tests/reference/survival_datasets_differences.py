@@ -45,35 +45,68 @@ def main() -> None:
             w = worst[data]
             w["coef (abs)"] = max(w["coef (abs)"], _abs(t["estimate"], ref["coef_tight_refit"]))
             w["std error (rel)"] = max(w["std error (rel)"], _rel(t["std_error"], ref["se"]))
-            for key, test in (("logtest", fit.likelihood_ratio_test_), ("waldtest", fit.wald_test_),
-                              ("sctest", fit.score_test_), ("robscore", fit.robust_score_test_)):
+            for key, test in (
+                ("logtest", fit.likelihood_ratio_test_),
+                ("waldtest", fit.wald_test_),
+                ("sctest", fit.score_test_),
+                ("robscore", fit.robust_score_test_),
+            ):
                 if key in ref:
                     w["tests (rel)"] = max(w["tests (rel)"], _rel([test.statistic], [ref[key]["statistic"]]))
             c = fit.concordance()
             w["concordance std (rel)"] = max(w["concordance std (rel)"], _rel([c.std_error], [ref["concordance_std"]]))
-            w["concordance counts (abs)"] = max(w["concordance counts (abs)"], _abs(
-                [c.concordant, c.discordant, c.tied_risk, c.tied_time, c.tied_both], ref["concordance"][:5]))
+            w["concordance counts (abs)"] = max(
+                w["concordance counts (abs)"],
+                _abs([c.concordant, c.discordant, c.tied_risk, c.tied_time, c.tied_both], ref["concordance"][:5]),
+            )
             if "zph_km" in ref:
-                w["cox.zph (rel)"] = max(w["cox.zph (rel)"], _rel(fit.proportional_hazards_test()["statistic"],
-                                                                  ref["zph_km"]["chisq"]))
-            compared[data].add("Cox " + ("(start, stop] " if py.get("start") else "") + (py.get("ties") or "efron")
-                               + (" strata" if py.get("strata") else "") + (" cluster" if py.get("cluster") else ""))
+                w["cox.zph (rel)"] = max(
+                    w["cox.zph (rel)"], _rel(fit.proportional_hazards_test()["statistic"], ref["zph_km"]["chisq"])
+                )
+            compared[data].add(
+                "Cox "
+                + ("(start, stop] " if py.get("start") else "")
+                + (py.get("ties") or "efron")
+                + (" strata" if py.get("strata") else "")
+                + (" cluster" if py.get("cluster") else "")
+            )
         elif "_km_" in name:
-            km = kaplan_meier(_data_for(name), time=py["time"], event=py["event"], group=py.get("group"),
-                              **_options(py, ("event_coding", "conf_type")))
-            worst[data]["KM S and CI (abs)"] = max(worst[data]["KM S and CI (abs)"], _abs(
-                np.concatenate([km.table["survival"], km.table["ci_lower"], km.table["ci_upper"]]),
-                as_array(ref["table"]["surv"]).tolist() + as_array(ref["table"]["lower"]).tolist()
-                + as_array(ref["table"]["upper"]).tolist()))
+            km = kaplan_meier(
+                _data_for(name),
+                time=py["time"],
+                event=py["event"],
+                group=py.get("group"),
+                **_options(py, ("event_coding", "conf_type")),
+            )
+            worst[data]["KM S and CI (abs)"] = max(
+                worst[data]["KM S and CI (abs)"],
+                _abs(
+                    np.concatenate([km.table["survival"], km.table["ci_lower"], km.table["ci_upper"]]),
+                    as_array(ref["table"]["surv"]).tolist()
+                    + as_array(ref["table"]["lower"]).tolist()
+                    + as_array(ref["table"]["upper"]).tolist(),
+                ),
+            )
             compared[data].add(f"KM ({py.get('conf_type')})")
         elif "_logrank_" in name:
-            res = logrank(_data_for(name), time=py["time"], event=py["event"], group=py["group"],
-                          **_options(py, ("strata", "event_coding")))
+            res = logrank(
+                _data_for(name),
+                time=py["time"],
+                event=py["event"],
+                group=py["group"],
+                **_options(py, ("strata", "event_coding")),
+            )
             worst[data]["log-rank (rel)"] = max(worst[data]["log-rank (rel)"], _rel([res.statistic], [ref["chisq"]]))
             compared[data].add("log-rank" + (" stratified" if py.get("strata") else ""))
         elif "_rmst_" in name:
-            res = rmst(_data_for(name), tau=ref["tau"], time=py["time"], event=py["event"], group=py["group"],
-                       **_options(py, ("event_coding",)))
+            res = rmst(
+                _data_for(name),
+                tau=ref["tau"],
+                time=py["time"],
+                event=py["event"],
+                group=py["group"],
+                **_options(py, ("event_coding",)),
+            )
             worst[data]["RMST (rel)"] = max(worst[data]["RMST (rel)"], _rel(res.table["std_error"], ref["se"]))
             compared[data].add("RMST")
     for data in worst:

@@ -46,8 +46,10 @@ def assert_shortest(result, parameter, ours, theirs, alpha=0.05) -> None:
     assert upper - lower <= r_upper - r_lower + tolerance, (parameter, upper - lower, r_upper - r_lower)
     coverage = float(np.asarray(result.cdf(parameter, r_upper) - result.cdf(parameter, r_lower)).ravel()[0])
     assert abs(coverage - (1 - alpha)) <= tolerance, (parameter, coverage)
-    assert abs(lower - r_lower) <= TOL["bayesmeta_shortest"]["abs"] and abs(upper - r_upper) <= \
-        TOL["bayesmeta_shortest"]["abs"], (parameter, lower - r_lower, upper - r_upper)
+    assert (
+        abs(lower - r_lower) <= TOL["bayesmeta_shortest"]["abs"]
+        and abs(upper - r_upper) <= TOL["bayesmeta_shortest"]["abs"]
+    ), (parameter, lower - r_lower, upper - r_upper)
 
 
 @lru_cache(maxsize=1)

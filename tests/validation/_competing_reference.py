@@ -12,7 +12,6 @@ import json
 from functools import lru_cache
 
 import numpy as np
-
 from _survival_reference import REFERENCE_DIR, TOL, as_array, assert_close, read_csv  # noqa: F401
 
 TOL = {
@@ -32,8 +31,12 @@ def load_reference() -> dict:
 def close(actual, expected, kind: str) -> None:
     """Element-wise agreement within ``TOL[kind]``; NaN must match NaN (R's NA)."""
     np.testing.assert_allclose(
-        np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), equal_nan=True, err_msg=kind,
-        atol=TOL[kind]["abs"], rtol=TOL[kind]["rel"],
+        np.asarray(actual, dtype=float),
+        np.asarray(expected, dtype=float),
+        equal_nan=True,
+        err_msg=kind,
+        atol=TOL[kind]["abs"],
+        rtol=TOL[kind]["rel"],
     )
 
 

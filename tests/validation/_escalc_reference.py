@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-
 from _metafor_reference import REFERENCE_DIR, as_array, assert_close
 
 __all__ = ["assert_escalc", "load_escalc", "read_csv"]

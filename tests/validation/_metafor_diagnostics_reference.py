@@ -12,7 +12,6 @@ import json
 from functools import lru_cache
 
 import pytest
-
 from _metafor_reference import REFERENCE_DIR, TOL, assert_close  # noqa: F401  (re-exported)
 
 # leave1out / cumul columns: (our column, R column, kind)

@@ -129,8 +129,9 @@ def reference_value(ref: dict, key):
 def assert_close(actual, expected, kind: str) -> None:
     """Element-wise agreement within ``TOL[kind]``; NaN must match NaN (R's NA)."""
     actual = np.atleast_1d(np.asarray(actual, dtype=float))
-    np.testing.assert_allclose(actual, as_array(expected), equal_nan=True, err_msg=kind,
-                               atol=TOL[kind]["abs"], rtol=TOL[kind]["rel"])
+    np.testing.assert_allclose(
+        actual, as_array(expected), equal_nan=True, err_msg=kind, atol=TOL[kind]["abs"], rtol=TOL[kind]["rel"]
+    )
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -174,13 +175,26 @@ BINARY = {
 def bcg_effects(measure: str) -> pd.DataFrame:
     """dat.bcg: tpos/tneg vaccinated with/without TB, cpos/cneg controls; with ablat, year, alloc."""
     bcg = read_dataset("bcg")
-    es = BINARY[measure](bcg, events_treatment="tpos", n_treatment=bcg.tpos + bcg.tneg,
-                         events_control="cpos", n_control=bcg.cpos + bcg.cneg, study="author")
+    es = BINARY[measure](
+        bcg,
+        events_treatment="tpos",
+        n_treatment=bcg.tpos + bcg.tneg,
+        events_control="cpos",
+        n_control=bcg.cpos + bcg.cneg,
+        study="author",
+    )
     return es.assign(ablat=bcg.ablat.to_numpy(), year=bcg.year.to_numpy(), alloc=bcg.alloc.to_numpy())
 
 
-SMD_COLUMNS = dict(mean_treatment="m1i", sd_treatment="sd1i", n_treatment="n1i",
-                   mean_control="m2i", sd_control="sd2i", n_control="n2i", study="source")
+SMD_COLUMNS = dict(
+    mean_treatment="m1i",
+    sd_treatment="sd1i",
+    n_treatment="n1i",
+    mean_control="m2i",
+    sd_control="sd2i",
+    n_control="n2i",
+    study="source",
+)
 
 
 @lru_cache(maxsize=None)
@@ -198,8 +212,9 @@ def collins_effects(outcome: str, measure: str) -> pd.DataFrame:
     """dat.collins1985a, trials reporting the outcome (R: the rows with non-missing counts)."""
     treated, control = COLLINS_OUTCOMES[outcome]
     data = read_dataset("collins1985a").dropna(subset=[treated, control])
-    return BINARY[measure](data, events_treatment=treated, n_treatment="nti", events_control=control,
-                           n_control="nci", study="trial")
+    return BINARY[measure](
+        data, events_treatment=treated, n_treatment="nti", events_control=control, n_control="nci", study="trial"
+    )
 
 
 @lru_cache(maxsize=None)
@@ -213,16 +228,25 @@ def pignon_effects(measure: str = "log_hazard_ratio") -> pd.DataFrame:
 @lru_cache(maxsize=None)
 def hart_effects(measure: str = "log_incidence_rate_ratio") -> pd.DataFrame:
     """dat.hart1999: strokes per patient-year, warfarin (1) vs placebo or control (2)."""
-    return effects.log_incidence_rate_ratio(read_dataset("hart1999"), events_treatment="x1i",
-                                            person_time_treatment="t1i", events_control="x2i",
-                                            person_time_control="t2i", study="study")
+    return effects.log_incidence_rate_ratio(
+        read_dataset("hart1999"),
+        events_treatment="x1i",
+        person_time_treatment="t1i",
+        events_control="x2i",
+        person_time_control="t2i",
+        study="study",
+    )
 
 
 def effects_of(dataset: str, measure: str) -> pd.DataFrame:
     if dataset.startswith("collins1985a:"):
         return collins_effects(dataset.split(":", 1)[1], measure)
-    builders = {"bcg": bcg_effects, "normand1999": normand_effects, "pignon2000": pignon_effects,
-                "hart1999": hart_effects}
+    builders = {
+        "bcg": bcg_effects,
+        "normand1999": normand_effects,
+        "pignon2000": pignon_effects,
+        "hart1999": hart_effects,
+    }
     return builders[dataset](measure)
 
 

@@ -75,10 +75,18 @@ MV_QUANTITIES = {
     "q": ("res$QE", "statistic", lambda r: r.q, lambda R: R["QE"]),
     "q_p_value": ("res$QEp", "p_value", lambda r: r.q_p_value, lambda R: R["QEp"]),
     "log_likelihood": ("logLik(res)", "log_likelihood", lambda r: r.log_likelihood, lambda R: R["logLik"]),
-    "i2_total": ("FAQ: 100 * sum(sigma2) / (sum(sigma2) + (k - p) / tr(P))", "proportion",
-                 lambda r: r.i2 / 100, lambda R: R["I2"]["total"] / 100),
-    "i2_levels": ("FAQ: 100 * sigma2 / (sum(sigma2) + (k - p) / tr(P))", "proportion",
-                  lambda r: r.i2_levels / 100, lambda R: np.asarray(R["I2"]["levels"]) / 100),
+    "i2_total": (
+        "FAQ: 100 * sum(sigma2) / (sum(sigma2) + (k - p) / tr(P))",
+        "proportion",
+        lambda r: r.i2 / 100,
+        lambda R: R["I2"]["total"] / 100,
+    ),
+    "i2_levels": (
+        "FAQ: 100 * sigma2 / (sum(sigma2) + (k - p) / tr(P))",
+        "proportion",
+        lambda r: r.i2_levels / 100,
+        lambda R: np.asarray(R["I2"]["levels"]) / 100,
+    ),
     "vcov": ("vcov(res)", "std_error", lambda r: r.vcov, lambda R: R["vb"]),
 }
 
@@ -108,8 +116,14 @@ def check_moderator_test(res, R: dict) -> None:
 def check_prediction(res, R: dict) -> None:
     """predict(res[, newmods]): pred, se, ci.lb, ci.ub, pi.lb, pi.ub."""
     frame = res.predict(None if "newmods" not in R or R["newmods"] is None else [as_list(R["newmods"])])
-    for column, key in [("estimate", "pred"), ("std_error", "pred_se"), ("ci_lower", "pred_ci_lb"),
-                        ("ci_upper", "pred_ci_ub"), ("pi_lower", "pi_lb"), ("pi_upper", "pi_ub")]:
+    for column, key in [
+        ("estimate", "pred"),
+        ("std_error", "pred_se"),
+        ("ci_lower", "pred_ci_lb"),
+        ("ci_upper", "pred_ci_ub"),
+        ("pi_lower", "pi_lb"),
+        ("pi_upper", "pi_ub"),
+    ]:
         assert_close(frame[column].to_numpy(), as_list(R[key]), "coef")
 
 
@@ -143,8 +157,15 @@ def check_robu(res, R: dict) -> None:
     """robumeta robu(..., modelweights = "CORR"): reg_table (b.r, SE, t, dfs, prob, CI.L, CI.U),
     mod_info$tau.sq and $I.2, VR.r."""
     frame = res.summary_frame()
-    for column, key in [("estimate", "b"), ("std_error", "se"), ("statistic", "t"), ("df", "df"),
-                        ("p_value", "pval"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub")]:
+    for column, key in [
+        ("estimate", "b"),
+        ("std_error", "se"),
+        ("statistic", "t"),
+        ("df", "df"),
+        ("p_value", "pval"),
+        ("ci_lower", "ci_lb"),
+        ("ci_upper", "ci_ub"),
+    ]:
         assert_close(frame[column], as_list(R[key]), "exact")
     assert_close(res.tau2, R["tau2"], "exact")
     assert_close(res.i2 / 100, R["I2"] / 100, "exact")

@@ -82,8 +82,9 @@ def case(name: str) -> dict:
 
 
 def cases(prefix: str, model: str) -> list[str]:
-    return [name for name, c in reference()["cases"].items()
-            if name.startswith(prefix + "_") and c["py"]["model"] == model]
+    return [
+        name for name, c in reference()["cases"].items() if name.startswith(prefix + "_") and c["py"]["model"] == model
+    ]
 
 
 def vector(values) -> np.ndarray:
@@ -99,8 +100,14 @@ def matrix(values) -> np.ndarray:
 
 def close(actual, expected, kind: str) -> None:
     """Element-wise agreement within ``TOL[kind]``; NaN must match NaN (R's NA)."""
-    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), equal_nan=True,
-                               err_msg=kind, atol=TOL[kind]["abs"], rtol=TOL[kind]["rel"])
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=float),
+        np.asarray(expected, dtype=float),
+        equal_nan=True,
+        err_msg=kind,
+        atol=TOL[kind]["abs"],
+        rtol=TOL[kind]["rel"],
+    )
 
 
 # ------------------------------------------------------------------ Cox, AG and PWP fits
@@ -111,22 +118,49 @@ def fit_counting(name: str):
     data = dataset(py["data"])
     options = {k: py[k] for k in ("strata", "ties", "max_event_number") if k in py}
     if py["model"] == "pwp":
-        return pwp(data, py["formula"], start=py["start"], stop=py["stop"], event=py["event"], id=py["id"],
-                   timescale=py["timescale"], **options)
+        return pwp(
+            data,
+            py["formula"],
+            start=py["start"],
+            stop=py["stop"],
+            event=py["event"],
+            id=py["id"],
+            timescale=py["timescale"],
+            **options,
+        )
     if py["model"] == "andersen_gill":
-        return andersen_gill(data, py["formula"], start=py["start"], stop=py["stop"], event=py["event"], id=py["id"],
-                             **options)
+        return andersen_gill(
+            data, py["formula"], start=py["start"], stop=py["stop"], event=py["event"], id=py["id"], **options
+        )
     return cox(data, py["formula"], time=py["time"], event=py["event"], start=py.get("start"), **options)
 
 
-COUNTING_QUANTITIES = ("n", "coef", "se", "naive_se", "z", "p", "var", "loglik", "logtest", "waldtest", "sctest",
-                       "robscore")
+COUNTING_QUANTITIES = (
+    "n",
+    "coef",
+    "se",
+    "naive_se",
+    "z",
+    "p",
+    "var",
+    "loglik",
+    "logtest",
+    "waldtest",
+    "sctest",
+    "robscore",
+)
 
 
 def counting_params(prefix: str, models=("pwp", "andersen_gill", "cox"), *, data: str | None = None):
     """(case, quantity) pairs of the Cox/AG/PWP cases named ``<prefix>_...`` (fitted to ``data`` when given)."""
-    return [pytest.param(name, q, id=f"{name}-{q}") for model in models for name in cases(prefix, model)
-            if data is None or case(name)["py"]["data"] == data for q in COUNTING_QUANTITIES if q in case(name)]
+    return [
+        pytest.param(name, q, id=f"{name}-{q}")
+        for model in models
+        for name in cases(prefix, model)
+        if data is None or case(name)["py"]["data"] == data
+        for q in COUNTING_QUANTITIES
+        if q in case(name)
+    ]
 
 
 def check_counting(name: str, quantity: str) -> None:
@@ -151,8 +185,12 @@ def check_counting(name: str, quantity: str) -> None:
     elif quantity == "loglik":  # R: fit$loglik
         close([fit.log_likelihood_null_, fit.log_likelihood_], vector(ref["loglik"]), "loglik")
     else:  # R: 2 * diff(fit$loglik), fit$wald.test, fit$score, fit$rscore
-        test = {"logtest": fit.likelihood_ratio_test_, "waldtest": fit.wald_test_, "sctest": fit.score_test_,
-                "robscore": fit.robust_score_test_}[quantity]
+        test = {
+            "logtest": fit.likelihood_ratio_test_,
+            "waldtest": fit.wald_test_,
+            "sctest": fit.score_test_,
+            "robscore": fit.robust_score_test_,
+        }[quantity]
         assert test.statistic == pytest.approx(ref[quantity]["statistic"], **TOL["statistic"])
         assert test.df == ref[quantity]["df"]
         assert test.p_value == pytest.approx(ref[quantity]["p_value"], **TOL["p_value"])
@@ -168,12 +206,34 @@ def fit_frailty(name: str, theta: str | None = None, information: str = "exact")
     fixed = None if theta is None else ref["tight"]["theta"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a theta on the boundary (0) is warned of; the tests check the value
-        return frailty_cox(dataset(py["data"]), py["formula"], time=py["time"], event=py["event"],
-                           frailty=py["frailty"], theta=fixed, information=information, **options)
+        return frailty_cox(
+            dataset(py["data"]),
+            py["formula"],
+            time=py["time"],
+            event=py["event"],
+            frailty=py["frailty"],
+            theta=fixed,
+            information=information,
+            **options,
+        )
 
 
-FRAILTY_QUANTITIES = ("coef", "se", "se2", "var", "var2", "frail", "frail_var", "df", "loglik", "penalty",
-                      "penalized_loglik", "integrated_loglik", "logtest", "frailty_test")
+FRAILTY_QUANTITIES = (
+    "coef",
+    "se",
+    "se2",
+    "var",
+    "var2",
+    "frail",
+    "frail_var",
+    "df",
+    "loglik",
+    "penalty",
+    "penalized_loglik",
+    "integrated_loglik",
+    "logtest",
+    "frailty_test",
+)
 
 
 #: R's sparse fit (an approximate Newton, converging linearly) stops about 1e-7 from the maximum, which
@@ -183,9 +243,13 @@ SPARSE_ONLY_TO_R_PRECISION = ("loglik", "penalty")
 
 
 def frailty_params(prefix: str):
-    return [pytest.param(name, fit, q, id=f"{name}-{fit}-{q}") for name in cases(prefix, "frailty")
-            for fit in ("exact", "sparse") for q in FRAILTY_QUANTITIES
-            if not (fit == "sparse" and q in SPARSE_ONLY_TO_R_PRECISION)]
+    return [
+        pytest.param(name, fit, q, id=f"{name}-{fit}-{q}")
+        for name in cases(prefix, "frailty")
+        for fit in ("exact", "sparse")
+        for q in FRAILTY_QUANTITIES
+        if not (fit == "sparse" and q in SPARSE_ONLY_TO_R_PRECISION)
+    ]
 
 
 def check_frailty_at_theta(name: str, which: str, quantity: str) -> None:
@@ -241,7 +305,8 @@ def check_frailty_theta(name: str) -> None:
     # R: optimize(function(t) coxph(... + frailty(id, theta = t, sparse = FALSE))$history[[1]]$c.loglik, ...)
     assert fit.theta_ == pytest.approx(ref["optimize"]["theta"], abs=TOL["theta"]["abs"])
     assert fit.integrated_log_likelihood_ >= ref["optimize"]["integrated_loglik"] - 1e-12 * abs(
-        ref["optimize"]["integrated_loglik"])
+        ref["optimize"]["integrated_loglik"]
+    )
     close(fit.params_, vector(tight["coef"]), "coef")
     assert fit.converged and fit.theta_converged
 
@@ -265,32 +330,56 @@ def ours_split(name: str) -> pd.DataFrame:
     read = lambda n: pd.read_csv(REFERENCE_DIR / "datasets" / f"{n}.csv")  # noqa: E731
     if name == "cgd0":
         cgd0 = read("cgd0")
-        table = split_followup(cgd0.iloc[:, :13], cgd0, id="id", stop="futime",
-                               variables=[("infect", event(f"etime{k}")) for k in range(1, 8)])
+        table = split_followup(
+            cgd0.iloc[:, :13],
+            cgd0,
+            id="id",
+            stop="futime",
+            variables=[("infect", event(f"etime{k}")) for k in range(1, 8)],
+        )
         return split_followup(table, table, id="id", variables={"enum": cumulative_covariate("tstart")})
     if name == "jasa":
         jasa, times = read("jasa"), read("jasa_times")
         # R takes the follow-up from data2 (tdata$futime); here the table carries it
-        table = split_followup(jasa.assign(followup=times["futime"]), times, id="subject", stop="followup",
-                               variables={"death": event("futime", "fustat"), "trt": covariate("txtime")})
+        table = split_followup(
+            jasa.assign(followup=times["futime"]),
+            times,
+            id="subject",
+            stop="followup",
+            variables={"death": event("futime", "fustat"), "trt": covariate("txtime")},
+        )
         return table.drop(columns="followup")
     if name == "pbc":
         table = split_followup(read("pbc_baseline"), id="id", stop="time", variables={"death": event("time", "status")})
-        return split_followup(table, read("pbcseq"), id="id", variables={
-            v: covariate("day", v) for v in ("ascites", "bili", "albumin", "protime", "alk.phos")})
+        return split_followup(
+            table,
+            read("pbcseq"),
+            id="id",
+            variables={v: covariate("day", v) for v in ("ascites", "bili", "albumin", "protime", "alk.phos")},
+        )
     if name == "trial":
         fu, off = _csv("recurrent_split_followup.csv"), _csv("recurrent_split_offences.csv")
         table = split_followup(fu, id="id", stop="followup_days")
-        table = split_followup(table, off, id="id",
-                               variables={"reoffence": event("day"), "offences": cumulative_event("day")})
+        table = split_followup(
+            table, off, id="id", variables={"reoffence": event("day"), "offences": cumulative_event("day")}
+        )
         table = split_followup(table, off, id="id", variables={"seriousness": event("day", "seriousness")})
-        table = split_followup(table, _csv("recurrent_split_custody.csv"), id="id",
-                               variables={"custody": covariate("day", "in_custody", initial=0)})
+        table = split_followup(
+            table,
+            _csv("recurrent_split_custody.csv"),
+            id="id",
+            variables={"custody": covariate("day", "in_custody", initial=0)},
+        )
         table = split_followup(table, fu, id="id", variables={"programme": covariate("programme_day")})
-        table = split_followup(table, _csv("recurrent_split_conferences.csv"), id="id",
-                               variables={"conferences": cumulative_covariate("day")})
-        return split_followup(table, off, id="id",
-                              variables={"harm": cumulative_covariate("day", "seriousness", initial=0)})
+        table = split_followup(
+            table,
+            _csv("recurrent_split_conferences.csv"),
+            id="id",
+            variables={"conferences": cumulative_covariate("day")},
+        )
+        return split_followup(
+            table, off, id="id", variables={"harm": cumulative_covariate("day", "seriousness", initial=0)}
+        )
     raise KeyError(name)  # pragma: no cover
 
 

@@ -43,8 +43,11 @@ def cases(prefix: str) -> dict[str, dict]:
     for name, case in reference()["cases"].items():
         if not name.startswith(prefix + "_"):
             continue
-        kind = next(k for k in ("km", "logrank", "rmst") if f"_{k}_" in name) if any(
-            f"_{k}_" in name for k in ("km", "logrank", "rmst")) else "cox"
+        kind = (
+            next(k for k in ("km", "logrank", "rmst") if f"_{k}_" in name)
+            if any(f"_{k}_" in name for k in ("km", "logrank", "rmst"))
+            else "cox"
+        )
         out[kind].append(name)
     return out
 
@@ -63,13 +66,36 @@ def _options(py: dict, allowed) -> dict:
 @lru_cache(maxsize=None)
 def fit_cox(name: str):
     py = reference()["cases"][name]["py"]
-    return cox(_data_for(name), py["formula"], time=py["time"], event=py["event"],
-               **_options(py, ("start", "strata", "cluster", "ties", "event_coding")))
+    return cox(
+        _data_for(name),
+        py["formula"],
+        time=py["time"],
+        event=py["event"],
+        **_options(py, ("start", "strata", "cluster", "ties", "event_coding")),
+    )
 
 
 # ------------------------------------------------------------------ Cox quantities
-COX_QUANTITIES = ("n", "coef", "coef_tight_refit", "se", "naive_se", "z", "p", "hazard_ratio_ci", "var", "loglik",
-                  "logtest", "waldtest", "sctest", "robscore", "concordance", "concordance_std", "zph_km", "zph_rank")
+COX_QUANTITIES = (
+    "n",
+    "coef",
+    "coef_tight_refit",
+    "se",
+    "naive_se",
+    "z",
+    "p",
+    "hazard_ratio_ci",
+    "var",
+    "loglik",
+    "logtest",
+    "waldtest",
+    "sctest",
+    "robscore",
+    "concordance",
+    "concordance_std",
+    "zph_km",
+    "zph_rank",
+)
 
 
 def cox_params(prefix: str):
@@ -111,14 +137,20 @@ def check_cox(name: str, quantity: str) -> None:
     elif quantity == "loglik":  # R: fit$loglik
         assert_close([fit.log_likelihood_null_, fit.log_likelihood_], ref["loglik"], "loglik")
     elif quantity in ("logtest", "waldtest", "sctest", "robscore"):  # R: fit$logtest etc. (see cox_out)
-        test = {"logtest": fit.likelihood_ratio_test_, "waldtest": fit.wald_test_, "sctest": fit.score_test_,
-                "robscore": fit.robust_score_test_}[quantity]
+        test = {
+            "logtest": fit.likelihood_ratio_test_,
+            "waldtest": fit.wald_test_,
+            "sctest": fit.score_test_,
+            "robscore": fit.robust_score_test_,
+        }[quantity]
         assert test.statistic == pytest.approx(ref[quantity]["statistic"], **TOL["statistic"])
         assert test.df == ref[quantity]["df"]
         assert test.p_value == pytest.approx(ref[quantity]["p_value"], **TOL["p_value"])
     elif quantity == "concordance":  # R: fit$concordance[c("concordant", ..., "concordance")]
         c = fit.concordance()
-        assert_close([c.concordant, c.discordant, c.tied_risk, c.tied_time, c.tied_both], ref["concordance"][:5], "count")
+        assert_close(
+            [c.concordant, c.discordant, c.tied_risk, c.tied_time, c.tied_both], ref["concordance"][:5], "count"
+        )
         assert c.concordance == pytest.approx(ref["concordance"][5], **TOL["concordance"])
     elif quantity == "concordance_std":  # R: fit$concordance["std"] = sqrt(concordance(fit)$var)
         assert fit.concordance().std_error == pytest.approx(ref["concordance_std"], **TOL["std_error"])
@@ -135,15 +167,24 @@ def check_cox(name: str, quantity: str) -> None:
 
 # ------------------------------------------------------------------ KM, log-rank, RMST
 def _group_labels(values) -> list[str]:
-    return ["all" if v == "all" else (str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer()
-                                      else str(v)) for v in values]
+    return [
+        "all"
+        if v == "all"
+        else (str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v))
+        for v in values
+    ]
 
 
 def check_km(name: str) -> None:
     ref = reference()["cases"][name]
     py = ref["py"]
-    km = kaplan_meier(_data_for(name), time=py["time"], event=py["event"], group=py.get("group"),
-                      **_options(py, ("event_coding", "conf_type")))
+    km = kaplan_meier(
+        _data_for(name),
+        time=py["time"],
+        event=py["event"],
+        group=py.get("group"),
+        **_options(py, ("event_coding", "conf_type")),
+    )
     table, t = km.table, ref["table"]
     # R: survfit(...): time, n.risk, n.event, n.censor, surv, std.err * surv, lower, upper
     assert _group_labels(table["group"]) == t["group"]
@@ -173,8 +214,13 @@ def check_km(name: str) -> None:
 def check_logrank(name: str) -> None:
     ref = reference()["cases"][name]
     py = ref["py"]
-    res = logrank(_data_for(name), time=py["time"], event=py["event"], group=py["group"],
-                  **_options(py, ("strata", "event_coding")))
+    res = logrank(
+        _data_for(name),
+        time=py["time"],
+        event=py["event"],
+        group=py["group"],
+        **_options(py, ("strata", "event_coding")),
+    )
     # R: survdiff(...): chisq, n, obs, exp (summed over strata)
     assert res.statistic == pytest.approx(ref["chisq"], **TOL["statistic"])
     assert res.df == ref["df"]
@@ -187,8 +233,14 @@ def check_logrank(name: str) -> None:
 def check_rmst(name: str) -> None:
     ref = reference()["cases"][name]
     py = ref["py"]
-    res = rmst(_data_for(name), tau=ref["tau"], time=py["time"], event=py["event"], group=py["group"],
-               **_options(py, ("event_coding",)))
+    res = rmst(
+        _data_for(name),
+        tau=ref["tau"],
+        time=py["time"],
+        event=py["event"],
+        group=py["group"],
+        **_options(py, ("event_coding",)),
+    )
     # R: summary(survfit(...), rmean = tau)$table[, c("rmean", "se(rmean)")]
     assert_close(res.table["estimate"], ref["rmean"], "rmst")
     assert_close(res.table["std_error"], ref["se"], "rmst")

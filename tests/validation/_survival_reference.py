@@ -56,7 +56,9 @@ def read_csv(name: str) -> pd.DataFrame:
 def assert_close(actual, expected, kind: str) -> None:
     """Element-wise agreement within ``TOL[kind]``; NaN must match NaN (R's NA)."""
     np.testing.assert_allclose(
-        np.asarray(actual, dtype=float), as_array(expected), equal_nan=True, err_msg=kind, **{
-            "atol": TOL[kind]["abs"], "rtol": TOL[kind]["rel"]
-        }
+        np.asarray(actual, dtype=float),
+        as_array(expected),
+        equal_nan=True,
+        err_msg=kind,
+        **{"atol": TOL[kind]["abs"], "rtol": TOL[kind]["rel"]},
     )

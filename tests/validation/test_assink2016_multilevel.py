@@ -10,7 +10,6 @@ eval.max = 10000)``); ``V06`` is ``impute_covariance_matrix(vi, cluster = study,
 from __future__ import annotations
 
 import pytest
-
 from _multilevel_reference import (
     MV_QUANTITIES,
     check_cr2,
@@ -23,6 +22,7 @@ from _multilevel_reference import (
     load_reference,
     read_dataset,
 )
+
 from rjtrial.meta import pool, pool_multilevel, robust, rve
 
 REF = load_reference()["assink2016"]
@@ -31,10 +31,14 @@ LEVELS = ["study", "esid"]
 
 CASES = {
     "REML": ("rma.mv(yi, vi, random = ~ 1 | study/esid, data = dat, control = CTRL)", {}),
-    "deltype_REML": ("rma.mv(yi, vi, mods = ~ deltype, random = ~ 1 | study/esid, control = CTRL)",
-                     {"moderators": "deltype"}),
-    "deltype_year_REML_t": ("rma.mv(yi, vi, mods = ~ deltype + year, random = ~ 1 | study/esid, test = 't', "
-                            "control = CTRL)", {"moderators": ["deltype", "year"], "test": "t", "profile": False}),
+    "deltype_REML": (
+        "rma.mv(yi, vi, mods = ~ deltype, random = ~ 1 | study/esid, control = CTRL)",
+        {"moderators": "deltype"},
+    ),
+    "deltype_year_REML_t": (
+        "rma.mv(yi, vi, mods = ~ deltype + year, random = ~ 1 | study/esid, test = 't', control = CTRL)",
+        {"moderators": ["deltype", "year"], "test": "t", "profile": False},
+    ),
     "rho06_REML": ("rma.mv(yi, V06, random = ~ 1 | study/esid, control = CTRL)", {"rho": 0.6}),
 }
 _FITS: dict = {}

@@ -35,15 +35,21 @@ PARAMETERS = {"mu": "", "tau": "tau", "prediction": "prediction"}
 def bcg():
     data = pd.read_csv(REFERENCE_DIR / "metadat_bcg.csv")
     # R: escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
-    return effects.log_risk_ratio(data, events_treatment="tpos", n_treatment=data.tpos + data.tneg,
-                                  events_control="cpos", n_control=data.cpos + data.cneg)
+    return effects.log_risk_ratio(
+        data,
+        events_treatment="tpos",
+        n_treatment=data.tpos + data.tneg,
+        events_control="cpos",
+        n_control=data.cpos + data.cneg,
+    )
 
 
 def hart1999():
     data = pd.read_csv(REFERENCE_DIR / "metadat_hart1999.csv")
     # R: escalc("IRR", x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i, data = dat.hart1999)
-    return effects.log_incidence_rate_ratio(data, events_treatment="x1i", person_time_treatment="t1i",
-                                            events_control="x2i", person_time_control="t2i")
+    return effects.log_incidence_rate_ratio(
+        data, events_treatment="x1i", person_time_treatment="t1i", events_control="x2i", person_time_control="t2i"
+    )
 
 
 CASES = {  # (dataset, case): (effects, bayes options)
@@ -102,5 +108,9 @@ def test_shrunken_study_effects_match_bayesmeta(fit, statistic):
             ours = res.shrinkage.loc[label, ["ci_lower", "ci_upper"]].tolist()
             assert_shortest(res, label, ours, [ref["theta"]["lower"][i], ref["theta"]["upper"][i]])
         return
-    np.testing.assert_allclose(res.shrinkage[column].to_numpy(), np.asarray(ref["theta"][statistic], dtype=float),
-                               atol=TOL["bayesmeta"]["abs"], rtol=0)
+    np.testing.assert_allclose(
+        res.shrinkage[column].to_numpy(),
+        np.asarray(ref["theta"][statistic], dtype=float),
+        atol=TOL["bayesmeta"]["abs"],
+        rtol=0,
+    )

@@ -18,8 +18,8 @@ from contextlib import nullcontext
 
 import numpy as np
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
+
 from rjtrial import effects
 from rjtrial.errors import RjtrialWarning
 
@@ -32,8 +32,15 @@ def _arcsine(outcome: str, **options):
     treated, control = OUTCOMES[outcome]
     missing = DATA[[treated, control]].isna().to_numpy().any()
     with pytest.warns(RjtrialWarning, match="omitted for a missing value") if missing else nullcontext():
-        return effects.arcsine_risk_difference(DATA, events_treatment=treated, n_treatment="nti",
-                                               events_control=control, n_control="nci", study="trial", **options)
+        return effects.arcsine_risk_difference(
+            DATA,
+            events_treatment=treated,
+            n_treatment="nti",
+            events_control=control,
+            n_control="nci",
+            study="trial",
+            **options,
+        )
 
 
 @pytest.mark.parametrize("outcome", list(OUTCOMES))

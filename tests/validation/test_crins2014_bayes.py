@@ -50,13 +50,21 @@ PAPER_THETA = {
     "Heffron (2003)": (-1.7411356, -1.7778965, 0.4229425, -2.6561049, -0.9920023),
     "Gibelli (2004)": (-1.2821722, -1.2339736, 0.4488759, -2.0455088, -0.3089461),
 }
+
+
 @pytest.fixture(scope="module")
 def crins():
     table = pd.read_csv(REFERENCE_DIR / "crins2014.csv")  # written by bayesmeta_reference.R
     # R: escalc(measure = "OR", ai = exp.AR.events, n1i = exp.total, ci = cont.AR.events,
     #           n2i = cont.total, slab = publication, data = CrinsEtAl2014)
-    return effects.log_odds_ratio(table, events_treatment="exp_events", n_treatment="exp_total",
-                                  events_control="cont_events", n_control="cont_total", study="publication")
+    return effects.log_odds_ratio(
+        table,
+        events_treatment="exp_events",
+        n_treatment="exp_total",
+        events_control="cont_events",
+        n_control="cont_total",
+        study="publication",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +80,10 @@ def test_the_papers_log_odds_ratios(crins):
     assert (crins["variance"] ** 0.5).tolist() == pytest.approx([0.64, 0.46, 0.56, 0.60, 0.88, 1.53], abs=5e-3)
 
 
-@pytest.mark.parametrize("attribute, value", list(zip(
-    ("tau", "tau_mean", "tau_std_error", "tau_ci_lower", "tau_ci_upper"), PAPER_SUMMARY["tau"])))
+@pytest.mark.parametrize(
+    "attribute, value",
+    list(zip(("tau", "tau_mean", "tau_std_error", "tau_ci_lower", "tau_ci_upper"), PAPER_SUMMARY["tau"])),
+)
 def test_tau_matches_the_published_summary(ma01, attribute, value):
     # R: ma01$summary[, "tau"]  (Röver 2020, p. 23)
     assert getattr(ma01, attribute) == pytest.approx(value, abs=TOL["published_exact"]["abs"])
@@ -82,7 +92,9 @@ def test_tau_matches_the_published_summary(ma01, attribute, value):
 def test_tau_tail_probability_and_quantile_match_the_paper(ma01):
     # R: 1 - ma01$pposterior(tau = 1) = 0.02097488; ma01$qposterior(tau.p = 0.99) = 1.109186 (p. 25)
     assert 1 - ma01.cdf("tau", 1.0)[0] == pytest.approx(0.02097488, abs=TOL["published_exact"]["abs"])
-    assert ma01.quantile("tau", 0.99)[0] == pytest.approx(1.109186, abs=TOL["published_exact"]["abs"] * 10)  # printed to 6 decimals
+    assert ma01.quantile("tau", 0.99)[0] == pytest.approx(
+        1.109186, abs=TOL["published_exact"]["abs"] * 10
+    )  # printed to 6 decimals
 
 
 @pytest.mark.parametrize("parameter", ["mu", "prediction"])
@@ -157,8 +169,12 @@ def test_shrunken_effects_match_bayesmeta_at_high_accuracy(crins, interval):
         np.testing.assert_allclose(res.shrinkage[column], ref[statistic], atol=TOL["bayesmeta"]["abs"], rtol=0)
     if interval == "shortest":
         for i, label in enumerate(res.shrinkage.index):
-            assert_shortest(res, label, res.shrinkage.loc[label, ["ci_lower", "ci_upper"]].tolist(),
-                            [ref["lower"][i], ref["upper"][i]])
+            assert_shortest(
+                res,
+                label,
+                res.shrinkage.loc[label, ["ci_lower", "ci_upper"]].tolist(),
+                [ref["lower"][i], ref["upper"][i]],
+            )
 
 
 def test_tau_probabilities_and_99_percent_intervals_match_bayesmeta(ma01):
@@ -168,8 +184,9 @@ def test_tau_probabilities_and_99_percent_intervals_match_bayesmeta(ma01):
     tolerance = TOL["bayesmeta"]["abs"]
     assert 1 - ma01.cdf("tau", 1.0)[0] == pytest.approx(ref["p_tau_above_1"], abs=tolerance)
     assert ma01.quantile("tau", 0.99)[0] == pytest.approx(ref["tau_quantile_99"], abs=tolerance)
-    assert ma01.credible_interval("tau", alpha=0.01, interval="central") == pytest.approx(ref["tau_central_99"],
-                                                                                          abs=tolerance)
+    assert ma01.credible_interval("tau", alpha=0.01, interval="central") == pytest.approx(
+        ref["tau_central_99"], abs=tolerance
+    )
     assert ma01.credible_interval("tau", alpha=0.01) == pytest.approx(ref["tau_shortest_99"], abs=tolerance)
 
 
@@ -181,8 +198,10 @@ def test_the_published_numbers_are_bayesmeta_at_its_default_accuracy(crins):
     default = _bayesmeta()["default_settings"]
     for term in ("tau", "mu", "prediction"):
         assert [default[term][k] for k in BAYESMETA_SUMMARY] == pytest.approx(
-            PAPER_SUMMARY[term], abs=TOL["published_exact"]["abs"])
+            PAPER_SUMMARY[term], abs=TOL["published_exact"]["abs"]
+        )
     for study, published in PAPER_THETA.items():
         i = list(crins.index).index(study)
         assert [default["theta"][k][i] for k in BAYESMETA_SUMMARY] == pytest.approx(
-            published, abs=TOL["published_exact"]["abs"])
+            published, abs=TOL["published_exact"]["abs"]
+        )

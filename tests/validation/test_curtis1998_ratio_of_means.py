@@ -12,14 +12,15 @@ Observed agreement (maximum relative difference): 5e-15 over every variance type
 from __future__ import annotations
 
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
+
 from rjtrial import effects
 
 REF = load_escalc()["curtis1998"]
 DATA = read_csv("metadat_curtis1998")
-COLUMNS = dict(mean_treatment="m1i", sd_treatment="sd1i", n_treatment="n1i", mean_control="m2i",
-               sd_control="sd2i", n_control="n2i")
+COLUMNS = dict(
+    mean_treatment="m1i", sd_treatment="sd1i", n_treatment="n1i", mean_control="m2i", sd_control="sd2i", n_control="n2i"
+)
 
 
 @pytest.mark.parametrize("variance_type", ["LS", "HO", "AV", "AVHO"])

@@ -19,18 +19,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _escalc_reference import assert_escalc, defined_rows, load_escalc, read_csv
+
 from rjtrial import effects
 from rjtrial.errors import DataError
 
 REF = load_escalc()["boundary"]
 TO = {"only0": "only_zero", "all": "all", "if0all": "if_any_zero", "none": "none"}
 
-PROPORTIONS = {"PR": effects.proportion, "PLN": effects.log_proportion, "PLO": effects.logit_proportion,
-               "PAS": effects.arcsine_proportion, "PFT": effects.freeman_tukey_proportion}
-TABLES = {"AS": effects.arcsine_risk_difference, "RD": effects.risk_difference, "OR": effects.log_odds_ratio,
-          "RR": effects.log_risk_ratio}
+PROPORTIONS = {
+    "PR": effects.proportion,
+    "PLN": effects.log_proportion,
+    "PLO": effects.logit_proportion,
+    "PAS": effects.arcsine_proportion,
+    "PFT": effects.freeman_tukey_proportion,
+}
+TABLES = {
+    "AS": effects.arcsine_risk_difference,
+    "RD": effects.risk_difference,
+    "OR": effects.log_odds_ratio,
+    "RR": effects.log_risk_ratio,
+}
 TWO_ARM_RATES = {"IRD": effects.incidence_rate_difference, "IRR": effects.log_incidence_rate_ratio}
 ONE_ARM_RATES = {"IR": effects.incidence_rate, "IRLN": effects.log_incidence_rate}
 
@@ -39,11 +48,18 @@ def _call(code: str, data, **options):
     if code in PROPORTIONS:
         return PROPORTIONS[code](data, events="xi", n="ni", **options)
     if code in TABLES:
-        return TABLES[code](data, events_treatment="ai", n_treatment="n1i", events_control="ci", n_control="n2i",
-                            **options)
+        return TABLES[code](
+            data, events_treatment="ai", n_treatment="n1i", events_control="ci", n_control="n2i", **options
+        )
     if code in TWO_ARM_RATES:
-        return TWO_ARM_RATES[code](data, events_treatment="x1i", person_time_treatment="t1i", events_control="x2i",
-                                   person_time_control="t2i", **options)
+        return TWO_ARM_RATES[code](
+            data,
+            events_treatment="x1i",
+            person_time_treatment="t1i",
+            events_control="x2i",
+            person_time_control="t2i",
+            **options,
+        )
     if code in ONE_ARM_RATES:
         return ONE_ARM_RATES[code](data, events="x1i", person_time="t1i", **options)
     if code == "COR":

@@ -52,8 +52,15 @@ TOL = {
     "loglik": {"atol": 1e-6, "rtol": 0},
     "count": {"atol": 0, "rtol": 0},  # events, sizes, degrees of freedom: exact
 }
-R_TERMS = {"(Intercept)": "Intercept", "armrj": "arm[T.rj]", "prior_offences": "prior_offences", "age": "age",
-           "siteb": "site[T.b]", "sitec": "site[T.c]", "ies_baseline": "ies_baseline"}
+R_TERMS = {
+    "(Intercept)": "Intercept",
+    "armrj": "arm[T.rj]",
+    "prior_offences": "prior_offences",
+    "age": "age",
+    "siteb": "site[T.b]",
+    "sitec": "site[T.c]",
+    "ies_baseline": "ies_baseline",
+}
 COVARIATES = ["prior_offences", "age", "site"]
 
 
@@ -239,8 +246,14 @@ def cace_fits():
     out = {}
     for key, covariates in (("cace_simple", None), ("cace_adjusted", COVARIATES)):
         for cov_type in ("unadjusted", "robust"):
-            out[key, cov_type] = cace(TRIAL, outcome="reoffences", assigned="arm", treated="treatment_received",
-                                      covariates=covariates, cov_type=cov_type)
+            out[key, cov_type] = cace(
+                TRIAL,
+                outcome="reoffences",
+                assigned="arm",
+                treated="treatment_received",
+                covariates=covariates,
+                cov_type=cov_type,
+            )
     return out
 
 
@@ -307,8 +320,15 @@ def test_benefit_cost_point_estimate():
     # R: n_t * (colMeans(counts[control, ]) - colMeans(counts[rj, ])); sum(prevented * unit) / (2000 * n_t)
     ref = REF["costs"]
     columns = {f"reoffences_{t}": t for t in ref["unit_cost"]}
-    result = benefit_cost(TRIAL, offence_counts=columns, costs=ref["unit_cost"], group="arm",
-                          programme_cost_per_participant=ref["programme_cost_per_participant"], n_bootstrap=0, rng=0)
+    result = benefit_cost(
+        TRIAL,
+        offence_counts=columns,
+        costs=ref["unit_cost"],
+        group="arm",
+        programme_cost_per_participant=ref["programme_cost_per_participant"],
+        n_bootstrap=0,
+        rng=0,
+    )
     close(result.prevented_frame()["prevented"], ref["prevented"], "coef")
     close(result.benefit_, ref["benefit"], "ratio")
     close(result.ratio_, ref["ratio"], "ratio")

@@ -8,7 +8,6 @@ are exercised here.
 from __future__ import annotations
 
 import pytest
-
 from _multilevel_reference import (
     MV_QUANTITIES,
     check_cr2,
@@ -21,6 +20,7 @@ from _multilevel_reference import (
     load_reference,
     read_dataset,
 )
+
 from rjtrial.meta import pool, pool_multilevel, robust, rve
 
 REF = load_reference()["generated"]
@@ -29,11 +29,15 @@ LEVELS = ["study", "es_id"]
 
 CASES = {
     "REML": ("rma.mv(estimate, variance, random = ~ 1 | study/es_id, control = CTRL)", {}),
-    "dose_outcome_REML_t": ("rma.mv(estimate, variance, mods = ~ dose + outcome, random = ~ 1 | study/es_id, "
-                            "test = 't', control = CTRL)", {"moderators": ["dose", "outcome"], "test": "t"}),
-    "rho05_dose_outcome_REML": ("rma.mv(estimate, impute_covariance_matrix(variance, study, r = 0.5), "
-                                "mods = ~ dose + outcome, random = ~ 1 | study/es_id, control = CTRL)",
-                                {"moderators": ["dose", "outcome"], "rho": 0.5}),
+    "dose_outcome_REML_t": (
+        "rma.mv(estimate, variance, mods = ~ dose + outcome, random = ~ 1 | study/es_id, test = 't', control = CTRL)",
+        {"moderators": ["dose", "outcome"], "test": "t"},
+    ),
+    "rho05_dose_outcome_REML": (
+        "rma.mv(estimate, impute_covariance_matrix(variance, study, r = 0.5), "
+        "mods = ~ dose + outcome, random = ~ 1 | study/es_id, control = CTRL)",
+        {"moderators": ["dose", "outcome"], "rho": 0.5},
+    ),
 }
 _FITS: dict = {}
 

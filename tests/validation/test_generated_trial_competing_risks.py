@@ -17,10 +17,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from _competing_reference import (
-    TOL, aalen_johansen_curve, close, cuminc_values, load_reference, matrix, our_curve, read_csv,
+    TOL,
+    aalen_johansen_curve,
+    close,
+    cuminc_values,
+    load_reference,
+    matrix,
+    our_curve,
+    read_csv,
 )
+
 from rjtrial.survival import cumulative_incidence, fine_gray, gray_test
 
 REF = load_reference()["trial"]
@@ -32,8 +39,10 @@ CONF_TYPES = ["log", "log-log", "plain", "logit", "arcsin"]
 
 @pytest.fixture(scope="module")
 def by_arm():
-    return {conf: cumulative_incidence(TRIAL, time="time", event="event", group="arm", cause=None, conf_type=conf)
-            for conf in CONF_TYPES}
+    return {
+        conf: cumulative_incidence(TRIAL, time="time", event="event", group="arm", cause=None, conf_type=conf)
+        for conf in CONF_TYPES
+    }
 
 
 @pytest.mark.parametrize("conf", CONF_TYPES)
@@ -43,14 +52,24 @@ def test_incidence_by_arm(by_arm, conf, group, cause):
     # R: fit <- survfit(Surv(time, factor(event)) ~ arm, data = trial, conf.type = conf)
     ref = REF["aj_arm"]
     result = by_arm[conf]
-    close(our_curve(result, group, cause, "estimate"), aalen_johansen_curve(ref, group, str(cause), "pstate"),
-          "incidence")  # fit$pstate
-    close(our_curve(result, group, cause, "std_error"), aalen_johansen_curve(ref, group, str(cause), "std_err"),
-          "std_error")  # fit$std.err
-    close(our_curve(result, group, cause, "ci_lower"), aalen_johansen_curve(ref, group, str(cause), f"lower_{conf}"),
-          "incidence")  # fit$lower
-    close(our_curve(result, group, cause, "ci_upper"), aalen_johansen_curve(ref, group, str(cause), f"upper_{conf}"),
-          "incidence")  # fit$upper
+    close(
+        our_curve(result, group, cause, "estimate"), aalen_johansen_curve(ref, group, str(cause), "pstate"), "incidence"
+    )  # fit$pstate
+    close(
+        our_curve(result, group, cause, "std_error"),
+        aalen_johansen_curve(ref, group, str(cause), "std_err"),
+        "std_error",
+    )  # fit$std.err
+    close(
+        our_curve(result, group, cause, "ci_lower"),
+        aalen_johansen_curve(ref, group, str(cause), f"lower_{conf}"),
+        "incidence",
+    )  # fit$lower
+    close(
+        our_curve(result, group, cause, "ci_upper"),
+        aalen_johansen_curve(ref, group, str(cause), f"upper_{conf}"),
+        "incidence",
+    )  # fit$upper
 
 
 def test_day_zero_events_count(by_arm):
@@ -67,14 +86,20 @@ def test_incidence_by_site(group, cause):
     # R: survfit(Surv(time, factor(event)) ~ site, data = trial, conf.type = "log")
     ref = REF["aj_site"]
     result = cumulative_incidence(TRIAL, time="time", event="event", group="site", cause=cause, conf_type="log")
-    close(our_curve(result, group, cause, "estimate"), aalen_johansen_curve(ref, group, str(cause), "pstate"),
-          "incidence")
-    close(our_curve(result, group, cause, "std_error"), aalen_johansen_curve(ref, group, str(cause), "std_err"),
-          "std_error")
+    close(
+        our_curve(result, group, cause, "estimate"), aalen_johansen_curve(ref, group, str(cause), "pstate"), "incidence"
+    )
+    close(
+        our_curve(result, group, cause, "std_error"),
+        aalen_johansen_curve(ref, group, str(cause), "std_err"),
+        "std_error",
+    )
 
 
-@pytest.mark.parametrize("key, column, groups", [("cuminc_arm", "arm", ["control", "rj"]),
-                                                 ("cuminc_site", "site", ["north", "south", "west"])])
+@pytest.mark.parametrize(
+    "key, column, groups",
+    [("cuminc_arm", "arm", ["control", "rj"]), ("cuminc_site", "site", ["north", "south", "west"])],
+)
 @pytest.mark.parametrize("cause", CAUSES)
 def test_cuminc_delta_variance(key, column, groups, cause):
     # R: timepoints(cuminc(time, event, arm), times): every distinct day, 100.5, 365 and 730
@@ -87,11 +112,14 @@ def test_cuminc_delta_variance(key, column, groups, cause):
         close(mine["std_error"] ** 2, cuminc_values(ref, f"{g} {cause}", "var"), "variance")
 
 
-@pytest.mark.parametrize("key, group, strata", [
-    ("cuminc_arm", "arm", None),  # R: cuminc(time, event, arm)$Tests
-    ("cuminc_site", "site", None),  # R: cuminc(time, event, site)$Tests  (3 groups, 2 df)
-    ("cuminc_arm_strata_site", "arm", "site"),  # R: cuminc(time, event, arm, strata = site)$Tests
-])
+@pytest.mark.parametrize(
+    "key, group, strata",
+    [
+        ("cuminc_arm", "arm", None),  # R: cuminc(time, event, arm)$Tests
+        ("cuminc_site", "site", None),  # R: cuminc(time, event, site)$Tests  (3 groups, 2 df)
+        ("cuminc_arm_strata_site", "arm", "site"),  # R: cuminc(time, event, arm, strata = site)$Tests
+    ],
+)
 def test_gray_test(key, group, strata):
     ref = REF[key]["tests"]
     table = gray_test(TRIAL, time="time", event="event", group=group, cause=None, strata=strata).summary_frame()
@@ -148,8 +176,9 @@ def test_finegray_coxph_stratified(ties):
     #    coxph(Surv(fgstart, fgstop, fgstatus) ~ arm + age + prior + strata(site) + cluster(id),
     #          weights = fgwt, data = fg, ties = ties)
     ref = REF["finegray_reoffence_strata_site"][ties]
-    fit = fine_gray(TRIAL, "arm + age + prior", time="time", event="event", cause=1, method="finegray", ties=ties,
-                    strata="site")
+    fit = fine_gray(
+        TRIAL, "arm + age + prior", time="time", event="event", cause=1, method="finegray", ties=ties, strata="site"
+    )
     close(fit.params_, ref["coef"], "coef")
     close(np.sqrt(np.diag(fit.naive_variance_)), ref["se_model"], "std_error")
     close(fit.summary_frame()["std_error"], ref["se_robust"], "std_error")

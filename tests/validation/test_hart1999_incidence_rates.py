@@ -10,8 +10,8 @@ Observed agreement (maximum relative difference): 4e-15.
 from __future__ import annotations
 
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
+
 from rjtrial import effects
 
 REF = load_escalc()["hart1999"]
@@ -35,6 +35,7 @@ def test_log_incidence_rates_match_escalc_irln(arm):
 
 def test_rate_differences_match_escalc_ird():
     # R: escalc("IRD", x1i = x1i, t1i = t1i, x2i = x2i, t2i = t2i, data = dat.hart1999)
-    es = effects.incidence_rate_difference(DATA, events_treatment="x1i", person_time_treatment="t1i",
-                                           events_control="x2i", person_time_control="t2i")
+    es = effects.incidence_rate_difference(
+        DATA, events_treatment="x1i", person_time_treatment="t1i", events_control="x2i", person_time_control="t2i"
+    )
     assert_escalc(es, REF["IRD"])

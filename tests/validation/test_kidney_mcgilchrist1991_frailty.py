@@ -68,6 +68,8 @@ def test_sparse_information_changes_the_standard_errors_by_two_percent():
     exact, sparse = case("kidney_frailty")["exact"], case("kidney_frailty")["sparse"]
     ratio = vector(exact["se"]) / vector(sparse["se"])
     assert np.all((ratio > 0.97) & (ratio < 0.99))
-    ours = fit_frailty("kidney_frailty", "tight", "exact").summary_frame()["std_error"] / fit_frailty(
-        "kidney_frailty", "tight", "sparse").summary_frame()["std_error"]
+    ours = (
+        fit_frailty("kidney_frailty", "tight", "exact").summary_frame()["std_error"]
+        / fit_frailty("kidney_frailty", "tight", "sparse").summary_frame()["std_error"]
+    )
     close(ours, ratio, "std_error")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _multilevel_reference import (
     MV_QUANTITIES,
     check_cr2,
@@ -24,6 +23,7 @@ from _multilevel_reference import (
     load_reference,
     read_dataset,
 )
+
 from rjtrial.meta import pool, pool_multilevel, robust
 
 REF = load_reference()["konstantopoulos2011"]
@@ -34,12 +34,18 @@ LEVELS = ["district", "school"]
 CASES = {
     "REML": ("rma.mv(yi, vi, random = ~ 1 | district/school, data = dat, control = CTRL)", {}),
     "ML": ("rma.mv(yi, vi, random = ~ 1 | district/school, method = 'ML', control = CTRL)", {"method": "ML"}),
-    "REML_t": ("rma.mv(yi, vi, random = ~ 1 | district/school, test = 't', control = CTRL)",
-               {"test": "t", "profile": False}),
-    "year_REML": ("rma.mv(yi, vi, mods = ~ year1990, random = ~ 1 | district/school, control = CTRL)",
-                  {"moderators": "year1990"}),
-    "year_REML_t": ("rma.mv(yi, vi, mods = ~ year1990, random = ~ 1 | district/school, test = 't', control = CTRL)",
-                    {"moderators": "year1990", "test": "t", "profile": False}),
+    "REML_t": (
+        "rma.mv(yi, vi, random = ~ 1 | district/school, test = 't', control = CTRL)",
+        {"test": "t", "profile": False},
+    ),
+    "year_REML": (
+        "rma.mv(yi, vi, mods = ~ year1990, random = ~ 1 | district/school, control = CTRL)",
+        {"moderators": "year1990"},
+    ),
+    "year_REML_t": (
+        "rma.mv(yi, vi, mods = ~ year1990, random = ~ 1 | district/school, test = 't', control = CTRL)",
+        {"moderators": "year1990", "test": "t", "profile": False},
+    ),
 }
 _FITS: dict = {}
 

@@ -18,10 +18,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from _competing_reference import (
-    TOL, aalen_johansen_curve, close, cuminc_values, load_reference, matrix, our_curve, read_csv,
+    TOL,
+    aalen_johansen_curve,
+    close,
+    cuminc_values,
+    load_reference,
+    matrix,
+    our_curve,
+    read_csv,
 )
+
 from rjtrial.errors import DataError
 from rjtrial.survival import cumulative_incidence, fine_gray, gray_test
 
@@ -44,17 +51,32 @@ def curves():
 def test_incidence_standard_error_and_limits(curves, group, cause):
     # R: fit <- survfit(Surv(time, factor(event)) ~ ulcer, data = Melanoma, conf.type = conf)
     ref = REF["aj_ulcer"]
-    close(our_curve(curves["log"], group, cause, "time"), np.array(ref["time"])[np.array(ref["group"]) == str(group)],
-          "time")
-    close(our_curve(curves["log"], group, cause, "estimate"),
-          aalen_johansen_curve(ref, str(group), str(cause), "pstate"), "incidence")  # fit$pstate
-    close(our_curve(curves["log"], group, cause, "std_error"),
-          aalen_johansen_curve(ref, str(group), str(cause), "std_err"), "std_error")  # fit$std.err
+    close(
+        our_curve(curves["log"], group, cause, "time"),
+        np.array(ref["time"])[np.array(ref["group"]) == str(group)],
+        "time",
+    )
+    close(
+        our_curve(curves["log"], group, cause, "estimate"),
+        aalen_johansen_curve(ref, str(group), str(cause), "pstate"),
+        "incidence",
+    )  # fit$pstate
+    close(
+        our_curve(curves["log"], group, cause, "std_error"),
+        aalen_johansen_curve(ref, str(group), str(cause), "std_err"),
+        "std_error",
+    )  # fit$std.err
     for conf, result in curves.items():
-        close(our_curve(result, group, cause, "ci_lower"),
-              aalen_johansen_curve(ref, str(group), str(cause), f"lower_{conf}"), "incidence")  # fit$lower
-        close(our_curve(result, group, cause, "ci_upper"),
-              aalen_johansen_curve(ref, str(group), str(cause), f"upper_{conf}"), "incidence")  # fit$upper
+        close(
+            our_curve(result, group, cause, "ci_lower"),
+            aalen_johansen_curve(ref, str(group), str(cause), f"lower_{conf}"),
+            "incidence",
+        )  # fit$lower
+        close(
+            our_curve(result, group, cause, "ci_upper"),
+            aalen_johansen_curve(ref, str(group), str(cause), f"upper_{conf}"),
+            "incidence",
+        )  # fit$upper
 
 
 @pytest.mark.parametrize("cause", CAUSES)
@@ -63,10 +85,14 @@ def test_incidence_without_groups(cause):
     ref = REF["aj_all"]
     result = cumulative_incidence(MELANOMA, time="time", event="event", cause=cause, conf_type="log")
     assert result.groups == ("all",) and result.tests is None
-    close(our_curve(result, "all", cause, "estimate"), aalen_johansen_curve(ref, "all", str(cause), "pstate"),
-          "incidence")
-    close(our_curve(result, "all", cause, "std_error"), aalen_johansen_curve(ref, "all", str(cause), "std_err"),
-          "std_error")
+    close(
+        our_curve(result, "all", cause, "estimate"), aalen_johansen_curve(ref, "all", str(cause), "pstate"), "incidence"
+    )
+    close(
+        our_curve(result, "all", cause, "std_error"),
+        aalen_johansen_curve(ref, "all", str(cause), "std_err"),
+        "std_error",
+    )
     close(our_curve(result, "all", cause, "at_risk"), ref["n_risk"], "count")
 
 
@@ -83,15 +109,19 @@ def test_cuminc_delta_variance(group, cause):
     close(mine["std_error"] ** 2, cuminc_values(ref, f"{group} {cause}", "var"), "variance")
 
 
-@pytest.mark.parametrize("key, strata, rho", [
-    ("cuminc_ulcer", None, 0),  # R: cuminc(time, event, ulcer)$Tests
-    ("cuminc_ulcer_strata_sex", "sex", 0),  # R: cuminc(time, event, ulcer, strata = sex)$Tests
-    ("cuminc_ulcer_rho1", None, 1),  # R: cuminc(time, event, ulcer, rho = 1)$Tests
-])
+@pytest.mark.parametrize(
+    "key, strata, rho",
+    [
+        ("cuminc_ulcer", None, 0),  # R: cuminc(time, event, ulcer)$Tests
+        ("cuminc_ulcer_strata_sex", "sex", 0),  # R: cuminc(time, event, ulcer, strata = sex)$Tests
+        ("cuminc_ulcer_rho1", None, 1),  # R: cuminc(time, event, ulcer, rho = 1)$Tests
+    ],
+)
 def test_gray_test(key, strata, rho):
     ref = REF[key]["tests"]
-    table = gray_test(MELANOMA, time="time", event="event", group="ulcer", cause=None, strata=strata,
-                      rho=rho).summary_frame()
+    table = gray_test(
+        MELANOMA, time="time", event="event", group="ulcer", cause=None, strata=strata, rho=rho
+    ).summary_frame()
     assert [str(c) for c in table["cause"]] == ref["cause"]
     close(table["statistic"], ref["stat"], "statistic")
     close(table["p_value"], ref["p_value"], "p_value")

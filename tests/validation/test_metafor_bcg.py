@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _metafor_reference import (
     COEFFICIENT_QUANTITIES,
     RMA_QUANTITIES,
@@ -34,6 +33,7 @@ from _metafor_reference import (
     split_key,
     table_cases,
 )
+
 from rjtrial import effects
 from rjtrial.meta import pool
 
@@ -75,8 +75,9 @@ def test_log_risk_ratio_pooling_matches_rma(key, attribute, rkey, kind, r_call):
     check_rma_quantity(fit("bcg", "log_risk_ratio", method, test), REF["rma"][key], attribute, rkey, kind)
 
 
-@pytest.mark.parametrize("measure,refkey", [("log_odds_ratio", "rma_log_odds_ratio"),
-                                            ("risk_difference", "rma_risk_difference")])
+@pytest.mark.parametrize(
+    "measure,refkey", [("log_odds_ratio", "rma_log_odds_ratio"), ("risk_difference", "rma_risk_difference")]
+)
 @pytest.mark.parametrize("attribute,rkey,kind,r_call", RMA_QUANTITIES, ids=[q[0] for q in RMA_QUANTITIES])
 def test_other_measures_pooling_matches_rma(measure, refkey, attribute, rkey, kind, r_call):
     # R: res <- rma(yi, vi, data = escalc("OR" / "RD", ...), method = FE / DL / REML, test = z / knha); r_call
@@ -146,22 +147,25 @@ def test_metaregression_omnibus_test_matches_rma(key):
 
 
 @pytest.mark.parametrize("key", METAREG_KEYS)
-@pytest.mark.parametrize("attribute,rkey,kind", [
-    ("tau2", "tau2", "tau2"),  # R: res$tau2 (residual)
-    ("tau2_std_error", "se_tau2", "tau2"),  # R: res$se.tau2
-    ("tau2_ci_lower", ("tau2_ci", 0), "tau2"),  # R: confint(res)$random["tau^2", "ci.lb"]
-    ("tau2_ci_upper", ("tau2_ci", 1), "tau2"),  # R: confint(res)$random["tau^2", "ci.ub"]
-    ("i2", "I2", "percent"),  # R: res$I2 (residual)
-    ("i2_ci_lower", ("I2_ci", 0), "percent"),
-    ("i2_ci_upper", ("I2_ci", 1), "percent"),
-    ("h2", "H2", "ratio"),  # R: res$H2
-    ("h2_ci_lower", ("H2_ci", 0), "ratio"),
-    ("h2_ci_upper", ("H2_ci", 1), "ratio"),
-    ("q", "QE", "statistic"),  # R: res$QE (residual heterogeneity)
-    ("q_p_value", "QEp", "p_value"),  # R: res$QEp
-    ("q_df", "QE_df", "count"),  # R: res$k - res$p
-    ("weights", "weights", "percent"),  # R: weights(res)
-])
+@pytest.mark.parametrize(
+    "attribute,rkey,kind",
+    [
+        ("tau2", "tau2", "tau2"),  # R: res$tau2 (residual)
+        ("tau2_std_error", "se_tau2", "tau2"),  # R: res$se.tau2
+        ("tau2_ci_lower", ("tau2_ci", 0), "tau2"),  # R: confint(res)$random["tau^2", "ci.lb"]
+        ("tau2_ci_upper", ("tau2_ci", 1), "tau2"),  # R: confint(res)$random["tau^2", "ci.ub"]
+        ("i2", "I2", "percent"),  # R: res$I2 (residual)
+        ("i2_ci_lower", ("I2_ci", 0), "percent"),
+        ("i2_ci_upper", ("I2_ci", 1), "percent"),
+        ("h2", "H2", "ratio"),  # R: res$H2
+        ("h2_ci_lower", ("H2_ci", 0), "ratio"),
+        ("h2_ci_upper", ("H2_ci", 1), "ratio"),
+        ("q", "QE", "statistic"),  # R: res$QE (residual heterogeneity)
+        ("q_p_value", "QEp", "p_value"),  # R: res$QEp
+        ("q_df", "QE_df", "count"),  # R: res$k - res$p
+        ("weights", "weights", "percent"),  # R: weights(res)
+    ],
+)
 def test_metaregression_heterogeneity_matches_rma(key, attribute, rkey, kind):
     method, test = split_key(key)
     res = fit("bcg", "log_risk_ratio", method, test, moderators=MODERATORS)
@@ -177,8 +181,17 @@ def test_metaregression_pseudo_r2_matches_rma(key):
 
 
 @pytest.mark.parametrize("key", METAREG_KEYS)
-@pytest.mark.parametrize("column,rkey", [("estimate", "pred"), ("std_error", "pred_se"), ("ci_lower", "pred_ci_lb"),
-                                         ("ci_upper", "pred_ci_ub"), ("pi_lower", "pi_lb"), ("pi_upper", "pi_ub")])
+@pytest.mark.parametrize(
+    "column,rkey",
+    [
+        ("estimate", "pred"),
+        ("std_error", "pred_se"),
+        ("ci_lower", "pred_ci_lb"),
+        ("ci_upper", "pred_ci_ub"),
+        ("pi_lower", "pi_lb"),
+        ("pi_upper", "pi_ub"),
+    ],
+)
 def test_metaregression_prediction_matches_predict(key, column, rkey):
     # R: predict(res, newmods = c(30, 1970))  (FE: no separate prediction interval, it is the CI)
     method, test = split_key(key)
@@ -210,9 +223,17 @@ SUBGROUP_KEYS = list(REF["subgroups_alloc"])
 
 
 @pytest.mark.parametrize("key", SUBGROUP_KEYS)
-@pytest.mark.parametrize("column,rkey,kind", [("estimate", "beta", "coef"), ("std_error", "se", "std_error"),
-                                              ("p_value", "pval", "p_value"), ("ci_lower", "ci_lb", "coef"),
-                                              ("ci_upper", "ci_ub", "coef"), ("tau2", "tau2", "tau2")])
+@pytest.mark.parametrize(
+    "column,rkey,kind",
+    [
+        ("estimate", "beta", "coef"),
+        ("std_error", "se", "std_error"),
+        ("p_value", "pval", "p_value"),
+        ("ci_lower", "ci_lb", "coef"),
+        ("ci_upper", "ci_ub", "coef"),
+        ("tau2", "tau2", "tau2"),
+    ],
+)
 @pytest.mark.parametrize("mode", ["separate", "common"])
 def test_subgroup_estimates_match_metafor(key, column, rkey, kind, mode):
     # R (separate): rma(yi, vi, subset = alloc == g, method = <method>, test = <test>) for each g
@@ -253,8 +274,11 @@ def test_subgroup_overall_is_the_plain_fit():
     overall = fit("bcg", "log_risk_ratio", "REML", "z")
     with_groups = fit("bcg", "log_risk_ratio", "REML", "z", subgroup="alloc")
     assert with_groups.estimate == overall.estimate and with_groups.tau2 == overall.tau2
-    assert np.isclose(with_groups.subgroup_results["random"].estimate,
-                      REF["subgroups_alloc"]["REML_z"]["separate"]["beta"][1], atol=TOL["coef"]["abs"])
+    assert np.isclose(
+        with_groups.subgroup_results["random"].estimate,
+        REF["subgroups_alloc"]["REML_z"]["separate"]["beta"][1],
+        atol=TOL["coef"]["abs"],
+    )
 
 
 def test_pool_accepts_dataframe_columns_directly():
@@ -262,6 +286,10 @@ def test_pool_accepts_dataframe_columns_directly():
     from _metafor_reference import read_dataset
 
     bcg = read_dataset("bcg")
-    es = effects.log_risk_ratio(events_treatment=bcg["tpos"], n_treatment=bcg["tpos"] + bcg["tneg"],
-                                events_control=bcg["cpos"], n_control=bcg["cpos"] + bcg["cneg"])
+    es = effects.log_risk_ratio(
+        events_treatment=bcg["tpos"],
+        n_treatment=bcg["tpos"] + bcg["tneg"],
+        events_control=bcg["cpos"],
+        n_control=bcg["cpos"] + bcg["cneg"],
+    )
     assert_close(pool(es).estimate, REF["rma"]["REML_z"]["beta"], "coef")

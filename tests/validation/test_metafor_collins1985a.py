@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _metafor_reference import (
     COLLINS_OUTCOMES,
     TABLE_QUANTITIES,
@@ -31,6 +30,7 @@ from _metafor_reference import (
     rma_cases,
     split_key,
 )
+
 from rjtrial import effects
 
 REF = load_reference()["collins1985a"]
@@ -58,8 +58,11 @@ def test_effect_sizes_match_escalc(outcome, measure, column, key):
 @pytest.mark.parametrize("column,key", [("estimate", "yi"), ("variance", "vi")])
 def test_peto_effect_sizes_match_escalc(outcome, column, key):
     # R: escalc("PETO", ..., to = "none", drop00 = TRUE)  -- our default: no correction, double zeros missing
-    assert_close(collins_effects(outcome, "peto_log_odds_ratio")[column],
-                 REF[outcome]["escalc"]["peto_log_odds_ratio"][key], "effect_size")
+    assert_close(
+        collins_effects(outcome, "peto_log_odds_ratio")[column],
+        REF[outcome]["escalc"]["peto_log_odds_ratio"][key],
+        "effect_size",
+    )
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES)
@@ -67,8 +70,15 @@ def test_peto_effect_sizes_with_escalc_default_correction(outcome):
     # R: escalc("PETO", ...)  (its default add = 1/2, to = "only0", drop00 = FALSE)
     treated, control = COLLINS_OUTCOMES[outcome]
     data = read_dataset("collins1985a").dropna(subset=[treated, control])
-    es = effects.peto_log_odds_ratio(data, events_treatment=treated, n_treatment="nti", events_control=control,
-                                     n_control="nci", to="only_zero", drop_double_zero=False)
+    es = effects.peto_log_odds_ratio(
+        data,
+        events_treatment=treated,
+        n_treatment="nti",
+        events_control=control,
+        n_control="nci",
+        to="only_zero",
+        drop_double_zero=False,
+    )
     assert_close(es["estimate"], REF[outcome]["escalc"]["peto_log_odds_ratio_only0"]["yi"], "effect_size")
     assert_close(es["variance"], REF[outcome]["escalc"]["peto_log_odds_ratio_only0"]["vi"], "effect_size")
 
@@ -78,8 +88,14 @@ def test_dropping_double_zero_tables_matches_drop00(outcome):
     # R: escalc("OR", ..., drop00 = TRUE)
     treated, control = COLLINS_OUTCOMES[outcome]
     data = read_dataset("collins1985a").dropna(subset=[treated, control])
-    es = effects.log_odds_ratio(data, events_treatment=treated, n_treatment="nti", events_control=control,
-                                n_control="nci", drop_double_zero=True)
+    es = effects.log_odds_ratio(
+        data,
+        events_treatment=treated,
+        n_treatment="nti",
+        events_control=control,
+        n_control="nci",
+        drop_double_zero=True,
+    )
     assert_close(es["estimate"], REF[outcome]["escalc"]["log_odds_ratio_drop00"]["yi"], "effect_size")
 
 
@@ -121,8 +137,9 @@ def test_peto_pools_the_same_from_peto_or_plain_log_odds_ratio_frames():
 def test_inverse_variance_pooling_matches_rma(outcome, key, attribute, rkey, kind, r_call):
     # R: res <- rma(yi, vi, data = escalc("OR", ...), method = <method>, test = <test>, control = CTRL); r_call
     method, test = split_key(key)
-    check_rma_quantity(fit(f"collins1985a:{outcome}", "log_odds_ratio", method, test), REF[outcome]["rma"][key],
-                       attribute, rkey, kind)
+    check_rma_quantity(
+        fit(f"collins1985a:{outcome}", "log_odds_ratio", method, test), REF[outcome]["rma"][key], attribute, rkey, kind
+    )
 
 
 def test_mantel_haenszel_ignores_the_zero_cell_correction():

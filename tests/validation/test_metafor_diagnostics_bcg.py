@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _metafor_diagnostics_reference import (
     EGGER_QUANTITIES,
     INFLUENCE_COLUMNS,
@@ -27,6 +26,7 @@ from _metafor_diagnostics_reference import (
     params,
 )
 from _metafor_reference import fit
+
 from rjtrial.meta import begg, cumulative, egger, fail_safe_n, influence, leave_one_out, trim_and_fill
 
 REF = load_diagnostics()["bcg"]
@@ -71,8 +71,10 @@ def test_trim_and_fill_side_and_filled_values(key):
 
 
 @pytest.mark.parametrize("key", FITS)
-@pytest.mark.parametrize("attribute,rkey,kind", [("k0", "k0", "count"), ("estimate", "beta", "coef"),
-                                                 ("std_error", "se", "std_error"), ("tau2", "tau2", "tau2")])
+@pytest.mark.parametrize(
+    "attribute,rkey,kind",
+    [("k0", "k0", "count"), ("estimate", "beta", "coef"), ("std_error", "se", "std_error"), ("tau2", "tau2", "tau2")],
+)
 def test_trim_and_fill_r0_matches_trimfill(key, attribute, rkey, kind):
     # R: trimfill(res, estimator = "R0", control = CTRL)
     tf = trim_and_fill(model(key), estimator="R0")
@@ -80,16 +82,19 @@ def test_trim_and_fill_r0_matches_trimfill(key, attribute, rkey, kind):
     assert_close(getattr(tf, attribute), REF[key]["trimfill_R0"][rkey], kind)
 
 
-@pytest.mark.parametrize("method,attribute,rkey,kind", [
-    ("rosenthal", "n", "rosenthal", "count"),  # R: fsn(yi, vi)$fsnum
-    ("rosenthal", "p_value", "rosenthal_pval", "p_value"),  # R: fsn(yi, vi)$pval
-    ("orwin", "n", "orwin", "count"),  # R: fsn(yi, vi, type = "Orwin")$fsnum
-    ("orwin", "target", "orwin_target", "coef"),  # R: fsn(yi, vi, type = "Orwin")$target
-    ("orwin", "mean_effect", "orwin_meanes", "coef"),  # R: fsn(yi, vi, type = "Orwin")$meanes
-    ("rosenberg", "n", "rosenberg", "count"),  # R: fsn(yi, vi, type = "Rosenberg")$fsnum
-    ("rosenberg", "p_value", "rosenberg_pval", "p_value"),  # R: fsn(yi, vi, type = "Rosenberg")$pval
-    ("rosenberg", "mean_effect", "rosenberg_meanes", "coef"),  # R: fsn(yi, vi, type = "Rosenberg")$meanes
-])
+@pytest.mark.parametrize(
+    "method,attribute,rkey,kind",
+    [
+        ("rosenthal", "n", "rosenthal", "count"),  # R: fsn(yi, vi)$fsnum
+        ("rosenthal", "p_value", "rosenthal_pval", "p_value"),  # R: fsn(yi, vi)$pval
+        ("orwin", "n", "orwin", "count"),  # R: fsn(yi, vi, type = "Orwin")$fsnum
+        ("orwin", "target", "orwin_target", "coef"),  # R: fsn(yi, vi, type = "Orwin")$target
+        ("orwin", "mean_effect", "orwin_meanes", "coef"),  # R: fsn(yi, vi, type = "Orwin")$meanes
+        ("rosenberg", "n", "rosenberg", "count"),  # R: fsn(yi, vi, type = "Rosenberg")$fsnum
+        ("rosenberg", "p_value", "rosenberg_pval", "p_value"),  # R: fsn(yi, vi, type = "Rosenberg")$pval
+        ("rosenberg", "mean_effect", "rosenberg_meanes", "coef"),  # R: fsn(yi, vi, type = "Rosenberg")$meanes
+    ],
+)
 def test_fail_safe_n_matches_fsn(method, attribute, rkey, kind):
     assert_close(getattr(fail_safe_n(model("REML_z"), method=method), attribute), REF["REML_z"]["fsn"][rkey], kind)
 

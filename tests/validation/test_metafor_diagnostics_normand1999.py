@@ -11,7 +11,6 @@ Observed agreement: regtest 6e-15; ranktest 3e-16; trimfill 5e-15; fsn exact; le
 from __future__ import annotations
 
 import pytest
-
 from _metafor_diagnostics_reference import (
     EGGER_QUANTITIES,
     INFLUENCE_COLUMNS,
@@ -22,6 +21,7 @@ from _metafor_diagnostics_reference import (
     params,
 )
 from _metafor_reference import normand_effects
+
 from rjtrial.meta import begg, cumulative, egger, fail_safe_n, influence, leave_one_out, pool, trim_and_fill
 
 REF = load_diagnostics()["normand1999"]["REML_z"]
@@ -52,20 +52,25 @@ def test_trim_and_fill_matches_trimfill(res, attribute, rkey, kind):
     assert_close(getattr(tf, attribute), REF["trimfill"][rkey], kind)
 
 
-@pytest.mark.parametrize("attribute,rkey,kind", [("k0", "k0", "count"), ("estimate", "beta", "coef"),
-                                                 ("std_error", "se", "std_error"), ("tau2", "tau2", "tau2")])
+@pytest.mark.parametrize(
+    "attribute,rkey,kind",
+    [("k0", "k0", "count"), ("estimate", "beta", "coef"), ("std_error", "se", "std_error"), ("tau2", "tau2", "tau2")],
+)
 def test_trim_and_fill_r0_matches_trimfill(res, attribute, rkey, kind):
     # R: trimfill(res, estimator = "R0", control = CTRL)  -> k0 = 1
     assert_close(getattr(trim_and_fill(res, estimator="R0"), attribute), REF["trimfill_R0"][rkey], kind)
 
 
-@pytest.mark.parametrize("method,attribute,rkey,kind", [
-    ("rosenthal", "n", "rosenthal", "count"),  # R: fsn(yi, vi)$fsnum
-    ("rosenthal", "p_value", "rosenthal_pval", "p_value"),  # R: fsn(yi, vi)$pval
-    ("orwin", "n", "orwin", "count"),  # R: fsn(yi, vi, type = "Orwin")$fsnum
-    ("rosenberg", "n", "rosenberg", "count"),  # R: fsn(yi, vi, type = "Rosenberg")$fsnum
-    ("rosenberg", "p_value", "rosenberg_pval", "p_value"),  # R: fsn(yi, vi, type = "Rosenberg")$pval
-])
+@pytest.mark.parametrize(
+    "method,attribute,rkey,kind",
+    [
+        ("rosenthal", "n", "rosenthal", "count"),  # R: fsn(yi, vi)$fsnum
+        ("rosenthal", "p_value", "rosenthal_pval", "p_value"),  # R: fsn(yi, vi)$pval
+        ("orwin", "n", "orwin", "count"),  # R: fsn(yi, vi, type = "Orwin")$fsnum
+        ("rosenberg", "n", "rosenberg", "count"),  # R: fsn(yi, vi, type = "Rosenberg")$fsnum
+        ("rosenberg", "p_value", "rosenberg_pval", "p_value"),  # R: fsn(yi, vi, type = "Rosenberg")$pval
+    ],
+)
 def test_fail_safe_n_matches_fsn(res, method, attribute, rkey, kind):
     assert_close(getattr(fail_safe_n(res, method=method), attribute), REF["fsn"][rkey], kind)
 

@@ -12,7 +12,6 @@ SE, Q, I^2, weights 1e-13; inverse-variance pooling below 1e-9.
 from __future__ import annotations
 
 import pytest
-
 from _metafor_reference import (
     TABLE_QUANTITIES,
     assert_close,
@@ -44,5 +43,6 @@ def test_mantel_haenszel_rate_ratio_matches_rma_mh(attribute, rkey, kind, r_call
 def test_rate_ratio_pooling_matches_rma(key, attribute, rkey, kind, r_call):
     # R: res <- rma(yi, vi, data = escalc("IRR", ...), method = <method>, test = <test>, control = CTRL); r_call
     method, test = split_key(key)
-    check_rma_quantity(fit("hart1999", "log_incidence_rate_ratio", method, test), REF["rma"][key], attribute, rkey,
-                       kind)
+    check_rma_quantity(
+        fit("hart1999", "log_incidence_rate_ratio", method, test), REF["rma"][key], attribute, rkey, kind
+    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _metafor_reference import (
     assert_close,
     check_rma_quantity,
@@ -26,6 +25,7 @@ from _metafor_reference import (
     rma_cases,
     split_key,
 )
+
 from rjtrial import effects
 
 REF = load_reference()["normand1999"]
@@ -60,14 +60,16 @@ def test_smd_from_t_matches_escalc_ti(column, key):
 @pytest.mark.parametrize("column,key", [("estimate", "yi"), ("variance", "vi")])
 def test_smd_from_p_matches_escalc_ti_from_qt(column, key):
     # R: escalc("SMD", ti = sign(t) * qt(p / 2, n1i + n2i - 2, lower.tail = FALSE), n1i = n1i, n2i = n2i)
-    es = effects.smd_from_p(p_value=ESC["p_value"], sign=np.sign(ESC["t_statistic"]), n_treatment=DATA.n1i,
-                            n_control=DATA.n2i)
+    es = effects.smd_from_p(
+        p_value=ESC["p_value"], sign=np.sign(ESC["t_statistic"]), n_treatment=DATA.n1i, n_control=DATA.n2i
+    )
     assert_close(es[column], ESC["hedges_g_from_p"][key], "effect_size")
 
 
 def test_smd_from_t_without_correction_is_cohens_d():
-    es = effects.smd_from_t(t_statistic=ESC["t_statistic"], n_treatment=DATA.n1i, n_control=DATA.n2i,
-                            small_sample_correction=False)
+    es = effects.smd_from_t(
+        t_statistic=ESC["t_statistic"], n_treatment=DATA.n1i, n_control=DATA.n2i, small_sample_correction=False
+    )
     assert_close(es["estimate"], ESC["cohens_d"]["yi"], "effect_size")
     assert es.attrs["measure"] == "cohens_d"
 

@@ -29,22 +29,33 @@ NORMAND = pd.read_csv(REFERENCE / "metadat_normand1999.csv")
 
 
 def bcg_effects() -> pd.DataFrame:
-    es = effects.log_risk_ratio(BCG, events_treatment="tpos", n_treatment=BCG.tpos + BCG.tneg,
-                                events_control="cpos", n_control=BCG.cpos + BCG.cneg)
+    es = effects.log_risk_ratio(
+        BCG,
+        events_treatment="tpos",
+        n_treatment=BCG.tpos + BCG.tneg,
+        events_control="cpos",
+        n_control=BCG.cpos + BCG.cneg,
+    )
     return es.assign(ablat=BCG.ablat.to_numpy(), ni=(BCG.tpos + BCG.tneg + BCG.cpos + BCG.cneg).to_numpy())
 
 
 def normand_effects() -> pd.DataFrame:
-    return effects.hedges_g(NORMAND, mean_treatment="m1i", sd_treatment="sd1i", n_treatment="n1i",
-                            mean_control="m2i", sd_control="sd2i", n_control="n2i")
+    return effects.hedges_g(
+        NORMAND,
+        mean_treatment="m1i",
+        sd_treatment="sd1i",
+        n_treatment="n1i",
+        mean_control="m2i",
+        sd_control="sd2i",
+        n_control="n2i",
+    )
 
 
 DATA = {"bcg": bcg_effects(), "normand1999": normand_effects()}
 
 
 def close(ours, theirs, tol=TOL):
-    np.testing.assert_allclose(np.ravel(np.asarray(ours, float)), np.ravel(np.asarray(theirs, float)), rtol=0,
-                               atol=tol)
+    np.testing.assert_allclose(np.ravel(np.asarray(ours, float)), np.ravel(np.asarray(theirs, float)), rtol=0, atol=tol)
 
 
 def check_fit(res, R):
@@ -91,10 +102,14 @@ def test_adhoc_truncation_binds_somewhere():
 
 
 ESTIMATORS = {
-    "bcg_HSk": ("HSk", {}), "bcg_PMM": ("PMM", {}), "normand1999_HSk": ("HSk", {}),
-    "normand1999_PMM": ("PMM", {}), "bcg_ablat_HSk": ("HSk", {"moderators": "ablat"}),
+    "bcg_HSk": ("HSk", {}),
+    "bcg_PMM": ("PMM", {}),
+    "normand1999_HSk": ("HSk", {}),
+    "normand1999_PMM": ("PMM", {}),
+    "bcg_ablat_HSk": ("HSk", {"moderators": "ablat"}),
     "bcg_ablat_PMM": ("PMM", {"moderators": "ablat"}),
-    "bcg_GENQ_ni": ("GENQ", {"weights": "ni"}), "bcg_GENQ_ni_knha": ("GENQ", {"weights": "ni", "test": "knha"}),
+    "bcg_GENQ_ni": ("GENQ", {"weights": "ni"}),
+    "bcg_GENQ_ni_knha": ("GENQ", {"weights": "ni", "test": "knha"}),
     "bcg_GENQ_inv": ("GENQ", {"weights": 1 / DATA["bcg"].variance.to_numpy()}),
     "bcg_ablat_GENQ_ni": ("GENQ", {"weights": "ni", "moderators": "ablat"}),
 }
@@ -120,8 +135,10 @@ def test_genq_with_inverse_variance_weights_is_dersimonian_laird():
     assert genq.tau2 == pytest.approx(dl.tau2, abs=1e-12)
 
 
-@pytest.mark.parametrize("key,kwargs,rows", [("bcg_REML", {}, 13), ("bcg_REML_knha", {"test": "knha"}, 13),
-                                             ("bcg7_ablat_REML", {"moderators": "ablat"}, 7)])
+@pytest.mark.parametrize(
+    "key,kwargs,rows",
+    [("bcg_REML", {}, 13), ("bcg_REML_knha", {"test": "knha"}, 13), ("bcg7_ablat_REML", {"moderators": "ablat"}, 7)],
+)
 def test_exact_permutation_test(key, kwargs, rows):
     # R: permutest(rma(yi, vi, ...), exact = TRUE)$pval, $QMp
     res = pool(DATA["bcg"].iloc[:rows], **kwargs)
@@ -134,8 +151,9 @@ def test_exact_permutation_test(key, kwargs, rows):
         close(perm.moderator_p_value, R["QMp"], 1e-15)
 
 
-@pytest.mark.parametrize("key,kwargs", [("bcg_REML", {}), ("bcg_REML_knha", {"test": "knha"}),
-                                        ("bcg_ablat_REML", {"moderators": "ablat"})])
+@pytest.mark.parametrize(
+    "key,kwargs", [("bcg_REML", {}), ("bcg_REML_knha", {"test": "knha"}), ("bcg_ablat_REML", {"moderators": "ablat"})]
+)
 def test_blup_and_ranef(key, kwargs):
     # R: blup(res), ranef(res): pred, se, pi.lb, pi.ub
     res = pool(DATA["bcg"], **kwargs)

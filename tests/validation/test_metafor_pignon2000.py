@@ -16,7 +16,6 @@ tau^2 interval, I^2 / H^2 intervals and weights below 1e-8; subgroup estimates a
 from __future__ import annotations
 
 import pytest
-
 from _metafor_reference import (
     assert_close,
     check_rma_quantity,
@@ -50,9 +49,16 @@ SUBGROUP_KEYS = list(REF["subgroups_grp"])
 
 @pytest.mark.parametrize("key", SUBGROUP_KEYS)
 @pytest.mark.parametrize("mode", ["separate", "common"])
-@pytest.mark.parametrize("column,rkey,kind", [("estimate", "beta", "coef"), ("std_error", "se", "std_error"),
-                                              ("p_value", "pval", "p_value"), ("ci_lower", "ci_lb", "coef"),
-                                              ("ci_upper", "ci_ub", "coef")])
+@pytest.mark.parametrize(
+    "column,rkey,kind",
+    [
+        ("estimate", "beta", "coef"),
+        ("std_error", "se", "std_error"),
+        ("p_value", "pval", "p_value"),
+        ("ci_lower", "ci_lb", "coef"),
+        ("ci_upper", "ci_ub", "coef"),
+    ],
+)
 def test_subgroup_estimates_match_metafor(key, mode, column, rkey, kind):
     # R (separate): rma(yi, vi, subset = grp == g, method = <method>, test = <test>, control = CTRL)
     # R (common):   rma(yi, vi, mods = ~ factor(grp) - 1, method = <method>, test = <test>, control = CTRL)

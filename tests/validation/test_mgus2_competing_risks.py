@@ -20,10 +20,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from _competing_reference import (
-    TOL, aalen_johansen_curve, close, cuminc_values, load_reference, matrix, our_curve, read_csv,
+    TOL,
+    aalen_johansen_curve,
+    close,
+    cuminc_values,
+    load_reference,
+    matrix,
+    our_curve,
+    read_csv,
 )
+
 from rjtrial.errors import DataError
 from rjtrial.survival import cox, cumulative_incidence, fine_gray, gray_test
 
@@ -56,12 +63,21 @@ def test_times_and_numbers_at_risk(curves, group):
 @pytest.mark.parametrize("cause", CAUSES)
 def test_incidence_and_influence_standard_error(curves, group, cause):
     # R: fit$pstate[, cause + 1], fit$std.err[, cause + 1]  (states "(s0)", "1", "2")
-    close(our_curve(curves["log"], group, cause, "estimate"),
-          aalen_johansen_curve(REF["aj_sex"], group, str(cause), "pstate"), "incidence")
-    close(our_curve(curves["log"], group, cause, "std_error"),
-          aalen_johansen_curve(REF["aj_sex"], group, str(cause), "std_err"), "std_error")
-    close(our_curve(curves["log"], group, cause, "events"),
-          aalen_johansen_curve(REF["aj_sex"], group, str(cause), "n_event"), "count")
+    close(
+        our_curve(curves["log"], group, cause, "estimate"),
+        aalen_johansen_curve(REF["aj_sex"], group, str(cause), "pstate"),
+        "incidence",
+    )
+    close(
+        our_curve(curves["log"], group, cause, "std_error"),
+        aalen_johansen_curve(REF["aj_sex"], group, str(cause), "std_err"),
+        "std_error",
+    )
+    close(
+        our_curve(curves["log"], group, cause, "events"),
+        aalen_johansen_curve(REF["aj_sex"], group, str(cause), "n_event"),
+        "count",
+    )
 
 
 @pytest.mark.parametrize("conf", ["log", "log-log", "plain"])
@@ -69,10 +85,16 @@ def test_incidence_and_influence_standard_error(curves, group, cause):
 @pytest.mark.parametrize("cause", CAUSES)
 def test_confidence_limits(curves, conf, group, cause):
     # R: survfit(Surv(etime, factor(event)) ~ sex, data = mgus2, conf.type = conf)$lower / $upper
-    close(our_curve(curves[conf], group, cause, "ci_lower"),
-          aalen_johansen_curve(REF["aj_sex"], group, str(cause), f"lower_{conf}"), "incidence")
-    close(our_curve(curves[conf], group, cause, "ci_upper"),
-          aalen_johansen_curve(REF["aj_sex"], group, str(cause), f"upper_{conf}"), "incidence")
+    close(
+        our_curve(curves[conf], group, cause, "ci_lower"),
+        aalen_johansen_curve(REF["aj_sex"], group, str(cause), f"lower_{conf}"),
+        "incidence",
+    )
+    close(
+        our_curve(curves[conf], group, cause, "ci_upper"),
+        aalen_johansen_curve(REF["aj_sex"], group, str(cause), f"upper_{conf}"),
+        "incidence",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +135,9 @@ def test_gray_test(curves, i, cause):
 def test_gray_test_stratified(i, cause):
     # R: cuminc(etime, event, sex, strata = age >= 70)$Tests
     ref = REF["cuminc_sex_strata_age70"]["tests"]
-    res = gray_test(MGUS.assign(age70=MGUS["age"] >= 70), time="etime", event="event", group="sex", cause=cause,
-                    strata="age70")
+    res = gray_test(
+        MGUS.assign(age70=MGUS["age"] >= 70), time="etime", event="event", group="sex", cause=cause, strata="age70"
+    )
     assert res.summary_frame()["statistic"].iloc[0] == pytest.approx(ref["stat"][i], **TOL["statistic"])
     assert res.summary_frame()["p_value"].iloc[0] == pytest.approx(ref["p_value"][i], **TOL["p_value"])
 

@@ -11,9 +11,9 @@ Observed agreement (maximum relative difference): 6e-15, conversions included.
 from __future__ import annotations
 
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
 from _metafor_reference import assert_close
+
 from rjtrial import effects
 
 REF = load_escalc()["molloy2014"]

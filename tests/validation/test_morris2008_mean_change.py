@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
+
 from rjtrial import effects
 
 REF = load_escalc()["morris2008"]
@@ -27,18 +27,39 @@ ARMS = {"t": "treatment", "c": "control"}
 
 def _arm(arm: str, standardiser: str, variance_type: str):
     return effects.standardised_mean_change(
-        DATA, mean_before=f"m_pre_{arm}", mean_after=f"m_post_{arm}", sd_before=f"sd_pre_{arm}",
-        sd_after=f"sd_post_{arm}", correlation="r", n=f"n_{arm}", standardiser=standardiser,
-        variance_type=variance_type, study="study")
+        DATA,
+        mean_before=f"m_pre_{arm}",
+        mean_after=f"m_post_{arm}",
+        sd_before=f"sd_pre_{arm}",
+        sd_after=f"sd_post_{arm}",
+        correlation="r",
+        n=f"n_{arm}",
+        standardiser=standardiser,
+        variance_type=variance_type,
+        study="study",
+    )
 
 
 def _difference(standardiser: str, variance_type: str):
     return effects.standardised_mean_change_difference(
-        DATA, standardiser=standardiser, variance_type=variance_type, study="study",
-        **{f"{name}_{ARMS[arm]}": f"{column}_{arm}" for arm in ARMS
-           for name, column in (("mean_before", "m_pre"), ("mean_after", "m_post"), ("sd_before", "sd_pre"),
-                                ("sd_after", "sd_post"), ("n", "n"))},
-        correlation_treatment="r", correlation_control="r")
+        DATA,
+        standardiser=standardiser,
+        variance_type=variance_type,
+        study="study",
+        **{
+            f"{name}_{ARMS[arm]}": f"{column}_{arm}"
+            for arm in ARMS
+            for name, column in (
+                ("mean_before", "m_pre"),
+                ("mean_after", "m_post"),
+                ("sd_before", "sd_pre"),
+                ("sd_after", "sd_post"),
+                ("n", "n"),
+            )
+        },
+        correlation_treatment="r",
+        correlation_control="r",
+    )
 
 
 @pytest.mark.parametrize("arm", ["t", "c"])
@@ -75,7 +96,12 @@ def test_raw_score_difference_reproduces_morris_table_1():
 def test_the_sd_of_the_change_scores_can_be_given_directly():
     # R: escalc("SMCC", m1i = m_post, m2i = m_pre, sd1i = sd_change, sd2i = 0, ri = 0, ni = n) is SMCC
     sd_change = np.sqrt(DATA.sd_post_t**2 + DATA.sd_pre_t**2 - 2 * DATA.r * DATA.sd_post_t * DATA.sd_pre_t)
-    es = effects.standardised_mean_change(DATA.assign(sd_change=sd_change), mean_before="m_pre_t",
-                                          mean_after="m_post_t", sd_change="sd_change", n="n_t",
-                                          standardiser="change_score")
+    es = effects.standardised_mean_change(
+        DATA.assign(sd_change=sd_change),
+        mean_before="m_pre_t",
+        mean_after="m_post_t",
+        sd_change="sd_change",
+        n="n_t",
+        standardiser="change_score",
+    )
     assert_escalc(es, REF["SMCC_t_LS"])

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
 from _metafor_reference import assert_close
+
 from rjtrial import effects
 
 REF = load_escalc()["normand1999"]
 DATA = read_csv("metadat_normand1999")
-COLUMNS = dict(mean_treatment="m1i", sd_treatment="sd1i", n_treatment="n1i", mean_control="m2i",
-               sd_control="sd2i", n_control="n2i")
+COLUMNS = dict(
+    mean_treatment="m1i", sd_treatment="sd1i", n_treatment="n1i", mean_control="m2i", sd_control="sd2i", n_control="n2i"
+)
 
 
 def test_d_to_correlation_matches_escalc_point_biserial():

@@ -11,14 +11,21 @@ Observed agreement (maximum relative difference): 4e-15 for every measure and va
 from __future__ import annotations
 
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
+
 from rjtrial import effects
 
 REF = load_escalc()["normand1999"]
 DATA = read_csv("metadat_normand1999")
-COLUMNS = dict(mean_treatment="m1i", sd_treatment="sd1i", n_treatment="n1i", mean_control="m2i",
-               sd_control="sd2i", n_control="n2i", study="source")
+COLUMNS = dict(
+    mean_treatment="m1i",
+    sd_treatment="sd1i",
+    n_treatment="n1i",
+    mean_control="m2i",
+    sd_control="sd2i",
+    n_control="n2i",
+    study="source",
+)
 
 
 @pytest.mark.parametrize("variance_type", ["LS", "HO"])

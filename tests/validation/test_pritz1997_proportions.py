@@ -12,8 +12,8 @@ Observed agreement (maximum relative difference): 4e-15 for every measure and va
 from __future__ import annotations
 
 import pytest
-
 from _escalc_reference import assert_escalc, load_escalc, read_csv
+
 from rjtrial import effects
 
 REF = load_escalc()["pritz1997"]

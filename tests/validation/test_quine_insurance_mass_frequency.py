@@ -41,8 +41,14 @@ def _data(case: str) -> pd.DataFrame:
 
 def _fit(case: str, model: str | None = None):
     py = REF[case]["py"]
-    return rate_ratio(_data(case), count=py["count"], exposure=py.get("exposure", "one"), group=py["group"],
-                      covariates=py["covariates"], model=model or py["model"])
+    return rate_ratio(
+        _data(case),
+        count=py["count"],
+        exposure=py.get("exposure", "one"),
+        group=py["group"],
+        covariates=py["covariates"],
+        model=model or py["model"],
+    )
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -27,12 +27,17 @@ def batch():
     for k, case in enumerate(CASES):
         data = pd.read_csv(REFERENCE / case["data"])
         exposure = data[case["exposure"]] if case["exposure"] else pd.Series(1.0, index=data.index)
-        frames.append(pd.DataFrame({"count": data[case["count"]], "exposure": exposure, "group": data[case["group"]],
-                                    "trial": k}))
+        frames.append(
+            pd.DataFrame({"count": data[case["count"]], "exposure": exposure, "group": data[case["group"]], "trial": k})
+        )
         labels.append(case["label"])
     stacked = pd.concat(frames, ignore_index=True)
-    res = negative_binomial_batch(stacked["count"].to_numpy(float), stacked["exposure"].to_numpy(float),
-                                  stacked["group"].to_numpy(), trial=stacked["trial"].to_numpy())
+    res = negative_binomial_batch(
+        stacked["count"].to_numpy(float),
+        stacked["exposure"].to_numpy(float),
+        stacked["group"].to_numpy(),
+        trial=stacked["trial"].to_numpy(),
+    )
     return dict(zip(labels, res.to_frame().to_dict(orient="records")))
 
 

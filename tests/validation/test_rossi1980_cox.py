@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _survival_reference import TOL, as_array, assert_close, load_reference, read_csv
+
 from rjtrial.survival import cox, kaplan_meier, logrank, rmst
 
 REF = load_reference()["rossi"]
@@ -43,8 +43,13 @@ def robust():
 
 # --------------------------------------------------------------------------- published values
 PUBLISHED = {  # DOMAIN.md: coxph(...) Efron ties, to 7 decimals
-    "fin": -0.3794222, "age": -0.0574377, "race": 0.3138998, "wexp": -0.1497957,
-    "mar": -0.4337039, "paro": -0.0848711, "prio": 0.0914971,
+    "fin": -0.3794222,
+    "age": -0.0574377,
+    "race": 0.3138998,
+    "wexp": -0.1497957,
+    "mar": -0.4337039,
+    "paro": -0.0848711,
+    "prio": 0.0914971,
 }
 
 
@@ -148,7 +153,9 @@ def test_breslow_coefficients_and_se(breslow):
 def test_breslow_tests(breslow):
     # R: fit$score; fit$wald.test
     assert breslow.score_test_.statistic == pytest.approx(REF["cox_breslow"]["sctest"]["statistic"], **TOL["statistic"])
-    assert breslow.wald_test_.statistic == pytest.approx(REF["cox_breslow"]["waldtest"]["statistic"], **TOL["statistic"])
+    assert breslow.wald_test_.statistic == pytest.approx(
+        REF["cox_breslow"]["waldtest"]["statistic"], **TOL["statistic"]
+    )
 
 
 def test_robust_std_error_with_heavy_ties(robust):
@@ -160,7 +167,9 @@ def test_robust_std_error_with_heavy_ties(robust):
 
 def test_robust_tests(robust):
     # R: fit$rscore; fit$wald.test (robust variance)
-    assert robust.robust_score_test_.statistic == pytest.approx(REF["cox_robust"]["robscore"]["statistic"], **TOL["statistic"])
+    assert robust.robust_score_test_.statistic == pytest.approx(
+        REF["cox_robust"]["robscore"]["statistic"], **TOL["statistic"]
+    )
     assert robust.wald_test_.statistic == pytest.approx(REF["cox_robust"]["waldtest"]["statistic"], **TOL["statistic"])
 
 

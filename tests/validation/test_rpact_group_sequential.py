@@ -84,7 +84,7 @@ def test_spending_and_power(name, designs):
     # R: getDesignCharacteristics(design)$inflationFactor
     close(d.inflation_factor, ref["inflation_factor"], "events")
     # R: getDesignCharacteristics(design)$shift
-    close(d.drift ** 2, ref["shift"], "events")
+    close(d.drift**2, ref["shift"], "events")
 
 
 @pytest.mark.parametrize("name", list(DESIGNS))
@@ -162,8 +162,9 @@ ROSSI = REF["rossi"]
 @pytest.fixture(scope="module")
 def rossi():
     data = pd.read_csv(REFERENCE / "rossi.csv")
-    interim = data.assign(week=data["week"].clip(upper=26), arrest=((data["arrest"] == 1) & (data["week"] <= 26))
-                          .astype(int))
+    interim = data.assign(
+        week=data["week"].clip(upper=26), arrest=((data["arrest"] == 1) & (data["week"] <= 26)).astype(int)
+    )
     return data, interim
 
 
@@ -186,8 +187,16 @@ def test_rossi_interim_look_from_the_data(designs, rossi):
 
 def test_rossi_final_look_from_the_data(designs, rossi):
     data, _ = rossi
-    result = look(designs["rossi"], data, time="week", event="arrest", group="fin", control=0,
-                  previous_events=[ROSSI["events"][0]], final=True)
+    result = look(
+        designs["rossi"],
+        data,
+        time="week",
+        event="arrest",
+        group="fin",
+        control=0,
+        previous_events=[ROSSI["events"][0]],
+        final=True,
+    )
     case = ROSSI["final"]
     # R: survdiff(Surv(week, arrest) ~ fin, rossi): (obs - exp)[2] / sqrt(var[2, 2])
     close(result.statistic, ROSSI["statistic"][1], "boundary")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _survival_reference import TOL, as_array, assert_close, load_reference, read_csv
+
 from rjtrial.survival import andersen_gill, cox, kaplan_meier, logrank, rmst
 
 REF = load_reference()["trial"]
@@ -43,7 +43,14 @@ def _fit(key):
     }[key]()
 
 
-MODELS = ["cox_strata", "cox_cluster", "cox_cluster_breslow", "andersen_gill", "andersen_gill_strata", "andersen_gill_breslow"]
+MODELS = [
+    "cox_strata",
+    "cox_cluster",
+    "cox_cluster_breslow",
+    "andersen_gill",
+    "andersen_gill_strata",
+    "andersen_gill_breslow",
+]
 ROBUST = [m for m in MODELS if m != "cox_strata"]
 WITH_ZPH = ["cox_strata", "andersen_gill", "andersen_gill_strata"]
 
@@ -111,7 +118,9 @@ def test_global_tests(fits, model, attribute, key):
 def test_concordance(fits, model):
     # R: fit$concordance  (within strata; (start, stop] risk sets for the Andersen-Gill fits)
     c = fits[model].concordance()
-    assert_close([c.concordant, c.discordant, c.tied_risk, c.tied_time, c.tied_both], REF[model]["concordance"][:5], "count")
+    assert_close(
+        [c.concordant, c.discordant, c.tied_risk, c.tied_time, c.tied_both], REF[model]["concordance"][:5], "count"
+    )
     assert c.concordance == pytest.approx(REF[model]["concordance"][5], **TOL["concordance"])
 
 
@@ -164,8 +173,13 @@ def test_median(km, column, key):
 
 @pytest.mark.parametrize(
     "column, key, kind",
-    [("at_risk", "n_risk", "count"), ("survival", "surv", "survival"), ("std_error", "std_err", "std_error"),
-     ("ci_lower", "lower", "survival"), ("ci_upper", "upper", "survival")],
+    [
+        ("at_risk", "n_risk", "count"),
+        ("survival", "surv", "survival"),
+        ("std_error", "std_err", "std_error"),
+        ("ci_lower", "lower", "survival"),
+        ("ci_upper", "upper", "survival"),
+    ],
 )
 def test_survival_at_times(km, column, key, kind):
     # R: summary(fit, times = c(90, 180, 365, 730))

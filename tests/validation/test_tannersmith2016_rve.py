@@ -10,7 +10,6 @@ robumeta's estimator is closed form, so agreement is to rounding (observed below
 from __future__ import annotations
 
 import pytest
-
 from _multilevel_reference import (
     MV_QUANTITIES,
     check_cr2,
@@ -21,6 +20,7 @@ from _multilevel_reference import (
     load_reference,
     read_dataset,
 )
+
 from rjtrial.meta import pool_multilevel, robust, rve
 
 REF = load_reference()["tannersmith2016"]
@@ -28,12 +28,15 @@ DATA = read_dataset("metadat_tannersmith2016")
 
 ROBU = {
     # case -> (R call, rve keywords)
-    "robu": ("robu(yi ~ 1, studynum = studyid, var.eff.size = vi, modelweights = 'CORR', rho = 0.8, small = TRUE)",
-             {}),
-    "robu_aget1_propmale": ("robu(yi ~ aget1 + propmale, ..., rho = 0.8, small = TRUE)",
-                            {"moderators": ["aget1", "propmale"]}),
-    "robu_aget1_propmale_large": ("robu(yi ~ aget1 + propmale, ..., rho = 0.8, small = FALSE)",
-                                  {"moderators": ["aget1", "propmale"], "small": False}),
+    "robu": ("robu(yi ~ 1, studynum = studyid, var.eff.size = vi, modelweights = 'CORR', rho = 0.8, small = TRUE)", {}),
+    "robu_aget1_propmale": (
+        "robu(yi ~ aget1 + propmale, ..., rho = 0.8, small = TRUE)",
+        {"moderators": ["aget1", "propmale"]},
+    ),
+    "robu_aget1_propmale_large": (
+        "robu(yi ~ aget1 + propmale, ..., rho = 0.8, small = FALSE)",
+        {"moderators": ["aget1", "propmale"], "small": False},
+    ),
     "robu_rho0": ("robu(yi ~ 1, ..., rho = 0, small = TRUE)", {"rho": 0.0}),
 }
 
@@ -53,8 +56,10 @@ def test_rho_moves_tau2_but_weights_only_through_it():
 
 MV = {
     "REML": ("rma.mv(yi, vi, random = ~ 1 | studyid/esid, control = CTRL)", {}),
-    "aget1_propmale_REML": ("rma.mv(yi, vi, mods = ~ aget1 + propmale, random = ~ 1 | studyid/esid, control = CTRL)",
-                            {"moderators": ["aget1", "propmale"]}),
+    "aget1_propmale_REML": (
+        "rma.mv(yi, vi, mods = ~ aget1 + propmale, random = ~ 1 | studyid/esid, control = CTRL)",
+        {"moderators": ["aget1", "propmale"]},
+    ),
 }
 _FITS: dict = {}
 

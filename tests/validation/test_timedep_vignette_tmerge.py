@@ -49,8 +49,7 @@ def test_tcount(name, key):
     check_split_counts(name, key)
 
 
-@pytest.mark.parametrize("name, quantity", counting_params("cgd0")
-                         + counting_params("jasa") + counting_params("pbc"))
+@pytest.mark.parametrize("name, quantity", counting_params("cgd0") + counting_params("jasa") + counting_params("pbc"))
 def test_models_on_our_tables(name, quantity):
     # R: coxph(Surv(tstart, tstop, infect) ~ treat + inherit + steroids, data = newcgd, cluster = id)
     # R: coxph(Surv(tstart, tstop, death) ~ age*trt + surgery + year, data = sdata, ties = "breslow")

@@ -30,11 +30,25 @@ def batch():
     for tau in sorted({case["tau"] for case in CASES}):
         names = [case["label"] for case in CASES if case["tau"] == tau]
         stacked = pd.concat([frames[name].assign(trial=k) for k, name in enumerate(names)], ignore_index=True)
-        res = rmst_batch(stacked["time"].to_numpy(float), stacked["status"].to_numpy(), stacked["treated"].to_numpy(),
-                         tau=float(tau), trial=stacked["trial"].to_numpy())
+        res = rmst_batch(
+            stacked["time"].to_numpy(float),
+            stacked["status"].to_numpy(),
+            stacked["treated"].to_numpy(),
+            tau=float(tau),
+            trial=stacked["trial"].to_numpy(),
+        )
         for k, name in enumerate(names):
-            out[(name, tau)] = {field: getattr(res, field)[k] for field in (
-                "rmst_control", "std_error_control", "rmst_treated", "std_error_treated", "estimate", "std_error")}
+            out[(name, tau)] = {
+                field: getattr(res, field)[k]
+                for field in (
+                    "rmst_control",
+                    "std_error_control",
+                    "rmst_treated",
+                    "std_error_treated",
+                    "estimate",
+                    "std_error",
+                )
+            }
     return out
 
 
@@ -48,5 +62,6 @@ def test_rmst_batch_equals_r_survmean(case, batch):
     assert got["std_error_control"] == pytest.approx(case["std_error_control"], abs=TOL["std_error"])
     assert got["std_error_treated"] == pytest.approx(case["std_error_treated"], abs=TOL["std_error"])
     assert got["estimate"] == pytest.approx(case["rmst_treated"] - case["rmst_control"], abs=TOL["rmst"])
-    assert got["std_error"] == pytest.approx(np.hypot(case["std_error_control"], case["std_error_treated"]),
-                                             abs=TOL["std_error"])
+    assert got["std_error"] == pytest.approx(
+        np.hypot(case["std_error_control"], case["std_error_treated"]), abs=TOL["std_error"]
+    )
