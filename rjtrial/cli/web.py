@@ -117,6 +117,7 @@ def add_commands(subparsers) -> None:
 
 # -------------------------------------------------------------------- serve
 def cmd_serve(args) -> int:
+    """Run ``rjtrial serve``; returns the exit code."""
     import uvicorn
 
     from rjtrial.registry import key_path_from_env, redact_url
@@ -219,6 +220,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def cmd_users_add(args) -> int:
+    """Run ``rjtrial users add``; returns the exit code."""
     with _accounts(args) as accounts:
         password = None if args.no_password else _read_password(args.password_stdin)
         user = accounts.add(args.name, role=args.role, sites=args.site, password=password, email=args.email, by=args.by)
@@ -228,6 +230,7 @@ def cmd_users_add(args) -> int:
 
 
 def cmd_users_token(args) -> int:
+    """Run ``rjtrial users token``; returns the exit code."""
     with _accounts(args) as accounts:
         token = accounts.issue_token(args.name, by=args.by)
     print(token)
@@ -236,6 +239,7 @@ def cmd_users_token(args) -> int:
 
 
 def cmd_users_list(args) -> int:
+    """Run ``rjtrial users list``; returns the exit code."""
     with _accounts(args, change=False) as accounts:
         users = accounts.list()
     if args.json:
@@ -248,6 +252,7 @@ def cmd_users_list(args) -> int:
 
 
 def cmd_users_disable(args) -> int:
+    """Run ``rjtrial users disable``; returns the exit code."""
     with _accounts(args) as accounts:
         accounts.disable(args.name, by=args.by)
     print(f"disabled {args.name}: sessions ended, API tokens revoked")
@@ -255,6 +260,7 @@ def cmd_users_disable(args) -> int:
 
 
 def cmd_users_enable(args) -> int:
+    """Run ``rjtrial users enable``; returns the exit code."""
     with _accounts(args) as accounts:
         accounts.enable(args.name, by=args.by)
     print(f"enabled {args.name}: issue new API tokens if needed (the old ones stay revoked)")
@@ -262,6 +268,7 @@ def cmd_users_enable(args) -> int:
 
 
 def cmd_users_tokens(args) -> int:
+    """Run ``rjtrial users tokens``; returns the exit code."""
     import datetime as dt
 
     with _accounts(args, change=False) as accounts:
@@ -278,6 +285,7 @@ def cmd_users_tokens(args) -> int:
 
 
 def cmd_users_revoke(args) -> int:
+    """Run ``rjtrial users revoke``; returns the exit code."""
     with _accounts(args) as accounts:
         accounts.revoke_token(args.name, args.token, by=args.by)
     print(f"revoked token {args.token} of {args.name}")
@@ -285,6 +293,7 @@ def cmd_users_revoke(args) -> int:
 
 
 def cmd_users_password(args) -> int:
+    """Run ``rjtrial users password``; returns the exit code."""
     with _accounts(args) as accounts:
         revoked = accounts.set_password(
             args.name, _read_password(args.password_stdin), by=args.by, keep_tokens=args.keep_tokens
@@ -295,6 +304,7 @@ def cmd_users_password(args) -> int:
 
 
 def cmd_users_email(args) -> int:
+    """Run ``rjtrial users email``; returns the exit code."""
     with _accounts(args) as accounts:
         accounts.set_email(args.name, args.address, by=args.by)
     print(f"e-mail address of {args.name}: {args.address or 'none'}")

@@ -95,6 +95,8 @@ class EnrolmentResponse(BaseModel):
 
 
 class EnrolmentRow(BaseModel):
+    """One enrolment as the API lists it (coordinators get the site number only)."""
+
     status: Literal["randomised", "ineligible"]
     referral_id: str
     arm: str | None
@@ -109,11 +111,15 @@ class EnrolmentRow(BaseModel):
 
 
 class EnrolmentList(BaseModel):
+    """A page of enrolments the caller may see, newest first."""
+
     total: int = Field(description="how many the caller may see in all")
     enrolments: list[EnrolmentRow] = Field(description="newest first")
 
 
 class EventRequest(BaseModel):
+    """The body of ``POST /api/events``: an event recorded for a referral."""
+
     model_config = ConfigDict(extra="forbid")
 
     referral_id: str = Field(min_length=1, max_length=100)
@@ -132,12 +138,16 @@ class EventRequest(BaseModel):
 
 
 class EventResponse(BaseModel):
+    """The event recorded, with its audit entry."""
+
     referral_id: str
     kind: str
     audit_seq: int
 
 
 class VerifyResponse(BaseModel):
+    """The result of ``GET /api/verify`` (as ``rjtrial verify --json``)."""
+
     ok: bool
     problems: list[str]
     commitment: str
@@ -148,6 +158,8 @@ class VerifyResponse(BaseModel):
 
 
 class Question(BaseModel):
+    """One eligibility question of the protocol."""
+
     id: str
     question: str
     answers: list[str]
@@ -155,6 +167,8 @@ class Question(BaseModel):
 
 
 class ProtocolResponse(BaseModel):
+    """The protocol as the API shows it: arms, strata, questions (never the sequence)."""
+
     id: str
     name: str
     arms: list[str]
@@ -163,10 +177,14 @@ class ProtocolResponse(BaseModel):
 
 
 class Health(BaseModel):
+    """The service is up."""
+
     status: Literal["ok"]
 
 
 class Problem(BaseModel):
+    """An error: what was wrong, in one line."""
+
     detail: str
 
 

@@ -76,6 +76,7 @@ def session_user(request: Request) -> User | None:
 
 
 def page_user(request: Request) -> User:
+    """The signed-in user of a page (a dependency), or a redirect to the log-in page."""
     from rjtrial.web.app import LoginRequired
 
     user = session_user(request)
@@ -91,6 +92,7 @@ def _require(user: User, *roles: str) -> None:
 
 
 def render(request: Request, template: str, status: int = 200, user: User | None = None, **context) -> HTMLResponse:
+    """Render a page template with the service-wide context (user, trial, CSRF token)."""
     service = _service(request)
     has_session = "session" in request.scope
     return service.templates.TemplateResponse(
@@ -139,6 +141,7 @@ def _one(fields: dict, name: str) -> str:
 # ------------------------------------------------------------------ log-in
 @router.get("/login")
 def login_form(request: Request):
+    """The ``GET /login`` page."""
     if session_user(request) is not None:
         return redirect(request, "/")
     return render(request, "login.html", name="", error=None)
@@ -188,6 +191,7 @@ async def login(request: Request):
 
 @router.post("/logout")
 async def logout(request: Request):
+    """The ``POST /logout`` page."""
     await _form(request)
     user = session_user(request)
     if user is not None:
@@ -206,6 +210,7 @@ async def logout(request: Request):
 # --------------------------------------------------------------- dashboard
 @router.get("/")
 def dashboard(request: Request, user: User = Depends(page_user)):
+    """The ``GET /`` page."""
     return render(request, "dashboard.html", user=user, sites=_service(request).allowed_sites(user))
 
 
@@ -229,6 +234,7 @@ def _enrol_context(request: Request, user: User, values: dict | None = None, err
 
 @router.get("/enrol")
 def enrol_form(request: Request, user: User = Depends(page_user)):
+    """The ``GET /enrol`` page."""
     _require(user, "coordinator", "manager")
     return render(request, "enrol.html", user=user, **_enrol_context(request, user))
 
@@ -265,6 +271,7 @@ def _in_words(protocol, referral_id: str, strata: dict, answers: dict) -> dict:
 
 @router.post("/enrol")
 async def enrol(request: Request, user: User = Depends(page_user)):
+    """The ``POST /enrol`` page."""
     _require(user, "coordinator", "manager")
     service = _service(request)
     fields = await _form(request)
@@ -366,6 +373,7 @@ def _page_number(request: Request) -> int:
 
 @router.get("/enrolments")
 def enrolments(request: Request, user: User = Depends(page_user)):
+    """The ``GET /enrolments`` page."""
     _require(user, "coordinator", "manager")
     page = _page_number(request)
     rows, total = enrolment.visible(_service(request), user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -382,6 +390,7 @@ def enrolments(request: Request, user: User = Depends(page_user)):
 
 @router.get("/assignments")
 def assignments(request: Request, user: User = Depends(page_user)):
+    """The ``GET /assignments`` page."""
     _require(user, "manager")
     page = _page_number(request)
     rows, total = enrolment.visible(
@@ -401,6 +410,7 @@ def assignments(request: Request, user: User = Depends(page_user)):
 
 @router.post("/assignments/email")
 async def email_assignments(request: Request, user: User = Depends(page_user)):
+    """The ``POST /assignments/email`` page."""
     _require(user, "manager")
     await _form(request)
     service = _service(request)
@@ -422,12 +432,14 @@ async def email_assignments(request: Request, user: User = Depends(page_user)):
 # ------------------------------------------------------------------- events
 @router.get("/events")
 def events_form(request: Request, user: User = Depends(page_user)):
+    """The ``GET /events`` page."""
     _require(user, "manager")
     return render(request, "events.html", user=user, kinds=EVENT_KINDS, values={}, error=None, done=None)
 
 
 @router.post("/events")
 async def record_event(request: Request, user: User = Depends(page_user)):
+    """The ``POST /events`` page."""
     _require(user, "manager")
     fields = await _form(request)
     values = {"referral_id": _one(fields, "referral_id"), "kind": _one(fields, "kind"), "note": _one(fields, "note")}
@@ -457,6 +469,7 @@ async def record_event(request: Request, user: User = Depends(page_user)):
 # ------------------------------------------------------------------- export
 @router.get("/export")
 def export(request: Request, user: User = Depends(page_user)):
+    """The ``GET /export`` page."""
     _require(user, "manager")
     from rjtrial.registry.reports import participants_csv
 
@@ -471,6 +484,7 @@ def export(request: Request, user: User = Depends(page_user)):
 # ----------------------------------------------------------- verify, audit
 @router.get("/verify")
 def verify(request: Request, user: User = Depends(page_user)):
+    """The ``GET /verify`` page."""
     _require(user, "auditor", "manager")
     result = _service(request).registry.verify()
     return render(request, "verify.html", user=user, result=result)
@@ -478,6 +492,7 @@ def verify(request: Request, user: User = Depends(page_user)):
 
 @router.get("/audit")
 def audit_log(request: Request, user: User = Depends(page_user)):
+    """The ``GET /audit`` page."""
     _require(user, "auditor", "manager")
     page = _page_number(request)
     found = _service(request).registry.audit_page(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -529,12 +544,14 @@ def _users_page(request: Request, user: User, status: int = 200, **context):
 
 @router.get("/users")
 def users(request: Request, user: User = Depends(page_user)):
+    """The ``GET /users`` page."""
     _require(user, "manager")
     return _users_page(request, user)
 
 
 @router.post("/users")
 async def add_user(request: Request, user: User = Depends(page_user)):
+    """The ``POST /users`` page."""
     _require(user, "manager")
     fields = await _form(request)
     accounts = _service(request).accounts
@@ -556,6 +573,7 @@ async def add_user(request: Request, user: User = Depends(page_user)):
 
 @router.post("/users/disable")
 async def disable_user(request: Request, user: User = Depends(page_user)):
+    """The ``POST /users/disable`` page."""
     _require(user, "manager")
     fields = await _form(request)
     name = _one(fields, "name")
@@ -613,17 +631,20 @@ def _tokens_page(request: Request, user: User, status: int = 200, **context):
 
 @router.get("/tokens")
 def own_tokens(request: Request, user: User = Depends(page_user)):
+    """The ``GET /tokens`` page."""
     return _tokens_page(request, user)
 
 
 @router.post("/tokens")
 async def new_own_token(request: Request, user: User = Depends(page_user)):
+    """The ``POST /tokens`` page."""
     await _form(request)
     return await _issue_own_token(request, user)
 
 
 @router.post("/tokens/revoke")
 async def revoke_own_token(request: Request, user: User = Depends(page_user)):
+    """The ``POST /tokens/revoke`` page."""
     fields = await _form(request)
     token_id = _one(fields, "id")
     try:
@@ -636,6 +657,7 @@ async def revoke_own_token(request: Request, user: User = Depends(page_user)):
 # ------------------------------------------------------------ security log
 @router.get("/security")
 def security_log(request: Request, user: User = Depends(page_user)):
+    """The ``GET /security`` page."""
     _require(user, "auditor", "manager")
     log = _service(request).security_log
     return render(

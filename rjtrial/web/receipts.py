@@ -40,6 +40,7 @@ def _row(request: Request, user: User, referral_id: str) -> dict:
 
 @router.get("/receipt")
 def receipt(request: Request, user: User = Depends(page_user)):
+    """The ``GET /receipt`` page."""
     _require(user, "coordinator", "manager")
     referral_id = request.query_params.get("referral_id", "")
     row = _row(request, user, referral_id)
@@ -57,6 +58,7 @@ def receipt(request: Request, user: User = Depends(page_user)):
 
 @router.post("/receipt/email")
 async def email_receipt(request: Request, user: User = Depends(page_user)):
+    """The ``POST /receipt/email`` page."""
     _require(user, "coordinator", "manager")
     fields = await _form(request)
     service = _service(request)
