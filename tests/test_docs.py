@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -188,7 +189,12 @@ def test_unknown_sections_are_kept_not_dropped():
 
 
 def test_numpydoc_keeps_what_the_fold_moves():
-    numpydoc = pytest.importorskip("numpydoc.docscrape", reason="numpydoc is installed with the docs extras")
+    try:
+        from numpydoc import docscrape as numpydoc
+    except ImportError:  # the docs extras (bash scripts/docs.sh installs them; CI builds the docs first)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("numpydoc is not installed in CI")
+        pytest.skip("numpydoc is installed with the docs extras (bash scripts/docs.sh)")
     lines = ["Summary.", "", "Columns", "-------", "a : str", "    Ay."]
     parsed = numpydoc.NumpyDocString("\n".join(rjtrial_sphinx.fold_sections(lines, module=False)))
     assert any("a : str" in line for line in parsed["Notes"])

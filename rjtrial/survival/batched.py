@@ -24,6 +24,7 @@ import pandas as pd
 
 from rjtrial.errors import DataError
 from rjtrial.survival._batched_input import (
+    TABLE,
     _binary,
     _in_threads,
     _numeric,
@@ -34,7 +35,6 @@ from rjtrial.survival._batched_input import (
     _workers,
 )
 
-TABLE = "replicate trials"
 TIES = ("efron", "breslow")
 
 
