@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rjtrial._checks import wald
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import _checks
@@ -174,11 +175,10 @@ class CoxResult(Result):
             (``"model-based"`` or ``"cluster-robust (<column>)"``), ``ties``, ``converged``,
             ``n_iterations``, ``notes``. Aliased columns have NaN in every column.
         """
-        z = stats.norm.isf(self.alpha / 2)
         est = self.params_.to_numpy()
         se = np.sqrt(np.diag(self.variance_.to_numpy())) if est.size else np.zeros(0)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # an infinite coefficient was warned of
-            out = self._coefficient_table(est, se, z)
+            out = self._coefficient_table(est, se)
         out.attrs.update(
             alpha=self.alpha,
             ci_scale="hazard_ratio",
@@ -190,18 +190,18 @@ class CoxResult(Result):
         )
         return out
 
-    def _coefficient_table(self, est: np.ndarray, se: np.ndarray, z: float) -> pd.DataFrame:
-        stat = est / se
+    def _coefficient_table(self, est: np.ndarray, se: np.ndarray) -> pd.DataFrame:
+        stat, p_value, lower, upper = wald(est, se, self.alpha, exponentiate=True)
         return pd.DataFrame(
             {
                 "term": self.params_.index,
                 "estimate": est,
                 "std_error": se,
                 "hazard_ratio": np.exp(est),
-                "ci_lower": np.exp(est - z * se),
-                "ci_upper": np.exp(est + z * se),
+                "ci_lower": lower,
+                "ci_upper": upper,
                 "statistic": stat,
-                "p_value": 2 * stats.norm.sf(np.abs(stat)),
+                "p_value": p_value,
             }
         )
 

@@ -7,8 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import wald
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import _checks
@@ -105,21 +105,20 @@ class FineGrayResult(Result):
             ``attrs``: ``alpha``, ``ci_scale``, ``variance``, ``method``, ``ties``,
             ``cause``, ``converged``, ``n_iterations``, ``notes``. Aliased columns are NaN.
         """
-        z = stats.norm.isf(self.alpha / 2)
         est = self.params_.to_numpy()
         se = np.sqrt(np.diag(self.variance_.to_numpy())) if est.size else np.zeros(0)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            stat = est / se
+            stat, p_value, lower, upper = wald(est, se, self.alpha, exponentiate=True)
             out = pd.DataFrame(
                 {
                     "term": self.params_.index,
                     "estimate": est,
                     "std_error": se,
                     "subdistribution_hazard_ratio": np.exp(est),
-                    "ci_lower": np.exp(est - z * se),
-                    "ci_upper": np.exp(est + z * se),
+                    "ci_lower": lower,
+                    "ci_upper": upper,
                     "statistic": stat,
-                    "p_value": 2 * stats.norm.sf(np.abs(stat)),
+                    "p_value": p_value,
                 }
             )
         out.attrs.update(
