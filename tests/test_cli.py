@@ -15,6 +15,7 @@ import shlex
 import sqlite3
 import stat
 import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -546,6 +547,28 @@ def test_errors_are_one_line_without_traceback_and_exit_2(trial, capsys, case):
 def test_no_command_prints_help_and_exits_2(capsys):
     code, out, err = run(capsys)
     assert code == 2 and "usage: rjtrial" in out and "Traceback" not in err
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """Every command pays for what building the parser imports: the registry, pandas, scipy
+    and numba load only when a command that needs them runs (``rjtrial power`` needs no
+    registry; ``verify --help`` reads its epilog from the registry when shown)."""
+    code = (
+        "import sys; from rjtrial.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('sqlalchemy', 'pandas', 'scipy', 'numba', 'rjtrial.registry') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_verify_help_shows_the_levels_of_checking(capsys):
+    from rjtrial.registry.verify import LEVELS_HELP
+
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    out = capsys.readouterr().out
+    assert LEVELS_HELP.splitlines()[0].strip() in out and "--receipts" in out
 
 
 def test_errors_leave_the_registry_intact(trial, capsys):

@@ -302,7 +302,7 @@ def test_same_seed_same_result_whatever_the_workers(london):
     kwargs = dict(n=[50, 80], reps=30, rng=np.random.SeedSequence(77), schoenfeld=False, chunk_size=7)
     one = P.power(london, workers=1, **kwargs)
     pool = P.power(london, workers=2, **kwargs)
-    assert one.settings["backend"] == "in-process" and pool.settings["backend"] == "process pool"
+    assert one.settings["backend"] == "in-process" and pool.settings["backend"] == "thread pool"
     pd.testing.assert_frame_equal(one.replicates, pool.replicates)
     other = P.power(london, workers=1, **{**kwargs, "rng": 78})
     assert not np.array_equal(one.replicates["p_value"], other.replicates["p_value"])

@@ -156,7 +156,7 @@ def test_workers_option_runs_a_pool_with_the_same_numbers(capsys):
     args = [a if a != "1" else "2" for a in BASE]  # --workers 2
     assert main(["power", *args, "--no-schoenfeld", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["settings"]["backend"] == "process pool" and data["settings"]["workers"] == 2
+    assert data["settings"]["backend"] == "thread pool" and data["settings"]["workers"] == 2
     assert data["rows"] == _api(schoenfeld=False).to_dict()["rows"]
 
 

@@ -17,6 +17,7 @@ leaves defaults to the library (options default to ``None``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import sys
@@ -44,6 +45,7 @@ __all__ = [
     "EXIT_VERIFY_FAILED",
     "CommandError",
     "build_parser",
+    "console",
     "main",
 ]
 
@@ -112,6 +114,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def console() -> int:
+    """The ``rjtrial`` console command: :func:`main` in a process that ends with it.
+
+    Before the process exits, the garbage collector's objects are frozen (``gc.freeze``):
+    the interpreter's shutdown then skips a last pass over every object the imports made
+    (pandas, scipy, numba's typing registries), which cost a fifth of a second of each
+    command. Nothing is left undone: the process's memory is released as it ends.
+    """
+    code = main()
+    gc.freeze()
+    return code
 
 
 @contextlib.contextmanager

@@ -2,6 +2,6 @@
 
 import sys
 
-from rjtrial.cli import main
+from rjtrial.cli import console
 
-sys.exit(main())
+sys.exit(console())

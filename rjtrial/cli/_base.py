@@ -27,8 +27,20 @@ class CommandError(RjtrialError):
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (``rjtrial: error: ...``), not usage + error."""
 
+    #: ``"module:NAME"`` of an epilog read only when the help is shown (so that building the
+    #: parser imports no heavy module: ``rjtrial power`` need not import the registry).
+    epilog_from: str | None = None
+
     def error(self, message):
         raise CommandError(f"{message} (see {self.prog} --help)")
+
+    def format_help(self) -> str:
+        if self.epilog is None and self.epilog_from is not None:
+            import importlib
+
+            module, _, name = self.epilog_from.partition(":")
+            self.epilog = getattr(importlib.import_module(module), name)
+        return super().format_help()
 
 
 def add_command(subparsers, name: str, help_text: str, func, *, description: str | None = None):

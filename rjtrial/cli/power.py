@@ -23,7 +23,6 @@ imported until a command runs.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 ANALYSES = ("cox", "logrank", "rate_ratio")  # rjtrial.simulate.power.ANALYSES (a test keeps them equal)
@@ -45,7 +44,7 @@ def _common(p) -> None:
         "--workers",
         default=None,
         type=int,
-        help="processes of the local pool (default: one per CPU; 1 runs in this process)",
+        help="threads of the local pool (default: one per CPU; 1 runs on one thread)",
     )
     where.add_argument(
         "--scheduler",
@@ -201,17 +200,8 @@ def _options(args) -> dict:
     }
 
 
-def _prestart(args) -> None:
-    """Start the pool's fork server before the heavy imports (it loads while they run)."""
-    if args.scheduler is None and args.workers != 1 and (os.cpu_count() or 1) > 1:
-        from rjtrial.simulate import prestart
-
-        prestart()
-
-
 def cmd_power(args) -> int:
     """Run ``rjtrial power``; returns the exit code (0)."""
-    _prestart(args)
     from rjtrial.simulate.power import power
 
     sizes = parse_sizes(args.n)
@@ -241,7 +231,6 @@ def cmd_power(args) -> int:
 
 def cmd_sample_size(args) -> int:
     """Run ``rjtrial sample-size``; returns the exit code (0)."""
-    _prestart(args)
     from rjtrial.simulate.sample_size import sample_size
 
     _check(args)

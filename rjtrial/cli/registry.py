@@ -88,9 +88,7 @@ def add_commands(sub) -> None:
     json_option(p)
 
     p = add_command(sub, "verify", "check the audit chain and every allocation (exit 0 only when intact)", cmd_verify)
-    from rjtrial.registry.verify import LEVELS_HELP
-
-    p.formatter_class, p.epilog = argparse.RawDescriptionHelpFormatter, LEVELS_HELP
+    p.formatter_class, p.epilog_from = argparse.RawDescriptionHelpFormatter, "rjtrial.registry.verify:LEVELS_HELP"
     db_option(p)
     key_option(p, required=False)
     p.add_argument("--commitment", help="the published commitment to check against")

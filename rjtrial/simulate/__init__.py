@@ -57,8 +57,6 @@ _WHERE = {
     # interim looks of simulated trials, and a group-sequential design's level on them
     "SequentialTrials": "rjtrial.simulate.sequential",
     "sequential_trials": "rjtrial.simulate.sequential",
-    # start the process pool's fork server early (the CLI calls it before its heavy imports)
-    "prestart": "rjtrial.simulate._runner",
 }
 
 

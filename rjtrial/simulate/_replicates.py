@@ -67,7 +67,7 @@ def replicate_batch(
         None allocates by the protocol's method; "simple" by simple randomisation with its
         ratio (the truth's populations).
     seconds : dict, optional
-        CPU seconds (``time.process_time``) are added to its ``generation`` (people,
+        CPU seconds of this thread (``time.thread_time``) are added to its ``generation`` (people,
         allocation, treatment) and ``followup`` (the reoffending process and the follow-up).
 
     Returns
@@ -84,7 +84,7 @@ def replicate_batch(
     from rjtrial.simulate._offending import offending
     from rjtrial.simulate._people import draw_people
 
-    started = time.process_time()
+    started = time.thread_time()
     streams = Streams(seed_sequence(rng))
     n, shape = scenario.referrals.randomised, (scenario.referrals.randomised, int(replicates))
     people = draw_people(scenario, n, shape[1], streams)
@@ -100,14 +100,14 @@ def replicate_batch(
         "held": held.ravel(),
         "shape": shape,
     }
-    generated = time.process_time()
+    generated = time.thread_time()
     out = offending(scenario, flat, streams, scope="followup")
     out["treatment"] = arm
     out["held"] = held
     out["assigned_day"] = people.assigned_day
     if seconds is not None:
         seconds["generation"] = seconds.get("generation", 0.0) + generated - started
-        seconds["followup"] = seconds.get("followup", 0.0) + time.process_time() - generated
+        seconds["followup"] = seconds.get("followup", 0.0) + time.thread_time() - generated
     return out
 
 

@@ -38,7 +38,7 @@ trial ``k`` of a smaller one, and trial ``k`` under a stronger effect (hazard ra
 1) is the same trial with some of its treated offences removed (thinning): the power curve
 is smooth in ``n`` and in the effect, and differences between designs are estimated far
 more precisely than each power alone. The result depends on the seed, ``reps`` and
-``chunk_size`` only -- not on the number of workers or the backend (in-process, process
+``chunk_size`` only -- not on the number of workers or the backend (in-process, thread
 pool, Dask), nor on the order in which batches finish.
 """
 
@@ -468,8 +468,9 @@ def power(
     rng : int, numpy.random.SeedSequence or numpy.random.Generator
         Seed of every trial (see the module notes on reproducibility).
     workers : int, optional
-        Processes of the local pool (default ``os.cpu_count()``, or this process alone for a
-        run of one or two batches); 1 runs in this process.
+        Threads of the local pool (default ``os.cpu_count()``, or this thread alone for a
+        run of one or two batches); 1 runs in this thread. The work releases the GIL, so
+        the threads run at once (see :mod:`rjtrial.simulate._runner`).
     scheduler : str or distributed.Client, optional
         Run the batches on a Dask cluster instead: a scheduler address
         (``"tcp://host:8786"``) or a connected ``distributed.Client``.
@@ -498,9 +499,6 @@ def power(
     [{'n': 60, 'reps': 10}, {'n': 120, 'reps': 10}]
     >>> bool(res.summary_frame()["power"].between(0.0, 1.0).all())
     True
-
-    From a script, call it under ``if __name__ == "__main__":`` (the process pool starts
-    its workers with ``forkserver``/``spawn``, which re-import the main module).
     """
     from rjtrial._version import __version__
     from rjtrial.simulate.scenario import load_scenario

@@ -17,14 +17,14 @@ the trial's final events as its maximum) -- and gives the proportion of trials t
 efficacy or harm (under no effect: the type I error), with its Monte Carlo standard error and
 interval. Trial ``k`` is column ``k % chunk_size`` of batch ``k // chunk_size`` (seeded by
 :func:`~rjtrial.simulate._replicates.batch_seed`), so a run depends on the seed, ``reps`` and
-``chunk_size`` only, not on the number of worker processes.
+``chunk_size`` only, not on the number of worker threads.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -116,13 +116,15 @@ def looks_of_batch(
 
 def _run(task: Mapping[str, Any]) -> dict[str, Any]:
     from rjtrial.simulate._replicates import replicate_batch
+    from rjtrial.simulate._runner import cpu_clock
 
-    started = time.process_time()
+    clock = cpu_clock(task.get("threads"))
+    started = clock()
     batch = replicate_batch(task["scenario"], task["seed"], task["replicates"], allocation=task["allocation"])
-    generated = time.process_time()
+    generated = clock()
     out: dict[str, Any] = dict(looks_of_batch(batch, task["information"], threads=task.get("threads")))
     out["key"] = task["key"]
-    out["seconds"] = {"generation": generated - started, "analysis": time.process_time() - generated}
+    out["seconds"] = {"generation": generated - started, "analysis": clock() - generated}
     return out
 
 
@@ -391,7 +393,7 @@ def sequential_trials(
         strata can make the unstratified log-rank statistic conservative (its variance below
         1), so that the level is kept with room to spare.
     workers : int, optional
-        Processes (1, the default, runs in this process; None: one per CPU). The result does
+        Threads (1, the default, runs in this thread; None: one per CPU). The result does
         not depend on it.
     chunk_size : int
         Trials per batch (part of what the seed means).
@@ -447,9 +449,7 @@ def sequential_trials(
     if workers == 1 or len(tasks) == 1:
         results = [_run(task) for task in tasks]
     else:
-        from rjtrial.simulate._runner import _pool_context
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # the work releases the GIL (see _runner)
             results = list(pool.map(_run, tasks))
     frames = []
     seconds = {"generation": 0.0, "analysis": 0.0}

@@ -29,16 +29,27 @@ def fit(count, exposure, treatment, trial, n_trials: int, tol: float, max_iterat
         and y.min(initial=0) >= 0
         and 2.0 * T * span_x * span_y < 2.0**62
     ):  # whole days and counts: one integer key sorts faster
-        key = ((2 * t + g) * int(span_x) + x.astype(np.int64)) * int(span_y) + y.astype(np.int64)
-        order = np.argsort(key, kind="stable")
+        # the key is one-to-one, so sorting the keys themselves (not their order) and reading
+        # the distinct rows back from them gives the same rows, in the same order
+        sx, sy = int(span_x), int(span_y)
+        key = np.sort(((2 * t + g) * sx + x.astype(np.int64)) * sy + y.astype(np.int64))
+        first = np.ones(key.size, dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        starts = np.flatnonzero(first)
+        w = np.diff(np.append(starts, key.size)).astype(float)
+        key = key[starts]
+        key, y_whole = np.divmod(key, sy)
+        arm_trial, x_whole = np.divmod(key, sx)
+        t, g = np.divmod(arm_trial, 2)
+        x, y = x_whole.astype(float), y_whole.astype(float)
     else:
         order = np.lexsort((y, x, g, t))
-    t, g, x, y = t[order], g[order], x[order], y[order]
-    first = np.ones(t.size, dtype=bool)
-    first[1:] = (np.diff(t) != 0) | (np.diff(g) != 0) | (np.diff(x) != 0) | (np.diff(y) != 0)
-    starts = np.flatnonzero(first)
-    w = np.diff(np.append(starts, t.size)).astype(float)
-    t, g, x, y = t[starts], g[starts], x[starts], y[starts]
+        t, g, x, y = t[order], g[order], x[order], y[order]
+        first = np.ones(t.size, dtype=bool)
+        first[1:] = (np.diff(t) != 0) | (np.diff(g) != 0) | (np.diff(x) != 0) | (np.diff(y) != 0)
+        starts = np.flatnonzero(first)
+        w = np.diff(np.append(starts, t.size)).astype(float)
+        t, g, x, y = t[starts], g[starts], x[starts], y[starts]
     offsets = np.searchsorted(t, np.arange(T + 1)).astype(np.int64)
     whole = bool(np.all(y == np.floor(y))) and (y.size == 0 or y.max() <= 10_000)
     from rjtrial.survival._batched_kernels import NB_COLUMNS, negative_binomial_trials

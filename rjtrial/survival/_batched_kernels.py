@@ -422,10 +422,10 @@ def _trigamma(x):
 
 
 @_jit
-def _nb_pass(g, x, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums):
+def _nb_pass(g, x, logx, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums):
     """One pass over a trial's rows at ``(a0, a1, log theta)``.
 
-    ``order`` 0 returns the log-likelihood; 2 also fills ``sums`` with the gradient
+    ``logx`` holds ``log(x)`` (computed once a fit). ``order`` 0 returns the log-likelihood; 2 also fills ``sums`` with the gradient
     ``(d/da0, d/da1, d/dlog theta)`` and the Hessian entries ``(h00, h11, h02, h12, h22)``.
     For whole counts the gamma-function terms are the finite sums over ``j < y`` of
     ``log(theta + j)``, ``1/(theta + j)`` and ``-1/(theta + j)^2``, tabulated in ``tables``.
@@ -456,7 +456,7 @@ def _nb_pass(g, x, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums):
             lg = tables[0, count]
         else:
             lg = math.lgamma(yr + theta) - math.lgamma(theta)
-        eta = math.log(x[r]) + (a1 if g[r] == 1 else a0)
+        eta = logx[r] + (a1 if g[r] == 1 else a0)
         ll += w[r] * (lg + theta * log_theta - (theta + yr) * log_tm + yr * eta)
         if order == 2:
             if whole:
@@ -491,6 +491,10 @@ def negative_binomial_trials(offsets, g, x, y, w, whole, tol, max_iterations, fi
     fixed, ``1/W0 + 1/W1``, ``W_g = sum w mu / (1 + mu / theta)`` over arm g.
     """
     sums = np.zeros(9)
+    trial_sums = np.zeros(9)
+    logx = np.empty(x.size)  # the offsets, once (each Newton step and step halving passes over them)
+    for r in range(offsets[first], offsets[last]):
+        logx[r] = math.log(x[r])
     for j in range(first, last):
         lo, hi = offsets[j], offsets[j + 1]
         row = out[j]
@@ -523,11 +527,12 @@ def negative_binomial_trials(offsets, g, x, y, w, whole, tol, max_iterations, fi
             moment = 1.0
         omega = -math.log(min(max(moment, 0.05), 20.0))
         tables = np.empty((3, ymax + 1 if whole else 1))
-        current = _nb_pass(g, x, y, w, lo, hi, a0, a1, omega, whole, tables, 0, sums)
+        # each point is visited with its derivatives (``order`` 2): the accepted candidate's
+        # are the next Newton step's, so a step costs one pass over the rows, not two
+        current = _nb_pass(g, x, logx, y, w, lo, hi, a0, a1, omega, whole, tables, 2, sums)
         converged = False
         iterations = 0
         for _ in range(max_iterations):
-            _nb_pass(g, x, y, w, lo, hi, a0, a1, omega, whole, tables, 2, sums)
             g0, g1, g2 = sums[0], sums[1], sums[2]
             h00, h11, h02, h12, h22 = sums[3], sums[4], sums[5], sums[6], sums[7]
             schur = h22 - h02 * h02 / h00 - h12 * h12 / h11
@@ -547,11 +552,12 @@ def negative_binomial_trials(offsets, g, x, y, w, whole, tol, max_iterations, fi
                 t0 = a0 + scale * s0
                 t1 = a1 + scale * s1
                 t2 = min(max(omega + scale * s2, -25.0), 25.0)
-                candidate = _nb_pass(g, x, y, w, lo, hi, t0, t1, t2, whole, tables, 0, sums)
+                candidate = _nb_pass(g, x, logx, y, w, lo, hi, t0, t1, t2, whole, tables, 2, trial_sums)
                 if candidate >= current - 1e-12 * abs(current):
                     break
                 scale *= 0.5
             a0, a1, omega, current = t0, t1, t2, candidate
+            sums[:] = trial_sums
             iterations += 1
             if max(abs(scale * s0), abs(scale * s1), abs(scale * s2)) < tol:
                 converged = True

@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, sparse
 
 from rjtrial.survival._coxengine import RiskSets
 
@@ -57,6 +56,8 @@ class FrailtyRiskSets:
     def evaluate(self, beta, b, ties: str = "efron", *, derivatives: bool = True):
         """Partial log-likelihood ``PL`` at ``(beta, b)``, its score ``(p + q,)`` and its
         information as an :class:`Information` (covariates first, then the groups)."""
+        from scipy.sparse import csr_matrix  # on first use: slow to import, and only frailty models need it
+
         p, q = self.p, self.q
         beta = np.asarray(beta, dtype=float)
         b = np.asarray(b, dtype=float)
@@ -91,7 +92,7 @@ class FrailtyRiskSets:
             ).reshape(K + 1, q)
             G = np.cumsum(G, axis=0)[:K]
             # the tied events' own risk, by group (Efron): M_e = (G_k - f_e D_k) / S0_e for the Z columns
-            D = sparse.csr_matrix((r[ev], (k, g[ev])), shape=(K, q)) if ties == "efron" else None
+            D = csr_matrix((r[ev], (k, g[ev])), shape=(K, q)) if ties == "efron" else None
             a = np.bincount(k, weights=1 / S0, minlength=K)
             c = np.bincount(k, weights=frac / S0, minlength=K)
             # sum_e S2_e / S0_e = [X Z]' diag(w) [X Z]  (see _coxengine)
@@ -166,6 +167,8 @@ class Information:
         return np.concatenate([self.XX @ x + self.XZ @ z, self.XZ.T @ x + self.zz_matvec(z)])
 
     def dense(self) -> np.ndarray:
+        from scipy.sparse import diags  # on first use: slow to import, and only frailty models need it
+
         p, q = self.p, self.q
         ZZ = np.diag(self.zz_w)
         for part in self.parts:
@@ -174,7 +177,7 @@ class Information:
             if D is not None:
                 GD = np.asarray((D.T @ (G * part["beta"][:, None])).T)
                 ZZ += GD + GD.T
-                ZZ -= (D.T @ sparse.diags(part["gamma"]) @ D).toarray()
+                ZZ -= (D.T @ diags(part["gamma"]) @ D).toarray()
         out = np.empty((p + q, p + q))
         out[:p, :p] = self.XX
         out[:p, p:] = self.XZ
@@ -410,6 +413,8 @@ def search_theta(
     Returns the search and a cache of penalised fits by ``theta`` (warm starts come from
     the nearest ``theta`` already fitted).
     """
+    from scipy.optimize import brentq  # on first use: slow to import, and only frailty models need it
+
     cache: dict[float, PenalisedFit] = {}
 
     def fit_at(theta):
@@ -450,7 +455,7 @@ def search_theta(
             hi, theta = theta, theta / 4
             s = slope(theta)
         lo = theta
-    root, info = optimize.brentq(
+    root, info = brentq(
         slope,
         lo,
         hi,

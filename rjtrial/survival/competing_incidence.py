@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import norm_isf
 from rjtrial._result import Result, jsonable
 from rjtrial.survival import _aalen_johansen as _aj
 from rjtrial.survival import _checks
@@ -350,7 +350,7 @@ def cumulative_incidence(
     else:
         levels = _checks.group_levels(data.group)
         labels = data.group.to_numpy()
-    z = stats.norm.isf(alpha / 2)
+    z = norm_isf(alpha / 2)
     pieces = []
     n = {}
     for g in levels:

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Sequence, overload
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from rjtrial._checks import wald
+from rjtrial._checks import chi2_sf, wald
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError
 from rjtrial.survival import _checks
@@ -39,7 +38,7 @@ class ChiSquareTest:
 
 
 def _chi2(statistic: float, df: int, method: str) -> ChiSquareTest:
-    return ChiSquareTest(float(statistic), int(df), float(stats.chi2.sf(statistic, df)), method)
+    return ChiSquareTest(float(statistic), int(df), float(chi2_sf(statistic, df)), method)
 
 
 def _quadratic(vector: np.ndarray, matrix: np.ndarray) -> float:

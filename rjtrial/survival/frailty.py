@@ -14,9 +14,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from rjtrial._checks import wald
+from rjtrial._checks import chi2_sf, wald
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import CollinearityWarning, ConvergenceWarning, DataError, RjtrialWarning
 from rjtrial.survival import _checks
@@ -483,13 +482,11 @@ def frailty_cox(
         penalty_=float(penalty),
         penalized_log_likelihood_=float(fit.loglik - penalty),
         integrated_log_likelihood_=float(integrated),
-        likelihood_ratio_test_=ChiSquareTest(
-            float(lr), total_df, float(stats.chi2.sf(lr, total_df)), "likelihood_ratio"
-        ),
+        likelihood_ratio_test_=ChiSquareTest(float(lr), total_df, float(chi2_sf(lr, total_df)), "likelihood_ratio"),
         frailty_test_=ChiSquareTest(
             float(frailty_chisq),
             float(frailty_df),
-            float(stats.chi2.sf(frailty_chisq, max(frailty_df, 0.5))),
+            float(chi2_sf(frailty_chisq, max(frailty_df, 0.5))),
             frailty_term,
         ),
         term_columns_=terms,

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import chi2_sf
 from rjtrial._result import Result
 from rjtrial.errors import RjtrialWarning
 from rjtrial.survival import _checks
@@ -232,6 +232,6 @@ def _gray(data, levels: list, strata: str | None, rho: float) -> GrayTestResult:
             note = f"cause {k}: the variance of Gray's score is singular; no test (cmprsk reports -1)"
             notes.append(note)
             warnings.warn(note, RjtrialWarning, stacklevel=3)
-        rows.append((k, stat, df_, float(stats.chi2.sf(stat, df_)) if np.isfinite(stat) else np.nan))
+        rows.append((k, stat, df_, float(chi2_sf(stat, df_)) if np.isfinite(stat) else np.nan))
     table = pd.DataFrame(rows, columns=["cause", "statistic", "df", "p_value"])
     return GrayTestResult(table=table, groups=tuple(levels), strata=strata, rho=rho, notes=tuple(notes))

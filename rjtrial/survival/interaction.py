@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import chi2_sf
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import DataError, RjtrialWarning
 from rjtrial.survival import _checks
@@ -168,7 +168,7 @@ def interaction_test(
         levels=int(levels),
         statistic=float(statistic),
         df=dof,
-        p_value=float(stats.chi2.sf(statistic, dof)) if dof > 0 else float("nan"),
+        p_value=float(chi2_sf(statistic, dof)) if dof > 0 else float("nan"),
         n=full.n,
         events=full.n_events,
         n_omitted=n_omitted,

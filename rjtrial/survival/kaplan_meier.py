@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import norm_isf
 from rjtrial._result import Result, jsonable
 from rjtrial.survival import _checks
 
@@ -345,7 +345,7 @@ def kaplan_meier(
     else:
         labels = _checks.labels(df, group, role="group")
         groups = _checks.group_levels(labels)
-    z = stats.norm.isf(alpha / 2)
+    z = norm_isf(alpha / 2)
     pieces = []
     n = {}
     label_values = labels.to_numpy()

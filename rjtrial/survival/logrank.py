@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import chi2_sf
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import DataError
 from rjtrial.survival import _checks
@@ -185,7 +185,7 @@ def logrank(
     return LogrankResult(
         statistic=statistic,
         df=G - 1,
-        p_value=float(stats.chi2.sf(statistic, G - 1)),
+        p_value=float(chi2_sf(statistic, G - 1)),
         method="stratified log-rank" if strata_cols else "log-rank",
         table=table,
         n_omitted=n_omitted,

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import chi2_sf
 from rjtrial.survival._checks import choice
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,7 +24,9 @@ def _time_transform(risk, transform: str) -> np.ndarray:
     if transform == "log":
         return np.log(stop)
     if transform == "rank":
-        return stats.rankdata(stop)  # average ranks over all rows, as R rank()
+        from scipy.stats import rankdata  # scipy.stats is slow to import: only when asked
+
+        return rankdata(stop)  # average ranks over all rows, as R rank()
     # "km": 1 - S(t-), with S the Kaplan-Meier estimate pooled over strata
     times, d = np.unique(stop[event], return_counts=True)
     n_risk = len(stop) - np.searchsorted(np.sort(stop), times, side="left")
@@ -107,6 +109,6 @@ def proportional_hazards_test(fit: "CoxResult", *, transform: str = "km") -> pd.
         rows.append((term, statistic, len(columns)))
     rows.append(("GLOBAL", float(u @ np.linalg.solve(imat, u)), p))
     out = pd.DataFrame(rows, columns=["term", "statistic", "df"]).set_index("term")
-    out["p_value"] = stats.chi2.sf(out["statistic"], out["df"])
+    out["p_value"] = chi2_sf(out["statistic"], out["df"])
     out.attrs["transform"] = transform
     return out

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import norm_isf, norm_sf
 from rjtrial._result import Result, jsonable
 from rjtrial.errors import DataError
 from rjtrial.survival import _checks
@@ -183,7 +183,7 @@ def rmst(
     elif control not in levels:
         raise ValueError(f"control must be one of {', '.join(map(repr, levels))}; got {control!r}")
     reference = control
-    z = stats.norm.isf(alpha / 2)
+    z = norm_isf(alpha / 2)
     rows = []
     for g in levels:
         c = km.table[km.table["group"] == g]
@@ -212,7 +212,7 @@ def rmst(
         est = r["estimate"] - ref["estimate"]
         se = float(np.sqrt(r["std_error"] ** 2 + ref["std_error"] ** 2))
         stat = est / se
-        diffs.append((r["group"], reference, est, se, est - z * se, est + z * se, stat, 2 * stats.norm.sf(abs(stat))))
+        diffs.append((r["group"], reference, est, se, est - z * se, est + z * se, stat, 2 * norm_sf(abs(stat))))
     difference = pd.DataFrame(
         diffs,
         columns=["group", "control", "estimate", "std_error", "ci_lower", "ci_upper", "statistic", "p_value"],
