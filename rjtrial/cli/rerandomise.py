@@ -35,7 +35,10 @@ def add_commands(subparsers) -> None:
         help="seed of the re-randomisations (default: a fresh one, printed so the run can be repeated)",
     )
     p.add_argument(
-        "--workers", type=int, default=None, help="processes to use (default 1; the result does not depend on it)"
+        "--workers",
+        type=int,
+        default=None,
+        help="threads to use (default: one per CPU; the result does not depend on it)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -16,6 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from rjtrial.protocol import Protocol
+from rjtrial.randomise.compiled import arrange_blocks
 
 
 def simulate_trials(
@@ -68,24 +69,16 @@ def block_paths(ratio, sizes, weights, rows, length, gen) -> np.ndarray:
     """``rows`` independent permuted-block sequences of ``length``, vectorised.
 
     Same law as :func:`~rjtrial.randomise.engines.permuted_blocks`: block sizes drawn
-    with ``weights``; each block a uniformly random arrangement of its arms.
+    with ``weights``; each block a uniformly random arrangement of its arms (its positions
+    sorted on uniform keys, by the compiled :func:`rjtrial.randomise.compiled.arrange_blocks`).
     """
     r = np.asarray(ratio, dtype=np.int64)
     sizes = np.asarray(sizes, dtype=np.int64)
     total = length + int(sizes.max())  # covers the whole block holding position length - 1
     n_blocks = -(-total // int(sizes.min()))
     chosen = sizes[gen.choice(sizes.size, size=(rows, n_blocks), p=np.asarray(weights) / np.sum(weights))]
-    ends = np.cumsum(chosen, axis=1)
-    marks = np.zeros((rows, total + 1), dtype=np.int32)
-    inside = ends <= total
-    marks[np.nonzero(inside)[0], ends[inside]] = 1
-    block = np.cumsum(marks[:, :total], axis=1)  # block index of each position
-    start = np.take_along_axis(ends - chosen, block, axis=1)
-    copies = np.take_along_axis(chosen, block, axis=1) // r.sum()
-    position = np.arange(total)[None, :] - start
-    content = np.searchsorted(np.cumsum(r), position // copies, side="right")  # the block, arms in order
-    order = np.argsort(block + gen.random((rows, total)), axis=1)  # shuffle within each block
-    return np.take_along_axis(content, order, axis=1)[:, :length]
+    keys = gen.random((rows, total))  # shuffle within each block: positions sorted on block + key
+    return arrange_blocks()(chosen, keys, np.cumsum(r), int(length))
 
 
 def stratified_block_paths(protocol, sequence, gen) -> np.ndarray:

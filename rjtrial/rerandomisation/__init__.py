@@ -48,15 +48,15 @@ References: Rosenberger & Lachin (2016), Phipson & Smyth (2010); see :func:`rera
 from __future__ import annotations
 
 import math
-import pickle
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from rjtrial._checks import chi2_sf, norm_sf
 from rjtrial.errors import DataError
 from rjtrial.protocol import Protocol
 from rjtrial.rerandomisation._design import (
@@ -64,8 +64,9 @@ from rjtrial.rerandomisation._design import (
     PARTICIPANTS,
     _allocate_chunk,
     _check_strata_rows,
+    _chunk_arms,
+    _chunk_draws,
     _chunks,
-    _context,
     _Design,
     _design,
     _reps,
@@ -73,6 +74,7 @@ from rjtrial.rerandomisation._design import (
     _workers,
     design_allocations,
 )
+from rjtrial.rerandomisation._logrank import logrank_rows
 
 __all__ = ["CHUNK_SIZE", "RerandomisationResult", "design_allocations", "rerandomise"]
 
@@ -182,7 +184,7 @@ def _number(x) -> float | str:
 # -------------------------------------------------------------------------- statistics
 @dataclass(frozen=True)
 class _Statistic:
-    """A statistic of the allocation (rows of arm indices, in enrolment order), picklable."""
+    """A statistic of the allocation (rows of arm indices, in enrolment order)."""
 
     name: str
     description: str
@@ -196,14 +198,11 @@ class _Statistic:
             for r, row in enumerate(arms):
                 out[r] = float(self.function(row[self.to_followup].astype(np.int64)))
             return out
-        x = (arms == 1).astype(float)
         a = self.arrays
+        if self.name == "logrank":
+            return logrank_rows(arms, a["order"], a["last"], a["n_at_risk"], a["c"], a["score"])
+        x = (arms == 1).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.name == "logrank":
-                at_risk_treated = np.cumsum(x[:, a["order"]], axis=1)[:, a["last"]]
-                share = at_risk_treated / a["n_at_risk"]
-                variance = (share * (1.0 - share)) @ a["c"]
-                return (x @ a["score"]) / np.sqrt(variance)
             if self.name == "rate":
                 treated = np.log(x @ a["count"]) - np.log(x @ a["exposure"])
                 control = np.log((1.0 - x) @ a["count"]) - np.log((1.0 - x) @ a["exposure"])
@@ -321,7 +320,7 @@ def _asymptotic(stat: _Statistic, observed: float, arms: np.ndarray):
     if stat.function is not None:
         return None, None
     if stat.name == "logrank":
-        return float(stats.chi2.sf(observed**2, 1)), "log-rank chi-square, 1 df"
+        return float(chi2_sf(observed**2, 1)), "log-rank chi-square, 1 df"
     if stat.name == "rate":
         y, e = stat.arrays["count"], stat.arrays["exposure"]
         variance = 0.0
@@ -329,14 +328,16 @@ def _asymptotic(stat: _Statistic, observed: float, arms: np.ndarray):
             rate = y[arm].sum() / e[arm].sum()
             variance += ((y[arm] - rate * e[arm]) ** 2).sum() / y[arm].sum() ** 2
         z = observed / math.sqrt(variance) if variance > 0 else math.nan
-        return float(2 * stats.norm.sf(abs(z))), "Wald z, Poisson model with robust (sandwich) variance"
+        return float(2 * norm_sf(abs(z))), "Wald z, Poisson model with robust (sandwich) variance"
     y = stat.arrays["y"]
     if stat.name == "prevalence":
         p = y.mean()
         se = math.sqrt(p * (1 - p) * (1 / x.sum() + 1 / (~x).sum()))
         z = observed / se if se > 0 else math.nan
-        return float(2 * stats.norm.sf(abs(z))), "two-proportion z test (pooled), i.e. Pearson chi-square"
-    result = stats.ttest_ind(y[x], y[~x], equal_var=False)
+        return float(2 * norm_sf(abs(z))), "two-proportion z test (pooled), i.e. Pearson chi-square"
+    from scipy.stats import ttest_ind  # scipy.stats is slow to import: only for this statistic
+
+    result = ttest_ind(y[x], y[~x], equal_var=False)
     return float(result.pvalue), "Welch t test"
 
 
@@ -433,6 +434,26 @@ def _null_chunk(design: _Design, stat: _Statistic, root: np.random.SeedSequence,
     return stat(_allocate_chunk(design, root, chunk, size))
 
 
+def _null_pipelined(design: _Design, stat: _Statistic, root, chunks, workers: int) -> list[np.ndarray]:
+    """The chunks' statistics on a pool of threads, in chunk order.
+
+    This thread draws each chunk's per-row part (Python, holding the GIL) while the pool's
+    threads turn the chunks already drawn into allocations and statistics (compiled and
+    array work, which releases it): the two overlap instead of contending for the GIL.
+    At most ``2 * workers`` chunks wait, drawn, at once.
+    """
+    parts: list[np.ndarray] = []
+    with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+        pending: deque = deque()
+        for c, m in chunks:
+            draws = _chunk_draws(design, root, c, m)
+            pending.append(pool.submit(lambda c=c, m=m, d=draws: stat(_chunk_arms(design, root, c, m, d))))
+            while len(pending) > 2 * workers:
+                parts.append(pending.popleft().result())
+        parts.extend(future.result() for future in pending)
+    return parts
+
+
 def _test(
     protocol: Protocol,
     participants: pd.DataFrame,
@@ -457,13 +478,6 @@ def _test(
     position = _align(people, followup, protocol, trial_id)
     columns = {"time": time, "event": event, "count": count, "exposure": exposure}
     stat = _statistic(statistic, followup.reset_index(drop=True), np.argsort(position), len(protocol.arms), columns)
-    if stat.function is not None and workers > 1:
-        try:
-            pickle.dumps(stat.function)
-        except Exception:  # noqa: BLE001 - any pickling failure means the same thing
-            raise ValueError(
-                "a custom statistic must be picklable (a module-level function) to run with workers > 1"
-            ) from None
     arm_index = {arm: k for k, arm in enumerate(protocol.arms)}
     actual = people["arm"].map(arm_index).to_numpy(dtype=np.int8)
     strata_rows = [{name: str(row[name]) for name in protocol.strata} for row in people.to_dict("records")]
@@ -481,8 +495,7 @@ def _test(
     if workers == 1 or len(chunks) == 1:
         parts = [_null_chunk(design, stat, root, c, m) for c, m in chunks]
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=_context()) as pool:
-            parts = list(pool.map(_null_chunk, *zip(*[(design, stat, root, c, m) for c, m in chunks])))
+        parts = _null_pipelined(design, stat, root, chunks, workers)
     null = np.concatenate(parts)
     threshold = abs(observed) * (1.0 - _TIE)
     extreme = int(np.count_nonzero(~(np.abs(null) < threshold)))  # NaN counts as extreme (conservative)
@@ -569,14 +582,14 @@ def rerandomise(
         * ``"mean:COLUMN"``: the difference in the means of a numeric column;
         * a callable: given the arm indices (0 = the first arm of the protocol) of the
           follow-up table's rows, in its row order, returns a number. It is called once per
-          re-randomisation; with ``workers > 1`` it must be picklable.
+          re-randomisation (from several threads at once with ``workers > 1``).
     reps : int
         Number of re-randomisations (default 10,000).
     rng : int, numpy.random.SeedSequence or numpy.random.Generator
         Seed of the re-randomisations (required: the result records the seed that
         reproduces it).
     workers : int, optional
-        Processes to use (default: this one). The result does not depend on it.
+        Threads to use (default: one per CPU). The result does not depend on it.
     time, event, count, exposure : str
         Columns of the follow-up table (defaults: those of :func:`rjtrial.followup.build`).
 

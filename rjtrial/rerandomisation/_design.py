@@ -6,6 +6,7 @@ drawn") for how each randomisation method is reproduced and seeded.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -25,7 +26,7 @@ PARTICIPANTS = "participants"
 # ------------------------------------------------------------------------------ design
 @dataclass(frozen=True)
 class _Design:
-    """The trial's design and its participants in enrolment order (picklable)."""
+    """The trial's design and its participants in enrolment order."""
 
     protocol: Protocol
     sequence: np.ndarray  # index of each participant's sequence in protocol.sequence_keys()
@@ -64,10 +65,37 @@ def _cohort_generator(child: np.random.SeedSequence, *, spawned: bool) -> np.ran
 
 def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, size: int) -> np.ndarray:
     """``size`` re-randomisations (rows) of the design; arms as indices into ``protocol.arms``."""
+    return _chunk_arms(design, root, chunk, size, _chunk_draws(design, root, chunk, size))
+
+
+def _chunk_draws(design: _Design, root: np.random.SeedSequence, chunk: int, size: int) -> np.ndarray | None:
+    """The part of a chunk drawn one re-randomisation at a time, in Python (it holds the GIL):
+    each row's uniforms (adaptive methods, as ``allocate_cohort`` derives them from the row's
+    seed) or arms (simple randomisation); None for blocks, drawn at once by
+    :func:`_chunk_arms`."""
     protocol = design.protocol
     spec = protocol.randomisation
     n = design.n
-    seq = _chunk_seed(root, chunk)
+    if spec.method in ("blocks", "stratified_blocks"):
+        return None
+    children = _chunk_seed(root, chunk).spawn(size)
+    if spec.method == "simple":
+        rows = [engines.simple(protocol.ratio, n, rng=_cohort_generator(child, spawned=True)) for child in children]
+        return np.array(rows, dtype=np.int8).reshape(size, n)
+    uniforms = np.empty((size, n))
+    for row, child in enumerate(children):
+        uniforms[row] = _cohort_generator(child, spawned=not spec.is_adaptive).random(n)
+    return uniforms
+
+
+def _chunk_arms(
+    design: _Design, root: np.random.SeedSequence, chunk: int, size: int, draws: np.ndarray | None
+) -> np.ndarray:
+    """The chunk's arms from :func:`_chunk_draws`' draws: array and compiled work, which
+    releases the GIL (so pool threads run it while the calling thread draws the next chunk)."""
+    protocol = design.protocol
+    spec = protocol.randomisation
+    n = design.n
     if spec.method in ("blocks", "stratified_blocks"):
         # One permuted-block sequence per stratum present; referral i takes slot rank[i] of
         # its stratum's sequence (as in vectorised.stratified_block_paths, whose sequences
@@ -77,19 +105,16 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
         for s in range(used.size):
             members = np.flatnonzero(stratum == s)
             rank[members] = np.arange(members.size)
-        gen = np.random.Generator(np.random.PCG64(seq))
+        gen = np.random.Generator(np.random.PCG64(_chunk_seed(root, chunk)))
         paths = vectorised.block_paths(
             protocol.ratio, spec.block_sizes, spec.block_weights, size * used.size, int(rank.max()) + 1, gen
         ).reshape(size, used.size, -1)
         return paths[:, stratum, rank].astype(np.int8)
-    children = seq.spawn(size)
+    assert draws is not None
     if spec.method == "simple":
-        rows = [engines.simple(protocol.ratio, n, rng=_cohort_generator(child, spawned=True)) for child in children]
-        return np.array(rows, dtype=np.int8).reshape(size, n)
-    uniforms = np.array([_cohort_generator(child, spawned=not spec.is_adaptive).random(n) for child in children])
-    uniforms = uniforms.reshape(size, n)
+        return draws
     if spec.method == "biased_coin":
-        return vectorised.biased_coin_paths(protocol.ratio, spec.favoured_probability, uniforms).astype(np.int8)
+        return vectorised.biased_coin_paths(protocol.ratio, spec.favoured_probability, draws).astype(np.int8)
     if spec.method == "minimisation":
         return minimisation_kernel()(
             design.levels[None],  # one cohort's levels for every row
@@ -98,20 +123,9 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
             np.asarray(spec.weights, dtype=float),
             spec.favoured_probability,
             spec.imbalance == "variance",
-            uniforms,
+            draws,
         )
     raise ValueError(f"unknown randomisation method {spec.method!r}")  # pragma: no cover - Protocol validates
-
-
-def _context():
-    """forkserver (workers never inherit this process's threads, e.g. numba's), else spawn."""
-    import multiprocessing
-
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["rjtrial.rerandomisation"])
-        return context
-    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
 def _chunks(reps: int) -> list[tuple[int, int]]:
@@ -139,7 +153,7 @@ def _reps(reps) -> int:
 
 def _workers(workers) -> int:
     if workers is None:
-        return 1
+        return os.cpu_count() or 1
     if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a positive whole number or None, got {workers!r}")
     return int(workers)
