@@ -434,6 +434,10 @@ def _null_chunk(design: _Design, stat: _Statistic, root: np.random.SeedSequence,
     return stat(_allocate_chunk(design, root, chunk, size))
 
 
+def _finish_chunk(design: _Design, stat: _Statistic, root, chunk: int, size: int, draws) -> np.ndarray:
+    return stat(_chunk_arms(design, root, chunk, size, draws))
+
+
 def _null_pipelined(design: _Design, stat: _Statistic, root, chunks, workers: int) -> list[np.ndarray]:
     """The chunks' statistics on a pool of threads, in chunk order.
 
@@ -447,7 +451,7 @@ def _null_pipelined(design: _Design, stat: _Statistic, root, chunks, workers: in
         pending: deque = deque()
         for c, m in chunks:
             draws = _chunk_draws(design, root, c, m)
-            pending.append(pool.submit(lambda c=c, m=m, d=draws: stat(_chunk_arms(design, root, c, m, d))))
+            pending.append(pool.submit(_finish_chunk, design, stat, root, c, m, draws))
             while len(pending) > 2 * workers:
                 parts.append(pending.popleft().result())
         parts.extend(future.result() for future in pending)
