@@ -40,6 +40,7 @@ __all__ = [
     "order_runs",
     "categories",
     "poisson",
+    "count_digits",
 ]
 
 
@@ -257,11 +258,14 @@ def merge_pauses(person, sigma, length, n, bounds):  # pragma: no cover - compil
 def _shift(s, w, first, last, u):  # pragma: no cover - compiled
     """``B(u)``: total length of the pauses ``first:last`` at street points before ``u``.
 
-    Branch-free (a person has few pauses, and where ``u`` falls among them is random: an
-    early exit was mispredicted so often that summing over all of them is faster)."""
+    The pauses are sorted by street point, so those before ``u`` come first: the sum stops
+    at the first one at or after ``u`` (nan ``u``: none), adding the same lengths in the
+    same order as a sum over all of them would."""
     b = 0.0
-    for j in range(first, last):
-        b += w[j] if s[j] < u else 0.0
+    j = first
+    while j < last and s[j] < u:
+        b += w[j]
+        j += 1
     return b
 
 
@@ -449,8 +453,8 @@ def extract(
 @_jit
 def categories(u, cdf, codes):  # pragma: no cover - compiled
     """``codes[j % codes.size]`` for the first ``j`` with ``u < cdf[j]`` (the last if none): an
-    inverse CDF over a few cells (a linear scan beats a binary search there)."""
-    out = np.empty(u.size, dtype=np.int64)
+    inverse CDF over a few cells (a linear scan beats a binary search there). Of ``codes``' dtype."""
+    out = np.empty(u.size, dtype=codes.dtype)
     last = cdf.size - 1
     for i in range(u.size):
         j = 0
@@ -515,3 +519,16 @@ def order_runs(who, day, bounds, n):  # pragma: no cover - compiled
                 b -= 1
             order[b + 1] = row
     return order
+
+
+@_jit
+def count_digits(codes, start):  # pragma: no cover - compiled
+    """Write ``i + 1`` in decimal, zero-padded, into columns ``start:`` of row ``i`` of ``codes``
+    (character codes, ``(n, width)``): the numbering of generated ids, without a Python
+    string per number (the caller views the rows as fixed-width strings)."""
+    n, width = codes.shape
+    for i in range(n):
+        v = i + 1
+        for j in range(width - 1, start - 1, -1):
+            codes[i, j] = 48 + v % 10
+            v //= 10

@@ -87,7 +87,8 @@ class _Mix:
     def __init__(self, sc):
         types = sc.offence_types
         mix = sc.reoffending.offence_mix
-        self.codes = np.array([types.index(t) for t in mix], dtype=np.int64)
+        # the type of every offence drawn (tens of millions at national scale): one byte each
+        self.codes = np.array([types.index(t) for t in mix], dtype=np.int8 if len(types) <= 127 else np.int64)
         self.pi = np.array(list(mix.values()), dtype=float)
         self.pi = self.pi / self.pi.sum()
         self.c = np.array([sc.custody.probability[t] for t in mix], dtype=float)
@@ -127,7 +128,7 @@ def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p
         "street": street,
         "keep": keep,
         "sigma": sigma,
-        "v": u[:, 3],
+        "v": u[:, 3].copy(),  # a copy: the piece's other uniforms are freed on return
         "count": count,
         "pause_who": who[custody[kept]],
         "pause_sigma": sigma[custody[kept]],
@@ -249,6 +250,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     cells /= max(cells[-1], 1e-300)
     other_kind = _kernels.categories(u[:, 1], cells, mix.codes)
     other_convicted = u[:, 1] < cells[mix.codes.size - 1]
+    del u  # (the records of a million people are large: free each piece's draws when done)
     other_lag = sc.conviction.lag_days.sample(streams("other_lag"), int(np.count_nonzero(other_convicted)))
     other_sigma = _kernels.convictions(other_street, other_convicted, other_lag)
 
@@ -295,7 +297,7 @@ def _records(sc, people, clock, pieces, *, horizon_ext, death, horizon, frailty,
         "who": np.empty(total, dtype=np.int64),
         "offence_day": np.empty(total, dtype=np.int64),
         "conviction_day": np.empty(total, dtype=np.int64),
-        "type": np.empty(total, dtype=np.int64),
+        "type": np.empty(total, dtype=np.int8 if n_types <= 127 else np.int64),
     }
     bounds = [0]
     for who, street, sigma, kind, kept in pieces:

@@ -236,4 +236,5 @@ def _pick(gen, q, ok: np.ndarray) -> np.ndarray:
     good = len(q.eligible_if)
     bad = len(q.answers) - good
     u = gen.random(ok.size)
-    return np.where(ok, np.floor(u * good), np.floor(u * max(bad, 1))).astype(np.int64)
+    small = np.int8 if len(q.answers) <= 127 else np.int64  # millions of referrals: one byte each
+    return np.where(ok, np.floor(u * good), np.floor(u * max(bad, 1))).astype(small)

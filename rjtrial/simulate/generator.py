@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -263,19 +264,37 @@ def generate(
     """
     if allocation not in ("protocol", "simple"):
         raise ValueError(f"allocation must be 'protocol' or 'simple', got {allocation!r}")
+    seed = seed_sequence(rng)
+    streams = Streams(seed)
+    n = scenario.referrals.randomised
+    people = draw_people(scenario, n, 1, streams)
+    # Without a registry nothing before the records needs the referral stream: a helper
+    # thread draws it (and later builds the referrals table) while this one allocates and
+    # draws the offending, whose compiled kernels and array work release the GIL. Every
+    # quantity has its own named stream, so the draws do not depend on the order.
+    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rjtrial-simulate")
+    try:
+        return _generate(scenario, people, streams, seed, rng, registry, allocation, lean, progress, helper)
+    finally:
+        helper.shutdown(cancel_futures=True)
+
+
+def _generate(scenario, people, streams, seed, rng, registry, allocation, lean, progress, helper) -> SimulatedTrial:
+    """:func:`generate` after the people are drawn, with a ``helper`` thread."""
     from rjtrial.simulate._allocation import REGISTRY_SEED, allocate
     from rjtrial.simulate._offending import offending
 
-    seed = seed_sequence(rng)
-    streams = Streams(seed)
     protocol = scenario.protocol
     n = scenario.referrals.randomised
-    people = draw_people(scenario, n, 1, streams)
-    ref = None if lean and registry is None else _referral_stream(scenario, people, streams)
+    stream: Future | None = None
     if registry is not None:
+        ref = _referral_stream(scenario, people, streams)
         schedule_seed = int(streams("allocation", REGISTRY_SEED).integers(0, 2**63))
         arm, reg = _enrol_in_registry(scenario, ref, schedule_seed, Path(registry), progress=progress)
     else:
+        ref = None
+        if not lean:
+            stream = helper.submit(_referral_stream, scenario, people, streams)
         arm = allocate(
             protocol, people.strata, streams, n=n, replicates=1, method="simple" if allocation == "simple" else None
         )[:, 0]
@@ -311,8 +330,11 @@ def generate(
         return SimulatedTrial(
             scenario, empty, participants, offences, custody, empty, empty, empty, {"realised": realised}
         )
+    if stream is not None:
+        ref = stream.result()
     if ref is None:  # pragma: no cover - only a lean trial without a registry has no referral stream
         raise RuntimeError("no referral stream was drawn")
+    referrals_table = helper.submit(_referrals_frame, scenario, ref, arm)
     eligible = ref["eligible"]
     ids = ref["id"][eligible]
     conference_delay = scenario.treatment.days_to_conference.sample(streams("conference_delay"), n)
@@ -322,8 +344,18 @@ def generate(
     else:
         participants = _participants_frame(scenario, ref, arm, held)
     participants = _add_covariates(participants, scenario, flat, records)
+    # at national scale the tables and their sources take gigabytes: each source is freed
+    # once its table is made, and the records table is made after the referral stream's
+    referrals = referrals_table.result()
+    stream_facts = {
+        "referrals": int(len(ref["id"])),
+        "first_referral": str(_day_to_date(int(ref["assigned_day"][0]))),
+        "last_assignment": str(_day_to_date(int(ref["assigned_day"][eligible][-1]))),
+    }
+    del ref, referrals_table
     offences, custody = _record_frames(scenario, ids, records)
-    referrals = _referrals_frame(scenario, ref, arm)
+    for done in ("who", "offence_day", "conviction_day", "type", "custody_who", "custody_start", "custody_end"):
+        del records[done]
     costs = pd.DataFrame(
         {
             "id": ids,
@@ -347,11 +379,11 @@ def generate(
     )
     realised.update(
         {
-            "referrals": int(len(ref["id"])),
+            "referrals": stream_facts["referrals"],
             "randomised_by_arm": {a: int((arm == k).sum()) for k, a in enumerate(protocol.arms)},
             "conferences_held": int(held.sum()),
-            "first_referral": str(_day_to_date(int(ref["assigned_day"][0]))),
-            "last_assignment": str(_day_to_date(int(ref["assigned_day"][eligible][-1]))),
+            "first_referral": stream_facts["first_referral"],
+            "last_assignment": stream_facts["last_assignment"],
             "extraction_date": str(scenario.extraction.date),
             "offences": int(len(offences)),
             "custody_spells": int(len(custody)),
@@ -406,9 +438,18 @@ def late_levels(sc: Scenario) -> list[tuple[float, str, str]]:
 
 
 def _ids(prefix: str, n: int) -> np.ndarray:
-    """``prefix`` followed by 1..n zero-padded to at least six digits, as Python strings."""
-    pattern = f"{prefix}%0{max(6, len(str(n)))}d"
-    return np.fromiter((pattern % i for i in range(1, n + 1)), dtype=object, count=n)
+    """``prefix`` followed by 1..n zero-padded to at least six digits, as Python strings.
+
+    The characters are laid out as fixed-width strings by a compiled kernel and turned into
+    Python strings by numpy in one pass (3 million ids in 0.2 s, against 0.6-0.9 s for a
+    Python loop formatting each number)."""
+    from rjtrial.simulate import _kernels
+
+    width = len(prefix) + max(6, len(str(n)))
+    codes = np.empty((n, width), dtype=np.uint32)
+    codes[:, : len(prefix)] = [ord(c) for c in prefix]
+    _kernels.count_digits(codes, len(prefix))
+    return codes.view(np.dtype(f"U{width}")).ravel().astype(object)
 
 
 def _answer_codes(q, ok: np.ndarray, pick: np.ndarray) -> np.ndarray:
@@ -548,12 +589,12 @@ def _participants_frame(sc: Scenario, ref, arm, held) -> pd.DataFrame:
     frame["treatment_received"] = treated
     frame["conference_held"] = treated.fillna(False).astype("int64")
     frame["withdrawn"] = np.zeros(n, dtype=bool)
-    frame["receipt"] = pd.Series([None] * n, dtype=object)
+    frame["receipt"] = np.full(n, None, dtype=object)
     return frame
 
 
 def _add_covariates(frame: pd.DataFrame, sc: Scenario, people, records) -> pd.DataFrame:
-    frame = frame.copy()
+    """``frame`` (made for it: changed in place) with the participants' covariates and death."""
     frame["age"] = people["age"]
     frame["sex"] = np.asarray(SEXES, dtype=object)[people["male"].astype(np.int64)]
     for k, t in enumerate(sc.offence_types):
@@ -575,7 +616,7 @@ def _referrals_frame(sc: Scenario, ref, arm) -> pd.DataFrame:
         codes = _answer_codes(q, ok, pick)
         frame[f"answer_{q.id}"] = pd.Categorical.from_codes(codes, categories=list(q.answers))
         combination = combination * (len(q.answers) + 1) + np.where(ok, 0, codes + 1)
-    seen, where = np.unique(combination, return_inverse=True)
+    seen, where = _distinct(combination)
     words = []
     for value in seen.tolist():
         tags = []
@@ -585,15 +626,26 @@ def _referrals_frame(sc: Scenario, ref, arm) -> pd.DataFrame:
                 tags.append(f"{q.id}={q.answers[code - 1]}")
         words.append("; ".join(reversed(tags)))
     frame["status"] = pd.Categorical.from_codes((~eligible).astype(np.int8), categories=["randomised", "ineligible"])
-    frame["reasons"] = np.asarray(words, dtype=object)[where.ravel()]
+    frame["reasons"] = np.asarray(words, dtype=object)[where]
     arms = np.full(len(eligible), None, dtype=object)
     arms[eligible] = np.asarray(sc.protocol.arms, dtype=object)[arm]
     frame["arm"] = arms
     seq = np.zeros(len(eligible), dtype=np.int64)
     seq[eligible] = np.arange(1, int(eligible.sum()) + 1)
-    frame["sequence_number"] = pd.array(seq, dtype="Int64")
-    frame.loc[~eligible, "sequence_number"] = pd.NA
+    frame["sequence_number"] = pd.arrays.IntegerArray(seq, mask=~eligible)  # Int64, missing when not randomised
     return frame
+
+
+def _distinct(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.unique(codes, return_inverse=True)`` for non-negative codes of a small range (a
+    referral's combination of answers), by counting instead of sorting millions of them."""
+    if codes.size == 0 or int(codes.max()) > 1_000_000:
+        seen, where = np.unique(codes, return_inverse=True)
+        return seen, where.ravel()
+    seen = np.flatnonzero(np.bincount(codes))
+    position = np.zeros(int(seen[-1]) + 1, dtype=np.int64)
+    position[seen] = np.arange(seen.size)
+    return seen, position[codes]
 
 
 # ----------------------------------------------------------------------------- records
