@@ -108,7 +108,9 @@ class _Mix:
         return _kernels.categories(v, self.prior / max(float(self.prior[-1]), 1e-300), self.codes)
 
 
-def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p, shape) -> dict[str, np.ndarray]:
+def _piece(
+    sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p, shape, *, types: bool = True
+) -> dict[str, np.ndarray]:
     """Offences after assignment on street time ``[start, stop)`` of each person (a Poisson
     piece of intensity ``rate``, each kept with probability ``keep_p``), with their marks:
     ``who, street, keep, sigma`` (conviction's street point, nan if never), ``v`` (type and
@@ -128,7 +130,9 @@ def _piece(sc, mix: _Mix, streams: Streams, name: str, start, stop, rate, keep_p
         "street": street,
         "keep": keep,
         "sigma": sigma,
-        "v": u[:, 3].copy(),  # a copy: the piece's other uniforms are freed on return
+        # the (type, custody) uniform, for the offences' types (records only); a copy, so that
+        # the piece's other uniforms are freed on return
+        "v": u[:, 3].copy() if types else u[:0, 3],
         "count": count,
         "pause_who": who[custody[kept]],
         "pause_sigma": sigma[custody[kept]],
@@ -200,7 +204,8 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     hr = r.hazard_ratio_treated
     boost = np.where(people["held"], max(1.0, hr), 1.0)
     keep_p = np.where(people["held"], hr / max(1.0, hr), 1.0)
-    post = _piece(sc, mix, streams, "post", np.zeros(size), split, mu * boost, keep_p, shape)
+    for_records = scope == "records"
+    post = _piece(sc, mix, streams, "post", np.zeros(size), split, mu * boost, keep_p, shape, types=for_records)
     pieces = [post]
 
     # after the window, up to the latest conviction of an offence in it
@@ -209,7 +214,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
         # (over every drawn offence, kept or thinned away, so that the piece is the same for every effect)
         latest = _kernels.latest_conviction(post["count"], post["sigma"], split)
         late_end = np.maximum(np.minimum(latest, horizon), split)
-        pieces.append(_piece(sc, mix, streams, "late", split, late_end, mu * boost, keep_p, shape))
+        pieces.append(_piece(sc, mix, streams, "late", split, late_end, mu * boost, keep_p, shape, types=for_records))
 
     pause_who = [prior_who, index_custody] + [piece["pause_who"] for piece in pieces]
     pause_sigma = [prior_sigma, index_sigma[index_custody]] + [piece["pause_sigma"] for piece in pieces]

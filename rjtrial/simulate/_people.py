@@ -76,6 +76,8 @@ def _inverse_cdf(shares, u: np.ndarray) -> np.ndarray:
     """Category of each uniform (as ``Generator.choice(p=shares)`` maps its uniform)."""
     cdf = np.cumsum(np.asarray(list(shares), dtype=float))
     cdf /= cdf[-1]
+    if cdf[0] >= 1.0:  # one category (the others have no share): every uniform in [0, 1) maps to it
+        return np.zeros(u.shape, dtype=np.intp)
     return np.minimum(np.searchsorted(cdf, u, side="right"), cdf.size - 1)
 
 
