@@ -28,7 +28,6 @@ from numba import njit
 
 __all__ = [
     "sort_pauses",
-    "merge_pauses",
     "calendar",
     "followup",
     "latest_conviction",
@@ -210,48 +209,6 @@ def latest_conviction(count, sigma, floor):  # pragma: no cover - compiled
                 out[p] = sigma[k]
             k += 1
     return out
-
-
-@_jit
-def merge_pauses(person, sigma, length, n, bounds):  # pragma: no cover - compiled
-    """As :func:`sort_pauses`, for pauses given as runs ``bounds[j]:bounds[j + 1]`` each already
-    ordered by person (one run per kind of conviction): a merge by person, reading every run in
-    order (no scattered writes), then a sort of each person's few pauses by street point."""
-    total = person.size
-    runs = bounds.size - 1
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    s = np.empty(total, dtype=np.float64)
-    w = np.empty(total, dtype=np.float64)
-    before0 = np.zeros(n, dtype=np.float64)
-    pointer = bounds[:-1].copy()
-    k = 0
-    for p in range(n):
-        first = k
-        for j in range(runs):
-            i = pointer[j]
-            end = bounds[j + 1]
-            while i < end and person[i] == p:
-                s[k] = sigma[i]
-                w[k] = length[i]
-                k += 1
-                i += 1
-            pointer[j] = i
-        for a in range(first + 1, k):  # insertion sort (stable): a person has few pauses
-            key, weight = s[a], w[a]
-            b = a - 1
-            while b >= first and s[b] > key:
-                s[b + 1] = s[b]
-                w[b + 1] = w[b]
-                b -= 1
-            s[b + 1] = key
-            w[b + 1] = weight
-        total_before = 0.0
-        for a in range(first, k):
-            if s[a] < 0.0:
-                total_before += w[a]
-        before0[p] = total_before
-        offsets[p + 1] = k
-    return offsets, s, w, before0
 
 
 @njit(nogil=True, inline="always")

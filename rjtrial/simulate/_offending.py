@@ -141,10 +141,9 @@ def _piece(
 
 
 def _clock(who: list, sigma: list, length: list, size: int):
-    """The street clock of every person from runs of pauses, each run ordered by person."""
-    bounds = np.zeros(len(who) + 1, dtype=np.int64)
-    np.cumsum([a.size for a in who], out=bounds[1:])
-    return _kernels.merge_pauses(np.concatenate(who), np.concatenate(sigma), np.concatenate(length), size, bounds)
+    """The street clock of every person from runs of pauses (grouped by person by
+    :func:`rjtrial.simulate._kernels.sort_pauses`, in the runs' order within a person)."""
+    return _kernels.sort_pauses(np.concatenate(who), np.concatenate(sigma), np.concatenate(length), size)
 
 
 def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str = "followup") -> dict[str, Any]:
