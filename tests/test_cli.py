@@ -629,3 +629,16 @@ def test_console_script_end_to_end(files):
     )
     assert missing.returncode == 2 and missing.stdout == ""
     assert_one_line_error(missing.stderr, r"^rjtrial: error: no registry at")
+
+
+def test_version_has_one_home(capsys):
+    """``rjtrial --version``, the code's ``__version__`` and the installed distribution's
+    metadata (built from ``rjtrial/_version.py`` by pyproject's dynamic version) agree."""
+    from importlib.metadata import version
+
+    from rjtrial._version import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"rjtrial {__version__}"
+    assert version("rjtrial") == __version__
