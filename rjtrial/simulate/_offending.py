@@ -203,8 +203,9 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     hr = r.hazard_ratio_treated
     boost = np.where(people["held"], max(1.0, hr), 1.0)
     keep_p = np.where(people["held"], hr / max(1.0, hr), 1.0)
+    rate_after = mu * boost  # the intensity of every piece after assignment
     for_records = scope == "records"
-    post = _piece(sc, mix, streams, "post", np.zeros(size), split, mu * boost, keep_p, shape, types=for_records)
+    post = _piece(sc, mix, streams, "post", np.zeros(size), split, rate_after, keep_p, shape, types=for_records)
     pieces = [post]
 
     # after the window, up to the latest conviction of an offence in it
@@ -213,7 +214,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
         # (over every drawn offence, kept or thinned away, so that the piece is the same for every effect)
         latest = _kernels.latest_conviction(post["count"], post["sigma"], split)
         late_end = np.maximum(np.minimum(latest, horizon), split)
-        pieces.append(_piece(sc, mix, streams, "late", split, late_end, mu * boost, keep_p, shape, types=for_records))
+        pieces.append(_piece(sc, mix, streams, "late", split, late_end, rate_after, keep_p, shape, types=for_records))
 
     pause_who = [prior_who, index_custody] + [piece["pause_who"] for piece in pieces]
     pause_sigma = [prior_sigma, index_sigma[index_custody]] + [piece["pause_sigma"] for piece in pieces]
@@ -258,7 +259,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     other_lag = sc.conviction.lag_days.sample(streams("other_lag"), int(np.count_nonzero(other_convicted)))
     other_sigma = _kernels.convictions(other_street, other_convicted, other_lag)
 
-    after = _piece(sc, mix, streams, "after", late_end, np.maximum(horizon, late_end), mu * boost, keep_p, shape)
+    after = _piece(sc, mix, streams, "after", late_end, np.maximum(horizon, late_end), rate_after, keep_p, shape)
     pieces.append(after)
     pause_who.append(after["pause_who"])
     pause_sigma.append(after["pause_sigma"])

@@ -446,11 +446,19 @@ def _nb_pass(g, x, logx, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums
     ll = 0.0
     for k in range(9):
         sums[k] = 0.0
+    # rows come sorted by (arm, exposure, count): rows of one arm and exposure share mu and
+    # log(theta + mu), computed once for them
+    last_arm = -1
+    last_x = -1.0
+    mu = tm = log_tm = 0.0
     for r in range(lo, hi):
         yr = y[r]
-        mu = x[r] * (e1 if g[r] == 1 else e0)
-        tm = theta + mu
-        log_tm = math.log(tm)
+        if g[r] != last_arm or x[r] != last_x:
+            last_arm = g[r]
+            last_x = x[r]
+            mu = x[r] * (e1 if g[r] == 1 else e0)
+            tm = theta + mu
+            log_tm = math.log(tm)
         if whole:
             count = np.int64(yr)
             lg = tables[0, count]
