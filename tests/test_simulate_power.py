@@ -369,3 +369,36 @@ def test_unknown_scenario_file_is_an_error_naming_it(tmp_path):
 
     with pytest.raises(RjtrialError, match="missing.toml"):
         P.power(tmp_path / "missing.toml", n=[50], reps=2, rng=1, workers=1)
+
+
+def test_a_trial_the_negative_binomial_batch_cannot_fit_is_fitted_alone_by_rate_ratio():
+    """rjtrial/simulate/_runner.py ``fit``: rows as they lie (person, trial); those without
+    street time left out; a trial without over-dispersion (no negative binomial fit) is fitted
+    by :func:`rjtrial.frequency.rate_ratio` on its own rows (its Poisson fallback)."""
+    from rjtrial.frequency import rate_ratio
+    from rjtrial.simulate._runner import fit
+    from rjtrial.survival.batched import negative_binomial_batch
+
+    rng = np.random.default_rng(5)
+    n, trials = 200, 3
+    treatment = np.tile(np.repeat([0, 1], n // 2)[:, None], (1, trials))
+    exposure = rng.integers(1, 731, (n, trials))
+    exposure[:7, [0, 2]] = 0  # no street time: not in any fit
+    count = rng.negative_binomial(1.0, 1.0 / (1.0 + exposure / 365.0))
+    exposure[:, 1] = 365
+    count[:, 1] = 1 + np.arange(n) % 2  # under-dispersed: theta runs away
+    out = fit({"exposure_days": exposure, "reoffences": count, "treatment": treatment}, "rate_ratio", 1)
+    for k in range(trials):
+        rows = exposure[:, k] > 0
+        alone = pd.DataFrame({"y": count[rows, k], "e": exposure[rows, k], "arm": treatment[rows, k]})
+        assert out["events"][k] == alone["y"].sum()
+        batch = negative_binomial_batch(
+            alone["y"].to_numpy()[None], alone["e"].to_numpy()[None], alone["arm"].to_numpy()[None]
+        )
+        if k == 1:
+            assert not batch.converged[0]  # so the runner fell back
+            ref = rate_ratio(alone, count="y", exposure="e", group="arm", control=0).summary_frame().iloc[-1]
+            assert out["estimate"][k] == pytest.approx(ref["estimate"], rel=1e-12)
+            assert out["p_value"][k] == pytest.approx(ref["p_value"], rel=1e-12)
+        else:
+            assert batch.converged[0] and out["estimate"][k] == batch.estimate[0]

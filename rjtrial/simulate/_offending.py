@@ -181,7 +181,6 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     window = sc.analysis.window_days
     split = np.minimum(float(window), horizon)  # end of the "post" piece in street time
     history = float(sc.analysis.prior_window_days + HISTORY_MARGIN_DAYS)
-    person = np.arange(size)
 
     # before assignment: the offences that lead to custody
     prior_n = _counts(streams("prior_count"), mu * (mix.q * mix.custody * history))
@@ -273,7 +272,7 @@ def offending(sc, people: dict[str, np.ndarray], streams: Streams, *, scope: str
     pieces_out = [  # who, street point, conviction street point (nan: never convicted), type, kept
         (prior_who, prior_street, prior_sigma, mix.prior_kind(prior_u[:, 1]), everyone),
         (other_who, other_street, other_sigma, other_kind, everyone),
-        (person, index_street, np.where(index_convicted, index_sigma, np.nan), index_kind, everyone),
+        (np.arange(size), index_street, np.where(index_convicted, index_sigma, np.nan), index_kind, everyone),
     ] + [(p["who"], p["street"], p["sigma"], mix.kind(p["v"]), p["keep"]) for p in pieces]
     clock = _clock(pause_who, pause_sigma, pause_length, size)
     return _records(

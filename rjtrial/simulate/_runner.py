@@ -58,10 +58,10 @@ def fit(batch: Mapping[str, np.ndarray], analysis: str, threads: int | None) -> 
     ``std_error, p_value, events, converged``."""
     from rjtrial.survival.batched import cox_batch, logrank_batch, negative_binomial_batch
 
-    treatment = np.ascontiguousarray(batch["treatment"].T)
-    if analysis in ("cox", "logrank"):
+    if analysis in ("cox", "logrank"):  # one row a trial
         time_at_risk = np.ascontiguousarray(batch["time_at_risk"].T)
         event = np.ascontiguousarray(batch["event"].T)
+        treatment = np.ascontiguousarray(batch["treatment"].T)
     if analysis == "cox":
         hazards = cox_batch(time_at_risk, event, treatment, ties="efron", threads=threads)
         return {
@@ -83,23 +83,21 @@ def fit(batch: Mapping[str, np.ndarray], analysis: str, threads: int | None) -> 
             "events": test.events.astype(float),
             "converged": np.isfinite(test.p_value),
         }
-    exposure = np.ascontiguousarray(batch["exposure_days"].T)
-    count = np.ascontiguousarray(batch["reoffences"].T)
+    # the rows as they lie, (person, trial), labelled by trial: the fit takes rows in any order
+    exposure, count, arm = batch["exposure_days"], batch["reoffences"], batch["treatment"]
     keep = exposure > 0  # participants with some street time
-    trial = np.broadcast_to(np.arange(exposure.shape[0])[:, None], exposure.shape)
-    res = negative_binomial_batch(
-        count[keep], exposure[keep], treatment[keep], trial=trial[keep], n_trials=exposure.shape[0]
-    )
+    trial = np.broadcast_to(np.arange(exposure.shape[1])[None, :], exposure.shape)
+    res = negative_binomial_batch(count[keep], exposure[keep], arm[keep], trial=trial[keep], n_trials=exposure.shape[1])
     out = {
         "estimate": res.estimate.copy(),
         "std_error": res.std_error.copy(),
         "p_value": res.p_value.copy(),
-        "events": np.where(keep, count, 0).sum(axis=1).astype(float),
+        "events": np.where(keep, count, 0).sum(axis=0).astype(float),
         "converged": res.converged.copy(),
     }
     for k in np.flatnonzero(~res.converged):  # the few the batch could not fit: the reference, one by one
-        mine = keep[k]
-        estimate, std_error, p_value = _rate_ratio_one(count[k, mine], exposure[k, mine], treatment[k, mine])
+        mine = keep[:, k]
+        estimate, std_error, p_value = _rate_ratio_one(count[mine, k], exposure[mine, k], arm[mine, k])
         out["estimate"][k], out["std_error"][k], out["p_value"][k] = estimate, std_error, p_value
         out["converged"][k] = math.isfinite(p_value)
     return out
