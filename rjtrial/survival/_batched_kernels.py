@@ -555,6 +555,13 @@ def negative_binomial_trials(offsets, g, x, y, w, whole, tol, max_iterations, fi
             s0 = min(max(s0, -5.0), 5.0)
             s1 = min(max(s1, -5.0), 5.0)
             s2 = min(max(s2, -5.0), 5.0)
+            if max(abs(s0), abs(s1), abs(s2)) < tol:
+                # the last step: below tol, it cannot lower the likelihood by the 1e-12 the
+                # search tolerates, so it is taken without another pass over the rows
+                a0, a1, omega = a0 + 1.0 * s0, a1 + 1.0 * s1, min(max(omega + 1.0 * s2, -25.0), 25.0)
+                iterations += 1
+                converged = True
+                break
             scale = 1.0
             for _halving in range(40):
                 t0 = a0 + scale * s0
