@@ -110,10 +110,9 @@ def _blocks(protocol: Protocol, sequence: np.ndarray, streams: Streams) -> np.nd
     n, replicates = sequence.shape
     arms = np.zeros(sequence.shape, dtype=np.int64)
     column = np.broadcast_to(np.arange(replicates), sequence.shape)
-    for s in range(len(protocol.sequence_keys())):
+    present = np.bincount(sequence.ravel(), minlength=len(protocol.sequence_keys()))
+    for s in np.flatnonzero(present).tolist():  # the sequences some referral takes
         member = sequence == s
-        if not member.any():
-            continue
         rank = np.cumsum(member, axis=0) - 1  # the slot each member takes in its sequence
         length = int(rank[member].max()) + 1
         size_u = streams("allocation", _BLOCK_SIZES, s).random((length // int(sizes.min()) + 1, replicates))
