@@ -73,7 +73,7 @@ def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, un
                 probs[j] = probability * ratio[j] / best_total
             else:
                 probs[j] = (1.0 - probability) * ratio[j] / rest_total
-        for j in range(1, k):
+        for j in range(1, k):  # engines.choose: normalised cumulative, inverse CDF
             probs[j] += probs[j - 1]
         for j in range(k):
             thresholds[mask, j] = probs[j] / probs[k - 1]
@@ -87,8 +87,8 @@ def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, un
             for f in range(n_factors):
                 level = levels[row, t, f]
                 wf = weights[f]
-                for j in range(k):
-                    if variance:
+                for j in range(k):  # the participant added to arm j
+                    if variance:  # numpy's var(ddof=1): mean first, then squared deviations
                         mean = 0.0
                         for a in range(k):
                             mean += scaled[a, counts[f, level, a] + (1 if a == j else 0)]
@@ -98,7 +98,7 @@ def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, un
                             d = scaled[a, counts[f, level, a] + (1 if a == j else 0)] - mean
                             spread += d * d
                         spread = spread / (k - 1)
-                    else:
+                    else:  # max - min, by scalar comparisons (exact, as numpy's)
                         high = scaled[0, counts[f, level, 0] + (1 if j == 0 else 0)]
                         low = high
                         for a in range(1, k):
@@ -110,7 +110,7 @@ def _minimise_rows(levels, max_levels, ratio, weights, probability, variance, un
             smallest = totals[0]
             for j in range(1, k):
                 smallest = totals[j] if totals[j] < smallest else smallest
-            mask = 0
+            mask = 0  # the arms within numpy.isclose(atol=1e-12, rtol=0) of the least imbalance
             for j in range(k):
                 if abs(totals[j] - smallest) <= 1e-12:
                     mask |= 1 << j

@@ -62,7 +62,6 @@ from rjtrial.protocol import Protocol
 from rjtrial.rerandomisation._design import (
     CHUNK_SIZE,
     PARTICIPANTS,
-    _allocate_chunk,
     _check_strata_rows,
     _chunk_arms,
     _chunk_draws,
@@ -430,11 +429,8 @@ def _entropy(root: np.random.SeedSequence) -> int | tuple[int, ...]:
     return tuple(int(e) for e in entropy)
 
 
-def _null_chunk(design: _Design, stat: _Statistic, root: np.random.SeedSequence, chunk: int, size: int) -> np.ndarray:
-    return stat(_allocate_chunk(design, root, chunk, size))
-
-
 def _finish_chunk(design: _Design, stat: _Statistic, root, chunk: int, size: int, draws) -> np.ndarray:
+    """The statistic of each re-randomisation of a chunk, from its per-row draws."""
     return stat(_chunk_arms(design, root, chunk, size, draws))
 
 
@@ -497,7 +493,7 @@ def _test(
 
     chunks = _chunks(reps)
     if workers == 1 or len(chunks) == 1:
-        parts = [_null_chunk(design, stat, root, c, m) for c, m in chunks]
+        parts = [_finish_chunk(design, stat, root, c, m, _chunk_draws(design, root, c, m)) for c, m in chunks]
     else:
         parts = _null_pipelined(design, stat, root, chunks, workers)
     null = np.concatenate(parts)

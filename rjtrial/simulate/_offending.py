@@ -87,8 +87,8 @@ class _Mix:
     def __init__(self, sc):
         types = sc.offence_types
         mix = sc.reoffending.offence_mix
-        # the type of every offence drawn (tens of millions at national scale): one byte each
-        self.codes = np.array([types.index(t) for t in mix], dtype=np.int8 if len(types) <= 127 else np.int64)
+        # the type of every offence drawn (tens of millions at national scale): the smallest integers
+        self.codes = np.array([types.index(t) for t in mix], dtype=np.min_scalar_type(-len(types)))
         self.pi = np.array(list(mix.values()), dtype=float)
         self.pi = self.pi / self.pi.sum()
         self.c = np.array([sc.custody.probability[t] for t in mix], dtype=float)
@@ -301,7 +301,7 @@ def _records(sc, people, clock, pieces, *, horizon_ext, death, horizon, frailty,
         "who": np.empty(total, dtype=np.int64),
         "offence_day": np.empty(total, dtype=np.int64),
         "conviction_day": np.empty(total, dtype=np.int64),
-        "type": np.empty(total, dtype=np.int8 if n_types <= 127 else np.int64),
+        "type": np.empty(total, dtype=np.min_scalar_type(-n_types)),
     }
     bounds = [0]
     for who, street, sigma, kind, kept in pieces:

@@ -238,5 +238,5 @@ def _pick(gen, q, ok: np.ndarray) -> np.ndarray:
     good = len(q.eligible_if)
     bad = len(q.answers) - good
     u = gen.random(ok.size)
-    small = np.int8 if len(q.answers) <= 127 else np.int64  # millions of referrals: one byte each
+    small = np.min_scalar_type(-len(q.answers))  # millions of referrals: the smallest integers
     return np.where(ok, np.floor(u * good), np.floor(u * max(bad, 1))).astype(small)

@@ -272,11 +272,8 @@ def generate(
     # thread draws it (and later builds the referrals table) while this one allocates and
     # draws the offending, whose compiled kernels and array work release the GIL. Every
     # quantity has its own named stream, so the draws do not depend on the order.
-    helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rjtrial-simulate")
-    try:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rjtrial-simulate") as helper:
         return _generate(scenario, people, streams, seed, rng, registry, allocation, lean, progress, helper)
-    finally:
-        helper.shutdown(cancel_futures=True)
 
 
 def _generate(scenario, people, streams, seed, rng, registry, allocation, lean, progress, helper) -> SimulatedTrial:

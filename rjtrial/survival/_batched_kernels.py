@@ -558,7 +558,7 @@ def negative_binomial_trials(offsets, g, x, y, w, whole, tol, max_iterations, fi
             if max(abs(s0), abs(s1), abs(s2)) < tol:
                 # the last step: below tol, it cannot lower the likelihood by the 1e-12 the
                 # search tolerates, so it is taken without another pass over the rows
-                a0, a1, omega = a0 + 1.0 * s0, a1 + 1.0 * s1, min(max(omega + 1.0 * s2, -25.0), 25.0)
+                a0, a1, omega = a0 + s0, a1 + s1, min(max(omega + s2, -25.0), 25.0)
                 iterations += 1
                 converged = True
                 break
