@@ -511,6 +511,31 @@ def test_negative_binomial_batch_fits_each_trial_on_its_own(count_table):
     assert alone.estimate[0] == full.estimate[5] and alone.p_value[0] == full.p_value[5]
 
 
+def test_negative_binomial_batch_trials_without_rows_are_left_unfitted(count_table):
+    """Labels 1, 3 and 4 of five have no rows (before, between and after the others): they
+    come back unfitted, and trials 0 and 2 as fitted alone."""
+    rows = [count_table[count_table["replicate"] == k] for k in (2, 6)]
+    stacked = pd.concat(rows)
+    labels = np.repeat([0, 2], [len(r) for r in rows])
+    fit = negative_binomial_batch(
+        stacked["reoffences"].to_numpy(),
+        stacked["exposure_days"].to_numpy(),
+        stacked["treatment"],
+        trial=labels,
+        n_trials=5,
+    )
+    for k, alone_rows in zip((0, 2), rows):
+        alone = negative_binomial_batch(
+            alone_rows["reoffences"].to_numpy(),
+            alone_rows["exposure_days"].to_numpy(),
+            alone_rows["treatment"],
+            trial=np.zeros(len(alone_rows), dtype=int),
+        )
+        assert fit.estimate[k] == alone.estimate[0] and fit.p_value[k] == alone.p_value[0] and fit.converged[k]
+    for k in (1, 3, 4):
+        assert not fit.converged[k] and np.isnan(fit.estimate[k]) and fit.n[k] == 0
+
+
 def test_negative_binomial_batch_two_dimensional_equals_labels(count_table):
     rows = count_table[count_table["replicate"] < 2]
     first = rows[rows["replicate"] == 0].iloc[:100]

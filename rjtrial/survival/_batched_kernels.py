@@ -383,6 +383,38 @@ def rmst_trials(time, event, treatment, index, offsets, mode, tau, first, last, 
             out[j, 3 * g + 2] = latest[g]
 
 
+@_jit
+def distinct_count_rows(key, span_x, span_y, n_trials):
+    """The distinct rows of sorted keys ``((2 trial + arm) span_x + exposure) span_y + count``
+    (whole days and counts): ``offsets`` (trial ``j``'s rows are ``offsets[j]:offsets[j + 1]``),
+    ``arm``, ``exposure``, ``count`` and ``weight`` (the number of rows alike), in key order."""
+    size = 0
+    for i in range(key.size):
+        if i == 0 or key[i] != key[i - 1]:
+            size += 1
+    offsets = np.zeros(n_trials + 1, dtype=np.int64)
+    arm = np.empty(size, dtype=np.int64)
+    exposure = np.empty(size, dtype=np.float64)
+    count = np.empty(size, dtype=np.float64)
+    weight = np.zeros(size, dtype=np.float64)
+    k = -1
+    for i in range(key.size):
+        if i == 0 or key[i] != key[i - 1]:
+            k += 1
+            rest, y = divmod(key[i], span_y)
+            arm_trial, x = divmod(rest, span_x)
+            trial, g = divmod(arm_trial, 2)
+            arm[k] = g
+            exposure[k] = x
+            count[k] = y
+            offsets[trial + 1] = k + 1
+        weight[k] += 1.0
+    for j in range(n_trials):  # trials without rows end where the one before ends
+        if offsets[j + 1] < offsets[j]:
+            offsets[j + 1] = offsets[j]
+    return offsets, arm, exposure, count, weight
+
+
 # Columns of the result matrix written by ``negative_binomial_trials``.
 NB_COLUMNS = ("estimate", "std_error", "p_value", "dispersion", "iterations", "converged")
 
@@ -422,6 +454,35 @@ def _trigamma(x):
 
 
 @_jit
+def _nb_group(arm, x, logx, w_sum, y_sum, lg_sum, d1_sum, d2_sum, a0, a1, theta, log_theta, alpha, e0, e1, order, sums):
+    """The terms of the rows of one arm and exposure ``x`` at ``(a0, a1, log theta)``, from
+    their weighted sums (``alpha = 1 / theta``; ``w_sum`` rows, ``y_sum`` counts; ``lg_sum``, ``d1_sum``, ``d2_sum``
+    the gamma-function terms and their derivatives): a row's other terms are linear in its
+    count, so ``mu``, ``log(1 + mu / theta)`` and ``1 / (theta + mu)`` are made once a group.
+    Written without the differences of near-equal terms that large ``theta`` (near-Poisson
+    counts) would make: ``log theta - log(theta + mu) = -log1p(mu / theta)``,
+    ``1 - (theta + y) / (theta + mu) = (mu - y) / (theta + mu)`` and
+    ``1 / theta - 1 / (theta + mu) = mu / (theta (theta + mu))``.
+    Returns the log-likelihood; with ``order`` 2 adds the derivatives to ``sums``."""
+    mu = x * (e1 if arm == 1 else e0)
+    lp = math.log1p(mu * alpha)  # log(theta + mu) - log(theta)
+    weighted = theta * w_sum + y_sum  # sum of w (theta + y)
+    ll = lg_sum - weighted * lp + y_sum * (logx + (a1 if arm == 1 else a0) - log_theta)
+    if order == 2:
+        inv = 1.0 / (theta + mu)
+        inv2 = inv * inv
+        excess = y_sum - mu * w_sum  # sum of w (y - mu)
+        d_theta = d1_sum - w_sum * lp - excess * inv
+        h_theta = d2_sum + w_sum * mu * inv * alpha + excess * inv2
+        sums[arm] += theta * excess * inv
+        sums[2] += theta * d_theta
+        sums[3 + arm] -= weighted * theta * mu * inv2
+        sums[5 + arm] += theta * excess * mu * inv2
+        sums[7] += theta * theta * h_theta + theta * d_theta
+    return ll
+
+
+@_jit
 def _nb_pass(g, x, logx, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums):
     """One pass over a trial's rows at ``(a0, a1, log theta)``.
 
@@ -429,6 +490,8 @@ def _nb_pass(g, x, logx, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums
     ``(d/da0, d/da1, d/dlog theta)`` and the Hessian entries ``(h00, h11, h02, h12, h22)``.
     For whole counts the gamma-function terms are the finite sums over ``j < y`` of
     ``log(theta + j)``, ``1/(theta + j)`` and ``-1/(theta + j)^2``, tabulated in ``tables``.
+    Rows come sorted by (arm, exposure, count); the rows of one arm and exposure share
+    ``mu`` and are summed first (:func:`_nb_group`).
     """
     theta = math.exp(omega)
     e0 = math.exp(a0)
@@ -443,47 +506,51 @@ def _nb_pass(g, x, logx, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums
             tables[1, j] = tables[1, j - 1] + 1.0 / shifted
             tables[2, j] = tables[2, j - 1] - 1.0 / (shifted * shifted)
     log_theta = omega
+    alpha = 1.0 / theta
     ll = 0.0
     for k in range(9):
         sums[k] = 0.0
-    # rows come sorted by (arm, exposure, count): rows of one arm and exposure share mu and
-    # log(theta + mu), computed once for them
-    last_arm = -1
-    last_x = -1.0
-    mu = tm = log_tm = 0.0
-    for r in range(lo, hi):
-        yr = y[r]
-        if g[r] != last_arm or x[r] != last_x:
-            last_arm = g[r]
-            last_x = x[r]
-            mu = x[r] * (e1 if g[r] == 1 else e0)
-            tm = theta + mu
-            log_tm = math.log(tm)
-        if whole:
-            count = np.int64(yr)
-            lg = tables[0, count]
-        else:
-            lg = math.lgamma(yr + theta) - math.lgamma(theta)
-        eta = logx[r] + (a1 if g[r] == 1 else a0)
-        ll += w[r] * (lg + theta * log_theta - (theta + yr) * log_tm + yr * eta)
-        if order == 2:
+    r = lo
+    while r < hi:
+        arm = g[r]
+        xr = x[r]
+        w_sum = y_sum = lg_sum = d1_sum = d2_sum = 0.0
+        while r < hi and g[r] == arm and x[r] == xr:
+            yr = y[r]
+            wr = w[r]
+            w_sum += wr
+            y_sum += wr * yr
             if whole:
-                d1 = tables[1, count]
-                d2 = tables[2, count]
+                count = np.int64(yr)
+                lg_sum += wr * tables[0, count]
+                if order == 2:
+                    d1_sum += wr * tables[1, count]
+                    d2_sum += wr * tables[2, count]
             else:
-                d1 = _digamma(yr + theta) - _digamma(theta)
-                d2 = _trigamma(yr + theta) - _trigamma(theta)
-            d_eta = theta * (yr - mu) / tm
-            h_eta = -(theta + yr) * theta * mu / (tm * tm)
-            d_theta = d1 + log_theta + 1.0 - log_tm - (theta + yr) / tm
-            h_theta = d2 + 1.0 / theta - 1.0 / tm - (mu - yr) / (tm * tm)
-            h_cross = theta * (yr - mu) * mu / (tm * tm)
-            arm = g[r]
-            sums[arm] += w[r] * d_eta
-            sums[2] += w[r] * theta * d_theta
-            sums[3 + arm] += w[r] * h_eta
-            sums[5 + arm] += w[r] * h_cross
-            sums[7] += w[r] * (theta * theta * h_theta + theta * d_theta)
+                lg_sum += wr * (math.lgamma(yr + theta) - math.lgamma(theta))
+                if order == 2:
+                    d1_sum += wr * (_digamma(yr + theta) - _digamma(theta))
+                    d2_sum += wr * (_trigamma(yr + theta) - _trigamma(theta))
+            r += 1
+        ll += _nb_group(
+            arm,
+            xr,
+            logx[r - 1],
+            w_sum,
+            y_sum,
+            lg_sum,
+            d1_sum,
+            d2_sum,
+            a0,
+            a1,
+            theta,
+            log_theta,
+            alpha,
+            e0,
+            e1,
+            order,
+            sums,
+        )
     return ll
 
 

@@ -584,8 +584,9 @@ def negative_binomial_batch(
                 table=TABLE,
                 column=name,
             )
-    y = np.asarray(y, dtype=np.float64).ravel()
-    x = np.asarray(x, dtype=np.float64).ravel()
+    # whole numbers stay integers (the fit merges rows alike by an integer key)
+    y = (y if y.dtype.kind in "iu" else np.asarray(y, dtype=np.float64)).ravel()
+    x = (x if x.dtype.kind in "iu" else np.asarray(x, dtype=np.float64)).ravel()
     shape = np.asarray(count).shape
     if not (y.size == 0 or (y.min() >= 0 and y.max() < np.inf)):
         first = int(np.flatnonzero(~((y >= 0) & (y < np.inf)))[0])

@@ -7,7 +7,9 @@
 #   its standard error, from summary(survfit(...), rmean = tau)$table (survival:::survmean).
 # * NB2 rate ratio: MASS::quine (Days ~ aboriginal, no offset) and MASS::Insurance
 #   (Claims ~ young + offset(log(Holders)); young = Age "<25"; and Claims ~ big, big =
-#   Group "1.5-2l" or ">2l"), by MASS::glm.nb with tight convergence.
+#   Group "1.5-2l" or ">2l"), and datasets::InsectSprays (count ~ spray, two sprays at a
+#   time: E vs D, counts close to Poisson with theta near 660, and B vs A, theta near 57),
+#   by MASS::glm.nb with tight convergence.
 #
 # Run from the repository root:   Rscript tests/reference/batched_rmst_nb.R
 
@@ -25,10 +27,16 @@ quine_csv <- data.frame(days = quine$Days, aboriginal = as.integer(quine$Eth == 
 insurance_csv <- data.frame(claims = Insurance$Claims, holders = Insurance$Holders,
                             young = as.integer(Insurance$Age == "<25"),
                             big = as.integer(Insurance$Group %in% c("1.5-2l", ">2l")))
+insect_csv <- data.frame(count = InsectSprays$count, spray = as.character(InsectSprays$spray))
+insect_pair <- function(control, treated) {
+  d <- subset(insect_csv, spray %in% c(control, treated))
+  data.frame(count = d$count, treated = as.integer(d$spray == treated))
+}
 write.csv(veteran_csv, file.path(here, "survival_veteran.csv"), row.names = FALSE)
 write.csv(lung_csv, file.path(here, "survival_lung.csv"), row.names = FALSE)
 write.csv(quine_csv, file.path(here, "mass_quine.csv"), row.names = FALSE)
 write.csv(insurance_csv, file.path(here, "mass_insurance.csv"), row.names = FALSE)
+write.csv(insect_csv, file.path(here, "datasets_insectsprays.csv"), row.names = FALSE)
 
 rmst_case <- function(label, d, tau) {
   fit <- survfit(Surv(time, status) ~ treated, data = d)
@@ -63,7 +71,13 @@ out <- list(
     c(nb_case("insurance_young", claims ~ young + offset(log(holders)), insurance_csv),
       list(data = "mass_insurance.csv", count = "claims", group = "young", exposure = "holders")),
     c(nb_case("insurance_big", claims ~ big + offset(log(holders)), insurance_csv),
-      list(data = "mass_insurance.csv", count = "claims", group = "big", exposure = "holders"))
+      list(data = "mass_insurance.csv", count = "claims", group = "big", exposure = "holders")),
+    c(nb_case("insectsprays_E_vs_D", count ~ treated, insect_pair("D", "E")),
+      list(data = "datasets_insectsprays.csv", count = "count", group = "spray", exposure = NULL,
+           control = "D", treated = "E")),
+    c(nb_case("insectsprays_B_vs_A", count ~ treated, insect_pair("A", "B")),
+      list(data = "datasets_insectsprays.csv", count = "count", group = "spray", exposure = NULL,
+           control = "A", treated = "B"))
   )
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null"),
