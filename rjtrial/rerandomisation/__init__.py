@@ -27,7 +27,9 @@ fixed by ``reps`` alone, so the result is the same whatever the number of worker
   replicate's uniforms drawn from numpy's fast generator (a replicate's draws are not
   secret; the trial's own are keyed, see :mod:`rjtrial.randomise.keyed`): the
   uniforms are derived from the child seed as :func:`~rjtrial.randomise.allocate_cohort`
-  derives them, and the sequential rule is applied to them by a numba-compiled copy of
+  derives them (by a compiled copy of numpy's ``SeedSequence`` and ``PCG64``,
+  :mod:`rjtrial.rerandomisation._seeds`, held to numpy's objects bit for bit in the
+  tests: numpy's objects cost ~20 microseconds of Python a row), and the sequential rule is applied to them by a numba-compiled copy of
   the engine's arithmetic (minimisation) or by
   :func:`rjtrial.randomise.vectorised.biased_coin_paths` (vectorised over
   re-randomisations); both are checked draw for draw in the tests, and the compiled
@@ -437,9 +439,10 @@ def _finish_chunk(design: _Design, stat: _Statistic, root, chunk: int, size: int
 def _null_pipelined(design: _Design, stat: _Statistic, root, chunks, workers: int) -> list[np.ndarray]:
     """The chunks' statistics on a pool of threads, in chunk order.
 
-    This thread draws each chunk's per-row part (Python, holding the GIL) while the pool's
-    threads turn the chunks already drawn into allocations and statistics (compiled and
-    array work, which releases it): the two overlap instead of contending for the GIL.
+    This thread draws each chunk's per-row part where there is one (simple randomisation's
+    ``Generator.choice`` calls: Python, holding the GIL) while the pool's threads turn the
+    chunks already drawn into allocations and statistics (compiled and array work, which
+    releases it): the two overlap instead of contending for the GIL.
     At most ``2 * workers`` chunks wait, drawn, at once.
     """
     parts: list[np.ndarray] = []

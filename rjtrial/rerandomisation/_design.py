@@ -69,30 +69,23 @@ def _allocate_chunk(design: _Design, root: np.random.SeedSequence, chunk: int, s
 
 
 def _chunk_draws(design: _Design, root: np.random.SeedSequence, chunk: int, size: int) -> np.ndarray | None:
-    """The part of a chunk drawn one re-randomisation at a time, in Python (it holds the GIL):
-    each row's uniforms (adaptive methods, as ``allocate_cohort`` derives them from the row's
-    seed) or arms (simple randomisation); None for blocks, drawn at once by
-    :func:`_chunk_arms`."""
+    """The part of a chunk drawn one re-randomisation at a time in Python (it holds the GIL):
+    the arms of simple randomisation (one ``Generator.choice`` each, as ``allocate_cohort``
+    draws them); None for the other methods, drawn by :func:`_chunk_arms`."""
     protocol = design.protocol
-    spec = protocol.randomisation
-    n = design.n
-    if spec.method in ("blocks", "stratified_blocks"):
+    if protocol.randomisation.method != "simple":
         return None
     children = _chunk_seed(root, chunk).spawn(size)
-    if spec.method == "simple":
-        rows = [engines.simple(protocol.ratio, n, rng=_cohort_generator(child, spawned=True)) for child in children]
-        return np.array(rows, dtype=np.int8).reshape(size, n)
-    uniforms = np.empty((size, n))
-    for row, child in enumerate(children):
-        uniforms[row] = _cohort_generator(child, spawned=not spec.is_adaptive).random(n)
-    return uniforms
+    rows = [engines.simple(protocol.ratio, design.n, rng=_cohort_generator(child, spawned=True)) for child in children]
+    return np.array(rows, dtype=np.int8).reshape(size, design.n)
 
 
 def _chunk_arms(
     design: _Design, root: np.random.SeedSequence, chunk: int, size: int, draws: np.ndarray | None
 ) -> np.ndarray:
-    """The chunk's arms from :func:`_chunk_draws`' draws: array and compiled work, which
-    releases the GIL (so pool threads run it while the calling thread draws the next chunk)."""
+    """The chunk's arms (from :func:`_chunk_draws`' draws for simple randomisation): array and
+    compiled work, which releases the GIL (so pool threads run it while the calling thread
+    draws the next chunk)."""
     protocol = design.protocol
     spec = protocol.randomisation
     n = design.n
@@ -110,9 +103,14 @@ def _chunk_arms(
             protocol.ratio, spec.block_sizes, spec.block_weights, size * used.size, int(rank.max()) + 1, gen
         ).reshape(size, used.size, -1)
         return paths[:, stratum, rank].astype(np.int8)
-    assert draws is not None
     if spec.method == "simple":
+        assert draws is not None
         return draws
+    # each row's uniforms as allocate_cohort derives them from the row's seed (compiled;
+    # numba is imported on first use)
+    from rjtrial.rerandomisation._seeds import chunk_uniforms
+
+    draws = chunk_uniforms(root, chunk, size, n, spawned=not spec.is_adaptive)
     if spec.method == "biased_coin":
         return vectorised.biased_coin_paths(protocol.ratio, spec.favoured_probability, draws).astype(np.int8)
     if spec.method == "minimisation":
