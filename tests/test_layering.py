@@ -30,6 +30,7 @@ LAYERS = {
     "rjtrial.protocol": 0,
     "rjtrial.pseudonym": 0,
     "rjtrial._record_days": 0,
+    "rjtrial._malloc": 0,
     # engines
     "rjtrial.randomise": 1,
     "rjtrial.datasets": 1,

@@ -202,7 +202,10 @@ def _options(args) -> dict:
 
 def cmd_power(args) -> int:
     """Run ``rjtrial power``; returns the exit code (0)."""
+    from rjtrial._malloc import reuse_freed_memory
     from rjtrial.simulate.power import power
+
+    reuse_freed_memory()  # batches of replicate trials: reuse their freed arrays (rjtrial._malloc)
 
     sizes = parse_sizes(args.n)
     effects = parse_effects(args.hazard_ratio)
@@ -231,7 +234,10 @@ def cmd_power(args) -> int:
 
 def cmd_sample_size(args) -> int:
     """Run ``rjtrial sample-size``; returns the exit code (0)."""
+    from rjtrial._malloc import reuse_freed_memory
     from rjtrial.simulate.sample_size import sample_size
+
+    reuse_freed_memory()
 
     _check(args)
     if not 0.0 < args.power < 1.0:
