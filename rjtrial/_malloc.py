@@ -1,4 +1,4 @@
-"""Keeping freed memory in the process for reuse (glibc's malloc), for the commands that simulate.
+"""Keeping freed memory in the process for reuse (glibc's malloc), for power by simulation.
 
 Replicate simulation allocates and frees arrays of megabytes in every batch of trials.
 glibc's malloc serves blocks that large by ``mmap`` and hands them back to the kernel when
@@ -7,12 +7,14 @@ in ``rjtrial power SCENARIO --n 600 --reps 10000`` that was 0.6-0.8 s of system 
 3.3 s run (2 cores). :func:`reuse_freed_memory` raises the size served by ``mmap`` to
 32 MB (the largest every glibc accepts) and pads each growth of an arena by 64 MB, so the
 batches reuse the arenas' memory: system time 0.2-0.25 s, the run 5-8% faster, its peak
-memory ~2% higher (benchmarks/README.md, "Power by simulation"); ``simulate_trial`` of a
-million people 7% faster, its peak 50 MiB higher. Nothing a command computes depends on it.
+memory ~2% higher (benchmarks/README.md, ``bench_power.py``). Nothing a command computes
+depends on it.
 
-Only the commands that simulate call it, once, at their start: they are short-lived
-processes that own their memory. A library call never changes the process's allocator.
-It does nothing off Linux or outside glibc, and nothing when the user has tuned malloc
+Only the commands that simulate replicate trials batch after batch (``power`` and
+``sample-size``) call it, once, at their start: they are short-lived processes that own
+their memory. (``rjtrial simulate``, one large trial, gained nothing from it -- 3.8-3.9 s
+at a million people either way -- and its truth step then peaked 440 MiB higher, so it does
+not.) A library call never changes the process's allocator. It does nothing off Linux or outside glibc, and nothing when the user has tuned malloc
 through its environment variables (``MALLOC_*_`` or ``GLIBC_TUNABLES``).
 """
 

@@ -99,7 +99,6 @@ def _prepare(folder: Path) -> None:
 
 def cmd_simulate(args) -> int:
     """Run ``rjtrial simulate``; returns the exit code (0)."""
-    from rjtrial._malloc import reuse_freed_memory
     from rjtrial.registry import Registry
     from rjtrial.simulate.generator import simulate_trial
     from rjtrial.simulate.scenario import load_scenario
@@ -112,7 +111,6 @@ def cmd_simulate(args) -> int:
     scenario = load_scenario(args.scenario, overrides=parse_overrides(args.overrides))
     if args.null:
         scenario = scenario.with_null()
-    reuse_freed_memory()  # a large trial's pieces: reuse their freed arrays (rjtrial._malloc)
     folder = Path(args.output)
     _prepare(folder)
     trial = simulate_trial(
