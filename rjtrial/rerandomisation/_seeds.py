@@ -88,32 +88,36 @@ _M_LOW = np.uint64(4865540595714422341)
 
 
 @_jit
+def _hashmix(value, h):  # pragma: no cover - compiled
+    """SeedSequence's ``hashmix`` of a word with multiplier state ``h``: (hash, next ``h``)."""
+    value ^= h
+    h = (h * _MULT_A) & _U32
+    value = (value * h) & _U32
+    return value ^ (value >> _SHIFT16), h
+
+
+@_jit
+def _mix(x, y):  # pragma: no cover - compiled
+    """SeedSequence's ``mix`` of two words."""
+    r = (_MIX_L * x - _MIX_R * y) & _U32
+    return r ^ (r >> _SHIFT16)
+
+
+@_jit
 def _pool(entropy, length, pool):  # pragma: no cover - compiled
     """SeedSequence's ``mix_entropy`` of ``entropy[:length]`` into the four words of ``pool``."""
     h = _INIT_A
     for i in range(4):
-        v = entropy[i] if i < length else np.uint64(0)
-        v ^= h
-        h = (h * _MULT_A) & _U32
-        v = (v * h) & _U32
-        pool[i] = v ^ (v >> _SHIFT16)
+        pool[i], h = _hashmix(entropy[i] if i < length else np.uint64(0), h)
     for src in range(4):
         for dst in range(4):
             if src != dst:
-                v = pool[src] ^ h
-                h = (h * _MULT_A) & _U32
-                v = (v * h) & _U32
-                v ^= v >> _SHIFT16
-                r = (_MIX_L * pool[dst] - _MIX_R * v) & _U32
-                pool[dst] = r ^ (r >> _SHIFT16)
+                hashed, h = _hashmix(pool[src], h)
+                pool[dst] = _mix(pool[dst], hashed)
     for src in range(4, length):
         for dst in range(4):
-            v = entropy[src] ^ h
-            h = (h * _MULT_A) & _U32
-            v = (v * h) & _U32
-            v ^= v >> _SHIFT16
-            r = (_MIX_L * pool[dst] - _MIX_R * v) & _U32
-            pool[dst] = r ^ (r >> _SHIFT16)
+            hashed, h = _hashmix(entropy[src], h)
+            pool[dst] = _mix(pool[dst], hashed)
 
 
 @_jit
