@@ -14,8 +14,9 @@ Only the commands that simulate replicate trials batch after batch (``power`` an
 ``sample-size``) call it, once, at their start: they are short-lived processes that own
 their memory. (``rjtrial simulate``, one large trial, gained nothing from it -- 3.8-3.9 s
 at a million people either way -- and its truth step then peaked 440 MiB higher, so it does
-not.) A library call never changes the process's allocator. It does nothing off Linux or outside glibc, and nothing when the user has tuned malloc
-through its environment variables (``MALLOC_*_`` or ``GLIBC_TUNABLES``).
+not.) A library call never changes the process's allocator. It does nothing off Linux or
+outside glibc, and nothing when the user has tuned malloc through its environment
+variables (``MALLOC_*_`` or ``GLIBC_TUNABLES``).
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ fixed by ``reps`` alone, so the result is the same whatever the number of worker
   uniforms are derived from the child seed as :func:`~rjtrial.randomise.allocate_cohort`
   derives them (by a compiled copy of numpy's ``SeedSequence`` and ``PCG64``,
   :mod:`rjtrial.rerandomisation._seeds`, held to numpy's objects bit for bit in the
-  tests: numpy's objects cost ~20 microseconds of Python a row), and the sequential rule is applied to them by a numba-compiled copy of
-  the engine's arithmetic (minimisation) or by
+  tests: numpy's objects cost ~20 microseconds of Python a row), and the sequential
+  rule is applied to them by a numba-compiled copy of the engine's arithmetic
+  (minimisation) or by
   :func:`rjtrial.randomise.vectorised.biased_coin_paths` (vectorised over
   re-randomisations); both are checked draw for draw in the tests, and the compiled
   minimisation also against the registry's own arms from its revealed keyed draws.

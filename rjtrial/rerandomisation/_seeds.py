@@ -16,8 +16,8 @@ about 20 microseconds of Python a row, holding the GIL -- more than the minimisa
 * ``integers(0, 2**63)`` is the first output shifted right by one (Lemire's method with a
   range of 2**63 never rejects), and ``random()`` is ``(output >> 11) * 2**-53``.
 
-The tests hold every row to numpy's own objects bit for bit (entropy of one to four words,
-spawn keys, both seedings).
+The tests hold every row to numpy's own objects bit for bit (entropy of one to seven
+words, spawn keys, chunk numbers past 2**32, both seedings).
 
 References: O'Neill, M. E. (2014). PCG: a family of simple fast space-efficient
 statistically good algorithms for random number generation. Harvey Mudd College

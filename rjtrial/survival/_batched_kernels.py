@@ -456,8 +456,9 @@ def _trigamma(x):
 @_jit
 def _nb_group(arm, x, logx, w_sum, y_sum, lg_sum, d1_sum, d2_sum, a0, a1, theta, log_theta, alpha, e0, e1, order, sums):
     """The terms of the rows of one arm and exposure ``x`` at ``(a0, a1, log theta)``, from
-    their weighted sums (``alpha = 1 / theta``; ``w_sum`` rows, ``y_sum`` counts; ``lg_sum``, ``d1_sum``, ``d2_sum``
-    the gamma-function terms and their derivatives): a row's other terms are linear in its
+    their weighted sums (``w_sum`` rows, ``y_sum`` counts; ``lg_sum``, ``d1_sum``, ``d2_sum``
+    the gamma-function terms and their derivatives; ``alpha = 1 / theta``): a row's other
+    terms are linear in its
     count, so ``mu``, ``log(1 + mu / theta)`` and ``1 / (theta + mu)`` are made once a group.
     Written without the differences of near-equal terms that large ``theta`` (near-Poisson
     counts) would make: ``log theta - log(theta + mu) = -log1p(mu / theta)``,
@@ -486,8 +487,9 @@ def _nb_group(arm, x, logx, w_sum, y_sum, lg_sum, d1_sum, d2_sum, a0, a1, theta,
 def _nb_pass(g, x, logx, y, w, lo, hi, a0, a1, omega, whole, tables, order, sums):
     """One pass over a trial's rows at ``(a0, a1, log theta)``.
 
-    ``logx`` holds ``log(x)`` (computed once a fit). ``order`` 0 returns the log-likelihood; 2 also fills ``sums`` with the gradient
-    ``(d/da0, d/da1, d/dlog theta)`` and the Hessian entries ``(h00, h11, h02, h12, h22)``.
+    ``logx`` holds ``log(x)`` (computed once a fit). ``order`` 0 returns the log-likelihood;
+    2 also fills ``sums`` with the gradient ``(d/da0, d/da1, d/dlog theta)`` and the Hessian
+    entries ``(h00, h11, h02, h12, h22)``.
     For whole counts the gamma-function terms are the finite sums over ``j < y`` of
     ``log(theta + j)``, ``1/(theta + j)`` and ``-1/(theta + j)^2``, tabulated in ``tables``.
     Rows come sorted by (arm, exposure, count); the rows of one arm and exposure share
